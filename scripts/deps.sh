@@ -1,0 +1,25 @@
+#!/usr/bin/env bash
+# Installs every Debian package vmcrypt needs to build, test, benchmark and run its
+# demo. Idempotent: packages already present are skipped without touching apt.
+set -euo pipefail
+
+PACKAGES=(
+  build-essential meson ninja-build pkg-config clang llvm
+  libssl-dev libcryptsetup-dev libevent-dev libjansson-dev libsqlite3-dev
+  libcmocka-dev
+  cryptsetup-bin qemu-utils util-linux xxd
+  python3-pykmip python3-cryptography sqlite3 openssl
+)
+
+missing=()
+for p in "${PACKAGES[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+
+if [ ${#missing[@]} -gt 0 ]; then
+  echo "deps: installing ${missing[*]}"
+  SUDO=""; [ "$(id -u)" -eq 0 ] || SUDO="sudo"
+  export DEBIAN_FRONTEND=noninteractive
+  $SUDO apt-get update -qq
+  $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+fi

@@ -1,0 +1,29 @@
+/* vmcrypt: the command line. This file is only the table of command groups; each
+ * group lives in its own file (disk.c, kms.c, ...) with one file per subcommand. */
+#include <stdio.h>
+#include <string.h>
+
+#include "cli/cli.h"
+#include "shared/log.h"
+#include "shared/secret.h"
+
+static int version_main(int argc, char *argv[]) {
+        (void) argc;
+        (void) argv;
+        printf("vmcrypt %s\n", VMCRYPT_VERSION);
+        return EXIT_OK;
+}
+
+static const struct cli_command groups[] = {
+        { "version", version_main, "print the version" },
+        { NULL, NULL, NULL },
+};
+
+int main(int argc, char *argv[]) {
+        log_set_program("vmcrypt");
+        /* Locked, non-dumpable memory for every key this process will touch. */
+        (void) secret_init_process(1U << 20);
+        if (argc >= 2 && strcmp(argv[1], "--version") == 0)
+                return version_main(argc, argv);
+        return cli_dispatch("vmcrypt", groups, argc, argv);
+}

@@ -1,0 +1,121 @@
+/* Key input: see key-input.h. */
+#include "shared/key-input.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <termios.h>
+#include <unistd.h>
+
+#include "shared/fd-util.h"
+
+int key_input_read_file(const char *path, struct secret **ret) {
+        _cleanup_(closep) int fd = -EBADF;
+        int in = STDIN_FILENO;
+        if (strcmp(path, "-") != 0) {
+                fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY);
+                if (fd < 0)
+                        return negative_errno();
+                in = fd;
+        }
+        /* One byte more than allowed tells us the file is too big. */
+        _cleanup_(secret_freep) struct secret *s = secret_new(KEY_INPUT_MAX + 1);
+        if (!s)
+                return -ENOMEM;
+        ssize_t n = read_full(in, s->data, s->size);
+        if (n < 0)
+                return (int) n;
+        if (n == 0)
+                return -EINVAL;
+        if ((size_t) n > KEY_INPUT_MAX)
+                return -EFBIG;
+        secret_truncate(s, (size_t) n);
+        *ret = TAKE_PTR(s);
+        return 0;
+}
+
+static int read_line_noecho(int fd, const char *prompt, struct secret **ret) {
+        struct termios old, quiet;
+        if (tcgetattr(fd, &old) < 0)
+                return negative_errno();
+        quiet = old;
+        quiet.c_lflag &= ~(tcflag_t) ECHO;
+        quiet.c_lflag |= ECHONL;
+        (void) write_full(fd, prompt, strlen(prompt));
+        if (tcsetattr(fd, TCSAFLUSH, &quiet) < 0)
+                return negative_errno();
+
+        _cleanup_(secret_freep) struct secret *s = secret_new(KEY_INPUT_MAX + 1);
+        int r = s ? 0 : -ENOMEM;
+        size_t n = 0;
+        while (r == 0) {
+                char c;
+                ssize_t k = read(fd, &c, 1);
+                if (k < 0 && errno == EINTR)
+                        continue;
+                if (k < 0) {
+                        r = negative_errno();
+                        break;
+                }
+                if (k == 0 || c == '\n' || c == '\r')
+                        break;
+                if (n >= KEY_INPUT_MAX) {
+                        r = -EFBIG;
+                        break;
+                }
+                s->data[n++] = (uint8_t) c;
+                secret_wipe(&c, sizeof(c));
+        }
+        (void) tcsetattr(fd, TCSAFLUSH, &old);
+        if (r < 0)
+                return r;
+        if (n == 0)
+                return -EINVAL;
+        secret_truncate(s, n);
+        *ret = TAKE_PTR(s);
+        return 0;
+}
+
+int key_input_prompt(const char *prompt, int confirm, struct secret **ret) {
+        _cleanup_(closep) int tty = open("/dev/tty", O_RDWR | O_CLOEXEC | O_NOCTTY);
+        if (tty < 0)
+                return -ENXIO;
+        _cleanup_(secret_freep) struct secret *first = NULL;
+        int r = read_line_noecho(tty, prompt, &first);
+        if (r < 0)
+                return r;
+        if (confirm) {
+                _cleanup_(secret_freep) struct secret *again = NULL;
+                r = read_line_noecho(tty, "Verify passphrase: ", &again);
+                if (r < 0)
+                        return r;
+                if (!secret_equal(first, again))
+                        return -EINVAL;
+        }
+        *ret = TAKE_PTR(first);
+        return 0;
+}
+
+int key_input_new_key_file(const char *path, size_t size, struct secret **ret) {
+        _cleanup_(secret_freep) struct secret *s = NULL;
+        int r = secret_new_random(size, &s);
+        if (r < 0)
+                return r;
+        _cleanup_(closep) int fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0600);
+        if (fd < 0)
+                return negative_errno();
+        r = write_full(fd, s->data, s->size);
+        if (r >= 0 && fsync(fd) < 0)
+                r = negative_errno();
+        if (r < 0) {
+                (void) unlink(path);
+                return r;
+        }
+        r = fsync_parent_dir(path);
+        if (r < 0)
+                return r;
+        *ret = TAKE_PTR(s);
+        return 0;
+}

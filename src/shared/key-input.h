@@ -1,0 +1,20 @@
+/* Getting keys into the process without argv or the environment: from a key file
+ * (or "-" for standard input, e.g. a pipe) or from a passphrase typed at the
+ * terminal with echo off. */
+#pragma once
+
+#include "shared/secret.h"
+
+#define KEY_INPUT_MAX 8192
+
+/* Read a whole key file ("-" = stdin) into a secret; -EINVAL if empty,
+ * -EFBIG if larger than KEY_INPUT_MAX. */
+int key_input_read_file(const char *path, struct secret **ret);
+
+/* Prompt on /dev/tty without echo; when confirm is set, ask twice and require a
+ * match (-EINVAL otherwise). -ENXIO when there is no terminal. */
+int key_input_prompt(const char *prompt, int confirm, struct secret **ret);
+
+/* Create path (must not exist) with mode 0600 holding size fresh random bytes, and
+ * return them as a secret too. */
+int key_input_new_key_file(const char *path, size_t size, struct secret **ret);
