@@ -1,0 +1,653 @@
+/* SQLite backend of the object store (see store.h).
+ *
+ * Durability: WAL journal with synchronous=FULL, so every COMMIT fsyncs the WAL
+ * before it returns; synchronous=NORMAL would be faster but loses the last commits
+ * on power failure, and a KMIP reply that says "created" must never be a lie.
+ * To keep that fast, writers do not commit themselves: they queue their row and wait,
+ * and one committer thread writes everything queued in a single transaction (group
+ * commit), then wakes them all. Readers use a pool of separate connections, which
+ * WAL lets run alongside the writer. */
+#include <errno.h>
+#include <pthread.h>
+#include <sqlite3.h>
+#include <stdbool.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <openssl/rand.h>
+
+#include "kms/seal.h"
+#include "kms/store.h"
+#include "shared/log.h"
+
+#define CHECK_ID "vmcrypt-kms:master-key-check"
+#define CHECK_TEXT "vmcrypt-kms master key check v1"
+#define GROUP_MAX 4096
+
+struct pending {
+        struct pending *next;
+        char id[KMS_ID_MAX];
+        char owner[KMS_OWNER_MAX];
+        uint32_t object_type, state;
+        char name[256];
+        bool has_name;
+        char *attrs;
+        uint8_t *blob;
+        size_t blob_len;
+        bool done;
+        int r;
+};
+
+struct rconn {
+        struct rconn *next;
+        sqlite3 *db;
+        sqlite3_stmt *get;
+};
+
+struct sqlite_store {
+        struct store base;
+        char *path;
+        struct secret *master;
+        sqlite3 *wdb;
+        sqlite3_stmt *put;
+
+        pthread_mutex_t lock;
+        pthread_cond_t work;   /* committer: something queued or stopping */
+        pthread_cond_t done;   /* writers: a group committed */
+        struct pending *head, *tail;
+        bool stopping;
+        pthread_t committer;
+        bool committer_running;
+
+        pthread_mutex_t pool_lock;
+        struct rconn *pool;
+};
+
+static int sqlite_err(sqlite3 *db, int rc, const char *what) {
+        log_debug("sqlite %s: %s", what, db ? sqlite3_errmsg(db) : sqlite3_errstr(rc));
+        switch (rc & 0xff) {
+        case SQLITE_NOMEM:
+                return -ENOMEM;
+        case SQLITE_FULL:
+                return -ENOSPC;
+        case SQLITE_BUSY:
+        case SQLITE_LOCKED:
+                return -EBUSY;
+        case SQLITE_CANTOPEN:
+        case SQLITE_PERM:
+        case SQLITE_READONLY:
+                return -EACCES;
+        case SQLITE_CORRUPT:
+        case SQLITE_NOTADB:
+                return -EUCLEAN;
+        default:
+                return -EIO;
+        }
+}
+
+static int exec(sqlite3 *db, const char *sql) {
+        int rc = sqlite3_exec(db, sql, NULL, NULL, NULL);
+        return rc == SQLITE_OK ? 0 : sqlite_err(db, rc, sql);
+}
+
+static int open_db(const char *path, bool create, sqlite3 **ret) {
+        sqlite3 *db = NULL;
+        int flags = SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOMUTEX | (create ? SQLITE_OPEN_CREATE : 0);
+        int rc = sqlite3_open_v2(path, &db, flags, NULL);
+        if (rc != SQLITE_OK) {
+                int r = sqlite_err(db, rc, "open");
+                sqlite3_close(db);
+                return r;
+        }
+        sqlite3_busy_timeout(db, 10000);
+        *ret = db;
+        return 0;
+}
+
+const char *store_object_name(const struct kms_object *o, char *buf, size_t size) {
+        const struct kms_attr *a = kms_object_find(o, "Name", 0);
+        /* Name is a structure whose first child is Name Value (tag 0x420055, text). */
+        if (!a || a->type != KMS_T_STRUCTURE || a->len < 8)
+                return NULL;
+        const uint8_t *p = a->value;
+        if (p[0] != 0x42 || p[1] != 0x00 || p[2] != 0x55 || p[3] != KMS_T_TEXT)
+                return NULL;
+        size_t n = ((size_t) p[4] << 24) | ((size_t) p[5] << 16) | ((size_t) p[6] << 8) | p[7];
+        if (n > a->len - 8 || n + 1 > size)
+                return NULL;
+        memcpy(buf, p + 8, n);
+        buf[n] = 0;
+        return buf;
+}
+
+/* ---- reads ---- */
+
+static int rconn_get(struct sqlite_store *s, struct rconn **ret) {
+        pthread_mutex_lock(&s->pool_lock);
+        struct rconn *c = s->pool;
+        if (c)
+                s->pool = c->next;
+        pthread_mutex_unlock(&s->pool_lock);
+        if (c) {
+                *ret = c;
+                return 0;
+        }
+        c = calloc(1, sizeof(*c));
+        if (!c)
+                return -ENOMEM;
+        int r = open_db(s->path, false, &c->db);
+        if (r < 0) {
+                free(c);
+                return r;
+        }
+        int rc = sqlite3_prepare_v3(c->db,
+                "SELECT owner, type, state, attrs, sealed FROM objects WHERE id = ?",
+                -1, SQLITE_PREPARE_PERSISTENT, &c->get, NULL);
+        if (rc != SQLITE_OK) {
+                r = sqlite_err(c->db, rc, "prepare get");
+                sqlite3_close(c->db);
+                free(c);
+                return r;
+        }
+        *ret = c;
+        return 0;
+}
+
+static void rconn_put(struct sqlite_store *s, struct rconn *c) {
+        pthread_mutex_lock(&s->pool_lock);
+        c->next = s->pool;
+        s->pool = c;
+        pthread_mutex_unlock(&s->pool_lock);
+}
+
+static void rconn_free(struct rconn *c) {
+        sqlite3_finalize(c->get);
+        sqlite3_close(c->db);
+        free(c);
+}
+
+static int row_to_object(struct sqlite_store *s, sqlite3_stmt *st, const char *id, struct kms_object **ret) {
+        _cleanup_(kms_object_freep) struct kms_object *o = kms_object_new();
+        if (!o)
+                return -ENOMEM;
+        snprintf(o->id, sizeof(o->id), "%s", id);
+        snprintf(o->owner, sizeof(o->owner), "%s", (const char *) sqlite3_column_text(st, 0));
+        o->object_type = (uint32_t) sqlite3_column_int64(st, 1);
+        o->state = (uint32_t) sqlite3_column_int64(st, 2);
+        const char *attrs = (const char *) sqlite3_column_text(st, 3);
+        int r = kms_attrs_from_json(o, attrs ? attrs : "[]");
+        if (r < 0)
+                return r;
+        if (sqlite3_column_type(st, 4) == SQLITE_BLOB) {
+                r = seal_decrypt(s->master, id, sqlite3_column_blob(st, 4),
+                                 (size_t) sqlite3_column_bytes(st, 4), &o->key);
+                if (r < 0)
+                        return r;
+        }
+        *ret = TAKE_PTR(o);
+        return 0;
+}
+
+static int sq_get(struct store *base, const char *id, struct kms_object **ret) {
+        struct sqlite_store *s = (struct sqlite_store *) base;
+        struct rconn *c;
+        int r = rconn_get(s, &c);
+        if (r < 0)
+                return r;
+        sqlite3_bind_text(c->get, 1, id, -1, SQLITE_STATIC);
+        int rc = sqlite3_step(c->get);
+        if (rc == SQLITE_ROW)
+                r = row_to_object(s, c->get, id, ret);
+        else if (rc == SQLITE_DONE)
+                r = -ENOENT;
+        else
+                r = sqlite_err(c->db, rc, "get");
+        sqlite3_reset(c->get);
+        sqlite3_clear_bindings(c->get);
+        rconn_put(s, c);
+        return r;
+}
+
+static int sq_list(struct store *base, const struct store_filter *f, store_id **ret, size_t *ret_n) {
+        struct sqlite_store *s = (struct sqlite_store *) base;
+        struct rconn *c;
+        int r = rconn_get(s, &c);
+        if (r < 0)
+                return r;
+        sqlite3_stmt *st = NULL;
+        int rc = sqlite3_prepare_v2(c->db,
+                "SELECT id FROM objects WHERE (?1 IS NULL OR owner = ?1) AND (?2 = 0 OR type = ?2) "
+                "AND (?3 = 0 OR state = ?3) AND (?4 IS NULL OR name = ?4) ORDER BY seq",
+                -1, &st, NULL);
+        if (rc != SQLITE_OK) {
+                r = sqlite_err(c->db, rc, "prepare list");
+                rconn_put(s, c);
+                return r;
+        }
+        if (f->owner)
+                sqlite3_bind_text(st, 1, f->owner, -1, SQLITE_STATIC);
+        sqlite3_bind_int64(st, 2, f->object_type);
+        sqlite3_bind_int64(st, 3, f->state);
+        if (f->name)
+                sqlite3_bind_text(st, 4, f->name, -1, SQLITE_STATIC);
+        store_id *ids = NULL;
+        size_t n = 0, cap = 0;
+        while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+                if (n == cap) {
+                        cap = cap ? cap * 2 : 16;
+                        store_id *t = realloc(ids, cap * sizeof(*ids));
+                        if (!t) {
+                                r = -ENOMEM;
+                                break;
+                        }
+                        ids = t;
+                }
+                snprintf(ids[n++], KMS_ID_MAX, "%s", (const char *) sqlite3_column_text(st, 0));
+        }
+        if (r == 0 && rc != SQLITE_DONE)
+                r = sqlite_err(c->db, rc, "list");
+        sqlite3_finalize(st);
+        rconn_put(s, c);
+        if (r < 0) {
+                free(ids);
+                return r;
+        }
+        *ret = ids;
+        *ret_n = n;
+        return 0;
+}
+
+static int sq_count(struct store *base, uint64_t *ret) {
+        struct sqlite_store *s = (struct sqlite_store *) base;
+        struct rconn *c;
+        int r = rconn_get(s, &c);
+        if (r < 0)
+                return r;
+        sqlite3_stmt *st = NULL;
+        int rc = sqlite3_prepare_v2(c->db, "SELECT count(*) FROM objects", -1, &st, NULL);
+        if (rc == SQLITE_OK && (rc = sqlite3_step(st)) == SQLITE_ROW)
+                *ret = (uint64_t) sqlite3_column_int64(st, 0);
+        else
+                r = sqlite_err(c->db, rc, "count");
+        sqlite3_finalize(st);
+        rconn_put(s, c);
+        return r;
+}
+
+/* ---- writes: group commit ---- */
+
+static int bind_pending(struct sqlite_store *s, struct pending *p) {
+        sqlite3_stmt *st = s->put;
+        sqlite3_bind_text(st, 1, p->id, -1, SQLITE_STATIC);
+        sqlite3_bind_text(st, 2, p->owner, -1, SQLITE_STATIC);
+        sqlite3_bind_int64(st, 3, p->object_type);
+        sqlite3_bind_int64(st, 4, p->state);
+        if (p->has_name)
+                sqlite3_bind_text(st, 5, p->name, -1, SQLITE_STATIC);
+        else
+                sqlite3_bind_null(st, 5);
+        sqlite3_bind_text(st, 6, p->attrs, -1, SQLITE_STATIC);
+        if (p->blob)
+                sqlite3_bind_blob(st, 7, p->blob, (int) p->blob_len, SQLITE_STATIC);
+        else
+                sqlite3_bind_null(st, 7);
+        int rc = sqlite3_step(st);
+        sqlite3_reset(st);
+        sqlite3_clear_bindings(st);
+        return rc == SQLITE_DONE ? 0 : sqlite_err(s->wdb, rc, "put");
+}
+
+static void commit_group(struct sqlite_store *s, struct pending *list) {
+        int r = exec(s->wdb, "BEGIN IMMEDIATE");
+        if (r == 0) {
+                for (struct pending *p = list; p; p = p->next)
+                        p->r = bind_pending(s, p);
+                r = exec(s->wdb, "COMMIT");
+                if (r < 0)
+                        (void) exec(s->wdb, "ROLLBACK");
+        }
+        pthread_mutex_lock(&s->lock);
+        for (struct pending *p = list; p; p = p->next) {
+                if (r < 0)
+                        p->r = r;
+                p->done = true;
+        }
+        pthread_cond_broadcast(&s->done);
+        pthread_mutex_unlock(&s->lock);
+}
+
+static void *committer_main(void *arg) {
+        struct sqlite_store *s = arg;
+        pthread_mutex_lock(&s->lock);
+        for (;;) {
+                while (!s->head && !s->stopping)
+                        pthread_cond_wait(&s->work, &s->lock);
+                if (!s->head && s->stopping)
+                        break;
+                /* Take up to GROUP_MAX rows; the rest go in the next transaction. */
+                struct pending *list = s->head, *last = list;
+                size_t n = 1;
+                while (last->next && n < GROUP_MAX) {
+                        last = last->next;
+                        n++;
+                }
+                s->head = last->next;
+                if (!s->head)
+                        s->tail = NULL;
+                last->next = NULL;
+                pthread_mutex_unlock(&s->lock);
+                commit_group(s, list);
+                pthread_mutex_lock(&s->lock);
+        }
+        pthread_mutex_unlock(&s->lock);
+        return NULL;
+}
+
+static int sq_put(struct store *base, const struct kms_object *o) {
+        struct sqlite_store *s = (struct sqlite_store *) base;
+        struct pending p = { .r = 0 };
+        snprintf(p.id, sizeof(p.id), "%s", o->id);
+        snprintf(p.owner, sizeof(p.owner), "%s", o->owner);
+        p.object_type = o->object_type;
+        p.state = o->state;
+        p.has_name = store_object_name(o, p.name, sizeof(p.name)) != NULL;
+        int r = kms_attrs_to_json(o, &p.attrs);
+        if (r < 0)
+                return r;
+        if (o->key) {
+                r = seal_encrypt(s->master, o->id, o->key, &p.blob, &p.blob_len);
+                if (r < 0) {
+                        free(p.attrs);
+                        return r;
+                }
+        }
+        pthread_mutex_lock(&s->lock);
+        if (s->stopping) {
+                r = -ESHUTDOWN;
+        } else {
+                if (s->tail)
+                        s->tail->next = &p;
+                else
+                        s->head = &p;
+                s->tail = &p;
+                pthread_cond_signal(&s->work);
+                while (!p.done)
+                        pthread_cond_wait(&s->done, &s->lock);
+                r = p.r;
+        }
+        pthread_mutex_unlock(&s->lock);
+        free(p.attrs);
+        free(p.blob);
+        return r;
+}
+
+/* ---- master key ---- */
+
+static int meta_get(sqlite3 *db, const char *k, uint8_t **ret, size_t *ret_len) {
+        sqlite3_stmt *st = NULL;
+        int rc = sqlite3_prepare_v2(db, "SELECT v FROM meta WHERE k = ?", -1, &st, NULL);
+        if (rc != SQLITE_OK)
+                return sqlite_err(db, rc, "meta");
+        sqlite3_bind_text(st, 1, k, -1, SQLITE_STATIC);
+        int r;
+        rc = sqlite3_step(st);
+        if (rc == SQLITE_ROW) {
+                size_t n = (size_t) sqlite3_column_bytes(st, 0);
+                uint8_t *v = malloc(n ? n : 1);
+                if (v) {
+                        memcpy(v, sqlite3_column_blob(st, 0), n);
+                        *ret = v;
+                        *ret_len = n;
+                        r = 0;
+                } else
+                        r = -ENOMEM;
+        } else
+                r = rc == SQLITE_DONE ? -ENOENT : sqlite_err(db, rc, "meta");
+        sqlite3_finalize(st);
+        return r;
+}
+
+static int meta_set(sqlite3 *db, const char *k, const uint8_t *v, size_t n) {
+        sqlite3_stmt *st = NULL;
+        int rc = sqlite3_prepare_v2(db, "INSERT OR REPLACE INTO meta (k, v) VALUES (?, ?)", -1, &st, NULL);
+        if (rc != SQLITE_OK)
+                return sqlite_err(db, rc, "meta");
+        sqlite3_bind_text(st, 1, k, -1, SQLITE_STATIC);
+        sqlite3_bind_blob(st, 2, v, (int) n, SQLITE_STATIC);
+        rc = sqlite3_step(st);
+        sqlite3_finalize(st);
+        return rc == SQLITE_DONE ? 0 : sqlite_err(db, rc, "meta");
+}
+
+/* Turn a master_source into the key itself, creating a fresh salt when asked. */
+static int derive_master(sqlite3 *db, const struct master_source *m, bool new_salt, struct secret **ret) {
+        if (m->key) {
+                if (m->key->size != SEAL_KEY_SIZE)
+                        return -EINVAL;
+                *ret = secret_new_copy(m->key->data, m->key->size);
+                return *ret ? 0 : -ENOMEM;
+        }
+        if (!m->passphrase)
+                return -EINVAL;
+        uint8_t salt[SEAL_SALT_SIZE];
+        if (new_salt) {
+                if (RAND_bytes(salt, sizeof(salt)) != 1)
+                        return -EIO;
+                int r = meta_set(db, "kdf-salt", salt, sizeof(salt));
+                if (r < 0)
+                        return r;
+        } else {
+                _cleanup_(freep) uint8_t *v = NULL;
+                size_t n;
+                int r = meta_get(db, "kdf-salt", &v, &n);
+                if (r == -ENOENT)
+                        return -EKEYREJECTED; /* store was created with a key file */
+                if (r < 0)
+                        return r;
+                if (n != sizeof(salt))
+                        return -EUCLEAN;
+                memcpy(salt, v, sizeof(salt));
+        }
+        return seal_key_from_passphrase(m->passphrase, salt, ret);
+}
+
+static int write_check(sqlite3 *db, const struct secret *master) {
+        _cleanup_(secret_freep) struct secret *t = secret_new_copy(CHECK_TEXT, strlen(CHECK_TEXT));
+        if (!t)
+                return -ENOMEM;
+        _cleanup_(freep) uint8_t *blob = NULL;
+        size_t n;
+        int r = seal_encrypt(master, CHECK_ID, t, &blob, &n);
+        if (r < 0)
+                return r;
+        return meta_set(db, "check", blob, n);
+}
+
+static int verify_check(sqlite3 *db, const struct secret *master) {
+        _cleanup_(freep) uint8_t *blob = NULL;
+        size_t n;
+        int r = meta_get(db, "check", &blob, &n);
+        if (r < 0)
+                return r;
+        _cleanup_(secret_freep) struct secret *t = NULL;
+        r = seal_decrypt(master, CHECK_ID, blob, n, &t);
+        if (r == -EBADMSG)
+                return -EKEYREJECTED;
+        return r;
+}
+
+static int sq_rotate(struct store *base, const struct master_source *m) {
+        struct sqlite_store *s = (struct sqlite_store *) base;
+        /* Runs under the writer connection while no committer work is pending: the
+         * daemon is not serving when rotate-master-key runs (it takes the store). */
+        _cleanup_(secret_freep) struct secret *nk = NULL;
+        pthread_mutex_lock(&s->lock);
+        int r = exec(s->wdb, "BEGIN IMMEDIATE");
+        if (r < 0)
+                goto out_unlock;
+        r = derive_master(s->wdb, m, true, &nk);
+        if (r < 0)
+                goto rollback;
+        if (m->key)
+                (void) exec(s->wdb, "DELETE FROM meta WHERE k = 'kdf-salt'");
+
+        sqlite3_stmt *sel = NULL, *upd = NULL;
+        if (sqlite3_prepare_v2(s->wdb, "SELECT id, sealed FROM objects WHERE sealed IS NOT NULL", -1, &sel, NULL) != SQLITE_OK ||
+            sqlite3_prepare_v2(s->wdb, "UPDATE objects SET sealed = ? WHERE id = ?", -1, &upd, NULL) != SQLITE_OK) {
+                r = sqlite_err(s->wdb, SQLITE_ERROR, "prepare rotate");
+                sqlite3_finalize(sel);
+                sqlite3_finalize(upd);
+                goto rollback;
+        }
+        int rc;
+        while (r == 0 && (rc = sqlite3_step(sel)) == SQLITE_ROW) {
+                const char *id = (const char *) sqlite3_column_text(sel, 0);
+                _cleanup_(secret_freep) struct secret *k = NULL;
+                r = seal_decrypt(s->master, id, sqlite3_column_blob(sel, 1), (size_t) sqlite3_column_bytes(sel, 1), &k);
+                if (r < 0)
+                        break;
+                _cleanup_(freep) uint8_t *blob = NULL;
+                size_t n;
+                r = seal_encrypt(nk, id, k, &blob, &n);
+                if (r < 0)
+                        break;
+                sqlite3_bind_blob(upd, 1, blob, (int) n, SQLITE_STATIC);
+                sqlite3_bind_text(upd, 2, id, -1, SQLITE_STATIC);
+                rc = sqlite3_step(upd);
+                sqlite3_reset(upd);
+                if (rc != SQLITE_DONE)
+                        r = sqlite_err(s->wdb, rc, "rotate update");
+        }
+        sqlite3_finalize(sel);
+        sqlite3_finalize(upd);
+        if (r < 0)
+                goto rollback;
+        r = write_check(s->wdb, nk);
+        if (r < 0)
+                goto rollback;
+        r = exec(s->wdb, "COMMIT");
+        if (r < 0)
+                goto rollback;
+        secret_free(s->master);
+        s->master = TAKE_PTR(nk);
+        pthread_mutex_unlock(&s->lock);
+        return 0;
+rollback:
+        (void) exec(s->wdb, "ROLLBACK");
+out_unlock:
+        pthread_mutex_unlock(&s->lock);
+        return r;
+}
+
+static void sq_free(struct store *base) {
+        struct sqlite_store *s = (struct sqlite_store *) base;
+        if (s->committer_running) {
+                pthread_mutex_lock(&s->lock);
+                s->stopping = true;
+                pthread_cond_signal(&s->work);
+                pthread_mutex_unlock(&s->lock);
+                pthread_join(s->committer, NULL);
+        }
+        while (s->pool) {
+                struct rconn *c = s->pool;
+                s->pool = c->next;
+                rconn_free(c);
+        }
+        sqlite3_finalize(s->put);
+        if (s->wdb) {
+                /* Fold the WAL back into the database so a clean stop leaves one file. */
+                (void) sqlite3_wal_checkpoint_v2(s->wdb, NULL, SQLITE_CHECKPOINT_TRUNCATE, NULL, NULL);
+                sqlite3_close(s->wdb);
+        }
+        secret_free(s->master);
+        pthread_mutex_destroy(&s->lock);
+        pthread_mutex_destroy(&s->pool_lock);
+        pthread_cond_destroy(&s->work);
+        pthread_cond_destroy(&s->done);
+        free(s->path);
+        free(s);
+}
+
+static const struct store_ops sqlite_ops = {
+        .put = sq_put,
+        .get = sq_get,
+        .list = sq_list,
+        .rotate = sq_rotate,
+        .count = sq_count,
+        .free = sq_free,
+};
+
+static const char schema[] =
+        "CREATE TABLE IF NOT EXISTS meta (k TEXT PRIMARY KEY, v BLOB);"
+        "CREATE TABLE IF NOT EXISTS objects ("
+        "  seq INTEGER PRIMARY KEY AUTOINCREMENT,"
+        "  id TEXT UNIQUE NOT NULL, owner TEXT NOT NULL, type INTEGER NOT NULL,"
+        "  state INTEGER NOT NULL, name TEXT, attrs TEXT NOT NULL, sealed BLOB);"
+        "CREATE INDEX IF NOT EXISTS objects_owner ON objects (owner, type, state);"
+        "CREATE INDEX IF NOT EXISTS objects_name ON objects (name);";
+
+int store_sqlite_open(const char *path, const struct master_source *master, struct store **ret) {
+        struct sqlite_store *s = calloc(1, sizeof(*s));
+        if (!s)
+                return -ENOMEM;
+        s->base.ops = &sqlite_ops;
+        pthread_mutex_init(&s->lock, NULL);
+        pthread_mutex_init(&s->pool_lock, NULL);
+        pthread_cond_init(&s->work, NULL);
+        pthread_cond_init(&s->done, NULL);
+        _cleanup_(store_freep) struct store *st = &s->base;
+
+        s->path = strdup(path);
+        if (!s->path)
+                return -ENOMEM;
+        int r = open_db(path, true, &s->wdb);
+        if (r < 0)
+                return r;
+        r = exec(s->wdb, "PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL;");
+        if (r < 0)
+                return r;
+        r = exec(s->wdb, schema);
+        if (r < 0)
+                return r;
+
+        _cleanup_(freep) uint8_t *chk = NULL;
+        size_t n;
+        r = meta_get(s->wdb, "check", &chk, &n);
+        if (r == -ENOENT) {
+                /* A new store: bind it to this master key. */
+                r = exec(s->wdb, "BEGIN IMMEDIATE");
+                if (r < 0)
+                        return r;
+                r = derive_master(s->wdb, master, true, &s->master);
+                if (r == 0)
+                        r = write_check(s->wdb, s->master);
+                if (r == 0)
+                        r = exec(s->wdb, "COMMIT");
+                if (r < 0) {
+                        (void) exec(s->wdb, "ROLLBACK");
+                        return r;
+                }
+        } else if (r < 0) {
+                return r;
+        } else {
+                r = derive_master(s->wdb, master, false, &s->master);
+                if (r < 0)
+                        return r;
+                r = verify_check(s->wdb, s->master);
+                if (r < 0)
+                        return r;
+        }
+
+        int rc = sqlite3_prepare_v3(s->wdb,
+                "INSERT INTO objects (id, owner, type, state, name, attrs, sealed) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7) "
+                "ON CONFLICT(id) DO UPDATE SET owner = ?2, type = ?3, state = ?4, name = ?5, attrs = ?6, sealed = ?7",
+                -1, SQLITE_PREPARE_PERSISTENT, &s->put, NULL);
+        if (rc != SQLITE_OK)
+                return sqlite_err(s->wdb, rc, "prepare put");
+
+        if (pthread_create(&s->committer, NULL, committer_main, s) != 0)
+                return -EAGAIN;
+        s->committer_running = true;
+        *ret = TAKE_PTR(st);
+        return 0;
+}

@@ -1,0 +1,78 @@
+/* The object store: a small interface (a table of functions) so that the SQLite
+ * backend used on one machine can be joined by a PostgreSQL backend for several
+ * nodes. Every backend seals key material with the master key before it touches
+ * disk, and a put returns only when the object is durable. Thread-safe. */
+#pragma once
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "kms/object.h"
+#include "shared/secret.h"
+
+struct store;
+
+/* Where the master key comes from: a key file (32 bytes) or a passphrase (scrypt
+ * with a salt kept in the store). Exactly one is set. */
+struct master_source {
+        const struct secret *key;
+        const struct secret *passphrase;
+};
+
+/* Pre-filter for listing; zero/NULL fields match anything. */
+struct store_filter {
+        const char *owner;
+        uint32_t object_type;
+        uint32_t state;
+        const char *name;       /* first Name of the object */
+};
+
+typedef char store_id[KMS_ID_MAX];
+
+struct store_ops {
+        int (*put)(struct store *s, const struct kms_object *o);
+        int (*get)(struct store *s, const char *id, struct kms_object **ret);
+        int (*list)(struct store *s, const struct store_filter *f, store_id **ret, size_t *ret_n);
+        int (*rotate)(struct store *s, const struct master_source *new_master);
+        int (*count)(struct store *s, uint64_t *ret);
+        void (*free)(struct store *s);
+};
+
+struct store {
+        const struct store_ops *ops;
+};
+
+/* Open (creating if needed) an SQLite store at path. -EKEYREJECTED when the master
+ * key does not match the one the store was created with. */
+int store_sqlite_open(const char *path, const struct master_source *master, struct store **ret);
+
+/* Insert or replace o; returns once it is durable (group commit). */
+static inline int store_put(struct store *s, const struct kms_object *o) {
+        return s->ops->put(s, o);
+}
+/* Load the object id; -ENOENT if absent. */
+static inline int store_get(struct store *s, const char *id, struct kms_object **ret) {
+        return s->ops->get(s, id, ret);
+}
+/* Ids matching f, in creation order; caller frees *ret. */
+static inline int store_list(struct store *s, const struct store_filter *f, store_id **ret, size_t *ret_n) {
+        return s->ops->list(s, f, ret, ret_n);
+}
+/* Re-seal every object under a new master key in one transaction (all or nothing). */
+static inline int store_rotate(struct store *s, const struct master_source *new_master) {
+        return s->ops->rotate(s, new_master);
+}
+/* Number of objects. */
+static inline int store_count(struct store *s, uint64_t *ret) {
+        return s->ops->count(s, ret);
+}
+/* Finish pending commits and close. NULL is fine. */
+static inline void store_free(struct store *s) {
+        if (s)
+                s->ops->free(s);
+}
+DEFINE_TRIVIAL_CLEANUP_FUNC(struct store *, store_free);
+
+/* First Name Value of an object (from its "Name" attribute), or NULL. Returns a
+ * pointer into a static-per-call buffer supplied by the caller. */
+const char *store_object_name(const struct kms_object *o, char *buf, size_t size);
