@@ -1,0 +1,125 @@
+/* The disk engine: in-place, crash-safe encryption, decryption and deep rekey of
+ * VM disk images and block devices into standard LUKS2/LUKS1 volumes, plus format,
+ * create and status. Headers and keyslots are written by libcryptsetup; the bulk
+ * data is encrypted here (aes-xts-plain64, 512-bit volume key). See docs/engine.md
+ * for the on-disk job area and the crash-safety argument.
+ *
+ * All functions return 0 (or positive) on success or a negative errno:
+ *   -EPERM        wrong key (no keyslot opens with the given secret)
+ *   -EBUSY        image or device in use (locked by another process, mounted)
+ *   -ENOSPC       not enough free space to grow the image
+ *   -EEXIST       already a LUKS volume (encrypt/format), or key/header file exists
+ *   -EINPROGRESS  a job is in progress on this disk: run resume
+ *   -EBADMSG      truncated image or inconsistent job area
+ *   -EUCLEAN      LUKS header(s) corrupted, or a torn block found on resume
+ *   -ENODEV       not a LUKS volume (decrypt/reencrypt/status on plain data is fine)
+ *   -EINVAL       bad parameters (size not a multiple of the sector size, ...)
+ * engine_last_error() gives a one-line human explanation of the last failure. */
+#pragma once
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "shared/secret.h"
+
+struct crypt_device;
+
+enum disk_format {
+        DISK_FORMAT_NONE = 0,
+        DISK_FORMAT_LUKS2,
+        DISK_FORMAT_LUKS1,
+};
+
+/* Which KDF protects the new keyslot. */
+enum engine_kdf {
+        /* Argon2id (LUKS2) or PBKDF2 (LUKS1) benchmarked: passphrases, key files. */
+        ENGINE_KDF_SLOW = 0,
+        /* PBKDF2-sha256, 1000 iterations: the secret is 32 random bytes. */
+        ENGINE_KDF_MINIMAL,
+};
+
+/* Called with the new header, right after the keyslot was added and before the header
+ * is persisted anywhere; may add tokens (e.g. type "vmcrypt"). Returns 0 or -errno;
+ * a failure aborts the operation and nothing on disk changes. keyslot is the slot
+ * that the unlock secret opens. */
+typedef int (*engine_header_hook_t)(struct crypt_device *cd, int keyslot, void *userdata);
+
+enum engine_operation {
+        ENGINE_OP_NONE = 0,
+        ENGINE_OP_ENCRYPT,
+        ENGINE_OP_DECRYPT,
+        ENGINE_OP_REENCRYPT,
+};
+
+/* Progress of a data pass; done/total in bytes of data. */
+struct engine_progress {
+        enum engine_operation operation;
+        uint64_t done;
+        uint64_t total;
+        bool finished;
+};
+typedef void (*engine_progress_fn)(const struct engine_progress *p, void *userdata);
+
+struct engine_params {
+        const char *path;            /* image file or block device */
+        const char *header_path;     /* detached header file, or NULL (header in front) */
+        enum disk_format format;     /* encrypt/format/create: DISK_FORMAT_NONE = LUKS2 */
+        unsigned sector_size;        /* encrypt/format/create: 512 (0) or 4096 (LUKS2) */
+        const struct secret *unlock; /* passphrase or unlock secret; not owned */
+        enum engine_kdf kdf;         /* for the new keyslot */
+        uint32_t pbkdf_memory_kib;   /* Argon2 memory; 0 = libcryptsetup default */
+        uint32_t iter_time_ms;       /* KDF time; 0 = libcryptsetup default */
+        uint64_t max_rate;           /* data pass rate limit in bytes/s; 0 = none */
+        unsigned threads;            /* encryption workers; 0 = all CPUs */
+        engine_header_hook_t header_hook; /* optional, see above */
+        void *hook_userdata;
+        engine_progress_fn progress; /* optional, called from the engine's thread */
+        void *progress_userdata;
+};
+
+/* Encrypt a plaintext image/device in place into a new LUKS volume. */
+int engine_encrypt(const struct engine_params *p);
+/* Decrypt a LUKS volume in place back to the exact original bytes. */
+int engine_decrypt(const struct engine_params *p);
+/* Deep rekey in place: new volume key, new header, the unlocking keyslot's secret
+ * opens the new keyslot (same slot id); tokens of the old header are kept. */
+int engine_reencrypt(const struct engine_params *p);
+/* Finish an interrupted encrypt/decrypt/reencrypt (or its finalisation). */
+int engine_resume(const struct engine_params *p);
+/* Write a fresh LUKS header without a data pass (destroys the data); refuses with
+ * -EEXIST when the target carries a signature or data unless force is set. */
+int engine_format(const struct engine_params *p, bool force);
+/* Create a new sparse image file of size bytes (must not exist) and format it. */
+int engine_create(const struct engine_params *p, uint64_t size);
+
+#define ENGINE_MAX_SLOTS 32
+
+struct engine_status {
+        enum engine_operation job;   /* ENGINE_OP_NONE when no job is in progress */
+        enum disk_format format;
+        bool encrypted;              /* a complete LUKS volume (no job) */
+        bool detached;
+        char cipher[64];             /* "aes-xts-plain64" */
+        unsigned key_bits;
+        unsigned sector_size;
+        uint64_t data_offset;        /* bytes */
+        uint64_t data_size;          /* bytes of guest-visible data */
+        unsigned n_keyslots;
+        struct { int id; char kdf[24]; } keyslots[ENGINE_MAX_SLOTS];
+        unsigned n_tokens;
+        struct { int id; char type[64]; } tokens[ENGINE_MAX_SLOTS];
+        uint64_t job_done;           /* bytes of data already processed */
+        uint64_t job_total;
+        uint64_t job_position;       /* data offset the job has reached */
+        bool job_finalizing;         /* data pass complete, header being finished */
+};
+
+/* Read the state of a disk from the disk itself (no key needed). */
+int engine_status(const char *path, const char *header_path, struct engine_status *ret);
+
+const char *disk_format_to_string(enum disk_format f);
+const char *engine_operation_to_string(enum engine_operation op);
+
+/* A one-line explanation of the last error returned by the engine in this thread
+ * (e.g. "not enough free space: need 16.0 MiB, have 3.0 MiB"), or NULL. */
+const char *engine_last_error(void);
