@@ -1,0 +1,134 @@
+# Helpers shared by the disk fault-injection tests (sourced after tests/lib.sh):
+# starting images for each job, running a job, and the one rule every interrupted
+# job must obey: an interrupted image is never openable as if it were finished, the
+# job resumes, and at the end the plaintext is the original, byte for byte.
+#
+# Files: $T/orig (the plaintext), $T/img (+ $T/img.hdr detached) the image under
+# test, $T/img.key its key file.
+
+SIZE=${SIZE:-$((40 << 20))}
+OPS=(encrypt decrypt reencrypt)
+MODES=(shift detached)
+
+# Makes the plaintext and, per header mode, an encrypted copy to start decrypt and
+# reencrypt jobs from.
+fault_setup() {
+        make_random_image "$T/orig" "$SIZE"
+        ORIG_SHA=$(sha256_range "$T/orig")
+        local mode h
+        for mode in "${MODES[@]}"; do
+                h=()
+                [ "$mode" = shift ] || h=(--header "$T/enc-$mode.hdr")
+                cp "$T/orig" "$T/enc-$mode"
+                expect_rc 0 setup-$mode vmc disk encrypt "${h[@]}" --new-key-file "$T/enc-$mode.key" \
+                        --progress none "$T/enc-$mode"
+        done
+}
+
+# hdr_args MODE: sets the array H to the header option for MODE.
+hdr_args() {
+        H=()
+        [ "$1" = shift ] || H=(--header "$T/img.hdr")
+}
+
+# prep OP MODE: puts the starting image of OP in place.
+prep() {
+        local op=$1 mode=$2
+        rm -f "$T/img" "$T/img.hdr" "$T/img.key"
+        if [ "$op" = encrypt ]; then
+                cp "$T/orig" "$T/img"
+        else
+                cp "$T/enc-$mode" "$T/img"
+                cp "$T/enc-$mode.key" "$T/img.key"
+                [ "$mode" = shift ] || cp "$T/enc-$mode.hdr" "$T/img.hdr"
+        fi
+}
+
+# key_args OP: sets the array K to the key option for OP (encrypt makes a new key).
+key_args() {
+        if [ "$1" = encrypt ] && [ ! -e "$T/img.key" ]; then
+                K=(--new-key-file "$T/img.key")
+        else
+                K=(--key-file "$T/img.key")
+        fi
+}
+
+# run_op OP MODE [extra options]: runs the job in the foreground, prints its exit code.
+# Output goes to $T/op.out and $T/op.err.
+run_op() {
+        local op=$1 mode=$2 rc=0
+        shift 2
+        hdr_args "$mode"
+        key_args "$op"
+        vmc disk "$op" "${H[@]}" "${K[@]}" --progress none "$@" "$T/img" >"$T/op.out" 2>"$T/op.err" || rc=$?
+        echo "$rc"
+}
+
+# The state names of a job while it runs, before it starts and when it is done.
+job_state() { case $1 in encrypt) echo encrypting ;; decrypt) echo decrypting ;; reencrypt) echo reencrypting ;; esac; }
+start_state() { [ "$1" = encrypt ] && echo plain || echo encrypted; }
+end_state() { [ "$1" = decrypt ] && echo plain || echo encrypted; }
+
+# image_state MODE: the state status reports (with the detached header while it exists).
+image_state() {
+        local hdr=""
+        [ "$1" = shift ] || [ ! -e "$T/img.hdr" ] || hdr=$T/img.hdr
+        status_json "$T/img" "$hdr"
+        json_get "$T/status.json" "d['state']"
+}
+
+# settle OP MODE WHAT: after an interruption, checks the image is in a state that
+# makes sense, and brings the job to its end (resume, or a fresh start if the
+# job never began). WHAT names the interruption in messages.
+settle() {
+        local op=$1 mode=$2 what=$3 s hdr=""
+        [ "$mode" = shift ] || hdr=$T/img.hdr
+        s=$(image_state "$mode")
+        if [ "$s" = "$(job_state "$op")" ]; then
+                [ "$(json_get "$T/status.json" "d['job'] is not None")" = true ] ||
+                        die "$what: state $s but status shows no job"
+                [ "$(json_get "$T/status.json" "d['job']['operation']")" = "$op" ] ||
+                        die "$what: the job in status is not '$op': $(cat "$T/status.json")"
+                [ -e "$T/img.key" ] || die "$what: a $op job is under way but its key file was never written"
+                ! cs_can_open "$T/img" "$T/img.key" "$hdr" ||
+                        die "$what: cryptsetup opens an image whose $op job is unfinished"
+                resume "$mode" "$what"
+        elif [ "$s" = "$(start_state "$op")" ]; then
+                # Killed before the job left a mark: the user runs the command again.
+                [ "$op" != encrypt ] || rm -f "$T/img.key"
+                local rc
+                rc=$(run_op "$op" "$mode")
+                [ "$rc" = 0 ] || die "$what: '$op' again after the job never started: exit $rc: $(cat "$T/op.err")"
+        elif [ "$s" != "$(end_state "$op")" ]; then
+                die "$what: image in state '$s' after an interrupted $op"
+        fi
+}
+
+# resume MODE WHAT [extra options]
+resume() {
+        local mode=$1 what=$2 rc=0
+        shift 2
+        hdr_args "$mode"
+        vmc disk resume "${H[@]}" --key-file "$T/img.key" --progress none "$@" "$T/img" \
+                >"$T/resume.out" 2>"$T/resume.err" || rc=$?
+        [ "$rc" = 0 ] || die "$what: resume failed with exit $rc: $(cat "$T/resume.err")"
+}
+
+# verify_end OP MODE WHAT: the job is done; decrypt if needed and compare with the
+# original plaintext.
+verify_end() {
+        local op=$1 mode=$2 what=$3 s hdr=""
+        [ "$mode" = shift ] || hdr=$T/img.hdr
+        s=$(image_state "$mode")
+        assert_eq "$s" "$(end_state "$op")" "$what: state at the end"
+        assert_eq "$(json_get "$T/status.json" "d['job']")" null "$what: job at the end"
+        if [ "$s" = encrypted ]; then
+                cs_can_open "$T/img" "$T/img.key" "$hdr" ||
+                        die "$what: cryptsetup does not open the finished image with its key"
+                local rc
+                rc=$(run_op decrypt "$mode")
+                [ "$rc" = 0 ] || die "$what: decrypt after the job failed: exit $rc: $(cat "$T/op.err")"
+        fi
+        assert_eq "$(file_size "$T/img")" "$SIZE" "$what: size of the plaintext"
+        assert_eq "$(sha256_range "$T/img")" "$ORIG_SHA" "$what: sha256 of the plaintext"
+}

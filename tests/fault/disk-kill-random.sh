@@ -1,0 +1,78 @@
+#!/usr/bin/env bash
+# SIGKILL at random moments of rate-limited encrypt, decrypt and reencrypt jobs, with
+# the header in front and detached; every other time the resume is killed too before
+# a final resume. cryptsetup must never open an unfinished image, and the plaintext
+# must always come back byte for byte. At least 30 kills must leave a job half done.
+. "$(dirname "$0")/../lib.sh"
+. "$(dirname "$0")/disk-common.sh"
+require_vmcrypt
+require_cmd cryptsetup openssl numfmt
+
+ROUNDS=${ROUNDS:-6}     # per job kind and header mode: 3 x 2 x 6 = 36 jobs
+RATE_MIB=16             # 40 MiB at 16 MiB/s: a data pass takes about 2.5 s
+SEED=${SEED:-$RANDOM}
+RANDOM=$SEED
+echo "random seed $SEED (rerun with SEED=$SEED to repeat the same delays)"
+
+# kill_after SECONDS cmd...: runs cmd in the background, SIGKILLs it after SECONDS,
+# prints its exit code (137 when the kill landed).
+kill_after() {
+        local delay=$1 pid rc=0
+        shift
+        "$@" >"$T/bg.out" 2>"$T/bg.err" &
+        pid=$!
+        track_pid "$pid"
+        sleep "$delay"
+        kill -KILL "$pid" 2>/dev/null || true
+        wait "$pid" || rc=$?
+        echo "$rc"
+}
+
+# A delay between 0.02 s and 1.99 s.
+rand_delay() { printf '%d.%02d' $((RANDOM % 3 == 0 ? 0 : RANDOM % 2)) $((2 + RANDOM % 98)); }
+
+fault_setup
+landed=0 # kills that found the process still running
+midjob=0 # kills that left a job half done (status shows it in progress)
+
+# count_kill RC: counts a kill that landed, and whether it left the job half done.
+count_kill() {
+        [ "$1" = 137 ] || return 0
+        landed=$((landed + 1))
+        [ "$(image_state "$mode")" != "$(job_state "$op")" ] || midjob=$((midjob + 1))
+}
+for op in "${OPS[@]}"; do
+        for mode in "${MODES[@]}"; do
+                for ((i = 1; i <= ROUNDS; i++)); do
+                        d=$(rand_delay)
+                        what="$op/$mode round $i (killed after ${d}s)"
+                        prep "$op" "$mode"
+                        hdr_args "$mode"
+                        key_args "$op"
+                        rc=$(kill_after "$d" "$VMCRYPT" disk "$op" "${H[@]}" "${K[@]}" --progress json \
+                                --max-rate "${RATE_MIB}M" "$T/img")
+                        count_kill "$rc"
+                        case $rc in
+                        137) ;;
+                        0) echo "$what: finished before the kill" ;;
+                        *) die "$what: exit $rc: $(cat "$T/bg.err")" ;;
+                        esac
+                        # Every other round, kill the resume as well.
+                        if [ "$rc" = 137 ] && [ $((i % 2)) = 0 ] && [ "$(image_state "$mode")" = "$(job_state "$op")" ]; then
+                                d2=$(rand_delay)
+                                rc2=$(kill_after "$d2" "$VMCRYPT" disk resume "${H[@]}" --key-file "$T/img.key" \
+                                        --progress json --max-rate "${RATE_MIB}M" "$T/img")
+                                count_kill "$rc2"
+                                case $rc2 in
+                                137) what="$what, resume killed after ${d2}s" ;;
+                                0) ;;
+                                *) die "$what: resume exit $rc2: $(cat "$T/bg.err")" ;;
+                                esac
+                        fi
+                        settle "$op" "$mode" "$what"
+                        verify_end "$op" "$mode" "$what"
+                done
+        done
+done
+echo "$landed SIGKILLs landed, $midjob of them left a job half done; every image came back to the original plaintext"
+[ "$midjob" -ge 30 ] || die "only $midjob kills left a job half done (need 30): is --max-rate honoured?"
