@@ -1,0 +1,422 @@
+/* The "vmcrypt" token: encoding, validation and the two stores (LUKS2 header
+ * tokens, LUKS1 sidecar file). See token.h. */
+#include "disk/token.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <jansson.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "keys/b64.h"
+#include "shared/fd-util.h"
+#include "shared/log.h"
+#include "shared/macro.h"
+
+struct vmcrypt_token *token_new(void) {
+        struct vmcrypt_token *t = calloc(1, sizeof(*t));
+        if (t)
+                t->keyslot = -1;
+        return t;
+}
+
+void token_free(struct vmcrypt_token *t) {
+        if (!t)
+                return;
+        free(t->provider);
+        free(t->kek_id);
+        free(t->method);
+        free(t->cipher);
+        free(t->wrapped);
+        free(t->iv);
+        free(t->tag);
+        free(t->created);
+        free(t->vm_name);
+        free(t->vm_uuid);
+        free(t);
+}
+
+static int dup_str(const char *s, char **ret) {
+        *ret = NULL;
+        if (!s)
+                return 0;
+        *ret = strdup(s);
+        return *ret ? 0 : -ENOMEM;
+}
+
+static int dup_bytes(const uint8_t *p, size_t n, uint8_t **ret) {
+        *ret = NULL;
+        if (!p)
+                return 0;
+        *ret = malloc(n ? n : 1);
+        if (!*ret)
+                return -ENOMEM;
+        memcpy(*ret, p, n);
+        return 0;
+}
+
+struct vmcrypt_token *token_dup(const struct vmcrypt_token *src) {
+        _cleanup_(token_freep) struct vmcrypt_token *t = token_new();
+        if (!t)
+                return NULL;
+        t->keyslot = src->keyslot;
+        t->wrapped_size = src->wrapped_size;
+        t->iv_size = src->iv_size;
+        t->tag_size = src->tag_size;
+        if (dup_str(src->provider, &t->provider) < 0 || dup_str(src->kek_id, &t->kek_id) < 0 ||
+            dup_str(src->method, &t->method) < 0 || dup_str(src->cipher, &t->cipher) < 0 ||
+            dup_str(src->created, &t->created) < 0 || dup_str(src->vm_name, &t->vm_name) < 0 ||
+            dup_str(src->vm_uuid, &t->vm_uuid) < 0 ||
+            dup_bytes(src->wrapped, src->wrapped_size, &t->wrapped) < 0 ||
+            dup_bytes(src->iv, src->iv_size, &t->iv) < 0 ||
+            dup_bytes(src->tag, src->tag_size, &t->tag) < 0)
+                return NULL;
+        return TAKE_PTR(t);
+}
+
+int token_stamp(struct vmcrypt_token *t) {
+        char buf[32];
+        time_t now = time(NULL);
+        struct tm tm;
+        if (!gmtime_r(&now, &tm) || strftime(buf, sizeof(buf), "%Y-%m-%dT%H:%M:%SZ", &tm) == 0)
+                return -EINVAL;
+        free(t->created);
+        t->created = strdup(buf);
+        return t->created ? 0 : -ENOMEM;
+}
+
+static int text_ok(const char *s, size_t max) {
+        if (!s || !*s || strlen(s) > max)
+                return 0;
+        for (const char *p = s; *p; p++)
+                if ((unsigned char) *p < 0x20)
+                        return 0;
+        return 1;
+}
+
+int token_validate(const struct vmcrypt_token *t) {
+        if (!t || t->keyslot < 0 || t->keyslot >= 32)
+                return -EBADMSG;
+        if (!text_ok(t->provider, 128) || !text_ok(t->kek_id, 256) || !t->method)
+                return -EBADMSG;
+        if (!t->wrapped || t->wrapped_size == 0 || t->wrapped_size > TOKEN_WRAPPED_MAX)
+                return -EBADMSG;
+        if (t->iv_size > TOKEN_IV_MAX || t->tag_size > TOKEN_IV_MAX)
+                return -EBADMSG;
+        if (strcmp(t->method, TOKEN_METHOD_RFC5649) == 0) {
+                /* RFC 5649 output is whole 64-bit blocks, at least two. */
+                if (t->wrapped_size < 16 || t->wrapped_size % 8 != 0)
+                        return -EBADMSG;
+        } else if (strcmp(t->method, TOKEN_METHOD_KMIP_ENCRYPT) == 0) {
+                if (!text_ok(t->cipher, 64))
+                        return -EBADMSG;
+        } else
+                return -EBADMSG;
+        if (t->vm_name && !text_ok(t->vm_name, 256))
+                return -EBADMSG;
+        if (t->vm_uuid && !text_ok(t->vm_uuid, 64))
+                return -EBADMSG;
+        return 0;
+}
+
+static int set_str(json_t *o, const char *key, const char *v) {
+        if (!v)
+                return 0;
+        return json_object_set_new(o, key, json_string(v)) == 0 ? 0 : -ENOMEM;
+}
+
+static int set_b64(json_t *o, const char *key, const uint8_t *p, size_t n) {
+        if (!p)
+                return 0;
+        _cleanup_(freep) char *s = b64_encode(p, n);
+        if (!s)
+                return -ENOMEM;
+        return set_str(o, key, s);
+}
+
+static int token_to_object(const struct vmcrypt_token *t, json_t **ret) {
+        int r = token_validate(t);
+        if (r < 0)
+                return r;
+        _cleanup_(json_decrefp) json_t *o = json_object();
+        char slot[16];
+        snprintf(slot, sizeof(slot), "%d", t->keyslot);
+        if (!o || json_object_set_new(o, "type", json_string(TOKEN_TYPE)) < 0 ||
+            json_object_set_new(o, "keyslots", json_pack("[s]", slot)) < 0)
+                return -ENOMEM;
+        if ((r = set_str(o, "provider", t->provider)) < 0 || (r = set_str(o, "kek_id", t->kek_id)) < 0 ||
+            (r = set_str(o, "method", t->method)) < 0 || (r = set_str(o, "cipher", t->cipher)) < 0 ||
+            (r = set_b64(o, "wrapped", t->wrapped, t->wrapped_size)) < 0 ||
+            (r = set_b64(o, "iv", t->iv, t->iv_size)) < 0 ||
+            (r = set_b64(o, "tag", t->tag, t->tag_size)) < 0 ||
+            (r = set_str(o, "created", t->created)) < 0 || (r = set_str(o, "vm_name", t->vm_name)) < 0 ||
+            (r = set_str(o, "vm_uuid", t->vm_uuid)) < 0)
+                return r;
+        *ret = TAKE_PTR(o);
+        return 0;
+}
+
+int token_to_json(const struct vmcrypt_token *t, char **ret) {
+        _cleanup_(json_decrefp) json_t *o = NULL;
+        int r = token_to_object(t, &o);
+        if (r < 0)
+                return r;
+        char *s = json_dumps(o, JSON_COMPACT | JSON_PRESERVE_ORDER);
+        if (!s)
+                return -ENOMEM;
+        *ret = s;
+        return 0;
+}
+
+/* Optional string member: absent is fine, present must be a string. */
+static int get_str(json_t *o, const char *key, int required, char **ret) {
+        json_t *v = json_object_get(o, key);
+        if (!v)
+                return required ? -EBADMSG : 0;
+        if (!json_is_string(v))
+                return -EBADMSG;
+        *ret = strdup(json_string_value(v));
+        return *ret ? 0 : -ENOMEM;
+}
+
+static int get_b64(json_t *o, const char *key, int required, size_t max, uint8_t **ret, size_t *ret_size) {
+        json_t *v = json_object_get(o, key);
+        if (!v)
+                return required ? -EBADMSG : 0;
+        if (!json_is_string(v))
+                return -EBADMSG;
+        return b64_decode(json_string_value(v), max, ret, ret_size);
+}
+
+static int token_from_object(json_t *o, struct vmcrypt_token **ret) {
+        if (!json_is_object(o))
+                return -EBADMSG;
+        json_t *type = json_object_get(o, "type");
+        if (!json_is_string(type) || strcmp(json_string_value(type), TOKEN_TYPE) != 0)
+                return -EBADMSG;
+        /* Exactly one keyslot: one token opens one slot, which keeps rekey simple. */
+        json_t *slots = json_object_get(o, "keyslots");
+        if (!json_is_array(slots) || json_array_size(slots) != 1 || !json_is_string(json_array_get(slots, 0)))
+                return -EBADMSG;
+        const char *s = json_string_value(json_array_get(slots, 0));
+        char *end = NULL;
+        errno = 0;
+        long slot = strtol(s, &end, 10);
+        if (errno || end == s || *end || slot < 0 || slot >= 32)
+                return -EBADMSG;
+
+        _cleanup_(token_freep) struct vmcrypt_token *t = token_new();
+        if (!t)
+                return -ENOMEM;
+        t->keyslot = (int) slot;
+        int r;
+        if ((r = get_str(o, "provider", 1, &t->provider)) < 0 || (r = get_str(o, "kek_id", 1, &t->kek_id)) < 0 ||
+            (r = get_str(o, "method", 1, &t->method)) < 0 || (r = get_str(o, "cipher", 0, &t->cipher)) < 0 ||
+            (r = get_b64(o, "wrapped", 1, TOKEN_WRAPPED_MAX, &t->wrapped, &t->wrapped_size)) < 0 ||
+            (r = get_b64(o, "iv", 0, TOKEN_IV_MAX, &t->iv, &t->iv_size)) < 0 ||
+            (r = get_b64(o, "tag", 0, TOKEN_IV_MAX, &t->tag, &t->tag_size)) < 0 ||
+            (r = get_str(o, "created", 0, &t->created)) < 0 || (r = get_str(o, "vm_name", 0, &t->vm_name)) < 0 ||
+            (r = get_str(o, "vm_uuid", 0, &t->vm_uuid)) < 0)
+                return r;
+        r = token_validate(t);
+        if (r < 0)
+                return r;
+        *ret = TAKE_PTR(t);
+        return 0;
+}
+
+int token_from_json(const char *json, struct vmcrypt_token **ret) {
+        if (!json)
+                return -EBADMSG;
+        _cleanup_(json_decrefp) json_t *o = json_loads(json, JSON_REJECT_DUPLICATES, NULL);
+        if (!o)
+                return -EBADMSG;
+        return token_from_object(o, ret);
+}
+
+void token_list_free(struct token_list *l) {
+        if (!l)
+                return;
+        for (size_t i = 0; i < l->n; i++)
+                token_free(l->e[i].tok);
+        free(l);
+}
+
+/* ---- LUKS2 header tokens ------------------------------------------------ */
+
+static int luks2_list(struct crypt_device *cd, struct token_list *l) {
+        int max = crypt_token_max(CRYPT_LUKS2);
+        for (int id = 0; id < max && l->n < TOKEN_STORE_MAX; id++) {
+                const char *type = NULL;
+                crypt_token_info info = crypt_token_status(cd, id, &type);
+                if (info == CRYPT_TOKEN_INVALID || info == CRYPT_TOKEN_INACTIVE)
+                        continue;
+                if (!type || strcmp(type, TOKEN_TYPE) != 0)
+                        continue;
+                const char *json = NULL;
+                int r = crypt_token_json_get(cd, id, &json);
+                struct token_entry *e = &l->e[l->n++];
+                e->id = id;
+                e->error = r < 0 ? -EBADMSG : token_from_json(json, &e->tok);
+        }
+        return 0;
+}
+
+/* ---- LUKS1 sidecar file -------------------------------------------------- */
+
+char *token_sidecar_path(const char *header_path) {
+        char *p = NULL;
+        if (asprintf(&p, "%s%s", header_path, TOKEN_SIDECAR_SUFFIX) < 0)
+                return NULL;
+        return p;
+}
+
+/* The sidecar is {"tokens":{"<id>":{token}, ...}}. A missing file means no tokens;
+ * an unreadable one is an error for the whole store, since rewriting it would lose
+ * what we could not parse. */
+static int sidecar_load(const char *header_path, json_t **ret) {
+        _cleanup_(freep) char *path = token_sidecar_path(header_path);
+        if (!path)
+                return -ENOMEM;
+        json_error_t err;
+        json_t *root = json_load_file(path, JSON_REJECT_DUPLICATES, &err);
+        if (!root) {
+                if (access(path, F_OK) < 0 && errno == ENOENT) {
+                        root = json_pack("{s{}}", "tokens");
+                        if (!root)
+                                return -ENOMEM;
+                        *ret = root;
+                        return 0;
+                }
+                log_debug("%s: %s", path, err.text);
+                return -EBADMSG;
+        }
+        if (!json_is_object(json_object_get(root, "tokens"))) {
+                json_decref(root);
+                return -EBADMSG;
+        }
+        *ret = root;
+        return 0;
+}
+
+static int sidecar_save(const char *header_path, json_t *root) {
+        _cleanup_(freep) char *path = token_sidecar_path(header_path);
+        if (!path)
+                return -ENOMEM;
+        _cleanup_(freep) char *text = json_dumps(root, JSON_INDENT(2) | JSON_SORT_KEYS);
+        if (!text)
+                return -ENOMEM;
+        return write_file_atomic(path, text, strlen(text), 0600);
+}
+
+static int sidecar_list(const char *header_path, struct token_list *l) {
+        _cleanup_(json_decrefp) json_t *root = NULL;
+        int r = sidecar_load(header_path, &root);
+        if (r < 0)
+                return r;
+        for (int id = 0; id < TOKEN_STORE_MAX && l->n < TOKEN_STORE_MAX; id++) {
+                char key[16];
+                snprintf(key, sizeof(key), "%d", id);
+                json_t *o = json_object_get(json_object_get(root, "tokens"), key);
+                if (!o)
+                        continue;
+                struct token_entry *e = &l->e[l->n++];
+                e->id = id;
+                e->error = token_from_object(o, &e->tok);
+        }
+        return 0;
+}
+
+static int sidecar_add(const char *header_path, const struct vmcrypt_token *t) {
+        _cleanup_(json_decrefp) json_t *root = NULL;
+        _cleanup_(json_decrefp) json_t *o = NULL;
+        int r = sidecar_load(header_path, &root);
+        if (r < 0)
+                return r;
+        r = token_to_object(t, &o);
+        if (r < 0)
+                return r;
+        json_t *tokens = json_object_get(root, "tokens");
+        for (int id = 0; id < TOKEN_STORE_MAX; id++) {
+                char key[16];
+                snprintf(key, sizeof(key), "%d", id);
+                if (json_object_get(tokens, key))
+                        continue;
+                if (json_object_set(tokens, key, o) < 0)
+                        return -ENOMEM;
+                r = sidecar_save(header_path, root);
+                return r < 0 ? r : id;
+        }
+        return -ENOSPC;
+}
+
+static int sidecar_remove(const char *header_path, int id) {
+        _cleanup_(json_decrefp) json_t *root = NULL;
+        int r = sidecar_load(header_path, &root);
+        if (r < 0)
+                return r;
+        char key[16];
+        snprintf(key, sizeof(key), "%d", id);
+        if (json_object_del(json_object_get(root, "tokens"), key) < 0)
+                return -ENOENT;
+        return sidecar_save(header_path, root);
+}
+
+/* ---- the store ----------------------------------------------------------- */
+
+static int is_luks2(struct crypt_device *cd) {
+        const char *type = crypt_get_type(cd);
+        if (!type)
+                return -EINVAL;
+        if (strcmp(type, CRYPT_LUKS2) == 0)
+                return 1;
+        if (strcmp(type, CRYPT_LUKS1) == 0)
+                return 0;
+        return -EINVAL;
+}
+
+int token_store_list(struct crypt_device *cd, const char *header_path, struct token_list **ret) {
+        int v2 = is_luks2(cd);
+        if (v2 < 0)
+                return v2;
+        struct token_list *l = calloc(1, sizeof(*l));
+        if (!l)
+                return -ENOMEM;
+        int r = v2 ? luks2_list(cd, l) : sidecar_list(header_path, l);
+        if (r < 0) {
+                token_list_free(l);
+                return r;
+        }
+        *ret = l;
+        return 0;
+}
+
+int token_store_add(struct crypt_device *cd, const char *header_path, const struct vmcrypt_token *t) {
+        int v2 = is_luks2(cd);
+        if (v2 < 0)
+                return v2;
+        if (!v2)
+                return sidecar_add(header_path, t);
+        _cleanup_(freep) char *json = NULL;
+        int r = token_to_json(t, &json);
+        if (r < 0)
+                return r;
+        /* crypt_token_json_set commits the header (both copies) before returning. */
+        return crypt_token_json_set(cd, CRYPT_ANY_TOKEN, json);
+}
+
+int token_store_remove(struct crypt_device *cd, const char *header_path, int id) {
+        int v2 = is_luks2(cd);
+        if (v2 < 0)
+                return v2;
+        if (!v2)
+                return sidecar_remove(header_path, id);
+        const char *type = NULL;
+        crypt_token_info info = crypt_token_status(cd, id, &type);
+        if (info == CRYPT_TOKEN_INVALID || info == CRYPT_TOKEN_INACTIVE || !type ||
+            strcmp(type, TOKEN_TYPE) != 0)
+                return -ENOENT;
+        return crypt_token_json_set(cd, id, NULL);
+}

@@ -1,0 +1,76 @@
+/* providers.json: the named key providers a host may use. Format (docs/keys.md):
+ *
+ *   { "default": "lab",
+ *     "providers": {
+ *       "lab":   { "type": "kmip", "endpoints": ["kms1:5696", "kms2:5696"],
+ *                  "ca": "ca.crt", "cert": "client.crt", "key": "client.key",
+ *                  "connect_timeout_ms": 3000, "timeout_ms": 10000,
+ *                  "wrap": "auto" },
+ *       "local": { "type": "native", "state_dir": "/var/lib/vmcrypt/native/local",
+ *                  "key_file": "/etc/vmcrypt/native-local.key" } } }
+ *
+ * Relative paths are resolved against the file's directory. */
+#pragma once
+
+#include <stddef.h>
+
+#define PROVIDERS_DEFAULT_PATH "/etc/vmcrypt/providers.json"
+#define PROVIDER_MAX_ENDPOINTS 8
+#define PROVIDER_MAX 32
+
+enum provider_kind {
+        PROVIDER_KMIP,
+        PROVIDER_NATIVE,
+};
+
+/* How a kmip provider wraps: ask the server to Encrypt, wrap locally after a Get,
+ * or try the server first and fall back (auto). */
+enum provider_wrap_mode {
+        WRAP_AUTO,
+        WRAP_KMIP_ENCRYPT,
+        WRAP_RFC5649,
+};
+
+struct provider_endpoint {
+        char *host;
+        unsigned port;
+};
+
+struct provider_config {
+        char *name;
+        enum provider_kind kind;
+        /* kmip */
+        struct provider_endpoint endpoints[PROVIDER_MAX_ENDPOINTS];
+        size_t n_endpoints;
+        char *ca, *cert, *key;
+        unsigned connect_timeout_ms, timeout_ms;
+        enum provider_wrap_mode wrap;
+        /* native */
+        char *state_dir;
+        char *key_file; /* NULL: ask for a passphrase on the terminal */
+};
+
+struct provider_configs {
+        char *path;
+        char *default_name;
+        size_t n;
+        struct provider_config p[PROVIDER_MAX];
+};
+
+/* Load and check path (NULL: PROVIDERS_DEFAULT_PATH). On failure, err says what is
+ * wrong and where (file, provider, field): -ENOENT when the file is missing,
+ * -EBADMSG when it is malformed. */
+int provider_config_load(const char *path, struct provider_configs **ret, char *err, size_t errlen);
+
+/* Parse JSON text; base_dir resolves relative paths. Same errors as above. */
+int provider_config_parse(const char *text, const char *base_dir, struct provider_configs **ret,
+                          char *err, size_t errlen);
+
+/* The provider called name, or the default when name is NULL; NULL if none. */
+const struct provider_config *provider_config_find(const struct provider_configs *cs, const char *name);
+
+void provider_configs_free(struct provider_configs *cs);
+static inline void provider_configs_freep(struct provider_configs **cs) {
+        if (*cs)
+                provider_configs_free(*cs);
+}

@@ -1,0 +1,333 @@
+/* The kmip key provider: KEKs live in a KMIP server cluster. The unlock secret is
+ * wrapped by the server itself (KMIP Encrypt, AES-GCM; the KEK never leaves it)
+ * when the server can, else locally with RFC 5649 after a KMIP Get; the method used
+ * is recorded in the token, so either kind of server can unwrap later.
+ *
+ * Errors from the client arrive as -errno plus a line naming the endpoint; here
+ * they get the second half of the message: what to do about it. */
+#include "keys/provider.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "crypto/keywrap.h"
+#include "kmip/client.h"
+#include "shared/log.h"
+
+#define GCM_IV_SIZE 12
+#define GCM_TAG_SIZE 16
+#define CIPHER_GCM "aes-gcm"
+/* Bound into the GCM tag: a ciphertext made for another purpose does not pass. */
+#define WRAP_AAD "vmcrypt unlock secret v1"
+
+struct kmip_provider {
+        struct kmip_client *client;
+        /* auto mode: once the server refused Encrypt, go straight to RFC 5649. */
+        bool encrypt_unsupported;
+};
+
+static int kp_get(struct provider *p, struct kmip_provider **ret) {
+        if (p->data) {
+                *ret = p->data;
+                return 0;
+        }
+        const struct provider_config *c = p->config;
+        struct kmip_client_config cfg = {
+                .n_servers = c->n_endpoints,
+                .cert_file = c->cert,
+                .key_file = c->key,
+                .ca_file = c->ca,
+                .connect_timeout_ms = c->connect_timeout_ms,
+                .io_timeout_ms = c->timeout_ms,
+        };
+        char eps[PROVIDER_MAX_ENDPOINTS][300];
+        for (size_t i = 0; i < c->n_endpoints && i < KMIP_CLIENT_MAX_SERVERS; i++) {
+                const char *h = c->endpoints[i].host;
+                snprintf(eps[i], sizeof(eps[i]), strchr(h, ':') ? "[%s]:%u" : "%s:%u", h, c->endpoints[i].port);
+                cfg.servers[i] = eps[i];
+        }
+        struct kmip_provider *k = calloc(1, sizeof(*k));
+        if (!k)
+                return -ENOMEM;
+        int r = kmip_client_new(&cfg, &k->client);
+        if (r < 0) {
+                free(k);
+                return provider_fail(p, r, "key provider \"%s\": invalid KMIP client settings (check endpoints, cert, key and ca)",
+                                     c->name);
+        }
+        *ret = p->data = k;
+        return 0;
+}
+
+/* The one place where a KMIP failure becomes a sentence with a remedy. kek_id may
+ * be NULL (connection-level failures). */
+static int kp_fail(struct provider *p, struct kmip_provider *k, int r, const char *what, const char *kek_id) {
+        const struct provider_config *c = p->config;
+        const char *detail = kmip_client_error(k->client);
+        if (!detail || !*detail)
+                detail = strerror(-r);
+        const char *id = kek_id ? kek_id : "?";
+        switch (-r) {
+        case ECONNREFUSED:
+        case ETIMEDOUT:
+        case EHOSTUNREACH:
+        case ENETUNREACH:
+        case ECONNRESET:
+                return provider_fail(p, r, "%s: no KMS of provider \"%s\" is reachable (%s); check that the KMS is running and "
+                                     "that the endpoints in the provider configuration are right", what, c->name, detail);
+        case EKEYEXPIRED:
+                return provider_fail(p, r, "%s: a certificate has expired (%s); renew the client certificate %s (or the "
+                                     "KMS certificate) and check the clock", what, detail, c->cert);
+        case EKEYREJECTED:
+                /* TLS or KMIP authentication: an identity problem, not a wrong key. */
+                return provider_fail(p, -EACCES, "%s: the KMS and this host do not trust each other (%s); check that %s "
+                                     "is the CA of the KMS certificate and that the KMS trusts the issuer of %s",
+                                     what, detail, c->ca, c->cert);
+        case EACCES:
+                return provider_fail(p, r, "%s: the KMS denies this client's identity (%s) access to KEK %s (%s); grant "
+                                     "it on the KMS, or use the identity that owns the KEK", what, c->cert, id, detail);
+        case ENOENT:
+        case EIDRM:
+                return provider_fail(p, r, "%s: KEK %s does not exist on provider \"%s\" (destroyed or never created: %s); "
+                                     "restore it on the KMS, or open the disk with its recovery passphrase", what, id,
+                                     c->name, detail);
+        case EKEYREVOKED:
+                return provider_fail(p, r, "%s: KEK %s on provider \"%s\" is revoked (%s); it no longer releases disks: "
+                                     "use the recovery passphrase, then 'vmcrypt disk rekey --kek NEW'", what, id, c->name,
+                                     detail);
+        case ENOKEY:
+                return provider_fail(p, r, "%s: KEK %s on provider \"%s\" is not active (%s); activate it on the KMS",
+                                     what, id, c->name, detail);
+        case EBADMSG:
+                return provider_fail(p, -EKEYREJECTED, "%s: KEK %s does not unwrap this disk's secret (%s): the token "
+                                     "names the wrong KEK or was altered", what, id, detail);
+        default:
+                return provider_fail(p, r, "%s: provider \"%s\" failed: %s", what, c->name, detail);
+        }
+}
+
+static void arena_freep(struct ttlv_arena **a) {
+        ttlv_arena_free(*a);
+}
+
+/* vSphere tags VM KEKs with these custom attributes; KMS admins search by them.
+ * Sent after Create with AddAttribute (as vCenter does); servers that lack
+ * AddAttribute (PyKMIP) still get a working KEK, only untagged. */
+static void kp_tag(struct kmip_provider *k, const char *uid, const struct kek_attrs *attrs) {
+        _cleanup_(arena_freep) struct ttlv_arena *a = ttlv_arena_new();
+        if (!a)
+                return;
+        struct kmip_attr_list l = { 0 };
+        int r = kmip_attr_list_add_text(a, &l, "x-Vendor", "vmcrypt project");
+        if (r >= 0)
+                r = kmip_attr_list_add_text(a, &l, "x-Product", "vmcrypt");
+        if (r >= 0)
+                r = kmip_attr_list_add_text(a, &l, "x-Product_Version", VMCRYPT_VERSION);
+        if (r >= 0)
+                r = kmip_attr_list_add_text(a, &l, "x-Component", "Virtual Machine");
+        if (r >= 0 && attrs && attrs->vm_name)
+                r = kmip_attr_list_add_text(a, &l, "x-Name", attrs->vm_name);
+        if (r >= 0 && attrs && attrs->vm_uuid)
+                r = kmip_attr_list_add_text(a, &l, "x-Identifier", attrs->vm_uuid);
+        if (r >= 0)
+                r = kmip_client_add_attributes(k->client, uid, &l);
+        if (r < 0)
+                log_debug("KEK %s left without custom attributes: %s", uid, kmip_client_error(k->client));
+}
+
+static int kp_kek_create(struct provider *p, const struct kek_attrs *attrs, char **ret_id) {
+        struct kmip_provider *k;
+        int r = kp_get(p, &k);
+        if (r < 0)
+                return r;
+        char name[160];
+        snprintf(name, sizeof(name), "vmcrypt-kek%s%.128s", attrs && attrs->vm_name ? "-" : "",
+                 attrs && attrs->vm_name ? attrs->vm_name : "");
+        _cleanup_(freep) char *uid = NULL;
+        r = kmip_client_create(k->client, KMIP_ALG_AES, 256, KMIP_USAGE_ENCRYPT | KMIP_USAGE_DECRYPT |
+                               KMIP_USAGE_WRAP_KEY | KMIP_USAGE_UNWRAP_KEY, name, NULL, &uid);
+        if (r < 0)
+                return kp_fail(p, k, r, "creating a KEK", NULL);
+        r = kmip_client_activate(k->client, uid);
+        if (r < 0)
+                return kp_fail(p, k, r, "activating the new KEK", uid);
+        kp_tag(k, uid, attrs);
+        *ret_id = TAKE_PTR(uid);
+        return 0;
+}
+
+static int set_method(struct vmcrypt_token *t, const char *method, const char *cipher) {
+        free(t->method);
+        free(t->cipher);
+        t->method = strdup(method);
+        t->cipher = cipher ? strdup(cipher) : NULL;
+        return t->method && (!cipher || t->cipher) ? 0 : -ENOMEM;
+}
+
+static int dup_into(uint8_t **dst, size_t *dst_size, const uint8_t *src, size_t n) {
+        free(*dst);
+        *dst = NULL;
+        *dst_size = 0;
+        if (n == 0)
+                return 0;
+        *dst = malloc(n);
+        if (!*dst)
+                return -ENOMEM;
+        memcpy(*dst, src, n);
+        *dst_size = n;
+        return 0;
+}
+
+static const struct kmip_crypto_params gcm_params = {
+        .mode = KMIP_MODE_GCM,
+        .alg = KMIP_ALG_AES,
+        .tag_length = GCM_TAG_SIZE,
+};
+
+static int wrap_encrypt(struct provider *p, struct kmip_provider *k, const char *kek_id, const struct secret *plain,
+                        struct vmcrypt_token *t) {
+        struct kmip_ciphertext ct = { 0 };
+        int r = kmip_client_encrypt(k->client, kek_id, &gcm_params, plain, (const uint8_t *) WRAP_AAD,
+                                    strlen(WRAP_AAD), &ct);
+        if (r < 0)
+                return r;
+        if (ct.iv_size == 0 || ct.tag_size == 0 || ct.size != plain->size)
+                r = provider_fail(p, -EPROTO, "KMS Encrypt with AES-GCM returned no IV or tag");
+        if (r >= 0)
+                r = set_method(t, TOKEN_METHOD_KMIP_ENCRYPT, CIPHER_GCM);
+        if (r >= 0)
+                r = dup_into(&t->wrapped, &t->wrapped_size, ct.data, ct.size);
+        if (r >= 0)
+                r = dup_into(&t->iv, &t->iv_size, ct.iv, ct.iv_size);
+        if (r >= 0)
+                r = dup_into(&t->tag, &t->tag_size, ct.tag, ct.tag_size);
+        kmip_ciphertext_done(&ct);
+        return r;
+}
+
+/* Fetch the KEK for local wrapping, refusing keys that are not Active: a server may
+ * still hand out a revoked key on Get, but a revoked KEK must not open disks. */
+static int fetch_kek(struct provider *p, struct kmip_provider *k, const char *kek_id, struct secret **ret) {
+        uint32_t state = 0;
+        int r = kmip_client_get_state(k->client, kek_id, &state);
+        if (r < 0)
+                return r;
+        if (state == KMIP_STATE_PRE_ACTIVE)
+                return -ENOKEY;
+        if (state == KMIP_STATE_DEACTIVATED || state == KMIP_STATE_COMPROMISED)
+                return -EKEYREVOKED;
+        if (state != KMIP_STATE_ACTIVE)
+                return -EIDRM;
+        struct kmip_key_info info = { 0 };
+        _cleanup_(secret_freep) struct secret *kek = NULL;
+        r = kmip_client_get(k->client, kek_id, &kek, &info);
+        if (r < 0)
+                return r;
+        if (kek->size != 32 && kek->size != 24 && kek->size != 16)
+                return provider_fail(p, -EINVAL, "KEK %s is not an AES key (%zu bytes): use an AES-256 key as KEK",
+                                     kek_id, kek->size);
+        *ret = TAKE_PTR(kek);
+        return 0;
+}
+
+static int wrap_local(struct provider *p, struct kmip_provider *k, const char *kek_id, const struct secret *plain,
+                      struct vmcrypt_token *t) {
+        _cleanup_(secret_freep) struct secret *kek = NULL;
+        int r = fetch_kek(p, k, kek_id, &kek);
+        if (r < 0)
+                return r;
+        size_t size = keywrap_wrapped_size(plain->size), len = 0;
+        uint8_t out[KEYWRAP_MAX_INPUT + 8];
+        r = keywrap_wrap(kek, plain, out, sizeof(out), &len);
+        if (r >= 0 && len != size)
+                r = -EIO;
+        if (r >= 0)
+                r = set_method(t, TOKEN_METHOD_RFC5649, NULL);
+        if (r >= 0)
+                r = dup_into(&t->wrapped, &t->wrapped_size, out, len);
+        if (r >= 0) {
+                r = dup_into(&t->iv, &t->iv_size, NULL, 0);
+                (void) dup_into(&t->tag, &t->tag_size, NULL, 0);
+        }
+        return r;
+}
+
+/* Failures that mean "this server does not do Encrypt/GCM", as opposed to failures
+ * about the key or the connection, which fallback must not paper over. */
+static bool encrypt_unsupported(int r) {
+        return r == -ENOSYS || r == -EOPNOTSUPP || r == -EINVAL || r == -ENODATA || r == -EIO || r == -EPERM;
+}
+
+static int kp_wrap(struct provider *p, const char *kek_id, const struct secret *plain, struct vmcrypt_token *t) {
+        struct kmip_provider *k;
+        int r = kp_get(p, &k);
+        if (r < 0)
+                return r;
+        enum provider_wrap_mode mode = p->config->wrap;
+        if (mode == WRAP_KMIP_ENCRYPT || (mode == WRAP_AUTO && !k->encrypt_unsupported)) {
+                r = wrap_encrypt(p, k, kek_id, plain, t);
+                if (r >= 0)
+                        return 0;
+                if (mode == WRAP_KMIP_ENCRYPT || !encrypt_unsupported(r))
+                        return p->error[0] ? r : kp_fail(p, k, r, "wrapping with KMIP Encrypt", kek_id);
+                log_debug("KMS refused Encrypt (%s); wrapping locally with RFC 5649", kmip_client_error(k->client));
+                k->encrypt_unsupported = true;
+                p->error[0] = 0;
+        }
+        r = wrap_local(p, k, kek_id, plain, t);
+        if (r < 0)
+                return p->error[0] ? r : kp_fail(p, k, r, "wrapping with a fetched KEK", kek_id);
+        return 0;
+}
+
+static int kp_unwrap(struct provider *p, const struct vmcrypt_token *t, struct secret **ret) {
+        struct kmip_provider *k;
+        int r = kp_get(p, &k);
+        if (r < 0)
+                return r;
+        if (strcmp(t->method, TOKEN_METHOD_KMIP_ENCRYPT) == 0) {
+                if (!t->cipher || strcmp(t->cipher, CIPHER_GCM) != 0 || t->iv_size > KMIP_IV_MAX ||
+                    t->tag_size > KMIP_AEAD_TAG_MAX || t->iv_size == 0 || t->tag_size == 0)
+                        return provider_fail(p, -EBADMSG, "the disk's token has a kmip-encrypt entry this version "
+                                             "cannot use (cipher \"%s\")", t->cipher ? t->cipher : "");
+                struct kmip_ciphertext ct = { .data = t->wrapped, .size = t->wrapped_size,
+                                              .iv_size = t->iv_size, .tag_size = t->tag_size };
+                memcpy(ct.iv, t->iv, t->iv_size);
+                memcpy(ct.tag, t->tag, t->tag_size);
+                r = kmip_client_decrypt(k->client, t->kek_id, &gcm_params, &ct, (const uint8_t *) WRAP_AAD,
+                                        strlen(WRAP_AAD), ret);
+                if (r < 0)
+                        return kp_fail(p, k, r, "unwrapping with KMIP Decrypt", t->kek_id);
+                return 0;
+        }
+        if (strcmp(t->method, TOKEN_METHOD_RFC5649) != 0)
+                return provider_fail(p, -EBADMSG, "unknown wrap method \"%s\" in the disk's token", t->method);
+        _cleanup_(secret_freep) struct secret *kek = NULL;
+        r = fetch_kek(p, k, t->kek_id, &kek);
+        if (r < 0)
+                return p->error[0] ? r : kp_fail(p, k, r, "fetching the KEK", t->kek_id);
+        r = keywrap_unwrap(kek, t->wrapped, t->wrapped_size, ret);
+        if (r == -EBADMSG)
+                return provider_fail(p, -EKEYREJECTED, "KEK %s does not unwrap this disk's secret: the token names "
+                                     "the wrong KEK or was altered", t->kek_id);
+        return r;
+}
+
+static void kp_close(struct provider *p) {
+        struct kmip_provider *k = p->data;
+        if (!k)
+                return;
+        kmip_client_free(k->client);
+        free(k);
+        p->data = NULL;
+}
+
+const struct provider_ops provider_kmip_ops = {
+        .kind = "kmip",
+        .kek_create = kp_kek_create,
+        .wrap = kp_wrap,
+        .unwrap = kp_unwrap,
+        .close = kp_close,
+};

@@ -1,0 +1,83 @@
+/* Provider dispatch: opening a provider by kind, and the wrappers that guarantee
+ * an explanation accompanies every failure. */
+#include "keys/provider.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+int provider_fail(struct provider *p, int r, const char *fmt, ...) {
+        va_list ap;
+        va_start(ap, fmt);
+        vsnprintf(p->error, sizeof(p->error), fmt, ap);
+        va_end(ap);
+        return r;
+}
+
+const char *provider_error(const struct provider *p) {
+        return p ? p->error : "";
+}
+
+int provider_open(const struct provider_config *c, struct provider **ret) {
+        struct provider *p = calloc(1, sizeof(*p));
+        if (!p)
+                return -ENOMEM;
+        p->config = c;
+        if (c->kind == PROVIDER_NATIVE)
+                p->ops = &provider_native_ops;
+        else {
+#ifdef VMCRYPT_HAVE_KMIP
+                p->ops = &provider_kmip_ops;
+#else
+                free(p);
+                return -EOPNOTSUPP;
+#endif
+        }
+        *ret = p;
+        return 0;
+}
+
+int provider_open_by_name(const struct provider_configs *cs, const char *name, struct provider **ret,
+                          char *err, size_t errlen) {
+        const struct provider_config *c = provider_config_find(cs, name);
+        if (!c) {
+                if (name)
+                        snprintf(err, errlen, "no key provider named \"%s\" in %s: add it there or use one of the names it lists",
+                                 name, cs->path ? cs->path : "the provider configuration");
+                else
+                        snprintf(err, errlen, "%s names several providers and no \"default\": pass --provider NAME",
+                                 cs->path ? cs->path : "the provider configuration");
+                return -ENOENT;
+        }
+        return provider_open(c, ret);
+}
+
+void provider_free(struct provider *p) {
+        if (!p)
+                return;
+        if (p->ops && p->ops->close)
+                p->ops->close(p);
+        free(p);
+}
+
+static int ensure_error(struct provider *p, int r, const char *what) {
+        if (r < 0 && !p->error[0])
+                provider_fail(p, r, "key provider \"%s\": %s failed: %s", p->config->name, what, strerror(-r));
+        return r;
+}
+
+int provider_kek_create(struct provider *p, const struct kek_attrs *attrs, char **ret_id) {
+        p->error[0] = 0;
+        return ensure_error(p, p->ops->kek_create(p, attrs, ret_id), "creating a KEK");
+}
+
+int provider_wrap(struct provider *p, const char *kek_id, const struct secret *plain, struct vmcrypt_token *t) {
+        p->error[0] = 0;
+        return ensure_error(p, p->ops->wrap(p, kek_id, plain, t), "wrapping the unlock secret");
+}
+
+int provider_unwrap(struct provider *p, const struct vmcrypt_token *t, struct secret **ret) {
+        p->error[0] = 0;
+        return ensure_error(p, p->ops->unwrap(p, t, ret), "unwrapping the unlock secret");
+}

@@ -1,0 +1,68 @@
+/* Key providers: where KEKs live. A provider creates KEKs, wraps a disk's unlock
+ * secret under one, and unwraps it again; the plaintext KEK ideally never leaves
+ * the provider. Two kinds implement the vtable below: `kmip` (a KMIP server
+ * cluster, provider-kmip.c) and `native` (a primary key kept by vmcrypt itself,
+ * provider-native.c). Providers are named in providers.json (provider-config.c).
+ *
+ * Every failing call returns -errno and leaves a one-line explanation (what went
+ * wrong, where, and what to do) in provider_error(), for the CLI to print. */
+#pragma once
+
+#include <stdarg.h>
+
+#include "disk/token.h"
+#include "keys/provider-config.h"
+#include "shared/secret.h"
+
+/* Tags stored with a new KEK (KMIP custom attributes, as vSphere sets them). */
+struct kek_attrs {
+        const char *vm_name; /* x-Name; may be NULL */
+        const char *vm_uuid; /* x-Identifier; may be NULL */
+};
+
+struct provider;
+
+struct provider_ops {
+        const char *kind;
+        /* Create (and activate) a new 256-bit KEK tagged with attrs; its id in *ret_id. */
+        int (*kek_create)(struct provider *p, const struct kek_attrs *attrs, char **ret_id);
+        /* Wrap plain under kek_id; fills t->method, cipher, wrapped, iv and tag. */
+        int (*wrap)(struct provider *p, const char *kek_id, const struct secret *plain,
+                    struct vmcrypt_token *t);
+        /* Unwrap what t holds; -EKEYREJECTED when the KEK is not the one that wrapped it. */
+        int (*unwrap)(struct provider *p, const struct vmcrypt_token *t, struct secret **ret);
+        /* Release what open() allocated in p->data. */
+        void (*close)(struct provider *p);
+};
+
+struct provider {
+        const struct provider_ops *ops;
+        const struct provider_config *config; /* borrowed from the loaded config */
+        void *data;
+        char error[768];
+};
+
+/* Open the provider described by c (kept borrowed until provider_free). */
+int provider_open(const struct provider_config *c, struct provider **ret);
+/* Open a provider by name from a loaded configuration; -ENOENT when unknown. */
+int provider_open_by_name(const struct provider_configs *cs, const char *name, struct provider **ret,
+                          char *err, size_t errlen);
+/* Close and free; NULL is fine. */
+void provider_free(struct provider *p);
+static inline void provider_freep(struct provider **p) {
+        provider_free(*p);
+}
+
+/* Thin wrappers around the vtable that make sure error text is always set. */
+int provider_kek_create(struct provider *p, const struct kek_attrs *attrs, char **ret_id);
+int provider_wrap(struct provider *p, const char *kek_id, const struct secret *plain, struct vmcrypt_token *t);
+int provider_unwrap(struct provider *p, const struct vmcrypt_token *t, struct secret **ret);
+
+/* Explanation of the last failure ("" when none). */
+const char *provider_error(const struct provider *p);
+/* Record an explanation; returns r so callers can `return provider_fail(p, r, ...)`. */
+int provider_fail(struct provider *p, int r, const char *fmt, ...) _printf_(3, 4);
+
+/* The vtables of the two kinds. */
+extern const struct provider_ops provider_native_ops;
+extern const struct provider_ops provider_kmip_ops;
