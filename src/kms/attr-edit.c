@@ -1,0 +1,40 @@
+/* Shared by the attribute-editing operations: see attr-edit.h. */
+#include "kms/attr-edit.h"
+
+#include <errno.h>
+
+int attr_edit_parse(struct kms_op *op, uint32_t tag, struct kmip_attr *ret) {
+        struct ttlv *c = ttlv_find(op->req, kmip_version_is_2x(op->v) ? tag : KMIP_TAG_ATTRIBUTE);
+        if (!c)
+                return kms_fail(op, -ENODATA, "Attribute missing");
+        /* 2.0 wraps the attribute element (or Vendor Attribute) in New/Current Attribute. */
+        const struct ttlv *node = kmip_version_is_2x(op->v) ? c->child : c;
+        if (!node || kmip_attr_parse(op->a, node, ret) < 0)
+                return kms_fail(op, -EPROTO, "Malformed attribute");
+        return 0;
+}
+
+int attr_edit_allowed(struct kms_op *op, const char *name, unsigned need_flag) {
+        if (kmip_attr_name_is_custom(name))
+                return 0;
+        const struct kmip_attr_def *d = kmip_attr_def_by_name(name);
+        if (!d)
+                return kms_fail(op, -EINVAL, "Unknown attribute");
+        if (!(d->flags & need_flag))
+                return kms_fail(op, -EPERM, "Attribute is read-only for clients");
+        return 0;
+}
+
+int attr_edit_reply(struct kms_op *op, const struct kms_object *o, const char *name, uint32_t index) {
+        ttlv_add_text(op->a, op->resp, KMIP_TAG_UNIQUE_IDENTIFIER, o->id);
+        if (kmip_version_is_2x(op->v))
+                return 0;
+        const struct kms_attr *at = kms_object_find(o, name, index);
+        if (!at)
+                return 0;
+        struct ttlv *v = kms_attr_to_ttlv(op->a, at);
+        if (!v)
+                return -ENOMEM;
+        struct kmip_attr ka = { .name = name, .index = (int32_t) index, .value = v };
+        return kmip_attr_build(op->a, op->resp, &ka, op->v) ? 0 : -ENOMEM;
+}

@@ -1,0 +1,173 @@
+/* Encrypt/Decrypt: see cipher.h. */
+#include "kms/cipher.h"
+
+#include <errno.h>
+#include <openssl/evp.h>
+#include <openssl/rand.h>
+#include <string.h>
+
+#include "kms/keyblock.h"
+#include "shared/log.h"
+
+struct params {
+        uint32_t mode, padding;
+        int32_t tag_len;
+        bool random_iv;
+};
+
+static const EVP_CIPHER *evp_for(uint32_t mode, size_t keylen) {
+        switch (mode) {
+        case KMIP_MODE_GCM:
+                return keylen == 16 ? EVP_aes_128_gcm() : keylen == 24 ? EVP_aes_192_gcm() :
+                       keylen == 32 ? EVP_aes_256_gcm() : NULL;
+        case KMIP_MODE_CBC:
+                return keylen == 16 ? EVP_aes_128_cbc() : keylen == 24 ? EVP_aes_192_cbc() :
+                       keylen == 32 ? EVP_aes_256_cbc() : NULL;
+        default:
+                return NULL;
+        }
+}
+
+static int read_params(struct kms_op *op, const struct kms_object *o, struct params *p) {
+        *p = (struct params) { .mode = KMIP_MODE_GCM, .padding = KMIP_PADDING_NONE, .tag_len = 16 };
+        struct ttlv *cp = ttlv_find(op->req, KMIP_TAG_CRYPTOGRAPHIC_PARAMETERS);
+        struct ttlv *stored = NULL;
+        if (!cp) {
+                /* Fall back on the object's own Cryptographic Parameters attribute. */
+                const struct kms_attr *a = kms_object_find(o, KMIP_ATTR_CRYPTOGRAPHIC_PARAMETERS, 0);
+                if (a)
+                        cp = stored = kms_attr_to_ttlv(op->a, a);
+        }
+        if (!cp)
+                return 0;
+        (void) ttlv_get_enum(cp, KMIP_TAG_BLOCK_CIPHER_MODE, &p->mode);
+        (void) ttlv_get_enum(cp, KMIP_TAG_PADDING_METHOD, &p->padding);
+        (void) ttlv_get_integer(cp, KMIP_TAG_TAG_LENGTH, &p->tag_len);
+        (void) ttlv_get_bool(cp, KMIP_TAG_RANDOM_IV, &p->random_iv);
+        uint32_t alg;
+        if (ttlv_get_enum(cp, KMIP_TAG_CRYPTOGRAPHIC_ALGORITHM, &alg) == 0 && alg != KMIP_ALG_AES)
+                return kms_fail(op, -EOPNOTSUPP, "Only AES is supported");
+        return 0;
+}
+
+static int run(struct kms_op *op, int enc, const struct secret *key, const struct params *p, const uint8_t *data,
+               size_t n) {
+        struct ttlv_arena *a = op->a;
+        if (n > INT32_MAX - 64)
+                return kms_fail(op, -EINVAL, "Data too large");
+        if (p->mode == KMIP_MODE_AES_KEY_WRAP_PADDING) {
+                uint8_t *out = ttlv_arena_alloc(a, n + 16);
+                size_t m;
+                if (!out)
+                        return -ENOMEM;
+                if (keyblock_kwp(enc, key, data, n, out, &m) < 0)
+                        return kms_fail(op, -EBADMSG, enc ? "Key wrap failed" : "Key unwrap failed: integrity check");
+                ttlv_add_bytes(a, op->resp, KMIP_TAG_DATA, out, m);
+                return 0;
+        }
+        const EVP_CIPHER *c = evp_for(p->mode, key->size);
+        if (!c)
+                return kms_fail(op, -EOPNOTSUPP, "Block cipher mode not supported (GCM, CBC, AES key wrap with padding)");
+        bool gcm = p->mode == KMIP_MODE_GCM;
+        size_t ivlen = gcm ? 12 : 16;
+        if (gcm && (p->tag_len < 12 || p->tag_len > 16))
+                return kms_fail(op, -EINVAL, "GCM tag length must be 12 to 16 bytes");
+        if (!gcm && p->padding != KMIP_PADDING_PKCS5 && p->padding != KMIP_PADDING_NONE)
+                return kms_fail(op, -EOPNOTSUPP, "CBC supports PKCS5 padding or none");
+
+        const uint8_t *iv;
+        size_t got_iv;
+        bool generated = false;
+        uint8_t ivbuf[16];
+        if (ttlv_get_bytes(op->req, KMIP_TAG_IV_COUNTER_NONCE, &iv, &got_iv) == 0) {
+                if (got_iv != ivlen)
+                        return kms_fail(op, -EINVAL, gcm ? "GCM needs a 12-byte IV" : "CBC needs a 16-byte IV");
+        } else if (enc) {
+                if (RAND_bytes(ivbuf, (int) ivlen) != 1)
+                        return -EIO;
+                iv = ivbuf;
+                generated = true;
+        } else
+                return kms_fail(op, -ENODATA, "IV/Counter/Nonce missing");
+
+        const uint8_t *aad = NULL, *tag = NULL;
+        size_t aad_n = 0, tag_n = 0;
+        (void) ttlv_get_bytes(op->req, KMIP_TAG_AUTHENTICATED_ENCRYPTION_ADDITIONAL_DATA, &aad, &aad_n);
+        if (gcm && !enc) {
+                if (ttlv_get_bytes(op->req, KMIP_TAG_AUTHENTICATED_ENCRYPTION_TAG, &tag, &tag_n) < 0 || tag_n < 12 || tag_n > 16)
+                        return kms_fail(op, -ENODATA, "Authenticated Encryption Tag missing or of a wrong size");
+        }
+
+        uint8_t *out = ttlv_arena_alloc(a, n + 32);
+        if (!out)
+                return -ENOMEM;
+        EVP_CIPHER_CTX *ctx = EVP_CIPHER_CTX_new();
+        if (!ctx)
+                return -ENOMEM;
+        int l1 = 0, l2 = 0, r = -EBADMSG, ok = EVP_CipherInit_ex(ctx, c, NULL, NULL, NULL, enc) == 1;
+        if (ok && gcm)
+                ok = EVP_CIPHER_CTX_ctrl(ctx, EVP_CTRL_GCM_SET_IVLEN, (int) ivlen, NULL) == 1;
+        ok = ok && EVP_CipherInit_ex(ctx, NULL, NULL, key->data, iv, enc) == 1;
+        if (ok && !gcm)
+                ok = EVP_CIPHER_CTX_set_padding(ctx, p->padding == KMIP_PADDING_PKCS5) == 1;
+        int dummy;
+        if (ok && gcm && aad_n)
+                ok = EVP_CipherUpdate(ctx, NULL, &dummy, aad, (int) aad_n) == 1;
+        if (ok && n)
+                ok = EVP_CipherUpdate(ctx, out, &l1, data, (int) n) == 1;
+        if (ok && gcm && !enc)
+                ok = EVP_CIPHER_CTX_ctrl(ctx, EVP_CTRL_GCM_SET_TAG, (int) tag_n, (void *) tag) == 1;
+        ok = ok && EVP_CipherFinal_ex(ctx, out + l1, &l2) == 1;
+        uint8_t tagbuf[16];
+        if (ok && gcm && enc)
+                ok = EVP_CIPHER_CTX_ctrl(ctx, EVP_CTRL_GCM_GET_TAG, p->tag_len, tagbuf) == 1;
+        EVP_CIPHER_CTX_free(ctx);
+        if (!ok) {
+                log_openssl_errors("encrypt/decrypt");
+                return kms_fail(op, r, enc ? "Encryption failed" : "Decryption failed (wrong key, data, IV or tag)");
+        }
+        ttlv_add_bytes(a, op->resp, KMIP_TAG_DATA, out, (size_t) (l1 + l2));
+        if (generated)
+                ttlv_add_bytes(a, op->resp, KMIP_TAG_IV_COUNTER_NONCE, iv, ivlen);
+        if (gcm && enc)
+                ttlv_add_bytes(a, op->resp, KMIP_TAG_AUTHENTICATED_ENCRYPTION_TAG, tagbuf, (size_t) p->tag_len);
+        return 0;
+}
+
+int cipher_operation(struct kms_op *op, int enc) {
+        const char *uid;
+        int r = kms_op_uid(op, &uid);
+        if (r < 0)
+                return r;
+        const uint8_t *data;
+        size_t n;
+        if (ttlv_get_bytes(op->req, KMIP_TAG_DATA, &data, &n) < 0)
+                return kms_fail(op, -ENODATA, "Data missing");
+        _cleanup_(kms_object_freep) struct kms_object *o = NULL;
+        r = kms_load(op, uid, &o);
+        if (r < 0)
+                return r;
+        if (!o->key)
+                return kms_fail(op, -EIDRM, "Object destroyed");
+        if (o->state != KMIP_STATE_ACTIVE)
+                return kms_fail(op, -ENOKEY, "Key is not Active");
+        int64_t alg = KMIP_ALG_AES, mask;
+        (void) kms_object_get_int(o, KMIP_ATTR_CRYPTOGRAPHIC_ALGORITHM, &alg);
+        if (alg != KMIP_ALG_AES)
+                return kms_fail(op, -EOPNOTSUPP, "Only AES keys can encrypt");
+        struct params p;
+        r = read_params(op, o, &p);
+        if (r < 0)
+                return r;
+        /* The usage mask, when set, must allow the use: Encrypt/Decrypt, or Wrap/Unwrap
+         * for key wrapping. */
+        if (kms_object_get_int(o, KMIP_ATTR_CRYPTOGRAPHIC_USAGE_MASK, &mask) == 0) {
+                uint32_t need = enc ? KMIP_USAGE_ENCRYPT : KMIP_USAGE_DECRYPT;
+                if (p.mode == KMIP_MODE_AES_KEY_WRAP_PADDING)
+                        need |= enc ? KMIP_USAGE_WRAP_KEY : KMIP_USAGE_UNWRAP_KEY;
+                if (!((uint32_t) mask & need))
+                        return kms_fail(op, -EACCES, "Cryptographic Usage Mask does not allow this use");
+        }
+        ttlv_add_text(op->a, op->resp, KMIP_TAG_UNIQUE_IDENTIFIER, o->id);
+        return run(op, enc, o->key, &p, data, n);
+}

@@ -1,0 +1,306 @@
+/* Configuration file and access policy: see config.h. */
+#include "kms/config.h"
+
+#include <ctype.h>
+#include <errno.h>
+#include <libgen.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include "kmip/tags.h"
+#include "shared/log.h"
+
+static int set_path(char **field, const char *dir, const char *value) {
+        char *p;
+        if (value[0] == '/' || !dir)
+                p = strdup(value);
+        else if (asprintf(&p, "%s/%s", dir, value) < 0)
+                p = NULL;
+        if (!p)
+                return -ENOMEM;
+        free(*field);
+        *field = p;
+        return 0;
+}
+
+int kms_config_defaults(const char *dir, struct kms_config **ret) {
+        _cleanup_(kms_config_freep) struct kms_config *c = calloc(1, sizeof(*c));
+        if (!c)
+                return -ENOMEM;
+        c->workers = 32;
+        c->max_message = 1U << 20;
+        c->idle_timeout = 600;
+        c->max_connections = 20000;
+        if (!(c->listen = strdup("0.0.0.0:5696")))
+                return -ENOMEM;
+        if (set_path(&c->tls_cert, dir, "server.crt") < 0 || set_path(&c->tls_key, dir, "server.key") < 0 ||
+            set_path(&c->tls_ca, dir, "ca.crt") < 0 || set_path(&c->database, dir, "kms.db") < 0 ||
+            set_path(&c->master_key_file, dir, "master.key") < 0 || set_path(&c->audit_log, dir, "audit.log") < 0)
+                return -ENOMEM;
+        *ret = TAKE_PTR(c);
+        return 0;
+}
+
+static const struct {
+        const char *name;
+        uint32_t op;
+} op_names[] = {
+        { "create", KMIP_OP_CREATE },
+        { "register", KMIP_OP_REGISTER },
+        { "locate", KMIP_OP_LOCATE },
+        { "get", KMIP_OP_GET },
+        { "get-attributes", KMIP_OP_GET_ATTRIBUTES },
+        { "get-attribute-list", KMIP_OP_GET_ATTRIBUTE_LIST },
+        { "add-attribute", KMIP_OP_ADD_ATTRIBUTE },
+        { "modify-attribute", KMIP_OP_MODIFY_ATTRIBUTE },
+        { "delete-attribute", KMIP_OP_DELETE_ATTRIBUTE },
+        { "set-attribute", KMIP_OP_SET_ATTRIBUTE },
+        { "activate", KMIP_OP_ACTIVATE },
+        { "revoke", KMIP_OP_REVOKE },
+        { "destroy", KMIP_OP_DESTROY },
+        { "encrypt", KMIP_OP_ENCRYPT },
+        { "decrypt", KMIP_OP_DECRYPT },
+};
+
+uint64_t kms_config_operation_mask(const char *name) {
+        if (strcasecmp(name, "all") == 0)
+                return UINT64_MAX;
+        if (strcasecmp(name, "read") == 0)
+                return (1ULL << KMIP_OP_LOCATE) | (1ULL << KMIP_OP_GET) | (1ULL << KMIP_OP_GET_ATTRIBUTES) |
+                       (1ULL << KMIP_OP_GET_ATTRIBUTE_LIST);
+        for (size_t i = 0; i < ELEMENTSOF(op_names); i++)
+                if (strcasecmp(name, op_names[i].name) == 0)
+                        return 1ULL << op_names[i].op;
+        return 0;
+}
+
+static char *strip(char *s) {
+        while (isspace((unsigned char) *s))
+                s++;
+        char *e = s + strlen(s);
+        while (e > s && isspace((unsigned char) e[-1]))
+                *--e = 0;
+        return s;
+}
+
+/* Split a comma-separated list, calling f on each non-empty item. */
+static int each_item(char *list, int (*f)(struct kms_group *g, const char *item), struct kms_group *g) {
+        char *save = NULL;
+        for (char *t = strtok_r(list, ",", &save); t; t = strtok_r(NULL, ",", &save)) {
+                t = strip(t);
+                if (!*t)
+                        continue;
+                int r = f(g, t);
+                if (r < 0)
+                        return r;
+        }
+        return 0;
+}
+
+static int add_member(struct kms_group *g, const char *item) {
+        char **m = realloc(g->members, (g->n_members + 1) * sizeof(*m));
+        if (!m)
+                return -ENOMEM;
+        g->members = m;
+        if (!(m[g->n_members] = strdup(item)))
+                return -ENOMEM;
+        g->n_members++;
+        return 0;
+}
+
+static int add_operation(struct kms_group *g, const char *item) {
+        uint64_t mask = kms_config_operation_mask(item);
+        if (!mask)
+                return -EINVAL;
+        g->operations |= mask;
+        return 0;
+}
+
+static int parse_uint(const char *v, unsigned long max, unsigned long *ret) {
+        char *end;
+        errno = 0;
+        unsigned long n = strtoul(v, &end, 10);
+        if (errno || end == v || *end || n == 0 || n > max)
+                return -EINVAL;
+        *ret = n;
+        return 0;
+}
+
+static int set_key(struct kms_config *c, const char *dir, const char *k, const char *v) {
+        unsigned long n;
+        int r;
+        if (strcmp(k, "listen") == 0) {
+                char *p = strdup(v);
+                if (!p)
+                        return -ENOMEM;
+                free(c->listen);
+                c->listen = p;
+                return 0;
+        }
+        if (strcmp(k, "tls-cert") == 0)
+                return set_path(&c->tls_cert, dir, v);
+        if (strcmp(k, "tls-key") == 0)
+                return set_path(&c->tls_key, dir, v);
+        if (strcmp(k, "tls-ca") == 0)
+                return set_path(&c->tls_ca, dir, v);
+        if (strcmp(k, "database") == 0)
+                return set_path(&c->database, dir, v);
+        if (strcmp(k, "master-key-file") == 0) {
+                free(c->passphrase_file);
+                c->passphrase_file = NULL;
+                return set_path(&c->master_key_file, dir, v);
+        }
+        if (strcmp(k, "passphrase-file") == 0) {
+                free(c->master_key_file);
+                c->master_key_file = NULL;
+                return set_path(&c->passphrase_file, dir, v);
+        }
+        if (strcmp(k, "audit-log") == 0) {
+                if (strcmp(v, "none") == 0) {
+                        free(c->audit_log);
+                        c->audit_log = NULL;
+                        return 0;
+                }
+                return set_path(&c->audit_log, dir, v);
+        }
+        if (strcmp(k, "workers") == 0) {
+                if ((r = parse_uint(v, 1024, &n)) < 0)
+                        return r;
+                c->workers = (unsigned) n;
+                return 0;
+        }
+        if (strcmp(k, "max-message-size") == 0) {
+                if ((r = parse_uint(v, 64UL << 20, &n)) < 0 || n < 1024)
+                        return -EINVAL;
+                c->max_message = n;
+                return 0;
+        }
+        if (strcmp(k, "idle-timeout") == 0) {
+                if ((r = parse_uint(v, 86400, &n)) < 0)
+                        return r;
+                c->idle_timeout = (unsigned) n;
+                return 0;
+        }
+        if (strcmp(k, "max-connections") == 0) {
+                if ((r = parse_uint(v, 1000000, &n)) < 0)
+                        return r;
+                c->max_connections = (unsigned) n;
+                return 0;
+        }
+        return -ENOKEY;
+}
+
+int kms_config_load(const char *path, struct kms_config **ret) {
+        _cleanup_(freep) char *pathcopy = strdup(path);
+        if (!pathcopy)
+                return -ENOMEM;
+        const char *dir = dirname(pathcopy);
+        _cleanup_(kms_config_freep) struct kms_config *c = NULL;
+        int r = kms_config_defaults(dir, &c);
+        if (r < 0)
+                return r;
+        FILE *f = fopen(path, "re");
+        if (!f)
+                return negative_errno();
+        char line[4096];
+        unsigned lineno = 0;
+        struct kms_group *g = NULL;
+        while (fgets(line, sizeof(line), f)) {
+                lineno++;
+                char *s = strip(line);
+                if (!*s || *s == '#' || *s == ';')
+                        continue;
+                if (*s == '[') {
+                        char name[256];
+                        if (sscanf(s, "[group %255[^]]]", name) != 1) {
+                                log_error("%s:%u: unknown section %s (only [group NAME] exists)", path, lineno, s);
+                                r = -EINVAL;
+                                break;
+                        }
+                        struct kms_group *gs = realloc(c->groups, (c->n_groups + 1) * sizeof(*gs));
+                        if (!gs) {
+                                r = -ENOMEM;
+                                break;
+                        }
+                        c->groups = gs;
+                        g = &gs[c->n_groups++];
+                        *g = (struct kms_group) { .name = strdup(strip(name)) };
+                        if (!g->name) {
+                                r = -ENOMEM;
+                                break;
+                        }
+                        continue;
+                }
+                char *eq = strchr(s, '=');
+                if (!eq) {
+                        log_error("%s:%u: expected key = value", path, lineno);
+                        r = -EINVAL;
+                        break;
+                }
+                *eq = 0;
+                char *k = strip(s), *v = strip(eq + 1);
+                if (g && strcmp(k, "members") == 0)
+                        r = each_item(v, add_member, g);
+                else if (g && strcmp(k, "operations") == 0)
+                        r = each_item(v, add_operation, g);
+                else if (g)
+                        r = -ENOKEY;
+                else
+                        r = set_key(c, dir, k, v);
+                if (r == -ENOKEY) {
+                        log_error("%s:%u: unknown key '%s'", path, lineno, k);
+                        r = -EINVAL;
+                } else if (r == -EINVAL)
+                        log_error("%s:%u: invalid value for '%s': %s", path, lineno, k, v);
+                if (r < 0)
+                        break;
+        }
+        fclose(f);
+        if (r < 0)
+                return r;
+        *ret = TAKE_PTR(c);
+        return 0;
+}
+
+void kms_config_free(struct kms_config *c) {
+        if (!c)
+                return;
+        free(c->listen);
+        free(c->tls_cert);
+        free(c->tls_key);
+        free(c->tls_ca);
+        free(c->database);
+        free(c->master_key_file);
+        free(c->passphrase_file);
+        free(c->audit_log);
+        for (size_t i = 0; i < c->n_groups; i++) {
+                for (size_t j = 0; j < c->groups[i].n_members; j++)
+                        free(c->groups[i].members[j]);
+                free(c->groups[i].members);
+                free(c->groups[i].name);
+        }
+        free(c->groups);
+        free(c);
+}
+
+int kms_policy_allows_all(const struct kms_config *c, const char *identity, uint32_t op) {
+        if (op >= 64)
+                return 0;
+        for (size_t i = 0; i < c->n_groups; i++) {
+                const struct kms_group *g = &c->groups[i];
+                if (!(g->operations & (1ULL << op)))
+                        continue;
+                for (size_t j = 0; j < g->n_members; j++)
+                        if (strcmp(g->members[j], identity) == 0)
+                                return 1;
+        }
+        return 0;
+}
+
+int kms_policy_allows(const struct kms_config *c, const char *identity, const char *owner, uint32_t op) {
+        if (strcmp(identity, owner) == 0)
+                return 1;
+        return kms_policy_allows_all(c, identity, op);
+}

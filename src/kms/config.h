@@ -1,0 +1,48 @@
+/* vmcrypt-kms configuration: a small "key = value" file with [group NAME] sections
+ * for the access policy. Relative paths are taken relative to the file's directory,
+ * so an `init` directory can be moved as a whole. See docs/kms.md for every key. */
+#pragma once
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "shared/macro.h"
+
+struct kms_group {
+        char *name;
+        char **members;      /* client identities (certificate subject CN) */
+        size_t n_members;
+        uint64_t operations; /* bit (1 << KMIP operation number) per allowed operation */
+};
+
+struct kms_config {
+        char *listen;        /* host:port, default 0.0.0.0:5696 */
+        char *tls_cert, *tls_key, *tls_ca;
+        char *database;
+        char *master_key_file;
+        char *passphrase_file;
+        char *audit_log;     /* NULL: no audit log */
+        unsigned workers;
+        size_t max_message;
+        unsigned idle_timeout;     /* seconds */
+        unsigned max_connections;
+        struct kms_group *groups;
+        size_t n_groups;
+};
+
+/* Defaults for a state directory made by `vmcrypt-kms init DIR`. */
+int kms_config_defaults(const char *dir, struct kms_config **ret);
+/* Read a config file; -EINVAL with a logged line number on a syntax error. */
+int kms_config_load(const char *path, struct kms_config **ret);
+void kms_config_free(struct kms_config *c);
+DEFINE_TRIVIAL_CLEANUP_FUNC(struct kms_config *, kms_config_free);
+
+/* Parse an operation name as in the config ("get", "get-attributes", "all"); the
+ * bit mask or 0 when unknown. */
+uint64_t kms_config_operation_mask(const char *name);
+
+/* May identity perform operation op on an object owned by owner? Owners always may;
+ * others only through a group that lists both them and the operation. */
+int kms_policy_allows(const struct kms_config *c, const char *identity, const char *owner, uint32_t op);
+/* May identity see objects of every owner for op (used by Locate)? */
+int kms_policy_allows_all(const struct kms_config *c, const char *identity, uint32_t op);

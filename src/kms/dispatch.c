@@ -1,0 +1,180 @@
+/* One request message in, one response message out: version checks, the batch loop
+ * with Unique Batch Item IDs and Batch Error Continuation, the operation table, and
+ * the audit record of every item. */
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "kmip/errors.h"
+#include "kms/kms.h"
+#include "shared/log.h"
+
+static const struct {
+        uint32_t op;
+        kms_op_fn *fn;
+} handlers[] = {
+        { KMIP_OP_CREATE, op_create },
+        { KMIP_OP_REGISTER, op_register },
+        { KMIP_OP_LOCATE, op_locate },
+        { KMIP_OP_GET, op_get },
+        { KMIP_OP_GET_ATTRIBUTES, op_get_attributes },
+        { KMIP_OP_GET_ATTRIBUTE_LIST, op_get_attribute_list },
+        { KMIP_OP_ADD_ATTRIBUTE, op_add_attribute },
+        { KMIP_OP_MODIFY_ATTRIBUTE, op_modify_attribute },
+        { KMIP_OP_DELETE_ATTRIBUTE, op_delete_attribute },
+        { KMIP_OP_SET_ATTRIBUTE, op_set_attribute },
+        { KMIP_OP_ACTIVATE, op_activate },
+        { KMIP_OP_REVOKE, op_revoke },
+        { KMIP_OP_DESTROY, op_destroy },
+        { KMIP_OP_QUERY, op_query },
+        { KMIP_OP_DISCOVER_VERSIONS, op_discover_versions },
+        { KMIP_OP_ENCRYPT, op_encrypt },
+        { KMIP_OP_DECRYPT, op_decrypt },
+};
+
+static kms_op_fn *handler_for(uint32_t op) {
+        for (size_t i = 0; i < ELEMENTSOF(handlers); i++)
+                if (handlers[i].op == op)
+                        return handlers[i].fn;
+        return NULL;
+}
+
+int kms_engine_init(struct kms_engine *e, const struct kms_config *c, struct store *s, struct audit *audit) {
+        *e = (struct kms_engine) { .config = c, .store = s, .audit = audit };
+        for (size_t i = 0; i < KMS_LOCK_STRIPES; i++)
+                pthread_mutex_init(&e->stripes[i], NULL);
+        return 0;
+}
+
+void kms_engine_done(struct kms_engine *e) {
+        for (size_t i = 0; i < KMS_LOCK_STRIPES; i++)
+                pthread_mutex_destroy(&e->stripes[i]);
+}
+
+static int encode(struct ttlv *root, uint8_t **ret, size_t *ret_n) {
+        uint8_t *buf;
+        size_t n;
+        int r = ttlv_encode_alloc(root, &buf, &n);
+        if (r < 0)
+                return r;
+        /* Hand over a plain malloc'ed copy: the caller frees it from another thread
+         * after writing it out. Responses may hold key material (Get), so wipe. */
+        uint8_t *out = malloc(n);
+        if (!out) {
+                ttlv_buffer_free(buf, n);
+                return -ENOMEM;
+        }
+        memcpy(out, buf, n);
+        ttlv_buffer_free(buf, n);
+        *ret = out;
+        *ret_n = n;
+        return 0;
+}
+
+static int error_response(struct ttlv_arena *a, struct kmip_version v, uint32_t reason, const char *msg,
+                          uint8_t **ret, size_t *ret_n) {
+        struct ttlv *root;
+        int r = kmip_response_build_error(a, v, reason, msg, &root);
+        if (r < 0)
+                return r;
+        return encode(root, ret, ret_n);
+}
+
+/* Answer in the client's version when we speak it; a newer minor of a major we speak
+ * is answered in our newest minor of that major (backward compatibility is required
+ * within a major version); another major is refused. */
+static int pick_version(struct kmip_version asked, struct kmip_version *ret) {
+        if (kmip_version_supported(asked)) {
+                *ret = asked;
+                return 0;
+        }
+        for (size_t i = 0; i < kmip_n_versions_supported; i++) {
+                struct kmip_version s = kmip_versions_supported[i];
+                if (s.major == asked.major && s.minor < asked.minor) {
+                        *ret = s;
+                        return 0;
+                }
+        }
+        return -EPROTONOSUPPORT;
+}
+
+int kms_process(struct kms_engine *e, const struct kms_client *client, const uint8_t *req, size_t n,
+                uint8_t **ret, size_t *ret_n) {
+        _cleanup_(ttlv_arena_freep) struct ttlv_arena *a = ttlv_arena_new();
+        if (!a)
+                return -ENOMEM;
+        struct ttlv_limits limits = ttlv_default_limits;
+        limits.max_size = e->config->max_message;
+
+        struct kmip_message m = {};
+        int r = kmip_request_parse(a, req, n, &limits, &m);
+        struct kmip_version v = m.header.version;
+        if (v.major == 0 && v.minor == 0)
+                v = KMIP_VERSION(1, 0);
+        if (r < 0) {
+                audit_record(e->audit, client->cn, client->fingerprint, "(invalid message)", NULL,
+                             KMIP_STATUS_OPERATION_FAILED, KMIP_REASON_INVALID_MESSAGE);
+                if (pick_version(v, &v) < 0)
+                        v = KMIP_VERSION(1, 0);
+                return error_response(a, v, KMIP_REASON_INVALID_MESSAGE,
+                                      r == -EMSGSIZE ? "Message too large" : "Malformed request message", ret, ret_n);
+        }
+        if (pick_version(m.header.version, &v) < 0) {
+                audit_record(e->audit, client->cn, client->fingerprint, "(unsupported version)", NULL,
+                             KMIP_STATUS_OPERATION_FAILED, KMIP_REASON_INVALID_MESSAGE);
+                return error_response(a, m.header.version, KMIP_REASON_INVALID_MESSAGE,
+                                      "Protocol version not supported", ret, ret_n);
+        }
+        uint32_t cont = m.header.batch_error_continuation ? m.header.batch_error_continuation : KMIP_BATCH_STOP;
+        if (cont == KMIP_BATCH_UNDO)
+                return error_response(a, v, KMIP_REASON_FEATURE_NOT_SUPPORTED,
+                                      "Batch Error Continuation Option Undo is not supported", ret, ret_n);
+        if (m.header.async_indicator)
+                return error_response(a, v, KMIP_REASON_FEATURE_NOT_SUPPORTED,
+                                      "Asynchronous operations are not supported", ret, ret_n);
+
+        struct kmip_message resp = { .header = { .version = v } };
+        resp.items = ttlv_arena_alloc(a, (m.n_items ? m.n_items : 1) * sizeof(*resp.items));
+        if (!resp.items)
+                return -ENOMEM;
+        char placeholder[KMS_ID_MAX] = "";
+
+        for (size_t i = 0; i < m.n_items; i++) {
+                const struct kmip_batch_item *it = &m.items[i];
+                struct kmip_batch_item *out = &resp.items[resp.n_items++];
+                *out = (struct kmip_batch_item) { .operation = it->operation, .id = it->id, .id_size = it->id_size };
+                struct kms_op op = {
+                        .engine = e, .client = client, .a = a, .v = v, .operation = it->operation,
+                        .req = it->payload, .placeholder = placeholder,
+                };
+                op.resp = ttlv_add_structure(a, NULL, KMIP_TAG_RESPONSE_PAYLOAD);
+                if (!op.resp)
+                        return -ENOMEM;
+                kms_op_fn *fn = handler_for(it->operation);
+                int rr = fn ? fn(&op) : kms_fail(&op, -ENOSYS, "Operation not supported");
+                if (ttlv_arena_failed(a))
+                        return -ENOMEM;
+                if (rr >= 0) {
+                        out->result_status = KMIP_STATUS_SUCCESS;
+                        out->payload = op.resp;
+                } else {
+                        out->result_status = KMIP_STATUS_OPERATION_FAILED;
+                        out->result_reason = kmip_reason_from_errno(rr, v);
+                        out->result_message = op.message ? op.message : kmip_reason_name(out->result_reason);
+                        log_debug("%s from %s: %s", kmip_operation_name(it->operation), client->cn, out->result_message);
+                }
+                audit_record(e->audit, client->cn, client->fingerprint, kmip_operation_name(it->operation),
+                             op.object_id, out->result_status, out->result_reason);
+                if (rr < 0 && cont == KMIP_BATCH_STOP)
+                        break;
+        }
+
+        struct ttlv *root;
+        r = kmip_response_build(a, &resp, &root);
+        if (r < 0)
+                return r;
+        if (m.header.max_response_size > 0 && ttlv_encoded_size(root) > (size_t) m.header.max_response_size)
+                return error_response(a, v, KMIP_REASON_RESPONSE_TOO_LARGE, "Response larger than Maximum Response Size",
+                                      ret, ret_n);
+        return encode(root, ret, ret_n);
+}

@@ -1,0 +1,91 @@
+/* The KMIP side of vmcrypt-kms: the engine that turns one request message into one
+ * response message (kms_process), and what every operation handler (op-*.c) shares.
+ * It knows nothing about sockets; server.c feeds it from worker threads. */
+#pragma once
+
+#include <pthread.h>
+#include <stdint.h>
+
+#include "kmip/attribute.h"
+#include "kmip/message.h"
+#include "kmip/tags.h"
+#include "kmip/ttlv.h"
+#include "kms/audit.h"
+#include "kms/config.h"
+#include "kms/object.h"
+#include "kms/store.h"
+#include "kms/tls.h"
+
+#define KMS_LOCK_STRIPES 256
+
+struct kms_client {
+        char cn[256];
+        char fingerprint[KMS_FINGERPRINT_SIZE];
+};
+
+struct kms_engine {
+        const struct kms_config *config;
+        struct store *store;
+        struct audit *audit;
+        /* Read-modify-write of one object (AddAttribute, Activate, ...) happens under
+         * the stripe lock of its id, so concurrent changes never lose each other. */
+        pthread_mutex_t stripes[KMS_LOCK_STRIPES];
+};
+
+struct kms_op {
+        struct kms_engine *engine;
+        const struct kms_client *client;
+        struct ttlv_arena *a;
+        struct kmip_version v;
+        uint32_t operation;
+        const struct ttlv *req;      /* Request Payload, may be NULL */
+        struct ttlv *resp;           /* Response Payload to fill (detached) */
+        char *placeholder;           /* ID Placeholder of the batch (KMS_ID_MAX) */
+        const char *message;         /* Result Message on failure (static text) */
+        char object_id[KMS_ID_MAX];  /* for the audit log */
+};
+
+typedef int kms_op_fn(struct kms_op *op);
+
+/* Initialise an engine over an open store (audit may be NULL). */
+int kms_engine_init(struct kms_engine *e, const struct kms_config *c, struct store *s, struct audit *audit);
+void kms_engine_done(struct kms_engine *e);
+
+/* Handle one encoded request; *ret is a malloc'ed encoded response (always set on
+ * 0). -ENOMEM only: protocol errors are answered, not returned. */
+int kms_process(struct kms_engine *e, const struct kms_client *client, const uint8_t *req, size_t n,
+                uint8_t **ret, size_t *ret_n);
+
+/* ---- shared by the operation handlers (ops-common.c) ---- */
+
+/* Fail with a Result Message; returns err so handlers can `return kms_fail(...)`. */
+int kms_fail(struct kms_op *op, int err, const char *message);
+/* Unique Identifier of the request (or the batch's ID Placeholder). */
+int kms_op_uid(struct kms_op *op, const char **ret);
+/* Load an object the client may use for op->operation. Absent objects and objects of
+ * other owners without a policy grant are both -ENOENT: a client cannot learn that a
+ * key it may not use exists. */
+int kms_load(struct kms_op *op, const char *uid, struct kms_object **ret);
+/* Stripe lock for read-modify-write of object id. */
+pthread_mutex_t *kms_lock(struct kms_engine *e, const char *id);
+/* Current time, POSIX seconds. */
+int64_t kms_now(void);
+/* A fresh random UUID (text). */
+void kms_new_id(char id[static KMS_ID_MAX]);
+
+/* Convert between stored attributes and TTLV values. */
+struct ttlv *kms_attr_to_ttlv(struct ttlv_arena *a, const struct kms_attr *attr);
+int kms_attr_from_ttlv(struct kms_object *o, const char *name, uint32_t index, const struct ttlv *value);
+/* The attributes a client sees: stored ones plus Unique Identifier, Object Type and
+ * State (kept in columns). names NULL: all. Appended to list. */
+int kms_attrs_collect(struct kms_op *op, const struct kms_object *o, const char *const *names, size_t n_names,
+                      struct kmip_attr_list *list);
+/* Apply client-supplied attributes at Create/Register (refuses server-only ones). */
+int kms_attrs_apply_client(struct kms_op *op, struct kms_object *o, const struct kmip_attr_list *list);
+/* Set Last Change Date to now. */
+int kms_touch(struct kms_object *o);
+
+/* Handlers, one file each. */
+kms_op_fn op_discover_versions, op_query, op_create, op_register, op_get, op_get_attributes,
+        op_get_attribute_list, op_add_attribute, op_modify_attribute, op_delete_attribute,
+        op_set_attribute, op_locate, op_activate, op_revoke, op_destroy, op_encrypt, op_decrypt;

@@ -1,0 +1,397 @@
+/* vmcrypt-kms: a KMIP key server. This file is the table of subcommands and their
+ * manuals; each subcommand's work lives in its module (server.c, init.c, master.c). */
+#include <errno.h>
+#include <getopt.h>
+#include <openssl/ssl.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/resource.h>
+
+#include "kms/audit.h"
+#include "kms/config.h"
+#include "kms/init.h"
+#include "kms/kms.h"
+#include "kms/master.h"
+#include "kms/server.h"
+#include "kms/tls.h"
+#include "shared/key-input.h"
+#include "shared/log.h"
+#include "shared/secret.h"
+
+static const char help_main[] =
+        "Usage: vmcrypt-kms COMMAND [OPTIONS]\n"
+        "\n"
+        "A KMIP 1.0-1.4 and 2.0 key server for vmcrypt, vCenter and other KMIP clients.\n"
+        "\n"
+        "Commands:\n"
+        "  init DIR              create a CA, certificates, a master key and a config in DIR\n"
+        "  issue-client DIR CN   issue one more client certificate from DIR's CA\n"
+        "  serve                 run the server (foreground)\n"
+        "  rotate-master-key     re-encrypt every stored key under a new master key\n"
+        "  help [COMMAND]        show this text or a command's manual\n"
+        "\n"
+        "Run 'vmcrypt-kms COMMAND --help' for the options of each command.\n";
+
+static const char help_init[] =
+        "Usage: vmcrypt-kms init DIR [--client CN]... [--hostname NAME] [--listen HOST:PORT] [--days N]\n"
+        "\n"
+        "Create a ready-to-run state directory DIR for a quick start:\n"
+        "  ca.crt, ca.key            a new certificate authority (EC P-256, 10 years)\n"
+        "  server.crt, server.key    the server certificate: SAN localhost, 127.0.0.1, ::1\n"
+        "                            and the host name; EKU serverAuth\n"
+        "  client-CN.crt, .key       one client certificate per --client (EKU clientAuth);\n"
+        "                            the CN is the client's identity on the server\n"
+        "  master.key                32 random bytes that encrypt every stored key\n"
+        "  kms.conf                  the configuration, with paths relative to DIR\n"
+        "Key files are created with mode 0600 and never overwritten; DIR is created 0700.\n"
+        "\n"
+        "With an existing PKI, skip init: write kms.conf yourself (see docs/kms.md) with\n"
+        "tls-cert/tls-key for the server and tls-ca for the CA that issues client\n"
+        "certificates, and create the master key with\n"
+        "  head -c 32 /dev/urandom > master.key && chmod 600 master.key\n"
+        "\n"
+        "Options:\n"
+        "  --client CN         issue a client certificate for CN (repeatable)\n"
+        "  --hostname NAME     host name for the server certificate (default: this host)\n"
+        "  --listen HOST:PORT  listen address written to kms.conf (default 0.0.0.0:5696)\n"
+        "  --days N            lifetime of server and client certificates (default 825)\n";
+
+static const char help_issue[] =
+        "Usage: vmcrypt-kms issue-client DIR CN [--days N] [--not-before-days N]\n"
+        "\n"
+        "Issue a client certificate for identity CN from the CA in DIR (made by init),\n"
+        "written to DIR/client-CN.crt and DIR/client-CN.key (0600).\n"
+        "\n"
+        "Options:\n"
+        "  --days N             validity in days (default 825)\n"
+        "  --not-before-days N  start of validity relative to now, in days (default 0;\n"
+        "                       negative values back-date, e.g. to test expiry)\n";
+
+static const char help_serve[] =
+        "Usage: vmcrypt-kms serve [--config FILE | --state-dir DIR] [--listen HOST:PORT]\n"
+        "                         [--passphrase-file FILE | --passphrase-prompt] [--log-level LEVEL]\n"
+        "\n"
+        "Serve KMIP over TLS (1.2 or 1.3) on port 5696. Every client must present a\n"
+        "certificate issued by the configured CA; its subject CN is its identity, and\n"
+        "objects belong to the identity that created them. Other identities get Item Not\n"
+        "Found unless a [group] in the config grants them the operation.\n"
+        "\n"
+        "Runs in the foreground and logs to standard error. SIGTERM or SIGINT stops it\n"
+        "gracefully: no new connections, in-flight requests finish (at most 10 s), the\n"
+        "store is closed cleanly. A reply that reports a key created or changed means the\n"
+        "change is on disk (fsync'd).\n"
+        "\n"
+        "Options:\n"
+        "  --config FILE          configuration file (default DIR/kms.conf)\n"
+        "  --state-dir DIR        directory made by 'init' (default /var/lib/vmcrypt-kms)\n"
+        "  --listen HOST:PORT     override the listen address (port 0: any free port,\n"
+        "                         printed on standard output as 'listening on PORT')\n"
+        "  --passphrase-file FILE master passphrase from FILE instead of master-key-file\n"
+        "  --passphrase-prompt    ask for the master passphrase on the terminal\n"
+        "  --log-level LEVEL      error, warning, notice (default), info or debug\n"
+        "\n"
+        "Exit status: 0 after a clean stop; 1 when the configuration, certificates, master\n"
+        "key or database cannot be used (the message says which and what to do).\n";
+
+static const char help_rotate[] =
+        "Usage: vmcrypt-kms rotate-master-key [--config FILE | --state-dir DIR]\n"
+        "                                     [--new-passphrase-file FILE]\n"
+        "\n"
+        "Re-encrypt every stored key under a new master key, in one transaction: after a\n"
+        "crash either all keys are under the old master key or all under the new one.\n"
+        "Stop the server first (the database is locked while it runs).\n"
+        "\n"
+        "Without options a fresh random key replaces master-key-file: it is written to\n"
+        "FILE.new first and renamed over FILE after the commit; if the rename is lost to a\n"
+        "crash, the next start finishes it. With --new-passphrase-file the store switches\n"
+        "to that passphrase (set passphrase-file in the config afterwards).\n"
+        "\n"
+        "Options:\n"
+        "  --config FILE, --state-dir DIR   as for serve\n"
+        "  --passphrase-file FILE           the current passphrase, if one is in use\n"
+        "  --new-passphrase-file FILE       switch to the passphrase in FILE\n";
+
+enum {
+        OPT_CONFIG = 0x100, OPT_STATE_DIR, OPT_LISTEN, OPT_PASSFILE, OPT_PASSPROMPT, OPT_LOG_LEVEL, OPT_CLIENT,
+        OPT_HOSTNAME, OPT_DAYS, OPT_NOT_BEFORE, OPT_NEW_PASSFILE, OPT_HELP,
+};
+
+static const struct option common_opts[] = {
+        { "config", required_argument, NULL, OPT_CONFIG },
+        { "state-dir", required_argument, NULL, OPT_STATE_DIR },
+        { "listen", required_argument, NULL, OPT_LISTEN },
+        { "passphrase-file", required_argument, NULL, OPT_PASSFILE },
+        { "passphrase-prompt", no_argument, NULL, OPT_PASSPROMPT },
+        { "log-level", required_argument, NULL, OPT_LOG_LEVEL },
+        { "client", required_argument, NULL, OPT_CLIENT },
+        { "hostname", required_argument, NULL, OPT_HOSTNAME },
+        { "days", required_argument, NULL, OPT_DAYS },
+        { "not-before-days", required_argument, NULL, OPT_NOT_BEFORE },
+        { "new-passphrase-file", required_argument, NULL, OPT_NEW_PASSFILE },
+        { "help", no_argument, NULL, OPT_HELP },
+        {},
+};
+
+struct args {
+        const char *config, *state_dir, *listen, *passfile, *new_passfile, *hostname;
+        int prompt, days, not_before, help;
+        const char *clients[64];
+        size_t n_clients;
+};
+
+static int parse_args(int argc, char *argv[], const char *help, struct args *a) {
+        *a = (struct args) { .state_dir = "/var/lib/vmcrypt-kms" };
+        int c;
+        optind = 1;
+        while ((c = getopt_long(argc, argv, "h", common_opts, NULL)) >= 0) {
+                switch (c) {
+                case OPT_CONFIG: a->config = optarg; break;
+                case OPT_STATE_DIR: a->state_dir = optarg; break;
+                case OPT_LISTEN: a->listen = optarg; break;
+                case OPT_PASSFILE: a->passfile = optarg; break;
+                case OPT_PASSPROMPT: a->prompt = 1; break;
+                case OPT_NEW_PASSFILE: a->new_passfile = optarg; break;
+                case OPT_HOSTNAME: a->hostname = optarg; break;
+                case OPT_DAYS: a->days = atoi(optarg); break;
+                case OPT_NOT_BEFORE: a->not_before = atoi(optarg); break;
+                case OPT_LOG_LEVEL: {
+                        enum log_level l;
+                        if (log_level_from_string(optarg, &l) < 0) {
+                                log_error("Unknown log level '%s' (error, warning, notice, info, debug)", optarg);
+                                return -EINVAL;
+                        }
+                        log_set_level(l);
+                        break;
+                }
+                case OPT_CLIENT:
+                        if (a->n_clients >= ELEMENTSOF(a->clients))
+                                return -E2BIG;
+                        a->clients[a->n_clients++] = optarg;
+                        break;
+                case 'h':
+                case OPT_HELP:
+                        fputs(help, stdout);
+                        a->help = 1;
+                        return 0;
+                default:
+                        fputs(help, stderr);
+                        return -EINVAL;
+                }
+        }
+        return 0;
+}
+
+static int load_config(const struct args *a, struct kms_config **ret) {
+        _cleanup_(freep) char *path = NULL;
+        if (!a->config && asprintf(&path, "%s/kms.conf", a->state_dir) < 0)
+                return -ENOMEM;
+        const char *p = a->config ? a->config : path;
+        _cleanup_(kms_config_freep) struct kms_config *c = NULL;
+        int r = kms_config_load(p, &c);
+        if (r == -ENOENT)
+                return log_error_errno(r, "No configuration at %s: run 'vmcrypt-kms init DIR' or pass --config FILE.", p);
+        if (r < 0)
+                return log_error_errno(r, "Cannot read configuration %s: %m", p);
+        if (a->listen) {
+                free(c->listen);
+                if (!(c->listen = strdup(a->listen)))
+                        return -ENOMEM;
+        }
+        if (a->passfile) {
+                free(c->master_key_file);
+                c->master_key_file = NULL;
+                free(c->passphrase_file);
+                if (!(c->passphrase_file = strdup(a->passfile)))
+                        return -ENOMEM;
+        } else if (a->prompt) {
+                free(c->master_key_file);
+                c->master_key_file = NULL;
+        }
+        *ret = TAKE_PTR(c);
+        return 0;
+}
+
+static void raise_fd_limit(void) {
+        /* Thousands of client connections need thousands of descriptors. */
+        struct rlimit rl;
+        if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < rl.rlim_max) {
+                rl.rlim_cur = rl.rlim_max;
+                (void) setrlimit(RLIMIT_NOFILE, &rl);
+        }
+}
+
+static int serve_main(int argc, char *argv[]) {
+        struct args a;
+        int r = parse_args(argc, argv, help_serve, &a);
+        if (r < 0 || a.help)
+                return r < 0 ? 2 : 0;
+        _cleanup_(kms_config_freep) struct kms_config *c = NULL;
+        if (load_config(&a, &c) < 0)
+                return 1;
+        raise_fd_limit();
+        signal(SIGPIPE, SIG_IGN);
+
+        SSL_CTX *ctx = NULL;
+        r = kms_tls_context(c->tls_cert, c->tls_key, c->tls_ca, &ctx);
+        if (r < 0) {
+                log_error_errno(r, "Cannot set up TLS with certificate %s, key %s and client CA %s: %m. "
+                                "Check that the files exist and the key matches the certificate.",
+                                c->tls_cert, c->tls_key, c->tls_ca);
+                return 1;
+        }
+        _cleanup_(store_freep) struct store *store = NULL;
+        r = kms_master_open_store(c, a.prompt, &store);
+        if (r == -EKEYREJECTED)
+                log_error("The master key does not match the database %s: use the key or passphrase it was "
+                          "created with.", c->database);
+        else if (r < 0)
+                log_error_errno(r, "Cannot open the database %s: %m", c->database);
+        if (r < 0) {
+                SSL_CTX_free(ctx);
+                return 1;
+        }
+        struct audit *audit = NULL;
+        if (c->audit_log && (r = audit_open(c->audit_log, &audit)) < 0) {
+                log_error_errno(r, "Cannot open the audit log %s: %m", c->audit_log);
+                SSL_CTX_free(ctx);
+                return 1;
+        }
+        struct kms_engine engine;
+        kms_engine_init(&engine, c, store, audit);
+        struct kms_server *srv = NULL;
+        r = kms_server_new(c, &engine, ctx, &srv);
+        if (r < 0) {
+                log_error_errno(r, "Cannot listen on %s: %m", c->listen);
+        } else {
+                printf("listening on %d\n", kms_server_port(srv));
+                fflush(stdout);
+                log_notice("Serving KMIP on %s (port %d), %u workers", c->listen, kms_server_port(srv), c->workers);
+                r = kms_server_run(srv);
+                kms_server_free(srv);
+                log_notice("Stopped");
+        }
+        kms_engine_done(&engine);
+        audit_close(audit);
+        SSL_CTX_free(ctx);
+        return r < 0 ? 1 : 0;
+}
+
+static int init_main(int argc, char *argv[]) {
+        struct args a;
+        int r = parse_args(argc, argv, help_init, &a);
+        if (r < 0 || a.help)
+                return r < 0 ? 2 : 0;
+        if (optind != argc - 1) {
+                fputs(help_init, stderr);
+                return 2;
+        }
+        struct kms_init_options o = {
+                .dir = argv[optind], .clients = a.clients, .n_clients = a.n_clients,
+                .hostname = a.hostname, .listen = a.listen, .days = a.days,
+        };
+        r = kms_init(&o);
+        if (r < 0)
+                return 1;
+        printf("Created %s. Start the server with:\n  vmcrypt-kms serve --config %s/kms.conf\n", o.dir, o.dir);
+        return 0;
+}
+
+static int issue_main(int argc, char *argv[]) {
+        struct args a;
+        int r = parse_args(argc, argv, help_issue, &a);
+        if (r < 0 || a.help)
+                return r < 0 ? 2 : 0;
+        if (optind != argc - 2) {
+                fputs(help_issue, stderr);
+                return 2;
+        }
+        r = kms_init_issue_client(argv[optind], argv[optind + 1], a.not_before, a.days ? a.days : 825);
+        if (r < 0) {
+                log_error_errno(r, "Cannot issue the client certificate: %m");
+                return 1;
+        }
+        return 0;
+}
+
+static int rotate_main(int argc, char *argv[]) {
+        struct args a;
+        int r = parse_args(argc, argv, help_rotate, &a);
+        if (r < 0 || a.help)
+                return r < 0 ? 2 : 0;
+        _cleanup_(kms_config_freep) struct kms_config *c = NULL;
+        if (load_config(&a, &c) < 0)
+                return 1;
+        _cleanup_(store_freep) struct store *store = NULL;
+        r = kms_master_open_store(c, a.prompt, &store);
+        if (r < 0) {
+                log_error_errno(r, "Cannot open the database %s with the current master key: %m", c->database);
+                return 1;
+        }
+        _cleanup_(secret_freep) struct secret *pass = NULL;
+        if (a.new_passfile) {
+                r = key_input_read_file(a.new_passfile, &pass);
+                if (r < 0) {
+                        log_error_errno(r, "Cannot read %s: %m", a.new_passfile);
+                        return 1;
+                }
+                size_t n = pass->size;
+                while (n > 0 && (pass->data[n - 1] == '\n' || pass->data[n - 1] == '\r'))
+                        n--;
+                secret_truncate(pass, n);
+        } else if (!c->master_key_file) {
+                log_error("The store uses a passphrase: give the new one with --new-passphrase-file FILE.");
+                return 1;
+        }
+        uint64_t count = 0;
+        (void) store_count(store, &count);
+        r = kms_master_rotate(c, pass, store);
+        if (r < 0) {
+                log_error_errno(r, "Master key rotation failed; the old master key is still valid: %m");
+                return 1;
+        }
+        printf("Re-encrypted %llu objects under the new master key%s.\n", (unsigned long long) count,
+               pass ? " (passphrase); set passphrase-file in the configuration" : "");
+        return 0;
+}
+
+static const struct {
+        const char *name;
+        int (*fn)(int argc, char *argv[]);
+        const char *help;
+} commands[] = {
+        { "serve", serve_main, help_serve },
+        { "init", init_main, help_init },
+        { "issue-client", issue_main, help_issue },
+        { "rotate-master-key", rotate_main, help_rotate },
+};
+
+int main(int argc, char *argv[]) {
+        log_set_program("vmcrypt-kms");
+        /* Locked, non-dumpable memory: the master key and every object key live there. */
+        if (secret_init_process(8U << 20) < 0)
+                log_warning("Cannot make the process non-dumpable; keys might reach a core dump");
+        if (argc < 2 || strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0) {
+                fputs(help_main, argc < 2 ? stderr : stdout);
+                return argc < 2 ? 2 : 0;
+        }
+        if (strcmp(argv[1], "--version") == 0) {
+                printf("vmcrypt-kms %s\n", VMCRYPT_VERSION);
+                return 0;
+        }
+        if (strcmp(argv[1], "help") == 0) {
+                for (size_t i = 0; argc > 2 && i < ELEMENTSOF(commands); i++)
+                        if (strcmp(argv[2], commands[i].name) == 0) {
+                                fputs(commands[i].help, stdout);
+                                return 0;
+                        }
+                fputs(help_main, stdout);
+                return 0;
+        }
+        for (size_t i = 0; i < ELEMENTSOF(commands); i++)
+                if (strcmp(argv[1], commands[i].name) == 0)
+                        return commands[i].fn(argc - 1, argv + 1);
+        log_error("Unknown command '%s'. Run 'vmcrypt-kms --help'.", argv[1]);
+        return 2;
+}

@@ -1,0 +1,85 @@
+/* Unit tests of the KMS configuration parser and access policy. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "kmip/tags.h"
+#include "kms/config.h"
+
+static int write_conf(const char *text, char *path, size_t size) {
+        snprintf(path, size, "/tmp/test-kms-policy-XXXXXX");
+        int fd = mkstemp(path);
+        if (fd < 0)
+                return -1;
+        ssize_t n = write(fd, text, strlen(text));
+        close(fd);
+        return n == (ssize_t) strlen(text) ? 0 : -1;
+}
+
+static void test_parse_and_policy(void **state) {
+        (void) state;
+        char path[64];
+        assert_int_equal(write_conf("listen = 127.0.0.1:15696\n"
+                                    "database = /var/tmp/x.db\n"
+                                    "tls-ca = ca.pem\n"
+                                    "workers = 4\n"
+                                    "[group auditors]\n"
+                                    "members = carol, dave\n"
+                                    "operations = locate, get-attributes\n"
+                                    "[group backup]\n"
+                                    "members = erin\n"
+                                    "operations = all\n", path, sizeof(path)), 0);
+        struct kms_config *c = NULL;
+        assert_int_equal(kms_config_load(path, &c), 0);
+        unlink(path);
+        assert_string_equal(c->listen, "127.0.0.1:15696");
+        assert_string_equal(c->database, "/var/tmp/x.db");
+        assert_string_equal(c->tls_ca, "/tmp/ca.pem"); /* relative to the file */
+        assert_int_equal(c->workers, 4);
+        assert_int_equal(c->n_groups, 2);
+
+        /* Owners may do anything with their objects. */
+        assert_true(kms_policy_allows(c, "alice", "alice", KMIP_OP_DESTROY));
+        /* Strangers may do nothing. */
+        assert_false(kms_policy_allows(c, "bob", "alice", KMIP_OP_GET));
+        assert_false(kms_policy_allows_all(c, "bob", KMIP_OP_LOCATE));
+        /* Group members only what the group lists. */
+        assert_true(kms_policy_allows(c, "carol", "alice", KMIP_OP_GET_ATTRIBUTES));
+        assert_false(kms_policy_allows(c, "carol", "alice", KMIP_OP_GET));
+        assert_false(kms_policy_allows(c, "carol", "alice", KMIP_OP_DESTROY));
+        assert_true(kms_policy_allows_all(c, "dave", KMIP_OP_LOCATE));
+        assert_true(kms_policy_allows(c, "erin", "alice", KMIP_OP_DESTROY));
+        kms_config_free(c);
+}
+
+static void test_errors(void **state) {
+        (void) state;
+        char path[64];
+        struct kms_config *c = NULL;
+        assert_int_equal(write_conf("nonsense = 1\n", path, sizeof(path)), 0);
+        assert_int_equal(kms_config_load(path, &c), -EINVAL);
+        unlink(path);
+        assert_int_equal(write_conf("[group g]\noperations = fly\n", path, sizeof(path)), 0);
+        assert_int_equal(kms_config_load(path, &c), -EINVAL);
+        unlink(path);
+        assert_int_equal(write_conf("workers = 0\n", path, sizeof(path)), 0);
+        assert_int_equal(kms_config_load(path, &c), -EINVAL);
+        unlink(path);
+        assert_int_equal(kms_config_load("/nonexistent/kms.conf", &c), -ENOENT);
+}
+
+int main(void) {
+        const struct CMUnitTest tests[] = {
+                cmocka_unit_test(test_parse_and_policy),
+                cmocka_unit_test(test_errors),
+        };
+        return cmocka_run_group_tests(tests, NULL, NULL);
+}
