@@ -37,7 +37,9 @@ int create_finish(struct kms_op *op, struct kms_object *o) {
                 return kms_fail(op, r, "Could not store the object durably");
         snprintf(op->object_id, sizeof(op->object_id), "%s", o->id);
         snprintf(op->placeholder, KMS_ID_MAX, "%s", o->id);
-        ttlv_add_enum(op->a, op->resp, KMIP_TAG_OBJECT_TYPE, o->object_type);
+        /* Create answers Object Type and Unique Identifier; Register only the latter. */
+        if (op->operation == KMIP_OP_CREATE)
+                ttlv_add_enum(op->a, op->resp, KMIP_TAG_OBJECT_TYPE, o->object_type);
         ttlv_add_text(op->a, op->resp, KMIP_TAG_UNIQUE_IDENTIFIER, o->id);
         return 0;
 }

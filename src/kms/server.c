@@ -7,6 +7,7 @@
 #include "kms/server.h"
 
 #include <arpa/inet.h>
+#include <netdb.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <errno.h>
@@ -354,6 +355,30 @@ static void on_signal(evutil_socket_t sig, short what, void *arg) {
         maybe_finish(s);
 }
 
+/* "HOST:PORT" or "[V6]:PORT", numeric host, port 0 allowed (any free port). */
+static int parse_listen(const char *text, struct sockaddr_storage *ss, int *len) {
+        char host[256];
+        const char *colon = strrchr(text, ':');
+        if (!colon || (size_t) (colon - text) >= sizeof(host))
+                return -EINVAL;
+        memcpy(host, text, (size_t) (colon - text));
+        host[colon - text] = 0;
+        char *h = host;
+        size_t hl = strlen(h);
+        if (hl >= 2 && h[0] == '[' && h[hl - 1] == ']') {
+                h[hl - 1] = 0;
+                h++;
+        }
+        struct addrinfo hints = { .ai_flags = AI_NUMERICHOST | AI_NUMERICSERV | AI_PASSIVE, .ai_socktype = SOCK_STREAM };
+        struct addrinfo *ai = NULL;
+        if (getaddrinfo(h, colon + 1, &hints, &ai) != 0 || !ai)
+                return -EINVAL;
+        memcpy(ss, ai->ai_addr, ai->ai_addrlen);
+        *len = (int) ai->ai_addrlen;
+        freeaddrinfo(ai);
+        return 0;
+}
+
 int kms_server_new(const struct kms_config *c, struct kms_engine *e, SSL_CTX *ctx, struct kms_server **ret) {
         static pthread_once_t once = PTHREAD_ONCE_INIT;
         pthread_once(&once, (void (*)(void)) evthread_use_pthreads);
@@ -374,7 +399,7 @@ int kms_server_new(const struct kms_config *c, struct kms_engine *e, SSL_CTX *ct
 
         struct sockaddr_storage ss;
         int sslen = sizeof(ss);
-        if (evutil_parse_sockaddr_port(c->listen, (struct sockaddr *) &ss, &sslen) < 0) {
+        if (parse_listen(c->listen, &ss, &sslen) < 0) {
                 log_error("Cannot parse listen address '%s' (expected HOST:PORT)", c->listen);
                 r = -EINVAL;
                 goto fail;
