@@ -1,0 +1,108 @@
+#!/usr/bin/python3
+"""Bad input to vmcrypt-kms: every malformed message gets an Invalid Message answer
+or its connection closed, and a well-behaved client on another connection is served
+throughout. Usage: kms-badinput.py PORT DIR"""
+import importlib.util
+import os
+import socket
+import struct
+import sys
+import time
+
+spec = importlib.util.spec_from_file_location("kt", os.path.join(os.path.dirname(__file__), "kms-ttlv.py"))
+kt = importlib.util.module_from_spec(spec)
+spec.loader.exec_module(kt)
+T, OP, item, S, attr, one, find = kt.T, kt.OP, kt.item, kt.S, kt.attr, kt.one, kt.find
+port, d = int(sys.argv[1]), sys.argv[2]
+
+
+def check(cond, what):
+    if not cond:
+        raise SystemExit("FAIL: " + what)
+    print("ok: " + what)
+
+
+good = kt.Conn(port, d, "good")
+slow = kt.Conn(port, d, "bad")
+slow.send_raw(b"\x42\x00\x78\x01")  # half a header, then nothing: must not block anyone
+
+
+def good_still_served():
+    _, b = good.call([(OP["QUERY"], [item(T["QUERY_FUNCTION"], kt.ENUM, 3)], None)])
+    return one(b[0], T["RESULT_STATUS"]) == 0
+
+
+def outcome(data, close_after=False):
+    """'invalid' (Invalid Message answer), 'closed', or something unexpected."""
+    c = kt.Conn(port, d, "bad")
+    try:
+        c.send_raw(data)
+        if close_after:
+            return "closed"  # the client vanishes mid-message; the server must cope
+        resp = c.recv_msg()
+    except (OSError, ConnectionError):
+        return "closed"
+    finally:
+        c.close()
+    if not resp:
+        return "closed"
+    if len(resp) < 8 or len(resp) != 8 + int.from_bytes(resp[4:8], "big"):
+        return "partial answer %r" % resp
+    top = kt.parse(resp)
+    bis = find(top[0][2], T["BATCH_ITEM"])
+    if len(bis) == 1 and one(bis[0], T["RESULT_STATUS"]) == 1 and one(bis[0], T["RESULT_REASON"]) == 4:
+        return "invalid"
+    return "answered %r" % (bis,)
+
+
+valid = kt.request([(OP["QUERY"], [item(T["QUERY_FUNCTION"], kt.ENUM, 3)], None)])
+cases = {
+    "truncated message then EOF": (valid[:len(valid) // 2], True),
+    "header announcing 2 GiB": (b"\x42\x00\x78\x01\x80\x00\x00\x00" + b"\0" * 64, False),
+    "message over max-message-size": (b"\x42\x00\x78\x01\x00\x20\x00\x00" + b"\0" * 64, False),
+    "top item not a structure": (item(T["REQUEST_MESSAGE"], kt.INT, 5), False),
+    "HTTP instead of KMIP": (b"GET / HTTP/1.1\r\nHost: x\r\n\r\n", False),
+    "response message sent as request": (S(0x42007B, *kt.parse(valid) and []), False),
+    "inner length lying past the end": (valid[:8] + valid[8:12] + b"\x00\x00\xff\xff" + valid[16:], False),
+    "wrong type for Protocol Version Major": (S(T["REQUEST_MESSAGE"], S(T["REQUEST_HEADER"],
+        S(T["PROTOCOL_VERSION"], item(T["MAJOR"], kt.TEXT, "1"), item(T["MINOR"], kt.INT, 1)),
+        item(T["BATCH_COUNT"], kt.INT, 1)), S(T["BATCH_ITEM"], item(T["OPERATION"], kt.ENUM, OP["QUERY"]),
+        S(T["REQUEST_PAYLOAD"]))), False),
+    "non-zero padding": (valid[:-1] + b"\x01", False),
+    "batch count lying": (valid.replace(item(T["BATCH_COUNT"], kt.INT, 1), item(T["BATCH_COUNT"], kt.INT, 7)), False),
+    "no batch items": (S(T["REQUEST_MESSAGE"], S(T["REQUEST_HEADER"],
+        S(T["PROTOCOL_VERSION"], item(T["MAJOR"], kt.INT, 1), item(T["MINOR"], kt.INT, 1)),
+        item(T["BATCH_COUNT"], kt.INT, 0))), False),
+}
+nested = item(T["QUERY_FUNCTION"], kt.ENUM, 3)
+for _ in range(200):
+    nested = S(T["REQUEST_PAYLOAD"], nested)
+cases["200-deep nesting"] = (kt.request([(OP["QUERY"], [nested], None)]), False)
+cases["2000 batch items"] = (kt.request([(OP["QUERY"], [], None)] * 2000), False)
+bad_utf8 = b"\x42\x00\x94\x07\x00\x00\x00\x02\xff\xfe" + b"\0" * 6
+cases["invalid UTF-8 text"] = (kt.request([(OP["GET"], [bad_utf8], None)]), False)
+
+for name, (data, close_after) in cases.items():
+    r = outcome(data, close_after)
+    check(r in ("invalid", "closed"), "%s: %s" % (name, r))
+    check(good_still_served(), "good client served after: " + name)
+
+# Wrong types inside an otherwise fine request get an operation-level error.
+_, b = good.call([(OP["GET"], [item(T["UNIQUE_IDENTIFIER"], kt.INT, 5)], None)])
+check(one(b[0], T["RESULT_STATUS"]) == 1, "Unique Identifier as Integer: Operation Failed")
+_, b = good.call([(OP["CREATE"], [item(T["OBJECT_TYPE"], kt.ENUM, 2), S(T["TEMPLATE_ATTRIBUTE"],
+                 attr("Cryptographic Algorithm", kt.ENUM, 3), attr("Cryptographic Length", kt.INT, 100))], None)])
+check(one(b[0], T["RESULT_STATUS"]) == 1 and one(b[0], T["RESULT_REASON"]) == 7, "AES-100: Invalid Field")
+_, b = good.call([(OP["CREATE"], [item(T["OBJECT_TYPE"], kt.ENUM, 2), S(T["TEMPLATE_ATTRIBUTE"],
+                 attr("State", kt.ENUM, 2))], None)])
+check(one(b[0], T["RESULT_STATUS"]) == 1, "Create setting the server-only State: refused")
+
+# The idle connection is closed by the idle timeout (2 s in this test's config).
+time.sleep(3)
+try:
+    slow.send_raw(b"\x00" * 4)
+    closed = slow.recv_msg() in (None, b"")
+except OSError:
+    closed = True
+check(closed, "idle half-sent connection closed by the idle timeout")
+print("ok: bad input")
