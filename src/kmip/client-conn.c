@@ -226,7 +226,8 @@ static int tls_fail(struct kmip_client *c, SSL *ssl, int ret, const char *name, 
                 if (e == SSL_ERROR_ZERO_RETURN || (e == SSL_ERROR_SYSCALL && err == 0 && saved == 0) ||
                     ERR_GET_REASON(err) == SSL_R_UNEXPECTED_EOF_WHILE_READING)
                         r = client_fail(c, -ECONNRESET, "%s: %s: the server closed the connection", name, what);
-                else if (e == SSL_ERROR_SYSCALL && (saved == EAGAIN || saved == EWOULDBLOCK))
+                else if (e == SSL_ERROR_WANT_READ || e == SSL_ERROR_WANT_WRITE ||
+                         (e == SSL_ERROR_SYSCALL && (saved == EAGAIN || saved == EWOULDBLOCK)))
                         r = client_fail(c, -ETIMEDOUT, "%s: %s: no answer within %u ms", name, what,
                                         c->io_timeout_ms);
                 else if (e == SSL_ERROR_SYSCALL && err == 0)

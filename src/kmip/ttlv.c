@@ -114,6 +114,8 @@ static int decode_item(struct decoder *d, const uint8_t *p, size_t avail, unsign
                        struct ttlv *parent, struct ttlv **ret, size_t *ret_used) {
         if (avail < TTLV_HEADER_SIZE)
                 return log_debug_errno(-EPROTO, "TTLV: truncated header (%zu bytes left)", avail);
+        if (depth > d->limits->max_depth)
+                return log_debug_errno(-EMSGSIZE, "TTLV: nesting deeper than %u", d->limits->max_depth);
         if (++d->nodes > d->limits->max_nodes)
                 return log_debug_errno(-EMSGSIZE, "TTLV: more than %zu items", d->limits->max_nodes);
 
@@ -138,9 +140,6 @@ static int decode_item(struct decoder *d, const uint8_t *p, size_t avail, unsign
 
         switch (type) {
         case TTLV_STRUCTURE: {
-                if (depth + 1 > d->limits->max_depth)
-                        return log_debug_errno(-EMSGSIZE, "TTLV: nesting deeper than %u",
-                                               d->limits->max_depth);
                 /* A structure's length counts its children with their padding, so it is a
                  * multiple of 8 whenever the children are well formed. */
                 if (len % 8 != 0)
