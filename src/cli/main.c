@@ -14,7 +14,10 @@ static int version_main(int argc, char *argv[]) {
         return EXIT_OK;
 }
 
+int disk_main(int argc, char *argv[]);
+
 static const struct cli_command groups[] = {
+        { "disk", disk_main, "encrypt, decrypt, rekey and inspect disks (vmcrypt disk --help)" },
         { "version", version_main, "print the version" },
         { NULL, NULL, NULL },
 };

@@ -1,0 +1,66 @@
+/* Shared by the `vmcrypt disk` subcommands: option parsing, getting the key (key
+ * file, stdin pipe, terminal prompt, or a new random key file), the progress
+ * display and the one error message at the edge. */
+#pragma once
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "disk/engine.h"
+#include "shared/secret.h"
+
+/* Which options a subcommand accepts. */
+enum {
+        DOPT_TYPE = 1U << 0,     /* --type, --sector-size */
+        DOPT_HEADER = 1U << 1,   /* --header */
+        DOPT_KEY = 1U << 2,      /* --key-file */
+        DOPT_NEWKEY = 1U << 3,   /* --new-key-file, --random-key, --pbkdf-memory, --iter-time */
+        DOPT_RUN = 1U << 4,      /* --max-rate, --progress */
+        DOPT_YES = 1U << 5,      /* --yes */
+        DOPT_JSON = 1U << 6,     /* --json */
+};
+
+enum progress_mode { PROGRESS_AUTO, PROGRESS_BAR, PROGRESS_JSON, PROGRESS_NONE };
+
+struct disk_opts {
+        const char *header;
+        const char *key_file;
+        const char *new_key_file;
+        bool random_key;
+        enum disk_format type;
+        unsigned sector_size;
+        uint32_t pbkdf_memory;
+        uint32_t iter_time;
+        uint64_t max_rate;
+        enum progress_mode progress;
+        bool yes;
+        bool json;
+        int n_args;
+        char **args;
+};
+
+/* Parse argv for command cmd ("vmcrypt disk encrypt"); prints help on --help.
+ * Returns -1 to go on, or an exit code to return right away. */
+int disk_opts_parse(const char *cmd, unsigned allowed, const char *help, int argc, char *argv[],
+                    struct disk_opts *o);
+
+/* Get the unlock key. new_slot: a keyslot will be created (confirm prompts, allow
+ * --new-key-file). Sets the KDF to use for a new keyslot. Returns an exit code
+ * or -1 to go on (the message is printed). */
+int disk_get_key(const char *cmd, const struct disk_opts *o, const char *target, bool new_slot,
+                 struct secret **ret, enum engine_kdf *ret_kdf);
+
+/* Fill engine params from options (progress display included). */
+void disk_params_init(struct engine_params *p, const struct disk_opts *o, const char *path);
+
+/* Print the one message for r (< 0) and return its exit code; for r >= 0 return 0.
+ * Also prints the final progress event on success. */
+int disk_finish(const char *what, const struct disk_opts *o, int r);
+
+int disk_encrypt_main(int argc, char *argv[]);
+int disk_decrypt_main(int argc, char *argv[]);
+int disk_reencrypt_main(int argc, char *argv[]);
+int disk_resume_main(int argc, char *argv[]);
+int disk_format_main(int argc, char *argv[]);
+int disk_create_main(int argc, char *argv[]);
+int disk_status_main(int argc, char *argv[]);

@@ -1,0 +1,46 @@
+/* `vmcrypt disk decrypt`: in-place decryption back to the original bytes. */
+#include "cli/cli.h"
+#include "cli/disk-common.h"
+
+static const char help[] =
+"Usage: vmcrypt disk decrypt [OPTIONS] IMAGE|DEVICE\n"
+"\n"
+"Decrypt a LUKS volume in place back to the exact original bytes. For an image\n"
+"with the header in front, the data moves down over the header and the file\n"
+"shrinks back to its original size. With --header, the data is decrypted where it\n"
+"is and the header file is removed at the end.\n"
+"The job is crash-safe: after a crash or power cut run 'vmcrypt disk resume'.\n"
+"\n"
+"Options:\n"
+"  --header FILE            the volume's detached header\n"
+"  --key-file FILE|-        unlock key from FILE, or from a pipe on stdin with -\n"
+"  --max-rate RATE          limit the data rate (bytes/s; suffixes K, M, G)\n"
+"  --progress auto|bar|json|none\n"
+"                           progress on stderr: a bar on a terminal, else JSON lines\n"
+"  -h, --help               show this help\n"
+"Without --key-file, the passphrase is asked on the terminal.\n"
+"\n"
+"Examples:\n"
+"  vmcrypt disk decrypt --key-file vm1.key vm1.img\n"
+"  vmcrypt disk decrypt --header sdb.hdr --key-file - /dev/sdb < key\n"
+"\n"
+"Exit status: 0 done; 2 usage; 3 wrong key; 4 not a LUKS volume; 5 in use or a\n"
+"job in progress; 6 not enough space; 9 truncated or corrupted; 1 other errors.\n";
+
+int disk_decrypt_main(int argc, char *argv[]) {
+        const char *cmd = "vmcrypt disk decrypt";
+        struct disk_opts o;
+        int r = disk_opts_parse(cmd, DOPT_HEADER | DOPT_KEY | DOPT_RUN, help, argc, argv, &o);
+        if (r >= 0)
+                return r;
+        if (o.n_args != 1)
+                return cli_usage_error(cmd, "expected one IMAGE or DEVICE");
+        _cleanup_(secret_freep) struct secret *key = NULL;
+        struct engine_params p;
+        disk_params_init(&p, &o, o.args[0]);
+        r = disk_get_key(cmd, &o, o.args[0], false, &key, &p.kdf);
+        if (r >= 0)
+                return r;
+        p.unlock = key;
+        return disk_finish("decrypt", &o, engine_decrypt(&p));
+}

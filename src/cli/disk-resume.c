@@ -1,0 +1,57 @@
+/* `vmcrypt disk resume`: finish an interrupted in-place job. */
+#include <stdio.h>
+
+#include "cli/cli.h"
+#include "cli/disk-common.h"
+#include "shared/log.h"
+
+static const char help[] =
+"Usage: vmcrypt disk resume [OPTIONS] IMAGE|DEVICE\n"
+"\n"
+"Finish an encrypt, decrypt or reencrypt job that was interrupted (crash, power\n"
+"cut, kill, I/O error). The job's state is read from the disk; the same key that\n"
+"started the job unlocks it. Running resume on a disk without a job does nothing.\n"
+"\n"
+"Options:\n"
+"  --header FILE            the job's detached header file\n"
+"  --key-file FILE|-        unlock key from FILE, or from a pipe on stdin with -\n"
+"  --max-rate RATE          limit the data rate (bytes/s; suffixes K, M, G)\n"
+"  --progress auto|bar|json|none\n"
+"                           progress on stderr: a bar on a terminal, else JSON lines\n"
+"  -h, --help               show this help\n"
+"\n"
+"Examples:\n"
+"  vmcrypt disk resume --key-file vm1.key vm1.img\n"
+"\n"
+"Exit status: 0 done (or nothing to do); 2 usage; 3 wrong key; 5 in use;\n"
+"9 job area or data damaged; 1 other errors.\n";
+
+int disk_resume_main(int argc, char *argv[]) {
+        const char *cmd = "vmcrypt disk resume";
+        struct disk_opts o;
+        int r = disk_opts_parse(cmd, DOPT_HEADER | DOPT_KEY | DOPT_RUN, help, argc, argv, &o);
+        if (r >= 0)
+                return r;
+        if (o.n_args != 1)
+                return cli_usage_error(cmd, "expected one IMAGE or DEVICE");
+        /* Only ask for a key when there is a job that needs one. */
+        struct engine_status st;
+        r = engine_status(o.args[0], o.header, &st);
+        if (r >= 0 && st.job == ENGINE_OP_NONE) {
+                log_notice("no job in progress on %s: nothing to resume", o.args[0]);
+                return EXIT_OK;
+        }
+        _cleanup_(secret_freep) struct secret *key = NULL;
+        struct engine_params p;
+        disk_params_init(&p, &o, o.args[0]);
+        r = disk_get_key(cmd, &o, o.args[0], false, &key, &p.kdf);
+        if (r >= 0)
+                return r;
+        p.unlock = key;
+        r = engine_resume(&p);
+        if (r == 1) {
+                log_notice("no job in progress on %s: nothing to resume", o.args[0]);
+                r = 0;
+        }
+        return disk_finish("resume", &o, r);
+}

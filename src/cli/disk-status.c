@@ -1,0 +1,123 @@
+/* `vmcrypt disk status`: the encryption state, read from the disk itself. */
+#include <jansson.h>
+#include <stdio.h>
+#include <stdlib.h>
+
+#include "cli/cli.h"
+#include "cli/disk-common.h"
+
+static const char help[] =
+"Usage: vmcrypt disk status [OPTIONS] IMAGE|DEVICE\n"
+"\n"
+"Show what the disk says about itself: plain, encrypted, or in the middle of an\n"
+"encrypt/decrypt/reencrypt job (with the position reached); the format, cipher,\n"
+"key size, sector size, data offset and size, header mode, keyslots and tokens.\n"
+"No key is needed.\n"
+"\n"
+"Options:\n"
+"  --header FILE            the volume's detached header\n"
+"  --json                   one JSON object on stdout:\n"
+"      {\"path\",\"state\":\"plain|encrypted|encrypting|decrypting|reencrypting\",\n"
+"       \"format\":\"luks2|luks1|none\",\"cipher\",\"key_bits\",\"sector_size\",\n"
+"       \"data_offset\",\"data_size\",\"header\":\"embedded|detached\",\n"
+"       \"keyslots\":[{\"id\",\"kdf\"}],\"tokens\":[{\"id\",\"type\"}],\n"
+"       \"job\":null|{\"operation\",\"position\",\"done\",\"total\",\"percent\"}}\n"
+"  -h, --help               show this help\n"
+"\n"
+"Examples:\n"
+"  vmcrypt disk status vm1.img\n"
+"  vmcrypt disk status --json --header sdb.hdr /dev/sdb\n"
+"\n"
+"Exit status: 0 state shown; 2 usage; 4 no such file; 9 damaged header or job\n"
+"area; 1 other errors.\n";
+
+static const char *state_name(const struct engine_status *st) {
+        switch (st->job) {
+        case ENGINE_OP_ENCRYPT: return "encrypting";
+        case ENGINE_OP_DECRYPT: return "decrypting";
+        case ENGINE_OP_REENCRYPT: return "reencrypting";
+        default: return st->format == DISK_FORMAT_NONE ? "plain" : "encrypted";
+        }
+}
+
+static double percent(const struct engine_status *st) {
+        return st->job_total ? 100.0 * (double) st->job_done / (double) st->job_total : 100.0;
+}
+
+static int print_json(const char *path, const struct engine_status *st) {
+        bool luks = st->format != DISK_FORMAT_NONE;
+        json_t *o = json_object();
+        json_object_set_new(o, "path", json_string(path));
+        json_object_set_new(o, "state", json_string(state_name(st)));
+        json_object_set_new(o, "format", json_string(disk_format_to_string(st->format)));
+        json_object_set_new(o, "cipher", luks ? json_string(st->cipher) : json_null());
+        json_object_set_new(o, "key_bits", luks ? json_integer(st->key_bits) : json_null());
+        json_object_set_new(o, "sector_size", luks ? json_integer(st->sector_size) : json_null());
+        json_object_set_new(o, "data_offset", json_integer((json_int_t) st->data_offset));
+        json_object_set_new(o, "data_size", json_integer((json_int_t) st->data_size));
+        json_object_set_new(o, "header", json_string(st->detached ? "detached" : "embedded"));
+        json_t *ks = json_array(), *tk = json_array();
+        for (unsigned i = 0; i < st->n_keyslots; i++)
+                json_array_append_new(ks, json_pack("{s:i,s:s}", "id", st->keyslots[i].id, "kdf", st->keyslots[i].kdf));
+        for (unsigned i = 0; i < st->n_tokens; i++)
+                json_array_append_new(tk, json_pack("{s:i,s:s}", "id", st->tokens[i].id, "type", st->tokens[i].type));
+        json_object_set_new(o, "keyslots", ks);
+        json_object_set_new(o, "tokens", tk);
+        if (st->job != ENGINE_OP_NONE)
+                json_object_set_new(o, "job", json_pack("{s:s,s:I,s:I,s:I,s:f,s:b}",
+                                                        "operation", engine_operation_to_string(st->job),
+                                                        "position", (json_int_t) st->job_position,
+                                                        "done", (json_int_t) st->job_done,
+                                                        "total", (json_int_t) st->job_total,
+                                                        "percent", percent(st),
+                                                        "finalizing", st->job_finalizing));
+        else
+                json_object_set_new(o, "job", json_null());
+        char *s = json_dumps(o, JSON_COMPACT);
+        json_decref(o);
+        if (!s)
+                return EXIT_FAILURE_GENERAL;
+        puts(s);
+        free(s);
+        return EXIT_OK;
+}
+
+static void print_human(const char *path, const struct engine_status *st) {
+        printf("path:        %s\n", path);
+        printf("state:       %s\n", state_name(st));
+        printf("format:      %s\n", disk_format_to_string(st->format));
+        if (st->format != DISK_FORMAT_NONE) {
+                printf("cipher:      %s, %u-bit key, %u-byte sectors\n", st->cipher, st->key_bits, st->sector_size);
+                printf("header:      %s\n", st->detached ? "detached" : "embedded");
+                printf("data offset: %llu\n", (unsigned long long) st->data_offset);
+        }
+        printf("data size:   %llu\n", (unsigned long long) st->data_size);
+        for (unsigned i = 0; i < st->n_keyslots; i++)
+                printf("keyslot %d:   %s\n", st->keyslots[i].id, st->keyslots[i].kdf);
+        for (unsigned i = 0; i < st->n_tokens; i++)
+                printf("token %d:     %s\n", st->tokens[i].id, st->tokens[i].type);
+        if (st->job != ENGINE_OP_NONE)
+                printf("job:         %s %.1f%% (%llu of %llu bytes)%s — run 'vmcrypt disk resume' if it is not running\n",
+                       engine_operation_to_string(st->job), percent(st), (unsigned long long) st->job_done,
+                       (unsigned long long) st->job_total, st->job_finalizing ? ", finishing" : "");
+}
+
+int disk_status_main(int argc, char *argv[]) {
+        const char *cmd = "vmcrypt disk status";
+        struct disk_opts o;
+        int r = disk_opts_parse(cmd, DOPT_HEADER | DOPT_JSON, help, argc, argv, &o);
+        if (r >= 0)
+                return r;
+        if (o.n_args != 1)
+                return cli_usage_error(cmd, "expected one IMAGE or DEVICE");
+        struct engine_status st;
+        r = engine_status(o.args[0], o.header, &st);
+        if (r < 0) {
+                o.progress = PROGRESS_NONE;
+                return disk_finish("status", &o, r);
+        }
+        if (o.json)
+                return print_json(o.args[0], &st);
+        print_human(o.args[0], &st);
+        return EXIT_OK;
+}

@@ -1,0 +1,18 @@
+/* `vmcrypt disk`: the table of disk subcommands; one file per subcommand. */
+#include "cli/cli.h"
+#include "cli/disk-common.h"
+
+static const struct cli_command disk_commands[] = {
+        { "encrypt", disk_encrypt_main, "encrypt an image or device in place" },
+        { "decrypt", disk_decrypt_main, "decrypt in place back to the original bytes" },
+        { "reencrypt", disk_reencrypt_main, "deep rekey in place with a new volume key" },
+        { "resume", disk_resume_main, "finish an interrupted encrypt/decrypt/reencrypt" },
+        { "format", disk_format_main, "write a new empty encrypted volume (destroys data)" },
+        { "create", disk_create_main, "create a new sparse encrypted image file" },
+        { "status", disk_status_main, "show the encryption state read from the disk" },
+        { NULL, NULL, NULL },
+};
+
+int disk_main(int argc, char *argv[]) {
+        return cli_dispatch("vmcrypt disk", disk_commands, argc, argv);
+}

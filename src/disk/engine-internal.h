@@ -1,0 +1,68 @@
+/* Internal interface between the engine's files: the running job, file helpers and
+ * the data pass. Not part of the engine API (engine.h). */
+#pragma once
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "crypto/xts.h"
+#include "disk/engine.h"
+#include "disk/job.h"
+
+#define ENGINE_HEAD_SIZE ((uint64_t) 1 << 20)  /* first bytes saved / marked */
+#define ENGINE_HOTZONE ((uint64_t) 64 << 20)   /* in-place hotzone */
+#define ENGINE_CHUNK ((uint64_t) 8 << 20)      /* largest I/O of the data pass */
+
+struct job {
+        const struct engine_params *p;
+        struct job_super sb;
+        struct job_ckpt ck;       /* last durable checkpoint */
+        int data_fd;              /* image or device */
+        int hold_fd;              /* holds header + job area (== data_fd when embedded) */
+        struct secret *old_vk;    /* decrypt/reencrypt: key of the data as it was */
+        struct secret *new_vk;    /* encrypt/reencrypt: key of the data as it will be */
+        uint8_t *head;            /* shift layouts: saved first bytes of the data */
+        uint8_t *new_hdr;         /* disguised new header region (encrypt/reencrypt) */
+        uint64_t started_done;    /* bytes already done when this process started */
+};
+
+/* Record a one-line explanation for engine_last_error() and return r. */
+int engine_fail(int r, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+/* Open and lock a file/device for a job (O_EXCL + mount check on block devices);
+ * -EBUSY when another process holds it. create: O_CREAT|O_EXCL with mode 0600. */
+int engine_open_locked(const char *path, bool create, int *ret_fd);
+/* Fail with -ENOSPC and a message unless `need` more bytes fit next to fd. */
+int engine_check_space(int fd, uint64_t need);
+/* Bytes of a file or device. */
+int engine_size(int fd, uint64_t *ret);
+
+/* Lay out the job area starting at jstart (fills offsets and jsize in sb). */
+void engine_job_layout(struct job_super *sb);
+/* Write the job area (headers, head copy, first checkpoint, superblock) durably. */
+int engine_job_write(struct job *j, const uint8_t *old_hdr, const uint8_t *new_hdr,
+                     const uint8_t *head, uint64_t first_pos);
+/* Write the marker over the first bytes of the holder (durably). */
+int engine_write_marker(struct job *j);
+/* True when buf starts with the job marker. */
+bool engine_is_marker(const uint8_t *buf, size_t len);
+/* Load a header copy from the job area (magic restored); crypt_free + close. */
+int engine_job_load_header(struct job *j, bool new_header, struct crypt_device **ret_cd, int *ret_memfd);
+/* Write the next checkpoint durably (seq+1). */
+int engine_commit(struct job *j, uint32_t phase, uint64_t pos, uint64_t hz_start, uint64_t hz_len);
+
+/* Run (or continue) the data pass from j->ck until the data is complete. */
+int engine_pass(struct job *j);
+/* Bytes of data finished at checkpoint c (for status and progress). */
+uint64_t engine_done_bytes(const struct job_super *sb, const struct job_ckpt *c);
+
+/* Finish a job whose data pass is complete (phase FINALIZE), step by step. */
+int engine_finalize(struct job *j);
+/* Restore the real magics of a disguised header on disk (last step of a job). */
+int engine_restore_magic(int fd);
+
+/* A random 64-byte XTS volume key (halves differ, as XTS requires). */
+int engine_new_volume_key(struct secret **ret);
+
+/* Free everything a job holds (does not close fds). */
+void engine_job_done(struct job *j);

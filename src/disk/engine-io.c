@@ -1,0 +1,305 @@
+/* Engine file handling: locking, space checks, the job area on disk, the marker,
+ * and error messages. See engine-internal.h. */
+#include <errno.h>
+#include <fcntl.h>
+#include <libcryptsetup.h>
+#include <openssl/crypto.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/statvfs.h>
+#include <sys/sysmacros.h>
+#include <unistd.h>
+
+#include "disk/engine-internal.h"
+#include "disk/luks.h"
+#include "disk/testpoint.h"
+#include "shared/fd-util.h"
+#include "shared/log.h"
+
+static _Thread_local char last_error[512];
+
+int engine_fail(int r, const char *fmt, ...) {
+        va_list ap;
+        va_start(ap, fmt);
+        vsnprintf(last_error, sizeof(last_error), fmt, ap);
+        va_end(ap);
+        log_debug("engine: %s", last_error);
+        return r;
+}
+
+const char *engine_last_error(void) {
+        return last_error[0] ? last_error : NULL;
+}
+
+const char *disk_format_to_string(enum disk_format f) {
+        return f == DISK_FORMAT_LUKS2 ? "luks2" : f == DISK_FORMAT_LUKS1 ? "luks1" : "none";
+}
+
+const char *engine_operation_to_string(enum engine_operation op) {
+        switch (op) {
+        case ENGINE_OP_ENCRYPT: return "encrypt";
+        case ENGINE_OP_DECRYPT: return "decrypt";
+        case ENGINE_OP_REENCRYPT: return "reencrypt";
+        default: return "none";
+        }
+}
+
+/* Is the block device dev mounted (by anyone)? */
+static bool dev_is_mounted(dev_t dev) {
+        FILE *f = fopen("/proc/self/mountinfo", "re");
+        if (!f)
+                return false;
+        char line[4096];
+        bool found = false;
+        while (!found && fgets(line, sizeof(line), f)) {
+                unsigned a, b, maj, min;
+                if (sscanf(line, "%u %u %u:%u", &a, &b, &maj, &min) == 4 &&
+                    makedev(maj, min) == dev)
+                        found = true;
+        }
+        fclose(f);
+        return found;
+}
+
+int engine_open_locked(const char *path, bool create, int *ret_fd) {
+        int flags = O_RDWR | O_CLOEXEC | O_NOCTTY;
+        if (create)
+                flags |= O_CREAT | O_EXCL | O_NOFOLLOW;
+        struct stat st;
+        if (!create && stat(path, &st) == 0 && S_ISBLK(st.st_mode)) {
+                /* O_EXCL on a block device fails while it is mounted or claimed. */
+                flags |= O_EXCL;
+                if (dev_is_mounted(st.st_rdev))
+                        return engine_fail(-EBUSY, "%s is mounted: unmount it first", path);
+        }
+        _cleanup_(closep) int fd = open(path, flags, 0600);
+        if (fd < 0) {
+                int r = negative_errno();
+                if (r == -EBUSY)
+                        return engine_fail(r, "%s is in use (mounted or held by another program)", path);
+                if (r == -EEXIST)
+                        return engine_fail(r, "%s already exists: refusing to overwrite it", path);
+                return engine_fail(r, "cannot open %s: %s", path, strerror(-r));
+        }
+        /* QEMU takes OFD byte-range locks on its images: a write lock over the whole
+         * file conflicts with any of them, and with another vmcrypt job. */
+        struct flock fl = { .l_type = F_WRLCK, .l_whence = SEEK_SET, .l_start = 0, .l_len = 0 };
+        if (fcntl(fd, F_OFD_SETLK, &fl) < 0) {
+                int r = negative_errno();
+                if (r == -EAGAIN || r == -EACCES)
+                        return engine_fail(-EBUSY, "%s is in use by another process (a running VM or another vmcrypt job): stop it first", path);
+                return engine_fail(r, "cannot lock %s: %s", path, strerror(-r));
+        }
+        *ret_fd = TAKE_FD(fd);
+        return 0;
+}
+
+static void human(uint64_t v, char buf[static 32]) {
+        if (v >= (1ULL << 30))
+                snprintf(buf, 32, "%.1f GiB", (double) v / (1ULL << 30));
+        else if (v >= (1ULL << 20))
+                snprintf(buf, 32, "%.1f MiB", (double) v / (1ULL << 20));
+        else
+                snprintf(buf, 32, "%llu bytes", (unsigned long long) v);
+}
+
+int engine_check_space(int fd, uint64_t need) {
+        struct stat st;
+        if (fstat(fd, &st) < 0)
+                return negative_errno();
+        if (S_ISBLK(st.st_mode))
+                return 0;
+        struct statvfs vfs;
+        if (fstatvfs(fd, &vfs) < 0)
+                return negative_errno();
+        uint64_t have = (uint64_t) vfs.f_bavail * vfs.f_frsize;
+        /* Keep a little slack for file system metadata. */
+        if (have < need + (1 << 20)) {
+                char a[32], b[32];
+                human(need, a);
+                human(have, b);
+                return engine_fail(-ENOSPC, "not enough free space: need %s, have %s", a, b);
+        }
+        return 0;
+}
+
+int engine_size(int fd, uint64_t *ret) {
+        return fd_get_size(fd, ret);
+}
+
+void engine_job_layout(struct job_super *sb) {
+        uint64_t off = 0;
+        sb->old_hdr_off = off;
+        off += ALIGN_UP(sb->old_hdr_len, JOB_BLOCK);
+        sb->new_hdr_off = off;
+        off += ALIGN_UP(sb->new_hdr_len, JOB_BLOCK);
+        sb->head_off = off;
+        off += ALIGN_UP(sb->head_len, JOB_BLOCK);
+        sb->hash_len = sb->layout == JOB_LAYOUT_INPLACE ? ALIGN_UP(sb->hotzone / JOB_BLOCK * 8, JOB_BLOCK) : 0;
+        sb->hash_off[0] = off;
+        off += sb->hash_len;
+        sb->hash_off[1] = off;
+        off += sb->hash_len;
+        sb->ckpt_off[0] = off;
+        off += JOB_BLOCK;
+        sb->ckpt_off[1] = off;
+        off += JOB_BLOCK;
+        sb->jsize = off + JOB_BLOCK;
+}
+
+int engine_job_write(struct job *j, const uint8_t *old_hdr, const uint8_t *new_hdr,
+                     const uint8_t *head, uint64_t first_pos) {
+        const struct job_super *sb = &j->sb;
+        int fd = j->hold_fd, r;
+        /* Room first, so that later writes cannot fail for lack of space. */
+        if (ftruncate(fd, (off_t) (sb->jstart + sb->jsize)) < 0)
+                return negative_errno();
+        if (fallocate(fd, 0, (off_t) sb->jstart, (off_t) sb->jsize) < 0 && errno == ENOSPC)
+                return engine_fail(-ENOSPC, "not enough free space for the job area");
+        if (old_hdr && (r = pwrite_full(fd, old_hdr, sb->old_hdr_len, (off_t) (sb->jstart + sb->old_hdr_off))) < 0)
+                return r;
+        if (new_hdr && (r = pwrite_full(fd, new_hdr, sb->new_hdr_len, (off_t) (sb->jstart + sb->new_hdr_off))) < 0)
+                return r;
+        if (head && (r = pwrite_full(fd, head, sb->head_len, (off_t) (sb->jstart + sb->head_off))) < 0)
+                return r;
+        uint8_t blk[JOB_BLOCK] = { 0 };
+        j->ck = (struct job_ckpt) { .seq = 1, .phase = JOB_PHASE_DATA, .pos = first_pos };
+        job_ckpt_encode(&j->ck, blk);
+        if ((r = pwrite_full(fd, blk, JOB_BLOCK, (off_t) (sb->jstart + sb->ckpt_off[1]))) < 0)
+                return r;
+        memset(blk, 0, sizeof(blk));
+        if ((r = pwrite_full(fd, blk, JOB_BLOCK, (off_t) (sb->jstart + sb->ckpt_off[0]))) < 0)
+                return r;
+        /* Everything before the superblock is durable before the superblock exists. */
+        if (fdatasync(fd) < 0)
+                return negative_errno();
+        job_super_encode(sb, blk);
+        if ((r = pwrite_full(fd, blk, JOB_BLOCK, (off_t) (sb->jstart + sb->jsize - JOB_BLOCK))) < 0)
+                return r;
+        if (fsync(fd) < 0)
+                return negative_errno();
+        testpoint("after-job-area");
+        return 0;
+}
+
+static const char marker_text[] =
+        "VMCRYPT-IN-PLACE-JOB\n"
+        "This disk is in the middle of a vmcrypt in-place job (encrypt, decrypt or\n"
+        "reencrypt) and cannot be used until it is finished. Run:\n"
+        "    vmcrypt disk resume IMAGE\n";
+
+bool engine_is_marker(const uint8_t *buf, size_t len) {
+        return len >= 20 && memcmp(buf, marker_text, 20) == 0;
+}
+
+int engine_write_marker(struct job *j) {
+        uint64_t len = MIN(ENGINE_HEAD_SIZE, j->sb.hdr_region ? j->sb.hdr_region : ENGINE_HEAD_SIZE);
+        if (j->sb.layout == JOB_LAYOUT_SHIFT)
+                len = ENGINE_HEAD_SIZE;
+        _cleanup_(freep) uint8_t *buf = calloc(1, len);
+        if (!buf)
+                return -ENOMEM;
+        memcpy(buf, marker_text, sizeof(marker_text) - 1);
+        int r = pwrite_full(j->hold_fd, buf, len, 0);
+        if (r < 0)
+                return r;
+        if (fdatasync(j->hold_fd) < 0)
+                return negative_errno();
+        testpoint("after-marker");
+        return 0;
+}
+
+int engine_job_load_header(struct job *j, bool new_header, struct crypt_device **ret_cd, int *ret_memfd) {
+        uint64_t off = new_header ? j->sb.new_hdr_off : j->sb.old_hdr_off;
+        uint64_t len = new_header ? j->sb.new_hdr_len : j->sb.old_hdr_len;
+        if (len == 0)
+                return -EBADMSG;
+        _cleanup_(freep) uint8_t *buf = malloc(len);
+        if (!buf)
+                return -ENOMEM;
+        int r = pread_full(j->hold_fd, buf, len, (off_t) (j->sb.jstart + off));
+        if (r < 0)
+                return r;
+        luks_undisguise(buf, len);
+        return luks_load_buffer(buf, len, ret_cd, ret_memfd);
+}
+
+int engine_commit(struct job *j, uint32_t phase, uint64_t pos, uint64_t hz_start, uint64_t hz_len) {
+        struct job_ckpt c = { .seq = j->ck.seq + 1, .phase = phase, .pos = pos,
+                              .hz_start = hz_start, .hz_len = hz_len };
+        int r = job_write_ckpt(j->hold_fd, &j->sb, &c);
+        if (r < 0)
+                return r;
+        j->ck = c;
+        return 0;
+}
+
+int engine_restore_magic(int fd) {
+        uint64_t size;
+        int r = engine_size(fd, &size);
+        if (r < 0)
+                return r;
+        uint8_t first[4096];
+        size_t n = (size_t) MIN(size, (uint64_t) sizeof(first));
+        if ((r = pread_full(fd, first, n, 0)) < 0)
+                return r;
+        char op;
+        if (luks_magic_probe(first, n, &op) != LUKS_MAGIC_DISGUISED)
+                return 0;
+        /* Our own freshly written header: its size field says where the LUKS2
+         * secondary header is. */
+        uint64_t len = 4096;
+        if (first[6] == 0 && first[7] == 2) {
+                uint64_t hs = 0;
+                for (int i = 0; i < 8; i++)
+                        hs = hs << 8 | first[8 + i];
+                if (hs >= 4096 && hs <= (4 << 20))
+                        len = hs + 4096;
+        }
+        len = MIN(len, size);
+        /* Secondary first: the primary is what makes the volume recognisable. */
+        if (len > 4096) {
+                static const uint8_t secondary[6] = { 'S', 'K', 'U', 'L', 0xba, 0xbe };
+                uint8_t m[6];
+                uint64_t hs = len - 4096;
+                if ((r = pread_full(fd, m, sizeof(m), (off_t) hs)) < 0)
+                        return r;
+                if (memcmp(m, "VMCK", 4) == 0 && m[5] == 0 &&
+                    (r = pwrite_full(fd, secondary, sizeof(secondary), (off_t) hs)) < 0)
+                        return r;
+        }
+        luks_undisguise(first, 6);
+        if ((r = pwrite_full(fd, first, 6, 0)) < 0)
+                return r;
+        if (fdatasync(fd) < 0)
+                return negative_errno();
+        testpoint("after-magic");
+        return 0;
+}
+
+void engine_job_done(struct job *j) {
+        secret_free(j->old_vk);
+        secret_free(j->new_vk);
+        free(j->head);
+        free(j->new_hdr);
+        j->old_vk = j->new_vk = NULL;
+        j->head = j->new_hdr = NULL;
+}
+
+int engine_new_volume_key(struct secret **ret) {
+        for (;;) {
+                _cleanup_(secret_freep) struct secret *vk = NULL;
+                int r = secret_new_random(XTS_KEY_SIZE, &vk);
+                if (r < 0)
+                        return r;
+                /* XTS refuses equal key halves; redraw (probability 2^-256). */
+                if (CRYPTO_memcmp(vk->data, vk->data + 32, 32) != 0) {
+                        *ret = TAKE_PTR(vk);
+                        return 0;
+                }
+        }
+}
+

@@ -1,0 +1,338 @@
+/* The data pass of an in-place job: read, transform (decrypt with the old key and/or
+ * encrypt with the new one), write, commit. Two layouts:
+ *
+ * SHIFT (encrypt/decrypt of an image with the header in front): data moves by
+ * d = |dst - src| bytes. Chunks are processed in the direction that writes over
+ * source bytes already processed (backward when moving up, forward when moving
+ * down), and a chunk may only overwrite source whose destination is durable and
+ * checkpointed. Redoing a chunk after a crash is therefore idempotent: its source
+ * is intact. The first bytes are special: encrypt reads them from the copy in the
+ * job area (the marker covers them on disk); decrypt never writes them until the
+ * finalisation (the marker stays until the very end).
+ *
+ * INPLACE (detached header, reencrypt): each hotzone's old block hashes are made
+ * durable before any of its blocks is overwritten; after a crash each block is
+ * classified old (hash matches: transform it), new (its inverse transform matches:
+ * done) or torn (neither: refuse). Encrypt and reencrypt go forward, decrypt
+ * backward, so a half-done disk never looks like the original at offset 0. */
+#include <errno.h>
+#include <pthread.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "disk/engine-internal.h"
+#include "disk/testpoint.h"
+#include "shared/fd-util.h"
+#include "shared/log.h"
+
+#define MAX_WORKERS 16
+
+struct xform {
+        struct xts_ctx *old;
+        struct xts_ctx *new;
+};
+
+struct pass {
+        struct job *j;
+        unsigned ss;
+        unsigned n_workers;
+        struct xform xf[MAX_WORKERS];
+        struct timespec t0;
+        uint64_t done_here;       /* bytes processed by this process (rate limit) */
+        uint64_t last_report_ns;
+};
+
+static uint64_t now_ns(void) {
+        struct timespec ts;
+        clock_gettime(CLOCK_MONOTONIC, &ts);
+        return (uint64_t) ts.tv_sec * 1000000000ULL + (uint64_t) ts.tv_nsec;
+}
+
+/* forward: old-decrypt then new-encrypt; inverse: the other way round. */
+static int xform_apply(const struct xform *x, unsigned ss, uint8_t *buf, size_t len, uint64_t off, bool inverse) {
+        int r = 0;
+        if (!inverse) {
+                if (x->old && (r = xts_decrypt(x->old, buf, len, ss, off)) < 0)
+                        return r;
+                if (x->new)
+                        r = xts_encrypt(x->new, buf, len, ss, off);
+        } else {
+                if (x->new && (r = xts_decrypt(x->new, buf, len, ss, off)) < 0)
+                        return r;
+                if (x->old)
+                        r = xts_encrypt(x->old, buf, len, ss, off);
+        }
+        return r;
+}
+
+struct slice {
+        const struct xform *x;
+        unsigned ss;
+        uint8_t *buf;
+        size_t len;
+        uint64_t off;
+        int r;
+};
+
+static void *slice_run(void *arg) {
+        struct slice *s = arg;
+        s->r = xform_apply(s->x, s->ss, s->buf, s->len, s->off, false);
+        return NULL;
+}
+
+/* Transform a buffer with all workers, one EVP context each. */
+static int pass_transform(struct pass *ps, uint8_t *buf, size_t len, uint64_t off) {
+        unsigned n = ps->n_workers;
+        if (n <= 1 || len < ((size_t) 1 << 20))
+                return xform_apply(&ps->xf[0], ps->ss, buf, len, off, false);
+        struct slice sl[MAX_WORKERS];
+        pthread_t th[MAX_WORKERS];
+        size_t per = ALIGN_UP(len / n, 4096), at = 0;
+        unsigned used = 0;
+        for (unsigned i = 0; i < n && at < len; i++) {
+                size_t l = MIN(per, len - at);
+                sl[i] = (struct slice) { &ps->xf[i], ps->ss, buf + at, l, off + at, 0 };
+                at += l;
+                used++;
+        }
+        bool spawned[MAX_WORKERS] = { false };
+        for (unsigned i = 1; i < used; i++)
+                spawned[i] = pthread_create(&th[i], NULL, slice_run, &sl[i]) == 0;
+        slice_run(&sl[0]);
+        int r = sl[0].r;
+        for (unsigned i = 1; i < used; i++) {
+                if (spawned[i])
+                        pthread_join(th[i], NULL);
+                else
+                        slice_run(&sl[i]);
+                if (sl[i].r < 0)
+                        r = sl[i].r;
+        }
+        return r;
+}
+
+uint64_t engine_done_bytes(const struct job_super *sb, const struct job_ckpt *c) {
+        uint64_t n = sb->data_size;
+        if (c->phase == JOB_PHASE_FINALIZE)
+                return n;
+        bool backward = sb->layout == JOB_LAYOUT_SHIFT ? sb->dst_offset > sb->src_offset
+                                                       : sb->op == ENGINE_OP_DECRYPT;
+        uint64_t pos = c->pos;
+        if (c->phase == JOB_PHASE_HOTZONE)
+                pos = backward ? c->hz_start + c->hz_len : c->hz_start;
+        pos = MIN(pos, n);
+        return backward ? n - pos : pos;
+}
+
+static void pass_progress(struct pass *ps, uint64_t done, bool force) {
+        const struct engine_params *p = ps->j->p;
+        uint64_t t = now_ns();
+        if (p->progress && (force || t - ps->last_report_ns >= 200000000ULL)) {
+                struct engine_progress pr = { .operation = ps->j->sb.op, .done = done,
+                                              .total = ps->j->sb.data_size };
+                p->progress(&pr, p->progress_userdata);
+                ps->last_report_ns = t;
+        }
+}
+
+/* Sleep as long as needed to stay under max_rate. */
+static void pass_throttle(struct pass *ps, uint64_t bytes) {
+        ps->done_here += bytes;
+        uint64_t rate = ps->j->p->max_rate;
+        if (!rate)
+                return;
+        struct timespec t;
+        clock_gettime(CLOCK_MONOTONIC, &t);
+        double elapsed = (double) (t.tv_sec - ps->t0.tv_sec) + (double) (t.tv_nsec - ps->t0.tv_nsec) / 1e9;
+        double want = (double) ps->done_here / (double) rate;
+        if (want > elapsed) {
+                double s = want - elapsed;
+                struct timespec ts = { (time_t) s, (long) ((s - (double) (time_t) s) * 1e9) };
+                while (nanosleep(&ts, &ts) < 0 && errno == EINTR)
+                        ;
+        }
+}
+
+static int data_sync(struct job *j) {
+        return fdatasync(j->data_fd) < 0 ? negative_errno() : 0;
+}
+
+static int commit(struct pass *ps, uint32_t phase, uint64_t pos, uint64_t hs, uint64_t hl) {
+        testpoint("before-commit");
+        int r = engine_commit(ps->j, phase, pos, hs, hl);
+        if (r < 0)
+                return r;
+        testpoint("after-commit");
+        return 0;
+}
+
+static int shift_pass(struct pass *ps, uint8_t *buf) {
+        struct job *j = ps->j;
+        const struct job_super *sb = &j->sb;
+        uint64_t n = sb->data_size, src = sb->src_offset, dst = sb->dst_offset, k = sb->head_len;
+        bool backward = dst > src;
+        uint64_t d = backward ? dst - src : src - dst;
+        uint64_t c = ALIGN_DOWN(MIN(ENGINE_CHUNK, d / 2), 4096);
+        uint64_t committed = j->ck.pos, cur = committed;
+        int r;
+
+        if (c == 0)
+                return -EINVAL;
+        while (backward ? cur > 0 : cur < n) {
+                uint64_t a = backward ? (cur > c ? cur - c : 0) : cur;
+                uint64_t b = backward ? cur : MIN(n, cur + c);
+                /* The write to [a, b) + dst overwrites the source of positions
+                 * [a, b) + dst - src: those must be done and checkpointed. */
+                bool need = backward ? committed > a + d : committed + d < b;
+                if (need) {
+                        if ((r = data_sync(j)) < 0)
+                                return r;
+                        if ((r = commit(ps, JOB_PHASE_DATA, cur, 0, 0)) < 0)
+                                return r;
+                        committed = cur;
+                }
+                size_t len = (size_t) (b - a);
+                if (a < k && backward) {
+                        /* encrypt: the first bytes come from the saved copy */
+                        size_t from_head = (size_t) (MIN(b, k) - a);
+                        memcpy(buf, j->head + a, from_head);
+                        if (from_head < len && (r = pread_full(j->data_fd, buf + from_head, len - from_head,
+                                                               (off_t) (src + a + from_head))) < 0)
+                                return r;
+                } else if ((r = pread_full(j->data_fd, buf, len, (off_t) (src + a))) < 0)
+                        return r;
+                if ((r = pass_transform(ps, buf, len, a)) < 0)
+                        return r;
+                uint64_t w = a;
+                if (!backward && a < k)
+                        w = MIN(k, b); /* decrypt: the first bytes are written last */
+                if (w < b && (r = testpoint_pwrite_data(j->data_fd, buf + (w - a), (size_t) (b - w),
+                                                         (off_t) (dst + w))) < 0)
+                        return r;
+                testpoint("after-data-write");
+                cur = backward ? a : b;
+                pass_throttle(ps, len);
+                pass_progress(ps, backward ? n - cur : cur, false);
+        }
+        if ((r = data_sync(j)) < 0)
+                return r;
+        return commit(ps, JOB_PHASE_FINALIZE, cur, 0, 0);
+}
+
+/* After a crash inside hotzone [hs, hs+hl): bring every block to its new state. */
+static int hotzone_recover(struct pass *ps, uint8_t *buf, uint64_t *hashes) {
+        struct job *j = ps->j;
+        const struct job_super *sb = &j->sb;
+        uint64_t hs = j->ck.hz_start, hl = j->ck.hz_len, off = sb->src_offset;
+        if (hl > sb->hotzone || hs + hl > sb->data_size)
+                return engine_fail(-EBADMSG, "job checkpoint is inconsistent");
+        int r = pread_full(j->data_fd, buf, hl, (off_t) (off + hs));
+        if (r < 0)
+                return r;
+        size_t nb = (size_t) ((hl + JOB_BLOCK - 1) / JOB_BLOCK);
+        r = pread_full(j->hold_fd, hashes, nb * 8, (off_t) (sb->jstart + sb->hash_off[j->ck.seq % 2]));
+        if (r < 0)
+                return r;
+        uint8_t tmp[JOB_BLOCK];
+        for (size_t i = 0; i < nb; i++) {
+                uint8_t *blk = buf + i * JOB_BLOCK;
+                size_t bl = (size_t) MIN((uint64_t) JOB_BLOCK, hl - i * JOB_BLOCK);
+                uint64_t boff = hs + i * JOB_BLOCK;
+                if (job_block_hash(blk, bl) == hashes[i]) {
+                        if ((r = xform_apply(&ps->xf[0], ps->ss, blk, bl, boff, false)) < 0)
+                                return r;
+                        continue;
+                }
+                memcpy(tmp, blk, bl);
+                if ((r = xform_apply(&ps->xf[0], ps->ss, tmp, bl, boff, true)) < 0)
+                        return r;
+                if (job_block_hash(tmp, bl) != hashes[i])
+                        return engine_fail(-EUCLEAN, "block at data offset %llu is torn (neither old nor new content): the disk was changed outside vmcrypt",
+                                           (unsigned long long) boff);
+        }
+        secret_wipe(tmp, sizeof(tmp));
+        if ((r = testpoint_pwrite_data(j->data_fd, buf, hl, (off_t) (off + hs))) < 0)
+                return r;
+        return data_sync(j);
+}
+
+static int inplace_pass(struct pass *ps, uint8_t *buf, uint64_t *hashes) {
+        struct job *j = ps->j;
+        const struct job_super *sb = &j->sb;
+        uint64_t n = sb->data_size, off = sb->src_offset, z = sb->hotzone;
+        bool backward = sb->op == ENGINE_OP_DECRYPT;
+        uint64_t pos = j->ck.pos;
+        int r;
+        if (j->ck.phase == JOB_PHASE_HOTZONE) {
+                if ((r = hotzone_recover(ps, buf, hashes)) < 0)
+                        return r;
+                pos = backward ? j->ck.hz_start : j->ck.hz_start + j->ck.hz_len;
+        }
+        while (backward ? pos > 0 : pos < n) {
+                uint64_t hs = backward ? (pos > z ? pos - z : 0) : pos;
+                uint64_t he = backward ? pos : MIN(n, pos + z);
+                size_t hl = (size_t) (he - hs), nb = (hl + JOB_BLOCK - 1) / JOB_BLOCK;
+                if ((r = pread_full(j->data_fd, buf, hl, (off_t) (off + hs))) < 0)
+                        return r;
+                for (size_t i = 0; i < nb; i++)
+                        hashes[i] = job_block_hash(buf + i * JOB_BLOCK, MIN((size_t) JOB_BLOCK, hl - i * JOB_BLOCK));
+                /* Hashes durable before the checkpoint that points at them. */
+                if ((r = pwrite_full(j->hold_fd, hashes, nb * 8,
+                                     (off_t) (sb->jstart + sb->hash_off[(j->ck.seq + 1) % 2]))) < 0)
+                        return r;
+                if (fdatasync(j->hold_fd) < 0)
+                        return negative_errno();
+                if ((r = commit(ps, JOB_PHASE_HOTZONE, pos, hs, hl)) < 0)
+                        return r;
+                if ((r = pass_transform(ps, buf, hl, hs)) < 0)
+                        return r;
+                if ((r = testpoint_pwrite_data(j->data_fd, buf, hl, (off_t) (off + hs))) < 0)
+                        return r;
+                testpoint("after-data-write");
+                if ((r = data_sync(j)) < 0)
+                        return r;
+                pos = backward ? hs : he;
+                pass_throttle(ps, hl);
+                pass_progress(ps, backward ? n - pos : pos, false);
+        }
+        return commit(ps, JOB_PHASE_FINALIZE, pos, 0, 0);
+}
+
+int engine_pass(struct job *j) {
+        struct pass ps = { .j = j, .ss = j->sb.sector_size };
+        long cpus = sysconf(_SC_NPROCESSORS_ONLN);
+        ps.n_workers = j->p->threads ? j->p->threads : (unsigned) (cpus > 0 ? cpus : 1);
+        ps.n_workers = MIN(ps.n_workers, (unsigned) MAX_WORKERS);
+        int r = 0;
+        for (unsigned i = 0; i < ps.n_workers && r >= 0; i++) {
+                if (j->old_vk)
+                        r = xts_new(j->old_vk, &ps.xf[i].old);
+                if (r >= 0 && j->new_vk)
+                        r = xts_new(j->new_vk, &ps.xf[i].new);
+        }
+        size_t bufsize = (size_t) (j->sb.layout == JOB_LAYOUT_INPLACE ? j->sb.hotzone : ENGINE_CHUNK);
+        uint8_t *buf = NULL;
+        uint64_t *hashes = NULL;
+        if (r >= 0 && posix_memalign((void **) &buf, 4096, bufsize) != 0)
+                r = -ENOMEM;
+        if (r >= 0 && j->sb.layout == JOB_LAYOUT_INPLACE &&
+            !(hashes = calloc(j->sb.hotzone / JOB_BLOCK + 1, sizeof(uint64_t))))
+                r = -ENOMEM;
+        if (r >= 0) {
+                clock_gettime(CLOCK_MONOTONIC, &ps.t0);
+                pass_progress(&ps, engine_done_bytes(&j->sb, &j->ck), true);
+                if (j->ck.phase != JOB_PHASE_FINALIZE)
+                        r = j->sb.layout == JOB_LAYOUT_SHIFT ? shift_pass(&ps, buf) : inplace_pass(&ps, buf, hashes);
+        }
+        if (buf)
+                secret_wipe(buf, bufsize);
+        free(buf);
+        free(hashes);
+        for (unsigned i = 0; i < ps.n_workers; i++) {
+                xts_free(ps.xf[i].old);
+                xts_free(ps.xf[i].new);
+        }
+        return r;
+}

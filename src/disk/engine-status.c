@@ -1,0 +1,131 @@
+/* Status read from the disk itself: plain, a finished LUKS volume, or a job in
+ * progress (from the job area, or a disguised header while finishing). */
+#include <errno.h>
+#include <fcntl.h>
+#include <libcryptsetup.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "disk/engine-internal.h"
+#include "disk/luks.h"
+#include "shared/fd-util.h"
+#include "shared/log.h"
+
+DEFINE_TRIVIAL_CLEANUP_FUNC(struct crypt_device *, crypt_free);
+
+static enum engine_operation op_from_letter(char c) {
+        return c == 'd' ? ENGINE_OP_DECRYPT : c == 'r' ? ENGINE_OP_REENCRYPT : ENGINE_OP_ENCRYPT;
+}
+
+static int status_from_buffer(const uint8_t *buf, size_t len, struct engine_status *st) {
+        _cleanup_(freep) uint8_t *copy = malloc(len);
+        if (!copy)
+                return -ENOMEM;
+        memcpy(copy, buf, len);
+        luks_undisguise(copy, len);
+        _cleanup_(crypt_freep) struct crypt_device *cd = NULL;
+        _cleanup_(closep) int memfd = -EBADF;
+        int r = luks_load_buffer(copy, len, &cd, &memfd);
+        if (r < 0)
+                return r;
+        return luks_fill_status(cd, st);
+}
+
+static int status_job(int fd, const struct job_super *sb, struct engine_status *st) {
+        struct job_ckpt ck;
+        int r = job_read_ckpt(fd, sb, &ck);
+        if (r < 0)
+                return engine_fail(r, "both checkpoint records of the job are damaged");
+        bool use_new = sb->op != ENGINE_OP_DECRYPT;
+        uint64_t off = use_new ? sb->new_hdr_off : sb->old_hdr_off;
+        uint64_t len = use_new ? sb->new_hdr_len : sb->old_hdr_len;
+        _cleanup_(freep) uint8_t *buf = malloc(len ? len : 1);
+        if (!buf)
+                return -ENOMEM;
+        if ((r = pread_full(fd, buf, len, (off_t) (sb->jstart + off))) < 0)
+                return r;
+        if ((r = status_from_buffer(buf, len, st)) < 0)
+                return engine_fail(-EBADMSG, "the header copy in the job area is damaged");
+        st->job = sb->op;
+        st->detached = sb->detached;
+        st->data_size = sb->data_size;
+        st->job_total = sb->data_size;
+        st->job_done = engine_done_bytes(sb, &ck);
+        st->job_position = ck.phase == JOB_PHASE_HOTZONE ? ck.hz_start : ck.pos;
+        st->job_finalizing = ck.phase == JOB_PHASE_FINALIZE;
+        return 0;
+}
+
+int engine_status(const char *path, const char *header_path, struct engine_status *ret) {
+        struct engine_status st = { 0 };
+        _cleanup_(closep) int data_fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY);
+        if (data_fd < 0) {
+                int r = negative_errno();
+                return engine_fail(r, "cannot open %s: %s", path, strerror(-r));
+        }
+        _cleanup_(closep) int hdr_fd = -EBADF;
+        if (header_path) {
+                hdr_fd = open(header_path, O_RDONLY | O_CLOEXEC | O_NOCTTY);
+                if (hdr_fd < 0 && errno != ENOENT) {
+                        int r = negative_errno();
+                        return engine_fail(r, "cannot open %s: %s", header_path, strerror(-r));
+                }
+        }
+        int hold = hdr_fd >= 0 ? hdr_fd : data_fd;
+        const char *hold_path = hdr_fd >= 0 ? header_path : path;
+        uint64_t size, dsize;
+        int r = engine_size(hold, &size);
+        if (r < 0 || (r = engine_size(data_fd, &dsize)) < 0)
+                return r;
+        struct job_super sb;
+        r = job_read_super(hold, size, &sb);
+        if (r == -EBADMSG)
+                return engine_fail(r, "the job area at the end of %s is damaged", hold_path);
+        if (r == 0) {
+                if ((r = status_job(hold, &sb, &st)) < 0)
+                        return r;
+                *ret = st;
+                return 0;
+        }
+        size_t n = (size_t) MIN(size, (uint64_t) 16 << 20);
+        _cleanup_(freep) uint8_t *buf = malloc(n ? n : 1);
+        if (!buf)
+                return -ENOMEM;
+        if (n && (r = pread_full(hold, buf, n, 0)) < 0)
+                return r;
+        if (engine_is_marker(buf, n))
+                return engine_fail(-EBADMSG, "%s carries a job marker but no job area: it was changed outside vmcrypt", hold_path);
+        char op = 'e';
+        enum luks_magic m = luks_magic_probe(buf, n, &op);
+        if (m == LUKS_MAGIC_DISGUISED) {
+                if ((r = status_from_buffer(buf, n, &st)) < 0)
+                        return engine_fail(-EBADMSG, "the header of %s is damaged", hold_path);
+                st.job = op_from_letter(op);
+                st.job_finalizing = true;
+                st.detached = hdr_fd >= 0;
+                st.data_size = dsize - (st.detached ? st.data_offset : MIN(dsize, st.data_offset));
+                st.job_total = st.job_done = st.data_size;
+                *ret = st;
+                return 0;
+        }
+        if (m == LUKS_MAGIC_NONE) {
+                st.format = DISK_FORMAT_NONE;
+                st.data_size = dsize;
+                st.detached = false;
+                *ret = st;
+                return 0;
+        }
+        _cleanup_(crypt_freep) struct crypt_device *cd = NULL;
+        r = luks_load_path(hold_path, &cd);
+        if (r < 0)
+                return engine_fail(-EUCLEAN, "the LUKS header of %s is corrupted (both copies)", hold_path);
+        if ((r = luks_fill_status(cd, &st)) < 0)
+                return r;
+        st.encrypted = true;
+        st.detached = hdr_fd >= 0;
+        st.data_size = dsize > st.data_offset ? dsize - st.data_offset : 0;
+        *ret = st;
+        return 0;
+}

@@ -1,0 +1,474 @@
+/* In-place jobs: encrypt, decrypt, reencrypt, resume and their finalisation. The
+ * data pass is in engine-pass.c, the job area in job.c / engine-io.c. The order of
+ * every durable step below is what makes a crash at any instant resumable; each
+ * step names its crash point (testpoint) for the fault-injection tests. */
+#include <errno.h>
+#include <fcntl.h>
+#include <libcryptsetup.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "disk/engine-internal.h"
+#include "disk/luks.h"
+#include "disk/testpoint.h"
+#include "shared/fd-util.h"
+#include "shared/log.h"
+
+DEFINE_TRIVIAL_CLEANUP_FUNC(struct crypt_device *, crypt_free);
+
+static void job_cleanup(struct job *j) {
+        engine_job_done(j);
+        if (j->hold_fd >= 0 && j->hold_fd != j->data_fd)
+                close(j->hold_fd);
+        if (j->data_fd >= 0)
+                close(j->data_fd);
+}
+
+/* What the start (and the end) of a holder file says about it. */
+enum holder_kind {
+        HOLDER_PLAIN = 0,
+        HOLDER_LUKS,
+        HOLDER_DISGUISED,
+        HOLDER_MARKER,
+        HOLDER_JOB,
+};
+
+static int holder_probe(int fd, enum holder_kind *ret, char *ret_version) {
+        uint64_t size;
+        int r = engine_size(fd, &size);
+        if (r < 0)
+                return r;
+        struct job_super sb;
+        r = job_read_super(fd, size, &sb);
+        if (r == 0 || r == -EBADMSG) {
+                *ret = HOLDER_JOB;
+                return 0;
+        }
+        size_t n = (size_t) MIN(size, (uint64_t) (4 << 20) + 4096);
+        _cleanup_(freep) uint8_t *buf = malloc(n ? n : 1);
+        if (!buf)
+                return -ENOMEM;
+        if (n && (r = pread_full(fd, buf, n, 0)) < 0)
+                return r;
+        if (engine_is_marker(buf, n))
+                *ret = HOLDER_MARKER;
+        else {
+                enum luks_magic m = luks_magic_probe(buf, n, NULL);
+                *ret = m == LUKS_MAGIC_REAL ? HOLDER_LUKS : m == LUKS_MAGIC_DISGUISED ? HOLDER_DISGUISED : HOLDER_PLAIN;
+        }
+        if (ret_version)
+                *ret_version = n >= 8 && buf[7] == 1 ? '1' : '2';
+        return 0;
+}
+
+static int refuse_busy_or_luks(int fd, const char *path, bool luks_is_error) {
+        enum holder_kind k;
+        char v = '2';
+        int r = holder_probe(fd, &k, &v);
+        if (r < 0)
+                return r;
+        if (k == HOLDER_JOB || k == HOLDER_MARKER || k == HOLDER_DISGUISED)
+                return engine_fail(-EINPROGRESS, "a vmcrypt job is in progress on %s: run vmcrypt disk resume", path);
+        if (k == HOLDER_LUKS && luks_is_error)
+                return engine_fail(-EEXIST, "%s is already a LUKS%c volume", path, v);
+        return 0;
+}
+
+/* The "marker": from now on nothing recognises the disk as what it was. For a
+ * detached encrypt it is the disguised new header in the fresh header file. */
+static int job_mark(struct job *j) {
+        if (j->sb.detached && j->sb.op == ENGINE_OP_ENCRYPT) {
+                int r = pwrite_full(j->hold_fd, j->new_hdr, j->sb.new_hdr_len, 0);
+                if (r < 0)
+                        return r;
+                if (fdatasync(j->hold_fd) < 0)
+                        return negative_errno();
+                testpoint("after-marker");
+                return 0;
+        }
+        return engine_write_marker(j);
+}
+
+static int read_job_region(struct job *j, uint64_t off, uint64_t len, uint8_t **ret) {
+        _cleanup_(freep) uint8_t *buf = malloc(len ? len : 1);
+        if (!buf)
+                return -ENOMEM;
+        int r = pread_full(j->hold_fd, buf, len, (off_t) (j->sb.jstart + off));
+        if (r < 0)
+                return r;
+        *ret = TAKE_PTR(buf);
+        return 0;
+}
+
+int engine_finalize(struct job *j) {
+        const struct job_super *sb = &j->sb;
+        int r;
+        testpoint("before-finalize");
+        if (sb->op == ENGINE_OP_ENCRYPT || sb->op == ENGINE_OP_REENCRYPT) {
+                if (!j->new_hdr && (r = read_job_region(j, sb->new_hdr_off, sb->new_hdr_len, &j->new_hdr)) < 0)
+                        return r;
+                /* Still disguised: the job area is still attached. */
+                if ((r = pwrite_full(j->hold_fd, j->new_hdr, sb->new_hdr_len, 0)) < 0)
+                        return r;
+                if (fdatasync(j->hold_fd) < 0)
+                        return negative_errno();
+        } else if (sb->layout == JOB_LAYOUT_SHIFT) {
+                /* decrypt: the first bytes of plaintext go in last */
+                if (!j->head && (r = read_job_region(j, sb->head_off, sb->head_len, &j->head)) < 0)
+                        return r;
+                _cleanup_(xts_freep) struct xts_ctx *x = NULL;
+                if ((r = xts_new(j->old_vk, &x)) < 0)
+                        return r;
+                _cleanup_(freep) uint8_t *plain = malloc(sb->head_len);
+                if (!plain)
+                        return -ENOMEM;
+                memcpy(plain, j->head, sb->head_len);
+                r = xts_decrypt(x, plain, sb->head_len, sb->sector_size, 0);
+                if (r >= 0)
+                        r = pwrite_full(j->data_fd, plain, sb->head_len, 0);
+                secret_wipe(plain, sb->head_len);
+                if (r < 0)
+                        return r;
+                if (fdatasync(j->data_fd) < 0)
+                        return negative_errno();
+        }
+        testpoint("after-header-write");
+        if (sb->final_size == 0) {
+                /* detached decrypt: the header has no more use */
+                if (unlink(j->p->header_path) < 0 && errno != ENOENT)
+                        return negative_errno();
+                (void) fsync_parent_dir(j->p->header_path);
+        } else {
+                if (ftruncate(j->hold_fd, (off_t) sb->final_size) < 0)
+                        return negative_errno();
+                if (fsync(j->hold_fd) < 0)
+                        return negative_errno();
+        }
+        testpoint("after-truncate");
+        if (sb->op == ENGINE_OP_DECRYPT) {
+                testpoint("after-magic");
+                return 0;
+        }
+        return engine_restore_magic(j->hold_fd);
+}
+
+static int job_run(struct job *j) {
+        int r = job_mark(j);
+        if (r < 0)
+                return r;
+        r = engine_pass(j);
+        if (r < 0)
+                return r;
+        r = engine_finalize(j);
+        if (r >= 0 && j->p->progress) {
+                struct engine_progress pr = { j->sb.op, j->sb.data_size, j->sb.data_size, true };
+                j->p->progress(&pr, j->p->progress_userdata);
+        }
+        return r;
+}
+
+/* Open the data file and, if any, the header file; both locked. */
+static int job_open(struct job *j, const struct engine_params *p, bool create_header) {
+        j->p = p;
+        j->data_fd = j->hold_fd = -EBADF;
+        int r = engine_open_locked(p->path, false, &j->data_fd);
+        if (r < 0)
+                return r;
+        if (!p->header_path) {
+                j->hold_fd = j->data_fd;
+                return 0;
+        }
+        if (create_header) {
+                struct stat st;
+                bool exists = stat(p->header_path, &st) == 0;
+                if (exists && st.st_size > 0) {
+                        r = engine_open_locked(p->header_path, false, &j->hold_fd);
+                        if (r < 0)
+                                return r;
+                        r = refuse_busy_or_luks(j->hold_fd, p->header_path, true);
+                        if (r < 0)
+                                return r;
+                        return engine_fail(-EEXIST, "header file %s already exists and is not empty", p->header_path);
+                }
+                return engine_open_locked(p->header_path, !exists, &j->hold_fd);
+        }
+        return engine_open_locked(p->header_path, false, &j->hold_fd);
+}
+
+static int check_sector(uint64_t n, unsigned ss, const char *path) {
+        if (n == 0 || n % ss)
+                return engine_fail(-EINVAL, "the size of %s (%llu bytes) is not a non-zero multiple of the %u-byte sector size",
+                                   path, (unsigned long long) n, ss);
+        return 0;
+}
+
+int engine_encrypt(const struct engine_params *p) {
+        enum disk_format format = p->format ? p->format : DISK_FORMAT_LUKS2;
+        unsigned ss = p->sector_size ? p->sector_size : 512;
+        if (ss != 512 && ss != 4096)
+                return engine_fail(-EINVAL, "sector size must be 512 or 4096");
+        if (format == DISK_FORMAT_LUKS1 && ss != 512)
+                return engine_fail(-EINVAL, "LUKS1 supports only 512-byte sectors");
+        _cleanup_(job_cleanup) struct job j = { .data_fd = -EBADF, .hold_fd = -EBADF };
+        int r = job_open(&j, p, true);
+        if (r < 0)
+                return r;
+        bool detached = p->header_path != NULL;
+        if (!detached && fd_is_block_device(j.data_fd) > 0)
+                return engine_fail(-EINVAL, "%s is a block device: there is no room for a header in front; use --header FILE", p->path);
+        uint64_t n;
+        if ((r = engine_size(j.data_fd, &n)) < 0)
+                return r;
+        if ((r = check_sector(n, ss, p->path)) < 0)
+                return r;
+        if ((r = refuse_busy_or_luks(j.data_fd, p->path, true)) < 0)
+                return r;
+
+        if ((r = engine_new_volume_key(&j.new_vk)) < 0)
+                return r;
+        struct luks_new ln = { .format = format, .sector_size = ss, .detached = detached, .data_size = n,
+                               .vk = j.new_vk, .unlock = p->unlock, .keyslot = -1, .kdf = p->kdf,
+                               .pbkdf_memory_kib = p->pbkdf_memory_kib, .iter_time_ms = p->iter_time_ms,
+                               .hook = p->header_hook, .hook_userdata = p->hook_userdata };
+        size_t h;
+        if ((r = luks_build(&ln, &j.new_hdr, &h)) < 0)
+                return engine_fail(r, "cannot create the LUKS header: %s", strerror(-r));
+        luks_disguise(j.new_hdr, h, 'e');
+
+        struct job_super *sb = &j.sb;
+        *sb = (struct job_super) { .op = ENGINE_OP_ENCRYPT, .format = format, .sector_size = ss,
+                                   .detached = detached, .data_size = n, .hdr_region = h, .new_hdr_len = h };
+        uint64_t grow;
+        if (!detached) {
+                sb->layout = JOB_LAYOUT_SHIFT;
+                sb->dst_offset = h;
+                sb->final_size = n + h;
+                sb->jstart = ALIGN_UP(n + h, JOB_BLOCK);
+                sb->head_len = MIN(ENGINE_HEAD_SIZE, n);
+                engine_job_layout(sb);
+                grow = sb->jstart + sb->jsize - n;
+                if (!(j.head = malloc(sb->head_len)))
+                        return -ENOMEM;
+                if ((r = pread_full(j.data_fd, j.head, sb->head_len, 0)) < 0)
+                        return r;
+        } else {
+                sb->layout = JOB_LAYOUT_INPLACE;
+                sb->final_size = h;
+                sb->jstart = ALIGN_UP(h, JOB_BLOCK);
+                sb->hotzone = MIN(ENGINE_HOTZONE, ALIGN_UP(n, JOB_BLOCK));
+                engine_job_layout(sb);
+                grow = sb->jstart + sb->jsize;
+        }
+        if ((r = engine_check_space(j.hold_fd, grow)) < 0)
+                return r;
+        if ((r = engine_job_write(&j, NULL, j.new_hdr, j.head, detached ? 0 : n)) < 0)
+                return r;
+        return job_run(&j);
+}
+
+/* Shared by decrypt and reencrypt: open, load the header, unlock, size the data. */
+static int open_existing(struct job *j, const struct engine_params *p, struct crypt_device **ret_cd,
+                         struct engine_status *st, int *ret_slot) {
+        int r = job_open(j, p, false);
+        if (r < 0)
+                return r;
+        const char *hold_path = p->header_path ? p->header_path : p->path;
+        if ((r = refuse_busy_or_luks(j->hold_fd, hold_path, false)) < 0)
+                return r;
+        _cleanup_(crypt_freep) struct crypt_device *cd = NULL;
+        r = luks_load_path(hold_path, &cd);
+        if (r == -ENODEV)
+                return engine_fail(r, "%s is not a LUKS volume (no LUKS header found)", hold_path);
+        if (r < 0)
+                return engine_fail(-EUCLEAN, "the LUKS header of %s is corrupted (both copies): restore it from a header backup", hold_path);
+        if ((r = luks_fill_status(cd, st)) < 0)
+                return r;
+        if (strcmp(st->cipher, "aes-xts-plain64") != 0 || st->key_bits != 512)
+                return engine_fail(-EINVAL, "%s uses %s with a %u-bit key; vmcrypt handles aes-xts-plain64 with 512-bit keys",
+                                   hold_path, st->cipher, st->key_bits);
+        if (!p->header_path && st->data_offset == 0)
+                return engine_fail(-EINVAL, "%s has a detached header: pass --header FILE", p->path);
+        r = luks_unlock(cd, p->unlock, &j->old_vk, ret_slot);
+        if (r == -EPERM)
+                return engine_fail(r, "wrong key: no keyslot of %s opens with it", hold_path);
+        if (r < 0)
+                return engine_fail(r, "cannot unlock %s: %s", hold_path, strerror(-r));
+        uint64_t size;
+        if ((r = engine_size(j->data_fd, &size)) < 0)
+                return r;
+        if (size < st->data_offset + st->sector_size || (size - st->data_offset) % st->sector_size)
+                return engine_fail(-EBADMSG, "%s is truncated: %llu bytes do not hold a %llu-byte header plus whole %u-byte sectors",
+                                   p->path, (unsigned long long) size, (unsigned long long) st->data_offset,
+                                   st->sector_size);
+        st->data_size = size - st->data_offset;
+        *ret_cd = TAKE_PTR(cd);
+        return 0;
+}
+
+static int read_holder(struct job *j, uint64_t len, char op, uint8_t **ret) {
+        _cleanup_(freep) uint8_t *buf = malloc(len);
+        if (!buf)
+                return -ENOMEM;
+        int r = pread_full(j->hold_fd, buf, len, 0);
+        if (r < 0)
+                return r;
+        luks_disguise(buf, len, op);
+        *ret = TAKE_PTR(buf);
+        return 0;
+}
+
+int engine_decrypt(const struct engine_params *p) {
+        _cleanup_(job_cleanup) struct job j = { .data_fd = -EBADF, .hold_fd = -EBADF };
+        _cleanup_(crypt_freep) struct crypt_device *cd = NULL;
+        struct engine_status st = { 0 };
+        int r = open_existing(&j, p, &cd, &st, NULL);
+        if (r < 0)
+                return r;
+        bool detached = p->header_path != NULL;
+        uint64_t h, hold_size, n = st.data_size;
+        if ((r = luks_region_size(cd, &h)) < 0 || (r = engine_size(j.hold_fd, &hold_size)) < 0)
+                return r;
+        h = MIN(h, hold_size);
+        _cleanup_(freep) uint8_t *old_hdr = NULL;
+        if ((r = read_holder(&j, h, 'd', &old_hdr)) < 0)
+                return r;
+        struct job_super *sb = &j.sb;
+        *sb = (struct job_super) { .op = ENGINE_OP_DECRYPT, .format = st.format, .sector_size = st.sector_size,
+                                   .detached = detached, .data_size = n, .hdr_region = h, .old_hdr_len = h };
+        if (!detached) {
+                sb->layout = JOB_LAYOUT_SHIFT;
+                sb->src_offset = st.data_offset;
+                sb->final_size = n;
+                sb->jstart = ALIGN_UP(hold_size, JOB_BLOCK);
+                sb->head_len = MIN(ENGINE_HEAD_SIZE, n);
+                if (!(j.head = malloc(sb->head_len)))
+                        return -ENOMEM;
+                if ((r = pread_full(j.data_fd, j.head, sb->head_len, (off_t) st.data_offset)) < 0)
+                        return r;
+        } else {
+                sb->layout = JOB_LAYOUT_INPLACE;
+                sb->src_offset = sb->dst_offset = st.data_offset;
+                sb->final_size = 0;
+                sb->jstart = ALIGN_UP(hold_size, JOB_BLOCK);
+                sb->hotzone = MIN(ENGINE_HOTZONE, ALIGN_UP(n, JOB_BLOCK));
+        }
+        engine_job_layout(sb);
+        if ((r = engine_check_space(j.hold_fd, sb->jstart + sb->jsize - hold_size)) < 0)
+                return r;
+        if ((r = engine_job_write(&j, old_hdr, NULL, j.head, 0)) < 0)
+                return r;
+        return job_run(&j);
+}
+
+/* A keyslot protecting a random secret (PBKDF2, minimal iterations) stays one. */
+static enum engine_kdf slot_kdf(struct crypt_device *cd, int slot, enum engine_kdf dflt) {
+        struct crypt_pbkdf_type pb = { 0 };
+        if (crypt_keyslot_get_pbkdf(cd, slot, &pb) == 0 && pb.type && strcmp(pb.type, CRYPT_KDF_PBKDF2) == 0 &&
+            pb.iterations <= 1000)
+                return ENGINE_KDF_MINIMAL;
+        return dflt;
+}
+
+int engine_reencrypt(const struct engine_params *p) {
+        _cleanup_(job_cleanup) struct job j = { .data_fd = -EBADF, .hold_fd = -EBADF };
+        _cleanup_(crypt_freep) struct crypt_device *cd = NULL;
+        struct engine_status st = { 0 };
+        int slot = -1;
+        int r = open_existing(&j, p, &cd, &st, &slot);
+        if (r < 0)
+                return r;
+        bool detached = p->header_path != NULL;
+        uint64_t h, hold_size, n = st.data_size;
+        if ((r = luks_region_size(cd, &h)) < 0 || (r = engine_size(j.hold_fd, &hold_size)) < 0)
+                return r;
+        h = MIN(h, hold_size);
+        _cleanup_(freep) uint8_t *old_hdr = NULL;
+        if ((r = read_holder(&j, h, 'r', &old_hdr)) < 0)
+                return r;
+        if ((r = engine_new_volume_key(&j.new_vk)) < 0)
+                return r;
+        struct luks_new ln = { .format = st.format, .sector_size = st.sector_size, .detached = detached,
+                               .data_offset = detached ? 0 : st.data_offset, .data_size = n,
+                               .vk = j.new_vk, .unlock = p->unlock, .keyslot = slot,
+                               .kdf = slot_kdf(cd, slot, p->kdf), .pbkdf_memory_kib = p->pbkdf_memory_kib,
+                               .iter_time_ms = p->iter_time_ms, .tokens_from = cd,
+                               .hook = p->header_hook, .hook_userdata = p->hook_userdata };
+        size_t hn;
+        if ((r = luks_build(&ln, &j.new_hdr, &hn)) < 0)
+                return engine_fail(r, "cannot create the new LUKS header: %s", strerror(-r));
+        luks_disguise(j.new_hdr, hn, 'r');
+        struct job_super *sb = &j.sb;
+        *sb = (struct job_super) { .op = ENGINE_OP_REENCRYPT, .layout = JOB_LAYOUT_INPLACE, .format = st.format,
+                                   .sector_size = st.sector_size, .detached = detached, .data_size = n,
+                                   .src_offset = st.data_offset, .dst_offset = st.data_offset,
+                                   .hdr_region = MAX(h, (uint64_t) hn), .old_hdr_len = h, .new_hdr_len = hn,
+                                   .final_size = detached ? hn : hold_size,
+                                   .jstart = ALIGN_UP(hold_size, JOB_BLOCK),
+                                   .hotzone = MIN(ENGINE_HOTZONE, ALIGN_UP(n, JOB_BLOCK)) };
+        engine_job_layout(sb);
+        if ((r = engine_check_space(j.hold_fd, sb->jstart + sb->jsize - hold_size)) < 0)
+                return r;
+        if ((r = engine_job_write(&j, old_hdr, j.new_hdr, NULL, 0)) < 0)
+                return r;
+        return job_run(&j);
+}
+
+static int unlock_copy(struct job *j, bool new_header, struct secret **ret) {
+        _cleanup_(crypt_freep) struct crypt_device *cd = NULL;
+        _cleanup_(closep) int memfd = -EBADF;
+        int r = engine_job_load_header(j, new_header, &cd, &memfd);
+        if (r < 0)
+                return engine_fail(-EBADMSG, "the header copy in the job area is damaged");
+        r = luks_unlock(cd, j->p->unlock, ret, NULL);
+        if (r == -EPERM)
+                return engine_fail(r, "wrong key: the key of this job's volume does not open it");
+        return r;
+}
+
+int engine_resume(const struct engine_params *p) {
+        _cleanup_(job_cleanup) struct job j = { .data_fd = -EBADF, .hold_fd = -EBADF };
+        int r = job_open(&j, p, false);
+        if (r < 0)
+                return r;
+        const char *hold_path = p->header_path ? p->header_path : p->path;
+        uint64_t size;
+        if ((r = engine_size(j.hold_fd, &size)) < 0)
+                return r;
+        r = job_read_super(j.hold_fd, size, &j.sb);
+        if (r == -EBADMSG)
+                return engine_fail(r, "the job area at the end of %s is damaged: cannot resume", hold_path);
+        if (r == -ENODATA) {
+                enum holder_kind k;
+                if ((r = holder_probe(j.hold_fd, &k, NULL)) < 0)
+                        return r;
+                if (k == HOLDER_DISGUISED)
+                        return engine_restore_magic(j.hold_fd);
+                if (k == HOLDER_MARKER)
+                        return engine_fail(-EBADMSG, "%s carries a job marker but no job area: it was changed outside vmcrypt", hold_path);
+                return 1; /* nothing to resume */
+        }
+        if (r < 0)
+                return r;
+        if ((r = job_read_ckpt(j.hold_fd, &j.sb, &j.ck)) < 0)
+                return engine_fail(r, "both checkpoint records of the job on %s are damaged", hold_path);
+        if (j.sb.op != ENGINE_OP_ENCRYPT && (r = unlock_copy(&j, false, &j.old_vk)) < 0)
+                return r;
+        if (j.sb.op != ENGINE_OP_DECRYPT && (r = unlock_copy(&j, true, &j.new_vk)) < 0)
+                return r;
+        if (j.sb.layout == JOB_LAYOUT_SHIFT &&
+            (r = read_job_region(&j, j.sb.head_off, j.sb.head_len, &j.head)) < 0)
+                return r;
+        if (j.sb.op != ENGINE_OP_DECRYPT &&
+            (r = read_job_region(&j, j.sb.new_hdr_off, j.sb.new_hdr_len, &j.new_hdr)) < 0)
+                return r;
+        uint64_t dsize;
+        if ((r = engine_size(j.data_fd, &dsize)) < 0)
+                return r;
+        if (dsize < MAX(j.sb.src_offset, j.sb.dst_offset) + j.sb.data_size && !(j.sb.layout == JOB_LAYOUT_SHIFT))
+                return engine_fail(-EBADMSG, "%s is smaller than the job expects", p->path);
+        if (j.ck.phase == JOB_PHASE_FINALIZE)
+                return engine_finalize(&j);
+        return job_run(&j);
+}

@@ -1,0 +1,179 @@
+/* Job area records: see job.h. */
+#include "disk/job.h"
+
+#include <errno.h>
+#include <openssl/evp.h>
+#include <openssl/sha.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "disk/engine.h"
+#include "shared/fd-util.h"
+#include "shared/macro.h"
+
+static const char super_magic[16] = "VMCRYPT-JOBAREA";
+static const char ckpt_magic[16] = "VMCRYPT-CKPT-01";
+#define JOB_VERSION 1
+
+
+static void put64(uint8_t **p, uint64_t v) {
+        for (int i = 0; i < 8; i++)
+                (*p)[i] = (uint8_t) (v >> (8 * i));
+        *p += 8;
+}
+
+static uint64_t get64(const uint8_t **p) {
+        uint64_t v = 0;
+        for (int i = 0; i < 8; i++)
+                v |= (uint64_t) (*p)[i] << (8 * i);
+        *p += 8;
+        return v;
+}
+
+/* All fields in a fixed order; u32 fields are stored as u64 for simplicity. */
+#define SUPER_FIELDS(X)                                                                    \
+        X(op) X(layout) X(format) X(sector_size) X(detached) X(data_size) X(src_offset)   \
+        X(dst_offset) X(hdr_region) X(final_size) X(jstart) X(jsize) X(old_hdr_off)       \
+        X(old_hdr_len) X(new_hdr_off) X(new_hdr_len) X(head_off) X(head_len)              \
+        X(hash_off[0]) X(hash_off[1]) X(hash_len) X(ckpt_off[0]) X(ckpt_off[1]) X(hotzone)
+
+void job_super_encode(const struct job_super *sb, uint8_t out[static JOB_BLOCK]) {
+        memset(out, 0, JOB_BLOCK);
+        memcpy(out, super_magic, 16);
+        uint8_t *p = out + 16;
+        put64(&p, JOB_VERSION);
+#define PUT(f) put64(&p, (uint64_t) sb->f);
+        SUPER_FIELDS(PUT)
+#undef PUT
+        SHA256(out, JOB_BLOCK - 32, out + JOB_BLOCK - 32);
+}
+
+static bool region_ok(const struct job_super *sb, uint64_t off, uint64_t len) {
+        return off <= sb->jsize && len <= sb->jsize - off;
+}
+
+int job_super_decode(const uint8_t in[static JOB_BLOCK], struct job_super *ret) {
+        if (memcmp(in, super_magic, 16) != 0)
+                return -ENODATA;
+        uint8_t md[32];
+        SHA256(in, JOB_BLOCK - 32, md);
+        if (CRYPTO_memcmp(md, in + JOB_BLOCK - 32, 32) != 0)
+                return -EBADMSG;
+        const uint8_t *p = in + 16;
+        if (get64(&p) != JOB_VERSION)
+                return -EBADMSG;
+        struct job_super sb = { 0 };
+#define GET(f) sb.f = (__typeof__(sb.f)) get64(&p);
+        SUPER_FIELDS(GET)
+#undef GET
+        bool ok = sb.op >= ENGINE_OP_ENCRYPT && sb.op <= ENGINE_OP_REENCRYPT &&
+                  (sb.layout == JOB_LAYOUT_SHIFT || sb.layout == JOB_LAYOUT_INPLACE) &&
+                  (sb.format == DISK_FORMAT_LUKS1 || sb.format == DISK_FORMAT_LUKS2) &&
+                  (sb.sector_size == 512 || sb.sector_size == 4096) && sb.data_size > 0 &&
+                  sb.data_size % sb.sector_size == 0 && sb.jsize >= JOB_BLOCK && sb.jstart % JOB_BLOCK == 0 &&
+                  region_ok(&sb, sb.old_hdr_off, sb.old_hdr_len) &&
+                  region_ok(&sb, sb.new_hdr_off, sb.new_hdr_len) &&
+                  region_ok(&sb, sb.head_off, sb.head_len) &&
+                  region_ok(&sb, sb.hash_off[0], sb.hash_len) &&
+                  region_ok(&sb, sb.hash_off[1], sb.hash_len) &&
+                  region_ok(&sb, sb.ckpt_off[0], JOB_CKPT_SIZE) &&
+                  region_ok(&sb, sb.ckpt_off[1], JOB_CKPT_SIZE) &&
+                  (sb.layout != JOB_LAYOUT_INPLACE ||
+                   (sb.hotzone > 0 && sb.hotzone % JOB_BLOCK == 0 &&
+                    sb.hash_len >= sb.hotzone / JOB_BLOCK * 8));
+        if (!ok)
+                return -EBADMSG;
+        *ret = sb;
+        return 0;
+}
+
+void job_ckpt_encode(const struct job_ckpt *c, uint8_t out[static JOB_CKPT_SIZE]) {
+        memset(out, 0, JOB_CKPT_SIZE);
+        memcpy(out, ckpt_magic, 16);
+        uint8_t *p = out + 16;
+        put64(&p, c->seq);
+        put64(&p, c->phase);
+        put64(&p, c->pos);
+        put64(&p, c->hz_start);
+        put64(&p, c->hz_len);
+        SHA256(out, JOB_CKPT_SIZE - 32, out + JOB_CKPT_SIZE - 32);
+}
+
+int job_ckpt_decode(const uint8_t in[static JOB_CKPT_SIZE], struct job_ckpt *ret) {
+        uint8_t md[32];
+        if (memcmp(in, ckpt_magic, 16) != 0)
+                return -EBADMSG;
+        SHA256(in, JOB_CKPT_SIZE - 32, md);
+        if (CRYPTO_memcmp(md, in + JOB_CKPT_SIZE - 32, 32) != 0)
+                return -EBADMSG;
+        const uint8_t *p = in + 16;
+        struct job_ckpt c;
+        c.seq = get64(&p);
+        uint64_t phase = get64(&p);
+        c.pos = get64(&p);
+        c.hz_start = get64(&p);
+        c.hz_len = get64(&p);
+        if (phase < JOB_PHASE_DATA || phase > JOB_PHASE_FINALIZE)
+                return -EBADMSG;
+        c.phase = (uint32_t) phase;
+        *ret = c;
+        return 0;
+}
+
+int job_ckpt_pick(const uint8_t a[static JOB_CKPT_SIZE], const uint8_t b[static JOB_CKPT_SIZE],
+                  struct job_ckpt *ret) {
+        struct job_ckpt ca, cb;
+        int ra = job_ckpt_decode(a, &ca), rb = job_ckpt_decode(b, &cb);
+        if (ra < 0 && rb < 0)
+                return -EBADMSG;
+        if (rb < 0 || (ra == 0 && ca.seq > cb.seq))
+                *ret = ca;
+        else
+                *ret = cb;
+        return 0;
+}
+
+int job_read_super(int fd, uint64_t size, struct job_super *ret) {
+        uint8_t buf[JOB_BLOCK];
+        if (size < JOB_BLOCK)
+                return -ENODATA;
+        int r = pread_full(fd, buf, JOB_BLOCK, (off_t) (size - JOB_BLOCK));
+        if (r < 0)
+                return r;
+        struct job_super sb;
+        r = job_super_decode(buf, &sb);
+        if (r < 0)
+                return r;
+        if (sb.jstart + sb.jsize != size)
+                return -EBADMSG;
+        *ret = sb;
+        return 0;
+}
+
+int job_read_ckpt(int fd, const struct job_super *sb, struct job_ckpt *ret) {
+        uint8_t a[JOB_CKPT_SIZE], b[JOB_CKPT_SIZE];
+        int r = pread_full(fd, a, sizeof(a), (off_t) (sb->jstart + sb->ckpt_off[0]));
+        if (r < 0)
+                return r;
+        r = pread_full(fd, b, sizeof(b), (off_t) (sb->jstart + sb->ckpt_off[1]));
+        if (r < 0)
+                return r;
+        return job_ckpt_pick(a, b, ret);
+}
+
+int job_write_ckpt(int fd, const struct job_super *sb, const struct job_ckpt *c) {
+        uint8_t buf[JOB_CKPT_SIZE];
+        job_ckpt_encode(c, buf);
+        int r = pwrite_full(fd, buf, sizeof(buf), (off_t) (sb->jstart + sb->ckpt_off[c->seq % 2]));
+        if (r < 0)
+                return r;
+        return fdatasync(fd) < 0 ? negative_errno() : 0;
+}
+
+uint64_t job_block_hash(const uint8_t *data, size_t len) {
+        uint8_t md[32];
+        SHA256(data, len, md);
+        uint64_t v = 0;
+        memcpy(&v, md, sizeof(v));
+        return v;
+}

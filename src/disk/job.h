@@ -1,0 +1,77 @@
+/* The job area: what an in-place job keeps at the end of the image file (or of the
+ * detached header file) while it runs, so that a crash at any instant can be
+ * resumed. It holds copies of the old/new LUKS header regions (magics disguised),
+ * the saved first bytes of the disk, two areas of block hashes (in-place hotzones),
+ * two alternating checkpoint records and, in the last 4096 bytes, a superblock that
+ * describes the job and points at all of these. Records are little-endian with a
+ * SHA-256 over their content: a torn or stale record is detected, never trusted. */
+#pragma once
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#define JOB_BLOCK 4096
+#define JOB_CKPT_SIZE 512
+
+enum job_layout {
+        JOB_LAYOUT_SHIFT = 1, /* data moves between src_offset and dst_offset */
+        JOB_LAYOUT_INPLACE,   /* same place; hotzones protected by block hashes */
+};
+
+enum job_phase {
+        JOB_PHASE_DATA = 1,   /* data pass; pos = boundary of the finished part */
+        JOB_PHASE_HOTZONE,    /* in-place: hashes of [hz_start, hz_start+hz_len) saved */
+        JOB_PHASE_FINALIZE,   /* data complete: write header, drop job area, magic */
+};
+
+struct job_super {
+        uint32_t op;            /* enum engine_operation */
+        uint32_t layout;        /* enum job_layout */
+        uint32_t format;        /* enum disk_format of the result (or of the source for decrypt) */
+        uint32_t sector_size;
+        uint32_t detached;      /* header lives in a separate file */
+        uint64_t data_size;     /* N: bytes of guest data */
+        uint64_t src_offset;    /* data source offset in the data file */
+        uint64_t dst_offset;    /* data destination offset in the data file */
+        uint64_t hdr_region;    /* header region bytes at the start of the holder */
+        uint64_t final_size;    /* holder size when done (0: remove the header file) */
+        uint64_t jstart;        /* offset of this area in the holder file */
+        uint64_t jsize;         /* its size; the superblock is its last block */
+        uint64_t old_hdr_off, old_hdr_len; /* relative to jstart */
+        uint64_t new_hdr_off, new_hdr_len;
+        uint64_t head_off, head_len;       /* saved first bytes (shift layouts) */
+        uint64_t hash_off[2], hash_len;    /* in-place: per-block hashes, two sets */
+        uint64_t ckpt_off[2];
+        uint64_t hotzone;       /* in-place hotzone size in bytes */
+};
+
+struct job_ckpt {
+        uint64_t seq;
+        uint32_t phase;         /* enum job_phase */
+        uint64_t pos;
+        uint64_t hz_start, hz_len;
+};
+
+/* Serialise into one JOB_BLOCK block. */
+void job_super_encode(const struct job_super *sb, uint8_t out[static JOB_BLOCK]);
+/* Parse and validate; -ENODATA when there is no job magic, -EBADMSG when the block
+ * is damaged or inconsistent. */
+int job_super_decode(const uint8_t in[static JOB_BLOCK], struct job_super *ret);
+
+void job_ckpt_encode(const struct job_ckpt *c, uint8_t out[static JOB_CKPT_SIZE]);
+/* -EBADMSG for a torn/empty record. */
+int job_ckpt_decode(const uint8_t in[static JOB_CKPT_SIZE], struct job_ckpt *ret);
+/* The newest valid of two records; -EBADMSG if neither is valid. */
+int job_ckpt_pick(const uint8_t a[static JOB_CKPT_SIZE], const uint8_t b[static JOB_CKPT_SIZE],
+                  struct job_ckpt *ret);
+
+/* Read the superblock from the last block of fd (size bytes long). */
+int job_read_super(int fd, uint64_t size, struct job_super *ret);
+/* Read both records and pick the newest valid one. */
+int job_read_ckpt(int fd, const struct job_super *sb, struct job_ckpt *ret);
+/* Write c into slot c->seq % 2 and make it durable (fdatasync). */
+int job_write_ckpt(int fd, const struct job_super *sb, const struct job_ckpt *c);
+
+/* The 8-byte hash of one block, used to classify in-place blocks after a crash. */
+uint64_t job_block_hash(const uint8_t *data, size_t len);

@@ -1,0 +1,16 @@
+/* Test hooks for the fault-injection tests (environment variables, never secrets):
+ *   VMCRYPT_TEST_CRASH_POINT=NAME[:N]  raise(SIGKILL) at the N-th pass through NAME
+ *   VMCRYPT_TEST_FAIL_WRITE_AFTER=BYTES[:ENOSPC|EIO|SHORT]  data writes fail once
+ *       BYTES bytes of data were written (SHORT: write part, then fail with EIO).
+ * Unset, they cost one getenv at first use. See docs/engine.md for the point names. */
+#pragma once
+
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+/* Die with SIGKILL if this is the selected crash point and pass. */
+void testpoint(const char *name);
+
+/* pwrite_full for data, with the write-failure hook applied. */
+int testpoint_pwrite_data(int fd, const void *buf, size_t n, off_t offset);
