@@ -1,0 +1,176 @@
+/* Binding disks to key providers: see binding.h. */
+#include "keys/binding.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "shared/hex.h"
+#include "shared/log.h"
+
+struct binding {
+        struct provider_configs *cs;
+        struct provider *p;
+        struct vmcrypt_token *tok; /* everything but the keyslot */
+        char *header_path;
+        int token_id;
+        char error[512];
+};
+
+int unlock_secret_new(struct secret **ret) {
+        _cleanup_(secret_freep) struct secret *raw = NULL;
+        int r = secret_new_random(UNLOCK_SECRET_BYTES, &raw);
+        if (r < 0)
+                return r;
+        /* hex_encode writes a NUL after the digits: room for it, then trimmed. */
+        _cleanup_(secret_freep) struct secret *text = secret_new(UNLOCK_SECRET_TEXT + 1);
+        if (!text)
+                return -ENOMEM;
+        hex_encode(raw->data, raw->size, (char *) text->data);
+        secret_truncate(text, UNLOCK_SECRET_TEXT);
+        *ret = TAKE_PTR(text);
+        return 0;
+}
+
+int binding_set_minimal_pbkdf(struct crypt_device *cd) {
+        /* The secret has 256 bits of entropy: a slow KDF would only slow boot storms. */
+        const struct crypt_pbkdf_type pbkdf = {
+                .type = CRYPT_KDF_PBKDF2,
+                .hash = "sha256",
+                .iterations = 1000,
+                .flags = CRYPT_PBKDF_NO_BENCHMARK,
+        };
+        return crypt_set_pbkdf_type(cd, &pbkdf);
+}
+
+void binding_free(struct binding *b) {
+        if (!b)
+                return;
+        provider_free(b->p);
+        provider_configs_free(b->cs);
+        token_free(b->tok);
+        free(b->header_path);
+        free(b);
+}
+
+const char *binding_kek_id(const struct binding *b) {
+        return b->tok->kek_id;
+}
+
+int binding_token_id(const struct binding *b) {
+        return b->token_id;
+}
+
+const char *binding_error(const struct binding *b) {
+        return b->error;
+}
+
+static int copy_err(char *err, size_t errlen, int r, const char *msg) {
+        if (err && errlen)
+                snprintf(err, errlen, "%s", msg);
+        return r;
+}
+
+int binding_prepare_secret(const struct binding_opts *o, const struct secret *secret, struct binding **ret,
+                           char *err, size_t errlen) {
+        _cleanup_(binding_freep) struct binding *b = calloc(1, sizeof(*b));
+        if (!b)
+                return -ENOMEM;
+        b->token_id = -1;
+        if (o->header_path && !(b->header_path = strdup(o->header_path)))
+                return -ENOMEM;
+        int r = provider_config_load(o->providers_path, &b->cs, err, errlen);
+        if (r < 0)
+                return r;
+        r = provider_open_by_name(b->cs, o->provider, &b->p, err, errlen);
+        if (r == -EOPNOTSUPP)
+                return copy_err(err, errlen, r, "this vmcrypt was built without KMIP support");
+        if (r < 0)
+                return r;
+
+        b->tok = token_new();
+        if (!b->tok || !(b->tok->provider = strdup(b->p->config->name)))
+                return -ENOMEM;
+        if ((o->vm_name && !(b->tok->vm_name = strdup(o->vm_name))) ||
+            (o->vm_uuid && !(b->tok->vm_uuid = strdup(o->vm_uuid))))
+                return -ENOMEM;
+        if (o->kek_id) {
+                if (!(b->tok->kek_id = strdup(o->kek_id)))
+                        return -ENOMEM;
+        } else {
+                const struct kek_attrs attrs = { .vm_name = o->vm_name, .vm_uuid = o->vm_uuid };
+                r = provider_kek_create(b->p, &attrs, &b->tok->kek_id);
+                if (r < 0)
+                        return copy_err(err, errlen, r, provider_error(b->p));
+        }
+        r = provider_wrap(b->p, b->tok->kek_id, secret, b->tok);
+        if (r < 0)
+                return copy_err(err, errlen, r, provider_error(b->p));
+        /* Prove the way back before any disk depends on it: a KEK that wraps but does
+         * not unwrap (usage mask, policy) must fail now, not at the next boot. */
+        _cleanup_(secret_freep) struct secret *check = NULL;
+        b->tok->keyslot = 0;
+        r = provider_unwrap(b->p, b->tok, &check);
+        b->tok->keyslot = -1;
+        if (r < 0)
+                return copy_err(err, errlen, r, provider_error(b->p));
+        if (!secret_equal(check, secret))
+                return copy_err(err, errlen, -EIO, "the key provider unwrapped a different secret than it wrapped");
+        r = token_stamp(b->tok);
+        if (r < 0)
+                return r;
+        *ret = TAKE_PTR(b);
+        return 0;
+}
+
+int binding_prepare(const struct binding_opts *o, struct secret **ret_secret, struct binding **ret,
+                    char *err, size_t errlen) {
+        _cleanup_(secret_freep) struct secret *secret = NULL;
+        int r = unlock_secret_new(&secret);
+        if (r < 0)
+                return r;
+        r = binding_prepare_secret(o, secret, ret, err, errlen);
+        if (r < 0)
+                return r;
+        *ret_secret = TAKE_PTR(secret);
+        return 0;
+}
+
+int binding_header_hook(struct crypt_device *cd, int keyslot, void *userdata) {
+        struct binding *b = userdata;
+        b->tok->keyslot = keyslot;
+        const char *path = b->header_path ? b->header_path : crypt_get_metadata_device_name(cd);
+        int r = token_store_add(cd, path, b->tok);
+        if (r < 0) {
+                snprintf(b->error, sizeof(b->error), "cannot store the vmcrypt token: %s", strerror(-r));
+                return r;
+        }
+        b->token_id = r;
+        return 0;
+}
+
+int binding_attach(struct crypt_device *cd, const struct binding_opts *o, const struct secret *passphrase,
+                   char *err, size_t errlen) {
+        _cleanup_(binding_freep) struct binding *b = NULL;
+        _cleanup_(secret_freep) struct secret *secret = NULL;
+        int r = binding_prepare(o, &secret, &b, err, errlen);
+        if (r < 0)
+                return r;
+        r = binding_set_minimal_pbkdf(cd);
+        if (r < 0)
+                return copy_err(err, errlen, r, "cannot select PBKDF2 for the new keyslot");
+        int slot = crypt_keyslot_add_by_passphrase(cd, CRYPT_ANY_SLOT, (const char *) passphrase->data,
+                                                   passphrase->size, (const char *) secret->data, secret->size);
+        if (slot == -EPERM)
+                return copy_err(err, errlen, -EKEYREJECTED, "the passphrase opens no keyslot of this volume");
+        if (slot < 0)
+                return copy_err(err, errlen, slot, "cannot add a keyslot (is a keyslot free?)");
+        r = binding_header_hook(cd, slot, b);
+        if (r < 0) {
+                /* Roll back: a keyslot nobody can open is clutter, and a limit. */
+                (void) crypt_keyslot_destroy(cd, slot);
+                return copy_err(err, errlen, r, b->error);
+        }
+        return slot;
+}

@@ -1,0 +1,181 @@
+/* Shallow rekey and recovery keys: see rekey.h. */
+#include "keys/rekey.h"
+
+#include <errno.h>
+#include <openssl/rand.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "keys/binding.h"
+#include "keys/unlock.h"
+#include "shared/log.h"
+
+static void crypt_freep(struct crypt_device **cd) {
+        crypt_free(*cd);
+}
+
+static int errf(char *err, size_t errlen, int r, const char *fmt, ...) _printf_(4, 5);
+static int errf(char *err, size_t errlen, int r, const char *fmt, ...) {
+        va_list ap;
+        va_start(ap, fmt);
+        vsnprintf(err, errlen, fmt, ap);
+        va_end(ap);
+        return r;
+}
+
+/* Remove every vmcrypt token that opens keyslot except keep_id: after a rekey they
+ * are stale, including leftovers of an earlier interrupted rekey. */
+static int drop_tokens_for(struct crypt_device *cd, const char *header_path, int keyslot, int keep_id) {
+        _cleanup_(token_list_freep) struct token_list *l = NULL;
+        int r = token_store_list(cd, header_path, &l);
+        if (r < 0)
+                return r;
+        for (size_t i = 0; i < l->n; i++) {
+                if (l->e[i].id == keep_id || !l->e[i].tok || l->e[i].tok->keyslot != keyslot)
+                        continue;
+                r = token_store_remove(cd, header_path, l->e[i].id);
+                if (r < 0)
+                        return r;
+        }
+        return 0;
+}
+
+int keys_rekey(const struct rekey_opts *o, struct rekey_result *ret, char *err, size_t errlen) {
+        _cleanup_(unlocker_freep) struct unlocker *u = NULL;
+        int r = unlocker_new(o->providers_path, &u, err, errlen);
+        if (r < 0)
+                return r;
+        _cleanup_(crypt_freep) struct crypt_device *cd = NULL;
+        r = unlock_load(o->image, o->header, &cd, err, errlen);
+        if (r < 0)
+                return r;
+        const char *hp = o->header ? o->header : o->image;
+        _cleanup_(secret_freep) struct secret *secret = NULL;
+        struct unlock_result cur = { 0 };
+        char inner[1024];
+        r = unlocker_unlock_cd(u, cd, hp, &secret, &cur, inner, sizeof(inner));
+        if (r < 0)
+                return errf(err, errlen, r, "cannot unlock %s with its current token, so it cannot be rekeyed: %s",
+                            o->image, inner);
+        _cleanup_(token_freep) struct vmcrypt_token *old = cur.token;
+
+        const struct binding_opts bo = {
+                .providers_path = o->providers_path,
+                .provider = o->provider ? o->provider : old->provider,
+                .kek_id = o->kek_id,
+                .vm_name = old->vm_name,
+                .vm_uuid = old->vm_uuid,
+                .header_path = hp,
+        };
+        _cleanup_(secret_freep) struct secret *fresh = NULL;
+        if (o->rotate_secret && (r = unlock_secret_new(&fresh)) < 0)
+                return r;
+        _cleanup_(binding_freep) struct binding *b = NULL;
+        r = binding_prepare_secret(&bo, fresh ? fresh : secret, &b, err, errlen);
+        if (r < 0)
+                return r;
+
+        int slot = cur.keyslot;
+        if (o->rotate_secret) {
+                r = binding_set_minimal_pbkdf(cd);
+                if (r < 0)
+                        return errf(err, errlen, r, "cannot select PBKDF2 for the new keyslot");
+                slot = crypt_keyslot_add_by_passphrase(cd, CRYPT_ANY_SLOT, (const char *) secret->data, secret->size,
+                                                       (const char *) fresh->data, fresh->size);
+                if (slot < 0)
+                        return errf(err, errlen, slot, "cannot add a keyslot for the new secret: %s (is one free?)",
+                                    strerror(-slot));
+        }
+        /* Step 2: the new token. Until it is committed the old token still works. */
+        r = binding_header_hook(cd, slot, b);
+        if (r < 0) {
+                if (o->rotate_secret)
+                        (void) crypt_keyslot_destroy(cd, slot);
+                return errf(err, errlen, r, "%s; %s is unchanged", binding_error(b), o->image);
+        }
+        int new_token = binding_token_id(b);
+        /* Step 3: retire the old token(s); the new one already works. */
+        r = drop_tokens_for(cd, hp, cur.keyslot, new_token);
+        if (r < 0)
+                return errf(err, errlen, r, "the new token %d is in place, but the old one could not be removed: %s",
+                            new_token, strerror(-r));
+        /* Step 4: the old keyslot goes last; its secret is no longer stored anywhere. */
+        if (o->rotate_secret) {
+                r = crypt_keyslot_destroy(cd, cur.keyslot);
+                if (r < 0)
+                        return errf(err, errlen, r, "the new keyslot %d works, but old keyslot %d could not be removed: %s",
+                                    slot, cur.keyslot, strerror(-r));
+        }
+        if (ret) {
+                snprintf(ret->old_kek, sizeof(ret->old_kek), "%s", old->kek_id);
+                snprintf(ret->new_kek, sizeof(ret->new_kek), "%s", binding_kek_id(b));
+                ret->old_keyslot = cur.keyslot;
+                ret->new_keyslot = slot;
+                ret->old_token = cur.token_id;
+                ret->new_token = new_token;
+        }
+        return 0;
+}
+
+int recovery_passphrase_new(struct secret **ret) {
+        static const char alphabet[] = "23456789ABCDEFGHJKLMNPQRSTUVWXYZ"; /* 32: no 0/O, 1/I */
+        _cleanup_(secret_freep) struct secret *rnd = NULL;
+        int r = secret_new_random(RECOVERY_GROUPS * RECOVERY_GROUP_LEN, &rnd);
+        if (r < 0)
+                return r;
+        _cleanup_(secret_freep) struct secret *p = secret_new(RECOVERY_TEXT_LEN);
+        if (!p)
+                return -ENOMEM;
+        size_t k = 0;
+        for (size_t g = 0; g < RECOVERY_GROUPS; g++) {
+                if (g)
+                        p->data[k++] = '-';
+                for (size_t i = 0; i < RECOVERY_GROUP_LEN; i++)
+                        /* 256 is a multiple of 32: no modulo bias. */
+                        p->data[k++] = (uint8_t) alphabet[rnd->data[g * RECOVERY_GROUP_LEN + i] % 32];
+        }
+        *ret = TAKE_PTR(p);
+        return 0;
+}
+
+int keys_recovery_add(const struct recovery_opts *o, struct secret **ret_passphrase, char *err, size_t errlen) {
+        _cleanup_(unlocker_freep) struct unlocker *u = NULL;
+        int r = unlocker_new(o->providers_path, &u, err, errlen);
+        if (r < 0)
+                return r;
+        _cleanup_(crypt_freep) struct crypt_device *cd = NULL;
+        r = unlock_load(o->image, o->header, &cd, err, errlen);
+        if (r < 0)
+                return r;
+        _cleanup_(secret_freep) struct secret *secret = NULL;
+        struct unlock_result cur = { 0 };
+        char inner[1024];
+        r = unlocker_unlock_cd(u, cd, o->header ? o->header : o->image, &secret, &cur, inner, sizeof(inner));
+        token_free(cur.token);
+        if (r < 0)
+                return errf(err, errlen, r, "cannot unlock %s through its key provider: %s", o->image, inner);
+
+        _cleanup_(secret_freep) struct secret *pass = NULL;
+        r = recovery_passphrase_new(&pass);
+        if (r < 0)
+                return r;
+        /* A typed passphrase needs a slow, memory-hard KDF (LUKS1 has only PBKDF2). */
+        int luks2 = strcmp(crypt_get_type(cd), CRYPT_LUKS2) == 0;
+        struct crypt_pbkdf_type pbkdf = {
+                .type = luks2 ? CRYPT_KDF_ARGON2ID : CRYPT_KDF_PBKDF2,
+                .hash = "sha256",
+                .time_ms = o->iter_time_ms ? o->iter_time_ms : 2000,
+                .max_memory_kb = luks2 ? (o->pbkdf_memory_kib ? o->pbkdf_memory_kib : 1048576) : 0,
+                .parallel_threads = luks2 ? 4 : 0,
+        };
+        r = crypt_set_pbkdf_type(cd, &pbkdf);
+        if (r < 0)
+                return errf(err, errlen, r, "cannot select the recovery keyslot's KDF: %s", strerror(-r));
+        int slot = crypt_keyslot_add_by_passphrase(cd, CRYPT_ANY_SLOT, (const char *) secret->data, secret->size,
+                                                   (const char *) pass->data, pass->size);
+        if (slot < 0)
+                return errf(err, errlen, slot, "cannot add the recovery keyslot: %s", strerror(-slot));
+        *ret_passphrase = TAKE_PTR(pass);
+        return slot;
+}

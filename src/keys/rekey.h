@@ -1,0 +1,57 @@
+/* Key rotation without a data pass, and break-glass recovery keys.
+ *
+ * Shallow rekey re-wraps a disk's unlock secret under another KEK (`vmcrypt disk
+ * rekey --kek`); with rotate_secret it also replaces the secret and its keyslot.
+ * Every step is one atomic metadata commit, ordered so that a crash between any two
+ * leaves a working way in (as Azure Disk Encryption rotates its token): add the new
+ * keyslot, add the new token, remove the old token(s), destroy the old keyslot.
+ *
+ * A recovery key is an Argon2id keyslot opened by a generated passphrase, for plain
+ * cryptsetup without any KMS. */
+#pragma once
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "shared/secret.h"
+
+struct rekey_opts {
+        const char *providers_path; /* NULL: default */
+        const char *image;
+        const char *header;         /* detached header, or NULL */
+        const char *provider;       /* NULL: the provider of the current token */
+        const char *kek_id;         /* NULL: create a new KEK */
+        bool rotate_secret;         /* also replace the unlock secret and keyslot */
+};
+
+struct rekey_result {
+        char old_kek[256];
+        char new_kek[256];
+        int old_keyslot, new_keyslot;
+        int old_token, new_token;
+};
+
+/* Shallow rekey; on failure err says what is wrong and the disk is unchanged or
+ * still opens with its old token. */
+int keys_rekey(const struct rekey_opts *o, struct rekey_result *ret, char *err, size_t errlen);
+
+/* Recovery passphrases: 8 groups of 5 characters from 32 unambiguous symbols
+ * (200 bits), dash-separated; the dashes are part of the passphrase. */
+#define RECOVERY_GROUPS 8
+#define RECOVERY_GROUP_LEN 5
+#define RECOVERY_TEXT_LEN (RECOVERY_GROUPS * (RECOVERY_GROUP_LEN + 1) - 1)
+
+struct recovery_opts {
+        const char *providers_path;
+        const char *image;
+        const char *header;
+        uint32_t pbkdf_memory_kib; /* Argon2id memory; 0: libcryptsetup default (up to 1 GiB) */
+        uint32_t iter_time_ms;     /* 0: libcryptsetup default (2 s) */
+};
+
+/* Generate a recovery passphrase (not yet stored anywhere). */
+int recovery_passphrase_new(struct secret **ret);
+
+/* Unlock the disk through its token and add a keyslot for a new recovery
+ * passphrase, returned in *ret_passphrase; returns the new keyslot. */
+int keys_recovery_add(const struct recovery_opts *o, struct secret **ret_passphrase, char *err, size_t errlen);

@@ -1,0 +1,168 @@
+/* Unlocking bound disks: see unlock.h. */
+#include "keys/unlock.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "keys/provider.h"
+#include "shared/log.h"
+
+struct unlocker {
+        struct provider_configs *cs;
+        struct provider *open[PROVIDER_MAX];
+};
+
+int unlocker_new(const char *providers_path, struct unlocker **ret, char *err, size_t errlen) {
+        struct unlocker *u = calloc(1, sizeof(*u));
+        if (!u)
+                return -ENOMEM;
+        int r = provider_config_load(providers_path, &u->cs, err, errlen);
+        if (r < 0) {
+                free(u);
+                return r;
+        }
+        *ret = u;
+        return 0;
+}
+
+void unlocker_free(struct unlocker *u) {
+        for (size_t i = 0; i < PROVIDER_MAX; i++)
+                provider_free(u->open[i]);
+        provider_configs_free(u->cs);
+        free(u);
+}
+
+struct provider *unlocker_provider(struct unlocker *u, const char *name, char *err, size_t errlen) {
+        for (size_t i = 0; i < u->cs->n; i++) {
+                if (strcmp(u->cs->p[i].name, name) != 0)
+                        continue;
+                if (!u->open[i]) {
+                        int r = provider_open(&u->cs->p[i], &u->open[i]);
+                        if (r < 0) {
+                                snprintf(err, errlen, "cannot use key provider \"%s\": %s", name,
+                                         r == -EOPNOTSUPP ? "this vmcrypt was built without KMIP support" : strerror(-r));
+                                return NULL;
+                        }
+                }
+                return u->open[i];
+        }
+        snprintf(err, errlen, "the disk's key provider \"%s\" is not in %s: add it (same KMS, same name) to that file",
+                 name, u->cs->path ? u->cs->path : "the provider configuration");
+        return NULL;
+}
+
+int unlock_load(const char *image, const char *header, struct crypt_device **ret, char *err, size_t errlen) {
+        struct crypt_device *cd = NULL;
+        int r = header ? crypt_init_data_device(&cd, header, image) : crypt_init(&cd, image);
+        if (r < 0) {
+                snprintf(err, errlen, "cannot open %s: %s", header ? header : image, strerror(-r));
+                return r;
+        }
+        r = crypt_load(cd, NULL, NULL);
+        if (r < 0) {
+                crypt_free(cd);
+                if (r == -EINVAL)
+                        r = -ENODEV;
+                snprintf(err, errlen, "%s is not a LUKS volume%s (or its header is damaged: %s)",
+                         header ? header : image, header ? " header" : "", strerror(r == -ENODEV ? EINVAL : -r));
+                return r;
+        }
+        *ret = cd;
+        return 0;
+}
+
+/* How telling a failure is, to choose which one to report when every token fails:
+ * a specific KMS verdict beats "unreachable", which beats a damaged token. */
+static int severity(int r) {
+        switch (-r) {
+        case EKEYREVOKED:
+        case ENOKEY:
+        case EIDRM:
+        case EKEYEXPIRED:
+        case EACCES:
+        case EKEYREJECTED:
+                return 3;
+        case ENOENT:
+                return 2;
+        case EBADMSG:
+                return 0;
+        default:
+                return 1;
+        }
+}
+
+int unlocker_unlock_cd(struct unlocker *u, struct crypt_device *cd, const char *header_path,
+                       struct secret **ret_secret, struct unlock_result *ret, char *err, size_t errlen) {
+        _cleanup_(token_list_freep) struct token_list *l = NULL;
+        int r = token_store_list(cd, header_path, &l);
+        if (r == -EBADMSG) {
+                snprintf(err, errlen, "the vmcrypt metadata beside %s is damaged: restore it from a backup, or "
+                         "open the disk with its recovery passphrase", header_path);
+                return r;
+        }
+        if (r < 0) {
+                snprintf(err, errlen, "cannot read the tokens of %s: %s", header_path, strerror(-r));
+                return r;
+        }
+        if (l->n == 0) {
+                snprintf(err, errlen, "%s is not bound to a key provider (no vmcrypt token): bind it with "
+                         "'vmcrypt disk bind --provider NAME' or open it with its passphrase", header_path);
+                return -ENOKEY;
+        }
+        int best = 0;
+        for (size_t i = 0; i < l->n; i++) {
+                struct token_entry *e = &l->e[i];
+                char msg[1024];
+                int fr;
+                if (!e->tok) {
+                        fr = -EBADMSG;
+                        snprintf(msg, sizeof(msg), "token %d of %s is damaged: restore the header from a backup "
+                                 "(cryptsetup luksHeaderRestore) or open the disk with its recovery passphrase",
+                                 e->id, header_path);
+                } else {
+                        struct provider *p = unlocker_provider(u, e->tok->provider, msg, sizeof(msg));
+                        _cleanup_(secret_freep) struct secret *s = NULL;
+                        fr = p ? provider_unwrap(p, e->tok, &s) : -ENOENT;
+                        if (p && fr < 0)
+                                snprintf(msg, sizeof(msg), "%s", provider_error(p));
+                        if (fr >= 0) {
+                                /* The keyslot check: a token copied from another disk, or a
+                                 * KEK that is not this disk's, stops here. */
+                                fr = crypt_activate_by_passphrase(cd, NULL, e->tok->keyslot, (const char *) s->data,
+                                                                  s->size, 0);
+                                if (fr >= 0) {
+                                        if (ret) {
+                                                ret->keyslot = e->tok->keyslot;
+                                                ret->token_id = e->id;
+                                                ret->token = TAKE_PTR(e->tok);
+                                        }
+                                        *ret_secret = TAKE_PTR(s);
+                                        return 0;
+                                }
+                                snprintf(msg, sizeof(msg), "the secret unwrapped with KEK %s does not open keyslot %d "
+                                         "(%s): token %d belongs to another disk or keyslot",
+                                         e->tok->kek_id, e->tok->keyslot, strerror(-fr), e->id);
+                                fr = -EKEYREJECTED;
+                        }
+                }
+                log_debug("token %d: %s", e->id, msg);
+                if (i == 0 || severity(fr) > severity(best)) {
+                        best = fr;
+                        snprintf(err, errlen, "%s", msg);
+                }
+        }
+        return best;
+}
+
+int unlocker_unlock(struct unlocker *u, const char *image, const char *header, struct secret **ret_secret,
+                    struct unlock_result *ret, char *err, size_t errlen) {
+        struct crypt_device *cd = NULL;
+        int r = unlock_load(image, header, &cd, err, errlen);
+        if (r < 0)
+                return r;
+        r = unlocker_unlock_cd(u, cd, header ? header : image, ret_secret, ret, err, errlen);
+        crypt_free(cd);
+        return r;
+}

@@ -1,0 +1,45 @@
+/* Unlocking bound disks: read the disk's vmcrypt tokens, have the named provider
+ * unwrap the secret, and prove it opens the keyslot the token names. One unlocker
+ * keeps providers (and their KMS connections) open across many disks: the boot
+ * storm path. */
+#pragma once
+
+#include <libcryptsetup.h>
+
+#include "disk/token.h"
+#include "keys/provider-config.h"
+#include "shared/secret.h"
+
+struct unlocker;
+
+struct unlock_result {
+        int keyslot;                /* the keyslot the secret opened */
+        int token_id;               /* the token that worked */
+        struct vmcrypt_token *token; /* a copy of it (owned by the caller: token_free) */
+};
+
+/* Load providers.json (NULL: default path); err says what is wrong. */
+int unlocker_new(const char *providers_path, struct unlocker **ret, char *err, size_t errlen);
+void unlocker_free(struct unlocker *u);
+static inline void unlocker_freep(struct unlocker **u) {
+        if (*u)
+                unlocker_free(*u);
+}
+
+/* Open image (with detached header when header is non-NULL) for metadata work;
+ * 0, -ENODEV when it is no LUKS volume, other -errno. */
+int unlock_load(const char *image, const char *header, struct crypt_device **ret, char *err, size_t errlen);
+
+/* Unwrap the unlock secret of a loaded disk and check it against its keyslot.
+ * Tokens are tried in id order; the first that works wins. header_path is where a
+ * LUKS1 sidecar lives (header file or image). On failure err explains the most
+ * telling failure (a damaged token, an unreachable KMS, a revoked KEK, ...). */
+int unlocker_unlock_cd(struct unlocker *u, struct crypt_device *cd, const char *header_path,
+                       struct secret **ret_secret, struct unlock_result *ret, char *err, size_t errlen);
+
+/* unlock_load + unlocker_unlock_cd. */
+int unlocker_unlock(struct unlocker *u, const char *image, const char *header, struct secret **ret_secret,
+                    struct unlock_result *ret, char *err, size_t errlen);
+
+/* The provider named name, opened once and kept; NULL with err set when unknown. */
+struct provider *unlocker_provider(struct unlocker *u, const char *name, char *err, size_t errlen);
