@@ -1,6 +1,7 @@
 /* `vmcrypt disk`: the table of disk subcommands; one file per subcommand. */
 #include "cli/cli.h"
 #include "cli/disk-common.h"
+#include "cli/disk-keys.h"
 
 static const struct cli_command disk_commands[] = {
         { "encrypt", disk_encrypt_main, "encrypt an image or device in place" },
@@ -10,6 +11,10 @@ static const struct cli_command disk_commands[] = {
         { "format", disk_format_main, "write a new empty encrypted volume (destroys data)" },
         { "create", disk_create_main, "create a new sparse encrypted image file" },
         { "status", disk_status_main, "show the encryption state read from the disk" },
+        { "unlock", disk_unlock_main, "unwrap the disk's secret via its key provider, pipe it to a command" },
+        { "bind", disk_bind_main, "bind an existing LUKS volume to a key provider" },
+        { "rekey", disk_rekey_main, "re-wrap the unlock secret under a new KEK (no data pass)" },
+        { "recovery-key", disk_recovery_key_main, "add a break-glass recovery passphrase" },
         { NULL, NULL, NULL },
 };
 

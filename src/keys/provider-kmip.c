@@ -8,6 +8,7 @@
 #include "keys/provider.h"
 
 #include <errno.h>
+#include <openssl/rand.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -142,9 +143,13 @@ static int kp_kek_create(struct provider *p, const struct kek_attrs *attrs, char
         int r = kp_get(p, &k);
         if (r < 0)
                 return r;
-        char name[160];
-        snprintf(name, sizeof(name), "vmcrypt-kek%s%.128s", attrs && attrs->vm_name ? "-" : "",
-                 attrs && attrs->vm_name ? attrs->vm_name : "");
+        /* A readable, unique Name: several disks of one VM each get a KEK. */
+        uint8_t rnd[4];
+        if (RAND_bytes(rnd, sizeof(rnd)) != 1)
+                return -EIO;
+        char name[180];
+        snprintf(name, sizeof(name), "vmcrypt-kek-%.128s-%02x%02x%02x%02x",
+                 attrs && attrs->vm_name ? attrs->vm_name : "disk", rnd[0], rnd[1], rnd[2], rnd[3]);
         _cleanup_(freep) char *uid = NULL;
         r = kmip_client_create(k->client, KMIP_ALG_AES, 256, KMIP_USAGE_ENCRYPT | KMIP_USAGE_DECRYPT |
                                KMIP_USAGE_WRAP_KEY | KMIP_USAGE_UNWRAP_KEY, name, NULL, &uid);

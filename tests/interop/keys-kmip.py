@@ -23,7 +23,6 @@ def client():
     c = ProxyKmipClient(hostname="127.0.0.1", port=port, cert="%s/client-%s.crt" % (pki, cn),
                         key="%s/client-%s.key" % (pki, cn), ca="%s/ca.crt" % pki,
                         config_file="/dev/null")
-    c.open()
     return c
 
 
