@@ -18,6 +18,7 @@ enum {
         DOPT_RUN = 1U << 4,      /* --max-rate, --progress */
         DOPT_YES = 1U << 5,      /* --yes */
         DOPT_JSON = 1U << 6,     /* --json */
+        DOPT_PROVIDER = 1U << 7, /* --provider, --kek, --vm-name, --vm-uuid, --providers */
 };
 
 enum progress_mode { PROGRESS_AUTO, PROGRESS_BAR, PROGRESS_JSON, PROGRESS_NONE };
@@ -35,6 +36,11 @@ struct disk_opts {
         enum progress_mode progress;
         bool yes;
         bool json;
+        const char *provider;    /* --provider: bind the new keyslot to a key provider */
+        const char *kek;
+        const char *vm_name;
+        const char *vm_uuid;
+        const char *providers;   /* providers.json; NULL: the default path */
         int n_args;
         char **args;
 };
@@ -56,6 +62,13 @@ void disk_params_init(struct engine_params *p, const struct disk_opts *o, const 
 /* Print the one message for r (< 0) and return its exit code; for r >= 0 return 0.
  * Also prints the final progress event on success. */
 int disk_finish(const char *what, const struct disk_opts *o, int r);
+
+/* --provider (disk-provider.c): make and wrap the new unlock secret (exit code or
+ * -1 to go on, like disk_get_key), and the engine header hook that stores the
+ * token. */
+int disk_provider_get_key(const struct disk_opts *o, const char *target, struct secret **ret,
+                          enum engine_kdf *ret_kdf);
+int disk_provider_hook(struct crypt_device *cd, int keyslot, void *userdata);
 
 int disk_encrypt_main(int argc, char *argv[]);
 int disk_decrypt_main(int argc, char *argv[]);

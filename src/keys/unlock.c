@@ -5,6 +5,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "keys/provider.h"
 #include "shared/log.h"
@@ -55,6 +56,13 @@ struct provider *unlocker_provider(struct unlocker *u, const char *name, char *e
 
 int unlock_load(const char *image, const char *header, struct crypt_device **ret, char *err, size_t errlen) {
         struct crypt_device *cd = NULL;
+        /* libcryptsetup says "block device required" for a missing file: say it plainly. */
+        const char *paths[] = { image, header };
+        for (size_t i = 0; i < 2; i++)
+                if (paths[i] && access(paths[i], F_OK) < 0) {
+                        snprintf(err, errlen, "%s: %s", paths[i], strerror(errno));
+                        return -errno;
+                }
         int r = header ? crypt_init_data_device(&cd, header, image) : crypt_init(&cd, image);
         if (r < 0) {
                 snprintf(err, errlen, "cannot open %s: %s", header ? header : image, strerror(-r));
