@@ -1,0 +1,80 @@
+/* Shared by the `vmcrypt kms` subcommands: the connection options (servers, TLS
+ * files, a JSON config file), the one error message at the edge with a hint on
+ * what to do, and printing attribute values. */
+#pragma once
+
+#include <stdbool.h>
+#include <stdio.h>
+
+#include "kmip/attribute.h"
+#include "kmip/client.h"
+
+/* Long options every kms subcommand accepts (getopt codes >= 0x1000). */
+enum {
+        KOPT_SERVER = 0x1000,
+        KOPT_CERT,
+        KOPT_KEY,
+        KOPT_CA,
+        KOPT_CONFIG,
+        KOPT_KMIP_VERSION,
+        KOPT_TIMEOUT,
+        KOPT_NO_VERIFY_NAME,
+        KOPT_DEBUG,
+};
+
+#define KMS_COMMON_LONG_OPTIONS                                             \
+        { "server", required_argument, NULL, KOPT_SERVER },               \
+        { "cert", required_argument, NULL, KOPT_CERT },                   \
+        { "key", required_argument, NULL, KOPT_KEY },                     \
+        { "ca", required_argument, NULL, KOPT_CA },                       \
+        { "config", required_argument, NULL, KOPT_CONFIG },               \
+        { "kmip-version", required_argument, NULL, KOPT_KMIP_VERSION },   \
+        { "timeout", required_argument, NULL, KOPT_TIMEOUT },             \
+        { "no-verify-name", no_argument, NULL, KOPT_NO_VERIFY_NAME },     \
+        { "debug", no_argument, NULL, KOPT_DEBUG },                       \
+        { "help", no_argument, NULL, 'h' }
+
+/* The help text of the options above, for the subcommands' --help. */
+extern const char kms_common_help[];
+
+struct kms_conn_opts {
+        const char *servers[KMIP_CLIENT_MAX_SERVERS];
+        size_t n_servers;
+        const char *cert, *key, *ca;
+        const char *config;
+        const char *kmip_version; /* "1.0".."2.0" or "auto" */
+        unsigned timeout_ms;
+        bool no_verify_name;
+};
+
+/* Handle one common option; 1 if it was one (and valid), 0 if not a common option,
+ * or an exit code < 0 (negated) after printing a usage error. */
+int kms_common_option(const char *cmd, struct kms_conn_opts *o, int opt, const char *arg);
+
+/* Merge the config file (if any) under the command-line options and connect lazily:
+ * returns a client or prints the reason and returns an exit code (> 0). */
+int kms_client_open(const char *cmd, const struct kms_conn_opts *o, struct kmip_client **ret);
+
+/* Print "<cmd>: <what failed> ... <hint>" for r < 0 and return its exit code. */
+int kms_fail(const char *cmd, struct kmip_client *c, int r);
+
+/* Parse "x-NAME=VALUE" into a Text String attribute appended to list. */
+int kms_parse_attr(struct ttlv_arena *a, const char *spec, struct kmip_attr_list *list);
+
+/* Print "Name: value" for one attribute (key material is never an attribute). */
+void kms_print_attr(FILE *f, const struct kmip_attr *attr);
+
+/* Print the --help text and return EXIT_OK. */
+int kms_help(const char *text);
+
+int kms_create_main(int argc, char *argv[]);
+int kms_register_main(int argc, char *argv[]);
+int kms_get_main(int argc, char *argv[]);
+int kms_locate_main(int argc, char *argv[]);
+int kms_attrs_main(int argc, char *argv[]);
+int kms_activate_main(int argc, char *argv[]);
+int kms_revoke_main(int argc, char *argv[]);
+int kms_destroy_main(int argc, char *argv[]);
+int kms_wrap_main(int argc, char *argv[]);
+int kms_unwrap_main(int argc, char *argv[]);
+int kms_query_main(int argc, char *argv[]);
