@@ -1,0 +1,139 @@
+#!/usr/bin/env bash
+# KMS-bound disks end to end against vmcrypt-kms: encrypt in place with a new KEK
+# (tagged like vSphere's), unlock through the KMS into cryptsetup and QEMU over a
+# pipe, an offline `cryptsetup reencrypt --decrypt` with the released secret,
+# shallow rekey (data untouched; the old, revoked KEK no longer unlocks), secret
+# rotation, a recovery passphrase that opens the disk with plain cryptsetup, LUKS1
+# with its sidecar, and finally a scan of every file for the secrets used.
+. "$(dirname "$0")/../lib.sh"
+. "$(dirname "$0")/keys-lib.sh"
+require_keys_cli
+require_cmd qemu-img
+
+kms_vmcrypt_start "$T/kms" alice
+P=$T/providers.json
+write_providers "$P" kms "$T/kms" alice "127.0.0.1:$KMS_PORT"
+adm() { kmip_admin "$T/kms" alice "$KMS_PORT" "$@"; }
+unlock() { vmc disk unlock --providers "$P" "$@"; }
+luks_json() { cryptsetup luksDump --dump-json-metadata "$1"; }
+data_offset() { luks_json "$1" | "$PY" -c 'import json,sys; print(json.load(sys.stdin)["segments"]["0"]["offset"])'; }
+
+note "encrypt in place, new KEK tagged with the VM"
+make_random_image "$T/a.img" 24M
+orig=$(sha256_range "$T/a.img")
+expect_rc 0 encrypt vmc disk encrypt --providers "$P" --provider kms --vm-name web-01 \
+        --vm-uuid 4216a6a2-1d3c-4c1e-9f0e-0000000000a1 --progress none "$T/a.img"
+kek_a=$(token_field "$T/a.img" kek_id)
+[ -n "$kek_a" ] || die "no vmcrypt token after encrypt --provider"
+assert_eq "$(token_field "$T/a.img" method)" kmip-encrypt "wrap method (vmcrypt-kms does Encrypt)"
+assert_eq "$(token_field "$T/a.img" vm_name)" web-01 "VM name in the token"
+adm attrs "$kek_a" >"$T/attrs"
+for a in "State=State.ACTIVE" "x-Component=Virtual Machine" "x-Name=web-01" \
+        "x-Identifier=4216a6a2-1d3c-4c1e-9f0e-0000000000a1" "x-Vendor=vmcrypt project" "x-Product=vmcrypt"; do
+        grep -qxF "$a" "$T/attrs" || die "KEK attribute '$a' missing: $(cat "$T/attrs")"
+done
+# The keyslot uses PBKDF2 with minimal iterations: the secret has full entropy.
+luks_json "$T/a.img" | "$PY" -c '
+import json, sys
+d = json.load(sys.stdin)
+t = [t for t in d["tokens"].values() if t["type"] == "vmcrypt"][0]
+k = d["keyslots"][t["keyslots"][0]]["kdf"]
+assert k["type"] == "pbkdf2" and int(k["iterations"]) == 1000, k' || die "keyslot KDF is not minimal PBKDF2"
+
+note "cryptsetup opens it with what the KMS releases, on a pipe"
+expect_rc 0 cs-test unlock "$T/a.img" -- cryptsetup open --test-passphrase --key-file - "$T/a.img"
+printf 'not-the-secret' | cs open --test-passphrase --key-file - "$T/a.img" 2>/dev/null &&
+        die "cryptsetup accepted a wrong secret: the check above proves nothing"
+expect_rc 0 check unlock --check "$T/a.img"
+assert_file_contains "$T/check.out" "ok \(keyslot" "--check output"
+# --fd and --format: the base64 of the secret arrives on fd 3, and only there.
+unlock --fd 3 --format base64 "$T/a.img" -- sh -c 'cat <&3 | base64 -d | cryptsetup open --batch-mode --test-passphrase --key-file - "$0"' \
+        "$T/a.img" || die "base64 on fd 3 did not open the disk"
+
+note "shallow rekey: new KEK, data area untouched"
+off=$(data_offset "$T/a.img")
+data_before=$(sha256_range "$T/a.img" "$off")
+old_tok=$(luks_json "$T/a.img" | "$PY" -c '
+import json, sys; d = json.load(sys.stdin)
+print([i for i, t in d["tokens"].items() if t["type"] == "vmcrypt"][0])')
+cryptsetup token export --token-id "$old_tok" "$T/a.img" >"$T/old-token.json"
+expect_rc 0 rekey vmc disk rekey --providers "$P" "$T/a.img"
+kek_b=$(token_field "$T/a.img" kek_id)
+assert_ne "$kek_b" "$kek_a" "KEK after rekey"
+assert_eq "$(sha256_range "$T/a.img" "$off")" "$data_before" "data area after shallow rekey"
+assert_eq "$(luks_json "$T/a.img" | "$PY" -c 'import json,sys; print(sum(1 for t in json.load(sys.stdin)["tokens"].values() if t["type"]=="vmcrypt"))')" 1 \
+        "vmcrypt tokens after rekey"
+expect_rc 0 check2 unlock --check "$T/a.img"
+assert_file_contains "$T/check2.out" "$kek_b" "unlock uses the new KEK"
+
+note "the old KEK, revoked on the KMS, no longer unlocks"
+adm revoke "$kek_a"
+new_tok=$(luks_json "$T/a.img" | "$PY" -c '
+import json, sys; d = json.load(sys.stdin)
+print([i for i, t in d["tokens"].items() if t["type"] == "vmcrypt"][0])')
+cryptsetup token export --token-id "$new_tok" "$T/a.img" >"$T/new-token.json"
+cryptsetup token remove --token-id "$new_tok" "$T/a.img"
+cryptsetup token import --json-file "$T/old-token.json" "$T/a.img"
+snap=$(snapshot "$T/a.img")
+expect_rc 8 revoked unlock --check "$T/a.img"
+assert_file_contains "$T/revoked.err" "$kek_a.*revoked" "message for a revoked KEK"
+assert_unchanged "$T/a.img" "$snap" "a failed unlock"
+# With both tokens present (as after a crash mid-rekey), the good one still wins.
+cryptsetup token import --json-file "$T/new-token.json" "$T/a.img"
+expect_rc 0 both unlock --check "$T/a.img"
+assert_file_contains "$T/both.out" "$kek_b" "the working token is used"
+# Destroyed is as final as revoked, and says so.
+adm destroy "$kek_a"
+cryptsetup token remove --token-id "$new_tok" "$T/a.img" 2>/dev/null ||
+        cryptsetup token remove --token-id "$(luks_json "$T/a.img" | "$PY" -c '
+import json, sys; d = json.load(sys.stdin)
+print([i for i, t in d["tokens"].items() if t["type"] == "vmcrypt" and t["kek_id"] == sys.argv[1]][0])' "$kek_b")" "$T/a.img"
+expect_rc 4 destroyed unlock --check "$T/a.img"
+assert_file_contains "$T/destroyed.err" "$kek_a does not exist" "message for a destroyed KEK"
+cryptsetup token remove --token-id "$(luks_json "$T/a.img" | "$PY" -c '
+import json, sys; d = json.load(sys.stdin)
+print([i for i, t in d["tokens"].items() if t["type"] == "vmcrypt"][0])')" "$T/a.img"
+cryptsetup token import --json-file "$T/new-token.json" "$T/a.img"
+expect_rc 0 check3 unlock --check "$T/a.img"
+
+note "rotate the unlock secret: new keyslot, old keyslot gone, data untouched"
+slot_before=$(token_field "$T/a.img" keyslots | tr -dc 0-9)
+expect_rc 0 rekey-secret vmc disk rekey --providers "$P" --secret "$T/a.img"
+slot_after=$(token_field "$T/a.img" keyslots | tr -dc 0-9)
+assert_ne "$slot_after" "$slot_before" "keyslot after secret rotation"
+luks_json "$T/a.img" | "$PY" -c 'import json,sys; sys.exit(sys.argv[1] in json.load(sys.stdin)["keyslots"])' "$slot_before" ||
+        die "old keyslot $slot_before still exists after rekey --secret"
+assert_eq "$(sha256_range "$T/a.img" "$off")" "$data_before" "data area after secret rotation"
+expect_rc 0 cs-test2 unlock "$T/a.img" -- cryptsetup open --test-passphrase --key-file - "$T/a.img"
+
+note "recovery passphrase: Argon2id keyslot, plain cryptsetup, no KMS"
+rec=$(vmc disk recovery-key add --providers "$P" --pbkdf-memory 32768 --iter-time 100 "$T/a.img" 2>"$T/rec.err") ||
+        die "recovery-key add failed: $(cat "$T/rec.err")"
+[[ "$rec" =~ ^([2-9A-HJ-NP-Z]{5}-){7}[2-9A-HJ-NP-Z]{5}$ ]] || die "recovery passphrase has the wrong shape: '$rec'"
+printf '%s' "$rec" | cs open --test-passphrase --key-file - "$T/a.img" || die "cryptsetup rejects the recovery passphrase"
+luks_json "$T/a.img" | "$PY" -c '
+import json, sys
+assert any(k["kdf"]["type"] == "argon2id" for k in json.load(sys.stdin)["keyslots"].values())' ||
+        die "no Argon2id keyslot for the recovery passphrase"
+
+note "offline cryptsetup reencrypt --decrypt with the secret from the KMS"
+expect_rc 0 cs-decrypt unlock "$T/a.img" -- cryptsetup reencrypt --decrypt --force-offline-reencrypt \
+        --header "$T/dec.hdr" --batch-mode --key-file - "$T/a.img"
+assert_eq "$(sha256_range "$T/a.img" 0 $((24 << 20)))" "$orig" "plaintext after cryptsetup decrypt"
+
+note "LUKS1 for QEMU: token in the sidecar, QEMU opens it with the released secret"
+expect_rc 0 create1 vmc disk create --providers "$P" --provider kms --type luks1 8M "$T/q.img"
+[ -f "$T/q.img.vmcrypt.json" ] || die "no sidecar $T/q.img.vmcrypt.json for LUKS1"
+assert_eq "$(stat -c %a "$T/q.img.vmcrypt.json")" 600 "sidecar mode"
+expect_rc 0 qemu unlock --fd 3 --format base64 "$T/q.img" -- qemu-img info \
+        --object secret,id=s0,file=/dev/fd/3,format=base64 --image-opts driver=luks,key-secret=s0,file.filename="$T/q.img"
+assert_file_contains "$T/qemu.out" "encrypted: yes" "qemu-img info through the luks driver"
+kek_q=$(json_get "$T/q.img.vmcrypt.json" "list(d['tokens'].values())[0]['kek_id']")
+expect_rc 0 rekey1 vmc disk rekey --providers "$P" "$T/q.img"
+kek_q2=$(json_get "$T/q.img.vmcrypt.json" "list(d['tokens'].values())[0]['kek_id']")
+assert_ne "$kek_q2" "$kek_q" "LUKS1 KEK after rekey"
+expect_rc 0 cs-test1 unlock "$T/q.img" -- cryptsetup open --test-passphrase --key-file - "$T/q.img"
+
+note "no plaintext key in any file the test made"
+{ unlock "$T/q.img" -- cat; echo; } | scan_for_plaintext "$T" "$T/kms" alice "$KMS_PORT" "$kek_b" "$kek_q2"
+keys_done
