@@ -15,6 +15,7 @@
 enum {
         ARG_TYPE = 0x100, ARG_HEADER, ARG_SECTOR, ARG_KEY_FILE, ARG_NEW_KEY_FILE, ARG_RANDOM_KEY,
         ARG_PBKDF_MEMORY, ARG_ITER_TIME, ARG_MAX_RATE, ARG_PROGRESS, ARG_YES, ARG_JSON,
+        ARG_PROVIDER, ARG_KEK, ARG_VM_NAME, ARG_VM_UUID, ARG_PROVIDERS,
 };
 
 static const struct option long_options[] = {
@@ -31,6 +32,11 @@ static const struct option long_options[] = {
         { "progress", required_argument, NULL, ARG_PROGRESS },
         { "yes", no_argument, NULL, ARG_YES },
         { "json", no_argument, NULL, ARG_JSON },
+        { "provider", required_argument, NULL, ARG_PROVIDER },
+        { "kek", required_argument, NULL, ARG_KEK },
+        { "vm-name", required_argument, NULL, ARG_VM_NAME },
+        { "vm-uuid", required_argument, NULL, ARG_VM_UUID },
+        { "providers", required_argument, NULL, ARG_PROVIDERS },
         { NULL, 0, NULL, 0 },
 };
 
@@ -43,6 +49,7 @@ static unsigned option_group(int c) {
         case ARG_MAX_RATE: case ARG_PROGRESS: return DOPT_RUN;
         case ARG_YES: return DOPT_YES;
         case ARG_JSON: return DOPT_JSON;
+        case ARG_PROVIDER: case ARG_KEK: case ARG_VM_NAME: case ARG_VM_UUID: case ARG_PROVIDERS: return DOPT_PROVIDER;
         default: return 0;
         }
 }
@@ -61,7 +68,7 @@ int disk_opts_parse(const char *cmd, unsigned allowed, const char *help, int arg
         int c;
         optind = 0;
         opterr = 0;
-        while ((c = getopt_long(argc, argv, "+h", long_options, NULL)) != -1) {
+        while ((c = getopt_long(argc, argv, "h", long_options, NULL)) != -1) {
                 if (c == 'h') {
                         fputs(help, stdout);
                         return EXIT_OK;
@@ -114,10 +121,19 @@ int disk_opts_parse(const char *cmd, unsigned allowed, const char *help, int arg
                         break;
                 case ARG_YES: o->yes = true; break;
                 case ARG_JSON: o->json = true; break;
+                case ARG_PROVIDER: o->provider = optarg; break;
+                case ARG_KEK: o->kek = optarg; break;
+                case ARG_VM_NAME: o->vm_name = optarg; break;
+                case ARG_VM_UUID: o->vm_uuid = optarg; break;
+                case ARG_PROVIDERS: o->providers = optarg; break;
                 }
         }
         if (o->key_file && o->new_key_file)
                 return cli_usage_error(cmd, "--key-file and --new-key-file exclude each other");
+        if ((o->kek || o->vm_name || o->vm_uuid || o->providers) && !o->provider)
+                return cli_usage_error(cmd, "--kek, --vm-name, --vm-uuid and --providers go with --provider NAME");
+        if (o->provider && (o->key_file || o->new_key_file))
+                return cli_usage_error(cmd, "--provider makes the key itself: drop --key-file/--new-key-file");
         if (o->random_key && !o->key_file)
                 return cli_usage_error(cmd, "--random-key qualifies --key-file: the file holds a random secret");
         if (o->type == DISK_FORMAT_LUKS1 && o->sector_size == 4096)
@@ -133,6 +149,8 @@ int disk_get_key(const char *cmd, const struct disk_opts *o, const char *target,
                  struct secret **ret, enum engine_kdf *ret_kdf) {
         int r;
         *ret_kdf = ENGINE_KDF_SLOW;
+        if (o->provider && new_slot)
+                return disk_provider_get_key(o, target, ret, ret_kdf);
         if (o->new_key_file) {
                 if (!new_slot)
                         return cli_usage_error(cmd, "--new-key-file only applies when a new keyslot is created");
@@ -251,6 +269,8 @@ void disk_params_init(struct engine_params *p, const struct disk_opts *o, const 
                 .iter_time_ms = o->iter_time,
                 .max_rate = o->max_rate,
         };
+        if (o->provider)
+                p->header_hook = disk_provider_hook;
         progress_state = (struct progress_state) { .mode = o->progress };
         if (o->progress != PROGRESS_NONE) {
                 p->progress = progress_cb;
