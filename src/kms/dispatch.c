@@ -32,6 +32,22 @@ static const struct {
         { KMIP_OP_DECRYPT, op_decrypt },
 };
 
+/* Operations that never write to the store and finish quickly (no scans). */
+static bool is_quick_read(uint32_t op) {
+        switch (op) {
+        case KMIP_OP_GET:
+        case KMIP_OP_GET_ATTRIBUTES:
+        case KMIP_OP_GET_ATTRIBUTE_LIST:
+        case KMIP_OP_ENCRYPT:
+        case KMIP_OP_DECRYPT:
+        case KMIP_OP_QUERY:
+        case KMIP_OP_DISCOVER_VERSIONS:
+                return true;
+        default:
+                return false;
+        }
+}
+
 static kms_op_fn *handler_for(uint32_t op) {
         for (size_t i = 0; i < ELEMENTSOF(handlers); i++)
                 if (handlers[i].op == op)
@@ -99,7 +115,7 @@ static int pick_version(struct kmip_version asked, struct kmip_version *ret) {
 }
 
 int kms_process(struct kms_engine *e, const struct kms_client *client, const uint8_t *req, size_t n,
-                uint8_t **ret, size_t *ret_n) {
+                bool reads_only, uint8_t **ret, size_t *ret_n) {
         _cleanup_(ttlv_arena_freep) struct ttlv_arena *a = ttlv_arena_new();
         if (!a)
                 return -ENOMEM;
@@ -108,6 +124,10 @@ int kms_process(struct kms_engine *e, const struct kms_client *client, const uin
 
         struct kmip_message m = {};
         int r = kmip_request_parse(a, req, n, &limits, &m);
+        if (r == 0 && reads_only)
+                for (size_t i = 0; i < m.n_items; i++)
+                        if (!is_quick_read(m.items[i].operation))
+                                return -EWOULDBLOCK;
         struct kmip_version v = m.header.version;
         if (v.major == 0 && v.minor == 0)
                 v = KMIP_VERSION(1, 0);

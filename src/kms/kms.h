@@ -4,6 +4,7 @@
 #pragma once
 
 #include <pthread.h>
+#include <stdbool.h>
 #include <stdint.h>
 
 #include "kmip/attribute.h"
@@ -52,9 +53,12 @@ int kms_engine_init(struct kms_engine *e, const struct kms_config *c, struct sto
 void kms_engine_done(struct kms_engine *e);
 
 /* Handle one encoded request; *ret is a malloc'ed encoded response (always set on
- * 0). -ENOMEM only: protocol errors are answered, not returned. */
+ * 0). -ENOMEM only: protocol errors are answered, not returned. With reads_only set,
+ * a request that contains any operation that writes to the store is left untouched
+ * and -EWOULDBLOCK returned, so the network loop can answer reads itself and hand
+ * writes (which wait for a disk commit) to worker threads. */
 int kms_process(struct kms_engine *e, const struct kms_client *client, const uint8_t *req, size_t n,
-                uint8_t **ret, size_t *ret_n);
+                bool reads_only, uint8_t **ret, size_t *ret_n);
 
 /* ---- shared by the operation handlers (ops-common.c) ---- */
 

@@ -108,7 +108,7 @@ static void *worker_main(void *arg) {
                         s->work.tail = NULL;
                 pthread_mutex_unlock(&s->work.lock);
 
-                j->r = kms_process(s->engine, &j->conn->client, j->req, j->req_n, &j->resp, &j->resp_n);
+                j->r = kms_process(s->engine, &j->conn->client, j->req, j->req_n, false, &j->resp, &j->resp_n);
                 OPENSSL_clear_free(j->req, j->req_n);
                 j->req = NULL;
 
@@ -149,6 +149,37 @@ static void wipe_cleanup(const void *data, size_t len, void *extra) {
         OPENSSL_clear_free((void *) data, len);
 }
 
+/* Queue a finished job's response on its connection (loop thread only). True when
+ * the connection may read its next request; false when it is gone or must wait. */
+static bool job_complete(struct kms_server *s, struct job *j) {
+        struct conn *c = j->conn;
+        c->busy = false;
+        if (j->r < 0) {
+                log_warning_errno(j->r, "Dropping connection from %s: cannot process request: %m", c->client.cn);
+                job_free(j);
+                conn_free(c);
+                return false;
+        }
+        struct evbuffer *out = bufferevent_get_output(c->bev);
+        /* The buffer references the response and wipes it once sent. */
+        if (evbuffer_add_reference(out, j->resp, j->resp_n, wipe_cleanup, NULL) == 0)
+                j->resp = NULL;
+        else
+                c->closing = true;
+        job_free(j);
+        if (c->closing) {
+                if (evbuffer_get_length(out) == 0)
+                        conn_free(c);
+                return false;
+        }
+        if (evbuffer_get_length(out) > s->config->max_message) {
+                c->blocked = true;
+                return false;
+        }
+        bufferevent_enable(c->bev, EV_READ);
+        return true;
+}
+
 static void on_done(evutil_socket_t fd, short what, void *arg) {
         (void) fd;
         (void) what;
@@ -161,46 +192,24 @@ static void on_done(evutil_socket_t fd, short what, void *arg) {
         while (list) {
                 struct job *j = list;
                 list = j->next;
-                struct conn *c = j->conn;
                 s->in_flight--;
-                c->busy = false;
-                if (j->r < 0) {
-                        log_warning_errno(j->r, "Dropping connection from %s: cannot process request: %m", c->client.cn);
-                        job_free(j);
-                        conn_free(c);
-                        continue;
-                }
-                struct evbuffer *out = bufferevent_get_output(c->bev);
-                /* The buffer references the response and wipes it once sent. */
-                if (evbuffer_add_reference(out, j->resp, j->resp_n, wipe_cleanup, NULL) == 0)
-                        j->resp = NULL;
-                else
-                        c->closing = true;
-                job_free(j);
-                if (c->closing) {
-                        if (evbuffer_get_length(out) == 0)
-                                conn_free(c);
-                        continue;
-                }
-                if (evbuffer_get_length(out) > c->srv->config->max_message) {
-                        c->blocked = true;
-                        continue;
-                }
-                bufferevent_enable(c->bev, EV_READ);
-                conn_read(c->bev, c);
+                struct conn *c = j->conn;
+                if (job_complete(s, j))
+                        conn_read(c->bev, c);
         }
         maybe_finish(s);
 }
 
-static void conn_read(struct bufferevent *bev, void *arg) {
-        struct conn *c = arg;
+/* Take the next whole message off the connection and run or queue it. True when
+ * another buffered message may follow right away. */
+static bool conn_take_one(struct conn *c) {
         struct kms_server *s = c->srv;
         if (c->busy || c->closing || c->blocked || !c->identified)
-                return;
-        struct evbuffer *in = bufferevent_get_input(bev);
+                return false;
+        struct evbuffer *in = bufferevent_get_input(c->bev);
         size_t avail = evbuffer_get_length(in);
         if (avail < TTLV_HEADER_SIZE)
-                return;
+                return false;
         uint8_t hdr[TTLV_HEADER_SIZE];
         evbuffer_copyout(in, hdr, sizeof(hdr));
         size_t total;
@@ -211,31 +220,44 @@ static void conn_read(struct bufferevent *bev, void *arg) {
                 log_notice("Closing connection from %s: %s", c->client.cn,
                            r == -EMSGSIZE ? "message larger than max-message-size" : "not a KMIP message");
                 conn_free(c);
-                return;
+                return false;
         }
         if (avail < total) {
-                bufferevent_setwatermark(bev, EV_READ, total, s->config->max_message + 65536);
-                return;
+                bufferevent_setwatermark(c->bev, EV_READ, total, s->config->max_message + 65536);
+                return false;
         }
-        bufferevent_setwatermark(bev, EV_READ, TTLV_HEADER_SIZE, s->config->max_message + 65536);
+        bufferevent_setwatermark(c->bev, EV_READ, TTLV_HEADER_SIZE, s->config->max_message + 65536);
         struct job *j = calloc(1, sizeof(*j));
         if (j)
                 j->req = malloc(total);
         if (!j || !j->req) {
                 free(j);
                 conn_free(c);
-                return;
+                return false;
         }
         j->req_n = total;
         j->conn = c;
         evbuffer_remove(in, j->req, total);
         c->busy = true;
-        bufferevent_disable(bev, EV_READ);
+        bufferevent_disable(c->bev, EV_READ);
+        /* Reads are answered right here: no thread hand-off, no context switch. Only
+         * requests that write (and so wait for a disk commit) go to the workers. */
+        j->r = kms_process(s->engine, &c->client, j->req, j->req_n, true, &j->resp, &j->resp_n);
+        if (j->r != -EWOULDBLOCK)
+                return job_complete(s, j);
         s->in_flight++;
         pthread_mutex_lock(&s->work.lock);
         queue_push(&s->work, j);
         pthread_cond_signal(&s->work.cond);
         pthread_mutex_unlock(&s->work.lock);
+        return false;
+}
+
+/* A loop, not recursion: a client may pipeline many requests. */
+static void conn_read(struct bufferevent *bev, void *arg) {
+        (void) bev;
+        while (conn_take_one(arg))
+                ;
 }
 
 static void conn_write(struct bufferevent *bev, void *arg) {

@@ -36,6 +36,7 @@ struct pending {
         size_t blob_len;
         bool done;
         int r;
+        pthread_cond_t cond; /* the writer waits on its own condition: no herd */
 };
 
 struct rconn {
@@ -53,7 +54,6 @@ struct sqlite_store {
 
         pthread_mutex_t lock;
         pthread_cond_t work;   /* committer: something queued or stopping */
-        pthread_cond_t done;   /* writers: a group committed */
         struct pending *head, *tail;
         bool stopping;
         pthread_t committer;
@@ -307,12 +307,13 @@ static void commit_group(struct sqlite_store *s, struct pending *list) {
                         (void) exec(s->wdb, "ROLLBACK");
         }
         pthread_mutex_lock(&s->lock);
-        for (struct pending *p = list; p; p = p->next) {
+        for (struct pending *p = list, *next; p; p = next) {
+                next = p->next; /* p may vanish as soon as it is signalled */
                 if (r < 0)
                         p->r = r;
                 p->done = true;
+                pthread_cond_signal(&p->cond);
         }
-        pthread_cond_broadcast(&s->done);
         pthread_mutex_unlock(&s->lock);
 }
 
@@ -346,6 +347,7 @@ static void *committer_main(void *arg) {
 static int sq_put(struct store *base, const struct kms_object *o) {
         struct sqlite_store *s = (struct sqlite_store *) base;
         struct pending p = { .r = 0 };
+        pthread_cond_init(&p.cond, NULL);
         snprintf(p.id, sizeof(p.id), "%s", o->id);
         snprintf(p.owner, sizeof(p.owner), "%s", o->owner);
         p.object_type = o->object_type;
@@ -372,10 +374,11 @@ static int sq_put(struct store *base, const struct kms_object *o) {
                 s->tail = &p;
                 pthread_cond_signal(&s->work);
                 while (!p.done)
-                        pthread_cond_wait(&s->done, &s->lock);
+                        pthread_cond_wait(&p.cond, &s->lock);
                 r = p.r;
         }
         pthread_mutex_unlock(&s->lock);
+        pthread_cond_destroy(&p.cond);
         free(p.attrs);
         free(p.blob);
         return r;
@@ -563,7 +566,6 @@ static void sq_free(struct store *base) {
         pthread_mutex_destroy(&s->lock);
         pthread_mutex_destroy(&s->pool_lock);
         pthread_cond_destroy(&s->work);
-        pthread_cond_destroy(&s->done);
         free(s->path);
         free(s);
 }
@@ -594,7 +596,6 @@ int store_sqlite_open(const char *path, const struct master_source *master, stru
         pthread_mutex_init(&s->lock, NULL);
         pthread_mutex_init(&s->pool_lock, NULL);
         pthread_cond_init(&s->work, NULL);
-        pthread_cond_init(&s->done, NULL);
         _cleanup_(store_freep) struct store *st = &s->base;
 
         s->path = strdup(path);
