@@ -250,7 +250,8 @@ int provider_config_load(const char *path, struct provider_configs **ret, char *
                 path = PROVIDERS_DEFAULT_PATH;
         FILE *f = fopen(path, "re");
         if (!f)
-                return fail(err, errlen, -errno, "%s: %s", path, strerror(errno));
+                return fail(err, errlen, -errno, "%s: %s%s", path, strerror(errno),
+                            errno == ENOENT ? " (create it as docs/keys.md describes, or pass --providers FILE)" : "");
         char *text = NULL;
         size_t size = 0;
         FILE *m = open_memstream(&text, &size);

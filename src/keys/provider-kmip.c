@@ -71,11 +71,16 @@ static int kp_fail(struct provider *p, struct kmip_provider *k, int r, const cha
                 detail = strerror(-r);
         const char *id = kek_id ? kek_id : "?";
         switch (-r) {
+        case ECONNRESET:
+                /* Under TLS 1.3 a server that rejects our certificate often just drops
+                 * the connection after the handshake; the client cannot tell. */
+                return provider_fail(p, r, "%s: the KMS of provider \"%s\" dropped the connection (%s); if it does so "
+                                     "right after connecting, it does not trust our client certificate: check that "
+                                     "the KMS trusts the issuer of %s", what, c->name, detail, c->cert);
         case ECONNREFUSED:
         case ETIMEDOUT:
         case EHOSTUNREACH:
         case ENETUNREACH:
-        case ECONNRESET:
                 return provider_fail(p, r, "%s: no KMS of provider \"%s\" is reachable (%s); check that the KMS is running and "
                                      "that the endpoints in the provider configuration are right", what, c->name, detail);
         case EKEYEXPIRED:
@@ -91,9 +96,10 @@ static int kp_fail(struct provider *p, struct kmip_provider *k, int r, const cha
                                      "it on the KMS, or use the identity that owns the KEK", what, c->cert, id, detail);
         case ENOENT:
         case EIDRM:
-                return provider_fail(p, r, "%s: KEK %s does not exist on provider \"%s\" (destroyed or never created: %s); "
-                                     "restore it on the KMS, or open the disk with its recovery passphrase", what, id,
-                                     c->name, detail);
+                return provider_fail(p, r, "%s: KEK %s does not exist on provider \"%s\" for this client's identity "
+                                     "(%s): it was destroyed, never created, or belongs to another identity than %s; "
+                                     "restore it on the KMS, use the identity that owns it, or open the disk with its "
+                                     "recovery passphrase", what, id, c->name, detail, c->cert);
         case EKEYREVOKED:
                 return provider_fail(p, r, "%s: KEK %s on provider \"%s\" is revoked (%s); it no longer releases disks: "
                                      "use the recovery passphrase, then 'vmcrypt disk rekey --kek NEW'", what, id, c->name,

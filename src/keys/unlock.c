@@ -117,7 +117,7 @@ int unlocker_unlock_cd(struct unlocker *u, struct crypt_device *cd, const char *
         if (l->n == 0) {
                 snprintf(err, errlen, "%s is not bound to a key provider (no vmcrypt token): bind it with "
                          "'vmcrypt disk bind --provider NAME' or open it with its passphrase", header_path);
-                return -ENOKEY;
+                return -ENOENT;
         }
         int best = 0;
         for (size_t i = 0; i < l->n; i++) {
