@@ -1,0 +1,293 @@
+/* Unit tests of the KMIP engine of vmcrypt-kms (kms_process) without network: the
+ * attribute operations in 1.x and 2.0 form, Locate filters and paging, the state
+ * machine, and the read/write split the network loop relies on. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "kmip/attribute.h"
+#include "kmip/message.h"
+#include "kmip/tags.h"
+#include "kms/kms.h"
+
+static char dir[] = "/tmp/test-kms-engine-XXXXXX";
+static struct kms_engine engine;
+static struct kms_config *config;
+static struct store *store;
+static const struct kms_client alice = { .cn = "alice", .fingerprint = "aa" };
+static const struct kms_client bob = { .cn = "bob", .fingerprint = "bb" };
+
+static int setup(void **state) {
+        (void) state;
+        assert_non_null(mkdtemp(dir));
+        assert_int_equal(kms_config_defaults(dir, &config), 0);
+        struct secret *mk = secret_new(32);
+        memset(mk->data, 7, 32);
+        assert_int_equal(store_sqlite_open(config->database, &(struct master_source) { .key = mk }, &store), 0);
+        secret_free(mk);
+        return kms_engine_init(&engine, config, store, NULL);
+}
+
+static int teardown(void **state) {
+        (void) state;
+        kms_engine_done(&engine);
+        store_free(store);
+        kms_config_free(config);
+        char cmd[256];
+        snprintf(cmd, sizeof(cmd), "rm -rf '%s'", dir);
+        return system(cmd);
+}
+
+/* One request with one item; returns the response item (in arena a). */
+static struct kmip_batch_item *call(struct ttlv_arena *a, const struct kms_client *who, struct kmip_version v,
+                                    uint32_t op, struct ttlv *payload) {
+        struct kmip_batch_item item = { .operation = op, .payload = payload };
+        struct kmip_message m = { .header = { .version = v }, .items = &item, .n_items = 1 };
+        struct ttlv *root;
+        assert_int_equal(kmip_request_build(a, &m, &root), 0);
+        uint8_t *req;
+        size_t n;
+        assert_int_equal(ttlv_encode_alloc(root, &req, &n), 0);
+        uint8_t *resp;
+        size_t rn;
+        assert_int_equal(kms_process(&engine, who, req, n, false, &resp, &rn), 0);
+        ttlv_buffer_free(req, n);
+        struct kmip_message r;
+        /* The parsed tree points into resp: keep it alive as long as the arena. */
+        uint8_t *keep = ttlv_arena_alloc(a, rn);
+        memcpy(keep, resp, rn);
+        free(resp);
+        assert_int_equal(kmip_response_parse(a, keep, rn, NULL, &r), 0);
+        assert_int_equal(r.n_items, 1);
+        assert_int_equal(r.header.version.major, v.major);
+        assert_int_equal(r.header.version.minor, v.minor);
+        return &r.items[0];
+}
+
+static struct ttlv *payload(struct ttlv_arena *a) {
+        return ttlv_add_structure(a, NULL, KMIP_TAG_REQUEST_PAYLOAD);
+}
+
+static struct ttlv *uid_payload(struct ttlv_arena *a, const char *uid) {
+        struct ttlv *p = payload(a);
+        ttlv_add_text(a, p, KMIP_TAG_UNIQUE_IDENTIFIER, uid);
+        return p;
+}
+
+static const char *create(struct ttlv_arena *a, const struct kms_client *who, struct kmip_version v, const char *name,
+                          const char *group) {
+        struct ttlv *p = payload(a);
+        ttlv_add_enum(a, p, KMIP_TAG_OBJECT_TYPE, KMIP_OBJECT_SYMMETRIC_KEY);
+        struct kmip_attr_list l = {};
+        kmip_attr_list_add_enum(a, &l, KMIP_ATTR_CRYPTOGRAPHIC_ALGORITHM, KMIP_ALG_AES);
+        kmip_attr_list_add_integer(a, &l, KMIP_ATTR_CRYPTOGRAPHIC_LENGTH, 128);
+        if (name)
+                kmip_attr_list_add_name(a, &l, name);
+        if (group)
+                kmip_attr_list_add_text(a, &l, "x-Group", group);
+        kmip_attrs_build_container(a, p, &l, v);
+        struct kmip_batch_item *r = call(a, who, v, KMIP_OP_CREATE, p);
+        assert_int_equal(r->result_status, KMIP_STATUS_SUCCESS);
+        const char *uid;
+        assert_int_equal(ttlv_get_text(r->payload, KMIP_TAG_UNIQUE_IDENTIFIER, &uid, NULL), 0);
+        return uid;
+}
+
+/* Value of attribute name through GetAttributes, or NULL if absent. */
+static struct kmip_attr *get_attr(struct ttlv_arena *a, struct kmip_version v, const char *uid, const char *name) {
+        struct ttlv *p = uid_payload(a, uid);
+        kmip_attr_name_build(a, p, name, v);
+        struct kmip_batch_item *r = call(a, &alice, v, KMIP_OP_GET_ATTRIBUTES, p);
+        assert_int_equal(r->result_status, KMIP_STATUS_SUCCESS);
+        struct kmip_attr_list l = {};
+        const struct ttlv *c = kmip_version_is_2x(v) ? ttlv_find(r->payload, KMIP_TAG_ATTRIBUTES) : r->payload;
+        assert_non_null(c);
+        assert_int_equal(kmip_attrs_parse(a, c, &l), 0);
+        struct kmip_attr *at = kmip_attr_list_find(&l, name, -1);
+        return at;
+}
+
+static void test_attribute_ops(void **state) {
+        (void) state;
+        static const struct kmip_version versions[] = { { 1, 0 }, { 1, 4 }, { 2, 0 } };
+        for (size_t i = 0; i < ELEMENTSOF(versions); i++) {
+                struct kmip_version v = versions[i];
+                struct ttlv_arena *a = ttlv_arena_new();
+                const char *uid = create(a, &alice, v, NULL, NULL);
+                assert_null(get_attr(a, v, uid, "x-Color"));
+
+                /* Add: a custom attribute of a non-text type. */
+                struct ttlv *p = uid_payload(a, uid);
+                struct kmip_attr at = { .name = "x-Color", .value = ttlv_add_integer(a, NULL, KMIP_TAG_ATTRIBUTE_VALUE, 42) };
+                struct ttlv *holder = kmip_version_is_2x(v) ? ttlv_add_structure(a, p, KMIP_TAG_NEW_ATTRIBUTE) : p;
+                kmip_attr_build(a, holder, &at, v);
+                assert_int_equal(call(a, &alice, v, KMIP_OP_ADD_ATTRIBUTE, p)->result_status, KMIP_STATUS_SUCCESS);
+                struct kmip_attr *got = get_attr(a, v, uid, "x-Color");
+                assert_non_null(got);
+                assert_int_equal(got->value->type, TTLV_INTEGER);
+                assert_int_equal(got->value->v.integer, 42);
+
+                /* Modify (1.x) or Set (2.0). */
+                p = uid_payload(a, uid);
+                at.value = ttlv_add_integer(a, NULL, KMIP_TAG_ATTRIBUTE_VALUE, 43);
+                holder = kmip_version_is_2x(v) ? ttlv_add_structure(a, p, KMIP_TAG_NEW_ATTRIBUTE) : p;
+                kmip_attr_build(a, holder, &at, v);
+                uint32_t op = kmip_version_is_2x(v) ? KMIP_OP_SET_ATTRIBUTE : KMIP_OP_MODIFY_ATTRIBUTE;
+                assert_int_equal(call(a, &alice, v, op, p)->result_status, KMIP_STATUS_SUCCESS);
+                assert_int_equal(get_attr(a, v, uid, "x-Color")->value->v.integer, 43);
+
+                /* Attribute list names it. */
+                struct kmip_batch_item *r = call(a, &alice, v, KMIP_OP_GET_ATTRIBUTE_LIST, uid_payload(a, uid));
+                assert_int_equal(r->result_status, KMIP_STATUS_SUCCESS);
+                const char *names[64];
+                size_t n = 0;
+                assert_int_equal(kmip_attr_names_parse(a, r->payload, names, 64, &n), 0);
+                int seen = 0;
+                for (size_t k = 0; k < n; k++)
+                        seen += strcmp(names[k], "x-Color") == 0;
+                assert_int_equal(seen, 1);
+
+                /* Delete, then it is gone; deleting again fails. */
+                for (int round = 0; round < 2; round++) {
+                        p = uid_payload(a, uid);
+                        kmip_attr_name_build(a, p, "x-Color", v);
+                        r = call(a, &alice, v, KMIP_OP_DELETE_ATTRIBUTE, p);
+                        assert_int_equal(r->result_status, round == 0 ? KMIP_STATUS_SUCCESS : KMIP_STATUS_OPERATION_FAILED);
+                }
+                assert_null(get_attr(a, v, uid, "x-Color"));
+
+                /* Server-only attributes cannot be added. */
+                p = uid_payload(a, uid);
+                at = (struct kmip_attr) { .name = "State", .value = ttlv_add_enum(a, NULL, KMIP_TAG_ATTRIBUTE_VALUE, 2) };
+                holder = kmip_version_is_2x(v) ? ttlv_add_structure(a, p, KMIP_TAG_NEW_ATTRIBUTE) : p;
+                kmip_attr_build(a, holder, &at, v);
+                assert_int_equal(call(a, &alice, v, KMIP_OP_ADD_ATTRIBUTE, p)->result_status, KMIP_STATUS_OPERATION_FAILED);
+                ttlv_arena_free(a);
+        }
+}
+
+static void test_locate(void **state) {
+        (void) state;
+        struct kmip_version v = { 1, 4 };
+        struct ttlv_arena *a = ttlv_arena_new();
+        const char *ids[5];
+        for (int i = 0; i < 5; i++)
+                ids[i] = create(a, &alice, v, NULL, "loc");
+        (void) create(a, &bob, v, NULL, "loc");
+
+        struct ttlv *p = payload(a);
+        struct kmip_attr at = { .name = "x-Group", .value = ttlv_add_text(a, NULL, KMIP_TAG_ATTRIBUTE_VALUE, "loc") };
+        kmip_attr_build(a, p, &at, v);
+        ttlv_add_integer(a, p, KMIP_TAG_MAXIMUM_ITEMS, 2);
+        ttlv_add_integer(a, p, KMIP_TAG_OFFSET_ITEMS, 1);
+        struct kmip_batch_item *r = call(a, &alice, v, KMIP_OP_LOCATE, p);
+        assert_int_equal(r->result_status, KMIP_STATUS_SUCCESS);
+        int32_t located;
+        assert_int_equal(ttlv_get_integer(r->payload, KMIP_TAG_LOCATED_ITEMS, &located), 0);
+        assert_int_equal(located, 5); /* alice's five, not bob's */
+        assert_int_equal(ttlv_count(r->payload, KMIP_TAG_UNIQUE_IDENTIFIER), 2);
+        struct ttlv *u = ttlv_find(r->payload, KMIP_TAG_UNIQUE_IDENTIFIER);
+        assert_string_equal((const char *) u->v.bytes.data, ids[1]);
+        assert_string_equal((const char *) ttlv_find_next(u)->v.bytes.data, ids[2]);
+
+        /* A value that matches nothing. */
+        p = payload(a);
+        at.value = ttlv_add_text(a, NULL, KMIP_TAG_ATTRIBUTE_VALUE, "nope");
+        kmip_attr_build(a, p, &at, v);
+        r = call(a, &alice, v, KMIP_OP_LOCATE, p);
+        assert_int_equal(ttlv_count(r->payload, KMIP_TAG_UNIQUE_IDENTIFIER), 0);
+        ttlv_arena_free(a);
+}
+
+static uint32_t state_of(struct ttlv_arena *a, const char *uid) {
+        struct kmip_attr *at = get_attr(a, (struct kmip_version) { 1, 4 }, uid, "State");
+        assert_non_null(at);
+        return at->value->v.enumeration;
+}
+
+static uint32_t run_op(struct ttlv_arena *a, uint32_t op, const char *uid, uint32_t revoke_code) {
+        struct ttlv *p = uid_payload(a, uid);
+        if (op == KMIP_OP_REVOKE) {
+                struct ttlv *rr = ttlv_add_structure(a, p, KMIP_TAG_REVOCATION_REASON);
+                ttlv_add_enum(a, rr, KMIP_TAG_REVOCATION_REASON_CODE, revoke_code);
+        }
+        struct kmip_batch_item *r = call(a, &alice, (struct kmip_version) { 1, 4 }, op, p);
+        return r->result_status == KMIP_STATUS_SUCCESS ? 0 : r->result_reason;
+}
+
+static void test_state_machine(void **state) {
+        (void) state;
+        struct ttlv_arena *a = ttlv_arena_new();
+        struct kmip_version v = { 1, 4 };
+        const char *k = create(a, &alice, v, NULL, NULL);
+        assert_int_equal(state_of(a, k), KMIP_STATE_PRE_ACTIVE);
+        assert_int_equal(run_op(a, KMIP_OP_ACTIVATE, k, 0), 0);
+        assert_int_equal(state_of(a, k), KMIP_STATE_ACTIVE);
+        assert_non_null(get_attr(a, v, k, "Activation Date"));
+        assert_int_not_equal(run_op(a, KMIP_OP_ACTIVATE, k, 0), 0);   /* not Pre-Active any more */
+        assert_int_not_equal(run_op(a, KMIP_OP_DESTROY, k, 0), 0);    /* Active: revoke first */
+        assert_int_equal(run_op(a, KMIP_OP_REVOKE, k, KMIP_REVOKE_CESSATION_OF_OPERATION), 0);
+        assert_int_equal(state_of(a, k), KMIP_STATE_DEACTIVATED);
+        assert_non_null(get_attr(a, v, k, "Deactivation Date"));
+        assert_int_equal(run_op(a, KMIP_OP_DESTROY, k, 0), 0);
+        assert_int_equal(state_of(a, k), KMIP_STATE_DESTROYED);
+        assert_non_null(get_attr(a, v, k, "Destroy Date"));
+        assert_int_equal(run_op(a, KMIP_OP_GET, k, 0), KMIP_REASON_ITEM_NOT_FOUND);
+        assert_int_not_equal(run_op(a, KMIP_OP_DESTROY, k, 0), 0);
+
+        /* Compromise from Pre-Active, then Destroyed Compromised. */
+        const char *c = create(a, &alice, v, NULL, NULL);
+        assert_int_equal(run_op(a, KMIP_OP_REVOKE, c, KMIP_REVOKE_KEY_COMPROMISE), 0);
+        assert_int_equal(state_of(a, c), KMIP_STATE_COMPROMISED);
+        assert_non_null(get_attr(a, v, c, "Compromise Date"));
+        assert_int_equal(run_op(a, KMIP_OP_DESTROY, c, 0), 0);
+        assert_int_equal(state_of(a, c), KMIP_STATE_DESTROYED_COMPROMISED);
+
+        /* Encrypt needs an Active key. */
+        const char *e = create(a, &alice, v, NULL, NULL);
+        struct ttlv *p = uid_payload(a, e);
+        ttlv_add_bytes(a, p, KMIP_TAG_DATA, "x", 1);
+        assert_int_equal(call(a, &alice, v, KMIP_OP_ENCRYPT, p)->result_status, KMIP_STATUS_OPERATION_FAILED);
+        ttlv_arena_free(a);
+}
+
+static void test_reads_only_split(void **state) {
+        (void) state;
+        struct ttlv_arena *a = ttlv_arena_new();
+        struct kmip_version v = { 1, 1 };
+        const char *k = create(a, &alice, v, NULL, NULL);
+        static const uint32_t ops[] = { KMIP_OP_GET, KMIP_OP_ACTIVATE };
+        for (size_t i = 0; i < 2; i++) {
+                struct kmip_batch_item item = { .operation = ops[i], .payload = uid_payload(a, k) };
+                struct kmip_message m = { .header = { .version = v }, .items = &item, .n_items = 1 };
+                struct ttlv *root;
+                assert_int_equal(kmip_request_build(a, &m, &root), 0);
+                uint8_t *req, *resp = NULL;
+                size_t n, rn;
+                assert_int_equal(ttlv_encode_alloc(root, &req, &n), 0);
+                int r = kms_process(&engine, &alice, req, n, true, &resp, &rn);
+                /* Get is answered inline; Activate (a write) is handed back untouched. */
+                assert_int_equal(r, i == 0 ? 0 : -EWOULDBLOCK);
+                free(resp);
+                ttlv_buffer_free(req, n);
+        }
+        assert_int_equal(state_of(a, k), KMIP_STATE_PRE_ACTIVE);
+        ttlv_arena_free(a);
+}
+
+int main(void) {
+        const struct CMUnitTest tests[] = {
+                cmocka_unit_test(test_attribute_ops),
+                cmocka_unit_test(test_locate),
+                cmocka_unit_test(test_state_machine),
+                cmocka_unit_test(test_reads_only_split),
+        };
+        return cmocka_run_group_tests(tests, setup, teardown);
+}
