@@ -13,6 +13,18 @@ kms_start "$KMS_TMP/s"
 "$PY" "$(dirname "$0")/kms-durability.py" verify "$KMS_PORT" "$KMS_TMP/s" "$KMS_TMP/acked.json"
 kms_stop
 
+# Graceful stop under load: SIGTERM during the stream; the server finishes what is in
+# flight and exits 0, and everything acknowledged is there.
+kms_start "$KMS_TMP/s"
+"$PY" "$(dirname "$0")/kms-durability.py" stream "$KMS_PORT" "$KMS_TMP/s" "$KMS_PID" "$KMS_TMP/acked2.json" TERM
+rc=0; wait "$KMS_PID" || rc=$?; KMS_PID=
+[ "$rc" = 0 ] || { echo "FAIL: exit status $rc after SIGTERM under load"; cat "$KMS_TMP/serve.err"; exit 1; }
+grep -q 'Received SIGTERM' "$KMS_TMP/serve.err" || { echo "FAIL: no shutdown message"; exit 1; }
+echo "ok: SIGTERM under load: clean exit"
+kms_start "$KMS_TMP/s"
+"$PY" "$(dirname "$0")/kms-durability.py" verify "$KMS_PORT" "$KMS_TMP/s" "$KMS_TMP/acked2.json"
+kms_stop
+
 old=$(sha256sum "$KMS_TMP/s/master.key")
 "$VMCRYPT_KMS" rotate-master-key --config "$KMS_TMP/s/kms.conf"
 [ "$old" != "$(sha256sum "$KMS_TMP/s/master.key")" ] || { echo "FAIL: master key unchanged"; exit 1; }
