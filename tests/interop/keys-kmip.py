@@ -2,7 +2,7 @@
 """KMS-side helper for the key provider tests, through PyKMIP's client (works with
 PyKMIP's server and vmcrypt-kms alike).
 Usage: keys-kmip.py PKI_DIR CN PORT revoke|destroy|state|attrs UID
-       keys-kmip.py PKI_DIR CN PORT scan DIR UID...   (unlock secrets on stdin)
+       keys-kmip.py PKI_DIR CN PORT scan DIR [--exclude FILE]... UID...   (unlock secrets on stdin)
 scan fails (exit 1) when an unlock secret (stdin, one per line) or the key material
 of a KEK UID appears in any file under DIR, raw, as hex or as base64; the secrets
 never leave this process."""
@@ -51,7 +51,11 @@ elif action == "attrs":
             v = at.attribute_value
             print("%s=%s" % (at.attribute_name.value, getattr(v, "value", v)))
 elif action == "scan":
-    top, uids = sys.argv[5], sys.argv[6:]
+    top, rest, excluded = sys.argv[5], sys.argv[6:], set()
+    while rest[:1] == ["--exclude"]:
+        excluded.add(os.path.realpath(rest[1]))
+        rest = rest[2:]
+    uids = rest
     needles = []
     for line in sys.stdin.read().split():
         needles += forms(line.encode())      # the secret as it is used (hex text)
@@ -69,7 +73,7 @@ elif action == "scan":
     for root, _, files in os.walk(top):
         for f in files:
             p = os.path.join(root, f)
-            if os.path.islink(p) or not os.path.isfile(p):
+            if os.path.islink(p) or not os.path.isfile(p) or os.path.realpath(p) in excluded:
                 continue
             with open(p, "rb") as fh:
                 data = fh.read()
