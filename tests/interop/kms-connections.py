@@ -1,0 +1,39 @@
+#!/usr/bin/python3
+"""Many concurrent connections: N TLS clients connect and stay connected; each then
+gets an answer, and the server's memory stays bounded. Usage: kms-connections.py PORT DIR PID N"""
+import importlib.util
+import os
+import sys
+
+spec = importlib.util.spec_from_file_location("kt", os.path.join(os.path.dirname(__file__), "kms-ttlv.py"))
+kt = importlib.util.module_from_spec(spec)
+spec.loader.exec_module(kt)
+T, OP, item, one = kt.T, kt.OP, kt.item, kt.one
+port, d, pid, n = int(sys.argv[1]), sys.argv[2], int(sys.argv[3]), int(sys.argv[4])
+
+
+def rss_kib():
+    for line in open("/proc/%d/status" % pid):
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1])
+
+
+base = rss_kib()
+conns = [kt.Conn(port, d, "many") for _ in range(n)]
+req = kt.request([(OP["QUERY"], [item(T["QUERY_FUNCTION"], kt.ENUM, 3)], None)])
+for c in conns:      # all requests out first: the server has n in hand at once
+    c.send_raw(req)
+ok = 0
+for c in conns:
+    resp = kt.parse(c.recv_msg())
+    bi = one(resp[0][2], T["BATCH_ITEM"])
+    ok += one(bi, T["RESULT_STATUS"]) == 0
+grown = rss_kib() - base
+for c in conns:
+    c.close()
+if ok != n:
+    raise SystemExit("FAIL: %d of %d connections answered" % (ok, n))
+print("ok: %d concurrent TLS connections all answered; server RSS grew by %d KiB (%.1f KiB each)" % (n, grown, grown / n))
+limit = int(os.environ.get("KMS_RSS_LIMIT_KIB", "512"))  # per connection; ASan builds need room
+if grown / n > limit:
+    raise SystemExit("FAIL: more than %d KiB per connection" % limit)
