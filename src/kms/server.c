@@ -37,6 +37,7 @@ struct conn {
         bool busy;      /* a job of this connection is with the workers */
         bool closing;   /* close once the current job is answered and flushed */
         bool blocked;   /* output over the limit: reading waits for it to drain */
+        bool paused;    /* EV_READ disabled (each change costs an epoll_ctl) */
 };
 
 struct job {
@@ -173,10 +174,18 @@ static bool job_complete(struct kms_server *s, struct job *j) {
                 return false;
         }
         if (evbuffer_get_length(out) > s->config->max_message) {
+                /* The peer is not taking its answers: read nothing more until it does. */
                 c->blocked = true;
+                if (!c->paused) {
+                        c->paused = true;
+                        bufferevent_disable(c->bev, EV_READ);
+                }
                 return false;
         }
-        bufferevent_enable(c->bev, EV_READ);
+        if (c->paused) {
+                c->paused = false;
+                bufferevent_enable(c->bev, EV_READ);
+        }
         return true;
 }
 
@@ -239,12 +248,14 @@ static bool conn_take_one(struct conn *c) {
         j->conn = c;
         evbuffer_remove(in, j->req, total);
         c->busy = true;
-        bufferevent_disable(c->bev, EV_READ);
         /* Reads are answered right here: no thread hand-off, no context switch. Only
          * requests that write (and so wait for a disk commit) go to the workers. */
         j->r = kms_process(s->engine, &c->client, j->req, j->req_n, true, &j->resp, &j->resp_n);
         if (j->r != -EWOULDBLOCK)
                 return job_complete(s, j);
+        /* Stop reading until the worker's answer is queued: one request in flight. */
+        c->paused = true;
+        bufferevent_disable(c->bev, EV_READ);
         s->in_flight++;
         pthread_mutex_lock(&s->work.lock);
         queue_push(&s->work, j);
@@ -271,6 +282,7 @@ static void conn_write(struct bufferevent *bev, void *arg) {
         }
         if (c->blocked) {
                 c->blocked = false;
+                c->paused = false;
                 bufferevent_enable(bev, EV_READ);
                 conn_read(bev, c);
         }
