@@ -32,4 +32,29 @@ old=$(sha256sum "$KMS_TMP/s/master.key")
 kms_start "$KMS_TMP/s"
 "$PY" "$(dirname "$0")/kms-durability.py" verify "$KMS_PORT" "$KMS_TMP/s" "$KMS_TMP/acked.json"
 kms_stop
-echo "ok: durable across SIGKILL and master key rotation"
+# A crash after the rotation committed but before the key file was renamed: the old
+# key is still at master.key and the new one at master.key.new. The next start must
+# notice and finish the rotation.
+cp -p "$KMS_TMP/s/master.key" "$KMS_TMP/old.key"
+"$VMCRYPT_KMS" rotate-master-key --config "$KMS_TMP/s/kms.conf" >/dev/null
+mv "$KMS_TMP/s/master.key" "$KMS_TMP/s/master.key.new"
+cp -p "$KMS_TMP/old.key" "$KMS_TMP/s/master.key"
+kms_start "$KMS_TMP/s"
+grep -q 'interrupted master key rotation' "$KMS_TMP/serve.err" || { echo "FAIL: rotation not finished"; exit 1; }
+[ ! -e "$KMS_TMP/s/master.key.new" ] || { echo "FAIL: master.key.new left behind"; exit 1; }
+"$PY" "$(dirname "$0")/kms-durability.py" verify "$KMS_PORT" "$KMS_TMP/s" "$KMS_TMP/acked.json"
+kms_stop
+echo "ok: interrupted rotation finished at start"
+
+# Switch to a passphrase; serve with --passphrase-file; the old key file no longer opens it.
+printf 'correct horse battery staple\n' > "$KMS_TMP/pass"
+chmod 600 "$KMS_TMP/pass"
+"$VMCRYPT_KMS" rotate-master-key --config "$KMS_TMP/s/kms.conf" --new-passphrase-file "$KMS_TMP/pass" >/dev/null
+if "$VMCRYPT_KMS" serve --config "$KMS_TMP/s/kms.conf" --listen 127.0.0.1:0 >/dev/null 2>"$KMS_TMP/err"; then
+  echo "FAIL: the old master key file still opens the store"; exit 1
+fi
+grep -q 'does not match' "$KMS_TMP/err" || { echo "FAIL: unclear message: $(cat "$KMS_TMP/err")"; exit 1; }
+kms_start "$KMS_TMP/s" --passphrase-file "$KMS_TMP/pass"
+"$PY" "$(dirname "$0")/kms-durability.py" verify "$KMS_PORT" "$KMS_TMP/s" "$KMS_TMP/acked.json"
+kms_stop
+echo "ok: durable across SIGKILL and master key rotations (key file, then passphrase)"
