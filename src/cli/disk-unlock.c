@@ -34,6 +34,8 @@ static void help(void) {
                "  --check                 only prove each IMAGE unlocks (KMS unwrap + keyslot test)\n"
                "  --header FILE           detached LUKS header (one IMAGE only)\n"
                "  --providers FILE        provider configuration (default %s)\n"
+               "  -j, --jobs N            --check: N worker processes, each with its own KMS\n"
+               "                          connection (default 1)\n"
                "  -q, --quiet             --check: print nothing for disks that unlock\n",
                PROVIDERS_DEFAULT_PATH);
 }
@@ -101,6 +103,70 @@ static int run_with_secret(const struct secret *s, int fd, char **argv) {
         return 128 + WTERMSIG(status);
 }
 
+/* Check images[i] for every i = worker (mod stride), with one unlocker (one KMS
+ * connection per provider) for all of them. Returns an exit code. */
+static int check_shard(const char *providers, const char *header, char **images, int n, int worker, int stride,
+                       int quiet) {
+        char err[1024] = "";
+        _cleanup_(unlocker_freep) struct unlocker *u = NULL;
+        int r = unlocker_new(providers, &u, err, sizeof(err));
+        if (r < 0)
+                return log_error("%s", err), cli_exit_code(r);
+        int first_fail = 0;
+        for (int i = worker; i < n; i += stride) {
+                _cleanup_(secret_freep) struct secret *s = NULL;
+                struct unlock_result res = { 0 };
+                r = unlocker_unlock(u, images[i], header, &s, &res, err, sizeof(err));
+                if (r < 0) {
+                        log_error("cannot unlock %s: %s", images[i], err);
+                        if (!first_fail)
+                                first_fail = r;
+                        continue;
+                }
+                if (!quiet) {
+                        /* One write per line, so parallel workers do not interleave. */
+                        char line[1024];
+                        int len = snprintf(line, sizeof(line), "%s: ok (keyslot %d, provider %s, KEK %s)\n", images[i],
+                                           res.keyslot, res.token->provider, res.token->kek_id);
+                        (void) write_full(STDOUT_FILENO, line, (size_t) MIN(len, (int) sizeof(line) - 1));
+                }
+                token_free(res.token);
+        }
+        return cli_exit_code(first_fail);
+}
+
+/* --check over many disks: the boot-storm path. Unlocking is CPU work in
+ * libcryptsetup (PBKDF2, anti-forensic merge, digest) plus a KMS round trip, so
+ * several worker processes overlap both; processes rather than threads because
+ * libcryptsetup keeps global state. */
+static int check_many(const char *providers, const char *header, char **images, int n, int jobs, int quiet) {
+        if (jobs <= 1)
+                return check_shard(providers, header, images, n, 0, 1, quiet);
+        fflush(NULL);
+        pid_t pids[256];
+        int started = 0, result = EXIT_OK;
+        for (int w = 0; w < jobs; w++) {
+                pid_t pid = fork();
+                if (pid < 0) {
+                        log_error_errno(-errno, "cannot start worker %d: %m", w);
+                        result = EXIT_FAILURE_GENERAL;
+                        break;
+                }
+                if (pid == 0)
+                        _exit(check_shard(providers, header, images, n, w, jobs, quiet));
+                pids[started++] = pid;
+        }
+        for (int w = 0; w < started; w++) {
+                int status = 0;
+                while (waitpid(pids[w], &status, 0) < 0 && errno == EINTR)
+                        ;
+                int code = WIFEXITED(status) ? WEXITSTATUS(status) : EXIT_FAILURE_GENERAL;
+                if (code != EXIT_OK && result == EXIT_OK)
+                        result = code;
+        }
+        return result;
+}
+
 int disk_unlock_main(int argc, char *argv[]) {
         static const struct option opts[] = {
                 { "fd", required_argument, NULL, 'f' },
@@ -109,14 +175,15 @@ int disk_unlock_main(int argc, char *argv[]) {
                 { "header", required_argument, NULL, 'H' },
                 { "providers", required_argument, NULL, KEYS_OPT_PROVIDERS },
                 { "quiet", no_argument, NULL, 'q' },
+                { "jobs", required_argument, NULL, 'j' },
                 { "help", no_argument, NULL, 'h' },
                 {}
         };
         const char *header = NULL, *providers = NULL;
-        int fd = 0, check = 0, quiet = 0, c;
+        int fd = 0, check = 0, quiet = 0, jobs = 1, c;
         enum out_format fmt = FMT_RAW;
         /* '+': stop at the first non-option, so COMMAND's own options stay its own. */
-        while ((c = getopt_long(argc, argv, "+qh", opts, NULL)) >= 0) {
+        while ((c = getopt_long(argc, argv, "+qhj:", opts, NULL)) >= 0) {
                 switch (c) {
                 case 'f': {
                         char *end = NULL;
@@ -138,6 +205,14 @@ int disk_unlock_main(int argc, char *argv[]) {
                         break;
                 case 'c': check = 1; break;
                 case 'q': quiet = 1; break;
+                case 'j': {
+                        char *end = NULL;
+                        long v = strtol(optarg, &end, 10);
+                        if (!*optarg || *end || v < 1 || v > 256)
+                                return cli_usage_error("vmcrypt disk unlock", "--jobs wants 1 to 256, not '%s'", optarg);
+                        jobs = (int) v;
+                        break;
+                }
                 case 'H': header = optarg; break;
                 case KEYS_OPT_PROVIDERS: providers = optarg; break;
                 case 'h': help(); return EXIT_OK;
@@ -158,44 +233,27 @@ int disk_unlock_main(int argc, char *argv[]) {
         if (header && nimg != 1)
                 return cli_usage_error("vmcrypt disk unlock", "--header goes with exactly one IMAGE");
 
+        if (check)
+                return check_many(providers, header, argv + optind, nimg, MIN(jobs, nimg), quiet);
+
         char err[1024] = "";
         _cleanup_(unlocker_freep) struct unlocker *u = NULL;
         int r = unlocker_new(providers, &u, err, sizeof(err));
         if (r < 0)
                 return log_error("%s", err), cli_exit_code(r);
 
-        if (!check) {
-                const char *image = argv[optind];
-                _cleanup_(secret_freep) struct secret *s = NULL, *enc = NULL;
-                struct unlock_result res = { 0 };
-                r = unlocker_unlock(u, image, header, &s, &res, err, sizeof(err));
-                if (r < 0)
-                        return log_error("cannot unlock %s: %s", image, err), cli_exit_code(r);
-                token_free(res.token);
-                r = encode(s, fmt, &enc);
-                if (r < 0)
-                        return log_error_errno(r, "out of memory"), EXIT_FAILURE_GENERAL;
-                /* Providers hold KMS connections; the command does not need them. */
-                unlocker_free(TAKE_PTR(u));
-                return run_with_secret(enc, fd, cmd);
-        }
+        const char *image = argv[optind];
+        _cleanup_(secret_freep) struct secret *s = NULL, *enc = NULL;
+        struct unlock_result res = { 0 };
+        r = unlocker_unlock(u, image, header, &s, &res, err, sizeof(err));
+        if (r < 0)
+                return log_error("cannot unlock %s: %s", image, err), cli_exit_code(r);
+        token_free(res.token);
+        r = encode(s, fmt, &enc);
+        if (r < 0)
+                return log_error_errno(r, "out of memory"), EXIT_FAILURE_GENERAL;
+        /* Providers hold KMS connections; the command does not need them. */
+        unlocker_free(TAKE_PTR(u));
+        return run_with_secret(enc, fd, cmd);
 
-        int first_fail = 0;
-        for (int i = 0; i < nimg; i++) {
-                const char *image = argv[optind + i];
-                _cleanup_(secret_freep) struct secret *s = NULL;
-                struct unlock_result res = { 0 };
-                r = unlocker_unlock(u, image, header, &s, &res, err, sizeof(err));
-                if (r < 0) {
-                        log_error("cannot unlock %s: %s", image, err);
-                        if (!first_fail)
-                                first_fail = r;
-                        continue;
-                }
-                if (!quiet)
-                        printf("%s: ok (keyslot %d, provider %s, KEK %s)\n", image, res.keyslot, res.token->provider,
-                               res.token->kek_id);
-                token_free(res.token);
-        }
-        return cli_exit_code(first_fail);
 }

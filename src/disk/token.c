@@ -420,3 +420,88 @@ int token_store_remove(struct crypt_device *cd, const char *header_path, int id)
                 return -ENOENT;
         return crypt_token_json_set(cd, id, NULL);
 }
+
+/* ---- pending-keyslot marker ---------------------------------------------- */
+
+static int luks2_find_pending(struct crypt_device *cd) {
+        int max = crypt_token_max(CRYPT_LUKS2);
+        for (int id = 0; id < max; id++) {
+                const char *type = NULL;
+                crypt_token_info info = crypt_token_status(cd, id, &type);
+                if (info != CRYPT_TOKEN_INVALID && info != CRYPT_TOKEN_INACTIVE && type &&
+                    strcmp(type, TOKEN_PENDING_TYPE) == 0)
+                        return id;
+        }
+        return -ENOENT;
+}
+
+int token_store_set_pending(struct crypt_device *cd, const char *header_path, int keyslot) {
+        int v2 = is_luks2(cd);
+        if (v2 < 0)
+                return v2;
+        if (keyslot < 0 || keyslot >= 32)
+                return -EINVAL;
+        if (!v2) {
+                json_auto_t *root = NULL;
+                int r = sidecar_load(header_path, &root);
+                if (r < 0)
+                        return r;
+                if (json_object_set_new(root, "pending_keyslot", json_integer(keyslot)) < 0)
+                        return -ENOMEM;
+                return sidecar_save(header_path, root);
+        }
+        /* The marker names no keyslot in "keyslots": the slot does not exist yet. */
+        char json[128];
+        snprintf(json, sizeof(json), "{\"type\":\"%s\",\"keyslots\":[],\"keyslot\":\"%d\"}", TOKEN_PENDING_TYPE,
+                 keyslot);
+        int id = luks2_find_pending(cd);
+        return crypt_token_json_set(cd, id >= 0 ? id : CRYPT_ANY_TOKEN, json) < 0 ? -EIO : 0;
+}
+
+int token_store_get_pending(struct crypt_device *cd, const char *header_path) {
+        int v2 = is_luks2(cd);
+        if (v2 < 0)
+                return v2;
+        if (!v2) {
+                json_auto_t *root = NULL;
+                int r = sidecar_load(header_path, &root);
+                if (r < 0)
+                        return r;
+                json_t *v = json_object_get(root, "pending_keyslot");
+                if (!v)
+                        return -ENOENT;
+                json_int_t k = json_integer_value(v);
+                return json_is_integer(v) && k >= 0 && k < 32 ? (int) k : -EBADMSG;
+        }
+        int id = luks2_find_pending(cd);
+        if (id < 0)
+                return id;
+        const char *json = NULL;
+        if (crypt_token_json_get(cd, id, &json) < 0)
+                return -EBADMSG;
+        json_auto_t *o = json_loads(json, 0, NULL);
+        const char *k = json_string_value(json_object_get(o, "keyslot"));
+        char *end = NULL;
+        long slot = k ? strtol(k, &end, 10) : -1;
+        return k && end != k && !*end && slot >= 0 && slot < 32 ? (int) slot : -EBADMSG;
+}
+
+int token_store_clear_pending(struct crypt_device *cd, const char *header_path) {
+        int v2 = is_luks2(cd);
+        if (v2 < 0)
+                return v2;
+        if (!v2) {
+                json_auto_t *root = NULL;
+                int r = sidecar_load(header_path, &root);
+                if (r < 0)
+                        return r;
+                if (!json_object_get(root, "pending_keyslot"))
+                        return 0;
+                json_object_del(root, "pending_keyslot");
+                return sidecar_save(header_path, root);
+        }
+        int id = luks2_find_pending(cd);
+        if (id < 0)
+                return 0;
+        return crypt_token_json_set(cd, id, NULL) < 0 ? -EIO : 0;
+}

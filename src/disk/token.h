@@ -94,3 +94,14 @@ int token_store_add(struct crypt_device *cd, const char *header_path, const stru
 
 /* Remove the token with this id; -ENOENT when there is none. */
 int token_store_remove(struct crypt_device *cd, const char *header_path, int id);
+
+/* A pending-keyslot marker, written before a keyslot is added for a rotation and
+ * cleared once its token is committed: after a crash in between, the next rekey
+ * knows which keyslot is an orphan (no token will ever open it) and removes it.
+ * LUKS2: a token of type "vmcrypt-pending"; LUKS1: a member of the sidecar. */
+#define TOKEN_PENDING_TYPE "vmcrypt-pending"
+int token_store_set_pending(struct crypt_device *cd, const char *header_path, int keyslot);
+/* The pending keyslot (>= 0), or -ENOENT when there is no marker. */
+int token_store_get_pending(struct crypt_device *cd, const char *header_path);
+/* Remove the marker; 0 also when there was none. */
+int token_store_clear_pending(struct crypt_device *cd, const char *header_path);

@@ -41,6 +41,45 @@ static int drop_tokens_for(struct crypt_device *cd, const char *header_path, int
         return 0;
 }
 
+static int free_keyslot(struct crypt_device *cd) {
+        int max = crypt_keyslot_max(crypt_get_type(cd));
+        for (int k = 0; k < max; k++)
+                if (crypt_keyslot_status(cd, k) == CRYPT_SLOT_INACTIVE)
+                        return k;
+        return -ENOSPC;
+}
+
+/* After a crash between "add keyslot" and "commit its token", the marked keyslot
+ * is opened by a secret that was never stored: remove it. It is only removed when
+ * no token names it and it is not the keyslot we just unlocked with. */
+static int drop_orphan(struct crypt_device *cd, const char *header_path, int in_use) {
+        int slot = token_store_get_pending(cd, header_path);
+        if (slot == -ENOENT)
+                return 0;
+        if (slot == -EBADMSG)
+                return token_store_clear_pending(cd, header_path);
+        if (slot < 0)
+                return slot;
+        _cleanup_(token_list_freep) struct token_list *l = NULL;
+        int r = token_store_list(cd, header_path, &l);
+        if (r < 0)
+                return r;
+        bool named = slot == in_use;
+        for (size_t i = 0; i < l->n; i++)
+                if (l->e[i].tok && l->e[i].tok->keyslot == slot)
+                        named = true;
+        if (!named) {
+                crypt_keyslot_info st = crypt_keyslot_status(cd, slot);
+                if (st == CRYPT_SLOT_ACTIVE || st == CRYPT_SLOT_ACTIVE_LAST) {
+                        log_debug("removing orphan keyslot %d of an interrupted rekey", slot);
+                        r = crypt_keyslot_destroy(cd, slot);
+                        if (r < 0)
+                                return r;
+                }
+        }
+        return token_store_clear_pending(cd, header_path);
+}
+
 int keys_rekey(const struct rekey_opts *o, struct rekey_result *ret, char *err, size_t errlen) {
         _cleanup_(unlocker_freep) struct unlocker *u = NULL;
         int r = unlocker_new(o->providers_path, &u, err, errlen);
@@ -76,25 +115,43 @@ int keys_rekey(const struct rekey_opts *o, struct rekey_result *ret, char *err, 
         if (r < 0)
                 return r;
 
+        r = drop_orphan(cd, hp, cur.keyslot);
+        if (r < 0)
+                return errf(err, errlen, r, "cannot clean up after an interrupted rekey of %s: %s", o->image,
+                            strerror(-r));
         int slot = cur.keyslot;
         if (o->rotate_secret) {
                 r = binding_set_minimal_pbkdf(cd);
                 if (r < 0)
                         return errf(err, errlen, r, "cannot select PBKDF2 for the new keyslot");
-                slot = crypt_keyslot_add_by_passphrase(cd, CRYPT_ANY_SLOT, (const char *) secret->data, secret->size,
-                                                       (const char *) fresh->data, fresh->size);
+                slot = free_keyslot(cd);
                 if (slot < 0)
-                        return errf(err, errlen, slot, "cannot add a keyslot for the new secret: %s (is one free?)",
-                                    strerror(-slot));
+                        return errf(err, errlen, slot, "%s has no free keyslot for the new secret", o->image);
+                /* Step 1: mark, then add the keyslot. A crash before its token is
+                 * committed leaves a keyslot nobody can open; the marker names it. */
+                r = token_store_set_pending(cd, hp, slot);
+                if (r < 0)
+                        return errf(err, errlen, r, "cannot record the pending keyslot: %s", strerror(-r));
+                r = crypt_keyslot_add_by_passphrase(cd, slot, (const char *) secret->data, secret->size,
+                                                    (const char *) fresh->data, fresh->size);
+                if (r < 0) {
+                        (void) token_store_clear_pending(cd, hp);
+                        return errf(err, errlen, r, "cannot add keyslot %d for the new secret: %s", slot, strerror(-r));
+                }
         }
         /* Step 2: the new token. Until it is committed the old token still works. */
         r = binding_header_hook(cd, slot, b);
         if (r < 0) {
-                if (o->rotate_secret)
+                if (o->rotate_secret) {
                         (void) crypt_keyslot_destroy(cd, slot);
+                        (void) token_store_clear_pending(cd, hp);
+                }
                 return errf(err, errlen, r, "%s; %s is unchanged", binding_error(b), o->image);
         }
         int new_token = binding_token_id(b);
+        if (o->rotate_secret && (r = token_store_clear_pending(cd, hp)) < 0)
+                return errf(err, errlen, r, "the new token %d is in place, but the pending marker could not be removed: %s",
+                            new_token, strerror(-r));
         /* Step 3: retire the old token(s); the new one already works. */
         r = drop_tokens_for(cd, hp, cur.keyslot, new_token);
         if (r < 0)
