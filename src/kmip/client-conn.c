@@ -9,6 +9,8 @@
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <poll.h>
+#include <pthread.h>
+#include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -22,6 +24,29 @@
 
 #include "kmip/client-internal.h"
 #include "shared/log.h"
+
+void sigpipe_block(struct sigpipe_state *s) {
+        sigset_t pipe, pending;
+        sigemptyset(&pipe);
+        sigaddset(&pipe, SIGPIPE);
+        sigemptyset(&pending);
+        (void) sigpending(&pending);
+        s->was_pending = sigismember(&pending, SIGPIPE) == 1;
+        (void) pthread_sigmask(SIG_BLOCK, &pipe, &s->old);
+}
+
+void sigpipe_restore(struct sigpipe_state *s) {
+        sigset_t pipe, pending;
+        sigemptyset(&pipe);
+        sigaddset(&pipe, SIGPIPE);
+        sigemptyset(&pending);
+        /* Discard a SIGPIPE we caused (not one that was already there). */
+        if (!s->was_pending && sigpending(&pending) == 0 && sigismember(&pending, SIGPIPE) == 1) {
+                struct timespec zero = { 0, 0 };
+                (void) sigtimedwait(&pipe, NULL, &zero);
+        }
+        (void) pthread_sigmask(SIG_SETMASK, &s->old, NULL);
+}
 
 int client_fail(struct kmip_client *c, int err, const char *fmt, ...) {
         va_list ap;
@@ -344,7 +369,11 @@ int conn_open(struct kmip_client *c) {
 
 void conn_close(struct kmip_client *c) {
         if (c->ssl) {
-                SSL_shutdown(c->ssl);
+                struct sigpipe_state sp;
+                sigpipe_block(&sp);
+                (void) SSL_shutdown(c->ssl);
+                sigpipe_restore(&sp);
+                ERR_clear_error();
                 SSL_free(c->ssl);
                 c->ssl = NULL;
         }
@@ -410,4 +439,23 @@ int conn_recv(struct kmip_client *c, uint8_t **ret, size_t *ret_size) {
         *ret = buf;
         *ret_size = total;
         return 0;
+}
+
+int conn_probe_alert(struct kmip_client *c) {
+        const char *name = cur_name(c);
+        if (!c->ssl)
+                return -ECONNRESET;
+        uint8_t b;
+        size_t n;
+        ERR_clear_error();
+        int k = SSL_read_ex(c->ssl, &b, 1, &n);
+        if (k == 1)
+                return client_fail(c, -EPROTO, "%s: unexpected data from the server", name);
+        int r = tls_fail(c, c->ssl, k, name, "the server closed the connection after the TLS handshake");
+        if (r == -EKEYREJECTED || r == -EKEYEXPIRED)
+                return r;
+        return client_fail(c, -EKEYREJECTED,
+                           "%s: the server closed the connection right after the TLS handshake "
+                           "(it may not accept client certificate %s)", name,
+                           c->cert_file ? c->cert_file : "(none)");
 }

@@ -2,6 +2,9 @@
  * of the library's interface. */
 #pragma once
 
+#include <signal.h>
+#include <stdbool.h>
+
 #include <openssl/ssl.h>
 
 #include "kmip/client.h"
@@ -26,6 +29,16 @@ struct kmip_client {
         char error[KMIP_CLIENT_ERROR_MAX];
 };
 
+/* Writing to a socket the peer closed raises SIGPIPE, which would kill the program;
+ * a library must not change the process's signal handling, so SIGPIPE is blocked in
+ * the calling thread while the client talks, and a SIGPIPE it caused is discarded. */
+struct sigpipe_state {
+        sigset_t old;
+        bool was_pending;
+};
+void sigpipe_block(struct sigpipe_state *s);
+void sigpipe_restore(struct sigpipe_state *s);
+
 /* Record the explanation of a failure and return err. */
 int client_fail(struct kmip_client *c, int err, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
 
@@ -37,6 +50,10 @@ void conn_close(struct kmip_client *c);
  * ttlv_buffer_free). -ECONNRESET when the peer closed before sending anything. */
 int conn_send(struct kmip_client *c, const uint8_t *buf, size_t size);
 int conn_recv(struct kmip_client *c, uint8_t **ret, size_t *ret_size);
+/* After the first request on a fresh connection failed because the server hung up:
+ * read the TLS alert it may have sent (TLS 1.3 reports a rejected client certificate
+ * only after the handshake) and classify it; without one, -EKEYREJECTED. */
+int conn_probe_alert(struct kmip_client *c);
 
 /* One request with n batch items (payloads: detached nodes of a), one response;
  * resp->items[i] is the answer to items[i]. Returns 0 when every item succeeded,

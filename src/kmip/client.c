@@ -102,6 +102,8 @@ static int exchange(struct kmip_client *c, const uint8_t *req, size_t req_size, 
                         c->reused = true;
                         return 0;
                 }
+                if (!reused && (r == -ECONNRESET || r == -EPIPE))
+                        r = conn_probe_alert(c);
                 conn_close(c);
                 if (!(reused && attempt == 0 && r == -ECONNRESET))
                         return r;
@@ -137,7 +139,10 @@ int client_batch(struct kmip_client *c, struct ttlv_arena *a, struct kmip_batch_
         r = ttlv_encode_alloc(root, &req, &req_size);
         if (r < 0)
                 return r;
+        struct sigpipe_state sp;
+        sigpipe_block(&sp);
         r = exchange(c, req, req_size, &buf, &size);
+        sigpipe_restore(&sp);
         ttlv_buffer_free(req, req_size);
         if (r < 0)
                 return r;
