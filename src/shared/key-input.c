@@ -10,6 +10,7 @@
 #include <unistd.h>
 
 #include "shared/fd-util.h"
+#include "shared/hex.h"
 
 int key_input_read_file(const char *path, struct secret **ret) {
         _cleanup_(closep) int fd = -EBADF;
@@ -98,11 +99,8 @@ int key_input_prompt(const char *prompt, int confirm, struct secret **ret) {
         return 0;
 }
 
-int key_input_new_key_file(const char *path, size_t size, struct secret **ret) {
-        _cleanup_(secret_freep) struct secret *s = NULL;
-        int r = secret_new_random(size, &s);
-        if (r < 0)
-                return r;
+static int write_new_key_file(const char *path, struct secret *s) {
+        int r;
         _cleanup_(closep) int fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0600);
         if (fd < 0)
                 return negative_errno();
@@ -113,9 +111,35 @@ int key_input_new_key_file(const char *path, size_t size, struct secret **ret) {
                 (void) unlink(path);
                 return r;
         }
-        r = fsync_parent_dir(path);
+        return fsync_parent_dir(path);
+}
+
+int key_input_new_key_file(const char *path, size_t size, struct secret **ret) {
+        _cleanup_(secret_freep) struct secret *s = NULL;
+        int r = secret_new_random(size, &s);
+        if (r < 0)
+                return r;
+        r = write_new_key_file(path, s);
         if (r < 0)
                 return r;
         *ret = TAKE_PTR(s);
+        return 0;
+}
+
+int key_input_new_hex_key_file(const char *path, size_t random_bytes, struct secret **ret) {
+        _cleanup_(secret_freep) struct secret *raw = NULL;
+        int r = secret_new_random(random_bytes, &raw);
+        if (r < 0)
+                return r;
+        /* hex_encode writes a NUL after the digits: allocate room, then trim it. */
+        _cleanup_(secret_freep) struct secret *text = secret_new(2 * random_bytes + 1);
+        if (!text)
+                return -ENOMEM;
+        hex_encode(raw->data, raw->size, (char *) text->data);
+        secret_truncate(text, 2 * random_bytes);
+        r = write_new_key_file(path, text);
+        if (r < 0)
+                return r;
+        *ret = TAKE_PTR(text);
         return 0;
 }

@@ -18,3 +18,8 @@ int key_input_prompt(const char *prompt, int confirm, struct secret **ret);
 /* Create path (must not exist) with mode 0600 holding size fresh random bytes, and
  * return them as a secret too. */
 int key_input_new_key_file(const char *path, size_t size, struct secret **ret);
+
+/* Like key_input_new_key_file, but the file (and the returned secret) hold the
+ * 2*random_bytes lowercase hex digits of the random bytes, no newline: a passphrase
+ * every consumer accepts (QEMU secret objects require UTF-8 text). */
+int key_input_new_hex_key_file(const char *path, size_t random_bytes, struct secret **ret);
