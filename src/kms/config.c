@@ -171,6 +171,12 @@ static int set_key(struct kms_config *c, const char *dir, const char *k, const c
                 c->workers = (unsigned) n;
                 return 0;
         }
+        if (strcmp(k, "network-threads") == 0) {
+                if ((r = parse_uint(v, 64, &n)) < 0)
+                        return r;
+                c->network_threads = (unsigned) n;
+                return 0;
+        }
         if (strcmp(k, "max-message-size") == 0) {
                 if ((r = parse_uint(v, 64UL << 20, &n)) < 0 || n < 1024)
                         return -EINVAL;

@@ -23,6 +23,7 @@ struct kms_config {
         char *passphrase_file;
         char *audit_log;     /* NULL: no audit log */
         unsigned workers;
+        unsigned network_threads; /* event loops; 0: one per online CPU */
         size_t max_message;
         unsigned idle_timeout;     /* seconds */
         unsigned max_connections;

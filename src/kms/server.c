@@ -1,15 +1,18 @@
-/* Network loop and worker pool: see server.h.
+/* Network loops and worker pool: see server.h.
  *
- * One request per connection is in flight at a time: after a whole message is read,
- * reading stops until its response is queued, and stays stopped while the peer is
- * slow to take responses. So a connection's buffers are bounded by one message
- * (max-message-size) in and out, whatever the client does. */
+ * Several event loops (one per core by default) each accept on their own socket bound
+ * to the same address (SO_REUSEPORT: the kernel spreads connections), do TLS and
+ * framing, and answer read-only requests inline. Requests that write go to a shared
+ * pool of worker threads, because they wait for a disk commit; the answer comes back to
+ * the connection's own loop.
+ *
+ * One request per connection is in flight at a time: while a worker has it, reading
+ * stops, and it stays stopped while the peer is slow to take answers. So a
+ * connection's buffers are bounded by one message (max-message-size) in and out,
+ * whatever the client does. */
 #include "kms/server.h"
 
 #include <arpa/inet.h>
-#include <netdb.h>
-#include <netinet/in.h>
-#include <netinet/tcp.h>
 #include <errno.h>
 #include <event2/buffer.h>
 #include <event2/bufferevent.h>
@@ -17,6 +20,9 @@
 #include <event2/event.h>
 #include <event2/listener.h>
 #include <event2/thread.h>
+#include <netdb.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <openssl/crypto.h>
 #include <openssl/err.h>
 #include <pthread.h>
@@ -25,17 +31,22 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <unistd.h>
 
 #include "shared/log.h"
 
+#define MAX_LOOPS 64
+
+struct loop;
+
 struct conn {
         struct conn *prev, *next;
-        struct kms_server *srv;
+        struct loop *loop;
         struct bufferevent *bev;
         struct kms_client client;
         bool identified;
-        bool busy;      /* a job of this connection is with the workers */
-        bool closing;   /* close once the current job is answered and flushed */
+        bool busy;      /* a request of this connection is being answered */
+        bool closing;   /* close once the current request is answered and flushed */
         bool blocked;   /* output over the limit: reading waits for it to drain */
         bool paused;    /* EV_READ disabled (each change costs an epoll_ctl) */
 };
@@ -54,23 +65,34 @@ struct queue {
         struct job *head, *tail;
 };
 
+struct loop {
+        struct kms_server *srv;
+        struct event_base *base;
+        struct evconnlistener *listener;
+        struct event *done_ev, *stop_ev, *deadline;
+        struct queue done;       /* jobs the workers finished for this loop */
+        struct conn *conns;
+        unsigned in_flight;      /* jobs of this loop with the workers */
+        bool shutting_down;
+        pthread_t thread;
+        bool thread_running;
+};
+
 struct kms_server {
         const struct kms_config *config;
         struct kms_engine *engine;
         SSL_CTX *ssl;
-        struct event_base *base;
-        struct evconnlistener *listener;
-        struct event *done_ev, *sigterm, *sigint, *deadline;
         int port;
+        struct event *sigterm, *sigint;
+
+        struct loop loops[MAX_LOOPS];
+        unsigned n_loops;
+        unsigned n_conns;        /* all loops; atomic */
 
         pthread_t *workers;
         unsigned n_workers;
-        struct queue work, done;
+        struct queue work;
         bool stop_workers;
-
-        struct conn *conns;
-        unsigned n_conns, in_flight;
-        bool shutting_down;
 };
 
 static void queue_push(struct queue *q, struct job *j) {
@@ -113,34 +135,35 @@ static void *worker_main(void *arg) {
                 OPENSSL_clear_free(j->req, j->req_n);
                 j->req = NULL;
 
-                pthread_mutex_lock(&s->done.lock);
-                bool was_empty = !s->done.head;
-                queue_push(&s->done, j);
-                pthread_mutex_unlock(&s->done.lock);
+                struct loop *l = j->conn->loop;
+                pthread_mutex_lock(&l->done.lock);
+                bool was_empty = !l->done.head;
+                queue_push(&l->done, j);
+                pthread_mutex_unlock(&l->done.lock);
                 if (was_empty)
-                        event_active(s->done_ev, EV_READ, 0);
+                        event_active(l->done_ev, EV_READ, 0);
         }
         return NULL;
 }
 
-static void maybe_finish(struct kms_server *s) {
-        if (s->shutting_down && s->in_flight == 0 && !s->conns)
-                event_base_loopexit(s->base, NULL);
+static void maybe_finish(struct loop *l) {
+        if (l->shutting_down && l->in_flight == 0 && !l->conns)
+                event_base_loopexit(l->base, NULL);
 }
 
 static void conn_free(struct conn *c) {
-        struct kms_server *s = c->srv;
+        struct loop *l = c->loop;
         if (c->prev)
                 c->prev->next = c->next;
         else
-                s->conns = c->next;
+                l->conns = c->next;
         if (c->next)
                 c->next->prev = c->prev;
-        s->n_conns--;
+        __atomic_sub_fetch(&l->srv->n_conns, 1, __ATOMIC_RELAXED);
         /* BEV_OPT_CLOSE_ON_FREE: frees the SSL object and closes the socket too. */
         bufferevent_free(c->bev);
         free(c);
-        maybe_finish(s);
+        maybe_finish(l);
 }
 
 static void conn_read(struct bufferevent *bev, void *arg);
@@ -150,9 +173,9 @@ static void wipe_cleanup(const void *data, size_t len, void *extra) {
         OPENSSL_clear_free((void *) data, len);
 }
 
-/* Queue a finished job's response on its connection (loop thread only). True when
+/* Queue a finished job's response on its connection (its loop's thread). True when
  * the connection may read its next request; false when it is gone or must wait. */
-static bool job_complete(struct kms_server *s, struct job *j) {
+static bool job_complete(struct job *j) {
         struct conn *c = j->conn;
         c->busy = false;
         if (j->r < 0) {
@@ -173,7 +196,7 @@ static bool job_complete(struct kms_server *s, struct job *j) {
                         conn_free(c);
                 return false;
         }
-        if (evbuffer_get_length(out) > s->config->max_message) {
+        if (evbuffer_get_length(out) > c->loop->srv->config->max_message) {
                 /* The peer is not taking its answers: read nothing more until it does. */
                 c->blocked = true;
                 if (!c->paused) {
@@ -192,27 +215,28 @@ static bool job_complete(struct kms_server *s, struct job *j) {
 static void on_done(evutil_socket_t fd, short what, void *arg) {
         (void) fd;
         (void) what;
-        struct kms_server *s = arg;
-        pthread_mutex_lock(&s->done.lock);
-        struct job *list = s->done.head;
-        s->done.head = s->done.tail = NULL;
-        pthread_mutex_unlock(&s->done.lock);
+        struct loop *l = arg;
+        pthread_mutex_lock(&l->done.lock);
+        struct job *list = l->done.head;
+        l->done.head = l->done.tail = NULL;
+        pthread_mutex_unlock(&l->done.lock);
 
         while (list) {
                 struct job *j = list;
                 list = j->next;
-                s->in_flight--;
+                l->in_flight--;
                 struct conn *c = j->conn;
-                if (job_complete(s, j))
+                if (job_complete(j))
                         conn_read(c->bev, c);
         }
-        maybe_finish(s);
+        maybe_finish(l);
 }
 
 /* Take the next whole message off the connection and run or queue it. True when
  * another buffered message may follow right away. */
 static bool conn_take_one(struct conn *c) {
-        struct kms_server *s = c->srv;
+        struct loop *l = c->loop;
+        struct kms_server *s = l->srv;
         if (c->busy || c->closing || c->blocked || !c->identified)
                 return false;
         struct evbuffer *in = bufferevent_get_input(c->bev);
@@ -252,11 +276,11 @@ static bool conn_take_one(struct conn *c) {
          * requests that write (and so wait for a disk commit) go to the workers. */
         j->r = kms_process(s->engine, &c->client, j->req, j->req_n, true, &j->resp, &j->resp_n);
         if (j->r != -EWOULDBLOCK)
-                return job_complete(s, j);
+                return job_complete(j);
         /* Stop reading until the worker's answer is queued: one request in flight. */
         c->paused = true;
         bufferevent_disable(c->bev, EV_READ);
-        s->in_flight++;
+        l->in_flight++;
         pthread_mutex_lock(&s->work.lock);
         queue_push(&s->work, j);
         pthread_cond_signal(&s->work.cond);
@@ -320,38 +344,38 @@ static void conn_event(struct bufferevent *bev, short events, void *arg) {
         }
 }
 
-static void on_accept(struct evconnlistener *l, evutil_socket_t fd, struct sockaddr *addr, int len, void *arg) {
-        (void) l;
+static void on_accept(struct evconnlistener *listener, evutil_socket_t fd, struct sockaddr *addr, int len, void *arg) {
+        (void) listener;
         (void) addr;
         (void) len;
-        struct kms_server *s = arg;
-        if (s->shutting_down || s->n_conns >= s->config->max_connections) {
+        struct loop *l = arg;
+        struct kms_server *s = l->srv;
+        if (l->shutting_down ||
+            __atomic_add_fetch(&s->n_conns, 1, __ATOMIC_RELAXED) > s->config->max_connections) {
+                if (!l->shutting_down)
+                        __atomic_sub_fetch(&s->n_conns, 1, __ATOMIC_RELAXED);
                 evutil_closesocket(fd);
                 return;
         }
         SSL *ssl = SSL_new(s->ssl);
         struct conn *c = calloc(1, sizeof(*c));
-        if (!ssl || !c) {
+        if (ssl && c)
+                c->bev = bufferevent_openssl_socket_new(l->base, fd, ssl, BUFFEREVENT_SSL_ACCEPTING,
+                                                        BEV_OPT_CLOSE_ON_FREE);
+        if (!c || !c->bev) {
                 SSL_free(ssl);
                 free(c);
                 evutil_closesocket(fd);
-                return;
-        }
-        c->bev = bufferevent_openssl_socket_new(s->base, fd, ssl, BUFFEREVENT_SSL_ACCEPTING, BEV_OPT_CLOSE_ON_FREE);
-        if (!c->bev) {
-                SSL_free(ssl);
-                free(c);
-                evutil_closesocket(fd);
+                __atomic_sub_fetch(&s->n_conns, 1, __ATOMIC_RELAXED);
                 return;
         }
         int one = 1;
         (void) setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
-        c->srv = s;
-        c->next = s->conns;
-        if (s->conns)
-                s->conns->prev = c;
-        s->conns = c;
-        s->n_conns++;
+        c->loop = l;
+        c->next = l->conns;
+        if (l->conns)
+                l->conns->prev = c;
+        l->conns = c;
         bufferevent_openssl_set_allow_dirty_shutdown(c->bev, 1);
         struct timeval idle = { .tv_sec = s->config->idle_timeout };
         bufferevent_set_timeouts(c->bev, &idle, &idle);
@@ -363,34 +387,46 @@ static void on_accept(struct evconnlistener *l, evutil_socket_t fd, struct socka
 static void on_deadline(evutil_socket_t fd, short what, void *arg) {
         (void) fd;
         (void) what;
-        struct kms_server *s = arg;
+        struct loop *l = arg;
         log_warning("Requests still running after 10 s; stopping anyway");
-        event_base_loopexit(s->base, NULL);
+        event_base_loopexit(l->base, NULL);
 }
 
-static void on_signal(evutil_socket_t sig, short what, void *arg) {
+/* In each loop's own thread: stop accepting, close idle connections now and busy
+ * ones once their answer is flushed, then leave the loop. */
+static void on_stop(evutil_socket_t fd, short what, void *arg) {
+        (void) fd;
         (void) what;
-        struct kms_server *s = arg;
-        if (s->shutting_down)
+        struct loop *l = arg;
+        if (l->shutting_down)
                 return;
-        log_notice("Received %s: finishing %u in-flight requests, then stopping", sig == SIGTERM ? "SIGTERM" : "SIGINT",
-                   s->in_flight);
-        s->shutting_down = true;
-        evconnlistener_disable(s->listener);
-        /* Idle connections go now; busy ones after their answer is flushed. */
-        for (struct conn *c = s->conns, *n; c; c = n) {
+        l->shutting_down = true;
+        evconnlistener_disable(l->listener);
+        for (struct conn *c = l->conns, *n; c; c = n) {
                 n = c->next;
                 c->closing = true;
                 if (!c->busy && evbuffer_get_length(bufferevent_get_output(c->bev)) == 0)
                         conn_free(c);
         }
         struct timeval ten = { .tv_sec = 10 };
-        event_add(s->deadline, &ten);
-        maybe_finish(s);
+        event_add(l->deadline, &ten);
+        maybe_finish(l);
+}
+
+static void on_signal(evutil_socket_t sig, short what, void *arg) {
+        (void) what;
+        struct kms_server *s = arg;
+        unsigned in_flight = 0;
+        for (unsigned i = 0; i < s->n_loops; i++)
+                in_flight += __atomic_load_n(&s->loops[i].in_flight, __ATOMIC_RELAXED);
+        log_notice("Received %s: finishing in-flight requests (%u with workers), then stopping",
+                   sig == SIGTERM ? "SIGTERM" : "SIGINT", in_flight);
+        for (unsigned i = 0; i < s->n_loops; i++)
+                event_active(s->loops[i].stop_ev, EV_READ, 0);
 }
 
 /* "HOST:PORT" or "[V6]:PORT", numeric host, port 0 allowed (any free port). */
-static int parse_listen(const char *text, struct sockaddr_storage *ss, int *len) {
+static int parse_listen(const char *text, uint16_t port_override, struct sockaddr_storage *ss, int *len) {
         char host[256];
         const char *colon = strrchr(text, ':');
         if (!colon || (size_t) (colon - text) >= sizeof(host))
@@ -403,13 +439,45 @@ static int parse_listen(const char *text, struct sockaddr_storage *ss, int *len)
                 h[hl - 1] = 0;
                 h++;
         }
+        char port[16];
+        snprintf(port, sizeof(port), "%u", (unsigned) port_override);
         struct addrinfo hints = { .ai_flags = AI_NUMERICHOST | AI_NUMERICSERV | AI_PASSIVE, .ai_socktype = SOCK_STREAM };
         struct addrinfo *ai = NULL;
-        if (getaddrinfo(h, colon + 1, &hints, &ai) != 0 || !ai)
+        if (getaddrinfo(h, port_override ? port : colon + 1, &hints, &ai) != 0 || !ai)
                 return -EINVAL;
         memcpy(ss, ai->ai_addr, ai->ai_addrlen);
         *len = (int) ai->ai_addrlen;
         freeaddrinfo(ai);
+        return 0;
+}
+
+static int loop_init(struct kms_server *s, struct loop *l, uint16_t port) {
+        l->srv = s;
+        pthread_mutex_init(&l->done.lock, NULL);
+        pthread_cond_init(&l->done.cond, NULL);
+        l->base = event_base_new();
+        if (!l->base)
+                return -ENOMEM;
+        struct sockaddr_storage ss;
+        int sslen = sizeof(ss);
+        if (parse_listen(s->config->listen, port, &ss, &sslen) < 0) {
+                log_error("Cannot parse listen address '%s' (expected HOST:PORT)", s->config->listen);
+                return -EINVAL;
+        }
+        /* SO_REUSEPORT: every loop has its own listening socket on the same address,
+         * and the kernel spreads new connections over them. */
+        l->listener = evconnlistener_new_bind(l->base, on_accept, l,
+                                              LEV_OPT_REUSEABLE | LEV_OPT_REUSEABLE_PORT | LEV_OPT_CLOSE_ON_FREE, 4096,
+                                              (struct sockaddr *) &ss, sslen);
+        if (!l->listener)
+                return negative_errno();
+        l->done_ev = event_new(l->base, -1, EV_PERSIST | EV_READ, on_done, l);
+        l->stop_ev = event_new(l->base, -1, EV_READ, on_stop, l);
+        l->deadline = evtimer_new(l->base, on_deadline, l);
+        if (!l->done_ev || !l->stop_ev || !l->deadline)
+                return -ENOMEM;
+        event_add(l->done_ev, NULL);
+        event_add(l->stop_ev, NULL);
         return 0;
 }
 
@@ -424,38 +492,34 @@ int kms_server_new(const struct kms_config *c, struct kms_engine *e, SSL_CTX *ct
         s->ssl = ctx;
         pthread_mutex_init(&s->work.lock, NULL);
         pthread_cond_init(&s->work.cond, NULL);
-        pthread_mutex_init(&s->done.lock, NULL);
-        pthread_cond_init(&s->done.cond, NULL);
-        int r = -ENOMEM;
-        s->base = event_base_new();
-        if (!s->base)
-                goto fail;
 
-        struct sockaddr_storage ss;
-        int sslen = sizeof(ss);
-        if (parse_listen(c->listen, &ss, &sslen) < 0) {
-                log_error("Cannot parse listen address '%s' (expected HOST:PORT)", c->listen);
-                r = -EINVAL;
-                goto fail;
+        unsigned n = c->network_threads;
+        if (n == 0) {
+                long cpus = sysconf(_SC_NPROCESSORS_ONLN);
+                n = cpus > 0 ? (unsigned) cpus : 1;
         }
-        s->listener = evconnlistener_new_bind(s->base, on_accept, s, LEV_OPT_REUSEABLE | LEV_OPT_CLOSE_ON_FREE, 4096,
-                                              (struct sockaddr *) &ss, sslen);
-        if (!s->listener) {
-                r = negative_errno();
-                goto fail;
+        n = MIN(n, (unsigned) MAX_LOOPS);
+        int r;
+        for (; s->n_loops < n; s->n_loops++) {
+                r = loop_init(s, &s->loops[s->n_loops], (uint16_t) s->port);
+                if (r < 0) {
+                        s->n_loops++; /* so kms_server_free cleans it up */
+                        goto fail;
+                }
+                if (s->n_loops == 0) {
+                        /* With port 0 the first socket picks a port; the others join it. */
+                        struct sockaddr_storage bound;
+                        socklen_t blen = sizeof(bound);
+                        if (getsockname(evconnlistener_get_fd(s->loops[0].listener), (struct sockaddr *) &bound, &blen) == 0)
+                                s->port = ntohs(bound.ss_family == AF_INET6 ? ((struct sockaddr_in6 *) &bound)->sin6_port
+                                                                            : ((struct sockaddr_in *) &bound)->sin_port);
+                }
         }
-        struct sockaddr_storage bound;
-        socklen_t blen = sizeof(bound);
-        if (getsockname(evconnlistener_get_fd(s->listener), (struct sockaddr *) &bound, &blen) == 0)
-                s->port = ntohs(bound.ss_family == AF_INET6 ? ((struct sockaddr_in6 *) &bound)->sin6_port
-                                                            : ((struct sockaddr_in *) &bound)->sin_port);
-        s->done_ev = event_new(s->base, -1, EV_PERSIST | EV_READ, on_done, s);
-        s->sigterm = evsignal_new(s->base, SIGTERM, on_signal, s);
-        s->sigint = evsignal_new(s->base, SIGINT, on_signal, s);
-        s->deadline = evtimer_new(s->base, on_deadline, s);
-        if (!s->done_ev || !s->sigterm || !s->sigint || !s->deadline)
+        r = -ENOMEM;
+        s->sigterm = evsignal_new(s->loops[0].base, SIGTERM, on_signal, s);
+        s->sigint = evsignal_new(s->loops[0].base, SIGINT, on_signal, s);
+        if (!s->sigterm || !s->sigint)
                 goto fail;
-        event_add(s->done_ev, NULL);
         event_add(s->sigterm, NULL);
         event_add(s->sigint, NULL);
 
@@ -478,8 +542,55 @@ int kms_server_port(const struct kms_server *s) {
         return s->port;
 }
 
+static void *loop_main(void *arg) {
+        struct loop *l = arg;
+        (void) event_base_dispatch(l->base);
+        return NULL;
+}
+
 int kms_server_run(struct kms_server *s) {
-        return event_base_dispatch(s->base) < 0 ? -EIO : 0;
+        /* Signals are blocked in the loop threads, so they reach the main thread,
+         * which runs loop 0 and its signal events. */
+        sigset_t all, old;
+        sigfillset(&all);
+        pthread_sigmask(SIG_BLOCK, &all, &old);
+        for (unsigned i = 1; i < s->n_loops; i++)
+                if (pthread_create(&s->loops[i].thread, NULL, loop_main, &s->loops[i]) == 0)
+                        s->loops[i].thread_running = true;
+        pthread_sigmask(SIG_SETMASK, &old, NULL);
+        int r = event_base_dispatch(s->loops[0].base) < 0 ? -EIO : 0;
+        for (unsigned i = 1; i < s->n_loops; i++)
+                if (s->loops[i].thread_running) {
+                        pthread_join(s->loops[i].thread, NULL);
+                        s->loops[i].thread_running = false;
+                }
+        return r;
+}
+
+static void loop_free(struct loop *l) {
+        /* Jobs the workers finished after the loop stopped. */
+        for (struct job *j = l->done.head, *n; j; j = n) {
+                n = j->next;
+                job_free(j);
+        }
+        while (l->conns) {
+                struct conn *c = l->conns;
+                l->conns = c->next;
+                bufferevent_free(c->bev);
+                free(c);
+        }
+        if (l->listener)
+                evconnlistener_free(l->listener);
+        if (l->done_ev)
+                event_free(l->done_ev);
+        if (l->stop_ev)
+                event_free(l->stop_ev);
+        if (l->deadline)
+                event_free(l->deadline);
+        if (l->base)
+                event_base_free(l->base);
+        pthread_mutex_destroy(&l->done.lock);
+        pthread_cond_destroy(&l->done.cond);
 }
 
 void kms_server_free(struct kms_server *s) {
@@ -492,37 +603,17 @@ void kms_server_free(struct kms_server *s) {
         for (unsigned i = 0; i < s->n_workers; i++)
                 pthread_join(s->workers[i], NULL);
         free(s->workers);
-        /* Jobs the workers finished after the loop stopped. */
-        for (struct job *j = s->done.head, *n; j; j = n) {
-                n = j->next;
-                j->conn->busy = false;
-                job_free(j);
-        }
         for (struct job *j = s->work.head, *n; j; j = n) {
                 n = j->next;
                 job_free(j);
         }
-        while (s->conns) {
-                struct conn *c = s->conns;
-                s->conns = c->next;
-                bufferevent_free(c->bev);
-                free(c);
-        }
-        if (s->listener)
-                evconnlistener_free(s->listener);
-        if (s->done_ev)
-                event_free(s->done_ev);
         if (s->sigterm)
                 event_free(s->sigterm);
         if (s->sigint)
                 event_free(s->sigint);
-        if (s->deadline)
-                event_free(s->deadline);
-        if (s->base)
-                event_base_free(s->base);
+        for (unsigned i = 0; i < s->n_loops; i++)
+                loop_free(&s->loops[i]);
         pthread_mutex_destroy(&s->work.lock);
         pthread_cond_destroy(&s->work.cond);
-        pthread_mutex_destroy(&s->done.lock);
-        pthread_cond_destroy(&s->done.cond);
         free(s);
 }
