@@ -133,7 +133,20 @@ int kmip_attr_parse(struct ttlv_arena *a, const struct ttlv *node, struct kmip_a
 
         if (!node)
                 return -EPROTO;
-        if (node->tag == KMIP_TAG_ATTRIBUTE) {
+        if (node->tag == KMIP_TAG_ATTRIBUTE && node->type == TTLV_STRUCTURE &&
+            ttlv_find(node, KMIP_TAG_VENDOR_IDENTIFICATION)) {
+                /* 2.0: Attribute{Vendor Identification, Attribute Name, Attribute Value}. */
+                const char *vendor;
+                size_t nv;
+                if (ttlv_get_text(node, KMIP_TAG_VENDOR_IDENTIFICATION, &vendor, &nv) < 0 ||
+                    ttlv_get_text(node, KMIP_TAG_ATTRIBUTE_NAME, &name, &n) < 0 || nv == 0)
+                        return log_debug_errno(-EPROTO, "KMIP: malformed vendor Attribute");
+                attr.value = ttlv_find(node, KMIP_TAG_ATTRIBUTE_VALUE);
+                if (!attr.value)
+                        return log_debug_errno(-EPROTO, "KMIP: vendor Attribute without value");
+                attr.name = join_vendor(a, vendor, nv, name, n);
+        } else if (node->tag == KMIP_TAG_ATTRIBUTE) {
+                /* 1.x: Attribute{Attribute Name, Attribute Index, Attribute Value}. */
                 if (node->type != TTLV_STRUCTURE)
                         return -EPROTO;
                 r = ttlv_get_text(node, KMIP_TAG_ATTRIBUTE_NAME, &name, &n);
@@ -146,17 +159,6 @@ int kmip_attr_parse(struct ttlv_arena *a, const struct ttlv *node, struct kmip_a
                 if (!attr.value)
                         return log_debug_errno(-EPROTO, "KMIP: Attribute '%s' without value", name);
                 attr.name = ttlv_arena_strdup(a, name);
-        } else if (node->tag == KMIP_TAG_VENDOR_ATTRIBUTE) {
-                const char *vendor;
-                size_t nv;
-                if (node->type != TTLV_STRUCTURE ||
-                    ttlv_get_text(node, KMIP_TAG_VENDOR_IDENTIFICATION, &vendor, &nv) < 0 ||
-                    ttlv_get_text(node, KMIP_TAG_ATTRIBUTE_NAME, &name, &n) < 0)
-                        return log_debug_errno(-EPROTO, "KMIP: malformed Vendor Attribute");
-                attr.value = ttlv_find(node, KMIP_TAG_ATTRIBUTE_VALUE);
-                if (!attr.value)
-                        return log_debug_errno(-EPROTO, "KMIP: Vendor Attribute without value");
-                attr.name = join_vendor(a, vendor, nv, name, n);
         } else {
                 const struct kmip_attr_def *d = kmip_attr_def_by_tag(node->tag);
                 if (!d)

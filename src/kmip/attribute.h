@@ -2,8 +2,9 @@
  *
  * KMIP 1.x wraps each attribute in Attribute{Attribute Name, Attribute Index,
  * Attribute Value}, inside Template-Attribute; KMIP 2.0 gives each attribute its own
- * tag inside Attributes, and custom attributes become Vendor Attribute{Vendor
- * Identification, Attribute Name, Attribute Value}, with "x-Name" written as vendor
+ * tag inside Attributes, and custom attributes become Attribute{Vendor
+ * Identification, Attribute Name, Attribute Value} (the "Vendor Attribute", same
+ * tag as 1.x Attribute, told apart by its fields), with "x-Name" written as vendor
  * "x", name "Name". Here an attribute is (name, index, value): the 1.x name is the
  * key ("Cryptographic Algorithm", "x-Vendor"), the value a TTLV node of the right
  * type (a structure for Name, Link, Cryptographic Parameters, ...). The converters

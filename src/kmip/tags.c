@@ -371,7 +371,6 @@ static const struct name tag_names[] = {
         { KMIP_TAG_COMMON_PROTECTION_STORAGE_MASKS, "Common Protection Storage Masks" },
         { KMIP_TAG_PRIVATE_PROTECTION_STORAGE_MASKS, "Private Protection Storage Masks" },
         { KMIP_TAG_PUBLIC_PROTECTION_STORAGE_MASKS, "Public Protection Storage Masks" },
-        { KMIP_TAG_VENDOR_ATTRIBUTE, "Vendor Attribute" },
 };
 
 static int name_cmp(const void *k, const void *e) {

@@ -362,9 +362,10 @@ enum kmip_tag {
         KMIP_TAG_COMMON_PROTECTION_STORAGE_MASKS = 0x420163,
         KMIP_TAG_PRIVATE_PROTECTION_STORAGE_MASKS = 0x420164,
         KMIP_TAG_PUBLIC_PROTECTION_STORAGE_MASKS = 0x420165,
-        /* KMIP 2.0: a custom attribute (1.x "x-Name" = Vendor Identification "x",
-         * Attribute Name "Name"). */
-        KMIP_TAG_VENDOR_ATTRIBUTE = 0x420166,
+        /* KMIP 2.0 reuses the Attribute tag for custom attributes inside Attributes,
+         * as Attribute{Vendor Identification, Attribute Name, Attribute Value}; 1.x
+         * "x-Name" is vendor "x", name "Name". */
+        KMIP_TAG_VENDOR_ATTRIBUTE = KMIP_TAG_ATTRIBUTE,
 };
 
 /* Item types of Operation (Operation enumeration). */

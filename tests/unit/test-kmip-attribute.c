@@ -44,7 +44,7 @@ static void test_custom_text_both_ways(void **state) {
         assert_int_equal(ttlv_get_text(at, KMIP_TAG_ATTRIBUTE_VALUE, &s, NULL), 0);
         assert_string_equal(s, "VMware, Inc.");
 
-        /* 2.0: Attributes{Vendor Attribute{"x", "Vendor", value}}. */
+        /* 2.0: Attributes{Attribute{Vendor Identification "x", Attribute Name "Vendor", value}}. */
         struct ttlv *as = kmip_attrs_build_container(A, NULL, &list, V20);
         assert_int_equal(as->tag, KMIP_TAG_ATTRIBUTES);
         struct ttlv *va = ttlv_find(as, KMIP_TAG_VENDOR_ATTRIBUTE);
