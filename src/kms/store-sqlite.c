@@ -8,11 +8,14 @@
  * commit), then wakes them all. Readers use a pool of separate connections, which
  * WAL lets run alongside the writer. */
 #include <errno.h>
+#include <fcntl.h>
+#include <unistd.h>
 #include <pthread.h>
 #include <sqlite3.h>
 #include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include <openssl/rand.h>
 
@@ -61,6 +64,12 @@ struct sqlite_store {
 
         pthread_mutex_t pool_lock;
         struct rconn *pool;
+
+        /* Checkpoints (copying the WAL into the database, with an fsync of its own)
+         * run in their own thread, so a commit never waits behind one. */
+        pthread_t checkpointer;
+        bool checkpointer_running;
+        pthread_cond_t ckpt_cond;
 };
 
 static int sqlite_err(sqlite3 *db, int rc, const char *what) {
@@ -344,6 +353,30 @@ static void *committer_main(void *arg) {
         return NULL;
 }
 
+static void *checkpointer_main(void *arg) {
+        struct sqlite_store *s = arg;
+        sqlite3 *db = NULL;
+        if (open_db(s->path, false, &db) < 0)
+                return NULL;
+        pthread_mutex_lock(&s->lock);
+        while (!s->stopping) {
+                struct timespec ts;
+                clock_gettime(CLOCK_REALTIME, &ts);
+                ts.tv_sec += 1;
+                pthread_cond_timedwait(&s->ckpt_cond, &s->lock, &ts);
+                if (s->stopping)
+                        break;
+                pthread_mutex_unlock(&s->lock);
+                /* PASSIVE: copies what it can without blocking readers or the writer. */
+                int log_frames = 0, done_frames = 0;
+                (void) sqlite3_wal_checkpoint_v2(db, NULL, SQLITE_CHECKPOINT_PASSIVE, &log_frames, &done_frames);
+                pthread_mutex_lock(&s->lock);
+        }
+        pthread_mutex_unlock(&s->lock);
+        sqlite3_close(db);
+        return NULL;
+}
+
 static int sq_put(struct store *base, const struct kms_object *o) {
         struct sqlite_store *s = (struct sqlite_store *) base;
         struct pending p = { .r = 0 };
@@ -544,13 +577,15 @@ out_unlock:
 
 static void sq_free(struct store *base) {
         struct sqlite_store *s = (struct sqlite_store *) base;
-        if (s->committer_running) {
-                pthread_mutex_lock(&s->lock);
-                s->stopping = true;
-                pthread_cond_signal(&s->work);
-                pthread_mutex_unlock(&s->lock);
+        pthread_mutex_lock(&s->lock);
+        s->stopping = true;
+        pthread_cond_signal(&s->work);
+        pthread_cond_signal(&s->ckpt_cond);
+        pthread_mutex_unlock(&s->lock);
+        if (s->committer_running)
                 pthread_join(s->committer, NULL);
-        }
+        if (s->checkpointer_running)
+                pthread_join(s->checkpointer, NULL);
         while (s->pool) {
                 struct rconn *c = s->pool;
                 s->pool = c->next;
@@ -566,6 +601,7 @@ static void sq_free(struct store *base) {
         pthread_mutex_destroy(&s->lock);
         pthread_mutex_destroy(&s->pool_lock);
         pthread_cond_destroy(&s->work);
+        pthread_cond_destroy(&s->ckpt_cond);
         free(s->path);
         free(s);
 }
@@ -596,15 +632,23 @@ int store_sqlite_open(const char *path, const struct master_source *master, stru
         pthread_mutex_init(&s->lock, NULL);
         pthread_mutex_init(&s->pool_lock, NULL);
         pthread_cond_init(&s->work, NULL);
+        pthread_cond_init(&s->ckpt_cond, NULL);
         _cleanup_(store_freep) struct store *st = &s->base;
 
         s->path = strdup(path);
         if (!s->path)
                 return -ENOMEM;
+        /* Owner-only from the start (SQLite gives its -wal and -shm files the same
+         * mode): the file holds sealed keys and every object's metadata. */
+        int fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600);
+        if (fd < 0)
+                return negative_errno();
+        close(fd);
         int r = open_db(path, true, &s->wdb);
         if (r < 0)
                 return r;
-        r = exec(s->wdb, "PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL;");
+        r = exec(s->wdb, "PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL; PRAGMA wal_autocheckpoint=0; "
+                          "PRAGMA journal_size_limit=67108864;");
         if (r < 0)
                 return r;
         r = exec(s->wdb, schema);
@@ -649,6 +693,9 @@ int store_sqlite_open(const char *path, const struct master_source *master, stru
         if (pthread_create(&s->committer, NULL, committer_main, s) != 0)
                 return -EAGAIN;
         s->committer_running = true;
+        if (pthread_create(&s->checkpointer, NULL, checkpointer_main, s) != 0)
+                return -EAGAIN;
+        s->checkpointer_running = true;
         *ret = TAKE_PTR(st);
         return 0;
 }

@@ -16,11 +16,11 @@ kms_start "$KMS_TMP/s"
 "$PY" "$(dirname "$0")/kms-access.py" "$KMS_PORT" "$KMS_TMP/s" "$KMS_TMP/other"
 kms_stop
 # init made key files owner-only.
-for f in ca.key server.key client-alice.key master.key; do
+for f in ca.key server.key client-alice.key master.key kms.db audit.log; do
   m=$(stat -c %a "$KMS_TMP/s/$f")
   [ "$m" = 600 ] || { echo "FAIL: $f has mode $m, expected 600"; exit 1; }
 done
-echo "ok: key files are 0600"
+echo "ok: key files, database and audit log are 0600"
 # A master key readable by others is refused with a clear message.
 chmod 640 "$KMS_TMP/s/master.key"
 if "$VMCRYPT_KMS" serve --config "$KMS_TMP/s/kms.conf" --listen 127.0.0.1:0 >/dev/null 2>"$KMS_TMP/err"; then
