@@ -7,8 +7,9 @@
 # test, $T/img.key its key file.
 
 SIZE=${SIZE:-$((40 << 20))}
-OPS=(encrypt decrypt reencrypt)
-MODES=(shift detached)
+# ONLY_OPS / ONLY_MODES narrow a run while debugging (e.g. ONLY_MODES=detached).
+read -r -a OPS <<<"${ONLY_OPS:-encrypt decrypt reencrypt}"
+read -r -a MODES <<<"${ONLY_MODES:-shift detached}"
 
 # Makes the plaintext and, per header mode, an encrypted copy to start decrypt and
 # reencrypt jobs from.

@@ -14,22 +14,31 @@ SEED=${SEED:-$RANDOM}
 RANDOM=$SEED
 echo "random seed $SEED (rerun with SEED=$SEED to repeat the same delays)"
 
-# kill_after SECONDS cmd...: runs cmd in the background, SIGKILLs it after SECONDS,
-# prints its exit code (137 when the kill landed).
+# kill_after STATE SECONDS cmd...: runs cmd in the background and SIGKILLs it SECONDS
+# after it started or, if STATE is not empty, SECONDS after status first shows the
+# image in STATE (so that the kill lands in the data pass, not in the key setup that
+# comes before it). Prints cmd's exit code (137 when the kill landed).
 kill_after() {
-        local delay=$1 pid rc=0
-        shift
+        local state=$1 delay=$2 pid rc=0 i
+        shift 2
         "$@" >"$T/bg.out" 2>"$T/bg.err" &
         pid=$!
-        track_pid "$pid"
+        if [ -n "$state" ]; then
+                for ((i = 0; i < 400; i++)); do
+                        "$VMCRYPT" disk status --json "${H[@]}" "$T/img" 2>/dev/null |
+                                grep -q "\"state\":\"$state\"" && break
+                        kill -0 "$pid" 2>/dev/null || break
+                        sleep 0.02
+                done
+        fi
         sleep "$delay"
         kill -KILL "$pid" 2>/dev/null || true
         wait "$pid" || rc=$?
         echo "$rc"
 }
 
-# A delay between 0.02 s and 1.99 s.
-rand_delay() { printf '%d.%02d' $((RANDOM % 3 == 0 ? 0 : RANDOM % 2)) $((2 + RANDOM % 98)); }
+# A delay between 0.00 s and 2.49 s (a data pass takes about 2.5 s).
+rand_delay() { local c=$((RANDOM % 250)); printf '%d.%02d' $((c / 100)) $((c % 100)); }
 
 fault_setup
 landed=0 # kills that found the process still running
@@ -45,11 +54,15 @@ for op in "${OPS[@]}"; do
         for mode in "${MODES[@]}"; do
                 for ((i = 1; i <= ROUNDS; i++)); do
                         d=$(rand_delay)
-                        what="$op/$mode round $i (killed after ${d}s)"
+                        # Every third round the clock starts with the command: the kill
+                        # may land in the set-up before the data pass.
+                        wait_for=$(job_state "$op")
+                        [ $((i % 3)) != 0 ] || wait_for=""
+                        what="$op/$mode round $i (killed ${d}s after ${wait_for:-the start})"
                         prep "$op" "$mode"
                         hdr_args "$mode"
                         key_args "$op"
-                        rc=$(kill_after "$d" "$VMCRYPT" disk "$op" "${H[@]}" "${K[@]}" --progress json \
+                        rc=$(kill_after "$wait_for" "$d" "$VMCRYPT" disk "$op" "${H[@]}" "${K[@]}" --progress json \
                                 --max-rate "${RATE_MIB}M" "$T/img")
                         count_kill "$rc"
                         case $rc in
@@ -60,7 +73,7 @@ for op in "${OPS[@]}"; do
                         # Every other round, kill the resume as well.
                         if [ "$rc" = 137 ] && [ $((i % 2)) = 0 ] && [ "$(image_state "$mode")" = "$(job_state "$op")" ]; then
                                 d2=$(rand_delay)
-                                rc2=$(kill_after "$d2" "$VMCRYPT" disk resume "${H[@]}" --key-file "$T/img.key" \
+                                rc2=$(kill_after "" "$d2" "$VMCRYPT" disk resume "${H[@]}" --key-file "$T/img.key" \
                                         --progress json --max-rate "${RATE_MIB}M" "$T/img")
                                 count_kill "$rc2"
                                 case $rc2 in

@@ -117,12 +117,12 @@ note "cryptsetup luksFormat volume -> vmcrypt reencrypt keeps what cryptsetup wr
 # to; after vmcrypt rekeys it, the same plaintext must read back under the new key.
 make_text_key "$T/g.key"
 cp "$T/orig" "$T/g"
-cs luksFormat --type luks2 --key-file "$T/g.key" "${CS_FAST[@]}" "$T/g" >/dev/null 2>&1 ||
+cs luksFormat --type luks2 --sector-size 4096 --key-file "$T/g.key" "${CS_FAST[@]}" "$T/g" >/dev/null 2>&1 ||
         die "cryptsetup luksFormat failed"
 cs_volume_key "$T/g" "$T/g.key" "$T/g.vk1"
-xts_decrypt "$T/g" "$T/g.vk1" $((16 << 20)) $((8 << 20)) 512 "$T/g.pt1"
+xts_decrypt "$T/g" "$T/g.vk1" $((16 << 20)) $((8 << 20)) 4096 "$T/g.pt1"
 expect_rc 0 reenc-g vmc disk reencrypt --key-file "$T/g.key" --progress none "$T/g"
 cs_volume_key "$T/g" "$T/g.key" "$T/g.vk2"
 assert_ne "$(sha256_range "$T/g.vk2")" "$(sha256_range "$T/g.vk1")" "volume key after vmcrypt rekeyed a cryptsetup volume"
-xts_decrypt "$T/g" "$T/g.vk2" $((16 << 20)) $((8 << 20)) 512 "$T/g.pt2"
+xts_decrypt "$T/g" "$T/g.vk2" $((16 << 20)) $((8 << 20)) 4096 "$T/g.pt2"
 assert_eq "$(sha256_range "$T/g.pt2")" "$(sha256_range "$T/g.pt1")" "data of a cryptsetup volume after vmcrypt rekeyed it"

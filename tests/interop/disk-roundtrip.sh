@@ -31,12 +31,10 @@ one_kind() {
         expect_rc 0 encrypt vmc disk encrypt --type "$type" --sector-size "$sector" "${h[@]}" \
                 --new-key-file "$key" --progress json "$img"
         # Not a tty: progress comes as JSON lines on stderr, and the last says 100%.
-        local last
-        last=$(grep '"event"' "$T/encrypt.err" | tail -n 1)
-        [ -n "$last" ] || die "encrypt printed no JSON progress line on stderr"
-        echo "$last" >"$T/last.json"
-        assert_eq "$(json_get "$T/last.json" "d['event']")" progress "progress event name"
-        assert_eq "$(json_get "$T/last.json" "int(d['percent'])")" 100 "final progress percent"
+        grep -q '"event":"progress"' "$T/encrypt.err" || die "encrypt printed no JSON progress line on stderr"
+        tail -n 1 "$T/encrypt.err" >"$T/last.json"
+        assert_eq "$(json_get "$T/last.json" "d['operation']")" encrypt "operation in the last progress line"
+        assert_eq "$(json_get "$T/last.json" "int(d['percent'])")" 100 "percent in the last progress line"
         [ "$(stat -c %a "$key")" = 600 ] || die "new key file $key has mode $(stat -c %a "$key"), expected 600"
 
         if [ "$mode" = detached ]; then
