@@ -38,5 +38,14 @@ int op_register(struct kms_op *op) {
         if (bits > 0 && !kms_object_find(o, KMIP_ATTR_CRYPTOGRAPHIC_LENGTH, 0) &&
             kms_object_set_int(o, KMIP_ATTR_CRYPTOGRAPHIC_LENGTH, KMS_T_INTEGER, bits) < 0)
                 return -ENOMEM;
+        /* A key whose length disagrees with its bytes would fail later, far from
+         * the cause: refuse it now. */
+        int64_t a = 0, len = 0;
+        (void) kms_object_get_int(o, KMIP_ATTR_CRYPTOGRAPHIC_ALGORITHM, &a);
+        if (kms_object_get_int(o, KMIP_ATTR_CRYPTOGRAPHIC_LENGTH, &len) == 0 && type == KMIP_OBJECT_SYMMETRIC_KEY &&
+            (uint64_t) len != 8 * o->key->size)
+                return kms_fail(op, -EINVAL, "Cryptographic Length does not match the key material");
+        if (a == KMIP_ALG_AES && o->key->size != 16 && o->key->size != 24 && o->key->size != 32)
+                return kms_fail(op, -EINVAL, "AES keys are 16, 24 or 32 bytes");
         return create_finish(op, o);
 }

@@ -97,6 +97,12 @@ _, b = good.call([(OP["CREATE"], [item(T["OBJECT_TYPE"], kt.ENUM, 2), S(T["TEMPL
                  attr("State", kt.ENUM, 2))], None)])
 check(one(b[0], T["RESULT_STATUS"]) == 1, "Create setting the server-only State: refused")
 
+bad_key = S(T["SYMMETRIC_KEY"], S(T["KEY_BLOCK"], item(T["KEY_FORMAT_TYPE"], kt.ENUM, 1),
+            S(T["KEY_VALUE"], item(T["KEY_MATERIAL"], kt.BYTES, b"\x01" * 17)), item(0x420028, kt.ENUM, 3),
+            item(0x42002A, kt.INT, 136)))
+_, b = good.call([(3, [item(T["OBJECT_TYPE"], kt.ENUM, 2), S(T["TEMPLATE_ATTRIBUTE"]), bad_key], None)])
+check(one(b[0], T["RESULT_STATUS"]) == 1 and one(b[0], T["RESULT_REASON"]) == 7, "Register of a 17-byte AES key: Invalid Field")
+
 # The idle connection is closed by the idle timeout (2 s in this test's config).
 time.sleep(3)
 try:
