@@ -140,7 +140,9 @@ int binding_prepare(const struct binding_opts *o, struct secret **ret_secret, st
 int binding_header_hook(struct crypt_device *cd, int keyslot, void *userdata) {
         struct binding *b = userdata;
         b->tok->keyslot = keyslot;
-        const char *path = b->header_path ? b->header_path : crypt_get_metadata_device_name(cd);
+        const char *path = b->header_path ? b->header_path
+                         : crypt_get_metadata_device_name(cd) ? crypt_get_metadata_device_name(cd)
+                                                               : crypt_get_device_name(cd);
         int r = token_store_add(cd, path, b->tok);
         if (r < 0) {
                 snprintf(b->error, sizeof(b->error), "cannot store the vmcrypt token: %s", strerror(-r));

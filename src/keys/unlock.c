@@ -7,6 +7,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "keys/keyslot-check.h"
 #include "keys/provider.h"
 #include "shared/log.h"
 
@@ -138,8 +139,10 @@ int unlocker_unlock_cd(struct unlocker *u, struct crypt_device *cd, const char *
                         if (fr >= 0) {
                                 /* The keyslot check: a token copied from another disk, or a
                                  * KEK that is not this disk's, stops here. */
-                                fr = crypt_activate_by_passphrase(cd, NULL, e->tok->keyslot, (const char *) s->data,
-                                                                  s->size, 0);
+                                fr = keyslot_check(cd, e->tok->keyslot, s);
+                                if (fr == -EOPNOTSUPP)
+                                        fr = crypt_activate_by_passphrase(cd, NULL, e->tok->keyslot,
+                                                                          (const char *) s->data, s->size, 0);
                                 if (fr >= 0) {
                                         if (ret) {
                                                 ret->keyslot = e->tok->keyslot;
