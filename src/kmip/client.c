@@ -114,9 +114,11 @@ static int exchange(struct kmip_client *c, const uint8_t *req, size_t req_size, 
 int client_batch(struct kmip_client *c, struct ttlv_arena *a, struct kmip_batch_item *items, size_t n,
                  struct kmip_message *resp) {
         c->error[0] = '\0';
-        uint32_t ids[KMIP_MAX_BATCH_ITEMS];
         if (n == 0 || n > KMIP_MAX_BATCH_ITEMS)
                 return -EINVAL;
+        uint32_t *ids = ttlv_arena_alloc(a, n * sizeof(*ids));
+        if (!ids)
+                return -ENOMEM;
         for (size_t i = 0; i < n; i++) {
                 ids[i] = ++c->next_id;
                 items[i].id = ttlv_arena_alloc(a, 4);
@@ -168,19 +170,29 @@ int client_batch(struct kmip_client *c, struct ttlv_arena *a, struct kmip_batch_
                 conn_close(c);
                 return client_fail(c, -EPROTO, "%s: %zu answers to %zu requests", name, resp->n_items, n);
         }
-        /* Match answers to requests by Unique Batch Item ID when the server echoes it. */
-        struct kmip_batch_item sorted[KMIP_MAX_BATCH_ITEMS];
+        /* Match answers to requests by Unique Batch Item ID when the server echoes it;
+         * each request must get exactly one answer. */
+        struct kmip_batch_item *sorted = ttlv_arena_alloc(a, n * sizeof(*sorted));
+        bool *seen = ttlv_arena_alloc(a, n * sizeof(*seen));
+        if (!sorted || !seen)
+                return -ENOMEM;
         for (size_t i = 0; i < n; i++) {
                 const struct kmip_batch_item *b = &resp->items[i];
                 size_t k = i;
-                if (b->id && b->id_size == 4) {
-                        uint32_t id;
-                        memcpy(&id, b->id, 4);
-                        for (k = 0; k < n && ids[k] != id; k++)
-                                ;
-                        if (k == n)
-                                return client_fail(c, -EPROTO, "%s: answer to a request never sent", name);
+                if (b->id) {
+                        uint32_t id = 0;
+                        k = n;
+                        if (b->id_size == 4) {
+                                memcpy(&id, b->id, 4);
+                                for (k = 0; k < n && ids[k] != id; k++)
+                                        ;
+                        }
                 }
+                if (k == n || seen[k]) {
+                        conn_close(c);
+                        return client_fail(c, -EPROTO, "%s: answers do not match the requests", name);
+                }
+                seen[k] = true;
                 sorted[k] = *b;
         }
         memcpy(resp->items, sorted, n * sizeof(*sorted));
