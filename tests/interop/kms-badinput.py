@@ -103,6 +103,20 @@ bad_key = S(T["SYMMETRIC_KEY"], S(T["KEY_BLOCK"], item(T["KEY_FORMAT_TYPE"], kt.
 _, b = good.call([(3, [item(T["OBJECT_TYPE"], kt.ENUM, 2), S(T["TEMPLATE_ATTRIBUTE"]), bad_key], None)])
 check(one(b[0], T["RESULT_STATUS"]) == 1 and one(b[0], T["RESULT_REASON"]) == 7, "Register of a 17-byte AES key: Invalid Field")
 
+# Pipelining: 200 requests in one write, 200 answers in order, each with its batch id.
+burst = b"".join(kt.request([(OP["QUERY"], [item(T["QUERY_FUNCTION"], kt.ENUM, 3)], b"p%d" % i)]) for i in range(200))
+good.send_raw(burst)
+ids = []
+for i in range(200):
+    bi = one(kt.parse(good.recv_msg())[0][2], T["BATCH_ITEM"])
+    ids.append(one(bi, T["UNIQUE_BATCH_ITEM_ID"]))
+check(ids == [b"p%d" % i for i in range(200)], "200 pipelined requests answered in order")
+
+# Maximum Response Size: an answer that would be larger is refused.
+_, b = good.call([(OP["QUERY"], [item(T["QUERY_FUNCTION"], kt.ENUM, 1)], None)],
+                 extra_header=[item(0x420050, kt.INT, 64)])
+check(one(b[0], T["RESULT_STATUS"]) == 1 and one(b[0], T["RESULT_REASON"]) == 2, "Maximum Response Size 64: Response Too Large")
+
 # The idle connection is closed by the idle timeout (2 s in this test's config).
 time.sleep(3)
 try:
