@@ -70,7 +70,7 @@ int op_locate(struct kms_op *op) {
                 count = ttlv_add_integer(op->a, op->resp, KMIP_TAG_LOCATED_ITEMS, 0);
         for (size_t i = 0; i < n && r == 0; i++) {
                 _cleanup_(kms_object_freep) struct kms_object *o = NULL;
-                if (store_get(op->engine->store, ids[i], &o) < 0)
+                if (store_get_meta(op->engine->store, ids[i], &o) < 0)
                         continue;
                 if (!f.state && (o->state == KMIP_STATE_DESTROYED || o->state == KMIP_STATE_DESTROYED_COMPROMISED))
                         continue;

@@ -175,7 +175,8 @@ static void rconn_free(struct rconn *c) {
         free(c);
 }
 
-static int row_to_object(struct sqlite_store *s, sqlite3_stmt *st, const char *id, struct kms_object **ret) {
+static int row_to_object(struct sqlite_store *s, sqlite3_stmt *st, const char *id, bool unseal,
+                         struct kms_object **ret) {
         _cleanup_(kms_object_freep) struct kms_object *o = kms_object_new();
         if (!o)
                 return -ENOMEM;
@@ -187,7 +188,7 @@ static int row_to_object(struct sqlite_store *s, sqlite3_stmt *st, const char *i
         int r = kms_attrs_from_json(o, attrs ? attrs : "[]");
         if (r < 0)
                 return r;
-        if (sqlite3_column_type(st, 4) == SQLITE_BLOB) {
+        if (unseal && sqlite3_column_type(st, 4) == SQLITE_BLOB) {
                 r = seal_decrypt(s->master, id, sqlite3_column_blob(st, 4),
                                  (size_t) sqlite3_column_bytes(st, 4), &o->key);
                 if (r < 0)
@@ -197,7 +198,7 @@ static int row_to_object(struct sqlite_store *s, sqlite3_stmt *st, const char *i
         return 0;
 }
 
-static int sq_get(struct store *base, const char *id, struct kms_object **ret) {
+static int get_common(struct store *base, const char *id, bool unseal, struct kms_object **ret) {
         struct sqlite_store *s = (struct sqlite_store *) base;
         struct rconn *c;
         int r = rconn_get(s, &c);
@@ -206,7 +207,7 @@ static int sq_get(struct store *base, const char *id, struct kms_object **ret) {
         sqlite3_bind_text(c->get, 1, id, -1, SQLITE_STATIC);
         int rc = sqlite3_step(c->get);
         if (rc == SQLITE_ROW)
-                r = row_to_object(s, c->get, id, ret);
+                r = row_to_object(s, c->get, id, unseal, ret);
         else if (rc == SQLITE_DONE)
                 r = -ENOENT;
         else
@@ -215,6 +216,14 @@ static int sq_get(struct store *base, const char *id, struct kms_object **ret) {
         sqlite3_clear_bindings(c->get);
         rconn_put(s, c);
         return r;
+}
+
+static int sq_get(struct store *base, const char *id, struct kms_object **ret) {
+        return get_common(base, id, true, ret);
+}
+
+static int sq_get_meta(struct store *base, const char *id, struct kms_object **ret) {
+        return get_common(base, id, false, ret);
 }
 
 static int sq_list(struct store *base, const struct store_filter *f, store_id **ret, size_t *ret_n) {
@@ -609,6 +618,7 @@ static void sq_free(struct store *base) {
 static const struct store_ops sqlite_ops = {
         .put = sq_put,
         .get = sq_get,
+        .get_meta = sq_get_meta,
         .list = sq_list,
         .rotate = sq_rotate,
         .count = sq_count,

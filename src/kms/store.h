@@ -32,6 +32,7 @@ typedef char store_id[KMS_ID_MAX];
 struct store_ops {
         int (*put)(struct store *s, const struct kms_object *o);
         int (*get)(struct store *s, const char *id, struct kms_object **ret);
+        int (*get_meta)(struct store *s, const char *id, struct kms_object **ret);
         int (*list)(struct store *s, const struct store_filter *f, store_id **ret, size_t *ret_n);
         int (*rotate)(struct store *s, const struct master_source *new_master);
         int (*count)(struct store *s, uint64_t *ret);
@@ -53,6 +54,11 @@ static inline int store_put(struct store *s, const struct kms_object *o) {
 /* Load the object id; -ENOENT if absent. */
 static inline int store_get(struct store *s, const char *id, struct kms_object **ret) {
         return s->ops->get(s, id, ret);
+}
+/* Load the object id without its key material (o->key stays NULL): for scans such
+ * as Locate, which must not unseal every key they look at. */
+static inline int store_get_meta(struct store *s, const char *id, struct kms_object **ret) {
+        return s->ops->get_meta(s, id, ret);
 }
 /* Ids matching f, in creation order; caller frees *ret. */
 static inline int store_list(struct store *s, const struct store_filter *f, store_id **ret, size_t *ret_n) {

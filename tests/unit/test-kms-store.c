@@ -99,6 +99,11 @@ static void test_roundtrip_and_list(void **state) {
         kms_object_free(o);
 
         assert_int_equal(store_get(s, "nope", &o), -ENOENT);
+        /* Metadata only: same attributes, no key material unsealed. */
+        assert_int_equal(store_get_meta(s, "id-2", &o), 0);
+        assert_null(o->key);
+        assert_non_null(kms_object_find(o, "x-Vendor", 0));
+        kms_object_free(o);
 
         store_id *ids = NULL;
         size_t n = 0;
