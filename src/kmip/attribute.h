@@ -133,6 +133,6 @@ struct ttlv *kmip_attr_name_build(struct ttlv_arena *a, struct ttlv *payload, co
                                   struct kmip_version v);
 
 /* Serialise one value to bytes for storage (its TTLV encoding) and back; a server
- * keeps attributes of any type this way. */
+ * keeps attributes of any type this way. Free the bytes with ttlv_buffer_free(). */
 int kmip_attr_value_encode(const struct ttlv *value, uint8_t **ret, size_t *ret_size);
 int kmip_attr_value_decode(struct ttlv_arena *a, const uint8_t *buf, size_t size, struct ttlv **ret);
