@@ -3,12 +3,10 @@
 #include "kms/object.h"
 
 #include <errno.h>
-#include <jansson.h>
 #include <openssl/crypto.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include "shared/hex.h"
 
 struct kms_object *kms_object_new(void) {
         return calloc(1, sizeof(struct kms_object));
@@ -150,66 +148,68 @@ int kms_object_get_int(const struct kms_object *o, const char *name, int64_t *re
         return kms_scalar_decode(a->type, a->value, a->len, ret);
 }
 
-int kms_attrs_to_json(const struct kms_object *o, char **ret) {
-        json_t *arr = json_array();
-        if (!arr)
-                return -ENOMEM;
-        int r = 0;
-        for (size_t i = 0; i < o->n_attrs && r == 0; i++) {
-                const struct kms_attr *a = &o->attrs[i];
-                char *hex = malloc(2 * a->len + 1);
-                if (!hex) {
-                        r = -ENOMEM;
-                        break;
-                }
-                hex_encode(a->value, a->len, hex);
-                json_t *e = json_pack("{s:s, s:I, s:i, s:s}", "n", a->name, "i", (json_int_t) a->index,
-                                      "t", (int) a->type, "v", hex);
-                free(hex);
-                if (!e || json_array_append_new(arr, e) < 0)
-                        r = -ENOMEM;
+static void put_be(uint8_t *p, uint64_t v, size_t n) {
+        for (size_t i = 0; i < n; i++)
+                p[i] = (uint8_t) (v >> (8 * (n - 1 - i)));
+}
+
+static uint64_t get_be(const uint8_t *p, size_t n) {
+        uint64_t v = 0;
+        for (size_t i = 0; i < n; i++)
+                v = (v << 8) | p[i];
+        return v;
+}
+
+int kms_attrs_encode(const struct kms_object *o, uint8_t **ret, size_t *ret_n) {
+        size_t total = 0;
+        for (size_t i = 0; i < o->n_attrs; i++) {
+                size_t nl = strlen(o->attrs[i].name);
+                if (nl > KMS_ATTR_NAME_MAX || o->attrs[i].len > UINT32_MAX)
+                        return -E2BIG;
+                total += 2 + nl + 4 + 1 + 4 + o->attrs[i].len;
         }
-        char *s = r == 0 ? json_dumps(arr, JSON_COMPACT) : NULL;
-        json_decref(arr);
-        if (r < 0)
-                return r;
-        if (!s)
+        uint8_t *buf = malloc(total ? total : 1), *p = buf;
+        if (!buf)
                 return -ENOMEM;
-        *ret = s;
+        for (size_t i = 0; i < o->n_attrs; i++) {
+                const struct kms_attr *a = &o->attrs[i];
+                size_t nl = strlen(a->name);
+                put_be(p, nl, 2);
+                memcpy(p + 2, a->name, nl);
+                p += 2 + nl;
+                put_be(p, a->index, 4);
+                p[4] = a->type;
+                put_be(p + 5, a->len, 4);
+                memcpy(p + 9, a->value, a->len);
+                p += 9 + a->len;
+        }
+        *ret = buf;
+        *ret_n = total;
         return 0;
 }
 
-int kms_attrs_from_json(struct kms_object *o, const char *json) {
-        json_error_t err;
-        json_t *arr = json_loads(json, 0, &err);
-        if (!arr || !json_is_array(arr)) {
-                json_decref(arr);
-                return -EBADMSG;
-        }
-        int r = 0;
-        size_t i;
-        json_t *e;
-        json_array_foreach(arr, i, e) {
-                const char *name, *hex;
-                json_int_t index;
-                int type;
-                if (json_unpack(e, "{s:s, s:I, s:i, s:s}", "n", &name, "i", &index, "t", &type, "v", &hex) < 0) {
-                        r = -EBADMSG;
-                        break;
-                }
-                size_t len = strlen(hex) / 2;
-                uint8_t *v = malloc(len ? len : 1);
-                if (!v) {
-                        r = -ENOMEM;
-                        break;
-                }
-                r = hex_decode(hex, v, len);
-                if (r == 0)
-                        r = kms_object_set(o, name, (uint32_t) index, (uint8_t) type, v, len);
-                free(v);
+int kms_attrs_decode(struct kms_object *o, const uint8_t *p, size_t n) {
+        char name[KMS_ATTR_NAME_MAX + 1];
+        while (n > 0) {
+                if (n < 2)
+                        return -EBADMSG;
+                size_t nl = get_be(p, 2);
+                if (nl > KMS_ATTR_NAME_MAX || n < 2 + nl + 9)
+                        return -EBADMSG;
+                memcpy(name, p + 2, nl);
+                name[nl] = 0;
+                p += 2 + nl;
+                n -= 2 + nl;
+                uint32_t index = (uint32_t) get_be(p, 4);
+                uint8_t type = p[4];
+                size_t len = get_be(p + 5, 4);
+                if (n - 9 < len)
+                        return -EBADMSG;
+                int r = kms_object_set(o, name, index, type, p + 9, len);
                 if (r < 0)
-                        break;
+                        return r;
+                p += 9 + len;
+                n -= 9 + len;
         }
-        json_decref(arr);
-        return r;
+        return 0;
 }

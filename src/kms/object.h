@@ -13,6 +13,7 @@
 
 #define KMS_ID_MAX 40      /* UUID text (36) + NUL, rounded */
 #define KMS_OWNER_MAX 256
+#define KMS_ATTR_NAME_MAX 1024
 
 /* TTLV item types (KMIP 1.4 §9.1.1.2); repeated here so the store does not depend
  * on the protocol library. */
@@ -88,10 +89,12 @@ int kms_object_set_text(struct kms_object *o, const char *name, const char *text
  * -ENOENT if absent, -EINVAL if not a scalar. */
 int kms_object_get_int(const struct kms_object *o, const char *name, int64_t *ret);
 
-/* Serialise the attribute list (not the key) to a JSON text; caller frees. */
-int kms_attrs_to_json(const struct kms_object *o, char **ret);
-/* Parse the JSON text from kms_attrs_to_json into o's attribute list. */
-int kms_attrs_from_json(struct kms_object *o, const char *json);
+/* Serialise the attribute list (not the key) for storage; caller frees *ret. A
+ * compact binary form (per attribute: u16 name length, name, u32 index, u8 type,
+ * u32 value length, value; big-endian), because a Get parses it every time. */
+int kms_attrs_encode(const struct kms_object *o, uint8_t **ret, size_t *ret_n);
+/* Parse the form above into o's attribute list; -EBADMSG if malformed. */
+int kms_attrs_decode(struct kms_object *o, const uint8_t *p, size_t n);
 
 /* Encode an int64 as a TTLV payload of the given scalar type into buf[8]; returns length. */
 size_t kms_scalar_encode(uint8_t type, int64_t v, uint8_t buf[static 8]);

@@ -34,7 +34,8 @@ struct pending {
         uint32_t object_type, state;
         char name[256];
         bool has_name;
-        char *attrs;
+        uint8_t *attrs;
+        size_t attrs_len;
         uint8_t *blob;
         size_t blob_len;
         bool done;
@@ -184,8 +185,7 @@ static int row_to_object(struct sqlite_store *s, sqlite3_stmt *st, const char *i
         snprintf(o->owner, sizeof(o->owner), "%s", (const char *) sqlite3_column_text(st, 0));
         o->object_type = (uint32_t) sqlite3_column_int64(st, 1);
         o->state = (uint32_t) sqlite3_column_int64(st, 2);
-        const char *attrs = (const char *) sqlite3_column_text(st, 3);
-        int r = kms_attrs_from_json(o, attrs ? attrs : "[]");
+        int r = kms_attrs_decode(o, sqlite3_column_blob(st, 3), (size_t) sqlite3_column_bytes(st, 3));
         if (r < 0)
                 return r;
         if (unseal && sqlite3_column_type(st, 4) == SQLITE_BLOB) {
@@ -304,7 +304,7 @@ static int bind_pending(struct sqlite_store *s, struct pending *p) {
                 sqlite3_bind_text(st, 5, p->name, -1, SQLITE_STATIC);
         else
                 sqlite3_bind_null(st, 5);
-        sqlite3_bind_text(st, 6, p->attrs, -1, SQLITE_STATIC);
+        sqlite3_bind_blob(st, 6, p->attrs_len ? p->attrs : (const uint8_t *) "", (int) p->attrs_len, SQLITE_STATIC);
         if (p->blob)
                 sqlite3_bind_blob(st, 7, p->blob, (int) p->blob_len, SQLITE_STATIC);
         else
@@ -395,7 +395,7 @@ static int sq_put(struct store *base, const struct kms_object *o) {
         p.object_type = o->object_type;
         p.state = o->state;
         p.has_name = store_object_name(o, p.name, sizeof(p.name)) != NULL;
-        int r = kms_attrs_to_json(o, &p.attrs);
+        int r = kms_attrs_encode(o, &p.attrs, &p.attrs_len);
         if (r < 0)
                 return r;
         if (o->key) {
@@ -630,7 +630,7 @@ static const char schema[] =
         "CREATE TABLE IF NOT EXISTS objects ("
         "  seq INTEGER PRIMARY KEY AUTOINCREMENT,"
         "  id TEXT UNIQUE NOT NULL, owner TEXT NOT NULL, type INTEGER NOT NULL,"
-        "  state INTEGER NOT NULL, name TEXT, attrs TEXT NOT NULL, sealed BLOB);"
+        "  state INTEGER NOT NULL, name TEXT, attrs BLOB NOT NULL, sealed BLOB);"
         "CREATE INDEX IF NOT EXISTS objects_owner ON objects (owner, type, state);"
         "CREATE INDEX IF NOT EXISTS objects_name ON objects (name);";
 
