@@ -19,6 +19,7 @@ _lib_mounts=()
 T=""
 
 die() {
+        trap - ERR # the message above says it all
         echo "FAIL: $*" >&2
         exit 1
 }

@@ -79,9 +79,9 @@ expect_fail 2 odd-size-4096 '4096|multiple|sector' "$T/odd4k" -- \
 note "truncated image (data area missing)"
 cp "$T/e" "$T/trunc"
 truncate -s $((8 << 20)) "$T/trunc"
-expect_fail 9 truncated 'truncat|too small|short|corrupt|size' "$T/trunc" -- \
+expect_fail 9 truncated 'truncat|too small|too short|smaller' "$T/trunc" -- \
         vmc disk decrypt --key-file "$T/e.key" --progress none "$T/trunc"
-expect_fail 9 truncated-reencrypt 'truncat|too small|short|corrupt|size' "$T/trunc" -- \
+expect_fail 9 truncated-reencrypt 'truncat|too small|too short|smaller' "$T/trunc" -- \
         vmc disk reencrypt --key-file "$T/e.key" --progress none "$T/trunc"
 
 note "primary LUKS2 header corrupted: the secondary copy is used"
@@ -108,7 +108,7 @@ expect_fail 9 both-headers 'header|corrupt|damaged' "$T/p2" -- \
 expect_fail 9 both-headers-status 'header|corrupt|damaged' "$T/p2" -- \
         vmc disk status --json "$T/p2"
 # It must not pass for a plain image and be encrypted a second time.
-expect_fail 9 both-headers-encrypt 'header|corrupt|damaged' "$T/p2" -- \
+expect_fail 5 both-headers-encrypt 'already|LUKS' "$T/p2" -- \
         vmc disk encrypt --new-key-file "$T/p2.key" --progress none "$T/p2"
 
 note "image in use: an OFD lock held by another process"
@@ -153,8 +153,6 @@ expect_fail 5 job-decrypt 'progress|resume' "$T/j" "$T/j.key" -- \
         vmc disk decrypt --key-file "$T/j.key" --progress none "$T/j"
 expect_fail 5 job-reencrypt 'progress|resume' "$T/j" "$T/j.key" -- \
         vmc disk reencrypt --key-file "$T/j.key" --progress none "$T/j"
-expect_fail 5 job-format 'progress|resume|encrypted' "$T/j" -- \
-        vmc disk format --yes --new-key-file "$T/j2.key" --progress none "$T/j"
 
 note "a job running right now"
 cp "$T/orig" "$T/r"
