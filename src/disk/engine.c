@@ -357,7 +357,8 @@ int engine_decrypt(const struct engine_params *p) {
         engine_job_layout(sb);
         if ((r = engine_check_space(j.hold_fd, sb->jstart + sb->jsize - hold_size)) < 0)
                 return r;
-        if ((r = engine_job_write(&j, old_hdr, NULL, j.head, 0)) < 0)
+        /* detached: backward from the end; shift: forward from the start */
+        if ((r = engine_job_write(&j, old_hdr, NULL, j.head, detached ? n : 0)) < 0)
                 return r;
         return job_run(&j);
 }
