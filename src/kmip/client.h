@@ -141,13 +141,16 @@ struct kmip_locate_filter {
  * with kmip_strv_free), *ret_n its length. */
 int kmip_client_locate(struct kmip_client *c, const struct kmip_locate_filter *f, char ***ret_uids,
                        size_t *ret_n);
+/* Free what kmip_client_locate() returned; NULL is fine. */
 void kmip_strv_free(char **v);
 
+/* Activate: Pre-Active -> Active (the key becomes usable). */
 int kmip_client_activate(struct kmip_client *c, const char *uid);
 /* Revoke with reason (KMIP_REVOKE_*), optional message; compromise_time (POSIX seconds,
  * 0: now) is sent for Key/CA Compromise. */
 int kmip_client_revoke(struct kmip_client *c, const char *uid, uint32_t reason, const char *message,
                        int64_t compromise_time);
+/* Destroy the key material (most servers want it revoked first: -EACCES otherwise). */
 int kmip_client_destroy(struct kmip_client *c, const char *uid);
 
 struct kmip_crypto_params {
