@@ -291,7 +291,14 @@ void kms_config_free(struct kms_config *c) {
         free(c);
 }
 
-int kms_policy_allows_all(const struct kms_config *c, const char *identity, uint32_t op) {
+/* A group member is a certificate CN, or "sha256:HEX" for one exact certificate. */
+static int member_matches(const char *member, const char *cn, const char *fingerprint) {
+        if (strncasecmp(member, "sha256:", 7) == 0)
+                return fingerprint && strcasecmp(member + 7, fingerprint) == 0;
+        return strcmp(member, cn) == 0;
+}
+
+int kms_policy_allows_all(const struct kms_config *c, const char *cn, const char *fingerprint, uint32_t op) {
         if (op >= 64)
                 return 0;
         for (size_t i = 0; i < c->n_groups; i++) {
@@ -299,14 +306,15 @@ int kms_policy_allows_all(const struct kms_config *c, const char *identity, uint
                 if (!(g->operations & (1ULL << op)))
                         continue;
                 for (size_t j = 0; j < g->n_members; j++)
-                        if (strcmp(g->members[j], identity) == 0)
+                        if (member_matches(g->members[j], cn, fingerprint))
                                 return 1;
         }
         return 0;
 }
 
-int kms_policy_allows(const struct kms_config *c, const char *identity, const char *owner, uint32_t op) {
-        if (strcmp(identity, owner) == 0)
+int kms_policy_allows(const struct kms_config *c, const char *cn, const char *fingerprint, const char *owner,
+                      uint32_t op) {
+        if (strcmp(cn, owner) == 0)
                 return 1;
-        return kms_policy_allows_all(c, identity, op);
+        return kms_policy_allows_all(c, cn, fingerprint, op);
 }

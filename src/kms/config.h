@@ -10,7 +10,7 @@
 
 struct kms_group {
         char *name;
-        char **members;      /* client identities (certificate subject CN) */
+        char **members;      /* certificate subject CNs, or "sha256:HEX" fingerprints */
         size_t n_members;
         uint64_t operations; /* bit (1 << KMIP operation number) per allowed operation */
 };
@@ -42,8 +42,10 @@ DEFINE_TRIVIAL_CLEANUP_FUNC(struct kms_config *, kms_config_free);
  * bit mask or 0 when unknown. */
 uint64_t kms_config_operation_mask(const char *name);
 
-/* May identity perform operation op on an object owned by owner? Owners always may;
- * others only through a group that lists both them and the operation. */
-int kms_policy_allows(const struct kms_config *c, const char *identity, const char *owner, uint32_t op);
-/* May identity see objects of every owner for op (used by Locate)? */
-int kms_policy_allows_all(const struct kms_config *c, const char *identity, uint32_t op);
+/* May the client (certificate CN and SHA-256 fingerprint, which may be NULL) perform
+ * operation op on an object owned by owner? Owners always may; others only through a
+ * group that lists both them (by CN, or "sha256:HEX") and the operation. */
+int kms_policy_allows(const struct kms_config *c, const char *cn, const char *fingerprint, const char *owner,
+                      uint32_t op);
+/* May the client use objects of every owner for op (used by Locate)? */
+int kms_policy_allows_all(const struct kms_config *c, const char *cn, const char *fingerprint, uint32_t op);

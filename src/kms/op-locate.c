@@ -56,7 +56,8 @@ int op_locate(struct kms_op *op) {
                 } else if (kmip_attr_list_add(op->a, &rest, w->name, w->index, w->value) < 0)
                         return -ENOMEM;
         }
-        if (!kms_policy_allows_all(op->engine->config, op->client->cn, KMIP_OP_LOCATE))
+        const struct kms_client *cl = op->client;
+        if (!kms_policy_allows_all(op->engine->config, cl->cn, cl->fingerprint, KMIP_OP_LOCATE))
                 f.owner = op->client->cn;
 
         store_id *ids = NULL;
@@ -74,7 +75,7 @@ int op_locate(struct kms_op *op) {
                         continue;
                 if (!f.state && (o->state == KMIP_STATE_DESTROYED || o->state == KMIP_STATE_DESTROYED_COMPROMISED))
                         continue;
-                if (!kms_policy_allows(op->engine->config, op->client->cn, o->owner, KMIP_OP_LOCATE))
+                if (!kms_policy_allows(op->engine->config, cl->cn, cl->fingerprint, o->owner, KMIP_OP_LOCATE))
                         continue;
                 int ok = 1;
                 for (size_t j = 0; j < rest.n && ok; j++) {

@@ -35,7 +35,8 @@ int kms_load(struct kms_op *op, const char *uid, struct kms_object **ret) {
                 return kms_fail(op, -ENOENT, "No such object");
         if (r < 0)
                 return kms_fail(op, r, "Storage failure");
-        if (!kms_policy_allows(op->engine->config, op->client->cn, o->owner, op->operation)) {
+        const struct kms_client *cl = op->client;
+        if (!kms_policy_allows(op->engine->config, cl->cn, cl->fingerprint, o->owner, op->operation)) {
                 kms_object_free(o);
                 return kms_fail(op, -ENOENT, "No such object");
         }

@@ -35,7 +35,7 @@ static void test_parse_and_policy(void **state) {
                                     "members = carol, dave\n"
                                     "operations = locate, get-attributes\n"
                                     "[group backup]\n"
-                                    "members = erin\n"
+                                    "members = erin, sha256:ABCDEF01\n"
                                     "operations = all\n", path, sizeof(path)), 0);
         struct kms_config *c = NULL;
         assert_int_equal(kms_config_load(path, &c), 0);
@@ -47,16 +47,20 @@ static void test_parse_and_policy(void **state) {
         assert_int_equal(c->n_groups, 2);
 
         /* Owners may do anything with their objects. */
-        assert_true(kms_policy_allows(c, "alice", "alice", KMIP_OP_DESTROY));
+        assert_true(kms_policy_allows(c, "alice", NULL, "alice", KMIP_OP_DESTROY));
         /* Strangers may do nothing. */
-        assert_false(kms_policy_allows(c, "bob", "alice", KMIP_OP_GET));
-        assert_false(kms_policy_allows_all(c, "bob", KMIP_OP_LOCATE));
+        assert_false(kms_policy_allows(c, "bob", NULL, "alice", KMIP_OP_GET));
+        assert_false(kms_policy_allows_all(c, "bob", NULL, KMIP_OP_LOCATE));
         /* Group members only what the group lists. */
-        assert_true(kms_policy_allows(c, "carol", "alice", KMIP_OP_GET_ATTRIBUTES));
-        assert_false(kms_policy_allows(c, "carol", "alice", KMIP_OP_GET));
-        assert_false(kms_policy_allows(c, "carol", "alice", KMIP_OP_DESTROY));
-        assert_true(kms_policy_allows_all(c, "dave", KMIP_OP_LOCATE));
-        assert_true(kms_policy_allows(c, "erin", "alice", KMIP_OP_DESTROY));
+        assert_true(kms_policy_allows(c, "carol", NULL, "alice", KMIP_OP_GET_ATTRIBUTES));
+        assert_false(kms_policy_allows(c, "carol", NULL, "alice", KMIP_OP_GET));
+        assert_false(kms_policy_allows(c, "carol", NULL, "alice", KMIP_OP_DESTROY));
+        assert_true(kms_policy_allows_all(c, "dave", NULL, KMIP_OP_LOCATE));
+        assert_true(kms_policy_allows(c, "erin", NULL, "alice", KMIP_OP_DESTROY));
+        /* By fingerprint: that certificate whatever its CN, and only it. */
+        assert_true(kms_policy_allows(c, "zed", "abcdef01", "alice", KMIP_OP_GET));
+        assert_false(kms_policy_allows(c, "zed", "abcdef02", "alice", KMIP_OP_GET));
+        assert_false(kms_policy_allows(c, "sha256:abcdef01", NULL, "alice", KMIP_OP_GET));
         kms_config_free(c);
 }
 
