@@ -36,8 +36,13 @@ int kms_tls_context(const char *cert, const char *key, const char *ca, SSL_CTX *
         /* Every KMIP client authenticates with its certificate: no certificate, no
          * connection. */
         SSL_CTX_set_verify(ctx, SSL_VERIFY_PEER | SSL_VERIFY_FAIL_IF_NO_PEER_CERT, NULL);
-        SSL_CTX_set_options(ctx, SSL_OP_NO_RENEGOTIATION | SSL_OP_CIPHER_SERVER_PREFERENCE);
-        SSL_CTX_set_session_cache_mode(ctx, SSL_SESS_CACHE_SERVER);
+        /* No session resumption: every connection presents and verifies its client
+         * certificate, so a certificate that expired (or a CA that was removed) stops
+         * working at the next connection, not when a cached session runs out. KMIP
+         * clients keep their connections open, so full handshakes are rare. */
+        SSL_CTX_set_options(ctx, SSL_OP_NO_RENEGOTIATION | SSL_OP_CIPHER_SERVER_PREFERENCE | SSL_OP_NO_TICKET);
+        SSL_CTX_set_session_cache_mode(ctx, SSL_SESS_CACHE_OFF);
+        SSL_CTX_set_num_tickets(ctx, 0);
         SSL_CTX_set_session_id_context(ctx, (const unsigned char *) "vmcrypt-kms", 11);
         /* Release per-connection buffers while idle: thousands of mostly idle
          * connections (ESXi hosts) should cost little memory. */
