@@ -5,6 +5,13 @@
 set -euo pipefail
 . "$(dirname "$0")/kms-lib.sh"
 
+# Every subcommand has a manual, and a usage error exits 2.
+for cmd in serve init issue-client rotate-master-key; do
+  "$VMCRYPT_KMS" "$cmd" --help | grep -q "^Usage: vmcrypt-kms $cmd" || { echo "FAIL: $cmd --help"; exit 1; }
+done
+rc=0; "$VMCRYPT_KMS" frobnicate 2>/dev/null || rc=$?
+[ "$rc" = 2 ] || { echo "FAIL: unknown command exits $rc, not 2"; exit 1; }
+
 kms_init "$KMS_TMP/s" alice
 kms_start "$KMS_TMP/s"
 for v in 1.1 1.2 1.4 2.0; do
