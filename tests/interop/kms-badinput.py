@@ -1,7 +1,8 @@
 #!/usr/bin/python3
 """Bad input to vmcrypt-kms: every malformed message gets an Invalid Message answer
 or its connection closed, and a well-behaved client on another connection is served
-throughout. Usage: kms-badinput.py PORT DIR"""
+throughout; a client that sends without reading answers is throttled, not buffered.
+Usage: kms-badinput.py PORT DIR PID"""
 import importlib.util
 import os
 import socket
@@ -13,7 +14,7 @@ spec = importlib.util.spec_from_file_location("kt", os.path.join(os.path.dirname
 kt = importlib.util.module_from_spec(spec)
 spec.loader.exec_module(kt)
 T, OP, item, S, attr, one, find = kt.T, kt.OP, kt.item, kt.S, kt.attr, kt.one, kt.find
-port, d = int(sys.argv[1]), sys.argv[2]
+port, d, pid = int(sys.argv[1]), sys.argv[2], int(sys.argv[3])
 
 
 def check(cond, what):
@@ -116,6 +117,32 @@ check(ids == [b"p%d" % i for i in range(200)], "200 pipelined requests answered 
 _, b = good.call([(OP["QUERY"], [item(T["QUERY_FUNCTION"], kt.ENUM, 1)], None)],
                  extra_header=[item(0x420050, kt.INT, 64)])
 check(one(b[0], T["RESULT_STATUS"]) == 1 and one(b[0], T["RESULT_REASON"]) == 2, "Maximum Response Size 64: Response Too Large")
+
+# A client that pipelines requests and never reads the answers: the server stops
+# reading from it once its answers back up, so our sends stall; its memory stays small.
+def rss_kib():
+    for line in open("/proc/%d/status" % pid):
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1])
+
+
+hog = kt.Conn(port, d, "bad")
+before = rss_kib()
+hog.s.settimeout(2)
+sent, stalled = 0, False
+chunk = kt.request([(OP["QUERY"], [item(T["QUERY_FUNCTION"], kt.ENUM, 1)], None)]) * 100
+try:
+    while sent < (256 << 20):
+        hog.s.sendall(chunk)
+        sent += len(chunk)
+except (socket.timeout, TimeoutError):
+    stalled = True
+grown = rss_kib() - before
+check(stalled, "non-reading client is throttled: sends stall after %d KiB" % (sent >> 10))
+check(grown < 32 * 1024, "server memory grew by %d KiB only" % grown)
+good = kt.Conn(port, d, "good")  # the old one idled out (2 s) while we waited
+check(good_still_served(), "good client served while the hog is stalled")
+hog.close()
 
 # The idle connection is closed by the idle timeout (2 s in this test's config).
 time.sleep(3)

@@ -6,6 +6,6 @@ set -euo pipefail
 kms_init "$KMS_TMP/s" good bad
 sed -i 's/^idle-timeout = .*/idle-timeout = 2/; s/^max-message-size = .*/max-message-size = 65536/' "$KMS_TMP/s/kms.conf"
 kms_start "$KMS_TMP/s"
-"$PY" "$(dirname "$0")/kms-badinput.py" "$KMS_PORT" "$KMS_TMP/s"
+"$PY" "$(dirname "$0")/kms-badinput.py" "$KMS_PORT" "$KMS_TMP/s" "$KMS_PID"
 kill -0 "$KMS_PID" || { echo "FAIL: server died"; exit 1; }
 kms_stop
