@@ -11,6 +11,7 @@
 #include "cli/cli.h"
 #include "cli/kms-common.h"
 #include "kmip/tags.h"
+#include "shared/key-input.h"
 #include "shared/log.h"
 
 const char kms_common_help[] =
@@ -22,11 +23,15 @@ const char kms_common_help[] =
         "  --ca FILE             CA certificate(s) the server must chain to (PEM)\n"
         "  --config FILE         JSON file with any of: \"servers\": [\"host:port\", ...],\n"
         "                        \"cert\", \"key\", \"ca\", \"kmip_version\", \"timeout_ms\",\n"
-        "                        \"verify_name\"; command-line options win\n"
+        "                        \"verify_name\", \"username\", \"password_file\";\n"
+        "                        command-line options win\n"
         "  --kmip-version V      protocol version to speak: 1.0 ... 1.4, 2.0, or auto\n"
         "                        (ask the server with DiscoverVersions); default 1.4\n"
         "  --timeout MS          connect and I/O timeout per server (default 5000/30000)\n"
         "  --no-verify-name      do not check that the server certificate names the host\n"
+        "  --username NAME       send a Username and Password credential (for servers that\n"
+        "                        want one besides the certificate)\n"
+        "  --password-file FILE  its password (first line of FILE; - for standard input)\n"
         "  --debug               explain each step on standard error\n"
         "  -h, --help            show this help\n"
         "\n"
@@ -76,6 +81,12 @@ int kms_common_option(const char *cmd, struct kms_conn_opts *o, int opt, const c
                 return 1;
         case KOPT_DEBUG:
                 log_set_level(LOG_LEVEL_DEBUG);
+                return 1;
+        case KOPT_USERNAME:
+                o->username = arg;
+                return 1;
+        case KOPT_PASSWORD_FILE:
+                o->password_file = arg;
                 return 1;
         default:
                 return 0;
@@ -152,6 +163,10 @@ static int load_config(const char *cmd, const char *path, struct kms_conn_opts *
                         target = &o->ca;
                 else if (strcmp(k, "kmip_version") == 0)
                         target = &o->kmip_version;
+                else if (strcmp(k, "username") == 0)
+                        target = &o->username;
+                else if (strcmp(k, "password_file") == 0)
+                        target = &o->password_file;
                 else {
                         fprintf(stderr, "%s: config file %s: unknown setting \"%s\"\n", cmd, path, k);
                         return EXIT_USAGE;
@@ -190,6 +205,23 @@ int kms_client_open(const char *cmd, const struct kms_conn_opts *opts, struct km
                 .io_timeout_ms = o.timeout_ms,
         };
         memcpy(cfg.servers, o.servers, sizeof(cfg.servers));
+        if (o.password_file && !o.username)
+                return cli_usage_error(cmd, "--password-file needs --username");
+        _cleanup_(secret_freep) struct secret *password = NULL;
+        if (o.password_file) {
+                int k = key_input_read_file(o.password_file, &password);
+                if (k < 0) {
+                        fprintf(stderr, "%s: cannot read the password from %s: %s\n", cmd, o.password_file,
+                                k == -EINVAL ? "empty file" : strerror(-k));
+                        return cli_exit_code(k);
+                }
+                /* A password file ends at its first line break. */
+                void *nl = memchr(password->data, '\n', password->size);
+                if (nl)
+                        secret_truncate(password, (size_t) ((uint8_t *) nl - password->data));
+        }
+        cfg.username = o.username;
+        cfg.password = password;
         bool negotiate;
         if (parse_version(o.kmip_version, &cfg.version, &negotiate) < 0)
                 return cli_usage_error(cmd, "unsupported KMIP version '%s' (1.0 ... 1.4, 2.0 or auto)",

@@ -20,6 +20,8 @@ enum {
         KOPT_TIMEOUT,
         KOPT_NO_VERIFY_NAME,
         KOPT_DEBUG,
+        KOPT_USERNAME,
+        KOPT_PASSWORD_FILE,
 };
 
 #define KMS_COMMON_LONG_OPTIONS                                             \
@@ -32,6 +34,8 @@ enum {
         { "timeout", required_argument, NULL, KOPT_TIMEOUT },             \
         { "no-verify-name", no_argument, NULL, KOPT_NO_VERIFY_NAME },     \
         { "debug", no_argument, NULL, KOPT_DEBUG },                       \
+        { "username", required_argument, NULL, KOPT_USERNAME },           \
+        { "password-file", required_argument, NULL, KOPT_PASSWORD_FILE }, \
         { "help", no_argument, NULL, 'h' }
 
 /* The help text of the options above, for the subcommands' --help. */
@@ -42,6 +46,7 @@ struct kms_conn_opts {
         size_t n_servers;
         const char *cert, *key, *ca;
         const char *config;
+        const char *username, *password_file;
         const char *kmip_version; /* "1.0".."2.0" or "auto" */
         unsigned timeout_ms;
         bool no_verify_name;

@@ -19,6 +19,8 @@ struct kmip_client {
         unsigned connect_timeout_ms, io_timeout_ms;
         size_t max_response_size;
         struct kmip_version version;
+        char *username;
+        struct secret *password;
 
         SSL_CTX *ctx;
         SSL *ssl;

@@ -33,6 +33,10 @@ int kmip_client_new(const struct kmip_client_config *cfg, struct kmip_client **r
             (cfg->key_file && !(c->key_file = strdup(cfg->key_file))) ||
             (cfg->ca_file && !(c->ca_file = strdup(cfg->ca_file))))
                 goto enomem;
+        if (cfg->username && !(c->username = strdup(cfg->username)))
+                goto enomem;
+        if (cfg->password && !(c->password = secret_new_copy(cfg->password->data, cfg->password->size)))
+                goto enomem;
         c->no_verify_name = cfg->no_verify_name;
         c->connect_timeout_ms = cfg->connect_timeout_ms ? cfg->connect_timeout_ms : 5000;
         c->io_timeout_ms = cfg->io_timeout_ms ? cfg->io_timeout_ms : 30000;
@@ -63,6 +67,8 @@ void kmip_client_free(struct kmip_client *c) {
         free(c->cert_file);
         free(c->key_file);
         free(c->ca_file);
+        free(c->username);
+        secret_free(c->password);
         free(c);
 }
 
@@ -132,6 +138,19 @@ int client_batch(struct kmip_client *c, struct ttlv_arena *a, struct kmip_batch_
                 .items = items,
                 .n_items = n,
         };
+        if (c->username) {
+                /* Authentication{Credential{Username and Password, {Username, Password}}};
+                 * the password only ever lives in the arena, which is wiped. */
+                struct ttlv *auth = ttlv_add_structure(a, NULL, KMIP_TAG_AUTHENTICATION);
+                struct ttlv *cred = ttlv_add_structure(a, auth, KMIP_TAG_CREDENTIAL);
+                ttlv_add_enum(a, cred, KMIP_TAG_CREDENTIAL_TYPE, KMIP_CREDENTIAL_USERNAME_AND_PASSWORD);
+                struct ttlv *value = ttlv_add_structure(a, cred, KMIP_TAG_CREDENTIAL_VALUE);
+                ttlv_add_text(a, value, KMIP_TAG_USERNAME, c->username);
+                if (c->password)
+                        ttlv_add_text_len(a, value, KMIP_TAG_PASSWORD, (const char *) c->password->data,
+                                          c->password->size);
+                m.header.authentication = auth;
+        }
         struct ttlv *root;
         int r = kmip_request_build(a, &m, &root);
         if (r < 0)

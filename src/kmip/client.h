@@ -50,6 +50,11 @@ struct kmip_client_config {
         unsigned io_timeout_ms;      /* per read/write; 0: 30000 */
         struct kmip_version version; /* 0.0: 1.4; use DiscoverVersions to pick one */
         size_t max_response_size;    /* 0: 1 MiB */
+        /* Optional Username and Password credential sent in every request header, for
+         * servers that want one besides the client certificate. The password is copied
+         * into the client's own secret. */
+        const char *username;
+        const struct secret *password;
 };
 
 struct kmip_client;

@@ -137,6 +137,8 @@ while True:
             if body is None:
                 break
             request = hdr + body
+            for tag, value in walk(request, {0x420099, 0x4200A1}, []):
+                print(("username " if tag == 0x420099 else "password ") + value.decode(), flush=True)
             if mode == "garbage":
                 conn.sendall(b"HTTP/1.1 400 Bad Request\r\n\r\n")
             elif mode == "huge":

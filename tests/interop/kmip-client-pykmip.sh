@@ -74,6 +74,11 @@ expect_rc 0 state1 vmc kms attrs "${K[@]}" "$UID1" State "Cryptographic Algorith
 assert_file_contains "$T/state1.out" '^State: Active$' "state after activate"
 assert_file_contains "$T/state1.out" '^Cryptographic Algorithm: AES$' "algorithm"
 
+note "a Username and Password credential is a valid header for PyKMIP"
+printf 'pw\n' >"$T/pw"
+expect_rc 0 cred vmc kms attrs "${K[@]}" --username operator --password-file "$T/pw" "$UID1" State
+assert_eq "$(cat "$T/cred.out")" "State: Active" "attrs with a credential"
+
 note "locate by name and by state"
 expect_rc 0 create2 vmc kms create "${K[@]}" --name other-key --length 128
 UID2=$(cat "$T/create2.out")
