@@ -24,7 +24,8 @@ const char kms_common_help[] =
         "  --config FILE         JSON file with any of: \"servers\": [\"host:port\", ...],\n"
         "                        \"cert\", \"key\", \"ca\", \"kmip_version\", \"timeout_ms\",\n"
         "                        \"verify_name\", \"username\", \"password_file\";\n"
-        "                        command-line options win\n"
+        "                        command-line options win; relative file names are\n"
+        "                        relative to the config file\n"
         "  --kmip-version V      protocol version to speak: 1.0 ... 1.4, 2.0, or auto\n"
         "                        (ask the server with DiscoverVersions); default 1.4\n"
         "  --timeout MS          connect and I/O timeout per server (default 5000/30000)\n"
@@ -111,6 +112,21 @@ static int parse_version(const char *s, struct kmip_version *ret, bool *ret_auto
 
 /* Strings from the config file live as long as the process (the JSON is kept). */
 static json_t *config_json;
+static char *config_paths[8];
+static size_t n_config_paths;
+
+/* A file named in the config file: relative names are relative to the config file's
+ * directory, so that a config and its certificates can move together. */
+static const char *config_path(const char *config, const char *name) {
+        const char *slash = strrchr(config, '/');
+        if (name[0] == '/' || !slash || n_config_paths >= ELEMENTSOF(config_paths))
+                return name;
+        char *p;
+        if (asprintf(&p, "%.*s/%s", (int) (slash - config), config, name) < 0)
+                return name;
+        config_paths[n_config_paths++] = p;
+        return p;
+}
 
 static int load_config(const char *cmd, const char *path, struct kms_conn_opts *o) {
         json_error_t err;
@@ -174,7 +190,9 @@ static int load_config(const char *cmd, const char *path, struct kms_conn_opts *
                 if (!json_is_string(v))
                         goto bad;
                 if (!*target)
-                        *target = json_string_value(v);
+                        *target = target == &o->kmip_version || target == &o->username
+                                          ? json_string_value(v)
+                                          : config_path(path, json_string_value(v));
                 continue;
         bad:
                 fprintf(stderr, "%s: config file %s: bad value for \"%s\"\n", cmd, path, k);

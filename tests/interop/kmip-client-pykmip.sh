@@ -136,6 +136,14 @@ cat >"$T/kms.json" <<JSON
 JSON
 expect_rc 0 cfg vmc kms attrs --config "$T/kms.json" "$UID1" State
 assert_eq "$(cat "$T/cfg.out")" "State: Active" "attrs via --config (with failover)"
+# Relative file names are relative to the config file, not to the current directory.
+mkdir -p "$T/conf"
+cp "$T/client.crt" "$T/client.key" "$T/ca.crt" "$T/conf/"
+cat >"$T/conf/kms.json" <<JSON
+{ "servers": ["127.0.0.1:$PORT"], "cert": "client.crt", "key": "client.key", "ca": "ca.crt" }
+JSON
+(cd / && vmc kms attrs --config "$T/conf/kms.json" "$UID1" State) >"$T/rel.out" || die "config with relative paths"
+assert_eq "$(cat "$T/rel.out")" "State: Active" "attrs via a config with relative paths"
 echo '{ "servers": "oops" }' >"$T/bad.json"
 expect_rc 2 badcfg vmc kms query --config "$T/bad.json"
 assert_file_contains "$T/badcfg.err" 'servers' "bad config names the setting"
