@@ -139,7 +139,9 @@ except (socket.timeout, TimeoutError):
     stalled = True
 grown = rss_kib() - before
 check(stalled, "non-reading client is throttled: sends stall after %d KiB" % (sent >> 10))
-check(grown < 32 * 1024, "server memory grew by %d KiB only" % grown)
+# ASan keeps freed memory in quarantine (up to 256 MiB), so its RSS says little.
+limit = int(os.environ.get("KMS_RSS_LIMIT_KIB", "32768"))
+check(grown < limit, "server memory grew by %d KiB (limit %d KiB)" % (grown, limit))
 good = kt.Conn(port, d, "good")  # the old one idled out (2 s) while we waited
 check(good_still_served(), "good client served while the hog is stalled")
 hog.close()
