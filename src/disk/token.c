@@ -435,30 +435,44 @@ static int luks2_find_pending(struct crypt_device *cd) {
         return -ENOENT;
 }
 
-int token_store_set_pending(struct crypt_device *cd, const char *header_path, int keyslot) {
+static int slot_ok(json_int_t k) {
+        return k >= 0 && k < 32;
+}
+
+int token_store_set_pending(struct crypt_device *cd, const char *header_path, int from, int to) {
         int v2 = is_luks2(cd);
         if (v2 < 0)
                 return v2;
-        if (keyslot < 0 || keyslot >= 32)
+        if (!slot_ok(from) || !slot_ok(to))
                 return -EINVAL;
         if (!v2) {
                 json_auto_t *root = NULL;
                 int r = sidecar_load(header_path, &root);
                 if (r < 0)
                         return r;
-                if (json_object_set_new(root, "pending_keyslot", json_integer(keyslot)) < 0)
+                if (json_object_set_new(root, "pending", json_pack("{s:i,s:i}", "from", from, "to", to)) < 0)
                         return -ENOMEM;
                 return sidecar_save(header_path, root);
         }
-        /* The marker names no keyslot in "keyslots": the slot does not exist yet. */
-        char json[128];
-        snprintf(json, sizeof(json), "{\"type\":\"%s\",\"keyslots\":[],\"keyslot\":\"%d\"}", TOKEN_PENDING_TYPE,
-                 keyslot);
+        /* The marker names no keyslot in "keyslots": `to` does not exist yet. */
+        char json[160];
+        snprintf(json, sizeof(json), "{\"type\":\"%s\",\"keyslots\":[],\"from\":\"%d\",\"to\":\"%d\"}",
+                 TOKEN_PENDING_TYPE, from, to);
         int id = luks2_find_pending(cd);
         return crypt_token_json_set(cd, id >= 0 ? id : CRYPT_ANY_TOKEN, json) < 0 ? -EIO : 0;
 }
 
-int token_store_get_pending(struct crypt_device *cd, const char *header_path) {
+static int slot_from_text(json_t *v, int *ret) {
+        const char *k = json_string_value(v);
+        char *end = NULL;
+        long slot = k ? strtol(k, &end, 10) : -1;
+        if (!k || end == k || *end || !slot_ok(slot))
+                return -EBADMSG;
+        *ret = (int) slot;
+        return 0;
+}
+
+int token_store_get_pending(struct crypt_device *cd, const char *header_path, int *ret_from, int *ret_to) {
         int v2 = is_luks2(cd);
         if (v2 < 0)
                 return v2;
@@ -467,11 +481,16 @@ int token_store_get_pending(struct crypt_device *cd, const char *header_path) {
                 int r = sidecar_load(header_path, &root);
                 if (r < 0)
                         return r;
-                json_t *v = json_object_get(root, "pending_keyslot");
-                if (!v)
+                json_t *p = json_object_get(root, "pending");
+                if (!p)
                         return -ENOENT;
-                json_int_t k = json_integer_value(v);
-                return json_is_integer(v) && k >= 0 && k < 32 ? (int) k : -EBADMSG;
+                json_t *f = json_object_get(p, "from"), *t = json_object_get(p, "to");
+                if (!json_is_integer(f) || !json_is_integer(t) || !slot_ok(json_integer_value(f)) ||
+                    !slot_ok(json_integer_value(t)))
+                        return -EBADMSG;
+                *ret_from = (int) json_integer_value(f);
+                *ret_to = (int) json_integer_value(t);
+                return 0;
         }
         int id = luks2_find_pending(cd);
         if (id < 0)
@@ -480,10 +499,10 @@ int token_store_get_pending(struct crypt_device *cd, const char *header_path) {
         if (crypt_token_json_get(cd, id, &json) < 0)
                 return -EBADMSG;
         json_auto_t *o = json_loads(json, 0, NULL);
-        const char *k = json_string_value(json_object_get(o, "keyslot"));
-        char *end = NULL;
-        long slot = k ? strtol(k, &end, 10) : -1;
-        return k && end != k && !*end && slot >= 0 && slot < 32 ? (int) slot : -EBADMSG;
+        if (slot_from_text(json_object_get(o, "from"), ret_from) < 0 ||
+            slot_from_text(json_object_get(o, "to"), ret_to) < 0)
+                return -EBADMSG;
+        return 0;
 }
 
 int token_store_clear_pending(struct crypt_device *cd, const char *header_path) {
@@ -495,9 +514,9 @@ int token_store_clear_pending(struct crypt_device *cd, const char *header_path) 
                 int r = sidecar_load(header_path, &root);
                 if (r < 0)
                         return r;
-                if (!json_object_get(root, "pending_keyslot"))
+                if (!json_object_get(root, "pending"))
                         return 0;
-                json_object_del(root, "pending_keyslot");
+                json_object_del(root, "pending");
                 return sidecar_save(header_path, root);
         }
         int id = luks2_find_pending(cd);

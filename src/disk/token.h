@@ -95,13 +95,14 @@ int token_store_add(struct crypt_device *cd, const char *header_path, const stru
 /* Remove the token with this id; -ENOENT when there is none. */
 int token_store_remove(struct crypt_device *cd, const char *header_path, int id);
 
-/* A pending-keyslot marker, written before a keyslot is added for a rotation and
- * cleared once its token is committed: after a crash in between, the next rekey
- * knows which keyslot is an orphan (no token will ever open it) and removes it.
+/* The rotation marker of `rekey --secret`: keyslot `from` is being replaced by
+ * keyslot `to`. Written before `to` is added, cleared after `from` is destroyed;
+ * after a crash in between, the next rekey keeps whichever of the two it could
+ * unlock and removes the other with its tokens, so no keyslot is left behind.
  * LUKS2: a token of type "vmcrypt-pending"; LUKS1: a member of the sidecar. */
 #define TOKEN_PENDING_TYPE "vmcrypt-pending"
-int token_store_set_pending(struct crypt_device *cd, const char *header_path, int keyslot);
-/* The pending keyslot (>= 0), or -ENOENT when there is no marker. */
-int token_store_get_pending(struct crypt_device *cd, const char *header_path);
+int token_store_set_pending(struct crypt_device *cd, const char *header_path, int from, int to);
+/* 0 and the two keyslots, or -ENOENT when there is no marker (-EBADMSG: damaged). */
+int token_store_get_pending(struct crypt_device *cd, const char *header_path, int *ret_from, int *ret_to);
 /* Remove the marker; 0 also when there was none. */
 int token_store_clear_pending(struct crypt_device *cd, const char *header_path);

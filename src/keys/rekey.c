@@ -49,33 +49,43 @@ static int free_keyslot(struct crypt_device *cd) {
         return -ENOSPC;
 }
 
-/* After a crash between "add keyslot" and "commit its token", the marked keyslot
- * is opened by a secret that was never stored: remove it. It is only removed when
- * no token names it and it is not the keyslot we just unlocked with. */
-static int drop_orphan(struct crypt_device *cd, const char *header_path, int in_use) {
-        int slot = token_store_get_pending(cd, header_path);
-        if (slot == -ENOENT)
+static bool slot_active(struct crypt_device *cd, int slot) {
+        crypt_keyslot_info st = crypt_keyslot_status(cd, slot);
+        return st == CRYPT_SLOT_ACTIVE || st == CRYPT_SLOT_ACTIVE_LAST;
+}
+
+/* Finish what an interrupted `rekey --secret` left: of the two keyslots of the
+ * rotation, keep the one we just unlocked with (proven to work) and remove the
+ * other with its tokens. When we unlocked through some other binding, only a
+ * keyslot without any token is removed. */
+static int finish_interrupted(struct crypt_device *cd, const char *header_path, int in_use) {
+        int from, to;
+        int r = token_store_get_pending(cd, header_path, &from, &to);
+        if (r == -ENOENT)
                 return 0;
-        if (slot == -EBADMSG)
+        if (r == -EBADMSG)
                 return token_store_clear_pending(cd, header_path);
-        if (slot < 0)
-                return slot;
-        _cleanup_(token_list_freep) struct token_list *l = NULL;
-        int r = token_store_list(cd, header_path, &l);
         if (r < 0)
                 return r;
-        bool named = slot == in_use;
-        for (size_t i = 0; i < l->n; i++)
-                if (l->e[i].tok && l->e[i].tok->keyslot == slot)
-                        named = true;
-        if (!named) {
-                crypt_keyslot_info st = crypt_keyslot_status(cd, slot);
-                if (st == CRYPT_SLOT_ACTIVE || st == CRYPT_SLOT_ACTIVE_LAST) {
-                        log_debug("removing orphan keyslot %d of an interrupted rekey", slot);
-                        r = crypt_keyslot_destroy(cd, slot);
-                        if (r < 0)
-                                return r;
-                }
+        int drop = in_use == from ? to : in_use == to ? from : -1;
+        if (drop < 0) {
+                _cleanup_(token_list_freep) struct token_list *l = NULL;
+                r = token_store_list(cd, header_path, &l);
+                if (r < 0)
+                        return r;
+                bool named = false;
+                for (size_t i = 0; i < l->n; i++)
+                        if (l->e[i].tok && l->e[i].tok->keyslot == to)
+                                named = true;
+                drop = named ? -1 : to;
+        }
+        if (drop >= 0 && drop != in_use) {
+                log_debug("finishing an interrupted rekey: removing keyslot %d", drop);
+                r = drop_tokens_for(cd, header_path, drop, -1);
+                if (r < 0)
+                        return r;
+                if (slot_active(cd, drop) && (r = crypt_keyslot_destroy(cd, drop)) < 0)
+                        return r;
         }
         return token_store_clear_pending(cd, header_path);
 }
@@ -115,7 +125,7 @@ int keys_rekey(const struct rekey_opts *o, struct rekey_result *ret, char *err, 
         if (r < 0)
                 return r;
 
-        r = drop_orphan(cd, hp, cur.keyslot);
+        r = finish_interrupted(cd, hp, cur.keyslot);
         if (r < 0)
                 return errf(err, errlen, r, "cannot clean up after an interrupted rekey of %s: %s", o->image,
                             strerror(-r));
@@ -127,9 +137,9 @@ int keys_rekey(const struct rekey_opts *o, struct rekey_result *ret, char *err, 
                 slot = free_keyslot(cd);
                 if (slot < 0)
                         return errf(err, errlen, slot, "%s has no free keyslot for the new secret", o->image);
-                /* Step 1: mark, then add the keyslot. A crash before its token is
-                 * committed leaves a keyslot nobody can open; the marker names it. */
-                r = token_store_set_pending(cd, hp, slot);
+                /* Step 1: mark the rotation, then add the keyslot. After a crash the
+                 * marker says which two keyslots were involved. */
+                r = token_store_set_pending(cd, hp, cur.keyslot, slot);
                 if (r < 0)
                         return errf(err, errlen, r, "cannot record the pending keyslot: %s", strerror(-r));
                 r = crypt_keyslot_add_by_passphrase(cd, slot, (const char *) secret->data, secret->size,
@@ -149,9 +159,6 @@ int keys_rekey(const struct rekey_opts *o, struct rekey_result *ret, char *err, 
                 return errf(err, errlen, r, "%s; %s is unchanged", binding_error(b), o->image);
         }
         int new_token = binding_token_id(b);
-        if (o->rotate_secret && (r = token_store_clear_pending(cd, hp)) < 0)
-                return errf(err, errlen, r, "the new token %d is in place, but the pending marker could not be removed: %s",
-                            new_token, strerror(-r));
         /* Step 3: retire the old token(s); the new one already works. */
         r = drop_tokens_for(cd, hp, cur.keyslot, new_token);
         if (r < 0)
@@ -163,6 +170,10 @@ int keys_rekey(const struct rekey_opts *o, struct rekey_result *ret, char *err, 
                 if (r < 0)
                         return errf(err, errlen, r, "the new keyslot %d works, but old keyslot %d could not be removed: %s",
                                     slot, cur.keyslot, strerror(-r));
+                r = token_store_clear_pending(cd, hp);
+                if (r < 0)
+                        return errf(err, errlen, r, "rekeyed, but the transition marker could not be removed: %s",
+                                    strerror(-r));
         }
         if (ret) {
                 snprintf(ret->old_kek, sizeof(ret->old_kek), "%s", old->kek_id);

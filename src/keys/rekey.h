@@ -3,8 +3,10 @@
  * Shallow rekey re-wraps a disk's unlock secret under another KEK (`vmcrypt disk
  * rekey --kek`); with rotate_secret it also replaces the secret and its keyslot.
  * Every step is one atomic metadata commit, ordered so that a crash between any two
- * leaves a working way in (as Azure Disk Encryption rotates its token): add the new
- * keyslot, add the new token, remove the old token(s), destroy the old keyslot.
+ * leaves a working way in (as Azure Disk Encryption rotates its token): mark the
+ * rotation (old keyslot -> new keyslot), add the new keyslot, add its token, remove
+ * the old token(s), destroy the old keyslot, clear the mark. After a crash the next
+ * rekey finishes the job from the mark, so no keyslot or token is left behind.
  *
  * A recovery key is an Argon2id keyslot opened by a generated passphrase, for plain
  * cryptsetup without any KMS. */

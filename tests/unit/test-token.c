@@ -166,6 +166,26 @@ static void store_cycle(const char *type) {
         assert_int_equal(l->e[0].id, id2);
         token_list_free(l);
 
+        /* The rotation marker: set, read back after a reload, cleared; it is not a
+         * vmcrypt token and does not show up in the list. */
+        int from = -1, to = -1;
+        assert_int_equal(token_store_get_pending(cd, img, &from, &to), -ENOENT);
+        assert_int_equal(token_store_set_pending(cd, img, 0, 5), 0);
+        assert_int_equal(token_store_set_pending(cd, img, 0, 6), 0);
+        crypt_free(cd);
+        assert_int_equal(crypt_init(&cd, img), 0);
+        assert_int_equal(crypt_load(cd, NULL, NULL), 0);
+        assert_int_equal(token_store_get_pending(cd, img, &from, &to), 0);
+        assert_int_equal(from, 0);
+        assert_int_equal(to, 6);
+        assert_int_equal(token_store_list(cd, img, &l), 0);
+        assert_int_equal(l->n, 1);
+        token_list_free(l);
+        assert_int_equal(token_store_clear_pending(cd, img), 0);
+        assert_int_equal(token_store_clear_pending(cd, img), 0);
+        assert_int_equal(token_store_get_pending(cd, img, &from, &to), -ENOENT);
+        assert_int_equal(token_store_set_pending(cd, img, 0, 32), -EINVAL);
+
         char side[160];
         snprintf(side, sizeof(side), "%s%s", img, TOKEN_SIDECAR_SUFFIX);
         if (strcmp(type, CRYPT_LUKS1) == 0) {
