@@ -90,6 +90,14 @@ check(one(kb, T["KEY_FORMAT_TYPE"]) == 1, "Get answers Raw")
 key = one(one(kb, T["KEY_VALUE"]), T["KEY_MATERIAL"])
 check(len(key) == 32, "the key is 32 bytes")
 
+# Transparent Symmetric Key format: Key Material is a structure holding Key.
+_, bis = c.call([(OP["GET"], [item(T["UNIQUE_IDENTIFIER"], kt.TEXT, uid), item(T["KEY_FORMAT_TYPE"], kt.ENUM, 7)], None)])
+kb7 = one(one(ok(bis[0], "Get Transparent"), T["SYMMETRIC_KEY"]), T["KEY_BLOCK"])
+check(one(kb7, T["KEY_FORMAT_TYPE"]) == 7, "Get answers Transparent Symmetric Key when asked")
+check(one(one(one(kb7, T["KEY_VALUE"]), T["KEY_MATERIAL"]), 0x42003F) == key, "transparent Key is the same 32 bytes")
+_, bis = c.call([(OP["GET"], [item(T["UNIQUE_IDENTIFIER"], kt.TEXT, uid), item(T["KEY_FORMAT_TYPE"], kt.ENUM, 3)], None)])
+check(one(bis[0], T["RESULT_STATUS"]) == 1, "Get in PKCS#1 format for an AES key: refused")
+
 # 7. GetAttributes State: Pre-Active -> Activate -> Active.
 def state():
     _, b = c.call([(OP["GET_ATTRIBUTES"], [item(T["UNIQUE_IDENTIFIER"], kt.TEXT, uid),
