@@ -63,7 +63,7 @@ elif action == "scan":
             needles += forms(bytes.fromhex(line))
         except ValueError:
             pass
-    if uids:
+    if uids and uids != ["-"]:
         with client() as c:
             for u in uids:
                 needles += forms(c.get(u).value)

@@ -1,0 +1,77 @@
+#!/usr/bin/env bash
+# The native key provider (no external KMS): vmcrypt keeps the primary key itself,
+# encrypted at rest, and refuses to be used until a password-protected backup has
+# been exported; the backup restores the provider on another host, which then
+# unlocks the same disks. Every step goes through the CLI, keys through files and
+# pipes only.
+. "$(dirname "$0")/../lib.sh"
+. "$(dirname "$0")/keys-lib.sh"
+require_keys_cli
+
+native_providers() { # file state_dir key_file
+        cat >"$1" <<JSON
+{ "providers": { "local": { "type": "native", "state_dir": "$2", "key_file": "$3" } } }
+JSON
+}
+native_providers "$T/host1.json" "$T/host1/state" "$T/host1/native.key"
+native_providers "$T/host2.json" "$T/host2/state" "$T/host2/native.key"
+mkdir -p "$T/host1" "$T/host2"
+printf 'correct horse battery staple' >"$T/backup-pass"
+printf 'wrong horse battery staple' >"$T/wrong-pass"
+
+note "init: primary key encrypted at rest, owner-only files"
+expect_rc 0 init vmc provider init --providers "$T/host1.json" local
+assert_eq "$(stat -c %a "$T/host1/state")" 700 "state dir mode"
+assert_eq "$(stat -c %a "$T/host1/state/primary.json")" 600 "primary.json mode"
+assert_eq "$(stat -c %a "$T/host1/native.key")" 600 "key file mode"
+expect_rc 5 init-again vmc provider init --providers "$T/host1.json" local
+assert_file_contains "$T/init-again.err" "already has a primary key" "second init"
+
+note "the provider refuses to work until a backup exists, and says how"
+expect_rc 8 gated vmc disk create --providers "$T/host1.json" --provider local 20M "$T/a.img"
+assert_file_contains "$T/gated.err" "not usable until its primary key is backed up.*vmcrypt provider backup local --output FILE" \
+        "message of the backup gate"
+[ ! -e "$T/a.img" ] || die "disk create made $T/a.img although the provider refused"
+expect_rc 0 list vmc provider list --providers "$T/host1.json"
+assert_file_contains "$T/list.out" "needs a backup before use" "provider list before the backup"
+
+note "backup: password-protected bundle, never overwritten"
+expect_rc 0 backup vmc provider backup --providers "$T/host1.json" --output "$T/backup.json" \
+        --passphrase-file "$T/backup-pass" local
+assert_eq "$(stat -c %a "$T/backup.json")" 600 "backup mode"
+expect_rc 5 backup-again vmc provider backup --providers "$T/host1.json" --output "$T/backup.json" \
+        --passphrase-file "$T/backup-pass" local
+assert_file_contains "$T/backup-again.err" "never overwritten" "second backup to the same file"
+expect_rc 0 list2 vmc provider list --providers "$T/host1.json"
+assert_file_contains "$T/list2.out" "ready" "provider list after the backup"
+
+note "a disk bound to the native provider opens in cryptsetup"
+expect_rc 0 create vmc disk create --providers "$T/host1.json" --provider local --vm-name n1 20M "$T/a.img"
+assert_eq "$(token_field "$T/a.img" method)" rfc5649 "native wrap method"
+assert_eq "$(token_field "$T/a.img" provider)" local "provider in the token"
+expect_rc 0 cs1 vmc disk unlock --providers "$T/host1.json" "$T/a.img" -- \
+        cryptsetup open --test-passphrase --key-file - "$T/a.img"
+expect_rc 0 rekey vmc disk rekey --providers "$T/host1.json" "$T/a.img"
+expect_rc 0 cs2 vmc disk unlock --providers "$T/host1.json" "$T/a.img" -- \
+        cryptsetup open --test-passphrase --key-file - "$T/a.img"
+
+note "another host: nothing until the backup is restored; a wrong passphrase is refused"
+expect_rc 4 host2-empty vmc disk unlock --providers "$T/host2.json" --check "$T/a.img"
+assert_file_contains "$T/host2-empty.err" "vmcrypt provider (init|restore) local" "message on a host without the key"
+expect_rc 3 restore-wrong vmc provider restore --providers "$T/host2.json" --input "$T/backup.json" \
+        --passphrase-file "$T/wrong-pass" local
+assert_file_contains "$T/restore-wrong.err" "passphrase does not open" "restore with the wrong passphrase"
+expect_rc 0 restore vmc provider restore --providers "$T/host2.json" --input "$T/backup.json" \
+        --passphrase-file "$T/backup-pass" local
+expect_rc 0 host2 vmc disk unlock --providers "$T/host2.json" "$T/a.img" -- \
+        cryptsetup open --test-passphrase --key-file - "$T/a.img"
+
+note "a wrong key file does not open the primary key"
+openssl rand 32 >"$T/host2/native.key"
+expect_rc 3 wrong-keyfile vmc disk unlock --providers "$T/host2.json" --check "$T/a.img"
+assert_file_contains "$T/wrong-keyfile.err" "wrong key file" "message for a wrong key file"
+
+note "no plaintext unlock secret in any file"
+{ vmc disk unlock --providers "$T/host1.json" "$T/a.img" -- cat; echo; } |
+        "$PY" "$KEYS_HERE/keys-kmip.py" none none 0 scan "$T"
+keys_done
