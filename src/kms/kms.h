@@ -70,6 +70,10 @@ int kms_op_uid(struct kms_op *op, const char **ret);
  * other owners without a policy grant are both -ENOENT: a client cannot learn that a
  * key it may not use exists. */
 int kms_load(struct kms_op *op, const char *uid, struct kms_object **ret);
+/* Apply the transitions that dates make by themselves (KMIP 1.4 §3.22): a Pre-Active
+ * object whose Activation Date has come is Active; an Active one whose Deactivation
+ * Date has come is Deactivated. Updates o->state in memory. */
+void kms_object_apply_dates(struct kms_object *o, int64_t now);
 /* Stripe lock for read-modify-write of object id. */
 pthread_mutex_t *kms_lock(struct kms_engine *e, const char *id);
 /* Current time, POSIX seconds. */

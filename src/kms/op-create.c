@@ -20,11 +20,10 @@ int create_common(struct kms_op *op, struct kms_object *o, struct kmip_attr_list
         int r = kms_attrs_apply_client(op, o, attrs);
         if (r < 0)
                 return r;
-        int64_t now = kms_now(), act;
+        int64_t now = kms_now();
         if (kms_object_set_int(o, KMIP_ATTR_INITIAL_DATE, KMS_T_DATETIME, now) < 0 || kms_touch(o) < 0)
                 return -ENOMEM;
-        if (kms_object_get_int(o, KMIP_ATTR_ACTIVATION_DATE, &act) == 0 && act <= now)
-                o->state = KMIP_STATE_ACTIVE;
+        kms_object_apply_dates(o, now);
         return 0;
 }
 

@@ -60,6 +60,10 @@ int op_locate(struct kms_op *op) {
         if (!kms_policy_allows_all(op->engine->config, cl->cn, cl->fingerprint, KMIP_OP_LOCATE))
                 f.owner = op->client->cn;
 
+        /* The stored state may lag behind the dates (see kms_object_apply_dates), so
+         * the state is compared here, not in the store. */
+        uint32_t want_state = f.state;
+        f.state = 0;
         store_id *ids = NULL;
         size_t n = 0;
         int r = store_list(op->engine->store, &f, &ids, &n);
@@ -73,7 +77,9 @@ int op_locate(struct kms_op *op) {
                 _cleanup_(kms_object_freep) struct kms_object *o = NULL;
                 if (store_get_meta(op->engine->store, ids[i], &o) < 0)
                         continue;
-                if (!f.state && (o->state == KMIP_STATE_DESTROYED || o->state == KMIP_STATE_DESTROYED_COMPROMISED))
+                kms_object_apply_dates(o, kms_now());
+                if (want_state ? o->state != want_state
+                               : (o->state == KMIP_STATE_DESTROYED || o->state == KMIP_STATE_DESTROYED_COMPROMISED))
                         continue;
                 if (!kms_policy_allows(op->engine->config, cl->cn, cl->fingerprint, o->owner, KMIP_OP_LOCATE))
                         continue;

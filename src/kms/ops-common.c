@@ -40,8 +40,17 @@ int kms_load(struct kms_op *op, const char *uid, struct kms_object **ret) {
                 kms_object_free(o);
                 return kms_fail(op, -ENOENT, "No such object");
         }
+        kms_object_apply_dates(o, kms_now());
         *ret = o;
         return 0;
+}
+
+void kms_object_apply_dates(struct kms_object *o, int64_t now) {
+        int64_t t;
+        if (o->state == KMIP_STATE_PRE_ACTIVE && kms_object_get_int(o, KMIP_ATTR_ACTIVATION_DATE, &t) == 0 && t <= now)
+                o->state = KMIP_STATE_ACTIVE;
+        if (o->state == KMIP_STATE_ACTIVE && kms_object_get_int(o, KMIP_ATTR_DEACTIVATION_DATE, &t) == 0 && t <= now)
+                o->state = KMIP_STATE_DEACTIVATED;
 }
 
 pthread_mutex_t *kms_lock(struct kms_engine *e, const char *id) {

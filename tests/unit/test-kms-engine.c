@@ -258,6 +258,47 @@ static void test_state_machine(void **state) {
         ttlv_arena_free(a);
 }
 
+static void modify_date(struct ttlv_arena *a, struct kmip_version v, const char *uid, const char *name, int64_t t) {
+        struct ttlv *p = uid_payload(a, uid);
+        struct kmip_attr at = { .name = name, .value = ttlv_add_date_time(a, NULL, KMIP_TAG_ATTRIBUTE_VALUE, t) };
+        kmip_attr_build(a, p, &at, v);
+        struct kmip_batch_item *r = call(a, &alice, v, KMIP_OP_ADD_ATTRIBUTE, p);
+        if (r->result_status != KMIP_STATUS_SUCCESS) {
+                p = uid_payload(a, uid);
+                kmip_attr_build(a, p, &at, v);
+                r = call(a, &alice, v, KMIP_OP_MODIFY_ATTRIBUTE, p);
+        }
+        assert_int_equal(r->result_status, KMIP_STATUS_SUCCESS);
+}
+
+/* Dates move states by themselves: Activation Date reached -> Active, Deactivation
+ * Date reached -> Deactivated, and Locate by State agrees. */
+static void test_dates(void **state) {
+        (void) state;
+        struct ttlv_arena *a = ttlv_arena_new();
+        struct kmip_version v = { 1, 4 };
+        const char *k = create(a, &alice, v, NULL, "dates");
+        int64_t now = kms_now();
+        modify_date(a, v, k, "Activation Date", now + 3600);
+        assert_int_equal(state_of(a, k), KMIP_STATE_PRE_ACTIVE);
+        modify_date(a, v, k, "Activation Date", now - 10);
+        assert_int_equal(state_of(a, k), KMIP_STATE_ACTIVE);
+
+        struct ttlv *p = payload(a);
+        struct kmip_attr at = { .name = "State", .value = ttlv_add_enum(a, NULL, KMIP_TAG_ATTRIBUTE_VALUE, KMIP_STATE_ACTIVE) };
+        kmip_attr_build(a, p, &at, v);
+        struct kmip_attr g = { .name = "x-Group", .value = ttlv_add_text(a, NULL, KMIP_TAG_ATTRIBUTE_VALUE, "dates") };
+        kmip_attr_build(a, p, &g, v);
+        struct kmip_batch_item *r = call(a, &alice, v, KMIP_OP_LOCATE, p);
+        assert_int_equal(ttlv_count(r->payload, KMIP_TAG_UNIQUE_IDENTIFIER), 1);
+
+        modify_date(a, v, k, "Deactivation Date", now - 1);
+        assert_int_equal(state_of(a, k), KMIP_STATE_DEACTIVATED);
+        /* Deactivated may be destroyed without a Revoke. */
+        assert_int_equal(run_op(a, KMIP_OP_DESTROY, k, 0), 0);
+        ttlv_arena_free(a);
+}
+
 static void test_reads_only_split(void **state) {
         (void) state;
         struct ttlv_arena *a = ttlv_arena_new();
@@ -287,6 +328,7 @@ int main(void) {
                 cmocka_unit_test(test_attribute_ops),
                 cmocka_unit_test(test_locate),
                 cmocka_unit_test(test_state_machine),
+                cmocka_unit_test(test_dates),
                 cmocka_unit_test(test_reads_only_split),
         };
         return cmocka_run_group_tests(tests, setup, teardown);
