@@ -2,6 +2,7 @@
  * with Unique Batch Item IDs and Batch Error Continuation, the operation table, and
  * the audit record of every item. */
 #include <errno.h>
+#include <openssl/err.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -114,8 +115,21 @@ static int pick_version(struct kmip_version asked, struct kmip_version *ret) {
         return -EPROTONOSUPPORT;
 }
 
+static int process(struct kms_engine *e, const struct kms_client *client, const uint8_t *req, size_t n,
+                   bool reads_only, uint8_t **ret, size_t *ret_n);
+
 int kms_process(struct kms_engine *e, const struct kms_client *client, const uint8_t *req, size_t n,
                 bool reads_only, uint8_t **ret, size_t *ret_n) {
+        int r = process(e, client, req, n, reads_only, ret, ret_n);
+        /* Leave this thread's OpenSSL error queue empty: the network loop runs
+         * requests inline, and SSL_get_error() on any of its connections would
+         * misread an error an operation left behind (e.g. a failed GCM tag check). */
+        ERR_clear_error();
+        return r;
+}
+
+static int process(struct kms_engine *e, const struct kms_client *client, const uint8_t *req, size_t n,
+                   bool reads_only, uint8_t **ret, size_t *ret_n) {
         _cleanup_(ttlv_arena_freep) struct ttlv_arena *a = ttlv_arena_new();
         if (!a)
                 return -ENOMEM;
