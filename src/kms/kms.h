@@ -93,6 +93,12 @@ int kms_attrs_apply_client(struct kms_op *op, struct kms_object *o, const struct
 /* Set Last Change Date to now. */
 int kms_touch(struct kms_object *o);
 
+/* Shared by Create and Register (op-create.c): read the request's attributes
+ * (Template-Attribute in 1.x, Attributes in 2.0) into a fresh object owned by the
+ * client, with the server's own attributes; then store it durably and answer. */
+int create_common(struct kms_op *op, struct kms_object *o, struct kmip_attr_list *attrs);
+int create_finish(struct kms_op *op, struct kms_object *o);
+
 /* Handlers, one file each. */
 kms_op_fn op_discover_versions, op_query, op_create, op_register, op_get, op_get_attributes,
         op_get_attribute_list, op_add_attribute, op_modify_attribute, op_delete_attribute,

@@ -6,10 +6,6 @@
 
 #include "kms/kms.h"
 
-/* Shared with Register: attributes of the request (Template-Attribute in 1.x,
- * Attributes in 2.0), applied to a fresh object with the server's own attributes. */
-int create_common(struct kms_op *op, struct kms_object *o, struct kmip_attr_list *attrs);
-
 int create_common(struct kms_op *op, struct kms_object *o, struct kmip_attr_list *attrs) {
         struct ttlv *c = ttlv_find(op->req, kmip_version_is_2x(op->v) ? KMIP_TAG_ATTRIBUTES : KMIP_TAG_TEMPLATE_ATTRIBUTE);
         if (c && kmip_attrs_parse(op->a, c, attrs) < 0)
@@ -28,8 +24,6 @@ int create_common(struct kms_op *op, struct kms_object *o, struct kmip_attr_list
 }
 
 /* Store, answer with Unique Identifier, and remember it as the batch's placeholder. */
-int create_finish(struct kms_op *op, struct kms_object *o);
-
 int create_finish(struct kms_op *op, struct kms_object *o) {
         int r = store_put(op->engine->store, o);
         if (r < 0)

@@ -4,9 +4,6 @@
 #include "kms/keyblock.h"
 #include "kms/kms.h"
 
-int create_common(struct kms_op *op, struct kms_object *o, struct kmip_attr_list *attrs);
-int create_finish(struct kms_op *op, struct kms_object *o);
-
 int op_register(struct kms_op *op) {
         uint32_t type;
         if (ttlv_get_enum(op->req, KMIP_TAG_OBJECT_TYPE, &type) < 0)
