@@ -154,7 +154,8 @@ int disk_get_key(const char *cmd, const struct disk_opts *o, const char *target,
         if (o->new_key_file) {
                 if (!new_slot)
                         return cli_usage_error(cmd, "--new-key-file only applies when a new keyslot is created");
-                r = key_input_new_key_file(o->new_key_file, 32, ret);
+                /* 64 hex digits: cryptsetup and QEMU (UTF-8 secrets) both take it. */
+                r = key_input_new_hex_key_file(o->new_key_file, 32, ret);
                 if (r == -EEXIST) {
                         log_error("key file %s already exists: refusing to overwrite it (choose another path)", o->new_key_file);
                         return EXIT_BUSY;
@@ -298,4 +299,17 @@ int disk_finish(const char *what, const struct disk_opts *o, int r) {
                         (unsigned long long) s->total, rate, elapsed);
         }
         return EXIT_OK;
+}
+
+bool disk_job_in_progress(const struct disk_opts *o, const char *path) {
+        struct engine_status st;
+        return engine_status(path, o->header, &st) >= 0 && st.job != ENGINE_OP_NONE;
+}
+
+int disk_finish_job(const char *what, const struct disk_opts *o, const char *path, int r) {
+        int code = disk_finish(what, o, r);
+        if (r < 0 && r != -EINPROGRESS && disk_job_in_progress(o, path))
+                fprintf(stderr, "The %s job on %s is interrupted and the disk is unusable until it is finished: fix the cause, then run 'vmcrypt disk resume%s%s --key-file KEY %s'.\n",
+                        what, path, o->header ? " --header " : "", o->header ? o->header : "", path);
+        return code;
 }

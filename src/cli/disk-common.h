@@ -59,9 +59,14 @@ int disk_get_key(const char *cmd, const struct disk_opts *o, const char *target,
 /* Fill engine params from options (progress display included). */
 void disk_params_init(struct engine_params *p, const struct disk_opts *o, const char *path);
 
+/* Whether the disk now carries an interrupted job (after a failure). */
+bool disk_job_in_progress(const struct disk_opts *o, const char *path);
+
 /* Print the one message for r (< 0) and return its exit code; for r >= 0 return 0.
  * Also prints the final progress event on success. */
 int disk_finish(const char *what, const struct disk_opts *o, int r);
+/* Same, naming the disk: a failed job left resumable gets a "run resume" hint. */
+int disk_finish_job(const char *what, const struct disk_opts *o, const char *path, int r);
 
 /* --provider (disk-provider.c): make and wrap the new unlock secret (exit code or
  * -1 to go on, like disk_get_key), and the engine header hook that stores the

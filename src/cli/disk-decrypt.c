@@ -42,5 +42,5 @@ int disk_decrypt_main(int argc, char *argv[]) {
         if (r >= 0)
                 return r;
         p.unlock = key;
-        return disk_finish("decrypt", &o, engine_decrypt(&p));
+        return disk_finish_job("decrypt", &o, o.args[0], engine_decrypt(&p));
 }

@@ -60,7 +60,7 @@ int disk_encrypt_main(int argc, char *argv[]) {
                 return r;
         p.unlock = key;
         r = engine_encrypt(&p);
-        if (r < 0 && o.new_key_file)
+        if (r < 0 && o.new_key_file && !disk_job_in_progress(&o, o.args[0]))
                 (void) unlink(o.new_key_file); /* the key protects nothing */
-        return disk_finish("encrypt", &o, r);
+        return disk_finish_job("encrypt", &o, o.args[0], r);
 }

@@ -41,5 +41,5 @@ int disk_reencrypt_main(int argc, char *argv[]) {
         if (r >= 0)
                 return r;
         p.unlock = key;
-        return disk_finish("reencrypt", &o, engine_reencrypt(&p));
+        return disk_finish_job("reencrypt", &o, o.args[0], engine_reencrypt(&p));
 }

@@ -37,21 +37,23 @@ int disk_resume_main(int argc, char *argv[]) {
         /* Only ask for a key when there is a job that needs one. */
         struct engine_status st;
         r = engine_status(o.args[0], o.header, &st);
-        if (r >= 0 && st.job == ENGINE_OP_NONE) {
-                log_notice("no job in progress on %s: nothing to resume", o.args[0]);
-                return EXIT_OK;
-        }
+        bool need_key = r < 0 || st.job != ENGINE_OP_NONE;
         _cleanup_(secret_freep) struct secret *key = NULL;
         struct engine_params p;
         disk_params_init(&p, &o, o.args[0]);
-        r = disk_get_key(cmd, &o, o.args[0], false, &key, &p.kdf);
-        if (r >= 0)
-                return r;
+        if (need_key) {
+                r = disk_get_key(cmd, &o, o.args[0], false, &key, &p.kdf);
+                if (r >= 0)
+                        return r;
+        }
         p.unlock = key;
         r = engine_resume(&p);
         if (r == 1) {
                 log_notice("no job in progress on %s: nothing to resume", o.args[0]);
                 r = 0;
+        } else if (r == 2) {
+                log_notice("the interrupted job had not changed %s yet: it was rolled back, the disk is as before; run the command again", o.args[0]);
+                r = 0;
         }
-        return disk_finish("resume", &o, r);
+        return disk_finish_job("resume", &o, o.args[0], r);
 }

@@ -23,7 +23,8 @@ struct job {
         struct secret *new_vk;    /* encrypt/reencrypt: key of the data as it will be */
         uint8_t *head;            /* shift layouts: saved first bytes of the data */
         uint8_t *new_hdr;         /* disguised new header region (encrypt/reencrypt) */
-        uint64_t started_done;    /* bytes already done when this process started */
+        bool created_header;      /* this job created the header file */
+        bool started;             /* the job area exists: the disk is changing */
 };
 
 /* Record a one-line explanation for engine_last_error() and return r. */
@@ -42,6 +43,12 @@ void engine_job_layout(struct job_super *sb);
 /* Write the job area (headers, head copy, first checkpoint, superblock) durably. */
 int engine_job_write(struct job *j, const uint8_t *old_hdr, const uint8_t *new_hdr,
                      const uint8_t *head, uint64_t first_pos);
+/* A job whose area exists but that has not yet changed the disk (no marker yet, or
+ * its area was still being written) is rolled back rather than resumed: the disk is
+ * still in its old state and may have been used since. */
+int engine_job_unstarted(int hold_fd, const struct job_super *sb, bool *ret);
+/* Truncate the job area away (or remove a header file the job created). */
+int engine_job_rollback(int hold_fd, const char *header_path, const struct job_super *sb);
 /* Write the marker over the first bytes of the holder (durably). */
 int engine_write_marker(struct job *j);
 /* True when buf starts with the job marker. */

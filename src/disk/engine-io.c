@@ -150,14 +150,13 @@ void engine_job_layout(struct job_super *sb) {
         sb->jsize = off + JOB_BLOCK;
 }
 
-int engine_job_write(struct job *j, const uint8_t *old_hdr, const uint8_t *new_hdr,
-                     const uint8_t *head, uint64_t first_pos) {
+/* Reserve the space the job will grow into, then write the copies. */
+static int job_area_fill(struct job *j, const uint8_t *old_hdr, const uint8_t *new_hdr, const uint8_t *head) {
         const struct job_super *sb = &j->sb;
         int fd = j->hold_fd, r;
-        /* Room first, so that later writes cannot fail for lack of space. */
-        if (ftruncate(fd, (off_t) (sb->jstart + sb->jsize)) < 0)
-                return negative_errno();
-        if (fallocate(fd, 0, (off_t) sb->jstart, (off_t) sb->jsize) < 0 && errno == ENOSPC)
+        uint64_t end = sb->jstart + sb->jsize;
+        if (end > sb->orig_size && fallocate(fd, 0, (off_t) sb->orig_size, (off_t) (end - sb->orig_size)) < 0 &&
+            errno == ENOSPC)
                 return engine_fail(-ENOSPC, "not enough free space for the job area");
         if (old_hdr && (r = pwrite_full(fd, old_hdr, sb->old_hdr_len, (off_t) (sb->jstart + sb->old_hdr_off))) < 0)
                 return r;
@@ -165,7 +164,28 @@ int engine_job_write(struct job *j, const uint8_t *old_hdr, const uint8_t *new_h
                 return r;
         if (head && (r = pwrite_full(fd, head, sb->head_len, (off_t) (sb->jstart + sb->head_off))) < 0)
                 return r;
+        return 0;
+}
+
+int engine_job_write(struct job *j, const uint8_t *old_hdr, const uint8_t *new_hdr,
+                     const uint8_t *head, uint64_t first_pos) {
+        struct job_super *sb = &j->sb;
+        int fd = j->hold_fd, r;
         uint8_t blk[JOB_BLOCK] = { 0 };
+        /* First a "preparing" superblock at the new end: if we die while the area is
+         * written, the next command finds it and truncates the file back. */
+        sb->preparing = 1;
+        job_super_encode(sb, blk);
+        if ((r = pwrite_full(fd, blk, JOB_BLOCK, (off_t) (sb->jstart + sb->jsize - JOB_BLOCK))) < 0)
+                return r;
+        if (fsync(fd) < 0)
+                return negative_errno();
+        r = job_area_fill(j, old_hdr, new_hdr, head);
+        if (r < 0) {
+                (void) engine_job_rollback(fd, j->p->header_path, sb);
+                return r;
+        }
+        memset(blk, 0, sizeof(blk));
         j->ck = (struct job_ckpt) { .seq = 1, .phase = JOB_PHASE_DATA, .pos = first_pos };
         job_ckpt_encode(&j->ck, blk);
         if ((r = pwrite_full(fd, blk, JOB_BLOCK, (off_t) (sb->jstart + sb->ckpt_off[1]))) < 0)
@@ -173,9 +193,10 @@ int engine_job_write(struct job *j, const uint8_t *old_hdr, const uint8_t *new_h
         memset(blk, 0, sizeof(blk));
         if ((r = pwrite_full(fd, blk, JOB_BLOCK, (off_t) (sb->jstart + sb->ckpt_off[0]))) < 0)
                 return r;
-        /* Everything before the superblock is durable before the superblock exists. */
+        /* Everything before the final superblock is durable before it is. */
         if (fdatasync(fd) < 0)
                 return negative_errno();
+        sb->preparing = 0;
         job_super_encode(sb, blk);
         if ((r = pwrite_full(fd, blk, JOB_BLOCK, (off_t) (sb->jstart + sb->jsize - JOB_BLOCK))) < 0)
                 return r;
@@ -303,3 +324,37 @@ int engine_new_volume_key(struct secret **ret) {
         }
 }
 
+
+int engine_job_unstarted(int hold_fd, const struct job_super *sb, bool *ret) {
+        if (sb->preparing) {
+                *ret = true;
+                return 0;
+        }
+        struct job_ckpt ck;
+        int r = job_read_ckpt(hold_fd, sb, &ck);
+        if (r < 0)
+                return r;
+        uint8_t first[64] = { 0 };
+        if ((r = pread_full(hold_fd, first, sizeof(first), 0)) < 0)
+                return r;
+        bool marked = engine_is_marker(first, sizeof(first)) ||
+                      (sb->detached && sb->op == ENGINE_OP_ENCRYPT &&
+                       luks_magic_probe(first, sizeof(first), NULL) == LUKS_MAGIC_DISGUISED);
+        *ret = !marked && ck.phase != JOB_PHASE_FINALIZE;
+        return 0;
+}
+
+int engine_job_rollback(int hold_fd, const char *header_path, const struct job_super *sb) {
+        if (sb->detached && sb->op == ENGINE_OP_ENCRYPT && sb->orig_size == 0 && header_path) {
+                /* the header file was ours: nothing of the job may remain */
+                if (ftruncate(hold_fd, 0) < 0 || fsync(hold_fd) < 0)
+                        return negative_errno();
+                if (unlink(header_path) < 0 && errno != ENOENT)
+                        return negative_errno();
+                return fsync_parent_dir(header_path);
+        }
+        if (ftruncate(hold_fd, (off_t) sb->orig_size) < 0 || fsync(hold_fd) < 0)
+                return negative_errno();
+        log_debug("rolled back a job that had not started changing the disk");
+        return 0;
+}

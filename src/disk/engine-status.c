@@ -75,6 +75,7 @@ int engine_status(const char *path, const char *header_path, struct engine_statu
         }
         int hold = hdr_fd >= 0 ? hdr_fd : data_fd;
         const char *hold_path = hdr_fd >= 0 ? header_path : path;
+        bool detached = hdr_fd >= 0;
         uint64_t size, dsize;
         int r = engine_size(hold, &size);
         if (r < 0 || (r = engine_size(data_fd, &dsize)) < 0)
@@ -83,11 +84,28 @@ int engine_status(const char *path, const char *header_path, struct engine_statu
         r = job_read_super(hold, size, &sb);
         if (r == -EBADMSG)
                 return engine_fail(r, "the job area at the end of %s is damaged", hold_path);
-        if (r == 0) {
+        bool unstarted = false;
+        if (r == 0 && (r = engine_job_unstarted(hold, &sb, &unstarted)) < 0)
+                return engine_fail(r, "both checkpoint records of the job on %s are damaged", hold_path);
+        if (r == 0 && !unstarted) {
                 if ((r = status_job(hold, &sb, &st)) < 0)
                         return r;
                 *ret = st;
                 return 0;
+        }
+        if (unstarted) {
+                /* The job never changed the disk; the next command rolls it back.
+                 * Report the disk as it was. */
+                if (sb.detached && sb.op == ENGINE_OP_ENCRYPT) {
+                        hold = data_fd;
+                        hold_path = path;
+                        detached = false;
+                        size = dsize;
+                } else {
+                        size = sb.orig_size;
+                        if (hold == data_fd)
+                                dsize = size;
+                }
         }
         size_t n = (size_t) MIN(size, (uint64_t) 16 << 20);
         _cleanup_(freep) uint8_t *buf = malloc(n ? n : 1);
@@ -104,7 +122,7 @@ int engine_status(const char *path, const char *header_path, struct engine_statu
                         return engine_fail(-EBADMSG, "the header of %s is damaged", hold_path);
                 st.job = op_from_letter(op);
                 st.job_finalizing = true;
-                st.detached = hdr_fd >= 0;
+                st.detached = detached;
                 st.data_size = dsize - (st.detached ? st.data_offset : MIN(dsize, st.data_offset));
                 st.job_total = st.job_done = st.data_size;
                 *ret = st;
@@ -124,7 +142,7 @@ int engine_status(const char *path, const char *header_path, struct engine_statu
         if ((r = luks_fill_status(cd, &st)) < 0)
                 return r;
         st.encrypted = true;
-        st.detached = hdr_fd >= 0;
+        st.detached = detached;
         st.data_size = dsize > st.data_offset ? dsize - st.data_offset : 0;
         *ret = st;
         return 0;

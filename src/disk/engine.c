@@ -19,6 +19,9 @@
 DEFINE_TRIVIAL_CLEANUP_FUNC(struct crypt_device *, crypt_free);
 
 static void job_cleanup(struct job *j) {
+        /* A header file we created for a job that never started must not remain. */
+        if (j->created_header && !j->started && j->p && j->p->header_path)
+                (void) unlink(j->p->header_path);
         engine_job_done(j);
         if (j->hold_fd >= 0 && j->hold_fd != j->data_fd)
                 close(j->hold_fd);
@@ -61,6 +64,23 @@ static int holder_probe(int fd, enum holder_kind *ret, char *ret_version) {
         if (ret_version)
                 *ret_version = n >= 8 && buf[7] == 1 ? '1' : '2';
         return 0;
+}
+
+/* Roll back a job that never started changing the disk (see engine_job_unstarted).
+ * Returns 1 when it did. */
+static int settle_unstarted(int fd, const char *header_path) {
+        uint64_t size;
+        struct job_super sb;
+        bool unstarted = false;
+        int r = engine_size(fd, &size);
+        if (r < 0)
+                return r;
+        if (job_read_super(fd, size, &sb) < 0)
+                return 0;
+        if (engine_job_unstarted(fd, &sb, &unstarted) < 0 || !unstarted)
+                return 0;
+        r = engine_job_rollback(fd, header_path, &sb);
+        return r < 0 ? r : 1;
 }
 
 static int refuse_busy_or_luks(int fd, const char *path, bool luks_is_error) {
@@ -155,6 +175,7 @@ int engine_finalize(struct job *j) {
 }
 
 static int job_run(struct job *j) {
+        j->started = true;
         int r = job_mark(j);
         if (r < 0)
                 return r;
@@ -187,11 +208,21 @@ static int job_open(struct job *j, const struct engine_params *p, bool create_he
                         r = engine_open_locked(p->header_path, false, &j->hold_fd);
                         if (r < 0)
                                 return r;
+                        r = settle_unstarted(j->hold_fd, p->header_path);
+                        if (r < 0)
+                                return r;
+                        if (r > 0) { /* an aborted start of ours: begin afresh */
+                                close(j->hold_fd);
+                                j->hold_fd = -EBADF;
+                                exists = stat(p->header_path, &st) == 0;
+                                return engine_open_locked(p->header_path, !exists, &j->hold_fd);
+                        }
                         r = refuse_busy_or_luks(j->hold_fd, p->header_path, true);
                         if (r < 0)
                                 return r;
                         return engine_fail(-EEXIST, "header file %s already exists and is not empty", p->header_path);
                 }
+                j->created_header = !exists;
                 return engine_open_locked(p->header_path, !exists, &j->hold_fd);
         }
         return engine_open_locked(p->header_path, false, &j->hold_fd);
@@ -221,6 +252,10 @@ int engine_encrypt(const struct engine_params *p) {
         uint64_t n;
         if ((r = engine_size(j.data_fd, &n)) < 0)
                 return r;
+        if (!detached && (r = settle_unstarted(j.data_fd, NULL)) > 0)
+                r = engine_size(j.data_fd, &n);
+        if (r < 0)
+                return r;
         if ((r = check_sector(n, ss, p->path)) < 0)
                 return r;
         if ((r = refuse_busy_or_luks(j.data_fd, p->path, true)) < 0)
@@ -239,7 +274,8 @@ int engine_encrypt(const struct engine_params *p) {
 
         struct job_super *sb = &j.sb;
         *sb = (struct job_super) { .op = ENGINE_OP_ENCRYPT, .format = format, .sector_size = ss,
-                                   .detached = detached, .data_size = n, .hdr_region = h, .new_hdr_len = h };
+                                   .detached = detached, .data_size = n, .hdr_region = h, .new_hdr_len = h,
+                                   .orig_size = detached ? 0 : n };
         uint64_t grow;
         if (!detached) {
                 sb->layout = JOB_LAYOUT_SHIFT;
@@ -275,12 +311,16 @@ static int open_existing(struct job *j, const struct engine_params *p, struct cr
         if (r < 0)
                 return r;
         const char *hold_path = p->header_path ? p->header_path : p->path;
+        if ((r = settle_unstarted(j->hold_fd, p->header_path)) < 0)
+                return r;
         if ((r = refuse_busy_or_luks(j->hold_fd, hold_path, false)) < 0)
                 return r;
         _cleanup_(crypt_freep) struct crypt_device *cd = NULL;
         r = luks_load_path(hold_path, &cd);
         if (r == -ENODEV)
                 return engine_fail(r, "%s is not a LUKS volume (no LUKS header found)", hold_path);
+        if (r == -ERANGE)
+                return engine_fail(-EBADMSG, "%s is truncated: it is shorter than its LUKS header says (restore the missing end of the file)", hold_path);
         if (r < 0)
                 return engine_fail(-EUCLEAN, "the LUKS header of %s is corrupted (both copies): restore it from a header backup", hold_path);
         if ((r = luks_fill_status(cd, st)) < 0)
@@ -336,7 +376,8 @@ int engine_decrypt(const struct engine_params *p) {
                 return r;
         struct job_super *sb = &j.sb;
         *sb = (struct job_super) { .op = ENGINE_OP_DECRYPT, .format = st.format, .sector_size = st.sector_size,
-                                   .detached = detached, .data_size = n, .hdr_region = h, .old_hdr_len = h };
+                                   .detached = detached, .data_size = n, .hdr_region = h, .old_hdr_len = h,
+                                   .orig_size = hold_size };
         if (!detached) {
                 sb->layout = JOB_LAYOUT_SHIFT;
                 sb->src_offset = st.data_offset;
@@ -406,7 +447,7 @@ int engine_reencrypt(const struct engine_params *p) {
                                    .src_offset = st.data_offset, .dst_offset = st.data_offset,
                                    .hdr_region = MAX(h, (uint64_t) hn), .old_hdr_len = h, .new_hdr_len = hn,
                                    .final_size = detached ? hn : hold_size,
-                                   .jstart = ALIGN_UP(hold_size, JOB_BLOCK),
+                                   .jstart = ALIGN_UP(hold_size, JOB_BLOCK), .orig_size = hold_size,
                                    .hotzone = MIN(ENGINE_HOTZONE, ALIGN_UP(n, JOB_BLOCK)) };
         engine_job_layout(sb);
         if ((r = engine_check_space(j.hold_fd, sb->jstart + sb->jsize - hold_size)) < 0)
@@ -430,6 +471,9 @@ static int unlock_copy(struct job *j, bool new_header, struct secret **ret) {
 
 int engine_resume(const struct engine_params *p) {
         _cleanup_(job_cleanup) struct job j = { .data_fd = -EBADF, .hold_fd = -EBADF };
+        /* A detached decrypt removes its header file as its very last step. */
+        if (p->header_path && access(p->header_path, F_OK) < 0 && errno == ENOENT && access(p->path, F_OK) == 0)
+                return 1;
         int r = job_open(&j, p, false);
         if (r < 0)
                 return r;
@@ -452,8 +496,17 @@ int engine_resume(const struct engine_params *p) {
         }
         if (r < 0)
                 return r;
+        bool unstarted = false;
+        if ((r = engine_job_unstarted(j.hold_fd, &j.sb, &unstarted)) < 0)
+                return engine_fail(r, "both checkpoint records of the job on %s are damaged", hold_path);
+        if (unstarted) {
+                r = engine_job_rollback(j.hold_fd, p->header_path, &j.sb);
+                return r < 0 ? r : 2; /* rolled back: the disk is as it was */
+        }
         if ((r = job_read_ckpt(j.hold_fd, &j.sb, &j.ck)) < 0)
                 return engine_fail(r, "both checkpoint records of the job on %s are damaged", hold_path);
+        if (!p->unlock)
+                return engine_fail(-EINVAL, "a key is needed to resume the job on %s", hold_path);
         if (j.sb.op != ENGINE_OP_ENCRYPT && (r = unlock_copy(&j, false, &j.old_vk)) < 0)
                 return r;
         if (j.sb.op != ENGINE_OP_DECRYPT && (r = unlock_copy(&j, true, &j.new_vk)) < 0)

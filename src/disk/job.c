@@ -35,7 +35,8 @@ static uint64_t get64(const uint8_t **p) {
         X(op) X(layout) X(format) X(sector_size) X(detached) X(data_size) X(src_offset)   \
         X(dst_offset) X(hdr_region) X(final_size) X(jstart) X(jsize) X(old_hdr_off)       \
         X(old_hdr_len) X(new_hdr_off) X(new_hdr_len) X(head_off) X(head_len)              \
-        X(hash_off[0]) X(hash_off[1]) X(hash_len) X(ckpt_off[0]) X(ckpt_off[1]) X(hotzone)
+        X(hash_off[0]) X(hash_off[1]) X(hash_len) X(ckpt_off[0]) X(ckpt_off[1]) X(hotzone) \
+        X(orig_size) X(preparing)
 
 void job_super_encode(const struct job_super *sb, uint8_t out[static JOB_BLOCK]) {
         memset(out, 0, JOB_BLOCK);

@@ -44,6 +44,8 @@ struct job_super {
         uint64_t hash_off[2], hash_len;    /* in-place: per-block hashes, two sets */
         uint64_t ckpt_off[2];
         uint64_t hotzone;       /* in-place hotzone size in bytes */
+        uint64_t orig_size;     /* holder size before the job (to roll back a start) */
+        uint32_t preparing;     /* the area is being written: roll back, never resume */
 };
 
 struct job_ckpt {

@@ -56,23 +56,24 @@ static void luks_setup_once(void) {
         (void) crypt_metadata_locking(NULL, 0);
 }
 
-static int set_pbkdf(struct crypt_device *cd, const struct luks_new *n) {
-        struct crypt_pbkdf_type pb = { .hash = "sha256" };
+/* The KDF of the new keyslot, also used for the volume-key digest: with the minimal
+ * KDF nothing is benchmarked, so unlocking a KMS-bound disk costs milliseconds. */
+static void pbkdf_for(const struct luks_new *n, struct crypt_pbkdf_type *pb) {
+        *pb = (struct crypt_pbkdf_type) { .hash = "sha256" };
         if (n->kdf == ENGINE_KDF_MINIMAL) {
                 /* A full-entropy 32-byte secret gains nothing from a slow KDF. */
-                pb.type = CRYPT_KDF_PBKDF2;
-                pb.iterations = 1000;
-                pb.flags = CRYPT_PBKDF_NO_BENCHMARK;
+                pb->type = CRYPT_KDF_PBKDF2;
+                pb->iterations = 1000;
+                pb->flags = CRYPT_PBKDF_NO_BENCHMARK;
         } else if (n->format == DISK_FORMAT_LUKS1) {
-                pb.type = CRYPT_KDF_PBKDF2;
-                pb.time_ms = n->iter_time_ms ? n->iter_time_ms : 2000;
+                pb->type = CRYPT_KDF_PBKDF2;
+                pb->time_ms = n->iter_time_ms ? n->iter_time_ms : 2000;
         } else {
-                pb.type = CRYPT_KDF_ARGON2ID;
-                pb.time_ms = n->iter_time_ms ? n->iter_time_ms : 2000;
-                pb.max_memory_kb = n->pbkdf_memory_kib ? n->pbkdf_memory_kib : 1048576;
-                pb.parallel_threads = 4;
+                pb->type = CRYPT_KDF_ARGON2ID;
+                pb->time_ms = n->iter_time_ms ? n->iter_time_ms : 2000;
+                pb->max_memory_kb = n->pbkdf_memory_kib ? n->pbkdf_memory_kib : 1048576;
+                pb->parallel_threads = 4;
         }
-        return crypt_set_pbkdf_type(cd, &pb);
 }
 
 /* Copy tokens of the old header, keeping only references to keyslots that exist in
@@ -164,20 +165,25 @@ int luks_build(const struct luks_new *n, uint8_t **ret_buf, size_t *ret_len) {
         r = crypt_set_data_offset(cd, n->detached ? 0 : data_offset / 512);
         if (r < 0)
                 return r;
+        struct crypt_pbkdf_type pb;
+        pbkdf_for(n, &pb);
         if (luks1) {
+                r = crypt_set_pbkdf_type(cd, &pb);
+                if (r < 0)
+                        return r;
                 struct crypt_params_luks1 p1 = { .hash = "sha256",
                                                  .data_device = n->detached ? dpath : NULL };
                 r = crypt_format(cd, CRYPT_LUKS1, "aes", "xts-plain64", NULL, (const char *) n->vk->data,
                                  n->vk->size, &p1);
         } else {
-                struct crypt_params_luks2 p2 = { .sector_size = n->sector_size ? n->sector_size : 512,
+                struct crypt_params_luks2 p2 = { .pbkdf = &pb, .sector_size = n->sector_size ? n->sector_size : 512,
                                                  .data_device = n->detached ? dpath : NULL };
                 r = crypt_format(cd, CRYPT_LUKS2, "aes", "xts-plain64", NULL, (const char *) n->vk->data,
                                  n->vk->size, &p2);
         }
         if (r < 0)
                 return log_debug_errno(r, "crypt_format failed: %m");
-        r = set_pbkdf(cd, n);
+        r = crypt_set_pbkdf_type(cd, &pb);
         if (r < 0)
                 return r;
         int slot = crypt_keyslot_add_by_volume_key(cd, n->keyslot >= 0 ? n->keyslot : CRYPT_ANY_SLOT,
@@ -212,6 +218,9 @@ int luks_build(const struct luks_new *n, uint8_t **ret_buf, size_t *ret_len) {
         return 0;
 }
 
+static int luks_load_buffer_sized(const uint8_t *buf, size_t len, uint64_t size, struct crypt_device **ret,
+                                  int *ret_memfd);
+
 static int map_load_error(int r, const char *path) {
         /* libcryptsetup says -EINVAL both for "no LUKS here" and for a damaged header;
          * the magic tells them apart. */
@@ -223,7 +232,18 @@ static int map_load_error(int r, const char *path) {
         ssize_t k = pread(fd, buf, n, 0);
         if (k <= 0)
                 return -ENODEV;
-        return luks_magic_probe(buf, (size_t) k, NULL) == LUKS_MAGIC_REAL ? -EUCLEAN : -ENODEV;
+        if (luks_magic_probe(buf, (size_t) k, NULL) != LUKS_MAGIC_REAL)
+                return -ENODEV;
+        /* A sound header on a file shorter than its data offset: truncated. Load the
+         * same bytes from a memory file that is large enough to tell. */
+        struct crypt_device *cd = NULL;
+        int memfd = -EBADF;
+        if (luks_load_buffer_sized(buf, (size_t) k, (uint64_t) 1 << 32, &cd, &memfd) == 0) {
+                crypt_free(cd);
+                close(memfd);
+                return -ERANGE;
+        }
+        return -EUCLEAN;
 }
 
 int luks_load_path(const char *path, struct crypt_device **ret) {
@@ -240,10 +260,15 @@ int luks_load_path(const char *path, struct crypt_device **ret) {
 }
 
 int luks_load_buffer(const uint8_t *buf, size_t len, struct crypt_device **ret, int *ret_memfd) {
+        return luks_load_buffer_sized(buf, len, len, ret, ret_memfd);
+}
+
+static int luks_load_buffer_sized(const uint8_t *buf, size_t len, uint64_t size, struct crypt_device **ret,
+                                  int *ret_memfd) {
         luks_setup_once();
         _cleanup_(closep) int fd = -EBADF;
         char path[64];
-        int r = memfd_make(len, &fd, path);
+        int r = memfd_make(MAX(size, (uint64_t) len), &fd, path);
         if (r < 0)
                 return r;
         r = pwrite_full(fd, buf, len, 0);

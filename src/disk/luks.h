@@ -39,7 +39,8 @@ int luks_build(const struct luks_new *n, uint8_t **ret_buf, size_t *ret_len);
 
 /* Load the LUKS header of a file/device (primary, or secondary if the primary is
  * damaged). -ENODEV when there is no LUKS magic, -EUCLEAN when there is a magic but
- * no usable header. */
+ * no usable header, -ERANGE when the header is sound but the file is shorter than it
+ * needs (truncated). */
 int luks_load_path(const char *path, struct crypt_device **ret);
 
 /* Load a header from a copy in memory (magic restored by the caller). *ret_memfd
