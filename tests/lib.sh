@@ -31,6 +31,7 @@ note() {
 _lib_cleanup() {
         local rc=$? p
         set +e
+        trap - ERR # killing our background jobs is no failure
         for p in "${_lib_pids[@]}"; do
                 kill -KILL "$p" 2>/dev/null
                 wait "$p" 2>/dev/null
