@@ -43,6 +43,9 @@ for _ in $(seq 1 100); do
 done
 "$PY" -c "import socket; socket.create_connection(('127.0.0.1', $PORT), 0.2)" 2>/dev/null ||
         die "PyKMIP did not start: $(tail -5 "$T/server.out" "$T/server.log" 2>/dev/null)"
+# PyKMIP forks helper processes, and $! is not always the one that listens: track
+# every process started with this test's own config file (by pid) for the cleanup.
+for p in $(pgrep -f -- "-f $T/server.conf"); do track_pid "$p"; done
 
 TLS=(--cert "$T/client.crt" --key "$T/client.key" --ca "$T/ca.crt")
 K=(--server "127.0.0.1:$PORT" "${TLS[@]}")
