@@ -95,7 +95,9 @@ static int make_cert(enum kind kind, EVP_PKEY *key, const char *cn, X509 *issuer
                 if (r == 0)
                         r = add_ext(c, iss, NID_basic_constraints, "critical,CA:FALSE");
                 if (r == 0)
-                        r = add_ext(c, iss, NID_key_usage, "critical,digitalSignature,keyAgreement");
+                        r = add_ext(c, iss, NID_key_usage, EVP_PKEY_is_a(key, "RSA")
+                                                                  ? "critical,digitalSignature,keyEncipherment"
+                                                                  : "critical,digitalSignature,keyAgreement");
                 if (r == 0)
                         r = add_ext(c, iss, NID_ext_key_usage, "serverAuth");
                 if (r == 0)
@@ -105,7 +107,9 @@ static int make_cert(enum kind kind, EVP_PKEY *key, const char *cn, X509 *issuer
                 if (r == 0)
                         r = add_ext(c, iss, NID_basic_constraints, "critical,CA:FALSE");
                 if (r == 0)
-                        r = add_ext(c, iss, NID_key_usage, "critical,digitalSignature,keyAgreement");
+                        r = add_ext(c, iss, NID_key_usage, EVP_PKEY_is_a(key, "RSA")
+                                                                  ? "critical,digitalSignature,keyEncipherment"
+                                                                  : "critical,digitalSignature,keyAgreement");
                 if (r == 0)
                         r = add_ext(c, iss, NID_ext_key_usage, "clientAuth");
                 break;
@@ -118,9 +122,15 @@ static int make_cert(enum kind kind, EVP_PKEY *key, const char *cn, X509 *issuer
         return 0;
 }
 
+/* A new key of the CA's kind: EC P-256 by default; RSA 3072 for peers that only
+ * negotiate RSA suites (older KMIP clients, some appliances). */
+static EVP_PKEY *new_key(int rsa) {
+        return rsa ? EVP_RSA_gen(3072) : EVP_EC_gen("P-256");
+}
+
 static int issue(const char *dir, enum kind kind, const char *cn, const char *base, X509 *ca, EVP_PKEY *ca_key,
                  const char *san, long not_before_days, long days) {
-        _cleanup_(pkey_freep) EVP_PKEY *key = EVP_EC_gen("P-256");
+        _cleanup_(pkey_freep) EVP_PKEY *key = new_key(EVP_PKEY_is_a(ca_key, "RSA"));
         if (!key)
                 return -EIO;
         _cleanup_(x509_freep) X509 *cert = NULL;
@@ -192,7 +202,7 @@ int kms_init(const struct kms_init_options *o) {
         char san[600];
         snprintf(san, sizeof(san), "DNS:localhost,IP:127.0.0.1,IP:::1%s%s", host[0] ? ",DNS:" : "", host);
 
-        _cleanup_(pkey_freep) EVP_PKEY *ca_key = EVP_EC_gen("P-256");
+        _cleanup_(pkey_freep) EVP_PKEY *ca_key = new_key(o->rsa);
         _cleanup_(x509_freep) X509 *ca = NULL;
         if (!ca_key)
                 return -EIO;

@@ -11,6 +11,7 @@ struct kms_init_options {
         const char *hostname;       /* extra SAN; NULL: gethostname() */
         const char *listen;         /* NULL: 0.0.0.0:5696 */
         int days;                   /* client/server certificate lifetime */
+        int rsa;                    /* RSA 3072 keys instead of EC P-256 */
 };
 
 /* Create everything; -EEXIST if DIR already holds a CA. */

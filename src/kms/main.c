@@ -36,6 +36,7 @@ static const char help_main[] =
 
 static const char help_init[] =
         "Usage: vmcrypt-kms init DIR [--client CN]... [--hostname NAME] [--listen HOST:PORT] [--days N]\n"
+        "                            [--key-type ec|rsa]\n"
         "\n"
         "Create a ready-to-run state directory DIR for a quick start:\n"
         "  ca.crt, ca.key            a new certificate authority (EC P-256, 10 years)\n"
@@ -56,7 +57,9 @@ static const char help_init[] =
         "  --client CN         issue a client certificate for CN (repeatable)\n"
         "  --hostname NAME     host name for the server certificate (default: this host)\n"
         "  --listen HOST:PORT  listen address written to kms.conf (default 0.0.0.0:5696)\n"
-        "  --days N            lifetime of server and client certificates (default 825)\n";
+        "  --days N            lifetime of server and client certificates (default 825)\n"
+        "  --key-type ec|rsa   EC P-256 keys (default) or RSA 3072, for clients that only\n"
+        "                      negotiate RSA cipher suites\n";
 
 static const char help_issue[] =
         "Usage: vmcrypt-kms issue-client DIR CN [--days N] [--not-before-days N]\n"
@@ -115,7 +118,7 @@ static const char help_rotate[] =
 
 enum {
         OPT_CONFIG = 0x100, OPT_STATE_DIR, OPT_LISTEN, OPT_PASSFILE, OPT_PASSPROMPT, OPT_LOG_LEVEL, OPT_CLIENT,
-        OPT_HOSTNAME, OPT_DAYS, OPT_NOT_BEFORE, OPT_NEW_PASSFILE, OPT_HELP,
+        OPT_HOSTNAME, OPT_DAYS, OPT_NOT_BEFORE, OPT_NEW_PASSFILE, OPT_KEY_TYPE, OPT_HELP,
 };
 
 static const struct option common_opts[] = {
@@ -130,13 +133,14 @@ static const struct option common_opts[] = {
         { "days", required_argument, NULL, OPT_DAYS },
         { "not-before-days", required_argument, NULL, OPT_NOT_BEFORE },
         { "new-passphrase-file", required_argument, NULL, OPT_NEW_PASSFILE },
+        { "key-type", required_argument, NULL, OPT_KEY_TYPE },
         { "help", no_argument, NULL, OPT_HELP },
         {},
 };
 
 struct args {
         const char *config, *state_dir, *listen, *passfile, *new_passfile, *hostname;
-        int prompt, days, not_before, help;
+        int prompt, days, not_before, help, rsa;
         const char *clients[64];
         size_t n_clients;
 };
@@ -156,6 +160,13 @@ static int parse_args(int argc, char *argv[], const char *help, struct args *a) 
                 case OPT_HOSTNAME: a->hostname = optarg; break;
                 case OPT_DAYS: a->days = atoi(optarg); break;
                 case OPT_NOT_BEFORE: a->not_before = atoi(optarg); break;
+                case OPT_KEY_TYPE:
+                        if (strcmp(optarg, "ec") != 0 && strcmp(optarg, "rsa") != 0) {
+                                log_error("--key-type must be ec or rsa, not '%s'", optarg);
+                                return -EINVAL;
+                        }
+                        a->rsa = strcmp(optarg, "rsa") == 0;
+                        break;
                 case OPT_LOG_LEVEL: {
                         enum log_level l;
                         if (log_level_from_string(optarg, &l) < 0) {
@@ -289,7 +300,7 @@ static int init_main(int argc, char *argv[]) {
         }
         struct kms_init_options o = {
                 .dir = argv[optind], .clients = a.clients, .n_clients = a.n_clients,
-                .hostname = a.hostname, .listen = a.listen, .days = a.days,
+                .hostname = a.hostname, .listen = a.listen, .days = a.days, .rsa = a.rsa,
         };
         r = kms_init(&o);
         if (r < 0)

@@ -111,13 +111,17 @@ def request(items, major=1, minor=1, extra_header=()):
 
 
 class Conn:
-    def __init__(self, port, d, cn, ca=None):
+    def __init__(self, port, d, cn, ca=None, ciphers=None):
         ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+        if ciphers:  # e.g. what vCenter 7 negotiated: TLS 1.2, AES128-SHA256
+            ctx.maximum_version = ssl.TLSVersion.TLSv1_2
+            ctx.set_ciphers(ciphers)
         ctx.load_verify_locations("%s/ca.crt" % (ca or d))
         if cn:
             ctx.load_cert_chain("%s/client-%s.crt" % (d, cn), "%s/client-%s.key" % (d, cn))
         raw = socket.create_connection(("127.0.0.1", port), timeout=10)
         self.s = ctx.wrap_socket(raw, server_hostname="127.0.0.1")
+        self.cipher = self.s.cipher()
 
     def send_raw(self, data):
         self.s.sendall(data)

@@ -2,7 +2,7 @@
 """Replays the request sequence of vCenter 7.0.3 (Standard Key Provider, KMIP 1.1)
 against vmcrypt-kms and checks every answer is what vCenter needs; then protocol
 edge cases: version mismatch, batch Undo, ID placeholders, key wrapping.
-Usage: kms-vcenter.py PORT DIR CLIENT"""
+Usage: kms-vcenter.py PORT DIR CLIENT [CIPHERS]"""
 import importlib.util
 import os
 import sys
@@ -29,7 +29,10 @@ def ok(bi, what):
     return find(bi, T["RESPONSE_PAYLOAD"])[0] if find(bi, T["RESPONSE_PAYLOAD"]) else []
 
 
-c = kt.Conn(port, d, cn)
+ciphers = sys.argv[4] if len(sys.argv) > 4 else None
+c = kt.Conn(port, d, cn, ciphers=ciphers)
+if ciphers:
+    check(c.cipher[0] == ciphers and c.cipher[1] == "TLSv1.2", "TLS 1.2 with %s, as vCenter 7.0.3 negotiated" % ciphers)
 
 # 1. DiscoverVersions, empty payload: all our versions, 1.1 among them.
 hdr, bis = c.call([(OP["DISCOVER_VERSIONS"], [], None)])

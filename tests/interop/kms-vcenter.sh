@@ -7,3 +7,9 @@ kms_init "$KMS_TMP/s" vcenter
 kms_start "$KMS_TMP/s"
 "$PY" "$(dirname "$0")/kms-vcenter.py" "$KMS_PORT" "$KMS_TMP/s" vcenter
 kms_stop
+# Again with RSA certificates and the suite vCenter 7.0.3 negotiated (TLS 1.2,
+# AES128-SHA256: RSA key exchange, which needs an RSA server key).
+"$VMCRYPT_KMS" init "$KMS_TMP/r" --client vcenter --key-type rsa --listen 127.0.0.1:0 >/dev/null
+kms_start "$KMS_TMP/r"
+"$PY" "$(dirname "$0")/kms-vcenter.py" "$KMS_PORT" "$KMS_TMP/r" vcenter AES128-SHA256 | grep -E 'TLS 1.2|replay'
+kms_stop
