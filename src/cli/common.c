@@ -22,6 +22,7 @@ int cli_exit_code(int r) {
         case ENOENT:
         case ENODEV:
         case ENXIO:
+        case EIDRM:     /* key destroyed on the KMS */
                 return EXIT_NOT_FOUND;
         case EBUSY:
         case EAGAIN:
@@ -41,6 +42,7 @@ int cli_exit_code(int r) {
         case EACCES:
         case EKEYREVOKED:
         case EKEYEXPIRED:
+        case ENOKEY:    /* key exists but is not active */
                 return EXIT_DENIED;
         case EBADMSG:
         case EUCLEAN:
