@@ -30,6 +30,7 @@
 #include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -69,7 +70,7 @@ struct loop {
         struct kms_server *srv;
         struct event_base *base;
         struct evconnlistener *listener;
-        struct event *done_ev, *stop_ev, *deadline;
+        struct event *done_ev, *stop_ev, *deadline, *resume_accept;
         struct queue done;       /* jobs the workers finished for this loop */
         struct conn *conns;
         unsigned in_flight;      /* jobs of this loop with the workers */
@@ -83,6 +84,7 @@ struct kms_server {
         struct kms_engine *engine;
         SSL_CTX *ssl;
         int port;
+        unsigned max_connections;  /* config, lowered to what the fd limit allows */
         struct event *sigterm, *sigint;
 
         struct loop loops[MAX_LOOPS];
@@ -351,7 +353,7 @@ static void on_accept(struct evconnlistener *listener, evutil_socket_t fd, struc
         struct loop *l = arg;
         struct kms_server *s = l->srv;
         if (l->shutting_down ||
-            __atomic_add_fetch(&s->n_conns, 1, __ATOMIC_RELAXED) > s->config->max_connections) {
+            __atomic_add_fetch(&s->n_conns, 1, __ATOMIC_RELAXED) > s->max_connections) {
                 if (!l->shutting_down)
                         __atomic_sub_fetch(&s->n_conns, 1, __ATOMIC_RELAXED);
                 evutil_closesocket(fd);
@@ -382,6 +384,25 @@ static void on_accept(struct evconnlistener *listener, evutil_socket_t fd, struc
         bufferevent_setwatermark(c->bev, EV_READ, TTLV_HEADER_SIZE, s->config->max_message + 65536);
         bufferevent_setcb(c->bev, conn_read, conn_write, conn_event, c);
         bufferevent_enable(c->bev, EV_READ | EV_WRITE);
+}
+
+static void on_resume_accept(evutil_socket_t fd, short what, void *arg) {
+        (void) fd;
+        (void) what;
+        struct loop *l = arg;
+        if (!l->shutting_down)
+                evconnlistener_enable(l->listener);
+}
+
+/* accept() failed, typically out of descriptors (EMFILE): pause accepting for a
+ * moment instead of spinning on a listening socket that stays readable. */
+static void on_accept_error(struct evconnlistener *listener, void *arg) {
+        struct loop *l = arg;
+        int err = EVUTIL_SOCKET_ERROR();
+        log_warning_errno(-err, "Cannot accept connections: %m; pausing for 100 ms");
+        evconnlistener_disable(listener);
+        struct timeval t = { .tv_usec = 100000 };
+        event_add(l->resume_accept, &t);
 }
 
 static void on_deadline(evutil_socket_t fd, short what, void *arg) {
@@ -474,8 +495,10 @@ static int loop_init(struct kms_server *s, struct loop *l, uint16_t port) {
         l->done_ev = event_new(l->base, -1, EV_PERSIST | EV_READ, on_done, l);
         l->stop_ev = event_new(l->base, -1, EV_READ, on_stop, l);
         l->deadline = evtimer_new(l->base, on_deadline, l);
-        if (!l->done_ev || !l->stop_ev || !l->deadline)
+        l->resume_accept = evtimer_new(l->base, on_resume_accept, l);
+        if (!l->done_ev || !l->stop_ev || !l->deadline || !l->resume_accept)
                 return -ENOMEM;
+        evconnlistener_set_error_cb(l->listener, on_accept_error);
         event_add(l->done_ev, NULL);
         event_add(l->stop_ev, NULL);
         return 0;
@@ -492,6 +515,17 @@ int kms_server_new(const struct kms_config *c, struct kms_engine *e, SSL_CTX *ct
         s->ssl = ctx;
         pthread_mutex_init(&s->work.lock, NULL);
         pthread_cond_init(&s->work.cond, NULL);
+
+        /* Every connection is a descriptor: keep room under the limit for the store,
+         * the log and the listeners, rather than fail accept() at the limit. */
+        s->max_connections = c->max_connections;
+        struct rlimit rl;
+        if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur != RLIM_INFINITY && rl.rlim_cur > 256 &&
+            s->max_connections > rl.rlim_cur - 128) {
+                s->max_connections = (unsigned) (rl.rlim_cur - 128);
+                log_notice("max-connections lowered to %u by the open file limit (%llu)", s->max_connections,
+                           (unsigned long long) rl.rlim_cur);
+        }
 
         unsigned n = c->network_threads;
         if (n == 0) {
@@ -587,6 +621,8 @@ static void loop_free(struct loop *l) {
                 event_free(l->stop_ev);
         if (l->deadline)
                 event_free(l->deadline);
+        if (l->resume_accept)
+                event_free(l->resume_accept);
         if (l->base)
                 event_base_free(l->base);
         pthread_mutex_destroy(&l->done.lock);

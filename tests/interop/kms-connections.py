@@ -1,6 +1,9 @@
 #!/usr/bin/python3
 """Many concurrent connections: N TLS clients connect and stay connected; each then
-gets an answer, and the server's memory stays bounded. Usage: kms-connections.py PORT DIR PID N"""
+gets an answer, and the server's memory stays bounded. With a 5th argument MAX, the
+server's connection limit is MAX: exactly MAX of the N are served, the others refused,
+and once they close a new client is served again.
+Usage: kms-connections.py PORT DIR PID N [MAX]"""
 import importlib.util
 import os
 import sys
@@ -17,6 +20,32 @@ def rss_kib():
         if line.startswith("VmRSS:"):
             return int(line.split()[1])
 
+
+if len(sys.argv) > 5:
+    limit_ = int(sys.argv[5])
+    req = kt.request([(OP["QUERY"], [item(T["QUERY_FUNCTION"], kt.ENUM, 3)], None)])
+    conns, served = [], 0
+    for _ in range(n):
+        try:
+            c = kt.Conn(port, d, "many")
+            conns.append(c)
+            c.send_raw(req)
+            r = c.recv_msg()
+            served += bool(r)
+        except (OSError, ConnectionError):
+            pass
+    if served != limit_:
+        raise SystemExit("FAIL: %d of %d connections served, expected the limit %d" % (served, n, limit_))
+    for c in conns:
+        c.close()
+    import time
+    time.sleep(0.5)
+    c = kt.Conn(port, d, "many")
+    c.send_raw(req)
+    if not c.recv_msg():
+        raise SystemExit("FAIL: not served again after the crowd left")
+    print("ok: connection limit %d enforced (%d tried), served again afterwards" % (limit_, n))
+    sys.exit(0)
 
 base = rss_kib()
 conns = [kt.Conn(port, d, "many") for _ in range(n)]
