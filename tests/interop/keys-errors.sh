@@ -84,7 +84,7 @@ PYEOF
 )
 make_random_image "$T/b.img" 20M
 bsnap=$(snapshot "$T/b.img")
-expect_rc 1 preactive vmc disk encrypt --providers "$P" --provider kms --kek "$pre" --progress none "$T/b.img"
+expect_rc 8 preactive vmc disk encrypt --providers "$P" --provider kms --kek "$pre" --progress none "$T/b.img"
 assert_file_contains "$T/preactive.err" "KEK $pre .*not active.*activate it" "message for a pre-active KEK"
 assert_unchanged "$T/b.img" "$bsnap" "encrypt with a pre-active KEK"
 note "pre-active KEK: $(head -c 200 "$T/preactive.err")"
