@@ -134,4 +134,8 @@ openssl rand -hex 16 >"$T/pass"
 make_luks "$T/unbound.img" luks2 "$T/pass" 20M
 expect_rc 4 unbound vmc disk unlock --providers "$P" --check "$T/unbound.img"
 assert_file_contains "$T/unbound.err" "not bound to a key provider.*vmcrypt disk bind" "message for an unbound disk"
+
+note "no plaintext key in any file the test made"
+{ vmc disk unlock --providers "$P" "$T/a.img" -- cat; echo; } |
+        scan_for_plaintext "$T" "$T/kms" alice "$KMS_PORT" "$kek" "$other_kek"
 keys_done

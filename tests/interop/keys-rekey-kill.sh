@@ -85,4 +85,11 @@ for k in "${!SEEN[@]}"; do note "state after a kill: $k (x${SEEN[$k]})"; done
 mid=0
 for k in "${!SEEN[@]}"; do [ "${k#* }" = "tokens=1 slots=1 pending=no" ] || mid=$((mid + SEEN[$k])); done
 [ "$mid" -gt 0 ] || die "no kill left an intermediate state (pending marker, two tokens or two keyslots)"
+
+note "no plaintext key in any file the test made"
+kek2=$(token_field "$T/luks2.img" kek_id)
+kek1=$("$PY" -c 'import json,sys; print(list(json.load(open(sys.argv[1]))["tokens"].values())[0]["kek_id"])' \
+        "$T/luks1.img.vmcrypt.json")
+{ for img in "$T/luks2.img" "$T/luks1.img"; do vmc disk unlock --providers "$P" "$img" -- cat; echo; done; } |
+        scan_for_plaintext "$T" "$T/kms" alice "$KMS_PORT" "$kek2" "$kek1"
 keys_done
