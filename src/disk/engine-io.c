@@ -138,7 +138,7 @@ void engine_job_layout(struct job_super *sb) {
         off += ALIGN_UP(sb->new_hdr_len, JOB_BLOCK);
         sb->head_off = off;
         off += ALIGN_UP(sb->head_len, JOB_BLOCK);
-        sb->hash_len = sb->layout == JOB_LAYOUT_INPLACE ? ALIGN_UP(sb->hotzone / JOB_BLOCK * 8, JOB_BLOCK) : 0;
+        sb->hash_len = sb->layout == JOB_LAYOUT_INPLACE ? ALIGN_UP(sb->hotzone / JOB_HASH_UNIT * 8, JOB_BLOCK) : 0;
         sb->hash_off[0] = off;
         off += sb->hash_len;
         sb->hash_off[1] = off;

@@ -221,38 +221,48 @@ static int shift_pass(struct pass *ps, uint8_t *buf) {
         return commit(ps, JOB_PHASE_FINALIZE, cur, 0, 0);
 }
 
-/* After a crash inside hotzone [hs, hs+hl): bring every block to its new state. */
+/* After a crash inside hotzone [hs, hs+hl): bring every unit to its new state. XTS
+ * without ciphertext stealing transforms each 16-byte block on its own (given the
+ * sector's tweak), so transforming a whole sector that mixes old and new units
+ * still gives the right result for each unit taken alone. */
 static int hotzone_recover(struct pass *ps, uint8_t *buf, uint64_t *hashes) {
         struct job *j = ps->j;
         const struct job_super *sb = &j->sb;
         uint64_t hs = j->ck.hz_start, hl = j->ck.hz_len, off = sb->src_offset;
-        if (hl > sb->hotzone || hs + hl > sb->data_size)
+        if (hl > sb->hotzone || hs + hl > sb->data_size || hl % ps->ss || hs % ps->ss)
                 return engine_fail(-EBADMSG, "job checkpoint is inconsistent");
         int r = pread_full(j->data_fd, buf, hl, (off_t) (off + hs));
         if (r < 0)
                 return r;
-        size_t nb = (size_t) ((hl + JOB_BLOCK - 1) / JOB_BLOCK);
-        r = pread_full(j->hold_fd, hashes, nb * 8, (off_t) (sb->jstart + sb->hash_off[j->ck.seq % 2]));
+        size_t nu = (size_t) (hl / JOB_HASH_UNIT);
+        r = pread_full(j->hold_fd, hashes, nu * 8, (off_t) (sb->jstart + sb->hash_off[j->ck.seq % 2]));
         if (r < 0)
                 return r;
-        uint8_t tmp[JOB_BLOCK];
-        for (size_t i = 0; i < nb; i++) {
-                uint8_t *blk = buf + i * JOB_BLOCK;
-                size_t bl = (size_t) MIN((uint64_t) JOB_BLOCK, hl - i * JOB_BLOCK);
-                uint64_t boff = hs + i * JOB_BLOCK;
-                if (job_block_hash(blk, bl) == hashes[i]) {
-                        if ((r = xform_apply(&ps->xf[0], ps->ss, blk, bl, boff, false)) < 0)
-                                return r;
-                        continue;
+        uint8_t fwd[4096], inv[4096];
+        for (uint64_t s = 0; s < hl; s += ps->ss) {
+                uint8_t *sec = buf + s;
+                memcpy(fwd, sec, ps->ss);
+                memcpy(inv, sec, ps->ss);
+                if ((r = xform_apply(&ps->xf[0], ps->ss, fwd, ps->ss, hs + s, false)) < 0 ||
+                    (r = xform_apply(&ps->xf[0], ps->ss, inv, ps->ss, hs + s, true)) < 0)
+                        break;
+                for (unsigned u = 0; u < ps->ss; u += JOB_HASH_UNIT) {
+                        uint64_t want = hashes[(s + u) / JOB_HASH_UNIT];
+                        if (job_block_hash(sec + u, JOB_HASH_UNIT) == want)
+                                memcpy(sec + u, fwd + u, JOB_HASH_UNIT);  /* old: transform */
+                        else if (job_block_hash(inv + u, JOB_HASH_UNIT) != want) {
+                                r = engine_fail(-EUCLEAN, "data at offset %llu is neither its old nor its new content: the disk was changed outside vmcrypt",
+                                                (unsigned long long) (hs + s + u));
+                                break;
+                        }                                                  /* else new: keep */
                 }
-                memcpy(tmp, blk, bl);
-                if ((r = xform_apply(&ps->xf[0], ps->ss, tmp, bl, boff, true)) < 0)
-                        return r;
-                if (job_block_hash(tmp, bl) != hashes[i])
-                        return engine_fail(-EUCLEAN, "block at data offset %llu is torn (neither old nor new content): the disk was changed outside vmcrypt",
-                                           (unsigned long long) boff);
+                if (r < 0)
+                        break;
         }
-        secret_wipe(tmp, sizeof(tmp));
+        secret_wipe(fwd, sizeof(fwd));
+        secret_wipe(inv, sizeof(inv));
+        if (r < 0)
+                return r;
         if ((r = testpoint_pwrite_data(j->data_fd, buf, hl, (off_t) (off + hs))) < 0)
                 return r;
         return data_sync(j);
@@ -273,11 +283,11 @@ static int inplace_pass(struct pass *ps, uint8_t *buf, uint64_t *hashes) {
         while (backward ? pos > 0 : pos < n) {
                 uint64_t hs = backward ? (pos > z ? pos - z : 0) : pos;
                 uint64_t he = backward ? pos : MIN(n, pos + z);
-                size_t hl = (size_t) (he - hs), nb = (hl + JOB_BLOCK - 1) / JOB_BLOCK;
+                size_t hl = (size_t) (he - hs), nb = hl / JOB_HASH_UNIT;
                 if ((r = pread_full(j->data_fd, buf, hl, (off_t) (off + hs))) < 0)
                         return r;
                 for (size_t i = 0; i < nb; i++)
-                        hashes[i] = job_block_hash(buf + i * JOB_BLOCK, MIN((size_t) JOB_BLOCK, hl - i * JOB_BLOCK));
+                        hashes[i] = job_block_hash(buf + i * JOB_HASH_UNIT, JOB_HASH_UNIT);
                 /* Hashes durable before the checkpoint that points at them. */
                 if ((r = pwrite_full(j->hold_fd, hashes, nb * 8,
                                      (off_t) (sb->jstart + sb->hash_off[(j->ck.seq + 1) % 2]))) < 0)
@@ -318,7 +328,7 @@ int engine_pass(struct job *j) {
         if (r >= 0 && posix_memalign((void **) &buf, 4096, bufsize) != 0)
                 r = -ENOMEM;
         if (r >= 0 && j->sb.layout == JOB_LAYOUT_INPLACE &&
-            !(hashes = calloc(j->sb.hotzone / JOB_BLOCK + 1, sizeof(uint64_t))))
+            !(hashes = calloc(j->sb.hotzone / JOB_HASH_UNIT + 1, sizeof(uint64_t))))
                 r = -ENOMEM;
         if (r >= 0) {
                 clock_gettime(CLOCK_MONOTONIC, &ps.t0);

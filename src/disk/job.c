@@ -81,7 +81,7 @@ int job_super_decode(const uint8_t in[static JOB_BLOCK], struct job_super *ret) 
                   region_ok(&sb, sb.ckpt_off[1], JOB_CKPT_SIZE) &&
                   (sb.layout != JOB_LAYOUT_INPLACE ||
                    (sb.hotzone > 0 && sb.hotzone % JOB_BLOCK == 0 &&
-                    sb.hash_len >= sb.hotzone / JOB_BLOCK * 8));
+                    sb.hash_len >= sb.hotzone / JOB_HASH_UNIT * 8));
         if (!ok)
                 return -EBADMSG;
         *ret = sb;

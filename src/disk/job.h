@@ -13,6 +13,9 @@
 
 #define JOB_BLOCK 4096
 #define JOB_CKPT_SIZE 512
+/* In-place hotzones hash every 512-byte unit: the unit a disk writes atomically, so
+ * a write torn inside a larger block still classifies unit by unit. */
+#define JOB_HASH_UNIT 512
 
 enum job_layout {
         JOB_LAYOUT_SHIFT = 1, /* data moves between src_offset and dst_offset */
@@ -75,5 +78,5 @@ int job_read_ckpt(int fd, const struct job_super *sb, struct job_ckpt *ret);
 /* Write c into slot c->seq % 2 and make it durable (fdatasync). */
 int job_write_ckpt(int fd, const struct job_super *sb, const struct job_ckpt *c);
 
-/* The 8-byte hash of one block, used to classify in-place blocks after a crash. */
+/* The 8-byte hash of one unit, used to classify in-place units after a crash. */
 uint64_t job_block_hash(const uint8_t *data, size_t len);

@@ -9,6 +9,7 @@
 
 #include "shared/fd-util.h"
 #include "shared/log.h"
+#include "shared/macro.h"
 
 void testpoint(const char *name) {
         static unsigned passes;
@@ -35,7 +36,9 @@ int testpoint_pwrite_data(int fd, const void *buf, size_t n, off_t offset) {
                 const char *mode = end && *end == ':' ? end + 1 : "EIO";
                 if (written + n > limit) {
                         if (strcmp(mode, "SHORT") == 0 && limit > written) {
-                                size_t part = (size_t) (limit - written);
+                                /* Whole 512-byte sectors: a disk tears writes at sector
+                                 * boundaries, never inside a sector. */
+                                size_t part = (size_t) ALIGN_DOWN(limit - written, 512);
                                 int r = pwrite_full(fd, buf, part, offset);
                                 if (r < 0)
                                         return r;

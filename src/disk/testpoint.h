@@ -1,7 +1,8 @@
 /* Test hooks for the fault-injection tests (environment variables, never secrets):
  *   VMCRYPT_TEST_CRASH_POINT=NAME[:N]  raise(SIGKILL) at the N-th pass through NAME
  *   VMCRYPT_TEST_FAIL_WRITE_AFTER=BYTES[:ENOSPC|EIO|SHORT]  data writes fail once
- *       BYTES bytes of data were written (SHORT: write part, then fail with EIO).
+ *       BYTES bytes of data were written (SHORT: write the part up to BYTES, rounded
+ *       down to whole 512-byte sectors, then fail with EIO).
  * Unset, they cost one getenv at first use. See docs/engine.md for the point names. */
 #pragma once
 
