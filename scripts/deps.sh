@@ -8,6 +8,7 @@ PACKAGES=(
   libssl-dev libcryptsetup-dev libevent-dev libjansson-dev libsqlite3-dev
   libcmocka-dev
   cryptsetup-bin qemu-utils util-linux xxd
+  time
   python3-pykmip python3-cryptography sqlite3 openssl
 )
 
