@@ -8,6 +8,8 @@
 #
 # Usage: bench/disk-throughput.sh          (as root: it drops the page cache)
 #   SIZE=2G             image size
+#   ROUNDS=1            repeat everything and keep each run's best time (the machine
+#                       may be shared: the best of a few runs is the least disturbed)
 #   TEST_TMPDIR=DIR     where the images go (default /var/tmp; must be the work disk)
 #   BUILD=DIR           vmcrypt build dir (default build/, configured as a release build)
 . "$(dirname "$0")/../tests/lib.sh"
@@ -33,29 +35,35 @@ CS=(--batch-mode --pbkdf pbkdf2 --pbkdf-force-iterations 1000)
 
 drop_caches() { sync; echo 3 >/proc/sys/vm/drop_caches; }
 
-# timed NAME cmd...: runs cmd (then sync) from a cold cache; sets SECS[NAME].
+# timed NAME cmd...: runs cmd (then sync) from a cold cache; SECS[NAME] keeps the best
+# time over the rounds.
 declare -A SECS
 timed() {
-        local name=$1 t0 t1
+        local name=$1 t0 t1 secs
         shift
         drop_caches
         t0=$(date +%s.%N)
         "$@" >"$W/$name.log" 2>&1 || die "$name failed: $(tail -n 5 "$W/$name.log")"
         sync
         t1=$(date +%s.%N)
-        SECS[$name]=$(awk -v a="$t0" -v b="$t1" 'BEGIN { printf "%.3f", b - a }')
-        printf '  %-34s %6.2f s  %7.0f MiB/s\n' "$name" "${SECS[$name]}" "$(rate "$name")"
+        secs=$(awk -v a="$t0" -v b="$t1" 'BEGIN { printf "%.3f", b - a }')
+        printf '  %-34s %6.2f s  %7.0f MiB/s\n' "$name" "$secs" "$(rate "$secs")"
+        if [ -z "${SECS[$name]:-}" ] || awk -v a="$secs" -v b="${SECS[$name]}" 'BEGIN { exit !(a < b) }'; then
+                SECS[$name]=$secs
+        fi
 }
-rate() { awk -v m="$MIB" -v s="${SECS[$1]}" 'BEGIN { print m / s }'; }
+rate() { awk -v m="$MIB" -v s="$1" 'BEGIN { print m / s }'; }
 # ratio A B: how many times faster A is than B (same bytes, so the inverse time ratio).
 ratio() { awk -v a="${SECS[$1]}" -v b="${SECS[$2]}" 'BEGIN { print b / a }'; }
 
 echo "vmcrypt $("$VMCRYPT" --version | cut -d' ' -f2), cryptsetup $(cryptsetup --version | cut -d' ' -f2), $(nproc) CPUs, $SIZE image in $W"
 make_random_image "$W/orig" "$SIZE"
 ORIG_SHA=$(sha256_range "$W/orig")
-make_text_key "$W/cs.key"
+make_text_key "$W/k-cs"
 
-echo "copy (I/O floor)"
+for ((round = 1; round <= ${ROUNDS:-1}; round++)); do
+rm -f "$W"/v* "$W"/c*
+echo "round $round: copy (I/O floor)"
 timed copy cp "$W/orig" "$W/copy"
 rm -f "$W/copy"
 
@@ -64,12 +72,12 @@ cp "$W/orig" "$W/v"
 timed vmcrypt-encrypt-shift "$VMCRYPT" disk encrypt --new-key-file "$W/v.key" --progress none "$W/v"
 cp "$W/orig" "$W/c"
 timed cryptsetup-encrypt-shift cryptsetup reencrypt --encrypt --type luks2 --reduce-device-size 32M \
-        --key-file "$W/cs.key" "${CS[@]}" "$W/c"
+        --key-file "$W/k-cs" "${CS[@]}" "$W/c"
 
 echo "decrypt, header in front"
 timed vmcrypt-decrypt-shift "$VMCRYPT" disk decrypt --key-file "$W/v.key" --progress none "$W/v"
 timed cryptsetup-decrypt-shift cryptsetup reencrypt --decrypt --force-offline-reencrypt \
-        --header "$W/c.newhdr" --key-file "$W/cs.key" "${CS[@]}" "$W/c"
+        --header "$W/c.newhdr" --key-file "$W/k-cs" "${CS[@]}" "$W/c"
 [ "$(sha256_range "$W/v")" = "$ORIG_SHA" ] || die "vmcrypt's round trip did not give back the original bytes"
 rm -f "$W/v" "$W/c" "$W/c.newhdr"
 
@@ -79,16 +87,21 @@ timed vmcrypt-encrypt-detached "$VMCRYPT" disk encrypt --header "$W/v.hdr" --new
         --progress none "$W/v"
 cp "$W/orig" "$W/c"
 timed cryptsetup-encrypt-detached cryptsetup reencrypt --encrypt --type luks2 --header "$W/c.hdr" \
-        --key-file "$W/cs.key" "${CS[@]}" "$W/c"
+        --key-file "$W/k-cs" "${CS[@]}" "$W/c"
 
 echo "decrypt, detached header"
 timed vmcrypt-decrypt-detached "$VMCRYPT" disk decrypt --header "$W/v.hdr" --key-file "$W/vd.key" \
         --progress none "$W/v"
 timed cryptsetup-decrypt-detached cryptsetup reencrypt --decrypt --force-offline-reencrypt \
-        --header "$W/c.hdr" --key-file "$W/cs.key" "${CS[@]}" "$W/c"
+        --header "$W/c.hdr" --key-file "$W/k-cs" "${CS[@]}" "$W/c"
 [ "$(sha256_range "$W/v")" = "$ORIG_SHA" ] || die "vmcrypt's detached round trip did not give back the original bytes"
+done
 
 echo
+echo "best of ${ROUNDS:-1} round(s), MiB/s:"
+for name in copy vmcrypt-{en,de}crypt-{shift,detached} cryptsetup-{en,de}crypt-{shift,detached}; do
+        printf '  %-34s %7.0f\n' "$name" "$(rate "${SECS[$name]}")"
+done
 printf '%-30s %14s %8s\n' "speed ratio" "vs cryptsetup" "vs copy"
 for job in encrypt-shift decrypt-shift encrypt-detached decrypt-detached; do
         printf '%-30s %13.2fx %7.2fx\n' "vmcrypt $job" \
