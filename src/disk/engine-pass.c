@@ -67,33 +67,46 @@ static int xform_apply(const struct xform *x, unsigned ss, uint8_t *buf, size_t 
         return r;
 }
 
+/* A slice of a buffer for one worker: transform it, or hash its units into
+ * hashes[0..len/JOB_HASH_UNIT). */
 struct slice {
         const struct xform *x;
         unsigned ss;
         uint8_t *buf;
         size_t len;
         uint64_t off;
+        uint64_t *hashes;
         int r;
 };
 
 static void *slice_run(void *arg) {
         struct slice *s = arg;
-        s->r = xform_apply(s->x, s->ss, s->buf, s->len, s->off, false);
+        if (s->hashes) {
+                for (size_t i = 0; i < s->len / JOB_HASH_UNIT; i++)
+                        s->hashes[i] = job_block_hash(s->buf + i * JOB_HASH_UNIT, JOB_HASH_UNIT);
+                s->r = 0;
+        } else
+                s->r = xform_apply(s->x, s->ss, s->buf, s->len, s->off, false);
         return NULL;
 }
 
-/* Transform a buffer with all workers, one EVP context each. */
-static int pass_transform(struct pass *ps, uint8_t *buf, size_t len, uint64_t off) {
+/* Transform a buffer (hashes == NULL) or hash its units, with all workers; one EVP
+ * context each. */
+static int pass_parallel(struct pass *ps, uint8_t *buf, size_t len, uint64_t off, uint64_t *hashes) {
         unsigned n = ps->n_workers;
-        if (n <= 1 || len < ((size_t) 1 << 20))
-                return xform_apply(&ps->xf[0], ps->ss, buf, len, off, false);
         struct slice sl[MAX_WORKERS];
+        if (n <= 1 || len < ((size_t) 1 << 20)) {
+                sl[0] = (struct slice) { &ps->xf[0], ps->ss, buf, len, off, hashes, 0 };
+                slice_run(&sl[0]);
+                return sl[0].r;
+        }
         pthread_t th[MAX_WORKERS];
         size_t per = ALIGN_UP(len / n, 4096), at = 0;
         unsigned used = 0;
         for (unsigned i = 0; i < n && at < len; i++) {
                 size_t l = MIN(per, len - at);
-                sl[i] = (struct slice) { &ps->xf[i], ps->ss, buf + at, l, off + at, 0 };
+                sl[i] = (struct slice) { &ps->xf[i], ps->ss, buf + at, l, off + at,
+                                         hashes ? hashes + at / JOB_HASH_UNIT : NULL, 0 };
                 at += l;
                 used++;
         }
@@ -203,7 +216,7 @@ static int shift_pass(struct pass *ps, uint8_t *buf) {
                                 return r;
                 } else if ((r = pread_full(j->data_fd, buf, len, (off_t) (src + a))) < 0)
                         return r;
-                if ((r = pass_transform(ps, buf, len, a)) < 0)
+                if ((r = pass_parallel(ps, buf, len, a, NULL)) < 0)
                         return r;
                 uint64_t w = a;
                 if (!backward && a < k)
@@ -286,8 +299,13 @@ static int inplace_pass(struct pass *ps, uint8_t *buf, uint64_t *hashes) {
                 size_t hl = (size_t) (he - hs), nb = hl / JOB_HASH_UNIT;
                 if ((r = pread_full(j->data_fd, buf, hl, (off_t) (off + hs))) < 0)
                         return r;
-                for (size_t i = 0; i < nb; i++)
-                        hashes[i] = job_block_hash(buf + i * JOB_HASH_UNIT, JOB_HASH_UNIT);
+                if ((r = pass_parallel(ps, buf, hl, hs, hashes)) < 0)
+                        return r;
+                /* The previous hotzone's data is durable before the checkpoint that
+                 * moves past it; syncing only now lets the kernel write it back while
+                 * this hotzone was read. On one file the hashes' sync covers both. */
+                if (j->data_fd != j->hold_fd && (r = data_sync(j)) < 0)
+                        return r;
                 /* Hashes durable before the checkpoint that points at them. */
                 if ((r = pwrite_full(j->hold_fd, hashes, nb * 8,
                                      (off_t) (sb->jstart + sb->hash_off[(j->ck.seq + 1) % 2]))) < 0)
@@ -296,17 +314,17 @@ static int inplace_pass(struct pass *ps, uint8_t *buf, uint64_t *hashes) {
                         return negative_errno();
                 if ((r = commit(ps, JOB_PHASE_HOTZONE, pos, hs, hl)) < 0)
                         return r;
-                if ((r = pass_transform(ps, buf, hl, hs)) < 0)
+                if ((r = pass_parallel(ps, buf, hl, hs, NULL)) < 0)
                         return r;
                 if ((r = testpoint_pwrite_data(j->data_fd, buf, hl, (off_t) (off + hs))) < 0)
                         return r;
                 testpoint("after-data-write");
-                if ((r = data_sync(j)) < 0)
-                        return r;
                 pos = backward ? hs : he;
                 pass_throttle(ps, hl);
                 pass_progress(ps, backward ? n - pos : pos, false);
         }
+        if ((r = data_sync(j)) < 0)
+                return r;
         return commit(ps, JOB_PHASE_FINALIZE, pos, 0, 0);
 }
 

@@ -171,10 +171,35 @@ int job_write_ckpt(int fd, const struct job_super *sb, const struct job_ckpt *c)
         return fdatasync(fd) < 0 ? negative_errno() : 0;
 }
 
+static inline uint64_t rotl64(uint64_t x, int r) {
+        return (x << r) | (x >> (64 - r));
+}
+
+static inline uint64_t load64(const uint8_t *p) {
+        uint64_t v;
+        memcpy(&v, p, sizeof(v));
+        return v; /* host order: the hashes never leave this machine's job area */
+}
+
+/* A fast 64-bit checksum, four independent multiply-rotate lanes. It only has to
+ * tell a unit's old content from its new one after a crash (not to resist an
+ * attacker, who could write the disk anyway), and it runs over every byte of an
+ * in-place job, so speed matters: several GB/s against ~1.3 GB/s for SHA-256. */
 uint64_t job_block_hash(const uint8_t *data, size_t len) {
-        uint8_t md[32];
-        SHA256(data, len, md);
-        uint64_t v = 0;
-        memcpy(&v, md, sizeof(v));
+        const uint64_t k1 = 0x9e3779b97f4a7c15ULL, k2 = 0xbf58476d1ce4e5b9ULL, k3 = 0x94d049bb133111ebULL;
+        uint64_t h[4] = { k1, k2, k3, (uint64_t) len * k1 };
+        size_t i = 0;
+        for (; i + 32 <= len; i += 32)
+                for (int l = 0; l < 4; l++)
+                        h[l] = rotl64(h[l] + load64(data + i + 8 * l) * k2, 31) * k1;
+        uint64_t tail = 0;
+        for (; i < len; i++)
+                tail = rotl64(tail, 8) ^ data[i];
+        uint64_t v = rotl64(h[0], 1) + rotl64(h[1], 7) + rotl64(h[2], 12) + rotl64(h[3], 18) + (tail ^ len) * k3;
+        v ^= v >> 31;
+        v *= k2;
+        v ^= v >> 29;
+        v *= k3;
+        v ^= v >> 32;
         return v;
 }
