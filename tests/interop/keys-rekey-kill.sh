@@ -13,9 +13,12 @@ kms_vmcrypt_start "$T/kms" alice
 P=$T/providers.json
 write_providers "$P" kms "$T/kms" alice "127.0.0.1:$KMS_PORT"
 
-# A random delay in microseconds, uniform in [0, max].
-rand_us() { "$PY" -c "import random, sys; print(random.randint(0, int(sys.argv[1])))" "$1"; }
-sleep_us() { "$PY" -c "import time, sys; time.sleep(int(sys.argv[1]) / 1e6)" "$1"; }
+# A random delay in microseconds, uniform in [0, max], and a sleep that forks
+# nothing (a builtin read with a timeout on a pipe that never delivers), so the
+# delays are not swamped by process start-up.
+rand_us() { echo $(( (RANDOM * 32768 + RANDOM) % ($1 + 1) )); }
+exec {NEVER}<> <(:)
+sleep_us() { read -r -t "$(printf '%d.%06d' $(($1 / 1000000)) $(($1 % 1000000)))" -u "$NEVER" || true; }
 
 state_of() { # img type: "tokens=N slots=M pending=yes|no"
         if [ "$2" = luks2 ]; then
