@@ -134,6 +134,19 @@ kek_q2=$(json_get "$T/q.img.vmcrypt.json" "list(d['tokens'].values())[0]['kek_id
 assert_ne "$kek_q2" "$kek_q" "LUKS1 KEK after rekey"
 expect_rc 0 cs-test1 unlock "$T/q.img" -- cryptsetup open --test-passphrase --key-file - "$T/q.img"
 
+note "bind a volume QEMU made: QEMU then opens it with what the KMS releases"
+make_text_key "$T/qpass"
+qemu-img create --object secret,id=s0,file="$T/qpass" -f luks -o key-secret=s0,iter-time=10 "$T/qemu.img" 8M \
+        >/dev/null || die "qemu-img could not create a LUKS image"
+expect_rc 0 bind-qemu vmc disk bind --providers "$P" --provider kms --vm-name q-vm --key-file "$T/qpass" "$T/qemu.img"
+[ -f "$T/qemu.img.vmcrypt.json" ] || die "no sidecar for the bound LUKS1 image"
+expect_rc 0 qemu2 unlock --fd 3 --format base64 "$T/qemu.img" -- qemu-img info \
+        --object secret,id=s0,file=/dev/fd/3,format=base64 --image-opts driver=luks,key-secret=s0,file.filename="$T/qemu.img"
+assert_file_contains "$T/qemu2.out" "encrypted: yes" "qemu-img info of the bound image"
+printf 'not-the-secret' | cs open --test-passphrase --key-file - "$T/qemu.img" 2>/dev/null &&
+        die "cryptsetup accepted a wrong secret for the QEMU image"
+cs open --test-passphrase --key-file "$T/qpass" "$T/qemu.img" || die "bind broke the image's own passphrase"
+
 note "no plaintext key in any file the test made"
 { unlock "$T/q.img" -- cat; echo; } | scan_for_plaintext "$T" "$T/kms" alice "$KMS_PORT" "$kek_b" "$kek_q2"
 keys_done
