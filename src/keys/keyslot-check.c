@@ -110,13 +110,6 @@ static int xts_decrypt(const uint8_t *key, size_t key_size, const uint8_t *in, u
         return r;
 }
 
-static void wipe_free(uint8_t *p, size_t n) {
-        if (p) {
-                OPENSSL_cleanse(p, n);
-                free(p);
-        }
-}
-
 int keyslot_check(struct crypt_device *cd, int keyslot, const struct secret *secret) {
         const char *type = crypt_get_type(cd);
         if (!type || strcmp(type, CRYPT_LUKS2) != 0)
@@ -187,7 +180,9 @@ int keyslot_check(struct crypt_device *cd, int keyslot, const struct secret *sec
         _cleanup_(closep) int fd = open(dev, O_RDONLY | O_CLOEXEC);
         if (fd < 0)
                 return -errno;
-        uint8_t *enc = malloc(material), *plain = malloc(material);
+        /* The decrypted stripes are the volume key in disguise: locked, wiped memory. */
+        _cleanup_(secret_freep) struct secret *plain_s = secret_new(material);
+        uint8_t *enc = malloc(material), *plain = plain_s ? plain_s->data : NULL;
         uint8_t akey_buf[MAX_KEY], vk[MAX_KEY], got[64];
         int r = enc && plain ? 0 : -ENOMEM;
         if (r >= 0)
@@ -206,7 +201,7 @@ int keyslot_check(struct crypt_device *cd, int keyslot, const struct secret *sec
                 r = CRYPTO_memcmp(got, dwant, dwant_n) == 0 ? 0 : -EPERM;
         OPENSSL_cleanse(akey_buf, sizeof(akey_buf));
         OPENSSL_cleanse(vk, sizeof(vk));
-        wipe_free(plain, material);
+        OPENSSL_cleanse(got, sizeof(got));
         free(enc);
         return r;
 }
