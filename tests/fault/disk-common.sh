@@ -3,13 +3,15 @@
 # job must obey: an interrupted image is never openable as if it were finished, the
 # job resumes, and at the end the plaintext is the original, byte for byte.
 #
+# Modes: shift (LUKS2, header in front: the data moves), detached (LUKS2, --header:
+# the data stays in place) and luks1 (LUKS1, header in front).
 # Files: $T/orig (the plaintext), $T/img (+ $T/img.hdr detached) the image under
 # test, $T/img.key its key file.
 
 SIZE=${SIZE:-$((40 << 20))}
 # ONLY_OPS / ONLY_MODES narrow a run while debugging (e.g. ONLY_MODES=detached).
 read -r -a OPS <<<"${ONLY_OPS:-encrypt decrypt reencrypt}"
-read -r -a MODES <<<"${ONLY_MODES:-shift detached}"
+read -r -a MODES <<<"${ONLY_MODES:-shift detached luks1}"
 
 # Makes the plaintext and, per header mode, an encrypted copy to start decrypt and
 # reencrypt jobs from.
@@ -19,9 +21,10 @@ fault_setup() {
         local mode h
         for mode in "${MODES[@]}"; do
                 h=()
-                [ "$mode" = shift ] || h=(--header "$T/enc-$mode.hdr")
+                [ "$mode" != detached ] || h=(--header "$T/enc-$mode.hdr")
+                type_args "$mode"
                 cp "$T/orig" "$T/enc-$mode"
-                expect_rc 0 setup-$mode vmc disk encrypt "${h[@]}" --new-key-file "$T/enc-$mode.key" \
+                expect_rc 0 setup-$mode vmc disk encrypt "${TY[@]}" "${h[@]}" --new-key-file "$T/enc-$mode.key" \
                         --progress none "$T/enc-$mode"
         done
 }
@@ -29,7 +32,13 @@ fault_setup() {
 # hdr_args MODE: sets the array H to the header option for MODE.
 hdr_args() {
         H=()
-        [ "$1" = shift ] || H=(--header "$T/img.hdr")
+        [ "$1" != detached ] || H=(--header "$T/img.hdr")
+}
+
+# type_args MODE: sets the array TY to the --type option for MODE.
+type_args() {
+        TY=()
+        [ "$1" != luks1 ] || TY=(--type luks1)
 }
 
 # prep OP MODE: puts the starting image of OP in place.
@@ -41,14 +50,16 @@ prep() {
         else
                 cp "$T/enc-$mode" "$T/img"
                 cp "$T/enc-$mode.key" "$T/img.key"
-                [ "$mode" = shift ] || cp "$T/enc-$mode.hdr" "$T/img.hdr"
+                [ "$mode" != detached ] || cp "$T/enc-$mode.hdr" "$T/img.hdr"
         fi
 }
 
-# key_args OP: sets the array K to the key option for OP (encrypt makes a new key).
+# key_args OP MODE: sets the array K to the key options for OP (encrypt makes a new
+# key, of the format of MODE).
 key_args() {
         if [ "$1" = encrypt ] && [ ! -e "$T/img.key" ]; then
-                K=(--new-key-file "$T/img.key")
+                type_args "$2"
+                K=("${TY[@]}" --new-key-file "$T/img.key")
         else
                 K=(--key-file "$T/img.key")
         fi
@@ -60,7 +71,7 @@ run_op() {
         local op=$1 mode=$2 rc=0
         shift 2
         hdr_args "$mode"
-        key_args "$op"
+        key_args "$op" "$mode"
         vmc disk "$op" "${H[@]}" "${K[@]}" --progress none "$@" "$T/img" >"$T/op.out" 2>"$T/op.err" || rc=$?
         echo "$rc"
 }
@@ -73,7 +84,7 @@ end_state() { [ "$1" = decrypt ] && echo plain || echo encrypted; }
 # image_state MODE: the state status reports (with the detached header while it exists).
 image_state() {
         local hdr=""
-        [ "$1" = shift ] || [ ! -e "$T/img.hdr" ] || hdr=$T/img.hdr
+        [ "$1" != detached ] || [ ! -e "$T/img.hdr" ] || hdr=$T/img.hdr
         status_json "$T/img" "$hdr"
         json_get "$T/status.json" "d['state']"
 }
@@ -83,16 +94,32 @@ image_state() {
 # job never began). WHAT names the interruption in messages.
 settle() {
         local op=$1 mode=$2 what=$3 s hdr=""
-        [ "$mode" = shift ] || hdr=$T/img.hdr
+        [ "$mode" != detached ] || hdr=$T/img.hdr
         s=$(image_state "$mode")
         if [ "$s" = "$(job_state "$op")" ]; then
                 [ "$(json_get "$T/status.json" "d['job'] is not None")" = true ] ||
                         die "$what: state $s but status shows no job"
                 [ "$(json_get "$T/status.json" "d['job']['operation']")" = "$op" ] ||
                         die "$what: the job in status is not '$op': $(cat "$T/status.json")"
+                "$PY" - "$T/status.json" "$SIZE" <<'EOF' || die "$what: inconsistent job in status: $(cat "$T/status.json")"
+import json, sys
+j = json.load(open(sys.argv[1]))["job"]
+ok = j["total"] == int(sys.argv[2]) and 0 <= j["done"] <= j["total"] and 0 <= j["percent"] <= 100
+sys.exit(0 if ok else 1)
+EOF
                 [ -e "$T/img.key" ] || die "$what: a $op job is under way but its key file was never written"
+                # Not openable as if finished: by cryptsetup, nor (LUKS1) by QEMU.
+                local h=()
+                [ -z "$hdr" ] || h=(--header "$hdr")
+                ! cs luksDump "${h[@]}" "$T/img" >/dev/null 2>&1 ||
+                        die "$what: cryptsetup luksDump reads an image whose $op job is unfinished"
                 ! cs_can_open "$T/img" "$T/img.key" "$hdr" ||
                         die "$what: cryptsetup opens an image whose $op job is unfinished"
+                if [ "$mode" = luks1 ]; then
+                        ! qemu-img info --object "secret,id=s0,file=$T/img.key" \
+                                --image-opts "driver=luks,key-secret=s0,file.filename=$T/img" >/dev/null 2>&1 ||
+                                die "$what: QEMU opens an image whose $op job is unfinished"
+                fi
                 resume "$mode" "$what"
         elif [ "$s" = "$(start_state "$op")" ]; then
                 # Killed before the job left a mark: the user runs the command again.
@@ -119,7 +146,7 @@ resume() {
 # original plaintext.
 verify_end() {
         local op=$1 mode=$2 what=$3 s hdr=""
-        [ "$mode" = shift ] || hdr=$T/img.hdr
+        [ "$mode" != detached ] || hdr=$T/img.hdr
         s=$(image_state "$mode")
         assert_eq "$s" "$(end_state "$op")" "$what: state at the end"
         assert_eq "$(json_get "$T/status.json" "d['job']")" null "$what: job at the end"

@@ -6,9 +6,9 @@
 . "$(dirname "$0")/../lib.sh"
 . "$(dirname "$0")/disk-common.sh"
 require_vmcrypt
-require_cmd cryptsetup openssl numfmt
+require_cmd cryptsetup qemu-img openssl numfmt
 
-ROUNDS=${ROUNDS:-6}     # per job kind and header mode: 3 x 2 x 6 = 36 jobs
+ROUNDS=${ROUNDS:-5}     # per job kind and mode: 3 x 3 x 5 = 45 jobs
 RATE_MIB=16             # 40 MiB at 16 MiB/s: a data pass takes about 2.5 s
 SEED=${SEED:-$RANDOM}
 RANDOM=$SEED
@@ -61,7 +61,7 @@ for op in "${OPS[@]}"; do
                         what="$op/$mode round $i (killed ${d}s after ${wait_for:-the start})"
                         prep "$op" "$mode"
                         hdr_args "$mode"
-                        key_args "$op"
+                        key_args "$op" "$mode"
                         rc=$(kill_after "$wait_for" "$d" "$VMCRYPT" disk "$op" "${H[@]}" "${K[@]}" --progress json \
                                 --max-rate "${RATE_MIB}M" "$T/img")
                         count_kill "$rc"

@@ -7,7 +7,7 @@
 . "$(dirname "$0")/../lib.sh"
 . "$(dirname "$0")/disk-common.sh"
 require_vmcrypt
-require_cmd cryptsetup openssl numfmt
+require_cmd cryptsetup qemu-img openssl numfmt
 
 AFTER=$((SIZE / 2 + 12345))
 fault_setup
