@@ -100,9 +100,11 @@ enable_tls_client_auth=True
 logging_level=INFO
 database_path=$dir/pykmip.db
 CONF
-        /usr/bin/pykmip-server -f "$dir/server.conf" -l "$dir/log/server.log" >/dev/null 2>&1 &
+        # Its own process group: PyKMIP's server leaves processes behind when only the
+        # first one is killed, so the cleanup kills the group (a negative pid).
+        setsid /usr/bin/pykmip-server -f "$dir/server.conf" -l "$dir/log/server.log" >/dev/null 2>&1 &
         KMS_PID=$!
-        track_pid "$KMS_PID"
+        track_pid "-$KMS_PID"
         wait_port "$KMS_PORT" 30 || die "PyKMIP server did not listen on $KMS_PORT: $(tail -5 "$dir/log/server.log" 2>/dev/null)"
 }
 
