@@ -16,6 +16,7 @@
  * done) or torn (neither: refuse). Encrypt and reencrypt go forward, decrypt
  * backward, so a half-done disk never looks like the original at offset 0. */
 #include <errno.h>
+#include <fcntl.h>
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
@@ -168,6 +169,13 @@ static void pass_throttle(struct pass *ps, uint64_t bytes) {
         }
 }
 
+/* Ask the kernel to start reading a range we will need soon, so that reading
+ * overlaps with encrypting, writing and the commits' fdatasync. */
+static void prefetch(int fd, uint64_t off, uint64_t len) {
+        if (len > 0)
+                (void) posix_fadvise(fd, (off_t) off, (off_t) len, POSIX_FADV_WILLNEED);
+}
+
 static int data_sync(struct job *j) {
         return fdatasync(j->data_fd) < 0 ? negative_errno() : 0;
 }
@@ -207,6 +215,10 @@ static int shift_pass(struct pass *ps, uint8_t *buf) {
                         committed = cur;
                 }
                 size_t len = (size_t) (b - a);
+                if (backward)
+                        prefetch(j->data_fd, src + (a > 4 * c ? a - 4 * c : 0), MIN(a, 4 * c));
+                else if (b < n)
+                        prefetch(j->data_fd, src + b, MIN(n - b, 4 * c));
                 if (a < k && backward) {
                         /* encrypt: the first bytes come from the saved copy */
                         size_t from_head = (size_t) (MIN(b, k) - a);
@@ -299,6 +311,10 @@ static int inplace_pass(struct pass *ps, uint8_t *buf, uint64_t *hashes) {
                 size_t hl = (size_t) (he - hs), nb = hl / JOB_HASH_UNIT;
                 if ((r = pread_full(j->data_fd, buf, hl, (off_t) (off + hs))) < 0)
                         return r;
+                if (backward)
+                        prefetch(j->data_fd, off + (hs > z ? hs - z : 0), MIN(hs, z));
+                else if (he < n)
+                        prefetch(j->data_fd, off + he, MIN(n - he, z));
                 if ((r = pass_parallel(ps, buf, hl, hs, hashes)) < 0)
                         return r;
                 /* The previous hotzone's data is durable before the checkpoint that
