@@ -19,7 +19,7 @@ _lib_mounts=()
 T=""
 
 die() {
-        trap - ERR # the message above says it all
+        trap - ERR # no second message from the ERR trap
         echo "FAIL: $*" >&2
         exit 1
 }
