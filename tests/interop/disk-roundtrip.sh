@@ -79,6 +79,8 @@ one_kind() {
 
         expect_rc 0 reencrypt vmc disk reencrypt "${h[@]}" --key-file "$key" --progress none "$img"
         assert_state "$img" "$hdr" encrypted
+        assert_eq "$(json_get "$T/status.json" "[(k['id'], k['kdf']) for k in d['keyslots']]")" \
+                '[[0, "pbkdf2"]]' "keyslots after reencrypt (the same slot, the same KDF kind)"
         assert_eq "$(file_size "$img")" $((SIZE + off)) "image size after reencrypt"
         cs_can_open "$img" "$key" "$hdr" || die "the key file no longer opens the volume after reencrypt"
         cs_volume_key "$img" "$key" "$T/vk2" "$hdr"
