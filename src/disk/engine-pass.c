@@ -293,15 +293,43 @@ static int hotzone_recover(struct pass *ps, uint8_t *buf, uint64_t *hashes) {
         return data_sync(j);
 }
 
-static int inplace_pass(struct pass *ps, uint8_t *buf, uint64_t *hashes) {
+/* Reads the next hotzone into the spare buffer while the current one is hashed,
+ * committed, transformed and written: the ranges never overlap. */
+struct reader {
+        pthread_t th;
+        bool running;
+        int fd;
+        uint8_t *buf;
+        size_t len;
+        uint64_t off;   /* file offset */
+        uint64_t hs;    /* hotzone start it belongs to */
+        int r;
+};
+
+static void *reader_run(void *arg) {
+        struct reader *rd = arg;
+        rd->r = pread_full(rd->fd, rd->buf, rd->len, (off_t) rd->off);
+        return NULL;
+}
+
+static int reader_wait(struct reader *rd) {
+        if (!rd->running)
+                return -EAGAIN;
+        pthread_join(rd->th, NULL);
+        rd->running = false;
+        return rd->r;
+}
+
+static int inplace_loop(struct pass *ps, uint8_t *bufs[2], uint64_t *hashes, struct reader *rd) {
         struct job *j = ps->j;
         const struct job_super *sb = &j->sb;
         uint64_t n = sb->data_size, off = sb->src_offset, z = sb->hotzone;
         bool backward = sb->op == ENGINE_OP_DECRYPT;
         uint64_t pos = j->ck.pos;
+        unsigned cur = 0;
         int r;
         if (j->ck.phase == JOB_PHASE_HOTZONE) {
-                if ((r = hotzone_recover(ps, buf, hashes)) < 0)
+                if ((r = hotzone_recover(ps, bufs[cur], hashes)) < 0)
                         return r;
                 pos = backward ? j->ck.hz_start : j->ck.hz_start + j->ck.hz_len;
         }
@@ -309,12 +337,24 @@ static int inplace_pass(struct pass *ps, uint8_t *buf, uint64_t *hashes) {
                 uint64_t hs = backward ? (pos > z ? pos - z : 0) : pos;
                 uint64_t he = backward ? pos : MIN(n, pos + z);
                 size_t hl = (size_t) (he - hs), nb = hl / JOB_HASH_UNIT;
-                if ((r = pread_full(j->data_fd, buf, hl, (off_t) (off + hs))) < 0)
+                bool have = false;
+                if (rd->running && rd->hs == hs) {
+                        r = reader_wait(rd);
+                        if (r == 0) {
+                                cur = !cur; /* the reader filled the spare buffer */
+                                have = true;
+                        }
+                }
+                uint8_t *buf = bufs[cur];
+                if (!have && (r = pread_full(j->data_fd, buf, hl, (off_t) (off + hs))) < 0)
                         return r;
-                if (backward)
-                        prefetch(j->data_fd, off + (hs > z ? hs - z : 0), MIN(hs, z));
-                else if (he < n)
-                        prefetch(j->data_fd, off + he, MIN(n - he, z));
+                if (backward ? hs > 0 : he < n) {
+                        uint64_t nhs = backward ? (hs > z ? hs - z : 0) : he;
+                        uint64_t nhe = backward ? hs : MIN(n, he + z);
+                        *rd = (struct reader) { .fd = j->data_fd, .buf = bufs[!cur], .len = (size_t) (nhe - nhs),
+                                                .off = off + nhs, .hs = nhs };
+                        rd->running = pthread_create(&rd->th, NULL, reader_run, rd) == 0;
+                }
                 if ((r = pass_parallel(ps, buf, hl, hs, hashes)) < 0)
                         return r;
                 /* The previous hotzone's data is durable before the checkpoint that
@@ -342,6 +382,20 @@ static int inplace_pass(struct pass *ps, uint8_t *buf, uint64_t *hashes) {
         if ((r = data_sync(j)) < 0)
                 return r;
         return commit(ps, JOB_PHASE_FINALIZE, pos, 0, 0);
+}
+
+static int inplace_pass(struct pass *ps, uint8_t *buf, uint64_t *hashes) {
+        size_t z = (size_t) ps->j->sb.hotzone;
+        uint8_t *spare = NULL;
+        if (posix_memalign((void **) &spare, 4096, z) != 0)
+                return -ENOMEM;
+        uint8_t *bufs[2] = { buf, spare };
+        struct reader rd = { .running = false };
+        int r = inplace_loop(ps, bufs, hashes, &rd);
+        (void) reader_wait(&rd); /* never leave a read running into freed memory */
+        secret_wipe(spare, z);
+        free(spare);
+        return r;
 }
 
 int engine_pass(struct job *j) {
