@@ -248,9 +248,10 @@ static void progress_cb(const struct engine_progress *p, void *userdata) {
                 for (int i = 0; i < 30; i++)
                         bar[i] = i < fill ? '#' : '.';
                 bar[30] = 0;
-                fprintf(stderr, "\r%-9s [%s] %5.1f%%  %.1f/%.1f GiB  %6.1f MiB/s  ETA ",
-                        engine_operation_to_string(p->operation), bar, pct, (double) p->done / (1 << 30),
-                        (double) p->total / (1 << 30), rate / (1 << 20));
+                double unit = p->total >= (1ULL << 30) ? (double) (1 << 30) : (double) (1 << 20);
+                fprintf(stderr, "\r%-9s [%s] %5.1f%%  %.1f/%.1f %s  %6.1f MiB/s  ETA ",
+                        engine_operation_to_string(p->operation), bar, pct, (double) p->done / unit,
+                        (double) p->total / unit, p->total >= (1ULL << 30) ? "GiB" : "MiB", rate / (1 << 20));
                 if (eta < 0)
                         fputs("--:--  ", stderr);
                 else
