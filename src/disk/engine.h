@@ -82,7 +82,9 @@ int engine_encrypt(const struct engine_params *p);
 /* Decrypt a LUKS volume in place back to the exact original bytes. */
 int engine_decrypt(const struct engine_params *p);
 /* Deep rekey in place: new volume key, new header, the unlocking keyslot's secret
- * opens the new keyslot (same slot id); tokens of the old header are kept. */
+ * opens the new keyslot (same slot id, same kind of KDF). Other keyslots are dropped
+ * (their secrets are unknown here); tokens of the old header are kept, their keyslot
+ * lists filtered to the slots that still exist; then header_hook runs. */
 int engine_reencrypt(const struct engine_params *p);
 /* Finish an interrupted encrypt/decrypt/reencrypt (or its finalisation). */
 int engine_resume(const struct engine_params *p);
