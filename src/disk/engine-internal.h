@@ -35,6 +35,8 @@ int engine_fail(int r, const char *fmt, ...) __attribute__((format(printf, 2, 3)
 int engine_open_locked(const char *path, bool create, int *ret_fd);
 /* Fail with -ENOSPC and a message unless `need` more bytes fit next to fd. */
 int engine_check_space(int fd, uint64_t need);
+/* Same, for a regular file that will end up final_size bytes, all allocated. */
+int engine_check_final(int fd, uint64_t final_size);
 /* Bytes of a file or device. */
 int engine_size(int fd, uint64_t *ret);
 

@@ -126,6 +126,17 @@ int engine_check_space(int fd, uint64_t need) {
         return 0;
 }
 
+int engine_check_final(int fd, uint64_t final_size) {
+        struct stat st;
+        if (fstat(fd, &st) < 0)
+                return negative_errno();
+        if (!S_ISREG(st.st_mode))
+                return 0;
+        /* Holes of a sparse image are filled too: ciphertext of zeros is not zero. */
+        uint64_t allocated = (uint64_t) st.st_blocks * 512;
+        return engine_check_space(fd, final_size > allocated ? final_size - allocated : 0);
+}
+
 int engine_size(int fd, uint64_t *ret) {
         return fd_get_size(fd, ret);
 }

@@ -276,7 +276,6 @@ int engine_encrypt(const struct engine_params *p) {
         *sb = (struct job_super) { .op = ENGINE_OP_ENCRYPT, .format = format, .sector_size = ss,
                                    .detached = detached, .data_size = n, .hdr_region = h, .new_hdr_len = h,
                                    .orig_size = detached ? 0 : n };
-        uint64_t grow;
         if (!detached) {
                 sb->layout = JOB_LAYOUT_SHIFT;
                 sb->dst_offset = h;
@@ -284,7 +283,6 @@ int engine_encrypt(const struct engine_params *p) {
                 sb->jstart = ALIGN_UP(n + h, JOB_BLOCK);
                 sb->head_len = MIN(ENGINE_HEAD_SIZE, n);
                 engine_job_layout(sb);
-                grow = sb->jstart + sb->jsize - n;
                 if (!(j.head = malloc(sb->head_len)))
                         return -ENOMEM;
                 if ((r = pread_full(j.data_fd, j.head, sb->head_len, 0)) < 0)
@@ -295,9 +293,10 @@ int engine_encrypt(const struct engine_params *p) {
                 sb->jstart = ALIGN_UP(h, JOB_BLOCK);
                 sb->hotzone = MIN(ENGINE_HOTZONE, ALIGN_UP(n, JOB_BLOCK));
                 engine_job_layout(sb);
-                grow = sb->jstart + sb->jsize;
         }
-        if ((r = engine_check_space(j.hold_fd, grow)) < 0)
+        if ((r = engine_check_final(j.hold_fd, sb->jstart + sb->jsize)) < 0)
+                return r;
+        if (detached && (r = engine_check_final(j.data_fd, n)) < 0)
                 return r;
         if ((r = engine_job_write(&j, NULL, j.new_hdr, j.head, detached ? 0 : n)) < 0)
                 return r;
@@ -396,7 +395,9 @@ int engine_decrypt(const struct engine_params *p) {
                 sb->hotzone = MIN(ENGINE_HOTZONE, ALIGN_UP(n, JOB_BLOCK));
         }
         engine_job_layout(sb);
-        if ((r = engine_check_space(j.hold_fd, sb->jstart + sb->jsize - hold_size)) < 0)
+        if ((r = engine_check_final(j.hold_fd, sb->jstart + sb->jsize)) < 0)
+                return r;
+        if (detached && (r = engine_check_final(j.data_fd, sb->src_offset + n)) < 0)
                 return r;
         /* detached: backward from the end; shift: forward from the start */
         if ((r = engine_job_write(&j, old_hdr, NULL, j.head, detached ? n : 0)) < 0)
@@ -450,7 +451,9 @@ int engine_reencrypt(const struct engine_params *p) {
                                    .jstart = ALIGN_UP(hold_size, JOB_BLOCK), .orig_size = hold_size,
                                    .hotzone = MIN(ENGINE_HOTZONE, ALIGN_UP(n, JOB_BLOCK)) };
         engine_job_layout(sb);
-        if ((r = engine_check_space(j.hold_fd, sb->jstart + sb->jsize - hold_size)) < 0)
+        if ((r = engine_check_final(j.hold_fd, sb->jstart + sb->jsize)) < 0)
+                return r;
+        if (detached && (r = engine_check_final(j.data_fd, sb->src_offset + n)) < 0)
                 return r;
         if ((r = engine_job_write(&j, old_hdr, j.new_hdr, NULL, 0)) < 0)
                 return r;
