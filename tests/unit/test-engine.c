@@ -14,6 +14,7 @@
 #include <unistd.h>
 
 #include <cmocka.h>
+#include <libcryptsetup.h>
 #include <openssl/rand.h>
 
 #include "disk/engine.h"
@@ -37,6 +38,17 @@ static int teardown(void **state) {
         char cmd[300];
         snprintf(cmd, sizeof(cmd), "rm -rf '%s'", dir);
         return system(cmd) == 0 ? 0 : -1;
+}
+
+/* Header hook: the first call (encrypt) adds a token naming the new keyslot; later
+ * calls (reencrypt) add nothing, so the token seen afterwards was carried over. */
+static int add_token_once(struct crypt_device *cd, int keyslot, void *userdata) {
+        int *calls = userdata;
+        if ((*calls)++ > 0)
+                return 0;
+        char json[128];
+        snprintf(json, sizeof(json), "{\"type\":\"unit-test\",\"keyslots\":[\"%d\"]}", keyslot);
+        return crypt_token_json_set(cd, CRYPT_ANY_TOKEN, json) < 0 ? -EIO : 0;
 }
 
 static uint8_t *make_image(const char *path, size_t size) {
@@ -82,8 +94,11 @@ static void roundtrip(enum disk_format format, unsigned ss, bool detached, size_
         struct secret *wrong = secret_new_copy("wrong", 5);
         assert_non_null(key);
         assert_non_null(wrong);
+        int hook_calls = 0;
+        bool luks2 = format == DISK_FORMAT_LUKS2;
         struct engine_params p = { .path = img, .header_path = detached ? hdr : NULL, .format = format,
-                                   .sector_size = ss, .unlock = key, .kdf = ENGINE_KDF_MINIMAL };
+                                   .sector_size = ss, .unlock = key, .kdf = ENGINE_KDF_MINIMAL,
+                                   .header_hook = luks2 ? add_token_once : NULL, .hook_userdata = &hook_calls };
 
         assert_int_equal(engine_encrypt(&p), 0);
         assert_cryptsetup_accepts(detached ? hdr : img);
@@ -107,8 +122,18 @@ static void roundtrip(enum disk_format format, unsigned ss, bool detached, size_
         assert_int_equal(engine_decrypt(&bad), -EPERM);
         assert_int_equal(engine_reencrypt(&bad), -EPERM);
 
+        if (luks2) {
+                assert_int_equal(st.n_tokens, 1);
+                assert_string_equal(st.tokens[0].type, "unit-test");
+        }
         assert_int_equal(engine_reencrypt(&p), 0);
         assert_cryptsetup_accepts(detached ? hdr : img);
+        assert_int_equal(engine_status(img, p.header_path, &st), 0);
+        if (luks2) {
+                assert_int_equal(hook_calls, 2);          /* called for the new header too */
+                assert_int_equal(st.n_tokens, 1);         /* the old header's token kept */
+                assert_string_equal(st.tokens[0].type, "unit-test");
+        }
 
         assert_int_equal(engine_decrypt(&p), 0);
         assert_same_file(img, orig, size);
