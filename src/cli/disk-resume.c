@@ -49,7 +49,8 @@ int disk_resume_main(int argc, char *argv[]) {
         p.unlock = key;
         r = engine_resume(&p);
         if (r == 1) {
-                log_notice("no job in progress on %s: nothing to resume", o.args[0]);
+                log_notice("no job in progress on %s: nothing to resume%s", o.args[0],
+                           o.header ? "" : " (a job with a detached header is found only with --header FILE)");
                 r = 0;
         } else if (r == 2) {
                 log_notice("the interrupted job had not changed %s yet: it was rolled back, the disk is as before; run the command again", o.args[0]);
