@@ -170,7 +170,7 @@ expect_rc 0 noverify vmc kms query --server "localhost:$PORT" "${TLS[@]}" --no-v
 expect_rc 4 missing vmc kms get "${K[@]}" 999999
 assert_file_contains "$T/missing.err" "Item Not Found" "missing key"
 # Not active: Encrypt with a Pre-Active key; the client asks for the state to say why.
-expect_rc 1 notactive vmc kms wrap "${K[@]}" --in "$T/secret" "$UID2"
+expect_rc 8 notactive vmc kms wrap "${K[@]}" --in "$T/secret" "$UID2"
 assert_file_contains "$T/notactive.err" "is Pre-Active" "not-active key"
 expect_rc 8 destroy-active vmc kms destroy "${K[@]}" "$UID1"
 assert_file_contains "$T/destroy-active.err" "Permission Denied" "destroying an active key"
