@@ -49,7 +49,8 @@ static unsigned option_group(int c) {
         case ARG_MAX_RATE: case ARG_PROGRESS: return DOPT_RUN;
         case ARG_YES: return DOPT_YES;
         case ARG_JSON: return DOPT_JSON;
-        case ARG_PROVIDER: case ARG_KEK: case ARG_VM_NAME: case ARG_VM_UUID: case ARG_PROVIDERS: return DOPT_PROVIDER;
+        case ARG_PROVIDER: case ARG_KEK: case ARG_VM_NAME: case ARG_VM_UUID: return DOPT_PROVIDER;
+        case ARG_PROVIDERS: return DOPT_PROVIDER | DOPT_PROVIDERS;
         default: return 0;
         }
 }
@@ -130,7 +131,7 @@ int disk_opts_parse(const char *cmd, unsigned allowed, const char *help, int arg
         }
         if (o->key_file && o->new_key_file)
                 return cli_usage_error(cmd, "--key-file and --new-key-file exclude each other");
-        if ((o->kek || o->vm_name || o->vm_uuid || o->providers) && !o->provider)
+        if ((o->kek || o->vm_name || o->vm_uuid || (o->providers && (allowed & DOPT_PROVIDER))) && !o->provider)
                 return cli_usage_error(cmd, "--kek, --vm-name, --vm-uuid and --providers go with --provider NAME");
         if (o->provider && (o->key_file || o->new_key_file))
                 return cli_usage_error(cmd, "--provider makes the key itself: drop --key-file/--new-key-file");
@@ -180,6 +181,13 @@ int disk_get_key(const char *cmd, const struct disk_opts *o, const char *target,
                 if (o->random_key)
                         *ret_kdf = ENGINE_KDF_MINIMAL;
                 return -1;
+        }
+        if (!new_slot) {
+                /* A disk bound to a key provider opens with what the provider releases,
+                 * as `vmcrypt disk unlock` would: no key file, no prompt. */
+                r = disk_provider_unlock_key(o, target, ret);
+                if (r != -2)
+                        return r;
         }
         if (isatty(STDIN_FILENO) != 1)
                 return cli_usage_error(cmd, "no key given: use --key-file FILE (or - for a pipe on stdin)%s, or run on a terminal to type a passphrase",

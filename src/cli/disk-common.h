@@ -19,6 +19,7 @@ enum {
         DOPT_YES = 1U << 5,      /* --yes */
         DOPT_JSON = 1U << 6,     /* --json */
         DOPT_PROVIDER = 1U << 7, /* --provider, --kek, --vm-name, --vm-uuid, --providers */
+        DOPT_PROVIDERS = 1U << 8, /* --providers alone: unlock through the disk's vmcrypt token */
 };
 
 enum progress_mode { PROGRESS_AUTO, PROGRESS_BAR, PROGRESS_JSON, PROGRESS_NONE };
@@ -74,6 +75,12 @@ int disk_finish_job(const char *what, const struct disk_opts *o, const char *pat
 int disk_provider_get_key(const struct disk_opts *o, const char *target, struct secret **ret,
                           enum engine_kdf *ret_kdf);
 int disk_provider_hook(struct crypt_device *cd, int keyslot, void *userdata);
+
+/* For a disk that carries vmcrypt tokens: unwrap its unlock secret through the key
+ * provider (providers.json from --providers or the default path). Returns -1 with
+ * *ret set, -2 when the disk has no vmcrypt token (use another way in), or an exit
+ * code after printing the one message. */
+int disk_provider_unlock_key(const struct disk_opts *o, const char *target, struct secret **ret);
 
 int disk_encrypt_main(int argc, char *argv[]);
 int disk_decrypt_main(int argc, char *argv[]);

@@ -8,6 +8,7 @@
 #include "cli/cli.h"
 #include "cli/disk-common.h"
 #include "keys/binding.h"
+#include "keys/unlock.h"
 #include "shared/log.h"
 
 static struct binding *current;
@@ -50,4 +51,38 @@ int disk_provider_hook(struct crypt_device *cd, int keyslot, void *userdata) {
         if (r < 0)
                 log_error("%s", binding_error(current));
         return r;
+}
+
+int disk_provider_unlock_key(const struct disk_opts *o, const char *target, struct secret **ret) {
+        const char *header_path = o->header ? o->header : target;
+        char err[1024] = "";
+        struct crypt_device *cd = NULL;
+        /* Not a LUKS volume, or a job in progress (its header is hidden): no token to
+         * use here; the caller asks for the key another way. */
+        if (unlock_load(target, o->header, &cd, err, sizeof(err)) < 0)
+                return -2;
+        _cleanup_(token_list_freep) struct token_list *l = NULL;
+        int r = token_store_list(cd, header_path, &l);
+        if (r >= 0 && l->n == 0) {
+                crypt_free(cd);
+                return -2;
+        }
+
+        _cleanup_(unlocker_freep) struct unlocker *u = NULL;
+        r = unlocker_new(o->providers, &u, err, sizeof(err));
+        if (r < 0) {
+                crypt_free(cd);
+                log_error("%s is bound to a key provider, but the providers cannot be loaded: %s", target, err);
+                return cli_exit_code(r);
+        }
+        struct unlock_result res = { .keyslot = -1, .token_id = -1 };
+        r = unlocker_unlock_cd(u, cd, header_path, ret, &res, err, sizeof(err));
+        crypt_free(cd);
+        token_free(res.token);
+        if (r < 0) {
+                log_error("cannot unlock %s through its key provider: %s", target, err);
+                return cli_exit_code(r);
+        }
+        log_info("unlock secret released by the key provider (keyslot %d)", res.keyslot);
+        return -1;
 }

@@ -1,6 +1,7 @@
 /* `vmcrypt disk reencrypt`: deep rekey in place with a new volume key. */
 #include "cli/cli.h"
 #include "cli/disk-common.h"
+#include "shared/log.h"
 
 static const char help[] =
 "Usage: vmcrypt disk reencrypt [OPTIONS] IMAGE|DEVICE\n"
@@ -15,10 +16,14 @@ static const char help[] =
 "Options:\n"
 "  --header FILE            the volume's detached header\n"
 "  --key-file FILE|-        unlock key from FILE, or from a pipe on stdin with -\n"
+"  --providers FILE         providers.json for a disk bound to a key provider\n"
+"                           (default /etc/vmcrypt/providers.json)\n"
 "  --max-rate RATE          limit the data rate (bytes/s; suffixes K, M, G)\n"
 "  --progress auto|bar|json|none\n"
 "                           progress on stderr: a bar on a terminal, else JSON lines\n"
 "  -h, --help               show this help\n"
+"Without --key-file, a disk bound to a key provider (a vmcrypt token) is\n"
+"unlocked by its provider; otherwise the passphrase is asked on the terminal.\n"
 "\n"
 "Examples:\n"
 "  vmcrypt disk reencrypt --key-file vm1.key vm1.img\n"
@@ -29,7 +34,7 @@ static const char help[] =
 int disk_reencrypt_main(int argc, char *argv[]) {
         const char *cmd = "vmcrypt disk reencrypt";
         struct disk_opts o;
-        int r = disk_opts_parse(cmd, DOPT_HEADER | DOPT_KEY | DOPT_RUN, help, argc, argv, &o);
+        int r = disk_opts_parse(cmd, DOPT_HEADER | DOPT_KEY | DOPT_PROVIDERS | DOPT_RUN, help, argc, argv, &o);
         if (r >= 0)
                 return r;
         if (o.n_args != 1)
@@ -41,5 +46,13 @@ int disk_reencrypt_main(int argc, char *argv[]) {
         if (r >= 0)
                 return r;
         p.unlock = key;
+
+        /* Keyslots we cannot open (a recovery passphrase, another host's secret) cannot
+         * follow the new volume key: say so before they go, not after. */
+        struct engine_status st;
+        if (engine_status(o.args[0], o.header, &st) >= 0 && st.n_keyslots > 1)
+                log_warning("%s has %u keyslots; only the one this key opens survives the new volume key. "
+                            "Add a recovery passphrase again afterwards with 'vmcrypt disk recovery-key add'.",
+                            o.args[0], st.n_keyslots);
         return disk_finish_job("reencrypt", &o, o.args[0], engine_reencrypt(&p));
 }
