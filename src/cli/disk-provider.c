@@ -4,6 +4,7 @@
  * A disk job is one per process, so the binding lives here until the job ends. */
 #include <errno.h>
 #include <stdio.h>
+#include <unistd.h>
 
 #include "cli/cli.h"
 #include "cli/disk-common.h"
@@ -57,9 +58,12 @@ int disk_provider_unlock_key(const struct disk_opts *o, const char *target, stru
         const char *header_path = o->header ? o->header : target;
         char err[1024] = "";
         struct crypt_device *cd = NULL;
-        /* Not a LUKS volume, or a job in progress (its header is hidden): no token to
-         * use here; the caller asks for the key another way. */
-        if (unlock_load(target, o->header, &cd, err, sizeof(err)) < 0)
+        _cleanup_(closep) int memfd = -EBADF;
+        /* During an interrupted job the header on the disk is hidden; its copy in the
+         * job area carries the same tokens. Neither: not a LUKS volume, so the caller
+         * asks for the key another way. */
+        if (unlock_load(target, o->header, &cd, err, sizeof(err)) < 0 &&
+            engine_job_header(target, o->header, &cd, &memfd) < 0)
                 return -2;
         _cleanup_(token_list_freep) struct token_list *l = NULL;
         int r = token_store_list(cd, header_path, &l);

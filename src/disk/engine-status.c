@@ -147,3 +147,18 @@ int engine_status(const char *path, const char *header_path, struct engine_statu
         *ret = st;
         return 0;
 }
+
+int engine_job_header(const char *path, const char *header_path, struct crypt_device **ret_cd, int *ret_memfd) {
+        struct job j = { .data_fd = -EBADF, .hold_fd = -EBADF };
+        _cleanup_(closep) int fd = open(header_path ? header_path : path, O_RDONLY | O_CLOEXEC);
+        if (fd < 0)
+                return negative_errno();
+        uint64_t size;
+        int r = engine_size(fd, &size);
+        if (r < 0)
+                return r;
+        if ((r = job_read_super(fd, size, &j.sb)) < 0)
+                return r;
+        j.hold_fd = fd;
+        return engine_job_load_header(&j, j.sb.op != ENGINE_OP_DECRYPT, ret_cd, ret_memfd);
+}

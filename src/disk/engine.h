@@ -119,6 +119,13 @@ struct engine_status {
 /* Read the state of a disk from the disk itself (no key needed). */
 int engine_status(const char *path, const char *header_path, struct engine_status *ret);
 
+/* The LUKS header kept in the job area of an interrupted job (the new header for
+ * encrypt/reencrypt, the old one for decrypt: the one that carries the volume's
+ * tokens), loaded read-only from memory so that a key provider can find its token
+ * and resume can get its key. crypt_free the device, then close *ret_memfd.
+ * -ENODATA when there is no job on the disk. */
+int engine_job_header(const char *path, const char *header_path, struct crypt_device **ret_cd, int *ret_memfd);
+
 const char *disk_format_to_string(enum disk_format f);
 const char *engine_operation_to_string(enum engine_operation op);
 

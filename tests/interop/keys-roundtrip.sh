@@ -131,6 +131,22 @@ expect_rc 0 decrypt-b vmc disk decrypt --providers "$P" --progress none "$T/b.im
 assert_eq "$(sha256_range "$T/b.img")" "$orig_b" "plaintext after decrypt through the KMS"
 assert_eq "$(stat -c %s "$T/b.img")" $((8 << 20)) "size after decrypt through the KMS"
 
+note "interrupted jobs of a bound disk resume with what the KMS releases"
+make_random_image "$T/c.img" 8M
+orig_c=$(sha256_range "$T/c.img")
+for op in encrypt decrypt; do
+        if [ "$op" = encrypt ]; then extra=(--provider kms); else extra=(); fi
+        rc=0
+        VMCRYPT_TEST_CRASH_POINT=after-marker vmc disk "$op" --providers "$P" "${extra[@]}" --progress none \
+                "$T/c.img" </dev/null >"$T/crash-$op.out" 2>&1 || rc=$?
+        assert_eq "$rc" 137 "$op killed at after-marker"
+        expect_rc 0 status-$op vmc disk status --json "$T/c.img"
+        assert_file_contains "$T/status-$op.out" "\"operation\":\"$op\"" "status shows the interrupted $op"
+        expect_rc 0 resume-$op vmc disk resume --providers "$P" --progress none "$T/c.img" </dev/null
+done
+assert_eq "$(sha256_range "$T/c.img")" "$orig_c" "plaintext after both resumed jobs"
+assert_eq "$(stat -c %s "$T/c.img")" $((8 << 20)) "size after both resumed jobs"
+
 note "offline cryptsetup reencrypt --decrypt with the secret from the KMS"
 expect_rc 0 cs-decrypt unlock "$T/a.img" -- cryptsetup reencrypt --decrypt --force-offline-reencrypt \
         --header "$T/dec.hdr" --batch-mode --key-file - "$T/a.img"
