@@ -82,6 +82,10 @@ int disk_provider_hook(struct crypt_device *cd, int keyslot, void *userdata);
  * code after printing the one message. */
 int disk_provider_unlock_key(const struct disk_opts *o, const char *target, struct secret **ret);
 
+/* After a decrypt: remove the LUKS1 sidecar (IMAGE.vmcrypt.json) beside
+ * header_path, whose wrapped secret now opens nothing. */
+void disk_drop_sidecar(const char *header_path);
+
 int disk_encrypt_main(int argc, char *argv[]);
 int disk_decrypt_main(int argc, char *argv[]);
 int disk_reencrypt_main(int argc, char *argv[]);

@@ -45,5 +45,8 @@ int disk_decrypt_main(int argc, char *argv[]) {
         if (r >= 0)
                 return r;
         p.unlock = key;
-        return disk_finish_job("decrypt", &o, o.args[0], engine_decrypt(&p));
+        r = engine_decrypt(&p);
+        if (r >= 0)
+                disk_drop_sidecar(o.header ? o.header : o.args[0]);
+        return disk_finish_job("decrypt", &o, o.args[0], r);
 }

@@ -90,3 +90,11 @@ int disk_provider_unlock_key(const struct disk_opts *o, const char *target, stru
         log_info("unlock secret released by the key provider (keyslot %d)", res.keyslot);
         return -1;
 }
+
+/* A LUKS1 volume keeps its vmcrypt token beside the image; once the disk is plain
+ * again that wrapped secret opens nothing and only misleads, so it goes too. */
+void disk_drop_sidecar(const char *header_path) {
+        _cleanup_(freep) char *sidecar = token_sidecar_path(header_path);
+        if (sidecar && unlink(sidecar) == 0)
+                log_info("removed %s (the vmcrypt metadata of the LUKS1 volume)", sidecar);
+}

@@ -42,6 +42,7 @@ int disk_resume_main(int argc, char *argv[]) {
         struct engine_status st;
         r = engine_status(o.args[0], o.header, &st);
         bool need_key = r < 0 || st.job != ENGINE_OP_NONE;
+        bool was_decrypt = r >= 0 && st.job == ENGINE_OP_DECRYPT;
         _cleanup_(secret_freep) struct secret *key = NULL;
         struct engine_params p;
         disk_params_init(&p, &o, o.args[0]);
@@ -52,6 +53,8 @@ int disk_resume_main(int argc, char *argv[]) {
         }
         p.unlock = key;
         r = engine_resume(&p);
+        if (r == 0 && was_decrypt)
+                disk_drop_sidecar(o.header ? o.header : o.args[0]);
         if (r == 1) {
                 log_notice("no job in progress on %s: nothing to resume%s", o.args[0],
                            o.header ? "" : " (a job with a detached header is found only with --header FILE)");

@@ -164,6 +164,13 @@ expect_rc 0 rekey1 vmc disk rekey --providers "$P" "$T/q.img"
 kek_q2=$(json_get "$T/q.img.vmcrypt.json" "list(d['tokens'].values())[0]['kek_id']")
 assert_ne "$kek_q2" "$kek_q" "LUKS1 KEK after rekey"
 expect_rc 0 cs-test1 unlock "$T/q.img" -- cryptsetup open --test-passphrase --key-file - "$T/q.img"
+make_random_image "$T/q2.img" 4M
+orig_q2=$(sha256_range "$T/q2.img")
+expect_rc 0 encrypt-q2 vmc disk encrypt --providers "$P" --provider kms --type luks1 --progress none "$T/q2.img"
+[ -f "$T/q2.img.vmcrypt.json" ] || die "no sidecar for the LUKS1 image q2.img"
+expect_rc 0 decrypt-q2 vmc disk decrypt --providers "$P" --progress none "$T/q2.img" </dev/null
+assert_eq "$(sha256_range "$T/q2.img")" "$orig_q2" "LUKS1 plaintext after decrypt through the KMS"
+[ -e "$T/q2.img.vmcrypt.json" ] && die "the LUKS1 sidecar outlived the decrypt"
 
 note "bind a volume QEMU made: QEMU then opens it with what the KMS releases"
 make_text_key "$T/qpass"
