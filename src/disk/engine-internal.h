@@ -2,6 +2,7 @@
  * the data pass. Not part of the engine API (engine.h). */
 #pragma once
 
+#include <pthread.h>
 #include <stdbool.h>
 #include <stdint.h>
 
@@ -59,6 +60,30 @@ bool engine_is_marker(const uint8_t *buf, size_t len);
 int engine_job_load_header(struct job *j, bool new_header, struct crypt_device **ret_cd, int *ret_memfd);
 /* Write the next checkpoint durably (seq+1). */
 int engine_commit(struct job *j, uint32_t phase, uint64_t pos, uint64_t hz_start, uint64_t hz_len);
+
+/* Direct writes of data (engine-dio.c): engine_dio_open gives a second, O_DIRECT
+ * descriptor of fd, or -1 when the file system refuses direct I/O. A write uses dfd
+ * when it can and falls back to fd (buffered, writeback started at once) when it
+ * cannot; 0 or -errno. Writes go through the write-failure test hook. Durable only
+ * after an fdatasync, as any write. */
+int engine_dio_open(int fd);
+int engine_data_write(int dfd, int fd, const void *buf, size_t len, uint64_t off);
+
+/* One data write running in the background (engine_data_write on its own thread),
+ * so that reading and transforming the next chunk overlaps it. start waits for the
+ * previous write first and returns its error; wait returns the error of the last
+ * write (0 when none is running). A buffer may be reused only after wait. */
+struct engine_writer {
+        pthread_t th;
+        bool running;
+        int dfd, fd;
+        const void *buf;
+        size_t len;
+        uint64_t off;
+        int r;
+};
+int engine_writer_start(struct engine_writer *w, int dfd, int fd, const void *buf, size_t len, uint64_t off);
+int engine_writer_wait(struct engine_writer *w);
 
 /* Run (or continue) the data pass from j->ck until the data is complete. */
 int engine_pass(struct job *j);

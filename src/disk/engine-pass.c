@@ -39,6 +39,7 @@ struct pass {
         struct job *j;
         unsigned ss;
         unsigned n_workers;
+        int dfd;                  /* O_DIRECT descriptor of the data, or -1 */
         struct xform xf[MAX_WORKERS];
         struct timespec t0;
         uint64_t done_here;       /* bytes processed by this process (rate limit) */
@@ -176,13 +177,6 @@ static void prefetch(int fd, uint64_t off, uint64_t len) {
                 (void) posix_fadvise(fd, (off_t) off, (off_t) len, POSIX_FADV_WILLNEED);
 }
 
-/* Start writing a range back now (no waiting), so the next commit's fdatasync
- * finds little left to do. Only a hint: durability still comes from fdatasync. */
-static void writeback(int fd, uint64_t off, uint64_t len) {
-        if (len > 0)
-                (void) sync_file_range(fd, (off_t) off, (off_t) len, SYNC_FILE_RANGE_WRITE);
-}
-
 static int data_sync(struct job *j) {
         return fdatasync(j->data_fd) < 0 ? negative_errno() : 0;
 }
@@ -196,7 +190,11 @@ static int commit(struct pass *ps, uint32_t phase, uint64_t pos, uint64_t hs, ui
         return 0;
 }
 
-static int shift_pass(struct pass *ps, uint8_t *buf) {
+/* Chunks alternate between two buffers: while one is written in the background,
+ * the next chunk is read and transformed into the other. The next chunk's source
+ * never overlaps the running write (the write lands d bytes away, on sources
+ * already processed), and a commit first waits for every write it covers. */
+static int shift_loop(struct pass *ps, uint8_t *bufs[2], struct engine_writer *wr) {
         struct job *j = ps->j;
         const struct job_super *sb = &j->sb;
         uint64_t n = sb->data_size, src = sb->src_offset, dst = sb->dst_offset, k = sb->head_len;
@@ -204,6 +202,7 @@ static int shift_pass(struct pass *ps, uint8_t *buf) {
         uint64_t d = backward ? dst - src : src - dst;
         uint64_t c = ALIGN_DOWN(MIN(ENGINE_CHUNK, d / 2), 4096);
         uint64_t committed = j->ck.pos, cur = committed;
+        unsigned nb = 0;
         int r;
 
         if (c == 0)
@@ -211,17 +210,8 @@ static int shift_pass(struct pass *ps, uint8_t *buf) {
         while (backward ? cur > 0 : cur < n) {
                 uint64_t a = backward ? (cur > c ? cur - c : 0) : cur;
                 uint64_t b = backward ? cur : MIN(n, cur + c);
-                /* The write to [a, b) + dst overwrites the source of positions
-                 * [a, b) + dst - src: those must be done and checkpointed. */
-                bool need = backward ? committed > a + d : committed + d < b;
-                if (need) {
-                        if ((r = data_sync(j)) < 0)
-                                return r;
-                        if ((r = commit(ps, JOB_PHASE_DATA, cur, 0, 0)) < 0)
-                                return r;
-                        committed = cur;
-                }
                 size_t len = (size_t) (b - a);
+                uint8_t *buf = bufs[nb++ % 2];
                 if (backward)
                         prefetch(j->data_fd, src + (a > 4 * c ? a - 4 * c : 0), MIN(a, 4 * c));
                 else if (b < n)
@@ -240,19 +230,44 @@ static int shift_pass(struct pass *ps, uint8_t *buf) {
                 uint64_t w = a;
                 if (!backward && a < k)
                         w = MIN(k, b); /* decrypt: the first bytes are written last */
-                if (w < b && (r = testpoint_pwrite_data(j->data_fd, buf + (w - a), (size_t) (b - w),
-                                                         (off_t) (dst + w))) < 0)
+                /* The write to [a, b) + dst overwrites the source of positions
+                 * [a, b) + dst - src: those must be done and checkpointed. Reading
+                 * and transforming this chunk needed no commit, so they overlapped
+                 * the previous write; only the write waits for the commit. */
+                bool need = backward ? committed > a + d : committed + d < b;
+                if (need) {
+                        if ((r = engine_writer_wait(wr)) < 0 || (r = data_sync(j)) < 0)
+                                return r;
+                        if ((r = commit(ps, JOB_PHASE_DATA, cur, 0, 0)) < 0)
+                                return r;
+                        committed = cur;
+                }
+                /* start() waits for the previous write: the crash point below is
+                 * reached with every write before this one complete. */
+                if (w < b && (r = engine_writer_start(wr, ps->dfd, j->data_fd, buf + (w - a), (size_t) (b - w),
+                                                      dst + w)) < 0)
                         return r;
-                if (w < b)
-                        writeback(j->data_fd, dst + w, b - w);
                 testpoint("after-data-write");
                 cur = backward ? a : b;
                 pass_throttle(ps, len);
                 pass_progress(ps, backward ? n - cur : cur, false);
         }
-        if ((r = data_sync(j)) < 0)
+        if ((r = engine_writer_wait(wr)) < 0 || (r = data_sync(j)) < 0)
                 return r;
         return commit(ps, JOB_PHASE_FINALIZE, cur, 0, 0);
+}
+
+static int shift_pass(struct pass *ps, uint8_t *buf) {
+        uint8_t *spare = NULL;
+        if (posix_memalign((void **) &spare, 4096, ENGINE_CHUNK) != 0)
+                return -ENOMEM;
+        uint8_t *bufs[2] = { buf, spare };
+        struct engine_writer wr = { .running = false };
+        int r = shift_loop(ps, bufs, &wr);
+        (void) engine_writer_wait(&wr); /* never leave a write running from freed memory */
+        secret_wipe(spare, ENGINE_CHUNK);
+        free(spare);
+        return r;
 }
 
 /* After a crash inside hotzone [hs, hs+hl): bring every unit to its new state. XTS
@@ -297,7 +312,7 @@ static int hotzone_recover(struct pass *ps, uint8_t *buf, uint64_t *hashes) {
         secret_wipe(inv, sizeof(inv));
         if (r < 0)
                 return r;
-        if ((r = testpoint_pwrite_data(j->data_fd, buf, hl, (off_t) (off + hs))) < 0)
+        if ((r = engine_data_write(ps->dfd, j->data_fd, buf, hl, off + hs)) < 0)
                 return r;
         return data_sync(j);
 }
@@ -381,9 +396,8 @@ static int inplace_loop(struct pass *ps, uint8_t *bufs[2], uint64_t *hashes, str
                         return r;
                 if ((r = pass_parallel(ps, buf, hl, hs, NULL)) < 0)
                         return r;
-                if ((r = testpoint_pwrite_data(j->data_fd, buf, hl, (off_t) (off + hs))) < 0)
+                if ((r = engine_data_write(ps->dfd, j->data_fd, buf, hl, off + hs)) < 0)
                         return r;
-                writeback(j->data_fd, off + hs, hl);
                 testpoint("after-data-write");
                 pos = backward ? hs : he;
                 pass_throttle(ps, hl);
@@ -409,7 +423,7 @@ static int inplace_pass(struct pass *ps, uint8_t *buf, uint64_t *hashes) {
 }
 
 int engine_pass(struct job *j) {
-        struct pass ps = { .j = j, .ss = j->sb.sector_size };
+        struct pass ps = { .j = j, .ss = j->sb.sector_size, .dfd = engine_dio_open(j->data_fd) };
         long cpus = sysconf(_SC_NPROCESSORS_ONLN);
         ps.n_workers = j->p->threads ? j->p->threads : (unsigned) (cpus > 0 ? cpus : 1);
         ps.n_workers = MIN(ps.n_workers, (unsigned) MAX_WORKERS);
@@ -442,5 +456,7 @@ int engine_pass(struct job *j) {
                 xts_free(ps.xf[i].old);
                 xts_free(ps.xf[i].new);
         }
+        if (ps.dfd >= 0)
+                close(ps.dfd);
         return r;
 }
