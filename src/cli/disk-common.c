@@ -322,3 +322,18 @@ int disk_finish_job(const char *what, const struct disk_opts *o, const char *pat
                         what, path, o->header ? " --header " : "", o->header ? o->header : "", path);
         return code;
 }
+
+int disk_existing_start(const char *cmd, const char *help, int argc, char *argv[], struct disk_opts *o,
+                        struct engine_params *p, struct secret **ret_key) {
+        int r = disk_opts_parse(cmd, DOPT_HEADER | DOPT_KEY | DOPT_PROVIDERS | DOPT_RUN, help, argc, argv, o);
+        if (r >= 0)
+                return r;
+        if (o->n_args != 1)
+                return cli_usage_error(cmd, "expected one IMAGE or DEVICE");
+        disk_params_init(p, o, o->args[0]);
+        r = disk_get_key(cmd, o, o->args[0], false, ret_key, &p->kdf);
+        if (r >= 0)
+                return r;
+        p->unlock = *ret_key;
+        return -1;
+}

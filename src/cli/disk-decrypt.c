@@ -33,18 +33,11 @@ static const char help[] =
 int disk_decrypt_main(int argc, char *argv[]) {
         const char *cmd = "vmcrypt disk decrypt";
         struct disk_opts o;
-        int r = disk_opts_parse(cmd, DOPT_HEADER | DOPT_KEY | DOPT_PROVIDERS | DOPT_RUN, help, argc, argv, &o);
-        if (r >= 0)
-                return r;
-        if (o.n_args != 1)
-                return cli_usage_error(cmd, "expected one IMAGE or DEVICE");
-        _cleanup_(secret_freep) struct secret *key = NULL;
         struct engine_params p;
-        disk_params_init(&p, &o, o.args[0]);
-        r = disk_get_key(cmd, &o, o.args[0], false, &key, &p.kdf);
+        _cleanup_(secret_freep) struct secret *key = NULL;
+        int r = disk_existing_start(cmd, help, argc, argv, &o, &p, &key);
         if (r >= 0)
                 return r;
-        p.unlock = key;
         r = engine_decrypt(&p);
         if (r >= 0)
                 disk_drop_sidecar(o.header ? o.header : o.args[0]);
