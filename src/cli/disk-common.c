@@ -323,15 +323,10 @@ int disk_finish_job(const char *what, const struct disk_opts *o, const char *pat
         return code;
 }
 
-int disk_existing_start(const char *cmd, const char *help, int argc, char *argv[], struct disk_opts *o,
-                        struct engine_params *p, struct secret **ret_key) {
-        int r = disk_opts_parse(cmd, DOPT_HEADER | DOPT_KEY | DOPT_PROVIDERS | DOPT_RUN, help, argc, argv, o);
-        if (r >= 0)
-                return r;
-        if (o->n_args != 1)
-                return cli_usage_error(cmd, "expected one IMAGE or DEVICE");
-        disk_params_init(p, o, o->args[0]);
-        r = disk_get_key(cmd, o, o->args[0], false, ret_key, &p->kdf);
+int disk_prepare(const char *cmd, const struct disk_opts *o, const char *target, bool new_slot,
+                 struct engine_params *p, struct secret **ret_key) {
+        disk_params_init(p, o, target);
+        int r = disk_get_key(cmd, o, target, new_slot, ret_key, &p->kdf);
         if (r >= 0)
                 return r;
         p->unlock = *ret_key;

@@ -57,11 +57,11 @@ int disk_opts_parse(const char *cmd, unsigned allowed, const char *help, int arg
 int disk_get_key(const char *cmd, const struct disk_opts *o, const char *target, bool new_slot,
                  struct secret **ret, enum engine_kdf *ret_kdf);
 
-/* The start shared by the commands that work on an existing volume (decrypt,
- * reencrypt): options, exactly one IMAGE|DEVICE, engine params and the unlock key
- * (p->unlock points at *ret_key). Returns -1 to go on, or an exit code. */
-int disk_existing_start(const char *cmd, const char *help, int argc, char *argv[], struct disk_opts *o,
-                        struct engine_params *p, struct secret **ret_key);
+/* Fill engine params for target from options and get the unlock key into *ret_key
+ * (p->unlock points at it); new_slot as for disk_get_key. Returns -1 to go on, or
+ * an exit code. */
+int disk_prepare(const char *cmd, const struct disk_opts *o, const char *target, bool new_slot,
+                 struct engine_params *p, struct secret **ret_key);
 
 /* Fill engine params from options (progress display included). */
 void disk_params_init(struct engine_params *p, const struct disk_opts *o, const char *path);

@@ -33,9 +33,14 @@ static const char help[] =
 int disk_decrypt_main(int argc, char *argv[]) {
         const char *cmd = "vmcrypt disk decrypt";
         struct disk_opts o;
-        struct engine_params p;
+        int r = disk_opts_parse(cmd, DOPT_HEADER | DOPT_KEY | DOPT_PROVIDERS | DOPT_RUN, help, argc, argv, &o);
+        if (r >= 0)
+                return r;
+        if (o.n_args != 1)
+                return cli_usage_error(cmd, "expected one IMAGE or DEVICE");
         _cleanup_(secret_freep) struct secret *key = NULL;
-        int r = disk_existing_start(cmd, help, argc, argv, &o, &p, &key);
+        struct engine_params p;
+        r = disk_prepare(cmd, &o, o.args[0], false, &p, &key);
         if (r >= 0)
                 return r;
         r = engine_decrypt(&p);

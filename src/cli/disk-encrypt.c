@@ -54,11 +54,9 @@ int disk_encrypt_main(int argc, char *argv[]) {
                 return cli_usage_error(cmd, "expected one IMAGE or DEVICE");
         _cleanup_(secret_freep) struct secret *key = NULL;
         struct engine_params p;
-        disk_params_init(&p, &o, o.args[0]);
-        r = disk_get_key(cmd, &o, o.args[0], true, &key, &p.kdf);
+        r = disk_prepare(cmd, &o, o.args[0], true, &p, &key);
         if (r >= 0)
                 return r;
-        p.unlock = key;
         r = engine_encrypt(&p);
         if (r < 0 && o.new_key_file && !disk_job_in_progress(&o, o.args[0]))
                 (void) unlink(o.new_key_file); /* the key protects nothing */

@@ -46,11 +46,9 @@ int disk_format_main(int argc, char *argv[]) {
         o.progress = PROGRESS_NONE;
         _cleanup_(secret_freep) struct secret *key = NULL;
         struct engine_params p;
-        disk_params_init(&p, &o, o.args[0]);
-        r = disk_get_key(cmd, &o, o.args[0], true, &key, &p.kdf);
+        r = disk_prepare(cmd, &o, o.args[0], true, &p, &key);
         if (r >= 0)
                 return r;
-        p.unlock = key;
         r = engine_format(&p, o.yes);
         if (r < 0 && o.new_key_file)
                 (void) unlink(o.new_key_file);
