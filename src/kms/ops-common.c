@@ -64,11 +64,20 @@ int64_t kms_now(void) {
         return (int64_t) time(NULL);
 }
 
+/* UUID version 7 (RFC 9562): 48 bits of milliseconds, then 74 random bits. Ids made
+ * in time order land at the end of the store's id index, so a batch of Creates
+ * dirties one index page instead of one random page each (fewer pages written per
+ * commit and per checkpoint); the random bits keep ids unguessable. */
 void kms_new_id(char id[static KMS_ID_MAX]) {
         uint8_t b[16];
-        if (RAND_bytes(b, sizeof(b)) != 1)
+        if (RAND_bytes(b + 6, sizeof(b) - 6) != 1)
                 abort(); /* the CSPRNG failing is not something to serve through */
-        b[6] = (b[6] & 0x0f) | 0x40;
+        struct timespec ts;
+        clock_gettime(CLOCK_REALTIME, &ts);
+        uint64_t ms = (uint64_t) ts.tv_sec * 1000u + (uint64_t) ts.tv_nsec / 1000000u;
+        for (int i = 0; i < 6; i++)
+                b[i] = (uint8_t) (ms >> (40 - 8 * i));
+        b[6] = (b[6] & 0x0f) | 0x70;
         b[8] = (b[8] & 0x3f) | 0x80;
         snprintf(id, KMS_ID_MAX, "%02x%02x%02x%02x-%02x%02x-%02x%02x-%02x%02x-%02x%02x%02x%02x%02x%02x",
                  b[0], b[1], b[2], b[3], b[4], b[5], b[6], b[7], b[8], b[9], b[10], b[11], b[12], b[13], b[14], b[15]);

@@ -299,6 +299,29 @@ static void test_dates(void **state) {
         ttlv_arena_free(a);
 }
 
+/* Ids are RFC 9562 version 7 UUIDs: distinct, well-formed, and in creation order
+ * (what keeps the store's id index appending instead of scattering). */
+static void test_new_id(void **state) {
+        (void) state;
+        char prev[KMS_ID_MAX] = "", id[KMS_ID_MAX];
+        for (int i = 0; i < 2000; i++) {
+                kms_new_id(id);
+                assert_int_equal(strlen(id), 36);
+                for (int k = 0; k < 36; k++) {
+                        if (k == 8 || k == 13 || k == 18 || k == 23)
+                                assert_int_equal(id[k], '-');
+                        else
+                                assert_non_null(strchr("0123456789abcdef", id[k]));
+                }
+                assert_int_equal(id[14], '7');
+                assert_non_null(strchr("89ab", id[19]));
+                assert_string_not_equal(id, prev);
+                /* Same millisecond: random tail, so only the time prefix is ordered. */
+                assert_true(strncmp(prev, id, 13) <= 0);
+                memcpy(prev, id, sizeof(id));
+        }
+}
+
 static void test_reads_only_split(void **state) {
         (void) state;
         struct ttlv_arena *a = ttlv_arena_new();
@@ -330,6 +353,7 @@ int main(void) {
                 cmocka_unit_test(test_state_machine),
                 cmocka_unit_test(test_dates),
                 cmocka_unit_test(test_reads_only_split),
+                cmocka_unit_test(test_new_id),
         };
         return cmocka_run_group_tests(tests, setup, teardown);
 }
