@@ -95,6 +95,10 @@ int keys_rekey(const struct rekey_opts *o, struct rekey_result *ret, char *err, 
         int r = unlocker_new(o->providers_path, &u, err, errlen);
         if (r < 0)
                 return r;
+        _cleanup_(volume_lock_release) struct volume_lock lock = VOLUME_LOCK_INIT;
+        r = volume_lock_take(o->image, o->header, &lock, err, errlen);
+        if (r < 0)
+                return r;
         _cleanup_(crypt_freep) struct crypt_device *cd = NULL;
         r = unlock_load(o->image, o->header, &cd, err, errlen);
         if (r < 0)
@@ -210,6 +214,10 @@ int recovery_passphrase_new(struct secret **ret) {
 int keys_recovery_add(const struct recovery_opts *o, struct secret **ret_passphrase, char *err, size_t errlen) {
         _cleanup_(unlocker_freep) struct unlocker *u = NULL;
         int r = unlocker_new(o->providers_path, &u, err, errlen);
+        if (r < 0)
+                return r;
+        _cleanup_(volume_lock_release) struct volume_lock lock = VOLUME_LOCK_INIT;
+        r = volume_lock_take(o->image, o->header, &lock, err, errlen);
         if (r < 0)
                 return r;
         _cleanup_(crypt_freep) struct crypt_device *cd = NULL;

@@ -7,6 +7,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "disk/meta-lock.h"
 #include "keys/keyslot-check.h"
 #include "keys/provider.h"
 #include "shared/log.h"
@@ -80,6 +81,37 @@ int unlock_load(const char *image, const char *header, struct crypt_device **ret
         }
         *ret = cd;
         return 0;
+}
+
+int volume_lock_take(const char *image, const char *header, struct volume_lock *ret, char *err, size_t errlen) {
+        struct volume_lock l = VOLUME_LOCK_INIT;
+        const char *paths[] = { image, header };
+        for (size_t i = 0; i < 2; i++) {
+                if (!paths[i])
+                        continue;
+                int r = disk_meta_lock(paths[i], &l.fd[i]);
+                if (r < 0) {
+                        volume_lock_release(&l);
+                        if (r == -EBUSY)
+                                snprintf(err, errlen,
+                                         "%s is being changed by another vmcrypt command (a rekey, bind, recovery "
+                                         "key or data job): wait for it to finish and try again",
+                                         paths[i]);
+                        else
+                                snprintf(err, errlen, "cannot lock %s: %s", paths[i], strerror(-r));
+                        return r;
+                }
+        }
+        *ret = l;
+        return 0;
+}
+
+void volume_lock_release(struct volume_lock *l) {
+        for (size_t i = 0; i < 2; i++)
+                if (l->fd[i] >= 0) {
+                        close(l->fd[i]);
+                        l->fd[i] = -1;
+                }
 }
 
 /* How telling a failure is, to choose which one to report when every token fails:

@@ -30,6 +30,20 @@ static inline void unlocker_freep(struct unlocker **u) {
  * 0, -ENODEV when it is no LUKS volume, other -errno. */
 int unlock_load(const char *image, const char *header, struct crypt_device **ret, char *err, size_t errlen);
 
+/* Held while a disk's keyslots or tokens change (rekey, bind, recovery key): image
+ * and detached header locked with disk_meta_lock, so two changes, or a change and a
+ * data job, never interleave. */
+struct volume_lock {
+        int fd[2];
+};
+#define VOLUME_LOCK_INIT { { -1, -1 } }
+
+/* Take the lock for image (and header when non-NULL); on -EBUSY and other failures
+ * err says which file and what to do. */
+int volume_lock_take(const char *image, const char *header, struct volume_lock *ret, char *err, size_t errlen);
+/* Release; fine on VOLUME_LOCK_INIT. */
+void volume_lock_release(struct volume_lock *l);
+
 /* Unwrap the unlock secret of a loaded disk and check it against its keyslot.
  * Tokens are tried in id order; the first that works wins. header_path is where a
  * LUKS1 sidecar lives (header file or image). On failure err explains the most

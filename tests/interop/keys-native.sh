@@ -55,6 +55,38 @@ expect_rc 0 rekey vmc disk rekey --providers "$T/host1.json" "$T/a.img"
 expect_rc 0 cs2 vmc disk unlock --providers "$T/host1.json" "$T/a.img" -- \
         cryptsetup open --test-passphrase --key-file - "$T/a.img"
 
+note "key-metadata changes are serialized, and do not wait for a running VM"
+# hold_lock START FIFO: an OFD write lock on one byte of a.img, held until the FIFO
+# is written to. START 1<<62 is vmcrypt's key-metadata byte; 100 is where QEMU
+# locks a running VM's image.
+hold_lock() {
+        "$PY" - "$T/a.img" "$1" "$2" <<'PY' &
+import fcntl, os, struct, sys
+fd = os.open(sys.argv[1], os.O_RDWR)
+F_OFD_SETLK = 37
+fcntl.fcntl(fd, F_OFD_SETLK, struct.pack("hhqqi", fcntl.F_WRLCK, 0, int(sys.argv[2]), 1, 0))
+print("locked", flush=True)
+open(sys.argv[3]).read()
+PY
+        track_pid "$!"
+}
+mkfifo "$T/release"
+hold_lock $((1 << 62)) "$T/release" >"$T/held"
+for _ in $(seq 100); do grep -q locked "$T/held" 2>/dev/null && break; sleep 0.05; done
+snap=$(snapshot "$T/a.img")
+expect_rc 5 rekey-busy vmc disk rekey --providers "$T/host1.json" "$T/a.img"
+assert_file_contains "$T/rekey-busy.err" "being changed by another vmcrypt command.*wait for it" "rekey while another change runs"
+expect_rc 5 recovery-busy vmc disk recovery-key add --providers "$T/host1.json" "$T/a.img"
+expect_rc 5 encrypt-busy vmc disk decrypt --providers "$T/host1.json" --progress none "$T/a.img"
+assert_unchanged "$T/a.img" "$snap" "disk while another vmcrypt change held it"
+echo >"$T/release"; wait "$!"
+hold_lock 100 "$T/release" >"$T/held"
+for _ in $(seq 100); do grep -q locked "$T/held" 2>/dev/null && break; sleep 0.05; done
+expect_rc 0 rekey-vm-running vmc disk rekey --providers "$T/host1.json" "$T/a.img"
+echo >"$T/release"; wait "$!"
+expect_rc 0 cs3 vmc disk unlock --providers "$T/host1.json" "$T/a.img" -- \
+        cryptsetup open --test-passphrase --key-file - "$T/a.img"
+
 note "another host: nothing until the backup is restored; a wrong passphrase is refused"
 expect_rc 4 host2-empty vmc disk unlock --providers "$T/host2.json" --check "$T/a.img"
 assert_file_contains "$T/host2-empty.err" "vmcrypt provider (init|restore) local" "message on a host without the key"
