@@ -1,12 +1,15 @@
 #!/usr/bin/env bash
 # vmcrypt-kms against PyKMIP's server with the same load generator (bench/kms-load)
-# in the same run: Get, durable Create, Encrypt and a mix on vmcrypt-kms, then the
-# mix on PyKMIP (a short run: it is slow), and the ratio.
+# in the same run. Each workload (Get, durable Create, Encrypt, and a mix of 8 Get :
+# 1 Create : 1 Encrypt) runs at several connection counts on both servers; the
+# ratio is printed per workload at equal connection counts and best against best.
 # Usage: bench/kms-bench.sh [BUILD_DIR]   (default build-kms; configured if needed)
+#   SECONDS_RUN=5 (vmcrypt-kms runs), PYKMIP_SECONDS=3 (PyKMIP runs: it is slow)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 B=${1:-build-kms}
 SECONDS_RUN=${SECONDS_RUN:-5}
+PYKMIP_SECONDS=${PYKMIP_SECONDS:-3}
 [ -f "$B/build.ninja" ] || meson setup "$B" -Dbuildtype=release >/dev/null
 ninja -C "$B" src/kms/vmcrypt-kms bench/kms-load >/dev/null
 
@@ -28,21 +31,23 @@ for _ in $(seq 100); do grep -q '^listening on' "$T/kms.out" && break; sleep 0.0
 PORT=$(sed -n 's/^listening on //p' "$T/kms.out")
 LOAD=("$B/bench/kms-load" --cert "$T/s/client-bench.crt" --key "$T/s/client-bench.key" --ca "$T/s/ca.crt")
 
-echo "== vmcrypt-kms ($(nproc) cores, load generator on the same machine), ${SECONDS_RUN}s each"
-run() { # label, args...
-  local label=$1; shift
+WORKLOADS=(get create encrypt mix)
+OUR_CONNS=(1 4 16 64)
+THEIR_CONNS=(1 4 16)
+declare -A MIXARG=([get]=get [create]=create [encrypt]=encrypt [mix]=get:8,create:1,encrypt:1)
+declare -A OURS THEIRS
+run() { # server-label port seconds workload conns -> sets LAST
   local out
-  out=$("${LOAD[@]}" "$@")
-  printf '%-28s %s\n' "$label" "$out"
+  out=$("${LOAD[@]}" --port "$2" --conns "$5" --seconds "$3" --kmip 1.2 --mix "${MIXARG[$4]}")
+  printf '%-14s %-8s %3s conns  %s\n' "$1" "$4" "$5" "$out"
   LAST=$(sed -n 's/.*ops_per_s=\([0-9]*\).*/\1/p' <<<"$out")
 }
-run "Get, 16 conns"              --port "$PORT" --conns 16 --seconds "$SECONDS_RUN" --mix get
-run "Create (durable), 32 conns" --port "$PORT" --conns 32 --seconds "$SECONDS_RUN" --mix create
-run "Encrypt, 16 conns"          --port "$PORT" --conns 16 --seconds "$SECONDS_RUN" --mix encrypt
-declare -A OURS THEIRS
-for n in 1 4 16; do
-  run "Mix 8:1:1, $n conns, KMIP 1.2" --port "$PORT" --conns "$n" --seconds "$SECONDS_RUN" --kmip 1.2
-  OURS[$n]=$LAST
+
+echo "== vmcrypt-kms ($(nproc) cores, load generator on the same machine), ${SECONDS_RUN}s each"
+for w in "${WORKLOADS[@]}"; do
+  for n in "${OUR_CONNS[@]}"; do
+    run vmcrypt-kms "$PORT" "$SECONDS_RUN" "$w" "$n"; OURS[$w,$n]=$LAST
+  done
 done
 kill -TERM "$KMS_PID"; wait "$KMS_PID" || true; KMS_PID=
 
@@ -70,18 +75,25 @@ PYK_PID=$!
 for _ in $(seq 100); do
   (exec 3<>/dev/tcp/127.0.0.1/$PPORT) 2>/dev/null && break; sleep 0.1
 done
-echo "== PyKMIP 0.10 server (same certificates, SQLite), 3s each"
-for n in 1 4 16; do
-  run "Mix 8:1:1, $n conns, KMIP 1.2" --port "$PPORT" --conns "$n" --seconds 3 --kmip 1.2
-  THEIRS[$n]=$LAST
+echo "== PyKMIP 0.10 server (same certificates, SQLite), ${PYKMIP_SECONDS}s each"
+for w in "${WORKLOADS[@]}"; do
+  for n in "${THEIR_CONNS[@]}"; do
+    run PyKMIP "$PPORT" "$PYKMIP_SECONDS" "$w" "$n"; THEIRS[$w,$n]=$LAST
+  done
 done
 kill "$PYK_PID" 2>/dev/null || true; PYK_PID=
-echo "== ratio vmcrypt-kms / PyKMIP, same mix and connection count"
-best_o=0; best_t=0
-for n in 1 4 16; do
-  t=${THEIRS[$n]}; o=${OURS[$n]}
-  echo "   $n conns: $o / $t ops/s = $(( o / (t > 0 ? t : 1) ))x"
-  [ "$o" -gt "$best_o" ] && best_o=$o
-  [ "$t" -gt "$best_t" ] && best_t=$t
+
+ratio() { awk -v o="$1" -v t="$2" 'BEGIN { if (t > 0) printf "%.0fx", o / t; else print "n/a" }'; }
+echo "== ratio vmcrypt-kms / PyKMIP (ops/s), per workload"
+printf '   %-8s' workload
+for n in "${THEIR_CONNS[@]}"; do printf ' %18s' "$n conns"; done
+printf ' %30s\n' "best of each (conns)"
+for w in "${WORKLOADS[@]}"; do
+  printf '   %-8s' "$w"
+  for n in "${THEIR_CONNS[@]}"; do printf ' %18s' "$(ratio "${OURS[$w,$n]}" "${THEIRS[$w,$n]}")"; done
+  bo=0; bon=0; bt=0; btn=0
+  for n in "${OUR_CONNS[@]}"; do [ "${OURS[$w,$n]}" -gt "$bo" ] && { bo=${OURS[$w,$n]}; bon=$n; }; done
+  for n in "${THEIR_CONNS[@]}"; do [ "${THEIRS[$w,$n]}" -gt "$bt" ] && { bt=${THEIRS[$w,$n]}; btn=$n; }; done
+  printf ' %30s\n' "$bo($bon) / $bt($btn) = $(ratio "$bo" "$bt")"
 done
-echo "   best of each: $best_o / $best_t ops/s = $(( best_o / (best_t > 0 ? best_t : 1) ))x"
+echo "   goals: >= 20,000 Get/s, >= 2,000 durable Create/s, >= 100x PyKMIP"
