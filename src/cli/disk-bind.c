@@ -68,11 +68,8 @@ int disk_bind_main(int argc, char *argv[]) {
                 return log_error_errno(r, "cannot read the passphrase from %s: %m", key_file), cli_exit_code(r);
         char err[1024] = "";
         _cleanup_(volume_lock_release) struct volume_lock lock = VOLUME_LOCK_INIT;
-        r = volume_lock_take(image, header, &lock, err, sizeof(err));
-        if (r < 0)
-                return log_error("cannot bind %s: %s", image, err), cli_exit_code(r);
         struct crypt_device *cd = NULL;
-        r = unlock_load(image, header, &cd, err, sizeof(err));
+        r = unlock_load_for_change(image, header, &lock, &cd, err, sizeof(err));
         if (r < 0)
                 return log_error("%s", err), cli_exit_code(r);
         r = binding_attach(cd, &o, pass, err, sizeof(err));

@@ -86,13 +86,11 @@ int engine_open_locked(const char *path, bool create, int *ret_fd) {
         }
         /* QEMU takes OFD byte-range locks on its images: a write lock over the whole
          * file conflicts with any of them, and with another vmcrypt job. */
-        struct flock fl = { .l_type = F_WRLCK, .l_whence = SEEK_SET, .l_start = 0, .l_len = 0 };
-        if (fcntl(fd, F_OFD_SETLK, &fl) < 0) {
-                int r = negative_errno();
-                if (r == -EAGAIN || r == -EACCES)
-                        return engine_fail(-EBUSY, "%s is in use by another process (a running VM or another vmcrypt job): stop it first", path);
+        int r = fd_ofd_write_lock(fd, 0, 0);
+        if (r == -EBUSY)
+                return engine_fail(r, "%s is in use by another process (a running VM or another vmcrypt job): stop it first", path);
+        if (r < 0)
                 return engine_fail(r, "cannot lock %s: %s", path, strerror(-r));
-        }
         *ret_fd = TAKE_FD(fd);
         return 0;
 }

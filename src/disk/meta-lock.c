@@ -17,11 +17,9 @@ int disk_meta_lock(const char *path, int *ret_fd) {
         _cleanup_(closep) int fd = open(path, O_RDWR | O_CLOEXEC | O_NOCTTY);
         if (fd < 0)
                 return negative_errno();
-        struct flock fl = { .l_type = F_WRLCK, .l_whence = SEEK_SET, .l_start = META_LOCK_OFFSET, .l_len = 1 };
-        if (fcntl(fd, F_OFD_SETLK, &fl) < 0) {
-                int r = negative_errno();
-                return r == -EAGAIN || r == -EACCES ? -EBUSY : r;
-        }
+        int r = fd_ofd_write_lock(fd, META_LOCK_OFFSET, 1);
+        if (r < 0)
+                return r;
         *ret_fd = TAKE_FD(fd);
         return 0;
 }

@@ -96,11 +96,8 @@ int keys_rekey(const struct rekey_opts *o, struct rekey_result *ret, char *err, 
         if (r < 0)
                 return r;
         _cleanup_(volume_lock_release) struct volume_lock lock = VOLUME_LOCK_INIT;
-        r = volume_lock_take(o->image, o->header, &lock, err, errlen);
-        if (r < 0)
-                return r;
         _cleanup_(crypt_freep) struct crypt_device *cd = NULL;
-        r = unlock_load(o->image, o->header, &cd, err, errlen);
+        r = unlock_load_for_change(o->image, o->header, &lock, &cd, err, errlen);
         if (r < 0)
                 return r;
         const char *hp = o->header ? o->header : o->image;
@@ -217,11 +214,8 @@ int keys_recovery_add(const struct recovery_opts *o, struct secret **ret_passphr
         if (r < 0)
                 return r;
         _cleanup_(volume_lock_release) struct volume_lock lock = VOLUME_LOCK_INIT;
-        r = volume_lock_take(o->image, o->header, &lock, err, errlen);
-        if (r < 0)
-                return r;
         _cleanup_(crypt_freep) struct crypt_device *cd = NULL;
-        r = unlock_load(o->image, o->header, &cd, err, errlen);
+        r = unlock_load_for_change(o->image, o->header, &lock, &cd, err, errlen);
         if (r < 0)
                 return r;
         _cleanup_(secret_freep) struct secret *secret = NULL;

@@ -114,6 +114,12 @@ void volume_lock_release(struct volume_lock *l) {
                 }
 }
 
+int unlock_load_for_change(const char *image, const char *header, struct volume_lock *lock, struct crypt_device **ret,
+                           char *err, size_t errlen) {
+        int r = volume_lock_take(image, header, lock, err, errlen);
+        return r < 0 ? r : unlock_load(image, header, ret, err, errlen);
+}
+
 /* How telling a failure is, to choose which one to report when every token fails:
  * a specific KMS verdict beats "unreachable", which beats a damaged token. */
 static int severity(int r) {

@@ -44,6 +44,11 @@ int volume_lock_take(const char *image, const char *header, struct volume_lock *
 /* Release; fine on VOLUME_LOCK_INIT. */
 void volume_lock_release(struct volume_lock *l);
 
+/* volume_lock_take + unlock_load: open a disk whose keyslots or tokens are about to
+ * change. The lock is held in *lock until released, also when loading fails. */
+int unlock_load_for_change(const char *image, const char *header, struct volume_lock *lock, struct crypt_device **ret,
+                           char *err, size_t errlen);
+
 /* Unwrap the unlock secret of a loaded disk and check it against its keyslot.
  * Tokens are tried in id order; the first that works wins. header_path is where a
  * LUKS1 sidecar lives (header file or image). On failure err explains the most

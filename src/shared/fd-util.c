@@ -111,6 +111,13 @@ int fd_is_block_device(int fd) {
         return -ENOTBLK;
 }
 
+int fd_ofd_write_lock(int fd, off_t start, off_t len) {
+        struct flock fl = { .l_type = F_WRLCK, .l_whence = SEEK_SET, .l_start = start, .l_len = len };
+        if (fcntl(fd, F_OFD_SETLK, &fl) < 0)
+                return errno == EAGAIN || errno == EACCES ? -EBUSY : negative_errno();
+        return 0;
+}
+
 int fsync_parent_dir(const char *path) {
         _cleanup_(freep) char *copy = strdup(path);
         if (!copy)

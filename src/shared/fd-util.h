@@ -20,6 +20,10 @@ int fd_get_size(int fd, uint64_t *ret);
 /* True (1) when fd is a block device, 0 when a regular file, -errno else. */
 int fd_is_block_device(int fd);
 
+/* Take an OFD write lock on len bytes at start (len 0: to the end and beyond)
+ * without waiting; -EBUSY when another open file description holds a lock there. */
+int fd_ofd_write_lock(int fd, off_t start, off_t len);
+
 /* fsync the directory that contains path, so a create/rename/truncate is durable. */
 int fsync_parent_dir(const char *path);
 

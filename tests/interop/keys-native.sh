@@ -69,10 +69,10 @@ print("locked", flush=True)
 open(sys.argv[3]).read()
 PY
         track_pid "$!"
+        for _ in $(seq 100); do grep -q locked "$T/held" 2>/dev/null && break; sleep 0.05; done
 }
 mkfifo "$T/release"
 hold_lock $((1 << 62)) "$T/release" >"$T/held"
-for _ in $(seq 100); do grep -q locked "$T/held" 2>/dev/null && break; sleep 0.05; done
 snap=$(snapshot "$T/a.img")
 expect_rc 5 rekey-busy vmc disk rekey --providers "$T/host1.json" "$T/a.img"
 assert_file_contains "$T/rekey-busy.err" "being changed by another vmcrypt command.*wait for it" "rekey while another change runs"
@@ -81,7 +81,6 @@ expect_rc 5 encrypt-busy vmc disk decrypt --providers "$T/host1.json" --progress
 assert_unchanged "$T/a.img" "$snap" "disk while another vmcrypt change held it"
 echo >"$T/release"; wait "$!"
 hold_lock 100 "$T/release" >"$T/held"
-for _ in $(seq 100); do grep -q locked "$T/held" 2>/dev/null && break; sleep 0.05; done
 expect_rc 0 rekey-vm-running vmc disk rekey --providers "$T/host1.json" "$T/a.img"
 echo >"$T/release"; wait "$!"
 expect_rc 0 cs3 vmc disk unlock --providers "$T/host1.json" "$T/a.img" -- \
