@@ -23,7 +23,9 @@ static void help(void) {
                "  --vm-name NAME     VM name (stored in the token, x-Name on the KEK)\n"
                "  --vm-uuid UUID     VM UUID (x-Identifier on the KEK)\n"
                "  --header FILE      detached LUKS header\n"
-               "  --providers FILE   provider configuration (default %s)\n",
+               "  --providers FILE   provider configuration (default %s)\n"
+               "\nWhile another rekey, bind, recovery-key add or data job changes the disk, this\n"
+               "command refuses (exit 5); a running VM does not stop it.\n",
                PROVIDERS_DEFAULT_PATH);
 }
 

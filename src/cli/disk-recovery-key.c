@@ -22,7 +22,9 @@ static void help(void) {
                "  --pbkdf-memory KIB  Argon2id memory (default: cryptsetup's, up to 1 GiB)\n"
                "  --iter-time MS      KDF time (default 2000)\n"
                "  --header FILE       detached LUKS header\n"
-               "  --providers FILE    provider configuration (default %s)\n",
+               "  --providers FILE    provider configuration (default %s)\n"
+               "\nWhile another rekey, bind, recovery-key add or data job changes the disk, this\n"
+               "command refuses (exit 5); a running VM does not stop it.\n",
                PROVIDERS_DEFAULT_PATH);
 }
 

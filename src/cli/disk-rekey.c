@@ -19,7 +19,9 @@ static void help(void) {
                "  --provider NAME    move to this key provider (default: the disk's current one)\n"
                "  --secret           also replace the unlock secret (new keyslot, old one removed)\n"
                "  --header FILE      detached LUKS header\n"
-               "  --providers FILE   provider configuration (default %s)\n",
+               "  --providers FILE   provider configuration (default %s)\n"
+               "\nWhile another rekey, bind, recovery-key add or data job changes the disk, this\n"
+               "command refuses (exit 5); a running VM does not stop it.\n",
                PROVIDERS_DEFAULT_PATH);
 }
 
