@@ -49,6 +49,12 @@ static bool is_quick_read(uint32_t op) {
         }
 }
 
+/* Writes of a new object: nothing else can see it before the reply, so the reply
+ * can be built at once and held until the write is durable. */
+static bool is_deferrable_write(uint32_t op) {
+        return op == KMIP_OP_CREATE || op == KMIP_OP_REGISTER;
+}
+
 static kms_op_fn *handler_for(uint32_t op) {
         for (size_t i = 0; i < ELEMENTSOF(handlers); i++)
                 if (handlers[i].op == op)
@@ -116,11 +122,13 @@ static int pick_version(struct kmip_version asked, struct kmip_version *ret) {
 }
 
 static int process(struct kms_engine *e, const struct kms_client *client, const uint8_t *req, size_t n,
-                   bool reads_only, uint8_t **ret, size_t *ret_n);
+                   struct kms_defer *defer, uint8_t **ret, size_t *ret_n);
 
 int kms_process(struct kms_engine *e, const struct kms_client *client, const uint8_t *req, size_t n,
-                bool reads_only, uint8_t **ret, size_t *ret_n) {
-        int r = process(e, client, req, n, reads_only, ret, ret_n);
+                struct kms_defer *defer, uint8_t **ret, size_t *ret_n) {
+        if (defer)
+                defer->deferred = false;
+        int r = process(e, client, req, n, defer, ret, ret_n);
         /* Leave this thread's OpenSSL error queue empty: the network loop runs
          * requests inline, and SSL_get_error() on any of its connections would
          * misread an error an operation left behind (e.g. a failed GCM tag check). */
@@ -128,8 +136,14 @@ int kms_process(struct kms_engine *e, const struct kms_client *client, const uin
         return r;
 }
 
+void kms_defer_finish(struct kms_engine *e, const struct kms_client *client, const struct kms_defer *d, int r) {
+        audit_record(e->audit, client->cn, client->fingerprint, kmip_operation_name(d->operation), d->object_id,
+                     r < 0 ? KMIP_STATUS_OPERATION_FAILED : KMIP_STATUS_SUCCESS,
+                     r < 0 ? kmip_reason_from_errno(r, d->v) : 0);
+}
+
 static int process(struct kms_engine *e, const struct kms_client *client, const uint8_t *req, size_t n,
-                   bool reads_only, uint8_t **ret, size_t *ret_n) {
+                   struct kms_defer *defer, uint8_t **ret, size_t *ret_n) {
         _cleanup_(ttlv_arena_freep) struct ttlv_arena *a = ttlv_arena_new();
         if (!a)
                 return -ENOMEM;
@@ -138,10 +152,14 @@ static int process(struct kms_engine *e, const struct kms_client *client, const 
 
         struct kmip_message m = {};
         int r = kmip_request_parse(a, req, n, &limits, &m);
-        if (r == 0 && reads_only)
-                for (size_t i = 0; i < m.n_items; i++)
-                        if (!is_quick_read(m.items[i].operation))
-                                return -EWOULDBLOCK;
+        if (r == 0 && defer) {
+                if (m.n_items == 1 && is_deferrable_write(m.items[0].operation))
+                        defer->operation = m.items[0].operation;
+                else
+                        for (size_t i = 0; i < m.n_items; i++)
+                                if (!is_quick_read(m.items[i].operation))
+                                        return -EWOULDBLOCK;
+        }
         struct kmip_version v = m.header.version;
         if (v.major == 0 && v.minor == 0)
                 v = KMIP_VERSION(1, 0);
@@ -180,6 +198,7 @@ static int process(struct kms_engine *e, const struct kms_client *client, const 
                 struct kms_op op = {
                         .engine = e, .client = client, .a = a, .v = v, .operation = it->operation,
                         .req = it->payload, .placeholder = placeholder,
+                        .defer = defer && m.n_items == 1 && is_deferrable_write(it->operation) ? defer : NULL,
                 };
                 op.resp = ttlv_add_structure(a, NULL, KMIP_TAG_RESPONSE_PAYLOAD);
                 if (!op.resp)
@@ -197,8 +216,13 @@ static int process(struct kms_engine *e, const struct kms_client *client, const 
                         out->result_message = op.message ? op.message : kmip_reason_name(out->result_reason);
                         log_debug("%s from %s: %s", kmip_operation_name(it->operation), client->cn, out->result_message);
                 }
-                audit_record(e->audit, client->cn, client->fingerprint, kmip_operation_name(it->operation),
-                             op.object_id, out->result_status, out->result_reason);
+                if (op.defer && op.defer->deferred) {
+                        /* Audited by kms_defer_finish once the write's outcome is known. */
+                        op.defer->v = v;
+                        snprintf(op.defer->object_id, sizeof(op.defer->object_id), "%s", op.object_id);
+                } else
+                        audit_record(e->audit, client->cn, client->fingerprint, kmip_operation_name(it->operation),
+                                     op.object_id, out->result_status, out->result_reason);
                 if (rr < 0 && cont == KMIP_BATCH_STOP)
                         break;
         }

@@ -42,6 +42,7 @@ struct kms_op {
         const struct ttlv *req;      /* Request Payload, may be NULL */
         struct ttlv *resp;           /* Response Payload to fill (detached) */
         char *placeholder;           /* ID Placeholder of the batch (KMS_ID_MAX) */
+        struct kms_defer *defer;     /* set: store without waiting (see kms_process) */
         const char *message;         /* Result Message on failure (static text) */
         char object_id[KMS_ID_MAX];  /* for the audit log */
 };
@@ -52,13 +53,30 @@ typedef int kms_op_fn(struct kms_op *op);
 int kms_engine_init(struct kms_engine *e, const struct kms_config *c, struct store *s, struct audit *audit);
 void kms_engine_done(struct kms_engine *e);
 
+/* A reply held back until its write is durable: the inline mode of kms_process. */
+struct kms_defer {
+        store_put_done_fn *done;   /* caller: called once the write is durable or failed */
+        void *userdata;            /* caller: passed to done */
+        bool deferred;             /* kms_process: the reply must wait for done */
+        /* For the audit record, written by kms_defer_finish once the outcome is known. */
+        struct kmip_version v;
+        uint32_t operation;
+        char object_id[KMS_ID_MAX];
+};
+
 /* Handle one encoded request; *ret is a malloc'ed encoded response (always set on
- * 0). -ENOMEM only: protocol errors are answered, not returned. With reads_only set,
- * a request that contains any operation that writes to the store is left untouched
- * and -EWOULDBLOCK returned, so the network loop can answer reads itself and hand
- * writes (which wait for a disk commit) to worker threads. */
+ * 0). -ENOMEM only: protocol errors are answered, not returned.
+ * With defer NULL, everything runs here and writes wait for their commit (worker
+ * threads). With defer set (the network loop, which must never wait), quick reads
+ * are answered; a request of a single Create or Register queues its write and
+ * answers at once with defer->deferred set: the reply (and the return value) must
+ * then be held until defer->done reports, and dropped on failure (run the request
+ * again with defer NULL for the real answer). Any other request is left untouched
+ * and -EWOULDBLOCK returned. */
 int kms_process(struct kms_engine *e, const struct kms_client *client, const uint8_t *req, size_t n,
-                bool reads_only, uint8_t **ret, size_t *ret_n);
+                struct kms_defer *defer, uint8_t **ret, size_t *ret_n);
+/* Write the audit record of a deferred item, with the outcome r its done reported. */
+void kms_defer_finish(struct kms_engine *e, const struct kms_client *client, const struct kms_defer *d, int r);
 
 /* ---- shared by the operation handlers (ops-common.c) ---- */
 

@@ -2,9 +2,12 @@
  *
  * Several event loops (one per core by default) each accept on their own socket bound
  * to the same address (SO_REUSEPORT: the kernel spreads connections), do TLS and
- * framing, and answer read-only requests inline. Requests that write go to a shared
- * pool of worker threads, because they wait for a disk commit; the answer comes back to
- * the connection's own loop.
+ * framing, and answer read-only requests inline. A Create or Register is run inline
+ * too, but its write is only queued: the store's committer hands the held reply back
+ * to the loop once the group commit holding it is durable, so a durable Create costs
+ * no thread of its own. Other requests that write go to a shared pool of worker
+ * threads, because they wait for a disk commit; the answer comes back to the
+ * connection's own loop.
  *
  * One request per connection is in flight at a time: while a worker has it, reading
  * stops, and it stays stopped while the peer is slow to take answers. So a
@@ -58,6 +61,8 @@ struct job {
         uint8_t *req, *resp;
         size_t req_n, resp_n;
         int r;
+        struct kms_defer defer; /* deferred: resp waits for the store's commit */
+        int commit_r;           /* the commit's outcome, set by on_committed */
 };
 
 struct queue {
@@ -95,6 +100,10 @@ struct kms_server {
         unsigned n_workers;
         struct queue work;
         bool stop_workers;
+
+        /* Deferred replies whose commit is pending; atomic. The store reports them
+         * from its own thread, so the loops must outlive the last report. */
+        unsigned long deferred_started, deferred_reported;
 };
 
 static void queue_push(struct queue *q, struct job *j) {
@@ -117,6 +126,34 @@ static void job_free(struct job *j) {
         free(j);
 }
 
+/* From any thread: hand a finished job back to its connection's loop. */
+static void post_done(struct job *j) {
+        struct loop *l = j->conn->loop;
+        pthread_mutex_lock(&l->done.lock);
+        bool was_empty = !l->done.head;
+        queue_push(&l->done, j);
+        pthread_mutex_unlock(&l->done.lock);
+        /* One wake-up per batch of answers, not one per answer. */
+        if (was_empty)
+                event_active(l->done_ev, EV_READ, 0);
+}
+
+/* The store's committer thread: a deferred reply's write is durable (or failed). */
+static void on_committed(int r, void *userdata) {
+        struct job *j = userdata;
+        struct kms_server *s = j->conn->loop->srv;
+        j->commit_r = r;
+        post_done(j);
+        __atomic_add_fetch(&s->deferred_reported, 1, __ATOMIC_RELEASE);
+}
+
+static void work_push(struct kms_server *s, struct job *j) {
+        pthread_mutex_lock(&s->work.lock);
+        queue_push(&s->work, j);
+        pthread_cond_signal(&s->work.cond);
+        pthread_mutex_unlock(&s->work.lock);
+}
+
 static void *worker_main(void *arg) {
         struct kms_server *s = arg;
         for (;;) {
@@ -133,17 +170,10 @@ static void *worker_main(void *arg) {
                         s->work.tail = NULL;
                 pthread_mutex_unlock(&s->work.lock);
 
-                j->r = kms_process(s->engine, &j->conn->client, j->req, j->req_n, false, &j->resp, &j->resp_n);
+                j->r = kms_process(s->engine, &j->conn->client, j->req, j->req_n, NULL, &j->resp, &j->resp_n);
                 OPENSSL_clear_free(j->req, j->req_n);
                 j->req = NULL;
-
-                struct loop *l = j->conn->loop;
-                pthread_mutex_lock(&l->done.lock);
-                bool was_empty = !l->done.head;
-                queue_push(&l->done, j);
-                pthread_mutex_unlock(&l->done.lock);
-                if (was_empty)
-                        event_active(l->done_ev, EV_READ, 0);
+                post_done(j);
         }
         return NULL;
 }
@@ -226,8 +256,21 @@ static void on_done(evutil_socket_t fd, short what, void *arg) {
         while (list) {
                 struct job *j = list;
                 list = j->next;
-                l->in_flight--;
                 struct conn *c = j->conn;
+                if (j->defer.deferred) {
+                        kms_defer_finish(l->srv->engine, &c->client, &j->defer, j->commit_r);
+                        if (j->commit_r < 0 && !c->closing) {
+                                /* The held reply promised what the store could not
+                                 * keep: run the request again, waiting for its commit,
+                                 * for a true answer. */
+                                OPENSSL_clear_free(j->resp, j->resp_n);
+                                j->resp = NULL;
+                                j->defer.deferred = false;
+                                work_push(l->srv, j);
+                                continue;
+                        }
+                }
+                l->in_flight--;
                 if (job_complete(j))
                         conn_read(c->bev, c);
         }
@@ -272,21 +315,26 @@ static bool conn_take_one(struct conn *c) {
         }
         j->req_n = total;
         j->conn = c;
+        j->defer = (struct kms_defer) { .done = on_committed, .userdata = j };
         evbuffer_remove(in, j->req, total);
         c->busy = true;
-        /* Reads are answered right here: no thread hand-off, no context switch. Only
+        /* Reads are answered right here: no thread hand-off, no context switch; so
+         * are Creates, whose reply is held until the store's commit. Only other
          * requests that write (and so wait for a disk commit) go to the workers. */
-        j->r = kms_process(s->engine, &c->client, j->req, j->req_n, true, &j->resp, &j->resp_n);
-        if (j->r != -EWOULDBLOCK)
+        j->r = kms_process(s->engine, &c->client, j->req, j->req_n, &j->defer, &j->resp, &j->resp_n);
+        if (j->defer.deferred) {
+                /* The job is the committer's now, even if j->r < 0: on_committed
+                 * brings it back. */
+                __atomic_add_fetch(&s->deferred_started, 1, __ATOMIC_RELAXED);
+        } else if (j->r != -EWOULDBLOCK) {
                 return job_complete(j);
-        /* Stop reading until the worker's answer is queued: one request in flight. */
+        } else {
+                work_push(s, j);
+        }
+        /* Stop reading until the answer is back: one request in flight. */
         c->paused = true;
         bufferevent_disable(c->bev, EV_READ);
         l->in_flight++;
-        pthread_mutex_lock(&s->work.lock);
-        queue_push(&s->work, j);
-        pthread_cond_signal(&s->work.cond);
-        pthread_mutex_unlock(&s->work.lock);
         return false;
 }
 
@@ -639,6 +687,11 @@ void kms_server_free(struct kms_server *s) {
         for (unsigned i = 0; i < s->n_workers; i++)
                 pthread_join(s->workers[i], NULL);
         free(s->workers);
+        /* Commits are quick and always report, success or not: wait for the last
+         * deferred reply to come back before its loop goes. */
+        while (__atomic_load_n(&s->deferred_reported, __ATOMIC_ACQUIRE) !=
+               __atomic_load_n(&s->deferred_started, __ATOMIC_RELAXED))
+                usleep(1000);
         for (struct job *j = s->work.head, *n; j; j = n) {
                 n = j->next;
                 job_free(j);

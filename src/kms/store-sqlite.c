@@ -41,6 +41,10 @@ struct pending {
         bool done;
         int r;
         pthread_cond_t cond; /* the writer waits on its own condition: no herd */
+        /* Set for store_put_async: the committer reports here and frees the row;
+         * otherwise the writer waits on cond and owns the row. */
+        store_put_done_fn *done_fn;
+        void *userdata;
 };
 
 struct rconn {
@@ -294,6 +298,44 @@ static int sq_count(struct store *base, uint64_t *ret) {
 
 /* ---- writes: group commit ---- */
 
+/* Fill p from o: the columns, the encoded attributes, the sealed key material. */
+static int pending_fill(struct sqlite_store *s, struct pending *p, const struct kms_object *o) {
+        snprintf(p->id, sizeof(p->id), "%s", o->id);
+        snprintf(p->owner, sizeof(p->owner), "%s", o->owner);
+        p->object_type = o->object_type;
+        p->state = o->state;
+        p->has_name = store_object_name(o, p->name, sizeof(p->name)) != NULL;
+        int r = kms_attrs_encode(o, &p->attrs, &p->attrs_len);
+        if (r < 0)
+                return r;
+        if (o->key) {
+                r = seal_encrypt(s->master, o->id, o->key, &p->blob, &p->blob_len);
+                if (r < 0)
+                        return r;
+        }
+        return 0;
+}
+
+/* The attributes are metadata and the key material is sealed, so a plain free. */
+static void pending_free(struct pending *p) {
+        free(p->attrs);
+        free(p->blob);
+        free(p);
+}
+
+/* Under s->lock: queue p for the committer, or -ESHUTDOWN once the store stops. */
+static int pending_queue(struct sqlite_store *s, struct pending *p) {
+        if (s->stopping)
+                return -ESHUTDOWN;
+        if (s->tail)
+                s->tail->next = p;
+        else
+                s->head = p;
+        s->tail = p;
+        pthread_cond_signal(&s->work);
+        return 0;
+}
+
 static int bind_pending(struct sqlite_store *s, struct pending *p) {
         sqlite3_stmt *st = s->put;
         sqlite3_bind_text(st, 1, p->id, -1, SQLITE_STATIC);
@@ -324,15 +366,27 @@ static void commit_group(struct sqlite_store *s, struct pending *list) {
                 if (r < 0)
                         (void) exec(s->wdb, "ROLLBACK");
         }
+        struct pending *async = NULL;
         pthread_mutex_lock(&s->lock);
         for (struct pending *p = list, *next; p; p = next) {
                 next = p->next; /* p may vanish as soon as it is signalled */
                 if (r < 0)
                         p->r = r;
+                if (p->done_fn) {
+                        p->next = async;
+                        async = p;
+                        continue;
+                }
                 p->done = true;
                 pthread_cond_signal(&p->cond);
         }
         pthread_mutex_unlock(&s->lock);
+        /* Outside the lock: a callback takes its caller's own locks. */
+        for (struct pending *p = async, *next; p; p = next) {
+                next = p->next;
+                p->done_fn(p->r, p->userdata);
+                pending_free(p);
+        }
 }
 
 static void *committer_main(void *arg) {
@@ -389,40 +443,40 @@ static void *checkpointer_main(void *arg) {
 static int sq_put(struct store *base, const struct kms_object *o) {
         struct sqlite_store *s = (struct sqlite_store *) base;
         struct pending p = { .r = 0 };
-        pthread_cond_init(&p.cond, NULL);
-        snprintf(p.id, sizeof(p.id), "%s", o->id);
-        snprintf(p.owner, sizeof(p.owner), "%s", o->owner);
-        p.object_type = o->object_type;
-        p.state = o->state;
-        p.has_name = store_object_name(o, p.name, sizeof(p.name)) != NULL;
-        int r = kms_attrs_encode(o, &p.attrs, &p.attrs_len);
+        int r = pending_fill(s, &p, o);
         if (r < 0)
-                return r;
-        if (o->key) {
-                r = seal_encrypt(s->master, o->id, o->key, &p.blob, &p.blob_len);
-                if (r < 0) {
-                        free(p.attrs);
-                        return r;
-                }
-        }
+                goto out;
+        pthread_cond_init(&p.cond, NULL);
         pthread_mutex_lock(&s->lock);
-        if (s->stopping) {
-                r = -ESHUTDOWN;
-        } else {
-                if (s->tail)
-                        s->tail->next = &p;
-                else
-                        s->head = &p;
-                s->tail = &p;
-                pthread_cond_signal(&s->work);
+        r = pending_queue(s, &p);
+        if (r == 0) {
                 while (!p.done)
                         pthread_cond_wait(&p.cond, &s->lock);
                 r = p.r;
         }
         pthread_mutex_unlock(&s->lock);
         pthread_cond_destroy(&p.cond);
+out:
         free(p.attrs);
         free(p.blob);
+        return r;
+}
+
+static int sq_put_async(struct store *base, const struct kms_object *o, store_put_done_fn *done, void *userdata) {
+        struct sqlite_store *s = (struct sqlite_store *) base;
+        struct pending *p = calloc(1, sizeof(*p));
+        if (!p)
+                return -ENOMEM;
+        p->done_fn = done;
+        p->userdata = userdata;
+        int r = pending_fill(s, p, o);
+        if (r == 0) {
+                pthread_mutex_lock(&s->lock);
+                r = pending_queue(s, p);
+                pthread_mutex_unlock(&s->lock);
+        }
+        if (r < 0)
+                pending_free(p);
         return r;
 }
 
@@ -617,6 +671,7 @@ static void sq_free(struct store *base) {
 
 static const struct store_ops sqlite_ops = {
         .put = sq_put,
+        .put_async = sq_put_async,
         .get = sq_get,
         .get_meta = sq_get_meta,
         .list = sq_list,

@@ -29,8 +29,13 @@ struct store_filter {
 
 typedef char store_id[KMS_ID_MAX];
 
+/* Completion of store_put_async: r is 0 once the object is durable, or why it is
+ * not. Runs on the store's own thread: keep it short and do not call the store. */
+typedef void store_put_done_fn(int r, void *userdata);
+
 struct store_ops {
         int (*put)(struct store *s, const struct kms_object *o);
+        int (*put_async)(struct store *s, const struct kms_object *o, store_put_done_fn *done, void *userdata);
         int (*get)(struct store *s, const char *id, struct kms_object **ret);
         int (*get_meta)(struct store *s, const char *id, struct kms_object **ret);
         int (*list)(struct store *s, const struct store_filter *f, store_id **ret, size_t *ret_n);
@@ -50,6 +55,13 @@ int store_sqlite_open(const char *path, const struct master_source *master, stru
 /* Insert or replace o; returns once it is durable (group commit). */
 static inline int store_put(struct store *s, const struct kms_object *o) {
         return s->ops->put(s, o);
+}
+/* Queue o (insert or replace) and return at once; done(r, userdata) is called
+ * exactly once, when it is durable or has failed. On an error return (nothing
+ * queued) done is never called. Until done runs, readers may not see o yet. */
+static inline int store_put_async(struct store *s, const struct kms_object *o, store_put_done_fn *done,
+                                  void *userdata) {
+        return s->ops->put_async(s, o, done, userdata);
 }
 /* Load the object id; -ENOENT if absent. */
 static inline int store_get(struct store *s, const char *id, struct kms_object **ret) {

@@ -2,11 +2,14 @@
 """Durability of vmcrypt-kms. 'stream PORT DIR PID OUT [SIGNAL]': 4 connections
 Create+Get and Register keys while the server gets SIGNAL (default KILL) after a moment; every acknowledged object
 (and its bytes, when known) is written to OUT. 'verify PORT DIR OUT': each one must be
-there with the same bytes."""
+there with the same bytes. 'failcommit PORT DIR': the store's commit of the client's
+new objects fails (an SQLite trigger); Create and Register must answer failure, never
+success, store nothing and audit the failure; once commits work again, so do they."""
 import importlib.util
 import json
 import os
 import signal
+import sqlite3
 import sys
 import threading
 import time
@@ -76,6 +79,40 @@ if mode == "stream":
     if n < 50:
         raise SystemExit("FAIL: only %d objects acknowledged before the kill; the test proves nothing" % n)
     print("ok: %d objects acknowledged before the signal" % n)
+elif mode == "failcommit":
+    db = sqlite3.connect(os.path.join(d, "kms.db"), timeout=10)
+    n_before = db.execute("SELECT count(*) FROM objects").fetchone()[0]
+    db.execute("CREATE TRIGGER test_fail BEFORE INSERT ON objects WHEN NEW.owner = 'writer' "
+               "BEGIN SELECT RAISE(ABORT, 'injected commit failure'); END")
+    db.commit()
+    c = kt.Conn(port, d, "writer")
+    create = [(OP["CREATE"], [item(T["OBJECT_TYPE"], kt.ENUM, 2), tmpl], None)]
+    obj = S(T["SYMMETRIC_KEY"], S(T["KEY_BLOCK"], item(T["KEY_FORMAT_TYPE"], kt.ENUM, 1),
+                                  S(T["KEY_VALUE"], item(T["KEY_MATERIAL"], kt.BYTES, os.urandom(32))),
+                                  item(0x420028, kt.ENUM, 3), item(0x42002A, kt.INT, 256)))
+    register = [(3, [item(T["OBJECT_TYPE"], kt.ENUM, 2), S(T["TEMPLATE_ATTRIBUTE"]), obj], None)]
+    for name, req in (("Create", create), ("Register", register)):
+        _, b = c.call(req)
+        if one(b[0], T["RESULT_STATUS"]) == 0:
+            raise SystemExit("FAIL: %s answered success although its commit failed" % name)
+        msg = one(b[0], T["RESULT_MESSAGE"])
+        if "durabl" not in msg:
+            raise SystemExit("FAIL: %s failure does not say the object could not be stored: %r" % (name, msg))
+    n_failed = db.execute("SELECT count(*) FROM objects").fetchone()[0]
+    if n_failed != n_before:
+        raise SystemExit("FAIL: %d objects stored by failed commits" % (n_failed - n_before))
+    audit = [json.loads(line) for line in open(os.path.join(d, "audit.log"))]
+    for name in ("Create", "Register"):
+        lines = [a for a in audit if a["operation"] == name]
+        if not lines or any(a["result"] != "failed" for a in lines[-2:]):
+            raise SystemExit("FAIL: the audit log does not record the failed %s: %r" % (name, lines[-2:]))
+    db.execute("DROP TRIGGER test_fail")
+    db.commit()
+    _, b = c.call(create)
+    uid = one(payload(b[0]), T["UNIQUE_IDENTIFIER"])
+    _, b = c.call([(OP["GET"], [item(T["UNIQUE_IDENTIFIER"], kt.TEXT, uid)], None)])
+    key_of(payload(b[0]))
+    print("ok: failed commits answered as failures, nothing stored, audited; commits work again")
 else:
     acked = json.load(open(sys.argv[4]))
     c = kt.Conn(port, d, "writer")

@@ -25,6 +25,12 @@ kms_start "$KMS_TMP/s"
 "$PY" "$(dirname "$0")/kms-durability.py" verify "$KMS_PORT" "$KMS_TMP/s" "$KMS_TMP/acked2.json"
 kms_stop
 
+# A commit that fails (here an SQLite trigger refuses the client's rows): Creates
+# answered before their commit (see server.c) must still end as failures.
+kms_start "$KMS_TMP/s"
+"$PY" "$(dirname "$0")/kms-durability.py" failcommit "$KMS_PORT" "$KMS_TMP/s"
+kms_stop
+
 old=$(sha256sum "$KMS_TMP/s/master.key")
 "$VMCRYPT_KMS" rotate-master-key --config "$KMS_TMP/s/kms.conf"
 [ "$old" != "$(sha256sum "$KMS_TMP/s/master.key")" ] || { echo "FAIL: master key unchanged"; exit 1; }

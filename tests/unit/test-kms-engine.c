@@ -11,6 +11,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "kmip/attribute.h"
 #include "kmip/message.h"
@@ -57,7 +58,7 @@ static struct kmip_batch_item *call(struct ttlv_arena *a, const struct kms_clien
         assert_int_equal(ttlv_encode_alloc(root, &req, &n), 0);
         uint8_t *resp;
         size_t rn;
-        assert_int_equal(kms_process(&engine, who, req, n, false, &resp, &rn), 0);
+        assert_int_equal(kms_process(&engine, who, req, n, NULL, &resp, &rn), 0);
         ttlv_buffer_free(req, n);
         struct kmip_message r;
         /* The parsed tree points into resp: keep it alive as long as the arena. */
@@ -322,27 +323,91 @@ static void test_new_id(void **state) {
         }
 }
 
-static void test_reads_only_split(void **state) {
+struct done_flag {
+        int r;
+        int called;
+};
+
+static void note_done(int r, void *userdata) {
+        struct done_flag *f = userdata;
+        f->r = r;
+        __atomic_add_fetch(&f->called, 1, __ATOMIC_RELEASE);
+}
+
+/* One encoded request through kms_process's inline mode. */
+static int process_inline(struct ttlv_arena *a, struct kmip_version v, struct kmip_batch_item *items, size_t n_items,
+                          struct kms_defer *d, struct kmip_message *resp) {
+        struct kmip_message m = { .header = { .version = v }, .items = items, .n_items = n_items };
+        struct ttlv *root;
+        assert_int_equal(kmip_request_build(a, &m, &root), 0);
+        uint8_t *req, *out = NULL;
+        size_t n, rn;
+        assert_int_equal(ttlv_encode_alloc(root, &req, &n), 0);
+        int r = kms_process(&engine, &alice, req, n, d, &out, &rn);
+        ttlv_buffer_free(req, n);
+        if (r == 0) {
+                uint8_t *keep = ttlv_arena_alloc(a, rn);
+                memcpy(keep, out, rn);
+                assert_int_equal(kmip_response_parse(a, keep, rn, NULL, resp), 0);
+        }
+        free(out);
+        return r;
+}
+
+/* The network loop's mode: reads answered, a lone Create answered before its commit
+ * with the reply held back, everything else handed back untouched. */
+static void test_inline_split(void **state) {
         (void) state;
         struct ttlv_arena *a = ttlv_arena_new();
         struct kmip_version v = { 1, 1 };
         const char *k = create(a, &alice, v, NULL, NULL);
-        static const uint32_t ops[] = { KMIP_OP_GET, KMIP_OP_ACTIVATE };
-        for (size_t i = 0; i < 2; i++) {
-                struct kmip_batch_item item = { .operation = ops[i], .payload = uid_payload(a, k) };
-                struct kmip_message m = { .header = { .version = v }, .items = &item, .n_items = 1 };
-                struct ttlv *root;
-                assert_int_equal(kmip_request_build(a, &m, &root), 0);
-                uint8_t *req, *resp = NULL;
-                size_t n, rn;
-                assert_int_equal(ttlv_encode_alloc(root, &req, &n), 0);
-                int r = kms_process(&engine, &alice, req, n, true, &resp, &rn);
-                /* Get is answered inline; Activate (a write) is handed back untouched. */
-                assert_int_equal(r, i == 0 ? 0 : -EWOULDBLOCK);
-                free(resp);
-                ttlv_buffer_free(req, n);
-        }
+        struct done_flag f = {};
+        struct kms_defer d = { .done = note_done, .userdata = &f };
+        struct kmip_message resp;
+
+        struct kmip_batch_item get = { .operation = KMIP_OP_GET, .payload = uid_payload(a, k) };
+        assert_int_equal(process_inline(a, v, &get, 1, &d, &resp), 0);
+        assert_false(d.deferred);
+        assert_int_equal(resp.items[0].result_status, KMIP_STATUS_SUCCESS);
+
+        struct kmip_batch_item act = { .operation = KMIP_OP_ACTIVATE, .payload = uid_payload(a, k) };
+        assert_int_equal(process_inline(a, v, &act, 1, &d, &resp), -EWOULDBLOCK);
+        assert_false(d.deferred);
         assert_int_equal(state_of(a, k), KMIP_STATE_PRE_ACTIVE);
+
+        struct ttlv *p = payload(a);
+        ttlv_add_enum(a, p, KMIP_TAG_OBJECT_TYPE, KMIP_OBJECT_SYMMETRIC_KEY);
+        struct kmip_attr_list l = {};
+        kmip_attr_list_add_enum(a, &l, KMIP_ATTR_CRYPTOGRAPHIC_ALGORITHM, KMIP_ALG_AES);
+        kmip_attr_list_add_integer(a, &l, KMIP_ATTR_CRYPTOGRAPHIC_LENGTH, 256);
+        kmip_attrs_build_container(a, p, &l, v);
+        struct kmip_batch_item cr[2] = {
+                { .operation = KMIP_OP_CREATE, .payload = p },
+                { .operation = KMIP_OP_ACTIVATE, .payload = payload(a) },
+        };
+        /* Create then Activate of its placeholder: the second item needs the first
+         * durable, so the whole batch goes to a worker. */
+        assert_int_equal(process_inline(a, v, cr, 2, &d, &resp), -EWOULDBLOCK);
+        assert_false(d.deferred);
+        assert_int_equal(__atomic_load_n(&f.called, __ATOMIC_ACQUIRE), 0);
+
+        /* A lone Create: answered now, reported durable later, exactly once. */
+        assert_int_equal(process_inline(a, v, cr, 1, &d, &resp), 0);
+        assert_true(d.deferred);
+        assert_int_equal(d.operation, KMIP_OP_CREATE);
+        assert_int_equal(resp.items[0].result_status, KMIP_STATUS_SUCCESS);
+        const char *uid;
+        assert_int_equal(ttlv_get_text(resp.items[0].payload, KMIP_TAG_UNIQUE_IDENTIFIER, &uid, NULL), 0);
+        assert_string_equal(d.object_id, uid);
+        while (!__atomic_load_n(&f.called, __ATOMIC_ACQUIRE))
+                usleep(100);
+        usleep(10000);
+        assert_int_equal(__atomic_load_n(&f.called, __ATOMIC_ACQUIRE), 1);
+        assert_int_equal(f.r, 0);
+        /* Once reported, the key is there for everyone's reads. */
+        assert_int_equal(state_of(a, uid), KMIP_STATE_PRE_ACTIVE);
+        struct kmip_batch_item *g = call(a, &alice, v, KMIP_OP_GET, uid_payload(a, uid));
+        assert_int_equal(g->result_status, KMIP_STATUS_SUCCESS);
         ttlv_arena_free(a);
 }
 
@@ -352,7 +417,7 @@ int main(void) {
                 cmocka_unit_test(test_locate),
                 cmocka_unit_test(test_state_machine),
                 cmocka_unit_test(test_dates),
-                cmocka_unit_test(test_reads_only_split),
+                cmocka_unit_test(test_inline_split),
                 cmocka_unit_test(test_new_id),
         };
         return cmocka_run_group_tests(tests, setup, teardown);
