@@ -7,31 +7,22 @@
 #include <openssl/evp.h>
 #include <string.h>
 
+#include "crypto/ciphers.h"
 #include "shared/log.h"
 
 size_t keywrap_wrapped_size(size_t n) {
         return ALIGN_UP(n, 8) + 8;
 }
 
-static const EVP_CIPHER *kwp_cipher(size_t kek_size) {
-        switch (kek_size) {
-        case 16: return EVP_aes_128_wrap_pad();
-        case 24: return EVP_aes_192_wrap_pad();
-        case 32: return EVP_aes_256_wrap_pad();
-        default: return NULL;
-        }
-}
-
 static void ctx_freep(EVP_CIPHER_CTX **c) {
         EVP_CIPHER_CTX_free(*c);
 }
 
-/* One pass of the wrap cipher in either direction. The whole input goes in a
- * single update: key wrap is not a streaming mode. */
-static int kwp_run(int encrypt, const struct secret *kek, const uint8_t *in, size_t n,
-                   uint8_t *out, size_t out_size, size_t *ret_len) {
-        const EVP_CIPHER *cipher = kwp_cipher(kek ? kek->size : 0);
-        if (!cipher)
+/* The whole input goes in a single update: key wrap is not a streaming mode. */
+int keywrap_run(int encrypt, const struct secret *kek, const uint8_t *in, size_t n,
+                uint8_t *out, size_t out_size, size_t *ret_len) {
+        const EVP_CIPHER *cipher = kek ? aes_cipher(AES_MODE_WRAP_PAD, kek->size) : NULL;
+        if (!cipher || n > INT32_MAX - 16)
                 return -EINVAL;
         _cleanup_(ctx_freep) EVP_CIPHER_CTX *ctx = EVP_CIPHER_CTX_new();
         if (!ctx)
@@ -65,7 +56,7 @@ int keywrap_wrap(const struct secret *kek, const struct secret *plain,
         /* OpenSSL may want a block of slack beyond the exact result. */
         uint8_t buf[KEYWRAP_MAX_INPUT + 32];
         size_t len = 0;
-        int r = kwp_run(1, kek, plain->data, plain->size, buf, sizeof(buf), &len);
+        int r = keywrap_run(1, kek, plain->data, plain->size, buf, sizeof(buf), &len);
         if (r >= 0 && len != need)
                 r = -EIO;
         if (r >= 0) {
@@ -83,7 +74,7 @@ int keywrap_unwrap(const struct secret *kek, const uint8_t *in, size_t n, struct
         if (!buf)
                 return -ENOMEM;
         size_t len = 0;
-        int r = kwp_run(0, kek, in, n, buf->data, buf->size, &len);
+        int r = keywrap_run(0, kek, in, n, buf->data, buf->size, &len);
         if (r < 0)
                 return r;
         if (len == 0 || len > n - 8)

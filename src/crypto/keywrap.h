@@ -23,3 +23,9 @@ int keywrap_wrap(const struct secret *kek, const struct secret *plain,
 /* Unwrap in (a multiple of 8, at least 16 bytes) under kek into a new secret.
  * -EBADMSG when the integrity check fails (wrong KEK or damaged data). */
 int keywrap_unwrap(const struct secret *kek, const uint8_t *in, size_t n, struct secret **ret);
+
+/* One pass of the wrap cipher over plain buffers, for data that is not a secret of
+ * ours (KMIP Encrypt of a client's bytes): encrypt 1 wraps, 0 unwraps. out must hold
+ * n + 15 bytes. -EBADMSG when unwrapping fails its integrity check. */
+int keywrap_run(int encrypt, const struct secret *kek, const uint8_t *in, size_t n,
+                uint8_t *out, size_t out_size, size_t *ret_len);

@@ -5,6 +5,7 @@
 #include <openssl/evp.h>
 #include <string.h>
 
+#include "crypto/ciphers.h"
 #include "shared/log.h"
 
 struct xts_ctx {
@@ -32,8 +33,8 @@ int xts_new(const struct secret *key, struct xts_ctx **ret) {
         x->enc = EVP_CIPHER_CTX_new();
         x->dec = EVP_CIPHER_CTX_new();
         if (!x->enc || !x->dec ||
-            EVP_EncryptInit_ex(x->enc, EVP_aes_256_xts(), NULL, key->data, NULL) != 1 ||
-            EVP_DecryptInit_ex(x->dec, EVP_aes_256_xts(), NULL, key->data, NULL) != 1) {
+            EVP_EncryptInit_ex(x->enc, aes_cipher(AES_MODE_XTS, 64), NULL, key->data, NULL) != 1 ||
+            EVP_DecryptInit_ex(x->dec, aes_cipher(AES_MODE_XTS, 64), NULL, key->data, NULL) != 1) {
                 log_openssl_errors("xts init");
                 xts_free(x);
                 return -EIO;

@@ -6,6 +6,8 @@
 #include <openssl/rand.h>
 #include <string.h>
 
+#include "crypto/ciphers.h"
+#include "crypto/keywrap.h"
 #include "kms/keyblock.h"
 #include "shared/log.h"
 
@@ -18,11 +20,9 @@ struct params {
 static const EVP_CIPHER *evp_for(uint32_t mode, size_t keylen) {
         switch (mode) {
         case KMIP_MODE_GCM:
-                return keylen == 16 ? EVP_aes_128_gcm() : keylen == 24 ? EVP_aes_192_gcm() :
-                       keylen == 32 ? EVP_aes_256_gcm() : NULL;
+                return aes_cipher(AES_MODE_GCM, keylen);
         case KMIP_MODE_CBC:
-                return keylen == 16 ? EVP_aes_128_cbc() : keylen == 24 ? EVP_aes_192_cbc() :
-                       keylen == 32 ? EVP_aes_256_cbc() : NULL;
+                return aes_cipher(AES_MODE_CBC, keylen);
         default:
                 return NULL;
         }
@@ -60,7 +60,7 @@ static int run(struct kms_op *op, int enc, const struct secret *key, const struc
                 size_t m;
                 if (!out)
                         return -ENOMEM;
-                if (keyblock_kwp(enc, key, data, n, out, &m) < 0)
+                if (keywrap_run(enc, key, data, n, out, n + 16, &m) < 0)
                         return kms_fail(op, -EBADMSG, enc ? "Key wrap failed" : "Key unwrap failed: integrity check");
                 ttlv_add_bytes(a, op->resp, KMIP_TAG_DATA, out, m);
                 return 0;

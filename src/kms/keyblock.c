@@ -5,28 +5,8 @@
 #include <openssl/evp.h>
 #include <string.h>
 
+#include "crypto/keywrap.h"
 #include "shared/log.h"
-
-int keyblock_kwp(int enc, const struct secret *kek, const uint8_t *in, size_t in_len, uint8_t *out, size_t *out_len) {
-        const EVP_CIPHER *c = kek->size == 16 ? EVP_aes_128_wrap_pad() :
-                              kek->size == 24 ? EVP_aes_192_wrap_pad() :
-                              kek->size == 32 ? EVP_aes_256_wrap_pad() : NULL;
-        if (!c || in_len > INT32_MAX - 16)
-                return -EINVAL;
-        EVP_CIPHER_CTX *ctx = EVP_CIPHER_CTX_new();
-        if (!ctx)
-                return -ENOMEM;
-        int n1 = 0, n2 = 0, r = -EBADMSG;
-        if (EVP_CipherInit_ex(ctx, c, NULL, kek->data, NULL, enc) == 1 &&
-            EVP_CipherUpdate(ctx, out, &n1, in, (int) in_len) == 1 &&
-            EVP_CipherFinal_ex(ctx, out + n1, &n2) == 1) {
-                *out_len = (size_t) (n1 + n2);
-                r = 0;
-        } else
-                log_openssl_errors("key wrap");
-        EVP_CIPHER_CTX_free(ctx);
-        return r;
-}
 
 int keyblock_parse(struct kms_op *op, const struct ttlv *object, struct secret **ret_key, uint32_t *ret_alg,
                    int32_t *ret_len) {
@@ -108,7 +88,7 @@ int keyblock_build(struct kms_op *op, struct ttlv *parent, const struct kms_obje
                 size_t n;
                 if (!out)
                         return -ENOMEM;
-                int r = keyblock_kwp(1, wrap_key->key, o->key->data, o->key->size, out, &n);
+                int r = keywrap_run(1, wrap_key->key, o->key->data, o->key->size, out, o->key->size + 16, &n);
                 if (r < 0)
                         return kms_fail(op, r, "Key wrapping failed");
                 /* A wrapped Key Value is a Byte String (KMIP 1.4 §2.1.4). */

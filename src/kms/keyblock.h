@@ -13,5 +13,3 @@ int keyblock_parse(struct kms_op *op, const struct ttlv *object, struct secret *
  * format fmt (0: the default for the type), wrapped under wrap_key if not NULL. */
 int keyblock_build(struct kms_op *op, struct ttlv *parent, const struct kms_object *o, uint32_t fmt,
                    const struct kms_object *wrap_key, const struct ttlv *wrap_spec);
-/* RFC 5649 key wrap with padding; out must hold in_len + 15 bytes. */
-int keyblock_kwp(int enc, const struct secret *kek, const uint8_t *in, size_t in_len, uint8_t *out, size_t *out_len);

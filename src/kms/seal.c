@@ -10,6 +10,7 @@
 #include <string.h>
 #include <sys/stat.h>
 
+#include "crypto/ciphers.h"
 #include "shared/fd-util.h"
 #include "shared/log.h"
 
@@ -21,7 +22,7 @@ static int gcm(int enc, const struct secret *master, const char *id, const uint8
         if (!c)
                 return -ENOMEM;
         int len, r = -EIO;
-        if (EVP_CipherInit_ex(c, EVP_aes_256_gcm(), NULL, master->data, nonce, enc) != 1)
+        if (EVP_CipherInit_ex(c, aes_cipher(AES_MODE_GCM, SEAL_KEY_SIZE), NULL, master->data, nonce, enc) != 1)
                 goto out;
         if (EVP_CipherUpdate(c, NULL, &len, (const uint8_t *) id, (int) strlen(id)) != 1)
                 goto out;
