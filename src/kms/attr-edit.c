@@ -38,3 +38,39 @@ int attr_edit_reply(struct kms_op *op, const struct kms_object *o, const char *n
         struct kmip_attr ka = { .name = name, .index = (int32_t) index, .value = v };
         return kmip_attr_build(op->a, op->resp, &ka, op->v) ? 0 : -ENOMEM;
 }
+
+int attr_edit_set(struct kms_op *op, unsigned need_flag, attr_edit_place_fn *place) {
+        const char *uid;
+        int r = kms_op_uid(op, &uid);
+        if (r < 0)
+                return r;
+        struct kmip_attr at;
+        r = attr_edit_parse(op, KMIP_TAG_NEW_ATTRIBUTE, &at);
+        if (r < 0)
+                return r;
+        r = attr_edit_allowed(op, at.name, need_flag);
+        if (r < 0)
+                return r;
+        pthread_mutex_t *l = kms_lock(op->engine, uid);
+        pthread_mutex_lock(l);
+        _cleanup_(kms_object_freep) struct kms_object *o = NULL;
+        uint32_t index = 0;
+        r = kms_load(op, uid, &o);
+        if (r == 0)
+                r = place(op, o, &at, &index);
+        if (r < 0)
+                goto out;
+        r = kms_attr_from_ttlv(o, at.name, index, at.value);
+        if (r == 0)
+                r = kms_touch(o);
+        if (r == 0)
+                r = store_put(op->engine->store, o);
+        if (r < 0) {
+                r = kms_fail(op, r, "Could not store the attribute");
+                goto out;
+        }
+        r = attr_edit_reply(op, o, at.name, index);
+out:
+        pthread_mutex_unlock(l);
+        return r;
+}

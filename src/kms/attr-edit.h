@@ -11,3 +11,12 @@ int attr_edit_parse(struct kms_op *op, uint32_t tag, struct kmip_attr *ret);
 int attr_edit_allowed(struct kms_op *op, const char *name, unsigned need_flag);
 /* Answer with Unique Identifier and (1.x) the attribute as it now is. */
 int attr_edit_reply(struct kms_op *op, const struct kms_object *o, const char *name, uint32_t index);
+
+/* Where the new value goes in the loaded object: set *index, or fail (kms_fail)
+ * when the object does not allow this edit. */
+typedef int attr_edit_place_fn(struct kms_op *op, const struct kms_object *o, const struct kmip_attr *at,
+                               uint32_t *index);
+/* AddAttribute, ModifyAttribute and SetAttribute: read the request's New Attribute,
+ * check the client may edit it (need_flag), then under the object's lock load it,
+ * place the value, store it durably and answer. */
+int attr_edit_set(struct kms_op *op, unsigned need_flag, attr_edit_place_fn *place);

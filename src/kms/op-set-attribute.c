@@ -3,35 +3,17 @@
 
 #include "kms/attr-edit.h"
 
+/* Instance 0, present or not. */
+static int place_first(struct kms_op *op, const struct kms_object *o, const struct kmip_attr *at, uint32_t *index) {
+        (void) op;
+        (void) o;
+        (void) at;
+        *index = 0;
+        return 0;
+}
+
 int op_set_attribute(struct kms_op *op) {
         if (!kmip_version_is_2x(op->v))
                 return kms_fail(op, -ENOSYS, "SetAttribute is a KMIP 2.0 operation");
-        const char *uid;
-        int r = kms_op_uid(op, &uid);
-        if (r < 0)
-                return r;
-        struct kmip_attr at;
-        r = attr_edit_parse(op, KMIP_TAG_NEW_ATTRIBUTE, &at);
-        if (r < 0)
-                return r;
-        r = attr_edit_allowed(op, at.name, KMIP_ATTR_CLIENT_MODIFY);
-        if (r < 0)
-                return r;
-        pthread_mutex_t *l = kms_lock(op->engine, uid);
-        pthread_mutex_lock(l);
-        _cleanup_(kms_object_freep) struct kms_object *o = NULL;
-        r = kms_load(op, uid, &o);
-        if (r == 0)
-                r = kms_attr_from_ttlv(o, at.name, 0, at.value);
-        if (r == 0)
-                r = kms_touch(o);
-        if (r == 0) {
-                r = store_put(op->engine->store, o);
-                if (r < 0)
-                        r = kms_fail(op, r, "Could not store the attribute");
-        }
-        if (r == 0)
-                r = attr_edit_reply(op, o, at.name, 0);
-        pthread_mutex_unlock(l);
-        return r;
+        return attr_edit_set(op, KMIP_ATTR_CLIENT_MODIFY, place_first);
 }
