@@ -143,6 +143,8 @@ int disk_opts_parse(const char *cmd, unsigned allowed, const char *help, int arg
                 o->progress = cli_stderr_is_tty() ? PROGRESS_BAR : PROGRESS_JSON;
         o->n_args = argc - optind;
         o->args = argv + optind;
+        if ((allowed & DOPT_ONE_TARGET) && o->n_args != 1)
+                return cli_usage_error(cmd, "expected one IMAGE or DEVICE");
         return -1;
 }
 

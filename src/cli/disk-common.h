@@ -20,7 +20,31 @@ enum {
         DOPT_JSON = 1U << 6,     /* --json */
         DOPT_PROVIDER = 1U << 7, /* --provider, --kek, --vm-name, --vm-uuid, --providers */
         DOPT_PROVIDERS = 1U << 8, /* --providers alone: unlock through the disk's vmcrypt token */
+        DOPT_ONE_TARGET = 1U << 9, /* exactly one IMAGE|DEVICE argument (o->args[0]) */
 };
+
+/* --help lines of options that several subcommands share, worded once. */
+#define DISK_HELP_UNLOCK \
+        "  --key-file FILE|-        unlock key from FILE, or from a pipe on stdin with -\n" \
+        "  --providers FILE         providers.json for a disk bound to a key provider\n" \
+        "                           (default /etc/vmcrypt/providers.json)\n"
+#define DISK_HELP_RUN \
+        "  --max-rate RATE          limit the data rate (bytes/s; suffixes K, M, G)\n" \
+        "  --progress auto|bar|json|none\n" \
+        "                           progress on stderr: a bar on a terminal, else JSON lines\n"
+#define DISK_HELP_UNLOCK_NOTE \
+        "Without --key-file, a disk bound to a key provider (a vmcrypt token) is\n" \
+        "unlocked by its provider; otherwise the passphrase is asked on the terminal.\n"
+#define DISK_HELP_NEW_SLOT \
+        "  --random-key             the key file holds a random secret: fast PBKDF2 keyslot\n" \
+        "  --provider NAME          bind to a key provider: a random unlock secret, wrapped by\n" \
+        "                           a KEK of NAME, stored in the disk's vmcrypt token\n" \
+        "  --kek ID                 with --provider: use this KEK (default: create a new one)\n" \
+        "  --vm-name N, --vm-uuid U with --provider: tag the KEK (x-Name, x-Identifier)\n" \
+        "  --providers FILE         provider configuration (default /etc/vmcrypt/providers.json)\n"
+#define DISK_HELP_KDF \
+        "  --pbkdf-memory KIB       Argon2id memory for passphrase keyslots\n" \
+        "  --iter-time MS           KDF time for passphrase keyslots\n"
 
 enum progress_mode { PROGRESS_AUTO, PROGRESS_BAR, PROGRESS_JSON, PROGRESS_NONE };
 

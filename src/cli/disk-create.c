@@ -15,15 +15,9 @@ static const char help[] =
 "  --type luks2|luks1       format (default luks2)\n"
 "  --sector-size 512|4096   encryption sector size (default 512; 4096 LUKS2 only)\n"
 "  --key-file FILE|-        unlock key from FILE, or from a pipe on stdin with -\n"
-"  --random-key             the key file holds a random secret: fast PBKDF2 keyslot\n"
-"  --provider NAME          bind to a key provider: a random unlock secret, wrapped by\n"
-"                           a KEK of NAME, stored in the disk's vmcrypt token\n"
-"  --kek ID                 with --provider: use this KEK (default: create a new one)\n"
-"  --vm-name N, --vm-uuid U with --provider: tag the KEK (x-Name, x-Identifier)\n"
-"  --providers FILE         provider configuration (default /etc/vmcrypt/providers.json)\n"
+DISK_HELP_NEW_SLOT
 "  --new-key-file FILE      generate a random 32-byte key into FILE (mode 0600)\n"
-"  --pbkdf-memory KIB       Argon2id memory for passphrase keyslots\n"
-"  --iter-time MS           KDF time for passphrase keyslots\n"
+DISK_HELP_KDF
 "  -h, --help               show this help\n"
 "\n"
 "Examples:\n"

@@ -20,19 +20,11 @@ static const char help[] =
 "  --sector-size 512|4096   encryption sector size (default 512; 4096 LUKS2 only)\n"
 "  --header FILE            detached header in FILE (must not exist, or be empty)\n"
 "  --key-file FILE|-        unlock key from FILE, or from a pipe on stdin with -\n"
-"  --random-key             the key file holds a random secret: fast PBKDF2 keyslot\n"
-"  --provider NAME          bind to a key provider: a random unlock secret, wrapped by\n"
-"                           a KEK of NAME, stored in the disk's vmcrypt token\n"
-"  --kek ID                 with --provider: use this KEK (default: create a new one)\n"
-"  --vm-name N, --vm-uuid U with --provider: tag the KEK (x-Name, x-Identifier)\n"
-"  --providers FILE         provider configuration (default /etc/vmcrypt/providers.json)\n"
+DISK_HELP_NEW_SLOT
 "  --new-key-file FILE      generate a random 32-byte key into FILE (mode 0600;\n"
 "                           refused if FILE exists)\n"
-"  --pbkdf-memory KIB       Argon2id memory for passphrase keyslots\n"
-"  --iter-time MS           KDF time for passphrase keyslots\n"
-"  --max-rate RATE          limit the data rate (bytes/s; suffixes K, M, G)\n"
-"  --progress auto|bar|json|none\n"
-"                           progress on stderr: a bar on a terminal, else JSON lines\n"
+DISK_HELP_KDF
+DISK_HELP_RUN
 "  -h, --help               show this help\n"
 "Without a key option, a passphrase is asked twice on the terminal.\n"
 "\n"
@@ -47,11 +39,9 @@ static const char help[] =
 int disk_encrypt_main(int argc, char *argv[]) {
         const char *cmd = "vmcrypt disk encrypt";
         struct disk_opts o;
-        int r = disk_opts_parse(cmd, DOPT_TYPE | DOPT_HEADER | DOPT_KEY | DOPT_NEWKEY | DOPT_RUN | DOPT_PROVIDER, help, argc, argv, &o);
+        int r = disk_opts_parse(cmd, DOPT_TYPE | DOPT_HEADER | DOPT_KEY | DOPT_NEWKEY | DOPT_RUN | DOPT_PROVIDER | DOPT_ONE_TARGET, help, argc, argv, &o);
         if (r >= 0)
                 return r;
-        if (o.n_args != 1)
-                return cli_usage_error(cmd, "expected one IMAGE or DEVICE");
         _cleanup_(secret_freep) struct secret *key = NULL;
         struct engine_params p;
         r = disk_prepare(cmd, &o, o.args[0], true, &p, &key);

@@ -17,15 +17,9 @@ static const char help[] =
 "  --sector-size 512|4096   encryption sector size (default 512; 4096 LUKS2 only)\n"
 "  --header FILE            detached header in FILE; the data starts at offset 0\n"
 "  --key-file FILE|-        unlock key from FILE, or from a pipe on stdin with -\n"
-"  --random-key             the key file holds a random secret: fast PBKDF2 keyslot\n"
-"  --provider NAME          bind to a key provider: a random unlock secret, wrapped by\n"
-"                           a KEK of NAME, stored in the disk's vmcrypt token\n"
-"  --kek ID                 with --provider: use this KEK (default: create a new one)\n"
-"  --vm-name N, --vm-uuid U with --provider: tag the KEK (x-Name, x-Identifier)\n"
-"  --providers FILE         provider configuration (default /etc/vmcrypt/providers.json)\n"
+DISK_HELP_NEW_SLOT
 "  --new-key-file FILE      generate a random 32-byte key into FILE (mode 0600)\n"
-"  --pbkdf-memory KIB       Argon2id memory for passphrase keyslots\n"
-"  --iter-time MS           KDF time for passphrase keyslots\n"
+DISK_HELP_KDF
 "  --yes                    destroy existing contents without asking\n"
 "  -h, --help               show this help\n"
 "\n"
@@ -38,11 +32,9 @@ static const char help[] =
 int disk_format_main(int argc, char *argv[]) {
         const char *cmd = "vmcrypt disk format";
         struct disk_opts o;
-        int r = disk_opts_parse(cmd, DOPT_TYPE | DOPT_HEADER | DOPT_KEY | DOPT_NEWKEY | DOPT_YES | DOPT_PROVIDER, help, argc, argv, &o);
+        int r = disk_opts_parse(cmd, DOPT_TYPE | DOPT_HEADER | DOPT_KEY | DOPT_NEWKEY | DOPT_YES | DOPT_PROVIDER | DOPT_ONE_TARGET, help, argc, argv, &o);
         if (r >= 0)
                 return r;
-        if (o.n_args != 1)
-                return cli_usage_error(cmd, "expected one IMAGE or DEVICE");
         o.progress = PROGRESS_NONE;
         _cleanup_(secret_freep) struct secret *key = NULL;
         struct engine_params p;

@@ -14,15 +14,10 @@ static const char help[] =
 "\n"
 "Options:\n"
 "  --header FILE            the job's detached header file\n"
-"  --key-file FILE|-        unlock key from FILE, or from a pipe on stdin with -\n"
-"  --providers FILE         providers.json for a disk bound to a key provider\n"
-"                           (default /etc/vmcrypt/providers.json)\n"
-"  --max-rate RATE          limit the data rate (bytes/s; suffixes K, M, G)\n"
-"  --progress auto|bar|json|none\n"
-"                           progress on stderr: a bar on a terminal, else JSON lines\n"
+DISK_HELP_UNLOCK
+DISK_HELP_RUN
 "  -h, --help               show this help\n"
-"Without --key-file, a disk bound to a key provider (a vmcrypt token) is\n"
-"unlocked by its provider; otherwise the passphrase is asked on the terminal.\n"
+DISK_HELP_UNLOCK_NOTE
 "\n"
 "Examples:\n"
 "  vmcrypt disk resume --key-file vm1.key vm1.img\n"
@@ -33,11 +28,9 @@ static const char help[] =
 int disk_resume_main(int argc, char *argv[]) {
         const char *cmd = "vmcrypt disk resume";
         struct disk_opts o;
-        int r = disk_opts_parse(cmd, DOPT_HEADER | DOPT_KEY | DOPT_PROVIDERS | DOPT_RUN, help, argc, argv, &o);
+        int r = disk_opts_parse(cmd, DOPT_HEADER | DOPT_KEY | DOPT_PROVIDERS | DOPT_RUN | DOPT_ONE_TARGET, help, argc, argv, &o);
         if (r >= 0)
                 return r;
-        if (o.n_args != 1)
-                return cli_usage_error(cmd, "expected one IMAGE or DEVICE");
         /* Only ask for a key when there is a job that needs one. */
         struct engine_status st;
         r = engine_status(o.args[0], o.header, &st);

@@ -105,11 +105,9 @@ static void print_human(const char *path, const struct engine_status *st) {
 int disk_status_main(int argc, char *argv[]) {
         const char *cmd = "vmcrypt disk status";
         struct disk_opts o;
-        int r = disk_opts_parse(cmd, DOPT_HEADER | DOPT_JSON, help, argc, argv, &o);
+        int r = disk_opts_parse(cmd, DOPT_HEADER | DOPT_JSON | DOPT_ONE_TARGET, help, argc, argv, &o);
         if (r >= 0)
                 return r;
-        if (o.n_args != 1)
-                return cli_usage_error(cmd, "expected one IMAGE or DEVICE");
         struct engine_status st;
         r = engine_status(o.args[0], o.header, &st);
         if (r < 0) {
