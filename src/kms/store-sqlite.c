@@ -6,7 +6,11 @@
  * To keep that fast, writers do not commit themselves: they queue their row and wait,
  * and one committer thread writes everything queued in a single transaction (group
  * commit), then wakes them all. Readers use a pool of separate connections, which
- * WAL lets run alongside the writer. */
+ * WAL lets run alongside the writer.
+ *
+ * Gets go first to a read cache of committed rows (store-cache.h), which the
+ * committer keeps current: an SQLite read costs a B-tree walk, and after every
+ * commit each reader connection drops its page cache and reads the pages again. */
 #include <errno.h>
 #include <fcntl.h>
 #include <unistd.h>
@@ -20,12 +24,14 @@
 #include <openssl/rand.h>
 
 #include "kms/seal.h"
+#include "kms/store-cache.h"
 #include "kms/store.h"
 #include "shared/log.h"
 
 #define CHECK_ID "vmcrypt-kms:master-key-check"
 #define CHECK_TEXT "vmcrypt-kms master key check v1"
 #define GROUP_MAX 4096
+#define CACHE_ROWS_DEFAULT 65536
 
 struct pending {
         struct pending *next;
@@ -40,6 +46,10 @@ struct pending {
         size_t blob_len;
         bool done;
         int r;
+        /* The read cache's part (commit_group): the entry the id had before, and
+         * whether another row of the same group decides the id's entry instead. */
+        struct store_cache_row *was;
+        bool superseded;
         pthread_cond_t cond; /* the writer waits on its own condition: no herd */
         /* Set for store_put_async: the committer reports here and frees the row;
          * otherwise the writer waits on cond and owns the row. */
@@ -69,6 +79,8 @@ struct sqlite_store {
 
         pthread_mutex_t pool_lock;
         struct rconn *pool;
+
+        struct store_cache *cache; /* NULL: none */
 
         /* Checkpoints (copying the WAL into the database, with an fsync of its own)
          * run in their own thread, so a commit never waits behind one. */
@@ -180,21 +192,22 @@ static void rconn_free(struct rconn *c) {
         free(c);
 }
 
-static int row_to_object(struct sqlite_store *s, sqlite3_stmt *st, const char *id, bool unseal,
+/* Build the object from its columns, wherever they come from (an SQLite row or the
+ * cache), unsealing the key material only when asked. */
+static int row_to_object(struct sqlite_store *s, const char *id, const struct store_row *v, bool unseal,
                          struct kms_object **ret) {
         _cleanup_(kms_object_freep) struct kms_object *o = kms_object_new();
         if (!o)
                 return -ENOMEM;
         snprintf(o->id, sizeof(o->id), "%s", id);
-        snprintf(o->owner, sizeof(o->owner), "%s", (const char *) sqlite3_column_text(st, 0));
-        o->object_type = (uint32_t) sqlite3_column_int64(st, 1);
-        o->state = (uint32_t) sqlite3_column_int64(st, 2);
-        int r = kms_attrs_decode(o, sqlite3_column_blob(st, 3), (size_t) sqlite3_column_bytes(st, 3));
+        snprintf(o->owner, sizeof(o->owner), "%s", v->owner);
+        o->object_type = v->object_type;
+        o->state = v->state;
+        int r = kms_attrs_decode(o, v->attrs, v->attrs_len);
         if (r < 0)
                 return r;
-        if (unseal && sqlite3_column_type(st, 4) == SQLITE_BLOB) {
-                r = seal_decrypt(s->master, id, sqlite3_column_blob(st, 4),
-                                 (size_t) sqlite3_column_bytes(st, 4), &o->key);
+        if (unseal && v->sealed) {
+                r = seal_decrypt(s->master, id, v->sealed, v->sealed_len, &o->key);
                 if (r < 0)
                         return r;
         }
@@ -202,17 +215,55 @@ static int row_to_object(struct sqlite_store *s, sqlite3_stmt *st, const char *i
         return 0;
 }
 
+/* The columns of st's current row; they point into it until the statement is reset. */
+static int sqlite_row(sqlite3_stmt *st, struct store_row *ret) {
+        /* Each value's size after its pointer: the order SQLite documents as safe. */
+        struct store_row v = {
+                .owner = (const char *) sqlite3_column_text(st, 0),
+                .object_type = (uint32_t) sqlite3_column_int64(st, 1),
+                .state = (uint32_t) sqlite3_column_int64(st, 2),
+        };
+        v.attrs = sqlite3_column_blob(st, 3);
+        v.attrs_len = (size_t) sqlite3_column_bytes(st, 3);
+        if (sqlite3_column_type(st, 4) == SQLITE_BLOB) {
+                v.sealed = sqlite3_column_blob(st, 4);
+                v.sealed_len = (size_t) sqlite3_column_bytes(st, 4);
+        }
+        /* The column is NOT NULL: no text means SQLite could not allocate it, and an
+         * object with no owner must not reach the access checks. */
+        if (!v.owner)
+                return -ENOMEM;
+        *ret = v;
+        return 0;
+}
+
 static int get_common(struct store *base, const char *id, bool unseal, struct kms_object **ret) {
         struct sqlite_store *s = (struct sqlite_store *) base;
+        /* The ticket is taken before the SQLite read below begins: see store-cache.h
+         * for why a row read after it may be cached only if no write came between. */
+        struct store_cache_ticket ticket;
+        _cleanup_(store_cache_row_unrefp) struct store_cache_row *hit = store_cache_get(s->cache, id, &ticket);
+        if (hit)
+                return row_to_object(s, id, &hit->v, unseal, ret);
+
         struct rconn *c;
         int r = rconn_get(s, &c);
         if (r < 0)
                 return r;
         sqlite3_bind_text(c->get, 1, id, -1, SQLITE_STATIC);
         int rc = sqlite3_step(c->get);
-        if (rc == SQLITE_ROW)
-                r = row_to_object(s, c->get, id, unseal, ret);
-        else if (rc == SQLITE_DONE)
+        if (rc == SQLITE_ROW) {
+                struct store_row v;
+                r = sqlite_row(c->get, &v);
+                if (r == 0)
+                        r = row_to_object(s, id, &v, unseal, ret);
+                /* Only a row that decoded: a bad one keeps failing from disk. */
+                if (r == 0 && ticket.valid) {
+                        _cleanup_(store_cache_row_unrefp) struct store_cache_row *row = store_cache_row_new(id, &v);
+                        if (row)
+                                store_cache_fill(s->cache, &ticket, row);
+                }
+        } else if (rc == SQLITE_DONE)
                 r = -ENOENT;
         else
                 r = sqlite_err(c->db, rc, "get");
@@ -357,7 +408,71 @@ static int bind_pending(struct sqlite_store *s, struct pending *p) {
         return rc == SQLITE_DONE ? 0 : sqlite_err(s->wdb, rc, "put");
 }
 
-static void commit_group(struct sqlite_store *s, struct pending *list) {
+/* Per id of the group, leave one row not superseded: the last one whose statement
+ * succeeded, which is what a COMMIT leaves on disk, or else the first, which holds
+ * the id's old entry. false if out of memory (then nothing is known). */
+static bool mark_superseded(struct pending *list, size_t n) {
+        if (n < 2)
+                return true;
+        size_t size = 1;
+        while (size < 2 * n)
+                size <<= 1;
+        _cleanup_(freep) struct pending **set = calloc(size, sizeof(*set));
+        if (!set)
+                return false;
+        for (struct pending *p = list; p; p = p->next) {
+                size_t i = store_cache_hash(p->id) & (size - 1);
+                while (set[i] && strcmp(set[i]->id, p->id) != 0)
+                        i = (i + 1) & (size - 1);
+                if (!set[i])
+                        set[i] = p;
+                else if (p->r < 0)
+                        p->superseded = true;
+                else {
+                        set[i]->superseded = true;
+                        set[i] = p;
+                }
+        }
+        return true;
+}
+
+/* After the COMMIT (r: its result, or BEGIN's): end every row's cache write. A row
+ * that is durable now is cached; a row whose own statement failed changed nothing,
+ * so the entry its id had stays; anything else leaves the id uncached, and the next
+ * Get reads it from disk. This runs before any writer is told its row is done, so
+ * a writer reads its own write at once. */
+static void cache_committed(struct sqlite_store *s, struct pending *list, size_t n, int r) {
+        bool known = s->cache && mark_superseded(list, n);
+        for (struct pending *p = list; p; p = p->next) {
+                _cleanup_(store_cache_row_unrefp) struct store_cache_row *was = TAKE_PTR(p->was);
+                _cleanup_(store_cache_row_unrefp) struct store_cache_row *row = NULL;
+                if (known && !p->superseded) {
+                        if (p->r < 0)
+                                row = TAKE_PTR(was);
+                        else if (r == 0) {
+                                struct store_row v = {
+                                        .owner = p->owner,
+                                        .object_type = p->object_type,
+                                        .state = p->state,
+                                        .attrs = p->attrs,
+                                        .attrs_len = p->attrs_len,
+                                        .sealed = p->blob,
+                                        .sealed_len = p->blob_len,
+                                };
+                                row = store_cache_row_new(p->id, &v); /* NULL: the id stays uncached */
+                        }
+                }
+                store_cache_end_write(s->cache, p->id, row);
+        }
+}
+
+static void commit_group(struct sqlite_store *s, struct pending *list, size_t n) {
+        /* From here until cache_committed these ids have no entry and cannot get one
+         * (see store-cache.h). Before BEGIN, not just before COMMIT: a statement that
+         * fails badly can end the transaction, and the statements after it would then
+         * commit on their own. */
+        for (struct pending *p = list; p; p = p->next)
+                p->was = store_cache_begin_write(s->cache, p->id);
         int r = exec(s->wdb, "BEGIN IMMEDIATE");
         if (r == 0) {
                 for (struct pending *p = list; p; p = p->next)
@@ -366,6 +481,7 @@ static void commit_group(struct sqlite_store *s, struct pending *list) {
                 if (r < 0)
                         (void) exec(s->wdb, "ROLLBACK");
         }
+        cache_committed(s, list, n, r);
         struct pending *async = NULL;
         pthread_mutex_lock(&s->lock);
         for (struct pending *p = list, *next; p; p = next) {
@@ -409,7 +525,7 @@ static void *committer_main(void *arg) {
                         s->tail = NULL;
                 last->next = NULL;
                 pthread_mutex_unlock(&s->lock);
-                commit_group(s, list);
+                commit_group(s, list, n);
                 pthread_mutex_lock(&s->lock);
         }
         pthread_mutex_unlock(&s->lock);
@@ -581,6 +697,9 @@ static int sq_rotate(struct store *base, const struct master_source *m) {
          * daemon is not serving when rotate-master-key runs (it takes the store). */
         _cleanup_(secret_freep) struct secret *nk = NULL;
         pthread_mutex_lock(&s->lock);
+        /* Every sealed blob changes: the cache stays empty until the new key is in
+         * place, as a commit keeps its own rows out (see store-cache.h). */
+        store_cache_begin_write_all(s->cache);
         int r = exec(s->wdb, "BEGIN IMMEDIATE");
         if (r < 0)
                 goto out_unlock;
@@ -629,11 +748,13 @@ static int sq_rotate(struct store *base, const struct master_source *m) {
                 goto rollback;
         secret_free(s->master);
         s->master = TAKE_PTR(nk);
+        store_cache_end_write_all(s->cache);
         pthread_mutex_unlock(&s->lock);
         return 0;
 rollback:
         (void) exec(s->wdb, "ROLLBACK");
 out_unlock:
+        store_cache_end_write_all(s->cache);
         pthread_mutex_unlock(&s->lock);
         return r;
 }
@@ -654,6 +775,7 @@ static void sq_free(struct store *base) {
                 s->pool = c->next;
                 rconn_free(c);
         }
+        store_cache_free(s->cache);
         sqlite3_finalize(s->put);
         if (s->wdb) {
                 /* Fold the WAL back into the database so a clean stop leaves one file. */
@@ -689,7 +811,8 @@ static const char schema[] =
         "CREATE INDEX IF NOT EXISTS objects_owner ON objects (owner, type, state);"
         "CREATE INDEX IF NOT EXISTS objects_name ON objects (name);";
 
-int store_sqlite_open(const char *path, const struct master_source *master, struct store **ret) {
+int store_sqlite_open_cache(const char *path, const struct master_source *master, size_t cache_rows,
+                            struct store **ret) {
         struct sqlite_store *s = calloc(1, sizeof(*s));
         if (!s)
                 return -ENOMEM;
@@ -703,13 +826,16 @@ int store_sqlite_open(const char *path, const struct master_source *master, stru
         s->path = strdup(path);
         if (!s->path)
                 return -ENOMEM;
+        int r = store_cache_new(cache_rows, &s->cache);
+        if (r < 0)
+                return r;
         /* Owner-only from the start (SQLite gives its -wal and -shm files the same
          * mode): the file holds sealed keys and every object's metadata. */
         int fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600);
         if (fd < 0)
                 return negative_errno();
         close(fd);
-        int r = open_db(path, true, &s->wdb);
+        r = open_db(path, true, &s->wdb);
         if (r < 0)
                 return r;
         r = exec(s->wdb, "PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL; PRAGMA wal_autocheckpoint=0; "
@@ -763,4 +889,8 @@ int store_sqlite_open(const char *path, const struct master_source *master, stru
         s->checkpointer_running = true;
         *ret = TAKE_PTR(st);
         return 0;
+}
+
+int store_sqlite_open(const char *path, const struct master_source *master, struct store **ret) {
+        return store_sqlite_open_cache(path, master, CACHE_ROWS_DEFAULT, ret);
 }

@@ -51,6 +51,10 @@ struct store {
 /* Open (creating if needed) an SQLite store at path. -EKEYREJECTED when the master
  * key does not match the one the store was created with. */
 int store_sqlite_open(const char *path, const struct master_source *master, struct store **ret);
+/* The same with a read cache of at most about cache_rows committed rows (0: none);
+ * store_sqlite_open's default is 65536. For tests and measurements. */
+int store_sqlite_open_cache(const char *path, const struct master_source *master, size_t cache_rows,
+                            struct store **ret);
 
 /* Insert or replace o; returns once it is durable (group commit). */
 static inline int store_put(struct store *s, const struct kms_object *o) {
