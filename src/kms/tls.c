@@ -47,6 +47,9 @@ int kms_tls_context(const char *cert, const char *key, const char *ca, SSL_CTX *
         /* Release per-connection buffers while idle: thousands of mostly idle
          * connections (ESXi hosts) should cost little memory. */
         SSL_CTX_set_mode(ctx, SSL_MODE_RELEASE_BUFFERS);
+        /* Requests (Register) and answers (Get) carry key material: OpenSSL wipes
+         * decrypted records once handed over; written records are encrypted in place. */
+        SSL_CTX_set_options(ctx, SSL_OP_CLEANSE_PLAINTEXT);
         *ret = ctx;
         return 0;
 fail:
