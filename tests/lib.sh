@@ -51,6 +51,8 @@ _lib_cleanup() {
 # ${TEST_TMPDIR:-/var/tmp} can point elsewhere.
 T=$(mktemp -d "${TEST_TMPDIR:-/var/tmp}/vmcrypt-test.XXXXXX")
 trap _lib_cleanup EXIT
+# Where vmcrypt records detached-header jobs: the test's own, not the host's.
+export VMCRYPT_STATE_DIR=$T/state
 # A failing command that no assertion wraps still says where it failed.
 trap '_rc=$?; echo "FAIL: $(basename "$0") line $LINENO: $BASH_COMMAND (exit $_rc)" >&2' ERR
 trap 'exit 130' INT TERM

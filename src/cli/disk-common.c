@@ -2,6 +2,7 @@
 #include "cli/disk-common.h"
 
 #include <errno.h>
+#include <limits.h>
 #include <getopt.h>
 #include <stdio.h>
 #include <string.h>
@@ -10,6 +11,7 @@
 
 #include "cli/cli.h"
 #include "shared/key-input.h"
+#include "cli/disk-job-record.h"
 #include "shared/log.h"
 
 enum {
@@ -317,7 +319,46 @@ bool disk_job_in_progress(const struct disk_opts *o, const char *path) {
         return engine_status(path, o->header, &st) >= 0 && st.job != ENGINE_OP_NONE;
 }
 
+int disk_job_begin(const char *cmd, const struct disk_opts *o, const char *target, enum engine_operation op) {
+        if (!o->header)
+                return -1;
+        char recorded[PATH_MAX];
+        if (job_record_header(target, recorded, sizeof(recorded)) == 0) {
+                struct engine_status st;
+                if (engine_status(target, recorded, &st) >= 0 && st.job != ENGINE_OP_NONE) {
+                        /* Starting over with another header would treat half-converted
+                         * data as if untouched: encrypt it twice, or decrypt plaintext. */
+                        log_error("%s has an interrupted %s job whose state is in %s: finish it with "
+                                  "'vmcrypt disk resume %s' before starting another",
+                                  target, engine_operation_to_string(st.job), recorded, target);
+                        return EXIT_BUSY;
+                }
+        }
+        int r = job_record_add(target, o->header, op);
+        if (r < 0)
+                log_warning_errno(r, "%s: cannot record where this job's header is (%s/jobs): %m; "
+                                  "if it is interrupted, resume it with --header %s", cmd,
+                                  getenv("VMCRYPT_STATE_DIR") ? getenv("VMCRYPT_STATE_DIR") : "/var/lib/vmcrypt",
+                                  o->header);
+        return -1;
+}
+
+int disk_job_find_header(struct disk_opts *o, const char *target, char *buf, size_t size) {
+        if (o->header || job_record_header(target, buf, size) < 0)
+                return 0;
+        struct engine_status st;
+        if (engine_status(target, buf, &st) < 0 || st.job == ENGINE_OP_NONE) {
+                /* The job ended after all (a crash before its record went). */
+                (void) job_record_remove(target);
+                return 0;
+        }
+        o->header = buf;
+        return 1;
+}
+
 int disk_finish_job(const char *what, const struct disk_opts *o, const char *path, int r) {
+        if (o->header && !disk_job_in_progress(o, path))
+                (void) job_record_remove(path);
         int code = disk_finish(what, o, r);
         if (r < 0 && r != -EINPROGRESS && disk_job_in_progress(o, path))
                 fprintf(stderr, "The %s job on %s is interrupted and the disk is unusable until it is finished: fix the cause, then run 'vmcrypt disk resume%s%s --key-file KEY %s'.\n",

@@ -96,7 +96,15 @@ bool disk_job_in_progress(const struct disk_opts *o, const char *path);
 /* Print the one message for r (< 0) and return its exit code; for r >= 0 return 0.
  * Also prints the final progress event on success. */
 int disk_finish(const char *what, const struct disk_opts *o, int r);
-/* Same, naming the disk: a failed job left resumable gets a "run resume" hint. */
+/* Before a job with a detached header: refuse (exit code) when the disk already has
+ * an interrupted job recorded with another header, and record this one's (see
+ * disk-job-record.h; a failure to record is only warned about). -1 to go on. */
+int disk_job_begin(const char *cmd, const struct disk_opts *o, const char *target, enum engine_operation op);
+/* Without --header: set o->header (into buf) to the recorded header of target's
+ * interrupted job, and return 1; 0 when there is none (stale records are dropped). */
+int disk_job_find_header(struct disk_opts *o, const char *target, char *buf, size_t size);
+/* Same, naming the disk: a failed job left resumable gets a "run resume" hint; the
+ * record of a detached job that is no longer in progress goes. */
 int disk_finish_job(const char *what, const struct disk_opts *o, const char *path, int r);
 
 /* --provider (disk-provider.c): make and wrap the new unlock secret (exit code or

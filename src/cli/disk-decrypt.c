@@ -36,6 +36,9 @@ int disk_decrypt_main(int argc, char *argv[]) {
         r = disk_prepare(cmd, &o, o.args[0], false, &p, &key);
         if (r >= 0)
                 return r;
+        r = disk_job_begin(cmd, &o, o.args[0], ENGINE_OP_DECRYPT);
+        if (r >= 0)
+                return r;
         r = engine_decrypt(&p);
         if (r >= 0)
                 disk_drop_sidecar(o.header ? o.header : o.args[0]);

@@ -47,6 +47,9 @@ int disk_encrypt_main(int argc, char *argv[]) {
         r = disk_prepare(cmd, &o, o.args[0], true, &p, &key);
         if (r >= 0)
                 return r;
+        r = disk_job_begin(cmd, &o, o.args[0], ENGINE_OP_ENCRYPT);
+        if (r >= 0)
+                return r;
         r = engine_encrypt(&p);
         if (r < 0 && o.new_key_file && !disk_job_in_progress(&o, o.args[0]))
                 (void) unlink(o.new_key_file); /* the key protects nothing */

@@ -45,5 +45,8 @@ int disk_reencrypt_main(int argc, char *argv[]) {
                 log_warning("%s has %u keyslots; only the one this key opens survives the new volume key. "
                             "Add a recovery passphrase again afterwards with 'vmcrypt disk recovery-key add'.",
                             o.args[0], st.n_keyslots);
+        r = disk_job_begin(cmd, &o, o.args[0], ENGINE_OP_REENCRYPT);
+        if (r >= 0)
+                return r;
         return disk_finish_job("reencrypt", &o, o.args[0], engine_reencrypt(&p));
 }

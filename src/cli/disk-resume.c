@@ -1,4 +1,5 @@
 /* `vmcrypt disk resume`: finish an interrupted in-place job. */
+#include <limits.h>
 #include <stdio.h>
 
 #include "cli/cli.h"
@@ -11,9 +12,12 @@ static const char help[] =
 "Finish an encrypt, decrypt or reencrypt job that was interrupted (crash, power\n"
 "cut, kill, I/O error). The job's state is read from the disk; the same key that\n"
 "started the job unlocks it. Running resume on a disk without a job does nothing.\n"
+"A job with a detached header keeps its state in the header file; vmcrypt records\n"
+"that file's path when the job starts, so --header is needed only if the record is\n"
+"gone.\n"
 "\n"
 "Options:\n"
-"  --header FILE            the job's detached header file\n"
+"  --header FILE            the job's detached header file (default: the recorded one)\n"
 DISK_HELP_UNLOCK
 DISK_HELP_RUN
 "  -h, --help               show this help\n"
@@ -23,7 +27,10 @@ DISK_HELP_UNLOCK_NOTE
 "  vmcrypt disk resume --key-file vm1.key vm1.img\n"
 "\n"
 "Exit status: 0 done (or nothing to do); 2 usage; 3 wrong key; 5 in use;\n"
-"9 job area or data damaged; 1 other errors.\n";
+"9 job area or data damaged; 1 other errors.\n"
+"\n"
+"Environment: VMCRYPT_STATE_DIR, where jobs/ records detached headers\n"
+"(default /var/lib/vmcrypt).\n";
 
 int disk_resume_main(int argc, char *argv[]) {
         const char *cmd = "vmcrypt disk resume";
@@ -31,6 +38,10 @@ int disk_resume_main(int argc, char *argv[]) {
         int r = disk_opts_parse(cmd, DOPT_HEADER | DOPT_KEY | DOPT_PROVIDERS | DOPT_RUN | DOPT_ONE_TARGET, help, argc, argv, &o);
         if (r >= 0)
                 return r;
+        char recorded[PATH_MAX];
+        if (disk_job_find_header(&o, o.args[0], recorded, sizeof(recorded)))
+                log_notice("%s: the job's state is in its detached header %s (recorded when it started)", o.args[0],
+                         o.header);
         /* Only ask for a key when there is a job that needs one. */
         struct engine_status st;
         r = engine_status(o.args[0], o.header, &st);
@@ -50,7 +61,7 @@ int disk_resume_main(int argc, char *argv[]) {
                 disk_drop_sidecar(o.header ? o.header : o.args[0]);
         if (r == 1) {
                 log_notice("no job in progress on %s: nothing to resume%s", o.args[0],
-                           o.header ? "" : " (a job with a detached header is found only with --header FILE)");
+                           o.header ? "" : " (a job with a detached header that was not recorded is found only with --header FILE)");
                 r = 0;
         } else if (r == 2) {
                 log_notice("the interrupted job had not changed %s yet: it was rolled back, the disk is as before; run the command again", o.args[0]);

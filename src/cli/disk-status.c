@@ -1,5 +1,6 @@
 /* `vmcrypt disk status`: the encryption state, read from the disk itself. */
 #include <jansson.h>
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 
@@ -15,11 +16,13 @@ static const char help[] =
 "No key is needed.\n"
 "\n"
 "Options:\n"
-"  --header FILE            the volume's detached header\n"
+"  --header FILE            the volume's detached header (default: the one recorded\n"
+"                           for an interrupted job, see 'vmcrypt disk resume --help')\n"
 "  --json                   one JSON object on stdout:\n"
 "      {\"path\",\"state\":\"plain|encrypted|encrypting|decrypting|reencrypting\",\n"
 "       \"format\":\"luks2|luks1|none\",\"cipher\",\"key_bits\",\"sector_size\",\n"
 "       \"data_offset\",\"data_size\",\"header\":\"embedded|detached\",\n"
+"       \"header_file\":null|PATH,\n"
 "       \"keyslots\":[{\"id\",\"kdf\"}],\"tokens\":[{\"id\",\"type\"}],\n"
 "       \"job\":null|{\"operation\",\"position\",\"done\",\"total\",\"percent\"}}\n"
 "  -h, --help               show this help\n"
@@ -44,7 +47,7 @@ static double percent(const struct engine_status *st) {
         return st->job_total ? 100.0 * (double) st->job_done / (double) st->job_total : 100.0;
 }
 
-static int print_json(const char *path, const struct engine_status *st) {
+static int print_json(const char *path, const char *header, const struct engine_status *st) {
         bool luks = st->format != DISK_FORMAT_NONE;
         json_t *o = json_object();
         json_object_set_new(o, "path", json_string(path));
@@ -56,6 +59,7 @@ static int print_json(const char *path, const struct engine_status *st) {
         json_object_set_new(o, "data_offset", json_integer((json_int_t) st->data_offset));
         json_object_set_new(o, "data_size", json_integer((json_int_t) st->data_size));
         json_object_set_new(o, "header", json_string(st->detached ? "detached" : "embedded"));
+        json_object_set_new(o, "header_file", header ? json_string(header) : json_null());
         json_t *ks = json_array(), *tk = json_array();
         for (unsigned i = 0; i < st->n_keyslots; i++)
                 json_array_append_new(ks, json_pack("{s:i,s:s}", "id", st->keyslots[i].id, "kdf", st->keyslots[i].kdf));
@@ -82,13 +86,14 @@ static int print_json(const char *path, const struct engine_status *st) {
         return EXIT_OK;
 }
 
-static void print_human(const char *path, const struct engine_status *st) {
+static void print_human(const char *path, const char *header, const struct engine_status *st) {
         printf("path:        %s\n", path);
         printf("state:       %s\n", state_name(st));
         printf("format:      %s\n", disk_format_to_string(st->format));
         if (st->format != DISK_FORMAT_NONE) {
                 printf("cipher:      %s, %u-bit key, %u-byte sectors\n", st->cipher, st->key_bits, st->sector_size);
-                printf("header:      %s\n", st->detached ? "detached" : "embedded");
+                printf("header:      %s%s%s\n", st->detached ? "detached" : "embedded", header ? ", " : "",
+                       header ? header : "");
                 printf("data offset: %llu\n", (unsigned long long) st->data_offset);
         }
         printf("data size:   %llu\n", (unsigned long long) st->data_size);
@@ -108,6 +113,8 @@ int disk_status_main(int argc, char *argv[]) {
         int r = disk_opts_parse(cmd, DOPT_HEADER | DOPT_JSON | DOPT_ONE_TARGET, help, argc, argv, &o);
         if (r >= 0)
                 return r;
+        char recorded[PATH_MAX];
+        (void) disk_job_find_header(&o, o.args[0], recorded, sizeof(recorded));
         struct engine_status st;
         r = engine_status(o.args[0], o.header, &st);
         if (r < 0) {
@@ -115,7 +122,7 @@ int disk_status_main(int argc, char *argv[]) {
                 return disk_finish("status", &o, r);
         }
         if (o.json)
-                return print_json(o.args[0], &st);
-        print_human(o.args[0], &st);
+                return print_json(o.args[0], o.header, &st);
+        print_human(o.args[0], o.header, &st);
         return EXIT_OK;
 }

@@ -1,0 +1,115 @@
+/* Records of detached-header jobs: see disk-job-record.h. */
+#include "cli/disk-job-record.h"
+
+#include <errno.h>
+#include <jansson.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/sysmacros.h>
+#include <unistd.h>
+
+#include "shared/fd-util.h"
+#include "shared/log.h"
+
+static const char *state_dir(void) {
+        const char *d = getenv("VMCRYPT_STATE_DIR");
+        return d && *d ? d : "/var/lib/vmcrypt";
+}
+
+/* The record's path: by identity, not by name, so /dev/sdb and its by-id link (or
+ * a renamed image) find the same record. */
+static int record_path(const char *target, char *buf, size_t size) {
+        struct stat st;
+        if (stat(target, &st) < 0)
+                return negative_errno();
+        int n;
+        if (S_ISBLK(st.st_mode))
+                n = snprintf(buf, size, "%s/jobs/blk-%u:%u.json", state_dir(), major(st.st_rdev), minor(st.st_rdev));
+        else
+                n = snprintf(buf, size, "%s/jobs/file-%llx-%llx.json", state_dir(), (unsigned long long) st.st_dev,
+                             (unsigned long long) st.st_ino);
+        return n > 0 && (size_t) n < size ? 0 : -ENAMETOOLONG;
+}
+
+static int mkdir_one(const char *path) {
+        if (mkdir(path, 0700) < 0 && errno != EEXIST)
+                return negative_errno();
+        return 0;
+}
+
+/* realpath of a file that may not exist yet (a new header): its directory's. */
+static int absolute_path(const char *path, char buf[static PATH_MAX]) {
+        if (realpath(path, buf))
+                return 0;
+        if (errno != ENOENT)
+                return negative_errno();
+        const char *slash = strrchr(path, '/'), *base = slash ? slash + 1 : path;
+        char dir[PATH_MAX], real[PATH_MAX];
+        if (!slash)
+                strcpy(dir, ".");
+        else if (slash == path)
+                strcpy(dir, "/");
+        else
+                snprintf(dir, sizeof(dir), "%.*s", (int) (slash - path), path);
+        if (!realpath(dir, real))
+                return negative_errno();
+        int n = snprintf(buf, PATH_MAX, "%s/%s", strcmp(real, "/") == 0 ? "" : real, base);
+        return n > 0 && n < PATH_MAX ? 0 : -ENAMETOOLONG;
+}
+
+int job_record_add(const char *target, const char *header, enum engine_operation operation) {
+        char path[PATH_MAX], jobs[PATH_MAX], t[PATH_MAX], h[PATH_MAX];
+        int r = record_path(target, path, sizeof(path));
+        if (r < 0)
+                return r;
+        /* Absolute paths: resume may run from another directory. */
+        r = absolute_path(target, t);
+        if (r == 0)
+                r = absolute_path(header, h);
+        if (r < 0)
+                return r;
+        snprintf(jobs, sizeof(jobs), "%s/jobs", state_dir());
+        r = mkdir_one(state_dir());
+        if (r == 0)
+                r = mkdir_one(jobs);
+        if (r < 0)
+                return r;
+        json_t *o = json_pack("{s:s,s:s,s:s}", "target", t, "header", h, "operation",
+                              engine_operation_to_string(operation));
+        char *s = o ? json_dumps(o, JSON_COMPACT) : NULL;
+        json_decref(o);
+        if (!s)
+                return -ENOMEM;
+        r = write_file_atomic(path, s, strlen(s), 0600);
+        free(s);
+        return r;
+}
+
+int job_record_remove(const char *target) {
+        char path[PATH_MAX];
+        int r = record_path(target, path, sizeof(path));
+        if (r < 0)
+                return r;
+        if (unlink(path) < 0)
+                return errno == ENOENT ? 0 : negative_errno();
+        return fsync_parent_dir(path);
+}
+
+int job_record_header(const char *target, char *buf, size_t size) {
+        char path[PATH_MAX];
+        int r = record_path(target, path, sizeof(path));
+        if (r < 0)
+                return r;
+        json_t *o = json_load_file(path, 0, NULL);
+        if (!o)
+                return access(path, F_OK) == 0 ? -EUCLEAN : -ENOENT;
+        const char *h = json_string_value(json_object_get(o, "header"));
+        r = h && strlen(h) < size ? 0 : -EUCLEAN;
+        if (r == 0)
+                strcpy(buf, h);
+        json_decref(o);
+        return r;
+}

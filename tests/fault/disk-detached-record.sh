@@ -1,0 +1,68 @@
+#!/usr/bin/env bash
+# A job with a detached header keeps its state in the header file and leaves no
+# mark the disk itself carries, so vmcrypt records the header's path when the job
+# starts ($VMCRYPT_STATE_DIR/jobs). After a SIGKILL mid-job of encrypt, decrypt and
+# reencrypt: status and resume find the header without --header; starting another
+# job with another header is refused and changes nothing (it would convert data
+# twice); the record goes with the job; a stale record is dropped; and an
+# unwritable state directory only costs a warning.
+. "$(dirname "$0")/../lib.sh"
+. "$(dirname "$0")/disk-common.sh"
+require_vmcrypt
+require_cmd cryptsetup qemu-img openssl numfmt
+MODES=(detached)
+
+records() { find "$VMCRYPT_STATE_DIR/jobs" -name '*.json' 2>/dev/null | wc -l; }
+
+fault_setup
+for op in "${OPS[@]}"; do
+        what="$op/detached killed mid-pass"
+        prep "$op" detached
+        rc=$(VMCRYPT_TEST_CRASH_POINT=after-data-write:1 run_op "$op" detached)
+        assert_eq "$rc" 137 "$what: exit status of the killed job"
+        assert_eq "$(records)" 1 "$what: job records"
+
+        # status without --header: the job, and where its header is.
+        vmc disk status --json "$T/img" >"$T/status.json"
+        assert_eq "$(json_get "$T/status.json" "d['state']")" "$(job_state "$op")" "$what: state without --header"
+        assert_eq "$(json_get "$T/status.json" "d['header_file']")" "$(realpath "$T/img.hdr")" "$what: header_file"
+
+        # Another job with another header: refused, nothing changed.
+        s_img=$(snapshot "$T/img")
+        s_hdr=$(snapshot "$T/img.hdr")
+        expect_rc 5 other-job vmc disk "$op" --header "$T/other.hdr" --key-file "$T/img.key" --progress none "$T/img"
+        assert_file_contains "$T/other-job.err" "vmcrypt disk resume" "$what: the refusal says what to do"
+        assert_unchanged "$T/img" "$s_img" "$what: another job refused"
+        assert_unchanged "$T/img.hdr" "$s_hdr" "$what: another job refused"
+        [ ! -e "$T/other.hdr" ] || die "$what: the refused job made a header file"
+
+        # resume without --header finds it, and the record goes with the job.
+        vmc disk resume --key-file "$T/img.key" --progress none "$T/img" >"$T/resume.out" 2>"$T/resume.err" ||
+                die "$what: resume without --header failed: $(cat "$T/resume.err")"
+        assert_file_contains "$T/resume.err" "$(realpath "$T/img.hdr")" "$what: resume names the recorded header"
+        assert_eq "$(records)" 0 "$what: job records after resume"
+        verify_end "$op" detached "$what"
+        assert_eq "$(records)" 0 "$what: job records after the decrypt that checks"
+done
+
+what="stale record"
+prep encrypt detached
+rc=$(VMCRYPT_TEST_CRASH_POINT=after-data-write:1 run_op encrypt detached)
+assert_eq "$rc" 137 "$what: exit status of the killed job"
+cp -a "$VMCRYPT_STATE_DIR/jobs" "$T/jobs.saved"
+resume detached "$what"
+assert_eq "$(records)" 0 "$what: records after resume with --header"
+rm -rf "$VMCRYPT_STATE_DIR/jobs" && cp -a "$T/jobs.saved" "$VMCRYPT_STATE_DIR/jobs"
+vmc disk status --json "$T/img" >"$T/status.json"
+assert_eq "$(json_get "$T/status.json" "d['job']")" null "$what: job of a finished disk"
+assert_eq "$(records)" 0 "$what: a record of a finished job is dropped"
+expect_rc 0 resume-nothing vmc disk resume --key-file "$T/img.key" --progress none "$T/img"
+verify_end encrypt detached "$what"
+
+what="unwritable state directory"
+prep encrypt detached
+rc=$(VMCRYPT_STATE_DIR=/proc/vmcrypt-none run_op encrypt detached)
+assert_eq "$rc" 0 "$what: encrypt still runs"
+assert_file_contains "$T/op.err" "--header" "$what: the warning says how to resume"
+verify_end encrypt detached "$what"
+echo "detached-header jobs found, guarded and forgotten through their records"
