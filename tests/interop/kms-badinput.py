@@ -16,12 +16,7 @@ kt = importlib.util.module_from_spec(spec)
 spec.loader.exec_module(kt)
 T, OP, item, S, attr, one, find = kt.T, kt.OP, kt.item, kt.S, kt.attr, kt.one, kt.find
 port, d, pid = int(sys.argv[1]), sys.argv[2], int(sys.argv[3])
-
-
-def check(cond, what):
-    if not cond:
-        raise SystemExit("FAIL: " + what)
-    print("ok: " + what)
+check = kt.check
 
 
 good = kt.Conn(port, d, "good")

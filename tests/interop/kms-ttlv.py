@@ -8,6 +8,13 @@ import struct
 STRUCT, INT, LONG, BIGINT, ENUM, BOOL, TEXT, BYTES, DATETIME, INTERVAL = range(1, 11)
 
 
+def check(cond, what):
+    """A test's assertion: print ok, or stop the test with FAIL and what failed."""
+    if not cond:
+        raise SystemExit("FAIL: " + what)
+    print("ok: " + what)
+
+
 def item(tag, typ, value):
     """Encode one item; value is a list of encoded children for structures."""
     if typ == STRUCT:
