@@ -235,6 +235,25 @@ static void rate_eta(const struct progress_state *s, double *rate, double *eta, 
         *eta = *rate > 0 ? (double) (s->total - s->done) / *rate : -1;
 }
 
+static void draw_bar(struct progress_state *s, double pct, double rate, double eta, double elapsed, bool finished) {
+        char bar[31];
+        int fill = (int) (pct * 30 / 100);
+        for (int i = 0; i < 30; i++)
+                bar[i] = i < fill ? '#' : '.';
+        bar[30] = 0;
+        bool gib = s->total >= (1ULL << 30);
+        double unit = gib ? (double) (1 << 30) : (double) (1 << 20);
+        fprintf(stderr, "\r%-9s [%s] %5.1f%%  %.1f/%.1f %s  %6.1f MiB/s  ", engine_operation_to_string(s->op), bar, pct,
+                (double) s->done / unit, (double) s->total / unit, gib ? "GiB" : "MiB", rate / (1 << 20));
+        if (finished)
+                fprintf(stderr, "in %.1f s  ", elapsed);
+        else if (eta < 0)
+                fputs("ETA --:--  ", stderr);
+        else
+                fprintf(stderr, "ETA %02u:%02u  ", (unsigned) eta / 60, (unsigned) eta % 60);
+        s->drew_bar = true;
+}
+
 static void progress_cb(const struct engine_progress *p, void *userdata) {
         struct progress_state *s = userdata;
         if (!s->started) {
@@ -245,30 +264,20 @@ static void progress_cb(const struct engine_progress *p, void *userdata) {
         s->op = p->operation;
         s->done = p->done;
         s->total = p->total;
-        if (p->finished)
-                return;
         double rate, eta, elapsed;
         rate_eta(s, &rate, &eta, &elapsed);
         double pct = p->total ? 100.0 * (double) p->done / (double) p->total : 100.0;
-        if (s->mode == PROGRESS_JSON) {
+        if (p->finished) {
+                /* The bar ends full, with the average rate; JSON's "done" line comes
+                 * from disk_finish, once the command has succeeded. */
+                if (s->mode == PROGRESS_BAR)
+                        draw_bar(s, 100.0, rate, -1, elapsed, true);
+        } else if (s->mode == PROGRESS_JSON) {
                 fprintf(stderr, "{\"event\":\"progress\",\"operation\":\"%s\",\"done\":%llu,\"total\":%llu,\"percent\":%.1f,\"rate_bps\":%.0f,\"eta_s\":%.0f}\n",
                         engine_operation_to_string(p->operation), (unsigned long long) p->done,
                         (unsigned long long) p->total, pct, rate, eta < 0 ? -1 : eta);
         } else if (s->mode == PROGRESS_BAR) {
-                char bar[31];
-                int fill = (int) (pct * 30 / 100);
-                for (int i = 0; i < 30; i++)
-                        bar[i] = i < fill ? '#' : '.';
-                bar[30] = 0;
-                double unit = p->total >= (1ULL << 30) ? (double) (1 << 30) : (double) (1 << 20);
-                fprintf(stderr, "\r%-9s [%s] %5.1f%%  %.1f/%.1f %s  %6.1f MiB/s  ETA ",
-                        engine_operation_to_string(p->operation), bar, pct, (double) p->done / unit,
-                        (double) p->total / unit, p->total >= (1ULL << 30) ? "GiB" : "MiB", rate / (1 << 20));
-                if (eta < 0)
-                        fputs("--:--  ", stderr);
-                else
-                        fprintf(stderr, "%02u:%02u  ", (unsigned) eta / 60, (unsigned) eta % 60);
-                s->drew_bar = true;
+                draw_bar(s, pct, rate, eta, elapsed, false);
         }
         fflush(stderr);
 }

@@ -87,7 +87,10 @@ one_kind() {
         assert_eq "$(stat -c %s "$T/vk2")" 64 "volume key size after reencrypt"
         assert_ne "$(sha256_range "$T/vk2")" "$(sha256_range "$T/vk1")" "volume key after reencrypt"
 
-        expect_rc 0 decrypt vmc disk decrypt "${h[@]}" --key-file "$key" --progress none "$img"
+        expect_rc 0 decrypt vmc disk decrypt "${h[@]}" --key-file "$key" --progress bar "$img"
+        # The bar (asked for, though not a tty) redraws in place and ends full.
+        tr '\r' '\n' <"$T/decrypt.err" | grep -v '^$' | tail -n 1 >"$T/lastbar"
+        assert_file_contains "$T/lastbar" '^decrypt +\[#{30}\] 100\.0% .* in [0-9.]+ s' "last progress bar of decrypt"
         assert_eq "$(file_size "$img")" "$SIZE" "image size after decrypt"
         assert_eq "$(sha256_range "$img")" "$ORIG_SHA" "image content after encrypt+reencrypt+decrypt"
         assert_state "$img" "" plain
