@@ -3,6 +3,7 @@
 # in the same run. Each workload (Get, durable Create, Encrypt, and a mix of 8 Get :
 # 1 Create : 1 Encrypt) runs at several connection counts on both servers; the
 # ratio is printed per workload at equal connection counts and best against best.
+# createget alternates Create and Get on each connection (the issue's anchor).
 # Usage: bench/kms-bench.sh [BUILD_DIR]   (default build-kms; configured if needed)
 #   SECONDS_RUN=5 (vmcrypt-kms runs), PYKMIP_SECONDS=3 (PyKMIP runs: it is slow)
 set -euo pipefail
@@ -31,15 +32,16 @@ for _ in $(seq 100); do grep -q '^listening on' "$T/kms.out" && break; sleep 0.0
 PORT=$(sed -n 's/^listening on //p' "$T/kms.out")
 LOAD=("$B/bench/kms-load" --cert "$T/s/client-bench.crt" --key "$T/s/client-bench.key" --ca "$T/s/ca.crt")
 
-WORKLOADS=(get create encrypt mix)
+# createget: the issue's own anchor (Create and Get alternating on each connection).
+WORKLOADS=(get create encrypt mix createget)
 OUR_CONNS=(1 4 16 64)
 THEIR_CONNS=(1 4 16)
-declare -A MIXARG=([get]=get [create]=create [encrypt]=encrypt [mix]=get:8,create:1,encrypt:1)
+declare -A MIXARG=([get]=get [create]=create [encrypt]=encrypt [mix]=get:8,create:1,encrypt:1 [createget]=create:1,get:1)
 declare -A OURS THEIRS
 run() { # server-label port seconds workload conns -> sets LAST
   local out
   out=$("${LOAD[@]}" --port "$2" --conns "$5" --seconds "$3" --kmip 1.2 --mix "${MIXARG[$4]}")
-  printf '%-14s %-8s %3s conns  %s\n' "$1" "$4" "$5" "$out"
+  printf '%-14s %-9s %3s conns  %s\n' "$1" "$4" "$5" "$out"
   LAST=$(sed -n 's/.*ops_per_s=\([0-9]*\).*/\1/p' <<<"$out")
 }
 
@@ -85,11 +87,11 @@ kill "$PYK_PID" 2>/dev/null || true; PYK_PID=
 
 ratio() { awk -v o="$1" -v t="$2" 'BEGIN { if (t > 0) printf "%.0fx", o / t; else print "n/a" }'; }
 echo "== ratio vmcrypt-kms / PyKMIP (ops/s), per workload"
-printf '   %-8s' workload
+printf '   %-9s' workload
 for n in "${THEIR_CONNS[@]}"; do printf ' %18s' "$n conns"; done
 printf ' %30s\n' "best of each (conns)"
 for w in "${WORKLOADS[@]}"; do
-  printf '   %-8s' "$w"
+  printf '   %-9s' "$w"
   for n in "${THEIR_CONNS[@]}"; do printf ' %18s' "$(ratio "${OURS[$w,$n]}" "${THEIRS[$w,$n]}")"; done
   bo=0; bon=0; bt=0; btn=0
   for n in "${OUR_CONNS[@]}"; do [ "${OURS[$w,$n]}" -gt "$bo" ] && { bo=${OURS[$w,$n]}; bon=$n; }; done
