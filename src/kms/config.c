@@ -32,6 +32,7 @@ int kms_config_defaults(const char *dir, struct kms_config **ret) {
         c->workers = 32;
         c->max_message = 1U << 20;
         c->idle_timeout = 600;
+        c->cache_rows = 65536;
         c->max_connections = 20000;
         if (!(c->listen = strdup("0.0.0.0:5696")))
                 return -ENOMEM;
@@ -118,11 +119,12 @@ static int add_operation(struct kms_group *g, const char *item) {
         return 0;
 }
 
-static int parse_uint(const char *v, unsigned long max, unsigned long *ret) {
+/* A decimal number in [min, max]. */
+static int parse_uint(const char *v, unsigned long min, unsigned long max, unsigned long *ret) {
         char *end;
         errno = 0;
         unsigned long n = strtoul(v, &end, 10);
-        if (errno || end == v || *end || n == 0 || n > max)
+        if (errno || end == v || *end || v[0] == '-' || n < min || n > max)
                 return -EINVAL;
         *ret = n;
         return 0;
@@ -166,31 +168,37 @@ static int set_key(struct kms_config *c, const char *dir, const char *k, const c
                 return set_path(&c->audit_log, dir, v);
         }
         if (strcmp(k, "workers") == 0) {
-                if ((r = parse_uint(v, 1024, &n)) < 0)
+                if ((r = parse_uint(v, 1, 1024, &n)) < 0)
                         return r;
                 c->workers = (unsigned) n;
                 return 0;
         }
         if (strcmp(k, "network-threads") == 0) {
-                if ((r = parse_uint(v, 64, &n)) < 0)
+                if ((r = parse_uint(v, 0, 64, &n)) < 0)
                         return r;
                 c->network_threads = (unsigned) n;
                 return 0;
         }
         if (strcmp(k, "max-message-size") == 0) {
-                if ((r = parse_uint(v, 64UL << 20, &n)) < 0 || n < 1024)
-                        return -EINVAL;
+                if ((r = parse_uint(v, 1024, 64UL << 20, &n)) < 0)
+                        return r;
                 c->max_message = n;
                 return 0;
         }
+        if (strcmp(k, "cache-rows") == 0) {
+                if ((r = parse_uint(v, 0, 64UL << 20, &n)) < 0)
+                        return r;
+                c->cache_rows = n;
+                return 0;
+        }
         if (strcmp(k, "idle-timeout") == 0) {
-                if ((r = parse_uint(v, 86400, &n)) < 0)
+                if ((r = parse_uint(v, 1, 86400, &n)) < 0)
                         return r;
                 c->idle_timeout = (unsigned) n;
                 return 0;
         }
         if (strcmp(k, "max-connections") == 0) {
-                if ((r = parse_uint(v, 1000000, &n)) < 0)
+                if ((r = parse_uint(v, 1, 1000000, &n)) < 0)
                         return r;
                 c->max_connections = (unsigned) n;
                 return 0;

@@ -27,6 +27,7 @@ struct kms_config {
         size_t max_message;
         unsigned idle_timeout;     /* seconds */
         unsigned max_connections;
+        size_t cache_rows;         /* committed rows kept for reads; 0: no cache */
         struct kms_group *groups;
         size_t n_groups;
 };

@@ -44,7 +44,7 @@ int kms_master_open_store(const struct kms_config *c, int prompt, struct store *
                 if (r < 0)
                         return log_error_errno(r, "Cannot read the master passphrase%s%s: %m",
                                                c->passphrase_file ? " from " : "", c->passphrase_file ? c->passphrase_file : "");
-                return store_sqlite_open(c->database, &(struct master_source) { .passphrase = pass }, ret);
+                return store_sqlite_open_cache(c->database, &(struct master_source) { .passphrase = pass }, c->cache_rows, ret);
         }
 
         _cleanup_(secret_freep) struct secret *key = NULL;
@@ -54,7 +54,7 @@ int kms_master_open_store(const struct kms_config *c, int prompt, struct store *
                                        c->master_key_file);
         if (r < 0)
                 return log_error_errno(r, "Cannot load the master key file %s (32 bytes expected): %m", c->master_key_file);
-        r = store_sqlite_open(c->database, &(struct master_source) { .key = key }, ret);
+        r = store_sqlite_open_cache(c->database, &(struct master_source) { .key = key }, c->cache_rows, ret);
         if (r != -EKEYREJECTED)
                 return r;
 
@@ -65,7 +65,7 @@ int kms_master_open_store(const struct kms_config *c, int prompt, struct store *
         _cleanup_(secret_freep) struct secret *nk = NULL;
         if (seal_key_load_file(newpath, &nk) < 0)
                 return r;
-        r = store_sqlite_open(c->database, &(struct master_source) { .key = nk }, ret);
+        r = store_sqlite_open_cache(c->database, &(struct master_source) { .key = nk }, c->cache_rows, ret);
         if (r < 0)
                 return r;
         if (rename(newpath, c->master_key_file) < 0 || fsync_parent_dir(c->master_key_file) < 0)

@@ -52,7 +52,7 @@ struct store {
  * key does not match the one the store was created with. */
 int store_sqlite_open(const char *path, const struct master_source *master, struct store **ret);
 /* The same with a read cache of at most about cache_rows committed rows (0: none);
- * store_sqlite_open's default is 65536. For tests and measurements. */
+ * store_sqlite_open's default is 65536 (config: cache-rows). */
 int store_sqlite_open_cache(const char *path, const struct master_source *master, size_t cache_rows,
                             struct store **ret);
 

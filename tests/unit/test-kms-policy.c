@@ -31,6 +31,8 @@ static void test_parse_and_policy(void **state) {
                                     "database = /var/tmp/x.db\n"
                                     "tls-ca = ca.pem\n"
                                     "workers = 4\n"
+                                    "network-threads = 0\n"
+                                    "cache-rows = 0\n"
                                     "[group auditors]\n"
                                     "members = carol, dave\n"
                                     "operations = locate, get-attributes\n"
@@ -44,6 +46,8 @@ static void test_parse_and_policy(void **state) {
         assert_string_equal(c->database, "/var/tmp/x.db");
         assert_string_equal(c->tls_ca, "/tmp/ca.pem"); /* relative to the file */
         assert_int_equal(c->workers, 4);
+        assert_int_equal(c->network_threads, 0); /* one per CPU, as documented */
+        assert_int_equal(c->cache_rows, 0);      /* no read cache */
         assert_int_equal(c->n_groups, 2);
 
         /* Owners may do anything with their objects. */
@@ -75,6 +79,12 @@ static void test_errors(void **state) {
         assert_int_equal(kms_config_load(path, &c), -EINVAL);
         unlink(path);
         assert_int_equal(write_conf("workers = 0\n", path, sizeof(path)), 0);
+        assert_int_equal(kms_config_load(path, &c), -EINVAL);
+        unlink(path);
+        assert_int_equal(write_conf("cache-rows = -1\n", path, sizeof(path)), 0);
+        assert_int_equal(kms_config_load(path, &c), -EINVAL);
+        unlink(path);
+        assert_int_equal(write_conf("max-message-size = 1023\n", path, sizeof(path)), 0);
         assert_int_equal(kms_config_load(path, &c), -EINVAL);
         unlink(path);
         assert_int_equal(kms_config_load("/nonexistent/kms.conf", &c), -ENOENT);
