@@ -323,53 +323,63 @@ int disk_finish(const char *what, const struct disk_opts *o, int r) {
         return EXIT_OK;
 }
 
-bool disk_job_in_progress(const struct disk_opts *o, const char *path) {
+/* The operation of the job in progress on target (with its detached header, if
+ * any), or ENGINE_OP_NONE: no job, or the disk cannot be read. */
+static enum engine_operation job_running(const char *target, const char *header) {
         struct engine_status st;
-        return engine_status(path, o->header, &st) >= 0 && st.job != ENGINE_OP_NONE;
+        return engine_status(target, header, &st) >= 0 ? st.job : ENGINE_OP_NONE;
+}
+
+bool disk_job_in_progress(const struct disk_opts *o, const char *path) {
+        return job_running(path, o->header) != ENGINE_OP_NONE;
+}
+
+/* The job recorded for target (its header into buf) if it is still in progress;
+ * a record whose job has ended (a crash before the record went) is dropped. */
+static enum engine_operation recorded_job(const char *target, char *buf, size_t size) {
+        if (job_record_header(target, buf, size) < 0)
+                return ENGINE_OP_NONE;
+        enum engine_operation op = job_running(target, buf);
+        if (op == ENGINE_OP_NONE)
+                (void) job_record_remove(target);
+        return op;
 }
 
 int disk_job_begin(const char *cmd, const struct disk_opts *o, const char *target, enum engine_operation op) {
         if (!o->header)
                 return -1;
         char recorded[PATH_MAX];
-        if (job_record_header(target, recorded, sizeof(recorded)) == 0) {
-                struct engine_status st;
-                if (engine_status(target, recorded, &st) >= 0 && st.job != ENGINE_OP_NONE) {
-                        /* Starting over with another header would treat half-converted
-                         * data as if untouched: encrypt it twice, or decrypt plaintext. */
-                        log_error("%s has an interrupted %s job whose state is in %s: finish it with "
-                                  "'vmcrypt disk resume %s' before starting another",
-                                  target, engine_operation_to_string(st.job), recorded, target);
-                        return EXIT_BUSY;
-                }
+        enum engine_operation running = recorded_job(target, recorded, sizeof(recorded));
+        if (running != ENGINE_OP_NONE) {
+                /* Starting over with another header would treat half-converted data as
+                 * if untouched: encrypt it twice, or decrypt plaintext. */
+                log_error("%s has an interrupted %s job whose state is in %s: finish it with "
+                          "'vmcrypt disk resume %s' before starting another",
+                          target, engine_operation_to_string(running), recorded, target);
+                return EXIT_BUSY;
         }
         int r = job_record_add(target, o->header, op);
         if (r < 0)
                 log_warning_errno(r, "%s: cannot record where this job's header is (%s/jobs): %m; "
-                                  "if it is interrupted, resume it with --header %s", cmd,
-                                  getenv("VMCRYPT_STATE_DIR") ? getenv("VMCRYPT_STATE_DIR") : "/var/lib/vmcrypt",
+                                  "if it is interrupted, resume it with --header %s", cmd, job_record_dir(),
                                   o->header);
         return -1;
 }
 
 int disk_job_find_header(struct disk_opts *o, const char *target, char *buf, size_t size) {
-        if (o->header || job_record_header(target, buf, size) < 0)
+        if (o->header || recorded_job(target, buf, size) == ENGINE_OP_NONE)
                 return 0;
-        struct engine_status st;
-        if (engine_status(target, buf, &st) < 0 || st.job == ENGINE_OP_NONE) {
-                /* The job ended after all (a crash before its record went). */
-                (void) job_record_remove(target);
-                return 0;
-        }
         o->header = buf;
         return 1;
 }
 
 int disk_finish_job(const char *what, const struct disk_opts *o, const char *path, int r) {
-        if (o->header && !disk_job_in_progress(o, path))
+        /* Read the disk once: for the record of a detached job, and for the hint. */
+        bool pending = (o->header || (r < 0 && r != -EINPROGRESS)) && disk_job_in_progress(o, path);
+        if (o->header && !pending)
                 (void) job_record_remove(path);
         int code = disk_finish(what, o, r);
-        if (r < 0 && r != -EINPROGRESS && disk_job_in_progress(o, path))
+        if (r < 0 && r != -EINPROGRESS && pending)
                 fprintf(stderr, "The %s job on %s is interrupted and the disk is unusable until it is finished: fix the cause, then run 'vmcrypt disk resume%s%s --key-file KEY %s'.\n",
                         what, path, o->header ? " --header " : "", o->header ? o->header : "", path);
         return code;

@@ -14,7 +14,7 @@
 #include "shared/fd-util.h"
 #include "shared/log.h"
 
-static const char *state_dir(void) {
+const char *job_record_dir(void) {
         const char *d = getenv("VMCRYPT_STATE_DIR");
         return d && *d ? d : "/var/lib/vmcrypt";
 }
@@ -27,9 +27,9 @@ static int record_path(const char *target, char *buf, size_t size) {
                 return negative_errno();
         int n;
         if (S_ISBLK(st.st_mode))
-                n = snprintf(buf, size, "%s/jobs/blk-%u:%u.json", state_dir(), major(st.st_rdev), minor(st.st_rdev));
+                n = snprintf(buf, size, "%s/jobs/blk-%u:%u.json", job_record_dir(), major(st.st_rdev), minor(st.st_rdev));
         else
-                n = snprintf(buf, size, "%s/jobs/file-%llx-%llx.json", state_dir(), (unsigned long long) st.st_dev,
+                n = snprintf(buf, size, "%s/jobs/file-%llx-%llx.json", job_record_dir(), (unsigned long long) st.st_dev,
                              (unsigned long long) st.st_ino);
         return n > 0 && (size_t) n < size ? 0 : -ENAMETOOLONG;
 }
@@ -71,8 +71,8 @@ int job_record_add(const char *target, const char *header, enum engine_operation
                 r = absolute_path(header, h);
         if (r < 0)
                 return r;
-        snprintf(jobs, sizeof(jobs), "%s/jobs", state_dir());
-        r = mkdir_one(state_dir());
+        snprintf(jobs, sizeof(jobs), "%s/jobs", job_record_dir());
+        r = mkdir_one(job_record_dir());
         if (r == 0)
                 r = mkdir_one(jobs);
         if (r < 0)

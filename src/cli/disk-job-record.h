@@ -12,6 +12,8 @@
 
 #include "disk/engine.h"
 
+/* The state directory the records live under (jobs/ in it). */
+const char *job_record_dir(void);
 /* Durably record that a job of operation on target keeps its state in header. */
 int job_record_add(const char *target, const char *header, enum engine_operation operation);
 /* Forget the record of target's job (absent is fine). */
