@@ -46,26 +46,35 @@ static int teardown(void **state) {
         return system(cmd);
 }
 
+/* One request of n_items through kms_process (defer NULL: every operation runs and
+ * writes wait for their commit); on 0, *resp is the parsed response (in arena a). */
+static int run_request(struct ttlv_arena *a, const struct kms_client *who, struct kmip_version v,
+                       struct kmip_batch_item *items, size_t n_items, struct kms_defer *defer,
+                       struct kmip_message *resp) {
+        struct kmip_message m = { .header = { .version = v }, .items = items, .n_items = n_items };
+        struct ttlv *root;
+        assert_int_equal(kmip_request_build(a, &m, &root), 0);
+        uint8_t *req, *out = NULL;
+        size_t n, rn;
+        assert_int_equal(ttlv_encode_alloc(root, &req, &n), 0);
+        int r = kms_process(&engine, who, req, n, defer, &out, &rn);
+        ttlv_buffer_free(req, n);
+        if (r == 0) {
+                /* The parsed tree points into the response: keep it as long as the arena. */
+                uint8_t *keep = ttlv_arena_alloc(a, rn);
+                memcpy(keep, out, rn);
+                assert_int_equal(kmip_response_parse(a, keep, rn, NULL, resp), 0);
+        }
+        free(out);
+        return r;
+}
+
 /* One request with one item; returns the response item (in arena a). */
 static struct kmip_batch_item *call(struct ttlv_arena *a, const struct kms_client *who, struct kmip_version v,
                                     uint32_t op, struct ttlv *payload) {
         struct kmip_batch_item item = { .operation = op, .payload = payload };
-        struct kmip_message m = { .header = { .version = v }, .items = &item, .n_items = 1 };
-        struct ttlv *root;
-        assert_int_equal(kmip_request_build(a, &m, &root), 0);
-        uint8_t *req;
-        size_t n;
-        assert_int_equal(ttlv_encode_alloc(root, &req, &n), 0);
-        uint8_t *resp;
-        size_t rn;
-        assert_int_equal(kms_process(&engine, who, req, n, NULL, &resp, &rn), 0);
-        ttlv_buffer_free(req, n);
         struct kmip_message r;
-        /* The parsed tree points into resp: keep it alive as long as the arena. */
-        uint8_t *keep = ttlv_arena_alloc(a, rn);
-        memcpy(keep, resp, rn);
-        free(resp);
-        assert_int_equal(kmip_response_parse(a, keep, rn, NULL, &r), 0);
+        assert_int_equal(run_request(a, who, v, &item, 1, NULL, &r), 0);
         assert_int_equal(r.n_items, 1);
         assert_int_equal(r.header.version.major, v.major);
         assert_int_equal(r.header.version.minor, v.minor);
@@ -334,26 +343,6 @@ static void note_done(int r, void *userdata) {
         __atomic_add_fetch(&f->called, 1, __ATOMIC_RELEASE);
 }
 
-/* One encoded request through kms_process's inline mode. */
-static int process_inline(struct ttlv_arena *a, struct kmip_version v, struct kmip_batch_item *items, size_t n_items,
-                          struct kms_defer *d, struct kmip_message *resp) {
-        struct kmip_message m = { .header = { .version = v }, .items = items, .n_items = n_items };
-        struct ttlv *root;
-        assert_int_equal(kmip_request_build(a, &m, &root), 0);
-        uint8_t *req, *out = NULL;
-        size_t n, rn;
-        assert_int_equal(ttlv_encode_alloc(root, &req, &n), 0);
-        int r = kms_process(&engine, &alice, req, n, d, &out, &rn);
-        ttlv_buffer_free(req, n);
-        if (r == 0) {
-                uint8_t *keep = ttlv_arena_alloc(a, rn);
-                memcpy(keep, out, rn);
-                assert_int_equal(kmip_response_parse(a, keep, rn, NULL, resp), 0);
-        }
-        free(out);
-        return r;
-}
-
 /* The network loop's mode: reads answered, a lone Create answered before its commit
  * with the reply held back, everything else handed back untouched. */
 static void test_inline_split(void **state) {
@@ -366,12 +355,12 @@ static void test_inline_split(void **state) {
         struct kmip_message resp;
 
         struct kmip_batch_item get = { .operation = KMIP_OP_GET, .payload = uid_payload(a, k) };
-        assert_int_equal(process_inline(a, v, &get, 1, &d, &resp), 0);
+        assert_int_equal(run_request(a, &alice, v, &get, 1, &d, &resp), 0);
         assert_false(d.deferred);
         assert_int_equal(resp.items[0].result_status, KMIP_STATUS_SUCCESS);
 
         struct kmip_batch_item act = { .operation = KMIP_OP_ACTIVATE, .payload = uid_payload(a, k) };
-        assert_int_equal(process_inline(a, v, &act, 1, &d, &resp), -EWOULDBLOCK);
+        assert_int_equal(run_request(a, &alice, v, &act, 1, &d, &resp), -EWOULDBLOCK);
         assert_false(d.deferred);
         assert_int_equal(state_of(a, k), KMIP_STATE_PRE_ACTIVE);
 
@@ -387,12 +376,12 @@ static void test_inline_split(void **state) {
         };
         /* Create then Activate of its placeholder: the second item needs the first
          * durable, so the whole batch goes to a worker. */
-        assert_int_equal(process_inline(a, v, cr, 2, &d, &resp), -EWOULDBLOCK);
+        assert_int_equal(run_request(a, &alice, v, cr, 2, &d, &resp), -EWOULDBLOCK);
         assert_false(d.deferred);
         assert_int_equal(__atomic_load_n(&f.called, __ATOMIC_ACQUIRE), 0);
 
         /* A lone Create: answered now, reported durable later, exactly once. */
-        assert_int_equal(process_inline(a, v, cr, 1, &d, &resp), 0);
+        assert_int_equal(run_request(a, &alice, v, cr, 1, &d, &resp), 0);
         assert_true(d.deferred);
         assert_int_equal(d.operation, KMIP_OP_CREATE);
         assert_int_equal(resp.items[0].result_status, KMIP_STATUS_SUCCESS);
