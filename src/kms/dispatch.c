@@ -152,10 +152,13 @@ static int process(struct kms_engine *e, const struct kms_client *client, const 
 
         struct kmip_message m = {};
         int r = kmip_request_parse(a, req, n, &limits, &m);
+        /* The one item whose write may be queued without waiting, if any. */
+        struct kms_defer *item_defer = NULL;
         if (r == 0 && defer) {
-                if (m.n_items == 1 && is_deferrable_write(m.items[0].operation))
+                if (m.n_items == 1 && is_deferrable_write(m.items[0].operation)) {
                         defer->operation = m.items[0].operation;
-                else
+                        item_defer = defer;
+                } else
                         for (size_t i = 0; i < m.n_items; i++)
                                 if (!is_quick_read(m.items[i].operation))
                                         return -EWOULDBLOCK;
@@ -198,7 +201,7 @@ static int process(struct kms_engine *e, const struct kms_client *client, const 
                 struct kms_op op = {
                         .engine = e, .client = client, .a = a, .v = v, .operation = it->operation,
                         .req = it->payload, .placeholder = placeholder,
-                        .defer = defer && m.n_items == 1 && is_deferrable_write(it->operation) ? defer : NULL,
+                        .defer = item_defer,
                 };
                 op.resp = ttlv_add_structure(a, NULL, KMIP_TAG_RESPONSE_PAYLOAD);
                 if (!op.resp)
