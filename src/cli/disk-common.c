@@ -374,11 +374,12 @@ int disk_job_find_header(struct disk_opts *o, const char *target, char *buf, siz
 }
 
 int disk_finish_job(const char *what, const struct disk_opts *o, const char *path, int r) {
-        /* Read the disk once: for the record of a detached job, and for the hint. */
+        /* First the job's own message: reading the disk's status replaces the
+         * engine's last error. Then read it once, for the record and for the hint. */
+        int code = disk_finish(what, o, r);
         bool pending = (o->header || (r < 0 && r != -EINPROGRESS)) && disk_job_in_progress(o, path);
         if (o->header && !pending)
                 (void) job_record_remove(path);
-        int code = disk_finish(what, o, r);
         if (r < 0 && r != -EINPROGRESS && pending)
                 fprintf(stderr, "The %s job on %s is interrupted and the disk is unusable until it is finished: fix the cause, then run 'vmcrypt disk resume%s%s --key-file KEY %s'.\n",
                         what, path, o->header ? " --header " : "", o->header ? o->header : "", path);
