@@ -12,6 +12,7 @@
 #include "cli/kms-common.h"
 #include "kmip/tags.h"
 #include "shared/key-input.h"
+#include "shared/fd-util.h"
 #include "shared/log.h"
 
 const char kms_common_help[] =
@@ -130,9 +131,18 @@ static const char *config_path(const char *config, const char *name) {
 
 static int load_config(const char *cmd, const char *path, struct kms_conn_opts *o) {
         json_error_t err;
-        config_json = json_load_file(path, 0, &err);
+        _cleanup_(freep) char *text = NULL;
+        size_t len;
+        int r = read_file_bounded(path, 1U << 20, &text, &len);
+        if (r < 0) {
+                fprintf(stderr, "%s: cannot read config file %s: %s\n", cmd, path,
+                        r == -EFBIG ? "larger than 1 MiB" : r == -EINVAL ? "not a regular file" : strerror(-r));
+                return r == -ENOENT ? EXIT_NOT_FOUND : EXIT_USAGE;
+        }
+        config_json = json_loadb(text, len, 0, &err);
         if (!config_json) {
-                fprintf(stderr, "%s: cannot read config file %s: %s (line %d)\n", cmd, path, err.text, err.line);
+                fprintf(stderr, "%s: config file %s is not valid JSON (line %d, column %d)\n", cmd, path, err.line,
+                        err.column);
                 return EXIT_USAGE;
         }
         if (!json_is_object(config_json)) {

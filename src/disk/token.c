@@ -276,21 +276,30 @@ char *token_sidecar_path(const char *header_path) {
 /* The sidecar is {"tokens":{"<id>":{token}, ...}}. A missing file means no tokens;
  * an unreadable one is an error for the whole store, since rewriting it would lose
  * what we could not parse. */
+/* A sidecar holds a few tokens of a few hundred bytes each. */
+#define TOKEN_SIDECAR_MAX (64U << 10)
+
 static int sidecar_load(const char *header_path, json_t **ret) {
         _cleanup_(freep) char *path = token_sidecar_path(header_path);
         if (!path)
                 return -ENOMEM;
         json_error_t err;
-        json_t *root = json_load_file(path, JSON_REJECT_DUPLICATES, &err);
+        _cleanup_(freep) char *text = NULL;
+        size_t len;
+        int r = read_file_bounded(path, TOKEN_SIDECAR_MAX, &text, &len);
+        if (r == -ENOENT) {
+                json_t *root = json_pack("{s{}}", "tokens");
+                if (!root)
+                        return -ENOMEM;
+                *ret = root;
+                return 0;
+        }
+        if (r < 0)
+                return r == -EFBIG || r == -EINVAL ? -EBADMSG : r;
+        json_t *root = json_loadb(text, len, JSON_REJECT_DUPLICATES, &err);
         if (!root) {
-                if (access(path, F_OK) < 0 && errno == ENOENT) {
-                        root = json_pack("{s{}}", "tokens");
-                        if (!root)
-                                return -ENOMEM;
-                        *ret = root;
-                        return 0;
-                }
-                log_debug("%s: %s", path, err.text);
+                /* Position only: the file holds wrapped secrets, not for logs. */
+                log_debug("%s: not valid JSON (line %d, column %d)", path, err.line, err.column);
                 return -EBADMSG;
         }
         if (!json_is_object(json_object_get(root, "tokens"))) {

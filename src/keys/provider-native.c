@@ -193,21 +193,27 @@ static char *aad_for(const char *purpose, const char *name) {
         return asprintf(&s, "vmcrypt-native-v1/%s/%s", purpose, name) < 0 ? NULL : s;
 }
 
+/* primary.json and backup bundles are a few hundred bytes. */
+#define NATIVE_FILE_MAX (64U << 10)
+
 static int load_primary(const struct provider_config *c, struct secret **ret, char *err, size_t errlen) {
         _cleanup_(freep) char *path = state_path(c, "primary.json");
         _cleanup_(freep) char *aad = aad_for("at-rest", c->name);
         if (!path || !aad)
                 return -ENOMEM;
-        json_error_t je;
-        _cleanup_(json_decrefp) json_t *o = json_load_file(path, JSON_REJECT_DUPLICATES, &je);
+        json_error_t je = { .line = -1 };
+        _cleanup_(freep) char *text = NULL;
+        size_t len;
+        int rr = read_file_bounded(path, NATIVE_FILE_MAX, &text, &len);
+        _cleanup_(json_decrefp) json_t *o = rr < 0 ? NULL : json_loadb(text, len, JSON_REJECT_DUPLICATES, &je);
         if (!o) {
-                if (access(path, F_OK) < 0 && errno == ENOENT)
+                if (rr == -ENOENT)
                         return fail(err, errlen, -ENOENT,
                                     "native key provider \"%s\" has no primary key in %s: run 'vmcrypt provider init %s' "
                                     "(or 'vmcrypt provider restore %s --input BUNDLE')",
                                     c->name, c->state_dir, c->name, c->name);
-                return fail(err, errlen, -EBADMSG, "%s is damaged (%s): restore it with 'vmcrypt provider restore %s'",
-                            path, je.text, c->name);
+                return fail(err, errlen, -EBADMSG, "%s is damaged (%s, line %d): restore it with 'vmcrypt provider restore %s'",
+                            path, rr < 0 ? strerror(-rr) : "not valid JSON", je.line, c->name);
         }
         _cleanup_(secret_freep) struct secret *ws = NULL;
         int use_scrypt;
@@ -325,11 +331,14 @@ int native_backup(const struct provider_config *c, const struct secret *passphra
 
 int native_restore(const struct provider_config *c, const struct secret *passphrase, const char *in_path,
                    char *err, size_t errlen) {
-        json_error_t je;
-        _cleanup_(json_decrefp) json_t *o = json_load_file(in_path, JSON_REJECT_DUPLICATES, &je);
+        json_error_t je = { .line = -1 };
+        _cleanup_(freep) char *text = NULL;
+        size_t len;
+        int rr = read_file_bounded(in_path, NATIVE_FILE_MAX, &text, &len);
+        _cleanup_(json_decrefp) json_t *o = rr < 0 ? NULL : json_loadb(text, len, JSON_REJECT_DUPLICATES, &je);
         if (!o)
-                return fail(err, errlen, access(in_path, R_OK) < 0 ? -errno : -EBADMSG, "cannot read backup %s: %s",
-                            in_path, je.text);
+                return fail(err, errlen, rr < 0 && rr != -EFBIG ? rr : -EBADMSG, "cannot read backup %s: %s",
+                            in_path, rr == -EFBIG ? "larger than 64 KiB: not a backup" : rr < 0 ? strerror(-rr) : "not valid JSON");
         const char *fmt = json_string_value(json_object_get(o, "format"));
         if (!fmt || strcmp(fmt, NATIVE_BACKUP_FORMAT) != 0)
                 return fail(err, errlen, -EBADMSG, "%s is not a vmcrypt native key provider backup", in_path);

@@ -27,5 +27,10 @@ int fd_ofd_write_lock(int fd, off_t start, off_t len);
 /* fsync the directory that contains path, so a create/rename/truncate is durable. */
 int fsync_parent_dir(const char *path);
 
+/* Read a whole regular file of at most max bytes into a NUL-terminated buffer:
+ * -EFBIG when it is larger (every file vmcrypt parses has a cap), -EINVAL when it
+ * is not a regular file. */
+int read_file_bounded(const char *path, size_t max, char **ret, size_t *ret_size);
+
 /* Write data to path atomically (temp file, fsync, rename, fsync dir) with mode. */
 int write_file_atomic(const char *path, const void *data, size_t n, mode_t mode);
