@@ -22,6 +22,7 @@ enum {
         EXIT_UNREACHABLE = 7,
         EXIT_DENIED = 8,
         EXIT_BAD_DATA = 9,
+        EXIT_ROLLED_BACK = 10,  /* resume: the job had not started; the disk is as before */
 };
 
 /* Map a negative errno (or 0) to one of the exit codes above. */

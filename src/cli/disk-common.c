@@ -324,23 +324,33 @@ int disk_finish(const char *what, const struct disk_opts *o, int r) {
 }
 
 /* The operation of the job in progress on target (with its detached header, if
- * any), or ENGINE_OP_NONE: no job, or the disk cannot be read. */
-static enum engine_operation job_running(const char *target, const char *header) {
+ * any), or ENGINE_OP_NONE: no job, or the disk cannot be read. *ret_unstarted tells
+ * of a job area whose job never changed the disk (rolled back by the next job). */
+static enum engine_operation job_running(const char *target, const char *header, bool *ret_unstarted) {
         struct engine_status st;
-        return engine_status(target, header, &st) >= 0 ? st.job : ENGINE_OP_NONE;
+        if (engine_status(target, header, NULL, &st) < 0) {
+                *ret_unstarted = false;
+                return ENGINE_OP_NONE;
+        }
+        *ret_unstarted = st.job_unstarted;
+        return st.job;
 }
 
 bool disk_job_in_progress(const struct disk_opts *o, const char *path) {
-        return job_running(path, o->header) != ENGINE_OP_NONE;
+        bool unstarted;
+        return job_running(path, o->header, &unstarted) != ENGINE_OP_NONE;
 }
 
-/* The job recorded for target (its header into buf) if it is still in progress;
- * a record whose job has ended (a crash before the record went) is dropped. */
-static enum engine_operation recorded_job(const char *target, char *buf, size_t size) {
+/* The job recorded for target (its header into buf), started or not. A record
+ * whose header holds no job any more (a crash after the job, before the record
+ * went) is dropped when forget is set; display commands never drop it. */
+static enum engine_operation recorded_job(const char *target, char *buf, size_t size, bool forget,
+                                          bool *ret_unstarted) {
+        *ret_unstarted = false;
         if (job_record_header(target, buf, size) < 0)
                 return ENGINE_OP_NONE;
-        enum engine_operation op = job_running(target, buf);
-        if (op == ENGINE_OP_NONE)
+        enum engine_operation op = job_running(target, buf, ret_unstarted);
+        if (op == ENGINE_OP_NONE && !*ret_unstarted && forget)
                 (void) job_record_remove(target);
         return op;
 }
@@ -349,7 +359,8 @@ int disk_job_begin(const char *cmd, const struct disk_opts *o, const char *targe
         if (!o->header)
                 return -1;
         char recorded[PATH_MAX];
-        enum engine_operation running = recorded_job(target, recorded, sizeof(recorded));
+        bool unstarted;
+        enum engine_operation running = recorded_job(target, recorded, sizeof(recorded), true, &unstarted);
         if (running != ENGINE_OP_NONE) {
                 /* Starting over with another header would treat half-converted data as
                  * if untouched: encrypt it twice, or decrypt plaintext. */
@@ -357,6 +368,14 @@ int disk_job_begin(const char *cmd, const struct disk_opts *o, const char *targe
                           "'vmcrypt disk resume %s' before starting another",
                           target, engine_operation_to_string(running), recorded, target);
                 return EXIT_BUSY;
+        }
+        if (unstarted) {
+                /* An earlier start that never touched the disk: undo it (its header
+                 * file goes if the job made it) before this job takes its place. */
+                struct engine_params rp = { .path = target, .header_path = recorded };
+                int r = engine_resume(&rp);
+                if (r < 0)
+                        return disk_finish(cmd, o, r);
         }
         int r = job_record_add(target, o->header, op);
         if (r < 0)
@@ -366,8 +385,9 @@ int disk_job_begin(const char *cmd, const struct disk_opts *o, const char *targe
         return -1;
 }
 
-int disk_job_find_header(struct disk_opts *o, const char *target, char *buf, size_t size) {
-        if (o->header || recorded_job(target, buf, size) == ENGINE_OP_NONE)
+int disk_job_find_header(struct disk_opts *o, const char *target, char *buf, size_t size, bool forget) {
+        bool unstarted;
+        if (o->header || (recorded_job(target, buf, size, forget, &unstarted) == ENGINE_OP_NONE && !unstarted))
                 return 0;
         o->header = buf;
         return 1;

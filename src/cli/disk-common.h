@@ -101,8 +101,9 @@ int disk_finish(const char *what, const struct disk_opts *o, int r);
  * disk-job-record.h; a failure to record is only warned about). -1 to go on. */
 int disk_job_begin(const char *cmd, const struct disk_opts *o, const char *target, enum engine_operation op);
 /* Without --header: set o->header (into buf) to the recorded header of target's
- * interrupted job, and return 1; 0 when there is none (stale records are dropped). */
-int disk_job_find_header(struct disk_opts *o, const char *target, char *buf, size_t size);
+ * interrupted job (started or not), and return 1; 0 when there is none. With
+ * forget, a stale record is dropped; display commands pass false. */
+int disk_job_find_header(struct disk_opts *o, const char *target, char *buf, size_t size, bool forget);
 /* Same, naming the disk: a failed job left resumable gets a "run resume" hint; the
  * record of a detached job that is no longer in progress goes. */
 int disk_finish_job(const char *what, const struct disk_opts *o, const char *path, int r);

@@ -26,8 +26,10 @@ DISK_HELP_UNLOCK_NOTE
 "Examples:\n"
 "  vmcrypt disk resume --key-file vm1.key vm1.img\n"
 "\n"
-"Exit status: 0 done (or nothing to do); 2 usage; 3 wrong key; 5 in use;\n"
-"9 job area or data damaged; 1 other errors.\n"
+"Exit status: 0 done (or nothing to do); 10 the job had not changed the disk yet\n"
+"and was rolled back (run the command again); 2 usage; 3 wrong key; 5 in use;\n"
+"8 state directory or job key not private; 9 job area or data damaged; 1 other\n"
+"errors.\n"
 "\n"
 "Environment: VMCRYPT_STATE_DIR, where jobs/ records detached headers\n"
 "(default /var/lib/vmcrypt).\n";
@@ -39,12 +41,12 @@ int disk_resume_main(int argc, char *argv[]) {
         if (r >= 0)
                 return r;
         char recorded[PATH_MAX];
-        if (disk_job_find_header(&o, o.args[0], recorded, sizeof(recorded)))
+        if (disk_job_find_header(&o, o.args[0], recorded, sizeof(recorded), true))
                 log_notice("%s: the job's state is in its detached header %s (recorded when it started)", o.args[0],
                          o.header);
         /* Only ask for a key when there is a job that needs one. */
         struct engine_status st;
-        r = engine_status(o.args[0], o.header, &st);
+        r = engine_status(o.args[0], o.header, NULL, &st);
         bool need_key = r < 0 || st.job != ENGINE_OP_NONE;
         bool was_decrypt = r >= 0 && st.job == ENGINE_OP_DECRYPT;
         _cleanup_(secret_freep) struct secret *key = NULL;
@@ -64,8 +66,11 @@ int disk_resume_main(int argc, char *argv[]) {
                            o.header ? "" : " (a job with a detached header that was not recorded is found only with --header FILE)");
                 r = 0;
         } else if (r == 2) {
+                /* Not "done": a script that runs `resume && next` must not go on as
+                 * if the job had finished. */
                 log_notice("the interrupted job had not changed %s yet: it was rolled back, the disk is as before; run the command again", o.args[0]);
-                r = 0;
+                (void) disk_finish_job("resume", &o, o.args[0], 0);
+                return EXIT_ROLLED_BACK;
         }
         return disk_finish_job("resume", &o, o.args[0], r);
 }

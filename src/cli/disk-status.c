@@ -6,6 +6,7 @@
 
 #include "cli/cli.h"
 #include "cli/disk-common.h"
+#include "disk/job-key.h"
 
 static const char help[] =
 "Usage: vmcrypt disk status [OPTIONS] IMAGE|DEVICE\n"
@@ -77,6 +78,7 @@ static int print_json(const char *path, const char *header, const struct engine_
                                                         "finalizing", st->job_finalizing));
         else
                 json_object_set_new(o, "job", json_null());
+        json_object_set_new(o, "foreign_job", json_boolean(st->foreign_job));
         char *s = json_dumps(o, JSON_COMPACT);
         json_decref(o);
         if (!s)
@@ -105,6 +107,11 @@ static void print_human(const char *path, const char *header, const struct engin
                 printf("job:         %s %.1f%% (%llu of %llu bytes)%s — run 'vmcrypt disk resume' if it is not running\n",
                        engine_operation_to_string(st->job), percent(st), (unsigned long long) st->job_done,
                        (unsigned long long) st->job_total, st->job_finalizing ? ", finishing" : "");
+        if (st->foreign_job)
+                printf("note:        this disk holds vmcrypt job state not written by this host (a job area,\n"
+                       "             marker or disguised header): a guest can write such bytes, so vmcrypt\n"
+                       "             takes them for data. A job started on another host resumes there, or\n"
+                       "             here with a copy of its job key (%s/%s).\n", job_key_state_dir(), JOB_KEY_FILE);
 }
 
 int disk_status_main(int argc, char *argv[]) {
@@ -114,9 +121,9 @@ int disk_status_main(int argc, char *argv[]) {
         if (r >= 0)
                 return r;
         char recorded[PATH_MAX];
-        (void) disk_job_find_header(&o, o.args[0], recorded, sizeof(recorded));
+        (void) disk_job_find_header(&o, o.args[0], recorded, sizeof(recorded), false);
         struct engine_status st;
-        r = engine_status(o.args[0], o.header, &st);
+        r = engine_status(o.args[0], o.header, NULL, &st);
         if (r < 0) {
                 o.progress = PROGRESS_NONE;
                 return disk_finish("status", &o, r);

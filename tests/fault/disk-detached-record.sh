@@ -4,8 +4,9 @@
 # starts ($VMCRYPT_STATE_DIR/jobs). After a SIGKILL mid-job of encrypt, decrypt and
 # reencrypt: status and resume find the header without --header; starting another
 # job with another header is refused and changes nothing (it would convert data
-# twice); the record goes with the job; a stale record is dropped; and an
-# unwritable state directory only costs a warning.
+# twice); the record goes with the job; a stale record is dropped by resume (never by
+# status); and a job is
+# refused, changing nothing, when the state directory cannot be written.
 . "$(dirname "$0")/../lib.sh"
 . "$(dirname "$0")/disk-common.sh"
 require_vmcrypt
@@ -55,14 +56,42 @@ assert_eq "$(records)" 0 "$what: records after resume with --header"
 rm -rf "$VMCRYPT_STATE_DIR/jobs" && cp -a "$T/jobs.saved" "$VMCRYPT_STATE_DIR/jobs"
 vmc disk status --json "$T/img" >"$T/status.json"
 assert_eq "$(json_get "$T/status.json" "d['job']")" null "$what: job of a finished disk"
-assert_eq "$(records)" 0 "$what: a record of a finished job is dropped"
+assert_eq "$(records)" 1 "$what: status (a display command) keeps even a stale record"
 expect_rc 0 resume-nothing vmc disk resume --key-file "$T/img.key" --progress none "$T/img"
+assert_eq "$(records)" 0 "$what: resume drops the record of a finished job"
 verify_end encrypt detached "$what"
 
+# Killed after its record and job area were written, before its marker: the job
+# never changed the disk. status (a display command) keeps the record; resume
+# finds it, rolls the start back (exit 10, not 0: nothing was finished) and leaves
+# neither the header file the job made nor the record.
+what="killed before the marker"
+prep encrypt detached
+s_img=$(snapshot "$T/img")
+rc=$(VMCRYPT_TEST_CRASH_POINT=after-job-area:1 run_op encrypt detached)
+assert_eq "$rc" 137 "$what: exit status of the killed job"
+assert_eq "$(records)" 1 "$what: job records"
+vmc disk status --json "$T/img" >"$T/status.json"
+assert_eq "$(json_get "$T/status.json" "d['state']")" plain "$what: state"
+assert_eq "$(records)" 1 "$what: job records after status (a display command deletes nothing)"
+expect_rc 10 resume-unstarted vmc disk resume --key-file "$T/img.key" --progress none "$T/img"
+assert_file_contains "$T/resume-unstarted.err" "rolled back" "$what: resume says what it did"
+assert_eq "$(records)" 0 "$what: job records after the rollback"
+[ ! -e "$T/img.hdr" ] || die "$what: the rolled-back job left its header file ($(file_size "$T/img.hdr") bytes)"
+assert_unchanged "$T/img" "$s_img" "$what: the disk after the rollback"
+rm -f "$T/img.key"
+rc=$(run_op encrypt detached)
+assert_eq "$rc" 0 "$what: encrypt again"
+verify_end encrypt detached "$what"
+
+# The state directory also holds the host's job key, without which no job can be
+# resumed safely (job-key.h): a job that cannot have one does not start.
 what="unwritable state directory"
 prep encrypt detached
+s_img=$(snapshot "$T/img")
 rc=$(VMCRYPT_STATE_DIR=/proc/vmcrypt-none run_op encrypt detached)
-assert_eq "$rc" 0 "$what: encrypt still runs"
-assert_file_contains "$T/op.err" "--header" "$what: the warning says how to resume"
-verify_end encrypt detached "$what"
+assert_ne "$rc" 0 "$what: encrypt is refused"
+assert_file_contains "$T/op.err" "/proc/vmcrypt-none" "$what: the refusal names the state directory"
+assert_unchanged "$T/img" "$s_img" "$what: refused encrypt"
+[ ! -e "$T/img.hdr" ] || die "$what: the refused job left a header file"
 echo "detached-header jobs found, guarded and forgotten through their records"
