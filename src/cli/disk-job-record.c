@@ -11,12 +11,12 @@
 #include <sys/sysmacros.h>
 #include <unistd.h>
 
+#include "disk/job-key.h"
 #include "shared/fd-util.h"
 #include "shared/log.h"
 
 const char *job_record_dir(void) {
-        const char *d = getenv("VMCRYPT_STATE_DIR");
-        return d && *d ? d : "/var/lib/vmcrypt";
+        return job_key_state_dir();
 }
 
 /* The record's path: by identity, not by name, so /dev/sdb and its by-id link (or
@@ -103,9 +103,14 @@ int job_record_header(const char *target, char *buf, size_t size) {
         int r = record_path(target, path, sizeof(path));
         if (r < 0)
                 return r;
-        json_t *o = json_load_file(path, 0, NULL);
+        _cleanup_(freep) char *text = NULL;
+        size_t len;
+        r = read_file_bounded(path, 64U << 10, &text, &len);
+        if (r == -ENOENT)
+                return r;
+        json_t *o = r < 0 ? NULL : json_loadb(text, len, 0, NULL);
         if (!o)
-                return access(path, F_OK) == 0 ? -EUCLEAN : -ENOENT;
+                return -EUCLEAN;
         const char *h = json_string_value(json_object_get(o, "header"));
         r = h && strlen(h) < size ? 0 : -EUCLEAN;
         if (r == 0)

@@ -63,7 +63,7 @@ int disk_provider_unlock_key(const struct disk_opts *o, const char *target, stru
          * job area carries the same tokens. Neither: not a LUKS volume, so the caller
          * asks for the key another way. */
         if (unlock_load(target, o->header, &cd, err, sizeof(err)) < 0 &&
-            engine_job_header(target, o->header, &cd, &memfd) < 0)
+            engine_job_header(target, o->header, NULL, &cd, &memfd) < 0)
                 return -2;
         _cleanup_(token_list_freep) struct token_list *l = NULL;
         int r = token_store_list(cd, header_path, &l);

@@ -41,7 +41,7 @@ int disk_reencrypt_main(int argc, char *argv[]) {
         /* Keyslots we cannot open (a recovery passphrase, another host's secret) cannot
          * follow the new volume key: say so before they go, not after. */
         struct engine_status st;
-        if (engine_status(o.args[0], o.header, &st) >= 0 && st.n_keyslots > 1)
+        if (engine_status(o.args[0], o.header, NULL, &st) >= 0 && st.n_keyslots > 1)
                 log_warning("%s has %u keyslots; only the one this key opens survives the new volume key. "
                             "Add a recovery passphrase again afterwards with 'vmcrypt disk recovery-key add'.",
                             o.args[0], st.n_keyslots);

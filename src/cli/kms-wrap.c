@@ -23,7 +23,7 @@ static const char wrap_help[] =
         "reverses it.\n"
         "\n"
         "  --in FILE      read the data from FILE (default: standard input)\n"
-        "  --out FILE     write the blob to FILE (created with mode 0600)\n"
+        "  --out FILE     write the blob to FILE (a new file, mode 0600; refused if it exists)\n"
         "  --mode MODE    gcm (default), aes-key-wrap-padding (RFC 5649), nist-key-wrap\n"
         "                 (RFC 3394) or cbc; the server must support it\n"
         "  --random-iv    let the server choose the IV\n"
@@ -38,7 +38,7 @@ static const char unwrap_help[] =
         "data to standard output or --out (created with mode 0600).\n"
         "\n"
         "  --in FILE      read the blob from FILE (default: standard input)\n"
-        "  --out FILE     write the data to FILE\n"
+        "  --out FILE     write the data to FILE (a new file: refused if it exists)\n"
         "\n"
         "Exit status 9 when the blob was altered or belongs to another key.\n";
 
@@ -48,7 +48,9 @@ static int write_output(const char *cmd, const char *out, const uint8_t *data, s
         _cleanup_(closep) int fd = -EBADF;
         int target = STDOUT_FILENO;
         if (out) {
-                fd = open(out, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, 0600);
+                /* Never into an existing file: it may be another user's (or a link
+                 * to one), and the data may be a key. */
+                fd = open(out, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0600);
                 if (fd < 0) {
                         fprintf(stderr, "%s: cannot create %s: %m\n", cmd, out);
                         return cli_exit_code(negative_errno());
@@ -56,7 +58,11 @@ static int write_output(const char *cmd, const char *out, const uint8_t *data, s
                 target = fd;
         }
         int r = write_full(target, data, size);
+        if (r >= 0 && out && fsync(fd) < 0)
+                r = negative_errno();
         if (r < 0) {
+                if (out)
+                        (void) unlink(out);
                 fprintf(stderr, "%s: cannot write %s: %s\n", cmd, out ? out : "standard output", strerror(-r));
                 return cli_exit_code(r);
         }

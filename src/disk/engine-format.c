@@ -8,6 +8,7 @@
 #include <unistd.h>
 
 #include "disk/engine-internal.h"
+#include "disk/job-key.h"
 #include "disk/luks.h"
 #include "shared/fd-util.h"
 #include "shared/log.h"
@@ -80,13 +81,13 @@ static int format_fds(const struct engine_params *p, int data_fd, int hold_fd, b
 
 int engine_format(const struct engine_params *p, bool force) {
         _cleanup_(closep) int data_fd = -EBADF, hold_fd = -EBADF;
-        int r = engine_open_locked(p->path, false, &data_fd);
+        int r = engine_open_locked(p->path, 0, &data_fd);
         if (r < 0)
                 return r;
         if (p->header_path) {
                 struct stat st;
                 bool exists = stat(p->header_path, &st) == 0;
-                if ((r = engine_open_locked(p->header_path, !exists, &hold_fd)) < 0)
+                if ((r = engine_open_locked(p->header_path, ENGINE_OPEN_HEADER | (exists ? 0 : ENGINE_OPEN_CREATE), &hold_fd)) < 0)
                         return r;
                 r = format_fds(p, data_fd, hold_fd, force);
                 if (r < 0 && !exists)
@@ -97,7 +98,10 @@ int engine_format(const struct engine_params *p, bool force) {
                 /* A job in progress is never "just data". */
                 uint64_t size;
                 struct job_super sb;
-                if (engine_size(data_fd, &size) == 0 && job_read_super(data_fd, size, &sb) != -ENODATA)
+                _cleanup_(secret_freep) struct secret *owned = NULL;
+                const struct secret *key = NULL;
+                if (job_key_get(p->job_key, false, &owned, &key) == 0 && engine_size(data_fd, &size) == 0 &&
+                    job_read_super(data_fd, size, key, &sb) == 0)
                         return engine_fail(-EINPROGRESS, "a vmcrypt job is in progress on %s: run vmcrypt disk resume", p->path);
         }
         return format_fds(p, data_fd, data_fd, force);
@@ -111,7 +115,7 @@ int engine_create(const struct engine_params *p, uint64_t size) {
                                    (unsigned long long) size, ss);
         uint64_t s = format == DISK_FORMAT_LUKS1 ? 2 << 20 : 16 << 20;
         _cleanup_(closep) int fd = -EBADF;
-        int r = engine_open_locked(p->path, true, &fd);
+        int r = engine_open_locked(p->path, ENGINE_OPEN_CREATE, &fd);
         if (r < 0)
                 return r;
         /* Sparse: only the header takes space. */

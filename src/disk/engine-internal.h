@@ -16,6 +16,8 @@
 
 struct job {
         const struct engine_params *p;
+        const struct secret *key; /* the host's job key (NULL: none yet, resume only) */
+        struct secret *owned_key; /* ... when loaded here rather than given */
         struct job_super sb;
         struct job_ckpt ck;       /* last durable checkpoint */
         int data_fd;              /* image or device */
@@ -32,8 +34,12 @@ struct job {
 int engine_fail(int r, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
 /* Open and lock a file/device for a job (O_EXCL + mount check on block devices);
- * -EBUSY when another process holds it. create: O_CREAT|O_EXCL with mode 0600. */
-int engine_open_locked(const char *path, bool create, int *ret_fd);
+ * -EBUSY when another process holds it. */
+enum {
+        ENGINE_OPEN_CREATE = 1U << 0, /* O_CREAT|O_EXCL, mode 0600 */
+        ENGINE_OPEN_HEADER = 1U << 1, /* a header file: no symlink, a regular file of ours */
+};
+int engine_open_locked(const char *path, unsigned how, int *ret_fd);
 /* Fail with -ENOSPC and a message unless `need` more bytes fit next to fd. */
 int engine_check_space(int fd, uint64_t need);
 /* Same, for a regular file that will end up final_size bytes, all allocated. */
@@ -49,9 +55,20 @@ int engine_job_write(struct job *j, const uint8_t *old_hdr, const uint8_t *new_h
 /* A job whose area exists but that has not yet changed the disk (no marker yet, or
  * its area was still being written) is rolled back rather than resumed: the disk is
  * still in its old state and may have been used since. */
-int engine_job_unstarted(int hold_fd, const struct job_super *sb, bool *ret);
+int engine_job_unstarted(int hold_fd, const struct job_super *sb, const struct secret *key, bool *ret);
 /* Truncate the job area away (or remove a header file the job created). */
 int engine_job_rollback(int hold_fd, const char *header_path, const struct job_super *sb);
+/* Seal the finishing stamp into the last record of a new embedded header region
+ * (hdr, len bytes; disguised), in memory: see engine-io.c. */
+int engine_stamp_header(const struct job *j, uint8_t *hdr, size_t len);
+/* 1 when the disguised header at the start of fd, whose region is region bytes,
+ * carries this host's finishing stamp; 0 when not; -errno on read errors. */
+int engine_stamp_check(int fd, uint64_t region, const struct secret *key);
+/* Restore the LUKS magics of a disguised header (secondary, flush, primary, flush),
+ * then wipe the finishing stamp at the end of stamp_region (0: none). */
+int engine_restore_magic(int fd, uint64_t stamp_region);
+/* The LUKS status of the disguised header at the start of fd (size bytes). */
+int engine_disguised_status(int fd, uint64_t size, struct engine_status *ret);
 /* Write the marker over the first bytes of the holder (durably). */
 int engine_write_marker(struct job *j);
 /* True when buf starts with the job marker. */
@@ -92,9 +109,6 @@ uint64_t engine_done_bytes(const struct job_super *sb, const struct job_ckpt *c)
 
 /* Finish a job whose data pass is complete (phase FINALIZE), step by step. */
 int engine_finalize(struct job *j);
-/* Restore the real magics of a disguised header on disk (last step of a job). */
-int engine_restore_magic(int fd);
-
 /* A random 64-byte XTS volume key (halves differ, as XTS requires). */
 int engine_new_volume_key(struct secret **ret);
 

@@ -4,6 +4,8 @@
 #include <fcntl.h>
 #include <libcryptsetup.h>
 #include <openssl/crypto.h>
+#include <openssl/rand.h>
+#include <openssl/sha.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -64,12 +66,18 @@ static bool dev_is_mounted(dev_t dev) {
         return found;
 }
 
-int engine_open_locked(const char *path, bool create, int *ret_fd) {
+int engine_open_locked(const char *path, unsigned how, int *ret_fd) {
+        bool create = how & ENGINE_OPEN_CREATE;
         int flags = O_RDWR | O_CLOEXEC | O_NOCTTY;
         if (create)
                 flags |= O_CREAT | O_EXCL | O_NOFOLLOW;
+        /* A header file is named by the admin but may sit in a directory another
+         * user can write: never follow a link to somebody else's file. Disks are
+         * often reached through links (/dev/disk/by-id) and may be followed. */
+        if (how & ENGINE_OPEN_HEADER)
+                flags |= O_NOFOLLOW;
         struct stat st;
-        if (!create && stat(path, &st) == 0 && S_ISBLK(st.st_mode)) {
+        if (!create && !(how & ENGINE_OPEN_HEADER) && stat(path, &st) == 0 && S_ISBLK(st.st_mode)) {
                 /* O_EXCL on a block device fails while it is mounted or claimed. */
                 flags |= O_EXCL;
                 if (dev_is_mounted(st.st_rdev))
@@ -82,7 +90,19 @@ int engine_open_locked(const char *path, bool create, int *ret_fd) {
                         return engine_fail(r, "%s is in use (mounted or held by another program)", path);
                 if (r == -EEXIST)
                         return engine_fail(r, "%s already exists: refusing to overwrite it", path);
+                if (r == -ELOOP)
+                        return engine_fail(-EACCES, "the header file %s is a symlink: name the file itself", path);
                 return engine_fail(r, "cannot open %s: %s", path, strerror(-r));
+        }
+        if (how & ENGINE_OPEN_HEADER) {
+                if (fstat(fd, &st) < 0)
+                        return negative_errno();
+                if (!S_ISREG(st.st_mode))
+                        return engine_fail(-EINVAL, "the header file %s is not a regular file", path);
+                if (st.st_uid != geteuid())
+                        return engine_fail(-EACCES, "the header file %s belongs to uid %u, not to the user running "
+                                           "vmcrypt (uid %u): another user could change it under the job",
+                                           path, (unsigned) st.st_uid, (unsigned) geteuid());
         }
         /* QEMU takes OFD byte-range locks on its images: a write lock over the whole
          * file conflicts with any of them, and with another vmcrypt job. */
@@ -179,24 +199,25 @@ static int job_area_fill(struct job *j, const uint8_t *old_hdr, const uint8_t *n
 int engine_job_write(struct job *j, const uint8_t *old_hdr, const uint8_t *new_hdr,
                      const uint8_t *head, uint64_t first_pos) {
         struct job_super *sb = &j->sb;
+        const struct secret *key = j->key;
         int fd = j->hold_fd, r;
-        uint8_t blk[JOB_BLOCK] = { 0 };
+        if (!key)
+                return engine_fail(-EINVAL, "no job key: the host's job key is needed to start a job");
+        if (RAND_bytes(sb->id, sizeof(sb->id)) != 1)
+                return -EIO;
         /* First a "preparing" superblock at the new end: if we die while the area is
          * written, the next command finds it and truncates the file back. */
         sb->preparing = 1;
-        job_super_encode(sb, blk);
-        if ((r = pwrite_full(fd, blk, JOB_BLOCK, (off_t) (sb->jstart + sb->jsize - JOB_BLOCK))) < 0)
+        if ((r = job_write_super(fd, sb, key)) < 0)
                 return r;
-        if (fsync(fd) < 0)
-                return negative_errno();
         r = job_area_fill(j, old_hdr, new_hdr, head);
         if (r < 0) {
                 (void) engine_job_rollback(fd, j->p->header_path, sb);
                 return r;
         }
-        memset(blk, 0, sizeof(blk));
+        uint8_t blk[JOB_BLOCK] = { 0 };
         j->ck = (struct job_ckpt) { .seq = 1, .phase = JOB_PHASE_DATA, .pos = first_pos };
-        job_ckpt_encode(&j->ck, blk);
+        job_ckpt_encode(&j->ck, sb, key, blk);
         if ((r = pwrite_full(fd, blk, JOB_BLOCK, (off_t) (sb->jstart + sb->ckpt_off[1]))) < 0)
                 return r;
         memset(blk, 0, sizeof(blk));
@@ -206,11 +227,8 @@ int engine_job_write(struct job *j, const uint8_t *old_hdr, const uint8_t *new_h
         if (fdatasync(fd) < 0)
                 return negative_errno();
         sb->preparing = 0;
-        job_super_encode(sb, blk);
-        if ((r = pwrite_full(fd, blk, JOB_BLOCK, (off_t) (sb->jstart + sb->jsize - JOB_BLOCK))) < 0)
+        if ((r = job_write_super(fd, sb, key)) < 0)
                 return r;
-        if (fsync(fd) < 0)
-                return negative_errno();
         testpoint("after-job-area");
         return 0;
 }
@@ -260,14 +278,56 @@ int engine_job_load_header(struct job *j, bool new_header, struct crypt_device *
 int engine_commit(struct job *j, uint32_t phase, uint64_t pos, uint64_t hz_start, uint64_t hz_len) {
         struct job_ckpt c = { .seq = j->ck.seq + 1, .phase = phase, .pos = pos,
                               .hz_start = hz_start, .hz_len = hz_len };
-        int r = job_write_ckpt(j->hold_fd, &j->sb, &c);
+        int r = job_write_ckpt(j->hold_fd, &j->sb, j->key, &c);
         if (r < 0)
                 return r;
         j->ck = c;
         return 0;
 }
 
-int engine_restore_magic(int fd) {
+/* The finishing stamp. Between truncating the job area and restoring the magics
+ * (finalisation steps 8 and 9) an embedded header is disguised and nothing else on
+ * the disk says a job put it there; a guest can write a disguised header into its
+ * own plain disk as easily. So the header written in step 7 carries, in the last
+ * record of its region (the end of the keyslot area, unused), a record sealed with
+ * the host's job key over the header's first block: with it the disguised header is
+ * ours and resume restores it; without it the disk is taken for the data it is. */
+static const char stamp_magic[16] = "VMCRYPT-FINISH1";
+
+static void stamp_record(const uint8_t first[static JOB_BLOCK], char op, const struct secret *key,
+                         uint8_t rec[static JOB_RECORD_SIZE]) {
+        memset(rec, 0, JOB_RECORD_SIZE);
+        memcpy(rec, stamp_magic, 16);
+        rec[16] = (uint8_t) op;
+        SHA256(first, JOB_BLOCK, rec + 32);
+        job_record_seal(key, rec);
+}
+
+int engine_stamp_header(const struct job *j, uint8_t *hdr, size_t len) {
+        if (len < 2 * JOB_BLOCK || !j->key)
+                return -EINVAL;
+        /* luks_build kept every keyslot out of the region's last block. */
+        uint8_t *slot = hdr + len - JOB_RECORD_SIZE;
+        char op = j->sb.op == ENGINE_OP_REENCRYPT ? 'r' : 'e';
+        stamp_record(hdr, op, j->key, slot);
+        return 0;
+}
+
+int engine_stamp_check(int fd, uint64_t region, const struct secret *key) {
+        if (!key || region < 2 * JOB_BLOCK)
+                return 0;
+        uint8_t first[JOB_BLOCK], rec[JOB_RECORD_SIZE], want[JOB_RECORD_SIZE];
+        int r = pread_full(fd, first, sizeof(first), 0);
+        if (r < 0 || (r = pread_full(fd, rec, sizeof(rec), (off_t) (region - JOB_RECORD_SIZE))) < 0)
+                return r == -EIO ? 0 : r;
+        char op;
+        if (luks_magic_probe(first, sizeof(first), &op) != LUKS_MAGIC_DISGUISED)
+                return 0;
+        stamp_record(first, op, key, want);
+        return CRYPTO_memcmp(rec, want, JOB_RECORD_SIZE) == 0;
+}
+
+int engine_restore_magic(int fd, uint64_t stamp_region) {
         uint64_t size;
         int r = engine_size(fd, &size);
         if (r < 0)
@@ -290,16 +350,21 @@ int engine_restore_magic(int fd) {
                         len = hs + 4096;
         }
         len = MIN(len, size);
-        /* Secondary first: the primary is what makes the volume recognisable. */
+        /* Secondary first, durably: the primary is what makes the volume
+         * recognisable, and cryptsetup must find both headers once it does. */
         if (len > 4096) {
                 static const uint8_t secondary[6] = { 'S', 'K', 'U', 'L', 0xba, 0xbe };
                 uint8_t m[6];
                 uint64_t hs = len - 4096;
                 if ((r = pread_full(fd, m, sizeof(m), (off_t) hs)) < 0)
                         return r;
-                if (memcmp(m, "VMCK", 4) == 0 && m[5] == 0 &&
-                    (r = pwrite_full(fd, secondary, sizeof(secondary), (off_t) hs)) < 0)
-                        return r;
+                if (memcmp(m, "VMCK", 4) == 0 && m[5] == 0) {
+                        if ((r = pwrite_full(fd, secondary, sizeof(secondary), (off_t) hs)) < 0)
+                                return r;
+                        if (fdatasync(fd) < 0)
+                                return negative_errno();
+                        testpoint("after-secondary-magic");
+                }
         }
         luks_undisguise(first, 6);
         if ((r = pwrite_full(fd, first, 6, 0)) < 0)
@@ -307,12 +372,24 @@ int engine_restore_magic(int fd) {
         if (fdatasync(fd) < 0)
                 return negative_errno();
         testpoint("after-magic");
+        /* The stamp has done its work; a crash before it is wiped leaves a stale
+         * record in unused keyslot space that nothing reads while the magic is real. */
+        if (stamp_region >= 2 * JOB_BLOCK && stamp_region <= size) {
+                static const uint8_t zero[JOB_RECORD_SIZE];
+                if ((r = pwrite_full(fd, zero, sizeof(zero), (off_t) (stamp_region - JOB_RECORD_SIZE))) < 0)
+                        return r;
+                if (fdatasync(fd) < 0)
+                        return negative_errno();
+        }
         return 0;
 }
 
 void engine_job_done(struct job *j) {
         secret_free(j->old_vk);
         secret_free(j->new_vk);
+        secret_free(j->owned_key);
+        j->owned_key = NULL;
+        j->key = NULL;
         free(j->head);
         free(j->new_hdr);
         j->old_vk = j->new_vk = NULL;
@@ -334,13 +411,13 @@ int engine_new_volume_key(struct secret **ret) {
 }
 
 
-int engine_job_unstarted(int hold_fd, const struct job_super *sb, bool *ret) {
+int engine_job_unstarted(int hold_fd, const struct job_super *sb, const struct secret *key, bool *ret) {
         if (sb->preparing) {
                 *ret = true;
                 return 0;
         }
         struct job_ckpt ck;
-        int r = job_read_ckpt(hold_fd, sb, &ck);
+        int r = job_read_ckpt(hold_fd, sb, key, &ck);
         if (r < 0)
                 return r;
         uint8_t first[64] = { 0 };
@@ -354,6 +431,14 @@ int engine_job_unstarted(int hold_fd, const struct job_super *sb, bool *ret) {
 }
 
 int engine_job_rollback(int hold_fd, const char *header_path, const struct job_super *sb) {
+        uint64_t size;
+        int r = engine_size(hold_fd, &size);
+        if (r < 0)
+                return r;
+        /* job_read_super checked this already; a rollback must never grow a file. */
+        if (sb->orig_size > size)
+                return engine_fail(-EBADMSG, "the job area says the file was %llu bytes, more than its %llu now: "
+                                   "refusing to roll back", (unsigned long long) sb->orig_size, (unsigned long long) size);
         if (sb->detached && sb->op == ENGINE_OP_ENCRYPT && sb->orig_size == 0 && header_path) {
                 /* the header file was ours: nothing of the job may remain */
                 if (ftruncate(hold_fd, 0) < 0 || fsync(hold_fd) < 0)

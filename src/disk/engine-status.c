@@ -9,6 +9,7 @@
 #include <unistd.h>
 
 #include "disk/engine-internal.h"
+#include "disk/job-key.h"
 #include "disk/luks.h"
 #include "shared/fd-util.h"
 #include "shared/log.h"
@@ -33,9 +34,24 @@ static int status_from_buffer(const uint8_t *buf, size_t len, struct engine_stat
         return luks_fill_status(cd, st);
 }
 
-static int status_job(int fd, const struct job_super *sb, struct engine_status *st) {
+int engine_disguised_status(int fd, uint64_t size, struct engine_status *ret) {
+        size_t n = (size_t) MIN(size, (uint64_t) 16 << 20);
+        _cleanup_(freep) uint8_t *buf = malloc(n ? n : 1);
+        if (!buf)
+                return -ENOMEM;
+        int r = n ? pread_full(fd, buf, n, 0) : -ENODATA;
+        if (r < 0)
+                return r;
+        struct engine_status st = { 0 };
+        if ((r = status_from_buffer(buf, n, &st)) < 0)
+                return r;
+        *ret = st;
+        return 0;
+}
+
+static int status_job(int fd, const struct job_super *sb, const struct secret *key, struct engine_status *st) {
         struct job_ckpt ck;
-        int r = job_read_ckpt(fd, sb, &ck);
+        int r = job_read_ckpt(fd, sb, key, &ck);
         if (r < 0)
                 return engine_fail(r, "both checkpoint records of the job are damaged");
         bool use_new = sb->op != ENGINE_OP_DECRYPT;
@@ -58,8 +74,13 @@ static int status_job(int fd, const struct job_super *sb, struct engine_status *
         return 0;
 }
 
-int engine_status(const char *path, const char *header_path, struct engine_status *ret) {
+int engine_status(const char *path, const char *header_path, const struct secret *job_key, struct engine_status *ret) {
         struct engine_status st = { 0 };
+        _cleanup_(secret_freep) struct secret *owned = NULL;
+        const struct secret *key = NULL;
+        int kr = job_key_get(job_key, false, &owned, &key);
+        if (kr < 0)
+                return kr;
         _cleanup_(closep) int data_fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY);
         if (data_fd < 0) {
                 int r = negative_errno();
@@ -81,14 +102,18 @@ int engine_status(const char *path, const char *header_path, struct engine_statu
         if (r < 0 || (r = engine_size(data_fd, &dsize)) < 0)
                 return r;
         struct job_super sb;
-        r = job_read_super(hold, size, &sb);
+        r = job_read_super(hold, size, key, &sb);
         if (r == -EBADMSG)
                 return engine_fail(r, "the job area at the end of %s is damaged", hold_path);
+        if (r == -EKEYREJECTED) {
+                st.foreign_job = true;
+                r = -ENODATA;
+        }
         bool unstarted = false;
-        if (r == 0 && (r = engine_job_unstarted(hold, &sb, &unstarted)) < 0)
+        if (r == 0 && (r = engine_job_unstarted(hold, &sb, key, &unstarted)) < 0)
                 return engine_fail(r, "both checkpoint records of the job on %s are damaged", hold_path);
         if (r == 0 && !unstarted) {
-                if ((r = status_job(hold, &sb, &st)) < 0)
+                if ((r = status_job(hold, &sb, key, &st)) < 0)
                         return r;
                 *ret = st;
                 return 0;
@@ -96,6 +121,7 @@ int engine_status(const char *path, const char *header_path, struct engine_statu
         if (unstarted) {
                 /* The job never changed the disk; the next command rolls it back.
                  * Report the disk as it was. */
+                st.job_unstarted = true;
                 if (sb.detached && sb.op == ENGINE_OP_ENCRYPT) {
                         hold = data_fd;
                         hold_path = path;
@@ -113,13 +139,23 @@ int engine_status(const char *path, const char *header_path, struct engine_statu
                 return -ENOMEM;
         if (n && (r = pread_full(hold, buf, n, 0)) < 0)
                 return r;
-        if (engine_is_marker(buf, n))
-                return engine_fail(-EBADMSG, "%s carries a job marker but no job area: it was changed outside vmcrypt", hold_path);
         char op = 'e';
         enum luks_magic m = luks_magic_probe(buf, n, &op);
+        if (engine_is_marker(buf, n)) {
+                /* Without this host's job area a marker is only bytes a guest wrote. */
+                st.foreign_job = true;
+                m = LUKS_MAGIC_NONE;
+        }
         if (m == LUKS_MAGIC_DISGUISED) {
-                if ((r = status_from_buffer(buf, n, &st)) < 0)
-                        return engine_fail(-EBADMSG, "the header of %s is damaged", hold_path);
+                struct engine_status ds = st;
+                if ((r = status_from_buffer(buf, n, &ds)) < 0 ||
+                    (!detached && engine_stamp_check(hold, ds.data_offset, key) <= 0)) {
+                        st.foreign_job = true;
+                        m = LUKS_MAGIC_NONE;
+                } else
+                        st = ds;
+        }
+        if (m == LUKS_MAGIC_DISGUISED) {
                 st.job = op_from_letter(op);
                 st.job_finalizing = true;
                 st.detached = detached;
@@ -148,7 +184,13 @@ int engine_status(const char *path, const char *header_path, struct engine_statu
         return 0;
 }
 
-int engine_job_header(const char *path, const char *header_path, struct crypt_device **ret_cd, int *ret_memfd) {
+int engine_job_header(const char *path, const char *header_path, const struct secret *job_key,
+                      struct crypt_device **ret_cd, int *ret_memfd) {
+        _cleanup_(secret_freep) struct secret *owned = NULL;
+        const struct secret *key = NULL;
+        int kr = job_key_get(job_key, false, &owned, &key);
+        if (kr < 0)
+                return kr;
         struct job j = { .data_fd = -EBADF, .hold_fd = -EBADF };
         _cleanup_(closep) int fd = open(header_path ? header_path : path, O_RDONLY | O_CLOEXEC);
         if (fd < 0)
@@ -157,8 +199,8 @@ int engine_job_header(const char *path, const char *header_path, struct crypt_de
         int r = engine_size(fd, &size);
         if (r < 0)
                 return r;
-        if ((r = job_read_super(fd, size, &j.sb)) < 0)
-                return r;
+        if ((r = job_read_super(fd, size, key, &j.sb)) < 0)
+                return r == -EKEYREJECTED ? -ENODATA : r;
         j.hold_fd = fd;
         return engine_job_load_header(&j, j.sb.op != ENGINE_OP_DECRYPT, ret_cd, ret_memfd);
 }

@@ -11,6 +11,7 @@
 #include <unistd.h>
 
 #include "disk/engine-internal.h"
+#include "disk/job-key.h"
 #include "disk/luks.h"
 #include "disk/testpoint.h"
 #include "shared/fd-util.h"
@@ -34,17 +35,20 @@ enum holder_kind {
         HOLDER_PLAIN = 0,
         HOLDER_LUKS,
         HOLDER_DISGUISED,
-        HOLDER_MARKER,
         HOLDER_JOB,
 };
 
-static int holder_probe(int fd, enum holder_kind *ret, char *ret_version) {
+/* What fd holds, judged only by what this host can vouch for: a job area sealed
+ * with its job key, or a disguised embedded header with its finishing stamp. A
+ * guest writes anything into its plain disk, the last bytes and a marker or a
+ * disguised header at the start included; unsealed, these are its data. */
+static int holder_probe(int fd, const struct secret *key, bool embedded, enum holder_kind *ret, char *ret_version) {
         uint64_t size;
         int r = engine_size(fd, &size);
         if (r < 0)
                 return r;
         struct job_super sb;
-        r = job_read_super(fd, size, &sb);
+        r = job_read_super(fd, size, key, &sb);
         if (r == 0 || r == -EBADMSG) {
                 *ret = HOLDER_JOB;
                 return 0;
@@ -55,12 +59,17 @@ static int holder_probe(int fd, enum holder_kind *ret, char *ret_version) {
                 return -ENOMEM;
         if (n && (r = pread_full(fd, buf, n, 0)) < 0)
                 return r;
+        enum luks_magic m = luks_magic_probe(buf, n, NULL);
         if (engine_is_marker(buf, n))
-                *ret = HOLDER_MARKER;
-        else {
-                enum luks_magic m = luks_magic_probe(buf, n, NULL);
-                *ret = m == LUKS_MAGIC_REAL ? HOLDER_LUKS : m == LUKS_MAGIC_DISGUISED ? HOLDER_DISGUISED : HOLDER_PLAIN;
-        }
+                *ret = HOLDER_PLAIN; /* no sealed job area: never ours */
+        else if (m == LUKS_MAGIC_DISGUISED) {
+                *ret = HOLDER_DISGUISED;
+                struct engine_status st;
+                if (embedded && (engine_disguised_status(fd, size, &st) < 0 ||
+                                 engine_stamp_check(fd, st.data_offset, key) <= 0))
+                        *ret = HOLDER_PLAIN;
+        } else
+                *ret = m == LUKS_MAGIC_REAL ? HOLDER_LUKS : HOLDER_PLAIN;
         if (ret_version)
                 *ret_version = n >= 8 && buf[7] == 1 ? '1' : '2';
         return 0;
@@ -68,28 +77,28 @@ static int holder_probe(int fd, enum holder_kind *ret, char *ret_version) {
 
 /* Roll back a job that never started changing the disk (see engine_job_unstarted).
  * Returns 1 when it did. */
-static int settle_unstarted(int fd, const char *header_path) {
+static int settle_unstarted(int fd, const char *header_path, const struct secret *key) {
         uint64_t size;
         struct job_super sb;
         bool unstarted = false;
         int r = engine_size(fd, &size);
         if (r < 0)
                 return r;
-        if (job_read_super(fd, size, &sb) < 0)
+        if (job_read_super(fd, size, key, &sb) < 0)
                 return 0;
-        if (engine_job_unstarted(fd, &sb, &unstarted) < 0 || !unstarted)
+        if (engine_job_unstarted(fd, &sb, key, &unstarted) < 0 || !unstarted)
                 return 0;
         r = engine_job_rollback(fd, header_path, &sb);
         return r < 0 ? r : 1;
 }
 
-static int refuse_busy_or_luks(int fd, const char *path, bool luks_is_error) {
+static int refuse_busy_or_luks(int fd, const char *path, const struct secret *key, bool embedded, bool luks_is_error) {
         enum holder_kind k;
         char v = '2';
-        int r = holder_probe(fd, &k, &v);
+        int r = holder_probe(fd, key, embedded, &k, &v);
         if (r < 0)
                 return r;
-        if (k == HOLDER_JOB || k == HOLDER_MARKER || k == HOLDER_DISGUISED)
+        if (k == HOLDER_JOB || k == HOLDER_DISGUISED)
                 return engine_fail(-EINPROGRESS, "a vmcrypt job is in progress on %s: run vmcrypt disk resume", path);
         if (k == HOLDER_LUKS && luks_is_error)
                 return engine_fail(-EEXIST, "%s is already a LUKS%c volume", path, v);
@@ -130,6 +139,8 @@ int engine_finalize(struct job *j) {
                 if (!j->new_hdr && (r = read_job_region(j, sb->new_hdr_off, sb->new_hdr_len, &j->new_hdr)) < 0)
                         return r;
                 /* Still disguised: the job area is still attached. */
+                if (!sb->detached && (r = engine_stamp_header(j, j->new_hdr, sb->new_hdr_len)) < 0)
+                        return r;
                 if ((r = pwrite_full(j->hold_fd, j->new_hdr, sb->new_hdr_len, 0)) < 0)
                         return r;
                 if (fdatasync(j->hold_fd) < 0)
@@ -171,7 +182,7 @@ int engine_finalize(struct job *j) {
                 testpoint("after-magic");
                 return 0;
         }
-        return engine_restore_magic(j->hold_fd);
+        return engine_restore_magic(j->hold_fd, sb->detached ? 0 : sb->new_hdr_len);
 }
 
 static int job_run(struct job *j) {
@@ -191,10 +202,13 @@ static int job_run(struct job *j) {
 }
 
 /* Open the data file and, if any, the header file; both locked. */
-static int job_open(struct job *j, const struct engine_params *p, bool create_header) {
+static int job_open(struct job *j, const struct engine_params *p, bool create_header, bool new_job) {
         j->p = p;
         j->data_fd = j->hold_fd = -EBADF;
-        int r = engine_open_locked(p->path, false, &j->data_fd);
+        int r = job_key_get(p->job_key, new_job, &j->owned_key, &j->key);
+        if (r < 0)
+                return r;
+        r = engine_open_locked(p->path, 0, &j->data_fd);
         if (r < 0)
                 return r;
         if (!p->header_path) {
@@ -205,27 +219,27 @@ static int job_open(struct job *j, const struct engine_params *p, bool create_he
                 struct stat st;
                 bool exists = stat(p->header_path, &st) == 0;
                 if (exists && st.st_size > 0) {
-                        r = engine_open_locked(p->header_path, false, &j->hold_fd);
+                        r = engine_open_locked(p->header_path, ENGINE_OPEN_HEADER, &j->hold_fd);
                         if (r < 0)
                                 return r;
-                        r = settle_unstarted(j->hold_fd, p->header_path);
+                        r = settle_unstarted(j->hold_fd, p->header_path, j->key);
                         if (r < 0)
                                 return r;
                         if (r > 0) { /* an aborted start of ours: begin afresh */
                                 close(j->hold_fd);
                                 j->hold_fd = -EBADF;
                                 exists = stat(p->header_path, &st) == 0;
-                                return engine_open_locked(p->header_path, !exists, &j->hold_fd);
+                                return engine_open_locked(p->header_path, ENGINE_OPEN_HEADER | (exists ? 0 : ENGINE_OPEN_CREATE), &j->hold_fd);
                         }
-                        r = refuse_busy_or_luks(j->hold_fd, p->header_path, true);
+                        r = refuse_busy_or_luks(j->hold_fd, p->header_path, j->key, false, true);
                         if (r < 0)
                                 return r;
                         return engine_fail(-EEXIST, "header file %s already exists and is not empty", p->header_path);
                 }
                 j->created_header = !exists;
-                return engine_open_locked(p->header_path, !exists, &j->hold_fd);
+                return engine_open_locked(p->header_path, ENGINE_OPEN_HEADER | (exists ? 0 : ENGINE_OPEN_CREATE), &j->hold_fd);
         }
-        return engine_open_locked(p->header_path, false, &j->hold_fd);
+        return engine_open_locked(p->header_path, ENGINE_OPEN_HEADER, &j->hold_fd);
 }
 
 static int check_sector(uint64_t n, unsigned ss, const char *path) {
@@ -243,7 +257,7 @@ int engine_encrypt(const struct engine_params *p) {
         if (format == DISK_FORMAT_LUKS1 && ss != 512)
                 return engine_fail(-EINVAL, "LUKS1 supports only 512-byte sectors");
         _cleanup_(job_cleanup) struct job j = { .data_fd = -EBADF, .hold_fd = -EBADF };
-        int r = job_open(&j, p, true);
+        int r = job_open(&j, p, true, true);
         if (r < 0)
                 return r;
         bool detached = p->header_path != NULL;
@@ -252,13 +266,13 @@ int engine_encrypt(const struct engine_params *p) {
         uint64_t n;
         if ((r = engine_size(j.data_fd, &n)) < 0)
                 return r;
-        if (!detached && (r = settle_unstarted(j.data_fd, NULL)) > 0)
+        if (!detached && (r = settle_unstarted(j.data_fd, NULL, j.key)) > 0)
                 r = engine_size(j.data_fd, &n);
         if (r < 0)
                 return r;
         if ((r = check_sector(n, ss, p->path)) < 0)
                 return r;
-        if ((r = refuse_busy_or_luks(j.data_fd, p->path, true)) < 0)
+        if ((r = refuse_busy_or_luks(j.data_fd, p->path, j.key, true, true)) < 0)
                 return r;
 
         if ((r = engine_new_volume_key(&j.new_vk)) < 0)
@@ -306,13 +320,13 @@ int engine_encrypt(const struct engine_params *p) {
 /* Shared by decrypt and reencrypt: open, load the header, unlock, size the data. */
 static int open_existing(struct job *j, const struct engine_params *p, struct crypt_device **ret_cd,
                          struct engine_status *st, int *ret_slot) {
-        int r = job_open(j, p, false);
+        int r = job_open(j, p, false, true);
         if (r < 0)
                 return r;
         const char *hold_path = p->header_path ? p->header_path : p->path;
-        if ((r = settle_unstarted(j->hold_fd, p->header_path)) < 0)
+        if ((r = settle_unstarted(j->hold_fd, p->header_path, j->key)) < 0)
                 return r;
-        if ((r = refuse_busy_or_luks(j->hold_fd, hold_path, false)) < 0)
+        if ((r = refuse_busy_or_luks(j->hold_fd, hold_path, j->key, !p->header_path, false)) < 0)
                 return r;
         _cleanup_(crypt_freep) struct crypt_device *cd = NULL;
         r = luks_load_path(hold_path, &cd);
@@ -477,36 +491,44 @@ int engine_resume(const struct engine_params *p) {
         /* A detached decrypt removes its header file as its very last step. */
         if (p->header_path && access(p->header_path, F_OK) < 0 && errno == ENOENT && access(p->path, F_OK) == 0)
                 return 1;
-        int r = job_open(&j, p, false);
+        int r = job_open(&j, p, false, false);
         if (r < 0)
                 return r;
         const char *hold_path = p->header_path ? p->header_path : p->path;
         uint64_t size;
         if ((r = engine_size(j.hold_fd, &size)) < 0)
                 return r;
-        r = job_read_super(j.hold_fd, size, &j.sb);
+        r = job_read_super(j.hold_fd, size, j.key, &j.sb);
         if (r == -EBADMSG)
                 return engine_fail(r, "the job area at the end of %s is damaged: cannot resume", hold_path);
+        if (r == -EKEYREJECTED)
+                return engine_fail(-EBADMSG, "the end of %s looks like a vmcrypt job area, but not one this host wrote "
+                                   "(its seal does not verify under %s/%s): a guest may have forged it, or the "
+                                   "job was started on another host (resume it with a copy of that host's job key) "
+                                   "or by an older vmcrypt (finish it with that version)",
+                                   hold_path, job_key_state_dir(), JOB_KEY_FILE);
         if (r == -ENODATA) {
                 enum holder_kind k;
-                if ((r = holder_probe(j.hold_fd, &k, NULL)) < 0)
+                if ((r = holder_probe(j.hold_fd, j.key, !p->header_path, &k, NULL)) < 0)
                         return r;
-                if (k == HOLDER_DISGUISED)
-                        return engine_restore_magic(j.hold_fd);
-                if (k == HOLDER_MARKER)
-                        return engine_fail(-EBADMSG, "%s carries a job marker but no job area: it was changed outside vmcrypt", hold_path);
+                if (k == HOLDER_DISGUISED) {
+                        struct engine_status st = { 0 };
+                        if (!p->header_path && (r = engine_disguised_status(j.hold_fd, size, &st)) < 0)
+                                return r;
+                        return engine_restore_magic(j.hold_fd, p->header_path ? 0 : st.data_offset);
+                }
                 return 1; /* nothing to resume */
         }
         if (r < 0)
                 return r;
         bool unstarted = false;
-        if ((r = engine_job_unstarted(j.hold_fd, &j.sb, &unstarted)) < 0)
+        if ((r = engine_job_unstarted(j.hold_fd, &j.sb, j.key, &unstarted)) < 0)
                 return engine_fail(r, "both checkpoint records of the job on %s are damaged", hold_path);
         if (unstarted) {
                 r = engine_job_rollback(j.hold_fd, p->header_path, &j.sb);
                 return r < 0 ? r : 2; /* rolled back: the disk is as it was */
         }
-        if ((r = job_read_ckpt(j.hold_fd, &j.sb, &j.ck)) < 0)
+        if ((r = job_read_ckpt(j.hold_fd, &j.sb, j.key, &j.ck)) < 0)
                 return engine_fail(r, "both checkpoint records of the job on %s are damaged", hold_path);
         if (!p->unlock)
                 return engine_fail(-EINVAL, "a key is needed to resume the job on %s", hold_path);

@@ -73,6 +73,8 @@ struct engine_params {
         unsigned threads;            /* encryption workers; 0 = all CPUs */
         engine_header_hook_t header_hook; /* optional, see above */
         void *hook_userdata;
+        const struct secret *job_key; /* the host's job key (job-key.h); NULL: the one in
+                                       * $VMCRYPT_STATE_DIR, made by the first job */
         engine_progress_fn progress; /* optional, called from the engine's thread */
         void *progress_userdata;
 };
@@ -114,17 +116,25 @@ struct engine_status {
         uint64_t job_total;
         uint64_t job_position;       /* data offset the job has reached */
         bool job_finalizing;         /* data pass complete, header being finished */
+        bool job_unstarted;          /* a job area of a job that never changed the disk
+                                      * (the next job or resume rolls it back) */
+        bool foreign_job;            /* job area, marker or disguised header not written by
+                                      * this host (forged by a guest, or another host's) */
 };
 
-/* Read the state of a disk from the disk itself (no key needed). */
-int engine_status(const char *path, const char *header_path, struct engine_status *ret);
+/* Read the state of a disk from the disk itself (no volume key needed). job_key is
+ * the host's job key, or NULL for the state directory's: a job area, marker or
+ * disguised header it does not vouch for is reported as foreign_job, and the disk
+ * as what the rest of it is. */
+int engine_status(const char *path, const char *header_path, const struct secret *job_key, struct engine_status *ret);
 
 /* The LUKS header kept in the job area of an interrupted job (the new header for
  * encrypt/reencrypt, the old one for decrypt: the one that carries the volume's
  * tokens), loaded read-only from memory so that a key provider can find its token
  * and resume can get its key. crypt_free the device, then close *ret_memfd.
  * -ENODATA when there is no job on the disk. */
-int engine_job_header(const char *path, const char *header_path, struct crypt_device **ret_cd, int *ret_memfd);
+int engine_job_header(const char *path, const char *header_path, const struct secret *job_key,
+                      struct crypt_device **ret_cd, int *ret_memfd);
 
 const char *disk_format_to_string(enum disk_format f);
 const char *engine_operation_to_string(enum engine_operation op);

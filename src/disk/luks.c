@@ -143,6 +143,24 @@ int luks_region_size(struct crypt_device *cd, uint64_t *ret) {
         return region_end(cd, ret);
 }
 
+/* The last block of an embedded header region holds the engine's finishing stamp
+ * while a job ends (engine-io.c): no keyslot may reach into it. Unused keyslot
+ * space is only filler (random bytes from libcryptsetup). */
+static int tail_unused(struct crypt_device *cd, uint64_t region) {
+        int max = crypt_keyslot_max(crypt_get_type(cd));
+        for (int slot = 0; slot < max; slot++) {
+                crypt_keyslot_info ki = crypt_keyslot_status(cd, slot);
+                if (ki == CRYPT_SLOT_INACTIVE || ki == CRYPT_SLOT_INVALID)
+                        continue;
+                uint64_t off, len;
+                if (crypt_keyslot_area(cd, slot, &off, &len) < 0)
+                        return -EINVAL;
+                if (off + len > region - 4096)
+                        return -ENOSPC;
+        }
+        return 0;
+}
+
 int luks_build(const struct luks_new *n, uint8_t **ret_buf, size_t *ret_len) {
         luks_setup_once();
         bool luks1 = n->format == DISK_FORMAT_LUKS1;
@@ -207,6 +225,8 @@ int luks_build(const struct luks_new *n, uint8_t **ret_buf, size_t *ret_len) {
                 return r;
         if (!n->detached && len != data_offset)
                 return -EINVAL;
+        if (!n->detached && (r = tail_unused(cd, len)) < 0)
+                return log_debug_errno(r, "a keyslot reaches into the last block of the header region: %m");
         _cleanup_(freep) uint8_t *buf = malloc(len);
         if (!buf)
                 return -ENOMEM;

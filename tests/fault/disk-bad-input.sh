@@ -154,6 +154,19 @@ expect_fail 5 job-decrypt 'progress|resume' "$T/j" "$T/j.key" -- \
 expect_fail 5 job-reencrypt 'progress|resume' "$T/j" "$T/j.key" -- \
         vmc disk reencrypt --key-file "$T/j.key" --progress none "$T/j"
 
+note "a header file that is a symlink, or another user's"
+# A directory other users can write (the VM home of a shared host): another user
+# plants an empty file of theirs, or a link to one, where the header will go.
+mkdir -m 1777 "$T/shared"
+cp "$T/orig" "$T/hs"
+install -m 0666 -o nobody /dev/null "$T/shared/victim"
+ln -s "$T/shared/victim" "$T/shared/hs.hdr"
+expect_fail 8 header-symlink 'symlink' "$T/hs" "$T/shared/victim" -- \
+        vmc disk encrypt --header "$T/shared/hs.hdr" --new-key-file "$T/hs1.key" --progress none "$T/hs"
+install -m 0666 -o nobody /dev/null "$T/shared/hs2.hdr"
+expect_fail 8 header-foreign 'belongs to' "$T/hs" "$T/shared/hs2.hdr" -- \
+        vmc disk encrypt --header "$T/shared/hs2.hdr" --new-key-file "$T/hs2.key" --progress none "$T/hs"
+
 note "a job running right now"
 cp "$T/orig" "$T/r"
 vmc disk encrypt --new-key-file "$T/r.key" --max-rate 8M --progress none "$T/r" 2>"$T/r.err" &

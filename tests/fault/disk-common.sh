@@ -105,13 +105,18 @@ sys.exit(0 if j and j["operation"] == sys.argv[2] and j["total"] == int(sys.argv
          and 0 <= j["done"] <= j["total"] and 0 <= j["percent"] <= 100 else 1)
 EOF
                 [ -e "$T/img.key" ] || die "$what: a $op job is under way but its key file was never written"
-                # Not openable as if finished: by cryptsetup, nor (LUKS1) by QEMU.
-                local h=()
+                # Not openable as if finished: by cryptsetup, nor (LUKS1) by QEMU. Once
+                # the data is complete and the LUKS2 secondary header is restored (the
+                # primary next), cryptsetup may already read the volume through it.
+                local h=() fin
                 [ -z "$hdr" ] || h=(--header "$hdr")
-                ! cs luksDump "${h[@]}" "$T/img" >/dev/null 2>&1 ||
-                        die "$what: cryptsetup luksDump reads an image whose $op job is unfinished"
-                ! cs_can_open "$T/img" "$T/img.key" "$hdr" ||
-                        die "$what: cryptsetup opens an image whose $op job is unfinished"
+                fin=$(json_get "$T/status.json" "d['job']['finalizing']")
+                if [ "$fin" != true ] || ! cs_can_open "$T/img" "$T/img.key" "$hdr"; then
+                        ! cs luksDump "${h[@]}" "$T/img" >/dev/null 2>&1 ||
+                                die "$what: cryptsetup luksDump reads an image whose $op job is unfinished"
+                        ! cs_can_open "$T/img" "$T/img.key" "$hdr" ||
+                                die "$what: cryptsetup opens an image whose $op job is unfinished"
+                fi
                 if [ "$mode" = luks1 ]; then
                         ! qemu-img info --object "secret,id=s0,file=$T/img.key" \
                                 --image-opts "driver=luks,key-secret=s0,file.filename=$T/img" >/dev/null 2>&1 ||

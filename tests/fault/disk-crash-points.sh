@@ -10,7 +10,7 @@ require_cmd cryptsetup qemu-img openssl numfmt
 
 # Points passed once per job (N=1), and points passed once per step of the data pass,
 # tried at the first and a later step (N=1 and N=3).
-ONCE_POINTS=(after-job-area after-marker before-finalize after-header-write after-truncate after-magic)
+ONCE_POINTS=(after-job-area after-marker before-finalize after-header-write after-truncate after-secondary-magic after-magic)
 STEP_POINTS=(before-commit after-data-write after-commit)
 
 fault_setup

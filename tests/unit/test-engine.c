@@ -103,7 +103,7 @@ static void roundtrip(enum disk_format format, unsigned ss, bool detached, size_
         assert_int_equal(engine_encrypt(&p), 0);
         assert_cryptsetup_accepts(detached ? hdr : img);
         struct engine_status st;
-        assert_int_equal(engine_status(img, p.header_path, &st), 0);
+        assert_int_equal(engine_status(img, p.header_path, NULL, &st), 0);
         assert_true(st.encrypted);
         assert_int_equal(st.job, ENGINE_OP_NONE);
         assert_int_equal(st.format, format);
@@ -128,7 +128,7 @@ static void roundtrip(enum disk_format format, unsigned ss, bool detached, size_
         }
         assert_int_equal(engine_reencrypt(&p), 0);
         assert_cryptsetup_accepts(detached ? hdr : img);
-        assert_int_equal(engine_status(img, p.header_path, &st), 0);
+        assert_int_equal(engine_status(img, p.header_path, NULL, &st), 0);
         if (luks2) {
                 assert_int_equal(hook_calls, 2);          /* called for the new header too */
                 assert_int_equal(st.n_tokens, 1);         /* the old header's token kept */
@@ -137,7 +137,7 @@ static void roundtrip(enum disk_format format, unsigned ss, bool detached, size_
 
         assert_int_equal(engine_decrypt(&p), 0);
         assert_same_file(img, orig, size);
-        assert_int_equal(engine_status(img, p.header_path, &st), 0);
+        assert_int_equal(engine_status(img, p.header_path, NULL, &st), 0);
         assert_int_equal(st.format, DISK_FORMAT_NONE);
         if (detached)
                 assert_int_equal(access(hdr, F_OK), -1);
@@ -186,7 +186,7 @@ static void test_bad_sizes(void **state) {
         p.format = DISK_FORMAT_LUKS2;
         assert_int_equal(engine_decrypt(&p), -ENODEV);     /* not LUKS */
         struct engine_status st;
-        assert_int_equal(engine_status(img, NULL, &st), 0);
+        assert_int_equal(engine_status(img, NULL, NULL, &st), 0);
         assert_int_equal(st.format, DISK_FORMAT_NONE);
         assert_int_equal(st.data_size, 8192);
         secret_free(key);

@@ -4,6 +4,7 @@
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <string.h>
 
 #include <cmocka.h>
@@ -25,87 +26,161 @@ static struct job_super sample(void) {
         return sb;
 }
 
+static struct secret *key_of(uint8_t fill) {
+        struct secret *k = secret_new(32);
+        assert_non_null(k);
+        memset(k->data, fill, 32);
+        return k;
+}
+
 static void test_super_roundtrip(void **state) {
         (void) state;
+        _cleanup_(secret_freep) struct secret *key = key_of(7);
         struct job_super sb = sample(), out;
-        uint8_t blk[JOB_BLOCK];
-        uint8_t again[JOB_BLOCK];
-        job_super_encode(&sb, blk);
-        assert_int_equal(job_super_decode(blk, &out), 0);
+        memset(sb.id, 0xab, sizeof(sb.id));
+        uint8_t rec[JOB_RECORD_SIZE];
+        uint8_t again[JOB_RECORD_SIZE];
+        job_super_encode(&sb, key, rec);
+        assert_int_equal(job_super_decode(rec, key, &out), 0);
         assert_int_equal(out.jsize, sb.jsize);
         assert_int_equal(out.hotzone, sb.hotzone);
         assert_int_equal(out.orig_size, sb.orig_size);
-        job_super_encode(&out, again);               /* every field survived */
-        assert_memory_equal(blk, again, JOB_BLOCK);
+        assert_memory_equal(out.id, sb.id, JOB_ID_SIZE);
+        job_super_encode(&out, key, again);               /* every field survived */
+        assert_memory_equal(rec, again, JOB_RECORD_SIZE);
+}
+
+/* A guest writes what it likes at the end of its disk: the exact bytes vmcrypt would
+ * write, sealed under any key but this host's, never decode. */
+static void test_super_unsealed(void **state) {
+        (void) state;
+        _cleanup_(secret_freep) struct secret *key = key_of(7);
+        _cleanup_(secret_freep) struct secret *other = key_of(8);
+        struct job_super sb = sample(), out;
+        sb.preparing = 1;
+        uint8_t rec[JOB_RECORD_SIZE];
+        job_super_encode(&sb, other, rec);
+        assert_int_equal(job_super_decode(rec, key, &out), -EKEYREJECTED);
+        assert_int_equal(job_super_decode(rec, NULL, &out), -EKEYREJECTED);
+        job_super_encode(&sb, key, rec);
+        assert_int_equal(job_super_decode(rec, NULL, &out), -EKEYREJECTED);
+        assert_int_equal(job_super_decode(rec, key, &out), 0);
 }
 
 static void test_super_corrupted(void **state) {
         (void) state;
+        _cleanup_(secret_freep) struct secret *key = key_of(7);
         struct job_super sb = sample(), out;
-        uint8_t blk[JOB_BLOCK];
-        job_super_encode(&sb, blk);
+        uint8_t rec[JOB_RECORD_SIZE];
+        job_super_encode(&sb, key, rec);
 
-        uint8_t bad[JOB_BLOCK];
+        uint8_t bad[JOB_RECORD_SIZE];
         memset(bad, 0, sizeof(bad));
-        assert_int_equal(job_super_decode(bad, &out), -ENODATA);   /* no job at all */
+        assert_int_equal(job_super_decode(bad, key, &out), -ENODATA);   /* no job at all */
 
-        for (size_t i = 16; i < JOB_BLOCK; i += 97) {               /* any flipped bit */
-                memcpy(bad, blk, sizeof(bad));
+        for (size_t i = 16; i < JOB_RECORD_SIZE; i += 37) {              /* any flipped bit */
+                memcpy(bad, rec, sizeof(bad));
                 bad[i] ^= 0x10;
-                assert_int_equal(job_super_decode(bad, &out), -EBADMSG);
+                assert_int_equal(job_super_decode(bad, key, &out), -EKEYREJECTED);
         }
-        memcpy(bad, blk, sizeof(bad));                              /* torn: tail missing */
-        memset(bad + 2048, 0, 2048);
-        assert_int_equal(job_super_decode(bad, &out), -EBADMSG);
 
-        /* checksummed but inconsistent: a region outside the area, a bad sector size */
+        /* sealed but inconsistent: a region outside the area, a bad sector size */
         struct job_super s2 = sample();
         s2.new_hdr_off = s2.jsize;
-        job_super_encode(&s2, bad);
-        assert_int_equal(job_super_decode(bad, &out), -EBADMSG);
+        job_super_encode(&s2, key, bad);
+        assert_int_equal(job_super_decode(bad, key, &out), -EBADMSG);
         s2 = sample();
         s2.sector_size = 1024;
-        job_super_encode(&s2, bad);
-        assert_int_equal(job_super_decode(bad, &out), -EBADMSG);
+        job_super_encode(&s2, key, bad);
+        assert_int_equal(job_super_decode(bad, key, &out), -EBADMSG);
         s2 = sample();
         s2.hash_len = 8; /* too small for the hotzone's hashes */
-        job_super_encode(&s2, bad);
-        assert_int_equal(job_super_decode(bad, &out), -EBADMSG);
+        job_super_encode(&s2, key, bad);
+        assert_int_equal(job_super_decode(bad, key, &out), -EBADMSG);
         s2 = sample();
         s2.op = 42;
-        job_super_encode(&s2, bad);
-        assert_int_equal(job_super_decode(bad, &out), -EBADMSG);
+        job_super_encode(&s2, key, bad);
+        assert_int_equal(job_super_decode(bad, key, &out), -EBADMSG);
+        s2 = sample();
+        s2.jstart = UINT64_MAX - 4095; /* wraps */
+        job_super_encode(&s2, key, bad);
+        assert_int_equal(job_super_decode(bad, key, &out), -EBADMSG);
+}
+
+/* Every offset a job acts on stays inside the file; rollback and finish never grow it. */
+static void test_super_fits(void **state) {
+        (void) state;
+        struct job_super sb = sample();
+        uint64_t size = sb.jstart + sb.jsize;
+        assert_true(job_super_fits(&sb, size));
+        assert_false(job_super_fits(&sb, size + 4096));          /* not at the end */
+        assert_false(job_super_fits(&sb, sb.jsize - 1));
+        struct job_super s2 = sb;
+        s2.orig_size = sb.jstart + 1;                            /* rollback would grow */
+        assert_false(job_super_fits(&s2, size));
+        s2 = sb;
+        s2.final_size = (uint64_t) 1 << 40;                      /* finish would grow */
+        assert_false(job_super_fits(&s2, size));
+        s2 = sb;
+        s2.dst_offset = sb.jstart;                               /* data beyond the area */
+        assert_false(job_super_fits(&s2, size));
+        s2 = sb;
+        s2.data_size = UINT64_MAX - 511;                          /* wraps */
+        assert_false(job_super_fits(&s2, size));
+        s2 = sb;
+        s2.hdr_region = sb.jstart + 4096;
+        assert_false(job_super_fits(&s2, size));
+}
+
+static void test_read_super_v1(void **state) {
+        (void) state;
+        _cleanup_(secret_freep) struct secret *key = key_of(7);
+        FILE *f = tmpfile();
+        assert_non_null(f);
+        uint8_t blk[JOB_BLOCK] = { 0 };
+        memcpy(blk, "VMCRYPT-JOBAREA", 16);                      /* an older vmcrypt's area */
+        assert_int_equal(fwrite(blk, 1, sizeof(blk), f), sizeof(blk));
+        fflush(f);
+        struct job_super out;
+        assert_int_equal(job_read_super(fileno(f), JOB_BLOCK, key, &out), -EKEYREJECTED);
+        fclose(f);
 }
 
 static void test_ckpt_pick(void **state) {
         (void) state;
-        uint8_t a[JOB_CKPT_SIZE], b[JOB_CKPT_SIZE];
+        _cleanup_(secret_freep) struct secret *key = key_of(7);
+        struct job_super sb = sample(), sb2 = sample();
+        memset(sb.id, 1, sizeof(sb.id));
+        memset(sb2.id, 2, sizeof(sb2.id));
+        uint8_t a[JOB_RECORD_SIZE], b[JOB_RECORD_SIZE];
         struct job_ckpt c1 = { .seq = 7, .phase = JOB_PHASE_DATA, .pos = 1234 * 512 };
         struct job_ckpt c2 = { .seq = 8, .phase = JOB_PHASE_HOTZONE, .pos = 99, .hz_start = 4096, .hz_len = 8192 };
         struct job_ckpt out;
-        job_ckpt_encode(&c1, a);
-        job_ckpt_encode(&c2, b);
-        assert_int_equal(job_ckpt_decode(b, &out), 0);
+        job_ckpt_encode(&c1, &sb, key, a);
+        job_ckpt_encode(&c2, &sb, key, b);
+        assert_int_equal(job_ckpt_decode(b, &sb, key, &out), 0);
         assert_int_equal(out.seq, 8);
         assert_int_equal(out.hz_len, 8192);
+        assert_int_equal(job_ckpt_decode(b, &sb2, key, &out), -EBADMSG); /* another job's */
+        assert_int_equal(job_ckpt_decode(b, &sb, NULL, &out), -EBADMSG);
 
-        assert_int_equal(job_ckpt_pick(a, b, &out), 0);             /* newest wins */
+        assert_int_equal(job_ckpt_pick(a, b, &sb, key, &out), 0);          /* newest wins */
         assert_int_equal(out.seq, 8);
-        assert_int_equal(job_ckpt_pick(b, a, &out), 0);
+        assert_int_equal(job_ckpt_pick(b, a, &sb, key, &out), 0);
         assert_int_equal(out.seq, 8);
 
         b[100] ^= 1;                                                 /* newest torn */
-        assert_int_equal(job_ckpt_decode(b, &out), -EBADMSG);
-        assert_int_equal(job_ckpt_pick(a, b, &out), 0);
+        assert_int_equal(job_ckpt_decode(b, &sb, key, &out), -EBADMSG);
+        assert_int_equal(job_ckpt_pick(a, b, &sb, key, &out), 0);
         assert_int_equal(out.seq, 7);
         assert_int_equal(out.pos, 1234 * 512);
 
-        memset(a + 200, 0, JOB_CKPT_SIZE - 200);                     /* both torn */
-        assert_int_equal(job_ckpt_pick(a, b, &out), -EBADMSG);
+        memset(a + 200, 0, JOB_RECORD_SIZE - 200);                   /* both torn */
+        assert_int_equal(job_ckpt_pick(a, b, &sb, key, &out), -EBADMSG);
 
         struct job_ckpt bad = { .seq = 1, .phase = 9 };              /* unknown phase */
-        job_ckpt_encode(&bad, a);
-        assert_int_equal(job_ckpt_decode(a, &out), -EBADMSG);
+        job_ckpt_encode(&bad, &sb, key, a);
+        assert_int_equal(job_ckpt_decode(a, &sb, key, &out), -EBADMSG);
 }
 
 static void test_block_hash(void **state) {
@@ -120,7 +195,10 @@ static void test_block_hash(void **state) {
 int main(void) {
         const struct CMUnitTest tests[] = {
                 cmocka_unit_test(test_super_roundtrip),
+                cmocka_unit_test(test_super_unsealed),
                 cmocka_unit_test(test_super_corrupted),
+                cmocka_unit_test(test_super_fits),
+                cmocka_unit_test(test_read_super_v1),
                 cmocka_unit_test(test_ckpt_pick),
                 cmocka_unit_test(test_block_hash),
         };
