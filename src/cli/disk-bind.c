@@ -69,7 +69,7 @@ int disk_bind_main(int argc, char *argv[]) {
         if (r < 0)
                 return log_error_errno(r, "cannot read the passphrase from %s: %m", key_file), cli_exit_code(r);
         char err[1024] = "";
-        _cleanup_(volume_lock_release) struct volume_lock lock = VOLUME_LOCK_INIT;
+        _cleanup_(change_lock_release) struct change_lock lock = CHANGE_LOCK_INIT;
         struct crypt_device *cd = NULL;
         r = unlock_load_for_change(image, header, &lock, &cd, err, sizeof(err));
         if (r < 0)

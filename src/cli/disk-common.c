@@ -11,7 +11,7 @@
 
 #include "cli/cli.h"
 #include "shared/key-input.h"
-#include "cli/disk-job-record.h"
+#include "volume/job-record.h"
 #include "shared/log.h"
 
 enum {
@@ -150,64 +150,12 @@ int disk_opts_parse(const char *cmd, unsigned allowed, const char *help, int arg
         return -1;
 }
 
-int disk_get_key(const char *cmd, const struct disk_opts *o, const char *target, bool new_slot,
-                 struct secret **ret, enum engine_kdf *ret_kdf) {
-        int r;
-        *ret_kdf = ENGINE_KDF_SLOW;
-        if (o->provider && new_slot)
-                return disk_provider_get_key(o, target, ret, ret_kdf);
-        if (o->new_key_file) {
-                if (!new_slot)
-                        return cli_usage_error(cmd, "--new-key-file only applies when a new keyslot is created");
-                /* 64 hex digits: cryptsetup and QEMU (UTF-8 secrets) both take it. */
-                r = key_input_new_hex_key_file(o->new_key_file, 32, ret);
-                if (r == -EEXIST) {
-                        log_error("key file %s already exists: refusing to overwrite it (choose another path)", o->new_key_file);
-                        return EXIT_BUSY;
-                }
-                if (r < 0) {
-                        log_error_errno(r, "cannot create key file %s: %m", o->new_key_file);
-                        return cli_exit_code(r);
-                }
-                *ret_kdf = ENGINE_KDF_MINIMAL;
-                return -1;
-        }
-        if (o->key_file) {
-                r = key_input_read_file(o->key_file, ret);
-                if (r == -EINVAL) {
-                        log_error("key file %s is empty", o->key_file);
-                        return EXIT_USAGE;
-                }
-                if (r < 0) {
-                        log_error_errno(r, "cannot read key file %s: %m", o->key_file);
-                        return cli_exit_code(r);
-                }
-                if (o->random_key)
-                        *ret_kdf = ENGINE_KDF_MINIMAL;
-                return -1;
-        }
-        if (!new_slot) {
-                /* A disk bound to a key provider opens with what the provider releases,
-                 * as `vmcrypt disk unlock` would: no key file, no prompt. */
-                r = disk_provider_unlock_key(o, target, ret);
-                if (r != -2)
-                        return r;
-        }
-        if (isatty(STDIN_FILENO) != 1)
-                return cli_usage_error(cmd, "no key given: use --key-file FILE (or - for a pipe on stdin)%s, or run on a terminal to type a passphrase",
-                                       new_slot ? ", --new-key-file FILE" : "");
+/* The passphrase prompt on the terminal, for the volume layer. */
+static int ask_passphrase(const char *target, bool new_slot, struct secret **ret, void *userdata) {
+        (void) userdata;
         char prompt[512];
         snprintf(prompt, sizeof(prompt), "Passphrase for %s: ", target);
-        r = key_input_prompt(prompt, new_slot, ret);
-        if (r == -EINVAL) {
-                log_error("passphrases were empty or did not match");
-                return EXIT_USAGE;
-        }
-        if (r < 0) {
-                log_error_errno(r, "cannot read a passphrase: %m");
-                return cli_exit_code(r);
-        }
-        return -1;
+        return key_input_prompt(prompt, new_slot, ret);
 }
 
 /* Progress display: a bar on a terminal, JSON lines otherwise. */
@@ -217,6 +165,7 @@ struct progress_state {
         uint64_t done0;
         bool started;
         bool drew_bar;
+        uint64_t last_ns;         /* last line or bar drawn: at most five a second */
         enum engine_operation op;
         uint64_t done, total;
 };
@@ -254,7 +203,7 @@ static void draw_bar(struct progress_state *s, double pct, double rate, double e
         s->drew_bar = true;
 }
 
-static void progress_cb(const struct engine_progress *p, void *userdata) {
+static enum engine_verdict progress_cb(const struct engine_progress *p, void *userdata) {
         struct progress_state *s = userdata;
         if (!s->started) {
                 s->started = true;
@@ -264,6 +213,10 @@ static void progress_cb(const struct engine_progress *p, void *userdata) {
         s->op = p->operation;
         s->done = p->done;
         s->total = p->total;
+        uint64_t t = mono_ns();
+        if (!p->finished && s->last_ns && t - s->last_ns < 200000000ULL)
+                return ENGINE_CONTINUE;
+        s->last_ns = t;
         double rate, eta, elapsed;
         rate_eta(s, &rate, &eta, &elapsed);
         double pct = p->total ? 100.0 * (double) p->done / (double) p->total : 100.0;
@@ -280,20 +233,30 @@ static void progress_cb(const struct engine_progress *p, void *userdata) {
                 draw_bar(s, pct, rate, eta, elapsed, false);
         }
         fflush(stderr);
+        return ENGINE_CONTINUE;
 }
 
-void disk_params_init(struct engine_params *p, const struct disk_opts *o, const char *path) {
-        *p = (struct engine_params) {
+void disk_volume_params(const struct disk_opts *o, const char *path, struct volume_params *p) {
+        *p = (struct volume_params) {
                 .path = path,
-                .header_path = o->header,
+                .header = o->header,
                 .format = o->type,
                 .sector_size = o->sector_size,
                 .pbkdf_memory_kib = o->pbkdf_memory,
                 .iter_time_ms = o->iter_time,
                 .max_rate = o->max_rate,
+                .key = {
+                        .provider = o->provider,
+                        .kek = o->kek,
+                        .vm_name = o->vm_name,
+                        .vm_uuid = o->vm_uuid,
+                        .providers = o->providers,
+                        .new_file = o->new_key_file,
+                        .file = o->key_file,
+                        .random = o->random_key,
+                        .ask = isatty(STDIN_FILENO) == 1 ? ask_passphrase : NULL,
+                },
         };
-        if (o->provider)
-                p->header_hook = disk_provider_hook;
         progress_state = (struct progress_state) { .mode = o->progress };
         if (o->progress != PROGRESS_NONE) {
                 p->progress = progress_cb;
@@ -301,16 +264,48 @@ void disk_params_init(struct engine_params *p, const struct disk_opts *o, const 
         }
 }
 
-int disk_finish(const char *what, const struct disk_opts *o, int r) {
+/* What the volume layer found out on the way, as the notes the commands printed
+ * before it moved there. */
+static void print_notes(const char *what, const struct disk_opts *o, const char *path, const struct volume_result *res) {
+        if (res->header_recorded)
+                log_notice("%s: the job's state is in its detached header %s (recorded when it started)", path,
+                           res->header);
+        if (res->kek[0])
+                log_info("unlock secret wrapped under KEK %s of provider \"%s\"", res->kek,
+                         o->provider ? o->provider : "(default)");
+        if (res->key_released)
+                log_info("unlock secret released by the key provider (keyslot %d)", res->keyslot);
+        if (res->sidecar_removed[0])
+                log_info("removed %s (the vmcrypt metadata of the LUKS1 volume)", res->sidecar_removed);
+        if (res->dropped_keyslots)
+                log_warning("%s: %u keyslot(s) that this key does not open did not survive the new volume key; "
+                            "add a recovery passphrase again with 'vmcrypt disk recovery-key add'", path,
+                            res->dropped_keyslots);
+        (void) what;
+}
+
+int disk_report(const char *cmd, const char *what, const struct disk_opts *o, const char *path, int r,
+                const struct volume_result *res, const struct volume_error *err) {
         struct progress_state *s = &progress_state;
-        if (s->drew_bar)
+        if (s->drew_bar) {
                 fputc('\n', stderr);
+                s->drew_bar = false;
+        }
+        print_notes(what, o, path, res);
         if (r < 0) {
-                const char *msg = engine_last_error();
-                if (msg)
-                        log_error("%s", msg);
+                if (res->no_key)
+                        return cli_usage_error(cmd, "no key given: use --key-file FILE (or - for a pipe on stdin)%s, or run on a terminal to type a passphrase",
+                                               strcmp(what, "encrypt") == 0 || strcmp(what, "format") == 0 ||
+                                                               strcmp(what, "create") == 0
+                                                       ? ", --new-key-file FILE"
+                                                       : "");
+                if (err->text[0])
+                        log_error("%s", err->text);
                 else
                         log_error_errno(r, "%s failed: %m", what);
+                if (res->interrupted && !res->paused)
+                        fprintf(stderr, "The %s job on %s is interrupted and the disk is unusable until it is finished: fix the cause, then run 'vmcrypt disk resume%s%s --key-file KEY %s'.\n",
+                                what, path, res->header[0] ? " --header " : "", res->header, path);
                 return cli_exit_code(r);
         }
         if (s->started && o->progress == PROGRESS_JSON) {
@@ -321,97 +316,4 @@ int disk_finish(const char *what, const struct disk_opts *o, int r) {
                         (unsigned long long) s->total, rate, elapsed);
         }
         return EXIT_OK;
-}
-
-/* The operation of the job in progress on target (with its detached header, if
- * any), or ENGINE_OP_NONE: no job, or the disk cannot be read. *ret_unstarted tells
- * of a job area whose job never changed the disk (rolled back by the next job). */
-static enum engine_operation job_running(const char *target, const char *header, bool *ret_unstarted) {
-        struct engine_status st;
-        if (engine_status(target, header, NULL, &st) < 0) {
-                *ret_unstarted = false;
-                return ENGINE_OP_NONE;
-        }
-        *ret_unstarted = st.job_unstarted;
-        return st.job;
-}
-
-bool disk_job_in_progress(const struct disk_opts *o, const char *path) {
-        bool unstarted;
-        return job_running(path, o->header, &unstarted) != ENGINE_OP_NONE;
-}
-
-/* The job recorded for target (its header into buf), started or not. A record
- * whose header holds no job any more (a crash after the job, before the record
- * went) is dropped when forget is set; display commands never drop it. */
-static enum engine_operation recorded_job(const char *target, char *buf, size_t size, bool forget,
-                                          bool *ret_unstarted) {
-        *ret_unstarted = false;
-        if (job_record_header(target, buf, size) < 0)
-                return ENGINE_OP_NONE;
-        enum engine_operation op = job_running(target, buf, ret_unstarted);
-        if (op == ENGINE_OP_NONE && !*ret_unstarted && forget)
-                (void) job_record_remove(target);
-        return op;
-}
-
-int disk_job_begin(const char *cmd, const struct disk_opts *o, const char *target, enum engine_operation op) {
-        if (!o->header)
-                return -1;
-        char recorded[PATH_MAX];
-        bool unstarted;
-        enum engine_operation running = recorded_job(target, recorded, sizeof(recorded), true, &unstarted);
-        if (running != ENGINE_OP_NONE) {
-                /* Starting over with another header would treat half-converted data as
-                 * if untouched: encrypt it twice, or decrypt plaintext. */
-                log_error("%s has an interrupted %s job whose state is in %s: finish it with "
-                          "'vmcrypt disk resume %s' before starting another",
-                          target, engine_operation_to_string(running), recorded, target);
-                return EXIT_BUSY;
-        }
-        if (unstarted) {
-                /* An earlier start that never touched the disk: undo it (its header
-                 * file goes if the job made it) before this job takes its place. */
-                struct engine_params rp = { .path = target, .header_path = recorded };
-                int r = engine_resume(&rp);
-                if (r < 0)
-                        return disk_finish(cmd, o, r);
-        }
-        int r = job_record_add(target, o->header, op);
-        if (r < 0)
-                log_warning_errno(r, "%s: cannot record where this job's header is (%s/jobs): %m; "
-                                  "if it is interrupted, resume it with --header %s", cmd, job_record_dir(),
-                                  o->header);
-        return -1;
-}
-
-int disk_job_find_header(struct disk_opts *o, const char *target, char *buf, size_t size, bool forget) {
-        bool unstarted;
-        if (o->header || (recorded_job(target, buf, size, forget, &unstarted) == ENGINE_OP_NONE && !unstarted))
-                return 0;
-        o->header = buf;
-        return 1;
-}
-
-int disk_finish_job(const char *what, const struct disk_opts *o, const char *path, int r) {
-        /* First the job's own message: reading the disk's status replaces the
-         * engine's last error. Then read it once, for the record and for the hint. */
-        int code = disk_finish(what, o, r);
-        bool pending = (o->header || (r < 0 && r != -EINPROGRESS)) && disk_job_in_progress(o, path);
-        if (o->header && !pending)
-                (void) job_record_remove(path);
-        if (r < 0 && r != -EINPROGRESS && pending)
-                fprintf(stderr, "The %s job on %s is interrupted and the disk is unusable until it is finished: fix the cause, then run 'vmcrypt disk resume%s%s --key-file KEY %s'.\n",
-                        what, path, o->header ? " --header " : "", o->header ? o->header : "", path);
-        return code;
-}
-
-int disk_prepare(const char *cmd, const struct disk_opts *o, const char *target, bool new_slot,
-                 struct engine_params *p, struct secret **ret_key) {
-        disk_params_init(p, o, target);
-        int r = disk_get_key(cmd, o, target, new_slot, ret_key, &p->kdf);
-        if (r >= 0)
-                return r;
-        p->unlock = *ret_key;
-        return -1;
 }

@@ -7,6 +7,7 @@
 #include <stdint.h>
 
 #include "disk/engine.h"
+#include "volume/volume.h"
 #include "shared/secret.h"
 
 /* Which options a subcommand accepts. */
@@ -75,55 +76,14 @@ struct disk_opts {
 int disk_opts_parse(const char *cmd, unsigned allowed, const char *help, int argc, char *argv[],
                     struct disk_opts *o);
 
-/* Get the unlock key. new_slot: a keyslot will be created (confirm prompts, allow
- * --new-key-file). Sets the KDF to use for a new keyslot. Returns an exit code
- * or -1 to go on (the message is printed). */
-int disk_get_key(const char *cmd, const struct disk_opts *o, const char *target, bool new_slot,
-                 struct secret **ret, enum engine_kdf *ret_kdf);
+/* The volume layer's parameters for path from the options: the key sources, a
+ * passphrase prompt when stdin is a terminal, the progress display. */
+void disk_volume_params(const struct disk_opts *o, const char *path, struct volume_params *p);
 
-/* Fill engine params for target from options and get the unlock key into *ret_key
- * (p->unlock points at it); new_slot as for disk_get_key. Returns -1 to go on, or
- * an exit code. */
-int disk_prepare(const char *cmd, const struct disk_opts *o, const char *target, bool new_slot,
-                 struct engine_params *p, struct secret **ret_key);
-
-/* Fill engine params from options (progress display included). */
-void disk_params_init(struct engine_params *p, const struct disk_opts *o, const char *path);
-
-/* Whether the disk now carries an interrupted job (after a failure). */
-bool disk_job_in_progress(const struct disk_opts *o, const char *path);
-
-/* Print the one message for r (< 0) and return its exit code; for r >= 0 return 0.
- * Also prints the final progress event on success. */
-int disk_finish(const char *what, const struct disk_opts *o, int r);
-/* Before a job with a detached header: refuse (exit code) when the disk already has
- * an interrupted job recorded with another header, and record this one's (see
- * disk-job-record.h; a failure to record is only warned about). -1 to go on. */
-int disk_job_begin(const char *cmd, const struct disk_opts *o, const char *target, enum engine_operation op);
-/* Without --header: set o->header (into buf) to the recorded header of target's
- * interrupted job (started or not), and return 1; 0 when there is none. With
- * forget, a stale record is dropped; display commands pass false. */
-int disk_job_find_header(struct disk_opts *o, const char *target, char *buf, size_t size, bool forget);
-/* Same, naming the disk: a failed job left resumable gets a "run resume" hint; the
- * record of a detached job that is no longer in progress goes. */
-int disk_finish_job(const char *what, const struct disk_opts *o, const char *path, int r);
-
-/* --provider (disk-provider.c): make and wrap the new unlock secret (exit code or
- * -1 to go on, like disk_get_key), and the engine header hook that stores the
- * token. */
-int disk_provider_get_key(const struct disk_opts *o, const char *target, struct secret **ret,
-                          enum engine_kdf *ret_kdf);
-int disk_provider_hook(struct crypt_device *cd, int keyslot, void *userdata);
-
-/* For a disk that carries vmcrypt tokens: unwrap its unlock secret through the key
- * provider (providers.json from --providers or the default path). Returns -1 with
- * *ret set, -2 when the disk has no vmcrypt token (use another way in), or an exit
- * code after printing the one message. */
-int disk_provider_unlock_key(const struct disk_opts *o, const char *target, struct secret **ret);
-
-/* After a decrypt: remove the LUKS1 sidecar (IMAGE.vmcrypt.json) beside
- * header_path, whose wrapped secret now opens nothing. */
-void disk_drop_sidecar(const char *header_path);
+/* The end of a disk command: the notes of res, then for r < 0 the one error
+ * message (and how to resume an interrupted job); returns the exit code. */
+int disk_report(const char *cmd, const char *what, const struct disk_opts *o, const char *path, int r,
+                const struct volume_result *res, const struct volume_error *err);
 
 int disk_encrypt_main(int argc, char *argv[]);
 int disk_decrypt_main(int argc, char *argv[]);

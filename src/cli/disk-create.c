@@ -37,13 +37,10 @@ int disk_create_main(int argc, char *argv[]) {
         if (cli_parse_size(o.args[0], &size) < 0 || size == 0)
                 return cli_usage_error(cmd, "invalid SIZE '%s'", o.args[0]);
         o.progress = PROGRESS_NONE;
-        _cleanup_(secret_freep) struct secret *key = NULL;
-        struct engine_params p;
-        r = disk_prepare(cmd, &o, o.args[1], true, &p, &key);
-        if (r >= 0)
-                return r;
-        r = engine_create(&p, size);
-        if (r < 0 && o.new_key_file)
-                (void) unlink(o.new_key_file);
-        return disk_finish("create", &o, r);
+        struct volume_params p;
+        struct volume_result res;
+        struct volume_error err;
+        disk_volume_params(&o, o.args[1], &p);
+        r = volume_create(&p, size, &res, &err);
+        return disk_report(cmd, "create", &o, o.args[1], r, &res, &err);
 }

@@ -31,16 +31,10 @@ int disk_decrypt_main(int argc, char *argv[]) {
         int r = disk_opts_parse(cmd, DOPT_HEADER | DOPT_KEY | DOPT_PROVIDERS | DOPT_RUN | DOPT_ONE_TARGET, help, argc, argv, &o);
         if (r >= 0)
                 return r;
-        _cleanup_(secret_freep) struct secret *key = NULL;
-        struct engine_params p;
-        r = disk_prepare(cmd, &o, o.args[0], false, &p, &key);
-        if (r >= 0)
-                return r;
-        r = disk_job_begin(cmd, &o, o.args[0], ENGINE_OP_DECRYPT);
-        if (r >= 0)
-                return r;
-        r = engine_decrypt(&p);
-        if (r >= 0)
-                disk_drop_sidecar(o.header ? o.header : o.args[0]);
-        return disk_finish_job("decrypt", &o, o.args[0], r);
+        struct volume_params p;
+        struct volume_result res;
+        struct volume_error err;
+        disk_volume_params(&o, o.args[0], &p);
+        r = volume_decrypt(&p, &res, &err);
+        return disk_report(cmd, "decrypt", &o, o.args[0], r, &res, &err);
 }

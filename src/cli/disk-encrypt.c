@@ -42,16 +42,10 @@ int disk_encrypt_main(int argc, char *argv[]) {
         int r = disk_opts_parse(cmd, DOPT_TYPE | DOPT_HEADER | DOPT_KEY | DOPT_NEWKEY | DOPT_RUN | DOPT_PROVIDER | DOPT_ONE_TARGET, help, argc, argv, &o);
         if (r >= 0)
                 return r;
-        _cleanup_(secret_freep) struct secret *key = NULL;
-        struct engine_params p;
-        r = disk_prepare(cmd, &o, o.args[0], true, &p, &key);
-        if (r >= 0)
-                return r;
-        r = disk_job_begin(cmd, &o, o.args[0], ENGINE_OP_ENCRYPT);
-        if (r >= 0)
-                return r;
-        r = engine_encrypt(&p);
-        if (r < 0 && o.new_key_file && !disk_job_in_progress(&o, o.args[0]))
-                (void) unlink(o.new_key_file); /* the key protects nothing */
-        return disk_finish_job("encrypt", &o, o.args[0], r);
+        struct volume_params p;
+        struct volume_result res;
+        struct volume_error err;
+        disk_volume_params(&o, o.args[0], &p);
+        r = volume_encrypt(&p, &res, &err);
+        return disk_report(cmd, "encrypt", &o, o.args[0], r, &res, &err);
 }

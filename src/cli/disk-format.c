@@ -36,13 +36,10 @@ int disk_format_main(int argc, char *argv[]) {
         if (r >= 0)
                 return r;
         o.progress = PROGRESS_NONE;
-        _cleanup_(secret_freep) struct secret *key = NULL;
-        struct engine_params p;
-        r = disk_prepare(cmd, &o, o.args[0], true, &p, &key);
-        if (r >= 0)
-                return r;
-        r = engine_format(&p, o.yes);
-        if (r < 0 && o.new_key_file)
-                (void) unlink(o.new_key_file);
-        return disk_finish("format", &o, r);
+        struct volume_params p;
+        struct volume_result res;
+        struct volume_error err;
+        disk_volume_params(&o, o.args[0], &p);
+        r = volume_format(&p, o.yes, &res, &err);
+        return disk_report(cmd, "format", &o, o.args[0], r, &res, &err);
 }

@@ -32,21 +32,10 @@ int disk_reencrypt_main(int argc, char *argv[]) {
         int r = disk_opts_parse(cmd, DOPT_HEADER | DOPT_KEY | DOPT_PROVIDERS | DOPT_RUN | DOPT_ONE_TARGET, help, argc, argv, &o);
         if (r >= 0)
                 return r;
-        _cleanup_(secret_freep) struct secret *key = NULL;
-        struct engine_params p;
-        r = disk_prepare(cmd, &o, o.args[0], false, &p, &key);
-        if (r >= 0)
-                return r;
-
-        /* Keyslots we cannot open (a recovery passphrase, another host's secret) cannot
-         * follow the new volume key: say so before they go, not after. */
-        struct engine_status st;
-        if (engine_status(o.args[0], o.header, NULL, &st) >= 0 && st.n_keyslots > 1)
-                log_warning("%s has %u keyslots; only the one this key opens survives the new volume key. "
-                            "Add a recovery passphrase again afterwards with 'vmcrypt disk recovery-key add'.",
-                            o.args[0], st.n_keyslots);
-        r = disk_job_begin(cmd, &o, o.args[0], ENGINE_OP_REENCRYPT);
-        if (r >= 0)
-                return r;
-        return disk_finish_job("reencrypt", &o, o.args[0], engine_reencrypt(&p));
+        struct volume_params p;
+        struct volume_result res;
+        struct volume_error err;
+        disk_volume_params(&o, o.args[0], &p);
+        r = volume_reencrypt(&p, &res, &err);
+        return disk_report(cmd, "reencrypt", &o, o.args[0], r, &res, &err);
 }

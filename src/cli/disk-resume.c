@@ -40,37 +40,20 @@ int disk_resume_main(int argc, char *argv[]) {
         int r = disk_opts_parse(cmd, DOPT_HEADER | DOPT_KEY | DOPT_PROVIDERS | DOPT_RUN | DOPT_ONE_TARGET, help, argc, argv, &o);
         if (r >= 0)
                 return r;
-        char recorded[PATH_MAX];
-        if (disk_job_find_header(&o, o.args[0], recorded, sizeof(recorded), true))
-                log_notice("%s: the job's state is in its detached header %s (recorded when it started)", o.args[0],
-                         o.header);
-        /* Only ask for a key when there is a job that needs one. */
-        struct engine_status st;
-        r = engine_status(o.args[0], o.header, NULL, &st);
-        bool need_key = r < 0 || st.job != ENGINE_OP_NONE;
-        bool was_decrypt = r >= 0 && st.job == ENGINE_OP_DECRYPT;
-        _cleanup_(secret_freep) struct secret *key = NULL;
-        struct engine_params p;
-        disk_params_init(&p, &o, o.args[0]);
-        if (need_key) {
-                r = disk_get_key(cmd, &o, o.args[0], false, &key, &p.kdf);
-                if (r >= 0)
-                        return r;
-        }
-        p.unlock = key;
-        r = engine_resume(&p);
-        if (r == 0 && was_decrypt)
-                disk_drop_sidecar(o.header ? o.header : o.args[0]);
-        if (r == 1) {
+        struct volume_params p;
+        struct volume_result res;
+        struct volume_error err;
+        disk_volume_params(&o, o.args[0], &p);
+        r = volume_resume(&p, &res, &err);
+        int code = disk_report(cmd, "resume", &o, o.args[0], r, &res, &err);
+        if (r == VOLUME_NOTHING)
                 log_notice("no job in progress on %s: nothing to resume%s", o.args[0],
-                           o.header ? "" : " (a job with a detached header that was not recorded is found only with --header FILE)");
-                r = 0;
-        } else if (r == 2) {
-                /* Not "done": a script that runs `resume && next` must not go on as
-                 * if the job had finished. */
+                           res.header[0] ? "" : " (a job with a detached header that was not recorded is found only with --header FILE)");
+        /* Not "done" after a rollback: a script that runs `resume && next` must not
+         * go on as if the job had finished. */
+        if (r == VOLUME_ROLLED_BACK) {
                 log_notice("the interrupted job had not changed %s yet: it was rolled back, the disk is as before; run the command again", o.args[0]);
-                (void) disk_finish_job("resume", &o, o.args[0], 0);
                 return EXIT_ROLLED_BACK;
         }
-        return disk_finish_job("resume", &o, o.args[0], r);
+        return code;
 }

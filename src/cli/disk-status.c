@@ -120,14 +120,16 @@ int disk_status_main(int argc, char *argv[]) {
         int r = disk_opts_parse(cmd, DOPT_HEADER | DOPT_JSON | DOPT_ONE_TARGET, help, argc, argv, &o);
         if (r >= 0)
                 return r;
-        char recorded[PATH_MAX];
-        (void) disk_job_find_header(&o, o.args[0], recorded, sizeof(recorded), false);
-        struct engine_status st;
-        r = engine_status(o.args[0], o.header, NULL, &st);
-        if (r < 0) {
-                o.progress = PROGRESS_NONE;
-                return disk_finish("status", &o, r);
-        }
+        struct volume_params p;
+        struct volume_result res;
+        struct volume_error err;
+        disk_volume_params(&o, o.args[0], &p);
+        r = volume_status(&p, &res, &err);
+        if (r < 0)
+                return disk_report(cmd, "status", &o, o.args[0], r, &res, &err);
+        const struct engine_status st = res.status;
+        if (res.header[0])
+                o.header = res.header;
         if (o.json)
                 return print_json(o.args[0], o.header, &st);
         print_human(o.args[0], o.header, &st);

@@ -43,14 +43,7 @@ struct pass {
         struct xform xf[MAX_WORKERS];
         struct timespec t0;
         uint64_t done_here;       /* bytes processed by this process (rate limit) */
-        uint64_t last_report_ns;
 };
-
-static uint64_t now_ns(void) {
-        struct timespec ts;
-        clock_gettime(CLOCK_MONOTONIC, &ts);
-        return (uint64_t) ts.tv_sec * 1000000000ULL + (uint64_t) ts.tv_nsec;
-}
 
 /* forward: old-decrypt then new-encrypt; inverse: the other way round. */
 static int xform_apply(const struct xform *x, unsigned ss, uint8_t *buf, size_t len, uint64_t off, bool inverse) {
@@ -141,15 +134,14 @@ uint64_t engine_done_bytes(const struct job_super *sb, const struct job_ckpt *c)
         return backward ? n - pos : pos;
 }
 
-static void pass_progress(struct pass *ps, uint64_t done, bool force) {
+/* Report progress after every chunk or hotzone (the callback decides how often to
+ * show it); returns what the callback asks for. */
+static enum engine_verdict pass_progress(struct pass *ps, uint64_t done) {
         const struct engine_params *p = ps->j->p;
-        uint64_t t = now_ns();
-        if (p->progress && (force || t - ps->last_report_ns >= 200000000ULL)) {
-                struct engine_progress pr = { .operation = ps->j->sb.op, .done = done,
-                                              .total = ps->j->sb.data_size };
-                p->progress(&pr, p->progress_userdata);
-                ps->last_report_ns = t;
-        }
+        if (!p->progress)
+                return ENGINE_CONTINUE;
+        struct engine_progress pr = { .operation = ps->j->sb.op, .done = done, .total = ps->j->sb.data_size };
+        return p->progress(&pr, p->progress_userdata);
 }
 
 /* Sleep as long as needed to stay under max_rate. */
@@ -250,7 +242,14 @@ static int shift_loop(struct pass *ps, uint8_t *bufs[2], struct engine_writer *w
                 testpoint("after-data-write");
                 cur = backward ? a : b;
                 pass_throttle(ps, len);
-                pass_progress(ps, backward ? n - cur : cur, false);
+                if (pass_progress(ps, backward ? n - cur : cur) != ENGINE_CONTINUE) {
+                        /* Stop where a resume has nothing to redo: every write so far
+                         * durable, and a checkpoint at the boundary. */
+                        if ((r = engine_writer_wait(wr)) < 0 || (r = data_sync(j)) < 0 ||
+                            (r = commit(ps, JOB_PHASE_DATA, cur, 0, 0)) < 0)
+                                return r;
+                        return -ECANCELED;
+                }
         }
         if ((r = engine_writer_wait(wr)) < 0 || (r = data_sync(j)) < 0)
                 return r;
@@ -401,7 +400,11 @@ static int inplace_loop(struct pass *ps, uint8_t *bufs[2], uint64_t *hashes, str
                 testpoint("after-data-write");
                 pos = backward ? hs : he;
                 pass_throttle(ps, hl);
-                pass_progress(ps, backward ? n - pos : pos, false);
+                if (pass_progress(ps, backward ? n - pos : pos) != ENGINE_CONTINUE) {
+                        if ((r = data_sync(j)) < 0 || (r = commit(ps, JOB_PHASE_DATA, pos, 0, 0)) < 0)
+                                return r;
+                        return -ECANCELED;
+                }
         }
         if ((r = data_sync(j)) < 0)
                 return r;
@@ -444,7 +447,7 @@ int engine_pass(struct job *j) {
                 r = -ENOMEM;
         if (r >= 0) {
                 clock_gettime(CLOCK_MONOTONIC, &ps.t0);
-                pass_progress(&ps, engine_done_bytes(&j->sb, &j->ck), true);
+                (void) pass_progress(&ps, engine_done_bytes(&j->sb, &j->ck));
                 if (j->ck.phase != JOB_PHASE_FINALIZE)
                         r = j->sb.layout == JOB_LAYOUT_SHIFT ? shift_pass(&ps, buf) : inplace_pass(&ps, buf, hashes);
         }

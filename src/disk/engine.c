@@ -196,7 +196,7 @@ static int job_run(struct job *j) {
         r = engine_finalize(j);
         if (r >= 0 && j->p->progress) {
                 struct engine_progress pr = { j->sb.op, j->sb.data_size, j->sb.data_size, true };
-                j->p->progress(&pr, j->p->progress_userdata);
+                (void) j->p->progress(&pr, j->p->progress_userdata);
         }
         return r;
 }

@@ -14,6 +14,7 @@
  *   -EUCLEAN      LUKS header(s) corrupted, or a torn block found on resume
  *   -ENODEV       not a LUKS volume (decrypt/reencrypt/status on plain data is fine)
  *   -EINVAL       bad parameters (size not a multiple of the sector size, ...)
+ *   -ECANCELED    stopped by the progress callback (pause, cancel): resume finishes it
  * engine_last_error() gives a one-line human explanation of the last failure. */
 #pragma once
 
@@ -58,7 +59,15 @@ struct engine_progress {
         uint64_t total;
         bool finished;
 };
-typedef void (*engine_progress_fn)(const struct engine_progress *p, void *userdata);
+/* What the progress callback asks of the job: go on, or stop at the next
+ * checkpoint (the job returns -ECANCELED and waits for engine_resume, as after a
+ * crash, but with nothing to redo). Pause and cancel differ only for the caller. */
+enum engine_verdict {
+        ENGINE_CONTINUE = 0,
+        ENGINE_PAUSE,
+        ENGINE_CANCEL,
+};
+typedef enum engine_verdict (*engine_progress_fn)(const struct engine_progress *p, void *userdata);
 
 struct engine_params {
         const char *path;            /* image file or block device */
@@ -75,7 +84,8 @@ struct engine_params {
         void *hook_userdata;
         const struct secret *job_key; /* the host's job key (job-key.h); NULL: the one in
                                        * $VMCRYPT_STATE_DIR, made by the first job */
-        engine_progress_fn progress; /* optional, called from the engine's thread */
+        engine_progress_fn progress; /* optional, called from the engine's thread after
+                                      * every chunk (up to 8-64 MiB); may pause or cancel */
         void *progress_userdata;
 };
 

@@ -95,7 +95,7 @@ int keys_rekey(const struct rekey_opts *o, struct rekey_result *ret, char *err, 
         int r = unlocker_new(o->providers_path, &u, err, errlen);
         if (r < 0)
                 return r;
-        _cleanup_(volume_lock_release) struct volume_lock lock = VOLUME_LOCK_INIT;
+        _cleanup_(change_lock_release) struct change_lock lock = CHANGE_LOCK_INIT;
         _cleanup_(crypt_freep) struct crypt_device *cd = NULL;
         r = unlock_load_for_change(o->image, o->header, &lock, &cd, err, errlen);
         if (r < 0)
@@ -213,7 +213,7 @@ int keys_recovery_add(const struct recovery_opts *o, struct secret **ret_passphr
         int r = unlocker_new(o->providers_path, &u, err, errlen);
         if (r < 0)
                 return r;
-        _cleanup_(volume_lock_release) struct volume_lock lock = VOLUME_LOCK_INIT;
+        _cleanup_(change_lock_release) struct change_lock lock = CHANGE_LOCK_INIT;
         _cleanup_(crypt_freep) struct crypt_device *cd = NULL;
         r = unlock_load_for_change(o->image, o->header, &lock, &cd, err, errlen);
         if (r < 0)

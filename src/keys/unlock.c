@@ -83,15 +83,15 @@ int unlock_load(const char *image, const char *header, struct crypt_device **ret
         return 0;
 }
 
-int volume_lock_take(const char *image, const char *header, struct volume_lock *ret, char *err, size_t errlen) {
-        struct volume_lock l = VOLUME_LOCK_INIT;
+int change_lock_take(const char *image, const char *header, struct change_lock *ret, char *err, size_t errlen) {
+        struct change_lock l = CHANGE_LOCK_INIT;
         const char *paths[] = { image, header };
         for (size_t i = 0; i < 2; i++) {
                 if (!paths[i])
                         continue;
                 int r = disk_meta_lock(paths[i], &l.fd[i]);
                 if (r < 0) {
-                        volume_lock_release(&l);
+                        change_lock_release(&l);
                         if (r == -EBUSY)
                                 snprintf(err, errlen,
                                          "%s is being changed by another vmcrypt command (a rekey, bind, recovery "
@@ -106,7 +106,7 @@ int volume_lock_take(const char *image, const char *header, struct volume_lock *
         return 0;
 }
 
-void volume_lock_release(struct volume_lock *l) {
+void change_lock_release(struct change_lock *l) {
         for (size_t i = 0; i < 2; i++)
                 if (l->fd[i] >= 0) {
                         close(l->fd[i]);
@@ -114,9 +114,9 @@ void volume_lock_release(struct volume_lock *l) {
                 }
 }
 
-int unlock_load_for_change(const char *image, const char *header, struct volume_lock *lock, struct crypt_device **ret,
+int unlock_load_for_change(const char *image, const char *header, struct change_lock *lock, struct crypt_device **ret,
                            char *err, size_t errlen) {
-        int r = volume_lock_take(image, header, lock, err, errlen);
+        int r = change_lock_take(image, header, lock, err, errlen);
         return r < 0 ? r : unlock_load(image, header, ret, err, errlen);
 }
 

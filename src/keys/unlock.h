@@ -33,20 +33,20 @@ int unlock_load(const char *image, const char *header, struct crypt_device **ret
 /* Held while a disk's keyslots or tokens change (rekey, bind, recovery key): image
  * and detached header locked with disk_meta_lock, so two changes, or a change and a
  * data job, never interleave. */
-struct volume_lock {
+struct change_lock {
         int fd[2];
 };
-#define VOLUME_LOCK_INIT { { -1, -1 } }
+#define CHANGE_LOCK_INIT { { -1, -1 } }
 
 /* Take the lock for image (and header when non-NULL); on -EBUSY and other failures
  * err says which file and what to do. */
-int volume_lock_take(const char *image, const char *header, struct volume_lock *ret, char *err, size_t errlen);
-/* Release; fine on VOLUME_LOCK_INIT. */
-void volume_lock_release(struct volume_lock *l);
+int change_lock_take(const char *image, const char *header, struct change_lock *ret, char *err, size_t errlen);
+/* Release; fine on CHANGE_LOCK_INIT. */
+void change_lock_release(struct change_lock *l);
 
-/* volume_lock_take + unlock_load: open a disk whose keyslots or tokens are about to
+/* change_lock_take + unlock_load: open a disk whose keyslots or tokens are about to
  * change. The lock is held in *lock until released, also when loading fails. */
-int unlock_load_for_change(const char *image, const char *header, struct volume_lock *lock, struct crypt_device **ret,
+int unlock_load_for_change(const char *image, const char *header, struct change_lock *lock, struct crypt_device **ret,
                            char *err, size_t errlen);
 
 /* Unwrap the unlock secret of a loaded disk and check it against its keyslot.

@@ -1,5 +1,5 @@
 /* Records of detached-header jobs: see disk-job-record.h. */
-#include "cli/disk-job-record.h"
+#include "volume/job-record.h"
 
 #include <errno.h>
 #include <jansson.h>

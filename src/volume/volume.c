@@ -1,0 +1,252 @@
+/* Jobs on one volume, with their records: see volume.h. */
+#include "volume/volume.h"
+
+#include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "disk/token.h"
+#include "volume/job-record.h"
+#include "volume/volume-internal.h"
+
+void volume_error_clear(struct volume_error *e) {
+        e->code = 0;
+        e->text[0] = '\0';
+}
+
+int volume_fail(struct volume_error *e, int r, const char *fmt, ...) {
+        /* The first explanation is the one that says what went wrong; later ones
+         * only report that the call failed. */
+        if (e->code == 0) {
+                va_list ap;
+                va_start(ap, fmt);
+                vsnprintf(e->text, sizeof(e->text), fmt, ap);
+                va_end(ap);
+                e->code = r;
+        }
+        return r;
+}
+
+int volume_engine_fail(struct volume_call *c, int r, const char *what) {
+        if (r >= 0)
+                return r;
+        const char *msg = engine_last_error();
+        if (msg)
+                return volume_fail(c->err, r, "%s", msg);
+        return volume_fail(c->err, r, "%s failed: %s", what, strerror(-r));
+}
+
+void volume_call_init(struct volume_call *c, const struct volume_params *p, struct volume_result *res,
+                      struct volume_error *err) {
+        *c = (struct volume_call) { .p = p, .res = res, .err = err };
+        *res = (struct volume_result) { .keyslot = -1 };
+        volume_error_clear(err);
+        c->ep = (struct engine_params) {
+                .path = p->path,
+                .header_path = p->header,
+                .format = p->format,
+                .sector_size = p->sector_size,
+                .pbkdf_memory_kib = p->pbkdf_memory_kib,
+                .iter_time_ms = p->iter_time_ms,
+                .max_rate = p->max_rate,
+                .threads = p->threads,
+                .progress = p->progress,
+                .progress_userdata = p->progress_userdata,
+        };
+        if (p->header)
+                snprintf(res->header, sizeof(res->header), "%s", p->header);
+}
+
+void volume_call_done(struct volume_call *c, int r) {
+        /* A new key file protects nothing when the disk never got its keyslot. */
+        if (r < 0 && c->res->key_file_made && !c->res->interrupted)
+                (void) unlink(c->p->key.new_file);
+        secret_free(c->key);
+        binding_free(c->binding);
+        c->key = NULL;
+        c->binding = NULL;
+}
+
+/* The state of the job on the call's disk: its operation (ENGINE_OP_NONE when
+ * none, or the disk cannot be read) and whether a job area that never changed the
+ * disk waits to be rolled back. */
+static enum engine_operation job_on(const char *target, const char *header, bool *ret_unstarted) {
+        struct engine_status st;
+        if (engine_status(target, header, NULL, &st) < 0) {
+                *ret_unstarted = false;
+                return ENGINE_OP_NONE;
+        }
+        *ret_unstarted = st.job_unstarted;
+        return st.job;
+}
+
+/* Without a header given: the recorded header of the disk's job (started or not)
+ * becomes the call's. A record whose header holds no job any more (a crash after
+ * the job, before the record went) is dropped when forget is set. */
+static void find_recorded_header(struct volume_call *c, bool forget) {
+        if (c->ep.header_path || job_record_header(c->p->path, c->header, sizeof(c->header)) < 0)
+                return;
+        bool unstarted;
+        if (job_on(c->p->path, c->header, &unstarted) == ENGINE_OP_NONE && !unstarted) {
+                if (forget)
+                        (void) job_record_remove(c->p->path);
+                return;
+        }
+        c->ep.header_path = c->header;
+        c->res->header_recorded = true;
+        snprintf(c->res->header, sizeof(c->res->header), "%s", c->header);
+}
+
+/* Before a job with a detached header: a recorded, unfinished job on the disk with
+ * another header is refused (it would take half-converted data for untouched data
+ * and convert it twice); one that never started is undone; then this job's header
+ * is recorded, durably, before anything changes. */
+static int job_begin(struct volume_call *c, enum engine_operation op) {
+        const char *target = c->p->path;
+        if (!c->ep.header_path)
+                return 0;
+        char recorded[PATH_MAX];
+        if (job_record_header(target, recorded, sizeof(recorded)) == 0) {
+                bool unstarted;
+                enum engine_operation running = job_on(target, recorded, &unstarted);
+                if (running != ENGINE_OP_NONE)
+                        return volume_fail(c->err, -EINPROGRESS,
+                                           "%s has an interrupted %s job whose state is in %s: finish it with "
+                                           "'vmcrypt disk resume %s' before starting another",
+                                           target, engine_operation_to_string(running), recorded, target);
+                if (unstarted) {
+                        struct engine_params rp = { .path = target, .header_path = recorded };
+                        int r = engine_resume(&rp);
+                        if (r < 0)
+                                return volume_engine_fail(c, r, "undoing an earlier start");
+                }
+        }
+        int r = job_record_add(target, c->ep.header_path, op);
+        if (r < 0)
+                return volume_fail(c->err, r, "cannot record where the job's header is (%s/jobs): %s",
+                                   job_record_dir(), strerror(-r));
+        return 0;
+}
+
+/* After a job: its record goes once no job remains on the disk; a failure that
+ * left the job interrupted is marked for resume. */
+static int job_finish(struct volume_call *c, int r, const char *what) {
+        if (r < 0)
+                (void) volume_engine_fail(c, r, what);
+        bool unstarted;
+        bool pending = (c->ep.header_path || (r < 0 && r != -EINPROGRESS)) &&
+                       job_on(c->p->path, c->ep.header_path, &unstarted) != ENGINE_OP_NONE;
+        if (c->ep.header_path && !pending)
+                (void) job_record_remove(c->p->path);
+        if (r < 0 && r != -EINPROGRESS && pending)
+                c->res->interrupted = true;
+        if (r == -ECANCELED && pending) {
+                c->res->paused = true;
+                volume_error_clear(c->err);
+                (void) volume_fail(c->err, r, "the %s job on %s was stopped at a checkpoint: 'vmcrypt disk resume' "
+                                   "finishes it", what, c->p->path);
+        }
+        return r;
+}
+
+/* A LUKS1 volume keeps its vmcrypt token beside the image; once the disk is plain
+ * again that wrapped secret opens nothing and only misleads, so it goes too. */
+static void drop_sidecar(struct volume_call *c) {
+        const char *h = c->ep.header_path ? c->ep.header_path : c->p->path;
+        _cleanup_(freep) char *sidecar = token_sidecar_path(h);
+        if (sidecar && unlink(sidecar) == 0)
+                snprintf(c->res->sidecar_removed, sizeof(c->res->sidecar_removed), "%s", sidecar);
+}
+
+typedef int (*engine_job_fn)(const struct engine_params *p);
+
+static int run_job(const struct volume_params *p, struct volume_result *res, struct volume_error *err,
+                   enum engine_operation op, engine_job_fn fn) {
+        struct volume_call c;
+        volume_call_init(&c, p, res, err);
+        int r = volume_get_key(&c, op == ENGINE_OP_ENCRYPT);
+        if (r >= 0 && op == ENGINE_OP_REENCRYPT) {
+                /* Keyslots this key does not open (a recovery passphrase, another
+                 * host's secret) cannot follow the new volume key. */
+                struct engine_status st;
+                if (engine_status(p->path, c.ep.header_path, NULL, &st) >= 0 && st.n_keyslots > 1)
+                        res->dropped_keyslots = st.n_keyslots - 1;
+        }
+        if (r >= 0)
+                r = job_begin(&c, op);
+        if (r >= 0) {
+                r = fn(&c.ep);
+                r = job_finish(&c, r, engine_operation_to_string(op));
+        }
+        if (r >= 0 && op == ENGINE_OP_DECRYPT)
+                drop_sidecar(&c);
+        if (r >= 0 || res->interrupted)
+                res->dropped_keyslots = r >= 0 ? res->dropped_keyslots : 0;
+        volume_call_done(&c, r);
+        return r;
+}
+
+int volume_encrypt(const struct volume_params *p, struct volume_result *res, struct volume_error *err) {
+        return run_job(p, res, err, ENGINE_OP_ENCRYPT, engine_encrypt);
+}
+
+int volume_decrypt(const struct volume_params *p, struct volume_result *res, struct volume_error *err) {
+        return run_job(p, res, err, ENGINE_OP_DECRYPT, engine_decrypt);
+}
+
+int volume_reencrypt(const struct volume_params *p, struct volume_result *res, struct volume_error *err) {
+        return run_job(p, res, err, ENGINE_OP_REENCRYPT, engine_reencrypt);
+}
+
+int volume_resume(const struct volume_params *p, struct volume_result *res, struct volume_error *err) {
+        struct volume_call c;
+        volume_call_init(&c, p, res, err);
+        find_recorded_header(&c, true);
+        /* Only a job that needs one asks for a key. */
+        struct engine_status st;
+        int r = engine_status(p->path, c.ep.header_path, NULL, &st);
+        bool need_key = r < 0 || st.job != ENGINE_OP_NONE;
+        bool was_decrypt = r >= 0 && st.job == ENGINE_OP_DECRYPT;
+        r = need_key ? volume_get_key(&c, false) : 0;
+        if (r >= 0) {
+                r = engine_resume(&c.ep);
+                r = job_finish(&c, r, "resume");
+        }
+        if (r == 0 && was_decrypt)
+                drop_sidecar(&c);
+        volume_call_done(&c, r);
+        return r;
+}
+
+int volume_format(const struct volume_params *p, bool force, struct volume_result *res, struct volume_error *err) {
+        struct volume_call c;
+        volume_call_init(&c, p, res, err);
+        c.ep.progress = NULL;
+        int r = volume_get_key(&c, true);
+        if (r >= 0)
+                r = volume_engine_fail(&c, engine_format(&c.ep, force), "format");
+        volume_call_done(&c, r);
+        return r;
+}
+
+int volume_create(const struct volume_params *p, uint64_t size, struct volume_result *res, struct volume_error *err) {
+        struct volume_call c;
+        volume_call_init(&c, p, res, err);
+        c.ep.progress = NULL;
+        int r = volume_get_key(&c, true);
+        if (r >= 0)
+                r = volume_engine_fail(&c, engine_create(&c.ep, size), "create");
+        volume_call_done(&c, r);
+        return r;
+}
+
+int volume_status(const struct volume_params *p, struct volume_result *res, struct volume_error *err) {
+        struct volume_call c;
+        volume_call_init(&c, p, res, err);
+        find_recorded_header(&c, false);
+        int r = volume_engine_fail(&c, engine_status(p->path, c.ep.header_path, NULL, &res->status), "status");
+        volume_call_done(&c, r);
+        return r;
+}
