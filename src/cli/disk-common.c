@@ -4,6 +4,8 @@
 #include <errno.h>
 #include <limits.h>
 #include <getopt.h>
+#include <jansson.h>
+#include <stdlib.h>
 #include <stdio.h>
 #include <string.h>
 #include <time.h>
@@ -266,13 +268,15 @@ void disk_volume_params(const struct disk_opts *o, const char *path, struct volu
 
 /* What the volume layer found out on the way, as the notes the commands printed
  * before it moved there. */
-static void print_notes(const char *what, const struct disk_opts *o, const char *path, const struct volume_result *res) {
+static void print_notes(const char *path, const struct volume_result *res) {
         if (res->header_recorded)
                 log_notice("%s: the job's state is in its detached header %s (recorded when it started)", path,
                            res->header);
-        if (res->kek[0])
-                log_info("unlock secret wrapped under KEK %s of provider \"%s\"", res->kek,
-                         o->provider ? o->provider : "(default)");
+        if (res->kek[0] && res->kek_retired)
+                log_notice("KEK %s, created for this command, was revoked and destroyed again", res->kek);
+        else if (res->kek[0] && res->kek_left)
+                log_warning("KEK %s was created for this command and could not be retired: revoke and destroy it "
+                            "on the key server", res->kek);
         if (res->key_released)
                 log_info("unlock secret released by the key provider (keyslot %d)", res->keyslot);
         if (res->sidecar_removed[0])
@@ -281,7 +285,47 @@ static void print_notes(const char *what, const struct disk_opts *o, const char 
                 log_warning("%s: %u keyslot(s) that this key does not open did not survive the new volume key; "
                             "add a recovery passphrase again with 'vmcrypt disk recovery-key add'", path,
                             res->dropped_keyslots);
-        (void) what;
+}
+
+static const char *past_tense(const char *what) {
+        static const char *const t[][2] = {
+                { "encrypt", "encrypted" }, { "decrypt", "decrypted" }, { "reencrypt", "reencrypted" },
+                { "resume", "finished the job on" }, { "format", "formatted" }, { "create", "created" },
+        };
+        for (size_t i = 0; i < ELEMENTSOF(t); i++)
+                if (strcmp(t[i][0], what) == 0)
+                        return t[i][1];
+        return what;
+}
+
+/* One line on standard output saying what happened, or with --json one object:
+ * the KEK a new binding uses is what an admin needs later (to rekey, to revoke). */
+static void print_summary(const char *what, const struct disk_opts *o, const char *path,
+                          const struct volume_result *res) {
+        bool plain = strcmp(what, "decrypt") == 0;
+        const char *format = plain ? "plain" : o->type == DISK_FORMAT_LUKS1 ? "luks1" : "luks2";
+        bool new_volume = strcmp(what, "encrypt") == 0 || strcmp(what, "format") == 0 || strcmp(what, "create") == 0;
+        if (o->json) {
+                json_t *j = json_pack("{s:s,s:s,s:s*,s:s*,s:s*,s:s*}", "path", path, "operation", what,
+                                      "format", new_volume || plain ? format : NULL,
+                                      "header_file", res->header[0] ? res->header : NULL,
+                                      "provider", res->kek[0] ? res->provider : NULL,
+                                      "kek", res->kek[0] ? res->kek : NULL);
+                char *text = j ? json_dumps(j, JSON_COMPACT) : NULL;
+                if (text)
+                        puts(text);
+                free(text);
+                json_decref(j);
+                return;
+        }
+        printf("%s %s", past_tense(what), path);
+        if (new_volume)
+                printf(": %s, header %s%s", format, res->header[0] ? "in " : "in front", res->header[0] ? res->header : "");
+        else if (plain)
+                printf(": plain data again");
+        if (res->kek[0])
+                printf("; unlock secret wrapped by KEK %s of key provider \"%s\"", res->kek, res->provider);
+        putchar('\n');
 }
 
 int disk_report(const char *cmd, const char *what, const struct disk_opts *o, const char *path, int r,
@@ -291,7 +335,7 @@ int disk_report(const char *cmd, const char *what, const struct disk_opts *o, co
                 fputc('\n', stderr);
                 s->drew_bar = false;
         }
-        print_notes(what, o, path, res);
+        print_notes(path, res);
         if (r < 0) {
                 if (res->no_key)
                         return cli_usage_error(cmd, "no key given: use --key-file FILE (or - for a pipe on stdin)%s, or run on a terminal to type a passphrase",
@@ -315,5 +359,7 @@ int disk_report(const char *cmd, const char *what, const struct disk_opts *o, co
                         engine_operation_to_string(s->op), (unsigned long long) s->total,
                         (unsigned long long) s->total, rate, elapsed);
         }
+        if (strcmp(what, "status") != 0 && r == 0)
+                print_summary(what, o, path, res);
         return EXIT_OK;
 }

@@ -18,6 +18,8 @@ static const char help[] =
 DISK_HELP_NEW_SLOT
 "  --new-key-file FILE      generate a random 32-byte key into FILE (mode 0600)\n"
 DISK_HELP_KDF
+"  --json                   on success, one JSON object on stdout (path, operation,\n"
+"                           format, header_file, provider, kek) instead of the line\n"
 "  -h, --help               show this help\n"
 "\n"
 "Examples:\n"
@@ -28,7 +30,7 @@ DISK_HELP_KDF
 int disk_create_main(int argc, char *argv[]) {
         const char *cmd = "vmcrypt disk create";
         struct disk_opts o;
-        int r = disk_opts_parse(cmd, DOPT_TYPE | DOPT_KEY | DOPT_NEWKEY | DOPT_PROVIDER, help, argc, argv, &o);
+        int r = disk_opts_parse(cmd, DOPT_TYPE | DOPT_KEY | DOPT_NEWKEY | DOPT_PROVIDER | DOPT_JSON, help, argc, argv, &o);
         if (r >= 0)
                 return r;
         if (o.n_args != 2)

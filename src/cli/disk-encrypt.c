@@ -25,6 +25,8 @@ DISK_HELP_NEW_SLOT
 "                           refused if FILE exists)\n"
 DISK_HELP_KDF
 DISK_HELP_RUN
+"  --json                   on success, one JSON object on stdout (path, operation,\n"
+"                           format, header_file, provider, kek) instead of the line\n"
 "  -h, --help               show this help\n"
 "Without a key option, a passphrase is asked twice on the terminal.\n"
 "\n"
@@ -39,7 +41,7 @@ DISK_HELP_RUN
 int disk_encrypt_main(int argc, char *argv[]) {
         const char *cmd = "vmcrypt disk encrypt";
         struct disk_opts o;
-        int r = disk_opts_parse(cmd, DOPT_TYPE | DOPT_HEADER | DOPT_KEY | DOPT_NEWKEY | DOPT_RUN | DOPT_PROVIDER | DOPT_ONE_TARGET, help, argc, argv, &o);
+        int r = disk_opts_parse(cmd, DOPT_TYPE | DOPT_HEADER | DOPT_KEY | DOPT_NEWKEY | DOPT_RUN | DOPT_PROVIDER | DOPT_JSON | DOPT_ONE_TARGET, help, argc, argv, &o);
         if (r >= 0)
                 return r;
         struct volume_params p;

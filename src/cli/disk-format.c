@@ -21,6 +21,8 @@ DISK_HELP_NEW_SLOT
 "  --new-key-file FILE      generate a random 32-byte key into FILE (mode 0600)\n"
 DISK_HELP_KDF
 "  --yes                    destroy existing contents without asking\n"
+"  --json                   on success, one JSON object on stdout (path, operation,\n"
+"                           format, header_file, provider, kek) instead of the line\n"
 "  -h, --help               show this help\n"
 "\n"
 "Examples:\n"
@@ -32,7 +34,7 @@ DISK_HELP_KDF
 int disk_format_main(int argc, char *argv[]) {
         const char *cmd = "vmcrypt disk format";
         struct disk_opts o;
-        int r = disk_opts_parse(cmd, DOPT_TYPE | DOPT_HEADER | DOPT_KEY | DOPT_NEWKEY | DOPT_YES | DOPT_PROVIDER | DOPT_ONE_TARGET, help, argc, argv, &o);
+        int r = disk_opts_parse(cmd, DOPT_TYPE | DOPT_HEADER | DOPT_KEY | DOPT_NEWKEY | DOPT_YES | DOPT_PROVIDER | DOPT_JSON | DOPT_ONE_TARGET, help, argc, argv, &o);
         if (r >= 0)
                 return r;
         o.progress = PROGRESS_NONE;

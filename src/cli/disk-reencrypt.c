@@ -17,6 +17,8 @@ static const char help[] =
 "  --header FILE            the volume's detached header\n"
 DISK_HELP_UNLOCK
 DISK_HELP_RUN
+"  --json                   on success, one JSON object on stdout (path, operation,\n"
+"                           format, header_file, provider, kek) instead of the line\n"
 "  -h, --help               show this help\n"
 DISK_HELP_UNLOCK_NOTE
 "\n"
@@ -29,7 +31,7 @@ DISK_HELP_UNLOCK_NOTE
 int disk_reencrypt_main(int argc, char *argv[]) {
         const char *cmd = "vmcrypt disk reencrypt";
         struct disk_opts o;
-        int r = disk_opts_parse(cmd, DOPT_HEADER | DOPT_KEY | DOPT_PROVIDERS | DOPT_RUN | DOPT_ONE_TARGET, help, argc, argv, &o);
+        int r = disk_opts_parse(cmd, DOPT_HEADER | DOPT_KEY | DOPT_PROVIDERS | DOPT_RUN | DOPT_JSON | DOPT_ONE_TARGET, help, argc, argv, &o);
         if (r >= 0)
                 return r;
         struct volume_params p;

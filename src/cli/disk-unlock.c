@@ -5,12 +5,12 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <getopt.h>
-#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/wait.h>
 #include <unistd.h>
+#include <stdbool.h>
 
 #include <openssl/evp.h>
 
@@ -26,18 +26,39 @@ enum out_format { FMT_RAW, FMT_HEX, FMT_BASE64 };
 static void help(void) {
         printf("Usage: vmcrypt disk unlock [OPTIONS] IMAGE -- COMMAND [ARGS...]\n"
                "       vmcrypt disk unlock --check [OPTIONS] IMAGE...\n\n"
-               "Unwrap the disk's unlock secret through its key provider and run COMMAND with the\n"
-               "secret readable on a pipe at file descriptor N (default 0, standard input).\n"
-               "Example: vmcrypt disk unlock IMG -- cryptsetup open --test-passphrase --key-file - IMG\n\n"
+               "Unwrap the disk's unlock secret through its key provider, put it on a pipe at file\n"
+               "descriptor N (default 0, standard input) and run COMMAND in vmcrypt's place: the\n"
+               "pipe holds the secret and nothing else, vmcrypt is gone before COMMAND starts, and\n"
+               "COMMAND's exit status is the command's own.\n\n"
                "  --fd N                  descriptor the secret is readable on (default 0)\n"
-               "  --format raw|hex|base64 encoding of the secret on the pipe (default raw)\n"
+               "  --format raw|hex|base64 encoding of the secret on the pipe (default raw):\n"
+               "                          raw  the secret as it is: a bound disk's secret is already\n"
+               "                               text (64 hex digits), for cryptsetup --key-file - and\n"
+               "                               QEMU --object secret,id=s,file=/dev/fd/N\n"
+               "                          base64 for QEMU --object secret,...,format=base64 with\n"
+               "                               file=/dev/fd/N\n"
+               "                          hex  for binary secrets only; refused for text secrets\n"
                "  --check                 only prove each IMAGE unlocks (KMS unwrap + keyslot test)\n"
                "  --header FILE           detached LUKS header (one IMAGE only)\n"
                "  --providers FILE        provider configuration (default %s)\n"
                "  -j, --jobs N            --check: N worker processes, each with its own KMS\n"
                "                          connection (default 1)\n"
-               "  -q, --quiet             --check: print nothing for disks that unlock\n",
+               "  -q, --quiet             --check: print nothing for disks that unlock\n\n"
+               "Examples:\n"
+               "  vmcrypt disk unlock vm1.img -- cryptsetup open --test-passphrase --key-file - vm1.img\n"
+               "  vmcrypt disk unlock --fd 3 --format base64 vm1.img -- qemu-system-x86_64 \\\n"
+               "      --object secret,id=sec0,file=/dev/fd/3,format=base64 \\\n"
+               "      -blockdev driver=luks,key-secret=sec0,node-name=d0,file.driver=file,file.filename=vm1.img ...\n\n"
+               "Exit status: COMMAND's; or 2 usage, 3 the secret opens no keyslot, 4 no token,\n"
+               "7 key server unreachable, 8 denied or KEK revoked, 9 damaged token.\n",
                PROVIDERS_DEFAULT_PATH);
+}
+
+static bool is_hex_text(const struct secret *s) {
+        for (size_t i = 0; i < s->size; i++)
+                if (!((s->data[i] >= '0' && s->data[i] <= '9') || (s->data[i] >= 'a' && s->data[i] <= 'f')))
+                        return false;
+        return s->size > 0;
 }
 
 /* The secret encoded for the pipe, in secret memory too. */
@@ -68,39 +89,34 @@ static int encode(const struct secret *s, enum out_format f, struct secret **ret
         return 0;
 }
 
-/* Run argv with the secret on a pipe at fd; returns the command's exit code. */
-static int run_with_secret(const struct secret *s, int fd, char **argv) {
+/* Put the secret on a pipe at fd and become argv. The secret is far smaller than a
+ * pipe's buffer, so it is written and the write end closed before the command
+ * starts: nothing of vmcrypt stays behind holding the secret or as the command's
+ * parent (a daemonised QEMU is not orphaned when vmcrypt is signalled). Returns
+ * only on failure, with an exit code. */
+static int exec_with_secret(struct secret **s, int fd, char **argv) {
         int p[2];
         if (pipe2(p, O_CLOEXEC) < 0)
                 return log_error_errno(-errno, "cannot make a pipe: %m"), EXIT_FAILURE_GENERAL;
-        pid_t pid = fork();
-        if (pid < 0)
-                return log_error_errno(-errno, "cannot fork: %m"), EXIT_FAILURE_GENERAL;
-        if (pid == 0) {
-                close(p[1]);
-                /* dup2 clears O_CLOEXEC on the copy; if the pipe already sits at fd, clear
-                 * it by hand. */
-                if (p[0] == fd ? fcntl(fd, F_SETFD, 0) < 0 : dup2(p[0], fd) < 0)
-                        _exit(127);
-                signal(SIGPIPE, SIG_DFL);
-                execvp(argv[0], argv);
-                fprintf(stderr, "vmcrypt: cannot run %s: %s\n", argv[0], strerror(errno));
-                _exit(127);
-        }
-        close(p[0]);
-        /* A command that exits without reading must not kill us with SIGPIPE. */
-        signal(SIGPIPE, SIG_IGN);
-        int r = write_full(p[1], s->data, s->size);
+        int r = write_full(p[1], (*s)->data, (*s)->size);
+        secret_free(TAKE_PTR(*s));
         close(p[1]);
-        if (r < 0 && r != -EPIPE)
-                log_warning_errno(r, "writing the secret to %s failed: %m", argv[0]);
-        int status = 0;
-        while (waitpid(pid, &status, 0) < 0)
-                if (errno != EINTR)
-                        return log_error_errno(-errno, "waitpid: %m"), EXIT_FAILURE_GENERAL;
-        if (WIFEXITED(status))
-                return WEXITSTATUS(status);
-        return 128 + WTERMSIG(status);
+        if (r < 0) {
+                close(p[0]);
+                return log_error_errno(r, "cannot write the secret to a pipe: %m"), EXIT_FAILURE_GENERAL;
+        }
+        /* dup2 clears O_CLOEXEC on the copy; if the pipe already sits at fd, clear it
+         * by hand. */
+        if (p[0] == fd ? fcntl(fd, F_SETFD, 0) < 0 : dup2(p[0], fd) < 0) {
+                close(p[0]);
+                return log_error_errno(-errno, "cannot move the pipe to descriptor %d: %m", fd), EXIT_FAILURE_GENERAL;
+        }
+        if (p[0] != fd)
+                close(p[0]);
+        fflush(NULL);
+        execvp(argv[0], argv);
+        log_error_errno(-errno, "cannot run %s: %m", argv[0]);
+        return errno == ENOENT ? 127 : 126;
 }
 
 /* Check images[i] for every i = worker (mod stride), with one unlocker (one KMS
@@ -249,11 +265,19 @@ int disk_unlock_main(int argc, char *argv[]) {
         if (r < 0)
                 return log_error("cannot unlock %s: %s", image, err), cli_exit_code(r);
         token_free(res.token);
+        /* A bound disk's secret is already text (64 hex digits): hex would encode
+         * that text again, and no consumer would match the keyslot. */
+        if (fmt == FMT_HEX && is_hex_text(s))
+                return cli_usage_error("vmcrypt disk unlock",
+                                       "the secret of %s is already hex text: --format hex would encode it twice; "
+                                       "use --format raw (cryptsetup --key-file -, QEMU secret file=) or base64 "
+                                       "(QEMU secret data=..., format=base64)", image);
         r = encode(s, fmt, &enc);
         if (r < 0)
                 return log_error_errno(r, "out of memory"), EXIT_FAILURE_GENERAL;
-        /* Providers hold KMS connections; the command does not need them. */
+        secret_free(TAKE_PTR(s));
+        /* Providers hold KMS connections (and RFC 5649 mode the KEK): none of it
+         * goes into the command. */
         unlocker_free(TAKE_PTR(u));
-        return run_with_secret(enc, fd, cmd);
-
+        return exec_with_secret(&enc, fd, cmd);
 }

@@ -2,6 +2,7 @@
 #include "keys/binding.h"
 
 #include <errno.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -15,6 +16,7 @@ struct binding {
         struct vmcrypt_token *tok; /* everything but the keyslot */
         char *header_path;
         int token_id;
+        bool kek_created;          /* made for this binding: retired if it is abandoned */
         char error[512];
 };
 
@@ -52,6 +54,16 @@ void binding_free(struct binding *b) {
         token_free(b->tok);
         free(b->header_path);
         free(b);
+}
+
+int binding_abandon(struct binding *b) {
+        if (!b || !b->kek_created)
+                return 0;
+        b->kek_created = false;
+        int r = provider_kek_retire(b->p, b->tok->kek_id);
+        if (r < 0)
+                snprintf(b->error, sizeof(b->error), "%s", provider_error(b->p));
+        return r < 0 ? r : 1;
 }
 
 const char *binding_kek_id(const struct binding *b) {
@@ -103,20 +115,28 @@ int binding_prepare_secret(const struct binding_opts *o, const struct secret *se
                 r = provider_kek_create(b->p, &attrs, &b->tok->kek_id);
                 if (r < 0)
                         return copy_err(err, errlen, r, provider_error(b->p));
+                b->kek_created = true;
         }
         r = provider_wrap(b->p, b->tok->kek_id, secret, b->tok);
-        if (r < 0)
-                return copy_err(err, errlen, r, provider_error(b->p));
+        if (r < 0) {
+                (void) copy_err(err, errlen, r, provider_error(b->p));
+                (void) binding_abandon(b);
+                return r;
+        }
         /* Prove the way back before any disk depends on it: a KEK that wraps but does
          * not unwrap (usage mask, policy) must fail now, not at the next boot. */
         _cleanup_(secret_freep) struct secret *check = NULL;
         b->tok->keyslot = 0;
         r = provider_unwrap(b->p, b->tok, &check);
         b->tok->keyslot = -1;
-        if (r < 0)
-                return copy_err(err, errlen, r, provider_error(b->p));
-        if (!secret_equal(check, secret))
-                return copy_err(err, errlen, -EIO, "the key provider unwrapped a different secret than it wrapped");
+        if (r >= 0 && !secret_equal(check, secret))
+                r = copy_err(err, errlen, -EIO, "the key provider unwrapped a different secret than it wrapped");
+        else if (r < 0)
+                (void) copy_err(err, errlen, r, provider_error(b->p));
+        if (r < 0) {
+                (void) binding_abandon(b);
+                return r;
+        }
         r = token_stamp(b->tok);
         if (r < 0)
                 return r;
@@ -160,19 +180,24 @@ int binding_attach(struct crypt_device *cd, const struct binding_opts *o, const 
         if (r < 0)
                 return r;
         r = binding_set_minimal_pbkdf(cd);
+        int slot = r < 0 ? r
+                         : crypt_keyslot_add_by_passphrase(cd, CRYPT_ANY_SLOT, (const char *) passphrase->data,
+                                                           passphrase->size, (const char *) secret->data, secret->size);
         if (r < 0)
-                return copy_err(err, errlen, r, "cannot select PBKDF2 for the new keyslot");
-        int slot = crypt_keyslot_add_by_passphrase(cd, CRYPT_ANY_SLOT, (const char *) passphrase->data,
-                                                   passphrase->size, (const char *) secret->data, secret->size);
-        if (slot == -EPERM)
-                return copy_err(err, errlen, -EKEYREJECTED, "the passphrase opens no keyslot of this volume");
-        if (slot < 0)
-                return copy_err(err, errlen, slot, "cannot add a keyslot (is a keyslot free?)");
-        r = binding_header_hook(cd, slot, b);
-        if (r < 0) {
+                (void) copy_err(err, errlen, r, "cannot select PBKDF2 for the new keyslot");
+        else if (slot == -EPERM)
+                r = copy_err(err, errlen, -EKEYREJECTED, "the passphrase opens no keyslot of this volume");
+        else if (slot < 0)
+                r = copy_err(err, errlen, slot, "cannot add a keyslot (is a keyslot free?)");
+        else if ((r = binding_header_hook(cd, slot, b)) < 0) {
                 /* Roll back: a keyslot nobody can open is clutter, and a limit. */
                 (void) crypt_keyslot_destroy(cd, slot);
-                return copy_err(err, errlen, r, b->error);
+                (void) copy_err(err, errlen, r, b->error);
+        }
+        if (r < 0) {
+                /* The KEK made for this binding wraps nothing anyone keeps. */
+                (void) binding_abandon(b);
+                return r;
         }
         return slot;
 }

@@ -48,6 +48,11 @@ int binding_prepare_secret(const struct binding_opts *o, const struct secret *se
  * the sidecar (LUKS1). userdata is the struct binding. */
 int binding_header_hook(struct crypt_device *cd, int keyslot, void *userdata);
 
+/* The binding will not be used (its job failed before the disk got the keyslot):
+ * retire the KEK if this binding created it (revoke + destroy at the provider).
+ * 1 when a KEK was retired, 0 when there was none to retire, -errno (the error
+ * text in binding_error). */
+int binding_abandon(struct binding *b);
 /* The KEK id used (created or given), for messages; valid until binding_free. */
 const char *binding_kek_id(const struct binding *b);
 /* The token id the hook stored, or -1 before it ran. */

@@ -144,6 +144,21 @@ static void kp_tag(struct kmip_provider *k, const char *uid, const struct kek_at
                 log_debug("KEK %s left without custom attributes: %s", uid, kmip_client_error(k->client));
 }
 
+/* Revoked first: servers (vmcrypt-kms among them) refuse to destroy an active key. */
+static int kp_kek_retire(struct provider *p, const char *kek_id) {
+        struct kmip_provider *k;
+        int r = kp_get(p, &k);
+        if (r < 0)
+                return r;
+        r = kmip_client_revoke(k->client, kek_id, KMIP_REVOKE_CESSATION_OF_OPERATION, "retired by vmcrypt", 0);
+        if (r < 0)
+                return kp_fail(p, k, r, "revoking the KEK", kek_id);
+        r = kmip_client_destroy(k->client, kek_id);
+        if (r < 0)
+                return kp_fail(p, k, r, "destroying the KEK", kek_id);
+        return 0;
+}
+
 static int kp_kek_create(struct provider *p, const struct kek_attrs *attrs, char **ret_id) {
         struct kmip_provider *k;
         int r = kp_get(p, &k);
@@ -338,6 +353,7 @@ static void kp_close(struct provider *p) {
 const struct provider_ops provider_kmip_ops = {
         .kind = "kmip",
         .kek_create = kp_kek_create,
+        .kek_retire = kp_kek_retire,
         .wrap = kp_wrap,
         .unwrap = kp_unwrap,
         .close = kp_close,

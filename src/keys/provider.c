@@ -72,6 +72,13 @@ int provider_kek_create(struct provider *p, const struct kek_attrs *attrs, char 
         return ensure_error(p, p->ops->kek_create(p, attrs, ret_id), "creating a KEK");
 }
 
+int provider_kek_retire(struct provider *p, const char *kek_id) {
+        p->error[0] = 0;
+        if (!p->ops->kek_retire)
+                return 0;
+        return ensure_error(p, p->ops->kek_retire(p, kek_id), "retiring a KEK");
+}
+
 int provider_wrap(struct provider *p, const char *kek_id, const struct secret *plain, struct vmcrypt_token *t) {
         p->error[0] = 0;
         return ensure_error(p, p->ops->wrap(p, kek_id, plain, t), "wrapping the unlock secret");

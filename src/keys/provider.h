@@ -31,6 +31,9 @@ struct provider_ops {
                     struct vmcrypt_token *t);
         /* Unwrap what t holds; -EKEYREJECTED when the KEK is not the one that wrapped it. */
         int (*unwrap)(struct provider *p, const struct vmcrypt_token *t, struct secret **ret);
+        /* Retire a KEK for good: revoke, then destroy. Optional (NULL: the kind keeps
+         * nothing per KEK, e.g. native KEKs are derived). */
+        int (*kek_retire)(struct provider *p, const char *kek_id);
         /* Release what open() allocated in p->data. */
         void (*close)(struct provider *p);
 };
@@ -55,6 +58,8 @@ static inline void provider_freep(struct provider **p) {
 
 /* Thin wrappers around the vtable that make sure error text is always set. */
 int provider_kek_create(struct provider *p, const struct kek_attrs *attrs, char **ret_id);
+/* Retire kek_id (0 when the kind keeps nothing per KEK). */
+int provider_kek_retire(struct provider *p, const char *kek_id);
 int provider_wrap(struct provider *p, const char *kek_id, const struct secret *plain, struct vmcrypt_token *t);
 int provider_unwrap(struct provider *p, const struct vmcrypt_token *t, struct secret **ret);
 

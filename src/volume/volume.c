@@ -60,9 +60,17 @@ void volume_call_init(struct volume_call *c, const struct volume_params *p, stru
 }
 
 void volume_call_done(struct volume_call *c, int r) {
-        /* A new key file protects nothing when the disk never got its keyslot. */
+        /* A new key file, or a KEK made for this call, protects nothing when the
+         * disk never got its keyslot. */
         if (r < 0 && c->res->key_file_made && !c->res->interrupted)
                 (void) unlink(c->p->key.new_file);
+        if (r < 0 && c->binding && !c->res->interrupted) {
+                int k = binding_abandon(c->binding);
+                if (k > 0)
+                        c->res->kek_retired = true;
+                else if (k < 0)
+                        c->res->kek_left = true;
+        }
         secret_free(c->key);
         binding_free(c->binding);
         c->key = NULL;
@@ -160,13 +168,30 @@ static void drop_sidecar(struct volume_call *c) {
                 snprintf(c->res->sidecar_removed, sizeof(c->res->sidecar_removed), "%s", sidecar);
 }
 
+/* The refusals an encrypt is sure to meet, made before a key or a KEK is created
+ * for it (the engine checks again, under its lock). */
+static int refuse_encrypted(struct volume_call *c) {
+        struct engine_status st;
+        if (engine_status(c->p->path, c->p->header, NULL, &st) < 0)
+                return 0; /* the engine says what is wrong with the disk */
+        if (st.job != ENGINE_OP_NONE)
+                return volume_fail(c->err, -EINPROGRESS, "a vmcrypt job is in progress on %s: run vmcrypt disk resume",
+                                   c->p->path);
+        if (st.encrypted)
+                return volume_fail(c->err, -EEXIST, "%s is already a %s volume", c->p->header ? c->p->header : c->p->path,
+                                   st.format == DISK_FORMAT_LUKS1 ? "LUKS1" : "LUKS2");
+        return 0;
+}
+
 typedef int (*engine_job_fn)(const struct engine_params *p);
 
 static int run_job(const struct volume_params *p, struct volume_result *res, struct volume_error *err,
                    enum engine_operation op, engine_job_fn fn) {
         struct volume_call c;
         volume_call_init(&c, p, res, err);
-        int r = volume_get_key(&c, op == ENGINE_OP_ENCRYPT);
+        int r = op == ENGINE_OP_ENCRYPT ? refuse_encrypted(&c) : 0;
+        if (r >= 0)
+                r = volume_get_key(&c, op == ENGINE_OP_ENCRYPT);
         if (r >= 0 && op == ENGINE_OP_REENCRYPT) {
                 /* Keyslots this key does not open (a recovery passphrase, another
                  * host's secret) cannot follow the new volume key. */

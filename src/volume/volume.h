@@ -64,6 +64,8 @@ struct volume_result {
         bool header_recorded;        /* ... found through the job record */
         char provider[128];          /* a new binding: provider and KEK */
         char kek[256];
+        bool kek_retired;            /* failed: the KEK made for it was retired again */
+        bool kek_left;               /* failed: ... and could not be (list it with provider keks) */
         bool key_released;           /* the disk's key provider released the key */
         int keyslot;                 /* ... into this keyslot (-1 unknown) */
         bool key_file_made;          /* new_file was written */

@@ -135,6 +135,33 @@ make_luks "$T/unbound.img" luks2 "$T/pass" 20M
 expect_rc 4 unbound vmc disk unlock --providers "$P" --check "$T/unbound.img"
 assert_file_contains "$T/unbound.err" "not bound to a key provider.*vmcrypt disk bind" "message for an unbound disk"
 
+note "failed commands leave no KEK behind"
+# active_keks: KEKs alice's identity sees Active on the KMS.
+active_keks() {
+        vmc kms locate --server "127.0.0.1:$KMS_PORT" --cert "$T/kms/client-alice.crt" \
+                --key "$T/kms/client-alice.key" --ca "$T/kms/ca.crt" --state active | wc -l
+}
+before=$(active_keks)
+# Encrypt of a disk that is already encrypted: refused before any KEK is made.
+expect_rc 5 kek-encrypted vmc disk encrypt --providers "$P" --provider kms --progress none "$T/a.img"
+assert_eq "$(active_keks)" "$before" "active KEKs after encrypting an encrypted disk"
+# Encrypt of a disk in use (QEMU's lock): the engine refuses after the KEK exists.
+make_random_image "$T/busy.img" 4M
+exec 9<>"$T/busy.img"
+# The OFD lock belongs to the open file description that fd 9 keeps open.
+"$PY" -c 'import fcntl, os, struct
+fcntl.fcntl(9, fcntl.F_OFD_SETLK, struct.pack("hhqqi4x", fcntl.F_WRLCK, os.SEEK_SET, 0, 0, 0))' ||
+        die "cannot take an OFD lock for the busy-disk case"
+expect_rc 5 kek-busy vmc disk encrypt --providers "$P" --provider kms --progress none "$T/busy.img"
+assert_file_contains "$T/kek-busy.err" "revoked and destroyed again" "the message says the KEK went again"
+exec 9>&-
+assert_eq "$(active_keks)" "$before" "active KEKs after encrypting a disk in use"
+# Bind with a wrong passphrase.
+make_luks "$T/wrongpass.img" luks2 "$T/pass" 20M
+openssl rand -hex 16 >"$T/notpass"
+expect_rc 3 kek-bind vmc disk bind --providers "$P" --provider kms --key-file "$T/notpass" "$T/wrongpass.img"
+assert_eq "$(active_keks)" "$before" "active KEKs after a bind with the wrong passphrase"
+
 note "no plaintext key in any file the test made"
 { vmc disk unlock --providers "$P" "$T/a.img" -- cat; echo; } |
         scan_for_plaintext "$T" "$T/kms" alice "$KMS_PORT" "$kek" "$other_kek"

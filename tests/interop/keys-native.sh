@@ -55,6 +55,24 @@ expect_rc 0 rekey vmc disk rekey --providers "$T/host1.json" "$T/a.img"
 expect_rc 0 cs2 vmc disk unlock --providers "$T/host1.json" "$T/a.img" -- \
         cryptsetup open --test-passphrase --key-file - "$T/a.img"
 
+note "unlock hands over and leaves: the command runs in vmcrypt's place"
+# The background job's pid is vmcrypt's; after the exec it is the command itself,
+# so no vmcrypt process holds the secret or stays the command's parent.
+"$VMCRYPT" disk unlock --providers "$T/host1.json" "$T/a.img" -- \
+        sh -c 'cat >"$0.secret"; echo $$ >"$0"; exec sleep 30' "$T/child.pid" &
+unlock_pid=$!
+track_pid "$unlock_pid"
+for _ in $(seq 100); do [ -s "$T/child.pid" ] && break; sleep 0.1; done
+[ -s "$T/child.pid" ] || die "the command given to unlock never ran"
+assert_eq "$(cat "$T/child.pid")" "$unlock_pid" "the command's pid is the one vmcrypt had (exec, not fork)"
+assert_eq "$(basename "$(readlink /proc/"$unlock_pid"/exe)")" sleep "what runs under that pid"
+assert_eq "$(wc -c <"$T/child.pid.secret")" 64 "the secret on the pipe, and nothing after it"
+pgrep -f "vmcrypt disk unlock.*$T/a.img" >/dev/null && die "a vmcrypt process is still running"
+kill "$unlock_pid"
+rm -f "$T/child.pid.secret"
+expect_rc 2 unlock-hex vmc disk unlock --providers "$T/host1.json" --format hex "$T/a.img" -- cat
+assert_file_contains "$T/unlock-hex.err" "already hex text" "hex over a text secret is refused with the reason"
+
 note "key-metadata changes are serialized, and do not wait for a running VM"
 # hold_lock START FIFO: an OFD write lock on one byte of a.img, held until the FIFO
 # is written to. START 1<<62 is vmcrypt's key-metadata byte; 100 is where QEMU
