@@ -59,7 +59,8 @@ static const char help_init[] =
         "  --listen HOST:PORT  listen address written to kms.conf (default 0.0.0.0:5696)\n"
         "  --days N            lifetime of server and client certificates (default 825)\n"
         "  --key-type ec|rsa   EC P-256 keys (default) or RSA 3072, for clients that only\n"
-        "                      negotiate RSA cipher suites\n";
+        "                      negotiate suites with RSA authentication (static RSA key\n"
+        "                      exchange also needs tls-ciphers, see docs/kms.md)\n";
 
 static const char help_issue[] =
         "Usage: vmcrypt-kms issue-client DIR CN [--days N] [--not-before-days N]\n"
@@ -76,7 +77,8 @@ static const char help_serve[] =
         "Usage: vmcrypt-kms serve [--config FILE | --state-dir DIR] [--listen HOST:PORT]\n"
         "                         [--passphrase-file FILE | --passphrase-prompt] [--log-level LEVEL]\n"
         "\n"
-        "Serve KMIP over TLS (1.2 or 1.3) on port 5696. Every client must present a\n"
+        "Serve KMIP over TLS (1.3, or 1.2 with the ECDHE suites unless tls-ciphers in the\n"
+        "config says otherwise) on port 5696. Every client must present a\n"
         "certificate issued by the configured CA; its subject CN is its identity, and\n"
         "objects belong to the identity that created them. Other identities get Item Not\n"
         "Found unless a [group] in the config grants them the operation.\n"
@@ -245,7 +247,13 @@ static int serve_main(int argc, char *argv[]) {
         signal(SIGPIPE, SIG_IGN);
 
         SSL_CTX *ctx = NULL;
-        r = kms_tls_context(c->tls_cert, c->tls_key, c->tls_ca, &ctx);
+        r = kms_tls_context(c->tls_cert, c->tls_key, c->tls_ca, c->tls_ciphers, &ctx);
+        if (r == -EINVAL) {
+                log_error("OpenSSL accepts no TLS 1.2 cipher suite in tls-ciphers = %s (OpenSSL cipher list "
+                          "syntax, e.g. %s).", c->tls_ciphers ? c->tls_ciphers : KMS_TLS_DEFAULT_CIPHERS,
+                          KMS_TLS_DEFAULT_CIPHERS);
+                return 1;
+        }
         if (r < 0) {
                 log_error_errno(r, "Cannot set up TLS with certificate %s, key %s and client CA %s: %m. "
                                 "Check that the files exist and the key matches the certificate.",

@@ -9,12 +9,21 @@
 #include "shared/hex.h"
 #include "shared/log.h"
 
-int kms_tls_context(const char *cert, const char *key, const char *ca, SSL_CTX **ret) {
+int kms_tls_context(const char *cert, const char *key, const char *ca, const char *ciphers, SSL_CTX **ret) {
         SSL_CTX *ctx = SSL_CTX_new(TLS_server_method());
         if (!ctx)
                 return -ENOMEM;
         int r = -EINVAL;
         SSL_CTX_set_min_proto_version(ctx, TLS1_2_VERSION);
+        /* TLS 1.2 without forward secrecy (static RSA key exchange) lets anyone who
+         * later obtains the server key decrypt every recorded session, and with it
+         * every key the server ever released: only ECDHE suites unless the
+         * configuration asks otherwise. TLS 1.3 suites always use (EC)DHE. */
+        if (SSL_CTX_set_cipher_list(ctx, ciphers ? ciphers : KMS_TLS_DEFAULT_CIPHERS) != 1) {
+                log_openssl_errors("cipher list");
+                r = -EINVAL;
+                goto fail;
+        }
         if (SSL_CTX_use_certificate_chain_file(ctx, cert) != 1) {
                 log_openssl_errors("server certificate");
                 r = -ENOENT;
