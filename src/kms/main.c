@@ -14,6 +14,7 @@
 #include "kms/init.h"
 #include "kms/kms.h"
 #include "kms/master.h"
+#include "kms/perms.h"
 #include "kms/server.h"
 #include "kms/tls.h"
 #include "shared/key-input.h"
@@ -47,6 +48,8 @@ static const char help_init[] =
         "  master.key                32 random bytes that encrypt every stored key\n"
         "  kms.conf                  the configuration, with paths relative to DIR\n"
         "Key files are created with mode 0600 and never overwritten; DIR is created 0700.\n"
+        "An existing DIR must belong to the user running init (or root) and must not be\n"
+        "writable by group or others.\n"
         "\n"
         "With an existing PKI, skip init: write kms.conf yourself (see docs/kms.md) with\n"
         "tls-cert/tls-key for the server and tls-ca for the CA that issues client\n"
@@ -97,8 +100,13 @@ static const char help_serve[] =
         "  --passphrase-prompt    ask for the master passphrase on the terminal\n"
         "  --log-level LEVEL      error, warning, notice (default), info or debug\n"
         "\n"
+        "Every file it uses and the directories holding them must belong to the user it\n"
+        "runs as (or root) and not be writable by group or others; keys, the master key,\n"
+        "the passphrase file and the database not readable by them either.\n"
+        "\n"
         "Exit status: 0 after a clean stop; 1 when the configuration, certificates, master\n"
-        "key or database cannot be used (the message says which and what to do).\n";
+        "key or database cannot be used, or another user could change them (the message\n"
+        "says which and what to do).\n";
 
 static const char help_rotate[] =
         "Usage: vmcrypt-kms rotate-master-key [--config FILE | --state-dir DIR]\n"
@@ -201,8 +209,12 @@ static int load_config(const struct args *a, struct kms_config **ret) {
         if (!a->config && asprintf(&path, "%s/kms.conf", a->state_dir) < 0)
                 return -ENOMEM;
         const char *p = a->config ? a->config : path;
+        /* Who may write the configuration decides everything else: check it first. */
+        int r = kms_perms_check(p, KMS_PERM_PUBLIC, 1);
+        if (r < 0 && r != -ENOENT)
+                return r;
         _cleanup_(kms_config_freep) struct kms_config *c = NULL;
-        int r = kms_config_load(p, &c);
+        r = kms_config_load(p, &c);
         if (r == -ENOENT)
                 return log_error_errno(r, "No configuration at %s: run 'vmcrypt-kms init DIR' or pass --config FILE.", p);
         if (r < 0)
@@ -222,6 +234,10 @@ static int load_config(const struct args *a, struct kms_config **ret) {
                 free(c->master_key_file);
                 c->master_key_file = NULL;
         }
+        /* Before anything is opened or created: see perms.h. */
+        r = kms_perms_check_config(c, p);
+        if (r < 0)
+                return r;
         *ret = TAKE_PTR(c);
         return 0;
 }
@@ -327,6 +343,8 @@ static int issue_main(int argc, char *argv[]) {
                 return 2;
         }
         r = kms_init_issue_client(argv[optind], argv[optind + 1], a.not_before, a.days ? a.days : 825);
+        if (r == -EPERM) /* unsafe ownership or mode: said, with the fix */
+                return 1;
         if (r < 0) {
                 log_error_errno(r, "Cannot issue the client certificate: %m");
                 return 1;
