@@ -54,7 +54,7 @@ static const char help_init[] =
         "With an existing PKI, skip init: write kms.conf yourself (see docs/kms.md) with\n"
         "tls-cert/tls-key for the server and tls-ca for the CA that issues client\n"
         "certificates, and create the master key with\n"
-        "  head -c 32 /dev/urandom > master.key && chmod 600 master.key\n"
+        "  (umask 077; head -c 32 /dev/urandom > master.key)\n"
         "\n"
         "Options:\n"
         "  --client CN         issue a client certificate for CN (repeatable)\n"
@@ -97,7 +97,9 @@ static const char help_serve[] =
         "  --listen HOST:PORT     override the listen address (port 0: any free port,\n"
         "                         printed on standard output as 'listening on PORT')\n"
         "  --passphrase-file FILE master passphrase from FILE instead of master-key-file\n"
-        "  --passphrase-prompt    ask for the master passphrase on the terminal\n"
+        "                         (one line; mode 0600, ours; see rotate-master-key)\n"
+        "  --passphrase-prompt    ask for the master passphrase on the terminal (twice\n"
+        "                         when it is to seal a new store)\n"
         "  --log-level LEVEL      error, warning, notice (default), info or debug\n"
         "\n"
         "Every file it uses and the directories holding them must belong to the user it\n"
@@ -120,6 +122,12 @@ static const char help_rotate[] =
         "FILE.new first and renamed over FILE after the commit; if the rename is lost to a\n"
         "crash, the next start finishes it. With --new-passphrase-file the store switches\n"
         "to that passphrase (set passphrase-file in the config afterwards).\n"
+        "\n"
+        "A passphrase file holds one line, at least 12 characters (one newline at its end\n"
+        "is not part of the passphrase, as with a typed one); it must be mode 0600 and\n"
+        "belong to the user running the command. Passphrases are stretched with scrypt\n"
+        "(N=2^17, r=8, p=1: 128 MiB); stores sealed with the older N=2^15 still open, and\n"
+        "rotating to a passphrase moves them to the current cost.\n"
         "\n"
         "Options:\n"
         "  --config FILE, --state-dir DIR   as for serve\n"
@@ -278,11 +286,6 @@ static int serve_main(int argc, char *argv[]) {
         }
         _cleanup_(store_freep) struct store *store = NULL;
         r = kms_master_open_store(c, a.prompt, &store);
-        if (r == -EKEYREJECTED)
-                log_error("The master key does not match the database %s: use the key or passphrase it was "
-                          "created with.", c->database);
-        else if (r < 0)
-                log_error_errno(r, "Cannot open the database %s: %m", c->database);
         if (r < 0) {
                 SSL_CTX_free(ctx);
                 return 1;
@@ -360,24 +363,16 @@ static int rotate_main(int argc, char *argv[]) {
         _cleanup_(kms_config_freep) struct kms_config *c = NULL;
         if (load_config(&a, &c) < 0)
                 return 1;
+        /* The new passphrase first: a bad one stops the command before the store
+         * is even opened. */
+        _cleanup_(secret_freep) struct secret *pass = NULL;
+        if (a.new_passfile && kms_master_read_passphrase(a.new_passfile, true, &pass) < 0)
+                return 1;
         _cleanup_(store_freep) struct store *store = NULL;
         r = kms_master_open_store(c, a.prompt, &store);
-        if (r < 0) {
-                log_error_errno(r, "Cannot open the database %s with the current master key: %m", c->database);
+        if (r < 0)
                 return 1;
-        }
-        _cleanup_(secret_freep) struct secret *pass = NULL;
-        if (a.new_passfile) {
-                r = key_input_read_file(a.new_passfile, &pass);
-                if (r < 0) {
-                        log_error_errno(r, "Cannot read %s: %m", a.new_passfile);
-                        return 1;
-                }
-                size_t n = pass->size;
-                while (n > 0 && (pass->data[n - 1] == '\n' || pass->data[n - 1] == '\r'))
-                        n--;
-                secret_truncate(pass, n);
-        } else if (!c->master_key_file) {
+        if (!a.new_passfile && !c->master_key_file) {
                 log_error("The store uses a passphrase: give the new one with --new-passphrase-file FILE.");
                 return 1;
         }
