@@ -75,7 +75,7 @@ struct kmip_message {
 /* Parse a Request Message from buf (limits NULL: defaults) into ret, all in arena a.
  * 0; -EPROTO for a malformed message (ret->header.version is still filled in when the
  * Protocol Version could be read, so the server can answer in the client's version,
- * else it is 0.0); -EMSGSIZE over a limit; -ENOMEM. */
+ * else it is 0.0); -ELOOP nested too deeply; -EMSGSIZE over another limit; -ENOMEM. */
 int kmip_request_parse(struct ttlv_arena *a, const uint8_t *buf, size_t size,
                        const struct ttlv_limits *limits, struct kmip_message *ret);
 /* The same for an already decoded tree. */

@@ -115,7 +115,7 @@ static int decode_item(struct decoder *d, const uint8_t *p, size_t avail, unsign
         if (avail < TTLV_HEADER_SIZE)
                 return log_debug_errno(-EPROTO, "TTLV: truncated header (%zu bytes left)", avail);
         if (depth > d->limits->max_depth)
-                return log_debug_errno(-EMSGSIZE, "TTLV: nesting deeper than %u", d->limits->max_depth);
+                return log_debug_errno(-ELOOP, "TTLV: nesting deeper than %u", d->limits->max_depth);
         if (++d->nodes > d->limits->max_nodes)
                 return log_debug_errno(-EMSGSIZE, "TTLV: more than %zu items", d->limits->max_nodes);
 

@@ -6,7 +6,8 @@
  * The decoder trusts nothing: lengths are checked against the enclosing structure,
  * padding must be zero, fixed-size types must have their exact length, text must be
  * UTF-8, and depth, node count and total size are bounded. Malformed input yields
- * -EPROTO, input over a limit -EMSGSIZE; nothing is ever read out of bounds. */
+ * -EPROTO, structures nested deeper than the limit -ELOOP, input over another limit
+ * -EMSGSIZE; nothing is ever read out of bounds. */
 #pragma once
 
 #include <stdbool.h>
@@ -91,7 +92,8 @@ bool ttlv_arena_failed(const struct ttlv_arena *a);
 const char *ttlv_type_name(enum ttlv_type type);
 
 /* Decode exactly one item that fills buf[0..size) into nodes in arena a (limits NULL:
- * ttlv_default_limits). 0, -EPROTO (malformed), -EMSGSIZE (over a limit), -ENOMEM. */
+ * ttlv_default_limits). 0, -EPROTO (malformed), -ELOOP (nested deeper than max_depth),
+ * -EMSGSIZE (over another limit), -ENOMEM. */
 int ttlv_decode(struct ttlv_arena *a, const uint8_t *buf, size_t size,
                 const struct ttlv_limits *limits, struct ttlv **ret);
 

@@ -147,6 +147,14 @@ static int set_key(struct kms_config *c, const char *dir, const char *k, const c
                 return set_path(&c->tls_key, dir, v);
         if (strcmp(k, "tls-ca") == 0)
                 return set_path(&c->tls_ca, dir, v);
+        if (strcmp(k, "tls-ciphers") == 0) {
+                char *p = strdup(v);
+                if (!p)
+                        return -ENOMEM;
+                free(c->tls_ciphers);
+                c->tls_ciphers = p;
+                return 0;
+        }
         if (strcmp(k, "database") == 0)
                 return set_path(&c->database, dir, v);
         if (strcmp(k, "master-key-file") == 0) {
@@ -285,6 +293,7 @@ void kms_config_free(struct kms_config *c) {
         free(c->tls_cert);
         free(c->tls_key);
         free(c->tls_ca);
+        free(c->tls_ciphers);
         free(c->database);
         free(c->master_key_file);
         free(c->passphrase_file);

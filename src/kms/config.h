@@ -18,6 +18,7 @@ struct kms_group {
 struct kms_config {
         char *listen;        /* host:port, default 0.0.0.0:5696 */
         char *tls_cert, *tls_key, *tls_ca;
+        char *tls_ciphers;   /* TLS 1.2 suites, OpenSSL syntax; NULL: ECDHE only (tls.h) */
         char *database;
         char *master_key_file;
         char *passphrase_file;

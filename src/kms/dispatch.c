@@ -172,7 +172,10 @@ static int process(struct kms_engine *e, const struct kms_client *client, const 
                 if (pick_version(v, &v) < 0)
                         v = KMIP_VERSION(1, 0);
                 return error_response(a, v, KMIP_REASON_INVALID_MESSAGE,
-                                      r == -EMSGSIZE ? "Message too large" : "Malformed request message", ret, ret_n);
+                                      r == -ELOOP      ? "Message structures nested too deeply"
+                                      : r == -EMSGSIZE ? "Message too large"
+                                                       : "Malformed request message",
+                                      ret, ret_n);
         }
         if (pick_version(m.header.version, &v) < 0) {
                 audit_record(e->audit, client->cn, client->fingerprint, "(unsupported version)", NULL,

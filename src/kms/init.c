@@ -14,6 +14,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "kms/perms.h"
 #include "shared/fd-util.h"
 #include "shared/key-input.h"
 #include "shared/log.h"
@@ -32,9 +33,16 @@ static int write_pem(const char *dir, const char *name, mode_t mode, EVP_PKEY *k
         _cleanup_(freep) char *path = NULL;
         if (asprintf(&path, "%s/%s", dir, name) < 0)
                 return -ENOMEM;
-        int fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, mode);
+        int fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, mode);
         if (fd < 0)
                 return log_error_errno(negative_errno(), "Cannot create %s: %m", path);
+        /* Exactly the documented mode, whatever the umask (a umask of 077 would make
+         * certificates unreadable to the clients they are for). */
+        if (fchmod(fd, mode) < 0) {
+                int r = log_error_errno(negative_errno(), "Cannot set the mode of %s: %m", path);
+                close(fd);
+                return r;
+        }
         FILE *f = fdopen(fd, "w");
         if (!f) {
                 close(fd);
@@ -173,12 +181,31 @@ static int valid_cn(const char *cn) {
         return 1;
 }
 
+/* DIR and its CA, before the CA signs anything: a ca.key that another user can read
+ * or replace issues certificates for any identity. */
+static int check_ca_dir(const char *dir) {
+        int r = kms_perms_check(dir, KMS_PERM_DIR, 0);
+        if (r < 0)
+                return r;
+        char path[4096];
+        snprintf(path, sizeof(path), "%s/ca.key", dir);
+        r = kms_perms_check(path, KMS_PERM_PRIVATE, 1);
+        if (r < 0 && r != -ENOENT)
+                return r;
+        snprintf(path, sizeof(path), "%s/ca.crt", dir);
+        r = kms_perms_check(path, KMS_PERM_PUBLIC, 1);
+        return r == -ENOENT ? 0 : r;
+}
+
 int kms_init_issue_client(const char *dir, const char *cn, int not_before_days, int days) {
         if (!valid_cn(cn))
                 return log_error_errno(-EINVAL, "Client name '%s' must be 1-64 of [A-Za-z0-9._@-]", cn);
+        int r = check_ca_dir(dir);
+        if (r < 0)
+                return r;
         _cleanup_(x509_freep) X509 *ca = NULL;
         _cleanup_(pkey_freep) EVP_PKEY *ca_key = NULL;
-        int r = load_ca(dir, &ca, &ca_key);
+        r = load_ca(dir, &ca, &ca_key);
         if (r < 0)
                 return log_error_errno(r, "Cannot load the CA (ca.crt, ca.key) from %s: %m", dir);
         char base[300];
@@ -189,6 +216,12 @@ int kms_init_issue_client(const char *dir, const char *cn, int not_before_days, 
 int kms_init(const struct kms_init_options *o) {
         if (mkdir(o->dir, 0700) < 0 && errno != EEXIST)
                 return log_error_errno(negative_errno(), "Cannot create %s: %m", o->dir);
+        /* An existing directory must be ours alone: another user who may write to it
+         * (or owns it) could replace ca.crt or a key after init, and be served every
+         * key after the next start. */
+        int r = kms_perms_check(o->dir, KMS_PERM_DIR, 0);
+        if (r < 0)
+                return r;
         char path[4096];
         snprintf(path, sizeof(path), "%s/ca.key", o->dir);
         if (access(path, F_OK) == 0)
@@ -206,7 +239,7 @@ int kms_init(const struct kms_init_options *o) {
         _cleanup_(x509_freep) X509 *ca = NULL;
         if (!ca_key)
                 return -EIO;
-        int r = make_cert(KIND_CA, ca_key, "vmcrypt-kms CA", NULL, NULL, NULL, 0, 3650, &ca);
+        r = make_cert(KIND_CA, ca_key, "vmcrypt-kms CA", NULL, NULL, NULL, 0, 3650, &ca);
         if (r < 0)
                 return log_error_errno(r, "Cannot create the CA certificate: %m");
         if ((r = write_pem(o->dir, "ca.key", 0600, ca_key, NULL)) < 0 ||

@@ -14,6 +14,7 @@
 #include "kms/init.h"
 #include "kms/kms.h"
 #include "kms/master.h"
+#include "kms/perms.h"
 #include "kms/server.h"
 #include "kms/tls.h"
 #include "shared/key-input.h"
@@ -47,11 +48,13 @@ static const char help_init[] =
         "  master.key                32 random bytes that encrypt every stored key\n"
         "  kms.conf                  the configuration, with paths relative to DIR\n"
         "Key files are created with mode 0600 and never overwritten; DIR is created 0700.\n"
+        "An existing DIR must belong to the user running init (or root) and must not be\n"
+        "writable by group or others.\n"
         "\n"
         "With an existing PKI, skip init: write kms.conf yourself (see docs/kms.md) with\n"
         "tls-cert/tls-key for the server and tls-ca for the CA that issues client\n"
         "certificates, and create the master key with\n"
-        "  head -c 32 /dev/urandom > master.key && chmod 600 master.key\n"
+        "  (umask 077; head -c 32 /dev/urandom > master.key)\n"
         "\n"
         "Options:\n"
         "  --client CN         issue a client certificate for CN (repeatable)\n"
@@ -59,7 +62,8 @@ static const char help_init[] =
         "  --listen HOST:PORT  listen address written to kms.conf (default 0.0.0.0:5696)\n"
         "  --days N            lifetime of server and client certificates (default 825)\n"
         "  --key-type ec|rsa   EC P-256 keys (default) or RSA 3072, for clients that only\n"
-        "                      negotiate RSA cipher suites\n";
+        "                      negotiate suites with RSA authentication (static RSA key\n"
+        "                      exchange also needs tls-ciphers, see docs/kms.md)\n";
 
 static const char help_issue[] =
         "Usage: vmcrypt-kms issue-client DIR CN [--days N] [--not-before-days N]\n"
@@ -76,7 +80,8 @@ static const char help_serve[] =
         "Usage: vmcrypt-kms serve [--config FILE | --state-dir DIR] [--listen HOST:PORT]\n"
         "                         [--passphrase-file FILE | --passphrase-prompt] [--log-level LEVEL]\n"
         "\n"
-        "Serve KMIP over TLS (1.2 or 1.3) on port 5696. Every client must present a\n"
+        "Serve KMIP over TLS (1.3, or 1.2 with the ECDHE suites unless tls-ciphers in the\n"
+        "config says otherwise) on port 5696. Every client must present a\n"
         "certificate issued by the configured CA; its subject CN is its identity, and\n"
         "objects belong to the identity that created them. Other identities get Item Not\n"
         "Found unless a [group] in the config grants them the operation.\n"
@@ -92,11 +97,18 @@ static const char help_serve[] =
         "  --listen HOST:PORT     override the listen address (port 0: any free port,\n"
         "                         printed on standard output as 'listening on PORT')\n"
         "  --passphrase-file FILE master passphrase from FILE instead of master-key-file\n"
-        "  --passphrase-prompt    ask for the master passphrase on the terminal\n"
+        "                         (one line; mode 0600, ours; see rotate-master-key)\n"
+        "  --passphrase-prompt    ask for the master passphrase on the terminal (twice\n"
+        "                         when it is to seal a new store)\n"
         "  --log-level LEVEL      error, warning, notice (default), info or debug\n"
         "\n"
+        "Every file it uses and the directories holding them must belong to the user it\n"
+        "runs as (or root) and not be writable by group or others; keys, the master key,\n"
+        "the passphrase file and the database not readable by them either.\n"
+        "\n"
         "Exit status: 0 after a clean stop; 1 when the configuration, certificates, master\n"
-        "key or database cannot be used (the message says which and what to do).\n";
+        "key or database cannot be used, or another user could change them (the message\n"
+        "says which and what to do).\n";
 
 static const char help_rotate[] =
         "Usage: vmcrypt-kms rotate-master-key [--config FILE | --state-dir DIR]\n"
@@ -110,6 +122,12 @@ static const char help_rotate[] =
         "FILE.new first and renamed over FILE after the commit; if the rename is lost to a\n"
         "crash, the next start finishes it. With --new-passphrase-file the store switches\n"
         "to that passphrase (set passphrase-file in the config afterwards).\n"
+        "\n"
+        "A passphrase file holds one line, at least 12 characters (one newline at its end\n"
+        "is not part of the passphrase, as with a typed one); it must be mode 0600 and\n"
+        "belong to the user running the command. Passphrases are stretched with scrypt\n"
+        "(N=2^17, r=8, p=1: 128 MiB); stores sealed with the older N=2^15 still open, and\n"
+        "rotating to a passphrase moves them to the current cost.\n"
         "\n"
         "Options:\n"
         "  --config FILE, --state-dir DIR   as for serve\n"
@@ -199,8 +217,12 @@ static int load_config(const struct args *a, struct kms_config **ret) {
         if (!a->config && asprintf(&path, "%s/kms.conf", a->state_dir) < 0)
                 return -ENOMEM;
         const char *p = a->config ? a->config : path;
+        /* Who may write the configuration decides everything else: check it first. */
+        int r = kms_perms_check(p, KMS_PERM_PUBLIC, 1);
+        if (r < 0 && r != -ENOENT)
+                return r;
         _cleanup_(kms_config_freep) struct kms_config *c = NULL;
-        int r = kms_config_load(p, &c);
+        r = kms_config_load(p, &c);
         if (r == -ENOENT)
                 return log_error_errno(r, "No configuration at %s: run 'vmcrypt-kms init DIR' or pass --config FILE.", p);
         if (r < 0)
@@ -220,6 +242,10 @@ static int load_config(const struct args *a, struct kms_config **ret) {
                 free(c->master_key_file);
                 c->master_key_file = NULL;
         }
+        /* Before anything is opened or created: see perms.h. */
+        r = kms_perms_check_config(c, p);
+        if (r < 0)
+                return r;
         *ret = TAKE_PTR(c);
         return 0;
 }
@@ -245,7 +271,13 @@ static int serve_main(int argc, char *argv[]) {
         signal(SIGPIPE, SIG_IGN);
 
         SSL_CTX *ctx = NULL;
-        r = kms_tls_context(c->tls_cert, c->tls_key, c->tls_ca, &ctx);
+        r = kms_tls_context(c->tls_cert, c->tls_key, c->tls_ca, c->tls_ciphers, &ctx);
+        if (r == -EINVAL) {
+                log_error("OpenSSL accepts no TLS 1.2 cipher suite in tls-ciphers = %s (OpenSSL cipher list "
+                          "syntax, e.g. %s).", c->tls_ciphers ? c->tls_ciphers : KMS_TLS_DEFAULT_CIPHERS,
+                          KMS_TLS_DEFAULT_CIPHERS);
+                return 1;
+        }
         if (r < 0) {
                 log_error_errno(r, "Cannot set up TLS with certificate %s, key %s and client CA %s: %m. "
                                 "Check that the files exist and the key matches the certificate.",
@@ -254,11 +286,6 @@ static int serve_main(int argc, char *argv[]) {
         }
         _cleanup_(store_freep) struct store *store = NULL;
         r = kms_master_open_store(c, a.prompt, &store);
-        if (r == -EKEYREJECTED)
-                log_error("The master key does not match the database %s: use the key or passphrase it was "
-                          "created with.", c->database);
-        else if (r < 0)
-                log_error_errno(r, "Cannot open the database %s: %m", c->database);
         if (r < 0) {
                 SSL_CTX_free(ctx);
                 return 1;
@@ -319,6 +346,8 @@ static int issue_main(int argc, char *argv[]) {
                 return 2;
         }
         r = kms_init_issue_client(argv[optind], argv[optind + 1], a.not_before, a.days ? a.days : 825);
+        if (r == -EPERM) /* unsafe ownership or mode: said, with the fix */
+                return 1;
         if (r < 0) {
                 log_error_errno(r, "Cannot issue the client certificate: %m");
                 return 1;
@@ -334,24 +363,16 @@ static int rotate_main(int argc, char *argv[]) {
         _cleanup_(kms_config_freep) struct kms_config *c = NULL;
         if (load_config(&a, &c) < 0)
                 return 1;
+        /* The new passphrase first: a bad one stops the command before the store
+         * is even opened. */
+        _cleanup_(secret_freep) struct secret *pass = NULL;
+        if (a.new_passfile && kms_master_read_passphrase(a.new_passfile, true, &pass) < 0)
+                return 1;
         _cleanup_(store_freep) struct store *store = NULL;
         r = kms_master_open_store(c, a.prompt, &store);
-        if (r < 0) {
-                log_error_errno(r, "Cannot open the database %s with the current master key: %m", c->database);
+        if (r < 0)
                 return 1;
-        }
-        _cleanup_(secret_freep) struct secret *pass = NULL;
-        if (a.new_passfile) {
-                r = key_input_read_file(a.new_passfile, &pass);
-                if (r < 0) {
-                        log_error_errno(r, "Cannot read %s: %m", a.new_passfile);
-                        return 1;
-                }
-                size_t n = pass->size;
-                while (n > 0 && (pass->data[n - 1] == '\n' || pass->data[n - 1] == '\r'))
-                        n--;
-                secret_truncate(pass, n);
-        } else if (!c->master_key_file) {
+        if (!a.new_passfile && !c->master_key_file) {
                 log_error("The store uses a passphrase: give the new one with --new-passphrase-file FILE.");
                 return 1;
         }

@@ -5,7 +5,19 @@
 #include "kms/config.h"
 #include "kms/store.h"
 
-/* Open the configured store. With a key file, finishes an interrupted rotation (a
+#include <stdbool.h>
+
+/* Shortest new master passphrase, in characters. */
+#define KMS_PASSPHRASE_MIN 12
+
+/* Read a master passphrase file ("-": standard input): the file must pass the
+ * ownership rules of perms.h; exactly one trailing newline ("\n" or "\r\n") is
+ * dropped, as the prompt drops the Enter of a typed line; then it must be non-empty
+ * and one line, and, when new (it is about to seal a store), KMS_PASSPHRASE_MIN
+ * characters at least. Logs what is wrong. */
+int kms_master_read_passphrase(const char *path, bool new, struct secret **ret);
+
+/* Open the configured store (every failure logged). With a key file, finishes an interrupted rotation (a
  * "<key file>.new" that matches the store replaces the old file). With a passphrase
  * file, reads the passphrase from it; if none is configured and prompt is set, asks
  * on the terminal. */

@@ -6,6 +6,7 @@
 #include <openssl/crypto.h>
 #include <openssl/evp.h>
 #include <openssl/rand.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -79,15 +80,43 @@ int seal_decrypt(const struct secret *master, const char *id, const uint8_t *blo
         return 0;
 }
 
+/* scrypt's own memory: 128 r (N + p) bytes, and a little of its state. */
+static uint64_t kdf_memory(const struct seal_kdf *kdf) {
+        return 128ULL * kdf->r * ((1ULL << kdf->log2_n) + kdf->p + 2);
+}
+
+int seal_kdf_format(const struct seal_kdf *kdf, char *buf, size_t size) {
+        int n = snprintf(buf, size, "scrypt:%u:%u:%u", kdf->log2_n, kdf->r, kdf->p);
+        return n > 0 && (size_t) n < size ? n : -ENOBUFS;
+}
+
+int seal_kdf_parse(const char *s, size_t n, struct seal_kdf *ret) {
+        char text[64], tail;
+        if (n == 0 || n >= sizeof(text) || memchr(s, 0, n))
+                return -EINVAL;
+        memcpy(text, s, n);
+        text[n] = 0;
+        struct seal_kdf k;
+        if (sscanf(text, "scrypt:%u:%u:%u%c", &k.log2_n, &k.r, &k.p, &tail) != 3)
+                return -EINVAL;
+        if (k.log2_n < SEAL_KDF_LEGACY.log2_n || k.log2_n > 30 || k.r < 1 || k.r > 64 || k.p < 1 || k.p > 16 ||
+            kdf_memory(&k) > SEAL_KDF_MAX_MEMORY)
+                return -EINVAL;
+        *ret = k;
+        return 0;
+}
+
 int seal_key_from_passphrase(const struct secret *pass, const uint8_t salt[static SEAL_SALT_SIZE],
-                             struct secret **ret) {
+                             const struct seal_kdf *kdf, struct secret **ret) {
         _cleanup_(secret_freep) struct secret *k = secret_new(SEAL_KEY_SIZE);
         if (!k)
                 return -ENOMEM;
         /* scrypt: memory-hard, so a stolen database plus a weak passphrase is expensive
-         * to attack; 32 MiB and ~0.1 s per open is a fair price for a daemon start. */
+         * to attack. The current cost, 128 MiB and about half a second per open, is a
+         * fair price for a daemon start (and costs a guesser as much per guess). */
         if (EVP_PBE_scrypt((const char *) pass->data, pass->size, salt, SEAL_SALT_SIZE,
-                           1U << 15, 8, 1, 64U << 20, k->data, k->size) != 1) {
+                           1ULL << kdf->log2_n, kdf->r, kdf->p, kdf_memory(kdf) + (1U << 20), k->data,
+                           k->size) != 1) {
                 log_openssl_errors("scrypt");
                 return -EIO;
         }

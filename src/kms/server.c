@@ -39,6 +39,7 @@
 #include <openssl/err.h>
 #include <pthread.h>
 #include <signal.h>
+#include <stdio.h>
 #include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
@@ -376,8 +377,15 @@ static int conn_handshake(struct conn *c) {
                 return r;
         }
         char fp[KMS_FINGERPRINT_SIZE];
-        if (kms_tls_identity(c->io.ssl, c->client.cn, sizeof(c->client.cn), fp) < 0) {
-                log_notice("Refusing client without a usable certificate (no subject CN)");
+        const char *why = NULL;
+        if (kms_tls_identity(c->io.ssl, c->client.cn, sizeof(c->client.cn), fp, &why) < 0) {
+                /* Before any request: a certificate that names no single, clean
+                 * identity could otherwise be taken for another client. */
+                log_notice("Refusing client certificate %s: %s", fp[0] ? fp : "(none)", why);
+                char what[128];
+                snprintf(what, sizeof(what), "(certificate refused: %s)", why);
+                audit_record(c->loop->srv->engine->audit, "", fp, what, NULL, KMIP_STATUS_OPERATION_FAILED,
+                             KMIP_REASON_AUTHENTICATION_NOT_SUCCESSFUL);
                 c->client.cn[0] = 0;
                 conn_drop(c);
                 return -EACCES;

@@ -645,10 +645,18 @@ static int derive_master(sqlite3 *db, const struct master_source *m, bool new_sa
         if (!m->passphrase)
                 return -EINVAL;
         uint8_t salt[SEAL_SALT_SIZE];
+        struct seal_kdf kdf = SEAL_KDF_CURRENT;
         if (new_salt) {
                 if (RAND_bytes(salt, sizeof(salt)) != 1)
                         return -EIO;
                 int r = meta_set(db, "kdf-salt", salt, sizeof(salt));
+                if (r < 0)
+                        return r;
+                char text[64];
+                int n = seal_kdf_format(&kdf, text, sizeof(text));
+                if (n < 0)
+                        return n;
+                r = meta_set(db, "kdf", (const uint8_t *) text, (size_t) n);
                 if (r < 0)
                         return r;
         } else {
@@ -662,8 +670,20 @@ static int derive_master(sqlite3 *db, const struct master_source *m, bool new_sa
                 if (n != sizeof(salt))
                         return -EUCLEAN;
                 memcpy(salt, v, sizeof(salt));
+                /* The cost the store was sealed with; stores from before costs were
+                 * recorded have none and used the legacy one. */
+                _cleanup_(freep) uint8_t *c = NULL;
+                r = meta_get(db, "kdf", &c, &n);
+                if (r == -ENOENT)
+                        kdf = SEAL_KDF_LEGACY;
+                else if (r < 0)
+                        return r;
+                else if (seal_kdf_parse((const char *) c, n, &kdf) < 0)
+                        return -EUCLEAN;
+                if (m->ret_weak_kdf)
+                        *m->ret_weak_kdf = kdf.log2_n < SEAL_KDF_CURRENT.log2_n;
         }
-        return seal_key_from_passphrase(m->passphrase, salt, ret);
+        return seal_key_from_passphrase(m->passphrase, salt, &kdf, ret);
 }
 
 static int write_check(sqlite3 *db, const struct secret *master) {
@@ -707,7 +727,7 @@ static int sq_rotate(struct store *base, const struct master_source *m) {
         if (r < 0)
                 goto rollback;
         if (m->key)
-                (void) exec(s->wdb, "DELETE FROM meta WHERE k = 'kdf-salt'");
+                (void) exec(s->wdb, "DELETE FROM meta WHERE k IN ('kdf-salt', 'kdf')");
 
         sqlite3_stmt *sel = NULL, *upd = NULL;
         if (sqlite3_prepare_v2(s->wdb, "SELECT id, sealed FROM objects WHERE sealed IS NOT NULL", -1, &sel, NULL) != SQLITE_OK ||

@@ -4,6 +4,7 @@
  * disk, and a put returns only when the object is durable. Thread-safe. */
 #pragma once
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -13,10 +14,14 @@
 struct store;
 
 /* Where the master key comes from: a key file (32 bytes) or a passphrase (scrypt
- * with a salt kept in the store). Exactly one is set. */
+ * with a salt and cost kept in the store, see seal.h). Exactly one is set. */
 struct master_source {
         const struct secret *key;
         const struct secret *passphrase;
+        /* If set, an open with a passphrase tells here whether the store's scrypt cost
+         * is below today's (a store made before it was raised; rotating to a
+         * passphrase raises it). */
+        bool *ret_weak_kdf;
 };
 
 /* Pre-filter for listing; zero/NULL fields match anything. */

@@ -7,8 +7,22 @@
 
 #define KMS_FINGERPRINT_SIZE 65 /* SHA-256 hex + NUL */
 
-/* Server context from PEM files (certificate chain, key, client CA). */
-int kms_tls_context(const char *cert, const char *key, const char *ca, SSL_CTX **ret);
-/* The verified peer's subject CN (into cn[cn_size]) and certificate SHA-256 hex;
- * -EACCES if there is no verified certificate or it has no CN. */
-int kms_tls_identity(SSL *ssl, char *cn, size_t cn_size, char fingerprint[static KMS_FINGERPRINT_SIZE]);
+/* TLS 1.2 suites when kms.conf has no tls-ciphers (OpenSSL syntax): ECDHE key
+ * exchange only, AEAD first, CBC with SHA-2 for older KMIP clients. */
+#define KMS_TLS_DEFAULT_CIPHERS "ECDHE+AESGCM:ECDHE+CHACHA20:ECDHE+AES+SHA256:ECDHE+AES+SHA384"
+
+/* Server context from PEM files (certificate chain, key, client CA) and the TLS 1.2
+ * cipher list (NULL: KMS_TLS_DEFAULT_CIPHERS); -EINVAL for a cipher list OpenSSL
+ * does not accept. */
+int kms_tls_context(const char *cert, const char *key, const char *ca, const char *ciphers, SSL_CTX **ret);
+
+/* The identity a certificate names: its subject CN in UTF-8 (into cn[cn_size]).
+ * -EACCES, with *ret_why saying why (static text), when the subject has no CN, more
+ * than one, an empty one, or one holding NUL, control characters or invalid text. */
+int kms_tls_cert_identity(X509 *cert, char *cn, size_t cn_size, const char **ret_why);
+
+/* The verified peer's identity (kms_tls_cert_identity) and certificate SHA-256 hex;
+ * -EACCES if there is no verified certificate or it names no usable identity, with
+ * *ret_why set. The fingerprint is set whenever there is a certificate, "" if not. */
+int kms_tls_identity(SSL *ssl, char *cn, size_t cn_size, char fingerprint[static KMS_FINGERPRINT_SIZE],
+                     const char **ret_why);

@@ -37,6 +37,16 @@ int key_input_read_file(const char *path, struct secret **ret) {
         return 0;
 }
 
+void key_input_strip_newline(struct secret *s) {
+        size_t n = s->size;
+        if (n > 0 && s->data[n - 1] == '\n') {
+                n--;
+                if (n > 0 && s->data[n - 1] == '\r')
+                        n--;
+        }
+        secret_truncate(s, n);
+}
+
 static int read_line_noecho(int fd, const char *prompt, struct secret **ret) {
         struct termios old, quiet;
         if (tcgetattr(fd, &old) < 0)

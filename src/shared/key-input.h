@@ -11,6 +11,11 @@
  * -EFBIG if larger than KEY_INPUT_MAX. */
 int key_input_read_file(const char *path, struct secret **ret);
 
+/* Drop exactly one trailing newline ("\n" or "\r\n") from s, if it ends in one: what
+ * a text file written with echo or an editor adds after a one-line passphrase, and
+ * what key_input_prompt does not keep from a typed line. Other bytes stay. */
+void key_input_strip_newline(struct secret *s);
+
 /* Prompt on /dev/tty without echo; when confirm is set, ask twice and require a
  * match (-EINVAL otherwise). -ENXIO when there is no terminal. */
 int key_input_prompt(const char *prompt, int confirm, struct secret **ret);

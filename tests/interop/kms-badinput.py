@@ -84,6 +84,14 @@ for name, (data, close_after) in cases.items():
     check(r in ("invalid", "closed"), "%s: %s" % (name, r))
     check(good_still_served(), "good client served after: " + name)
 
+# The answer says what was wrong: nesting too deep is not a size problem.
+c = kt.Conn(port, d, "bad")
+c.send_raw(cases["200-deep nesting"][0])
+bis = find(kt.parse(c.recv_msg())[0][2], T["BATCH_ITEM"])
+c.close()
+msg = find(bis[0], T["RESULT_MESSAGE"])
+check(msg == ["Message structures nested too deeply"], "200-deep nesting answered 'nested too deeply': %r" % msg)
+
 # Wrong types inside an otherwise fine request get an operation-level error.
 _, b = good.call([(OP["GET"], [item(T["UNIQUE_IDENTIFIER"], kt.INT, 5)], None)])
 check(one(b[0], T["RESULT_STATUS"]) == 1, "Unique Identifier as Integer: Operation Failed")

@@ -11,6 +11,7 @@
 #include <pthread.h>
 #include <sqlite3.h>
 #include <stdatomic.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -196,6 +197,80 @@ static void test_rotate(void **state) {
         assert_int_equal(o->key->data[0], 0xA3);
         kms_object_free(o);
         store_free(s);
+}
+
+static void exec_sql(const char *path, const char *sql) {
+        sqlite3 *db;
+        assert_int_equal(sqlite3_open(path, &db), SQLITE_OK);
+        assert_int_equal(sqlite3_exec(db, sql, NULL, NULL, NULL), SQLITE_OK);
+        sqlite3_close(db);
+}
+
+/* The passphrase's scrypt cost is recorded with the store: new stores get today's
+ * cost, stores from before costs were recorded open with the old one (and say so),
+ * and a recorded cost that is malformed or too expensive is refused. */
+static void test_kdf_versions(void **state) {
+        (void) state;
+        char path[300];
+        snprintf(path, sizeof(path), "%s/kdf.db", dir);
+        _cleanup_(secret_freep) struct secret *pass = secret_new_copy("correct horse battery", 21);
+        bool weak = true;
+        struct store *s = NULL;
+        assert_int_equal(store_sqlite_open(path, &(struct master_source) { .passphrase = pass }, &s), 0);
+        store_free(s);
+        sqlite3 *db;
+        sqlite3_stmt *st;
+        assert_int_equal(sqlite3_open(path, &db), SQLITE_OK);
+        assert_int_equal(sqlite3_prepare_v2(db, "SELECT v FROM meta WHERE k = 'kdf'", -1, &st, NULL), SQLITE_OK);
+        assert_int_equal(sqlite3_step(st), SQLITE_ROW);
+        assert_string_equal((const char *) sqlite3_column_blob(st, 0), "scrypt:17:8:1");
+        sqlite3_finalize(st);
+        sqlite3_close(db);
+        assert_int_equal(store_sqlite_open(path, &(struct master_source) { .passphrase = pass, .ret_weak_kdf = &weak },
+                                           &s), 0);
+        assert_false(weak);
+        store_free(s);
+
+        /* A store as the earlier version made it: the key is scrypt N=2^15 of the
+         * passphrase and the salt, and no cost is recorded. */
+        char legacy[300];
+        snprintf(legacy, sizeof(legacy), "%s/legacy.db", dir);
+        static const uint8_t salt[SEAL_SALT_SIZE] = { 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16 };
+        _cleanup_(secret_freep) struct secret *k = NULL;
+        assert_int_equal(seal_key_from_passphrase(pass, salt, &SEAL_KDF_LEGACY, &k), 0);
+        assert_int_equal(store_sqlite_open(legacy, &(struct master_source) { .key = k }, &s), 0);
+        struct kms_object *o = make_object("id-legacy", "alice", 0x5A);
+        assert_int_equal(store_put(s, o), 0);
+        kms_object_free(o);
+        store_free(s);
+        exec_sql(legacy, "INSERT INTO meta (k, v) VALUES ('kdf-salt', X'0102030405060708090a0b0c0d0e0f10')");
+        assert_int_equal(store_sqlite_open(legacy, &(struct master_source) { .passphrase = pass, .ret_weak_kdf = &weak },
+                                           &s), 0);
+        assert_true(weak);
+        assert_int_equal(store_get(s, "id-legacy", &o), 0);
+        assert_int_equal(o->key->data[0], 0x5A);
+        kms_object_free(o);
+        /* Rotating to a passphrase records today's cost. */
+        assert_int_equal(store_rotate(s, &(struct master_source) { .passphrase = pass }), 0);
+        store_free(s);
+        assert_int_equal(store_sqlite_open(legacy, &(struct master_source) { .passphrase = pass, .ret_weak_kdf = &weak },
+                                           &s), 0);
+        assert_false(weak);
+        store_free(s);
+
+        /* A doctored cost: 2^40 would be 128 TiB of memory; garbage is garbage. */
+        exec_sql(legacy, "UPDATE meta SET v = CAST('scrypt:40:8:1' AS BLOB) WHERE k = 'kdf'");
+        assert_int_equal(store_sqlite_open(legacy, &(struct master_source) { .passphrase = pass }, &s), -EUCLEAN);
+        exec_sql(legacy, "UPDATE meta SET v = CAST('argon2:1' AS BLOB) WHERE k = 'kdf'");
+        assert_int_equal(store_sqlite_open(legacy, &(struct master_source) { .passphrase = pass }, &s), -EUCLEAN);
+
+        struct seal_kdf kdf;
+        assert_int_equal(seal_kdf_parse("scrypt:17:8:1", 13, &kdf), 0);
+        assert_int_equal(kdf.log2_n, 17);
+        assert_int_equal(seal_kdf_parse("scrypt:14:8:1", 13, &kdf), -EINVAL); /* below the legacy cost */
+        assert_int_equal(seal_kdf_parse("scrypt:17:8:1x", 14, &kdf), -EINVAL);
+        assert_int_equal(seal_kdf_parse("scrypt:17:8:1\0", 14, &kdf), -EINVAL);
+        assert_int_equal(seal_kdf_parse("scrypt:23:8:1", 13, &kdf), -EINVAL); /* 8 GiB */
 }
 
 static void test_seal_binds_id(void **state) {
@@ -798,6 +873,7 @@ int main(void) {
                 cmocka_unit_test(test_wrong_master_rejected),
                 cmocka_unit_test(test_rotate),
                 cmocka_unit_test(test_seal_binds_id),
+                cmocka_unit_test(test_kdf_versions),
                 cmocka_unit_test(test_cache_put_then_get),
                 cmocka_unit_test(test_cache_serves_hits),
                 cmocka_unit_test(test_cache_async),
