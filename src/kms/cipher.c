@@ -147,10 +147,9 @@ int cipher_operation(struct kms_op *op, int enc) {
         r = kms_load(op, uid, &o);
         if (r < 0)
                 return r;
-        if (!o->key)
-                return kms_fail(op, -EIDRM, "Object destroyed");
-        if (o->state != KMIP_STATE_ACTIVE)
-                return kms_fail(op, -ENOKEY, "Key is not Active");
+        r = kms_require_active(op, o, false);
+        if (r < 0)
+                return r;
         int64_t alg = KMIP_ALG_AES, mask;
         (void) kms_object_get_int(o, KMIP_ATTR_CRYPTOGRAPHIC_ALGORITHM, &alg);
         if (alg != KMIP_ALG_AES)
