@@ -65,6 +65,7 @@ struct conn {
         bool blocked;   /* output over the limit: no request is taken until it drains */
         bool flush_queued;
         struct conn *flush_next; /* in loop->flushing */
+        unsigned revocation_checked; /* generation of the revocation set last checked + 1 */
 };
 
 struct job {
@@ -104,7 +105,10 @@ struct kms_server {
         SSL_CTX *ssl;
         int port;
         unsigned max_connections;  /* config, lowered to what the fd limit allows */
-        struct event *sigterm, *sigint;
+        struct event *sigterm, *sigint, *sighup;
+        struct kms_revocation *revocation; /* NULL: no check */
+        void (*reload)(void *userdata);
+        void *reload_data;
 
         struct loop loops[MAX_LOOPS];
         unsigned n_loops;
@@ -291,12 +295,34 @@ static void job_complete(struct job *j) {
                 c->blocked = true;
 }
 
+/* The handshake refused revoked certificates (revocation.c's verify callback); a
+ * certificate revoked later is caught here, at the connection's next request after
+ * the reload: one atomic load per request while nothing changes. */
+static bool conn_revoked(struct conn *c) {
+        struct kms_revocation *r = c->loop->srv->revocation;
+        if (!r)
+                return false;
+        unsigned gen = kms_revocation_generation(r) + 1;
+        if (c->revocation_checked == gen)
+                return false;
+        c->revocation_checked = gen;
+        X509 *cert = SSL_get0_peer_certificate(c->io.ssl);
+        if (!kms_revocation_denies(r, cert, c->client.fingerprint))
+                return false;
+        log_notice("Closing connection from %s: its certificate (sha256 %s) is revoked", c->client.cn,
+                   c->client.fingerprint);
+        conn_drop(c);
+        return true;
+}
+
 /* Take the next whole message off the connection and run or queue it. True when
  * another buffered message may follow right away. */
 static bool conn_take_one(struct conn *c) {
         struct loop *l = c->loop;
         struct kms_server *s = l->srv;
         if (c->busy || c->closing || c->blocked || !c->identified)
+                return false;
+        if (conn_revoked(c))
                 return false;
         size_t avail;
         const uint8_t *in = conn_io_input(&c->io, &avail);
@@ -575,6 +601,23 @@ static void on_stop(evutil_socket_t fd, short what, void *arg) {
         maybe_finish(l);
 }
 
+static void on_sighup(evutil_socket_t sig, short what, void *arg) {
+        (void) sig;
+        (void) what;
+        struct kms_server *s = arg;
+        if (s->reload)
+                s->reload(s->reload_data);
+}
+
+void kms_server_set_revocation(struct kms_server *s, struct kms_revocation *r) {
+        s->revocation = r;
+}
+
+void kms_server_on_reload(struct kms_server *s, void (*reload)(void *userdata), void *userdata) {
+        s->reload = reload;
+        s->reload_data = userdata;
+}
+
 static void on_signal(evutil_socket_t sig, short what, void *arg) {
         (void) what;
         struct kms_server *s = arg;
@@ -702,10 +745,12 @@ int kms_server_new(const struct kms_config *c, struct kms_engine *e, SSL_CTX *ct
         r = -ENOMEM;
         s->sigterm = evsignal_new(s->loops[0].base, SIGTERM, on_signal, s);
         s->sigint = evsignal_new(s->loops[0].base, SIGINT, on_signal, s);
-        if (!s->sigterm || !s->sigint)
+        s->sighup = evsignal_new(s->loops[0].base, SIGHUP, on_sighup, s);
+        if (!s->sigterm || !s->sigint || !s->sighup)
                 goto fail;
         event_add(s->sigterm, NULL);
         event_add(s->sigint, NULL);
+        event_add(s->sighup, NULL);
 
         s->workers = calloc(c->workers, sizeof(pthread_t));
         if (!s->workers)
@@ -804,6 +849,8 @@ void kms_server_free(struct kms_server *s) {
                 event_free(s->sigterm);
         if (s->sigint)
                 event_free(s->sigint);
+        if (s->sighup)
+                event_free(s->sighup);
         for (unsigned i = 0; i < s->n_loops; i++)
                 loop_free(&s->loops[i]);
         pthread_mutex_destroy(&s->work.lock);
