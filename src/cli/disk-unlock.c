@@ -252,7 +252,11 @@ int disk_unlock_main(int argc, char *argv[]) {
         r = encode(s, fmt, &enc);
         if (r < 0)
                 return log_error_errno(r, "out of memory"), EXIT_FAILURE_GENERAL;
-        /* Providers hold KMS connections; the command does not need them. */
+        /* Nothing of the unwrapping outlives it while COMMAND runs: the raw secret
+         * (only its encoding goes down the pipe), and the providers with their KMS
+         * connections, KMIP clients and TLS state (fetched KEKs are freed, wiped, as
+         * soon as they have unwrapped). */
+        secret_free(TAKE_PTR(s));
         unlocker_free(TAKE_PTR(u));
         return run_with_secret(enc, fd, cmd);
 

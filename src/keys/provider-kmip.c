@@ -8,6 +8,7 @@
 #include "keys/provider.h"
 
 #include <errno.h>
+#include <openssl/crypto.h>
 #include <openssl/rand.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -328,6 +329,7 @@ static int wrap_local(struct provider *p, struct kmip_provider *k, const char *k
                 r = dup_into(&t->iv, &t->iv_size, NULL, 0);
                 (void) dup_into(&t->tag, &t->tag_size, NULL, 0);
         }
+        OPENSSL_cleanse(out, sizeof(out));
         return r;
 }
 
