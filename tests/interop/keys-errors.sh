@@ -89,6 +89,14 @@ assert_file_contains "$T/preactive.err" "KEK $pre .*not active.*activate it" "me
 assert_unchanged "$T/b.img" "$bsnap" "encrypt with a pre-active KEK"
 note "pre-active KEK: $(head -c 200 "$T/preactive.err")"
 
+# A KEK vmcrypt made for server-side wrapping is not extractable: forcing RFC 5649
+# (which needs KMIP Get) with it fails with a message that says so.
+write_providers "$T/rfc.json" kms "$T/kms" alice "127.0.0.1:$KMS_PORT" rfc5649
+expect_rc 8 noextract vmc disk encrypt --providers "$T/rfc.json" --provider kms --kek "$kek" --progress none "$T/b.img"
+assert_file_contains "$T/noextract.err" "KEK $kek .*not extractable.*kmip-encrypt" "message for a non-extractable KEK"
+assert_unchanged "$T/b.img" "$bsnap" "encrypt with a non-extractable KEK in rfc5649 mode"
+note "non-extractable KEK: $(head -c 200 "$T/noextract.err")"
+
 # The wrong KEK: the token names another (valid, active) KEK of the same owner.
 other_kek=$(vmc provider create-kek --providers "$P" kms)
 tok=$(cryptsetup luksDump --dump-json-metadata "$T/a.img" | "$PY" -c '
