@@ -182,17 +182,13 @@ static bool kp_wraps_locally(struct provider *p, struct kmip_provider *k) {
 static int kp_create_kek(struct kmip_provider *k, bool local, const char *name, char **ret_uid) {
         uint32_t usage = KMIP_USAGE_ENCRYPT | KMIP_USAGE_DECRYPT;
         if (local)
-                return kmip_client_create(k->client, KMIP_ALG_AES, 256,
-                                          usage | KMIP_USAGE_WRAP_KEY | KMIP_USAGE_UNWRAP_KEY, name, NULL, ret_uid);
+                usage |= KMIP_USAGE_WRAP_KEY | KMIP_USAGE_UNWRAP_KEY;
         _cleanup_(arena_freep) struct ttlv_arena *a = ttlv_arena_new();
-        if (!a)
-                return -ENOMEM;
         struct kmip_attr_list extra = { 0 };
-        int r = kmip_attr_list_add_bool(a, &extra, KMIP_ATTR_EXTRACTABLE, false);
-        if (r < 0)
-                return r;
-        r = kmip_client_create(k->client, KMIP_ALG_AES, 256, usage, name, &extra, ret_uid);
-        if (r == -EINVAL || r == -EOPNOTSUPP || r == -EPROTO || r == -ENOSYS) {
+        if (!a || (!local && kmip_attr_list_add_bool(a, &extra, KMIP_ATTR_EXTRACTABLE, false) < 0))
+                return -ENOMEM;
+        int r = kmip_client_create(k->client, KMIP_ALG_AES, 256, usage, name, &extra, ret_uid);
+        if (!local && (r == -EINVAL || r == -EOPNOTSUPP || r == -EPROTO || r == -ENOSYS)) {
                 log_debug("KMS refused a non-extractable KEK (%s); creating it without Extractable",
                           kmip_client_error(k->client));
                 r = kmip_client_create(k->client, KMIP_ALG_AES, 256, usage, name, NULL, ret_uid);

@@ -12,7 +12,6 @@
 #include <strings.h>
 
 #include "kms/tls.h"
-#include "shared/hex.h"
 #include "shared/log.h"
 
 struct set {
@@ -187,12 +186,9 @@ static int verify_cb(int ok, X509_STORE_CTX *x) {
         X509 *cert = X509_STORE_CTX_get_current_cert(x);
         if (!r || !cert)
                 return ok;
-        uint8_t md[32];
-        unsigned len = sizeof(md);
         char fp[KMS_FINGERPRINT_SIZE];
-        if (X509_digest(cert, EVP_sha256(), md, &len) != 1 || len != 32)
+        if (kms_tls_fingerprint(cert, fp) < 0)
                 return 0;
-        hex_encode(md, 32, fp);
         if (kms_revocation_denies(r, cert, fp)) {
                 log_notice("Refusing revoked client certificate (sha256 %s)", fp);
                 X509_STORE_CTX_set_error(x, X509_V_ERR_CERT_REVOKED);

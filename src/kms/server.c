@@ -296,8 +296,9 @@ static void job_complete(struct job *j) {
 }
 
 /* The handshake refused revoked certificates (revocation.c's verify callback); a
- * certificate revoked later is caught here, at the connection's next request after
- * the reload: one atomic load per request while nothing changes. */
+ * certificate revoked later (or during the handshake) is caught here, at the
+ * connection's next request after the reload: one atomic load per request while
+ * nothing changes. */
 static bool conn_revoked(struct conn *c) {
         struct kms_revocation *r = c->loop->srv->revocation;
         if (!r)
@@ -395,6 +396,10 @@ static int conn_fill(struct conn *c, bool socket_ready) {
 }
 
 static int conn_handshake(struct conn *c) {
+        /* The verify callback checks the certificate against this revocation set or
+         * a newer one: the first request need not check again unless it changed. */
+        struct kms_revocation *rev = c->loop->srv->revocation;
+        unsigned gen = rev ? kms_revocation_generation(rev) : 0;
         int r = conn_io_handshake(&c->io);
         if (r <= 0) {
                 if (r < 0)
@@ -410,6 +415,7 @@ static int conn_handshake(struct conn *c) {
         }
         memcpy(c->client.fingerprint, fp, sizeof(fp));
         c->identified = true;
+        c->revocation_checked = gen + 1;
         log_debug("Client %s connected (%s)", c->client.cn, c->client.fingerprint);
         return 1;
 }

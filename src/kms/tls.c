@@ -57,6 +57,15 @@ fail:
         return r;
 }
 
+int kms_tls_fingerprint(X509 *cert, char fingerprint[static KMS_FINGERPRINT_SIZE]) {
+        uint8_t md[32];
+        unsigned len = sizeof(md);
+        if (X509_digest(cert, EVP_sha256(), md, &len) != 1 || len != 32)
+                return -EIO;
+        hex_encode(md, 32, fingerprint);
+        return 0;
+}
+
 int kms_tls_identity(SSL *ssl, char *cn, size_t cn_size, char fingerprint[static KMS_FINGERPRINT_SIZE]) {
         if (SSL_get_verify_result(ssl) != X509_V_OK)
                 return -EACCES;
@@ -66,14 +75,8 @@ int kms_tls_identity(SSL *ssl, char *cn, size_t cn_size, char fingerprint[static
         int r = -EACCES;
         X509_NAME *subject = X509_get_subject_name(peer);
         int n = subject ? X509_NAME_get_text_by_NID(subject, NID_commonName, cn, (int) cn_size) : -1;
-        if (n > 0 && (size_t) n < cn_size) {
-                uint8_t md[32];
-                unsigned len = sizeof(md);
-                if (X509_digest(peer, EVP_sha256(), md, &len) == 1 && len == 32) {
-                        hex_encode(md, 32, fingerprint);
-                        r = 0;
-                }
-        }
+        if (n > 0 && (size_t) n < cn_size && kms_tls_fingerprint(peer, fingerprint) == 0)
+                r = 0;
         X509_free(peer);
         return r;
 }

@@ -9,6 +9,9 @@
 
 /* Server context from PEM files (certificate chain, key, client CA). */
 int kms_tls_context(const char *cert, const char *key, const char *ca, SSL_CTX **ret);
+/* The SHA-256 fingerprint of cert in lowercase hex (the client's fingerprint in
+ * the audit log, in [group] members and in revoked-client). */
+int kms_tls_fingerprint(X509 *cert, char fingerprint[static KMS_FINGERPRINT_SIZE]);
 /* The verified peer's subject CN (into cn[cn_size]) and certificate SHA-256 hex;
  * -EACCES if there is no verified certificate or it has no CN. */
 int kms_tls_identity(SSL *ssl, char *cn, size_t cn_size, char fingerprint[static KMS_FINGERPRINT_SIZE]);
