@@ -43,6 +43,7 @@ int cli_exit_code(int r) {
         case EKEYREVOKED:
         case EKEYEXPIRED:
         case ENOKEY:    /* key exists but is not active */
+        case EXDEV:     /* key may not leave the KMS (not extractable) */
                 return EXIT_DENIED;
         case EBADMSG:
         case EUCLEAN:

@@ -26,7 +26,8 @@ static const char wrap_help[] =
         "  --out FILE     write the blob to FILE (a new file, mode 0600; refused if it exists)\n"
         "  --mode MODE    gcm (default), aes-key-wrap-padding (RFC 5649), nist-key-wrap\n"
         "                 (RFC 3394) or cbc; the server must support it\n"
-        "  --random-iv    let the server choose the IV\n"
+        "  --random-iv    let the server choose the IV (vmcrypt-kms takes a chosen IV\n"
+        "                 only from identities that may also Decrypt with the key)\n"
         "\n"
         "Example:\n"
         "  head -c32 /dev/urandom > secret; vmcrypt kms wrap --config kms.json --in secret KEK-ID > secret.wrapped\n";

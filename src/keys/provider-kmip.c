@@ -8,6 +8,7 @@
 #include "keys/provider.h"
 
 #include <errno.h>
+#include <openssl/crypto.h>
 #include <openssl/rand.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -25,8 +26,10 @@
 
 struct kmip_provider {
         struct kmip_client *client;
-        /* auto mode: once the server refused Encrypt, go straight to RFC 5649. */
+        /* auto mode: once the server refused Encrypt (or its Query did not list
+         * it), go straight to RFC 5649. */
         bool encrypt_unsupported;
+        bool queried;
 };
 
 static int kp_get(struct provider *p, struct kmip_provider **ret) {
@@ -107,6 +110,10 @@ static int kp_fail(struct provider *p, struct kmip_provider *k, int r, const cha
         case ENOKEY:
                 return provider_fail(p, r, "%s: KEK %s on provider \"%s\" is not active (%s); activate it on the KMS",
                                      what, id, c->name, detail);
+        case EXDEV:
+                return provider_fail(p, -EACCES, "%s: KEK %s on provider \"%s\" is not extractable (%s): it wraps only on "
+                                     "the KMS; use it with 'wrap': \"auto\" or \"kmip-encrypt\"", what, id, c->name,
+                                     detail);
         case EBADMSG:
                 return provider_fail(p, -EKEYREJECTED, "%s: KEK %s does not unwrap this disk's secret (%s): the token "
                                      "names the wrong KEK or was altered", what, id, detail);
@@ -159,6 +166,51 @@ static int kp_kek_retire(struct provider *p, const char *kek_id) {
         return 0;
 }
 
+/* Whether new KEKs will wrap locally (RFC 5649 after a Get). In auto mode a
+ * server whose Query does not list Encrypt is taken at its word; one whose Query
+ * fails is tried with Encrypt (a refusal still falls back in kp_wrap). */
+static bool kp_wraps_locally(struct provider *p, struct kmip_provider *k) {
+        enum provider_wrap_mode mode = p->config->wrap;
+        if (mode != WRAP_AUTO)
+                return mode == WRAP_RFC5649;
+        if (!k->queried && !k->encrypt_unsupported) {
+                k->queried = true;
+                _cleanup_(arena_freep) struct ttlv_arena *a = ttlv_arena_new();
+                struct kmip_query_result q = { 0 };
+                if (a && kmip_client_query(k->client, a, &q) >= 0 && q.n_operations > 0) {
+                        bool found = false;
+                        for (size_t i = 0; i < q.n_operations; i++)
+                                found |= q.operations[i] == KMIP_OP_ENCRYPT;
+                        k->encrypt_unsupported = !found;
+                }
+        }
+        return k->encrypt_unsupported;
+}
+
+/* A KEK that wraps on the server never has to leave it, so it is made unable to:
+ * usage Encrypt|Decrypt only, and Extractable = false (KMIP 1.4), which a server
+ * that knows it enforces for every identity, the owner included. Servers that
+ * refuse the attribute get the KEK without it (still usable; its protection is
+ * then the server's access policy alone). A KEK for local wrapping must be
+ * fetched with Get, so it is extractable, with usage Wrap/Unwrap Key too: the
+ * weaker setup, used only where the server cannot Encrypt (docs/keys.md). */
+static int kp_create_kek(struct kmip_provider *k, bool local, const char *name, char **ret_uid) {
+        uint32_t usage = KMIP_USAGE_ENCRYPT | KMIP_USAGE_DECRYPT;
+        if (local)
+                usage |= KMIP_USAGE_WRAP_KEY | KMIP_USAGE_UNWRAP_KEY;
+        _cleanup_(arena_freep) struct ttlv_arena *a = ttlv_arena_new();
+        struct kmip_attr_list extra = { 0 };
+        if (!a || (!local && kmip_attr_list_add_bool(a, &extra, KMIP_ATTR_EXTRACTABLE, false) < 0))
+                return -ENOMEM;
+        int r = kmip_client_create(k->client, KMIP_ALG_AES, 256, usage, name, &extra, ret_uid);
+        if (!local && (r == -EINVAL || r == -EOPNOTSUPP || r == -EPROTO || r == -ENOSYS)) {
+                log_debug("KMS refused a non-extractable KEK (%s); creating it without Extractable",
+                          kmip_client_error(k->client));
+                r = kmip_client_create(k->client, KMIP_ALG_AES, 256, usage, name, NULL, ret_uid);
+        }
+        return r;
+}
+
 static int kp_kek_create(struct provider *p, const struct kek_attrs *attrs, char **ret_id) {
         struct kmip_provider *k;
         int r = kp_get(p, &k);
@@ -172,8 +224,7 @@ static int kp_kek_create(struct provider *p, const struct kek_attrs *attrs, char
         snprintf(name, sizeof(name), "vmcrypt-kek-%.128s-%02x%02x%02x%02x",
                  attrs && attrs->vm_name ? attrs->vm_name : "disk", rnd[0], rnd[1], rnd[2], rnd[3]);
         _cleanup_(freep) char *uid = NULL;
-        r = kmip_client_create(k->client, KMIP_ALG_AES, 256, KMIP_USAGE_ENCRYPT | KMIP_USAGE_DECRYPT |
-                               KMIP_USAGE_WRAP_KEY | KMIP_USAGE_UNWRAP_KEY, name, NULL, &uid);
+        r = kp_create_kek(k, kp_wraps_locally(p, k), name, &uid);
         if (r < 0)
                 return kp_fail(p, k, r, "creating a KEK", NULL);
         r = kmip_client_activate(k->client, uid);
@@ -212,10 +263,22 @@ static const struct kmip_crypto_params gcm_params = {
         .tag_length = GCM_TAG_SIZE,
 };
 
+/* Wrapping lets the server pick the IV (Random IV, none sent) and keeps the one it
+ * answers with. A server must not take IVs from clients that may only Encrypt (a
+ * chosen GCM IV makes Encrypt a decryption oracle), so asking for one works for
+ * every identity; tokens made before, with vmcrypt's own random IV, carry that IV
+ * and unwrap as ever. */
+static const struct kmip_crypto_params gcm_wrap_params = {
+        .mode = KMIP_MODE_GCM,
+        .alg = KMIP_ALG_AES,
+        .tag_length = GCM_TAG_SIZE,
+        .random_iv = true,
+};
+
 static int wrap_encrypt(struct provider *p, struct kmip_provider *k, const char *kek_id, const struct secret *plain,
                         struct vmcrypt_token *t) {
         struct kmip_ciphertext ct = { 0 };
-        int r = kmip_client_encrypt(k->client, kek_id, &gcm_params, plain, (const uint8_t *) WRAP_AAD,
+        int r = kmip_client_encrypt(k->client, kek_id, &gcm_wrap_params, plain, (const uint8_t *) WRAP_AAD,
                                     strlen(WRAP_AAD), &ct);
         if (r < 0)
                 return r;
@@ -277,6 +340,7 @@ static int wrap_local(struct provider *p, struct kmip_provider *k, const char *k
                 r = dup_into(&t->iv, &t->iv_size, NULL, 0);
                 (void) dup_into(&t->tag, &t->tag_size, NULL, 0);
         }
+        OPENSSL_cleanse(out, sizeof(out));
         return r;
 }
 

@@ -300,6 +300,10 @@ int kmip_attr_list_add_enum(struct ttlv_arena *a, struct kmip_attr_list *list, c
         return add_node(a, list, name, ttlv_add_enum(a, NULL, KMIP_TAG_ATTRIBUTE_VALUE, v));
 }
 
+int kmip_attr_list_add_bool(struct ttlv_arena *a, struct kmip_attr_list *list, const char *name, bool v) {
+        return add_node(a, list, name, ttlv_add_bool(a, NULL, KMIP_TAG_ATTRIBUTE_VALUE, v));
+}
+
 int kmip_attr_list_add_integer(struct ttlv_arena *a, struct kmip_attr_list *list, const char *name, int32_t v) {
         return add_node(a, list, name, ttlv_add_integer(a, NULL, KMIP_TAG_ATTRIBUTE_VALUE, v));
 }

@@ -116,6 +116,7 @@ int kmip_attr_list_add(struct ttlv_arena *a, struct kmip_attr_list *list, const 
 /* Convenience adders for typed values. */
 int kmip_attr_list_add_enum(struct ttlv_arena *a, struct kmip_attr_list *list, const char *name, uint32_t v);
 int kmip_attr_list_add_integer(struct ttlv_arena *a, struct kmip_attr_list *list, const char *name, int32_t v);
+int kmip_attr_list_add_bool(struct ttlv_arena *a, struct kmip_attr_list *list, const char *name, bool v);
 int kmip_attr_list_add_text(struct ttlv_arena *a, struct kmip_attr_list *list, const char *name, const char *s);
 int kmip_attr_list_add_date_time(struct ttlv_arena *a, struct kmip_attr_list *list, const char *name, int64_t t);
 /* Name{Name Value, Name Type = Uninterpreted Text String}. */

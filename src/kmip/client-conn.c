@@ -106,6 +106,11 @@ static int ctx_setup(struct kmip_client *c) {
                 return client_fail(c, -ENOMEM, "cannot create a TLS context");
         SSL_CTX_set_min_proto_version(ctx, TLS1_2_VERSION);
         SSL_CTX_set_verify(ctx, SSL_VERIFY_PEER, NULL);
+        /* Answers carry unlock secrets (Decrypt) and KEKs (Get): have libssl wipe each
+         * decrypted record once we have read it, instead of leaving the plaintext in
+         * its freed buffers for the rest of the process (vmcrypt disk unlock lives on
+         * while its child runs). Our own copies are wiped by ttlv_buffer_free. */
+        SSL_CTX_set_options(ctx, SSL_OP_CLEANSE_PLAINTEXT);
         if (c->ca_file) {
                 if (SSL_CTX_load_verify_locations(ctx, c->ca_file, NULL) != 1) {
                         client_fail(c, -EINVAL, "cannot load CA certificates from %s: %s", c->ca_file,

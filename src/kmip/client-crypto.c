@@ -196,7 +196,7 @@ int kmip_wrap_blob_parse(const uint8_t *blob, size_t size, uint32_t *ret_mode, s
 
 int kmip_client_wrap(struct kmip_client *c, const char *uid, const struct kmip_crypto_params *p,
                      const struct secret *plaintext, uint8_t **ret_blob, size_t *ret_size) {
-        static const struct kmip_crypto_params gcm = { .mode = KMIP_MODE_GCM, .tag_length = 16 };
+        static const struct kmip_crypto_params gcm = { .mode = KMIP_MODE_GCM, .tag_length = 16, .random_iv = true };
         if (!p)
                 p = &gcm;
         struct kmip_ciphertext ct;

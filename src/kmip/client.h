@@ -13,6 +13,7 @@
  *   -EKEYREJECTED   TLS trust failed (we do not trust the server, or it rejected our
  *                   certificate), or KMIP Authentication Not Successful
  *   -EACCES         the server said Permission Denied / Not Authorised
+ *   -EXDEV          the server said Not Extractable (the key never leaves it)
  *   -ENOENT         no such object;   -EIDRM: destroyed
  *   -EKEYREVOKED    the key is revoked (Deactivated or Compromised)
  *   -ENOKEY         the key is not active yet (Pre-Active)
@@ -164,7 +165,8 @@ struct kmip_crypto_params {
         uint32_t alg;      /* 0: AES */
         int32_t tag_length; /* AEAD tag bytes; 0: 16 for GCM */
         bool random_iv;    /* ask the server to pick the IV (else: we send a random one
-                            * when the mode needs one) */
+                            * when the mode needs one; servers such as vmcrypt-kms
+                            * take it only from clients that may also Decrypt) */
 };
 
 #define KMIP_IV_MAX 32

@@ -14,6 +14,10 @@ uint32_t kmip_reason_from_errno(int err, struct kmip_version v) {
         case EKEYREVOKED:
                 return v2 ? KMIP_REASON_WRONG_KEY_LIFECYCLE_STATE : KMIP_REASON_PERMISSION_DENIED;
         case EACCES: return KMIP_REASON_PERMISSION_DENIED;
+        case EXDEV:
+                /* Not Extractable exists since 1.4; older peers know only this. */
+                return kmip_version_cmp(v, (struct kmip_version) { 1, 4 }) >= 0 ? KMIP_REASON_NOT_EXTRACTABLE
+                                                                                : KMIP_REASON_PERMISSION_DENIED;
         case EKEYREJECTED:
         case EKEYEXPIRED:
                 return KMIP_REASON_AUTHENTICATION_NOT_SUCCESSFUL;
@@ -44,8 +48,8 @@ int kmip_reason_to_errno(uint32_t reason) {
         case KMIP_REASON_PERMISSION_DENIED:
         case KMIP_REASON_NOT_AUTHORISED:
         case KMIP_REASON_SENSITIVE:
-        case KMIP_REASON_NOT_EXTRACTABLE:
                 return -EACCES;
+        case KMIP_REASON_NOT_EXTRACTABLE: return -EXDEV;
         case KMIP_REASON_AUTHENTICATION_NOT_SUCCESSFUL:
         case KMIP_REASON_BAD_PASSWORD:
         case KMIP_REASON_INVALID_TICKET:

@@ -6,7 +6,9 @@
  *   -EIDRM        2.0 Object Destroyed (1.x peers: Item Not Found)
  *   -ENOKEY       2.0 Wrong Key Lifecycle State (1.x peers: Permission Denied)
  *   -EKEYREVOKED  sent as Wrong Key Lifecycle State / Permission Denied
- *   -EACCES       Permission Denied (2.0 Not Authorised too)
+ *   -EACCES       Permission Denied (2.0 Not Authorised too; Sensitive)
+ *   -EXDEV        Not Extractable (1.0-1.3 peers: Permission Denied): the key
+ *                 material may not leave the server
  *   -EKEYREJECTED Authentication Not Successful
  *   -EPERM        Illegal Operation
  *   -EPROTO       Invalid Message (malformed TTLV, wrong types)

@@ -2,6 +2,7 @@
 #include "kms/attr-edit.h"
 
 #include <errno.h>
+#include <string.h>
 
 int attr_edit_parse(struct kms_op *op, uint32_t tag, struct kmip_attr *ret) {
         struct ttlv *c = ttlv_find(op->req, kmip_version_is_2x(op->v) ? tag : KMIP_TAG_ATTRIBUTE);
@@ -23,6 +24,27 @@ int attr_edit_allowed(struct kms_op *op, const char *name, unsigned need_flag) {
         if (!(d->flags & need_flag))
                 return kms_fail(op, -EPERM, "Attribute is read-only for clients");
         return 0;
+}
+
+/* Extractable and Sensitive protect the key material from its own owner's later
+ * mistakes (or a stolen owner certificate): they only ever tighten, as KMIP 1.4
+ * §3.48-3.49 requires. A protected value is the one whose loss would let the key
+ * out: Extractable false, Sensitive true. */
+static bool is_protected(const char *name, int64_t v) {
+        if (strcmp(name, KMIP_ATTR_EXTRACTABLE) == 0)
+                return !v;
+        if (strcmp(name, KMIP_ATTR_SENSITIVE) == 0)
+                return v;
+        return false;
+}
+
+int attr_edit_one_way(struct kms_op *op, const struct kms_object *o, const char *name, const struct ttlv *value) {
+        int64_t old;
+        if (kms_object_get_int(o, name, &old) < 0 || !is_protected(name, old))
+                return 0;
+        if (value && value->type == TTLV_BOOLEAN && is_protected(name, value->v.boolean))
+                return 0;
+        return kms_fail(op, -EPERM, "Extractable can only become false and Sensitive only true");
 }
 
 int attr_edit_reply(struct kms_op *op, const struct kms_object *o, const char *name, uint32_t index) {
@@ -56,6 +78,8 @@ int attr_edit_set(struct kms_op *op, unsigned need_flag, attr_edit_place_fn *pla
         _cleanup_(kms_object_freep) struct kms_object *o = NULL;
         uint32_t index = 0;
         r = kms_load(op, uid, &o);
+        if (r == 0)
+                r = attr_edit_one_way(op, o, at.name, at.value);
         if (r == 0)
                 r = place(op, o, &at, &index);
         if (r < 0)

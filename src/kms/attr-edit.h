@@ -9,6 +9,9 @@
 int attr_edit_parse(struct kms_op *op, uint32_t tag, struct kmip_attr *ret);
 /* May a client add/modify/delete this attribute? */
 int attr_edit_allowed(struct kms_op *op, const char *name, unsigned need_flag);
+/* Refuse an edit that would loosen Extractable (false) or Sensitive (true) of o:
+ * value is the new value, NULL for a deletion. */
+int attr_edit_one_way(struct kms_op *op, const struct kms_object *o, const char *name, const struct ttlv *value);
 /* Answer with Unique Identifier and (1.x) the attribute as it now is. */
 int attr_edit_reply(struct kms_op *op, const struct kms_object *o, const char *name, uint32_t index);
 

@@ -1,4 +1,17 @@
-/* Encrypt/Decrypt: see cipher.h. */
+/* Encrypt/Decrypt: see cipher.h.
+ *
+ * Who picks the IV matters as much as who holds the key. GCM (like any counter
+ * mode) encrypts by XOR with a keystream that depends only on key and IV: whoever
+ * may Encrypt under an IV of their choice gets the keystream of any ciphertext
+ * made under that IV, and so its plaintext (Encrypt zeros with the IV of a wrapped
+ * secret, XOR with the wrapped bytes). CBC with a chosen IV gives the raw block
+ * cipher (IV = 0, one block X: AES(X)), which is the keystream of every GCM or CTR
+ * ciphertext too. So on Encrypt the server picks the IV, unless the caller may
+ * Decrypt with the key anyway (the owner, or a group granted decrypt): for them the
+ * oracle reveals nothing new. An IV from anyone else is refused, not replaced: a
+ * client that sent an IV may not look for another one in the answer, and would
+ * store a ciphertext it cannot decrypt. AES key wrap takes no IV (its integrity
+ * value is fixed), and ECB, the raw block cipher itself, is not offered. */
 #include "kms/cipher.h"
 
 #include <errno.h>
@@ -50,8 +63,8 @@ static int read_params(struct kms_op *op, const struct kms_object *o, struct par
         return 0;
 }
 
-static int run(struct kms_op *op, int enc, const struct secret *key, const struct params *p, const uint8_t *data,
-               size_t n) {
+static int run(struct kms_op *op, int enc, const struct secret *key, const struct params *p, bool may_choose_iv,
+               const uint8_t *data, size_t n) {
         struct ttlv_arena *a = op->a;
         if (n > INT32_MAX - 64)
                 return kms_fail(op, -EINVAL, "Data too large");
@@ -80,6 +93,11 @@ static int run(struct kms_op *op, int enc, const struct secret *key, const struc
         bool generated = false;
         uint8_t ivbuf[16];
         if (ttlv_get_bytes(op->req, KMIP_TAG_IV_COUNTER_NONCE, &iv, &got_iv) == 0) {
+                if (enc && p->random_iv)
+                        return kms_fail(op, -EINVAL, "IV/Counter/Nonce given together with Random IV");
+                if (enc && !may_choose_iv)
+                        return kms_fail(op, -EACCES, "Only a client that may also Decrypt with this key may choose the "
+                                                     "IV: send no IV/Counter/Nonce and take the server's from the answer");
                 if (got_iv != ivlen)
                         return kms_fail(op, -EINVAL, gcm ? "GCM needs a 12-byte IV" : "CBC needs a 16-byte IV");
         } else if (enc) {
@@ -147,10 +165,9 @@ int cipher_operation(struct kms_op *op, int enc) {
         r = kms_load(op, uid, &o);
         if (r < 0)
                 return r;
-        if (!o->key)
-                return kms_fail(op, -EIDRM, "Object destroyed");
-        if (o->state != KMIP_STATE_ACTIVE)
-                return kms_fail(op, -ENOKEY, "Key is not Active");
+        r = kms_require_active(op, o, false);
+        if (r < 0)
+                return r;
         int64_t alg = KMIP_ALG_AES, mask;
         (void) kms_object_get_int(o, KMIP_ATTR_CRYPTOGRAPHIC_ALGORITHM, &alg);
         if (alg != KMIP_ALG_AES)
@@ -168,6 +185,9 @@ int cipher_operation(struct kms_op *op, int enc) {
                 if (!((uint32_t) mask & need))
                         return kms_fail(op, -EACCES, "Cryptographic Usage Mask does not allow this use");
         }
+        const struct kms_client *cl = op->client;
+        bool may_choose_iv = !enc || kms_policy_allows(op->engine->config, cl->cn, cl->fingerprint, o->owner,
+                                                        KMIP_OP_DECRYPT);
         ttlv_add_text(op->a, op->resp, KMIP_TAG_UNIQUE_IDENTIFIER, o->id);
-        return run(op, enc, o->key, &p, data, n);
+        return run(op, enc, o->key, &p, may_choose_iv, data, n);
 }

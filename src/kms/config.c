@@ -130,6 +130,37 @@ static int parse_uint(const char *v, unsigned long min, unsigned long max, unsig
         return 0;
 }
 
+/* "revoked-client = HEX": a certificate's SHA-256 fingerprint, as the audit log
+ * shows it, or as `openssl x509 -fingerprint -sha256` prints it (AB:CD:..., with
+ * an optional "sha256:" or "SHA256 Fingerprint=" in front). Kept as lowercase hex. */
+static int add_revoked_client(struct kms_config *c, const char *v) {
+        const char *eq = strchr(v, '=');
+        if (strncasecmp(v, "sha256:", 7) == 0)
+                v += 7;
+        else if (eq && strncasecmp(v, "sha256 fingerprint", 18) == 0)
+                v = eq + 1;
+        char hex[65];
+        size_t n = 0;
+        for (; *v; v++) {
+                if (*v == ':')
+                        continue;
+                if (!isxdigit((unsigned char) *v) || n == 64)
+                        return -EINVAL;
+                hex[n++] = (char) tolower((unsigned char) *v);
+        }
+        if (n != 64)
+                return -EINVAL;
+        hex[n] = 0;
+        char **l = realloc(c->revoked_clients, (c->n_revoked_clients + 1) * sizeof(*l));
+        if (!l)
+                return -ENOMEM;
+        c->revoked_clients = l;
+        if (!(l[c->n_revoked_clients] = strdup(hex)))
+                return -ENOMEM;
+        c->n_revoked_clients++;
+        return 0;
+}
+
 static int set_key(struct kms_config *c, const char *dir, const char *k, const char *v) {
         unsigned long n;
         int r;
@@ -205,6 +236,10 @@ static int set_key(struct kms_config *c, const char *dir, const char *k, const c
                 c->idle_timeout = (unsigned) n;
                 return 0;
         }
+        if (strcmp(k, "revoked-client") == 0)
+                return add_revoked_client(c, v);
+        if (strcmp(k, "crl") == 0)
+                return set_path(&c->crl, dir, v);
         if (strcmp(k, "max-connections") == 0) {
                 if ((r = parse_uint(v, 1, 1000000, &n)) < 0)
                         return r;
@@ -305,6 +340,10 @@ void kms_config_free(struct kms_config *c) {
                 free(c->groups[i].name);
         }
         free(c->groups);
+        for (size_t i = 0; i < c->n_revoked_clients; i++)
+                free(c->revoked_clients[i]);
+        free(c->revoked_clients);
+        free(c->crl);
         free(c);
 }
 

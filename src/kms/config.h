@@ -31,6 +31,10 @@ struct kms_config {
         size_t cache_rows;         /* committed rows kept for reads; 0: no cache */
         struct kms_group *groups;
         size_t n_groups;
+        /* Revoked client certificates (revocation.h), re-read on SIGHUP. */
+        char **revoked_clients;    /* SHA-256 fingerprints, lowercase hex */
+        size_t n_revoked_clients;
+        char *crl;                 /* PEM CRL file of the client CA, or NULL */
 };
 
 /* Defaults for a state directory made by `vmcrypt-kms init DIR`. */

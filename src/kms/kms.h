@@ -92,6 +92,10 @@ int kms_load(struct kms_op *op, const char *uid, struct kms_object **ret);
  * object whose Activation Date has come is Active; an Active one whose Deactivation
  * Date has come is Deactivated. Updates o->state in memory. */
 void kms_object_apply_dates(struct kms_object *o, int64_t now);
+/* 0 when o's key material may be used now: the object is Active (or, with
+ * allow_pre_active, Pre-Active); else fails op with -EKEYREVOKED (Deactivated,
+ * Compromised), -ENOKEY (Pre-Active) or -EIDRM (destroyed). */
+int kms_require_active(struct kms_op *op, const struct kms_object *o, bool allow_pre_active);
 /* Stripe lock for read-modify-write of object id. */
 pthread_mutex_t *kms_lock(struct kms_engine *e, const char *id);
 /* Current time, POSIX seconds. */

@@ -89,7 +89,9 @@ static const char help_serve[] =
         "Runs in the foreground and logs to standard error. SIGTERM or SIGINT stops it\n"
         "gracefully: no new connections, in-flight requests finish (at most 10 s), the\n"
         "store is closed cleanly. A reply that reports a key created or changed means the\n"
-        "change is on disk (fsync'd).\n"
+        "change is on disk (fsync'd). SIGHUP re-reads the revoked client certificates\n"
+        "(revoked-client and crl in the config); an open connection of a certificate\n"
+        "revoked that way is closed at its next request.\n"
         "\n"
         "Options:\n"
         "  --config FILE          configuration file (default DIR/kms.conf)\n"
@@ -250,6 +252,24 @@ static int load_config(const struct args *a, struct kms_config **ret) {
         return 0;
 }
 
+struct reload {
+        const struct args *args;
+        struct kms_revocation *revocation;
+};
+
+/* SIGHUP: only the revocation lists change at run time; the rest of the file is
+ * read at start. A broken file leaves the lists in force as they were. */
+static void reload_revocation(void *userdata) {
+        struct reload *rl = userdata;
+        _cleanup_(kms_config_freep) struct kms_config *c = NULL;
+        if (load_config(rl->args, &c) < 0 || kms_revocation_load(rl->revocation, c) < 0) {
+                log_error("SIGHUP: revoked client certificates not reloaded; the previous list stays in force");
+                return;
+        }
+        log_notice("SIGHUP: revoked client certificates reloaded (%zu fingerprints%s%s)", c->n_revoked_clients,
+                   c->crl ? ", CRL " : "", c->crl ? c->crl : "");
+}
+
 static void raise_fd_limit(void) {
         /* Thousands of client connections need thousands of descriptors. */
         struct rlimit rl;
@@ -284,6 +304,18 @@ static int serve_main(int argc, char *argv[]) {
                                 c->tls_cert, c->tls_key, c->tls_ca);
                 return 1;
         }
+        _cleanup_(kms_revocation_freep) struct kms_revocation *revocation = NULL;
+        r = kms_revocation_new(c->tls_ca, &revocation);
+        if (r >= 0)
+                r = kms_revocation_load(revocation, c);
+        if (r >= 0)
+                r = kms_revocation_attach(revocation, ctx);
+        if (r < 0) {
+                log_error_errno(r, "Cannot use the revoked client certificates (revoked-client, crl) of the "
+                                "configuration: %m");
+                SSL_CTX_free(ctx);
+                return 1;
+        }
         _cleanup_(store_freep) struct store *store = NULL;
         r = kms_master_open_store(c, a.prompt, &store);
         if (r < 0) {
@@ -300,9 +332,12 @@ static int serve_main(int argc, char *argv[]) {
         kms_engine_init(&engine, c, store, audit);
         struct kms_server *srv = NULL;
         r = kms_server_new(c, &engine, ctx, &srv);
+        struct reload rl = { .args = &a, .revocation = revocation };
         if (r < 0) {
                 log_error_errno(r, "Cannot listen on %s: %m", c->listen);
         } else {
+                kms_server_set_revocation(srv, revocation);
+                kms_server_on_reload(srv, reload_revocation, &rl);
                 printf("listening on %d\n", kms_server_port(srv));
                 fflush(stdout);
                 log_notice("Serving KMIP on %s (port %d), %u workers", c->listen, kms_server_port(srv), c->workers);

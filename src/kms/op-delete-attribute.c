@@ -45,6 +45,9 @@ int op_delete_attribute(struct kms_op *op) {
                 r = kms_fail(op, -ENOENT, "Attribute not found");
                 goto out;
         }
+        r = attr_edit_one_way(op, o, name, NULL);
+        if (r < 0)
+                goto out;
         /* 1.x answers with the deleted attribute: build it before it goes. */
         ttlv_add_text(op->a, op->resp, KMIP_TAG_UNIQUE_IDENTIFIER, o->id);
         if (!kmip_version_is_2x(op->v)) {

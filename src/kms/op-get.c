@@ -1,6 +1,11 @@
 /* Get: the key material in Raw (default for keys), Opaque (default for secret data)
  * or Transparent Symmetric Key format, optionally wrapped under another key the
- * client may use (AES key wrap with padding). */
+ * client may use (AES key wrap with padding).
+ *
+ * Not for every object: a revoked one (Deactivated, Compromised) stays here, and so
+ * does one its owner made non-extractable (Extractable = false, e.g. vmcrypt's
+ * KEKs) or Sensitive (then only wrapped). Either attribute can only be tightened
+ * (attr-edit.c), so the owner cannot turn the protection off later either. */
 #include <errno.h>
 
 #include "kms/keyblock.h"
@@ -15,8 +20,12 @@ int op_get(struct kms_op *op) {
         r = kms_load(op, uid, &o);
         if (r < 0)
                 return r;
-        if (!o->key)
-                return kms_fail(op, -EIDRM, "Object destroyed");
+        r = kms_require_active(op, o, true);
+        if (r < 0)
+                return r;
+        int64_t flag;
+        if (kms_object_get_int(o, KMIP_ATTR_EXTRACTABLE, &flag) == 0 && !flag)
+                return kms_fail(op, -EXDEV, "Key is not extractable (Extractable = false): use it with Encrypt/Decrypt");
         uint32_t fmt = 0, comp;
         if (ttlv_get_enum(op->req, KMIP_TAG_KEY_FORMAT_TYPE, &fmt) == -EPROTO)
                 return kms_fail(op, -EPROTO, "Key Format Type must be an Enumeration");
@@ -25,6 +34,8 @@ int op_get(struct kms_op *op) {
 
         _cleanup_(kms_object_freep) struct kms_object *wk = NULL;
         struct ttlv *spec = ttlv_find(op->req, KMIP_TAG_KEY_WRAPPING_SPECIFICATION);
+        if (!spec && kms_object_get_int(o, KMIP_ATTR_SENSITIVE, &flag) == 0 && flag)
+                return kms_fail(op, -EACCES, "Key is Sensitive: Get it only wrapped (Key Wrapping Specification)");
         if (spec) {
                 struct ttlv *eki;
                 const char *wid;

@@ -53,6 +53,30 @@ void kms_object_apply_dates(struct kms_object *o, int64_t now) {
                 o->state = KMIP_STATE_DEACTIVATED;
 }
 
+/* Revocation must bite: a key that was revoked (Deactivated, Compromised) or
+ * destroyed neither leaves the server nor encrypts or decrypts. KMIP 1.4 §3.22
+ * would still let a Deactivated or Compromised key "process" (Decrypt) data it
+ * protected, but for vmcrypt a revoked KEK is one whose disks must stay shut, so
+ * there is no such exception. allow_pre_active: a key that has not been Active yet
+ * protected nothing; Get may hand it out (vCenter fetches its new keys before it
+ * activates them). */
+int kms_require_active(struct kms_op *op, const struct kms_object *o, bool allow_pre_active) {
+        if (!o->key)
+                return kms_fail(op, -EIDRM, "Object destroyed");
+        switch (o->state) {
+        case KMIP_STATE_ACTIVE:
+                return 0;
+        case KMIP_STATE_PRE_ACTIVE:
+                return allow_pre_active ? 0 : kms_fail(op, -ENOKEY, "Key is not Active yet (Pre-Active): activate it");
+        case KMIP_STATE_DEACTIVATED:
+                return kms_fail(op, -EKEYREVOKED, "Key is revoked (Deactivated)");
+        case KMIP_STATE_COMPROMISED:
+                return kms_fail(op, -EKEYREVOKED, "Key is revoked (Compromised)");
+        default:
+                return kms_fail(op, -EIDRM, "Object destroyed");
+        }
+}
+
 pthread_mutex_t *kms_lock(struct kms_engine *e, const char *id) {
         uint32_t h = 2166136261u;
         for (const char *p = id; *p; p++)

@@ -66,6 +66,7 @@ struct conn {
         bool blocked;   /* output over the limit: no request is taken until it drains */
         bool flush_queued;
         struct conn *flush_next; /* in loop->flushing */
+        unsigned revocation_checked; /* generation of the revocation set last checked + 1 */
 };
 
 struct job {
@@ -105,7 +106,10 @@ struct kms_server {
         SSL_CTX *ssl;
         int port;
         unsigned max_connections;  /* config, lowered to what the fd limit allows */
-        struct event *sigterm, *sigint;
+        struct event *sigterm, *sigint, *sighup;
+        struct kms_revocation *revocation; /* NULL: no check */
+        void (*reload)(void *userdata);
+        void *reload_data;
 
         struct loop loops[MAX_LOOPS];
         unsigned n_loops;
@@ -292,12 +296,35 @@ static void job_complete(struct job *j) {
                 c->blocked = true;
 }
 
+/* The handshake refused revoked certificates (revocation.c's verify callback); a
+ * certificate revoked later (or during the handshake) is caught here, at the
+ * connection's next request after the reload: one atomic load per request while
+ * nothing changes. */
+static bool conn_revoked(struct conn *c) {
+        struct kms_revocation *r = c->loop->srv->revocation;
+        if (!r)
+                return false;
+        unsigned gen = kms_revocation_generation(r) + 1;
+        if (c->revocation_checked == gen)
+                return false;
+        c->revocation_checked = gen;
+        X509 *cert = SSL_get0_peer_certificate(c->io.ssl);
+        if (!kms_revocation_denies(r, cert, c->client.fingerprint))
+                return false;
+        log_notice("Closing connection from %s: its certificate (sha256 %s) is revoked", c->client.cn,
+                   c->client.fingerprint);
+        conn_drop(c);
+        return true;
+}
+
 /* Take the next whole message off the connection and run or queue it. True when
  * another buffered message may follow right away. */
 static bool conn_take_one(struct conn *c) {
         struct loop *l = c->loop;
         struct kms_server *s = l->srv;
         if (c->busy || c->closing || c->blocked || !c->identified)
+                return false;
+        if (conn_revoked(c))
                 return false;
         size_t avail;
         const uint8_t *in = conn_io_input(&c->io, &avail);
@@ -370,6 +397,10 @@ static int conn_fill(struct conn *c, bool socket_ready) {
 }
 
 static int conn_handshake(struct conn *c) {
+        /* The verify callback checks the certificate against this revocation set or
+         * a newer one: the first request need not check again unless it changed. */
+        struct kms_revocation *rev = c->loop->srv->revocation;
+        unsigned gen = rev ? kms_revocation_generation(rev) : 0;
         int r = conn_io_handshake(&c->io);
         if (r <= 0) {
                 if (r < 0)
@@ -392,6 +423,7 @@ static int conn_handshake(struct conn *c) {
         }
         memcpy(c->client.fingerprint, fp, sizeof(fp));
         c->identified = true;
+        c->revocation_checked = gen + 1;
         log_debug("Client %s connected (%s)", c->client.cn, c->client.fingerprint);
         return 1;
 }
@@ -583,6 +615,23 @@ static void on_stop(evutil_socket_t fd, short what, void *arg) {
         maybe_finish(l);
 }
 
+static void on_sighup(evutil_socket_t sig, short what, void *arg) {
+        (void) sig;
+        (void) what;
+        struct kms_server *s = arg;
+        if (s->reload)
+                s->reload(s->reload_data);
+}
+
+void kms_server_set_revocation(struct kms_server *s, struct kms_revocation *r) {
+        s->revocation = r;
+}
+
+void kms_server_on_reload(struct kms_server *s, void (*reload)(void *userdata), void *userdata) {
+        s->reload = reload;
+        s->reload_data = userdata;
+}
+
 static void on_signal(evutil_socket_t sig, short what, void *arg) {
         (void) what;
         struct kms_server *s = arg;
@@ -710,10 +759,12 @@ int kms_server_new(const struct kms_config *c, struct kms_engine *e, SSL_CTX *ct
         r = -ENOMEM;
         s->sigterm = evsignal_new(s->loops[0].base, SIGTERM, on_signal, s);
         s->sigint = evsignal_new(s->loops[0].base, SIGINT, on_signal, s);
-        if (!s->sigterm || !s->sigint)
+        s->sighup = evsignal_new(s->loops[0].base, SIGHUP, on_sighup, s);
+        if (!s->sigterm || !s->sigint || !s->sighup)
                 goto fail;
         event_add(s->sigterm, NULL);
         event_add(s->sigint, NULL);
+        event_add(s->sighup, NULL);
 
         s->workers = calloc(c->workers, sizeof(pthread_t));
         if (!s->workers)
@@ -812,6 +863,8 @@ void kms_server_free(struct kms_server *s) {
                 event_free(s->sigterm);
         if (s->sigint)
                 event_free(s->sigint);
+        if (s->sighup)
+                event_free(s->sighup);
         for (unsigned i = 0; i < s->n_loops; i++)
                 loop_free(&s->loops[i]);
         pthread_mutex_destroy(&s->work.lock);

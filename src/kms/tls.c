@@ -74,6 +74,15 @@ fail:
         return r;
 }
 
+int kms_tls_fingerprint(X509 *cert, char fingerprint[static KMS_FINGERPRINT_SIZE]) {
+        uint8_t md[32];
+        unsigned len = sizeof(md);
+        if (X509_digest(cert, EVP_sha256(), md, &len) != 1 || len != 32)
+                return -EIO;
+        hex_encode(md, 32, fingerprint);
+        return 0;
+}
+
 /* Is s[0..n) UTF-8 (strict: no overlong forms, surrogates or values past U+10FFFF)
  * free of control characters (C0, DEL, C1)? NUL is a C0 control: a CN "host1\0x"
  * would otherwise read as "host1" once it is a C string. */
@@ -164,13 +173,9 @@ int kms_tls_identity(SSL *ssl, char *cn, size_t cn_size, char fingerprint[static
         if (!peer)
                 return -EACCES;
         /* The fingerprint first: a refused certificate is audited by it. */
-        uint8_t md[32];
-        unsigned len = sizeof(md);
         int r = -EACCES;
-        if (X509_digest(peer, EVP_sha256(), md, &len) == 1 && len == 32) {
-                hex_encode(md, 32, fingerprint);
+        if (kms_tls_fingerprint(peer, fingerprint) == 0)
                 r = kms_tls_cert_identity(peer, cn, cn_size, ret_why);
-        }
         X509_free(peer);
         return r;
 }

@@ -26,3 +26,7 @@ int kms_tls_cert_identity(X509 *cert, char *cn, size_t cn_size, const char **ret
  * *ret_why set. The fingerprint is set whenever there is a certificate, "" if not. */
 int kms_tls_identity(SSL *ssl, char *cn, size_t cn_size, char fingerprint[static KMS_FINGERPRINT_SIZE],
                      const char **ret_why);
+
+/* The SHA-256 fingerprint of cert in lowercase hex (the client's fingerprint in
+ * the audit log, in [group] members and in revoked-client). */
+int kms_tls_fingerprint(X509 *cert, char fingerprint[static KMS_FINGERPRINT_SIZE]);

@@ -89,6 +89,14 @@ assert_file_contains "$T/preactive.err" "KEK $pre .*not active.*activate it" "me
 assert_unchanged "$T/b.img" "$bsnap" "encrypt with a pre-active KEK"
 note "pre-active KEK: $(head -c 200 "$T/preactive.err")"
 
+# A KEK vmcrypt made for server-side wrapping is not extractable: forcing RFC 5649
+# (which needs KMIP Get) with it fails with a message that says so.
+write_providers "$T/rfc.json" kms "$T/kms" alice "127.0.0.1:$KMS_PORT" rfc5649
+expect_rc 8 noextract vmc disk encrypt --providers "$T/rfc.json" --provider kms --kek "$kek" --progress none "$T/b.img"
+assert_file_contains "$T/noextract.err" "KEK $kek .*not extractable.*kmip-encrypt" "message for a non-extractable KEK"
+assert_unchanged "$T/b.img" "$bsnap" "encrypt with a non-extractable KEK in rfc5649 mode"
+note "non-extractable KEK: $(head -c 200 "$T/noextract.err")"
+
 # The wrong KEK: the token names another (valid, active) KEK of the same owner.
 other_kek=$(vmc provider create-kek --providers "$P" kms)
 tok=$(cryptsetup luksDump --dump-json-metadata "$T/a.img" | "$PY" -c '
@@ -113,6 +121,31 @@ retoken "t['wrapped']='***'"
 try damaged-token 9 "token $tok of .* is damaged.*recovery passphrase" "$P"
 retoken "pass"
 expect_rc 0 restored vmc disk unlock --providers "$P" --check "$T/a.img"
+
+# Tokens of earlier versions hold an IV vmcrypt chose itself (the owner may still
+# choose one): re-wrap the secret that way, as they did, and it still unlocks.
+# The secret goes to the script on the pipe, never into a file (the scan below).
+rewrap=$(cat <<'PYEOF'
+import base64, importlib.util, json, os, sys
+spec = importlib.util.spec_from_file_location("kt", os.path.join(os.environ["VMCRYPT_SRC"], "tests/interop/kms-ttlv.py"))
+kt = importlib.util.module_from_spec(spec)
+spec.loader.exec_module(kt)
+T, OP, item, S, one, find = kt.T, kt.OP, kt.item, kt.S, kt.one, kt.find
+port, d, kek, out, secret = int(sys.argv[1]), sys.argv[2], sys.argv[3], sys.argv[4], sys.stdin.buffer.read()
+iv = os.urandom(12)
+_, b = kt.Conn(port, d, "alice").call([(OP["ENCRYPT"], [
+    item(T["UNIQUE_IDENTIFIER"], kt.TEXT, kek), S(T["CRYPTOGRAPHIC_PARAMETERS"], item(T["BLOCK_CIPHER_MODE"], kt.ENUM, 9)),
+    item(T["DATA"], kt.BYTES, secret), item(T["IV"], kt.BYTES, iv), item(0x4200FE, kt.BYTES, b"vmcrypt unlock secret v1")], None)])
+p = find(b[0], T["RESPONSE_PAYLOAD"])[0]
+assert find(p, T["IV"]) == [], "the server replaced the owner's IV"
+json.dump({k: base64.b64encode(v).decode() for k, v in
+           (("wrapped", one(p, T["DATA"])), ("iv", iv), ("tag", one(p, T["AE_TAG"])))}, open(out, "w"))
+PYEOF
+)
+expect_rc 0 rewrap vmc disk unlock --providers "$P" "$T/a.img" -- "$PY" -c "$rewrap" "$KMS_PORT" "$T/kms" "$kek" \
+        "$T/oldwrap.json"
+retoken "t.update(json.load(open('$T/oldwrap.json')))"
+expect_rc 0 old-iv vmc disk unlock --providers "$P" --check "$T/a.img"
 
 # LUKS1: a damaged sidecar file.
 expect_rc 0 create1 vmc disk create --providers "$P" --provider kms --type luks1 8M "$T/q.img"

@@ -1,11 +1,13 @@
 #!/usr/bin/python3
 """KMS-side helper for the key provider tests, through PyKMIP's client (works with
 PyKMIP's server and vmcrypt-kms alike).
-Usage: keys-kmip.py PKI_DIR CN PORT revoke|destroy|state|attrs UID
+Usage: keys-kmip.py PKI_DIR CN PORT revoke|destroy|state|attrs|get-refused UID
        keys-kmip.py PKI_DIR CN PORT scan DIR [--exclude FILE]... UID...   (unlock secrets on stdin)
+get-refused fails unless the server refuses to Get UID because it is not extractable.
 scan fails (exit 1) when an unlock secret (stdin, one per line) or the key material
 of a KEK UID appears in any file under DIR, raw, as hex or as base64; the secrets
-never leave this process."""
+never leave this process. A KEK the server will not hand out (not extractable) never
+left it: there is nothing of it to look for."""
 import base64
 import datetime
 import os
@@ -24,6 +26,16 @@ def client():
                         key="%s/client-%s.key" % (pki, cn), ca="%s/ca.crt" % pki,
                         config_file="/dev/null")
     return c
+
+
+def get_or_none(c, u):
+    """The key material of u, or None when the server refuses it as not extractable."""
+    try:
+        return c.get(u).value
+    except Exception as e:
+        if "not extractable" in str(e):
+            return None
+        raise
 
 
 def forms(b):
@@ -50,6 +62,11 @@ elif action == "attrs":
         for at in c.get_attributes(sys.argv[5])[1]:
             v = at.attribute_value
             print("%s=%s" % (at.attribute_name.value, getattr(v, "value", v)))
+elif action == "get-refused":
+    with client() as c:
+        if get_or_none(c, sys.argv[5]) is not None:
+            raise SystemExit("FAIL: Get of KEK %s handed out its key material" % sys.argv[5])
+    print("ok: Get of KEK %s refused: not extractable" % sys.argv[5])
 elif action == "scan":
     top, rest, excluded = sys.argv[5], sys.argv[6:], set()
     while rest[:1] == ["--exclude"]:
@@ -66,7 +83,11 @@ elif action == "scan":
     if uids and uids != ["-"]:
         with client() as c:
             for u in uids:
-                needles += forms(c.get(u).value)
+                key = get_or_none(c, u)
+                if key is None:
+                    print("note: KEK %s is not extractable: it never left the KMS" % u)
+                else:
+                    needles += forms(key)
     if not needles:
         raise SystemExit("FAIL: scan was given nothing to look for")
     n = 0

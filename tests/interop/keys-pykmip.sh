@@ -20,6 +20,10 @@ orig=$(sha256_range "$T/a.img")
 expect_rc 0 enc-auto vmc disk encrypt --providers "$T/auto.json" --provider py --vm-name py-vm --progress none "$T/a.img"
 assert_eq "$(token_field "$T/a.img" method)" kmip-encrypt "method chosen in auto mode"
 assert_eq "$(token_field "$T/a.img" cipher)" aes-gcm "cipher recorded in the token"
+# vmcrypt asks the server for the IV (a server must not take IVs from clients that
+# may only Encrypt) and keeps the one it answers: PyKMIP's are 16 bytes, vmcrypt's
+# own were 12.
+assert_eq "$(token_field "$T/a.img" iv | base64 -d | wc -c)" 16 "IV picked by the server, kept in the token"
 kek_a=$(token_field "$T/a.img" kek_id)
 assert_eq "$(adm state "$kek_a")" ACTIVE "state of the new KEK"
 expect_rc 0 cs-auto vmc disk unlock --providers "$T/auto.json" "$T/a.img" -- \

@@ -32,6 +32,10 @@ for a in "State=State.ACTIVE" "x-Component=Virtual Machine" "x-Name=web-01" \
         "x-Identifier=4216a6a2-1d3c-4c1e-9f0e-0000000000a1" "x-Vendor=vmcrypt project" "x-Product=vmcrypt"; do
         grep -qxF "$a" "$T/attrs" || die "KEK attribute '$a' missing: $(cat "$T/attrs")"
 done
+# The KEK wraps on the KMS, so it was made unable to leave it: usage Encrypt|Decrypt
+# only (4|8) and Extractable = false, which the KMS enforces against its owner too.
+grep -qxF "Cryptographic Usage Mask=12" "$T/attrs" || die "KEK usage mask is not Encrypt|Decrypt: $(cat "$T/attrs")"
+adm get-refused "$kek_a" || die "Get of the vmcrypt-made KEK was not refused"
 # The keyslot uses PBKDF2 with minimal iterations: the secret has full entropy.
 luks_json "$T/a.img" | "$PY" -c '
 import json, sys

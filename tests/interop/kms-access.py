@@ -1,10 +1,13 @@
 #!/usr/bin/python3
 """Access control of vmcrypt-kms: objects belong to their creator; another identity
-gets Item Not Found for every use; a policy group gets exactly what it lists; clients
-with a certificate from another CA, an expired one or none are refused.
+gets Item Not Found for every use; a policy group gets exactly what it lists; an
+identity that may Encrypt but not Decrypt cannot choose the IV (a chosen GCM IV, or
+a chosen CBC IV, would make Encrypt a decryption oracle); clients with a certificate
+from another CA, an expired one or none are refused.
 Usage: kms-access.py PORT DIR OTHERCA_DIR"""
 import importlib.util
 import os
+import secrets
 import ssl
 import sys
 
@@ -55,6 +58,62 @@ check(reason(carol, OP["GET"], [uid_item(uid)]) == (1, [1]), "auditor carol may 
 check(reason(carol, OP["DESTROY"], [uid_item(uid)]) == (1, [1]), "auditor carol may not Destroy")
 _, b = carol.call([(0x08, [], None)])
 check(uid in find(find(b[0], T["RESPONSE_PAYLOAD"])[0], T["UNIQUE_IDENTIFIER"]), "auditor carol's Locate sees all keys")
+
+
+# Encrypt with a caller-chosen IV. A GCM ciphertext is plaintext XOR a keystream
+# that depends only on key and IV: Encrypt(zeros, IV of a wrapped secret) XOR the
+# wrapped bytes would give the secret to whoever may only Encrypt. dave's group may
+# Encrypt with alice's key, erin's may Encrypt and Decrypt.
+IV, TAG, AAD, RANDOM_IV = T["IV"], T["AE_TAG"], 0x4200FE, 0x4200C5
+
+
+def encrypt(conn, data, mode=9, iv=None, random_iv=False, aad=None):
+    cp = [item(T["BLOCK_CIPHER_MODE"], kt.ENUM, mode)]
+    if mode == 1:
+        cp.append(item(0x42005F, kt.ENUM, 1))  # Padding Method None
+    if random_iv:
+        cp.append(item(RANDOM_IV, kt.BOOL, True))
+    payload = [uid_item(uid), S(T["CRYPTOGRAPHIC_PARAMETERS"], *cp), item(T["DATA"], kt.BYTES, data)]
+    if iv is not None:
+        payload.append(item(IV, kt.BYTES, iv))
+    if aad is not None:
+        payload.append(item(AAD, kt.BYTES, aad))
+    _, b = conn.call([(OP["ENCRYPT"], payload, None)])
+    if one(b[0], T["RESULT_STATUS"]) != 0:
+        return None, one(b[0], T["RESULT_REASON"])
+    p = find(b[0], T["RESPONSE_PAYLOAD"])[0]
+    return (one(p, T["DATA"]), (find(p, IV) or [None])[0], (find(p, TAG) or [None])[0]), 0
+
+
+secret, aad = secrets.token_bytes(32), b"vmcrypt unlock secret v1"
+wrapped, _ = encrypt(alice, secret, aad=aad)  # as vmcrypt wraps: no IV sent
+check(wrapped and wrapped[1] and len(wrapped[1]) == 12 and len(wrapped[2]) == 16,
+      "Encrypt without an IV: the server picks a 12-byte IV and returns it with the tag")
+ct, token_iv, tag = wrapped
+_, b = alice.call([(OP["DECRYPT"], [uid_item(uid), S(T["CRYPTOGRAPHIC_PARAMETERS"], item(T["BLOCK_CIPHER_MODE"], kt.ENUM, 9)),
+                                    item(T["DATA"], kt.BYTES, ct), item(IV, kt.BYTES, token_iv), item(AAD, kt.BYTES, aad),
+                                    item(TAG, kt.BYTES, tag)], None)])
+check(one(find(b[0], T["RESPONSE_PAYLOAD"])[0], T["DATA"]) == secret, "the server's IV decrypts it")
+
+dave = kt.Conn(port, d, "dave")
+got, why = encrypt(dave, bytes(32), iv=token_iv)
+check(got is None and why == 12, "encrypt-only dave's Encrypt with the wrapped secret's IV: Permission Denied")
+got, why = encrypt(dave, bytes(16), mode=1, iv=bytes(16))
+check(got is None and why == 12, "encrypt-only dave's CBC Encrypt with a chosen IV (raw AES): Permission Denied")
+got, _ = encrypt(dave, bytes(32))
+check(got is not None and got[1] != token_iv and len(got[1]) == 12, "dave without an IV: a fresh server IV")
+check(bytes(x ^ y for x, y in zip(got[0], ct)) != secret, "the oracle attack no longer yields the secret")
+got, _ = encrypt(dave, bytes(16), mode=1)
+check(got is not None and len(got[1]) == 16, "dave's CBC Encrypt without an IV: a server IV")
+got, _ = encrypt(dave, bytes(32), random_iv=True)
+check(got is not None and len(got[1]) == 12, "dave with Random IV: a server IV")
+got, why = encrypt(dave, bytes(32), iv=bytes(12), random_iv=True)
+check(got is None and why == 7, "an IV together with Random IV: Invalid Field")
+erin = kt.Conn(port, d, "erin")
+got, _ = encrypt(erin, bytes(32), iv=token_iv)
+check(got is not None and got[1] is None, "erin, who may Decrypt anyway, may choose the IV")
+got, _ = encrypt(alice, bytes(32), iv=bytes(12))
+check(got is not None, "the owner may choose the IV (tokens of older vmcrypt versions)")
 
 # The key is untouched by all that.
 _, b = alice.call([(OP["GET_ATTRIBUTES"], [uid_item(uid), item(T["ATTRIBUTE_NAME"], kt.TEXT, "State")], None)])

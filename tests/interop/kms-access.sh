@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
 # Access control: ownership, Item Not Found for other identities, a policy group,
-# and refused certificates (other CA, expired, not yet valid, none).
+# caller-chosen IVs only from identities that may Decrypt, and refused certificates
+# (other CA, expired, not yet valid, none).
 set -euo pipefail
 . "$(dirname "$0")/kms-lib.sh"
-kms_init "$KMS_TMP/s" alice bob carol
+kms_init "$KMS_TMP/s" alice bob carol dave erin
 "$VMCRYPT_KMS" issue-client "$KMS_TMP/s" expired --not-before-days -30 --days 10
 "$VMCRYPT_KMS" issue-client "$KMS_TMP/s" future --not-before-days 5 --days 10
 kms_init "$KMS_TMP/other" mallory
@@ -11,6 +12,12 @@ cat >> "$KMS_TMP/s/kms.conf" <<'CONF'
 [group auditors]
 members = carol
 operations = locate, get-attributes
+[group encryptors]
+members = dave
+operations = encrypt
+[group cryptors]
+members = erin
+operations = encrypt, decrypt
 CONF
 kms_start "$KMS_TMP/s"
 "$PY" "$(dirname "$0")/kms-access.py" "$KMS_PORT" "$KMS_TMP/s" "$KMS_TMP/other"

@@ -1,7 +1,8 @@
 /* The KMIP client without a KMIP server: configuration checks, the errno and message
  * for a refused connection and for a silent peer (timeout), failover order in the
  * message, an expired client certificate caught before connecting, and the wrap blob
- * format. Talking to a real server is tests/interop/kmip-client-pykmip.sh. */
+ * format, and that the TLS context wipes decrypted records. Talking to a real server
+ * is tests/interop/kmip-client-pykmip.sh. */
 #include <arpa/inet.h>
 #include <errno.h>
 #include <netinet/in.h>
@@ -20,7 +21,7 @@
 #include <openssl/pem.h>
 #include <openssl/x509.h>
 
-#include "kmip/client.h"
+#include "kmip/client-internal.h"
 
 /* A TCP port on 127.0.0.1: listening (backlog, never accepting) or closed. */
 static int local_port(bool listening, int *ret_fd) {
@@ -145,6 +146,23 @@ static void test_expired_client_cert(void **state) {
         rmdir(dir);
 }
 
+/* Answers carry unlock secrets (Decrypt) and KEKs (Get): libssl must wipe each
+ * decrypted record once read, or the plaintext stays in its freed record buffers
+ * for the life of the process (disk unlock waits there for its child). */
+static void test_tls_context_cleanses(void **state) {
+        (void) state;
+        char addr[32];
+        snprintf(addr, sizeof(addr), "127.0.0.1:%d", local_port(false, NULL));
+        struct kmip_client_config cfg = { .n_servers = 1, .connect_timeout_ms = 500 };
+        cfg.servers[0] = addr;
+        struct kmip_client *c;
+        assert_int_equal(kmip_client_new(&cfg, &c), 0);
+        assert_int_equal(kmip_client_activate(c, "1"), -ECONNREFUSED);
+        assert_non_null(c->ctx); /* made before connecting */
+        assert_true(SSL_CTX_get_options(c->ctx) & SSL_OP_CLEANSE_PLAINTEXT);
+        kmip_client_free(c);
+}
+
 static void test_wrap_blob(void **state) {
         (void) state;
         struct kmip_ciphertext ct = { .iv_size = 12, .tag_size = 16 }, back;
@@ -186,6 +204,7 @@ int main(void) {
                 cmocka_unit_test(test_refused_then_timeout),
                 cmocka_unit_test(test_expired_client_cert),
                 cmocka_unit_test(test_wrap_blob),
+                cmocka_unit_test(test_tls_context_cleanses),
         };
         return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -15,7 +15,7 @@
 static void test_round_trip(void **state) {
         (void) state;
         static const int errs[] = { ENOENT, EACCES, EKEYREJECTED, EPERM, EPROTO, EINVAL, ENODATA, ENOSYS,
-                                    EOPNOTSUPP, EBADMSG, EMSGSIZE, EEXIST, ERANGE, ECANCELED };
+                                    EOPNOTSUPP, EBADMSG, EMSGSIZE, EEXIST, ERANGE, ECANCELED, EXDEV };
         for (size_t i = 0; i < sizeof(errs) / sizeof(errs[0]); i++) {
                 uint32_t reason = kmip_reason_from_errno(-errs[i], KMIP_VERSION(1, 4));
                 assert_int_not_equal(reason, KMIP_REASON_GENERAL_FAILURE);
@@ -29,6 +29,10 @@ static void test_round_trip(void **state) {
                          KMIP_REASON_WRONG_KEY_LIFECYCLE_STATE);
         assert_int_equal(kmip_reason_to_errno(KMIP_REASON_WRONG_KEY_LIFECYCLE_STATE), -ENOKEY);
         assert_int_equal(kmip_reason_from_errno(-EKEYREVOKED, KMIP_VERSION(1, 1)), KMIP_REASON_PERMISSION_DENIED);
+        /* Not Extractable is a 1.4 reason. */
+        assert_int_equal(kmip_reason_from_errno(-EXDEV, KMIP_VERSION(1, 4)), KMIP_REASON_NOT_EXTRACTABLE);
+        assert_int_equal(kmip_reason_from_errno(-EXDEV, KMIP_VERSION(1, 3)), KMIP_REASON_PERMISSION_DENIED);
+        assert_int_equal(kmip_reason_to_errno(KMIP_REASON_SENSITIVE), -EACCES);
         assert_int_equal(kmip_reason_from_errno(-EPROTONOSUPPORT, KMIP_VERSION(1, 4)),
                          KMIP_REASON_INVALID_MESSAGE);
         assert_int_equal(kmip_reason_from_errno(-EIO, KMIP_VERSION(1, 4)), KMIP_REASON_GENERAL_FAILURE);

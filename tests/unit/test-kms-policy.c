@@ -90,10 +90,40 @@ static void test_errors(void **state) {
         assert_int_equal(kms_config_load("/nonexistent/kms.conf", &c), -ENOENT);
 }
 
+/* revoked-client takes a fingerprint as the audit log shows it or as openssl prints
+ * it; each is kept as lowercase hex. crl is a path relative to the file. */
+static void test_revoked_clients(void **state) {
+        (void) state;
+        char path[64];
+        const char *hex = "00112233445566778899aabbccddeeff00112233445566778899aabbccddeeff";
+        assert_int_equal(write_conf("revoked-client = 00112233445566778899AABBCCDDEEFF00112233445566778899aabbccddeeff\n"
+                                    "revoked-client = sha256:00112233445566778899aabbccddeeff00112233445566778899aabbccddeeff\n"
+                                    "revoked-client = SHA256 Fingerprint=00:11:22:33:44:55:66:77:88:99:AA:BB:CC:DD:EE:FF:"
+                                    "00:11:22:33:44:55:66:77:88:99:AA:BB:CC:DD:EE:FF\n"
+                                    "crl = clients.crl\n", path, sizeof(path)), 0);
+        struct kms_config *c = NULL;
+        assert_int_equal(kms_config_load(path, &c), 0);
+        unlink(path);
+        assert_int_equal(c->n_revoked_clients, 3);
+        for (size_t i = 0; i < 3; i++)
+                assert_string_equal(c->revoked_clients[i], hex);
+        assert_string_equal(c->crl, "/tmp/clients.crl");
+        kms_config_free(c);
+        c = NULL;
+        static const char *const bad[] = { "revoked-client = 0011\n", "revoked-client = carol\n",
+                                           "revoked-client = sha256:00112233445566778899aabbccddeeff00112233445566778899aabbccddeeff00\n" };
+        for (size_t i = 0; i < ELEMENTSOF(bad); i++) {
+                assert_int_equal(write_conf(bad[i], path, sizeof(path)), 0);
+                assert_int_equal(kms_config_load(path, &c), -EINVAL);
+                unlink(path);
+        }
+}
+
 int main(void) {
         const struct CMUnitTest tests[] = {
                 cmocka_unit_test(test_parse_and_policy),
                 cmocka_unit_test(test_errors),
+                cmocka_unit_test(test_revoked_clients),
         };
         return cmocka_run_group_tests(tests, NULL, NULL);
 }
