@@ -205,6 +205,13 @@ int engine_job_write(struct job *j, const uint8_t *old_hdr, const uint8_t *new_h
                 return engine_fail(-EINVAL, "no job key: the host's job key is needed to start a job");
         if (RAND_bytes(sb->id, sizeof(sb->id)) != 1)
                 return -EIO;
+        /* A detached job's disk carries nothing of it: the area names its disk, so a
+         * record that points another disk at this header is caught. */
+        struct stat st;
+        if (sb->detached && fstat(j->data_fd, &st) == 0) {
+                sb->data_dev = S_ISBLK(st.st_mode) ? (uint64_t) st.st_rdev : (uint64_t) st.st_dev;
+                sb->data_ino = S_ISBLK(st.st_mode) ? 0 : (uint64_t) st.st_ino;
+        }
         /* First a "preparing" superblock at the new end: if we die while the area is
          * written, the next command finds it and truncates the file back. */
         sb->preparing = 1;

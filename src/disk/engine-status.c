@@ -66,6 +66,8 @@ static int status_job(int fd, const struct job_super *sb, const struct secret *k
                 return engine_fail(-EBADMSG, "the header copy in the job area is damaged");
         st->job = sb->op;
         st->detached = sb->detached;
+        st->job_data_dev = sb->data_dev;
+        st->job_data_ino = sb->data_ino;
         st->data_size = sb->data_size;
         st->job_total = sb->data_size;
         st->job_done = engine_done_bytes(sb, &ck);

@@ -126,6 +126,8 @@ struct engine_status {
         uint64_t job_total;
         uint64_t job_position;       /* data offset the job has reached */
         bool job_finalizing;         /* data pass complete, header being finished */
+        uint64_t job_data_dev;       /* detached job: the disk it was started on (see job.h) */
+        uint64_t job_data_ino;
         bool job_unstarted;          /* a job area of a job that never changed the disk
                                       * (the next job or resume rolls it back) */
         bool foreign_job;            /* job area, marker or disguised header not written by

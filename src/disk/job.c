@@ -41,7 +41,7 @@ static uint64_t get64(const uint8_t **p) {
         X(dst_offset) X(hdr_region) X(final_size) X(jstart) X(jsize) X(old_hdr_off)       \
         X(old_hdr_len) X(new_hdr_off) X(new_hdr_len) X(head_off) X(head_len)              \
         X(hash_off[0]) X(hash_off[1]) X(hash_len) X(ckpt_off[0]) X(ckpt_off[1]) X(hotzone) \
-        X(orig_size) X(preparing)
+        X(orig_size) X(preparing) X(data_dev) X(data_ino)
 
 static void record_mac(const struct secret *key, const uint8_t rec[static JOB_RECORD_SIZE], uint8_t md[static MAC_SIZE]) {
         unsigned len = MAC_SIZE;

@@ -60,6 +60,8 @@ struct job_super {
         uint64_t hotzone;       /* in-place hotzone size in bytes */
         uint64_t orig_size;     /* holder size before the job (to roll back a start) */
         uint32_t preparing;     /* the area is being written: roll back, never resume */
+        uint64_t data_dev;      /* detached: the data's device (st_rdev, or st_dev of a file) */
+        uint64_t data_ino;      /* ... and inode (0 for a block device) */
         uint8_t id[JOB_ID_SIZE]; /* random per job: its checkpoints name it */
 };
 

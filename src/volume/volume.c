@@ -5,6 +5,7 @@
 #include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "disk/token.h"
@@ -90,21 +91,42 @@ static enum engine_operation job_on(const char *target, const char *header, bool
         return st.job;
 }
 
+/* Whether the job in header was started on target: a record could name another
+ * disk's header (planted, or left by a disk whose inode was reused), and resuming
+ * with it would convert target with another job's keys and positions. Unknown
+ * (jobs that predate the check) counts as a match. */
+static bool job_is_for(const char *target, const struct engine_status *st) {
+        struct stat s;
+        if (st->job_data_dev == 0 && st->job_data_ino == 0)
+                return true;
+        if (stat(target, &s) < 0)
+                return false;
+        if (S_ISBLK(s.st_mode))
+                return st->job_data_ino == 0 && st->job_data_dev == (uint64_t) s.st_rdev;
+        return st->job_data_dev == (uint64_t) s.st_dev && st->job_data_ino == (uint64_t) s.st_ino;
+}
+
 /* Without a header given: the recorded header of the disk's job (started or not)
  * becomes the call's. A record whose header holds no job any more (a crash after
  * the job, before the record went) is dropped when forget is set. */
-static void find_recorded_header(struct volume_call *c, bool forget) {
+static int find_recorded_header(struct volume_call *c, bool forget) {
         if (c->ep.header_path || job_record_header(c->p->path, c->header, sizeof(c->header)) < 0)
-                return;
-        bool unstarted;
-        if (job_on(c->p->path, c->header, &unstarted) == ENGINE_OP_NONE && !unstarted) {
+                return 0;
+        struct engine_status st;
+        if (engine_status(c->p->path, c->header, NULL, &st) < 0 || (st.job == ENGINE_OP_NONE && !st.job_unstarted)) {
                 if (forget)
                         (void) job_record_remove(c->p->path);
-                return;
+                return 0;
         }
+        if (st.job != ENGINE_OP_NONE && !job_is_for(c->p->path, &st))
+                return volume_fail(c->err, -EBADMSG,
+                                   "the job record of %s names the header %s, but the job in it was started on "
+                                   "another disk: refusing to use the record (if you are sure, pass --header)",
+                                   c->p->path, c->header);
         c->ep.header_path = c->header;
         c->res->header_recorded = true;
         snprintf(c->res->header, sizeof(c->res->header), "%s", c->header);
+        return 0;
 }
 
 /* Before a job with a detached header: a recorded, unfinished job on the disk with
@@ -228,10 +250,14 @@ int volume_reencrypt(const struct volume_params *p, struct volume_result *res, s
 int volume_resume(const struct volume_params *p, struct volume_result *res, struct volume_error *err) {
         struct volume_call c;
         volume_call_init(&c, p, res, err);
-        find_recorded_header(&c, true);
+        int r = find_recorded_header(&c, true);
+        if (r < 0) {
+                volume_call_done(&c, r);
+                return r;
+        }
         /* Only a job that needs one asks for a key. */
         struct engine_status st;
-        int r = engine_status(p->path, c.ep.header_path, NULL, &st);
+        r = engine_status(p->path, c.ep.header_path, NULL, &st);
         bool need_key = r < 0 || st.job != ENGINE_OP_NONE;
         bool was_decrypt = r >= 0 && st.job == ENGINE_OP_DECRYPT;
         r = need_key ? volume_get_key(&c, false) : 0;
@@ -270,8 +296,9 @@ int volume_create(const struct volume_params *p, uint64_t size, struct volume_re
 int volume_status(const struct volume_params *p, struct volume_result *res, struct volume_error *err) {
         struct volume_call c;
         volume_call_init(&c, p, res, err);
-        find_recorded_header(&c, false);
-        int r = volume_engine_fail(&c, engine_status(p->path, c.ep.header_path, NULL, &res->status), "status");
+        int r = find_recorded_header(&c, false);
+        if (r >= 0)
+                r = volume_engine_fail(&c, engine_status(p->path, c.ep.header_path, NULL, &res->status), "status");
         volume_call_done(&c, r);
         return r;
 }

@@ -61,6 +61,27 @@ expect_rc 0 resume-nothing vmc disk resume --key-file "$T/img.key" --progress no
 assert_eq "$(records)" 0 "$what: resume drops the record of a finished job"
 verify_end encrypt detached "$what"
 
+# A record is only a pointer: one that sends another disk to this job's header
+# (planted by whoever could write the state directory) is caught by the disk
+# identity the job area keeps, and changes nothing.
+what="planted record"
+prep encrypt detached
+rc=$(VMCRYPT_TEST_CRASH_POINT=after-data-write:1 run_op encrypt detached)
+assert_eq "$rc" 137 "$what: exit status of the killed job"
+make_random_image "$T/victim" "$SIZE" # as large as the job's disk: old code converted it
+read -r vdev vino < <(stat -c '%d %i' "$T/victim")
+printf '{"target":"%s","header":"%s","operation":"encrypt"}' "$T/victim" "$(realpath "$T/img.hdr")" \
+        >"$VMCRYPT_STATE_DIR/jobs/file-$(printf %x "$vdev")-$(printf %x "$vino").json"
+s_victim=$(snapshot "$T/victim")
+s_hdr=$(snapshot "$T/img.hdr")
+expect_rc 9 planted vmc disk resume --key-file "$T/img.key" --progress none "$T/victim"
+assert_file_contains "$T/planted.err" "another disk" "$what: the refusal says why"
+assert_unchanged "$T/victim" "$s_victim" "$what: the victim disk"
+assert_unchanged "$T/img.hdr" "$s_hdr" "$what: the other job's header"
+rm -f "$VMCRYPT_STATE_DIR/jobs/file-$(printf %x "$vdev")-$(printf %x "$vino").json"
+resume detached "$what"
+verify_end encrypt detached "$what"
+
 # Killed after its record and job area were written, before its marker: the job
 # never changed the disk. status (a display command) keeps the record; resume
 # finds it, rolls the start back (exit 10, not 0: nothing was finished) and leaves
