@@ -4,6 +4,7 @@
 
 int disk_unlock_main(int argc, char *argv[]);
 int disk_bind_main(int argc, char *argv[]);
+int disk_unbind_main(int argc, char *argv[]);
 int disk_rekey_main(int argc, char *argv[]);
 int disk_recovery_key_main(int argc, char *argv[]);
 int provider_main(int argc, char *argv[]);

@@ -146,6 +146,13 @@ static int check_shard(const char *providers, const char *header, char **images,
                                            res.keyslot, res.token->provider, res.token->kek_id);
                         (void) write_full(STDOUT_FILENO, line, (size_t) MIN(len, (int) sizeof(line) - 1));
                 }
+                /* A token tried first and dead costs a refused request at every
+                 * unlock (and a line in the key server's audit log). */
+                for (unsigned d = 0; d < res.n_dead; d++)
+                        log_warning("%s: token %d is dead (KEK %s is %s): remove it with 'vmcrypt disk unbind "
+                                    "--token %d %s'", images[i], res.dead[d].id, res.dead[d].kek,
+                                    res.dead[d].error == -EKEYREVOKED ? "revoked" : "destroyed", res.dead[d].id,
+                                    images[i]);
                 token_free(res.token);
         }
         return cli_exit_code(first_fail);

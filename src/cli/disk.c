@@ -13,6 +13,7 @@ static const struct cli_command disk_commands[] = {
         { "status", disk_status_main, "show the encryption state read from the disk" },
         { "unlock", disk_unlock_main, "unwrap the disk's secret via its key provider, pipe it to a command" },
         { "bind", disk_bind_main, "bind an existing LUKS volume to a key provider" },
+        { "unbind", disk_unbind_main, "remove a vmcrypt token and its keyslot" },
         { "rekey", disk_rekey_main, "re-wrap the unlock secret under a new KEK (no data pass)" },
         { "recovery-key", disk_recovery_key_main, "add a break-glass recovery passphrase" },
         { NULL, NULL, NULL },

@@ -173,7 +173,7 @@ int binding_header_hook(struct crypt_device *cd, int keyslot, void *userdata) {
 }
 
 int binding_attach(struct crypt_device *cd, const struct binding_opts *o, const struct secret *passphrase,
-                   char *err, size_t errlen) {
+                   char *ret_kek, size_t kek_size, char *err, size_t errlen) {
         _cleanup_(binding_freep) struct binding *b = NULL;
         _cleanup_(secret_freep) struct secret *secret = NULL;
         int r = binding_prepare(o, &secret, &b, err, errlen);
@@ -199,5 +199,7 @@ int binding_attach(struct crypt_device *cd, const struct binding_opts *o, const 
                 (void) binding_abandon(b);
                 return r;
         }
+        if (ret_kek && kek_size)
+                snprintf(ret_kek, kek_size, "%s", binding_kek_id(b));
         return slot;
 }

@@ -67,9 +67,10 @@ static inline void binding_freep(struct binding **b) {
 
 /* Bind an existing, loaded LUKS volume: add a keyslot for a new unlock secret
  * (opened by passphrase, any keyslot), then its token; if the token cannot be
- * stored the keyslot is destroyed again. Returns the new keyslot. */
+ * stored the keyslot is destroyed again (and a KEK made for it retired). Returns
+ * the new keyslot; the KEK id goes to ret_kek. */
 int binding_attach(struct crypt_device *cd, const struct binding_opts *o, const struct secret *passphrase,
-                   char *err, size_t errlen);
+                   char *ret_kek, size_t kek_size, char *err, size_t errlen);
 
 /* The cheap KDF for keyslots opened by full-entropy secrets (PBKDF2, 1000
  * iterations, no benchmark); 0 or -errno. */

@@ -105,7 +105,7 @@ static int kp_fail(struct provider *p, struct kmip_provider *k, int r, const cha
                                      "recovery passphrase", what, id, c->name, detail, c->cert);
         case EKEYREVOKED:
                 return provider_fail(p, r, "%s: KEK %s on provider \"%s\" is revoked (%s); it no longer releases disks: "
-                                     "bind the disk again with its recovery passphrase ('vmcrypt disk bind --key-file - IMAGE', passphrase on stdin)", what, id, c->name,
+                                     "bind the disk again with its recovery passphrase ('vmcrypt disk bind IMAGE' asks for it; the new binding replaces this one)", what, id, c->name,
                                      detail);
         case ENOKEY:
                 return provider_fail(p, r, "%s: KEK %s on provider \"%s\" is not active (%s); activate it on the KMS",

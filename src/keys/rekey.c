@@ -249,3 +249,136 @@ int keys_recovery_add(const struct recovery_opts *o, struct secret **ret_passphr
         *ret_passphrase = TAKE_PTR(pass);
         return slot;
 }
+
+/* A passphrase from a file or a pipe usually ends with the newline echo or an
+ * editor added; cryptsetup's own prompt never passes one. Try it as given, then
+ * without one trailing newline. Returns the keyslot it opens, or -EPERM. */
+static int try_passphrase(struct crypt_device *cd, const struct secret *pass, size_t *ret_len) {
+        size_t n = pass->size;
+        int r = crypt_activate_by_passphrase(cd, NULL, CRYPT_ANY_SLOT, (const char *) pass->data, n, 0);
+        if (r == -EPERM && n > 1 && pass->data[n - 1] == '\n') {
+                n -= n > 2 && pass->data[n - 2] == '\r' ? 2 : 1;
+                r = crypt_activate_by_passphrase(cd, NULL, CRYPT_ANY_SLOT, (const char *) pass->data, n, 0);
+        }
+        *ret_len = n;
+        return r;
+}
+
+/* Remove the tokens (and keyslots nobody else uses) whose KEK is revoked or
+ * destroyed, except keep_id. Other failures (a key server away, another identity)
+ * prove nothing and leave the token alone. */
+static int drop_dead_tokens(struct crypt_device *cd, const char *hp, const char *providers_path, int keep_id,
+                            struct bind_result *ret) {
+        char err[512];
+        _cleanup_(unlocker_freep) struct unlocker *u = NULL;
+        if (unlocker_new(providers_path, &u, err, sizeof(err)) < 0)
+                return 0;
+        _cleanup_(token_list_freep) struct token_list *l = NULL;
+        int r = token_store_list(cd, hp, &l);
+        if (r < 0)
+                return r;
+        for (size_t i = 0; i < l->n; i++) {
+                struct token_entry *e = &l->e[i];
+                if (e->id == keep_id || !e->tok)
+                        continue;
+                struct provider *p = unlocker_provider(u, e->tok->provider, err, sizeof(err));
+                _cleanup_(secret_freep) struct secret *s = NULL;
+                if (!p || !unlock_error_is_dead(provider_unwrap(p, e->tok, &s)))
+                        continue;
+                int slot = e->tok->keyslot;
+                bool shared = false;
+                for (size_t k = 0; k < l->n; k++)
+                        if (k != i && l->e[k].tok && l->e[k].tok->keyslot == slot && l->e[k].id != e->id)
+                                shared = true;
+                if ((r = token_store_remove(cd, hp, e->id)) < 0)
+                        return r;
+                if (!shared && slot_active(cd, slot) && (r = crypt_keyslot_destroy(cd, slot)) < 0)
+                        return r;
+                if (ret->n_replaced < ELEMENTSOF(ret->replaced))
+                        ret->replaced[ret->n_replaced++] = e->id;
+        }
+        return 0;
+}
+
+int keys_bind(const struct bind_opts *o, const struct secret *passphrase, struct bind_result *ret, char *err,
+              size_t errlen) {
+        _cleanup_(change_lock_release) struct change_lock lock = CHANGE_LOCK_INIT;
+        _cleanup_(crypt_freep) struct crypt_device *cd = NULL;
+        int r = unlock_load_for_change(o->image, o->header, &lock, &cd, err, errlen);
+        if (r < 0)
+                return r;
+        const char *hp = o->header ? o->header : o->image;
+        *ret = (struct bind_result) { .keyslot = -1 };
+        size_t len;
+        r = try_passphrase(cd, passphrase, &len);
+        if (r == -EPERM)
+                return errf(err, errlen, -EKEYREJECTED, "the passphrase opens no keyslot of %s (tried as given and "
+                            "without a trailing newline)", o->image);
+        if (r < 0)
+                return errf(err, errlen, r, "cannot test the passphrase on %s: %s", o->image, strerror(-r));
+        ret->newline_dropped = len != passphrase->size;
+        _cleanup_(secret_freep) struct secret *pass = secret_new_copy(passphrase->data, len);
+        if (!pass)
+                return -ENOMEM;
+        const struct binding_opts bo = {
+                .providers_path = o->providers_path,
+                .provider = o->provider,
+                .kek_id = o->kek_id,
+                .vm_name = o->vm_name,
+                .vm_uuid = o->vm_uuid,
+                .header_path = hp,
+        };
+        int slot = binding_attach(cd, &bo, pass, ret->kek, sizeof(ret->kek), err, errlen);
+        if (slot < 0)
+                return slot;
+        ret->keyslot = slot;
+        _cleanup_(token_list_freep) struct token_list *l = NULL;
+        int keep = -1;
+        if (token_store_list(cd, hp, &l) >= 0)
+                for (size_t i = 0; i < l->n; i++)
+                        if (l->e[i].tok && l->e[i].tok->keyslot == slot)
+                                keep = l->e[i].id;
+        r = drop_dead_tokens(cd, hp, o->providers_path, keep, ret);
+        if (r < 0)
+                return errf(err, errlen, r, "bound (keyslot %d), but a dead token could not be removed: %s", slot,
+                            strerror(-r));
+        return 0;
+}
+
+int keys_unbind(const char *image, const char *header, int id, char ret_kek[static 256], char *err, size_t errlen) {
+        _cleanup_(change_lock_release) struct change_lock lock = CHANGE_LOCK_INIT;
+        _cleanup_(crypt_freep) struct crypt_device *cd = NULL;
+        int r = unlock_load_for_change(image, header, &lock, &cd, err, errlen);
+        if (r < 0)
+                return r;
+        const char *hp = header ? header : image;
+        _cleanup_(token_list_freep) struct token_list *l = NULL;
+        if ((r = token_store_list(cd, hp, &l)) < 0)
+                return errf(err, errlen, r, "cannot read the tokens of %s: %s", image, strerror(-r));
+        const struct token_entry *t = NULL;
+        for (size_t i = 0; i < l->n; i++)
+                if (l->e[i].id == id)
+                        t = &l->e[i];
+        if (!t)
+                return errf(err, errlen, -ENOENT, "%s has no vmcrypt token %d ('vmcrypt disk status' lists them)", image, id);
+        int slot = t->tok ? t->tok->keyslot : -1;
+        for (size_t i = 0; i < l->n; i++)
+                if (&l->e[i] != t && l->e[i].tok && l->e[i].tok->keyslot == slot)
+                        slot = -1; /* another token still opens it */
+        int max = crypt_keyslot_max(crypt_get_type(cd)), others = 0;
+        for (int k = 0; k < max; k++)
+                if (k != slot && slot_active(cd, k))
+                        others++;
+        if (slot >= 0 && others == 0)
+                return errf(err, errlen, -EBUSY, "keyslot %d is the last way into %s: add a recovery passphrase "
+                            "('vmcrypt disk recovery-key add') or another binding before removing token %d",
+                            slot, image, id);
+        snprintf(ret_kek, 256, "%s", t->tok && t->tok->kek_id ? t->tok->kek_id : "");
+        /* Token first: a keyslot without a token is still a way in for whoever
+         * has its secret, a token without a keyslot would mislead. */
+        if ((r = token_store_remove(cd, hp, id)) < 0)
+                return errf(err, errlen, r, "cannot remove token %d: %s", id, strerror(-r));
+        if (slot >= 0 && slot_active(cd, slot) && (r = crypt_keyslot_destroy(cd, slot)) < 0)
+                return errf(err, errlen, r, "token %d removed, but keyslot %d could not be: %s", id, slot, strerror(-r));
+        return slot >= 0;
+}

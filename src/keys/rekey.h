@@ -57,3 +57,33 @@ int recovery_passphrase_new(struct secret **ret);
 /* Unlock the disk through its token and add a keyslot for a new recovery
  * passphrase, returned in *ret_passphrase; returns the new keyslot. */
 int keys_recovery_add(const struct recovery_opts *o, struct secret **ret_passphrase, char *err, size_t errlen);
+
+struct bind_opts {
+        const char *providers_path; /* NULL: default */
+        const char *image;
+        const char *header;         /* detached header, or NULL */
+        const char *provider;       /* NULL: the configuration's default */
+        const char *kek_id;         /* NULL: create a new KEK */
+        const char *vm_name, *vm_uuid;
+};
+
+struct bind_result {
+        int keyslot;                /* the new keyslot */
+        char kek[256];              /* the KEK that wraps its secret */
+        bool newline_dropped;       /* the passphrase opened only without its trailing newline */
+        unsigned n_replaced;        /* dead tokens (KEK revoked or destroyed) removed */
+        int replaced[8];
+};
+
+/* Bind a LUKS volume opened by passphrase to a key provider: a new keyslot for a
+ * fresh unlock secret and its token. A passphrase that opens no keyslot is tried
+ * once more without one trailing newline (echo and editors add one). Tokens whose
+ * KEK is revoked or destroyed are then removed with their keyslots: the new binding
+ * replaces them, and unlocking no longer asks the key server for a dead KEK. */
+int keys_bind(const struct bind_opts *o, const struct secret *passphrase, struct bind_result *ret, char *err,
+              size_t errlen);
+
+/* Remove token id and its keyslot (refused when no other keyslot would remain);
+ * a keyslot another token still uses stays. 1 when the keyslot went too, 0 when
+ * only the token did; ret_kek gets the token's KEK id. */
+int keys_unbind(const char *image, const char *header, int id, char ret_kek[static 256], char *err, size_t errlen);

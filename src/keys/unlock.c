@@ -140,6 +140,11 @@ static int severity(int r) {
         }
 }
 
+bool unlock_error_is_dead(int r) {
+        /* Not -ENOENT: Item Not Found is also what another identity gets. */
+        return r == -EKEYREVOKED || r == -EIDRM;
+}
+
 int unlocker_unlock_cd(struct unlocker *u, struct crypt_device *cd, const char *header_path,
                        struct secret **ret_secret, struct unlock_result *ret, char *err, size_t errlen) {
         _cleanup_(token_list_freep) struct token_list *l = NULL;
@@ -163,6 +168,7 @@ int unlocker_unlock_cd(struct unlocker *u, struct crypt_device *cd, const char *
                 struct token_entry *e = &l->e[i];
                 char msg[1024];
                 int fr;
+                bool provider_said = false; /* the failure came from the key provider */
                 if (!e->tok) {
                         fr = -EBADMSG;
                         snprintf(msg, sizeof(msg), "token %d of %s is damaged: restore the header from a backup "
@@ -172,8 +178,10 @@ int unlocker_unlock_cd(struct unlocker *u, struct crypt_device *cd, const char *
                         struct provider *p = unlocker_provider(u, e->tok->provider, msg, sizeof(msg));
                         _cleanup_(secret_freep) struct secret *s = NULL;
                         fr = p ? provider_unwrap(p, e->tok, &s) : -ENOENT;
-                        if (p && fr < 0)
+                        if (p && fr < 0) {
                                 snprintf(msg, sizeof(msg), "%s", provider_error(p));
+                                provider_said = true;
+                        }
                         if (fr >= 0) {
                                 /* The keyslot check: a token copied from another disk, or a
                                  * KEK that is not this disk's, stops here. */
@@ -197,6 +205,13 @@ int unlocker_unlock_cd(struct unlocker *u, struct crypt_device *cd, const char *
                         }
                 }
                 log_debug("token %d: %s", e->id, msg);
+                if (ret && provider_said && unlock_error_is_dead(fr) && ret->n_dead < UNLOCK_MAX_DEAD) {
+                        ret->dead[ret->n_dead].id = e->id;
+                        ret->dead[ret->n_dead].keyslot = e->tok->keyslot;
+                        ret->dead[ret->n_dead].error = fr;
+                        snprintf(ret->dead[ret->n_dead].kek, sizeof(ret->dead[0].kek), "%s", e->tok->kek_id);
+                        ret->n_dead++;
+                }
                 if (i == 0 || severity(fr) > severity(best)) {
                         best = fr;
                         snprintf(err, errlen, "%s", msg);

@@ -5,6 +5,7 @@
 #pragma once
 
 #include <libcryptsetup.h>
+#include <stdbool.h>
 
 #include "disk/token.h"
 #include "keys/provider-config.h"
@@ -12,11 +13,26 @@
 
 struct unlocker;
 
+#define UNLOCK_MAX_DEAD 8
+
 struct unlock_result {
         int keyslot;                /* the keyslot the secret opened */
         int token_id;               /* the token that worked */
         struct vmcrypt_token *token; /* a copy of it (owned by the caller: token_free) */
+        /* Tokens tried before it whose KEK is gone for good (revoked, destroyed, not
+         * on the key server): every unlock pays for them until they are removed. */
+        unsigned n_dead;
+        struct {
+                int id;
+                int keyslot;
+                int error;          /* -EKEYREVOKED or -EIDRM */
+                char kek[128];
+        } dead[UNLOCK_MAX_DEAD];
 };
+
+/* Whether an unwrap error means the KEK will never unwrap again (as opposed to a
+ * key server that is away, or a denied identity that may be fixed). */
+bool unlock_error_is_dead(int r);
 
 /* Load providers.json (NULL: default path); err says what is wrong. */
 int unlocker_new(const char *providers_path, struct unlocker **ret, char *err, size_t errlen);

@@ -54,9 +54,11 @@ static int read_line_noecho(int fd, const char *prompt, struct secret **ret) {
         quiet = old;
         quiet.c_lflag &= ~(tcflag_t) ECHO;
         quiet.c_lflag |= ECHONL;
-        (void) write_full(fd, prompt, strlen(prompt));
+        /* Echo off before the prompt shows: what is typed once it shows must not be
+         * flushed away by the mode change (nor echoed). */
         if (tcsetattr(fd, TCSAFLUSH, &quiet) < 0)
                 return negative_errno();
+        (void) write_full(fd, prompt, strlen(prompt));
 
         _cleanup_(secret_freep) struct secret *s = secret_new(KEY_INPUT_MAX + 1);
         int r = s ? 0 : -ENOMEM;
