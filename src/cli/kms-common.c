@@ -11,6 +11,7 @@
 #include "cli/cli.h"
 #include "cli/kms-common.h"
 #include "kmip/tags.h"
+#include "keys/provider-config.h"
 #include "shared/key-input.h"
 #include "shared/fd-util.h"
 #include "shared/log.h"
@@ -22,6 +23,9 @@ const char kms_common_help[] =
         "  --cert FILE           client certificate (PEM) for mutual TLS\n"
         "  --key FILE            private key of --cert (PEM)\n"
         "  --ca FILE             CA certificate(s) the server must chain to (PEM)\n"
+        "  --provider NAME       the endpoints, certificate, key and CA of key provider NAME\n"
+        "                        (type kmip) in providers.json: the KMS a disk's KEK lives on\n"
+        "  --providers FILE      providers.json for --provider (default /etc/vmcrypt/providers.json)\n"
         "  --config FILE         JSON file with any of: \"servers\": [\"host:port\", ...],\n"
         "                        \"cert\", \"key\", \"ca\", \"kmip_version\", \"timeout_ms\",\n"
         "                        \"verify_name\", \"username\", \"password_file\";\n"
@@ -66,6 +70,12 @@ int kms_common_option(const char *cmd, struct kms_conn_opts *o, int opt, const c
                 return 1;
         case KOPT_CONFIG:
                 o->config = arg;
+                return 1;
+        case KOPT_PROVIDER:
+                o->provider = arg;
+                return 1;
+        case KOPT_PROVIDERS:
+                o->providers = arg;
                 return 1;
         case KOPT_KMIP_VERSION:
                 o->kmip_version = arg;
@@ -211,15 +221,67 @@ static int load_config(const char *cmd, const char *path, struct kms_conn_opts *
         return 0;
 }
 
+/* The provider configuration stays loaded for the life of the process: the
+ * options point into it. */
+static struct provider_configs *provider_cs;
+static char provider_eps[KMIP_CLIENT_MAX_SERVERS][300];
+
+/* One schema for a KMIP endpoint: a key provider of providers.json serves as the
+ * connection settings too, so the KEK a disk command printed can be revoked without
+ * writing a kms.json. Command-line options win. */
+static int load_provider(const char *cmd, struct kms_conn_opts *o) {
+        char err[1024] = "";
+        int r = provider_config_load(o->providers, &provider_cs, err, sizeof(err));
+        if (r < 0) {
+                fprintf(stderr, "%s: %s\n", cmd, err);
+                return cli_exit_code(r);
+        }
+        const struct provider_config *c = provider_config_find(provider_cs, o->provider);
+        if (!c) {
+                fprintf(stderr, "%s: key provider \"%s\" is not in %s\n", cmd, o->provider, provider_cs->path);
+                return EXIT_NOT_FOUND;
+        }
+        if (c->kind != PROVIDER_KMIP) {
+                fprintf(stderr, "%s: key provider \"%s\" is not a KMIP server (its KEKs are not on a key server)\n", cmd,
+                        o->provider);
+                return EXIT_USAGE;
+        }
+        if (o->n_servers == 0)
+                for (size_t i = 0; i < c->n_endpoints && i < KMIP_CLIENT_MAX_SERVERS; i++) {
+                        const char *h = c->endpoints[i].host;
+                        snprintf(provider_eps[i], sizeof(provider_eps[i]), strchr(h, ':') ? "[%s]:%u" : "%s:%u", h,
+                                 c->endpoints[i].port);
+                        o->servers[o->n_servers++] = provider_eps[i];
+                }
+        if (!o->cert)
+                o->cert = c->cert;
+        if (!o->key)
+                o->key = c->key;
+        if (!o->ca)
+                o->ca = c->ca;
+        if (!o->timeout_ms)
+                o->timeout_ms = c->timeout_ms;
+        return 0;
+}
+
 int kms_client_open(const char *cmd, const struct kms_conn_opts *opts, struct kmip_client **ret) {
         struct kms_conn_opts o = *opts;
+        if (o.providers && !o.provider)
+                return cli_usage_error(cmd, "--providers goes with --provider NAME");
+        if (o.provider && o.config)
+                return cli_usage_error(cmd, "--provider and --config exclude each other");
+        if (o.provider) {
+                int k = load_provider(cmd, &o);
+                if (k)
+                        return k;
+        }
         if (o.config) {
                 int k = load_config(cmd, o.config, &o);
                 if (k)
                         return k;
         }
         if (o.n_servers == 0)
-                return cli_usage_error(cmd, "no KMIP server: give --server HOST[:PORT] or --config FILE");
+                return cli_usage_error(cmd, "no KMIP server: give --server HOST[:PORT], --provider NAME or --config FILE");
         if (!!o.cert != !!o.key)
                 return cli_usage_error(cmd, "--cert and --key go together");
 

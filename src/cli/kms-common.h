@@ -22,6 +22,8 @@ enum {
         KOPT_DEBUG,
         KOPT_USERNAME,
         KOPT_PASSWORD_FILE,
+        KOPT_PROVIDER,
+        KOPT_PROVIDERS,
 };
 
 #define KMS_COMMON_LONG_OPTIONS                                             \
@@ -36,6 +38,8 @@ enum {
         { "debug", no_argument, NULL, KOPT_DEBUG },                       \
         { "username", required_argument, NULL, KOPT_USERNAME },           \
         { "password-file", required_argument, NULL, KOPT_PASSWORD_FILE }, \
+        { "provider", required_argument, NULL, KOPT_PROVIDER },           \
+        { "providers", required_argument, NULL, KOPT_PROVIDERS },         \
         { "help", no_argument, NULL, 'h' }
 
 /* The help text of the options above, for the subcommands' --help. */
@@ -46,6 +50,7 @@ struct kms_conn_opts {
         size_t n_servers;
         const char *cert, *key, *ca;
         const char *config;
+        const char *provider, *providers; /* a kmip key provider of providers.json */
         const char *username, *password_file;
         const char *kmip_version; /* "1.0".."2.0" or "auto" */
         unsigned timeout_ms;

@@ -4,6 +4,7 @@
 # with a trailing newline, binds it again; the new binding replaces the dead token,
 # so unlocking no longer asks the key server for the revoked KEK; a dead token that
 # another token works around is reported by unlock --check and removed by unbind.
+# `vmcrypt kms --provider` reaches the KEKs through providers.json alone.
 . "$(dirname "$0")/../lib.sh"
 . "$(dirname "$0")/keys-lib.sh"
 require_keys_cli
@@ -11,8 +12,8 @@ require_keys_cli
 kms_vmcrypt_start "$T/kms" alice
 P=$T/providers.json
 write_providers "$P" kms "$T/kms" alice "127.0.0.1:$KMS_PORT"
-kms() { vmc kms "$@" --server "127.0.0.1:$KMS_PORT" --cert "$T/kms/client-alice.crt" \
-        --key "$T/kms/client-alice.key" --ca "$T/kms/ca.crt"; }
+# The KEK a disk command printed is revoked through the same providers.json.
+kms() { vmc kms "$@" --providers "$P" --provider kms; }
 # vmcrypt tokens of IMG: "id:kek" per line.
 tokens() {
         cryptsetup luksDump --dump-json-metadata "$1" | "$PY" -c '
