@@ -59,8 +59,9 @@ static int print_json(const char *path, const char *header, const struct engine_
         json_object_set_new(o, "sector_size", luks ? json_integer(st->sector_size) : json_null());
         json_object_set_new(o, "data_offset", json_integer((json_int_t) st->data_offset));
         json_object_set_new(o, "data_size", json_integer((json_int_t) st->data_size));
-        json_object_set_new(o, "header", json_string(st->detached ? "detached" : "embedded"));
-        json_object_set_new(o, "header_file", header ? json_string(header) : json_null());
+        /* A plain disk has no header; only a detached one has a header file. */
+        json_object_set_new(o, "header", !luks ? json_null() : json_string(st->detached ? "detached" : "embedded"));
+        json_object_set_new(o, "header_file", header && st->detached ? json_string(header) : json_null());
         json_t *ks = json_array(), *tk = json_array();
         for (unsigned i = 0; i < st->n_keyslots; i++)
                 json_array_append_new(ks, json_pack("{s:i,s:s}", "id", st->keyslots[i].id, "kdf", st->keyslots[i].kdf));

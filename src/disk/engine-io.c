@@ -307,7 +307,7 @@ static void stamp_record(const uint8_t first[static JOB_BLOCK], char op, const s
         memcpy(rec, stamp_magic, 16);
         rec[16] = (uint8_t) op;
         SHA256(first, JOB_BLOCK, rec + 32);
-        job_record_seal(key, rec);
+        job_seal(key, rec);
 }
 
 int engine_stamp_header(const struct job *j, uint8_t *hdr, size_t len) {

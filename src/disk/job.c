@@ -49,7 +49,7 @@ static void record_mac(const struct secret *key, const uint8_t rec[static JOB_RE
                 memset(md, 0, MAC_SIZE); /* verifies against nothing real */
 }
 
-void job_record_seal(const struct secret *key, uint8_t rec[static JOB_RECORD_SIZE]) {
+void job_seal(const struct secret *key, uint8_t rec[static JOB_RECORD_SIZE]) {
         record_mac(key, rec, rec + MAC_OFF);
 }
 
@@ -70,7 +70,7 @@ void job_super_encode(const struct job_super *sb, const struct secret *key, uint
         SUPER_FIELDS(PUT)
 #undef PUT
         memcpy(p, sb->id, JOB_ID_SIZE);
-        job_record_seal(key, out);
+        job_seal(key, out);
 }
 
 static bool region_ok(const struct job_super *sb, uint64_t off, uint64_t len) {
@@ -143,7 +143,7 @@ void job_ckpt_encode(const struct job_ckpt *c, const struct job_super *sb, const
         put64(&p, c->hz_start);
         put64(&p, c->hz_len);
         memcpy(p, sb->id, JOB_ID_SIZE);
-        job_record_seal(key, out);
+        job_seal(key, out);
 }
 
 int job_ckpt_decode(const uint8_t in[static JOB_RECORD_SIZE], const struct job_super *sb, const struct secret *key,

@@ -111,7 +111,7 @@ int job_write_ckpt(int fd, const struct job_super *sb, const struct secret *key,
 /* Seal a record: the HMAC of its first JOB_RECORD_SIZE - 32 bytes into the last 32
  * (for the fuzz harness, which seals hostile field values to reach the checks
  * behind the MAC). */
-void job_record_seal(const struct secret *key, uint8_t rec[static JOB_RECORD_SIZE]);
+void job_seal(const struct secret *key, uint8_t rec[static JOB_RECORD_SIZE]);
 
 /* The 8-byte hash of one unit, used to classify in-place units after a crash. */
 uint64_t job_block_hash(const uint8_t *data, size_t len);

@@ -1,7 +1,9 @@
 /* Records of detached-header jobs: see disk-job-record.h. */
 #include "volume/job-record.h"
 
+#include <dirent.h>
 #include <errno.h>
+#include <signal.h>
 #include <jansson.h>
 #include <limits.h>
 #include <stdio.h>
@@ -21,17 +23,38 @@ const char *job_record_dir(void) {
 
 /* The record's path: by identity, not by name, so /dev/sdb and its by-id link (or
  * a renamed image) find the same record. */
-static int record_path(const char *target, char *buf, size_t size) {
+static int record_path(enum job_record_kind kind, const char *target, char *buf, size_t size) {
         struct stat st;
         if (stat(target, &st) < 0)
                 return negative_errno();
+        const char *dir = kind == JOB_RECORD_HEADER ? "headers" : "jobs";
         int n;
         if (S_ISBLK(st.st_mode))
-                n = snprintf(buf, size, "%s/jobs/blk-%u:%u.json", job_record_dir(), major(st.st_rdev), minor(st.st_rdev));
+                n = snprintf(buf, size, "%s/%s/blk-%u:%u.json", job_record_dir(), dir, major(st.st_rdev),
+                             minor(st.st_rdev));
         else
-                n = snprintf(buf, size, "%s/jobs/file-%llx-%llx.json", job_record_dir(), (unsigned long long) st.st_dev,
-                             (unsigned long long) st.st_ino);
+                n = snprintf(buf, size, "%s/%s/file-%llx-%llx.json", job_record_dir(), dir,
+                             (unsigned long long) st.st_dev, (unsigned long long) st.st_ino);
         return n > 0 && (size_t) n < size ? 0 : -ENAMETOOLONG;
+}
+
+/* write_file_atomic leaves NAME.tmp.PID behind when its process dies before the
+ * rename: remove those of processes that are gone. */
+static void remove_stale_temps(const char *dir) {
+        DIR *d = opendir(dir);
+        if (!d)
+                return;
+        struct dirent *e;
+        while ((e = readdir(d))) {
+                const char *t = strstr(e->d_name, ".tmp.");
+                if (!t)
+                        continue;
+                char *end = NULL;
+                long pid = strtol(t + 5, &end, 10);
+                if (pid > 0 && end && !*end && kill((pid_t) pid, 0) < 0 && errno == ESRCH)
+                        (void) unlinkat(dirfd(d), e->d_name, 0);
+        }
+        closedir(d);
 }
 
 static int mkdir_one(const char *path) {
@@ -60,9 +83,10 @@ static int absolute_path(const char *path, char buf[static PATH_MAX]) {
         return n > 0 && n < PATH_MAX ? 0 : -ENAMETOOLONG;
 }
 
-int job_record_add(const char *target, const char *header, enum engine_operation operation) {
+int job_record_add(enum job_record_kind kind, const char *target, const char *header,
+                   enum engine_operation operation) {
         char path[PATH_MAX], jobs[PATH_MAX], t[PATH_MAX], h[PATH_MAX];
-        int r = record_path(target, path, sizeof(path));
+        int r = record_path(kind, target, path, sizeof(path));
         if (r < 0)
                 return r;
         /* Absolute paths: resume may run from another directory. */
@@ -71,12 +95,13 @@ int job_record_add(const char *target, const char *header, enum engine_operation
                 r = absolute_path(header, h);
         if (r < 0)
                 return r;
-        snprintf(jobs, sizeof(jobs), "%s/jobs", job_record_dir());
+        snprintf(jobs, sizeof(jobs), "%s/%s", job_record_dir(), kind == JOB_RECORD_HEADER ? "headers" : "jobs");
         r = mkdir_one(job_record_dir());
         if (r == 0)
                 r = mkdir_one(jobs);
         if (r < 0)
                 return r;
+        remove_stale_temps(jobs);
         json_t *o = json_pack("{s:s,s:s,s:s}", "target", t, "header", h, "operation",
                               engine_operation_to_string(operation));
         char *s = o ? json_dumps(o, JSON_COMPACT) : NULL;
@@ -88,9 +113,9 @@ int job_record_add(const char *target, const char *header, enum engine_operation
         return r;
 }
 
-int job_record_remove(const char *target) {
+int job_record_remove(enum job_record_kind kind, const char *target) {
         char path[PATH_MAX];
-        int r = record_path(target, path, sizeof(path));
+        int r = record_path(kind, target, path, sizeof(path));
         if (r < 0)
                 return r;
         if (unlink(path) < 0)
@@ -98,9 +123,9 @@ int job_record_remove(const char *target) {
         return fsync_parent_dir(path);
 }
 
-int job_record_header(const char *target, char *buf, size_t size) {
+int job_record_header(enum job_record_kind kind, const char *target, char *buf, size_t size) {
         char path[PATH_MAX];
-        int r = record_path(target, path, sizeof(path));
+        int r = record_path(kind, target, path, sizeof(path));
         if (r < 0)
                 return r;
         _cleanup_(freep) char *text = NULL;

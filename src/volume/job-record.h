@@ -12,11 +12,20 @@
 
 #include "disk/engine.h"
 
-/* The state directory the records live under (jobs/ in it). */
+enum job_record_kind {
+        JOB_RECORD_JOB,     /* jobs/: where an interrupted job's state is */
+        JOB_RECORD_HEADER,  /* headers/: where a finished volume's detached header is, so
+                             * status without --header does not take its ciphertext
+                             * for plain data */
+};
+
+/* The state directory the records live under (jobs/ and headers/ in it). */
 const char *job_record_dir(void);
-/* Durably record that a job of operation on target keeps its state in header. */
-int job_record_add(const char *target, const char *header, enum engine_operation operation);
-/* Forget the record of target's job (absent is fine). */
-int job_record_remove(const char *target);
-/* The recorded header of target's job into buf: 0, -ENOENT when there is none. */
-int job_record_header(const char *target, char *buf, size_t size);
+/* Durably record that target's job of operation (or its volume) keeps its state in
+ * header. Stale temporary files of dead writers are removed on the way. */
+int job_record_add(enum job_record_kind kind, const char *target, const char *header,
+                   enum engine_operation operation);
+/* Forget the record (absent is fine). */
+int job_record_remove(enum job_record_kind kind, const char *target);
+/* The recorded header into buf: 0, -ENOENT when there is none. */
+int job_record_header(enum job_record_kind kind, const char *target, char *buf, size_t size);

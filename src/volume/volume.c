@@ -110,12 +110,17 @@ static bool job_is_for(const char *target, const struct engine_status *st) {
  * becomes the call's. A record whose header holds no job any more (a crash after
  * the job, before the record went) is dropped when forget is set. */
 static int find_recorded_header(struct volume_call *c, bool forget) {
-        if (c->ep.header_path || job_record_header(c->p->path, c->header, sizeof(c->header)) < 0)
+        if (c->ep.header_path || job_record_header(JOB_RECORD_JOB, c->p->path, c->header, sizeof(c->header)) < 0)
                 return 0;
         struct engine_status st;
         if (engine_status(c->p->path, c->header, NULL, &st) < 0 || (st.job == ENGINE_OP_NONE && !st.job_unstarted)) {
-                if (forget)
-                        (void) job_record_remove(c->p->path);
+                if (forget) {
+                        (void) job_record_remove(JOB_RECORD_JOB, c->p->path);
+                        /* A header file that a killed job created but never wrote. */
+                        struct stat hs;
+                        if (lstat(c->header, &hs) == 0 && S_ISREG(hs.st_mode) && hs.st_size == 0)
+                                (void) unlink(c->header);
+                }
                 return 0;
         }
         if (st.job != ENGINE_OP_NONE && !job_is_for(c->p->path, &st))
@@ -138,7 +143,7 @@ static int job_begin(struct volume_call *c, enum engine_operation op) {
         if (!c->ep.header_path)
                 return 0;
         char recorded[PATH_MAX];
-        if (job_record_header(target, recorded, sizeof(recorded)) == 0) {
+        if (job_record_header(JOB_RECORD_JOB, target, recorded, sizeof(recorded)) == 0) {
                 bool unstarted;
                 enum engine_operation running = job_on(target, recorded, &unstarted);
                 if (running != ENGINE_OP_NONE)
@@ -153,7 +158,7 @@ static int job_begin(struct volume_call *c, enum engine_operation op) {
                                 return volume_engine_fail(c, r, "undoing an earlier start");
                 }
         }
-        int r = job_record_add(target, c->ep.header_path, op);
+        int r = job_record_add(JOB_RECORD_JOB, target, c->ep.header_path, op);
         if (r < 0)
                 return volume_fail(c->err, r, "cannot record where the job's header is (%s/jobs): %s",
                                    job_record_dir(), strerror(-r));
@@ -168,8 +173,16 @@ static int job_finish(struct volume_call *c, int r, const char *what) {
         bool unstarted;
         bool pending = (c->ep.header_path || (r < 0 && r != -EINPROGRESS)) &&
                        job_on(c->p->path, c->ep.header_path, &unstarted) != ENGINE_OP_NONE;
-        if (c->ep.header_path && !pending)
-                (void) job_record_remove(c->p->path);
+        if (c->ep.header_path && !pending) {
+                (void) job_record_remove(JOB_RECORD_JOB, c->p->path);
+                /* Where the finished volume's header is, for status without --header;
+                 * a decrypted disk has none. */
+                struct engine_status st;
+                if (r >= 0 && engine_status(c->p->path, c->ep.header_path, NULL, &st) >= 0 && st.encrypted)
+                        (void) job_record_add(JOB_RECORD_HEADER, c->p->path, c->ep.header_path, ENGINE_OP_NONE);
+                else if (r >= 0)
+                        (void) job_record_remove(JOB_RECORD_HEADER, c->p->path);
+        }
         if (r < 0 && r != -EINPROGRESS && pending)
                 c->res->interrupted = true;
         if (r == -ECANCELED && pending) {
@@ -299,6 +312,17 @@ int volume_status(const struct volume_params *p, struct volume_result *res, stru
         int r = find_recorded_header(&c, false);
         if (r >= 0)
                 r = volume_engine_fail(&c, engine_status(p->path, c.ep.header_path, NULL, &res->status), "status");
+        /* Ciphertext behind a detached header looks like data: the header recorded
+         * when the volume was made says what it is. */
+        char h[PATH_MAX];
+        struct engine_status hst;
+        if (r >= 0 && !c.ep.header_path && res->status.format == DISK_FORMAT_NONE && res->status.job == ENGINE_OP_NONE &&
+            job_record_header(JOB_RECORD_HEADER, p->path, h, sizeof(h)) == 0 &&
+            engine_status(p->path, h, NULL, &hst) >= 0 && hst.encrypted && hst.detached) {
+                res->status = hst;
+                res->header_recorded = true;
+                snprintf(res->header, sizeof(res->header), "%s", h);
+        }
         volume_call_done(&c, r);
         return r;
 }

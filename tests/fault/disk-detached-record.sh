@@ -105,6 +105,28 @@ rc=$(run_op encrypt detached)
 assert_eq "$rc" 0 "$what: encrypt again"
 verify_end encrypt detached "$what"
 
+# A finished detached volume is ciphertext without a header in sight: status
+# without --header finds the header recorded when the volume was made, instead of
+# calling the disk plain; decrypt forgets it. Temporary files of a writer that died
+# go, and "header" is null for a plain disk.
+what="finished detached volume"
+prep encrypt detached
+mkdir -p "$VMCRYPT_STATE_DIR/jobs"
+: >"$VMCRYPT_STATE_DIR/jobs/file-0-0.json.tmp.2147483646"
+rc=$(run_op encrypt detached)
+assert_eq "$rc" 0 "$what: encrypt"
+[ ! -e "$VMCRYPT_STATE_DIR/jobs/file-0-0.json.tmp.2147483646" ] || die "$what: a dead writer's temporary file stayed"
+vmc disk status --json "$T/img" >"$T/status.json"
+assert_eq "$(json_get "$T/status.json" "d['state']")" encrypted "$what: state without --header"
+assert_eq "$(json_get "$T/status.json" "d['header_file']")" "$(realpath "$T/img.hdr")" "$what: header_file"
+rc=$(run_op decrypt detached)
+assert_eq "$rc" 0 "$what: decrypt"
+vmc disk status --json "$T/img" >"$T/status.json"
+assert_eq "$(json_get "$T/status.json" "d['state']")" plain "$what: state after decrypt"
+assert_eq "$(json_get "$T/status.json" "d['header']")" null "$what: a plain disk has no header"
+assert_eq "$(json_get "$T/status.json" "d['header_file']")" null "$what: nor a header file"
+assert_eq "$(sha256_range "$T/img")" "$ORIG_SHA" "$what: plaintext"
+
 # The state directory also holds the host's job key, without which no job can be
 # resumed safely (job-key.h): a job that cannot have one does not start.
 what="unwritable state directory"

@@ -29,7 +29,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
         struct job_super sb;
         if (job_super_decode(rec, &key, &sb) == 0) /* unsealed input: never */
                 abort();
-        job_record_seal(&key, rec);
+        job_seal(&key, rec);
         if (job_super_decode(rec, &key, &sb) == 0) {
                 uint8_t again[JOB_RECORD_SIZE];
                 struct job_super sb2;
@@ -55,7 +55,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
         memcpy(a, rec, sizeof(a));
         if (size > JOB_RECORD_SIZE)
                 memcpy(b, data + JOB_RECORD_SIZE, size - JOB_RECORD_SIZE < sizeof(b) ? size - JOB_RECORD_SIZE : sizeof(b));
-        job_record_seal(&key, b);
+        job_seal(&key, b);
         int ra = job_ckpt_decode(a, &owner, &key, &c);
         int rb = job_ckpt_decode(b, &owner, &key, &c);
         int rp = job_ckpt_pick(a, b, &owner, &key, &picked);
