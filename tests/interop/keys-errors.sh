@@ -45,8 +45,9 @@ try expired 8 "expired.*renew the client certificate" "$T/expired.json"
 # Our certificate comes from a CA the KMS does not know.
 write_providers "$T/foreign.json" kms "$T/other" mallory "127.0.0.1:$KMS_PORT"
 sed -i "s|$T/other/ca.crt|$T/kms/ca.crt|" "$T/foreign.json"
-# TLS 1.3 reports the server's refusal only as a dropped connection (exit 7 until
-# docs/kmip-requests.md item 1 is done; 8 after); the message must name the cause.
+# TLS 1.3 reports the server's refusal only after the handshake: the client reads
+# the pending alert (exit 8), or sees a dropped connection (7); the message must
+# name the cause either way.
 expect_rc_any() { # name codes... -- cmd
         local name=$1 rc=0 codes=()
         shift
