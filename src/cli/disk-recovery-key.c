@@ -73,8 +73,11 @@ static int recovery_add_main(int argc, char *argv[]) {
         if (r < 0)
                 return log_error("%s", err), cli_exit_code(r);
         fprintf(stderr, "Recovery passphrase for %s (keyslot %d). Write it down and keep it apart from the host:\n"
-                        "it is shown only now. Dashes are part of it. Use: cryptsetup open %s NAME\n",
-                o.image, r, o.image);
+                        "it is shown only now. Dashes are part of it. It opens the disk without any key server:\n"
+                        "  cryptsetup open %s NAME                       (needs device-mapper)\n"
+                        "  vmcrypt disk decrypt --key-file FILE %s     (offline, back to plain data)\n"
+                        "  vmcrypt disk bind IMAGE                         (a new key provider binding)\n",
+                o.image, r, o.image, o.image);
         /* Straight to the descriptor: stdio would leave a copy in its heap buffer. */
         fflush(stdout);
         r = write_full(STDOUT_FILENO, pass->data, pass->size);

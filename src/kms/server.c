@@ -730,8 +730,9 @@ int kms_server_new(const struct kms_config *c, struct kms_engine *e, SSL_CTX *ct
         if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur != RLIM_INFINITY && rl.rlim_cur > 256 &&
             s->max_connections > rl.rlim_cur - 128) {
                 s->max_connections = (unsigned) (rl.rlim_cur - 128);
-                log_notice("max-connections lowered to %u by the open file limit (%llu)", s->max_connections,
-                           (unsigned long long) rl.rlim_cur);
+                log_notice("max-connections lowered to %u by the open file limit (%llu): to serve more, raise the "
+                           "limit (ulimit -n, or LimitNOFILE= in the service unit), else set max-connections "
+                           "to at most this in kms.conf", s->max_connections, (unsigned long long) rl.rlim_cur);
         }
 
         unsigned n = c->network_threads;
