@@ -34,6 +34,9 @@ int kms_config_defaults(const char *dir, struct kms_config **ret) {
         c->idle_timeout = 600;
         c->cache_rows = 65536;
         c->max_connections = 20000;
+        c->handshake_timeout = 10;
+        c->max_unauthenticated = 1000;
+        c->max_unauthenticated_per_address = 100;
         if (!(c->listen = strdup("0.0.0.0:5696")))
                 return -ENOMEM;
         if (set_path(&c->tls_cert, dir, "server.crt") < 0 || set_path(&c->tls_key, dir, "server.key") < 0 ||
@@ -201,6 +204,24 @@ static int set_key(struct kms_config *c, const char *dir, const char *k, const c
                 if ((r = parse_uint(v, 1, 1000000, &n)) < 0)
                         return r;
                 c->max_connections = (unsigned) n;
+                return 0;
+        }
+        if (strcmp(k, "handshake-timeout") == 0) {
+                if ((r = parse_uint(v, 1, 3600, &n)) < 0)
+                        return r;
+                c->handshake_timeout = (unsigned) n;
+                return 0;
+        }
+        if (strcmp(k, "max-unauthenticated") == 0) {
+                if ((r = parse_uint(v, 1, 1000000, &n)) < 0)
+                        return r;
+                c->max_unauthenticated = (unsigned) n;
+                return 0;
+        }
+        if (strcmp(k, "max-unauthenticated-per-address") == 0) {
+                if ((r = parse_uint(v, 1, 1000000, &n)) < 0)
+                        return r;
+                c->max_unauthenticated_per_address = (unsigned) n;
                 return 0;
         }
         return -ENOKEY;

@@ -28,6 +28,14 @@ struct kms_config {
         unsigned idle_timeout;     /* seconds */
         unsigned max_connections;
         size_t cache_rows;         /* committed rows kept for reads; 0: no cache */
+        /* Connections that have not finished their TLS handshake (no verified
+         * certificate yet): closed after handshake_timeout seconds; at most
+         * max_unauthenticated of them (at most half of max_connections, so the rest
+         * is left to authenticated clients) and max_unauthenticated_per_address
+         * from one address (an IPv6 /64). */
+        unsigned handshake_timeout;
+        unsigned max_unauthenticated;
+        unsigned max_unauthenticated_per_address;
         struct kms_group *groups;
         size_t n_groups;
 };

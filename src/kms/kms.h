@@ -22,6 +22,7 @@
 struct kms_client {
         char cn[256];
         char fingerprint[KMS_FINGERPRINT_SIZE];
+        char peer[64]; /* "ADDR:PORT" or "[V6]:PORT" of the TCP peer; "" when unknown */
 };
 
 struct kms_engine {

@@ -24,7 +24,18 @@
  * take answers. Input is read meanwhile only as long as it fits the connection's
  * buffer, then reading pauses. So a connection's buffers are bounded by one message
  * (max-message-size) in and out, whatever the client does. A connection is freed
- * only when no request of it is out: the job coming back always finds it. */
+ * only when no request of it is out: the job coming back always finds it.
+ *
+ * Until its TLS handshake is done, a connection is unauthenticated ("pending"): it
+ * costs little (no OpenSSL object before its ClientHello is in, conn-io.c), it must
+ * finish within handshake-timeout, and pending connections are capped in total
+ * (max-unauthenticated, at most half of max-connections, so the other half is left
+ * to clients that proved who they are) and per source address. At the cap, a new
+ * connection pushes out the oldest pending one of its loop instead of being
+ * refused: a flood of connections that never finish cannot lock out a real client,
+ * whose handshake takes milliseconds. What was refused, pushed out or timed out is
+ * counted and logged at most every 10 s, and once a flood has drained, the freed
+ * heap is given back to the system (malloc_trim). */
 #include "kms/server.h"
 
 #include <arpa/inet.h>
@@ -32,6 +43,7 @@
 #include <event2/event.h>
 #include <event2/listener.h>
 #include <event2/thread.h>
+#include <malloc.h>
 #include <netdb.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
@@ -44,14 +56,38 @@
 #include <string.h>
 #include <sys/resource.h>
 #include <sys/socket.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "kms/conn-io.h"
 #include "shared/log.h"
 
 #define MAX_LOOPS 64
+#define SRC_BUCKETS 4096
+/* Counts of closed unauthenticated connections are logged at most this often. */
+#define REPORT_INTERVAL_S 10
+/* After this many unauthenticated connections closed, once few are left, the heap
+ * is trimmed. */
+#define TRIM_AFTER 1000
 
 struct loop;
+
+/* Pending connections per source address (IPv4, or the /64 of an IPv6 address). */
+struct src_entry {
+        struct src_entry *next;
+        uint8_t key[8];
+        uint8_t len;
+        unsigned count;
+};
+
+enum {
+        STAT_TIMED_OUT,   /* handshake not done within handshake-timeout */
+        STAT_PER_ADDRESS, /* refused: max-unauthenticated-per-address */
+        STAT_EVICTED,     /* pushed out by a newer one at a limit */
+        STAT_REFUSED,     /* refused: max-connections, nothing pending to push out */
+        STAT_FAILED,      /* handshake failed (not TLS, refused certificate, ...) */
+        STAT_N,
+};
 
 struct conn {
         struct conn *prev, *next;
@@ -59,6 +95,11 @@ struct conn {
         struct conn_io io;
         struct kms_client client;
         bool identified;
+        bool pending;   /* counted as unauthenticated, in one of loop->pending[] */
+        bool in_tls;    /* pending, and its ClientHello came: in loop->pending[1] */
+        struct conn *pprev, *pnext;
+        struct event *deadline; /* the handshake's; NULL once done */
+        struct src_entry *src;
         bool busy;      /* a request of this connection is being answered */
         bool closing;   /* close once the current request is answered and flushed */
         bool broken;    /* close as soon as no request is out: no more I/O */
@@ -92,6 +133,12 @@ struct loop {
         const struct timeval *idle; /* a common timeout of base (cheap to re-arm); NULL: none */
         struct queue done;       /* jobs the workers finished for this loop */
         struct conn *conns;
+        /* Unauthenticated connections, oldest first: [0] those whose ClientHello has
+         * not come yet, [1] those in their TLS handshake. */
+        struct pending_list {
+                struct conn *head, *tail;
+        } pending[2];
+        const struct timeval *handshake; /* a common timeout of base */
         unsigned in_flight;      /* jobs of this loop with the workers */
         bool shutting_down;
         pthread_t thread;
@@ -104,7 +151,14 @@ struct kms_server {
         SSL_CTX *ssl;
         int port;
         unsigned max_connections;  /* config, lowered to what the fd limit allows */
-        struct event *sigterm, *sigint;
+        unsigned max_pending;      /* max-unauthenticated, at most half of max_connections */
+        unsigned n_pending;        /* all loops; atomic */
+        pthread_mutex_t src_lock;
+        struct src_entry *src[SRC_BUCKETS];
+        unsigned long stats[STAT_N]; /* atomic; since the last report */
+        unsigned long unauth_closed; /* atomic; since the last malloc_trim */
+        time_t last_report;
+        struct event *sigterm, *sigint, *stats_ev;
 
         struct loop loops[MAX_LOOPS];
         unsigned n_loops;
@@ -197,8 +251,138 @@ static void maybe_finish(struct loop *l) {
                 event_base_loopexit(l->base, NULL);
 }
 
+/* The key of a source address: IPv4 (also as mapped IPv6) whole, IPv6 by its /64,
+ * which one host usually holds entirely. false for other families (not limited). */
+static bool src_key(const struct sockaddr *sa, uint8_t key[static 8], uint8_t *len) {
+        if (sa->sa_family == AF_INET) {
+                memcpy(key, &((const struct sockaddr_in *) sa)->sin_addr, 4);
+                *len = 4;
+                return true;
+        }
+        if (sa->sa_family == AF_INET6) {
+                const struct in6_addr *a = &((const struct sockaddr_in6 *) sa)->sin6_addr;
+                if (IN6_IS_ADDR_V4MAPPED(a)) {
+                        memcpy(key, a->s6_addr + 12, 4);
+                        *len = 4;
+                } else {
+                        memcpy(key, a->s6_addr, 8);
+                        *len = 8;
+                }
+                return true;
+        }
+        return false;
+}
+
+static size_t src_hash(const uint8_t *key, uint8_t len) {
+        uint32_t h = 2166136261u;
+        for (uint8_t i = 0; i < len; i++)
+                h = (h ^ key[i]) * 16777619u;
+        return h % SRC_BUCKETS;
+}
+
+/* Count one more pending connection from sa: 0 (*ret set, NULL for an address
+ * that is not limited), -EUSERS over the per-address limit, -ENOMEM. */
+static int src_acquire(struct kms_server *s, const struct sockaddr *sa, struct src_entry **ret) {
+        uint8_t key[8], len;
+        *ret = NULL;
+        if (!src_key(sa, key, &len))
+                return 0;
+        size_t b = src_hash(key, len);
+        int r = 0;
+        pthread_mutex_lock(&s->src_lock);
+        struct src_entry *e = s->src[b];
+        while (e && (e->len != len || memcmp(e->key, key, len) != 0))
+                e = e->next;
+        if (!e && (e = calloc(1, sizeof(*e)))) {
+                memcpy(e->key, key, len);
+                e->len = len;
+                e->next = s->src[b];
+                s->src[b] = e;
+        }
+        if (!e)
+                r = -ENOMEM;
+        else if (e->count >= s->config->max_unauthenticated_per_address)
+                r = -EUSERS; /* a new entry starts at 0 and the limit is >= 1: never here */
+        else {
+                e->count++;
+                *ret = e;
+        }
+        pthread_mutex_unlock(&s->src_lock);
+        return r;
+}
+
+static void src_release(struct kms_server *s, struct src_entry *e) {
+        if (!e)
+                return;
+        pthread_mutex_lock(&s->src_lock);
+        if (--e->count == 0) {
+                struct src_entry **p = &s->src[src_hash(e->key, e->len)];
+                while (*p != e)
+                        p = &(*p)->next;
+                *p = e->next;
+                free(e);
+        }
+        pthread_mutex_unlock(&s->src_lock);
+}
+
+static void stat_add(struct kms_server *s, unsigned which) {
+        __atomic_add_fetch(&s->stats[which], 1, __ATOMIC_RELAXED);
+}
+
+static void pending_unlink(struct conn *c) {
+        struct pending_list *pl = &c->loop->pending[c->in_tls];
+        if (c->pprev)
+                c->pprev->pnext = c->pnext;
+        else
+                pl->head = c->pnext;
+        if (c->pnext)
+                c->pnext->pprev = c->pprev;
+        else
+                pl->tail = c->pprev;
+        c->pprev = c->pnext = NULL;
+}
+
+static void pending_append(struct conn *c) {
+        struct pending_list *pl = &c->loop->pending[c->in_tls];
+        c->pprev = pl->tail;
+        if (pl->tail)
+                pl->tail->pnext = c;
+        else
+                pl->head = c;
+        pl->tail = c;
+}
+
+/* The connection is no longer pending: authenticated, or going. */
+static void pending_end(struct conn *c, bool authenticated) {
+        if (!c->pending)
+                return;
+        struct kms_server *s = c->loop->srv;
+        pending_unlink(c);
+        c->pending = false;
+        __atomic_sub_fetch(&s->n_pending, 1, __ATOMIC_RELAXED);
+        src_release(s, c->src);
+        c->src = NULL;
+        if (c->deadline) {
+                event_free(c->deadline);
+                c->deadline = NULL;
+        }
+        if (!authenticated)
+                __atomic_add_fetch(&s->unauth_closed, 1, __ATOMIC_RELAXED);
+}
+
+/* Its ClientHello came: from now on it is pushed out at a limit only when no
+ * connection that has sent less is left to push out. */
+static void pending_hello(struct conn *c) {
+        if (c->in_tls)
+                return;
+        pending_unlink(c);
+        c->in_tls = true;
+        pending_append(c);
+}
+
 static void conn_free(struct conn *c) {
         struct loop *l = c->loop;
+        pending_end(c, false);
         if (c->prev)
                 c->prev->next = c->next;
         else
@@ -368,22 +552,36 @@ static int conn_fill(struct conn *c, bool socket_ready) {
         return r;
 }
 
+/* A handshake that failed: counted (a peer that merely closed is not a refusal),
+ * and the connection goes. */
+static void handshake_failed(struct conn *c, int r) {
+        if (r != -EPIPE)
+                stat_add(c->loop->srv, STAT_FAILED);
+        log_debug("Handshake from %s failed: %s", c->client.peer, strerror(-r));
+        conn_drop(c);
+}
+
 static int conn_handshake(struct conn *c) {
-        int r = conn_io_handshake(&c->io);
+        int r = conn_io_hello(&c->io);
+        if (r > 0 && c->pending)
+                pending_hello(c);
+        if (r > 0)
+                r = conn_io_handshake(&c->io);
         if (r <= 0) {
                 if (r < 0)
-                        conn_drop(c);
+                        handshake_failed(c, r);
                 return r;
         }
         char fp[KMS_FINGERPRINT_SIZE];
         if (kms_tls_identity(c->io.ssl, c->client.cn, sizeof(c->client.cn), fp) < 0) {
-                log_notice("Refusing client without a usable certificate (no subject CN)");
+                log_notice("Refusing client %s without a usable certificate (no subject CN)", c->client.peer);
                 c->client.cn[0] = 0;
-                conn_drop(c);
+                handshake_failed(c, -EACCES);
                 return -EACCES;
         }
         memcpy(c->client.fingerprint, fp, sizeof(fp));
         c->identified = true;
+        pending_end(c, true);
         log_debug("Client %s connected (%s)", c->client.cn, c->client.fingerprint);
         return 1;
 }
@@ -498,34 +696,149 @@ static void on_done(evutil_socket_t fd, short what, void *arg) {
         maybe_finish(l);
 }
 
+static void on_handshake_deadline(evutil_socket_t fd, short what, void *arg) {
+        (void) fd;
+        (void) what;
+        struct conn *c = arg;
+        stat_add(c->loop->srv, STAT_TIMED_OUT);
+        log_debug("Closing connection from %s: no handshake within handshake-timeout", c->client.peer);
+        conn_drop(c);
+        conn_settle(c);
+}
+
+/* Make room by closing this loop's oldest pending connection that has not sent its
+ * ClientHello, or else its oldest one in a TLS handshake; false if it has none. A
+ * flood of connections that send nothing or a few bytes, the cheapest there is,
+ * so never pushes out a client whose handshake is under way. Nor one whose
+ * ClientHello is already in its socket, the loop not having got to it yet (a real
+ * client sends it as soon as it connects): the oldest few are looked at. */
+static bool evict_oldest(struct loop *l) {
+        struct conn *c;
+        for (unsigned i = 0; (c = l->pending[0].head) && i < 8; i++) {
+                if (conn_io_hello_in(&c->io) <= 0)
+                        break;
+                pending_hello(c);
+        }
+        if (!c)
+                c = l->pending[1].head;
+        if (!c)
+                return false;
+        stat_add(l->srv, STAT_EVICTED);
+        log_debug("Pushing out pending connection from %s (%s)", c->client.peer,
+                  c->in_tls ? "in its TLS handshake" : "no ClientHello yet");
+        conn_drop(c);
+        conn_settle(c); /* a pending connection has no request out: freed now */
+        return true;
+}
+
+static void peer_text(const struct sockaddr *sa, char *buf, size_t size) {
+        char a[INET6_ADDRSTRLEN] = "?";
+        unsigned port = 0;
+        if (sa->sa_family == AF_INET) {
+                inet_ntop(AF_INET, &((const struct sockaddr_in *) sa)->sin_addr, a, sizeof(a));
+                port = ntohs(((const struct sockaddr_in *) sa)->sin_port);
+                snprintf(buf, size, "%s:%u", a, port);
+        } else if (sa->sa_family == AF_INET6) {
+                inet_ntop(AF_INET6, &((const struct sockaddr_in6 *) sa)->sin6_addr, a, sizeof(a));
+                port = ntohs(((const struct sockaddr_in6 *) sa)->sin6_port);
+                snprintf(buf, size, "[%s]:%u", a, port);
+        } else
+                snprintf(buf, size, "?");
+}
+
 static void on_accept(struct evconnlistener *listener, evutil_socket_t fd, struct sockaddr *addr, int len, void *arg) {
         (void) listener;
-        (void) addr;
         (void) len;
         struct loop *l = arg;
         struct kms_server *s = l->srv;
-        if (l->shutting_down ||
-            __atomic_add_fetch(&s->n_conns, 1, __ATOMIC_RELAXED) > s->max_connections) {
-                if (!l->shutting_down)
-                        __atomic_sub_fetch(&s->n_conns, 1, __ATOMIC_RELAXED);
+        if (l->shutting_down) {
+                evutil_closesocket(fd);
+                return;
+        }
+        struct src_entry *src = NULL;
+        if (src_acquire(s, addr, &src) < 0) {
+                stat_add(s, STAT_PER_ADDRESS);
+                evutil_closesocket(fd);
+                return;
+        }
+        /* At a limit, the oldest pending connection of this loop makes room. */
+        if (__atomic_add_fetch(&s->n_pending, 1, __ATOMIC_RELAXED) > s->max_pending && !evict_oldest(l)) {
+                __atomic_sub_fetch(&s->n_pending, 1, __ATOMIC_RELAXED);
+                stat_add(s, STAT_REFUSED);
+                src_release(s, src);
+                evutil_closesocket(fd);
+                return;
+        }
+        if (__atomic_add_fetch(&s->n_conns, 1, __ATOMIC_RELAXED) > s->max_connections && !evict_oldest(l)) {
+                __atomic_sub_fetch(&s->n_conns, 1, __ATOMIC_RELAXED);
+                __atomic_sub_fetch(&s->n_pending, 1, __ATOMIC_RELAXED);
+                stat_add(s, STAT_REFUSED);
+                src_release(s, src);
                 evutil_closesocket(fd);
                 return;
         }
         int one = 1;
         (void) setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
         struct conn *c = calloc(1, sizeof(*c));
-        if (!c || conn_io_init(&c->io, l->base, s->ssl, fd, on_readable, on_writable, c, l->idle, c->client.cn) < 0) {
-                if (!c)
+        if (c)
+                c->deadline = evtimer_new(l->base, on_handshake_deadline, c);
+        if (!c || !c->deadline ||
+            conn_io_init(&c->io, l->base, s->ssl, fd, on_readable, on_writable, c, l->idle, c->client.cn) < 0) {
+                if (!c || !c->deadline)
                         evutil_closesocket(fd);
+                if (c && c->deadline)
+                        event_free(c->deadline);
                 free(c);
                 __atomic_sub_fetch(&s->n_conns, 1, __ATOMIC_RELAXED);
+                __atomic_sub_fetch(&s->n_pending, 1, __ATOMIC_RELAXED);
+                src_release(s, src);
                 return;
         }
+        peer_text(addr, c->client.peer, sizeof(c->client.peer));
         c->loop = l;
         c->next = l->conns;
         if (l->conns)
                 l->conns->prev = c;
         l->conns = c;
+        c->pending = true;
+        c->src = src;
+        pending_append(c);
+        (void) evtimer_add(c->deadline, l->handshake);
+}
+
+/* Once a second on loop 0: log what happened to unauthenticated connections, at
+ * most every REPORT_INTERVAL_S (one line, not one per connection, in a flood), and
+ * give the heap back once a flood has drained: glibc returns freed memory from the
+ * middle of its heaps only on malloc_trim, and a flood leaves it scattered (the
+ * heap grew to 2.4 GB after four floods and stayed there). */
+static void on_stats(evutil_socket_t fd, short what, void *arg) {
+        (void) fd;
+        (void) what;
+        struct kms_server *s = arg;
+        struct timespec now;
+        clock_gettime(CLOCK_MONOTONIC, &now);
+        unsigned pending = __atomic_load_n(&s->n_pending, __ATOMIC_RELAXED);
+        if (now.tv_sec - s->last_report >= REPORT_INTERVAL_S) {
+                unsigned long n[STAT_N], sum = 0;
+                for (unsigned i = 0; i < STAT_N; i++)
+                        sum += n[i] = __atomic_exchange_n(&s->stats[i], 0, __ATOMIC_RELAXED);
+                if (sum > 0) {
+                        log_notice("Unauthenticated connections closed in the last %lld s: %lu past "
+                                   "handshake-timeout, %lu over max-unauthenticated-per-address, %lu pushed out "
+                                   "by newer ones at a limit, %lu refused at max-connections, %lu failed "
+                                   "handshakes; %u pending now",
+                                   (long long) (now.tv_sec - s->last_report), n[STAT_TIMED_OUT], n[STAT_PER_ADDRESS],
+                                   n[STAT_EVICTED], n[STAT_REFUSED], n[STAT_FAILED], pending);
+                        s->last_report = now.tv_sec;
+                }
+        }
+#ifdef __GLIBC__
+        if (__atomic_load_n(&s->unauth_closed, __ATOMIC_RELAXED) >= TRIM_AFTER && pending <= s->max_pending / 16) {
+                __atomic_store_n(&s->unauth_closed, 0, __ATOMIC_RELAXED);
+                (void) malloc_trim(0);
+                log_debug("Flood of unauthenticated connections drained: heap trimmed");
+        }
+#endif
 }
 
 static void on_resume_accept(evutil_socket_t fd, short what, void *arg) {
@@ -640,6 +953,10 @@ static int loop_init(struct kms_server *s, struct loop *l, uint16_t port) {
         l->resume_accept = evtimer_new(l->base, on_resume_accept, l);
         if (!l->done_ev || !l->flush_ev || !l->stop_ev || !l->deadline || !l->resume_accept)
                 return -ENOMEM;
+        struct timeval hs = { .tv_sec = s->config->handshake_timeout };
+        l->handshake = event_base_init_common_timeout(l->base, &hs);
+        if (!l->handshake)
+                return -ENOMEM;
         if (s->config->idle_timeout > 0) {
                 /* Every connection's timer has this one duration: a common timeout
                  * keeps them in a queue, re-armed in constant time. */
@@ -665,6 +982,7 @@ int kms_server_new(const struct kms_config *c, struct kms_engine *e, SSL_CTX *ct
         s->ssl = ctx;
         pthread_mutex_init(&s->work.lock, NULL);
         pthread_cond_init(&s->work.cond, NULL);
+        pthread_mutex_init(&s->src_lock, NULL);
 
         /* Every connection is a descriptor: keep room under the limit for the store,
          * the log and the listeners, rather than fail accept() at the limit. */
@@ -676,6 +994,11 @@ int kms_server_new(const struct kms_config *c, struct kms_engine *e, SSL_CTX *ct
                 log_notice("max-connections lowered to %u by the open file limit (%llu)", s->max_connections,
                            (unsigned long long) rl.rlim_cur);
         }
+
+        s->max_pending = MIN(c->max_unauthenticated, MAX(s->max_connections / 2, 1U));
+        if (s->max_pending < c->max_unauthenticated)
+                log_notice("max-unauthenticated lowered to %u, half of max-connections: the rest is for "
+                           "authenticated clients", s->max_pending);
 
         unsigned n = c->network_threads;
         if (n == 0) {
@@ -706,6 +1029,14 @@ int kms_server_new(const struct kms_config *c, struct kms_engine *e, SSL_CTX *ct
                 goto fail;
         event_add(s->sigterm, NULL);
         event_add(s->sigint, NULL);
+        s->stats_ev = event_new(s->loops[0].base, -1, EV_PERSIST, on_stats, s);
+        if (!s->stats_ev)
+                goto fail;
+        struct timeval second = { .tv_sec = 1 };
+        event_add(s->stats_ev, &second);
+        struct timespec now;
+        clock_gettime(CLOCK_MONOTONIC, &now);
+        s->last_report = now.tv_sec;
 
         s->workers = calloc(c->workers, sizeof(pthread_t));
         if (!s->workers)
@@ -760,6 +1091,7 @@ static void loop_free(struct loop *l) {
         while (l->conns) {
                 struct conn *c = l->conns;
                 l->conns = c->next;
+                pending_end(c, false);
                 conn_io_done(&c->io);
                 free(c);
         }
@@ -804,8 +1136,11 @@ void kms_server_free(struct kms_server *s) {
                 event_free(s->sigterm);
         if (s->sigint)
                 event_free(s->sigint);
+        if (s->stats_ev)
+                event_free(s->stats_ev);
         for (unsigned i = 0; i < s->n_loops; i++)
                 loop_free(&s->loops[i]);
+        pthread_mutex_destroy(&s->src_lock);
         pthread_mutex_destroy(&s->work.lock);
         pthread_cond_destroy(&s->work.cond);
         free(s);
