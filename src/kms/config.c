@@ -41,7 +41,8 @@ int kms_config_defaults(const char *dir, struct kms_config **ret) {
                 return -ENOMEM;
         if (set_path(&c->tls_cert, dir, "server.crt") < 0 || set_path(&c->tls_key, dir, "server.key") < 0 ||
             set_path(&c->tls_ca, dir, "ca.crt") < 0 || set_path(&c->database, dir, "kms.db") < 0 ||
-            set_path(&c->master_key_file, dir, "master.key") < 0 || set_path(&c->audit_log, dir, "audit.log") < 0)
+            set_path(&c->master_key_file, dir, "master.key") < 0 || set_path(&c->audit_log, dir, "audit.log") < 0 ||
+            set_path(&c->audit_key, dir, "audit.key") < 0)
                 return -ENOMEM;
         *ret = TAKE_PTR(c);
         return 0;
@@ -169,6 +170,14 @@ static int set_key(struct kms_config *c, const char *dir, const char *k, const c
                         return 0;
                 }
                 return set_path(&c->audit_log, dir, v);
+        }
+        if (strcmp(k, "audit-key") == 0)
+                return set_path(&c->audit_key, dir, v);
+        if (strcmp(k, "audit-failure") == 0) {
+                if (strcmp(v, "refuse") != 0 && strcmp(v, "continue") != 0)
+                        return -EINVAL;
+                c->audit_continue = strcmp(v, "continue") == 0;
+                return 0;
         }
         if (strcmp(k, "workers") == 0) {
                 if ((r = parse_uint(v, 1, 1024, &n)) < 0)
@@ -310,6 +319,7 @@ void kms_config_free(struct kms_config *c) {
         free(c->master_key_file);
         free(c->passphrase_file);
         free(c->audit_log);
+        free(c->audit_key);
         for (size_t i = 0; i < c->n_groups; i++) {
                 for (size_t j = 0; j < c->groups[i].n_members; j++)
                         free(c->groups[i].members[j]);

@@ -3,6 +3,7 @@
  * so an `init` directory can be moved as a whole. See docs/kms.md for every key. */
 #pragma once
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -22,6 +23,8 @@ struct kms_config {
         char *master_key_file;
         char *passphrase_file;
         char *audit_log;     /* NULL: no audit log */
+        char *audit_key;     /* HMAC key chaining the audit log's lines */
+        bool audit_continue; /* audit-failure = continue: serve when lines cannot be written */
         unsigned workers;
         unsigned network_threads; /* event loops; 0: one per online CPU */
         size_t max_message;

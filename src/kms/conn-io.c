@@ -127,6 +127,7 @@ static int write_interest(struct conn_io *io) {
 static int tls_failure(struct conn_io *io, int ssl_error) {
         int r = ssl_error == SSL_ERROR_ZERO_RETURN ? -EPIPE : ssl_error == SSL_ERROR_SYSCALL ? -ECONNRESET : -EPROTO;
         unsigned long e = ERR_peek_error();
+        io->tls_error = e;
         if (e) {
                 char buf[256];
                 ERR_error_string_n(e, buf, sizeof(buf));

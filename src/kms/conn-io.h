@@ -37,6 +37,7 @@ struct conn_io {
         const struct timeval *idle; /* NULL: no idle timeout */
         const char *peer;           /* for log messages; "" until the client is known */
         struct conn_buf in, out;
+        unsigned long tls_error; /* OpenSSL's first error of the last failure, for the audit */
         int fd;
         bool reading;          /* rev is added */
         bool writing;          /* wev is added */

@@ -237,6 +237,8 @@ int kms_init(const struct kms_init_options *o) {
                          "database = kms.db\n"
                          "master-key-file = master.key\n"
                          "audit-log = audit.log\n"
+                         "audit-key = audit.key\n"
+                         "audit-failure = refuse\n"
                          "workers = 32\n"
                          "max-message-size = 1048576\n"
                          "idle-timeout = 600\n"

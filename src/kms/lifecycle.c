@@ -17,7 +17,7 @@ int lifecycle_update(struct kms_op *op, int (*change)(struct kms_op *op, struct 
         if (r == 0)
                 r = kms_touch(o);
         if (r == 0) {
-                r = store_put(op->engine->store, o);
+                r = kms_store_object(op, o);
                 if (r < 0)
                         r = kms_fail(op, r, "Could not store the change durably");
         }

@@ -58,7 +58,7 @@ int op_delete_attribute(struct kms_op *op) {
         if (r == 0)
                 r = kms_touch(o);
         if (r == 0)
-                r = store_put(op->engine->store, o);
+                r = kms_store_object(op, o);
         if (r < 0)
                 r = kms_fail(op, r, "Could not store the change");
 out:

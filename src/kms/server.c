@@ -69,6 +69,8 @@
 /* After this many unauthenticated connections closed, once few are left, the heap
  * is trimmed. */
 #define TRIM_AFTER 1000
+/* Refused handshakes audited one by one per second; the rest in one line. */
+#define HANDSHAKE_AUDITS_PER_S 20
 
 struct loop;
 
@@ -97,6 +99,7 @@ struct conn {
         bool identified;
         bool pending;   /* counted as unauthenticated, in one of loop->pending[] */
         bool in_tls;    /* pending, and its ClientHello came: in loop->pending[1] */
+        bool tls_started; /* the SSL object exists and records the peer's certificate */
         struct conn *pprev, *pnext;
         struct event *deadline; /* the handshake's; NULL once done */
         struct src_entry *src;
@@ -157,6 +160,9 @@ struct kms_server {
         struct src_entry *src[SRC_BUCKETS];
         unsigned long stats[STAT_N]; /* atomic; since the last report */
         unsigned long unauth_closed; /* atomic; since the last malloc_trim */
+        unsigned long hs_audited, hs_unaudited; /* atomic; refused handshakes this second */
+        unsigned long audit_failures_reported;
+        time_t last_audit_report;
         time_t last_report;
         struct event *sigterm, *sigint, *stats_ev;
 
@@ -552,12 +558,43 @@ static int conn_fill(struct conn *c, bool socket_ready) {
         return r;
 }
 
-/* A handshake that failed: counted (a peer that merely closed is not a refusal),
- * and the connection goes. */
+/* Why a handshake failed, for the audit log. */
+static const char *handshake_failure(const struct conn *c, int r, char *buf, size_t size) {
+        if (!c->io.ssl)
+                return "not TLS";
+        long v = SSL_get_verify_result(c->io.ssl);
+        if (v != X509_V_OK) {
+                snprintf(buf, size, "certificate refused: %s", X509_verify_cert_error_string(v));
+                return buf;
+        }
+        if (r == -EACCES)
+                return "certificate without a subject CN";
+        const char *why = c->io.tls_error ? ERR_reason_error_string(c->io.tls_error) : NULL;
+        snprintf(buf, size, "TLS handshake failed: %s", why ? why : "connection reset");
+        return buf;
+}
+
+/* A handshake that failed: counted and audited (a peer that merely closed is not a
+ * refusal), and the connection goes. The audit takes HANDSHAKE_AUDITS_PER_S lines
+ * a second; beyond that on_stats writes one line with the count, so a flood of bad
+ * handshakes cannot fill the audit log's file system (which, failing closed, would
+ * refuse every change). */
 static void handshake_failed(struct conn *c, int r) {
-        if (r != -EPIPE)
-                stat_add(c->loop->srv, STAT_FAILED);
+        struct kms_server *s = c->loop->srv;
         log_debug("Handshake from %s failed: %s", c->client.peer, strerror(-r));
+        if (r != -EPIPE) {
+                stat_add(s, STAT_FAILED);
+                if (__atomic_add_fetch(&s->hs_audited, 1, __ATOMIC_RELAXED) <= HANDSHAKE_AUDITS_PER_S) {
+                        char buf[192];
+                        struct audit_event ev = {
+                                .fingerprint = c->client.fingerprint, .peer = c->client.peer,
+                                .operation = "(TLS handshake)", .status = KMIP_STATUS_OPERATION_FAILED,
+                                .message = handshake_failure(c, r, buf, sizeof(buf)),
+                        };
+                        (void) audit_record(s->engine->audit, &ev);
+                } else
+                        __atomic_add_fetch(&s->hs_unaudited, 1, __ATOMIC_RELAXED);
+        }
         conn_drop(c);
 }
 
@@ -565,6 +602,10 @@ static int conn_handshake(struct conn *c) {
         int r = conn_io_hello(&c->io);
         if (r > 0 && c->pending)
                 pending_hello(c);
+        if (r > 0 && !c->tls_started) {
+                kms_tls_record_peer(c->io.ssl, c->client.fingerprint);
+                c->tls_started = true;
+        }
         if (r > 0)
                 r = conn_io_handshake(&c->io);
         if (r <= 0) {
@@ -823,14 +864,44 @@ static void on_stats(evutil_socket_t fd, short what, void *arg) {
                 for (unsigned i = 0; i < STAT_N; i++)
                         sum += n[i] = __atomic_exchange_n(&s->stats[i], 0, __ATOMIC_RELAXED);
                 if (sum > 0) {
-                        log_notice("Unauthenticated connections closed in the last %lld s: %lu past "
-                                   "handshake-timeout, %lu over max-unauthenticated-per-address, %lu pushed out "
-                                   "by newer ones at a limit, %lu refused at max-connections, %lu failed "
-                                   "handshakes; %u pending now",
-                                   (long long) (now.tv_sec - s->last_report), n[STAT_TIMED_OUT], n[STAT_PER_ADDRESS],
-                                   n[STAT_EVICTED], n[STAT_REFUSED], n[STAT_FAILED], pending);
-                        s->last_report = now.tv_sec;
+                        char msg[384];
+                        snprintf(msg, sizeof(msg),
+                                 "Unauthenticated connections closed in the last %lld s: %lu past "
+                                 "handshake-timeout, %lu over max-unauthenticated-per-address, %lu pushed out "
+                                 "by newer ones at a limit, %lu refused at max-connections, %lu failed "
+                                 "handshakes; %u pending now",
+                                 (long long) (now.tv_sec - s->last_report), n[STAT_TIMED_OUT], n[STAT_PER_ADDRESS],
+                                 n[STAT_EVICTED], n[STAT_REFUSED], n[STAT_FAILED], pending);
+                        log_notice("%s", msg);
+                        struct audit_event ev = {
+                                .operation = "(unauthenticated connections)", .status = KMIP_STATUS_OPERATION_FAILED,
+                                .message = msg,
+                        };
+                        (void) audit_record(s->engine->audit, &ev);
                 }
+                if (sum > 0)
+                        s->last_report = now.tv_sec;
+        }
+        /* Audit lines that could not be written: the first time at once, then at
+         * most every REPORT_INTERVAL_S. */
+        unsigned long failed = audit_failures(s->engine->audit);
+        if (failed != s->audit_failures_reported && now.tv_sec - s->last_audit_report >= REPORT_INTERVAL_S) {
+                log_warning("%lu audit lines could not be written (%s)", failed - s->audit_failures_reported,
+                            s->config->audit_continue ? "audit-failure = continue: served anyway"
+                                                      : "their requests were refused");
+                s->audit_failures_reported = failed;
+                s->last_audit_report = now.tv_sec;
+        }
+        __atomic_store_n(&s->hs_audited, 0, __ATOMIC_RELAXED);
+        unsigned long unaudited = __atomic_exchange_n(&s->hs_unaudited, 0, __ATOMIC_RELAXED);
+        if (unaudited > 0) {
+                char msg[128];
+                snprintf(msg, sizeof(msg), "%lu more refused handshakes in the last second, not audited one by one",
+                         unaudited);
+                struct audit_event ev = {
+                        .operation = "(TLS handshake)", .status = KMIP_STATUS_OPERATION_FAILED, .message = msg,
+                };
+                (void) audit_record(s->engine->audit, &ev);
         }
 #ifdef __GLIBC__
         if (__atomic_load_n(&s->unauth_closed, __ATOMIC_RELAXED) >= TRIM_AFTER && pending <= s->max_pending / 16) {
