@@ -41,7 +41,12 @@ void audit_close(struct audit *a);
 /* Write one line; a NULL audit is a no-op (0). 0, or the negative errno of the
  * write that failed (-ENOSPC, -EIO, ...): then nothing of the line is in the file. */
 int audit_record(struct audit *a, const struct audit_event *ev);
-/* fdatasync the log: 0 once every line written so far is durable. */
+/* Start making the lines written so far durable (fdatasync in the log's own
+ * thread), without waiting. */
+void audit_sync_soon(struct audit *a);
+/* Wait until every line written so far is durable: 0, or the error of the
+ * fdatasync that failed (from then on every line and sync fails: Linux may report
+ * a later fdatasync as a success although the data is lost). */
 int audit_sync(struct audit *a);
 /* Lines that could not be written since the log was opened. */
 unsigned long audit_failures(const struct audit *a);

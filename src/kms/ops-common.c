@@ -39,6 +39,10 @@ int kms_store_object(struct kms_op *op, const struct kms_object *o) {
         if (r < 0 && kms_audit_refuses(e))
                 return kms_fail(op, -EIO, KMS_AUDIT_REFUSED);
         op->audited = r == 0;
+        /* The fdatasync starts now, while the write is queued and committed; the
+         * commit waits for it (main.c) instead of running it. */
+        if (r == 0 && kms_audit_refuses(e))
+                audit_sync_soon(e->audit);
         if (op->defer) {
                 r = store_put_async(e->store, o, op->defer->done, op->defer->userdata);
                 if (r == 0)
