@@ -83,8 +83,7 @@ void kms_defer_finish(struct kms_engine *e, const struct kms_client *client, con
 
 /* ---- shared by the operation handlers (ops-common.c) ---- */
 
-/* Fail with a Result Message (the first one given stays); returns err so handlers
- * can `return kms_fail(...)`. */
+/* Fail with a Result Message; returns err so handlers can `return kms_fail(...)`. */
 int kms_fail(struct kms_op *op, int err, const char *message);
 /* Write an audit line for client; 0 or why it could not be written. */
 int kms_audit(struct kms_engine *e, const struct kms_client *client, const char *operation, const char *object_id,

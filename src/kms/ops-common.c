@@ -8,8 +8,7 @@
 #include "kms/kms.h"
 
 int kms_fail(struct kms_op *op, int err, const char *message) {
-        if (!op->message)
-                op->message = message;
+        op->message = message;
         return err < 0 ? err : -EIO;
 }
 

@@ -59,11 +59,11 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "kms/addr-limit.h"
 #include "kms/conn-io.h"
 #include "shared/log.h"
 
 #define MAX_LOOPS 64
-#define SRC_BUCKETS 4096
 /* Counts of closed unauthenticated connections are logged at most this often. */
 #define REPORT_INTERVAL_S 10
 /* After this many unauthenticated connections closed, once few are left, the heap
@@ -73,14 +73,6 @@
 #define HANDSHAKE_AUDITS_PER_S 20
 
 struct loop;
-
-/* Pending connections per source address (IPv4, or the /64 of an IPv6 address). */
-struct src_entry {
-        struct src_entry *next;
-        uint8_t key[8];
-        uint8_t len;
-        unsigned count;
-};
 
 enum {
         STAT_TIMED_OUT,   /* handshake not done within handshake-timeout */
@@ -102,7 +94,7 @@ struct conn {
         bool tls_started; /* the SSL object exists and records the peer's certificate */
         struct conn *pprev, *pnext;
         struct event *deadline; /* the handshake's; NULL once done */
-        struct src_entry *src;
+        struct addr_slot *src;
         bool busy;      /* a request of this connection is being answered */
         bool closing;   /* close once the current request is answered and flushed */
         bool broken;    /* close as soon as no request is out: no more I/O */
@@ -156,8 +148,7 @@ struct kms_server {
         unsigned max_connections;  /* config, lowered to what the fd limit allows */
         unsigned max_pending;      /* max-unauthenticated, at most half of max_connections */
         unsigned n_pending;        /* all loops; atomic */
-        pthread_mutex_t src_lock;
-        struct src_entry *src[SRC_BUCKETS];
+        struct addr_limit *per_address;
         unsigned long stats[STAT_N]; /* atomic; since the last report */
         unsigned long unauth_closed; /* atomic; since the last malloc_trim */
         unsigned long hs_audited, hs_unaudited; /* atomic; refused handshakes this second */
@@ -257,80 +248,6 @@ static void maybe_finish(struct loop *l) {
                 event_base_loopexit(l->base, NULL);
 }
 
-/* The key of a source address: IPv4 (also as mapped IPv6) whole, IPv6 by its /64,
- * which one host usually holds entirely. false for other families (not limited). */
-static bool src_key(const struct sockaddr *sa, uint8_t key[static 8], uint8_t *len) {
-        if (sa->sa_family == AF_INET) {
-                memcpy(key, &((const struct sockaddr_in *) sa)->sin_addr, 4);
-                *len = 4;
-                return true;
-        }
-        if (sa->sa_family == AF_INET6) {
-                const struct in6_addr *a = &((const struct sockaddr_in6 *) sa)->sin6_addr;
-                if (IN6_IS_ADDR_V4MAPPED(a)) {
-                        memcpy(key, a->s6_addr + 12, 4);
-                        *len = 4;
-                } else {
-                        memcpy(key, a->s6_addr, 8);
-                        *len = 8;
-                }
-                return true;
-        }
-        return false;
-}
-
-static size_t src_hash(const uint8_t *key, uint8_t len) {
-        uint32_t h = 2166136261u;
-        for (uint8_t i = 0; i < len; i++)
-                h = (h ^ key[i]) * 16777619u;
-        return h % SRC_BUCKETS;
-}
-
-/* Count one more pending connection from sa: 0 (*ret set, NULL for an address
- * that is not limited), -EUSERS over the per-address limit, -ENOMEM. */
-static int src_acquire(struct kms_server *s, const struct sockaddr *sa, struct src_entry **ret) {
-        uint8_t key[8], len;
-        *ret = NULL;
-        if (!src_key(sa, key, &len))
-                return 0;
-        size_t b = src_hash(key, len);
-        int r = 0;
-        pthread_mutex_lock(&s->src_lock);
-        struct src_entry *e = s->src[b];
-        while (e && (e->len != len || memcmp(e->key, key, len) != 0))
-                e = e->next;
-        if (!e && (e = calloc(1, sizeof(*e)))) {
-                memcpy(e->key, key, len);
-                e->len = len;
-                e->next = s->src[b];
-                s->src[b] = e;
-        }
-        if (!e)
-                r = -ENOMEM;
-        else if (e->count >= s->config->max_unauthenticated_per_address)
-                r = -EUSERS; /* a new entry starts at 0 and the limit is >= 1: never here */
-        else {
-                e->count++;
-                *ret = e;
-        }
-        pthread_mutex_unlock(&s->src_lock);
-        return r;
-}
-
-static void src_release(struct kms_server *s, struct src_entry *e) {
-        if (!e)
-                return;
-        pthread_mutex_lock(&s->src_lock);
-        if (--e->count == 0) {
-                struct src_entry **p = &s->src[src_hash(e->key, e->len)];
-                while (*p != e)
-                        p = &(*p)->next;
-                *p = e->next;
-                free(e);
-        }
-        pthread_mutex_unlock(&s->src_lock);
-}
-
 static void stat_add(struct kms_server *s, unsigned which) {
         __atomic_add_fetch(&s->stats[which], 1, __ATOMIC_RELAXED);
 }
@@ -366,7 +283,7 @@ static void pending_end(struct conn *c, bool authenticated) {
         pending_unlink(c);
         c->pending = false;
         __atomic_sub_fetch(&s->n_pending, 1, __ATOMIC_RELAXED);
-        src_release(s, c->src);
+        addr_limit_release(s->per_address, c->src);
         c->src = NULL;
         if (c->deadline) {
                 event_free(c->deadline);
@@ -772,21 +689,6 @@ static bool evict_oldest(struct loop *l) {
         return true;
 }
 
-static void peer_text(const struct sockaddr *sa, char *buf, size_t size) {
-        char a[INET6_ADDRSTRLEN] = "?";
-        unsigned port = 0;
-        if (sa->sa_family == AF_INET) {
-                inet_ntop(AF_INET, &((const struct sockaddr_in *) sa)->sin_addr, a, sizeof(a));
-                port = ntohs(((const struct sockaddr_in *) sa)->sin_port);
-                snprintf(buf, size, "%s:%u", a, port);
-        } else if (sa->sa_family == AF_INET6) {
-                inet_ntop(AF_INET6, &((const struct sockaddr_in6 *) sa)->sin6_addr, a, sizeof(a));
-                port = ntohs(((const struct sockaddr_in6 *) sa)->sin6_port);
-                snprintf(buf, size, "[%s]:%u", a, port);
-        } else
-                snprintf(buf, size, "?");
-}
-
 static void on_accept(struct evconnlistener *listener, evutil_socket_t fd, struct sockaddr *addr, int len, void *arg) {
         (void) listener;
         (void) len;
@@ -796,8 +698,8 @@ static void on_accept(struct evconnlistener *listener, evutil_socket_t fd, struc
                 evutil_closesocket(fd);
                 return;
         }
-        struct src_entry *src = NULL;
-        if (src_acquire(s, addr, &src) < 0) {
+        struct addr_slot *src = NULL;
+        if (addr_limit_acquire(s->per_address, addr, &src) < 0) {
                 stat_add(s, STAT_PER_ADDRESS);
                 evutil_closesocket(fd);
                 return;
@@ -806,7 +708,7 @@ static void on_accept(struct evconnlistener *listener, evutil_socket_t fd, struc
         if (__atomic_add_fetch(&s->n_pending, 1, __ATOMIC_RELAXED) > s->max_pending && !evict_oldest(l)) {
                 __atomic_sub_fetch(&s->n_pending, 1, __ATOMIC_RELAXED);
                 stat_add(s, STAT_REFUSED);
-                src_release(s, src);
+                addr_limit_release(s->per_address, src);
                 evutil_closesocket(fd);
                 return;
         }
@@ -814,7 +716,7 @@ static void on_accept(struct evconnlistener *listener, evutil_socket_t fd, struc
                 __atomic_sub_fetch(&s->n_conns, 1, __ATOMIC_RELAXED);
                 __atomic_sub_fetch(&s->n_pending, 1, __ATOMIC_RELAXED);
                 stat_add(s, STAT_REFUSED);
-                src_release(s, src);
+                addr_limit_release(s->per_address, src);
                 evutil_closesocket(fd);
                 return;
         }
@@ -832,10 +734,10 @@ static void on_accept(struct evconnlistener *listener, evutil_socket_t fd, struc
                 free(c);
                 __atomic_sub_fetch(&s->n_conns, 1, __ATOMIC_RELAXED);
                 __atomic_sub_fetch(&s->n_pending, 1, __ATOMIC_RELAXED);
-                src_release(s, src);
+                addr_limit_release(s->per_address, src);
                 return;
         }
-        peer_text(addr, c->client.peer, sizeof(c->client.peer));
+        addr_text(addr, c->client.peer, sizeof(c->client.peer));
         c->loop = l;
         c->next = l->conns;
         if (l->conns)
@@ -1053,7 +955,6 @@ int kms_server_new(const struct kms_config *c, struct kms_engine *e, SSL_CTX *ct
         s->ssl = ctx;
         pthread_mutex_init(&s->work.lock, NULL);
         pthread_cond_init(&s->work.cond, NULL);
-        pthread_mutex_init(&s->src_lock, NULL);
 
         /* Every connection is a descriptor: keep room under the limit for the store,
          * the log and the listeners, rather than fail accept() at the limit. */
@@ -1066,6 +967,9 @@ int kms_server_new(const struct kms_config *c, struct kms_engine *e, SSL_CTX *ct
                            (unsigned long long) rl.rlim_cur);
         }
 
+        int r = addr_limit_new(c->max_unauthenticated_per_address, &s->per_address);
+        if (r < 0)
+                goto fail;
         s->max_pending = MIN(c->max_unauthenticated, MAX(s->max_connections / 2, 1U));
         if (s->max_pending < c->max_unauthenticated)
                 log_notice("max-unauthenticated lowered to %u, half of max-connections: the rest is for "
@@ -1077,7 +981,6 @@ int kms_server_new(const struct kms_config *c, struct kms_engine *e, SSL_CTX *ct
                 n = cpus > 0 ? (unsigned) cpus : 1;
         }
         n = MIN(n, (unsigned) MAX_LOOPS);
-        int r;
         for (; s->n_loops < n; s->n_loops++) {
                 r = loop_init(s, &s->loops[s->n_loops], (uint16_t) s->port);
                 if (r < 0) {
@@ -1211,7 +1114,7 @@ void kms_server_free(struct kms_server *s) {
                 event_free(s->stats_ev);
         for (unsigned i = 0; i < s->n_loops; i++)
                 loop_free(&s->loops[i]);
-        pthread_mutex_destroy(&s->src_lock);
+        addr_limit_free(s->per_address);
         pthread_mutex_destroy(&s->work.lock);
         pthread_cond_destroy(&s->work.cond);
         free(s);
