@@ -88,9 +88,10 @@ int attr_edit_set(struct kms_op *op, unsigned need_flag, attr_edit_place_fn *pla
         if (r == 0)
                 r = kms_touch(o);
         if (r == 0)
-                r = store_put(op->engine->store, o);
+                r = kms_store_object(op, o);
         if (r < 0) {
-                r = kms_fail(op, r, "Could not store the attribute");
+                if (!op->message) /* kms_store_object's says why */
+                        r = kms_fail(op, r, "Could not store the attribute");
                 goto out;
         }
         r = attr_edit_reply(op, o, at.name, index);

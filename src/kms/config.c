@@ -34,11 +34,15 @@ int kms_config_defaults(const char *dir, struct kms_config **ret) {
         c->idle_timeout = 600;
         c->cache_rows = 65536;
         c->max_connections = 20000;
+        c->handshake_timeout = 10;
+        c->max_unauthenticated = 1000;
+        c->max_unauthenticated_per_address = 100;
         if (!(c->listen = strdup("0.0.0.0:5696")))
                 return -ENOMEM;
         if (set_path(&c->tls_cert, dir, "server.crt") < 0 || set_path(&c->tls_key, dir, "server.key") < 0 ||
             set_path(&c->tls_ca, dir, "ca.crt") < 0 || set_path(&c->database, dir, "kms.db") < 0 ||
-            set_path(&c->master_key_file, dir, "master.key") < 0 || set_path(&c->audit_log, dir, "audit.log") < 0)
+            set_path(&c->master_key_file, dir, "master.key") < 0 || set_path(&c->audit_log, dir, "audit.log") < 0 ||
+            set_path(&c->audit_key, dir, "audit.key") < 0)
                 return -ENOMEM;
         *ret = TAKE_PTR(c);
         return 0;
@@ -206,6 +210,14 @@ static int set_key(struct kms_config *c, const char *dir, const char *k, const c
                 }
                 return set_path(&c->audit_log, dir, v);
         }
+        if (strcmp(k, "audit-key") == 0)
+                return set_path(&c->audit_key, dir, v);
+        if (strcmp(k, "audit-failure") == 0) {
+                if (strcmp(v, "refuse") != 0 && strcmp(v, "continue") != 0)
+                        return -EINVAL;
+                c->audit_continue = strcmp(v, "continue") == 0;
+                return 0;
+        }
         if (strcmp(k, "workers") == 0) {
                 if ((r = parse_uint(v, 1, 1024, &n)) < 0)
                         return r;
@@ -244,6 +256,24 @@ static int set_key(struct kms_config *c, const char *dir, const char *k, const c
                 if ((r = parse_uint(v, 1, 1000000, &n)) < 0)
                         return r;
                 c->max_connections = (unsigned) n;
+                return 0;
+        }
+        if (strcmp(k, "handshake-timeout") == 0) {
+                if ((r = parse_uint(v, 1, 3600, &n)) < 0)
+                        return r;
+                c->handshake_timeout = (unsigned) n;
+                return 0;
+        }
+        if (strcmp(k, "max-unauthenticated") == 0) {
+                if ((r = parse_uint(v, 1, 1000000, &n)) < 0)
+                        return r;
+                c->max_unauthenticated = (unsigned) n;
+                return 0;
+        }
+        if (strcmp(k, "max-unauthenticated-per-address") == 0) {
+                if ((r = parse_uint(v, 1, 1000000, &n)) < 0)
+                        return r;
+                c->max_unauthenticated_per_address = (unsigned) n;
                 return 0;
         }
         return -ENOKEY;
@@ -333,6 +363,7 @@ void kms_config_free(struct kms_config *c) {
         free(c->master_key_file);
         free(c->passphrase_file);
         free(c->audit_log);
+        free(c->audit_key);
         for (size_t i = 0; i < c->n_groups; i++) {
                 for (size_t j = 0; j < c->groups[i].n_members; j++)
                         free(c->groups[i].members[j]);

@@ -3,6 +3,7 @@
  * so an `init` directory can be moved as a whole. See docs/kms.md for every key. */
 #pragma once
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -23,12 +24,22 @@ struct kms_config {
         char *master_key_file;
         char *passphrase_file;
         char *audit_log;     /* NULL: no audit log */
+        char *audit_key;     /* HMAC key chaining the audit log's lines */
+        bool audit_continue; /* audit-failure = continue: serve when lines cannot be written */
         unsigned workers;
         unsigned network_threads; /* event loops; 0: one per online CPU */
         size_t max_message;
         unsigned idle_timeout;     /* seconds */
         unsigned max_connections;
         size_t cache_rows;         /* committed rows kept for reads; 0: no cache */
+        /* Connections that have not finished their TLS handshake (no verified
+         * certificate yet): closed after handshake_timeout seconds; at most
+         * max_unauthenticated of them (at most half of max_connections, so the rest
+         * is left to authenticated clients) and max_unauthenticated_per_address
+         * from one address (an IPv6 /64). */
+        unsigned handshake_timeout;
+        unsigned max_unauthenticated;
+        unsigned max_unauthenticated_per_address;
         struct kms_group *groups;
         size_t n_groups;
         /* Revoked client certificates (revocation.h), re-read on SIGHUP. */

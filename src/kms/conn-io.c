@@ -32,6 +32,8 @@
 #include <openssl/err.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/ioctl.h>
+#include <sys/socket.h>
 #include <unistd.h>
 
 #include "shared/log.h"
@@ -43,7 +45,8 @@
 /* OpenSSL's read-ahead buffer: four full records, so a large request or a burst of
  * pipelined ones costs one read(2) per 64 KiB, not one per record. It is freed
  * whenever it runs empty (SSL_MODE_RELEASE_BUFFERS, tls.c): idle connections don't
- * hold it. */
+ * hold it. Only once the handshake is done: a peer that stalls in its handshake
+ * holds a buffer of one record at most. */
 #define READ_AHEAD (64 * 1024)
 
 /* Bytes from len on never held data (see struct conn_buf), so wiping p[0..len) is
@@ -124,6 +127,7 @@ static int write_interest(struct conn_io *io) {
 static int tls_failure(struct conn_io *io, int ssl_error) {
         int r = ssl_error == SSL_ERROR_ZERO_RETURN ? -EPIPE : ssl_error == SSL_ERROR_SYSCALL ? -ECONNRESET : -EPROTO;
         unsigned long e = ERR_peek_error();
+        io->tls_error = e;
         if (e) {
                 char buf[256];
                 ERR_error_string_n(e, buf, sizeof(buf));
@@ -135,26 +139,74 @@ static int tls_failure(struct conn_io *io, int ssl_error) {
 
 int conn_io_init(struct conn_io *io, struct event_base *base, SSL_CTX *ctx, int fd, event_callback_fn on_readable,
                  event_callback_fn on_writable, void *arg, const struct timeval *idle, const char *peer) {
-        *io = (struct conn_io) { .fd = fd, .idle = idle, .peer = peer };
-        io->ssl = SSL_new(ctx);
-        if (!io->ssl || SSL_set_fd(io->ssl, fd) != 1)
-                goto fail;
+        *io = (struct conn_io) {
+                .fd = fd, .idle = idle, .peer = peer, .ctx = ctx, .base = base,
+                .on_readable = on_readable, .on_writable = on_writable, .arg = arg,
+        };
+        /* Edge-triggered until conn_io_hello: a peer that sent part of a record must
+         * not wake the loop again and again while the rest does not come. */
+        io->rev = event_new(base, fd, EV_READ | EV_PERSIST | EV_ET, on_readable, arg);
+        if (!io->rev || event_add(io->rev, NULL) < 0) {
+                conn_io_done(io);
+                return -ENOMEM;
+        }
+        io->reading = true;
+        return 0;
+}
+
+/* The peer's first record is in: the OpenSSL object, and the events for the rest
+ * of the connection's life (level-triggered, see conn-io.h). Called from the read
+ * event's own callback, which libevent allows to free its event. */
+static int start_tls(struct conn_io *io) {
+        io->ssl = SSL_new(io->ctx);
+        if (!io->ssl || SSL_set_fd(io->ssl, io->fd) != 1)
+                return -ENOMEM;
         SSL_set_accept_state(io->ssl);
-        SSL_set_read_ahead(io->ssl, 1);
-        SSL_set_default_read_buffer_len(io->ssl, READ_AHEAD);
         SSL_set_mode(io->ssl, SSL_MODE_ENABLE_PARTIAL_WRITE | SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER);
         /* A peer that closes without close_notify has just closed: messages carry
          * their own length, so nothing can be taken for whole that was cut short. */
         SSL_set_options(io->ssl, SSL_OP_IGNORE_UNEXPECTED_EOF);
-        io->rev = event_new(base, fd, EV_READ | EV_PERSIST, on_readable, arg);
-        io->wev = event_new(base, fd, EV_WRITE | EV_PERSIST, on_writable, arg);
-        if (!io->rev || !io->wev || event_add(io->rev, idle) < 0)
-                goto fail;
+        event_free(io->rev);
+        io->reading = false;
+        io->rev = event_new(io->base, io->fd, EV_READ | EV_PERSIST, io->on_readable, io->arg);
+        io->wev = event_new(io->base, io->fd, EV_WRITE | EV_PERSIST, io->on_writable, io->arg);
+        if (!io->rev || !io->wev || event_add(io->rev, io->idle) < 0)
+                return -ENOMEM;
         io->reading = true;
         return 0;
-fail:
-        conn_io_done(io);
-        return -ENOMEM;
+}
+
+int conn_io_hello_in(const struct conn_io *io) {
+        if (io->ssl)
+                return 1;
+        uint8_t h[5];
+        ssize_t n = recv(io->fd, h, sizeof(h), MSG_PEEK | MSG_DONTWAIT);
+        if (n == 0)
+                return -EPIPE;
+        if (n < 0)
+                return errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR ? 0 : -ECONNRESET;
+        /* A TLS handshake record (22), version 3.x, at most 2^14 bytes of body. */
+        if (h[0] != 22 || (n >= 2 && h[1] != 3))
+                return -EPROTO;
+        if (n < 5)
+                return 0;
+        size_t need = 5 + ((size_t) h[3] << 8 | h[4]);
+        if (need > 5 + 16384)
+                return -EPROTO;
+        int avail = 0;
+        if (ioctl(io->fd, FIONREAD, &avail) < 0)
+                return -ECONNRESET;
+        return (size_t) avail >= need;
+}
+
+int conn_io_hello(struct conn_io *io) {
+        if (io->ssl)
+                return 1;
+        int r = conn_io_hello_in(io);
+        if (r <= 0)
+                return r;
+        r = start_tls(io);
+        return r < 0 ? r : 1;
 }
 
 void conn_io_done(struct conn_io *io) {
@@ -177,6 +229,10 @@ int conn_io_handshake(struct conn_io *io) {
         int e = r == 1 ? SSL_ERROR_NONE : SSL_get_error(io->ssl, r);
         if (e != SSL_ERROR_NONE && e != SSL_ERROR_WANT_READ && e != SSL_ERROR_WANT_WRITE)
                 return tls_failure(io, e);
+        if (r == 1) {
+                SSL_set_read_ahead(io->ssl, 1);
+                SSL_set_default_read_buffer_len(io->ssl, READ_AHEAD);
+        }
         io->accept_wants_write = e == SSL_ERROR_WANT_WRITE;
         if (write_interest(io) < 0)
                 return -ENOMEM;

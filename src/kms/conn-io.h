@@ -2,6 +2,11 @@
  * object, its two libevent events and its input and output buffers. It only moves
  * bytes; framing, requests and when to close are server.c's.
  *
+ * Until the peer's first TLS record (its ClientHello) is in the socket whole, a
+ * connection has no OpenSSL object and no write event, only an edge-triggered read
+ * event: a peer that connects and sends a few bytes costs a few hundred bytes, not
+ * the 45 KiB an SSL object with its handshake buffers costs (conn_io_hello).
+ *
  * The read event is added once and stays (level-triggered, persistent, carrying the
  * idle timeout); the write event is added only while OpenSSL waits for the socket
  * to take more, so an ordinary request costs no epoll_ctl. Both events call back
@@ -23,11 +28,16 @@ struct conn_buf {
 };
 
 struct conn_io {
-        SSL *ssl;
+        SSL *ssl;                   /* NULL until conn_io_hello says 1 */
+        SSL_CTX *ctx;
+        struct event_base *base;
+        event_callback_fn on_readable, on_writable;
+        void *arg;
         struct event *rev, *wev;
         const struct timeval *idle; /* NULL: no idle timeout */
         const char *peer;           /* for log messages; "" until the client is known */
         struct conn_buf in, out;
+        unsigned long tls_error; /* OpenSSL's first error of the last failure, for the audit */
         int fd;
         bool reading;          /* rev is added */
         bool writing;          /* wev is added */
@@ -36,16 +46,24 @@ struct conn_io {
         bool accept_wants_write;
 };
 
-/* Set up a server-side TLS connection on the accepted non-blocking socket fd, which
- * io owns from now on (closed on failure too), and start waiting for the peer's
- * first bytes. on_readable and on_writable get arg; EV_TIMEOUT in their `what`
- * means nothing moved that way for idle. -ENOMEM. */
+/* Take the accepted non-blocking socket fd, which io owns from now on (closed on
+ * failure too), and start waiting for the peer's first bytes; TLS starts with
+ * conn_io_hello. on_readable and on_writable get arg; EV_TIMEOUT in their `what`
+ * means nothing moved that way for idle (never before conn_io_hello: the caller
+ * bounds that time itself). -ENOMEM. */
 int conn_io_init(struct conn_io *io, struct event_base *base, SSL_CTX *ctx, int fd, event_callback_fn on_readable,
                  event_callback_fn on_writable, void *arg, const struct timeval *idle, const char *peer);
 /* Close the socket and free everything, wiping the buffers. */
 void conn_io_done(struct conn_io *io);
 
-/* One step of the TLS handshake: 1 done, 0 waiting for the peer, negative on
+/* Whether the peer's first TLS record is in: 1 when it is (the OpenSSL object now
+ * exists and the handshake can start), 0 while it is not whole yet, -EPROTO when
+ * the bytes are not TLS, -EPIPE when the peer closed, -ECONNRESET, -ENOMEM. Only
+ * peeks: the bytes stay in the socket for OpenSSL. */
+int conn_io_hello(struct conn_io *io);
+/* The same test without starting TLS. */
+int conn_io_hello_in(const struct conn_io *io);
+/* One step of the TLS handshake (after conn_io_hello): 1 done, 0 waiting for the peer, negative on
  * failure (TLS errors logged). */
 int conn_io_handshake(struct conn_io *io);
 

@@ -137,9 +137,16 @@ int kms_process(struct kms_engine *e, const struct kms_client *client, const uin
 }
 
 void kms_defer_finish(struct kms_engine *e, const struct kms_client *client, const struct kms_defer *d, int r) {
-        audit_record(e->audit, client->cn, client->fingerprint, kmip_operation_name(d->operation), d->object_id,
-                     r < 0 ? KMIP_STATUS_OPERATION_FAILED : KMIP_STATUS_SUCCESS,
-                     r < 0 ? kmip_reason_from_errno(r, d->v) : 0);
+        /* Its success line went out before the write was queued (kms_store_object):
+         * only a commit that failed, or a line that could not be written then
+         * (audit-failure = continue), needs one now. */
+        if (r < 0)
+                (void) kms_audit(e, client, kmip_operation_name(d->operation), d->object_id,
+                                 KMIP_STATUS_OPERATION_FAILED, kmip_reason_from_errno(r, d->v),
+                                 "The commit failed after the audit line was written: nothing stored");
+        else if (!d->audited)
+                (void) kms_audit(e, client, kmip_operation_name(d->operation), d->object_id, KMIP_STATUS_SUCCESS, 0,
+                                 NULL);
 }
 
 static int process(struct kms_engine *e, const struct kms_client *client, const uint8_t *req, size_t n,
@@ -167,8 +174,8 @@ static int process(struct kms_engine *e, const struct kms_client *client, const 
         if (v.major == 0 && v.minor == 0)
                 v = KMIP_VERSION(1, 0);
         if (r < 0) {
-                audit_record(e->audit, client->cn, client->fingerprint, "(invalid message)", NULL,
-                             KMIP_STATUS_OPERATION_FAILED, KMIP_REASON_INVALID_MESSAGE);
+                (void) kms_audit(e, client, "(invalid message)", NULL, KMIP_STATUS_OPERATION_FAILED,
+                                 KMIP_REASON_INVALID_MESSAGE, NULL);
                 if (pick_version(v, &v) < 0)
                         v = KMIP_VERSION(1, 0);
                 return error_response(a, v, KMIP_REASON_INVALID_MESSAGE,
@@ -178,18 +185,19 @@ static int process(struct kms_engine *e, const struct kms_client *client, const 
                                       ret, ret_n);
         }
         if (pick_version(m.header.version, &v) < 0) {
-                audit_record(e->audit, client->cn, client->fingerprint, "(unsupported version)", NULL,
-                             KMIP_STATUS_OPERATION_FAILED, KMIP_REASON_INVALID_MESSAGE);
+                (void) kms_audit(e, client, "(unsupported version)", NULL, KMIP_STATUS_OPERATION_FAILED,
+                                 KMIP_REASON_INVALID_MESSAGE, NULL);
                 return error_response(a, m.header.version, KMIP_REASON_INVALID_MESSAGE,
                                       "Protocol version not supported", ret, ret_n);
         }
         uint32_t cont = m.header.batch_error_continuation ? m.header.batch_error_continuation : KMIP_BATCH_STOP;
-        if (cont == KMIP_BATCH_UNDO)
-                return error_response(a, v, KMIP_REASON_FEATURE_NOT_SUPPORTED,
-                                      "Batch Error Continuation Option Undo is not supported", ret, ret_n);
-        if (m.header.async_indicator)
-                return error_response(a, v, KMIP_REASON_FEATURE_NOT_SUPPORTED,
-                                      "Asynchronous operations are not supported", ret, ret_n);
+        if (cont == KMIP_BATCH_UNDO || m.header.async_indicator) {
+                const char *why = cont == KMIP_BATCH_UNDO ? "Batch Error Continuation Option Undo is not supported"
+                                                          : "Asynchronous operations are not supported";
+                (void) kms_audit(e, client, cont == KMIP_BATCH_UNDO ? "(batch undo)" : "(asynchronous)", NULL,
+                                 KMIP_STATUS_OPERATION_FAILED, KMIP_REASON_FEATURE_NOT_SUPPORTED, why);
+                return error_response(a, v, KMIP_REASON_FEATURE_NOT_SUPPORTED, why, ret, ret_n);
+        }
 
         struct kmip_message resp = { .header = { .version = v } };
         resp.items = ttlv_arena_alloc(a, (m.n_items ? m.n_items : 1) * sizeof(*resp.items));
@@ -223,12 +231,25 @@ static int process(struct kms_engine *e, const struct kms_client *client, const 
                         log_debug("%s from %s: %s", kmip_operation_name(it->operation), client->cn, out->result_message);
                 }
                 if (op.defer && op.defer->deferred) {
-                        /* Audited by kms_defer_finish once the write's outcome is known. */
+                        /* kms_defer_finish completes the record once the write's
+                         * outcome is known. */
                         op.defer->v = v;
+                        op.defer->audited = op.audited;
                         snprintf(op.defer->object_id, sizeof(op.defer->object_id), "%s", op.object_id);
-                } else
-                        audit_record(e->audit, client->cn, client->fingerprint, kmip_operation_name(it->operation),
-                                     op.object_id, out->result_status, out->result_reason);
+                } else if (!op.audited || rr < 0) {
+                        /* A write that succeeded was audited before it was stored; one
+                         * that failed after its line gets a second line, "failed". */
+                        int ar = kms_audit(e, client, kmip_operation_name(it->operation), op.object_id,
+                                           out->result_status, out->result_reason, rr < 0 ? out->result_message : NULL);
+                        if (ar < 0 && rr >= 0 && kms_audit_refuses(e)) {
+                                /* A read (a write's line went first): no line, no answer. */
+                                rr = -EIO;
+                                out->result_status = KMIP_STATUS_OPERATION_FAILED;
+                                out->result_reason = kmip_reason_from_errno(rr, v);
+                                out->result_message = KMS_AUDIT_REFUSED;
+                                out->payload = NULL;
+                        }
+                }
                 if (rr < 0 && cont == KMIP_BATCH_STOP)
                         break;
         }

@@ -22,6 +22,7 @@
 struct kms_client {
         char cn[256];
         char fingerprint[KMS_FINGERPRINT_SIZE];
+        char peer[64]; /* "ADDR:PORT" or "[V6]:PORT" of the TCP peer; "" when unknown */
 };
 
 struct kms_engine {
@@ -43,6 +44,7 @@ struct kms_op {
         struct ttlv *resp;           /* Response Payload to fill (detached) */
         char *placeholder;           /* ID Placeholder of the batch (KMS_ID_MAX) */
         struct kms_defer *defer;     /* set: store without waiting (see kms_process) */
+        bool audited;                /* its success line was written before its write */
         const char *message;         /* Result Message on failure (static text) */
         char object_id[KMS_ID_MAX];  /* for the audit log */
 };
@@ -61,6 +63,7 @@ struct kms_defer {
         /* For the audit record, written by kms_defer_finish once the outcome is known. */
         struct kmip_version v;
         uint32_t operation;
+        bool audited; /* its success line was written before the write was queued */
         char object_id[KMS_ID_MAX];
 };
 
@@ -82,6 +85,16 @@ void kms_defer_finish(struct kms_engine *e, const struct kms_client *client, con
 
 /* Fail with a Result Message; returns err so handlers can `return kms_fail(...)`. */
 int kms_fail(struct kms_op *op, int err, const char *message);
+/* Write an audit line for client; 0 or why it could not be written. */
+int kms_audit(struct kms_engine *e, const struct kms_client *client, const char *operation, const char *object_id,
+              uint32_t status, uint32_t reason, const char *message);
+/* Whether a request must be refused when its audit line cannot be written. */
+bool kms_audit_refuses(const struct kms_engine *e);
+#define KMS_AUDIT_REFUSED "The audit log cannot be written: refused, nothing changed (audit-failure = refuse)"
+/* Store o for op (insert or replace; op->defer set: queued, see kms_process), its
+ * audit line first: a change whose line cannot be written is refused (-EIO, General
+ * Failure) unless audit-failure = continue. Failures set the Result Message. */
+int kms_store_object(struct kms_op *op, const struct kms_object *o);
 /* Unique Identifier of the request (or the batch's ID Placeholder). */
 int kms_op_uid(struct kms_op *op, const char **ret);
 /* Load an object the client may use for op->operation. Absent objects and objects of

@@ -16,11 +16,8 @@ int lifecycle_update(struct kms_op *op, int (*change)(struct kms_op *op, struct 
                 r = change(op, o);
         if (r == 0)
                 r = kms_touch(o);
-        if (r == 0) {
-                r = store_put(op->engine->store, o);
-                if (r < 0)
-                        r = kms_fail(op, r, "Could not store the change durably");
-        }
+        if (r == 0)
+                r = kms_store_object(op, o); /* its failures say why */
         pthread_mutex_unlock(l);
         if (r == 0)
                 ttlv_add_text(op->a, op->resp, KMIP_TAG_UNIQUE_IDENTIFIER, uid);

@@ -31,6 +31,7 @@ static const char help_main[] =
         "  issue-client DIR CN   issue one more client certificate from DIR's CA\n"
         "  serve                 run the server (foreground)\n"
         "  rotate-master-key     re-encrypt every stored key under a new master key\n"
+        "  audit-verify [LOG]    check the audit log's chain of MACs: where it breaks\n"
         "  help [COMMAND]        show this text or a command's manual\n"
         "\n"
         "Run 'vmcrypt-kms COMMAND --help' for the options of each command.\n";
@@ -89,9 +90,11 @@ static const char help_serve[] =
         "Runs in the foreground and logs to standard error. SIGTERM or SIGINT stops it\n"
         "gracefully: no new connections, in-flight requests finish (at most 10 s), the\n"
         "store is closed cleanly. A reply that reports a key created or changed means the\n"
-        "change is on disk (fsync'd). SIGHUP re-reads the revoked client certificates\n"
-        "(revoked-client and crl in the config); an open connection of a certificate\n"
-        "revoked that way is closed at its next request.\n"
+        "change is on disk (fsync'd), and so is its audit line: with audit-failure = refuse\n"
+        "(the default) a request whose audit line cannot be written is refused with\n"
+        "General Failure and changes nothing. SIGHUP re-reads the revoked client\n"
+        "certificates (revoked-client and crl in the config); an open connection of a\n"
+        "certificate revoked that way is closed at its next request.\n"
         "\n"
         "Options:\n"
         "  --config FILE          configuration file (default DIR/kms.conf)\n"
@@ -111,6 +114,18 @@ static const char help_serve[] =
         "Exit status: 0 after a clean stop; 1 when the configuration, certificates, master\n"
         "key or database cannot be used, or another user could change them (the message\n"
         "says which and what to do).\n";
+
+static const char help_audit_verify[] =
+        "Usage: vmcrypt-kms audit-verify [--config FILE | --state-dir DIR] [--key FILE] [LOG]\n"
+        "\n"
+        "Check the audit log LOG (default: audit-log of the configuration) against its\n"
+        "key (--key, default: audit-key of the configuration). Every line carries a\n"
+        "sequence number and an HMAC-SHA256 of itself and of the line before it, so an\n"
+        "edited, removed, reordered or cut line breaks the chain; each break is printed\n"
+        "as 'LOG:LINE: what'. Lines removed from the very end leave no trace.\n"
+        "\n"
+        "Exit status: 0 when the chain holds, 1 when it breaks, 2 when the files cannot\n"
+        "be read.\n";
 
 static const char help_rotate[] =
         "Usage: vmcrypt-kms rotate-master-key [--config FILE | --state-dir DIR]\n"
@@ -138,7 +153,7 @@ static const char help_rotate[] =
 
 enum {
         OPT_CONFIG = 0x100, OPT_STATE_DIR, OPT_LISTEN, OPT_PASSFILE, OPT_PASSPROMPT, OPT_LOG_LEVEL, OPT_CLIENT,
-        OPT_HOSTNAME, OPT_DAYS, OPT_NOT_BEFORE, OPT_NEW_PASSFILE, OPT_KEY_TYPE, OPT_HELP,
+        OPT_HOSTNAME, OPT_DAYS, OPT_NOT_BEFORE, OPT_NEW_PASSFILE, OPT_KEY_TYPE, OPT_KEY, OPT_HELP,
 };
 
 static const struct option common_opts[] = {
@@ -154,12 +169,13 @@ static const struct option common_opts[] = {
         { "not-before-days", required_argument, NULL, OPT_NOT_BEFORE },
         { "new-passphrase-file", required_argument, NULL, OPT_NEW_PASSFILE },
         { "key-type", required_argument, NULL, OPT_KEY_TYPE },
+        { "key", required_argument, NULL, OPT_KEY },
         { "help", no_argument, NULL, OPT_HELP },
         {},
 };
 
 struct args {
-        const char *config, *state_dir, *listen, *passfile, *new_passfile, *hostname;
+        const char *config, *state_dir, *listen, *passfile, *new_passfile, *hostname, *key;
         int prompt, days, not_before, help, rsa;
         const char *clients[64];
         size_t n_clients;
@@ -178,6 +194,7 @@ static int parse_args(int argc, char *argv[], const char *help, struct args *a) 
                 case OPT_PASSPROMPT: a->prompt = 1; break;
                 case OPT_NEW_PASSFILE: a->new_passfile = optarg; break;
                 case OPT_HOSTNAME: a->hostname = optarg; break;
+                case OPT_KEY: a->key = optarg; break;
                 case OPT_DAYS: a->days = atoi(optarg); break;
                 case OPT_NOT_BEFORE: a->not_before = atoi(optarg); break;
                 case OPT_KEY_TYPE:
@@ -279,6 +296,10 @@ static void raise_fd_limit(void) {
         }
 }
 
+static int audit_commit_hook(void *userdata) {
+        return audit_sync(userdata);
+}
+
 static int serve_main(int argc, char *argv[]) {
         struct args a;
         int r = parse_args(argc, argv, help_serve, &a);
@@ -323,11 +344,19 @@ static int serve_main(int argc, char *argv[]) {
                 return 1;
         }
         struct audit *audit = NULL;
-        if (c->audit_log && (r = audit_open(c->audit_log, &audit)) < 0) {
-                log_error_errno(r, "Cannot open the audit log %s: %m", c->audit_log);
+        if (c->audit_log && (r = audit_open(c->audit_log, c->audit_key, &audit)) < 0) {
+                if (r == -EPERM)
+                        log_error("The audit key %s may be read by others: chmod 600 it.", c->audit_key);
+                else
+                        log_error_errno(r, "Cannot open the audit log %s with its key %s: %m", c->audit_log,
+                                        c->audit_key);
                 SSL_CTX_free(ctx);
                 return 1;
         }
+        /* Fail closed: a change's audit line (written before the change was queued)
+         * is on disk before the commit that holds the change. */
+        if (audit && !c->audit_continue)
+                store_set_commit_hook(store, audit_commit_hook, audit);
         struct kms_engine engine;
         kms_engine_init(&engine, c, store, audit);
         struct kms_server *srv = NULL;
@@ -346,6 +375,7 @@ static int serve_main(int argc, char *argv[]) {
                 log_notice("Stopped");
         }
         kms_engine_done(&engine);
+        store_set_commit_hook(store, NULL, NULL);
         audit_close(audit);
         SSL_CTX_free(ctx);
         return r < 0 ? 1 : 0;
@@ -423,6 +453,56 @@ static int rotate_main(int argc, char *argv[]) {
         return 0;
 }
 
+static int audit_verify_main(int argc, char *argv[]) {
+        struct args a;
+        int r = parse_args(argc, argv, help_audit_verify, &a);
+        if (r < 0 || a.help)
+                return r < 0 ? 2 : 0;
+        if (optind < argc - 1) {
+                fputs(help_audit_verify, stderr);
+                return 2;
+        }
+        _cleanup_(kms_config_freep) struct kms_config *c = NULL;
+        const char *log = optind < argc ? argv[optind] : NULL;
+        const char *key = a.key;
+        if (!log || !key) {
+                if (load_config(&a, &c) < 0)
+                        return 2;
+                log = log ? log : c->audit_log;
+                key = key ? key : c->audit_key;
+        }
+        if (!log) {
+                log_error("The configuration has no audit log (audit-log = none).");
+                return 2;
+        }
+        unsigned long lines = 0;
+        /* Breaks go to standard output, prefixed with the file name, as a compiler's. */
+        char *buf = NULL;
+        size_t size = 0;
+        FILE *mem = open_memstream(&buf, &size);
+        if (!mem)
+                return 2;
+        r = audit_verify(log, key, mem, &lines);
+        fclose(mem);
+        for (char *p = buf, *nl; p && *p; p = nl + 1) {
+                nl = strchr(p, '\n');
+                if (!nl)
+                        break;
+                printf("%s:%.*s\n", log, (int) (nl - p), p);
+        }
+        free(buf);
+        if (r == -EBADMSG) {
+                printf("%s: %lu lines: the chain is BROKEN (see above)\n", log, lines);
+                return 1;
+        }
+        if (r < 0) {
+                log_error_errno(r, "Cannot check %s with the key %s: %m", log, key);
+                return 2;
+        }
+        printf("%s: %lu lines, chain intact\n", log, lines);
+        return 0;
+}
+
 static const struct {
         const char *name;
         int (*fn)(int argc, char *argv[]);
@@ -432,6 +512,7 @@ static const struct {
         { "init", init_main, help_init },
         { "issue-client", issue_main, help_issue },
         { "rotate-master-key", rotate_main, help_rotate },
+        { "audit-verify", audit_verify_main, help_audit_verify },
 };
 
 int main(int argc, char *argv[]) {

@@ -26,13 +26,9 @@ int create_common(struct kms_op *op, struct kms_object *o, struct kmip_attr_list
 /* Store, answer with Unique Identifier, and remember it as the batch's placeholder.
  * In the network loop the write is only queued: the reply waits for it (kms_defer). */
 int create_finish(struct kms_op *op, struct kms_object *o) {
-        int r = op->defer ? store_put_async(op->engine->store, o, op->defer->done, op->defer->userdata)
-                          : store_put(op->engine->store, o);
+        int r = kms_store_object(op, o);
         if (r < 0)
-                return kms_fail(op, r, "Could not store the object durably");
-        if (op->defer)
-                op->defer->deferred = true;
-        snprintf(op->object_id, sizeof(op->object_id), "%s", o->id);
+                return r;
         snprintf(op->placeholder, KMS_ID_MAX, "%s", o->id);
         /* Create answers Object Type and Unique Identifier; Register only the latter. */
         if (op->operation == KMIP_OP_CREATE)

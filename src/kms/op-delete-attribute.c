@@ -61,8 +61,8 @@ int op_delete_attribute(struct kms_op *op) {
         if (r == 0)
                 r = kms_touch(o);
         if (r == 0)
-                r = store_put(op->engine->store, o);
-        if (r < 0)
+                r = kms_store_object(op, o);
+        if (r < 0 && !op->message) /* kms_store_object's says why */
                 r = kms_fail(op, r, "Could not store the change");
 out:
         pthread_mutex_unlock(l);

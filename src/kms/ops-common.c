@@ -12,6 +12,47 @@ int kms_fail(struct kms_op *op, int err, const char *message) {
         return err < 0 ? err : -EIO;
 }
 
+int kms_audit(struct kms_engine *e, const struct kms_client *client, const char *operation, const char *object_id,
+              uint32_t status, uint32_t reason, const char *message) {
+        struct audit_event ev = {
+                .identity = client->cn, .fingerprint = client->fingerprint, .peer = client->peer,
+                .operation = operation, .object_id = object_id, .message = message,
+                .status = status, .reason = reason,
+        };
+        return audit_record(e->audit, &ev);
+}
+
+bool kms_audit_refuses(const struct kms_engine *e) {
+        return e->audit && !e->config->audit_continue;
+}
+
+/* The line goes first, while nothing has changed: a change must never be stored
+ * without its line, and a line without its change is only a line too many (a commit
+ * that then fails adds a "failed" line for the same object; dispatch.c). With
+ * audit-failure = refuse the store's commit hook also makes the line durable
+ * (fdatasync) before the commit that holds the change (main.c). */
+int kms_store_object(struct kms_op *op, const struct kms_object *o) {
+        struct kms_engine *e = op->engine;
+        snprintf(op->object_id, sizeof(op->object_id), "%s", o->id);
+        int r = kms_audit(e, op->client, kmip_operation_name(op->operation), o->id, KMIP_STATUS_SUCCESS, 0, NULL);
+        if (r < 0 && kms_audit_refuses(e))
+                return kms_fail(op, -EIO, KMS_AUDIT_REFUSED);
+        op->audited = r == 0;
+        /* The fdatasync starts now, while the write is queued and committed; the
+         * commit waits for it (main.c) instead of running it. */
+        if (r == 0 && kms_audit_refuses(e))
+                audit_sync_soon(e->audit);
+        if (op->defer) {
+                r = store_put_async(e->store, o, op->defer->done, op->defer->userdata);
+                if (r == 0)
+                        op->defer->deferred = true;
+        } else
+                r = store_put(e->store, o);
+        if (r < 0)
+                return kms_fail(op, r, "Could not store the object durably");
+        return 0;
+}
+
 int kms_op_uid(struct kms_op *op, const char **ret) {
         const char *uid;
         int r = ttlv_get_text(op->req, KMIP_TAG_UNIQUE_IDENTIFIER, &uid, NULL);

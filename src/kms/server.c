@@ -24,7 +24,18 @@
  * take answers. Input is read meanwhile only as long as it fits the connection's
  * buffer, then reading pauses. So a connection's buffers are bounded by one message
  * (max-message-size) in and out, whatever the client does. A connection is freed
- * only when no request of it is out: the job coming back always finds it. */
+ * only when no request of it is out: the job coming back always finds it.
+ *
+ * Until its TLS handshake is done, a connection is unauthenticated ("pending"): it
+ * costs little (no OpenSSL object before its ClientHello is in, conn-io.c), it must
+ * finish within handshake-timeout, and pending connections are capped in total
+ * (max-unauthenticated, at most half of max-connections, so the other half is left
+ * to clients that proved who they are) and per source address. At the cap, a new
+ * connection pushes out the oldest pending one of its loop instead of being
+ * refused: a flood of connections that never finish cannot lock out a real client,
+ * whose handshake takes milliseconds. What was refused, pushed out or timed out is
+ * counted and logged at most every 10 s, and once a flood has drained, the freed
+ * heap is given back to the system (malloc_trim). */
 #include "kms/server.h"
 
 #include <arpa/inet.h>
@@ -32,6 +43,7 @@
 #include <event2/event.h>
 #include <event2/listener.h>
 #include <event2/thread.h>
+#include <malloc.h>
 #include <netdb.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
@@ -45,14 +57,32 @@
 #include <string.h>
 #include <sys/resource.h>
 #include <sys/socket.h>
+#include <time.h>
 #include <unistd.h>
 
+#include "kms/addr-limit.h"
 #include "kms/conn-io.h"
 #include "shared/log.h"
 
 #define MAX_LOOPS 64
+/* Counts of closed unauthenticated connections are logged at most this often. */
+#define REPORT_INTERVAL_S 10
+/* After this many unauthenticated connections closed, once few are left, the heap
+ * is trimmed. */
+#define TRIM_AFTER 1000
+/* Refused handshakes audited one by one per second; the rest in one line. */
+#define HANDSHAKE_AUDITS_PER_S 20
 
 struct loop;
+
+enum {
+        STAT_TIMED_OUT,   /* handshake not done within handshake-timeout */
+        STAT_PER_ADDRESS, /* refused: max-unauthenticated-per-address */
+        STAT_EVICTED,     /* pushed out by a newer one at a limit */
+        STAT_REFUSED,     /* refused: max-connections, nothing pending to push out */
+        STAT_FAILED,      /* handshake failed (not TLS, refused certificate, ...) */
+        STAT_N,
+};
 
 struct conn {
         struct conn *prev, *next;
@@ -60,6 +90,12 @@ struct conn {
         struct conn_io io;
         struct kms_client client;
         bool identified;
+        bool pending;   /* counted as unauthenticated, in one of loop->pending[] */
+        bool in_tls;    /* pending, and its ClientHello came: in loop->pending[1] */
+        bool tls_started; /* the SSL object exists and records the peer's certificate */
+        struct conn *pprev, *pnext;
+        struct event *deadline; /* the handshake's; NULL once done */
+        struct addr_slot *src;
         bool busy;      /* a request of this connection is being answered */
         bool closing;   /* close once the current request is answered and flushed */
         bool broken;    /* close as soon as no request is out: no more I/O */
@@ -94,6 +130,12 @@ struct loop {
         const struct timeval *idle; /* a common timeout of base (cheap to re-arm); NULL: none */
         struct queue done;       /* jobs the workers finished for this loop */
         struct conn *conns;
+        /* Unauthenticated connections, oldest first: [0] those whose ClientHello has
+         * not come yet, [1] those in their TLS handshake. */
+        struct pending_list {
+                struct conn *head, *tail;
+        } pending[2];
+        const struct timeval *handshake; /* a common timeout of base */
         unsigned in_flight;      /* jobs of this loop with the workers */
         bool shutting_down;
         pthread_t thread;
@@ -106,7 +148,16 @@ struct kms_server {
         SSL_CTX *ssl;
         int port;
         unsigned max_connections;  /* config, lowered to what the fd limit allows */
-        struct event *sigterm, *sigint, *sighup;
+        unsigned max_pending;      /* max-unauthenticated, at most half of max_connections */
+        unsigned n_pending;        /* all loops; atomic */
+        struct addr_limit *per_address;
+        unsigned long stats[STAT_N]; /* atomic; since the last report */
+        unsigned long unauth_closed; /* atomic; since the last malloc_trim */
+        unsigned long hs_audited, hs_unaudited; /* atomic; refused handshakes this second */
+        unsigned long audit_failures_reported;
+        time_t last_audit_report;
+        time_t last_report;
+        struct event *sigterm, *sigint, *sighup, *stats_ev;
         struct kms_revocation *revocation; /* NULL: no check */
         void (*reload)(void *userdata);
         void *reload_data;
@@ -202,8 +253,64 @@ static void maybe_finish(struct loop *l) {
                 event_base_loopexit(l->base, NULL);
 }
 
+static void stat_add(struct kms_server *s, unsigned which) {
+        __atomic_add_fetch(&s->stats[which], 1, __ATOMIC_RELAXED);
+}
+
+static void pending_unlink(struct conn *c) {
+        struct pending_list *pl = &c->loop->pending[c->in_tls];
+        if (c->pprev)
+                c->pprev->pnext = c->pnext;
+        else
+                pl->head = c->pnext;
+        if (c->pnext)
+                c->pnext->pprev = c->pprev;
+        else
+                pl->tail = c->pprev;
+        c->pprev = c->pnext = NULL;
+}
+
+static void pending_append(struct conn *c) {
+        struct pending_list *pl = &c->loop->pending[c->in_tls];
+        c->pprev = pl->tail;
+        if (pl->tail)
+                pl->tail->pnext = c;
+        else
+                pl->head = c;
+        pl->tail = c;
+}
+
+/* The connection is no longer pending: authenticated, or going. */
+static void pending_end(struct conn *c, bool authenticated) {
+        if (!c->pending)
+                return;
+        struct kms_server *s = c->loop->srv;
+        pending_unlink(c);
+        c->pending = false;
+        __atomic_sub_fetch(&s->n_pending, 1, __ATOMIC_RELAXED);
+        addr_limit_release(s->per_address, c->src);
+        c->src = NULL;
+        if (c->deadline) {
+                event_free(c->deadline);
+                c->deadline = NULL;
+        }
+        if (!authenticated)
+                __atomic_add_fetch(&s->unauth_closed, 1, __ATOMIC_RELAXED);
+}
+
+/* Its ClientHello came: from now on it is pushed out at a limit only when no
+ * connection that has sent less is left to push out. */
+static void pending_hello(struct conn *c) {
+        if (c->in_tls)
+                return;
+        pending_unlink(c);
+        c->in_tls = true;
+        pending_append(c);
+}
+
 static void conn_free(struct conn *c) {
         struct loop *l = c->loop;
+        pending_end(c, false);
         if (c->prev)
                 c->prev->next = c->next;
         else
@@ -396,15 +503,63 @@ static int conn_fill(struct conn *c, bool socket_ready) {
         return r;
 }
 
+/* Why a handshake failed, for the audit log. */
+static const char *handshake_failure(const struct conn *c, int r, char *buf, size_t size) {
+        if (!c->io.ssl)
+                return "not TLS";
+        long v = SSL_get_verify_result(c->io.ssl);
+        if (v != X509_V_OK) {
+                snprintf(buf, size, "certificate refused: %s", X509_verify_cert_error_string(v));
+                return buf;
+        }
+        if (r == -EACCES)
+                return "certificate without a subject CN";
+        const char *why = c->io.tls_error ? ERR_reason_error_string(c->io.tls_error) : NULL;
+        snprintf(buf, size, "TLS handshake failed: %s", why ? why : "connection reset");
+        return buf;
+}
+
+/* A handshake that failed: counted and audited (a peer that merely closed is not a
+ * refusal), and the connection goes. The audit takes HANDSHAKE_AUDITS_PER_S lines
+ * a second; beyond that on_stats writes one line with the count, so a flood of bad
+ * handshakes cannot fill the audit log's file system (which, failing closed, would
+ * refuse every change). */
+static void handshake_failed(struct conn *c, int r) {
+        struct kms_server *s = c->loop->srv;
+        log_debug("Handshake from %s failed: %s", c->client.peer, strerror(-r));
+        if (r != -EPIPE) {
+                stat_add(s, STAT_FAILED);
+                if (__atomic_add_fetch(&s->hs_audited, 1, __ATOMIC_RELAXED) <= HANDSHAKE_AUDITS_PER_S) {
+                        char buf[192];
+                        struct audit_event ev = {
+                                .fingerprint = c->client.fingerprint, .peer = c->client.peer,
+                                .operation = "(TLS handshake)", .status = KMIP_STATUS_OPERATION_FAILED,
+                                .message = handshake_failure(c, r, buf, sizeof(buf)),
+                        };
+                        (void) audit_record(s->engine->audit, &ev);
+                } else
+                        __atomic_add_fetch(&s->hs_unaudited, 1, __ATOMIC_RELAXED);
+        }
+        conn_drop(c);
+}
+
 static int conn_handshake(struct conn *c) {
         /* The verify callback checks the certificate against this revocation set or
          * a newer one: the first request need not check again unless it changed. */
         struct kms_revocation *rev = c->loop->srv->revocation;
         unsigned gen = rev ? kms_revocation_generation(rev) : 0;
-        int r = conn_io_handshake(&c->io);
+        int r = conn_io_hello(&c->io);
+        if (r > 0 && c->pending)
+                pending_hello(c);
+        if (r > 0 && !c->tls_started) {
+                kms_tls_record_peer(c->io.ssl, c->client.fingerprint);
+                c->tls_started = true;
+        }
+        if (r > 0)
+                r = conn_io_handshake(&c->io);
         if (r <= 0) {
                 if (r < 0)
-                        conn_drop(c);
+                        handshake_failed(c, r);
                 return r;
         }
         char fp[KMS_FINGERPRINT_SIZE];
@@ -415,15 +570,20 @@ static int conn_handshake(struct conn *c) {
                 log_notice("Refusing client certificate %s: %s", fp[0] ? fp : "(none)", why);
                 char what[128];
                 snprintf(what, sizeof(what), "(certificate refused: %s)", why);
-                audit_record(c->loop->srv->engine->audit, "", fp, what, NULL, KMIP_STATUS_OPERATION_FAILED,
-                             KMIP_REASON_AUTHENTICATION_NOT_SUCCESSFUL);
+                struct audit_event ev = {
+                        .fingerprint = fp, .peer = c->client.peer, .operation = what,
+                        .status = KMIP_STATUS_OPERATION_FAILED, .reason = KMIP_REASON_AUTHENTICATION_NOT_SUCCESSFUL,
+                };
+                (void) audit_record(c->loop->srv->engine->audit, &ev);
                 c->client.cn[0] = 0;
+                stat_add(c->loop->srv, STAT_FAILED);
                 conn_drop(c);
                 return -EACCES;
         }
         memcpy(c->client.fingerprint, fp, sizeof(fp));
         c->identified = true;
         c->revocation_checked = gen + 1;
+        pending_end(c, true);
         log_debug("Client %s connected (%s)", c->client.cn, c->client.fingerprint);
         return 1;
 }
@@ -538,34 +698,164 @@ static void on_done(evutil_socket_t fd, short what, void *arg) {
         maybe_finish(l);
 }
 
+static void on_handshake_deadline(evutil_socket_t fd, short what, void *arg) {
+        (void) fd;
+        (void) what;
+        struct conn *c = arg;
+        stat_add(c->loop->srv, STAT_TIMED_OUT);
+        log_debug("Closing connection from %s: no handshake within handshake-timeout", c->client.peer);
+        conn_drop(c);
+        conn_settle(c);
+}
+
+/* Make room by closing this loop's oldest pending connection that has not sent its
+ * ClientHello, or else its oldest one in a TLS handshake; false if it has none. A
+ * flood of connections that send nothing or a few bytes, the cheapest there is,
+ * so never pushes out a client whose handshake is under way. Nor one whose
+ * ClientHello is already in its socket, the loop not having got to it yet (a real
+ * client sends it as soon as it connects): the oldest few are looked at. */
+static bool evict_oldest(struct loop *l) {
+        struct conn *c;
+        for (unsigned i = 0; (c = l->pending[0].head) && i < 8; i++) {
+                if (conn_io_hello_in(&c->io) <= 0)
+                        break;
+                pending_hello(c);
+        }
+        if (!c)
+                c = l->pending[1].head;
+        if (!c)
+                return false;
+        stat_add(l->srv, STAT_EVICTED);
+        log_debug("Pushing out pending connection from %s (%s)", c->client.peer,
+                  c->in_tls ? "in its TLS handshake" : "no ClientHello yet");
+        conn_drop(c);
+        conn_settle(c); /* a pending connection has no request out: freed now */
+        return true;
+}
+
 static void on_accept(struct evconnlistener *listener, evutil_socket_t fd, struct sockaddr *addr, int len, void *arg) {
         (void) listener;
-        (void) addr;
         (void) len;
         struct loop *l = arg;
         struct kms_server *s = l->srv;
-        if (l->shutting_down ||
-            __atomic_add_fetch(&s->n_conns, 1, __ATOMIC_RELAXED) > s->max_connections) {
-                if (!l->shutting_down)
-                        __atomic_sub_fetch(&s->n_conns, 1, __ATOMIC_RELAXED);
+        if (l->shutting_down) {
+                evutil_closesocket(fd);
+                return;
+        }
+        struct addr_slot *src = NULL;
+        if (addr_limit_acquire(s->per_address, addr, &src) < 0) {
+                stat_add(s, STAT_PER_ADDRESS);
+                evutil_closesocket(fd);
+                return;
+        }
+        /* At a limit, the oldest pending connection of this loop makes room. */
+        if (__atomic_add_fetch(&s->n_pending, 1, __ATOMIC_RELAXED) > s->max_pending && !evict_oldest(l)) {
+                __atomic_sub_fetch(&s->n_pending, 1, __ATOMIC_RELAXED);
+                stat_add(s, STAT_REFUSED);
+                addr_limit_release(s->per_address, src);
+                evutil_closesocket(fd);
+                return;
+        }
+        if (__atomic_add_fetch(&s->n_conns, 1, __ATOMIC_RELAXED) > s->max_connections && !evict_oldest(l)) {
+                __atomic_sub_fetch(&s->n_conns, 1, __ATOMIC_RELAXED);
+                __atomic_sub_fetch(&s->n_pending, 1, __ATOMIC_RELAXED);
+                stat_add(s, STAT_REFUSED);
+                addr_limit_release(s->per_address, src);
                 evutil_closesocket(fd);
                 return;
         }
         int one = 1;
         (void) setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
         struct conn *c = calloc(1, sizeof(*c));
-        if (!c || conn_io_init(&c->io, l->base, s->ssl, fd, on_readable, on_writable, c, l->idle, c->client.cn) < 0) {
-                if (!c)
+        if (c)
+                c->deadline = evtimer_new(l->base, on_handshake_deadline, c);
+        if (!c || !c->deadline ||
+            conn_io_init(&c->io, l->base, s->ssl, fd, on_readable, on_writable, c, l->idle, c->client.cn) < 0) {
+                if (!c || !c->deadline)
                         evutil_closesocket(fd);
+                if (c && c->deadline)
+                        event_free(c->deadline);
                 free(c);
                 __atomic_sub_fetch(&s->n_conns, 1, __ATOMIC_RELAXED);
+                __atomic_sub_fetch(&s->n_pending, 1, __ATOMIC_RELAXED);
+                addr_limit_release(s->per_address, src);
                 return;
         }
+        addr_text(addr, c->client.peer, sizeof(c->client.peer));
         c->loop = l;
         c->next = l->conns;
         if (l->conns)
                 l->conns->prev = c;
         l->conns = c;
+        c->pending = true;
+        c->src = src;
+        pending_append(c);
+        (void) evtimer_add(c->deadline, l->handshake);
+}
+
+/* Once a second on loop 0: log what happened to unauthenticated connections, at
+ * most every REPORT_INTERVAL_S (one line, not one per connection, in a flood), and
+ * give the heap back once a flood has drained: glibc returns freed memory from the
+ * middle of its heaps only on malloc_trim, and a flood leaves it scattered (the
+ * heap grew to 2.4 GB after four floods and stayed there). */
+static void on_stats(evutil_socket_t fd, short what, void *arg) {
+        (void) fd;
+        (void) what;
+        struct kms_server *s = arg;
+        struct timespec now;
+        clock_gettime(CLOCK_MONOTONIC, &now);
+        unsigned pending = __atomic_load_n(&s->n_pending, __ATOMIC_RELAXED);
+        if (now.tv_sec - s->last_report >= REPORT_INTERVAL_S) {
+                unsigned long n[STAT_N], sum = 0;
+                for (unsigned i = 0; i < STAT_N; i++)
+                        sum += n[i] = __atomic_exchange_n(&s->stats[i], 0, __ATOMIC_RELAXED);
+                if (sum > 0) {
+                        char msg[384];
+                        snprintf(msg, sizeof(msg),
+                                 "Unauthenticated connections closed in the last %lld s: %lu past "
+                                 "handshake-timeout, %lu over max-unauthenticated-per-address, %lu pushed out "
+                                 "by newer ones at a limit, %lu refused at max-connections, %lu failed "
+                                 "handshakes; %u pending now",
+                                 (long long) (now.tv_sec - s->last_report), n[STAT_TIMED_OUT], n[STAT_PER_ADDRESS],
+                                 n[STAT_EVICTED], n[STAT_REFUSED], n[STAT_FAILED], pending);
+                        log_notice("%s", msg);
+                        struct audit_event ev = {
+                                .operation = "(unauthenticated connections)", .status = KMIP_STATUS_OPERATION_FAILED,
+                                .message = msg,
+                        };
+                        (void) audit_record(s->engine->audit, &ev);
+                }
+                if (sum > 0)
+                        s->last_report = now.tv_sec;
+        }
+        /* Audit lines that could not be written: the first time at once, then at
+         * most every REPORT_INTERVAL_S. */
+        unsigned long failed = audit_failures(s->engine->audit);
+        if (failed != s->audit_failures_reported && now.tv_sec - s->last_audit_report >= REPORT_INTERVAL_S) {
+                log_warning("%lu audit lines could not be written (%s)", failed - s->audit_failures_reported,
+                            s->config->audit_continue ? "audit-failure = continue: served anyway"
+                                                      : "their requests were refused");
+                s->audit_failures_reported = failed;
+                s->last_audit_report = now.tv_sec;
+        }
+        __atomic_store_n(&s->hs_audited, 0, __ATOMIC_RELAXED);
+        unsigned long unaudited = __atomic_exchange_n(&s->hs_unaudited, 0, __ATOMIC_RELAXED);
+        if (unaudited > 0) {
+                char msg[128];
+                snprintf(msg, sizeof(msg), "%lu more refused handshakes in the last second, not audited one by one",
+                         unaudited);
+                struct audit_event ev = {
+                        .operation = "(TLS handshake)", .status = KMIP_STATUS_OPERATION_FAILED, .message = msg,
+                };
+                (void) audit_record(s->engine->audit, &ev);
+        }
+#ifdef __GLIBC__
+        if (__atomic_load_n(&s->unauth_closed, __ATOMIC_RELAXED) >= TRIM_AFTER && pending <= s->max_pending / 16) {
+                __atomic_store_n(&s->unauth_closed, 0, __ATOMIC_RELAXED);
+                (void) malloc_trim(0);
+                log_debug("Flood of unauthenticated connections drained: heap trimmed");
+        }
+#endif
 }
 
 static void on_resume_accept(evutil_socket_t fd, short what, void *arg) {
@@ -697,6 +987,10 @@ static int loop_init(struct kms_server *s, struct loop *l, uint16_t port) {
         l->resume_accept = evtimer_new(l->base, on_resume_accept, l);
         if (!l->done_ev || !l->flush_ev || !l->stop_ev || !l->deadline || !l->resume_accept)
                 return -ENOMEM;
+        struct timeval hs = { .tv_sec = s->config->handshake_timeout };
+        l->handshake = event_base_init_common_timeout(l->base, &hs);
+        if (!l->handshake)
+                return -ENOMEM;
         if (s->config->idle_timeout > 0) {
                 /* Every connection's timer has this one duration: a common timeout
                  * keeps them in a queue, re-armed in constant time. */
@@ -735,13 +1029,20 @@ int kms_server_new(const struct kms_config *c, struct kms_engine *e, SSL_CTX *ct
                            "to at most this in kms.conf", s->max_connections, (unsigned long long) rl.rlim_cur);
         }
 
+        int r = addr_limit_new(c->max_unauthenticated_per_address, &s->per_address);
+        if (r < 0)
+                goto fail;
+        s->max_pending = MIN(c->max_unauthenticated, MAX(s->max_connections / 2, 1U));
+        if (s->max_pending < c->max_unauthenticated)
+                log_notice("max-unauthenticated lowered to %u, half of max-connections: the rest is for "
+                           "authenticated clients", s->max_pending);
+
         unsigned n = c->network_threads;
         if (n == 0) {
                 long cpus = sysconf(_SC_NPROCESSORS_ONLN);
                 n = cpus > 0 ? (unsigned) cpus : 1;
         }
         n = MIN(n, (unsigned) MAX_LOOPS);
-        int r;
         for (; s->n_loops < n; s->n_loops++) {
                 r = loop_init(s, &s->loops[s->n_loops], (uint16_t) s->port);
                 if (r < 0) {
@@ -766,6 +1067,14 @@ int kms_server_new(const struct kms_config *c, struct kms_engine *e, SSL_CTX *ct
         event_add(s->sigterm, NULL);
         event_add(s->sigint, NULL);
         event_add(s->sighup, NULL);
+        s->stats_ev = event_new(s->loops[0].base, -1, EV_PERSIST, on_stats, s);
+        if (!s->stats_ev)
+                goto fail;
+        struct timeval second = { .tv_sec = 1 };
+        event_add(s->stats_ev, &second);
+        struct timespec now;
+        clock_gettime(CLOCK_MONOTONIC, &now);
+        s->last_report = now.tv_sec;
 
         s->workers = calloc(c->workers, sizeof(pthread_t));
         if (!s->workers)
@@ -820,6 +1129,7 @@ static void loop_free(struct loop *l) {
         while (l->conns) {
                 struct conn *c = l->conns;
                 l->conns = c->next;
+                pending_end(c, false);
                 conn_io_done(&c->io);
                 free(c);
         }
@@ -866,8 +1176,11 @@ void kms_server_free(struct kms_server *s) {
                 event_free(s->sigint);
         if (s->sighup)
                 event_free(s->sighup);
+        if (s->stats_ev)
+                event_free(s->stats_ev);
         for (unsigned i = 0; i < s->n_loops; i++)
                 loop_free(&s->loops[i]);
+        addr_limit_free(s->per_address);
         pthread_mutex_destroy(&s->work.lock);
         pthread_cond_destroy(&s->work.cond);
         free(s);

@@ -38,6 +38,10 @@ typedef char store_id[KMS_ID_MAX];
  * not. Runs on the store's own thread: keep it short and do not call the store. */
 typedef void store_put_done_fn(int r, void *userdata);
 
+/* Called by the store before each commit, with nothing of it durable yet: a
+ * negative errno fails the whole commit (nothing of it is stored). */
+typedef int store_commit_hook_fn(void *userdata);
+
 struct store_ops {
         int (*put)(struct store *s, const struct kms_object *o);
         int (*put_async)(struct store *s, const struct kms_object *o, store_put_done_fn *done, void *userdata);
@@ -46,6 +50,7 @@ struct store_ops {
         int (*list)(struct store *s, const struct store_filter *f, store_id **ret, size_t *ret_n);
         int (*rotate)(struct store *s, const struct master_source *new_master);
         int (*count)(struct store *s, uint64_t *ret);
+        void (*set_commit_hook)(struct store *s, store_commit_hook_fn *fn, void *userdata);
         void (*free)(struct store *s);
 };
 
@@ -92,6 +97,11 @@ static inline int store_rotate(struct store *s, const struct master_source *new_
 /* Number of objects. */
 static inline int store_count(struct store *s, uint64_t *ret) {
         return s->ops->count(s, ret);
+}
+/* Run fn before every commit from now on (the audit log's fsync: lines written
+ * before a write was queued are durable before the write is). Set before serving. */
+static inline void store_set_commit_hook(struct store *s, store_commit_hook_fn *fn, void *userdata) {
+        s->ops->set_commit_hook(s, fn, userdata);
 }
 /* Finish pending commits and close. NULL is fine. */
 static inline void store_free(struct store *s) {

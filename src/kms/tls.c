@@ -5,10 +5,34 @@
 #include <openssl/err.h>
 #include <stdbool.h>
 #include <openssl/x509.h>
+#include <pthread.h>
 #include <string.h>
 
 #include "shared/hex.h"
 #include "shared/log.h"
+
+static int fp_index = -1;
+
+static void fp_index_init(void) {
+        fp_index = SSL_get_ex_new_index(0, NULL, NULL, NULL, NULL);
+}
+
+/* Called for each certificate of the chain the peer presented, with OpenSSL's
+ * verdict, which stands: it only notes the leaf's fingerprint. */
+static int verify_note(int ok, X509_STORE_CTX *x) {
+        SSL *ssl = X509_STORE_CTX_get_ex_data(x, SSL_get_ex_data_X509_STORE_CTX_idx());
+        char *fp = ssl && fp_index >= 0 ? SSL_get_ex_data(ssl, fp_index) : NULL;
+        X509 *leaf = X509_STORE_CTX_get0_cert(x);
+        if (fp && !fp[0] && leaf)
+                (void) kms_tls_fingerprint(leaf, fp);
+        return ok;
+}
+
+void kms_tls_record_peer(SSL *ssl, char fp[static KMS_FINGERPRINT_SIZE]) {
+        fp[0] = 0;
+        if (fp_index >= 0)
+                (void) SSL_set_ex_data(ssl, fp_index, fp);
+}
 
 int kms_tls_context(const char *cert, const char *key, const char *ca, const char *ciphers, SSL_CTX **ret) {
         SSL_CTX *ctx = SSL_CTX_new(TLS_server_method());
@@ -52,7 +76,9 @@ int kms_tls_context(const char *cert, const char *key, const char *ca, const cha
         }
         /* Every KMIP client authenticates with its certificate: no certificate, no
          * connection. */
-        SSL_CTX_set_verify(ctx, SSL_VERIFY_PEER | SSL_VERIFY_FAIL_IF_NO_PEER_CERT, NULL);
+        static pthread_once_t once = PTHREAD_ONCE_INIT;
+        pthread_once(&once, fp_index_init);
+        SSL_CTX_set_verify(ctx, SSL_VERIFY_PEER | SSL_VERIFY_FAIL_IF_NO_PEER_CERT, verify_note);
         /* No session resumption: every connection presents and verifies its client
          * certificate, so a certificate that expired (or a CA that was removed) stops
          * working at the next connection, not when a cached session runs out. KMIP

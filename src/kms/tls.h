@@ -30,3 +30,8 @@ int kms_tls_identity(SSL *ssl, char *cn, size_t cn_size, char fingerprint[static
 /* The SHA-256 fingerprint of cert in lowercase hex (the client's fingerprint in
  * the audit log, in [group] members and in revoked-client). */
 int kms_tls_fingerprint(X509 *cert, char fingerprint[static KMS_FINGERPRINT_SIZE]);
+/* Have the verification of ssl's peer certificate record that certificate's
+ * SHA-256 hex into fp (which must outlive ssl's handshake), whether or not it
+ * verifies: the audit log names refused certificates too. fp stays "" when the peer
+ * presented none. */
+void kms_tls_record_peer(SSL *ssl, char fp[static KMS_FINGERPRINT_SIZE]);

@@ -102,10 +102,16 @@ elif mode == "failcommit":
     if n_failed != n_before:
         raise SystemExit("FAIL: %d objects stored by failed commits" % (n_failed - n_before))
     audit = [json.loads(line) for line in open(os.path.join(d, "audit.log"))]
+    # A change is audited before its commit (result success, what it would answer);
+    # a commit that then fails adds a line "failed" for the same object: the last
+    # line of each object says how it ended.
     for name in ("Create", "Register"):
         lines = [a for a in audit if a["operation"] == name]
-        if not lines or any(a["result"] != "failed" for a in lines[-2:]):
-            raise SystemExit("FAIL: the audit log does not record the failed %s: %r" % (name, lines[-2:]))
+        last = {}
+        for a in lines[-4:]:
+            last[a.get("object")] = a["result"]
+        if not lines or any(r != "failed" for r in last.values()):
+            raise SystemExit("FAIL: the audit log does not record the failed %s: %r" % (name, lines[-4:]))
     db.execute("DROP TRIGGER test_fail")
     db.commit()
     _, b = c.call(create)

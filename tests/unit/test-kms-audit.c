@@ -1,11 +1,13 @@
 /* Unit test of the KMS audit log: one valid JSON object per line whatever the client
- * identity contains, with the fields the operators rely on. */
+ * identity contains, with the fields the operators rely on; the chain of MACs
+ * holds across reopening and breaks where a line is edited, removed or cut. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <cmocka.h>
 
+#include <errno.h>
 #include <jansson.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -22,15 +24,25 @@ static void test_lines(void **state) {
         assert_true(fd >= 0);
         close(fd);
         unlink(path);
+        char key[sizeof(path) + 4];
+        snprintf(key, sizeof(key), "%s.key", path);
         struct audit *a = NULL;
-        assert_int_equal(audit_open(path, &a), 0);
+        assert_int_equal(audit_open(path, key, &a), 0);
         struct stat st;
         assert_int_equal(stat(path, &st), 0);
         assert_int_equal(st.st_mode & 0777, 0600);
+        assert_int_equal(stat(key, &st), 0);
+        assert_int_equal(st.st_mode & 0777, 0600);
+        assert_int_equal(st.st_size, AUDIT_KEY_SIZE);
 
         const char *names[] = { "vcenter", "quote\"back\\slash", "ctl\n\t\x01", "caf\xc3\xa9", "bad\xff\xfe" };
-        for (size_t i = 0; i < 5; i++)
-                audit_record(a, names[i], "ab12", "Get", i == 0 ? "uuid-1" : NULL, i == 0 ? 0 : 1, 1);
+        for (size_t i = 0; i < 5; i++) {
+                struct audit_event ev = {
+                        .identity = names[i], .fingerprint = "ab12", .peer = "127.0.0.1:5", .operation = "Get",
+                        .object_id = i == 0 ? "uuid-1" : NULL, .status = i == 0 ? 0 : 1, .reason = 1,
+                };
+                assert_int_equal(audit_record(a, &ev), 0);
+        }
         audit_close(a);
 
         FILE *f = fopen(path, "r");
@@ -44,6 +56,9 @@ static void test_lines(void **state) {
                 assert_string_equal(json_string_value(json_object_get(o, "operation")), "Get");
                 assert_string_equal(json_string_value(json_object_get(o, "client_sha256")), "ab12");
                 assert_non_null(json_string_value(json_object_get(o, "time")));
+                assert_string_equal(json_string_value(json_object_get(o, "peer")), "127.0.0.1:5");
+                assert_int_equal(json_integer_value(json_object_get(o, "seq")), (json_int_t) n + 1);
+                assert_int_equal(strlen(json_string_value(json_object_get(o, "mac"))), 64);
                 if (n == 0) {
                         assert_string_equal(json_string_value(json_object_get(o, "result")), "success");
                         assert_string_equal(json_string_value(json_object_get(o, "object")), "uuid-1");
@@ -59,13 +74,114 @@ static void test_lines(void **state) {
                 n++;
         }
         fclose(f);
+        unsigned long lines = 0;
+        assert_int_equal(audit_verify(path, key, stderr, &lines), 0);
+        assert_int_equal(lines, 5);
         unlink(path);
+        unlink(key);
         assert_int_equal(n, 5);
+}
+
+static void write_lines(const char *path, const char *key, int n) {
+        struct audit *a = NULL;
+        assert_int_equal(audit_open(path, key, &a), 0);
+        for (int i = 0; i < n; i++) {
+                char id[32];
+                snprintf(id, sizeof(id), "id-%d", i);
+                struct audit_event ev = { .identity = "c", .operation = "Create", .object_id = id };
+                assert_int_equal(audit_record(a, &ev), 0);
+        }
+        audit_close(a);
+}
+
+static char *slurp(const char *path, size_t *n) {
+        FILE *f = fopen(path, "r");
+        assert_non_null(f);
+        static char buf[65536];
+        *n = fread(buf, 1, sizeof(buf), f);
+        fclose(f);
+        return buf;
+}
+
+static void spit(const char *path, const char *p, size_t n) {
+        FILE *f = fopen(path, "w");
+        assert_non_null(f);
+        assert_int_equal(fwrite(p, 1, n, f), n);
+        fclose(f);
+}
+
+/* Verify's report for the file as it is: the first line number it names (0: none). */
+static unsigned long first_break(const char *path, const char *key) {
+        char *out = NULL;
+        size_t size = 0;
+        FILE *m = open_memstream(&out, &size);
+        int r = audit_verify(path, key, m, NULL);
+        fclose(m);
+        unsigned long line = r == 0 ? 0 : strtoul(out, NULL, 10);
+        if (r != 0)
+                assert_int_equal(r, -EBADMSG);
+        free(out);
+        return line;
+}
+
+static void test_chain(void **state) {
+        (void) state;
+        char path[] = "/tmp/test-kms-audit-chain-XXXXXX";
+        int fd = mkstemp(path);
+        assert_true(fd >= 0);
+        close(fd);
+        unlink(path);
+        char key[sizeof(path) + 4];
+        snprintf(key, sizeof(key), "%s.key", path);
+        /* Two runs of the server: the chain goes on across reopening. */
+        write_lines(path, key, 3);
+        write_lines(path, key, 3);
+        assert_int_equal(first_break(path, key), 0);
+        size_t n;
+        char *orig = slurp(path, &n);
+        char copy[65536];
+        memcpy(copy, orig, n);
+
+        /* An edited line: "id-1" becomes "id-9" on line 2. */
+        char *p = strstr(copy, "id-1");
+        p[3] = '9';
+        spit(path, copy, n);
+        assert_int_equal(first_break(path, key), 2);
+        p[3] = '1';
+
+        /* A line removed: line 3 goes, line 4 (now 3) says so. */
+        char *l3 = strchr(strchr(copy, '\n') + 1, '\n') + 1, *l4 = strchr(l3, '\n') + 1;
+        char cut[65536];
+        size_t head = (size_t) (l3 - copy);
+        memcpy(cut, copy, head);
+        memcpy(cut + head, l4, n - (size_t) (l4 - copy));
+        spit(path, cut, n - (size_t) (l4 - l3));
+        assert_int_equal(first_break(path, key), 3);
+
+        /* The last line cut short. */
+        spit(path, copy, n - 10);
+        assert_int_equal(first_break(path, key), 6);
+        /* The server goes on after a cut line: new lines chain to the last whole one,
+         * and only the cut line is reported. */
+        write_lines(path, key, 2);
+        assert_int_equal(first_break(path, key), 6);
+        unsigned long lines;
+        assert_int_equal(audit_verify(path, key, stderr, &lines), -EBADMSG);
+        assert_int_equal(lines, 8);
+
+        /* Another key: the first line already fails. */
+        spit(path, copy, n);
+        unlink(key);
+        write_lines("/dev/null", key, 0);
+        assert_int_equal(first_break(path, key), 1);
+        unlink(path);
+        unlink(key);
 }
 
 int main(void) {
         const struct CMUnitTest tests[] = {
                 cmocka_unit_test(test_lines),
+                cmocka_unit_test(test_chain),
         };
         return cmocka_run_group_tests(tests, NULL, NULL);
 }
