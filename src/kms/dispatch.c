@@ -62,14 +62,14 @@ static kms_op_fn *handler_for(uint32_t op) {
         return NULL;
 }
 
-int kms_engine_init(struct kms_engine *e, const struct kms_config *c, struct store *s, struct audit *audit) {
-        *e = (struct kms_engine) { .config = c, .store = s, .audit = audit };
+int kms_dispatcher_init(struct kms_dispatcher *e, const struct kms_config *c, struct store *s, struct audit *audit) {
+        *e = (struct kms_dispatcher) { .config = c, .store = s, .audit = audit };
         for (size_t i = 0; i < KMS_LOCK_STRIPES; i++)
                 pthread_mutex_init(&e->stripes[i], NULL);
         return 0;
 }
 
-void kms_engine_done(struct kms_engine *e) {
+void kms_dispatcher_done(struct kms_dispatcher *e) {
         for (size_t i = 0; i < KMS_LOCK_STRIPES; i++)
                 pthread_mutex_destroy(&e->stripes[i]);
 }
@@ -121,10 +121,10 @@ static int pick_version(struct kmip_version asked, struct kmip_version *ret) {
         return -EPROTONOSUPPORT;
 }
 
-static int process(struct kms_engine *e, const struct kms_client *client, const uint8_t *req, size_t n,
+static int process(struct kms_dispatcher *e, const struct kms_client *client, const uint8_t *req, size_t n,
                    struct kms_defer *defer, uint8_t **ret, size_t *ret_n);
 
-int kms_process(struct kms_engine *e, const struct kms_client *client, const uint8_t *req, size_t n,
+int kms_process(struct kms_dispatcher *e, const struct kms_client *client, const uint8_t *req, size_t n,
                 struct kms_defer *defer, uint8_t **ret, size_t *ret_n) {
         if (defer)
                 defer->deferred = false;
@@ -136,7 +136,7 @@ int kms_process(struct kms_engine *e, const struct kms_client *client, const uin
         return r;
 }
 
-void kms_defer_finish(struct kms_engine *e, const struct kms_client *client, const struct kms_defer *d, int r) {
+void kms_defer_finish(struct kms_dispatcher *e, const struct kms_client *client, const struct kms_defer *d, int r) {
         /* Its success line went out before the write was queued (kms_store_object):
          * only a commit that failed, or a line that could not be written then
          * (audit-failure = continue), needs one now. */
@@ -149,7 +149,7 @@ void kms_defer_finish(struct kms_engine *e, const struct kms_client *client, con
                                  NULL);
 }
 
-static int process(struct kms_engine *e, const struct kms_client *client, const uint8_t *req, size_t n,
+static int process(struct kms_dispatcher *e, const struct kms_client *client, const uint8_t *req, size_t n,
                    struct kms_defer *defer, uint8_t **ret, size_t *ret_n) {
         _cleanup_(ttlv_arena_freep) struct ttlv_arena *a = ttlv_arena_new();
         if (!a)
@@ -210,7 +210,7 @@ static int process(struct kms_engine *e, const struct kms_client *client, const 
                 struct kmip_batch_item *out = &resp.items[resp.n_items++];
                 *out = (struct kmip_batch_item) { .operation = it->operation, .id = it->id, .id_size = it->id_size };
                 struct kms_op op = {
-                        .engine = e, .client = client, .a = a, .v = v, .operation = it->operation,
+                        .dispatcher = e, .client = client, .a = a, .v = v, .operation = it->operation,
                         .req = it->payload, .placeholder = placeholder,
                         .defer = item_defer,
                 };

@@ -1,4 +1,4 @@
-/* The KMIP side of vmcrypt-kms: the engine that turns one request message into one
+/* The KMIP side of vmcrypt-kms: the dispatcher that turns one request message into one
  * response message (kms_process), and what every operation handler (op-*.c) shares.
  * It knows nothing about sockets; server.c feeds it from worker threads. */
 #pragma once
@@ -25,7 +25,7 @@ struct kms_client {
         char peer[64]; /* "ADDR:PORT" or "[V6]:PORT" of the TCP peer; "" when unknown */
 };
 
-struct kms_engine {
+struct kms_dispatcher {
         const struct kms_config *config;
         struct store *store;
         struct audit *audit;
@@ -35,7 +35,7 @@ struct kms_engine {
 };
 
 struct kms_op {
-        struct kms_engine *engine;
+        struct kms_dispatcher *dispatcher;
         const struct kms_client *client;
         struct ttlv_arena *a;
         struct kmip_version v;
@@ -51,9 +51,9 @@ struct kms_op {
 
 typedef int kms_op_fn(struct kms_op *op);
 
-/* Initialise an engine over an open store (audit may be NULL). */
-int kms_engine_init(struct kms_engine *e, const struct kms_config *c, struct store *s, struct audit *audit);
-void kms_engine_done(struct kms_engine *e);
+/* Initialise a dispatcher over an open store (audit may be NULL). */
+int kms_dispatcher_init(struct kms_dispatcher *e, const struct kms_config *c, struct store *s, struct audit *audit);
+void kms_dispatcher_done(struct kms_dispatcher *e);
 
 /* A reply held back until its write is durable: the inline mode of kms_process. */
 struct kms_defer {
@@ -76,20 +76,20 @@ struct kms_defer {
  * then be held until defer->done reports, and dropped on failure (run the request
  * again with defer NULL for the real answer). Any other request is left untouched
  * and -EWOULDBLOCK returned. */
-int kms_process(struct kms_engine *e, const struct kms_client *client, const uint8_t *req, size_t n,
+int kms_process(struct kms_dispatcher *e, const struct kms_client *client, const uint8_t *req, size_t n,
                 struct kms_defer *defer, uint8_t **ret, size_t *ret_n);
 /* Write the audit record of a deferred item, with the outcome r its done reported. */
-void kms_defer_finish(struct kms_engine *e, const struct kms_client *client, const struct kms_defer *d, int r);
+void kms_defer_finish(struct kms_dispatcher *e, const struct kms_client *client, const struct kms_defer *d, int r);
 
 /* ---- shared by the operation handlers (ops-common.c) ---- */
 
 /* Fail with a Result Message; returns err so handlers can `return kms_fail(...)`. */
 int kms_fail(struct kms_op *op, int err, const char *message);
 /* Write an audit line for client; 0 or why it could not be written. */
-int kms_audit(struct kms_engine *e, const struct kms_client *client, const char *operation, const char *object_id,
+int kms_audit(struct kms_dispatcher *e, const struct kms_client *client, const char *operation, const char *object_id,
               uint32_t status, uint32_t reason, const char *message);
 /* Whether a request must be refused when its audit line cannot be written. */
-bool kms_audit_refuses(const struct kms_engine *e);
+bool kms_audit_refuses(const struct kms_dispatcher *e);
 #define KMS_AUDIT_REFUSED "The audit log cannot be written: refused, nothing changed (audit-failure = refuse)"
 /* Store o for op (insert or replace; op->defer set: queued, see kms_process), its
  * audit line first: a change whose line cannot be written is refused (-EIO, General
@@ -110,7 +110,7 @@ void kms_object_apply_dates(struct kms_object *o, int64_t now);
  * Compromised), -ENOKEY (Pre-Active) or -EIDRM (destroyed). */
 int kms_require_active(struct kms_op *op, const struct kms_object *o, bool allow_pre_active);
 /* Stripe lock for read-modify-write of object id. */
-pthread_mutex_t *kms_lock(struct kms_engine *e, const char *id);
+pthread_mutex_t *kms_lock(struct kms_dispatcher *e, const char *id);
 /* Current time, POSIX seconds. */
 int64_t kms_now(void);
 /* A fresh random UUID (text). */

@@ -357,10 +357,10 @@ static int serve_main(int argc, char *argv[]) {
          * is on disk before the commit that holds the change. */
         if (audit && !c->audit_continue)
                 store_set_commit_hook(store, audit_commit_hook, audit);
-        struct kms_engine engine;
-        kms_engine_init(&engine, c, store, audit);
+        struct kms_dispatcher dispatcher;
+        kms_dispatcher_init(&dispatcher, c, store, audit);
         struct kms_server *srv = NULL;
-        r = kms_server_new(c, &engine, ctx, &srv);
+        r = kms_server_new(c, &dispatcher, ctx, &srv);
         struct reload rl = { .args = &a, .revocation = revocation };
         if (r < 0) {
                 log_error_errno(r, "Cannot listen on %s: %m", c->listen);
@@ -374,7 +374,7 @@ static int serve_main(int argc, char *argv[]) {
                 kms_server_free(srv);
                 log_notice("Stopped");
         }
-        kms_engine_done(&engine);
+        kms_dispatcher_done(&dispatcher);
         store_set_commit_hook(store, NULL, NULL);
         audit_close(audit);
         SSL_CTX_free(ctx);

@@ -12,7 +12,7 @@ int kms_fail(struct kms_op *op, int err, const char *message) {
         return err < 0 ? err : -EIO;
 }
 
-int kms_audit(struct kms_engine *e, const struct kms_client *client, const char *operation, const char *object_id,
+int kms_audit(struct kms_dispatcher *e, const struct kms_client *client, const char *operation, const char *object_id,
               uint32_t status, uint32_t reason, const char *message) {
         struct audit_event ev = {
                 .identity = client->cn, .fingerprint = client->fingerprint, .peer = client->peer,
@@ -22,7 +22,7 @@ int kms_audit(struct kms_engine *e, const struct kms_client *client, const char 
         return audit_record(e->audit, &ev);
 }
 
-bool kms_audit_refuses(const struct kms_engine *e) {
+bool kms_audit_refuses(const struct kms_dispatcher *e) {
         return e->audit && !e->config->audit_continue;
 }
 
@@ -32,7 +32,7 @@ bool kms_audit_refuses(const struct kms_engine *e) {
  * audit-failure = refuse the store's commit hook also makes the line durable
  * (fdatasync) before the commit that holds the change (main.c). */
 int kms_store_object(struct kms_op *op, const struct kms_object *o) {
-        struct kms_engine *e = op->engine;
+        struct kms_dispatcher *e = op->dispatcher;
         snprintf(op->object_id, sizeof(op->object_id), "%s", o->id);
         int r = kms_audit(e, op->client, kmip_operation_name(op->operation), o->id, KMIP_STATUS_SUCCESS, 0, NULL);
         if (r < 0 && kms_audit_refuses(e))
@@ -71,13 +71,13 @@ int kms_op_uid(struct kms_op *op, const char **ret) {
 
 int kms_load(struct kms_op *op, const char *uid, struct kms_object **ret) {
         struct kms_object *o = NULL;
-        int r = store_get(op->engine->store, uid, &o);
+        int r = store_get(op->dispatcher->store, uid, &o);
         if (r == -ENOENT)
                 return kms_fail(op, -ENOENT, "No such object");
         if (r < 0)
                 return kms_fail(op, r, "Storage failure");
         const struct kms_client *cl = op->client;
-        if (!kms_policy_allows(op->engine->config, cl->cn, cl->fingerprint, o->owner, op->operation)) {
+        if (!kms_policy_allows(op->dispatcher->config, cl->cn, cl->fingerprint, o->owner, op->operation)) {
                 kms_object_free(o);
                 return kms_fail(op, -ENOENT, "No such object");
         }
@@ -118,7 +118,7 @@ int kms_require_active(struct kms_op *op, const struct kms_object *o, bool allow
         }
 }
 
-pthread_mutex_t *kms_lock(struct kms_engine *e, const char *id) {
+pthread_mutex_t *kms_lock(struct kms_dispatcher *e, const char *id) {
         uint32_t h = 2166136261u;
         for (const char *p = id; *p; p++)
                 h = (h ^ (uint8_t) *p) * 16777619u;

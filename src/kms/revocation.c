@@ -179,6 +179,7 @@ bool kms_revocation_denies(struct kms_revocation *r, X509 *cert, const char *fin
 /* After OpenSSL's own checks of the client's chain: the leaf may still be revoked.
  * Failing here sends the certificate_revoked alert, so the client learns why. */
 static int verify_cb(int ok, X509_STORE_CTX *x) {
+        ok = kms_tls_verify_note(ok, x); /* the audit log names refused certificates too */
         if (!ok || X509_STORE_CTX_get_error_depth(x) != 0)
                 return ok;
         SSL *ssl = X509_STORE_CTX_get_ex_data(x, SSL_get_ex_data_X509_STORE_CTX_idx());

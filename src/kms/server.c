@@ -144,7 +144,7 @@ struct loop {
 
 struct kms_server {
         const struct kms_config *config;
-        struct kms_engine *engine;
+        struct kms_dispatcher *dispatcher;
         SSL_CTX *ssl;
         int port;
         unsigned max_connections;  /* config, lowered to what the fd limit allows */
@@ -240,7 +240,7 @@ static void *worker_main(void *arg) {
                         s->work.tail = NULL;
                 pthread_mutex_unlock(&s->work.lock);
 
-                j->r = kms_process(s->engine, &j->conn->client, j->req, j->req_n, NULL, &j->resp, &j->resp_n);
+                j->r = kms_process(s->dispatcher, &j->conn->client, j->req, j->req_n, NULL, &j->resp, &j->resp_n);
                 OPENSSL_clear_free(j->req, j->req_n);
                 j->req = NULL;
                 post_done(j);
@@ -466,7 +466,7 @@ static bool conn_take_one(struct conn *c) {
         /* Reads are answered right here: no thread hand-off, no context switch; so
          * are Creates, whose reply is held until the store's commit. Only other
          * requests that write (and so wait for a disk commit) go to the workers. */
-        j->r = kms_process(s->engine, &c->client, j->req, j->req_n, &j->defer, &j->resp, &j->resp_n);
+        j->r = kms_process(s->dispatcher, &c->client, j->req, j->req_n, &j->defer, &j->resp, &j->resp_n);
         if (j->defer.deferred) {
                 /* The job is the committer's now, even if j->r < 0: on_committed
                  * brings it back. */
@@ -536,7 +536,7 @@ static void handshake_failed(struct conn *c, int r) {
                                 .operation = "(TLS handshake)", .status = KMIP_STATUS_OPERATION_FAILED,
                                 .message = handshake_failure(c, r, buf, sizeof(buf)),
                         };
-                        (void) audit_record(s->engine->audit, &ev);
+                        (void) audit_record(s->dispatcher->audit, &ev);
                 } else
                         __atomic_add_fetch(&s->hs_unaudited, 1, __ATOMIC_RELAXED);
         }
@@ -574,7 +574,7 @@ static int conn_handshake(struct conn *c) {
                         .fingerprint = fp, .peer = c->client.peer, .operation = what,
                         .status = KMIP_STATUS_OPERATION_FAILED, .reason = KMIP_REASON_AUTHENTICATION_NOT_SUCCESSFUL,
                 };
-                (void) audit_record(c->loop->srv->engine->audit, &ev);
+                (void) audit_record(c->loop->srv->dispatcher->audit, &ev);
                 c->client.cn[0] = 0;
                 stat_add(c->loop->srv, STAT_FAILED);
                 conn_drop(c);
@@ -673,7 +673,7 @@ static void on_done(evutil_socket_t fd, short what, void *arg) {
                 list = j->next;
                 struct conn *c = j->conn;
                 if (j->defer.deferred) {
-                        kms_defer_finish(l->srv->engine, &c->client, &j->defer, j->commit_r);
+                        kms_defer_finish(l->srv->dispatcher, &c->client, &j->defer, j->commit_r);
                         if (j->commit_r < 0 && !c->closing) {
                                 /* The held reply promised what the store could not
                                  * keep: run the request again, waiting for its commit,
@@ -823,14 +823,14 @@ static void on_stats(evutil_socket_t fd, short what, void *arg) {
                                 .operation = "(unauthenticated connections)", .status = KMIP_STATUS_OPERATION_FAILED,
                                 .message = msg,
                         };
-                        (void) audit_record(s->engine->audit, &ev);
+                        (void) audit_record(s->dispatcher->audit, &ev);
                 }
                 if (sum > 0)
                         s->last_report = now.tv_sec;
         }
         /* Audit lines that could not be written: the first time at once, then at
          * most every REPORT_INTERVAL_S. */
-        unsigned long failed = audit_failures(s->engine->audit);
+        unsigned long failed = audit_failures(s->dispatcher->audit);
         if (failed != s->audit_failures_reported && now.tv_sec - s->last_audit_report >= REPORT_INTERVAL_S) {
                 log_warning("%lu audit lines could not be written (%s)", failed - s->audit_failures_reported,
                             s->config->audit_continue ? "audit-failure = continue: served anyway"
@@ -847,7 +847,7 @@ static void on_stats(evutil_socket_t fd, short what, void *arg) {
                 struct audit_event ev = {
                         .operation = "(TLS handshake)", .status = KMIP_STATUS_OPERATION_FAILED, .message = msg,
                 };
-                (void) audit_record(s->engine->audit, &ev);
+                (void) audit_record(s->dispatcher->audit, &ev);
         }
 #ifdef __GLIBC__
         if (__atomic_load_n(&s->unauth_closed, __ATOMIC_RELAXED) >= TRIM_AFTER && pending <= s->max_pending / 16) {
@@ -1005,14 +1005,14 @@ static int loop_init(struct kms_server *s, struct loop *l, uint16_t port) {
         return 0;
 }
 
-int kms_server_new(const struct kms_config *c, struct kms_engine *e, SSL_CTX *ctx, struct kms_server **ret) {
+int kms_server_new(const struct kms_config *c, struct kms_dispatcher *e, SSL_CTX *ctx, struct kms_server **ret) {
         static pthread_once_t once = PTHREAD_ONCE_INIT;
         pthread_once(&once, (void (*)(void)) evthread_use_pthreads);
         struct kms_server *s = calloc(1, sizeof(*s));
         if (!s)
                 return -ENOMEM;
         s->config = c;
-        s->engine = e;
+        s->dispatcher = e;
         s->ssl = ctx;
         pthread_mutex_init(&s->work.lock, NULL);
         pthread_cond_init(&s->work.cond, NULL);

@@ -12,7 +12,7 @@
 struct kms_server;
 
 /* Bind the listener and start the workers; -EADDRINUSE etc. */
-int kms_server_new(const struct kms_config *c, struct kms_engine *e, SSL_CTX *ctx, struct kms_server **ret);
+int kms_server_new(const struct kms_config *c, struct kms_dispatcher *e, SSL_CTX *ctx, struct kms_server **ret);
 /* Serve until SIGTERM or SIGINT, then finish in-flight requests (at most 10 s),
  * close every connection and return 0. */
 int kms_server_run(struct kms_server *s);

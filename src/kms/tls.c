@@ -19,7 +19,7 @@ static void fp_index_init(void) {
 
 /* Called for each certificate of the chain the peer presented, with OpenSSL's
  * verdict, which stands: it only notes the leaf's fingerprint. */
-static int verify_note(int ok, X509_STORE_CTX *x) {
+int kms_tls_verify_note(int ok, X509_STORE_CTX *x) {
         SSL *ssl = X509_STORE_CTX_get_ex_data(x, SSL_get_ex_data_X509_STORE_CTX_idx());
         char *fp = ssl && fp_index >= 0 ? SSL_get_ex_data(ssl, fp_index) : NULL;
         X509 *leaf = X509_STORE_CTX_get0_cert(x);
@@ -78,7 +78,7 @@ int kms_tls_context(const char *cert, const char *key, const char *ca, const cha
          * connection. */
         static pthread_once_t once = PTHREAD_ONCE_INIT;
         pthread_once(&once, fp_index_init);
-        SSL_CTX_set_verify(ctx, SSL_VERIFY_PEER | SSL_VERIFY_FAIL_IF_NO_PEER_CERT, verify_note);
+        SSL_CTX_set_verify(ctx, SSL_VERIFY_PEER | SSL_VERIFY_FAIL_IF_NO_PEER_CERT, kms_tls_verify_note);
         /* No session resumption: every connection presents and verifies its client
          * certificate, so a certificate that expired (or a CA that was removed) stops
          * working at the next connection, not when a cached session runs out. KMIP

@@ -35,3 +35,6 @@ int kms_tls_fingerprint(X509 *cert, char fingerprint[static KMS_FINGERPRINT_SIZE
  * verifies: the audit log names refused certificates too. fp stays "" when the peer
  * presented none. */
 void kms_tls_record_peer(SSL *ssl, char fp[static KMS_FINGERPRINT_SIZE]);
+/* The context's verify callback that does the recording (returns ok unchanged);
+ * a callback installed in its place calls it first. */
+int kms_tls_verify_note(int ok, X509_STORE_CTX *x);

@@ -1,6 +1,6 @@
-/* Mutation test of the KMIP engine: valid requests of every served operation, with
+/* Mutation test of the KMIP dispatcher: valid requests of every served operation, with
  * bytes flipped, lengths changed and tails cut, fed to kms_process. Whatever comes in,
- * the engine must answer with a well-formed response message (never crash, never read
+ * the dispatcher must answer with a well-formed response message (never crash, never read
  * out of bounds: run it under ASan). Deterministic: fixed seed. */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -51,8 +51,8 @@ static void test_mutations(void **state) {
         struct store *store;
         assert_int_equal(store_sqlite_open(config->database, &(struct master_source) { .key = mk }, &store), 0);
         secret_free(mk);
-        struct kms_engine e;
-        kms_engine_init(&e, config, store, NULL);
+        struct kms_dispatcher e;
+        kms_dispatcher_init(&e, config, store, NULL);
         const struct kms_client who = { .cn = "fuzz" };
 
         /* A real key to aim at, so mutated requests reach deep into the handlers. */
@@ -219,7 +219,7 @@ static void test_mutations(void **state) {
         for (size_t i = 0; i < n_seeds; i++)
                 ttlv_buffer_free(seeds[i], seed_n[i]);
         ttlv_arena_free(a);
-        kms_engine_done(&e);
+        kms_dispatcher_done(&e);
         store_free(store);
         kms_config_free(config);
         char cmd[256];

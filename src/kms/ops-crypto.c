@@ -1,19 +1,4 @@
-/* Encrypt/Decrypt: see cipher.h.
- *
- * Who picks the IV matters as much as who holds the key. GCM (like any counter
- * mode) encrypts by XOR with a keystream that depends only on key and IV: whoever
- * may Encrypt under an IV of their choice gets the keystream of any ciphertext
- * made under that IV, and so its plaintext (Encrypt zeros with the IV of a wrapped
- * secret, XOR with the wrapped bytes). CBC with a chosen IV gives the raw block
- * cipher (IV = 0, one block X: AES(X)), which is the keystream of every GCM or CTR
- * ciphertext too. So on Encrypt the server picks the IV, unless the caller may
- * Decrypt with the key anyway (the owner, or a group granted decrypt): for them the
- * oracle reveals nothing new. An IV from anyone else is refused, not replaced: a
- * client that sent an IV may not look for another one in the answer, and would
- * store a ciphertext it cannot decrypt. AES key wrap takes no IV (its integrity
- * value is fixed), and ECB, the raw block cipher itself, is not offered. */
-#include "kms/cipher.h"
-
+/* The cryptographic operations: Encrypt and Decrypt with a managed key. */
 #include <errno.h>
 #include <openssl/evp.h>
 #include <openssl/rand.h>
@@ -22,7 +7,12 @@
 #include "crypto/ciphers.h"
 #include "crypto/keywrap.h"
 #include "kms/keyblock.h"
+#include "kms/kms.h"
 #include "shared/log.h"
+
+/* Encrypt and Decrypt with a key that never leaves the server: AES-GCM (AEAD, the
+ * default), AES key wrap with padding (RFC 5649, so a 32-byte secret can be wrapped
+ * and unwrapped by a KEK held here) and AES-CBC with PKCS#5 padding. */
 
 struct params {
         uint32_t mode, padding;
@@ -152,7 +142,8 @@ static int run(struct kms_op *op, int enc, const struct secret *key, const struc
         return 0;
 }
 
-int cipher_operation(struct kms_op *op, int enc) {
+/* The whole operation; enc selects Encrypt or Decrypt. */
+static int cipher_operation(struct kms_op *op, int enc) {
         const char *uid;
         int r = kms_op_uid(op, &uid);
         if (r < 0)
@@ -186,8 +177,16 @@ int cipher_operation(struct kms_op *op, int enc) {
                         return kms_fail(op, -EACCES, "Cryptographic Usage Mask does not allow this use");
         }
         const struct kms_client *cl = op->client;
-        bool may_choose_iv = !enc || kms_policy_allows(op->engine->config, cl->cn, cl->fingerprint, o->owner,
+        bool may_choose_iv = !enc || kms_policy_allows(op->dispatcher->config, cl->cn, cl->fingerprint, o->owner,
                                                         KMIP_OP_DECRYPT);
         ttlv_add_text(op->a, op->resp, KMIP_TAG_UNIQUE_IDENTIFIER, o->id);
         return run(op, enc, o->key, &p, may_choose_iv, data, n);
+}
+
+int op_encrypt(struct kms_op *op) {
+        return cipher_operation(op, 1);
+}
+
+int op_decrypt(struct kms_op *op) {
+        return cipher_operation(op, 0);
 }

@@ -1,9 +1,10 @@
-/* Query: the operations and object types served, and server information (vCenter
- * asks for the latter once per connection). */
+/* The operations about the server itself: Query and DiscoverVersions. */
 #include <errno.h>
 
 #include "kms/kms.h"
 
+/* Query: the operations and object types served, and server information (vCenter
+ * asks for the latter once per connection). */
 static const uint32_t served_ops[] = {
         KMIP_OP_CREATE, KMIP_OP_REGISTER, KMIP_OP_LOCATE, KMIP_OP_GET, KMIP_OP_GET_ATTRIBUTES,
         KMIP_OP_GET_ATTRIBUTE_LIST, KMIP_OP_ADD_ATTRIBUTE, KMIP_OP_MODIFY_ATTRIBUTE,
@@ -42,4 +43,15 @@ int op_query(struct kms_op *op) {
                 }
         }
         return 0;
+}
+
+/* DiscoverVersions: the versions both sides speak, in our order of preference; an
+ * empty request gets them all. vCenter sends it at the start of every connection. */
+int op_discover_versions(struct kms_op *op) {
+        struct kmip_version theirs[32], out[32];
+        size_t n = 0;
+        if (op->req && kmip_versions_parse(op->req, theirs, ELEMENTSOF(theirs), &n) < 0)
+                return kms_fail(op, -EPROTO, "Malformed Protocol Version list");
+        size_t k = kmip_versions_negotiate(theirs, n, kmip_versions_supported, kmip_n_versions_supported, out);
+        return kmip_versions_add(op->a, op->resp, out, k);
 }

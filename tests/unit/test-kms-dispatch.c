@@ -1,4 +1,4 @@
-/* Unit tests of the KMIP engine of vmcrypt-kms (kms_process) without network: the
+/* Unit tests of the KMIP dispatcher of vmcrypt-kms (kms_process) without network: the
  * attribute operations in 1.x and 2.0 form, Locate filters and paging, the state
  * machine, and the read/write split the network loop relies on. */
 #include <setjmp.h>
@@ -18,8 +18,8 @@
 #include "kmip/tags.h"
 #include "kms/kms.h"
 
-static char dir[] = "/tmp/test-kms-engine-XXXXXX";
-static struct kms_engine engine;
+static char dir[] = "/tmp/test-kms-dispatch-XXXXXX";
+static struct kms_dispatcher dispatcher;
 static struct kms_config *config;
 static struct store *store;
 static const struct kms_client alice = { .cn = "alice", .fingerprint = "aa" };
@@ -33,12 +33,12 @@ static int setup(void **state) {
         memset(mk->data, 7, 32);
         assert_int_equal(store_sqlite_open(config->database, &(struct master_source) { .key = mk }, &store), 0);
         secret_free(mk);
-        return kms_engine_init(&engine, config, store, NULL);
+        return kms_dispatcher_init(&dispatcher, config, store, NULL);
 }
 
 static int teardown(void **state) {
         (void) state;
-        kms_engine_done(&engine);
+        kms_dispatcher_done(&dispatcher);
         store_free(store);
         kms_config_free(config);
         char cmd[256];
@@ -57,7 +57,7 @@ static int run_request(struct ttlv_arena *a, const struct kms_client *who, struc
         uint8_t *req, *out = NULL;
         size_t n, rn;
         assert_int_equal(ttlv_encode_alloc(root, &req, &n), 0);
-        int r = kms_process(&engine, who, req, n, defer, &out, &rn);
+        int r = kms_process(&dispatcher, who, req, n, defer, &out, &rn);
         ttlv_buffer_free(req, n);
         if (r == 0) {
                 /* The parsed tree points into the response: keep it as long as the arena. */
