@@ -44,6 +44,8 @@ int cli_exit_code(int r) {
         case EKEYEXPIRED:
         case ENOKEY:    /* key exists but is not active */
                 return EXIT_DENIED;
+        case EMEDIUMTYPE:
+                return EXIT_UNSUPPORTED;
         case EBADMSG:
         case EUCLEAN:
         case EPROTO:

@@ -17,7 +17,7 @@
 enum {
         ARG_TYPE = 0x100, ARG_HEADER, ARG_SECTOR, ARG_KEY_FILE, ARG_NEW_KEY_FILE, ARG_RANDOM_KEY,
         ARG_PBKDF_MEMORY, ARG_ITER_TIME, ARG_MAX_RATE, ARG_PROGRESS, ARG_YES, ARG_JSON,
-        ARG_PROVIDER, ARG_KEK, ARG_VM_NAME, ARG_VM_UUID, ARG_PROVIDERS,
+        ARG_PROVIDER, ARG_KEK, ARG_VM_NAME, ARG_VM_UUID, ARG_PROVIDERS, ARG_FORCE_RAW,
 };
 
 static const struct option long_options[] = {
@@ -39,6 +39,7 @@ static const struct option long_options[] = {
         { "vm-name", required_argument, NULL, ARG_VM_NAME },
         { "vm-uuid", required_argument, NULL, ARG_VM_UUID },
         { "providers", required_argument, NULL, ARG_PROVIDERS },
+        { "force-raw", no_argument, NULL, ARG_FORCE_RAW },
         { NULL, 0, NULL, 0 },
 };
 
@@ -53,6 +54,7 @@ static unsigned option_group(int c) {
         case ARG_JSON: return DOPT_JSON;
         case ARG_PROVIDER: case ARG_KEK: case ARG_VM_NAME: case ARG_VM_UUID: return DOPT_PROVIDER;
         case ARG_PROVIDERS: return DOPT_PROVIDER | DOPT_PROVIDERS;
+        case ARG_FORCE_RAW: return DOPT_FORCE_RAW;
         default: return 0;
         }
 }
@@ -129,6 +131,7 @@ int disk_opts_parse(const char *cmd, unsigned allowed, const char *help, int arg
                 case ARG_VM_NAME: o->vm_name = optarg; break;
                 case ARG_VM_UUID: o->vm_uuid = optarg; break;
                 case ARG_PROVIDERS: o->providers = optarg; break;
+                case ARG_FORCE_RAW: o->force_raw = true; break;
                 }
         }
         if (o->key_file && o->new_key_file)
@@ -291,6 +294,7 @@ void disk_params_init(struct engine_params *p, const struct disk_opts *o, const 
                 .pbkdf_memory_kib = o->pbkdf_memory,
                 .iter_time_ms = o->iter_time,
                 .max_rate = o->max_rate,
+                .force_raw = o->force_raw,
         };
         if (o->provider)
                 p->header_hook = disk_provider_hook;

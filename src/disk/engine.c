@@ -11,6 +11,7 @@
 #include <unistd.h>
 
 #include "disk/engine-internal.h"
+#include "disk/image-format.h"
 #include "disk/job-key.h"
 #include "disk/luks.h"
 #include "disk/testpoint.h"
@@ -249,6 +250,21 @@ static int check_sector(uint64_t n, unsigned ss, const char *path) {
         return 0;
 }
 
+/* A qcow2 (or VMDK, ...) file holds a disk; it is not one. Encrypting it as raw
+ * bytes gives a LUKS volume whose "disk" is the container, useless to the guest.
+ * The signature is guest data on a raw disk, so the administrator may override. */
+static int refuse_container(int fd, uint64_t size, const struct engine_params *p) {
+        const char *name = NULL;
+        int r = image_format_probe(fd, size, &name);
+        if (r <= 0 || p->force_raw)
+                return r;
+        return engine_fail(-EMEDIUMTYPE,
+                           "%s is a %s image, not a raw disk: convert it to raw first "
+                           "('qemu-img convert -O raw %s IMAGE.raw') and encrypt that; if it is a raw "
+                           "disk whose guest wrote these bytes, pass --force-raw",
+                           p->path, name, p->path);
+}
+
 int engine_encrypt(const struct engine_params *p) {
         enum disk_format format = p->format ? p->format : DISK_FORMAT_LUKS2;
         unsigned ss = p->sector_size ? p->sector_size : 512;
@@ -270,9 +286,11 @@ int engine_encrypt(const struct engine_params *p) {
                 r = engine_size(j.data_fd, &n);
         if (r < 0)
                 return r;
-        if ((r = check_sector(n, ss, p->path)) < 0)
-                return r;
         if ((r = refuse_busy_or_luks(j.data_fd, p->path, j.key, true, true)) < 0)
+                return r;
+        if ((r = refuse_container(j.data_fd, n, p)) < 0)
+                return r;
+        if ((r = check_sector(n, ss, p->path)) < 0)
                 return r;
 
         if ((r = engine_new_volume_key(&j.new_vk)) < 0)

@@ -14,6 +14,7 @@
  *   -EUCLEAN      LUKS header(s) corrupted, or a torn block found on resume
  *   -ENODEV       not a LUKS volume (decrypt/reencrypt/status on plain data is fine)
  *   -EINVAL       bad parameters (size not a multiple of the sector size, ...)
+ *   -EMEDIUMTYPE  encrypt: the image is a container (qcow2, VMDK, ...), not a raw disk
  * engine_last_error() gives a one-line human explanation of the last failure. */
 #pragma once
 
@@ -71,6 +72,8 @@ struct engine_params {
         uint32_t iter_time_ms;       /* KDF time; 0 = libcryptsetup default */
         uint64_t max_rate;           /* data pass rate limit in bytes/s; 0 = none */
         unsigned threads;            /* encryption workers; 0 = all CPUs */
+        bool force_raw;              /* encrypt: take the disk as raw even if it starts
+                                      * like a qcow2/VMDK/VHD/VHDX/VDI/QED image */
         engine_header_hook_t header_hook; /* optional, see above */
         void *hook_userdata;
         const struct secret *job_key; /* the host's job key (job-key.h); NULL: the one in
