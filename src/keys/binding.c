@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "disk/luks1-meta.h"
 #include "shared/hex.h"
 #include "shared/log.h"
 
@@ -144,6 +145,14 @@ int binding_header_hook(struct crypt_device *cd, int keyslot, void *userdata) {
                          : crypt_get_metadata_device_name(cd) ? crypt_get_metadata_device_name(cd)
                                                                : crypt_get_device_name(cd);
         int r = token_store_add(cd, path, b->tok);
+        if (r == -ENOSPC && strcmp(crypt_get_type(cd), CRYPT_LUKS1) == 0) {
+                snprintf(b->error, sizeof(b->error),
+                         "cannot store the vmcrypt token: the LUKS1 header of %s has no room for vmcrypt's "
+                         "metadata area (%u KiB between the keyslots and the data, before its last 4 KiB); "
+                         "use a LUKS2 volume, or a LUKS1 volume made by vmcrypt (data offset 2 MiB or more)",
+                         path, LUKS1_META_SIZE >> 10);
+                return r;
+        }
         if (r < 0) {
                 snprintf(b->error, sizeof(b->error), "cannot store the vmcrypt token: %s", strerror(-r));
                 return r;

@@ -205,6 +205,26 @@ int unlocker_unlock_cd(struct unlocker *u, struct crypt_device *cd, const char *
         return best;
 }
 
+/* A LUKS1 image bound by an older vmcrypt keeps its tokens in a sidecar file; the
+ * first unlock that finds one moves them into the header (token_store_migrate), so
+ * a copy of the image keeps its binding from then on. It is best effort: the
+ * unlock has succeeded, and a busy volume (another vmcrypt command holds its lock)
+ * or a header without room keeps the sidecar, which still works. */
+static void migrate_sidecar(struct crypt_device *cd, const char *image) {
+        struct volume_lock lock = VOLUME_LOCK_INIT;
+        char err[256];
+        if (volume_lock_take(image, NULL, &lock, err, sizeof(err)) < 0) {
+                log_debug("%s", err);
+                return;
+        }
+        int r = token_store_migrate(cd, image);
+        if (r < 0)
+                log_debug("%s: cannot move the vmcrypt sidecar into the LUKS1 header: %s", image, strerror(-r));
+        else if (r > 0)
+                log_debug("%s: vmcrypt sidecar moved into the LUKS1 header", image);
+        volume_lock_release(&lock);
+}
+
 int unlocker_unlock(struct unlocker *u, const char *image, const char *header, struct secret **ret_secret,
                     struct unlock_result *ret, char *err, size_t errlen) {
         struct crypt_device *cd = NULL;
@@ -212,6 +232,8 @@ int unlocker_unlock(struct unlocker *u, const char *image, const char *header, s
         if (r < 0)
                 return r;
         r = unlocker_unlock_cd(u, cd, header ? header : image, ret_secret, ret, err, errlen);
+        if (r >= 0 && !header)
+                migrate_sidecar(cd, image);
         crypt_free(cd);
         return r;
 }
