@@ -114,7 +114,13 @@ struct engine_status {
         unsigned n_keyslots;
         struct { int id; char kdf[24]; } keyslots[ENGINE_MAX_SLOTS];
         unsigned n_tokens;
-        struct { int id; char type[64]; } tokens[ENGINE_MAX_SLOTS];
+        struct {
+                int id;
+                char type[64];
+                int keyslot;         /* the first keyslot it names, or -1 */
+                char provider[64];   /* "vmcrypt" tokens: the binding; else "" */
+                char kek_id[128];
+        } tokens[ENGINE_MAX_SLOTS];
         uint64_t job_done;           /* bytes of data already processed */
         uint64_t job_total;
         uint64_t job_position;       /* data offset the job has reached */

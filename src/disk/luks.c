@@ -362,6 +362,21 @@ int luks_unlock(struct crypt_device *cd, const struct secret *unlock, struct sec
         return 0;
 }
 
+/* What status shows of a token: its type, first keyslot and, for vmcrypt's
+ * tokens, the binding (provider and KEK id; never the wrapped secret). */
+static void token_summary(json_t *t, int id, struct engine_status *st) {
+        unsigned i = st->n_tokens++;
+        const char *type = json_string_value(json_object_get(t, "type"));
+        const char *slot = json_string_value(json_array_get(json_object_get(t, "keyslots"), 0));
+        const char *provider = json_string_value(json_object_get(t, "provider"));
+        const char *kek = json_string_value(json_object_get(t, "kek_id"));
+        st->tokens[i].id = id;
+        st->tokens[i].keyslot = slot ? atoi(slot) : -1;
+        snprintf(st->tokens[i].type, sizeof(st->tokens[i].type), "%s", type ? type : "");
+        snprintf(st->tokens[i].provider, sizeof(st->tokens[i].provider), "%s", provider ? provider : "");
+        snprintf(st->tokens[i].kek_id, sizeof(st->tokens[i].kek_id), "%s", kek ? kek : "");
+}
+
 /* The tokens of a LUKS1 header's metadata area, as status shows LUKS2 tokens (a
  * damaged area shows none: status reports what is there; unlock explains). */
 static int luks1_fill_tokens(struct crypt_device *cd, struct engine_status *st) {
@@ -374,12 +389,8 @@ static int luks1_fill_tokens(struct crypt_device *cd, struct engine_status *st) 
                 char key[16];
                 snprintf(key, sizeof(key), "%d", id);
                 json_t *t = json_object_get(tokens, key);
-                if (!t)
-                        continue;
-                const char *type = json_string_value(json_object_get(t, "type"));
-                unsigned i = st->n_tokens++;
-                st->tokens[i].id = id;
-                snprintf(st->tokens[i].type, sizeof(st->tokens[i].type), "%s", type ? type : "");
+                if (t)
+                        token_summary(t, id, st);
         }
         json_decref(doc);
         return 0;
@@ -413,9 +424,13 @@ int luks_fill_status(struct crypt_device *cd, struct engine_status *st) {
                         crypt_token_info ti = crypt_token_status(cd, id, &tt);
                         if (ti == CRYPT_TOKEN_INVALID || ti == CRYPT_TOKEN_INACTIVE)
                                 continue;
-                        unsigned i = st->n_tokens++;
-                        st->tokens[i].id = id;
-                        snprintf(st->tokens[i].type, sizeof(st->tokens[i].type), "%s", tt ? tt : "");
+                        const char *json = NULL;
+                        json_t *t = crypt_token_json_get(cd, id, &json) >= 0 ? json_loads(json, 0, NULL) : NULL;
+                        token_summary(t, id, st);
+                        if (!t)
+                                snprintf(st->tokens[st->n_tokens - 1].type, sizeof(st->tokens[0].type), "%s",
+                                         tt ? tt : "");
+                        json_decref(t);
                 }
         return 0;
 }

@@ -207,15 +207,16 @@ int luks1_meta_write(struct crypt_device *cd, const char *text) {
         memcpy(copy + OFF_UUID, uuid, MIN(strlen(uuid), (size_t) UUID_LEN));
         memcpy(copy + LUKS1_META_RECORD, text, n);
         copy_csum(copy, copy + OFF_CSUM);
-        /* Two halves with a flush between exist only so that the crash tests can
-         * stop with a torn copy on disk; a real crash may tear it anywhere. */
-        size_t half = LUKS1_META_COPY / 2;
-        if ((r = pwrite_full(fd, copy, half, (off_t) self)) < 0)
+        /* The body first, then the sector that holds magic, sequence and checksum,
+         * each flushed: a crash between them leaves a copy whose checksum fails
+         * (the crash tests stop there, at luks1-meta-half). A real crash may tear
+         * the copy anywhere; the checksum covers every byte of it either way. */
+        if ((r = pwrite_full(fd, copy + 512, LUKS1_META_COPY - 512, (off_t) (self + 512))) < 0)
                 return r;
         if (fdatasync(fd) < 0)
                 return -errno;
         testpoint("luks1-meta-half");
-        if ((r = pwrite_full(fd, copy + half, LUKS1_META_COPY - half, (off_t) (self + half))) < 0)
+        if ((r = pwrite_full(fd, copy, 512, (off_t) self)) < 0)
                 return r;
         if (fdatasync(fd) < 0)
                 return -errno;

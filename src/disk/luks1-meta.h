@@ -51,5 +51,6 @@ int luks1_meta_read(struct crypt_device *cd, char **ret_text);
 
 /* Store text as the next generation of the document, durably (fdatasync).
  * -E2BIG when it does not fit in a copy. Test points (VMCRYPT_TEST_CRASH_POINT):
- * luks1-meta-half (half the record written and flushed), luks1-meta-written. */
+ * luks1-meta-half (all but the first sector of the copy written and flushed: a
+ * torn copy), luks1-meta-written. */
 int luks1_meta_write(struct crypt_device *cd, const char *text);

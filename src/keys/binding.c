@@ -148,8 +148,10 @@ int binding_header_hook(struct crypt_device *cd, int keyslot, void *userdata) {
         if (r == -ENOSPC && strcmp(crypt_get_type(cd), CRYPT_LUKS1) == 0) {
                 snprintf(b->error, sizeof(b->error),
                          "cannot store the vmcrypt token: the LUKS1 header of %s has no room for vmcrypt's "
-                         "metadata area (%u KiB between the keyslots and the data, before its last 4 KiB); "
-                         "use a LUKS2 volume, or a LUKS1 volume made by vmcrypt (data offset 2 MiB or more)",
+                         "metadata area (%u KiB between the keyslots and the data, before its last 4 KiB; "
+                         "qemu-img's LUKS1 images have none): make the volume again with room ('vmcrypt disk "
+                         "decrypt', then 'vmcrypt disk encrypt --type luks1 --provider NAME', or cryptsetup "
+                         "luksFormat --type luks1), or use LUKS2",
                          path, LUKS1_META_SIZE >> 10);
                 return r;
         }

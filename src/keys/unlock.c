@@ -145,8 +145,9 @@ int unlocker_unlock_cd(struct unlocker *u, struct crypt_device *cd, const char *
         _cleanup_(token_list_freep) struct token_list *l = NULL;
         int r = token_store_list(cd, header_path, &l);
         if (r == -EBADMSG) {
-                snprintf(err, errlen, "the vmcrypt metadata beside %s is damaged: restore it from a backup, or "
-                         "open the disk with its recovery passphrase", header_path);
+                snprintf(err, errlen, "the vmcrypt metadata of %s is damaged (LUKS1: both copies of its metadata "
+                         "area, or its sidecar file): restore it from a backup, or open the disk with its recovery "
+                         "passphrase", header_path);
                 return r;
         }
         if (r < 0) {
