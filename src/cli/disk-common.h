@@ -128,6 +128,7 @@ int disk_provider_unlock_key(const struct disk_opts *o, const char *target, stru
 void disk_drop_sidecar(const char *header_path);
 
 int disk_encrypt_main(int argc, char *argv[]);
+int disk_convert_main(int argc, char *argv[]);
 int disk_decrypt_main(int argc, char *argv[]);
 int disk_reencrypt_main(int argc, char *argv[]);
 int disk_resume_main(int argc, char *argv[]);

@@ -9,9 +9,11 @@
 static const char help[] =
 "Usage: vmcrypt disk resume [OPTIONS] IMAGE|DEVICE\n"
 "\n"
-"Finish an encrypt, decrypt or reencrypt job that was interrupted (crash, power\n"
-"cut, kill, I/O error). The job's state is read from the disk; the same key that\n"
-"started the job unlocks it. Running resume on a disk without a job does nothing.\n"
+"Finish an encrypt, decrypt, reencrypt or convert job that was interrupted (crash,\n"
+"power cut, kill, I/O error). The job's state is read from the disk; the same key\n"
+"that started the job unlocks it. A job that was only writing its new header (a\n"
+"convert, or the last step of an encrypt or reencrypt) needs no key. Running\n"
+"resume on a disk without a job does nothing.\n"
 "A job with a detached header keeps its state in the header file; vmcrypt records\n"
 "that file's path when the job starts, so --header is needed only if the record is\n"
 "gone.\n"
@@ -47,7 +49,10 @@ int disk_resume_main(int argc, char *argv[]) {
         /* Only ask for a key when there is a job that needs one. */
         struct engine_status st;
         r = engine_status(o.args[0], o.header, NULL, &st);
-        bool need_key = r < 0 || st.job != ENGINE_OP_NONE;
+        /* A job in its finishing step only writes the new header it holds: no key
+         * (a convert never has one), except decrypt, which decrypts its first MiB. */
+        bool need_key = r < 0 || (st.job != ENGINE_OP_NONE &&
+                                  !(st.job_finalizing && st.job != ENGINE_OP_DECRYPT));
         bool was_decrypt = r >= 0 && st.job == ENGINE_OP_DECRYPT;
         _cleanup_(secret_freep) struct secret *key = NULL;
         struct engine_params p;

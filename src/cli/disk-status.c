@@ -22,7 +22,8 @@ static const char help[] =
 "  --header FILE            the volume's detached header (default: the one recorded\n"
 "                           for an interrupted job, see 'vmcrypt disk resume --help')\n"
 "  --json                   one JSON object on stdout:\n"
-"      {\"path\",\"state\":\"plain|encrypted|encrypting|decrypting|reencrypting\",\n"
+"      {\"path\",\"state\":\"plain|encrypted|encrypting|decrypting|reencrypting|\n"
+"                converting\",\n"
 "       \"format\":\"luks2|luks1|none\",\"cipher\",\"key_bits\",\"sector_size\",\n"
 "       \"data_offset\",\"data_size\",\"header\":\"embedded|detached\",\n"
 "       \"header_file\":null|PATH,\n"
@@ -43,6 +44,7 @@ static const char *state_name(const struct engine_status *st) {
         case ENGINE_OP_ENCRYPT: return "encrypting";
         case ENGINE_OP_DECRYPT: return "decrypting";
         case ENGINE_OP_REENCRYPT: return "reencrypting";
+        case ENGINE_OP_CONVERT: return "converting";
         default: return st->format == DISK_FORMAT_NONE ? "plain" : "encrypted";
         }
 }

@@ -136,7 +136,7 @@ int engine_finalize(struct job *j) {
         const struct job_super *sb = &j->sb;
         int r;
         testpoint("before-finalize");
-        if (sb->op == ENGINE_OP_ENCRYPT || sb->op == ENGINE_OP_REENCRYPT) {
+        if (sb->op == ENGINE_OP_ENCRYPT || sb->op == ENGINE_OP_REENCRYPT || sb->op == ENGINE_OP_CONVERT) {
                 if (!j->new_hdr && (r = read_job_region(j, sb->new_hdr_off, sb->new_hdr_len, &j->new_hdr)) < 0)
                         return r;
                 /* Still disguised: the job area is still attached. */
@@ -492,6 +492,99 @@ int engine_reencrypt(const struct engine_params *p) {
         return job_run(&j);
 }
 
+/* One attempt of engine_convert: see engine.h. The new header is built in memory
+ * (luks_convert), both headers go to a job area like a reencrypt's, the first
+ * checkpoint is followed at once by a FINALIZE one (no data pass: the data and
+ * its key do not change), and engine_finalize writes the new header disguised
+ * with the finishing stamp, drops the job area and restores the magics. Until the
+ * FINALIZE checkpoint is durable the disk is untouched and the job area is rolled
+ * back by the next command; after it, resume finishes the job. */
+static int convert_once(const struct engine_params *p, enum disk_format to) {
+        _cleanup_(job_cleanup) struct job j = { .data_fd = -EBADF, .hold_fd = -EBADF };
+        int r = job_open(&j, p, false, true);
+        if (r < 0)
+                return r;
+        bool detached = p->header_path != NULL;
+        const char *hold_path = detached ? p->header_path : p->path;
+        if ((r = settle_unstarted(j.hold_fd, p->header_path, j.key)) < 0)
+                return r;
+        if ((r = refuse_busy_or_luks(j.hold_fd, hold_path, j.key, !detached, false)) < 0)
+                return r;
+        _cleanup_(crypt_freep) struct crypt_device *cd = NULL;
+        r = luks_load_path(hold_path, &cd);
+        if (r == -ENODEV)
+                return engine_fail(r, "%s is not a LUKS volume (no LUKS header found)", hold_path);
+        if (r == -ERANGE)
+                return engine_fail(-EBADMSG, "%s is truncated: it is shorter than its LUKS header says", hold_path);
+        if (r < 0)
+                return engine_fail(-EUCLEAN, "the LUKS header of %s is corrupted (both copies): restore it from a header backup", hold_path);
+        struct engine_status st = { 0 };
+        if ((r = luks_fill_status(cd, &st)) < 0)
+                return r;
+        if (st.format == to)
+                return 1;
+        if (!detached && st.data_offset == 0)
+                return engine_fail(-EINVAL, "%s has a detached header: pass --header FILE", p->path);
+        uint64_t h, hold_size, size;
+        if ((r = luks_region_size(cd, &h)) < 0 || (r = engine_size(j.hold_fd, &hold_size)) < 0 ||
+            (r = engine_size(j.data_fd, &size)) < 0)
+                return r;
+        if (h > hold_size || size < st.data_offset + st.sector_size || (size - st.data_offset) % st.sector_size)
+                return engine_fail(-EBADMSG, "%s is truncated: it does not hold its %llu-byte header region and whole "
+                                   "%u-byte sectors of data", hold_path, (unsigned long long) h, st.sector_size);
+        uint64_t n = size - st.data_offset;
+        _cleanup_(freep) uint8_t *old_hdr = NULL;
+        if ((r = read_holder(&j, h, 'c', &old_hdr)) < 0)
+                return r;
+        _cleanup_(freep) uint8_t *plain = malloc(h);
+        if (!plain)
+                return -ENOMEM;
+        memcpy(plain, old_hdr, h);
+        luks_undisguise(plain, h);
+        char why[512] = "";
+        size_t hn;
+        r = luks_convert(cd, plain, h, to, &j.new_hdr, &hn, why, sizeof(why));
+        if (r < 0)
+                return engine_fail(r, "cannot convert %s to %s: %s", hold_path, disk_format_to_string(to),
+                                   why[0] ? why : strerror(-r));
+        luks_disguise(j.new_hdr, hn, 'c');
+        struct job_super *sb = &j.sb;
+        *sb = (struct job_super) { .op = ENGINE_OP_CONVERT, .layout = JOB_LAYOUT_INPLACE, .format = to,
+                                   .sector_size = st.sector_size, .detached = detached, .data_size = n,
+                                   .src_offset = st.data_offset, .dst_offset = st.data_offset,
+                                   .hdr_region = MAX(h, (uint64_t) hn), .old_hdr_len = h, .new_hdr_len = hn,
+                                   .final_size = detached ? hn : hold_size,
+                                   .jstart = ALIGN_UP(hold_size, JOB_BLOCK), .orig_size = hold_size,
+                                   .hotzone = JOB_BLOCK };
+        engine_job_layout(sb);
+        if ((r = engine_check_final(j.hold_fd, sb->jstart + sb->jsize)) < 0)
+                return r;
+        if ((r = engine_job_write(&j, old_hdr, j.new_hdr, NULL, 0)) < 0)
+                return r;
+        j.started = true;
+        if ((r = engine_commit(&j, JOB_PHASE_FINALIZE, n, 0, 0)) < 0)
+                return r;
+        testpoint("after-convert-commit");
+        return engine_finalize(&j);
+}
+
+int engine_convert(const struct engine_params *p, enum disk_format to) {
+        if (to != DISK_FORMAT_LUKS1 && to != DISK_FORMAT_LUKS2)
+                return engine_fail(-EINVAL, "convert to luks1 or luks2");
+        int r = convert_once(p, to);
+        if (r != -EINPROGRESS)
+                return r;
+        /* Run again after a crash: finish our own interrupted convert, then look
+         * again (it may have been rolled back). Other jobs are refused. */
+        struct engine_status st;
+        if (engine_status(p->path, p->header_path, p->job_key, &st) < 0 || st.job != ENGINE_OP_CONVERT)
+                return engine_fail(-EINPROGRESS, "a vmcrypt job is in progress on %s: run vmcrypt disk resume",
+                                   p->header_path ? p->header_path : p->path);
+        if ((r = engine_resume(p)) < 0)
+                return r;
+        return convert_once(p, to);
+}
+
 static int unlock_copy(struct job *j, bool new_header, struct secret **ret) {
         _cleanup_(crypt_freep) struct crypt_device *cd = NULL;
         _cleanup_(closep) int memfd = -EBADF;
@@ -548,6 +641,10 @@ int engine_resume(const struct engine_params *p) {
         }
         if ((r = job_read_ckpt(j.hold_fd, &j.sb, j.key, &j.ck)) < 0)
                 return engine_fail(r, "both checkpoint records of the job on %s are damaged", hold_path);
+        /* Writing a new header that the job area holds needs no key (a convert has
+         * none to give): only decrypt's last step decrypts data. */
+        if (j.ck.phase == JOB_PHASE_FINALIZE && j.sb.op != ENGINE_OP_DECRYPT)
+                return engine_finalize(&j);
         if (!p->unlock)
                 return engine_fail(-EINVAL, "a key is needed to resume the job on %s", hold_path);
         if (j.sb.op != ENGINE_OP_ENCRYPT && (r = unlock_copy(&j, false, &j.old_vk)) < 0)

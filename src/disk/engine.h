@@ -50,6 +50,7 @@ enum engine_operation {
         ENGINE_OP_ENCRYPT,
         ENGINE_OP_DECRYPT,
         ENGINE_OP_REENCRYPT,
+        ENGINE_OP_CONVERT,      /* header only: LUKS2 <-> LUKS1, no data pass */
 };
 
 /* Progress of a data pass; done/total in bytes of data. */
@@ -91,6 +92,15 @@ int engine_decrypt(const struct engine_params *p);
  * (their secrets are unknown here); tokens of the old header are kept, their keyslot
  * lists filtered to the slots that still exist; then header_hook runs. */
 int engine_reencrypt(const struct engine_params *p);
+/* Convert the volume between LUKS2 and LUKS1 (to), header only: the data and the
+ * volume key stay, the keyslots (PBKDF2) and vmcrypt tokens are carried over, the
+ * data offset is kept. The new header is written with the job machinery (job
+ * area with both headers, a FINALIZE checkpoint, then the finishing steps of a
+ * reencrypt), so a crash leaves the old or the new volume, or a job that resume
+ * finishes without a key; a second run after a crash resumes the job first.
+ * Returns 0, 1 when the volume is already in that format, -EMEDIUMTYPE when it
+ * uses something the target format lacks (nothing changed), or as the others. */
+int engine_convert(const struct engine_params *p, enum disk_format to);
 /* Finish an interrupted encrypt/decrypt/reencrypt (or its finalisation). */
 int engine_resume(const struct engine_params *p);
 /* Write a fresh LUKS header without a data pass (destroys the data); refuses with

@@ -183,7 +183,7 @@ int luks_region_size(struct crypt_device *cd, uint64_t *ret) {
 /* The last block of an embedded header region holds the engine's finishing stamp
  * while a job ends (engine-io.c): no keyslot may reach into it. Unused keyslot
  * space is only filler (random bytes from libcryptsetup). */
-static int tail_unused(struct crypt_device *cd, uint64_t region) {
+int luks_tail_unused(struct crypt_device *cd, uint64_t region) {
         int max = crypt_keyslot_max(crypt_get_type(cd));
         for (int slot = 0; slot < max; slot++) {
                 crypt_keyslot_info ki = crypt_keyslot_status(cd, slot);
@@ -262,7 +262,7 @@ int luks_build(const struct luks_new *n, uint8_t **ret_buf, size_t *ret_len) {
                 return r;
         if (!n->detached && len != data_offset)
                 return -EINVAL;
-        if (!n->detached && (r = tail_unused(cd, len)) < 0)
+        if (!n->detached && (r = luks_tail_unused(cd, len)) < 0)
                 return log_debug_errno(r, "a keyslot reaches into the last block of the header region: %m");
         _cleanup_(freep) uint8_t *buf = malloc(len);
         if (!buf)
@@ -274,9 +274,6 @@ int luks_build(const struct luks_new *n, uint8_t **ret_buf, size_t *ret_len) {
         *ret_len = len;
         return 0;
 }
-
-static int luks_load_buffer_sized(const uint8_t *buf, size_t len, uint64_t size, struct crypt_device **ret,
-                                  int *ret_memfd);
 
 static int map_load_error(int r, const char *path) {
         /* libcryptsetup says -EINVAL both for "no LUKS here" and for a damaged header;
@@ -320,8 +317,8 @@ int luks_load_buffer(const uint8_t *buf, size_t len, struct crypt_device **ret, 
         return luks_load_buffer_sized(buf, len, len, ret, ret_memfd);
 }
 
-static int luks_load_buffer_sized(const uint8_t *buf, size_t len, uint64_t size, struct crypt_device **ret,
-                                  int *ret_memfd) {
+int luks_load_buffer_sized(const uint8_t *buf, size_t len, uint64_t size, struct crypt_device **ret,
+                           int *ret_memfd) {
         luks_setup_once();
         _cleanup_(closep) int fd = -EBADF;
         char path[64];

@@ -1,0 +1,58 @@
+/* `vmcrypt disk convert`: move a volume between LUKS2 and LUKS1, header only. */
+#include "cli/cli.h"
+#include "cli/disk-common.h"
+#include "shared/log.h"
+
+static const char help[] =
+"Usage: vmcrypt disk convert --type luks1|luks2 [OPTIONS] IMAGE|DEVICE\n"
+"\n"
+"Convert a LUKS volume between LUKS2 and LUKS1 (QEMU's native luks driver reads\n"
+"LUKS1 only) by rewriting its header: no data pass, no key needed. The data stays\n"
+"where it is (a LUKS2 volume's data offset, 16 MiB, becomes the LUKS1 payload\n"
+"offset), and so does the volume key. Keyslots move with libcryptsetup; a disk's\n"
+"binding to a key provider moves between the LUKS2 'vmcrypt' tokens and the LUKS1\n"
+"header's metadata area.\n"
+"Refused, with the reason and nothing changed, when the volume uses what the other\n"
+"format lacks: 4096-byte sectors, keyslots above 7 or with Argon2 (LUKS1 keyslots\n"
+"use PBKDF2; convert such a keyslot first with 'cryptsetup luksConvertKey --pbkdf\n"
+"pbkdf2 --key-slot N', which asks for its passphrase), tokens other than vmcrypt's;\n"
+"LUKS1 headers without room for LUKS2's larger metadata (qemu-img's).\n"
+"Crash-safe: the new header is built in memory and written with a job area like\n"
+"reencrypt's; after a crash run 'vmcrypt disk resume' (no key needed) or the same\n"
+"convert again.\n"
+"\n"
+"Options:\n"
+"  --type luks1|luks2       the format to convert to (required)\n"
+"  --header FILE            the volume's detached header (converted in place)\n"
+"  -h, --help               show this help\n"
+"\n"
+"Examples:\n"
+"  vmcrypt disk convert --type luks1 vm1.img\n"
+"  vmcrypt disk convert --type luks2 --header sdb.hdr /dev/sdb\n"
+"\n"
+"Exit status: 0 converted (or already in that format); 2 usage; 4 not a LUKS\n"
+"volume; 5 in use or another job in progress; 6 no room in the header region;\n"
+"9 truncated or corrupted; 11 the volume uses what the other format lacks;\n"
+"1 other errors.\n";
+
+int disk_convert_main(int argc, char *argv[]) {
+        const char *cmd = "vmcrypt disk convert";
+        struct disk_opts o;
+        int r = disk_opts_parse(cmd, DOPT_TYPE | DOPT_HEADER | DOPT_ONE_TARGET, help, argc, argv, &o);
+        if (r >= 0)
+                return r;
+        if (o.type == DISK_FORMAT_NONE || o.sector_size)
+                return cli_usage_error(cmd, "--type luks1|luks2 is required (and --sector-size does not apply)");
+        o.progress = PROGRESS_NONE;
+        struct engine_params p;
+        disk_params_init(&p, &o, o.args[0]);
+        r = disk_job_begin(cmd, &o, o.args[0], ENGINE_OP_CONVERT);
+        if (r >= 0)
+                return r;
+        r = engine_convert(&p, o.type);
+        if (r == 1)
+                log_notice("%s is already a %s volume: nothing to convert", o.args[0], disk_format_to_string(o.type));
+        else if (r == 0)
+                log_notice("%s converted to %s", o.args[0], disk_format_to_string(o.type));
+        return disk_finish_job("convert", &o, o.args[0], r < 0 ? r : 0);
+}
