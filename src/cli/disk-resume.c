@@ -51,7 +51,7 @@ int disk_resume_main(int argc, char *argv[]) {
         r = engine_status(o.args[0], o.header, NULL, &st);
         /* A job in its finishing step only writes the new header it holds: no key
          * (a convert never has one), except decrypt, which decrypts its first MiB. */
-        bool need_key = r < 0 || (st.job != ENGINE_OP_NONE &&
+        bool need_key = r < 0 || (st.job != ENGINE_OP_NONE && st.job != ENGINE_OP_CONVERT &&
                                   !(st.job_finalizing && st.job != ENGINE_OP_DECRYPT));
         bool was_decrypt = r >= 0 && st.job == ENGINE_OP_DECRYPT;
         _cleanup_(secret_freep) struct secret *key = NULL;

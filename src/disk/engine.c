@@ -493,12 +493,13 @@ int engine_reencrypt(const struct engine_params *p) {
 }
 
 /* One attempt of engine_convert: see engine.h. The new header is built in memory
- * (luks_convert), both headers go to a job area like a reencrypt's, the first
- * checkpoint is followed at once by a FINALIZE one (no data pass: the data and
- * its key do not change), and engine_finalize writes the new header disguised
+ * (luks_convert), both headers go to a job area like a reencrypt's, the marker
+ * replaces the old header, a FINALIZE checkpoint follows (no data pass: the data
+ * and its key do not change), and engine_finalize writes the new header disguised
  * with the finishing stamp, drops the job area and restores the magics. Until the
- * FINALIZE checkpoint is durable the disk is untouched and the job area is rolled
- * back by the next command; after it, resume finishes the job. */
+ * marker is durable the disk is untouched and the job area is rolled back by the
+ * next command; after it, resume finishes the job (a convert has no data pass to
+ * resume, whatever its checkpoint says). */
 static int convert_once(const struct engine_params *p, enum disk_format to) {
         _cleanup_(job_cleanup) struct job j = { .data_fd = -EBADF, .hold_fd = -EBADF };
         int r = job_open(&j, p, false, true);
@@ -562,6 +563,11 @@ static int convert_once(const struct engine_params *p, enum disk_format to) {
         if ((r = engine_job_write(&j, old_hdr, j.new_hdr, NULL, 0)) < 0)
                 return r;
         j.started = true;
+        /* From the marker on the job area's header is authoritative: the marker
+         * keeps cryptsetup from opening the old header and changing its keyslots,
+         * which the new header (already built) would silently undo. */
+        if ((r = job_mark(&j)) < 0)
+                return r;
         if ((r = engine_commit(&j, JOB_PHASE_FINALIZE, n, 0, 0)) < 0)
                 return r;
         testpoint("after-convert-commit");
@@ -643,7 +649,7 @@ int engine_resume(const struct engine_params *p) {
                 return engine_fail(r, "both checkpoint records of the job on %s are damaged", hold_path);
         /* Writing a new header that the job area holds needs no key (a convert has
          * none to give): only decrypt's last step decrypts data. */
-        if (j.ck.phase == JOB_PHASE_FINALIZE && j.sb.op != ENGINE_OP_DECRYPT)
+        if ((j.ck.phase == JOB_PHASE_FINALIZE && j.sb.op != ENGINE_OP_DECRYPT) || j.sb.op == ENGINE_OP_CONVERT)
                 return engine_finalize(&j);
         if (!p->unlock)
                 return engine_fail(-EINVAL, "a key is needed to resume the job on %s", hold_path);
