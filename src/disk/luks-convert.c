@@ -121,8 +121,10 @@ static int store_luks2_tokens(struct crypt_device *cd, json_t *doc, char *why, s
 
 int luks_convert(struct crypt_device *cd, const uint8_t *old, size_t len, enum disk_format to,
                  uint8_t **ret_buf, size_t *ret_len, char *why, size_t whylen) {
-        bool detached = crypt_header_is_detached(cd) > 0;
         uint64_t region = crypt_get_data_offset(cd) * 512;
+        /* A header file loaded alone is not "detached" to libcryptsetup; its data
+         * offset 0 says it is. */
+        bool detached = region == 0 || crypt_header_is_detached(cd) > 0;
         _cleanup_(json_decrefp) json_t *doc = json_pack("{s{}}", "tokens");
         if (!doc)
                 return -ENOMEM;

@@ -67,6 +67,17 @@ opens "$T/b.img" "$CT1" "LUKS1 again"
 qemu_plain "$T/b.img" "$T/b.raw"
 assert_eq "$(sha256_range "$T/b.raw")" "$ORIG" "plaintext QEMU reads after LUKS1 -> LUKS2 -> LUKS1"
 
+note "a detached header converts in place, both ways"
+cp "$T/orig" "$T/d.img"
+expect_rc 0 enc-d vmc disk encrypt --header "$T/d.hdr" --key-file "$T/k" --random-key --progress none "$T/d.img"
+expect_rc 0 d-to1 vmc disk convert --type luks1 --header "$T/d.hdr" "$T/d.img"
+cs_can_open "$T/d.img" "$T/k" "$T/d.hdr" || die "cryptsetup does not open the detached LUKS1 header"
+cs luksDump "$T/d.hdr" | grep -Eq "^Version:\s+1" || die "the detached header is not LUKS1 after convert"
+expect_rc 0 d-to2 vmc disk convert --type luks2 --header "$T/d.hdr" "$T/d.img"
+cs_can_open "$T/d.img" "$T/k" "$T/d.hdr" || die "cryptsetup does not open the detached LUKS2 header"
+expect_rc 0 dec-d vmc disk decrypt --header "$T/d.hdr" --key-file "$T/k" --progress none "$T/d.img"
+assert_eq "$(sha256_range "$T/d.img")" "$ORIG" "plaintext after converting a detached header both ways"
+
 note "a disk bound to a key provider keeps its binding both ways"
 cat >"$T/providers.json" <<JSON
 { "providers": { "local": { "type": "native", "state_dir": "$T/native", "key_file": "$T/native.key" } } }
