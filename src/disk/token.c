@@ -402,6 +402,17 @@ static int luks1_save(struct crypt_device *cd, const char *header_path, json_t *
         return ours ? sidecar_drop(header_path) : 0;
 }
 
+int token_store_can_add(struct crypt_device *cd, const char *header_path) {
+        const char *type = crypt_get_type(cd);
+        if (!type || strcmp(type, CRYPT_LUKS1) != 0)
+                return 0;
+        uint64_t off;
+        int r = luks1_meta_locate(cd, &off);
+        if (r == -ENOSPC && sidecar_is_ours(cd, header_path) && sidecar_exists(header_path))
+                return 0;
+        return r == -ENOTSUP ? 0 : r;
+}
+
 int token_store_migrate(struct crypt_device *cd, const char *header_path) {
         uint64_t off;
         if (luks1_meta_locate(cd, &off) < 0 || !sidecar_is_ours(cd, header_path) || !sidecar_exists(header_path))

@@ -99,6 +99,12 @@ int token_store_list(struct crypt_device *cd, const char *header_path, struct to
  * -ENOSPC; a document too large for the area -E2BIG. */
 int token_store_add(struct crypt_device *cd, const char *header_path, const struct vmcrypt_token *t);
 
+/* 0 when a token can be stored, -ENOSPC when the store has no room for one: an
+ * embedded LUKS1 header without room for the metadata area (and no sidecar it
+ * already has). Asked before a keyslot is added for the token, so that a refusal
+ * changes nothing. */
+int token_store_can_add(struct crypt_device *cd, const char *header_path);
+
 /* Remove the token with this id; -ENOENT when there is none. */
 int token_store_remove(struct crypt_device *cd, const char *header_path, int id);
 

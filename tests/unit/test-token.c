@@ -162,6 +162,7 @@ static int count_tokens(struct crypt_device *cd, const char *img) {
 static void luks1_area_checks(struct crypt_device *cd, const char *img, const char *side) {
         uint64_t off;
         assert_int_equal(luks1_meta_locate(cd, &off), 0);
+        assert_int_equal(token_store_can_add(cd, img), 0);
         /* Clear of every keyslot, before the last 4 KiB of the 2 MiB region. */
         assert_int_equal(off + LUKS1_META_SIZE, crypt_get_data_offset(cd) * 512 - LUKS1_META_TAIL);
         char *text = NULL;
@@ -260,6 +261,7 @@ static void test_luks1_no_room(void **state) {
         assert_true(crypt_keyslot_add_by_volume_key(cd, CRYPT_ANY_SLOT, NULL, 0, "pw", 2) >= 0);
         uint64_t off;
         assert_int_equal(luks1_meta_locate(cd, &off), -ENOSPC);
+        assert_int_equal(token_store_can_add(cd, img), -ENOSPC);
         _cleanup_(token_freep) struct vmcrypt_token *t = sample();
         t->keyslot = 0;
         assert_int_equal(token_store_add(cd, img, t), -ENOSPC);
