@@ -378,7 +378,19 @@ static void token_summary(json_t *t, int id, struct engine_status *st) {
  * damaged area shows none: status reports what is there; unlock explains). */
 static int luks1_fill_tokens(struct crypt_device *cd, struct engine_status *st) {
         _cleanup_(freep) char *text = NULL;
-        if (luks1_meta_read(cd, &text) < 0)
+        int r = luks1_meta_read(cd, &text);
+        if (r == -ENODATA || r == -ENOTSUP || r == -ENOSPC) {
+                /* No area: a detached header's sidecar, or the sidecar of an image
+                 * bound by an older vmcrypt (disk/token.h; its suffix is the key
+                 * layer's TOKEN_SIDECAR_SUFFIX). */
+                const char *dev = crypt_get_metadata_device_name(cd) ? crypt_get_metadata_device_name(cd)
+                                                                      : crypt_get_device_name(cd);
+                _cleanup_(freep) char *side = NULL;
+                size_t len;
+                if (!dev || asprintf(&side, "%s.vmcrypt.json", dev) < 0 ||
+                    read_file_bounded(side, 64U << 10, &text, &len) < 0)
+                        return 0;
+        } else if (r < 0)
                 return 0;
         json_t *doc = json_loads(text, JSON_REJECT_DUPLICATES, NULL);
         json_t *tokens = json_object_get(doc, "tokens");

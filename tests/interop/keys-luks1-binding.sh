@@ -77,6 +77,8 @@ for how in unlock rekey bind; do
         "$META" doc "$T/old-$how.img" >"$T/old-$how.img.vmcrypt.json"
         "$META" wipe "$T/old-$how.img"
         "$META" doc "$T/old-$how.img" >/dev/null && die "wipe left an area"
+        status_json "$T/old-$how.img"
+        assert_eq "$(json_get "$T/status.json" "len(d['tokens'])")" 1 "status shows the binding of a sidecar"
         case $how in
         unlock) expect_rc 0 "mig-$how" unlock "$T/old-$how.img" -- cryptsetup open --test-passphrase --key-file - "$T/old-$how.img" ;;
         rekey) expect_rc 0 "mig-$how" vmc disk rekey --providers "$P" "$T/old-$how.img" ;;
@@ -88,6 +90,16 @@ for how in unlock rekey bind; do
         mv "$T/old-$how.img" "$T/old-$how.moved"
         expect_rc 0 "mig-$how-moved" unlock --check "$T/old-$how.moved"
 done
+
+note "a detached LUKS1 header keeps its binding beside the header file; status shows it"
+make_random_image "$T/d.img" 4M
+expect_rc 0 create-d vmc disk encrypt --providers "$P" --provider local --type luks1 --header "$T/d.hdr" \
+        --progress none "$T/d.img"
+[ -f "$T/d.hdr.vmcrypt.json" ] || die "no sidecar beside the detached LUKS1 header"
+status_json "$T/d.img" "$T/d.hdr"
+assert_eq "$(json_get "$T/status.json" "[t['provider'] for t in d['tokens']]")" '["local"]' "status of a detached LUKS1 header"
+expect_rc 0 unlock-d unlock --header "$T/d.hdr" "$T/d.img" -- cryptsetup open --test-passphrase --header "$T/d.hdr" \
+        --key-file - "$T/d.img"
 
 note "SIGKILL during an update of the area: the old binding or the new one, never none"
 kills=0
