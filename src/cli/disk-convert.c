@@ -14,9 +14,11 @@ static const char help[] =
 "header's metadata area.\n"
 "Refused, with the reason and nothing changed, when the volume uses what the other\n"
 "format lacks: 4096-byte sectors, keyslots above 7 or with Argon2 (LUKS1 keyslots\n"
-"use PBKDF2; convert such a keyslot first with 'cryptsetup luksConvertKey --pbkdf\n"
-"pbkdf2 --key-slot N', which asks for its passphrase), tokens other than vmcrypt's;\n"
-"LUKS1 headers without room for LUKS2's larger metadata (qemu-img's).\n"
+"use PBKDF2, and a keyslot's secret cannot be derived again without its key:\n"
+"give the key of such a keyslot with --key-file and it is rebuilt with PBKDF2, or\n"
+"convert it first with 'cryptsetup luksConvertKey --pbkdf pbkdf2 --key-slot N'),\n"
+"tokens other than vmcrypt's; LUKS1 headers without room for LUKS2's larger\n"
+"metadata (qemu-img's).\n"
 "Crash-safe: the new header is built in memory and written with a job area like\n"
 "reencrypt's; after a crash run 'vmcrypt disk resume' (no key needed) or the same\n"
 "convert again.\n"
@@ -24,13 +26,17 @@ static const char help[] =
 "Options:\n"
 "  --type luks1|luks2       the format to convert to (required)\n"
 "  --header FILE            the volume's detached header (converted in place)\n"
+"  --key-file FILE|-        a key of the volume (optional): checked to give the same\n"
+"                           volume key afterwards; an Argon2 keyslot it opens is\n"
+"                           rebuilt with PBKDF2 for LUKS1\n"
+"  --iter-time MS           PBKDF2 time for that rebuilt keyslot (default 2000)\n"
 "  -h, --help               show this help\n"
 "\n"
 "Examples:\n"
 "  vmcrypt disk convert --type luks1 vm1.img\n"
 "  vmcrypt disk convert --type luks2 --header sdb.hdr /dev/sdb\n"
 "\n"
-"Exit status: 0 converted (or already in that format); 2 usage; 4 not a LUKS\n"
+"Exit status: 0 converted (or already in that format); 2 usage; 3 wrong key; 4 not a LUKS\n"
 "volume; 5 in use or another job in progress; 6 no room in the header region;\n"
 "9 truncated or corrupted; 11 the volume uses what the other format lacks;\n"
 "1 other errors.\n";
@@ -38,14 +44,24 @@ static const char help[] =
 int disk_convert_main(int argc, char *argv[]) {
         const char *cmd = "vmcrypt disk convert";
         struct disk_opts o;
-        int r = disk_opts_parse(cmd, DOPT_TYPE | DOPT_HEADER | DOPT_ONE_TARGET, help, argc, argv, &o);
+        int r = disk_opts_parse(cmd, DOPT_TYPE | DOPT_HEADER | DOPT_KEY | DOPT_NEWKEY | DOPT_ONE_TARGET, help, argc, argv, &o);
         if (r >= 0)
                 return r;
         if (o.type == DISK_FORMAT_NONE || o.sector_size)
                 return cli_usage_error(cmd, "--type luks1|luks2 is required (and --sector-size does not apply)");
+        if (o.new_key_file || o.random_key || o.pbkdf_memory)
+                return cli_usage_error(cmd, "of the key options, convert takes --key-file and --iter-time only");
         o.progress = PROGRESS_NONE;
         struct engine_params p;
+        _cleanup_(secret_freep) struct secret *key = NULL;
         disk_params_init(&p, &o, o.args[0]);
+        if (o.key_file) {
+                /* Only a key given: convert needs none, and asks for none. */
+                r = disk_get_key(cmd, &o, o.args[0], false, &key, &p.kdf);
+                if (r >= 0)
+                        return r;
+                p.unlock = key;
+        }
         r = disk_job_begin(cmd, &o, o.args[0], ENGINE_OP_CONVERT);
         if (r >= 0)
                 return r;

@@ -492,6 +492,18 @@ int engine_reencrypt(const struct engine_params *p) {
         return job_run(&j);
 }
 
+/* With a key given: the new header (in memory) opens with it to the same volume
+ * key as the old one, before the disk is touched. */
+static int same_volume_key(const struct secret *a, const uint8_t *hdr, size_t len, const struct secret *unlock) {
+        _cleanup_(secret_freep) struct secret *b = NULL;
+        _cleanup_(crypt_freep) struct crypt_device *nc = NULL;
+        _cleanup_(closep) int memfd = -EBADF;
+        int r = luks_load_buffer(hdr, len, &nc, &memfd);
+        if (r < 0 || (r = luks_unlock(nc, unlock, &b, NULL)) < 0)
+                return -EBADMSG;
+        return secret_equal(a, b) ? 0 : -EBADMSG;
+}
+
 /* One attempt of engine_convert: see engine.h. The new header is built in memory
  * (luks_convert), both headers go to a job area like a reencrypt's, the marker
  * replaces the old header, a FINALIZE checkpoint follows (no data pass: the data
@@ -542,12 +554,22 @@ static int convert_once(const struct engine_params *p, enum disk_format to) {
                 return -ENOMEM;
         memcpy(plain, old_hdr, h);
         luks_undisguise(plain, h);
+        if (p->unlock) {
+                r = luks_unlock(cd, p->unlock, &j.old_vk, NULL);
+                if (r == -EPERM)
+                        return engine_fail(r, "wrong key: no keyslot of %s opens with it", hold_path);
+                if (r < 0)
+                        return engine_fail(r, "cannot unlock %s: %s", hold_path, strerror(-r));
+        }
         char why[512] = "";
         size_t hn;
-        r = luks_convert(cd, plain, h, to, &j.new_hdr, &hn, why, sizeof(why));
+        r = luks_convert(cd, plain, h, to, p->unlock, p->iter_time_ms, &j.new_hdr, &hn, why, sizeof(why));
         if (r < 0)
                 return engine_fail(r, "cannot convert %s to %s: %s", hold_path, disk_format_to_string(to),
                                    why[0] ? why : strerror(-r));
+        if (p->unlock && (r = same_volume_key(j.old_vk, j.new_hdr, hn, p->unlock)) < 0)
+                return engine_fail(r, "the converted header of %s does not give the volume key the old one gives "
+                                   "with this key: nothing was changed", hold_path);
         luks_disguise(j.new_hdr, hn, 'c');
         struct job_super *sb = &j.sb;
         *sb = (struct job_super) { .op = ENGINE_OP_CONVERT, .layout = JOB_LAYOUT_INPLACE, .format = to,

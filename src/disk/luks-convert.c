@@ -39,7 +39,7 @@ static bool slot_active(struct crypt_device *cd, int slot) {
 
 /* What LUKS1 cannot hold, named before anything is converted: crypt_convert
  * would refuse most of it too, but with a message only in libcryptsetup's log. */
-static int check_for_luks1(struct crypt_device *cd, json_t *doc, char *why, size_t whylen) {
+static int check_for_luks1(struct crypt_device *cd, int rebuild, json_t *doc, char *why, size_t whylen) {
         if (crypt_get_sector_size(cd) != 512)
                 return refuse(-EMEDIUMTYPE, why, whylen,
                               "the volume uses %d-byte sectors and LUKS1 has only 512-byte sectors: it cannot "
@@ -54,12 +54,14 @@ static int check_for_luks1(struct crypt_device *cd, json_t *doc, char *why, size
                                       "free keyslot below 8 and remove keyslot %d first (cryptsetup luksAddKey, "
                                       "luksKillSlot)", s, s);
                 struct crypt_pbkdf_type pb = { 0 };
+                if (s == rebuild)
+                        continue; /* its key was given: rebuilt with PBKDF2 below */
                 if (crypt_keyslot_get_pbkdf(cd, s, &pb) < 0 || !pb.type || strcmp(pb.type, CRYPT_KDF_PBKDF2) != 0)
                         return refuse(-EMEDIUMTYPE, why, whylen,
                                       "keyslot %d uses %s, and LUKS1 keyslots use only PBKDF2; a keyslot's secret "
-                                      "cannot be derived again without its passphrase: convert that keyslot first "
-                                      "with 'cryptsetup luksConvertKey --pbkdf pbkdf2 --key-slot %d IMAGE' (asks "
-                                      "for its passphrase), or remove it",
+                                      "cannot be derived again without its passphrase: pass that keyslot's key "
+                                      "(--key-file) to rebuild it with PBKDF2, convert it first with 'cryptsetup "
+                                      "luksConvertKey --pbkdf pbkdf2 --key-slot %d IMAGE', or remove it",
                                       s, pb.type ? pb.type : "an unknown KDF", s);
         }
         for (int id = 0; id < crypt_token_max(CRYPT_LUKS2); id++) {
@@ -119,7 +121,23 @@ static int store_luks2_tokens(struct crypt_device *cd, json_t *doc, char *why, s
         return 0;
 }
 
+/* With the key of an Argon2 keyslot, LUKS2 -> LUKS1 can keep that keyslot: the
+ * same secret, the same slot id, the volume key it opens put back under PBKDF2
+ * (libcryptsetup's benchmark, iter_time_ms or its default), in the copy in
+ * memory before crypt_convert. */
+static int rebuild_pbkdf2(struct crypt_device *mc, int slot, const struct secret *unlock, uint32_t iter_time_ms,
+                          char *why, size_t whylen) {
+        struct crypt_pbkdf_type pb = { .type = CRYPT_KDF_PBKDF2, .hash = "sha256",
+                                       .time_ms = iter_time_ms ? iter_time_ms : 2000 };
+        int r = crypt_set_pbkdf_type(mc, &pb);
+        if (r >= 0)
+                r = crypt_keyslot_change_by_passphrase(mc, slot, slot, (const char *) unlock->data, unlock->size,
+                                                       (const char *) unlock->data, unlock->size);
+        return r < 0 ? refuse(r, why, whylen, "cannot rebuild keyslot %d with PBKDF2: %s", slot, strerror(-r)) : 0;
+}
+
 int luks_convert(struct crypt_device *cd, const uint8_t *old, size_t len, enum disk_format to,
+                 const struct secret *unlock, uint32_t iter_time_ms,
                  uint8_t **ret_buf, size_t *ret_len, char *why, size_t whylen) {
         uint64_t region = crypt_get_data_offset(cd) * 512;
         /* A header file loaded alone is not "detached" to libcryptsetup; its data
@@ -128,7 +146,20 @@ int luks_convert(struct crypt_device *cd, const uint8_t *old, size_t len, enum d
         _cleanup_(json_decrefp) json_t *doc = json_pack("{s{}}", "tokens");
         if (!doc)
                 return -ENOMEM;
-        int r = to == DISK_FORMAT_LUKS1 ? check_for_luks1(cd, doc, why, whylen) : read_luks1_doc(cd, &doc, why, whylen);
+        /* The keyslot the given key opens (checked, nothing activated). */
+        int rebuild = -1;
+        if (unlock && to == DISK_FORMAT_LUKS1) {
+                rebuild = crypt_activate_by_passphrase(cd, NULL, CRYPT_ANY_SLOT, (const char *) unlock->data,
+                                                       unlock->size, 0);
+                if (rebuild < 0)
+                        return refuse(rebuild == -ENOENT ? -EPERM : rebuild, why, whylen,
+                                      "wrong key: no keyslot of the volume opens with it");
+                struct crypt_pbkdf_type pb = { 0 };
+                if (crypt_keyslot_get_pbkdf(cd, rebuild, &pb) == 0 && pb.type && strcmp(pb.type, CRYPT_KDF_PBKDF2) == 0)
+                        rebuild = -1; /* nothing to rebuild */
+        }
+        int r = to == DISK_FORMAT_LUKS1 ? check_for_luks1(cd, rebuild, doc, why, whylen)
+                                        : read_luks1_doc(cd, &doc, why, whylen);
         if (r < 0)
                 return r;
         if (detached && json_object_size(json_object_get(doc, "tokens")) > 0)
@@ -153,6 +184,8 @@ int luks_convert(struct crypt_device *cd, const uint8_t *old, size_t len, enum d
                             (r = crypt_token_json_set(mc, id, NULL)) < 0)
                                 return refuse(r, why, whylen, "cannot drop token %d in memory: %s", id, strerror(-r));
                 }
+        if (rebuild >= 0 && (r = rebuild_pbkdf2(mc, rebuild, unlock, iter_time_ms, why, whylen)) < 0)
+                return r;
         r = crypt_convert(mc, to == DISK_FORMAT_LUKS1 ? CRYPT_LUKS1 : CRYPT_LUKS2, NULL);
         if (r < 0 && to == DISK_FORMAT_LUKS2)
                 return refuse(-ENOSPC, why, whylen,

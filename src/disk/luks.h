@@ -71,10 +71,13 @@ int luks_region_size(struct crypt_device *cd, uint64_t *ret);
  * format `to` without a data pass: libcryptsetup's crypt_convert moves the
  * keyslots (PBKDF2 keyslots keep their secrets), and the vmcrypt tokens move
  * between LUKS2 header tokens and the LUKS1 metadata area. The data offset stays.
- * Returns the new region in a malloc'ed buffer, or -EMEDIUMTYPE (the volume uses
- * something the target format lacks), -ENOSPC (no room in the header region),
- * -EBUSY (a rekey was interrupted), with the reason in why. */
+ * unlock (may be NULL): a key of the volume; an Argon2 keyslot it opens is rebuilt
+ * with PBKDF2 (iter_time_ms, 0: 2 s) for LUKS1. Returns the new region in a
+ * malloc'ed buffer, or -EMEDIUMTYPE (the volume uses something the target format
+ * lacks), -ENOSPC (no room in the header region), -EBUSY (a rekey was
+ * interrupted), -EPERM (unlock opens no keyslot), with the reason in why. */
 int luks_convert(struct crypt_device *cd, const uint8_t *old, size_t len, enum disk_format to,
+                 const struct secret *unlock, uint32_t iter_time_ms,
                  uint8_t **ret_buf, size_t *ret_len, char *why, size_t whylen);
 
 /* Which magic the first bytes hold. */

@@ -115,6 +115,17 @@ snap=$(snapshot "$T/g.img")
 expect_rc 11 conv-argon vmc disk convert --type luks1 "$T/g.img"
 assert_file_contains "$T/conv-argon.err" "keyslot 0 uses argon2id.*luksConvertKey --pbkdf pbkdf2 --key-slot 0" "message for an Argon2 keyslot"
 assert_unchanged "$T/g.img" "$snap" "a volume with an Argon2 keyslot after a refused convert"
+make_text_key "$T/wrong"
+expect_rc 3 conv-wrong vmc disk convert --type luks1 --key-file "$T/wrong" "$T/g.img"
+assert_unchanged "$T/g.img" "$snap" "a volume after convert with a wrong key"
+# With its key the Argon2 keyslot is rebuilt with PBKDF2: same key, same data.
+expect_rc 0 conv-argon-key vmc disk convert --type luks1 --key-file "$T/k" --iter-time 100 "$T/g.img"
+status_json "$T/g.img"
+assert_eq "$(json_get "$T/status.json" "[(k['id'], k['kdf']) for k in d['keyslots']]")" '[[0, "pbkdf2"]]' \
+        "the rebuilt keyslot"
+cs_can_open "$T/g.img" "$T/k" || die "cryptsetup does not open the rebuilt PBKDF2 keyslot with the same key"
+qemu_plain "$T/g.img" "$T/g.raw"
+assert_eq "$(sha256_range "$T/g.raw")" "$ORIG" "plaintext QEMU reads after an Argon2 keyslot was rebuilt"
 if qemu-img create --object "secret,id=s0,file=$T/k" -f luks -o key-secret=s0,iter-time=10 "$T/q.img" 8M \
         >"$T/qc.log" 2>&1; then
         snap=$(snapshot "$T/q.img")
