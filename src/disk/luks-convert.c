@@ -92,8 +92,21 @@ static int check_for_luks1(struct crypt_device *cd, int rebuild, json_t *doc, ch
 static int read_luks1_doc(struct crypt_device *cd, json_t **doc, char *why, size_t whylen) {
         _cleanup_(freep) char *text = NULL;
         int r = luks1_meta_read(cd, &text);
-        if (r == -ENODATA || r == -ENOTSUP || r == -ENOSPC)
+        if (r == -ENODATA || r == -ENOTSUP || r == -ENOSPC) {
+                /* A binding in a sidecar file (a detached header's, or an image's
+                 * from an older vmcrypt) would be left behind. */
+                const char *dev = crypt_get_metadata_device_name(cd) ? crypt_get_metadata_device_name(cd)
+                                                                      : crypt_get_device_name(cd);
+                _cleanup_(freep) char *side = NULL;
+                if (dev && asprintf(&side, "%s.vmcrypt.json", dev) >= 0 && access(side, F_OK) == 0)
+                        return refuse(-EMEDIUMTYPE, why, whylen,
+                                      "the volume's binding is in %s, beside the header, and convert carries only "
+                                      "bindings inside it: %s", side,
+                                      r == -ENODATA ? "move it into the header first ('vmcrypt disk unlock --check "
+                                                      "IMAGE' or 'vmcrypt disk rekey IMAGE' does)"
+                                                    : "bind the converted volume again (vmcrypt disk bind)");
                 return 0;
+        }
         if (r < 0)
                 return refuse(r == -EBADMSG ? -EBADMSG : r, why, whylen,
                               "the vmcrypt metadata area of the LUKS1 header is damaged: %s", strerror(-r));

@@ -79,6 +79,13 @@ for how in unlock rekey bind; do
         "$META" doc "$T/old-$how.img" >/dev/null && die "wipe left an area"
         status_json "$T/old-$how.img"
         assert_eq "$(json_get "$T/status.json" "len(d['tokens'])")" 1 "status shows the binding of a sidecar"
+        if [ $how = unlock ]; then
+                # convert would leave a sidecar's binding behind: refused, unchanged.
+                snap=$(snapshot "$T/old-$how.img")
+                expect_rc 11 conv-sidecar vmc disk convert --type luks2 "$T/old-$how.img"
+                assert_file_contains "$T/conv-sidecar.err" "move it into the header first" "convert with a sidecar"
+                assert_unchanged "$T/old-$how.img" "$snap" "an image with a sidecar after a refused convert"
+        fi
         case $how in
         unlock) expect_rc 0 "mig-$how" unlock "$T/old-$how.img" -- cryptsetup open --test-passphrase --key-file - "$T/old-$how.img" ;;
         rekey) expect_rc 0 "mig-$how" vmc disk rekey --providers "$P" "$T/old-$how.img" ;;
