@@ -23,6 +23,8 @@ enum {
         EXIT_DENIED = 8,
         EXIT_BAD_DATA = 9,
         EXIT_ROLLED_BACK = 10,  /* resume: the job had not started; the disk is as before */
+        EXIT_UNSUPPORTED = 11,  /* not a raw disk (qcow2, VMDK, ...), or a volume feature
+                                 * the target format lacks (convert) */
 };
 
 /* Map a negative errno (or 0) to one of the exit codes above. */

@@ -45,6 +45,8 @@ int cli_exit_code(int r) {
         case ENOKEY:    /* key exists but is not active */
         case EXDEV:     /* key may not leave the KMS (not extractable) */
                 return EXIT_DENIED;
+        case EMEDIUMTYPE:
+                return EXIT_UNSUPPORTED;
         case EBADMSG:
         case EUCLEAN:
         case EPROTO:

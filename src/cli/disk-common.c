@@ -19,7 +19,7 @@
 enum {
         ARG_TYPE = 0x100, ARG_HEADER, ARG_SECTOR, ARG_KEY_FILE, ARG_NEW_KEY_FILE, ARG_RANDOM_KEY,
         ARG_PBKDF_MEMORY, ARG_ITER_TIME, ARG_MAX_RATE, ARG_PROGRESS, ARG_YES, ARG_JSON,
-        ARG_PROVIDER, ARG_KEK, ARG_VM_NAME, ARG_VM_UUID, ARG_PROVIDERS,
+        ARG_PROVIDER, ARG_KEK, ARG_VM_NAME, ARG_VM_UUID, ARG_PROVIDERS, ARG_FORCE_RAW,
 };
 
 static const struct option long_options[] = {
@@ -41,6 +41,7 @@ static const struct option long_options[] = {
         { "vm-name", required_argument, NULL, ARG_VM_NAME },
         { "vm-uuid", required_argument, NULL, ARG_VM_UUID },
         { "providers", required_argument, NULL, ARG_PROVIDERS },
+        { "force-raw", no_argument, NULL, ARG_FORCE_RAW },
         { NULL, 0, NULL, 0 },
 };
 
@@ -55,6 +56,7 @@ static unsigned option_group(int c) {
         case ARG_JSON: return DOPT_JSON;
         case ARG_PROVIDER: case ARG_KEK: case ARG_VM_NAME: case ARG_VM_UUID: return DOPT_PROVIDER;
         case ARG_PROVIDERS: return DOPT_PROVIDER | DOPT_PROVIDERS;
+        case ARG_FORCE_RAW: return DOPT_FORCE_RAW;
         default: return 0;
         }
 }
@@ -131,6 +133,7 @@ int disk_opts_parse(const char *cmd, unsigned allowed, const char *help, int arg
                 case ARG_VM_NAME: o->vm_name = optarg; break;
                 case ARG_VM_UUID: o->vm_uuid = optarg; break;
                 case ARG_PROVIDERS: o->providers = optarg; break;
+                case ARG_FORCE_RAW: o->force_raw = true; break;
                 }
         }
         if (o->key_file && o->new_key_file)
@@ -247,6 +250,7 @@ void disk_volume_params(const struct disk_opts *o, const char *path, struct volu
                 .pbkdf_memory_kib = o->pbkdf_memory,
                 .iter_time_ms = o->iter_time,
                 .max_rate = o->max_rate,
+                .force_raw = o->force_raw,
                 .key = {
                         .provider = o->provider,
                         .kek = o->kek,
@@ -291,6 +295,7 @@ static const char *past_tense(const char *what) {
         static const char *const t[][2] = {
                 { "encrypt", "encrypted" }, { "decrypt", "decrypted" }, { "reencrypt", "reencrypted" },
                 { "resume", "finished the job on" }, { "format", "formatted" }, { "create", "created" },
+                { "convert", "converted" },
         };
         for (size_t i = 0; i < ELEMENTSOF(t); i++)
                 if (strcmp(t[i][0], what) == 0)
@@ -307,7 +312,7 @@ static void print_summary(const char *what, const struct disk_opts *o, const cha
         bool new_volume = strcmp(what, "encrypt") == 0 || strcmp(what, "format") == 0 || strcmp(what, "create") == 0;
         if (o->json) {
                 json_t *j = json_pack("{s:s,s:s,s:s*,s:s*,s:s*,s:s*}", "path", path, "operation", what,
-                                      "format", new_volume || plain ? format : NULL,
+                                      "format", new_volume || plain || strcmp(what, "convert") == 0 ? format : NULL,
                                       "header_file", res->header[0] ? res->header : NULL,
                                       "provider", res->kek[0] ? res->provider : NULL,
                                       "kek", res->kek[0] ? res->kek : NULL);
@@ -323,6 +328,8 @@ static void print_summary(const char *what, const struct disk_opts *o, const cha
                 printf(": %s, header %s%s", format, res->header[0] ? "in " : "in front", res->header[0] ? res->header : "");
         else if (plain)
                 printf(": plain data again");
+        else if (strcmp(what, "convert") == 0)
+                printf(": now %s", format);
         if (res->kek[0])
                 printf("; unlock secret wrapped by KEK %s of key provider \"%s\"", res->kek, res->provider);
         putchar('\n');

@@ -22,6 +22,7 @@ enum {
         DOPT_PROVIDER = 1U << 7, /* --provider, --kek, --vm-name, --vm-uuid, --providers */
         DOPT_PROVIDERS = 1U << 8, /* --providers alone: unlock through the disk's vmcrypt token */
         DOPT_ONE_TARGET = 1U << 9, /* exactly one IMAGE|DEVICE argument (o->args[0]) */
+        DOPT_FORCE_RAW = 1U << 10, /* --force-raw */
 };
 
 /* --help lines of options that several subcommands share, worded once. */
@@ -62,6 +63,7 @@ struct disk_opts {
         enum progress_mode progress;
         bool yes;
         bool json;
+        bool force_raw;          /* encrypt a disk that starts like a qcow2/VMDK/... image */
         const char *provider;    /* --provider: bind the new keyslot to a key provider */
         const char *kek;
         const char *vm_name;
@@ -86,6 +88,7 @@ int disk_report(const char *cmd, const char *what, const struct disk_opts *o, co
                 const struct volume_result *res, const struct volume_error *err);
 
 int disk_encrypt_main(int argc, char *argv[]);
+int disk_convert_main(int argc, char *argv[]);
 int disk_decrypt_main(int argc, char *argv[]);
 int disk_reencrypt_main(int argc, char *argv[]);
 int disk_resume_main(int argc, char *argv[]);

@@ -25,10 +25,18 @@ DISK_HELP_NEW_SLOT
 "                           refused if FILE exists)\n"
 DISK_HELP_KDF
 DISK_HELP_RUN
+"  --force-raw              encrypt the disk as raw even though it starts (or ends)\n"
+"                           like a qcow2, VMDK, VHD, VHDX, VDI or QED image\n"
 "  --json                   on success, one JSON object on stdout (path, operation,\n"
 "                           format, header_file, provider, kek) instead of the line\n"
 "  -h, --help               show this help\n"
 "Without a key option, a passphrase is asked twice on the terminal.\n"
+"\n"
+"Only raw disks are encrypted. An image in a container format (qcow2, VMDK, VHD,\n"
+"VHDX, VDI, QED) is refused with exit status 11: convert it first with\n"
+"'qemu-img convert -O raw IMAGE IMAGE.raw' and encrypt the raw copy. The check\n"
+"reads the disk's first bytes (and VHD's footer in its last 512), which a guest\n"
+"of a raw disk controls: if a raw disk is refused, --force-raw encrypts it.\n"
 "\n"
 "Examples:\n"
 "  vmcrypt disk encrypt --new-key-file vm1.key vm1.img\n"
@@ -36,12 +44,13 @@ DISK_HELP_RUN
 "  vmcrypt disk encrypt --header /var/lib/vmcrypt/sdb.hdr --key-file k /dev/sdb\n"
 "\n"
 "Exit status: 0 done; 2 usage; 3 wrong key; 5 in use, already encrypted or a job\n"
-"in progress; 6 not enough space; 9 bad or corrupted data; 1 other errors.\n";
+"in progress; 6 not enough space; 9 bad or corrupted data; 11 not a raw disk\n"
+"(qcow2, VMDK, ...); 1 other errors.\n";
 
 int disk_encrypt_main(int argc, char *argv[]) {
         const char *cmd = "vmcrypt disk encrypt";
         struct disk_opts o;
-        int r = disk_opts_parse(cmd, DOPT_TYPE | DOPT_HEADER | DOPT_KEY | DOPT_NEWKEY | DOPT_RUN | DOPT_PROVIDER | DOPT_JSON | DOPT_ONE_TARGET, help, argc, argv, &o);
+        int r = disk_opts_parse(cmd, DOPT_TYPE | DOPT_HEADER | DOPT_KEY | DOPT_NEWKEY | DOPT_RUN | DOPT_PROVIDER | DOPT_JSON | DOPT_ONE_TARGET | DOPT_FORCE_RAW, help, argc, argv, &o);
         if (r >= 0)
                 return r;
         struct volume_params p;

@@ -13,18 +13,22 @@ static const char help[] =
 "\n"
 "Show what the disk says about itself: plain, encrypted, or in the middle of an\n"
 "encrypt/decrypt/reencrypt job (with the position reached); the format, cipher,\n"
-"key size, sector size, data offset and size, header mode, keyslots and tokens.\n"
+"key size, sector size, data offset and size, header mode, keyslots and tokens\n"
+"(for a disk bound to a key provider: the provider and KEK id of each vmcrypt\n"
+"token, LUKS2 header tokens and LUKS1 metadata area alike).\n"
 "No key is needed.\n"
 "\n"
 "Options:\n"
 "  --header FILE            the volume's detached header (default: the one recorded\n"
 "                           for an interrupted job, see 'vmcrypt disk resume --help')\n"
 "  --json                   one JSON object on stdout:\n"
-"      {\"path\",\"state\":\"plain|encrypted|encrypting|decrypting|reencrypting\",\n"
+"      {\"path\",\"state\":\"plain|encrypted|encrypting|decrypting|reencrypting|\n"
+"                converting\",\n"
 "       \"format\":\"luks2|luks1|none\",\"cipher\",\"key_bits\",\"sector_size\",\n"
 "       \"data_offset\",\"data_size\",\"header\":\"embedded|detached\",\n"
 "       \"header_file\":null|PATH,\n"
-"       \"keyslots\":[{\"id\",\"kdf\"}],\"tokens\":[{\"id\",\"type\"}],\n"
+"       \"keyslots\":[{\"id\",\"kdf\"}],\n"
+"       \"tokens\":[{\"id\",\"type\",\"keyslot\",\"provider\",\"kek_id\"}],\n"
 "       \"job\":null|{\"operation\",\"position\",\"done\",\"total\",\"percent\"}}\n"
 "  -h, --help               show this help\n"
 "\n"
@@ -40,6 +44,7 @@ static const char *state_name(const struct engine_status *st) {
         case ENGINE_OP_ENCRYPT: return "encrypting";
         case ENGINE_OP_DECRYPT: return "decrypting";
         case ENGINE_OP_REENCRYPT: return "reencrypting";
+        case ENGINE_OP_CONVERT: return "converting";
         default: return st->format == DISK_FORMAT_NONE ? "plain" : "encrypted";
         }
 }
@@ -65,8 +70,16 @@ static int print_json(const char *path, const char *header, const struct engine_
         json_t *ks = json_array(), *tk = json_array();
         for (unsigned i = 0; i < st->n_keyslots; i++)
                 json_array_append_new(ks, json_pack("{s:i,s:s}", "id", st->keyslots[i].id, "kdf", st->keyslots[i].kdf));
-        for (unsigned i = 0; i < st->n_tokens; i++)
-                json_array_append_new(tk, json_pack("{s:i,s:s}", "id", st->tokens[i].id, "type", st->tokens[i].type));
+        for (unsigned i = 0; i < st->n_tokens; i++) {
+                json_t *t = json_pack("{s:i,s:s}", "id", st->tokens[i].id, "type", st->tokens[i].type);
+                if (st->tokens[i].keyslot >= 0)
+                        json_object_set_new(t, "keyslot", json_integer(st->tokens[i].keyslot));
+                if (st->tokens[i].provider[0]) {
+                        json_object_set_new(t, "provider", json_string(st->tokens[i].provider));
+                        json_object_set_new(t, "kek_id", json_string(st->tokens[i].kek_id));
+                }
+                json_array_append_new(tk, t);
+        }
         json_object_set_new(o, "keyslots", ks);
         json_object_set_new(o, "tokens", tk);
         if (st->job != ENGINE_OP_NONE)
@@ -102,8 +115,13 @@ static void print_human(const char *path, const char *header, const struct engin
         printf("data size:   %llu\n", (unsigned long long) st->data_size);
         for (unsigned i = 0; i < st->n_keyslots; i++)
                 printf("keyslot %d:   %s\n", st->keyslots[i].id, st->keyslots[i].kdf);
-        for (unsigned i = 0; i < st->n_tokens; i++)
-                printf("token %d:     %s\n", st->tokens[i].id, st->tokens[i].type);
+        for (unsigned i = 0; i < st->n_tokens; i++) {
+                printf("token %d:     %s", st->tokens[i].id, st->tokens[i].type);
+                if (st->tokens[i].provider[0])
+                        printf(", keyslot %d, provider %s, KEK %s", st->tokens[i].keyslot, st->tokens[i].provider,
+                               st->tokens[i].kek_id);
+                putchar('\n');
+        }
         if (st->job != ENGINE_OP_NONE)
                 printf("job:         %s %.1f%% (%llu of %llu bytes)%s — run 'vmcrypt disk resume' if it is not running\n",
                        engine_operation_to_string(st->job), percent(st), (unsigned long long) st->job_done,

@@ -45,6 +45,7 @@ const char *engine_operation_to_string(enum engine_operation op) {
         case ENGINE_OP_ENCRYPT: return "encrypt";
         case ENGINE_OP_DECRYPT: return "decrypt";
         case ENGINE_OP_REENCRYPT: return "reencrypt";
+        case ENGINE_OP_CONVERT: return "convert";
         default: return "none";
         }
 }
@@ -315,7 +316,7 @@ int engine_stamp_header(const struct job *j, uint8_t *hdr, size_t len) {
                 return -EINVAL;
         /* luks_build kept every keyslot out of the region's last block. */
         uint8_t *slot = hdr + len - JOB_RECORD_SIZE;
-        char op = j->sb.op == ENGINE_OP_REENCRYPT ? 'r' : 'e';
+        char op = j->sb.op == ENGINE_OP_REENCRYPT ? 'r' : j->sb.op == ENGINE_OP_CONVERT ? 'c' : 'e';
         stamp_record(hdr, op, j->key, slot);
         return 0;
 }

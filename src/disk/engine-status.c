@@ -17,7 +17,8 @@
 DEFINE_TRIVIAL_CLEANUP_FUNC(struct crypt_device *, crypt_free);
 
 static enum engine_operation op_from_letter(char c) {
-        return c == 'd' ? ENGINE_OP_DECRYPT : c == 'r' ? ENGINE_OP_REENCRYPT : ENGINE_OP_ENCRYPT;
+        return c == 'd' ? ENGINE_OP_DECRYPT : c == 'r' ? ENGINE_OP_REENCRYPT : c == 'c' ? ENGINE_OP_CONVERT
+                                                                                          : ENGINE_OP_ENCRYPT;
 }
 
 static int status_from_buffer(const uint8_t *buf, size_t len, struct engine_status *st) {

@@ -11,6 +11,7 @@
 #include <unistd.h>
 
 #include "disk/engine-internal.h"
+#include "disk/image-format.h"
 #include "disk/job-key.h"
 #include "disk/luks.h"
 #include "disk/testpoint.h"
@@ -135,7 +136,7 @@ int engine_finalize(struct job *j) {
         const struct job_super *sb = &j->sb;
         int r;
         testpoint("before-finalize");
-        if (sb->op == ENGINE_OP_ENCRYPT || sb->op == ENGINE_OP_REENCRYPT) {
+        if (sb->op == ENGINE_OP_ENCRYPT || sb->op == ENGINE_OP_REENCRYPT || sb->op == ENGINE_OP_CONVERT) {
                 if (!j->new_hdr && (r = read_job_region(j, sb->new_hdr_off, sb->new_hdr_len, &j->new_hdr)) < 0)
                         return r;
                 /* Still disguised: the job area is still attached. */
@@ -249,6 +250,21 @@ static int check_sector(uint64_t n, unsigned ss, const char *path) {
         return 0;
 }
 
+/* A qcow2 (or VMDK, ...) file holds a disk; it is not one. Encrypting it as raw
+ * bytes gives a LUKS volume whose "disk" is the container, useless to the guest.
+ * The signature is guest data on a raw disk, so the administrator may override. */
+static int refuse_container(int fd, uint64_t size, const struct engine_params *p) {
+        const char *name = NULL;
+        int r = image_format_probe(fd, size, &name);
+        if (r <= 0 || p->force_raw)
+                return r;
+        return engine_fail(-EMEDIUMTYPE,
+                           "%s is a %s image, not a raw disk: convert it to raw first "
+                           "('qemu-img convert -O raw %s IMAGE.raw') and encrypt that; if it is a raw "
+                           "disk whose guest wrote these bytes, pass --force-raw",
+                           p->path, name, p->path);
+}
+
 int engine_encrypt(const struct engine_params *p) {
         enum disk_format format = p->format ? p->format : DISK_FORMAT_LUKS2;
         unsigned ss = p->sector_size ? p->sector_size : 512;
@@ -270,9 +286,11 @@ int engine_encrypt(const struct engine_params *p) {
                 r = engine_size(j.data_fd, &n);
         if (r < 0)
                 return r;
-        if ((r = check_sector(n, ss, p->path)) < 0)
-                return r;
         if ((r = refuse_busy_or_luks(j.data_fd, p->path, j.key, true, true)) < 0)
+                return r;
+        if ((r = refuse_container(j.data_fd, n, p)) < 0)
+                return r;
+        if ((r = check_sector(n, ss, p->path)) < 0)
                 return r;
 
         if ((r = engine_new_volume_key(&j.new_vk)) < 0)
@@ -474,6 +492,127 @@ int engine_reencrypt(const struct engine_params *p) {
         return job_run(&j);
 }
 
+/* With a key given: the new header (in memory) opens with it to the same volume
+ * key as the old one, before the disk is touched. */
+static int same_volume_key(const struct secret *a, const uint8_t *hdr, size_t len, const struct secret *unlock) {
+        _cleanup_(secret_freep) struct secret *b = NULL;
+        _cleanup_(crypt_freep) struct crypt_device *nc = NULL;
+        _cleanup_(closep) int memfd = -EBADF;
+        int r = luks_load_buffer(hdr, len, &nc, &memfd);
+        if (r < 0 || (r = luks_unlock(nc, unlock, &b, NULL)) < 0)
+                return -EBADMSG;
+        return secret_equal(a, b) ? 0 : -EBADMSG;
+}
+
+/* One attempt of engine_convert: see engine.h. The new header is built in memory
+ * (luks_convert), both headers go to a job area like a reencrypt's, the marker
+ * replaces the old header, a FINALIZE checkpoint follows (no data pass: the data
+ * and its key do not change), and engine_finalize writes the new header disguised
+ * with the finishing stamp, drops the job area and restores the magics. Until the
+ * marker is durable the disk is untouched and the job area is rolled back by the
+ * next command; after it, resume finishes the job (a convert has no data pass to
+ * resume, whatever its checkpoint says). */
+static int convert_once(const struct engine_params *p, enum disk_format to) {
+        _cleanup_(job_cleanup) struct job j = { .data_fd = -EBADF, .hold_fd = -EBADF };
+        int r = job_open(&j, p, false, true);
+        if (r < 0)
+                return r;
+        bool detached = p->header_path != NULL;
+        const char *hold_path = detached ? p->header_path : p->path;
+        if ((r = settle_unstarted(j.hold_fd, p->header_path, j.key)) < 0)
+                return r;
+        if ((r = refuse_busy_or_luks(j.hold_fd, hold_path, j.key, !detached, false)) < 0)
+                return r;
+        _cleanup_(crypt_freep) struct crypt_device *cd = NULL;
+        r = luks_load_path(hold_path, &cd);
+        if (r == -ENODEV)
+                return engine_fail(r, "%s is not a LUKS volume (no LUKS header found)", hold_path);
+        if (r == -ERANGE)
+                return engine_fail(-EBADMSG, "%s is truncated: it is shorter than its LUKS header says", hold_path);
+        if (r < 0)
+                return engine_fail(-EUCLEAN, "the LUKS header of %s is corrupted (both copies): restore it from a header backup", hold_path);
+        struct engine_status st = { 0 };
+        if ((r = luks_fill_status(cd, &st)) < 0)
+                return r;
+        if (st.format == to)
+                return 1;
+        if (!detached && st.data_offset == 0)
+                return engine_fail(-EINVAL, "%s has a detached header: pass --header FILE", p->path);
+        uint64_t h, hold_size, size;
+        if ((r = luks_region_size(cd, &h)) < 0 || (r = engine_size(j.hold_fd, &hold_size)) < 0 ||
+            (r = engine_size(j.data_fd, &size)) < 0)
+                return r;
+        if (h > hold_size || size < st.data_offset + st.sector_size || (size - st.data_offset) % st.sector_size)
+                return engine_fail(-EBADMSG, "%s is truncated: it does not hold its %llu-byte header region and whole "
+                                   "%u-byte sectors of data", hold_path, (unsigned long long) h, st.sector_size);
+        uint64_t n = size - st.data_offset;
+        _cleanup_(freep) uint8_t *old_hdr = NULL;
+        if ((r = read_holder(&j, h, 'c', &old_hdr)) < 0)
+                return r;
+        _cleanup_(freep) uint8_t *plain = malloc(h);
+        if (!plain)
+                return -ENOMEM;
+        memcpy(plain, old_hdr, h);
+        luks_undisguise(plain, h);
+        if (p->unlock) {
+                r = luks_unlock(cd, p->unlock, &j.old_vk, NULL);
+                if (r == -EPERM)
+                        return engine_fail(r, "wrong key: no keyslot of %s opens with it", hold_path);
+                if (r < 0)
+                        return engine_fail(r, "cannot unlock %s: %s", hold_path, strerror(-r));
+        }
+        char why[512] = "";
+        size_t hn;
+        r = luks_convert(cd, plain, h, to, p->unlock, p->iter_time_ms, &j.new_hdr, &hn, why, sizeof(why));
+        if (r < 0)
+                return engine_fail(r, "cannot convert %s to %s: %s", hold_path, disk_format_to_string(to),
+                                   why[0] ? why : strerror(-r));
+        if (p->unlock && (r = same_volume_key(j.old_vk, j.new_hdr, hn, p->unlock)) < 0)
+                return engine_fail(r, "the converted header of %s does not give the volume key the old one gives "
+                                   "with this key: nothing was changed", hold_path);
+        luks_disguise(j.new_hdr, hn, 'c');
+        struct job_super *sb = &j.sb;
+        *sb = (struct job_super) { .op = ENGINE_OP_CONVERT, .layout = JOB_LAYOUT_INPLACE, .format = to,
+                                   .sector_size = st.sector_size, .detached = detached, .data_size = n,
+                                   .src_offset = st.data_offset, .dst_offset = st.data_offset,
+                                   .hdr_region = MAX(h, (uint64_t) hn), .old_hdr_len = h, .new_hdr_len = hn,
+                                   .final_size = detached ? hn : hold_size,
+                                   .jstart = ALIGN_UP(hold_size, JOB_BLOCK), .orig_size = hold_size,
+                                   .hotzone = JOB_BLOCK };
+        engine_job_layout(sb);
+        if ((r = engine_check_final(j.hold_fd, sb->jstart + sb->jsize)) < 0)
+                return r;
+        if ((r = engine_job_write(&j, old_hdr, j.new_hdr, NULL, 0)) < 0)
+                return r;
+        j.started = true;
+        /* From the marker on the job area's header is authoritative: the marker
+         * keeps cryptsetup from opening the old header and changing its keyslots,
+         * which the new header (already built) would silently undo. */
+        if ((r = job_mark(&j)) < 0)
+                return r;
+        if ((r = engine_commit(&j, JOB_PHASE_FINALIZE, n, 0, 0)) < 0)
+                return r;
+        testpoint("after-convert-commit");
+        return engine_finalize(&j);
+}
+
+int engine_convert(const struct engine_params *p, enum disk_format to) {
+        if (to != DISK_FORMAT_LUKS1 && to != DISK_FORMAT_LUKS2)
+                return engine_fail(-EINVAL, "convert to luks1 or luks2");
+        int r = convert_once(p, to);
+        if (r != -EINPROGRESS)
+                return r;
+        /* Run again after a crash: finish our own interrupted convert, then look
+         * again (it may have been rolled back). Other jobs are refused. */
+        struct engine_status st;
+        if (engine_status(p->path, p->header_path, p->job_key, &st) < 0 || st.job != ENGINE_OP_CONVERT)
+                return engine_fail(-EINPROGRESS, "a vmcrypt job is in progress on %s: run vmcrypt disk resume",
+                                   p->header_path ? p->header_path : p->path);
+        if ((r = engine_resume(p)) < 0)
+                return r;
+        return convert_once(p, to);
+}
+
 static int unlock_copy(struct job *j, bool new_header, struct secret **ret) {
         _cleanup_(crypt_freep) struct crypt_device *cd = NULL;
         _cleanup_(closep) int memfd = -EBADF;
@@ -530,6 +669,10 @@ int engine_resume(const struct engine_params *p) {
         }
         if ((r = job_read_ckpt(j.hold_fd, &j.sb, j.key, &j.ck)) < 0)
                 return engine_fail(r, "both checkpoint records of the job on %s are damaged", hold_path);
+        /* Writing a new header that the job area holds needs no key (a convert has
+         * none to give): only decrypt's last step decrypts data. */
+        if ((j.ck.phase == JOB_PHASE_FINALIZE && j.sb.op != ENGINE_OP_DECRYPT) || j.sb.op == ENGINE_OP_CONVERT)
+                return engine_finalize(&j);
         if (!p->unlock)
                 return engine_fail(-EINVAL, "a key is needed to resume the job on %s", hold_path);
         if (j.sb.op != ENGINE_OP_ENCRYPT && (r = unlock_copy(&j, false, &j.old_vk)) < 0)

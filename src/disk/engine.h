@@ -15,6 +15,7 @@
  *   -ENODEV       not a LUKS volume (decrypt/reencrypt/status on plain data is fine)
  *   -EINVAL       bad parameters (size not a multiple of the sector size, ...)
  *   -ECANCELED    stopped by the progress callback (pause, cancel): resume finishes it
+ *   -EMEDIUMTYPE  encrypt: the image is a container (qcow2, VMDK, ...), not a raw disk
  * engine_last_error() gives a one-line human explanation of the last failure. */
 #pragma once
 
@@ -50,6 +51,7 @@ enum engine_operation {
         ENGINE_OP_ENCRYPT,
         ENGINE_OP_DECRYPT,
         ENGINE_OP_REENCRYPT,
+        ENGINE_OP_CONVERT,      /* header only: LUKS2 <-> LUKS1, no data pass */
 };
 
 /* Progress of a data pass; done/total in bytes of data. */
@@ -80,6 +82,8 @@ struct engine_params {
         uint32_t iter_time_ms;       /* KDF time; 0 = libcryptsetup default */
         uint64_t max_rate;           /* data pass rate limit in bytes/s; 0 = none */
         unsigned threads;            /* encryption workers; 0 = all CPUs */
+        bool force_raw;              /* encrypt: take the disk as raw even if it starts
+                                      * like a qcow2/VMDK/VHD/VHDX/VDI/QED image */
         engine_header_hook_t header_hook; /* optional, see above */
         void *hook_userdata;
         const struct secret *job_key; /* the host's job key (job-key.h); NULL: the one in
@@ -98,6 +102,15 @@ int engine_decrypt(const struct engine_params *p);
  * (their secrets are unknown here); tokens of the old header are kept, their keyslot
  * lists filtered to the slots that still exist; then header_hook runs. */
 int engine_reencrypt(const struct engine_params *p);
+/* Convert the volume between LUKS2 and LUKS1 (to), header only: the data and the
+ * volume key stay, the keyslots (PBKDF2) and vmcrypt tokens are carried over, the
+ * data offset is kept. The new header is written with the job machinery (job
+ * area with both headers, a FINALIZE checkpoint, then the finishing steps of a
+ * reencrypt), so a crash leaves the old or the new volume, or a job that resume
+ * finishes without a key; a second run after a crash resumes the job first.
+ * Returns 0, 1 when the volume is already in that format, -EMEDIUMTYPE when it
+ * uses something the target format lacks (nothing changed), or as the others. */
+int engine_convert(const struct engine_params *p, enum disk_format to);
 /* Finish an interrupted encrypt/decrypt/reencrypt (or its finalisation). */
 int engine_resume(const struct engine_params *p);
 /* Write a fresh LUKS header without a data pass (destroys the data); refuses with
@@ -121,7 +134,13 @@ struct engine_status {
         unsigned n_keyslots;
         struct { int id; char kdf[24]; } keyslots[ENGINE_MAX_SLOTS];
         unsigned n_tokens;
-        struct { int id; char type[64]; } tokens[ENGINE_MAX_SLOTS];
+        struct {
+                int id;
+                char type[64];
+                int keyslot;         /* the first keyslot it names, or -1 */
+                char provider[64];   /* "vmcrypt" tokens: the binding; else "" */
+                char kek_id[128];
+        } tokens[ENGINE_MAX_SLOTS];
         uint64_t job_done;           /* bytes of data already processed */
         uint64_t job_total;
         uint64_t job_position;       /* data offset the job has reached */

@@ -95,7 +95,7 @@ int job_super_decode(const uint8_t in[static JOB_RECORD_SIZE], const struct secr
         SUPER_FIELDS(GET)
 #undef GET
         memcpy(sb.id, p, JOB_ID_SIZE);
-        bool ok = sb.op >= ENGINE_OP_ENCRYPT && sb.op <= ENGINE_OP_REENCRYPT &&
+        bool ok = sb.op >= ENGINE_OP_ENCRYPT && sb.op <= ENGINE_OP_CONVERT &&
                   (sb.layout == JOB_LAYOUT_SHIFT || sb.layout == JOB_LAYOUT_INPLACE) &&
                   (sb.format == DISK_FORMAT_LUKS1 || sb.format == DISK_FORMAT_LUKS2) &&
                   (sb.sector_size == 512 || sb.sector_size == 4096) && sb.data_size > 0 &&

@@ -11,6 +11,7 @@
 #include <sys/mman.h>
 #include <unistd.h>
 
+#include "disk/luks1-meta.h"
 #include "shared/fd-util.h"
 #include "shared/log.h"
 
@@ -116,6 +117,42 @@ static int copy_tokens(struct crypt_device *from, struct crypt_device *to) {
         return 0;
 }
 
+/* LUKS1 keeps vmcrypt's tokens in its metadata area (luks1-meta.h), which a new
+ * header built for a deep rekey must carry over like LUKS2 tokens: the document of
+ * the old header with the tokens whose keyslot no longer exists left out (a LUKS1
+ * token opens exactly one keyslot) and no rekey marker (its keyslots are gone). */
+static int copy_luks1_meta(struct crypt_device *from, struct crypt_device *to) {
+        _cleanup_(freep) char *text = NULL;
+        int r = luks1_meta_read(from, &text);
+        if (r == -ENODATA || r == -ENOTSUP || r == -ENOSPC)
+                return 0;
+        if (r < 0)
+                return r;
+        json_t *doc = json_loads(text, JSON_REJECT_DUPLICATES, NULL);
+        json_t *tokens = json_object_get(doc, "tokens");
+        if (!json_is_object(tokens)) {
+                json_decref(doc);
+                return -EBADMSG;
+        }
+        const char *id;
+        json_t *t, *tmp;
+        json_object_foreach_safe(tokens, tmp, id, t) {
+                json_t *ks = json_object_get(t, "keyslots");
+                const char *slot = json_string_value(json_array_get(ks, 0));
+                crypt_keyslot_info ki = slot ? crypt_keyslot_status(to, atoi(slot)) : CRYPT_SLOT_INVALID;
+                if (ki != CRYPT_SLOT_ACTIVE && ki != CRYPT_SLOT_ACTIVE_LAST)
+                        json_object_del(tokens, id);
+        }
+        json_object_del(doc, "pending");
+        char *s = json_dumps(doc, JSON_COMPACT | JSON_SORT_KEYS);
+        json_decref(doc);
+        if (!s)
+                return -ENOMEM;
+        r = luks1_meta_write(to, s);
+        free(s);
+        return r;
+}
+
 static int region_end(struct crypt_device *cd, uint64_t *ret) {
         uint64_t end = 0;
         if (strcmp(crypt_get_type(cd), CRYPT_LUKS2) == 0) {
@@ -146,7 +183,7 @@ int luks_region_size(struct crypt_device *cd, uint64_t *ret) {
 /* The last block of an embedded header region holds the engine's finishing stamp
  * while a job ends (engine-io.c): no keyslot may reach into it. Unused keyslot
  * space is only filler (random bytes from libcryptsetup). */
-static int tail_unused(struct crypt_device *cd, uint64_t region) {
+int luks_tail_unused(struct crypt_device *cd, uint64_t region) {
         int max = crypt_keyslot_max(crypt_get_type(cd));
         for (int slot = 0; slot < max; slot++) {
                 crypt_keyslot_info ki = crypt_keyslot_status(cd, slot);
@@ -209,8 +246,8 @@ int luks_build(const struct luks_new *n, uint8_t **ret_buf, size_t *ret_len) {
                                                    (const char *) n->unlock->data, n->unlock->size);
         if (slot < 0)
                 return log_debug_errno(slot, "adding keyslot failed: %m");
-        if (n->tokens_from && !luks1) {
-                r = copy_tokens(n->tokens_from, cd);
+        if (n->tokens_from) {
+                r = luks1 ? copy_luks1_meta(n->tokens_from, cd) : copy_tokens(n->tokens_from, cd);
                 if (r < 0)
                         return log_debug_errno(r, "copying tokens failed: %m");
         }
@@ -225,7 +262,7 @@ int luks_build(const struct luks_new *n, uint8_t **ret_buf, size_t *ret_len) {
                 return r;
         if (!n->detached && len != data_offset)
                 return -EINVAL;
-        if (!n->detached && (r = tail_unused(cd, len)) < 0)
+        if (!n->detached && (r = luks_tail_unused(cd, len)) < 0)
                 return log_debug_errno(r, "a keyslot reaches into the last block of the header region: %m");
         _cleanup_(freep) uint8_t *buf = malloc(len);
         if (!buf)
@@ -237,9 +274,6 @@ int luks_build(const struct luks_new *n, uint8_t **ret_buf, size_t *ret_len) {
         *ret_len = len;
         return 0;
 }
-
-static int luks_load_buffer_sized(const uint8_t *buf, size_t len, uint64_t size, struct crypt_device **ret,
-                                  int *ret_memfd);
 
 static int map_load_error(int r, const char *path) {
         /* libcryptsetup says -EINVAL both for "no LUKS here" and for a damaged header;
@@ -283,8 +317,8 @@ int luks_load_buffer(const uint8_t *buf, size_t len, struct crypt_device **ret, 
         return luks_load_buffer_sized(buf, len, len, ret, ret_memfd);
 }
 
-static int luks_load_buffer_sized(const uint8_t *buf, size_t len, uint64_t size, struct crypt_device **ret,
-                                  int *ret_memfd) {
+int luks_load_buffer_sized(const uint8_t *buf, size_t len, uint64_t size, struct crypt_device **ret,
+                           int *ret_memfd) {
         luks_setup_once();
         _cleanup_(closep) int fd = -EBADF;
         char path[64];
@@ -325,6 +359,52 @@ int luks_unlock(struct crypt_device *cd, const struct secret *unlock, struct sec
         return 0;
 }
 
+/* What status shows of a token: its type, first keyslot and, for vmcrypt's
+ * tokens, the binding (provider and KEK id; never the wrapped secret). */
+static void token_summary(json_t *t, int id, struct engine_status *st) {
+        unsigned i = st->n_tokens++;
+        const char *type = json_string_value(json_object_get(t, "type"));
+        const char *slot = json_string_value(json_array_get(json_object_get(t, "keyslots"), 0));
+        const char *provider = json_string_value(json_object_get(t, "provider"));
+        const char *kek = json_string_value(json_object_get(t, "kek_id"));
+        st->tokens[i].id = id;
+        st->tokens[i].keyslot = slot ? atoi(slot) : -1;
+        snprintf(st->tokens[i].type, sizeof(st->tokens[i].type), "%s", type ? type : "");
+        snprintf(st->tokens[i].provider, sizeof(st->tokens[i].provider), "%s", provider ? provider : "");
+        snprintf(st->tokens[i].kek_id, sizeof(st->tokens[i].kek_id), "%s", kek ? kek : "");
+}
+
+/* The tokens of a LUKS1 header's metadata area, as status shows LUKS2 tokens (a
+ * damaged area shows none: status reports what is there; unlock explains). */
+static int luks1_fill_tokens(struct crypt_device *cd, struct engine_status *st) {
+        _cleanup_(freep) char *text = NULL;
+        int r = luks1_meta_read(cd, &text);
+        if (r == -ENODATA || r == -ENOTSUP || r == -ENOSPC) {
+                /* No area: a detached header's sidecar, or the sidecar of an image
+                 * bound by an older vmcrypt (disk/token.h; its suffix is the key
+                 * layer's TOKEN_SIDECAR_SUFFIX). */
+                const char *dev = crypt_get_metadata_device_name(cd) ? crypt_get_metadata_device_name(cd)
+                                                                      : crypt_get_device_name(cd);
+                _cleanup_(freep) char *side = NULL;
+                size_t len;
+                if (!dev || asprintf(&side, "%s.vmcrypt.json", dev) < 0 ||
+                    read_file_bounded(side, 64U << 10, &text, &len) < 0)
+                        return 0;
+        } else if (r < 0)
+                return 0;
+        json_t *doc = json_loads(text, JSON_REJECT_DUPLICATES, NULL);
+        json_t *tokens = json_object_get(doc, "tokens");
+        for (int id = 0; json_is_object(tokens) && id < ENGINE_MAX_SLOTS; id++) {
+                char key[16];
+                snprintf(key, sizeof(key), "%d", id);
+                json_t *t = json_object_get(tokens, key);
+                if (t)
+                        token_summary(t, id, st);
+        }
+        json_decref(doc);
+        return 0;
+}
+
 int luks_fill_status(struct crypt_device *cd, struct engine_status *st) {
         const char *type = crypt_get_type(cd);
         st->format = strcmp(type, CRYPT_LUKS2) == 0 ? DISK_FORMAT_LUKS2 : DISK_FORMAT_LUKS1;
@@ -345,15 +425,21 @@ int luks_fill_status(struct crypt_device *cd, struct engine_status *st) {
                          crypt_keyslot_get_pbkdf(cd, s, &pb) == 0 && pb.type ? pb.type : "pbkdf2");
         }
         st->n_tokens = 0;
+        if (st->format == DISK_FORMAT_LUKS1)
+                return luks1_fill_tokens(cd, st);
         if (st->format == DISK_FORMAT_LUKS2)
                 for (int id = 0; id < ENGINE_MAX_SLOTS; id++) {
                         const char *tt = NULL;
                         crypt_token_info ti = crypt_token_status(cd, id, &tt);
                         if (ti == CRYPT_TOKEN_INVALID || ti == CRYPT_TOKEN_INACTIVE)
                                 continue;
-                        unsigned i = st->n_tokens++;
-                        st->tokens[i].id = id;
-                        snprintf(st->tokens[i].type, sizeof(st->tokens[i].type), "%s", tt ? tt : "");
+                        const char *json = NULL;
+                        json_t *t = crypt_token_json_get(cd, id, &json) >= 0 ? json_loads(json, 0, NULL) : NULL;
+                        token_summary(t, id, st);
+                        if (!t)
+                                snprintf(st->tokens[st->n_tokens - 1].type, sizeof(st->tokens[0].type), "%s",
+                                         tt ? tt : "");
+                        json_decref(t);
                 }
         return 0;
 }

@@ -47,6 +47,15 @@ int luks_load_path(const char *path, struct crypt_device **ret);
  * keeps the memory file alive and must be closed after crypt_free. */
 int luks_load_buffer(const uint8_t *buf, size_t len, struct crypt_device **ret, int *ret_memfd);
 
+/* The same in a memory file of size bytes (at least len): room for a header that
+ * grows there (convert). */
+int luks_load_buffer_sized(const uint8_t *buf, size_t len, uint64_t size, struct crypt_device **ret,
+                           int *ret_memfd);
+
+/* -ENOSPC when an active keyslot of cd reaches into the last 4 KiB of an embedded
+ * header region of region bytes (the engine's finishing stamp goes there). */
+int luks_tail_unused(struct crypt_device *cd, uint64_t region);
+
 /* Recover the volume key with the unlock secret; -EPERM on a wrong key. Sets the
  * opening keyslot in *ret_slot. */
 int luks_unlock(struct crypt_device *cd, const struct secret *unlock, struct secret **ret_vk, int *ret_slot);
@@ -57,6 +66,19 @@ int luks_fill_status(struct crypt_device *cd, struct engine_status *st);
 /* Size of the header region of a loaded header: the data offset when embedded, the
  * end of the last metadata/keyslot area when detached. */
 int luks_region_size(struct crypt_device *cd, uint64_t *ret);
+
+/* Convert the header region old[0,len) (magics real) of cd, the loaded volume, to
+ * format `to` without a data pass: libcryptsetup's crypt_convert moves the
+ * keyslots (PBKDF2 keyslots keep their secrets), and the vmcrypt tokens move
+ * between LUKS2 header tokens and the LUKS1 metadata area. The data offset stays.
+ * unlock (may be NULL): a key of the volume; an Argon2 keyslot it opens is rebuilt
+ * with PBKDF2 (iter_time_ms, 0: 2 s) for LUKS1. Returns the new region in a
+ * malloc'ed buffer, or -EMEDIUMTYPE (the volume uses something the target format
+ * lacks), -ENOSPC (no room in the header region), -EBUSY (a rekey was
+ * interrupted), -EPERM (unlock opens no keyslot), with the reason in why. */
+int luks_convert(struct crypt_device *cd, const uint8_t *old, size_t len, enum disk_format to,
+                 const struct secret *unlock, uint32_t iter_time_ms,
+                 uint8_t **ret_buf, size_t *ret_len, char *why, size_t whylen);
 
 /* Which magic the first bytes hold. */
 enum luks_magic {

@@ -1,15 +1,20 @@
-/* The "vmcrypt" token: encoding, validation and the two stores (LUKS2 header
- * tokens, LUKS1 sidecar file). See token.h. */
+/* The "vmcrypt" token: encoding, validation and the stores (LUKS2 header tokens;
+ * LUKS1: the header's metadata area, or the sidecar file of detached headers and
+ * of volumes bound by an older vmcrypt). See token.h. */
 #include "disk/token.h"
 
 #include <errno.h>
 #include <fcntl.h>
 #include <jansson.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <time.h>
+#include <unistd.h>
 
+#include "disk/luks1-meta.h"
 #include "keys/b64.h"
 #include "shared/fd-util.h"
 #include "shared/log.h"
@@ -273,36 +278,30 @@ char *token_sidecar_path(const char *header_path) {
         return p;
 }
 
-/* The sidecar is {"tokens":{"<id>":{token}, ...}}. A missing file means no tokens;
- * an unreadable one is an error for the whole store, since rewriting it would lose
+/* The document is {"tokens":{"<id>":{token}, ...}, "pending":{...}}, in the LUKS1
+ * metadata area or in the sidecar. A missing document means no tokens; an
+ * unreadable one is an error for the whole store, since rewriting it would lose
  * what we could not parse. */
 /* A sidecar holds a few tokens of a few hundred bytes each. */
 #define TOKEN_SIDECAR_MAX (64U << 10)
 
-static int sidecar_load(const char *header_path, json_t **ret) {
-        _cleanup_(freep) char *path = token_sidecar_path(header_path);
-        if (!path)
+static int doc_empty(json_t **ret) {
+        json_t *root = json_pack("{s{}}", "tokens");
+        if (!root)
                 return -ENOMEM;
+        *ret = root;
+        return 0;
+}
+
+static int doc_parse(const char *text, size_t len, const char *where, json_t **ret) {
         json_error_t err;
-        _cleanup_(freep) char *text = NULL;
-        size_t len;
-        int r = read_file_bounded(path, TOKEN_SIDECAR_MAX, &text, &len);
-        if (r == -ENOENT) {
-                json_t *root = json_pack("{s{}}", "tokens");
-                if (!root)
-                        return -ENOMEM;
-                *ret = root;
-                return 0;
-        }
-        if (r < 0)
-                return r == -EFBIG || r == -EINVAL ? -EBADMSG : r;
         json_t *root = json_loadb(text, len, JSON_REJECT_DUPLICATES, &err);
         if (!root) {
-                /* Position only: the file holds wrapped secrets, not for logs. */
-                log_debug("%s: not valid JSON (line %d, column %d)", path, err.line, err.column);
+                /* Position only: the document holds wrapped secrets, not for logs. */
+                log_debug("%s: not valid JSON (line %d, column %d)", where, err.line, err.column);
                 return -EBADMSG;
         }
-        if (!json_is_object(json_object_get(root, "tokens"))) {
+        if (!json_is_object(root) || !json_is_object(json_object_get(root, "tokens"))) {
                 json_decref(root);
                 return -EBADMSG;
         }
@@ -310,7 +309,25 @@ static int sidecar_load(const char *header_path, json_t **ret) {
         return 0;
 }
 
+static int sidecar_load(const char *header_path, json_t **ret) {
+        if (!header_path)
+                return doc_empty(ret);
+        _cleanup_(freep) char *path = token_sidecar_path(header_path);
+        if (!path)
+                return -ENOMEM;
+        _cleanup_(freep) char *text = NULL;
+        size_t len;
+        int r = read_file_bounded(path, TOKEN_SIDECAR_MAX, &text, &len);
+        if (r == -ENOENT)
+                return doc_empty(ret);
+        if (r < 0)
+                return r == -EFBIG || r == -EINVAL ? -EBADMSG : r;
+        return doc_parse(text, len, path, ret);
+}
+
 static int sidecar_save(const char *header_path, json_t *root) {
+        if (!header_path)
+                return -EINVAL;
         _cleanup_(freep) char *path = token_sidecar_path(header_path);
         if (!path)
                 return -ENOMEM;
@@ -320,9 +337,106 @@ static int sidecar_save(const char *header_path, json_t *root) {
         return write_file_atomic(path, text, strlen(text), 0600);
 }
 
-static int sidecar_list(const char *header_path, struct token_list *l) {
+/* The sidecar beside header_path belongs to cd only when header_path is the file
+ * cd's header is in: a header being built in memory for an image (encrypt) must
+ * not inherit a stale sidecar that lies beside that image. */
+static bool sidecar_is_ours(struct crypt_device *cd, const char *header_path) {
+        const char *dev = crypt_get_metadata_device_name(cd) ? crypt_get_metadata_device_name(cd)
+                                                               : crypt_get_device_name(cd);
+        struct stat a, b;
+        if (!header_path || !dev || stat(header_path, &a) < 0 || stat(dev, &b) < 0)
+                return false;
+        return a.st_dev == b.st_dev && a.st_ino == b.st_ino && a.st_rdev == b.st_rdev;
+}
+
+static bool sidecar_exists(const char *header_path) {
+        _cleanup_(freep) char *path = header_path ? token_sidecar_path(header_path) : NULL;
+        return path && access(path, F_OK) == 0;
+}
+
+/* Remove the sidecar once the area holds its document (durably: the area was
+ * flushed first, the directory is flushed after). */
+static int sidecar_drop(const char *header_path) {
+        _cleanup_(freep) char *path = token_sidecar_path(header_path);
+        if (!path)
+                return -ENOMEM;
+        if (unlink(path) < 0)
+                return errno == ENOENT ? 0 : -errno;
+        return fsync_parent_dir(path);
+}
+
+/* The LUKS1 document: the metadata area when the header has one, else the
+ * sidecar of an older vmcrypt (or of a detached header). */
+static int luks1_load(struct crypt_device *cd, const char *header_path, json_t **ret) {
+        _cleanup_(freep) char *text = NULL;
+        int r = luks1_meta_read(cd, &text);
+        if (r == 0)
+                return doc_parse(text, strlen(text), "the vmcrypt metadata area", ret);
+        if (r != -ENODATA && r != -ENOTSUP && r != -ENOSPC)
+                return r;
+        if (r == -ENOTSUP || sidecar_is_ours(cd, header_path))
+                return sidecar_load(header_path, ret);
+        return doc_empty(ret);
+}
+
+/* Every change of an embedded header's document goes to its area, and a sidecar
+ * it was read from goes once the area holds it: bind and rekey migrate older
+ * volumes. A header without room keeps a sidecar it already has (it worked
+ * before); it gets no new one: a binding beside the image is lost with a copy. */
+static int luks1_save(struct crypt_device *cd, const char *header_path, json_t *root) {
+        uint64_t off;
+        int r = luks1_meta_locate(cd, &off);
+        if (r == -ENOTSUP)
+                return sidecar_save(header_path, root);
+        bool ours = sidecar_is_ours(cd, header_path);
+        if (r == -ENOSPC && ours && sidecar_exists(header_path))
+                return sidecar_save(header_path, root);
+        if (r < 0)
+                return r;
+        _cleanup_(freep) char *text = json_dumps(root, JSON_COMPACT | JSON_SORT_KEYS);
+        if (!text)
+                return -ENOMEM;
+        r = luks1_meta_write(cd, text);
+        if (r < 0)
+                return r;
+        return ours ? sidecar_drop(header_path) : 0;
+}
+
+int token_store_can_add(struct crypt_device *cd, const char *header_path) {
+        const char *type = crypt_get_type(cd);
+        if (!type || strcmp(type, CRYPT_LUKS1) != 0)
+                return 0;
+        uint64_t off;
+        int r = luks1_meta_locate(cd, &off);
+        if (r == -ENOSPC && sidecar_is_ours(cd, header_path) && sidecar_exists(header_path))
+                return 0;
+        return r == -ENOTSUP ? 0 : r;
+}
+
+int token_store_migrate(struct crypt_device *cd, const char *header_path) {
+        uint64_t off;
+        if (luks1_meta_locate(cd, &off) < 0 || !sidecar_is_ours(cd, header_path) || !sidecar_exists(header_path))
+                return 0;
+        _cleanup_(freep) char *text = NULL;
+        int r = luks1_meta_read(cd, &text);
+        if (r == 0) {
+                /* The area won already (a crash after writing it, before the unlink). */
+                r = sidecar_drop(header_path);
+                return r < 0 ? r : 1;
+        }
+        if (r != -ENODATA)
+                return r;
         _cleanup_(json_decrefp) json_t *root = NULL;
-        int r = sidecar_load(header_path, &root);
+        r = sidecar_load(header_path, &root);
+        if (r < 0)
+                return r;
+        r = luks1_save(cd, header_path, root);
+        return r < 0 ? r : 1;
+}
+
+static int luks1_list(struct crypt_device *cd, const char *header_path, struct token_list *l) {
+        _cleanup_(json_decrefp) json_t *root = NULL;
+        int r = luks1_load(cd, header_path, &root);
         if (r < 0)
                 return r;
         for (int id = 0; id < TOKEN_STORE_MAX && l->n < TOKEN_STORE_MAX; id++) {
@@ -338,10 +452,10 @@ static int sidecar_list(const char *header_path, struct token_list *l) {
         return 0;
 }
 
-static int sidecar_add(const char *header_path, const struct vmcrypt_token *t) {
+static int luks1_add(struct crypt_device *cd, const char *header_path, const struct vmcrypt_token *t) {
         _cleanup_(json_decrefp) json_t *root = NULL;
         _cleanup_(json_decrefp) json_t *o = NULL;
-        int r = sidecar_load(header_path, &root);
+        int r = luks1_load(cd, header_path, &root);
         if (r < 0)
                 return r;
         r = token_to_object(t, &o);
@@ -355,22 +469,22 @@ static int sidecar_add(const char *header_path, const struct vmcrypt_token *t) {
                         continue;
                 if (json_object_set(tokens, key, o) < 0)
                         return -ENOMEM;
-                r = sidecar_save(header_path, root);
+                r = luks1_save(cd, header_path, root);
                 return r < 0 ? r : id;
         }
         return -ENOSPC;
 }
 
-static int sidecar_remove(const char *header_path, int id) {
+static int luks1_remove(struct crypt_device *cd, const char *header_path, int id) {
         _cleanup_(json_decrefp) json_t *root = NULL;
-        int r = sidecar_load(header_path, &root);
+        int r = luks1_load(cd, header_path, &root);
         if (r < 0)
                 return r;
         char key[16];
         snprintf(key, sizeof(key), "%d", id);
         if (json_object_del(json_object_get(root, "tokens"), key) < 0)
                 return -ENOENT;
-        return sidecar_save(header_path, root);
+        return luks1_save(cd, header_path, root);
 }
 
 /* ---- the store ----------------------------------------------------------- */
@@ -393,7 +507,7 @@ int token_store_list(struct crypt_device *cd, const char *header_path, struct to
         struct token_list *l = calloc(1, sizeof(*l));
         if (!l)
                 return -ENOMEM;
-        int r = v2 ? luks2_list(cd, l) : sidecar_list(header_path, l);
+        int r = v2 ? luks2_list(cd, l) : luks1_list(cd, header_path, l);
         if (r < 0) {
                 token_list_free(l);
                 return r;
@@ -407,7 +521,7 @@ int token_store_add(struct crypt_device *cd, const char *header_path, const stru
         if (v2 < 0)
                 return v2;
         if (!v2)
-                return sidecar_add(header_path, t);
+                return luks1_add(cd, header_path, t);
         _cleanup_(freep) char *json = NULL;
         int r = token_to_json(t, &json);
         if (r < 0)
@@ -421,7 +535,7 @@ int token_store_remove(struct crypt_device *cd, const char *header_path, int id)
         if (v2 < 0)
                 return v2;
         if (!v2)
-                return sidecar_remove(header_path, id);
+                return luks1_remove(cd, header_path, id);
         const char *type = NULL;
         crypt_token_info info = crypt_token_status(cd, id, &type);
         if (info == CRYPT_TOKEN_INVALID || info == CRYPT_TOKEN_INACTIVE || !type ||
@@ -456,12 +570,12 @@ int token_store_set_pending(struct crypt_device *cd, const char *header_path, in
                 return -EINVAL;
         if (!v2) {
                 json_auto_t *root = NULL;
-                int r = sidecar_load(header_path, &root);
+                int r = luks1_load(cd, header_path, &root);
                 if (r < 0)
                         return r;
                 if (json_object_set_new(root, "pending", json_pack("{s:i,s:i}", "from", from, "to", to)) < 0)
                         return -ENOMEM;
-                return sidecar_save(header_path, root);
+                return luks1_save(cd, header_path, root);
         }
         /* The marker names no keyslot in "keyslots": `to` does not exist yet. */
         char json[160];
@@ -487,7 +601,7 @@ int token_store_get_pending(struct crypt_device *cd, const char *header_path, in
                 return v2;
         if (!v2) {
                 json_auto_t *root = NULL;
-                int r = sidecar_load(header_path, &root);
+                int r = luks1_load(cd, header_path, &root);
                 if (r < 0)
                         return r;
                 json_t *p = json_object_get(root, "pending");
@@ -520,13 +634,13 @@ int token_store_clear_pending(struct crypt_device *cd, const char *header_path) 
                 return v2;
         if (!v2) {
                 json_auto_t *root = NULL;
-                int r = sidecar_load(header_path, &root);
+                int r = luks1_load(cd, header_path, &root);
                 if (r < 0)
                         return r;
                 if (!json_object_get(root, "pending"))
                         return 0;
                 json_object_del(root, "pending");
-                return sidecar_save(header_path, root);
+                return luks1_save(cd, header_path, root);
         }
         int id = luks2_find_pending(cd);
         if (id < 0)

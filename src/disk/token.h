@@ -1,8 +1,12 @@
 /* The "vmcrypt" token: what a disk stores about its key, and nothing secret. It
  * holds the unlock secret only in wrapped form, plus the provider name and KEK id
- * needed to unwrap it. LUKS2 keeps it in a header token of type "vmcrypt"; LUKS1
- * has no tokens, so it lives in IMAGE.vmcrypt.json beside the header, written
- * atomically. Both stores are reached through token_store_*(). */
+ * needed to unwrap it. LUKS2 keeps it in a header token of type "vmcrypt". LUKS1
+ * has no tokens: an embedded LUKS1 header keeps them in vmcrypt's metadata area
+ * inside the header region (disk/luks1-meta.h), so a copied or renamed image keeps
+ * its binding. A detached LUKS1 header, and a volume bound by an older vmcrypt,
+ * have them in HEADER.vmcrypt.json beside the header (written atomically); the
+ * next change (bind, rekey) or token_store_migrate() moves an image's sidecar into
+ * its area. All stores are reached through token_store_*(). */
 #pragma once
 
 #include <libcryptsetup.h>
@@ -85,21 +89,36 @@ static inline void token_list_freep(struct token_list **l) {
 char *token_sidecar_path(const char *header_path);
 
 /* All vmcrypt tokens of a loaded device, in id order. LUKS2: header tokens;
- * LUKS1: the sidecar beside header_path (none when it does not exist).
- * 0 or -errno. */
+ * LUKS1: the metadata area, else the sidecar beside header_path (none when it does
+ * not exist; a sidecar counts only when header_path is the file cd's header is
+ * in). 0 or -errno. */
 int token_store_list(struct crypt_device *cd, const char *header_path, struct token_list **ret);
 
-/* Store a new token and return its id (>= 0), or -errno. */
+/* Store a new token and return its id (>= 0), or -errno. An embedded LUKS1
+ * header without room for the metadata area (and no sidecar already) gives
+ * -ENOSPC; a document too large for the area -E2BIG. */
 int token_store_add(struct crypt_device *cd, const char *header_path, const struct vmcrypt_token *t);
+
+/* 0 when a token can be stored, -ENOSPC when the store has no room for one: an
+ * embedded LUKS1 header without room for the metadata area (and no sidecar it
+ * already has). Asked before a keyslot is added for the token, so that a refusal
+ * changes nothing. */
+int token_store_can_add(struct crypt_device *cd, const char *header_path);
 
 /* Remove the token with this id; -ENOENT when there is none. */
 int token_store_remove(struct crypt_device *cd, const char *header_path, int id);
+
+/* Move the sidecar of an embedded LUKS1 header (header_path is its image) into the
+ * header's metadata area, then remove the sidecar. 1 when a sidecar was moved or
+ * found already moved, 0 when there is nothing to do (LUKS2, detached, no sidecar,
+ * no room), -errno. Callers hold the volume's metadata lock. */
+int token_store_migrate(struct crypt_device *cd, const char *header_path);
 
 /* The rotation marker of `rekey --secret`: keyslot `from` is being replaced by
  * keyslot `to`. Written before `to` is added, cleared after `from` is destroyed;
  * after a crash in between, the next rekey keeps whichever of the two it could
  * unlock and removes the other with its tokens, so no keyslot is left behind.
- * LUKS2: a token of type "vmcrypt-pending"; LUKS1: a member of the sidecar. */
+ * LUKS2: a token of type "vmcrypt-pending"; LUKS1: a member of the document. */
 #define TOKEN_PENDING_TYPE "vmcrypt-pending"
 int token_store_set_pending(struct crypt_device *cd, const char *header_path, int from, int to);
 /* 0 and the two keyslots, or -ENOENT when there is no marker (-EBADMSG: damaged). */

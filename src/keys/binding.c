@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "disk/luks1-meta.h"
 #include "shared/hex.h"
 #include "shared/log.h"
 
@@ -157,13 +158,31 @@ int binding_prepare(const struct binding_opts *o, struct secret **ret_secret, st
         return 0;
 }
 
+static void no_room_error(char *err, size_t errlen, const char *path) {
+        snprintf(err, errlen,
+                 "cannot store the vmcrypt token: the LUKS1 header of %s has no room for vmcrypt's "
+                 "metadata area (%u KiB between the keyslots and the data, before its last 4 KiB; "
+                 "qemu-img's LUKS1 images have none): make the volume again with room ('vmcrypt disk "
+                 "decrypt', then 'vmcrypt disk encrypt --type luks1 --provider NAME', or cryptsetup "
+                 "luksFormat --type luks1), or use LUKS2",
+                 path, LUKS1_META_SIZE >> 10);
+}
+
+static const char *store_path(const struct binding *b, struct crypt_device *cd) {
+        return b->header_path ? b->header_path
+             : crypt_get_metadata_device_name(cd) ? crypt_get_metadata_device_name(cd)
+                                                   : crypt_get_device_name(cd);
+}
+
 int binding_header_hook(struct crypt_device *cd, int keyslot, void *userdata) {
         struct binding *b = userdata;
         b->tok->keyslot = keyslot;
-        const char *path = b->header_path ? b->header_path
-                         : crypt_get_metadata_device_name(cd) ? crypt_get_metadata_device_name(cd)
-                                                               : crypt_get_device_name(cd);
+        const char *path = store_path(b, cd);
         int r = token_store_add(cd, path, b->tok);
+        if (r == -ENOSPC && strcmp(crypt_get_type(cd), CRYPT_LUKS1) == 0) {
+                no_room_error(b->error, sizeof(b->error), path);
+                return r;
+        }
         if (r < 0) {
                 snprintf(b->error, sizeof(b->error), "cannot store the vmcrypt token: %s", strerror(-r));
                 return r;
@@ -176,6 +195,13 @@ int binding_attach(struct crypt_device *cd, const struct binding_opts *o, const 
                    char *ret_kek, size_t kek_size, char *err, size_t errlen) {
         _cleanup_(binding_freep) struct binding *b = NULL;
         _cleanup_(secret_freep) struct secret *secret = NULL;
+        /* A LUKS1 header without room for the token: refuse before a KEK is made
+         * on the KMS or a keyslot added, so that the refusal changes nothing. */
+        const char *path = o->header_path ? o->header_path : crypt_get_device_name(cd);
+        if (token_store_can_add(cd, path) == -ENOSPC) {
+                no_room_error(err, errlen, path);
+                return -ENOSPC;
+        }
         int r = binding_prepare(o, &secret, &b, err, errlen);
         if (r < 0)
                 return r;

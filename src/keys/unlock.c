@@ -150,8 +150,9 @@ int unlocker_unlock_cd(struct unlocker *u, struct crypt_device *cd, const char *
         _cleanup_(token_list_freep) struct token_list *l = NULL;
         int r = token_store_list(cd, header_path, &l);
         if (r == -EBADMSG) {
-                snprintf(err, errlen, "the vmcrypt metadata beside %s is damaged: restore it from a backup, or "
-                         "open the disk with its recovery passphrase", header_path);
+                snprintf(err, errlen, "the vmcrypt metadata of %s is damaged (LUKS1: both copies of its metadata "
+                         "area, or its sidecar file): restore it from a backup, or open the disk with its recovery "
+                         "passphrase", header_path);
                 return r;
         }
         if (r < 0) {
@@ -220,6 +221,26 @@ int unlocker_unlock_cd(struct unlocker *u, struct crypt_device *cd, const char *
         return best;
 }
 
+/* A LUKS1 image bound by an older vmcrypt keeps its tokens in a sidecar file; the
+ * first unlock that finds one moves them into the header (token_store_migrate), so
+ * a copy of the image keeps its binding from then on. It is best effort: the
+ * unlock has succeeded, and a busy volume (another vmcrypt command holds its lock)
+ * or a header without room keeps the sidecar, which still works. */
+static void migrate_sidecar(struct crypt_device *cd, const char *image) {
+        struct change_lock lock = CHANGE_LOCK_INIT;
+        char err[256];
+        if (change_lock_take(image, NULL, &lock, err, sizeof(err)) < 0) {
+                log_debug("%s", err);
+                return;
+        }
+        int r = token_store_migrate(cd, image);
+        if (r < 0)
+                log_debug("%s: cannot move the vmcrypt sidecar into the LUKS1 header: %s", image, strerror(-r));
+        else if (r > 0)
+                log_debug("%s: vmcrypt sidecar moved into the LUKS1 header", image);
+        change_lock_release(&lock);
+}
+
 int unlocker_unlock(struct unlocker *u, const char *image, const char *header, struct secret **ret_secret,
                     struct unlock_result *ret, char *err, size_t errlen) {
         struct crypt_device *cd = NULL;
@@ -227,6 +248,8 @@ int unlocker_unlock(struct unlocker *u, const char *image, const char *header, s
         if (r < 0)
                 return r;
         r = unlocker_unlock_cd(u, cd, header ? header : image, ret_secret, ret, err, errlen);
+        if (r >= 0 && !header)
+                migrate_sidecar(cd, image);
         crypt_free(cd);
         return r;
 }

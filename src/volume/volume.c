@@ -53,6 +53,7 @@ void volume_call_init(struct volume_call *c, const struct volume_params *p, stru
                 .iter_time_ms = p->iter_time_ms,
                 .max_rate = p->max_rate,
                 .threads = p->threads,
+                .force_raw = p->force_raw,
                 .progress = p->progress,
                 .progress_userdata = p->progress_userdata,
         };
@@ -271,7 +272,10 @@ int volume_resume(const struct volume_params *p, struct volume_result *res, stru
         /* Only a job that needs one asks for a key. */
         struct engine_status st;
         r = engine_status(p->path, c.ep.header_path, NULL, &st);
-        bool need_key = r < 0 || st.job != ENGINE_OP_NONE;
+        /* A job in its finishing step only writes the new header it holds: no key
+         * (a convert never has one), except decrypt, which decrypts its first MiB. */
+        bool need_key = r < 0 || (st.job != ENGINE_OP_NONE && st.job != ENGINE_OP_CONVERT &&
+                                  !(st.job_finalizing && st.job != ENGINE_OP_DECRYPT));
         bool was_decrypt = r >= 0 && st.job == ENGINE_OP_DECRYPT;
         r = need_key ? volume_get_key(&c, false) : 0;
         if (r >= 0) {
@@ -322,6 +326,24 @@ int volume_status(const struct volume_params *p, struct volume_result *res, stru
                 res->status = hst;
                 res->header_recorded = true;
                 snprintf(res->header, sizeof(res->header), "%s", h);
+        }
+        volume_call_done(&c, r);
+        return r;
+}
+
+int volume_convert(const struct volume_params *p, enum disk_format to, struct volume_result *res,
+                   struct volume_error *err) {
+        struct volume_call c;
+        volume_call_init(&c, p, res, err);
+        c.ep.progress = NULL;
+        /* convert needs no key; one is taken only when given (it lets an Argon2
+         * keyslot be rebuilt with PBKDF2 for LUKS1). */
+        int r = p->key.file || p->key.secret ? volume_get_key(&c, false) : 0;
+        if (r >= 0)
+                r = job_begin(&c, ENGINE_OP_CONVERT);
+        if (r >= 0) {
+                r = engine_convert(&c.ep, to);
+                r = job_finish(&c, r, "convert");
         }
         volume_call_done(&c, r);
         return r;

@@ -53,6 +53,7 @@ struct volume_params {
         uint32_t iter_time_ms;       /* passphrase keyslots: KDF time; 0 default */
         uint64_t max_rate;           /* data pass limit in bytes/s; 0 none */
         unsigned threads;            /* 0: all CPUs */
+        bool force_raw;              /* encrypt a disk that starts like a qcow2/VMDK/... image */
         struct volume_key key;
         engine_progress_fn progress; /* optional; may pause or cancel the job */
         void *progress_userdata;
@@ -96,6 +97,11 @@ int volume_decrypt(const struct volume_params *p, struct volume_result *res, str
 int volume_reencrypt(const struct volume_params *p, struct volume_result *res, struct volume_error *err);
 /* 0 finished, VOLUME_NOTHING, VOLUME_ROLLED_BACK, or -errno. */
 int volume_resume(const struct volume_params *p, struct volume_result *res, struct volume_error *err);
+
+/* Move a volume between LUKS2 and LUKS1 without a data pass (docs/engine.md,
+ * "Convert"): 0 converted, 1 already in that format, or -errno. */
+int volume_convert(const struct volume_params *p, enum disk_format to, struct volume_result *res,
+                   struct volume_error *err);
 
 /* A new LUKS header without a data pass: format destroys the data (refused on a
  * disk with a signature or data unless force); create makes a new sparse image. */

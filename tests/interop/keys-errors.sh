@@ -148,11 +148,21 @@ expect_rc 0 rewrap vmc disk unlock --providers "$P" "$T/a.img" -- "$PY" -c "$rew
 retoken "t.update(json.load(open('$T/oldwrap.json')))"
 expect_rc 0 old-iv vmc disk unlock --providers "$P" --check "$T/a.img"
 
-# LUKS1: a damaged sidecar file.
+# LUKS1: both copies of the metadata area damaged; a damaged sidecar of an older vmcrypt.
 expect_rc 0 create1 vmc disk create --providers "$P" --provider kms --type luks1 8M "$T/q.img"
+"$PY" - "$T/q.img" <<'PY'
+import struct, sys
+with open(sys.argv[1], "r+b") as f:
+    off = struct.unpack(">I", f.read(108)[104:108])[0] * 512 - 4096 - 16384
+    for at in (off + 200, off + 8192 + 200):
+        f.seek(at); b = f.read(1); f.seek(at); f.write(bytes([b[0] ^ 0x55]))
+PY
+expect_rc 9 area vmc disk unlock --providers "$P" --check "$T/q.img"
+assert_file_contains "$T/area.err" "vmcrypt metadata of .*q.img is damaged" "message for a damaged metadata area"
+"$KEYS_HERE/luks1-meta.py" wipe "$T/q.img"
 printf '{"tokens": {"0": ' >"$T/q.img.vmcrypt.json"
 expect_rc 9 sidecar vmc disk unlock --providers "$P" --check "$T/q.img"
-assert_file_contains "$T/sidecar.err" "metadata beside .*q.img is damaged" "message for a damaged sidecar"
+assert_file_contains "$T/sidecar.err" "vmcrypt metadata of .*q.img is damaged" "message for a damaged sidecar"
 
 # Configuration mistakes.
 try no-config 4 "$T/none.json: No such file.*--providers FILE" "$T/none.json"

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Crash safety of shallow rekey: SIGKILL `vmcrypt disk rekey` (KEK only, and with
-# --secret) at random moments, on LUKS2 (header tokens) and LUKS1 (sidecar file).
+# --secret) at random moments, on LUKS2 (header tokens) and LUKS1 (the header's metadata area).
 # After every kill the disk must still unlock through the KMS and open in
 # cryptsetup with the released secret, and its data area must be unchanged. The
 # states the kills left behind are counted, to show they landed mid-operation.
@@ -30,10 +30,10 @@ print("tokens=%d slots=%d pending=%s" % (t.count("vmcrypt"), len(d["keyslots"]),
         else
                 "$PY" -c '
 import json, subprocess, sys
-d = json.load(open(sys.argv[1] + ".vmcrypt.json"))
+d = json.loads(subprocess.run([sys.argv[2], "doc", sys.argv[1]], capture_output=True, text=True, check=True).stdout)
 out = subprocess.run(["cryptsetup", "luksDump", sys.argv[1]], capture_output=True, text=True).stdout
 slots = sum(1 for l in out.splitlines() if l.startswith("Key Slot") and l.rstrip().endswith("ENABLED"))
-print("tokens=%d slots=%d pending=%s" % (len(d["tokens"]), slots, "yes" if "pending" in d else "no"))' "$1"
+print("tokens=%d slots=%d pending=%s" % (len(d["tokens"]), slots, "yes" if "pending" in d else "no"))' "$1" "$KEYS_HERE/luks1-meta.py"
         fi
 }
 
@@ -91,8 +91,7 @@ for k in "${!SEEN[@]}"; do [ "${k#* }" = "tokens=1 slots=1 pending=no" ] || mid=
 
 note "no plaintext key in any file the test made"
 kek2=$(token_field "$T/luks2.img" kek_id)
-kek1=$("$PY" -c 'import json,sys; print(list(json.load(open(sys.argv[1]))["tokens"].values())[0]["kek_id"])' \
-        "$T/luks1.img.vmcrypt.json")
+kek1=$("$KEYS_HERE/luks1-meta.py" doc "$T/luks1.img" | "$PY" -c 'import json,sys; print(list(json.load(sys.stdin)["tokens"].values())[0]["kek_id"])')
 { for img in "$T/luks2.img" "$T/luks1.img"; do vmc disk unlock --providers "$P" "$img" -- cat; echo; done; } |
         scan_for_plaintext "$T" "$T/kms" alice "$KMS_PORT" "$kek2" "$kek1"
 keys_done
