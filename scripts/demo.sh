@@ -112,7 +112,6 @@ cat >"$W/providers.json" <<JSON
                  "ca": "kms/ca.crt", "cert": "kms/client-demo-host.crt", "key": "kms/client-demo-host.key" } } }
 JSON
 say "providers.json names it as key provider \"lab-kms\" (client certificate demo-host)"
-KMS_CLI=(--server "$KMS_ADDR" --ca "$W/kms/ca.crt" --cert "$W/kms/client-demo-host.crt" --key "$W/kms/client-demo-host.key")
 
 step "encrypt the disk again, bound to the key server: a new KEK wraps its unlock secret"
 run "$VMCRYPT" disk encrypt --progress bar --providers "$W/providers.json" --provider lab-kms \
@@ -122,7 +121,8 @@ grep -q '"type":"vmcrypt"' "$W/status2.json" || fail "no vmcrypt token on the di
 KEK=$(cryptsetup luksDump --dump-json-metadata "$W/disk.img" |
         /usr/bin/python3 -c 'import json,sys; t=[t for t in json.load(sys.stdin)["tokens"].values() if t["type"]=="vmcrypt"]; print(t[0]["kek_id"])')
 say "the token holds the wrapped secret and KEK id $KEK; the KEK carries vSphere's custom attributes:"
-run "$VMCRYPT" kms attrs "${KMS_CLI[@]}" "$KEK" State x-Vendor x-Product x-Component x-Name x-Identifier
+run "$VMCRYPT" kms attrs --providers "$W/providers.json" --provider lab-kms "$KEK" State x-Vendor x-Product \
+        x-Component x-Name x-Identifier
 
 step "unlock through the key server: the secret goes to cryptsetup on a pipe, never a file"
 run "$VMCRYPT" disk unlock --providers "$W/providers.json" "$W/disk.img" -- \
@@ -143,6 +143,37 @@ run "$VMCRYPT" disk decrypt --progress bar --providers "$W/providers.json" "$W/d
 say "identical to the original image"
 run tail -n 3 "$W/kms/audit.log" 2>/dev/null || true
 
+# ---------------------------------------------------------------------------------
+# Part three: a VM disk as QEMU opens it (LUKS1), whose binding travels inside the
+# image: moved to another path, it still unlocks, and QEMU reads it.
+
+step "a VM disk for QEMU: LUKS1, bound to the key server, the binding inside the image"
+cp "$W/disk.img" "$W/vm-os.img"
+run "$VMCRYPT" disk encrypt --type luks1 --progress bar --providers "$W/providers.json" --provider lab-kms \
+        --vm-name demo-vm "$W/vm-os.img"
+[ ! -e "$W/vm-os.img.vmcrypt.json" ] || fail "the LUKS1 binding went to a file beside the image"
+say "no file beside the image: the wrapped secret and KEK id are in the LUKS1 header region"
+
+step "move the disk to another directory and name: it still unlocks"
+mkdir -p "$W/moved"
+mv "$W/vm-os.img" "$W/moved/web1-os.img"
+run "$VMCRYPT" disk unlock --check --providers "$W/providers.json" "$W/moved/web1-os.img"
+
+step "QEMU reads the moved disk with the secret the key server releases (a pipe, no file)"
+run "$VMCRYPT" disk unlock --fd 3 --format base64 --providers "$W/providers.json" "$W/moved/web1-os.img" -- \
+        qemu-img convert --object secret,id=s0,file=/dev/fd/3,format=base64 \
+        --image-opts "driver=luks,key-secret=s0,file.filename=$W/moved/web1-os.img" -O raw "$W/qemu-read.img"
+[ "$(sha256sum "$W/qemu-read.img" | cut -d' ' -f1)" = "$ORIG_SHA" ] || fail "QEMU read other bytes than the original"
+rm -f "$W/qemu-read.img"
+say "what QEMU read is the original image, byte for byte"
+
+step "convert it to LUKS2 and back: header only, no data pass, the binding carried along"
+run "$VMCRYPT" disk convert --type luks2 "$W/moved/web1-os.img"
+run "$VMCRYPT" disk unlock --check --providers "$W/providers.json" "$W/moved/web1-os.img"
+run "$VMCRYPT" disk convert --type luks1 "$W/moved/web1-os.img"
+run "$VMCRYPT" disk unlock --check --providers "$W/providers.json" "$W/moved/web1-os.img"
+
 echo
 echo "DEMO OK: encrypted in place, verified by cryptsetup, decrypted to the same sha256;"
-echo "         then bound to a local KMIP key server, unlocked, rekeyed and decrypted with no key file."
+echo "         then bound to a local KMIP key server, unlocked, rekeyed and decrypted with no key file;"
+echo "         a LUKS1 VM disk moved to another path still unlocked, and QEMU read the original bytes."

@@ -17,10 +17,10 @@ setup() { # dir, extra meson args...
   fi
 }
 
-setup build
+setup build -Dtestpoints=true
 ninja -C build
 
-setup build-san -Db_sanitize=address,undefined -Db_lundef=false -Dfuzz=true \
+setup build-san -Db_sanitize=address,undefined -Db_lundef=false -Dfuzz=true -Dtestpoints=true \
   --native-file scripts/clang.ini
 ninja -C build-san
 

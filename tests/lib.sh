@@ -92,6 +92,13 @@ require_vmcrypt() {
 
 vmc() { "$VMCRYPT" "$@"; }
 
+# Tests that kill or fail the engine at named points need the hooks compiled in
+# (meson -Dtestpoints=true, which scripts/test.sh sets; meson tells us).
+require_testpoints() {
+        [ "${VMCRYPT_TESTPOINTS:-1}" = 1 ] ||
+                die "this test needs a build configured with -Dtestpoints=true (scripts/test.sh does that)"
+}
+
 # Options that make Argon2id cheap for tests that need a non-random key.
 FAST_KDF=(--pbkdf-memory 32768 --iter-time 100)
 

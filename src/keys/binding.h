@@ -10,7 +10,7 @@
 
 #include <libcryptsetup.h>
 
-#include "disk/token.h"
+#include "keys/token.h"
 #include "keys/provider.h"
 #include "shared/secret.h"
 

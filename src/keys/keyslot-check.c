@@ -13,7 +13,7 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "keys/b64.h"
+#include "shared/b64.h"
 #include "shared/fd-util.h"
 #include "shared/log.h"
 

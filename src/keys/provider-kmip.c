@@ -151,6 +151,59 @@ static void kp_tag(struct kmip_provider *k, const char *uid, const struct kek_at
                 log_debug("KEK %s left without custom attributes: %s", uid, kmip_client_error(k->client));
 }
 
+static void attr_text(const struct kmip_attr_list *l, const char *name, char *buf, size_t size) {
+        for (size_t i = 0; i < l->n; i++) {
+                const struct ttlv *v = l->items[i].value;
+                if (strcmp(l->items[i].name, name) != 0 || !v)
+                        continue;
+                if (v->type == TTLV_STRUCTURE) /* Name: its Name Value */
+                        v = ttlv_find(v, KMIP_TAG_NAME_VALUE);
+                if (v && v->type == TTLV_TEXT_STRING)
+                        snprintf(buf, size, "%.*s", (int) v->v.bytes.size, (const char *) v->v.bytes.data);
+                else if (v && v->type == TTLV_ENUMERATION && strcmp(name, "State") == 0)
+                        snprintf(buf, size, "%s", kmip_state_name(v->v.enumeration));
+                return;
+        }
+}
+
+/* The KEKs this identity sees whose Name says vmcrypt made them (kp_kek_create). */
+static int kp_kek_list(struct provider *p, struct kek_info **ret, size_t *ret_n) {
+        struct kmip_provider *k;
+        int r = kp_get(p, &k);
+        if (r < 0)
+                return r;
+        char **uids = NULL;
+        size_t n = 0;
+        const struct kmip_locate_filter f = { .object_type = KMIP_OBJECT_SYMMETRIC_KEY };
+        r = kmip_client_locate(k->client, &f, &uids, &n);
+        if (r < 0)
+                return kp_fail(p, k, r, "listing KEKs", NULL);
+        struct kek_info *v = calloc(n ? n : 1, sizeof(*v));
+        size_t m = 0;
+        static const char *const names[] = { "Name", "State", "x-Name", "x-Identifier" };
+        for (size_t i = 0; v && i < n; i++) {
+                _cleanup_(arena_freep) struct ttlv_arena *a = ttlv_arena_new();
+                struct kmip_attr_list l = { 0 };
+                if (!a || kmip_client_get_attributes(k->client, uids[i], names, ELEMENTSOF(names), a, &l) < 0)
+                        continue;
+                struct kek_info *e = &v[m];
+                attr_text(&l, "Name", e->name, sizeof(e->name));
+                if (strncmp(e->name, "vmcrypt-kek-", 12) != 0)
+                        continue;
+                snprintf(e->id, sizeof(e->id), "%s", uids[i]);
+                attr_text(&l, "State", e->state, sizeof(e->state));
+                attr_text(&l, "x-Name", e->vm_name, sizeof(e->vm_name));
+                attr_text(&l, "x-Identifier", e->vm_uuid, sizeof(e->vm_uuid));
+                m++;
+        }
+        kmip_strv_free(uids);
+        if (!v)
+                return -ENOMEM;
+        *ret = v;
+        *ret_n = m;
+        return 0;
+}
+
 /* Revoked first: servers (vmcrypt-kms among them) refuse to destroy an active key. */
 static int kp_kek_retire(struct provider *p, const char *kek_id) {
         struct kmip_provider *k;
@@ -418,6 +471,7 @@ const struct provider_ops provider_kmip_ops = {
         .kind = "kmip",
         .kek_create = kp_kek_create,
         .kek_retire = kp_kek_retire,
+        .kek_list = kp_kek_list,
         .wrap = kp_wrap,
         .unwrap = kp_unwrap,
         .close = kp_close,

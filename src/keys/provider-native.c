@@ -14,10 +14,11 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <unistd.h>
 #include <time.h>
 
 #include "crypto/keywrap.h"
-#include "keys/b64.h"
+#include "shared/b64.h"
 #include "shared/fd-util.h"
 #include "shared/key-input.h"
 #include "shared/log.h"
@@ -196,7 +197,30 @@ static char *aad_for(const char *purpose, const char *name) {
 /* primary.json and backup bundles are a few hundred bytes. */
 #define NATIVE_FILE_MAX (64U << 10)
 
+/* The state directory holds the sealed primary key and the record that a backup was
+ * made: another user who could write it could swap in a primary of their own (and
+ * read every disk bound later) or fake the backup record. It must be a directory,
+ * not a link, of the user running vmcrypt (or root), closed to writes by others. */
+static int check_state_dir(const struct provider_config *c, char *err, size_t errlen) {
+        struct stat st;
+        if (lstat(c->state_dir, &st) < 0)
+                return errno == ENOENT ? 0 : fail(err, errlen, -errno, "cannot read %s: %s", c->state_dir, strerror(errno));
+        if (!S_ISDIR(st.st_mode))
+                return fail(err, errlen, -EACCES, "native key provider \"%s\": %s is %s, not a directory", c->name,
+                            c->state_dir, S_ISLNK(st.st_mode) ? "a symlink" : "a file");
+        if (st.st_uid != geteuid() && st.st_uid != 0)
+                return fail(err, errlen, -EACCES, "native key provider \"%s\": %s belongs to uid %u: chown it to the "
+                            "user running vmcrypt", c->name, c->state_dir, (unsigned) st.st_uid);
+        if (st.st_mode & 022)
+                return fail(err, errlen, -EACCES, "native key provider \"%s\": %s can be written by others (mode %04o): "
+                            "chmod 700 %s", c->name, c->state_dir, (unsigned) (st.st_mode & 07777), c->state_dir);
+        return 0;
+}
+
 static int load_primary(const struct provider_config *c, struct secret **ret, char *err, size_t errlen) {
+        int cr = check_state_dir(c, err, errlen);
+        if (cr < 0)
+                return cr;
         _cleanup_(freep) char *path = state_path(c, "primary.json");
         _cleanup_(freep) char *aad = aad_for("at-rest", c->name);
         if (!path || !aad)
@@ -238,6 +262,9 @@ static int store_primary(const struct provider_config *c, const struct secret *p
                 return -ENOMEM;
         if (mkdir(c->state_dir, 0700) < 0 && errno != EEXIST)
                 return fail(err, errlen, -errno, "cannot create %s: %s", c->state_dir, strerror(errno));
+        int cr = check_state_dir(c, err, errlen);
+        if (cr < 0)
+                return cr;
         _cleanup_(secret_freep) struct secret *ws = NULL;
         int use_scrypt;
         int r = at_rest_secret(c, create_key, &use_scrypt, &ws);

@@ -72,6 +72,14 @@ int provider_kek_create(struct provider *p, const struct kek_attrs *attrs, char 
         return ensure_error(p, p->ops->kek_create(p, attrs, ret_id), "creating a KEK");
 }
 
+int provider_kek_list(struct provider *p, struct kek_info **ret, size_t *ret_n) {
+        p->error[0] = 0;
+        if (!p->ops->kek_list)
+                return provider_fail(p, -EOPNOTSUPP, "key provider \"%s\" (%s) keeps no KEKs to list: its KEKs are "
+                                     "derived from its primary key", p->config->name, p->ops->kind);
+        return ensure_error(p, p->ops->kek_list(p, ret, ret_n), "listing KEKs");
+}
+
 int provider_kek_retire(struct provider *p, const char *kek_id) {
         p->error[0] = 0;
         if (!p->ops->kek_retire)

@@ -10,7 +10,7 @@
 
 #include <stdarg.h>
 
-#include "disk/token.h"
+#include "keys/token.h"
 #include "keys/provider-config.h"
 #include "shared/secret.h"
 
@@ -18,6 +18,16 @@
 struct kek_attrs {
         const char *vm_name; /* x-Name; may be NULL */
         const char *vm_uuid; /* x-Identifier; may be NULL */
+};
+
+/* A KEK as a key provider lists it: the tags vmcrypt set when it created it. */
+struct kek_info {
+        char id[128];
+        char name[192];        /* KMIP Name */
+        char state[24];        /* "Active", "Deactivated", ... */
+        char vm_name[128];     /* x-Name */
+        char vm_uuid[64];      /* x-Identifier */
+        unsigned disks;        /* filled by keys_kek_report: disks among those given */
 };
 
 struct provider;
@@ -34,6 +44,9 @@ struct provider_ops {
         /* Retire a KEK for good: revoke, then destroy. Optional (NULL: the kind keeps
          * nothing per KEK, e.g. native KEKs are derived). */
         int (*kek_retire)(struct provider *p, const char *kek_id);
+        /* The KEKs vmcrypt created there (by their Name), malloc'ed array. Optional
+         * (NULL: the kind keeps no list; native KEKs are derived). */
+        int (*kek_list)(struct provider *p, struct kek_info **ret, size_t *ret_n);
         /* Release what open() allocated in p->data. */
         void (*close)(struct provider *p);
 };
@@ -58,6 +71,8 @@ static inline void provider_freep(struct provider **p) {
 
 /* Thin wrappers around the vtable that make sure error text is always set. */
 int provider_kek_create(struct provider *p, const struct kek_attrs *attrs, char **ret_id);
+/* The KEKs vmcrypt created on p; -EOPNOTSUPP for kinds that keep none. */
+int provider_kek_list(struct provider *p, struct kek_info **ret, size_t *ret_n);
 /* Retire kek_id (0 when the kind keeps nothing per KEK). */
 int provider_kek_retire(struct provider *p, const char *kek_id);
 int provider_wrap(struct provider *p, const char *kek_id, const struct secret *plain, struct vmcrypt_token *t);

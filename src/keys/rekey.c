@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "keys/binding.h"
+#include "keys/provider.h"
 #include "keys/unlock.h"
 #include "shared/log.h"
 
@@ -381,4 +382,36 @@ int keys_unbind(const char *image, const char *header, int id, char ret_kek[stat
         if (slot >= 0 && slot_active(cd, slot) && (r = crypt_keyslot_destroy(cd, slot)) < 0)
                 return errf(err, errlen, r, "token %d removed, but keyslot %d could not be: %s", id, slot, strerror(-r));
         return slot >= 0;
+}
+
+int keys_kek_report(const char *providers_path, const char *provider, char *const *images, size_t n_images,
+                    struct kek_info **ret, size_t *ret_n, char *err, size_t errlen) {
+        _cleanup_(provider_configs_freep) struct provider_configs *cs = NULL;
+        int r = provider_config_load(providers_path, &cs, err, errlen);
+        if (r < 0)
+                return r;
+        _cleanup_(provider_freep) struct provider *p = NULL;
+        if ((r = provider_open_by_name(cs, provider, &p, err, errlen)) < 0)
+                return r;
+        struct kek_info *v = NULL;
+        size_t n = 0;
+        if ((r = provider_kek_list(p, &v, &n)) < 0)
+                return errf(err, errlen, r, "%s", provider_error(p));
+        for (size_t i = 0; i < n_images; i++) {
+                _cleanup_(crypt_freep) struct crypt_device *cd = NULL;
+                char e[512];
+                if (unlock_load(images[i], NULL, &cd, e, sizeof(e)) < 0)
+                        continue; /* plain or unreadable: it uses no KEK */
+                _cleanup_(token_list_freep) struct token_list *l = NULL;
+                if (token_store_list(cd, images[i], &l) < 0)
+                        continue;
+                for (size_t t = 0; t < l->n; t++)
+                        for (size_t k = 0; k < n; k++)
+                                if (l->e[t].tok && l->e[t].tok->kek_id && strcmp(l->e[t].tok->kek_id, v[k].id) == 0 &&
+                                    strcmp(l->e[t].tok->provider, p->config->name) == 0)
+                                        v[k].disks++;
+        }
+        *ret = v;
+        *ret_n = n;
+        return 0;
 }

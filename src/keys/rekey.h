@@ -87,3 +87,11 @@ int keys_bind(const struct bind_opts *o, const struct secret *passphrase, struct
  * a keyslot another token still uses stays. 1 when the keyslot went too, 0 when
  * only the token did; ret_kek gets the token's KEK id. */
 int keys_unbind(const char *image, const char *header, int id, char ret_kek[static 256], char *err, size_t errlen);
+
+struct kek_info;
+
+/* The KEKs vmcrypt created on key provider `provider` (NULL: the default), each with
+ * the number of the given disk images whose tokens use it: a KEK that none of a
+ * host's disks uses is an orphan to retire. *ret is malloc'ed. */
+int keys_kek_report(const char *providers_path, const char *provider, char *const *images, size_t n_images,
+                    struct kek_info **ret, size_t *ret_n, char *err, size_t errlen);

@@ -7,7 +7,7 @@
 #include <libcryptsetup.h>
 #include <stdbool.h>
 
-#include "disk/token.h"
+#include "keys/token.h"
 #include "keys/provider-config.h"
 #include "shared/secret.h"
 

@@ -130,16 +130,26 @@ int job_record_header(enum job_record_kind kind, const char *target, char *buf, 
                 return r;
         _cleanup_(freep) char *text = NULL;
         size_t len;
-        r = read_file_bounded(path, 64U << 10, &text, &len);
+        r = read_file_bounded(path, JOB_RECORD_MAX, &text, &len);
         if (r == -ENOENT)
                 return r;
-        json_t *o = r < 0 ? NULL : json_loadb(text, len, 0, NULL);
+        return r < 0 ? -EUCLEAN : job_record_parse(text, len, buf, size);
+}
+
+int job_record_parse(const char *text, size_t len, char *buf, size_t size) {
+        json_t *o = json_loadb(text, len, JSON_REJECT_DUPLICATES, NULL);
         if (!o)
                 return -EUCLEAN;
         const char *h = json_string_value(json_object_get(o, "header"));
-        r = h && strlen(h) < size ? 0 : -EUCLEAN;
+        /* An absolute path of a file: a record names no relative or empty path, and
+         * no path with a NUL inside (jansson strings may hold one). */
+        size_t n = h ? strlen(h) : 0;
+        int r = h && n > 1 && h[0] == '/' && n < size &&
+                                json_string_length(json_object_get(o, "header")) == n
+                        ? 0
+                        : -EUCLEAN;
         if (r == 0)
-                strcpy(buf, h);
+                memcpy(buf, h, n + 1);
         json_decref(o);
         return r;
 }

@@ -27,5 +27,11 @@ int job_record_add(enum job_record_kind kind, const char *target, const char *he
                    enum engine_operation operation);
 /* Forget the record (absent is fine). */
 int job_record_remove(enum job_record_kind kind, const char *target);
-/* The recorded header into buf: 0, -ENOENT when there is none. */
+/* A record is a few hundred bytes; larger files are not records. */
+#define JOB_RECORD_MAX (64U << 10)
+
+/* The recorded header into buf: 0, -ENOENT when there is none, -EUCLEAN when the
+ * record is damaged. */
 int job_record_header(enum job_record_kind kind, const char *target, char *buf, size_t size);
+/* The header path of a record's text (JSON) into buf: 0 or -EUCLEAN. */
+int job_record_parse(const char *text, size_t len, char *buf, size_t size);

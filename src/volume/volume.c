@@ -8,7 +8,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "disk/token.h"
+#include "keys/token.h"
 #include "volume/job-record.h"
 #include "volume/volume-internal.h"
 

@@ -13,6 +13,7 @@ if [ -z "${VMCRYPT_IN_MNTNS:-}" ]; then
 fi
 . "$(dirname "$0")/../lib.sh"
 require_vmcrypt
+require_testpoints
 require_cmd cryptsetup qemu-io openssl numfmt
 
 SIZE=$((40 << 20))

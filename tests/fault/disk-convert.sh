@@ -8,6 +8,7 @@
 # openable volume in one format or the other, with the same data.
 . "$(dirname "$0")/../lib.sh"
 require_vmcrypt
+require_testpoints
 require_cmd cryptsetup qemu-img openssl numfmt
 META=$(dirname "$0")/../interop/luks1-meta.py
 

@@ -6,6 +6,7 @@
 . "$(dirname "$0")/../lib.sh"
 . "$(dirname "$0")/disk-common.sh"
 require_vmcrypt
+require_testpoints
 require_cmd cryptsetup qemu-img openssl numfmt
 
 # Points passed once per job (N=1), and points passed once per step of the data pass,

@@ -10,6 +10,7 @@
 . "$(dirname "$0")/../lib.sh"
 . "$(dirname "$0")/disk-common.sh"
 require_vmcrypt
+require_testpoints
 require_cmd cryptsetup qemu-img openssl numfmt
 MODES=(detached)
 

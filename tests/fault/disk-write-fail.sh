@@ -7,6 +7,7 @@
 . "$(dirname "$0")/../lib.sh"
 . "$(dirname "$0")/disk-common.sh"
 require_vmcrypt
+require_testpoints
 require_cmd cryptsetup qemu-img openssl numfmt
 
 AFTER=$((SIZE / 2 + 12345))

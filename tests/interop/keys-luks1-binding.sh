@@ -10,6 +10,7 @@
 . "$(dirname "$0")/../lib.sh"
 . "$(dirname "$0")/keys-lib.sh"
 require_keys_cli
+require_testpoints
 require_cmd qemu-img
 META=$(dirname "$0")/luks1-meta.py
 

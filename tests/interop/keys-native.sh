@@ -55,6 +55,17 @@ expect_rc 0 rekey vmc disk rekey --providers "$T/host1.json" "$T/a.img"
 expect_rc 0 cs2 vmc disk unlock --providers "$T/host1.json" "$T/a.img" -- \
         cryptsetup open --test-passphrase --key-file - "$T/a.img"
 
+note "a state directory another user can write, or owns, is refused"
+chmod 777 "$T/host1/state"
+expect_rc 8 state-open vmc disk unlock --providers "$T/host1.json" --check "$T/a.img"
+assert_file_contains "$T/state-open.err" "can be written by others.*chmod 700" "a world-writable state directory"
+chmod 700 "$T/host1/state"
+chown nobody "$T/host1/state"
+expect_rc 8 state-foreign vmc disk unlock --providers "$T/host1.json" --check "$T/a.img"
+assert_file_contains "$T/state-foreign.err" "belongs to uid" "a state directory of another user"
+chown root "$T/host1/state"
+expect_rc 0 state-fixed vmc disk unlock --providers "$T/host1.json" --check "$T/a.img"
+
 note "unlock hands over and leaves: the command runs in vmcrypt's place"
 # The background job's pid is vmcrypt's; after the exec it is the command itself,
 # so no vmcrypt process holds the secret or stays the command's parent.

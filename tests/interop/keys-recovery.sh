@@ -93,4 +93,22 @@ expect_rc 0 check4 vmc disk unlock --providers "$P" --check "$T/a.img"
 last=$(tokens "$T/a.img" | sed -n 1p)
 # The recovery keyslot stays, so even the last token can go; the last keyslot can't.
 expect_rc 0 unbind-last vmc disk unbind --token "${last%%:*}" "$T/a.img"
+
+note "provider keks: which KEKs the disks use, and the orphans a rekey leaves"
+make_random_image "$T/b.img" 8M
+expect_rc 0 encrypt-b vmc disk encrypt --providers "$P" --provider kms --vm-name vm-b --progress none "$T/b.img"
+kb=$(token_field "$T/b.img" kek_id)
+expect_rc 0 keks vmc provider keks --providers "$P" kms "$T/a.img" "$T/b.img"
+assert_file_contains "$T/keks.out" "^$kb +Active +1 +vm-b" "b's KEK, used by one disk, tagged with its VM"
+expect_rc 0 rekey-b vmc disk rekey --providers "$P" "$T/b.img"
+kb2=$(token_field "$T/b.img" kek_id)
+expect_rc 0 orphans vmc provider keks --orphans --providers "$P" kms "$T/a.img" "$T/b.img"
+assert_file_contains "$T/orphans.out" "^$kb " "the KEK the rekey left is an orphan"
+grep -q "^$kb2 " "$T/orphans.out" && die "the KEK in use is listed as an orphan"
+grep -q "^${last#*:} " "$T/orphans.out" || die "the KEK of the unbound token is not listed as an orphan"
+expect_rc 0 retire-revoke kms revoke "$kb"
+expect_rc 0 retire-destroy kms destroy "$kb"
+expect_rc 0 orphans2 vmc provider keks --orphans --providers "$P" kms "$T/a.img" "$T/b.img"
+grep -q "^$kb " "$T/orphans2.out" && die "a retired KEK is still listed as an Active orphan"
+expect_rc 0 b-still vmc disk unlock --providers "$P" --check "$T/b.img"
 keys_done

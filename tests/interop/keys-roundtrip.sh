@@ -8,6 +8,7 @@
 . "$(dirname "$0")/../lib.sh"
 . "$(dirname "$0")/keys-lib.sh"
 require_keys_cli
+require_testpoints
 require_cmd qemu-img
 
 kms_vmcrypt_start "$T/kms" alice

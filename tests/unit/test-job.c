@@ -132,6 +132,26 @@ static void test_super_fits(void **state) {
         assert_false(job_super_fits(&s2, size));
 }
 
+/* A power cut while the superblock is rewritten from "preparing" to final tears the
+ * 4 KiB block at 512-byte units: every mix of old and new units still holds one
+ * whole record, the old or the new (it is one unit), never a dead end. */
+static void test_super_torn_rewrite(void **state) {
+        (void) state;
+        _cleanup_(secret_freep) struct secret *key = key_of(7);
+        struct job_super sb = sample(), out;
+        uint8_t old_blk[JOB_BLOCK] = { 0 }, new_blk[JOB_BLOCK] = { 0 }, mix[JOB_BLOCK];
+        sb.preparing = 1;
+        job_super_encode(&sb, key, old_blk + JOB_BLOCK - JOB_RECORD_SIZE);
+        sb.preparing = 0;
+        job_super_encode(&sb, key, new_blk + JOB_BLOCK - JOB_RECORD_SIZE);
+        for (unsigned m = 0; m < 256; m++) {
+                for (unsigned u = 0; u < 8; u++)
+                        memcpy(mix + u * 512, (m >> u) & 1 ? new_blk + u * 512 : old_blk + u * 512, 512);
+                assert_int_equal(job_super_decode(mix + JOB_BLOCK - JOB_RECORD_SIZE, key, &out), 0);
+                assert_int_equal(out.preparing, (m >> 7) & 1 ? 0 : 1);
+        }
+}
+
 static void test_read_super_v1(void **state) {
         (void) state;
         _cleanup_(secret_freep) struct secret *key = key_of(7);
@@ -199,6 +219,7 @@ int main(void) {
                 cmocka_unit_test(test_super_corrupted),
                 cmocka_unit_test(test_super_fits),
                 cmocka_unit_test(test_read_super_v1),
+                cmocka_unit_test(test_super_torn_rewrite),
                 cmocka_unit_test(test_ckpt_pick),
                 cmocka_unit_test(test_block_hash),
         };

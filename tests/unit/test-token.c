@@ -17,7 +17,7 @@
 #include <cmocka.h>
 
 #include "disk/luks1-meta.h"
-#include "disk/token.h"
+#include "keys/token.h"
 #include "shared/macro.h"
 
 static struct vmcrypt_token *sample(void) {

@@ -1,7 +1,7 @@
 /* The "vmcrypt" token: encoding, validation and the stores (LUKS2 header tokens;
  * LUKS1: the header's metadata area, or the sidecar file of detached headers and
  * of volumes bound by an older vmcrypt). See token.h. */
-#include "disk/token.h"
+#include "keys/token.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -15,7 +15,7 @@
 #include <unistd.h>
 
 #include "disk/luks1-meta.h"
-#include "keys/b64.h"
+#include "shared/b64.h"
 #include "shared/fd-util.h"
 #include "shared/log.h"
 #include "shared/macro.h"

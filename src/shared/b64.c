@@ -1,5 +1,5 @@
 /* Base64 through OpenSSL's block coder; see b64.h. */
-#include "keys/b64.h"
+#include "shared/b64.h"
 
 #include <errno.h>
 #include <openssl/evp.h>
