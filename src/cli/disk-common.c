@@ -144,8 +144,9 @@ int disk_opts_parse(const char *cmd, unsigned allowed, const char *help, int arg
                 return cli_usage_error(cmd, "--provider makes the key itself: drop --key-file/--new-key-file");
         if (o->random_key && !o->key_file)
                 return cli_usage_error(cmd, "--random-key qualifies --key-file: the file holds a random secret");
-        if (o->type == DISK_FORMAT_LUKS1 && o->sector_size == 4096)
-                return cli_usage_error(cmd, "LUKS1 supports only 512-byte sectors");
+        const char *why;
+        if (o->sector_size && disk_sector_size_check(o->type, o->sector_size, &why) < 0)
+                return cli_usage_error(cmd, "%s", why);
         if (o->progress == PROGRESS_AUTO)
                 o->progress = cli_stderr_is_tty() ? PROGRESS_BAR : PROGRESS_JSON;
         o->n_args = argc - optind;

@@ -22,10 +22,10 @@ void xts_free(struct xts_ctx *x) {
 }
 
 int xts_new(const struct secret *key, struct xts_ctx **ret) {
-        if (!key || key->size != XTS_KEY_SIZE)
+        if (!key || (key->size != XTS_KEY_SIZE && key->size != XTS_KEY_SIZE / 2))
                 return -EINVAL;
         /* OpenSSL refuses XTS keys whose halves are equal (a weak key). */
-        if (CRYPTO_memcmp(key->data, key->data + XTS_KEY_SIZE / 2, XTS_KEY_SIZE / 2) == 0)
+        if (CRYPTO_memcmp(key->data, key->data + key->size / 2, key->size / 2) == 0)
                 return -EINVAL;
         struct xts_ctx *x = OPENSSL_zalloc(sizeof(*x));
         if (!x)
@@ -33,8 +33,8 @@ int xts_new(const struct secret *key, struct xts_ctx **ret) {
         x->enc = EVP_CIPHER_CTX_new();
         x->dec = EVP_CIPHER_CTX_new();
         if (!x->enc || !x->dec ||
-            EVP_EncryptInit_ex(x->enc, aes_cipher(AES_MODE_XTS, 64), NULL, key->data, NULL) != 1 ||
-            EVP_DecryptInit_ex(x->dec, aes_cipher(AES_MODE_XTS, 64), NULL, key->data, NULL) != 1) {
+            EVP_EncryptInit_ex(x->enc, aes_cipher(AES_MODE_XTS, key->size), NULL, key->data, NULL) != 1 ||
+            EVP_DecryptInit_ex(x->dec, aes_cipher(AES_MODE_XTS, key->size), NULL, key->data, NULL) != 1) {
                 log_openssl_errors("xts init");
                 xts_free(x);
                 return -EIO;

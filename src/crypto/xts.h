@@ -14,8 +14,9 @@
 
 struct xts_ctx;
 
-/* New context for a 64-byte volume key; 0, -EINVAL (bad key size, or the two key
- * halves are equal, which OpenSSL rejects) or -ENOMEM. */
+/* New context for a 64-byte (AES-256-XTS, every vmcrypt volume key) or 32-byte
+ * (AES-128-XTS: LUKS keyslot areas of 256-bit volume keys) key; 0, -EINVAL (another
+ * size, or the two key halves are equal, which OpenSSL rejects) or -ENOMEM. */
 int xts_new(const struct secret *key, struct xts_ctx **ret);
 
 /* Wipe and free; NULL is fine. */

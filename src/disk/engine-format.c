@@ -38,10 +38,9 @@ static int format_fds(const struct engine_params *p, int data_fd, int hold_fd, b
         enum disk_format format = p->format ? p->format : DISK_FORMAT_LUKS2;
         unsigned ss = p->sector_size ? p->sector_size : 512;
         bool detached = hold_fd != data_fd;
-        if (ss != 512 && ss != 4096)
-                return engine_fail(-EINVAL, "sector size must be 512 or 4096");
-        if (format == DISK_FORMAT_LUKS1 && ss != 512)
-                return engine_fail(-EINVAL, "LUKS1 supports only 512-byte sectors");
+        const char *why;
+        if (disk_sector_size_check(format, ss, &why) < 0)
+                return engine_fail(-EINVAL, "%s", why);
         uint64_t size, hold_size;
         int r = engine_size(data_fd, &size);
         if (r < 0 || (r = engine_size(hold_fd, &hold_size)) < 0)

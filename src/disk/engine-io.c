@@ -40,6 +40,17 @@ const char *disk_format_to_string(enum disk_format f) {
         return f == DISK_FORMAT_LUKS2 ? "luks2" : f == DISK_FORMAT_LUKS1 ? "luks1" : "none";
 }
 
+int disk_sector_size_check(enum disk_format format, unsigned sector_size, const char **ret_msg) {
+        const char *msg = NULL;
+        if (sector_size != 512 && sector_size != 4096)
+                msg = "sector size must be 512 or 4096";
+        else if (format == DISK_FORMAT_LUKS1 && sector_size != 512)
+                msg = "LUKS1 supports only 512-byte sectors";
+        if (ret_msg)
+                *ret_msg = msg;
+        return msg ? -EINVAL : 0;
+}
+
 const char *engine_operation_to_string(enum engine_operation op) {
         switch (op) {
         case ENGINE_OP_ENCRYPT: return "encrypt";

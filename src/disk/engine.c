@@ -268,10 +268,9 @@ static int refuse_container(int fd, uint64_t size, const struct engine_params *p
 int engine_encrypt(const struct engine_params *p) {
         enum disk_format format = p->format ? p->format : DISK_FORMAT_LUKS2;
         unsigned ss = p->sector_size ? p->sector_size : 512;
-        if (ss != 512 && ss != 4096)
-                return engine_fail(-EINVAL, "sector size must be 512 or 4096");
-        if (format == DISK_FORMAT_LUKS1 && ss != 512)
-                return engine_fail(-EINVAL, "LUKS1 supports only 512-byte sectors");
+        const char *why;
+        if (disk_sector_size_check(format, ss, &why) < 0)
+                return engine_fail(-EINVAL, "%s", why);
         _cleanup_(job_cleanup) struct job j = { .data_fd = -EBADF, .hold_fd = -EBADF };
         int r = job_open(&j, p, true, true);
         if (r < 0)

@@ -168,6 +168,9 @@ int engine_job_header(const char *path, const char *header_path, const struct se
                       struct crypt_device **ret_cd, int *ret_memfd);
 
 const char *disk_format_to_string(enum disk_format f);
+/* The one rule for encryption sector sizes: 512 or 4096, and LUKS1 only 512.
+ * 0, or -EINVAL with *ret_msg saying which part is broken. */
+int disk_sector_size_check(enum disk_format format, unsigned sector_size, const char **ret_msg);
 const char *engine_operation_to_string(enum engine_operation op);
 
 /* A one-line explanation of the last error returned by the engine in this thread

@@ -13,6 +13,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "crypto/xts.h"
 #include "shared/b64.h"
 #include "shared/fd-util.h"
 #include "shared/log.h"
@@ -87,27 +88,17 @@ static int af_merge(const uint8_t *src, size_t key_size, size_t stripes, const c
 }
 
 /* aes-xts-plain64 decryption of the keyslot area: 512-byte sectors, the IV is the
- * sector number counted from the start of the area. */
-static int xts_decrypt(const uint8_t *key, size_t key_size, const uint8_t *in, uint8_t *out, size_t n) {
-        const EVP_CIPHER *c = key_size == 64 ? EVP_aes_256_xts() : key_size == 32 ? EVP_aes_128_xts() : NULL;
-        if (!c || n % SECTOR)
-                return log_debug_errno(-EOPNOTSUPP, "keyslot check: no XTS for %zu-byte keys", key_size);
-        EVP_CIPHER_CTX *ctx = EVP_CIPHER_CTX_new();
-        if (!ctx)
+ * sector number counted from the start of the area (crypto/xts with offset 0). */
+static int area_decrypt(const uint8_t *key, size_t key_size, const uint8_t *in, uint8_t *out, size_t n) {
+        _cleanup_(secret_freep) struct secret *k = secret_new_copy(key, key_size);
+        if (!k)
                 return -ENOMEM;
-        int r = EVP_DecryptInit_ex(ctx, c, NULL, key, NULL) == 1 ? 0 : -EIO;
-        for (size_t s = 0; r >= 0 && s < n / SECTOR; s++) {
-                uint8_t iv[16] = { 0 };
-                uint64_t sector = s;
-                for (int b = 0; b < 8; b++)
-                        iv[b] = (uint8_t) (sector >> (8 * b));
-                int len = 0;
-                if (EVP_DecryptInit_ex(ctx, NULL, NULL, NULL, iv) != 1 ||
-                    EVP_DecryptUpdate(ctx, out + s * SECTOR, &len, in + s * SECTOR, SECTOR) != 1 || len != SECTOR)
-                        r = -EIO;
-        }
-        EVP_CIPHER_CTX_free(ctx);
-        return r;
+        _cleanup_(xts_freep) struct xts_ctx *x = NULL;
+        int r = xts_new(k, &x);
+        if (r < 0)
+                return log_debug_errno(-EOPNOTSUPP, "keyslot check: no XTS for %zu-byte keys", key_size);
+        memcpy(out, in, n);
+        return xts_decrypt(x, out, n, SECTOR, 0);
 }
 
 int keyslot_check(struct crypt_device *cd, int keyslot, const struct secret *secret) {
@@ -191,7 +182,7 @@ int keyslot_check(struct crypt_device *cd, int keyslot, const struct secret *sec
                                         (int) iters, kdf_md, (int) akey, akey_buf) != 1)
                 r = -EIO;
         if (r >= 0)
-                r = xts_decrypt(akey_buf, akey, enc, plain, material);
+                r = area_decrypt(akey_buf, akey, enc, plain, material);
         if (r >= 0)
                 r = af_merge(plain, key_size, stripes, json_string_value(json_object_get(af, "hash")), vk);
         if (r >= 0 && PKCS5_PBKDF2_HMAC((const char *) vk, (int) key_size, dsalt, (int) dsalt_n, (int) diters, dmd,
