@@ -317,33 +317,3 @@ int kmip_client_query(struct kmip_client *c, struct ttlv_arena *a, struct kmip_q
         *ret = q;
         return 0;
 }
-
-int client_refine_state_error(struct kmip_client *c, const char *uid, int r) {
-        if (r != -EACCES && r != -EPERM && r != -ENOKEY && r != -EINVAL)
-                return r;
-        char saved[KMIP_CLIENT_ERROR_MAX];
-        memcpy(saved, c->error, sizeof(saved));
-        uint32_t state;
-        int k = kmip_client_get_state(c, uid, &state);
-        memcpy(c->error, saved, sizeof(saved));
-        if (k < 0)
-                return r;
-        size_t len = strlen(c->error);
-        switch (state) {
-        case KMIP_STATE_PRE_ACTIVE:
-                r = -ENOKEY;
-                break;
-        case KMIP_STATE_DEACTIVATED:
-        case KMIP_STATE_COMPROMISED:
-                r = -EKEYREVOKED;
-                break;
-        case KMIP_STATE_DESTROYED:
-        case KMIP_STATE_DESTROYED_COMPROMISED:
-                r = -EIDRM;
-                break;
-        default:
-                return r;
-        }
-        snprintf(c->error + len, sizeof(c->error) - len, " (key %s is %s)", uid, kmip_state_name(state));
-        return r;
-}
