@@ -15,13 +15,13 @@
 #include "kms/config.h"
 #include "kms/object.h"
 #include "kms/store.h"
-#include "kms/tls.h"
+#include "tls/tls.h"
 
 #define KMS_LOCK_STRIPES 256
 
 struct kms_client {
         char cn[256];
-        char fingerprint[KMS_FINGERPRINT_SIZE];
+        char fingerprint[TLS_FINGERPRINT_SIZE];
         char peer[64]; /* "ADDR:PORT" or "[V6]:PORT" of the TCP peer; "" when unknown */
 };
 

@@ -16,7 +16,7 @@
 #include "kms/master.h"
 #include "kms/perms.h"
 #include "kms/server.h"
-#include "kms/tls.h"
+#include "tls/tls.h"
 #include "shared/key-input.h"
 #include "shared/log.h"
 #include "shared/secret.h"
@@ -312,11 +312,11 @@ static int serve_main(int argc, char *argv[]) {
         signal(SIGPIPE, SIG_IGN);
 
         SSL_CTX *ctx = NULL;
-        r = kms_tls_context(c->tls_cert, c->tls_key, c->tls_ca, c->tls_ciphers, &ctx);
+        r = tls_server_context(c->tls_cert, c->tls_key, c->tls_ca, c->tls_ciphers, &ctx);
         if (r == -EINVAL) {
                 log_error("OpenSSL accepts no TLS 1.2 cipher suite in tls-ciphers = %s (OpenSSL cipher list "
-                          "syntax, e.g. %s).", c->tls_ciphers ? c->tls_ciphers : KMS_TLS_DEFAULT_CIPHERS,
-                          KMS_TLS_DEFAULT_CIPHERS);
+                          "syntax, e.g. %s).", c->tls_ciphers ? c->tls_ciphers : TLS_DEFAULT_CIPHERS,
+                          TLS_DEFAULT_CIPHERS);
                 return 1;
         }
         if (r < 0) {

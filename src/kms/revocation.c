@@ -11,11 +11,11 @@
 #include <string.h>
 #include <strings.h>
 
-#include "kms/tls.h"
+#include "tls/tls.h"
 #include "shared/log.h"
 
 struct set {
-        char (*fingerprints)[KMS_FINGERPRINT_SIZE];
+        char (*fingerprints)[TLS_FINGERPRINT_SIZE];
         size_t n_fingerprints;
         STACK_OF(X509_CRL) *crls;
 };
@@ -129,7 +129,7 @@ int kms_revocation_load(struct kms_revocation *r, const struct kms_config *c) {
                 if (!s.fingerprints)
                         return -ENOMEM;
                 for (size_t i = 0; i < c->n_revoked_clients; i++)
-                        snprintf(s.fingerprints[i], KMS_FINGERPRINT_SIZE, "%s", c->revoked_clients[i]);
+                        snprintf(s.fingerprints[i], TLS_FINGERPRINT_SIZE, "%s", c->revoked_clients[i]);
                 s.n_fingerprints = c->n_revoked_clients;
         }
         if (c->crl) {
@@ -179,7 +179,7 @@ bool kms_revocation_denies(struct kms_revocation *r, X509 *cert, const char *fin
 /* After OpenSSL's own checks of the client's chain: the leaf may still be revoked.
  * Failing here sends the certificate_revoked alert, so the client learns why. */
 static int verify_cb(int ok, X509_STORE_CTX *x) {
-        ok = kms_tls_verify_note(ok, x); /* the audit log names refused certificates too */
+        ok = tls_verify_note(ok, x); /* the audit log names refused certificates too */
         if (!ok || X509_STORE_CTX_get_error_depth(x) != 0)
                 return ok;
         SSL *ssl = X509_STORE_CTX_get_ex_data(x, SSL_get_ex_data_X509_STORE_CTX_idx());
@@ -187,8 +187,8 @@ static int verify_cb(int ok, X509_STORE_CTX *x) {
         X509 *cert = X509_STORE_CTX_get_current_cert(x);
         if (!r || !cert)
                 return ok;
-        char fp[KMS_FINGERPRINT_SIZE];
-        if (kms_tls_fingerprint(cert, fp) < 0)
+        char fp[TLS_FINGERPRINT_SIZE];
+        if (tls_fingerprint(cert, fp) < 0)
                 return 0;
         if (kms_revocation_denies(r, cert, fp)) {
                 log_notice("Refusing revoked client certificate (sha256 %s)", fp);

@@ -552,7 +552,7 @@ static int conn_handshake(struct conn *c) {
         if (r > 0 && c->pending)
                 pending_hello(c);
         if (r > 0 && !c->tls_started) {
-                kms_tls_record_peer(c->io.ssl, c->client.fingerprint);
+                tls_record_peer(c->io.ssl, c->client.fingerprint);
                 c->tls_started = true;
         }
         if (r > 0)
@@ -562,9 +562,9 @@ static int conn_handshake(struct conn *c) {
                         handshake_failed(c, r);
                 return r;
         }
-        char fp[KMS_FINGERPRINT_SIZE];
+        char fp[TLS_FINGERPRINT_SIZE];
         const char *why = NULL;
-        if (kms_tls_identity(c->io.ssl, c->client.cn, sizeof(c->client.cn), fp, &why) < 0) {
+        if (tls_peer_identity(c->io.ssl, c->client.cn, sizeof(c->client.cn), fp, &why) < 0) {
                 /* Before any request: a certificate that names no single, clean
                  * identity could otherwise be taken for another client. */
                 log_notice("Refusing client certificate %s: %s", fp[0] ? fp : "(none)", why);

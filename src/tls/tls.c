@@ -1,5 +1,5 @@
 /* TLS setup and client identity: see tls.h. */
-#include "kms/tls.h"
+#include "tls/tls.h"
 
 #include <errno.h>
 #include <openssl/err.h>
@@ -19,22 +19,22 @@ static void fp_index_init(void) {
 
 /* Called for each certificate of the chain the peer presented, with OpenSSL's
  * verdict, which stands: it only notes the leaf's fingerprint. */
-int kms_tls_verify_note(int ok, X509_STORE_CTX *x) {
+int tls_verify_note(int ok, X509_STORE_CTX *x) {
         SSL *ssl = X509_STORE_CTX_get_ex_data(x, SSL_get_ex_data_X509_STORE_CTX_idx());
         char *fp = ssl && fp_index >= 0 ? SSL_get_ex_data(ssl, fp_index) : NULL;
         X509 *leaf = X509_STORE_CTX_get0_cert(x);
         if (fp && !fp[0] && leaf)
-                (void) kms_tls_fingerprint(leaf, fp);
+                (void) tls_fingerprint(leaf, fp);
         return ok;
 }
 
-void kms_tls_record_peer(SSL *ssl, char fp[static KMS_FINGERPRINT_SIZE]) {
+void tls_record_peer(SSL *ssl, char fp[static TLS_FINGERPRINT_SIZE]) {
         fp[0] = 0;
         if (fp_index >= 0)
                 (void) SSL_set_ex_data(ssl, fp_index, fp);
 }
 
-int kms_tls_context(const char *cert, const char *key, const char *ca, const char *ciphers, SSL_CTX **ret) {
+int tls_server_context(const char *cert, const char *key, const char *ca, const char *ciphers, SSL_CTX **ret) {
         SSL_CTX *ctx = SSL_CTX_new(TLS_server_method());
         if (!ctx)
                 return -ENOMEM;
@@ -44,7 +44,7 @@ int kms_tls_context(const char *cert, const char *key, const char *ca, const cha
          * later obtains the server key decrypt every recorded session, and with it
          * every key the server ever released: only ECDHE suites unless the
          * configuration asks otherwise. TLS 1.3 suites always use (EC)DHE. */
-        if (SSL_CTX_set_cipher_list(ctx, ciphers ? ciphers : KMS_TLS_DEFAULT_CIPHERS) != 1) {
+        if (SSL_CTX_set_cipher_list(ctx, ciphers ? ciphers : TLS_DEFAULT_CIPHERS) != 1) {
                 log_openssl_errors("cipher list");
                 r = -EINVAL;
                 goto fail;
@@ -78,7 +78,7 @@ int kms_tls_context(const char *cert, const char *key, const char *ca, const cha
          * connection. */
         static pthread_once_t once = PTHREAD_ONCE_INIT;
         pthread_once(&once, fp_index_init);
-        SSL_CTX_set_verify(ctx, SSL_VERIFY_PEER | SSL_VERIFY_FAIL_IF_NO_PEER_CERT, kms_tls_verify_note);
+        SSL_CTX_set_verify(ctx, SSL_VERIFY_PEER | SSL_VERIFY_FAIL_IF_NO_PEER_CERT, tls_verify_note);
         /* No session resumption: every connection presents and verifies its client
          * certificate, so a certificate that expired (or a CA that was removed) stops
          * working at the next connection, not when a cached session runs out. KMIP
@@ -100,7 +100,7 @@ fail:
         return r;
 }
 
-int kms_tls_fingerprint(X509 *cert, char fingerprint[static KMS_FINGERPRINT_SIZE]) {
+int tls_fingerprint(X509 *cert, char fingerprint[static TLS_FINGERPRINT_SIZE]) {
         uint8_t md[32];
         unsigned len = sizeof(md);
         if (X509_digest(cert, EVP_sha256(), md, &len) != 1 || len != 32)
@@ -146,7 +146,7 @@ static bool utf8_printable(const uint8_t *s, size_t n) {
         return true;
 }
 
-int kms_tls_cert_identity(X509 *cert, char *cn, size_t cn_size, const char **ret_why) {
+int tls_cert_identity(X509 *cert, char *cn, size_t cn_size, const char **ret_why) {
         const char *why = "no subject CN";
         X509_NAME *subject = X509_get_subject_name(cert);
         int i = subject ? X509_NAME_get_index_by_NID(subject, NID_commonName, -1) : -1;
@@ -188,7 +188,7 @@ refuse:
         return -EACCES;
 }
 
-int kms_tls_identity(SSL *ssl, char *cn, size_t cn_size, char fingerprint[static KMS_FINGERPRINT_SIZE],
+int tls_peer_identity(SSL *ssl, char *cn, size_t cn_size, char fingerprint[static TLS_FINGERPRINT_SIZE],
                      const char **ret_why) {
         fingerprint[0] = 0;
         if (ret_why)
@@ -200,8 +200,8 @@ int kms_tls_identity(SSL *ssl, char *cn, size_t cn_size, char fingerprint[static
                 return -EACCES;
         /* The fingerprint first: a refused certificate is audited by it. */
         int r = -EACCES;
-        if (kms_tls_fingerprint(peer, fingerprint) == 0)
-                r = kms_tls_cert_identity(peer, cn, cn_size, ret_why);
+        if (tls_fingerprint(peer, fingerprint) == 0)
+                r = tls_cert_identity(peer, cn, cn_size, ret_why);
         X509_free(peer);
         return r;
 }
