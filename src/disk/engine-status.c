@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "disk/engine-internal.h"
@@ -77,13 +78,9 @@ static int status_job(int fd, const struct job_super *sb, const struct secret *k
         return 0;
 }
 
-int engine_status(const char *path, const char *header_path, const struct secret *job_key, struct engine_status *ret) {
+static int status_once(const char *path, const char *header_path, const struct secret *key,
+                       struct engine_status *ret) {
         struct engine_status st = { 0 };
-        _cleanup_(secret_freep) struct secret *owned = NULL;
-        const struct secret *key = NULL;
-        int kr = job_key_get(job_key, false, &owned, &key);
-        if (kr < 0)
-                return kr;
         _cleanup_(closep) int data_fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY);
         if (data_fd < 0) {
                 int r = negative_errno();
@@ -185,6 +182,25 @@ int engine_status(const char *path, const char *header_path, const struct secret
         st.data_size = dsize > st.data_offset ? dsize - st.data_offset : 0;
         *ret = st;
         return 0;
+}
+
+int engine_status(const char *path, const char *header_path, const struct secret *job_key, struct engine_status *ret) {
+        _cleanup_(secret_freep) struct secret *owned = NULL;
+        const struct secret *key = NULL;
+        int r = job_key_get(job_key, false, &owned, &key);
+        if (r < 0)
+                return r;
+        /* Status takes no lock (it must work while a job runs), so it can read the
+         * end of the file before a job appends its area, and the start after the
+         * job's marker began to overwrite the header: both header copies then look
+         * damaged. A job that just started is found on a second look. */
+        for (int tries = 0;; tries++) {
+                r = status_once(path, header_path, key, ret);
+                if (r != -EUCLEAN || tries == 2)
+                        return r;
+                struct timespec pause = { 0, 20 * 1000 * 1000 };
+                (void) nanosleep(&pause, NULL);
+        }
 }
 
 int engine_job_header(const char *path, const char *header_path, const struct secret *job_key,
