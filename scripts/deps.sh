@@ -10,6 +10,10 @@ PACKAGES=(
   cryptsetup-bin qemu-utils util-linux xxd
   time
   python3-pykmip python3-cryptography sqlite3 openssl
+  # vmcrypt vm: the libvirt C API, libvirtd + QEMU for the interop tests, libxml2 for
+  # domain XML, and the guest kit (a cloud kernel and a static busybox initramfs).
+  libvirt-daemon libvirt-daemon-driver-qemu libvirt-clients libvirt-dev libxml2-dev
+  qemu-system-x86 linux-image-cloud-amd64 busybox-static swtpm cpio
 )
 
 missing=()
