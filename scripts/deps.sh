@@ -28,3 +28,14 @@ if [ ${#missing[@]} -gt 0 ]; then
   $SUDO apt-get update -qq
   $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
 fi
+
+# libvirt's QEMU driver refuses to start without its compiled-in user, even when
+# qemu.conf names another ("Failed to parse user 'libvirt-qemu'"); the Debian
+# package that makes it (libvirt-daemon-system) wants systemd, so make it here.
+# The same holds for its group.
+if [ -x /usr/sbin/libvirtd ]; then
+  SUDO=""; [ "$(id -u)" -eq 0 ] || SUDO="sudo"
+  getent group kvm >/dev/null || $SUDO groupadd -r kvm
+  getent group libvirt-qemu >/dev/null || $SUDO groupadd -r libvirt-qemu
+  getent passwd libvirt-qemu >/dev/null || $SUDO useradd -r -M -s /usr/sbin/nologin -g libvirt-qemu libvirt-qemu
+fi

@@ -8,7 +8,7 @@
 #include "cli/vm-common.h"
 #include "shared/log.h"
 
-enum { OPT_JSON = 256, OPT_RATE, OPT_VOLUMES, OPT_PROVIDER, OPT_KEK, OPT_PROVIDERS, OPT_PROGRESS };
+enum { OPT_JSON = 256, OPT_RATE, OPT_VOLUMES, OPT_PROVIDER, OPT_KEK, OPT_PROVIDERS, OPT_PROGRESS, OPT_MAX_RATE };
 
 static const struct option opts[] = {
         { "help", no_argument, NULL, 'h' },
@@ -20,6 +20,7 @@ static const struct option opts[] = {
         { "kek", required_argument, NULL, OPT_KEK },
         { "providers", required_argument, NULL, OPT_PROVIDERS },
         { "progress", required_argument, NULL, OPT_PROGRESS },
+        { "max-rate", required_argument, NULL, OPT_MAX_RATE },
         { NULL, 0, NULL, 0 },
 };
 
@@ -32,6 +33,7 @@ static bool allowed_opt(int c, unsigned allowed) {
         case OPT_KEK: return allowed & VOPT_KEK;
         case OPT_PROVIDERS: return allowed & VOPT_PROVIDERS;
         case OPT_PROGRESS: return allowed & VOPT_PROGRESS;
+        case OPT_MAX_RATE: return allowed & VOPT_MAX_RATE;
         default: return true;
         }
 }
@@ -69,6 +71,14 @@ int vm_opts_parse(const char *cmd, unsigned allowed, const char *help, int min_a
                                 return cli_usage_error(cmd, "--progress takes auto, bar or none, not '%s'", optarg);
                         o->progress = strcmp(optarg, "none") != 0 && (strcmp(optarg, "bar") == 0 || o->progress);
                         break;
+                case OPT_MAX_RATE: {
+                        unsigned long long v;
+                        if (cli_parse_size(optarg, &v) < 0 || v == 0)
+                                return cli_usage_error(cmd, "--max-rate takes a rate in bytes/s such as 50M, not '%s'",
+                                                       optarg);
+                        o->max_rate = v;
+                        break;
+                }
                 default:
                         return cli_usage_error(cmd, "bad option");
                 }
@@ -90,6 +100,7 @@ void vm_opts_params(const struct vm_opts *o, const char *name, struct vm_params 
         p->provider = o->provider;
         p->kek = o->kek;
         p->providers = o->providers;
+        p->max_rate = o->max_rate;
 }
 
 int vm_report(const char *cmd, int r, const struct vm_error *err) {

@@ -4,6 +4,7 @@
 
 #include <jansson.h>
 #include <stdbool.h>
+#include <stdint.h>
 
 #include "shared/macro.h"
 #include "vm/vm.h"
@@ -16,12 +17,16 @@ enum {
         VOPT_KEK = 1U << 3,       /* --provider, --kek */
         VOPT_PROVIDERS = 1U << 4, /* --providers */
         VOPT_PROGRESS = 1U << 5,  /* --progress */
+        VOPT_MAX_RATE = 1U << 6,  /* --max-rate */
 };
 
 #define VM_HELP_CONNECT \
         "  -c, --connect URI        the libvirt to talk to, as virsh takes it (default\n" \
         "                           qemu:///system; test:///path/node.xml for libvirt's\n" \
         "                           test driver)\n"
+#define VM_HELP_MAX_RATE \
+        "  --max-rate RATE          limit each disk's data pass (bytes/s; suffixes K, M, G):\n" \
+        "                           leave I/O to the host's running VMs\n"
 #define VM_HELP_PROVIDERS \
         "  --providers FILE         providers.json (default /etc/vmcrypt/providers.json)\n"
 
@@ -34,6 +39,7 @@ struct vm_opts {
         const char *kek;
         const char *providers;
         bool progress;           /* show progress on stderr */
+        uint64_t max_rate;
         int n_args;
         char **args;
 };

@@ -19,6 +19,7 @@ static const char help[] =
 VM_HELP_CONNECT
 "  --volume-type all|os|data  which disks (default all)\n"
 VM_HELP_PROVIDERS
+VM_HELP_MAX_RATE
 "  --progress auto|bar|none progress on stderr (auto: when it is a terminal)\n"
 "  -h, --help               show this help\n"
 "\n"
@@ -40,7 +41,7 @@ static enum engine_verdict progress(const struct vm_disk *d, const struct engine
 int vm_decrypt_main(int argc, char *argv[]) {
         const char *cmd = "vmcrypt vm decrypt";
         struct vm_opts o;
-        int r = vm_opts_parse(cmd, VOPT_VOLUMES | VOPT_PROVIDERS | VOPT_PROGRESS, help, 1, 1, argc, argv, &o);
+        int r = vm_opts_parse(cmd, VOPT_VOLUMES | VOPT_PROVIDERS | VOPT_PROGRESS | VOPT_MAX_RATE, help, 1, 1, argc, argv, &o);
         if (r >= 0)
                 return r;
         struct vm_params p;

@@ -35,6 +35,7 @@ VM_HELP_CONNECT
 "                           else the default of providers.json)\n"
 "  --kek ID                 use this KEK instead of the VM's own or a new one\n"
 VM_HELP_PROVIDERS
+VM_HELP_MAX_RATE
 "  --progress auto|bar|none progress on stderr (auto: when it is a terminal)\n"
 "  -h, --help               show this help\n"
 "\n"
@@ -57,7 +58,7 @@ static enum engine_verdict progress(const struct vm_disk *d, const struct engine
 int vm_encrypt_main(int argc, char *argv[]) {
         const char *cmd = "vmcrypt vm encrypt";
         struct vm_opts o;
-        int r = vm_opts_parse(cmd, VOPT_VOLUMES | VOPT_KEK | VOPT_PROVIDERS | VOPT_PROGRESS, help, 1, 1, argc, argv,
+        int r = vm_opts_parse(cmd, VOPT_VOLUMES | VOPT_KEK | VOPT_PROVIDERS | VOPT_PROGRESS | VOPT_MAX_RATE, help, 1, 1, argc, argv,
                               &o);
         if (r >= 0)
                 return r;

@@ -91,6 +91,7 @@ static void volume_params_for(const struct vm_params *p, struct vm_disk *k, stru
         memset(vp, 0, sizeof *vp);
         vp->path = k->path;
         vp->key.providers = p->providers;
+        vp->max_rate = p->max_rate;
         ctx->p = p;
         ctx->disk = k;
         vp->progress = on_progress;

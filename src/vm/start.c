@@ -24,9 +24,9 @@ static int check_disk(const struct vm_op *op, const struct vm_disk *k, struct vm
                                "resume %s)", n, k->target, k->path, engine_operation_to_string(k->status.job),
                                vm_disk_percent(k), n, k->path);
         if (k->note[0] && (k->state == VM_DISK_PLAIN || !k->xml_encrypted))
-                return vm_fail(err, -EINVAL, "domain %s, disk %s (%s): %s", n, k->target, k->path, k->note);
+                return vm_fail(err, -EUCLEAN, "domain %s, disk %s (%s): %s", n, k->target, k->path, k->note);
         if (k->xml_encrypted && k->state == VM_DISK_ENCRYPTED && !k->secret_uuid[0])
-                return vm_fail(err, -EINVAL, "domain %s, disk %s: its <encryption> names no secret UUID", n,
+                return vm_fail(err, -EUCLEAN, "domain %s, disk %s: its <encryption> names no secret UUID", n,
                                k->target);
         return 0;
 }

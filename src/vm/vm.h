@@ -129,6 +129,7 @@ struct vm_params {
         const char *provider;       /* encrypt: key provider (NULL: the VM's, else the default) */
         const char *kek;            /* encrypt: this KEK (NULL: the VM's, else a new one) */
         const char *providers;      /* providers.json; NULL: the default path */
+        uint64_t max_rate;          /* encrypt/decrypt: data rate limit per disk, bytes/s; 0 none */
         vm_progress_fn progress;    /* optional */
         void *progress_userdata;
 };
