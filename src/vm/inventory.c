@@ -79,7 +79,14 @@ void vm_disk_read(struct vm_disk *d, unsigned flags) {
         struct volume_params p = { .path = d->path };
         struct volume_result res;
         struct volume_error err;
+        /* A status read that meets a running job's header mid-change sees it torn
+         * (seen once per LUKS1 decrypt: "corrupted (both copies)"): the engine
+         * writes it in a moment, so read again before calling the disk damaged. */
         int r = volume_status(&p, &res, &err);
+        for (int i = 0; i < 5 && (r == -EUCLEAN || r == -EBADMSG); i++) {
+                nanosleep(&(struct timespec){ .tv_nsec = 20 * 1000 * 1000 }, NULL);
+                r = volume_status(&p, &res, &err);
+        }
         if (r < 0) {
                 d->status_error = r;
                 snprintf(d->status_text, sizeof d->status_text, "%.255s", err.text);

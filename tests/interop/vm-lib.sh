@@ -166,3 +166,90 @@ XML
 </domain>
 XML
 }
+
+# ---- inventories through libvirt's test driver (no daemon, no QEMU) ---------
+
+# interrupted_job OUT OP: an image holding an interrupted OP (encrypt|decrypt) job
+# at some point past its start: the job runs rate-limited and is killed.
+interrupted_job() {
+        local out=$1 op=$2 args=() pid i
+        if [ "$op" = encrypt ]; then
+                truncate -s 16M "$out"
+                args=(--type luks1 --new-key-file "$out.key")
+        else
+                truncate -s 16M "$out"
+                vmc disk encrypt --type luks1 --new-key-file "$out.key" --progress none "$out" >/dev/null
+                args=(--key-file "$out.key")
+        fi
+        "$VMCRYPT" disk "$op" "${args[@]}" --max-rate 2M --progress none "$out" >/dev/null 2>&1 &
+        pid=$!
+        # While the job runs a status read can meet the header mid-change (seen at
+        # the start of a decrypt: "corrupted (both copies)"): poll, do not assert.
+        for i in $(seq 100); do
+                if vmc disk status --json "$out" >"$T/poll.json" 2>/dev/null &&
+                        [ "$(json_get "$T/poll.json" "(d['job'] or {}).get('done', 0) > 0")" = true ]; then
+                        break
+                fi
+                sleep 0.05
+        done
+        kill -KILL "$pid"
+        wait "$pid" 2>/dev/null || true
+        status_json "$out"
+        [ "$(json_get "$T/status.json" "d['state']")" = "${op}ing" ] || die "no interrupted $op job on $out"
+}
+
+# make_inventory DIR N: DIR/node.xml with N domains (libvirt's test driver) over
+# small sparse images, hard links of five templates. Kinds by i % 8:
+#   0 plain OS + plain data     1 encrypted OS + plain data   2 both encrypted
+#   3 OS only, encrypted        4 OS only, plain              5 data disk being encrypted
+#   6 data disk being decrypted 7 XML says encrypted but the data disk is plain,
+#                                 plus a qcow2 disk, a network disk and a cdrom
+# Domain i is "vm-<i>" with UUID 00000000-0000-4000-8000-<i as 12 digits>.
+make_inventory() {
+        local dir=$1 n=$2 i kind os data extra enc
+        mkdir -p "$dir"
+        truncate -s 1M "$dir/plain.img"
+        truncate -s 1M "$dir/luks.img"
+        vmc disk encrypt --type luks1 --new-key-file "$dir/luks.key" --progress none "$dir/luks.img" >/dev/null
+        interrupted_job "$dir/job-enc.img" encrypt
+        interrupted_job "$dir/job-dec.img" decrypt
+        enc="<encryption format='luks'><secret type='passphrase' uuid='00000000-0000-4000-9000-000000000001'/></encryption>"
+        disk() { # target file [encryption-xml] [boot]
+                echo "<disk type='file' device='disk'><driver name='qemu' type='raw'/><source file='$2'>${3:-}</source><target dev='$1' bus='virtio'/>${4:-}</disk>"
+        }
+        {
+                echo "<node>"
+                for i in $(seq 0 $((n - 1))); do
+                        kind=$((i % 8))
+                        os=plain; data=plain; extra=""
+                        case $kind in
+                        1) os=luks ;;
+                        2) os=luks; data=luks ;;
+                        3) os=luks; data="" ;;
+                        4) data="" ;;
+                        5) data=job-enc ;;
+                        6) os=luks; data=job-dec ;;
+                        esac
+                        ln -f "$dir/$os.img" "$dir/vm-$i-os.img"
+                        echo "<domain type='test'><name>vm-$i</name><uuid>00000000-0000-4000-8000-$(printf %012d "$i")</uuid>"
+                        echo "<memory>65536</memory><vcpu>1</vcpu><os><type>hvm</type></os><devices>"
+                        [ "$os" = luks ] && disk vda "$dir/vm-$i-os.img" "$enc" "<boot order='1'/>" ||
+                                disk vda "$dir/vm-$i-os.img" "" "<boot order='1'/>"
+                        if [ -n "$data" ]; then
+                                ln -f "$dir/$data.img" "$dir/vm-$i-data.img"
+                                if [ $kind = 7 ] || [ "$data" = luks ]; then
+                                        disk vdb "$dir/vm-$i-data.img" "$enc"
+                                else
+                                        disk vdb "$dir/vm-$i-data.img"
+                                fi
+                        fi
+                        if [ $kind = 7 ]; then
+                                echo "<disk type='file' device='disk'><driver name='qemu' type='qcow2'/><source file='$dir/plain.img'/><target dev='vdc' bus='virtio'/></disk>"
+                                echo "<disk type='network' device='disk'><driver name='qemu' type='raw'/><source protocol='nbd' name='x'><host name='127.0.0.1' port='10809'/></source><target dev='vdd' bus='virtio'/></disk>"
+                                echo "<disk type='file' device='cdrom'><source file='$dir/plain.img'/><target dev='hdc' bus='ide'/><readonly/></disk>"
+                        fi
+                        echo "</devices></domain>"
+                done
+                echo "</node>"
+        } >"$dir/node.xml"
+}
