@@ -166,7 +166,7 @@ int vm_encrypt(const struct vm_params *p, struct vm_result *res, struct vm_error
                                        k->path, k->status_text);
                 case VM_DISK_DECRYPTING:
                 case VM_DISK_REENCRYPTING:
-                        return vm_fail(err, -EINPROGRESS, "domain %s, disk %s (%s): a %s job is in progress; "
+                        return vm_fail(err, -EINPROGRESS, "domain %s, disk %s (%s): its %s job is in progress; "
                                        "finish it first (vmcrypt disk resume %s)", op.d.name, k->target, k->path,
                                        engine_operation_to_string(k->status.job), k->path);
                 case VM_DISK_ENCRYPTING:
@@ -244,7 +244,7 @@ int vm_decrypt(const struct vm_params *p, struct vm_result *res, struct vm_error
                                                k->target, k->path, k->status_text);
                         case VM_DISK_ENCRYPTING:
                         case VM_DISK_REENCRYPTING:
-                                return vm_fail(err, -EINPROGRESS, "domain %s, disk %s (%s): a %s job is in "
+                                return vm_fail(err, -EINPROGRESS, "domain %s, disk %s (%s): its %s job is in "
                                                "progress; finish it first (vmcrypt disk resume %s)", op.d.name,
                                                k->target, k->path, engine_operation_to_string(k->status.job),
                                                k->path);

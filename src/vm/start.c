@@ -19,7 +19,7 @@
 static int check_disk(const struct vm_op *op, const struct vm_disk *k, struct vm_error *err) {
         const char *n = op->d.name;
         if (k->state == VM_DISK_ENCRYPTING || k->state == VM_DISK_DECRYPTING || k->state == VM_DISK_REENCRYPTING)
-                return vm_fail(err, -EINPROGRESS, "domain %s, disk %s (%s): a %s job is in progress (%.1f%%); the "
+                return vm_fail(err, -EINPROGRESS, "domain %s, disk %s (%s): its %s job is in progress (%.1f%%); the "
                                "VM cannot start until it finishes (vmcrypt vm encrypt|decrypt %s, or vmcrypt disk "
                                "resume %s)", n, k->target, k->path, engine_operation_to_string(k->status.job),
                                vm_disk_percent(k), n, k->path);

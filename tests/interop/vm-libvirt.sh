@@ -8,7 +8,7 @@
 # back shows as NotEncrypted with the reason; a job killed mid-way shows its
 # progress to another process, blocks the start, and a re-run finishes it with the
 # guest again reading the original bytes. vm decrypt restores the files and the
-# XML. A dead key server or a revoked KEK: no start, the message names disk, KEK
+# XML; a disk finished before a kill gets its XML on the re-run. A dead key server or a revoked KEK: no start, the message names disk, KEK
 # and reason, and the domain stays off. One guest boot per phase, two in all.
 . "$(dirname "$0")/../lib.sh"
 . "$(dirname "$0")/keys-lib.sh"
@@ -163,11 +163,23 @@ virsh -c "$LV_URI" dumpxml --inactive vm1 >"$T/dom.xml"
 ! grep -q "<encryption" "$T/dom.xml" || die "the domain XML still has <encryption> after vm decrypt"
 assert_status NotEncrypted NotEncrypted "Not encrypted"
 
+note "killed after a disk was done but before its XML: the re-run wires it"
+# What a kill between volume_encrypt and the domain XML leaves: a LUKS1 disk whose
+# domain XML has no <encryption>.
+expect_rc 0 disk-only vmc disk encrypt --type luks1 --providers "$P" --provider kms --vm-name vm1 \
+        --vm-uuid "$UUID" --progress none "$T/data.img"
+assert_status NotEncrypted Encrypted "vdb: the disk is LUKS but the domain XML has no <encryption>"
+expect_rc 9 start-unwired vmc vm start "${V[@]}" --providers "$P" vm1
+assert_file_contains "$T/start-unwired.err" "disk vdb .*no <encryption>" "start refused on an unwired disk"
+expect_rc 0 enc2 vmc vm encrypt "${V[@]}" --providers "$P" --progress none vm1
+assert_file_contains "$T/enc2.out" "vm1: vdb already done, domain XML fixed" "re-run wires the finished disk"
+assert_file_contains "$T/enc2.out" "vm1: vda encrypted" "re-run encrypts the OS disk"
+
 note "key server unreachable, then KEK revoked: no start, the message says which disk, KEK and why"
-expect_rc 0 enc2 vmc vm encrypt "${V[@]}" --providers "$P" --provider kms --progress none vm1
 vm_json show show vm1
 KEK2=$(json_get "$T/show.json" "d['disks'][0]['kek']")
 assert_ne "$KEK2" "$KEK" "a new KEK after a full decrypt"
+assert_eq "$(json_get "$T/show.json" "d['disks'][1]['kek']")" "$KEK2" "the OS disk joined the data disk's KEK"
 expect_rc 7 start-dead vmc vm start "${V[@]}" --providers "$T/dead.json" vm1
 assert_file_contains "$T/start-dead.err" "vm1 not started: disk vda .*KEK $KEK2:.*(unreachable|connect)" \
         "message for an unreachable key server"
