@@ -17,7 +17,7 @@ static const char help[] =
 "\n"
 "Options:\n"
 VM_HELP_CONNECT
-"  --volume-type all|os|data  which disks (default all)\n"
+"  --volume-type TYPE       which disks: all (default), os or data\n"
 VM_HELP_PROVIDERS
 VM_HELP_MAX_RATE
 "  --progress auto|bar|none progress on stderr (auto: when it is a terminal)\n"

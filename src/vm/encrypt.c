@@ -100,9 +100,16 @@ static void volume_params_for(const struct vm_params *p, struct vm_disk *k, stru
 
 /* A disk vmcrypt cannot work on is left alone with a note, not an error: a cdrom
  * image or a qcow2 disk does not stop the VM's raw disks from being encrypted. */
-static bool workable(const struct vm_disk *k, struct vm_disk_result *dr) {
+static bool workable(const struct vm_disk *k, bool encrypt, struct vm_disk_result *dr) {
         if (k->readonly) {
                 snprintf(dr->note, sizeof dr->note, "read-only disk: left alone");
+                return false;
+        }
+        /* A LUKS1 disk keeps its binding in a file beside it; beside a device node
+         * that is /dev, gone at the next boot, and the disk's key with it. */
+        if (encrypt && k->state == VM_DISK_PLAIN && strcmp(k->source_type, "block") == 0) {
+                snprintf(dr->note, sizeof dr->note, "block device: its LUKS1 binding file would go to %s.vmcrypt.json "
+                         "and not survive a reboot; not supported yet", k->path);
                 return false;
         }
         if (k->state == VM_DISK_UNKNOWN && k->status_error == -EOPNOTSUPP) {
@@ -153,7 +160,7 @@ int vm_encrypt(const struct vm_params *p, struct vm_result *res, struct vm_error
                 struct vm_disk_result *dr = &res->disks[res->n++];
                 snprintf(dr->target, sizeof dr->target, "%s", k->target);
                 snprintf(dr->path, sizeof dr->path, "%s", k->path ? k->path : "");
-                if (!workable(k, dr))
+                if (!workable(k, true, dr))
                         continue;
                 struct volume_params vp;
                 struct volume_result vr;
@@ -231,7 +238,7 @@ int vm_decrypt(const struct vm_params *p, struct vm_result *res, struct vm_error
                         struct vm_disk_result *dr = &res->disks[res->n++];
                         snprintf(dr->target, sizeof dr->target, "%s", k->target);
                         snprintf(dr->path, sizeof dr->path, "%s", k->path ? k->path : "");
-                        if (!workable(k, dr))
+                        if (!workable(k, false, dr))
                                 continue;
                         struct volume_params vp;
                         struct volume_result vr;
