@@ -25,8 +25,8 @@ enum {
         "                           qemu:///system; test:///path/node.xml for libvirt's\n" \
         "                           test driver)\n"
 #define VM_HELP_MAX_RATE \
-        "  --max-rate RATE          limit each disk's data pass (bytes/s; suffixes K, M, G):\n" \
-        "                           leave I/O to the host's running VMs\n"
+        "  --max-rate RATE          limit each disk's data pass (bytes/s; suffixes K,\n" \
+        "                           M, G): leave I/O to the host's running VMs\n"
 #define VM_HELP_PROVIDERS \
         "  --providers FILE         providers.json (default /etc/vmcrypt/providers.json)\n"
 

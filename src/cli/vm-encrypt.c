@@ -31,8 +31,8 @@ static const char help[] =
 VM_HELP_CONNECT
 "  --volume-type TYPE       which disks: all (default), os (the lowest <boot\n"
 "                           order>, else the first disk) or data (the others)\n"
-"  --provider NAME          the key provider (default: the one the VM's disks use,\n"
-"                           else the default of providers.json)\n"
+"  --provider NAME          the key provider (default: the one the VM's disks\n"
+"                           use, else the default of providers.json)\n"
 "  --kek ID                 use this KEK instead of the VM's own or a new one\n"
 VM_HELP_PROVIDERS
 VM_HELP_MAX_RATE

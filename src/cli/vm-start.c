@@ -9,19 +9,19 @@ static const char help[] =
 "\n"
 "Start a domain whose disks 'vmcrypt vm encrypt' encrypted. For each disk whose\n"
 "domain XML has <encryption>, the disk's key provider unwraps its unlock secret\n"
-"(the KEK never leaves a KMIP server that can Encrypt/Decrypt); vmcrypt defines the\n"
-"libvirt secret the XML names as ephemeral (never written to disk) and private\n"
-"(no API reads it back), sets its value, starts the domain, and undefines the\n"
-"secrets as soon as QEMU runs with the keys.\n"
+"(the KEK never leaves a KMIP server that can Encrypt/Decrypt); vmcrypt defines\n"
+"the libvirt secret the XML names as ephemeral (never written to disk) and\n"
+"private (no API reads it back), sets its value, starts the domain, and\n"
+"undefines the secrets as soon as QEMU runs with the keys.\n"
 "\n"
 "Nothing starts unless every disk can be opened: a disk with a job in progress, a\n"
 "domain XML that does not match its disk, or a key provider that refuses (KEK\n"
-"revoked or destroyed, key server unreachable, access denied) stops the start, and\n"
-"the message names the disk, the KEK and the reason.\n"
+"revoked or destroyed, key server unreachable, access denied) stops the start,\n"
+"and the message names the disk, the KEK and the reason.\n"
 "\n"
 "'virsh start' does not work on such a domain: the secrets it needs exist only\n"
-"during 'vmcrypt vm start'. libvirt needs them again for disk hot-plug, block jobs\n"
-"(blockcopy, blockcommit, snapshots) and migration; see docs/vm.md.\n"
+"during 'vmcrypt vm start'. libvirt needs them again for disk hot-plug, block\n"
+"jobs (blockcopy, blockcommit, snapshots) and migration; see docs/vm.md.\n"
 "\n"
 "Options:\n"
 VM_HELP_CONNECT
@@ -31,9 +31,10 @@ VM_HELP_PROVIDERS
 "Examples:\n"
 "  vmcrypt vm start web1\n"
 "\n"
-"Exit status: 0 started; 2 usage; 3 wrong key; 4 no such domain, or KEK destroyed;\n"
-"5 running already, or a disk job in progress; 7 key server or libvirt\n"
-"unreachable; 8 KEK revoked or access denied; 1 other errors.\n";
+"Exit status: 0 started; 2 usage; 3 wrong key; 4 no such domain, or KEK\n"
+"destroyed; 5 running already, or a disk job in progress; 7 key server or\n"
+"libvirt unreachable; 8 KEK revoked or access denied; 9 domain XML and disk\n"
+"disagree; 1 other errors.\n";
 
 int vm_start_main(int argc, char *argv[]) {
         const char *cmd = "vmcrypt vm start";

@@ -25,8 +25,8 @@ static const char help[] =
 "\n"
 "Options:\n"
 VM_HELP_CONNECT
-"  --rate                   read running jobs twice, one second apart, to add each\n"
-"                           disk's rate and time left\n"
+"  --rate                   read running jobs twice, one second apart, to add\n"
+"                           each disk's rate and time left\n"
 "  --json                   one JSON object per VM, a line each:\n"
 "      {\"name\",\"uuid\",\"OsVolumeEncrypted\",\"DataVolumesEncrypted\",\n"
 "       \"ProgressMessage\",\"disks\":[{\"target\",\"os\",\"state\",\"percent\",\n"
