@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "keys/provider-config.h"
 #include "shared/macro.h"
 #include "vm/vm-ops.h"
 #include "volume/volume.h"
@@ -126,23 +127,37 @@ static int job_failed(struct vm_op *op, struct vm_disk *k, const char *what, int
                        "(or vmcrypt disk resume) to finish it" : "");
 }
 
-/* The VM's KEK: --kek, else the one its encrypted disks already use, else none yet
- * (the first disk creates it). */
-static void find_vm_kek(const struct vm_params *p, struct vm_op *op, struct vm_result *res) {
+/* The VM's provider and KEK: --provider/--kek, else those its encrypted disks
+ * already use, else the default provider of providers.json and no KEK yet (the
+ * first disk creates it). */
+static int find_vm_kek(const struct vm_params *p, struct vm_op *op, struct vm_result *res, struct vm_error *err) {
         if (p->provider)
                 snprintf(res->provider, sizeof res->provider, "%s", p->provider);
         if (p->kek) {
                 snprintf(res->kek, sizeof res->kek, "%s", p->kek);
-                return;
+        } else {
+                for (size_t i = 0; i < op->d.n_disks; i++) {
+                        const struct vm_disk *k = &op->d.disks[i];
+                        if (!k->kek[0] || (p->provider && strcmp(p->provider, k->provider) != 0))
+                                continue;
+                        snprintf(res->provider, sizeof res->provider, "%s", k->provider);
+                        snprintf(res->kek, sizeof res->kek, "%s", k->kek);
+                        break;
+                }
         }
-        for (size_t i = 0; i < op->d.n_disks; i++) {
-                const struct vm_disk *k = &op->d.disks[i];
-                if (!k->kek[0] || (p->provider && strcmp(p->provider, k->provider) != 0))
-                        continue;
-                snprintf(res->provider, sizeof res->provider, "%s", k->provider);
-                snprintf(res->kek, sizeof res->kek, "%s", k->kek);
-                return;
-        }
+        if (res->provider[0])
+                return 0;
+        _cleanup_(provider_configs_freep) struct provider_configs *cs = NULL;
+        char e[512];
+        int r = provider_config_load(p->providers, &cs, e, sizeof e);
+        if (r < 0)
+                return vm_fail(err, r, "domain %s: %s", op->d.name, e);
+        const struct provider_config *c = provider_config_find(cs, NULL);
+        if (!c)
+                return vm_fail(err, -EINVAL, "domain %s: no key provider named: give --provider NAME, or set "
+                               "\"default\" in %s", op->d.name, cs->path);
+        snprintf(res->provider, sizeof res->provider, "%s", c->name);
+        return 0;
 }
 
 int vm_encrypt(const struct vm_params *p, struct vm_result *res, struct vm_error *err) {
@@ -152,7 +167,9 @@ int vm_encrypt(const struct vm_params *p, struct vm_result *res, struct vm_error
                 r = vm_op_require_off(&op, "encryption", err);
         if (r < 0)
                 return r;
-        find_vm_kek(p, &op, res);
+        r = find_vm_kek(p, &op, res, err);
+        if (r < 0)
+                return r;
         for (size_t i = 0; i < op.d.n_disks && res->n < VM_MAX_DISKS; i++) {
                 struct vm_disk *k = &op.d.disks[i];
                 if (!vm_op_selected(k, p->volumes))
@@ -181,6 +198,13 @@ int vm_encrypt(const struct vm_params *p, struct vm_result *res, struct vm_error
                         if (r < 0)
                                 return job_failed(&op, k, "resuming the encryption", r, &vr, &ve, err);
                         dr->action = VM_ACTION_RESUMED;
+                        /* A kill during the first disk leaves the VM's KEK only on
+                         * that disk: adopt it, or the next disk would make a second. */
+                        vm_disk_read(k, VM_INV_KEYS);
+                        if (!res->kek[0] && k->kek[0]) {
+                                snprintf(res->provider, sizeof res->provider, "%s", k->provider);
+                                snprintf(res->kek, sizeof res->kek, "%s", k->kek);
+                        }
                         break;
                 case VM_DISK_PLAIN:
                         /* LUKS1: QEMU 7.2's luks driver opens nothing else. */
