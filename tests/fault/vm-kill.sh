@@ -33,13 +33,23 @@ virsh -c "$LV_URI" dumpxml --inactive vm1 >"$T/before.xml"
 
 in_progress=0
 # kill_rounds VERB: ROUNDS runs of `vm VERB` at 4 MiB/s, each killed after a random
-# 0-3 s (a run that ends first is fine: the next one has nothing or less to do).
+# 0-3 s (a run that ends first is fine: the next one has nothing or less to do);
+# the first one 0-0.4 s into its data pass.
 kill_rounds() {
         local verb=$1 i delay pid
         for i in $(seq 1 "$ROUNDS"); do
                 delay=$((RANDOM % 3)).$(printf %02d $((RANDOM % 100)))
                 "$VMCRYPT" vm "$verb" "${V[@]}" --max-rate 4M --progress none vm1 >"$T/bg.out" 2>&1 &
                 pid=$!
+                # The first kill of each kind waits for the data pass, so that at
+                # least one lands inside a job whatever the random delays are.
+                if [ "$i" = 1 ]; then
+                        for _ in $(seq 100); do
+                                vmc vm status --connect "$LV_URI" --json vm1 2>/dev/null | grep -q InProgress && break
+                                sleep 0.1
+                        done
+                        delay=0.$((RANDOM % 5))
+                fi
                 sleep "$delay"
                 kill -KILL "$pid" 2>/dev/null || true
                 wait "$pid" 2>/dev/null || true
