@@ -54,9 +54,13 @@ static int read_line_noecho(int fd, const char *prompt, struct secret **ret) {
         quiet = old;
         quiet.c_lflag &= ~(tcflag_t) ECHO;
         quiet.c_lflag |= ECHONL;
-        (void) write_full(fd, prompt, strlen(prompt));
+        /* Echo off (and pending input flushed) before the prompt shows, never after:
+         * whoever types as soon as the prompt appears (an expect script, a person on
+         * a loaded host) would have the line echoed and then thrown away by the
+         * flush, and the read would wait for ever. */
         if (tcsetattr(fd, TCSAFLUSH, &quiet) < 0)
                 return negative_errno();
+        (void) write_full(fd, prompt, strlen(prompt));
 
         _cleanup_(secret_freep) struct secret *s = secret_new(KEY_INPUT_MAX + 1);
         int r = s ? 0 : -ENOMEM;
