@@ -10,6 +10,10 @@ PACKAGES=(
   cryptsetup-bin qemu-utils util-linux xxd
   time
   python3-pykmip python3-cryptography sqlite3 openssl
+  # vmcrypt vm: the libvirt C API, libvirtd + QEMU for the interop tests, libxml2 for
+  # domain XML, and the guest kit (a cloud kernel and a static busybox initramfs).
+  libvirt-daemon libvirt-daemon-driver-qemu libvirt-clients libvirt-dev libxml2-dev
+  qemu-system-x86 linux-image-cloud-amd64 busybox-static swtpm cpio
 )
 
 missing=()
@@ -23,4 +27,15 @@ if [ ${#missing[@]} -gt 0 ]; then
   export DEBIAN_FRONTEND=noninteractive
   $SUDO apt-get update -qq
   $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+fi
+
+# libvirt's QEMU driver refuses to start without its compiled-in user, even when
+# qemu.conf names another ("Failed to parse user 'libvirt-qemu'"); the Debian
+# package that makes it (libvirt-daemon-system) wants systemd, so make it here.
+# The same holds for its group.
+if [ -x /usr/sbin/libvirtd ]; then
+  SUDO=""; [ "$(id -u)" -eq 0 ] || SUDO="sudo"
+  getent group kvm >/dev/null || $SUDO groupadd -r kvm
+  getent group libvirt-qemu >/dev/null || $SUDO groupadd -r libvirt-qemu
+  getent passwd libvirt-qemu >/dev/null || $SUDO useradd -r -M -s /usr/sbin/nologin -g libvirt-qemu libvirt-qemu
 fi

@@ -54,8 +54,10 @@ static int read_line_noecho(int fd, const char *prompt, struct secret **ret) {
         quiet = old;
         quiet.c_lflag &= ~(tcflag_t) ECHO;
         quiet.c_lflag |= ECHONL;
-        /* Echo off before the prompt shows: what is typed once it shows must not be
-         * flushed away by the mode change (nor echoed). */
+        /* Echo off (and pending input flushed) before the prompt shows, never after:
+         * whoever types as soon as the prompt appears (an expect script, a person on
+         * a loaded host) would have the line echoed and then thrown away by the
+         * flush, and the read would wait for ever. */
         if (tcsetattr(fd, TCSAFLUSH, &quiet) < 0)
                 return negative_errno();
         (void) write_full(fd, prompt, strlen(prompt));

@@ -1,0 +1,170 @@
+/* The domain XML: which disks a domain has and how they are wired (libxml2, never
+ * hand parsing: the XML comes from libvirt but a domain's author wrote it), and the
+ * one edit vmcrypt makes, a disk's <encryption> element. */
+#include <errno.h>
+#include <libxml/parser.h>
+#include <libxml/tree.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "shared/macro.h"
+#include "vm/vm-internal.h"
+
+static void docp(xmlDocPtr *d) {
+        if (*d)
+                xmlFreeDoc(*d);
+}
+
+static xmlDocPtr parse(const char *xml) {
+        /* NONET: a domain XML never needs the network; no entities either. */
+        return xmlReadMemory(xml, (int) strlen(xml), "domain.xml", NULL,
+                             XML_PARSE_NONET | XML_PARSE_NOERROR | XML_PARSE_NOWARNING);
+}
+
+static bool is(const xmlNode *n, const char *name) {
+        return n->type == XML_ELEMENT_NODE && xmlStrcmp(n->name, BAD_CAST name) == 0;
+}
+
+static xmlNodePtr child(xmlNodePtr n, const char *name) {
+        for (xmlNodePtr c = n ? n->children : NULL; c; c = c->next)
+                if (is(c, name))
+                        return c;
+        return NULL;
+}
+
+/* Copy attribute name of n into buf ("" when absent). */
+static void attr(xmlNodePtr n, const char *name, char *buf, size_t size) {
+        buf[0] = '\0';
+        if (!n)
+                return;
+        xmlChar *v = xmlGetProp(n, BAD_CAST name);
+        if (v) {
+                snprintf(buf, size, "%s", (const char *) v);
+                xmlFree(v);
+        }
+}
+
+static char *attr_dup(xmlNodePtr n, const char *name) {
+        xmlChar *v = n ? xmlGetProp(n, BAD_CAST name) : NULL;
+        if (!v)
+                return NULL;
+        char *s = strdup((const char *) v);
+        xmlFree(v);
+        return s;
+}
+
+static xmlNodePtr devices_of(xmlDocPtr doc) {
+        xmlNodePtr root = xmlDocGetRootElement(doc);
+        return root && is(root, "domain") ? child(root, "devices") : NULL;
+}
+
+static bool is_disk(xmlNodePtr n) {
+        if (!is(n, "disk"))
+                return false;
+        char dev[16];
+        attr(n, "device", dev, sizeof dev);
+        /* cdrom, floppy and lun are not the VM's volumes. */
+        return dev[0] == '\0' || strcmp(dev, "disk") == 0;
+}
+
+/* The <encryption> of a disk: under <source> (libvirt >= 6.10 writes it there) or,
+ * the older form, directly under <disk>. */
+static xmlNodePtr encryption_of(xmlNodePtr disk) {
+        xmlNodePtr e = child(child(disk, "source"), "encryption");
+        return e ? e : child(disk, "encryption");
+}
+
+int vm_xml_disks(const char *xml, struct vm_disk **ret, size_t *ret_n) {
+        _cleanup_(docp) xmlDocPtr doc = parse(xml);
+        if (!doc)
+                return -EBADMSG;
+        xmlNodePtr devs = devices_of(doc);
+        size_t n = 0;
+        for (xmlNodePtr c = devs ? devs->children : NULL; c; c = c->next)
+                n += is_disk(c);
+        struct vm_disk *disks = calloc(n ? n : 1, sizeof *disks);
+        if (!disks)
+                return -ENOMEM;
+        size_t i = 0;
+        long best_order = -1;
+        ssize_t boot = -1;
+        for (xmlNodePtr c = devs ? devs->children : NULL; c; c = c->next) {
+                if (!is_disk(c))
+                        continue;
+                struct vm_disk *d = &disks[i];
+                d->eta = -1;
+                attr(c, "type", d->source_type, sizeof d->source_type);
+                attr(child(c, "target"), "dev", d->target, sizeof d->target);
+                attr(child(c, "driver"), "type", d->format, sizeof d->format);
+                d->readonly = child(c, "readonly") != NULL;
+                xmlNodePtr src = child(c, "source");
+                if (strcmp(d->source_type, "file") == 0)
+                        d->path = attr_dup(src, "file");
+                else if (strcmp(d->source_type, "block") == 0)
+                        d->path = attr_dup(src, "dev");
+                xmlNodePtr enc = encryption_of(c);
+                if (enc) {
+                        d->xml_encrypted = true;
+                        attr(child(enc, "secret"), "uuid", d->secret_uuid, sizeof d->secret_uuid);
+                }
+                /* The OS disk: the lowest <boot order='N'/> among the disks. */
+                char order[16];
+                attr(child(c, "boot"), "order", order, sizeof order);
+                if (order[0]) {
+                        long o = strtol(order, NULL, 10);
+                        if (best_order < 0 || o < best_order) {
+                                best_order = o;
+                                boot = (ssize_t) i;
+                        }
+                }
+                i++;
+        }
+        /* No per-device boot order (<os><boot dev='hd'/> or nothing): the first
+         * disk is the one the firmware boots. */
+        if (n > 0)
+                disks[boot >= 0 ? (size_t) boot : 0].os = true;
+        *ret = disks;
+        *ret_n = n;
+        return 0;
+}
+
+int vm_xml_set_encryption(const char *xml, const char *target, const char *secret_uuid, char **ret) {
+        _cleanup_(docp) xmlDocPtr doc = parse(xml);
+        if (!doc)
+                return -EBADMSG;
+        xmlNodePtr devs = devices_of(doc), disk = NULL;
+        for (xmlNodePtr c = devs ? devs->children : NULL; c && !disk; c = c->next) {
+                char dev[32];
+                attr(child(c, "target"), "dev", dev, sizeof dev);
+                if (is_disk(c) && strcmp(dev, target) == 0)
+                        disk = c;
+        }
+        if (!disk)
+                return -ENOENT;
+        xmlNodePtr old;
+        while ((old = encryption_of(disk))) {
+                xmlUnlinkNode(old);
+                xmlFreeNode(old);
+        }
+        if (secret_uuid) {
+                xmlNodePtr src = child(disk, "source");
+                if (!src)
+                        return -EINVAL;
+                xmlNodePtr enc = xmlNewChild(src, NULL, BAD_CAST "encryption", NULL);
+                if (!enc || !xmlNewProp(enc, BAD_CAST "format", BAD_CAST "luks"))
+                        return -ENOMEM;
+                xmlNodePtr s = xmlNewChild(enc, NULL, BAD_CAST "secret", NULL);
+                if (!s || !xmlNewProp(s, BAD_CAST "type", BAD_CAST "passphrase") ||
+                    !xmlNewProp(s, BAD_CAST "uuid", BAD_CAST secret_uuid))
+                        return -ENOMEM;
+        }
+        xmlChar *out = NULL;
+        int len = 0;
+        xmlDocDumpMemory(doc, &out, &len);
+        if (!out)
+                return -ENOMEM;
+        *ret = strdup((const char *) out);
+        xmlFree(out);
+        return *ret ? 0 : -ENOMEM;
+}

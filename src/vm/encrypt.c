@@ -1,0 +1,305 @@
+/* Encrypting and decrypting every disk of a VM in place. One KEK per VM (tagged
+ * with the domain's name and UUID on the key server), one unlock secret per disk.
+ * Each disk is done and then wired into the domain XML, in that order: a kill at
+ * any point leaves either a job that resumes, or a finished disk whose XML the
+ * next run fixes; never XML that names a secret for a plain disk that boots. */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "keys/provider-config.h"
+#include "shared/macro.h"
+#include "vm/vm-ops.h"
+#include "volume/volume.h"
+
+int vm_op_open(const struct vm_params *p, struct vm_op *op, struct vm_result *res, struct vm_error *err) {
+        memset(op, 0, sizeof *op);
+        memset(res, 0, sizeof *res);
+        vm_error_clear(err);
+        if (!p->name)
+                return vm_fail(err, -EINVAL, "no domain named");
+        int r = vm_conn_open(p->uri, &op->conn, err);
+        if (r >= 0)
+                r = vm_domain_lookup(op->conn, p->name, &op->dom, err);
+        if (r >= 0)
+                r = vm_domain_read(op->dom, VM_INV_KEYS, &op->d, err);
+        if (r < 0)
+                return r;
+        snprintf(res->name, sizeof res->name, "%s", op->d.name);
+        snprintf(res->uuid, sizeof res->uuid, "%s", op->d.uuid);
+        return 0;
+}
+
+void vm_op_close(struct vm_op *op) {
+        vm_domain_clear(&op->d);
+        if (op->dom)
+                virDomainFree(op->dom);
+        if (op->conn)
+                virConnectClose(op->conn);
+        op->dom = NULL;
+        op->conn = NULL;
+}
+
+int vm_op_require_off(struct vm_op *op, const char *what, struct vm_error *err) {
+        if (op->d.active) {
+                pid_t pid = vm_qemu_pid(op->d.uuid);
+                char p[48] = "";
+                if (pid > 0)
+                        snprintf(p, sizeof p, " (QEMU PID %d)", (int) pid);
+                return vm_fail(err, -EBUSY, "domain %s is %s%s: %s works on its disks in place and QEMU must "
+                               "not have them open; shut it down first (virsh shutdown %s)", op->d.name,
+                               op->d.state, p, what, op->d.name);
+        }
+        if (!op->d.persistent)
+                return vm_fail(err, -EINVAL, "domain %s is transient: vmcrypt wires the disks' secrets into a "
+                               "persistent definition; define it first (virsh define)", op->d.name);
+        return 0;
+}
+
+bool vm_op_selected(const struct vm_disk *k, enum vm_volume_type t) {
+        return t == VM_VOLUMES_ALL || (t == VM_VOLUMES_OS) == k->os;
+}
+
+int vm_op_set_encryption(struct vm_op *op, const char *target, const char *secret_uuid, struct vm_error *err) {
+        _cleanup_(freep) char *xml = virDomainGetXMLDesc(op->dom, VIR_DOMAIN_XML_INACTIVE | VIR_DOMAIN_XML_SECURE);
+        if (!xml)
+                return vm_fail(err, vm_virt_errno(), "domain %s: cannot read its XML: %s", op->d.name, vm_virt_text());
+        _cleanup_(freep) char *edited = NULL;
+        int r = vm_xml_set_encryption(xml, target, secret_uuid, &edited);
+        if (r < 0)
+                return vm_fail(err, r, "domain %s: cannot edit the XML of disk %s", op->d.name, target);
+        virDomainPtr nd = virDomainDefineXML(op->conn, edited);
+        if (!nd)
+                return vm_fail(err, vm_virt_errno(), "domain %s: libvirt refused the new definition for disk %s: %s",
+                               op->d.name, target, vm_virt_text());
+        virDomainFree(nd);
+        return 0;
+}
+
+struct progress_ctx {
+        const struct vm_params *p;
+        const struct vm_disk *disk;
+};
+
+static enum engine_verdict on_progress(const struct engine_progress *ep, void *userdata) {
+        struct progress_ctx *c = userdata;
+        return c->p->progress ? c->p->progress(c->disk, ep, c->p->progress_userdata) : ENGINE_CONTINUE;
+}
+
+static void volume_params_for(const struct vm_params *p, struct vm_disk *k, struct progress_ctx *ctx,
+                              struct volume_params *vp) {
+        memset(vp, 0, sizeof *vp);
+        vp->path = k->path;
+        vp->key.providers = p->providers;
+        vp->max_rate = p->max_rate;
+        ctx->p = p;
+        ctx->disk = k;
+        vp->progress = on_progress;
+        vp->progress_userdata = ctx;
+}
+
+/* A disk vmcrypt cannot work on is left alone with a note, not an error: a cdrom
+ * image or a qcow2 disk does not stop the VM's raw disks from being encrypted. */
+static bool workable(const struct vm_disk *k, bool encrypt, struct vm_disk_result *dr) {
+        if (k->readonly) {
+                snprintf(dr->note, sizeof dr->note, "read-only disk: left alone");
+                return false;
+        }
+        /* A LUKS1 disk keeps its binding in a file beside it; beside a device node
+         * that is /dev, gone at the next boot, and the disk's key with it. */
+        if (encrypt && k->state == VM_DISK_PLAIN && strcmp(k->source_type, "block") == 0) {
+                snprintf(dr->note, sizeof dr->note, "block device: its LUKS1 binding file would go to %s.vmcrypt.json "
+                         "and not survive a reboot; not supported yet", k->path);
+                return false;
+        }
+        if (k->state == VM_DISK_UNKNOWN && k->status_error == -EOPNOTSUPP) {
+                snprintf(dr->note, sizeof dr->note, "%s", k->status_text);
+                return false;
+        }
+        return true;
+}
+
+static int job_failed(struct vm_op *op, struct vm_disk *k, const char *what, int r, const struct volume_result *vr,
+                      const struct volume_error *ve, struct vm_error *err) {
+        return vm_fail(err, r, "domain %s, disk %s (%s): %s failed: %s%s", op->d.name, k->target, k->path, what,
+                       ve->text, vr->interrupted ? "; the job waits: run the same vmcrypt vm command again "
+                       "(or vmcrypt disk resume) to finish it" : "");
+}
+
+/* The VM's provider and KEK: --provider/--kek, else those its encrypted disks
+ * already use, else the default provider of providers.json and no KEK yet (the
+ * first disk creates it). */
+static int find_vm_kek(const struct vm_params *p, struct vm_op *op, struct vm_result *res, struct vm_error *err) {
+        if (p->provider)
+                snprintf(res->provider, sizeof res->provider, "%s", p->provider);
+        if (p->kek) {
+                snprintf(res->kek, sizeof res->kek, "%s", p->kek);
+        } else {
+                for (size_t i = 0; i < op->d.n_disks; i++) {
+                        const struct vm_disk *k = &op->d.disks[i];
+                        if (!k->kek[0] || (p->provider && strcmp(p->provider, k->provider) != 0))
+                                continue;
+                        snprintf(res->provider, sizeof res->provider, "%s", k->provider);
+                        snprintf(res->kek, sizeof res->kek, "%s", k->kek);
+                        break;
+                }
+        }
+        if (res->provider[0])
+                return 0;
+        _cleanup_(provider_configs_freep) struct provider_configs *cs = NULL;
+        char e[512];
+        int r = provider_config_load(p->providers, &cs, e, sizeof e);
+        if (r < 0)
+                return vm_fail(err, r, "domain %s: %s", op->d.name, e);
+        const struct provider_config *c = provider_config_find(cs, NULL);
+        if (!c)
+                return vm_fail(err, -EINVAL, "domain %s: no key provider named: give --provider NAME, or set "
+                               "\"default\" in %s", op->d.name, cs->path);
+        snprintf(res->provider, sizeof res->provider, "%s", c->name);
+        return 0;
+}
+
+int vm_encrypt(const struct vm_params *p, struct vm_result *res, struct vm_error *err) {
+        _cleanup_(vm_op_close) struct vm_op op = { 0 };
+        int r = vm_op_open(p, &op, res, err);
+        if (r >= 0)
+                r = vm_op_require_off(&op, "encryption", err);
+        if (r < 0)
+                return r;
+        r = find_vm_kek(p, &op, res, err);
+        if (r < 0)
+                return r;
+        for (size_t i = 0; i < op.d.n_disks && res->n < VM_MAX_DISKS; i++) {
+                struct vm_disk *k = &op.d.disks[i];
+                if (!vm_op_selected(k, p->volumes))
+                        continue;
+                struct vm_disk_result *dr = &res->disks[res->n++];
+                snprintf(dr->target, sizeof dr->target, "%s", k->target);
+                snprintf(dr->path, sizeof dr->path, "%s", k->path ? k->path : "");
+                if (!workable(k, true, dr))
+                        continue;
+                struct volume_params vp;
+                struct volume_result vr;
+                struct volume_error ve;
+                struct progress_ctx ctx;
+                volume_params_for(p, k, &ctx, &vp);
+                switch (k->state) {
+                case VM_DISK_UNKNOWN:
+                        return vm_fail(err, k->status_error, "domain %s, disk %s (%s): %s", op.d.name, k->target,
+                                       k->path, k->status_text);
+                case VM_DISK_DECRYPTING:
+                case VM_DISK_REENCRYPTING:
+                        return vm_fail(err, -EINPROGRESS, "domain %s, disk %s (%s): its %s job is in progress; "
+                                       "finish it first (vmcrypt disk resume %s)", op.d.name, k->target, k->path,
+                                       engine_operation_to_string(k->status.job), k->path);
+                case VM_DISK_ENCRYPTING:
+                        r = volume_resume(&vp, &vr, &ve);
+                        if (r < 0)
+                                return job_failed(&op, k, "resuming the encryption", r, &vr, &ve, err);
+                        dr->action = VM_ACTION_RESUMED;
+                        /* A kill during the first disk leaves the VM's KEK only on
+                         * that disk: adopt it, or the next disk would make a second. */
+                        vm_disk_read(k, VM_INV_KEYS);
+                        if (!res->kek[0] && k->kek[0]) {
+                                snprintf(res->provider, sizeof res->provider, "%s", k->provider);
+                                snprintf(res->kek, sizeof res->kek, "%s", k->kek);
+                        }
+                        break;
+                case VM_DISK_PLAIN:
+                        /* LUKS1: QEMU 7.2's luks driver opens nothing else. */
+                        vp.format = DISK_FORMAT_LUKS1;
+                        vp.key.provider = res->provider[0] ? res->provider : NULL;
+                        vp.key.kek = res->kek[0] ? res->kek : NULL;
+                        vp.key.vm_name = op.d.name;
+                        vp.key.vm_uuid = op.d.uuid;
+                        r = volume_encrypt(&vp, &vr, &ve);
+                        if (r < 0)
+                                return job_failed(&op, k, "encryption", r, &vr, &ve, err);
+                        if (!res->kek[0]) {
+                                res->kek_created = true;
+                                snprintf(res->kek, sizeof res->kek, "%s", vr.kek);
+                        }
+                        snprintf(res->provider, sizeof res->provider, "%s", vr.provider);
+                        dr->action = VM_ACTION_DONE;
+                        break;
+                case VM_DISK_ENCRYPTED:
+                        dr->action = VM_ACTION_ALREADY;
+                        if (k->status.format == DISK_FORMAT_LUKS2)
+                                snprintf(dr->note, sizeof dr->note, "LUKS2 (encrypted outside vm encrypt): "
+                                         "QEMU 7.2 cannot open it");
+                        break;
+                }
+                if (k->xml_encrypted && k->secret_uuid[0])
+                        continue;
+                char uuid[VM_UUID_LEN];
+                r = vm_uuid_new(uuid);
+                if (r < 0)
+                        return vm_fail(err, r, "no random bytes for a secret UUID");
+                r = vm_op_set_encryption(&op, k->target, uuid, err);
+                if (r < 0)
+                        return r;
+                if (dr->action == VM_ACTION_ALREADY)
+                        dr->action = VM_ACTION_XML;
+        }
+        return 0;
+}
+
+int vm_decrypt(const struct vm_params *p, struct vm_result *res, struct vm_error *err) {
+        _cleanup_(vm_op_close) struct vm_op op = { 0 };
+        int r = vm_op_open(p, &op, res, err);
+        if (r >= 0)
+                r = vm_op_require_off(&op, "decryption", err);
+        if (r < 0)
+                return r;
+        /* Data disks first, the OS disk last: until the end the VM's system stays
+         * on the encrypted disk, as in the seeds' order. */
+        for (int pass = 0; pass < 2; pass++)
+                for (size_t i = 0; i < op.d.n_disks && res->n < VM_MAX_DISKS; i++) {
+                        struct vm_disk *k = &op.d.disks[i];
+                        if (!vm_op_selected(k, p->volumes) || k->os != (pass == 1))
+                                continue;
+                        struct vm_disk_result *dr = &res->disks[res->n++];
+                        snprintf(dr->target, sizeof dr->target, "%s", k->target);
+                        snprintf(dr->path, sizeof dr->path, "%s", k->path ? k->path : "");
+                        if (!workable(k, false, dr))
+                                continue;
+                        struct volume_params vp;
+                        struct volume_result vr;
+                        struct volume_error ve;
+                        struct progress_ctx ctx;
+                        volume_params_for(p, k, &ctx, &vp);
+                        switch (k->state) {
+                        case VM_DISK_UNKNOWN:
+                                return vm_fail(err, k->status_error, "domain %s, disk %s (%s): %s", op.d.name,
+                                               k->target, k->path, k->status_text);
+                        case VM_DISK_ENCRYPTING:
+                        case VM_DISK_REENCRYPTING:
+                                return vm_fail(err, -EINPROGRESS, "domain %s, disk %s (%s): its %s job is in "
+                                               "progress; finish it first (vmcrypt disk resume %s)", op.d.name,
+                                               k->target, k->path, engine_operation_to_string(k->status.job),
+                                               k->path);
+                        case VM_DISK_DECRYPTING:
+                                r = volume_resume(&vp, &vr, &ve);
+                                if (r < 0)
+                                        return job_failed(&op, k, "resuming the decryption", r, &vr, &ve, err);
+                                dr->action = VM_ACTION_RESUMED;
+                                break;
+                        case VM_DISK_ENCRYPTED:
+                                r = volume_decrypt(&vp, &vr, &ve);
+                                if (r < 0)
+                                        return job_failed(&op, k, "decryption", r, &vr, &ve, err);
+                                dr->action = VM_ACTION_DONE;
+                                break;
+                        case VM_DISK_PLAIN:
+                                dr->action = k->xml_encrypted ? VM_ACTION_XML : VM_ACTION_ALREADY;
+                                break;
+                        }
+                        if (!k->xml_encrypted)
+                                continue;
+                        r = vm_op_set_encryption(&op, k->target, NULL, err);
+                        if (r < 0)
+                                return r;
+                }
+        return 0;
+}

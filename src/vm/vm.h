@@ -1,0 +1,180 @@
+/* Whole VMs on a KVM host, through libvirt's C API: the inventory of domains and
+ * their disks with each disk's encryption state read from the disk itself; that
+ * state summed up per VM in the vocabulary of the cloud seeds (OsVolumeEncrypted,
+ * DataVolumesEncrypted); encrypting and decrypting every disk of a VM in place
+ * with one KEK per VM; and starting an encrypted VM with its disks' secrets handed
+ * to libvirt only for as long as QEMU needs them to open the disks.
+ *
+ * Nothing here prints or exits. Every call returns 0 or a negative errno and fills
+ * the caller's struct vm_error with one line that says what is wrong (naming the
+ * domain, the disk and, for key failures, the KEK) and what to do. */
+#pragma once
+
+#include <limits.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#include "disk/engine.h"
+
+#define VM_DEFAULT_URI "qemu:///system"
+#define VM_UUID_LEN 37 /* 36 characters and the NUL */
+
+/* A call's error: its errno and its explanation. */
+struct vm_error {
+        int code;
+        char text[1024];
+};
+
+/* A disk's state as the disk itself tells it. */
+enum vm_disk_state {
+        VM_DISK_UNKNOWN = 0, /* not read: network disk, unsupported format, I/O error */
+        VM_DISK_PLAIN,
+        VM_DISK_ENCRYPTED,
+        VM_DISK_ENCRYPTING,
+        VM_DISK_DECRYPTING,
+        VM_DISK_REENCRYPTING,
+};
+
+/* The seeds' vocabulary for a group of volumes (the OS disk, or all data disks). */
+enum vm_volume_status {
+        VM_NOT_ENCRYPTED = 0,
+        VM_ENCRYPTION_IN_PROGRESS,
+        VM_ENCRYPTED,
+        VM_DECRYPTION_IN_PROGRESS,
+        VM_NOT_MOUNTED, /* the group is empty: a VM without data disks */
+};
+
+struct vm_disk {
+        char target[32];            /* "vda" */
+        char source_type[16];       /* file, block, network, volume, ... */
+        char *path;                 /* file or device; NULL for network/volume disks */
+        char format[16];            /* the driver type: raw, qcow2, ... ("" not given) */
+        bool os;                    /* the boot disk, else the first disk */
+        bool readonly;
+        bool xml_encrypted;         /* the domain XML has <encryption> for it */
+        char secret_uuid[VM_UUID_LEN]; /* ... naming this libvirt secret ("" none) */
+        enum vm_disk_state state;
+        int status_error;           /* VM_DISK_UNKNOWN: why (-errno) */
+        char status_text[256];      /* ... in words */
+        struct engine_status status; /* what volume_status read */
+        double rate;                /* bytes/s of a running job (VM_INV_RATE), 0 unknown */
+        double eta;                 /* seconds left, < 0 unknown */
+        char provider[128];         /* VM_INV_KEYS: the disk's vmcrypt token */
+        char kek[256];
+        char note[256];             /* a mismatch between domain XML and disk, in words */
+};
+
+/* The per-VM summary (vm status). */
+struct vm_summary {
+        enum vm_volume_status os, data;
+        char message[1024];         /* ProgressMessage: what is going on, in words */
+};
+
+struct vm_domain {
+        char name[256];
+        char uuid[VM_UUID_LEN];
+        char state[24];             /* running, shut off, paused, ... */
+        bool active;
+        bool persistent;
+        pid_t qemu_pid;             /* a running domain's QEMU on this host, 0 unknown */
+        size_t n_disks;
+        struct vm_disk *disks;
+        struct vm_summary summary;
+};
+
+struct vm_inventory {
+        size_t n;
+        struct vm_domain *domains;
+};
+
+/* Flags of vm_inventory_get. */
+enum {
+        VM_INV_KEYS = 1U << 0,      /* read each encrypted disk's provider and KEK */
+        VM_INV_RATE = 1U << 1,      /* sample running jobs twice, one second apart: rate, ETA */
+};
+
+/* The domains of uri (NULL: VM_DEFAULT_URI), all of them or the one called name
+ * (a name or UUID; -ENOENT when there is none), with their disks and each disk's
+ * state read from the disk. */
+int vm_inventory_get(const char *uri, const char *name, unsigned flags, struct vm_inventory **ret,
+                     struct vm_error *err);
+void vm_inventory_free(struct vm_inventory *inv);
+static inline void vm_inventory_freep(struct vm_inventory **inv) {
+        if (*inv)
+                vm_inventory_free(*inv);
+}
+
+const char *vm_disk_state_name(enum vm_disk_state s);
+/* "NotEncrypted", "EncryptionInProgress", ... */
+const char *vm_volume_status_name(enum vm_volume_status s);
+/* Percent done of a disk's job (100 when none). */
+double vm_disk_percent(const struct vm_disk *d);
+
+/* Which disks a VM operation touches. */
+enum vm_volume_type {
+        VM_VOLUMES_ALL = 0,
+        VM_VOLUMES_OS,
+        VM_VOLUMES_DATA,
+};
+
+/* Progress of one disk's data pass; the answer may pause or cancel the job. */
+typedef enum engine_verdict (*vm_progress_fn)(const struct vm_disk *disk, const struct engine_progress *p,
+                                              void *userdata);
+
+struct vm_params {
+        const char *uri;            /* NULL: VM_DEFAULT_URI */
+        const char *name;           /* domain name or UUID */
+        enum vm_volume_type volumes;
+        const char *provider;       /* encrypt: key provider (NULL: the VM's, else the default) */
+        const char *kek;            /* encrypt: this KEK (NULL: the VM's, else a new one) */
+        const char *providers;      /* providers.json; NULL: the default path */
+        uint64_t max_rate;          /* encrypt/decrypt: data rate limit per disk, bytes/s; 0 none */
+        vm_progress_fn progress;    /* optional */
+        void *progress_userdata;
+};
+
+/* What happened to one disk. */
+enum vm_disk_action {
+        VM_ACTION_NONE = 0,         /* not touched (not selected, not a raw file/block disk) */
+        VM_ACTION_DONE,             /* encrypted/decrypted now */
+        VM_ACTION_RESUMED,          /* an interrupted job finished */
+        VM_ACTION_ALREADY,          /* already in the wanted state, domain XML matched */
+        VM_ACTION_XML,              /* already in the wanted state, domain XML fixed */
+        VM_ACTION_UNLOCKED,         /* start: secret handed to libvirt */
+};
+
+struct vm_disk_result {
+        char target[32];
+        char path[PATH_MAX];
+        enum vm_disk_action action;
+        char note[256];             /* why a disk was left alone */
+};
+
+#define VM_MAX_DISKS 64
+
+struct vm_result {
+        char name[256];
+        char uuid[VM_UUID_LEN];
+        char provider[128];         /* encrypt: the VM's provider and KEK */
+        char kek[256];
+        bool kek_created;
+        pid_t qemu_pid;             /* start: the new QEMU, 0 unknown */
+        size_t n;
+        struct vm_disk_result disks[VM_MAX_DISKS];
+};
+
+/* Encrypt the selected disks of a shut-off, persistent domain in place (LUKS1,
+ * which QEMU's luks driver opens), each with its own unlock secret wrapped by the
+ * VM's one KEK, and point the domain XML at a libvirt secret per disk. Disks that
+ * are encrypted already are left as they are (their XML is fixed when needed);
+ * an interrupted job is resumed. -EBUSY while the domain runs. */
+int vm_encrypt(const struct vm_params *p, struct vm_result *res, struct vm_error *err);
+/* Decrypt the selected disks in place, data disks first, then the OS disk, and take
+ * <encryption> out of the domain XML for each. */
+int vm_decrypt(const struct vm_params *p, struct vm_result *res, struct vm_error *err);
+/* Start a domain whose disks vmcrypt encrypted: each disk's secret unwrapped by its
+ * key provider, given to libvirt as an ephemeral, private secret, removed again
+ * once QEMU runs. On a key failure nothing starts and err names the disk, the KEK
+ * and the reason. */
+int vm_start(const struct vm_params *p, struct vm_result *res, struct vm_error *err);
