@@ -334,16 +334,14 @@ int engine_encrypt(const struct engine_params *p) {
         return job_run(&j);
 }
 
-/* Shared by decrypt and reencrypt: open, load the header, unlock, size the data. */
-static int open_existing(struct job *j, const struct engine_params *p, struct crypt_device **ret_cd,
-                         struct engine_status *st, int *ret_slot) {
-        int r = job_open(j, p, false, true);
-        if (r < 0)
+/* An operation on an existing volume: roll back a job that never started, refuse
+ * one in progress, and load the header, with the messages every such operation
+ * gives for a plain, truncated or damaged holder. */
+static int load_existing(struct job *j, const char *hold_path, struct crypt_device **ret) {
+        int r;
+        if ((r = settle_unstarted(j->hold_fd, j->p->header_path, j->key)) < 0)
                 return r;
-        const char *hold_path = p->header_path ? p->header_path : p->path;
-        if ((r = settle_unstarted(j->hold_fd, p->header_path, j->key)) < 0)
-                return r;
-        if ((r = refuse_busy_or_luks(j->hold_fd, hold_path, j->key, !p->header_path, false)) < 0)
+        if ((r = refuse_busy_or_luks(j->hold_fd, hold_path, j->key, !j->p->header_path, false)) < 0)
                 return r;
         _cleanup_(crypt_freep) struct crypt_device *cd = NULL;
         r = luks_load_path(hold_path, &cd);
@@ -353,6 +351,20 @@ static int open_existing(struct job *j, const struct engine_params *p, struct cr
                 return engine_fail(-EBADMSG, "%s is truncated: it is shorter than its LUKS header says (restore the missing end of the file)", hold_path);
         if (r < 0)
                 return engine_fail(-EUCLEAN, "the LUKS header of %s is corrupted (both copies): restore it from a header backup", hold_path);
+        *ret = TAKE_PTR(cd);
+        return 0;
+}
+
+/* Shared by decrypt and reencrypt: open, load the header, unlock, size the data. */
+static int open_existing(struct job *j, const struct engine_params *p, struct crypt_device **ret_cd,
+                         struct engine_status *st, int *ret_slot) {
+        int r = job_open(j, p, false, true);
+        if (r < 0)
+                return r;
+        const char *hold_path = p->header_path ? p->header_path : p->path;
+        _cleanup_(crypt_freep) struct crypt_device *cd = NULL;
+        if ((r = load_existing(j, hold_path, &cd)) < 0)
+                return r;
         if ((r = luks_fill_status(cd, st)) < 0)
                 return r;
         if (strcmp(st->cipher, "aes-xts-plain64") != 0 || st->key_bits != 512)
@@ -518,18 +530,9 @@ static int convert_once(const struct engine_params *p, enum disk_format to) {
                 return r;
         bool detached = p->header_path != NULL;
         const char *hold_path = detached ? p->header_path : p->path;
-        if ((r = settle_unstarted(j.hold_fd, p->header_path, j.key)) < 0)
-                return r;
-        if ((r = refuse_busy_or_luks(j.hold_fd, hold_path, j.key, !detached, false)) < 0)
-                return r;
         _cleanup_(crypt_freep) struct crypt_device *cd = NULL;
-        r = luks_load_path(hold_path, &cd);
-        if (r == -ENODEV)
-                return engine_fail(r, "%s is not a LUKS volume (no LUKS header found)", hold_path);
-        if (r == -ERANGE)
-                return engine_fail(-EBADMSG, "%s is truncated: it is shorter than its LUKS header says", hold_path);
-        if (r < 0)
-                return engine_fail(-EUCLEAN, "the LUKS header of %s is corrupted (both copies): restore it from a header backup", hold_path);
+        if ((r = load_existing(&j, hold_path, &cd)) < 0)
+                return r;
         struct engine_status st = { 0 };
         if ((r = luks_fill_status(cd, &st)) < 0)
                 return r;

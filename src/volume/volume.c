@@ -288,26 +288,26 @@ int volume_resume(const struct volume_params *p, struct volume_result *res, stru
         return r;
 }
 
-int volume_format(const struct volume_params *p, bool force, struct volume_result *res, struct volume_error *err) {
+/* format and create: a new header with a new keyslot, no job. */
+static int new_volume(const struct volume_params *p, bool create, bool force, uint64_t size,
+                      struct volume_result *res, struct volume_error *err) {
         struct volume_call c;
         volume_call_init(&c, p, res, err);
         c.ep.progress = NULL;
         int r = volume_get_key(&c, true);
         if (r >= 0)
-                r = volume_engine_fail(&c, engine_format(&c.ep, force), "format");
+                r = volume_engine_fail(&c, create ? engine_create(&c.ep, size) : engine_format(&c.ep, force),
+                                       create ? "create" : "format");
         volume_call_done(&c, r);
         return r;
 }
 
+int volume_format(const struct volume_params *p, bool force, struct volume_result *res, struct volume_error *err) {
+        return new_volume(p, false, force, 0, res, err);
+}
+
 int volume_create(const struct volume_params *p, uint64_t size, struct volume_result *res, struct volume_error *err) {
-        struct volume_call c;
-        volume_call_init(&c, p, res, err);
-        c.ep.progress = NULL;
-        int r = volume_get_key(&c, true);
-        if (r >= 0)
-                r = volume_engine_fail(&c, engine_create(&c.ep, size), "create");
-        volume_call_done(&c, r);
-        return r;
+        return new_volume(p, true, false, size, res, err);
 }
 
 int volume_status(const struct volume_params *p, struct volume_result *res, struct volume_error *err) {
