@@ -101,6 +101,7 @@ kb=$(token_field "$T/b.img" kek_id)
 expect_rc 0 keks vmc provider keks --providers "$P" kms "$T/a.img" "$T/b.img"
 assert_file_contains "$T/keks.out" "^$kb +Active +1 +vm-b" "b's KEK, used by one disk, tagged with its VM"
 expect_rc 0 rekey-b vmc disk rekey --providers "$P" "$T/b.img"
+assert_file_contains "$T/rekey-b.err" "KEK $kb no longer wraps.*provider keks --orphans" "rekey says where the old KEK stands"
 kb2=$(token_field "$T/b.img" kek_id)
 expect_rc 0 orphans vmc provider keks --orphans --providers "$P" kms "$T/a.img" "$T/b.img"
 assert_file_contains "$T/orphans.out" "^$kb " "the KEK the rekey left is an orphan"
