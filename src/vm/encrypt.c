@@ -106,11 +106,11 @@ static bool workable(const struct vm_disk *k, bool encrypt, struct vm_disk_resul
                 snprintf(dr->note, sizeof dr->note, "read-only disk: left alone");
                 return false;
         }
-        /* A LUKS1 disk keeps its binding in a file beside it; beside a device node
-         * that is /dev, gone at the next boot, and the disk's key with it. */
+        /* A block device has no room for a header in front, and QEMU's luks driver
+         * takes no detached header. */
         if (encrypt && k->state == VM_DISK_PLAIN && strcmp(k->source_type, "block") == 0) {
-                snprintf(dr->note, sizeof dr->note, "block device: its LUKS1 binding file would go to %s.vmcrypt.json "
-                         "and not survive a reboot; not supported yet", k->path);
+                snprintf(dr->note, sizeof dr->note, "block device %s: no room for a LUKS1 header in front, and "
+                         "QEMU's luks driver takes no detached header; not supported yet", k->path);
                 return false;
         }
         if (k->state == VM_DISK_UNKNOWN && k->status_error == -EOPNOTSUPP) {
@@ -118,6 +118,28 @@ static bool workable(const struct vm_disk *k, bool encrypt, struct vm_disk_resul
                 return false;
         }
         return true;
+}
+
+/* The next result row for disk k, or NULL when the disk is not among the volumes
+ * asked for, or is left alone (its row says why). */
+static struct vm_disk_result *disk_row(const struct vm_params *p, struct vm_disk *k, bool encrypt,
+                                       struct vm_result *res) {
+        if (!vm_op_selected(k, p->volumes) || res->n >= VM_MAX_DISKS)
+                return NULL;
+        struct vm_disk_result *dr = &res->disks[res->n++];
+        snprintf(dr->target, sizeof dr->target, "%s", k->target);
+        snprintf(dr->path, sizeof dr->path, "%s", k->path ? k->path : "");
+        return workable(k, encrypt, dr) ? dr : NULL;
+}
+
+/* A disk whose state stops the command: unreadable, or a job of the other kind. */
+static int refuse_disk(const struct vm_op *op, const struct vm_disk *k, struct vm_error *err) {
+        if (k->state == VM_DISK_UNKNOWN)
+                return vm_fail(err, k->status_error, "domain %s, disk %s (%s): %s", op->d.name, k->target, k->path,
+                               k->status_text);
+        return vm_fail(err, -EINPROGRESS, "domain %s, disk %s (%s): its %s job is in progress; finish it first "
+                       "(vmcrypt disk resume %s)", op->d.name, k->target, k->path,
+                       engine_operation_to_string(k->status.job), k->path);
 }
 
 static int job_failed(struct vm_op *op, struct vm_disk *k, const char *what, int r, const struct volume_result *vr,
@@ -172,12 +194,8 @@ int vm_encrypt(const struct vm_params *p, struct vm_result *res, struct vm_error
                 return r;
         for (size_t i = 0; i < op.d.n_disks && res->n < VM_MAX_DISKS; i++) {
                 struct vm_disk *k = &op.d.disks[i];
-                if (!vm_op_selected(k, p->volumes))
-                        continue;
-                struct vm_disk_result *dr = &res->disks[res->n++];
-                snprintf(dr->target, sizeof dr->target, "%s", k->target);
-                snprintf(dr->path, sizeof dr->path, "%s", k->path ? k->path : "");
-                if (!workable(k, true, dr))
+                struct vm_disk_result *dr = disk_row(p, k, true, res);
+                if (!dr)
                         continue;
                 struct volume_params vp;
                 struct volume_result vr;
@@ -186,13 +204,9 @@ int vm_encrypt(const struct vm_params *p, struct vm_result *res, struct vm_error
                 volume_params_for(p, k, &ctx, &vp);
                 switch (k->state) {
                 case VM_DISK_UNKNOWN:
-                        return vm_fail(err, k->status_error, "domain %s, disk %s (%s): %s", op.d.name, k->target,
-                                       k->path, k->status_text);
                 case VM_DISK_DECRYPTING:
                 case VM_DISK_REENCRYPTING:
-                        return vm_fail(err, -EINPROGRESS, "domain %s, disk %s (%s): its %s job is in progress; "
-                                       "finish it first (vmcrypt disk resume %s)", op.d.name, k->target, k->path,
-                                       engine_operation_to_string(k->status.job), k->path);
+                        return refuse_disk(&op, k, err);
                 case VM_DISK_ENCRYPTING:
                         r = volume_resume(&vp, &vr, &ve);
                         if (r < 0)
@@ -257,12 +271,10 @@ int vm_decrypt(const struct vm_params *p, struct vm_result *res, struct vm_error
         for (int pass = 0; pass < 2; pass++)
                 for (size_t i = 0; i < op.d.n_disks && res->n < VM_MAX_DISKS; i++) {
                         struct vm_disk *k = &op.d.disks[i];
-                        if (!vm_op_selected(k, p->volumes) || k->os != (pass == 1))
+                        if (k->os != (pass == 1))
                                 continue;
-                        struct vm_disk_result *dr = &res->disks[res->n++];
-                        snprintf(dr->target, sizeof dr->target, "%s", k->target);
-                        snprintf(dr->path, sizeof dr->path, "%s", k->path ? k->path : "");
-                        if (!workable(k, false, dr))
+                        struct vm_disk_result *dr = disk_row(p, k, false, res);
+                        if (!dr)
                                 continue;
                         struct volume_params vp;
                         struct volume_result vr;
@@ -271,14 +283,9 @@ int vm_decrypt(const struct vm_params *p, struct vm_result *res, struct vm_error
                         volume_params_for(p, k, &ctx, &vp);
                         switch (k->state) {
                         case VM_DISK_UNKNOWN:
-                                return vm_fail(err, k->status_error, "domain %s, disk %s (%s): %s", op.d.name,
-                                               k->target, k->path, k->status_text);
                         case VM_DISK_ENCRYPTING:
                         case VM_DISK_REENCRYPTING:
-                                return vm_fail(err, -EINPROGRESS, "domain %s, disk %s (%s): its %s job is in "
-                                               "progress; finish it first (vmcrypt disk resume %s)", op.d.name,
-                                               k->target, k->path, engine_operation_to_string(k->status.job),
-                                               k->path);
+                                return refuse_disk(&op, k, err);
                         case VM_DISK_DECRYPTING:
                                 r = volume_resume(&vp, &vr, &ve);
                                 if (r < 0)
