@@ -228,7 +228,7 @@ static enum engine_verdict progress_cb(const struct engine_progress *p, void *us
         double pct = p->total ? 100.0 * (double) p->done / (double) p->total : 100.0;
         if (p->finished) {
                 /* The bar ends full, with the average rate; JSON's "done" line comes
-                 * from disk_finish, once the command has succeeded. */
+                 * from disk_report, once the command has succeeded. */
                 if (s->mode == PROGRESS_BAR)
                         draw_bar(s, 100.0, rate, -1, elapsed, true);
         } else if (s->mode == PROGRESS_JSON) {

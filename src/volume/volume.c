@@ -171,15 +171,16 @@ static int job_begin(struct volume_call *c, enum engine_operation op) {
 static int job_finish(struct volume_call *c, int r, const char *what) {
         if (r < 0)
                 (void) volume_engine_fail(c, r, what);
-        bool unstarted;
-        bool pending = (c->ep.header_path || (r < 0 && r != -EINPROGRESS)) &&
-                       job_on(c->p->path, c->ep.header_path, &unstarted) != ENGINE_OP_NONE;
+        /* One look at the disk: is a job still there, and what did it leave? */
+        struct engine_status st = { 0 };
+        bool looked = (c->ep.header_path || (r < 0 && r != -EINPROGRESS)) &&
+                      engine_status(c->p->path, c->ep.header_path, NULL, &st) >= 0;
+        bool pending = looked && st.job != ENGINE_OP_NONE;
         if (c->ep.header_path && !pending) {
                 (void) job_record_remove(JOB_RECORD_JOB, c->p->path);
                 /* Where the finished volume's header is, for status without --header;
                  * a decrypted disk has none. */
-                struct engine_status st;
-                if (r >= 0 && engine_status(c->p->path, c->ep.header_path, NULL, &st) >= 0 && st.encrypted)
+                if (r >= 0 && looked && st.encrypted)
                         (void) job_record_add(JOB_RECORD_HEADER, c->p->path, c->ep.header_path, ENGINE_OP_NONE);
                 else if (r >= 0)
                         (void) job_record_remove(JOB_RECORD_HEADER, c->p->path);
@@ -243,8 +244,9 @@ static int run_job(const struct volume_params *p, struct volume_result *res, str
         }
         if (r >= 0 && op == ENGINE_OP_DECRYPT)
                 drop_sidecar(&c);
-        if (r >= 0 || res->interrupted)
-                res->dropped_keyslots = r >= 0 ? res->dropped_keyslots : 0;
+        /* Only a finished deep rekey has dropped keyslots. */
+        if (r < 0)
+                res->dropped_keyslots = 0;
         volume_call_done(&c, r);
         return r;
 }
