@@ -374,7 +374,8 @@ unsigned long audit_failures(const struct audit *a) {
         return a ? __atomic_load_n(&a->failures, __ATOMIC_RELAXED) : 0;
 }
 
-int audit_verify(const char *path, const char *key_path, FILE *out, unsigned long *ret_lines) {
+int audit_verify(const char *path, const char *key_path, audit_finding_fn report, void *userdata,
+                 unsigned long *ret_lines) {
         _cleanup_(secret_freep) struct secret *k = NULL;
         int r = seal_key_load_file(key_path, &k);
         if (r < 0)
@@ -402,13 +403,12 @@ int audit_verify(const char *path, const char *key_path, FILE *out, unsigned lon
                 uint64_t seq;
                 char mac[MAC_HEX + 1], want[MAC_HEX + 1];
                 if (line[n - 1] != '\n') {
-                        fprintf(out, "%lu: cut short (no end of line): the log was truncated here\n", lineno);
+                        report(lineno, "cut short (no end of line): the log was truncated here", userdata);
                         breaks++;
                         continue;
                 }
                 if (!parse_tail(line, (size_t) n, &seq, mac)) {
-                        fprintf(out, "%lu: no seq/mac: cut short, edited, or written before lines were chained\n",
-                                lineno);
+                        report(lineno, "no seq/mac: cut short, edited, or written before lines were chained", userdata);
                         breaks++;
                         continue;
                 }
@@ -425,18 +425,19 @@ int audit_verify(const char *path, const char *key_path, FILE *out, unsigned lon
                         zero[MAC_HEX] = 0;
                         if (mac_line(ctx, zero, line, (size_t) n - MAC_SUFFIX_LEN, want) == 0 &&
                             CRYPTO_memcmp(want, mac, MAC_HEX) == 0) {
-                                fprintf(out, "%lu: a new chain starts here (seq 1)\n", lineno);
+                                report(lineno, "a new chain starts here (seq 1)", userdata);
                                 ok = true;
                         }
                 }
                 if (!ok) {
+                        char what[160];
                         if (seq > last_seq + 1)
-                                fprintf(out, "%lu: seq %" PRIu64 " follows seq %" PRIu64 ": %" PRIu64
-                                        " line(s) before it were removed\n", lineno, seq, last_seq,
-                                        seq - last_seq - 1);
+                                snprintf(what, sizeof(what), "seq %" PRIu64 " follows seq %" PRIu64 ": %" PRIu64
+                                         " line(s) before it were removed", seq, last_seq, seq - last_seq - 1);
                         else
-                                fprintf(out, "%lu: MAC does not match: this line (seq %" PRIu64 ") was edited, or "
-                                        "moved\n", lineno, seq);
+                                snprintf(what, sizeof(what), "MAC does not match: this line (seq %" PRIu64 ") was "
+                                         "edited, or moved", seq);
+                        report(lineno, what, userdata);
                         breaks++;
                 }
                 /* Go on from this line: one edit is reported once, not on every

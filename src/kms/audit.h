@@ -51,8 +51,11 @@ int audit_sync(struct audit *a);
 /* Lines that could not be written since the log was opened. */
 unsigned long audit_failures(const struct audit *a);
 
-/* Check the chain of the log at path with the key in key_path. Each break is
- * reported on out ("LINE: what"); 0 when the whole chain holds, -EBADMSG when it
- * breaks somewhere, other negative errno when the files cannot be read.
- * *ret_lines: the lines read. */
-int audit_verify(const char *path, const char *key_path, FILE *out, unsigned long *ret_lines);
+/* What audit_verify found at line `line` of the log (a break, or a new chain). */
+typedef void (*audit_finding_fn)(unsigned long line, const char *what, void *userdata);
+
+/* Check the chain of the log at path with the key in key_path. Each finding goes to
+ * report; 0 when the whole chain holds, -EBADMSG when it breaks somewhere, other
+ * negative errno when the files cannot be read. *ret_lines: the lines read. */
+int audit_verify(const char *path, const char *key_path, audit_finding_fn report, void *userdata,
+                 unsigned long *ret_lines);

@@ -453,6 +453,11 @@ static int rotate_main(int argc, char *argv[]) {
         return 0;
 }
 
+/* Findings go to standard output, prefixed with the file name, as a compiler's. */
+static void print_finding(unsigned long line, const char *what, void *userdata) {
+        printf("%s:%lu: %s\n", (const char *) userdata, line, what);
+}
+
 static int audit_verify_main(int argc, char *argv[]) {
         struct args a;
         int r = parse_args(argc, argv, help_audit_verify, &a);
@@ -476,21 +481,7 @@ static int audit_verify_main(int argc, char *argv[]) {
                 return 2;
         }
         unsigned long lines = 0;
-        /* Breaks go to standard output, prefixed with the file name, as a compiler's. */
-        char *buf = NULL;
-        size_t size = 0;
-        FILE *mem = open_memstream(&buf, &size);
-        if (!mem)
-                return 2;
-        r = audit_verify(log, key, mem, &lines);
-        fclose(mem);
-        for (char *p = buf, *nl; p && *p; p = nl + 1) {
-                nl = strchr(p, '\n');
-                if (!nl)
-                        break;
-                printf("%s:%.*s\n", log, (int) (nl - p), p);
-        }
-        free(buf);
+        r = audit_verify(log, key, print_finding, (void *) log, &lines);
         if (r == -EBADMSG) {
                 printf("%s: %lu lines: the chain is BROKEN (see above)\n", log, lines);
                 return 1;
