@@ -88,14 +88,15 @@ int pki_make_cert(enum pki_kind kind, EVP_PKEY *key, const char *cn, X509 *issue
         int r = add_ext(c, iss, NID_subject_key_identifier, "hash");
         if (r == 0)
                 r = add_ext(c, iss, NID_authority_key_identifier, "keyid:always");
-        switch (kind) {
-        case PKI_CA:
+        if (kind == PKI_CA) {
                 if (r == 0)
                         r = add_ext(c, iss, NID_basic_constraints, "critical,CA:TRUE");
                 if (r == 0)
                         r = add_ext(c, iss, NID_key_usage, "critical,keyCertSign,cRLSign");
-                break;
-        case PKI_SERVER:
+        } else {
+                /* Servers and clients alike: an end entity whose key signs (EC) or
+                 * takes the key exchange (RSA); only the purpose and a server's names
+                 * differ. */
                 if (r == 0)
                         r = add_ext(c, iss, NID_basic_constraints, "critical,CA:FALSE");
                 if (r == 0)
@@ -103,20 +104,9 @@ int pki_make_cert(enum pki_kind kind, EVP_PKEY *key, const char *cn, X509 *issue
                                                                   ? "critical,digitalSignature,keyEncipherment"
                                                                   : "critical,digitalSignature,keyAgreement");
                 if (r == 0)
-                        r = add_ext(c, iss, NID_ext_key_usage, "serverAuth");
-                if (r == 0)
+                        r = add_ext(c, iss, NID_ext_key_usage, kind == PKI_SERVER ? "serverAuth" : "clientAuth");
+                if (r == 0 && kind == PKI_SERVER)
                         r = add_ext(c, iss, NID_subject_alt_name, san);
-                break;
-        case PKI_CLIENT:
-                if (r == 0)
-                        r = add_ext(c, iss, NID_basic_constraints, "critical,CA:FALSE");
-                if (r == 0)
-                        r = add_ext(c, iss, NID_key_usage, EVP_PKEY_is_a(key, "RSA")
-                                                                  ? "critical,digitalSignature,keyEncipherment"
-                                                                  : "critical,digitalSignature,keyAgreement");
-                if (r == 0)
-                        r = add_ext(c, iss, NID_ext_key_usage, "clientAuth");
-                break;
         }
         if (r < 0)
                 return r;
