@@ -1,0 +1,555 @@
+/* The manager's store on SQLite: see store.h. WAL with synchronous=FULL: a job
+ * state the API has answered survives a power cut. One connection, used by the
+ * manager's one event loop thread. */
+#include "fleet/store.h"
+
+#include <errno.h>
+#include <sqlite3.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "fleet/schema.h"
+#include "shared/macro.h"
+
+struct fleet_store {
+        sqlite3 *db;
+        int version;
+};
+
+static int db_error(struct fleet_store *s, struct fleet_error *err, const char *what) {
+        return fleet_error_set(err, -EIO, "manager database: %s: %s; check the disk and the database file", what,
+                               sqlite3_errmsg(s->db));
+}
+
+/* Bind the arguments of fmt: 's' text (NULL binds NULL), 'i' int64. */
+static int bind_va(sqlite3_stmt *st, const char *fmt, va_list ap) {
+        for (int i = 0; fmt && fmt[i]; i++) {
+                int rc;
+                if (fmt[i] == 's') {
+                        const char *v = va_arg(ap, const char *);
+                        rc = v ? sqlite3_bind_text(st, i + 1, v, -1, SQLITE_TRANSIENT) : sqlite3_bind_null(st, i + 1);
+                } else
+                        rc = sqlite3_bind_int64(st, i + 1, va_arg(ap, int64_t));
+                if (rc != SQLITE_OK)
+                        return -EIO;
+        }
+        return 0;
+}
+
+/* Run a statement that returns no rows; the number of rows changed. */
+static int exec_args(struct fleet_store *s, struct fleet_error *err, const char *sql, const char *fmt, ...) {
+        sqlite3_stmt *st = NULL;
+        if (sqlite3_prepare_v2(s->db, sql, -1, &st, NULL) != SQLITE_OK)
+                return db_error(s, err, "prepare");
+        va_list ap;
+        va_start(ap, fmt);
+        int r = bind_va(st, fmt, ap);
+        va_end(ap);
+        int rc = r == 0 ? sqlite3_step(st) : SQLITE_ERROR;
+        sqlite3_finalize(st);
+        if (rc != SQLITE_DONE && rc != SQLITE_ROW)
+                return db_error(s, err, "write");
+        return sqlite3_changes(s->db);
+}
+
+/* Rows as an array of objects named by the columns; a column called "data"
+ * holds a JSON object whose members join the row's. */
+static int query_json(struct fleet_store *s, struct fleet_error *err, json_t **ret, const char *sql, const char *fmt,
+                      ...) {
+        sqlite3_stmt *st = NULL;
+        if (sqlite3_prepare_v2(s->db, sql, -1, &st, NULL) != SQLITE_OK)
+                return db_error(s, err, "prepare");
+        va_list ap;
+        va_start(ap, fmt);
+        int r = bind_va(st, fmt, ap);
+        va_end(ap);
+        json_t *rows = json_array();
+        int rc;
+        while (r == 0 && (rc = sqlite3_step(st)) == SQLITE_ROW) {
+                json_t *o = json_object();
+                for (int c = 0; c < sqlite3_column_count(st); c++) {
+                        const char *name = sqlite3_column_name(st, c);
+                        switch (sqlite3_column_type(st, c)) {
+                        case SQLITE_INTEGER:
+                                json_object_set_new(o, name, json_integer(sqlite3_column_int64(st, c)));
+                                break;
+                        case SQLITE_FLOAT:
+                                json_object_set_new(o, name, json_real(sqlite3_column_double(st, c)));
+                                break;
+                        case SQLITE_NULL:
+                                json_object_set_new(o, name, json_null());
+                                break;
+                        default: {
+                                const char *t = (const char *) sqlite3_column_text(st, c);
+                                if (strcmp(name, "data") == 0) {
+                                        json_t *d = json_loads(t ? t : "{}", 0, NULL);
+                                        if (json_is_object(d))
+                                                json_object_update_missing(o, d);
+                                        json_decref(d);
+                                } else
+                                        json_object_set_new(o, name, json_string(t ? t : ""));
+                        }
+                        }
+                }
+                json_array_append_new(rows, o);
+        }
+        sqlite3_finalize(st);
+        if (r < 0 || rc != SQLITE_DONE) {
+                json_decref(rows);
+                return db_error(s, err, "read");
+        }
+        *ret = rows;
+        return 0;
+}
+
+static int begin(struct fleet_store *s, struct fleet_error *err) {
+        return sqlite3_exec(s->db, "BEGIN IMMEDIATE", NULL, NULL, NULL) == SQLITE_OK ? 0 : db_error(s, err, "begin");
+}
+
+static int commit(struct fleet_store *s, struct fleet_error *err) {
+        if (sqlite3_exec(s->db, "COMMIT", NULL, NULL, NULL) == SQLITE_OK)
+                return 0;
+        int r = db_error(s, err, "commit");
+        sqlite3_exec(s->db, "ROLLBACK", NULL, NULL, NULL);
+        return r;
+}
+
+static int rollback(struct fleet_store *s, int r) {
+        sqlite3_exec(s->db, "ROLLBACK", NULL, NULL, NULL);
+        return r;
+}
+
+int fleet_store_open(const char *path, struct fleet_store **ret, struct fleet_error *err) {
+        _cleanup_(fleet_store_freep) struct fleet_store *s = calloc(1, sizeof(*s));
+        if (!s)
+                return fleet_error_set(err, -ENOMEM, "out of memory");
+        if (sqlite3_open_v2(path, &s->db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOFOLLOW,
+                            NULL) != SQLITE_OK)
+                return fleet_error_set(err, -EIO, "cannot open the manager database %s: %s", path,
+                                       s->db ? sqlite3_errmsg(s->db) : "out of memory");
+        sqlite3_busy_timeout(s->db, 10000);
+        if (sqlite3_exec(s->db, "PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL; PRAGMA foreign_keys=ON;", NULL,
+                         NULL, NULL) != SQLITE_OK)
+                return db_error(s, err, "setup");
+        int r = begin(s, err);
+        if (r < 0)
+                return r;
+        if (sqlite3_exec(s->db, "CREATE TABLE IF NOT EXISTS schema_version (version INTEGER NOT NULL)", NULL, NULL,
+                         NULL) != SQLITE_OK)
+                return rollback(s, db_error(s, err, "schema"));
+        json_t *rows = NULL;
+        r = query_json(s, err, &rows, "SELECT version FROM schema_version", NULL);
+        if (r < 0)
+                return rollback(s, r);
+        int version = json_array_size(rows) ? (int) json_integer_value(json_object_get(json_array_get(rows, 0),
+                                                                                        "version"))
+                                            : 0;
+        bool fresh = json_array_size(rows) == 0;
+        json_decref(rows);
+        if (version > fleet_schema_count)
+                return rollback(s, fleet_error_set(err, -EPROTO,
+                                                   "the manager database %s is at schema version %d, newer than "
+                                                   "this vmcrypt-manager (%d): run the newer manager",
+                                                   path, version, fleet_schema_count));
+        for (int v = version; v < fleet_schema_count; v++)
+                if (sqlite3_exec(s->db, fleet_schema_sqlite[v], NULL, NULL, NULL) != SQLITE_OK)
+                        return rollback(s, db_error(s, err, "migration"));
+        r = exec_args(s, err, fresh ? "INSERT INTO schema_version (version) VALUES (?)"
+                                    : "UPDATE schema_version SET version = ?",
+                      "i", (int64_t) fleet_schema_count);
+        if (r < 0)
+                return rollback(s, r);
+        r = commit(s, err);
+        if (r < 0)
+                return r;
+        s->version = fleet_schema_count;
+        *ret = TAKE_PTR(s);
+        return 0;
+}
+
+void fleet_store_free(struct fleet_store *s) {
+        sqlite3_close(s->db);
+        free(s);
+}
+
+int fleet_store_version(struct fleet_store *s) {
+        return s->version;
+}
+
+static int64_t now(void) {
+        return (int64_t) time(NULL);
+}
+
+static int event_add(struct fleet_store *s, const char *actor, const char *host, const char *vm, int64_t job,
+                     const char *kind, const char *message, struct fleet_error *err) {
+        int r = exec_args(s, err,
+                          "INSERT INTO events (time, actor, host, vm, job, kind, message) VALUES (?,?,?,?,?,?,?)",
+                          "isssiss", now(), actor, host ? host : "", vm ? vm : "", job, kind, message);
+        return r < 0 ? r : 0;
+}
+
+int fleet_store_event_add(struct fleet_store *s, const char *actor, const char *host, const char *vm, int64_t job,
+                          const char *kind, const char *message, struct fleet_error *err) {
+        return event_add(s, actor, host, vm, job, kind, message, err);
+}
+
+int fleet_store_events(struct fleet_store *s, const char *vm, int64_t after_id, int limit, json_t **ret,
+                       struct fleet_error *err) {
+        if (vm)
+                return query_json(s, err, ret,
+                                  "SELECT id, time, actor, host, vm, job, kind, message FROM events "
+                                  "WHERE id > ? AND vm = ? ORDER BY id LIMIT ?",
+                                  "isi", after_id, vm, (int64_t) limit);
+        return query_json(s, err, ret,
+                          "SELECT id, time, actor, host, vm, job, kind, message FROM events "
+                          "WHERE id > ? ORDER BY id LIMIT ?",
+                          "ii", after_id, (int64_t) limit);
+}
+
+int fleet_store_host_register(struct fleet_store *s, const char *host, const char *fingerprint, const char *version,
+                              struct fleet_error *err) {
+        int r = begin(s, err);
+        if (r < 0)
+                return r;
+        r = exec_args(s, err,
+                      "INSERT INTO hosts (name, fingerprint, version, registered, last_seen) VALUES (?,?,?,?,?) "
+                      "ON CONFLICT (name) DO UPDATE SET fingerprint = excluded.fingerprint, "
+                      "version = excluded.version, registered = excluded.registered, last_seen = excluded.last_seen",
+                      "sssii", host, fingerprint, version, now(), now());
+        if (r >= 0) {
+                char msg[300];
+                snprintf(msg, sizeof(msg), "agent of %s registered (vmcrypt-agent %s)", host, version);
+                r = event_add(s, host, host, NULL, 0, "host-registered", msg, err);
+        }
+        return r < 0 ? rollback(s, r) : commit(s, err);
+}
+
+int fleet_store_host_seen(struct fleet_store *s, const char *host, struct fleet_error *err) {
+        int r = exec_args(s, err, "UPDATE hosts SET last_seen = ? WHERE name = ?", "is", now(), host);
+        if (r == 0)
+                return fleet_error_set(err, -ENOENT, "host %s has not registered: POST /agent/register first", host);
+        return r < 0 ? r : 0;
+}
+
+int fleet_store_hosts(struct fleet_store *s, json_t **ret, struct fleet_error *err) {
+        int r = query_json(s, err, ret,
+                           "SELECT name, fingerprint, version, registered, last_seen, "
+                           "(SELECT count(*) FROM vms WHERE vms.host = hosts.name) AS vms, "
+                           "? - last_seen AS seconds_since_seen FROM hosts ORDER BY name",
+                           "i", now());
+        return r;
+}
+
+int fleet_store_vms_replace(struct fleet_store *s, const char *host, json_t *vms, struct fleet_error *err) {
+        int r = begin(s, err);
+        if (r < 0)
+                return r;
+        r = exec_args(s, err, "DELETE FROM vms WHERE host = ?", "s", host);
+        size_t i;
+        json_t *vm;
+        json_array_foreach(vms, i, vm) {
+                if (r < 0)
+                        break;
+                _cleanup_(freep) char *data = json_dumps(vm, JSON_COMPACT);
+                const char *name = json_string_value(json_object_get(vm, "name"));
+                const char *uuid = json_string_value(json_object_get(vm, "uuid"));
+                if (!data || !name)
+                        r = fleet_error_set(err, -EINVAL, "VM %zu has no name", i);
+                else
+                        r = exec_args(s, err,
+                                      "INSERT INTO vms (host, name, uuid, data, updated) VALUES (?,?,?,?,?)",
+                                      "ssssi", host, name, uuid ? uuid : "", data, now());
+        }
+        if (r >= 0)
+                r = exec_args(s, err, "UPDATE hosts SET last_seen = ? WHERE name = ?", "is", now(), host);
+        return r < 0 ? rollback(s, r) : commit(s, err);
+}
+
+#define JOB_COLUMNS                                                                                              \
+        "id, vm, host, op, state, request, disk, done, total, "                                                  \
+        "CASE WHEN state = 'done' THEN 100.0 WHEN total > 0 THEN round(100.0 * done / total, 1) ELSE 0.0 END " \
+        "AS percent, attempts, message, actor, created, updated"
+
+/* The VMs' rows with "host" and "job" (the active one, or null). */
+static int vms_with_jobs(struct fleet_store *s, json_t *rows, struct fleet_error *err) {
+        size_t i;
+        json_t *vm;
+        json_array_foreach(rows, i, vm) {
+                json_t *jobs = NULL;
+                int r = query_json(s, err, &jobs,
+                                   "SELECT " JOB_COLUMNS " FROM jobs WHERE vm = ? AND host = ? "
+                                   "AND state IN ('queued', 'running', 'paused') ORDER BY id LIMIT 1",
+                                   "ss", json_string_value(json_object_get(vm, "name")),
+                                   json_string_value(json_object_get(vm, "host")));
+                if (r < 0)
+                        return r;
+                json_object_set(vm, "job", json_array_size(jobs) ? json_array_get(jobs, 0) : json_null());
+                json_decref(jobs);
+        }
+        return 0;
+}
+
+int fleet_store_vms(struct fleet_store *s, json_t **ret, struct fleet_error *err) {
+        json_t *rows = NULL;
+        int r = query_json(s, err, &rows, "SELECT host, updated, data FROM vms ORDER BY name, host", NULL);
+        if (r == 0)
+                r = vms_with_jobs(s, rows, err);
+        if (r < 0) {
+                json_decref(rows);
+                return r;
+        }
+        *ret = rows;
+        return 0;
+}
+
+int fleet_store_vm_get(struct fleet_store *s, const char *name, json_t **ret, struct fleet_error *err) {
+        json_t *rows = NULL;
+        int r = query_json(s, err, &rows, "SELECT host, updated, data FROM vms WHERE name = ? OR uuid = ?", "ss",
+                           name, name);
+        if (r < 0)
+                return r;
+        if (json_array_size(rows) != 1) {
+                r = json_array_size(rows) == 0
+                            ? fleet_error_set(err, -ENOENT, "no VM called %s: see GET /vms", name)
+                            : fleet_error_set(err, -EEXIST, "VM name %s is on several hosts: use its UUID", name);
+                json_decref(rows);
+                return r;
+        }
+        r = vms_with_jobs(s, rows, err);
+        if (r == 0)
+                *ret = json_incref(json_array_get(rows, 0));
+        json_decref(rows);
+        return r;
+}
+
+static int job_get(struct fleet_store *s, int64_t id, json_t **ret, struct fleet_error *err) {
+        json_t *rows = NULL;
+        int r = query_json(s, err, &rows, "SELECT " JOB_COLUMNS " FROM jobs WHERE id = ?", "i", id);
+        if (r < 0)
+                return r;
+        if (json_array_size(rows) == 0) {
+                json_decref(rows);
+                return fleet_error_set(err, -ENOENT, "no job %lld: see GET /jobs", (long long) id);
+        }
+        *ret = json_incref(json_array_get(rows, 0));
+        json_decref(rows);
+        return 0;
+}
+
+int fleet_store_job_get(struct fleet_store *s, int64_t id, json_t **ret, struct fleet_error *err) {
+        return job_get(s, id, ret, err);
+}
+
+int fleet_store_jobs(struct fleet_store *s, json_t **ret, struct fleet_error *err) {
+        return query_json(s, err, ret, "SELECT " JOB_COLUMNS " FROM jobs ORDER BY id", NULL);
+}
+
+int fleet_store_job_create(struct fleet_store *s, const char *vm, enum fleet_job_op op, const char *actor,
+                           json_t **ret, struct fleet_error *err) {
+        int r = begin(s, err);
+        if (r < 0)
+                return r;
+        json_t *v = NULL;
+        r = fleet_store_vm_get(s, vm, &v, err);
+        if (r < 0)
+                return rollback(s, r);
+        const char *host = json_string_value(json_object_get(v, "host"));
+        const char *name = json_string_value(json_object_get(v, "name"));
+        json_t *active = json_object_get(v, "job");
+        if (!json_is_null(active)) {
+                r = fleet_error_set(err, -EBUSY, "VM %s has job %lld (%s, %s): wait for it, or cancel it", name,
+                                    (long long) json_integer_value(json_object_get(active, "id")),
+                                    json_string_value(json_object_get(active, "op")),
+                                    json_string_value(json_object_get(active, "state")));
+                json_decref(v);
+                return rollback(s, r);
+        }
+        r = exec_args(s, err,
+                      "INSERT INTO jobs (vm, host, op, state, actor, created, updated) "
+                      "VALUES (?,?,?,'queued',?,?,?)",
+                      "ssssii", name, host, fleet_job_op_name(op), actor, now(), now());
+        int64_t id = sqlite3_last_insert_rowid(s->db);
+        if (r >= 0) {
+                char msg[400];
+                snprintf(msg, sizeof(msg), "%s of %s on %s queued as job %lld", fleet_job_op_name(op), name, host,
+                         (long long) id);
+                r = event_add(s, actor, host, name, id, "job-queued", msg, err);
+        }
+        json_decref(v);
+        if (r >= 0)
+                r = job_get(s, id, ret, err);
+        return r < 0 ? rollback(s, r) : commit(s, err);
+}
+
+/* A job's row fields the transitions look at. */
+struct job_row {
+        char vm[256], host[256], op[16], state[16], request[16];
+};
+
+static int job_row(struct fleet_store *s, int64_t id, struct job_row *j, struct fleet_error *err) {
+        json_t *o = NULL;
+        int r = job_get(s, id, &o, err);
+        if (r < 0)
+                return r;
+        snprintf(j->vm, sizeof(j->vm), "%s", json_string_value(json_object_get(o, "vm")));
+        snprintf(j->host, sizeof(j->host), "%s", json_string_value(json_object_get(o, "host")));
+        snprintf(j->op, sizeof(j->op), "%s", json_string_value(json_object_get(o, "op")));
+        snprintf(j->state, sizeof(j->state), "%s", json_string_value(json_object_get(o, "state")));
+        snprintf(j->request, sizeof(j->request), "%s", json_string_value(json_object_get(o, "request")));
+        json_decref(o);
+        return 0;
+}
+
+/* Move job id to state (and request), with its event, in the open transaction. */
+static int job_move(struct fleet_store *s, int64_t id, const struct job_row *j, const char *state,
+                    const char *request, const char *actor, const char *kind, const char *message,
+                    struct fleet_error *err) {
+        int r = exec_args(s, err, "UPDATE jobs SET state = ?, request = ?, message = ?, updated = ? WHERE id = ?",
+                          "sssii", state, request, message ? message : "", now(), id);
+        if (r < 0)
+                return r;
+        char msg[800];
+        snprintf(msg, sizeof(msg), "job %lld (%s of %s): %s%s%s", (long long) id, j->op, j->vm, kind,
+                 message && *message ? ": " : "", message ? message : "");
+        return event_add(s, actor, j->host, j->vm, id, kind, msg, err);
+}
+
+int fleet_store_job_control(struct fleet_store *s, int64_t id, const char *verb, const char *actor, json_t **ret,
+                            struct fleet_error *err) {
+        int r = begin(s, err);
+        if (r < 0)
+                return r;
+        struct job_row j;
+        r = job_row(s, id, &j, err);
+        if (r < 0)
+                return rollback(s, r);
+        bool queued = strcmp(j.state, "queued") == 0, running = strcmp(j.state, "running") == 0,
+             paused = strcmp(j.state, "paused") == 0;
+        if (strcmp(verb, "cancel") == 0) {
+                if (queued || paused)
+                        r = job_move(s, id, &j, "cancelled", "", actor, "job-cancelled", NULL, err);
+                else if (running)
+                        r = job_move(s, id, &j, "running", "cancel", actor, "job-cancel-requested", NULL, err);
+                else
+                        r = -EBUSY;
+        } else if (strcmp(verb, "pause") == 0) {
+                if (queued)
+                        r = job_move(s, id, &j, "paused", "", actor, "job-paused", NULL, err);
+                else if (running)
+                        r = job_move(s, id, &j, "running", "pause", actor, "job-pause-requested", NULL, err);
+                else
+                        r = -EBUSY;
+        } else if (strcmp(verb, "resume") == 0) {
+                if (paused)
+                        r = job_move(s, id, &j, "queued", "", actor, "job-resumed", NULL, err);
+                else if (running && strcmp(j.request, "pause") == 0)
+                        r = job_move(s, id, &j, "running", "", actor, "job-resumed", NULL, err);
+                else
+                        r = -EBUSY;
+        } else
+                r = fleet_error_set(err, -EINVAL, "unknown job verb '%s': cancel, pause or resume", verb);
+        if (r == -EBUSY)
+                fleet_error_set(err, r, "job %lld is %s: it cannot be %s", (long long) id, j.state,
+                                strcmp(verb, "cancel") == 0 ? "cancelled"
+                                : strcmp(verb, "pause") == 0 ? "paused" : "resumed");
+        if (r >= 0)
+                r = job_get(s, id, ret, err);
+        return r < 0 ? rollback(s, r) : commit(s, err);
+}
+
+int fleet_store_job_claim(struct fleet_store *s, const char *host, json_t **ret, struct fleet_error *err) {
+        int r = begin(s, err);
+        if (r < 0)
+                return r;
+        json_t *rows = NULL;
+        r = query_json(s, err, &rows,
+                       "SELECT id, state FROM jobs WHERE host = ? AND state IN ('queued', 'running') "
+                       "ORDER BY (state = 'running') DESC, id LIMIT 1",
+                       "s", host);
+        if (r < 0)
+                return rollback(s, r);
+        if (json_array_size(rows) == 0) {
+                json_decref(rows);
+                rollback(s, 0);
+                return -ENOENT;
+        }
+        int64_t id = json_integer_value(json_object_get(json_array_get(rows, 0), "id"));
+        bool resume = strcmp(json_string_value(json_object_get(json_array_get(rows, 0), "state")), "running") == 0;
+        json_decref(rows);
+        struct job_row j;
+        r = job_row(s, id, &j, err);
+        if (r >= 0)
+                r = exec_args(s, err, "UPDATE jobs SET attempts = attempts + 1 WHERE id = ?", "i", id);
+        if (r >= 0)
+                r = job_move(s, id, &j, "running", j.request, host, resume ? "job-restarted" : "job-started",
+                             resume ? "the agent took the job up again after an interruption" : NULL, err);
+        if (r >= 0)
+                r = job_get(s, id, ret, err);
+        return r < 0 ? rollback(s, r) : commit(s, err);
+}
+
+/* The job of host (-EACCES for another host's: refused and audited by the caller). */
+static int own_job(struct fleet_store *s, int64_t id, const char *host, struct job_row *j, struct fleet_error *err) {
+        int r = job_row(s, id, j, err);
+        if (r < 0)
+                return r;
+        if (strcmp(j->host, host) != 0)
+                return fleet_error_set(err, -EACCES, "job %lld belongs to another host than %s", (long long) id,
+                                       host);
+        return 0;
+}
+
+int fleet_store_job_progress(struct fleet_store *s, int64_t id, const char *host, const char *disk, uint64_t done,
+                             uint64_t total, const char **ret_action, struct fleet_error *err) {
+        struct job_row j;
+        int r = own_job(s, id, host, &j, err);
+        if (r < 0)
+                return r;
+        r = exec_args(s, err, "UPDATE jobs SET disk = ?, done = ?, total = ?, updated = ? WHERE id = ?", "siiii",
+                      disk, (int64_t) done, (int64_t) total, now(), id);
+        if (r < 0)
+                return r;
+        /* A job that is no longer running here (cancelled while the agent was away)
+         * stops. */
+        if (strcmp(j.state, "running") != 0 || strcmp(j.request, "cancel") == 0)
+                *ret_action = "cancel";
+        else if (strcmp(j.request, "pause") == 0)
+                *ret_action = "pause";
+        else
+                *ret_action = "continue";
+        return 0;
+}
+
+int fleet_store_job_finish(struct fleet_store *s, int64_t id, const char *host, const char *result,
+                           const char *message, struct fleet_error *err) {
+        int r = begin(s, err);
+        if (r < 0)
+                return r;
+        struct job_row j;
+        r = own_job(s, id, host, &j, err);
+        if (r < 0)
+                return rollback(s, r);
+        if (strcmp(j.state, "running") != 0)
+                return rollback(s, fleet_error_set(err, -EBUSY, "job %lld is %s, not running", (long long) id,
+                                                   j.state));
+        static const struct {
+                const char *result, *state, *kind;
+        } map[] = {
+                { "done", "done", "job-done" },
+                { "failed", "failed", "job-failed" },
+                { "paused", "paused", "job-paused" },
+                { "cancelled", "cancelled", "job-cancelled" },
+        };
+        r = fleet_error_set(err, -EINVAL, "unknown result '%s': done, failed, paused or cancelled", result);
+        for (size_t i = 0; i < ELEMENTSOF(map); i++)
+                if (strcmp(result, map[i].result) == 0) {
+                        r = job_move(s, id, &j, map[i].state, "", host, map[i].kind, message, err);
+                        if (r >= 0 && strcmp(result, "done") == 0)
+                                r = exec_args(s, err, "UPDATE jobs SET done = total WHERE id = ?", "i", id);
+                        break;
+                }
+        return r < 0 ? rollback(s, r) : commit(s, err);
+}
