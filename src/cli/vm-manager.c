@@ -55,7 +55,7 @@ int vm_manager_main(const char *verb, int argc, char *argv[]) {
         if (r >= 0)
                 return r;
         char suffix[32];
-        snprintf(suffix, sizeof(suffix), status ? "" : "/%s", verb);
+        snprintf(suffix, sizeof(suffix), "%s%s", status ? "" : "/", status ? "" : verb);
         if ((r = vm_path(cmd, o.args[0], suffix, path, sizeof(path))) >= 0)
                 return r;
         _cleanup_(fleet_client_freep) struct fleet_client *c = NULL;
