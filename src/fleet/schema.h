@@ -3,4 +3,5 @@
 #pragma once
 
 extern const char *const fleet_schema_sqlite[];
+extern const char *const fleet_schema_postgresql[];
 extern const int fleet_schema_count;

@@ -1,5 +1,5 @@
-/* The manager's store: hosts, VMs, jobs and events in SQL (SQLite today, one
- * schema and its migrations in schema.c). Answers come as jansson values in the
+/* The manager's store: hosts, VMs, jobs and events in SQL (SQLite, or
+ * PostgreSQL for several managers; one schema and its migrations in schema.c). Answers come as jansson values in the
  * API's shape, so handlers pass them on. Every state change of a job happens in
  * one transaction with its event, so that a crash leaves both or neither. */
 #pragma once
@@ -11,8 +11,9 @@
 
 struct fleet_store;
 
-/* Open (creating and migrating) the store at path. */
-int fleet_store_open(const char *path, struct fleet_store **ret, struct fleet_error *err);
+/* Open (creating and migrating) the store: a SQLite file path, or a PostgreSQL
+ * URI (postgresql://...). */
+int fleet_store_open(const char *target, struct fleet_store **ret, struct fleet_error *err);
 void fleet_store_free(struct fleet_store *s);
 static inline void fleet_store_freep(struct fleet_store **s) {
         if (*s)
@@ -22,7 +23,9 @@ static inline void fleet_store_freep(struct fleet_store **s) {
 /* The schema version the store is at (after fleet_store_open: the newest). */
 int fleet_store_version(struct fleet_store *s);
 
-/* Hosts. register: the agent's first call (again after each start). */
+/* Hosts. register: the agent's first call after each start; the host's jobs
+ * that were running are queued again (they resume), or end paused or cancelled
+ * when that was asked meanwhile. */
 int fleet_store_host_register(struct fleet_store *s, const char *host, const char *fingerprint, const char *version,
                               struct fleet_error *err);
 int fleet_store_host_seen(struct fleet_store *s, const char *host, struct fleet_error *err);
@@ -45,8 +48,9 @@ int fleet_store_job_get(struct fleet_store *s, int64_t id, json_t **ret, struct 
 int fleet_store_job_control(struct fleet_store *s, int64_t id, const char *verb, const char *actor, json_t **ret,
                             struct fleet_error *err);
 
-/* Agent side. claim: host's oldest job that is queued (it becomes running) or
- * running (an agent restarted mid-job resumes it); -ENOENT when there is none. */
+/* Agent side. claim: host's oldest queued job, which becomes running; -ENOENT
+ * when there is none. Claims are serialized: of two managers on one database,
+ * one hands a job out. */
 int fleet_store_job_claim(struct fleet_store *s, const char *host, json_t **ret, struct fleet_error *err);
 /* Progress of host's running job id; *ret_action says what the agent does next:
  * "continue", "pause" or "cancel". -EACCES when the job is not host's. */

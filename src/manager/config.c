@@ -16,8 +16,13 @@ static int set(const char *key, const char *value, int line, void *userdata, str
                 fleet_conf_path(c->path, value, c->key, sizeof(c->key));
         else if (strcmp(key, "tls-ca") == 0)
                 fleet_conf_path(c->path, value, c->ca, sizeof(c->ca));
-        else if (strcmp(key, "database") == 0)
-                fleet_conf_path(c->path, value, c->database, sizeof(c->database));
+        else if (strcmp(key, "database") == 0) {
+                /* A PostgreSQL URI is no path. */
+                if (strstr(value, "://"))
+                        snprintf(c->database, sizeof(c->database), "%s", value);
+                else
+                        fleet_conf_path(c->path, value, c->database, sizeof(c->database));
+        }
         else if (strcmp(key, "client") == 0) {
                 char cn[128], role[32];
                 if (sscanf(value, "%127s %31s", cn, role) != 2 || fleet_role_from_string(role) == FLEET_ROLE_NONE)

@@ -61,7 +61,7 @@ manager_start() {
 # body, then the HTTP status on its own last line.
 api() {
         local who=$1 method=$2 path=$3 body=${4:-}
-        curl -s --max-time 30 --cacert "$M/ca.crt" --cert "$M/client-$who.crt" --key "$M/client-$who.key" \
+        curl -s -N --max-time 30 --cacert "$M/ca.crt" --cert "$M/client-$who.crt" --key "$M/client-$who.key" \
                 -X "$method" ${body:+-H 'Content-Type: application/json' --data "$body"} \
                 -w '\n%{http_code}\n' "https://$FLEET_IP:$MANAGER_PORT$path"
 }

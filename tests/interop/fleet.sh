@@ -227,7 +227,8 @@ mc events --vm vm1 --json >"$T/events.jsonl"
 import json, sys
 ev = [json.loads(l) for l in open(sys.argv[1])]
 kinds = [(e["kind"], e["actor"], e["job"]) for e in ev]
-want = [("job-queued", "admin", 1), ("job-started", "h1", 1), ("job-restarted", "h1", 1), ("job-done", "h1", 1),
+want = [("job-queued", "admin", 1), ("job-started", "h1", 1), ("job-interrupted", "h1", 1), ("job-started", "h1", 1),
+        ("job-done", "h1", 1),
         ("job-queued", "admin", 2), ("job-started", "h1", 2), ("job-pause-requested", "admin", 2),
         ("job-paused", "h1", 2), ("job-resumed", "admin", 2), ("job-started", "h1", 2), ("job-done", "h1", 2)]
 if kinds != want:

@@ -62,7 +62,9 @@ static void test_job_states(void **state) {
         assert_int_equal(fleet_store_job_progress(s, 1, "h2", "vda", 1, 2, &action, &err), -EACCES);
         assert_int_equal(fleet_store_job_progress(s, 1, "h1", "vda", 1, 2, &action, &err), 0);
         assert_string_equal(action, "continue");
-        /* A claim while running hands the same job back (the agent restarted). */
+        /* Running: no second claim; the agent's restart (register) queues it again. */
+        assert_int_equal(fleet_store_job_claim(s, "h1", &job, &err), -ENOENT);
+        assert_int_equal(fleet_store_host_register(s, "h1", "fp", "1", &err), 0);
         assert_int_equal(fleet_store_job_claim(s, "h1", &job, &err), 0);
         assert_int_equal(json_integer_value(json_object_get(job, "attempts")), 2);
         json_decref(job);
@@ -94,7 +96,7 @@ static void test_job_states(void **state) {
         json_decref(job);
         json_t *events = NULL;
         assert_int_equal(fleet_store_events(s, "vm1", 0, 1000, &events, &err), 0);
-        const char *want[] = { "job-queued", "job-started", "job-restarted", "job-pause-requested", "job-paused",
+        const char *want[] = { "job-queued", "job-started", "job-interrupted", "job-started", "job-pause-requested", "job-paused",
                                "job-resumed", "job-started", "job-done", "job-queued", "job-cancelled" };
         assert_int_equal(json_array_size(events), sizeof(want) / sizeof(want[0]));
         for (size_t i = 0; i < json_array_size(events); i++)

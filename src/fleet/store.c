@@ -1,145 +1,44 @@
-/* The manager's store on SQLite: see store.h. WAL with synchronous=FULL: a job
- * state the API has answered survives a power cut. One connection, used by the
+/* The manager's store: see store.h. Every query is here once, in SQL that SQLite
+ * and PostgreSQL both take, over the seam in db.h. One connection, used by the
  * manager's one event loop thread. */
 #include "fleet/store.h"
 
 #include <errno.h>
-#include <sqlite3.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
 
+#include "fleet/db.h"
 #include "fleet/schema.h"
 #include "shared/macro.h"
 
 struct fleet_store {
-        sqlite3 *db;
+        struct fleet_db *db;
         int version;
 };
 
-static int db_error(struct fleet_store *s, struct fleet_error *err, const char *what) {
-        return fleet_error_set(err, -EIO, "manager database: %s: %s; check the disk and the database file", what,
-                               sqlite3_errmsg(s->db));
-}
+#define exec_args(s, err, ...) fleet_db_exec((s)->db, err, __VA_ARGS__)
+#define query_json(s, err, ...) fleet_db_query((s)->db, err, __VA_ARGS__)
+#define begin(s, err) fleet_db_begin((s)->db, err)
+#define commit(s, err) fleet_db_commit((s)->db, err)
+#define rollback(s, r) fleet_db_rollback((s)->db, r)
 
-/* Bind the arguments of fmt: 's' text (NULL binds NULL), 'i' int64. */
-static int bind_va(sqlite3_stmt *st, const char *fmt, va_list ap) {
-        for (int i = 0; fmt && fmt[i]; i++) {
-                int rc;
-                if (fmt[i] == 's') {
-                        const char *v = va_arg(ap, const char *);
-                        rc = v ? sqlite3_bind_text(st, i + 1, v, -1, SQLITE_TRANSIENT) : sqlite3_bind_null(st, i + 1);
-                } else
-                        rc = sqlite3_bind_int64(st, i + 1, va_arg(ap, int64_t));
-                if (rc != SQLITE_OK)
-                        return -EIO;
-        }
-        return 0;
-}
-
-/* Run a statement that returns no rows; the number of rows changed. */
-static int exec_args(struct fleet_store *s, struct fleet_error *err, const char *sql, const char *fmt, ...) {
-        sqlite3_stmt *st = NULL;
-        if (sqlite3_prepare_v2(s->db, sql, -1, &st, NULL) != SQLITE_OK)
-                return db_error(s, err, "prepare");
-        va_list ap;
-        va_start(ap, fmt);
-        int r = bind_va(st, fmt, ap);
-        va_end(ap);
-        int rc = r == 0 ? sqlite3_step(st) : SQLITE_ERROR;
-        sqlite3_finalize(st);
-        if (rc != SQLITE_DONE && rc != SQLITE_ROW)
-                return db_error(s, err, "write");
-        return sqlite3_changes(s->db);
-}
-
-/* Rows as an array of objects named by the columns; a column called "data"
- * holds a JSON object whose members join the row's. */
-static int query_json(struct fleet_store *s, struct fleet_error *err, json_t **ret, const char *sql, const char *fmt,
-                      ...) {
-        sqlite3_stmt *st = NULL;
-        if (sqlite3_prepare_v2(s->db, sql, -1, &st, NULL) != SQLITE_OK)
-                return db_error(s, err, "prepare");
-        va_list ap;
-        va_start(ap, fmt);
-        int r = bind_va(st, fmt, ap);
-        va_end(ap);
-        json_t *rows = json_array();
-        int rc;
-        while (r == 0 && (rc = sqlite3_step(st)) == SQLITE_ROW) {
-                json_t *o = json_object();
-                for (int c = 0; c < sqlite3_column_count(st); c++) {
-                        const char *name = sqlite3_column_name(st, c);
-                        switch (sqlite3_column_type(st, c)) {
-                        case SQLITE_INTEGER:
-                                json_object_set_new(o, name, json_integer(sqlite3_column_int64(st, c)));
-                                break;
-                        case SQLITE_FLOAT:
-                                json_object_set_new(o, name, json_real(sqlite3_column_double(st, c)));
-                                break;
-                        case SQLITE_NULL:
-                                json_object_set_new(o, name, json_null());
-                                break;
-                        default: {
-                                const char *t = (const char *) sqlite3_column_text(st, c);
-                                if (strcmp(name, "data") == 0) {
-                                        json_t *d = json_loads(t ? t : "{}", 0, NULL);
-                                        if (json_is_object(d))
-                                                json_object_update_missing(o, d);
-                                        json_decref(d);
-                                } else
-                                        json_object_set_new(o, name, json_string(t ? t : ""));
-                        }
-                        }
-                }
-                json_array_append_new(rows, o);
-        }
-        sqlite3_finalize(st);
-        if (r < 0 || rc != SQLITE_DONE) {
-                json_decref(rows);
-                return db_error(s, err, "read");
-        }
-        *ret = rows;
-        return 0;
-}
-
-static int begin(struct fleet_store *s, struct fleet_error *err) {
-        return sqlite3_exec(s->db, "BEGIN IMMEDIATE", NULL, NULL, NULL) == SQLITE_OK ? 0 : db_error(s, err, "begin");
-}
-
-static int commit(struct fleet_store *s, struct fleet_error *err) {
-        if (sqlite3_exec(s->db, "COMMIT", NULL, NULL, NULL) == SQLITE_OK)
-                return 0;
-        int r = db_error(s, err, "commit");
-        sqlite3_exec(s->db, "ROLLBACK", NULL, NULL, NULL);
-        return r;
-}
-
-static int rollback(struct fleet_store *s, int r) {
-        sqlite3_exec(s->db, "ROLLBACK", NULL, NULL, NULL);
-        return r;
-}
-
-int fleet_store_open(const char *path, struct fleet_store **ret, struct fleet_error *err) {
+int fleet_store_open(const char *target, struct fleet_store **ret, struct fleet_error *err) {
         _cleanup_(fleet_store_freep) struct fleet_store *s = calloc(1, sizeof(*s));
         if (!s)
                 return fleet_error_set(err, -ENOMEM, "out of memory");
-        if (sqlite3_open_v2(path, &s->db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOFOLLOW,
-                            NULL) != SQLITE_OK)
-                return fleet_error_set(err, -EIO, "cannot open the manager database %s: %s", path,
-                                       s->db ? sqlite3_errmsg(s->db) : "out of memory");
-        sqlite3_busy_timeout(s->db, 10000);
-        if (sqlite3_exec(s->db, "PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL; PRAGMA foreign_keys=ON;", NULL,
-                         NULL, NULL) != SQLITE_OK)
-                return db_error(s, err, "setup");
-        int r = begin(s, err);
+        int r = fleet_db_open(target, &s->db, err);
         if (r < 0)
                 return r;
-        if (sqlite3_exec(s->db, "CREATE TABLE IF NOT EXISTS schema_version (version INTEGER NOT NULL)", NULL, NULL,
-                         NULL) != SQLITE_OK)
-                return rollback(s, db_error(s, err, "schema"));
+        const char *const *schema = s->db->kind == FLEET_DB_POSTGRESQL ? fleet_schema_postgresql : fleet_schema_sqlite;
+        r = begin(s, err);
+        if (r < 0)
+                return r;
+        r = fleet_db_script(s->db, err, "CREATE TABLE IF NOT EXISTS schema_version (version INTEGER NOT NULL)");
+        if (r < 0)
+                return rollback(s, r);
         json_t *rows = NULL;
         r = query_json(s, err, &rows, "SELECT version FROM schema_version", NULL);
         if (r < 0)
@@ -151,15 +50,15 @@ int fleet_store_open(const char *path, struct fleet_store **ret, struct fleet_er
         json_decref(rows);
         if (version > fleet_schema_count)
                 return rollback(s, fleet_error_set(err, -EPROTO,
-                                                   "the manager database %s is at schema version %d, newer than "
+                                                   "the manager database is at schema version %d, newer than "
                                                    "this vmcrypt-manager (%d): run the newer manager",
-                                                   path, version, fleet_schema_count));
-        for (int v = version; v < fleet_schema_count; v++)
-                if (sqlite3_exec(s->db, fleet_schema_sqlite[v], NULL, NULL, NULL) != SQLITE_OK)
-                        return rollback(s, db_error(s, err, "migration"));
-        r = exec_args(s, err, fresh ? "INSERT INTO schema_version (version) VALUES (?)"
-                                    : "UPDATE schema_version SET version = ?",
-                      "i", (int64_t) fleet_schema_count);
+                                                   version, fleet_schema_count));
+        for (int v = version; v < fleet_schema_count && r >= 0; v++)
+                r = fleet_db_script(s->db, err, schema[v]);
+        if (r >= 0)
+                r = exec_args(s, err, fresh ? "INSERT INTO schema_version (version) VALUES (?)"
+                                            : "UPDATE schema_version SET version = ?",
+                              "i", (int64_t) fleet_schema_count);
         if (r < 0)
                 return rollback(s, r);
         r = commit(s, err);
@@ -171,7 +70,7 @@ int fleet_store_open(const char *path, struct fleet_store **ret, struct fleet_er
 }
 
 void fleet_store_free(struct fleet_store *s) {
-        sqlite3_close(s->db);
+        fleet_db_close(s->db);
         free(s);
 }
 
@@ -209,6 +108,18 @@ int fleet_store_events(struct fleet_store *s, const char *vm, int64_t after_id, 
                           "ii", after_id, (int64_t) limit);
 }
 
+/* Forward: the transitions below. */
+struct job_row;
+static int job_row(struct fleet_store *s, int64_t id, struct job_row *j, struct fleet_error *err);
+static int job_move(struct fleet_store *s, int64_t id, const struct job_row *j, const char *state,
+                    const char *request, const char *actor, const char *kind, const char *message,
+                    struct fleet_error *err);
+
+/* An agent that registers has (re)started: whatever it was running stopped
+ * with it. Each such job is queued again (the disk job resumes where it
+ * stopped), or ends as paused or cancelled when that was asked meanwhile. */
+static int requeue_interrupted(struct fleet_store *s, const char *host, struct fleet_error *err);
+
 int fleet_store_host_register(struct fleet_store *s, const char *host, const char *fingerprint, const char *version,
                               struct fleet_error *err) {
         int r = begin(s, err);
@@ -224,6 +135,8 @@ int fleet_store_host_register(struct fleet_store *s, const char *host, const cha
                 snprintf(msg, sizeof(msg), "agent of %s registered (vmcrypt-agent %s)", host, version);
                 r = event_add(s, host, host, NULL, 0, "host-registered", msg, err);
         }
+        if (r >= 0)
+                r = requeue_interrupted(s, host, err);
         return r < 0 ? rollback(s, r) : commit(s, err);
 }
 
@@ -367,11 +280,13 @@ int fleet_store_job_create(struct fleet_store *s, const char *vm, enum fleet_job
                 json_decref(v);
                 return rollback(s, r);
         }
-        r = exec_args(s, err,
-                      "INSERT INTO jobs (vm, host, op, state, actor, created, updated) "
-                      "VALUES (?,?,?,'queued',?,?,?)",
-                      "ssssii", name, host, fleet_job_op_name(op), actor, now(), now());
-        int64_t id = sqlite3_last_insert_rowid(s->db);
+        json_t *ids = NULL;
+        r = query_json(s, err, &ids,
+                       "INSERT INTO jobs (vm, host, op, state, actor, created, updated) "
+                       "VALUES (?,?,?,'queued',?,?,?) RETURNING id",
+                       "ssssii", name, host, fleet_job_op_name(op), actor, now(), now());
+        int64_t id = r < 0 ? 0 : json_integer_value(json_object_get(json_array_get(ids, 0), "id"));
+        json_decref(ids);
         if (r >= 0) {
                 char msg[400];
                 snprintf(msg, sizeof(msg), "%s of %s on %s queued as job %lld", fleet_job_op_name(op), name, host,
@@ -466,8 +381,7 @@ int fleet_store_job_claim(struct fleet_store *s, const char *host, json_t **ret,
                 return r;
         json_t *rows = NULL;
         r = query_json(s, err, &rows,
-                       "SELECT id, state FROM jobs WHERE host = ? AND state IN ('queued', 'running') "
-                       "ORDER BY (state = 'running') DESC, id LIMIT 1",
+                       "SELECT id FROM jobs WHERE host = ? AND state = 'queued' ORDER BY id LIMIT 1",
                        "s", host);
         if (r < 0)
                 return rollback(s, r);
@@ -477,18 +391,40 @@ int fleet_store_job_claim(struct fleet_store *s, const char *host, json_t **ret,
                 return -ENOENT;
         }
         int64_t id = json_integer_value(json_object_get(json_array_get(rows, 0), "id"));
-        bool resume = strcmp(json_string_value(json_object_get(json_array_get(rows, 0), "state")), "running") == 0;
         json_decref(rows);
         struct job_row j;
         r = job_row(s, id, &j, err);
         if (r >= 0)
                 r = exec_args(s, err, "UPDATE jobs SET attempts = attempts + 1 WHERE id = ?", "i", id);
         if (r >= 0)
-                r = job_move(s, id, &j, "running", j.request, host, resume ? "job-restarted" : "job-started",
-                             resume ? "the agent took the job up again after an interruption" : NULL, err);
+                r = job_move(s, id, &j, "running", j.request, host, "job-started", NULL, err);
         if (r >= 0)
                 r = job_get(s, id, ret, err);
         return r < 0 ? rollback(s, r) : commit(s, err);
+}
+
+static int requeue_interrupted(struct fleet_store *s, const char *host, struct fleet_error *err) {
+        json_t *rows = NULL;
+        int r = query_json(s, err, &rows, "SELECT id FROM jobs WHERE host = ? AND state = 'running' ORDER BY id",
+                           "s", host);
+        size_t i;
+        json_t *row;
+        json_array_foreach(rows, i, row) {
+                if (r < 0)
+                        break;
+                int64_t id = json_integer_value(json_object_get(row, "id"));
+                struct job_row j;
+                r = job_row(s, id, &j, err);
+                if (r < 0)
+                        break;
+                const char *state = strcmp(j.request, "cancel") == 0  ? "cancelled"
+                                    : strcmp(j.request, "pause") == 0 ? "paused"
+                                                                      : "queued";
+                r = job_move(s, id, &j, state, "", host, "job-interrupted",
+                             "the agent restarted while running it", err);
+        }
+        json_decref(rows);
+        return r;
 }
 
 /* The job of host (-EACCES for another host's: refused and audited by the caller). */
