@@ -9,6 +9,7 @@
 #include <string.h>
 #include <sys/prctl.h>
 
+#include "fleet/api.h"
 #include "manager/manager.h"
 #include "shared/log.h"
 
@@ -27,6 +28,7 @@ static const char help_main[] =
         "                    certificates and manager.conf in DIR\n"
         "  issue DIR CN      issue one more client certificate, with a role\n"
         "  serve             run the server (foreground)\n"
+        "  routes            print the API's routes and the roles allowed on each\n"
         "  help [COMMAND]    show this text or a command's manual\n";
 
 static const char help_init[] =
@@ -151,6 +153,31 @@ static int cmd_issue(int argc, char *argv[]) {
         return 0;
 }
 
+static const char help_routes[] =
+        "Usage: vmcrypt-manager routes\n"
+        "\n"
+        "Print the API's route table, one route a line: METHOD PATH ROLES. It is what\n"
+        "the server dispatches on; docs/manager-openapi.yaml describes the same paths\n"
+        "(a test compares the two).\n";
+
+static int cmd_routes(int argc, char *argv[]) {
+        if (argc > 1 && (strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0))
+                return fputs(help_routes, stdout), 0;
+        if (argc > 1)
+                return log_error("routes takes no arguments"), 2;
+        for (const struct fleet_route *r = fleet_routes; r->method; r++) {
+                printf("%s %s ", r->method, r->pattern);
+                const char *sep = "";
+                for (unsigned role = FLEET_ROLE_ADMIN; role <= FLEET_ROLE_AGENT; role++)
+                        if (r->roles & (1U << role)) {
+                                printf("%s%s", sep, fleet_role_name((enum fleet_role) role));
+                                sep = ",";
+                        }
+                putchar('\n');
+        }
+        return 0;
+}
+
 static int cmd_serve(int argc, char *argv[]) {
         static const struct option opts[] = {
                 { "config", required_argument, NULL, 'c' },
@@ -197,6 +224,7 @@ int main(int argc, char *argv[]) {
                 { "init", cmd_init, help_init },
                 { "issue", cmd_issue, help_issue },
                 { "serve", cmd_serve, help_serve },
+                { "routes", cmd_routes, help_routes },
         };
         if (argc < 2 || strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0) {
                 fputs(help_main, argc < 2 ? stderr : stdout);
