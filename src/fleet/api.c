@@ -443,8 +443,21 @@ void fleet_response_clear(struct fleet_response *resp) {
         memset(resp, 0, sizeof(*resp));
 }
 
+/* s as printable ASCII for messages (at most size - 1 bytes): a request's path
+ * may hold any bytes, and messages are JSON strings and log lines. */
+static const char *printable(const char *s, char *buf, size_t size) {
+        size_t o = 0;
+        for (; s && *s && o + 1 < size; s++)
+                buf[o++] = *s > ' ' && *s < 0x7f ? *s : '?';
+        buf[o] = 0;
+        return buf;
+}
+
 void fleet_api_handle(struct fleet_store *s, const struct fleet_request *req, struct fleet_response *resp) {
         memset(resp, 0, sizeof(*resp));
+        char path[128], method[16];
+        printable(req->path, path, sizeof(path));
+        printable(req->method, method, sizeof(method));
         struct fleet_error err = { 0 };
         char args[MAX_ARGS][256];
         const struct fleet_route *route = NULL;
@@ -459,11 +472,11 @@ void fleet_api_handle(struct fleet_store *s, const struct fleet_request *req, st
                 }
         int r;
         if (!route)
-                r = path_known ? fleet_error_set(&err, -EOPNOTSUPP, "%s is not allowed on %s", req->method, req->path)
-                               : fleet_error_set(&err, -ENOENT, "no such resource: %s", req->path);
+                r = path_known ? fleet_error_set(&err, -EOPNOTSUPP, "%s is not allowed on %s", method, path)
+                               : fleet_error_set(&err, -ENOENT, "no such resource: %s", path);
         else if (!(route->roles & (1U << req->who->role)))
                 r = fleet_error_set(&err, -EACCES, "%s (role %s) may not %s %s", req->who->cn,
-                                    fleet_role_name(req->who->role), req->method, route->pattern);
+                                    fleet_role_name(req->who->role), method, route->pattern);
         else
                 r = route->handler(s, req, args, resp, &err);
         if (r >= 0)
@@ -472,10 +485,12 @@ void fleet_api_handle(struct fleet_store *s, const struct fleet_request *req, st
         memset(resp, 0, sizeof(*resp));
         resp->status = r == -EOPNOTSUPP ? 405 : fleet_http_status(r);
         resp->body = json_pack("{s:s}", "error", err.text[0] ? err.text : strerror(-r));
+        if (!resp->body) /* a message that is not UTF-8: say less rather than nothing */
+                resp->body = json_pack("{s:s}", "error", strerror(-r));
         if (resp->status == 403) {
                 /* Refusals are audited: a valid certificate may still be hostile. */
                 char msg[700];
-                snprintf(msg, sizeof(msg), "refused %s %s: %s", req->method, req->path, err.text);
+                snprintf(msg, sizeof(msg), "refused %s %s: %s", method, path, err.text);
                 (void) fleet_store_event_add(s, req->who->cn, "", "", 0, "access-denied", msg, NULL);
         }
 }
