@@ -59,9 +59,12 @@ int vm_manager_main(const char *verb, int argc, char *argv[]) {
         if ((r = vm_path(cmd, o.args[0], suffix, path, sizeof(path))) >= 0)
                 return r;
         _cleanup_(fleet_client_freep) struct fleet_client *c = NULL;
-        json_t *answer = NULL;
-        if ((r = manager_connect(cmd, &o, &c)) >= 0 ||
-            (r = manager_call(cmd, c, status ? "GET" : "POST", path, status ? NULL : json_object(), &answer)) >= 0)
+        json_t *answer = NULL, *body = status ? NULL : json_object();
+        r = manager_connect(cmd, &o, &c);
+        if (r < 0)
+                r = manager_call(cmd, c, status ? "GET" : "POST", path, body, &answer);
+        json_decref(body);
+        if (r >= 0)
                 return r;
         if (status) {
                 if (o.json)
