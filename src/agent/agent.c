@@ -147,6 +147,13 @@ static void finish(struct job *j, const char *result, const char *message) {
         json_decref(body);
 }
 
+/* A key server that cannot be reached is a wait, not a failure: the manager
+ * tries the job again later and the disk job resumes where it stopped. */
+static bool key_server_down(int r) {
+        return r == -ECONNREFUSED || r == -ETIMEDOUT || r == -EHOSTUNREACH || r == -ENETUNREACH ||
+               r == -ECONNRESET;
+}
+
 static void run_job(const struct agent_config *cf, struct fleet_client *c, json_t *job) {
         struct job j = { .cf = cf, .c = c, .id = (long long) json_integer_value(json_object_get(job, "id")) };
         const char *op = json_string_value(json_object_get(job, "op"));
@@ -193,7 +200,7 @@ static void run_job(const struct agent_config *cf, struct fleet_client *c, json_
                                         "new encrypt or decrypt of the VM takes up");
         else {
                 snprintf(msg, sizeof(msg), "%s", err.text[0] ? err.text : strerror(-r));
-                finish(&j, "failed", msg);
+                finish(&j, key_server_down(r) ? "key-error" : "failed", msg);
         }
         unlink(path);
         log_info("job %lld: %s", j.id, r == 0 ? "done" : strerror(-r));

@@ -24,6 +24,8 @@ const char *const fleet_schema_sqlite[] = {
         "  BEGIN SELECT RAISE(ABORT, 'events are append-only'); END;"
         "CREATE TRIGGER events_no_delete BEFORE DELETE ON events"
         "  BEGIN SELECT RAISE(ABORT, 'events are append-only'); END;",
+        /* 2: a job waiting for its key server is not claimed before not_before */
+        "ALTER TABLE jobs ADD COLUMN not_before INTEGER NOT NULL DEFAULT 0;",
 };
 
 /* The same schema in PostgreSQL's words: BIGINT where SQLite's INTEGER holds
@@ -54,6 +56,8 @@ const char *const fleet_schema_postgresql[] = {
         "  FOR EACH ROW EXECUTE FUNCTION events_append_only();"
         "CREATE TRIGGER events_no_truncate BEFORE TRUNCATE ON events"
         "  FOR EACH STATEMENT EXECUTE FUNCTION events_append_only();",
+        /* 2 */
+        "ALTER TABLE jobs ADD COLUMN not_before BIGINT NOT NULL DEFAULT 0;",
 };
 
 const int fleet_schema_count = sizeof(fleet_schema_sqlite) / sizeof(fleet_schema_sqlite[0]);

@@ -184,7 +184,7 @@ int fleet_store_vms_replace(struct fleet_store *s, const char *host, json_t *vms
 #define JOB_COLUMNS                                                                                              \
         "id, vm, host, op, state, request, disk, done, total, "                                                  \
         "CASE WHEN state = 'done' THEN 100.0 WHEN total > 0 THEN round(100.0 * done / total, 1) ELSE 0.0 END " \
-        "AS percent, attempts, message, actor, created, updated"
+        "AS percent, attempts, message, actor, created, updated, not_before"
 
 /* The VMs' rows with "host" and "job" (the active one, or null). */
 static int vms_with_jobs(struct fleet_store *s, json_t *rows, struct fleet_error *err) {
@@ -381,8 +381,9 @@ int fleet_store_job_claim(struct fleet_store *s, const char *host, json_t **ret,
                 return r;
         json_t *rows = NULL;
         r = query_json(s, err, &rows,
-                       "SELECT id FROM jobs WHERE host = ? AND state = 'queued' ORDER BY id LIMIT 1",
-                       "s", host);
+                       "SELECT id FROM jobs WHERE host = ? AND state = 'queued' AND not_before <= ? "
+                       "ORDER BY id LIMIT 1",
+                       "si", host, now());
         if (r < 0)
                 return rollback(s, r);
         if (json_array_size(rows) == 0) {
@@ -479,7 +480,25 @@ int fleet_store_job_finish(struct fleet_store *s, int64_t id, const char *host, 
                 { "paused", "paused", "job-paused" },
                 { "cancelled", "cancelled", "job-cancelled" },
         };
-        r = fleet_error_set(err, -EINVAL, "unknown result '%s': done, failed, paused or cancelled", result);
+        r = fleet_error_set(err, -EINVAL, "unknown result '%s': done, failed, paused, cancelled or key-error",
+                            result);
+        if (strcmp(result, "key-error") == 0) {
+                /* The key server could not be reached: the job waits and is tried
+                 * again, 2, 4, 8 ... seconds later (at most 5 minutes); the disk job
+                 * resumes where it stopped. vSphere's "keys could not be delivered". */
+                json_t *o = NULL;
+                r = job_get(s, id, &o, err);
+                int64_t attempts = r < 0 ? 1 : json_integer_value(json_object_get(o, "attempts"));
+                json_decref(o);
+                int64_t wait = attempts >= 8 ? 300 : MIN((int64_t) 1 << attempts, 300);
+                char msg[1200];
+                snprintf(msg, sizeof(msg), "%s; tried again in %lld s", message, (long long) wait);
+                if (r >= 0)
+                        r = job_move(s, id, &j, "queued", "", host, "key-error", msg, err);
+                if (r >= 0)
+                        r = exec_args(s, err, "UPDATE jobs SET not_before = ? WHERE id = ?", "ii", now() + wait, id);
+                return r < 0 ? rollback(s, r) : commit(s, err);
+        }
         for (size_t i = 0; i < ELEMENTSOF(map); i++)
                 if (strcmp(result, map[i].result) == 0) {
                         r = job_move(s, id, &j, map[i].state, "", host, map[i].kind, message, err);

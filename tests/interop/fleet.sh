@@ -6,9 +6,11 @@
 # test driver. Through the manager and the CLI: the hosts and VMs appear; the VM
 # is encrypted with its progress visible while it runs; the agent is killed
 # mid-job and restarted, and the job completes; a decrypt is paused and resumed
-# and the disks come back byte for byte. A hostile agent certificate (h2's) can
+# and the disks come back byte for byte. With the key server down a job waits
+# (key-error event, tried again with backoff), survives a manager restart and
+# runs when the key server is back. A hostile agent certificate (h2's) can
 # neither report for h1 nor take or touch h1's jobs (403, audited); an auditor
-# cannot encrypt; a revoked certificate is refused; a client without a
+# cannot encrypt; revoked certificates (an operator's, an agent's) are refused; a client without a
 # certificate, or with one from another CA, gets nothing. Bad input gets 4xx
 # and changes nothing. The event log shows every step, also as a stream.
 . "$(dirname "$0")/../lib.sh"
@@ -44,10 +46,15 @@ printf 'subjectAltName=IP:%s,IP:127.0.0.1\nextendedKeyUsage=serverAuth\nbasicCon
         "$FLEET_IP" >"$T/kms/ext.cnf"
 openssl x509 -req -in "$T/kms/server.csr" -CA "$T/kms/ca.crt" -CAkey "$T/kms/ca.key" -CAcreateserial -days 2 \
         -extfile "$T/kms/ext.cnf" -out "$T/kms/server.crt" 2>/dev/null || die "cannot issue the KMS certificate"
-"$VMCRYPT_KMS" serve --config "$T/kms/kms.conf" >"$T/kms/serve.out" 2>"$T/kms/serve.err" &
-track_pid $!
-for _ in $(seq 100); do grep -q '^listening on' "$T/kms/serve.out" 2>/dev/null && break; sleep 0.1; done
-grep -q '^listening on' "$T/kms/serve.out" || die "vmcrypt-kms did not start: $(cat "$T/kms/serve.err")"
+kms_serve() {
+        : >"$T/kms/serve.out"
+        "$VMCRYPT_KMS" serve --config "$T/kms/kms.conf" >"$T/kms/serve.out" 2>"$T/kms/serve.err" &
+        KMS_PID=$!
+        track_pid "$KMS_PID"
+        for _ in $(seq 100); do grep -q '^listening on' "$T/kms/serve.out" 2>/dev/null && break; sleep 0.1; done
+        grep -q '^listening on' "$T/kms/serve.out" || die "vmcrypt-kms did not start: $(cat "$T/kms/serve.err")"
+}
+kms_serve
 write_providers "$T/h1-providers.json" kms "$T/kms" h1 "$FLEET_IP:$KMS_PORT"
 
 note "manager: init, an auditor, a revoked operator, serve"
@@ -60,8 +67,11 @@ expect_rc 1 init-again "$VMCRYPT_MANAGER" init "$M"
 assert_file_contains "$T/init-again.err" "already holds a CA" "a second init"
 expect_rc 0 issue-aud "$VMCRYPT_MANAGER" issue "$M" audit1 --role auditor
 expect_rc 0 issue-op "$VMCRYPT_MANAGER" issue "$M" gone --role operator
-echo "revoked-client = $(openssl x509 -in "$M/client-gone.crt" -outform DER | sha256sum | cut -d' ' -f1)" \
-        >>"$M/manager.conf"
+expect_rc 0 issue-h4 "$VMCRYPT_MANAGER" issue "$M" h4 --role agent
+for c in gone h4; do
+        echo "revoked-client = $(openssl x509 -in "$M/client-$c.crt" -outform DER | sha256sum | cut -d' ' -f1)" \
+                >>"$M/manager.conf"
+done
 manager_start
 
 note "an unauthenticated client gets nothing"
@@ -72,6 +82,7 @@ rc=0; curl -s --max-time 5 --cacert "$M/ca.crt" --cert "$T/kms/client-h1.crt" --
         "https://$FLEET_IP:$MANAGER_PORT/hosts" >"$T/otherca.out" 2>&1 || rc=$?
 [ "$rc" != 0 ] || die "a certificate of another CA got an answer: $(cat "$T/otherca.out")"
 assert_eq "$(api_status gone GET /hosts)" 403 "a revoked operator"
+assert_eq "$(api_status h4 POST /agent/register '{}')" 403 "a revoked agent"
 
 note "a VM on h1 (real libvirtd), inventories on h2 and h3 (test driver)"
 make_random_image "$T/os.img" 24M
@@ -235,17 +246,43 @@ if kinds != want:
     print("got ", kinds); print("want", want); sys.exit(1)
 PYEOF
 mc events --json >"$T/all.jsonl"
-assert_eq "$(grep -c '"kind":"access-denied"' "$T/all.jsonl")" 8 "refusals audited"
+assert_eq "$(grep -c '"kind":"access-denied"' "$T/all.jsonl")" 9 "refusals audited"
 assert_file_contains "$T/all.jsonl" '"actor":"h2".*may not act for host h1' "h2's attempt audited"
 assert_file_contains "$T/all.jsonl" '"actor":"audit1".*role auditor' "the auditor's attempt audited"
 for _ in $(seq 50); do [ "$(grep -c job-done "$T/follow.jsonl")" = 2 ] && break; sleep 0.1; done
 assert_eq "$(cut -c1-200 "$T/follow.jsonl" | wc -l)" "$(wc -l <"$T/events.jsonl")" "events streamed to the follower"
 kill "$FOLLOW_PID"
 
-note "restart the manager: nothing lost"
+note "key server down: the job waits with a key-error event; it runs when the server is back"
+kill "$KMS_PID"
+wait "$KMS_PID" 2>/dev/null || true
+expect_rc 0 enc3 mc vm encrypt vm1
+for _ in $(seq 300); do
+        mc events --vm vm1 --json >"$T/ev3.jsonl"
+        grep -q '"kind":"key-error"' "$T/ev3.jsonl" && break
+        sleep 0.1
+done
+assert_file_contains "$T/ev3.jsonl" '"actor":"h1".*"job":3,"kind":"key-error".*no KMS of provider.*is reachable.*tried again in 2 s' \
+        "key-error event"
+job_json 3
+assert_eq "$(json_get "$T/job.json" "d['state']")" queued "job 3 while the key server is down"
+assert_file_contains "$T/job.json" "tried again in" "job 3's message"
+assert_eq "$(sha256_range "$T/os.img")" "$OS_SHA" "OS disk untouched while the key server is down"
+
+note "restart the manager while the job waits: nothing lost"
 kill "$MANAGER_PID"
 wait "$MANAGER_PID" 2>/dev/null || true
 manager_start
+job_json 3
+assert_eq "$(json_get "$T/job.json" "d['state']")" queued "job 3 after the manager's restart"
+kms_serve
+for _ in $(seq 900); do
+        job_json 3
+        case $(json_get "$T/job.json" "d['state']") in done|failed|cancelled) break ;; esac
+        sleep 0.1
+done
+assert_eq "$(json_get "$T/job.json" "d['state']")" done "job 3 once the key server is back: $(cat "$T/job.json")"
 mc job list --json >"$T/jobs.json"
-assert_eq "$(json_get "$T/jobs.json" "[(j['id'], j['state']) for j in d]")" '[[1, "done"], [2, "done"]]' \
-        "jobs after the manager's restart"
+assert_eq "$(json_get "$T/jobs.json" "[(j['id'], j['state']) for j in d]")" '[[1, "done"], [2, "done"], [3, "done"]]' \
+        "jobs at the end"
+assert_state "$T/os.img" "" encrypted

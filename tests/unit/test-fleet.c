@@ -88,16 +88,30 @@ static void test_job_states(void **state) {
         assert_true(json_real_value(json_object_get(job, "percent")) == 100.0);
         json_decref(job);
         assert_int_equal(fleet_store_job_control(s, 1, "cancel", "op", &job, &err), -EBUSY);
+        /* A key server down: the job waits (queued, not claimed before its time). */
+        assert_int_equal(fleet_store_job_create(s, "vm2", FLEET_OP_ENCRYPT, "admin", &job, &err), 0);
+        json_decref(job);
+        assert_int_equal(fleet_store_job_claim(s, "h1", &job, &err), 0);
+        json_decref(job);
+        assert_int_equal(fleet_store_job_finish(s, 2, "h1", "key-error", "no KMS", &err), 0);
+        assert_int_equal(fleet_store_job_get(s, 2, &job, &err), 0);
+        assert_string_equal(str(job, "state"), "queued");
+        assert_non_null(strstr(str(job, "message"), "no KMS; tried again in 2 s"));
+        json_decref(job);
+        assert_int_equal(fleet_store_job_claim(s, "h1", &job, &err), -ENOENT);
+        assert_int_equal(fleet_store_job_control(s, 2, "cancel", "op", &job, &err), 0);
+        json_decref(job);
         /* A cancelled queued job ends at once; a new one may follow. */
         assert_int_equal(fleet_store_job_create(s, "vm1", FLEET_OP_DECRYPT, "admin", &job, &err), 0);
         json_decref(job);
-        assert_int_equal(fleet_store_job_control(s, 2, "cancel", "op", &job, &err), 0);
+        assert_int_equal(fleet_store_job_control(s, 3, "cancel", "op", &job, &err), 0);
         assert_string_equal(str(job, "state"), "cancelled");
         json_decref(job);
         json_t *events = NULL;
         assert_int_equal(fleet_store_events(s, "vm1", 0, 1000, &events, &err), 0);
         const char *want[] = { "job-queued", "job-started", "job-interrupted", "job-started", "job-pause-requested", "job-paused",
                                "job-resumed", "job-started", "job-done", "job-queued", "job-cancelled" };
+        /* (vm2's job and its key-error are vm2's events.) */
         assert_int_equal(json_array_size(events), sizeof(want) / sizeof(want[0]));
         for (size_t i = 0; i < json_array_size(events); i++)
                 assert_string_equal(str(json_array_get(events, i), "kind"), want[i]);
@@ -129,6 +143,31 @@ static void test_events_append_only(void **state) {
         struct fleet_error err = { 0 };
         assert_int_equal(fleet_store_open(db, &s2, &err), -EPROTO);
         assert_non_null(strstr(err.text, "newer"));
+}
+
+/* A database made by a manager of schema 1 is migrated to the newest. */
+static void test_migration(void **state) {
+        (void) state;
+        unlink(db);
+        sqlite3 *h = NULL;
+        assert_int_equal(sqlite3_open(db, &h), SQLITE_OK);
+        assert_int_equal(sqlite3_exec(h, fleet_schema_sqlite[0], NULL, NULL, NULL), SQLITE_OK);
+        assert_int_equal(sqlite3_exec(h, "CREATE TABLE schema_version (version INTEGER NOT NULL);"
+                                         "INSERT INTO schema_version VALUES (1);"
+                                         "INSERT INTO hosts VALUES ('h1', 'fp', '1', 0, 0);"
+                                         "INSERT INTO vms VALUES ('h1', 'vm1', 'u1', '{\"name\":\"vm1\"}', 0);"
+                                         "INSERT INTO jobs (vm, host, op, state, actor, created, updated) "
+                                         "VALUES ('vm1', 'h1', 'encrypt', 'queued', 'admin', 0, 0);",
+                                     NULL, NULL, NULL),
+                         SQLITE_OK);
+        sqlite3_close(h);
+        struct fleet_store *s = open_store();
+        assert_int_equal(fleet_store_version(s), fleet_schema_count);
+        json_t *job = NULL;
+        assert_int_equal(fleet_store_job_claim(s, "h1", &job, NULL), 0);
+        assert_int_equal(json_integer_value(json_object_get(job, "not_before")), 0);
+        json_decref(job);
+        fleet_store_free(s);
 }
 
 static int call(struct fleet_store *s, enum fleet_role role, const char *cn, const char *method, const char *path,
@@ -207,6 +246,7 @@ int main(void) {
         const struct CMUnitTest tests[] = {
                 cmocka_unit_test(test_job_states),
                 cmocka_unit_test(test_events_append_only),
+                cmocka_unit_test(test_migration),
                 cmocka_unit_test(test_api_roles),
                 cmocka_unit_test(test_query),
         };
