@@ -9,6 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "fleet/db.h"
 #include "fleet/schema.h"
@@ -375,6 +376,17 @@ int fleet_store_job_control(struct fleet_store *s, int64_t id, const char *verb,
         return r < 0 ? rollback(s, r) : commit(s, err);
 }
 
+/* Test builds only: VMCRYPT_TEST_CLAIM_DELAY_MS=N holds a claim's transaction
+ * open N ms between choosing the job and taking it, so that a test can show that
+ * claims through several managers cannot overlap. */
+static void claim_testpoint(void) {
+#ifdef VMCRYPT_TESTPOINTS
+        const char *v = getenv("VMCRYPT_TEST_CLAIM_DELAY_MS");
+        if (v)
+                usleep((useconds_t) atoi(v) * 1000);
+#endif
+}
+
 int fleet_store_job_claim(struct fleet_store *s, const char *host, json_t **ret, struct fleet_error *err) {
         int r = begin(s, err);
         if (r < 0)
@@ -393,6 +405,7 @@ int fleet_store_job_claim(struct fleet_store *s, const char *host, json_t **ret,
         }
         int64_t id = json_integer_value(json_object_get(json_array_get(rows, 0), "id"));
         json_decref(rows);
+        claim_testpoint();
         struct job_row j;
         r = job_row(s, id, &j, err);
         if (r >= 0)

@@ -39,6 +39,10 @@ PGURI="postgresql://postgres@/fleet?host=$T/pg/sock"
 psq() { psql -X -q -t -A -h "$T/pg/sock" -U postgres fleet "$@"; }
 
 note "two managers on it"
+# Test builds hold each claim's transaction open 300 ms, so that claims through the
+# two managers would overlap if the store did not serialize them.
+require_testpoints
+export VMCRYPT_TEST_CLAIM_DELAY_MS=300
 FLEET_IP=127.0.0.1
 M=$T/manager
 P1=$(free_port)
@@ -76,6 +80,7 @@ for i in $(seq 10); do
         at_status "$port" h1 GET '/agent/jobs?wait=0' >"$T/claim-$i" &
 done
 wait $(jobs -p | grep -v "^$FOLLOW\$" | grep -v "^$PID1\$" | grep -v "^$PID2\$") 2>/dev/null || true
+unset VMCRYPT_TEST_CLAIM_DELAY_MS
 assert_eq "$(cat "$T"/claim-* | sort | uniq -c | awk '{print $2 ":" $1}' | paste -sd' ')" "200:1 204:9" \
         "answers to the claims"
 assert_eq "$(psq -c "SELECT count(*) FROM events WHERE kind = 'job-started'")" 1 "job-started events"
