@@ -18,6 +18,7 @@
 struct fleet_store {
         struct fleet_db *db;
         int version;
+        enum fleet_new_disk_policy new_disk;
 };
 
 #define exec_args(s, err, ...) fleet_db_exec((s)->db, err, __VA_ARGS__)
@@ -157,11 +158,90 @@ int fleet_store_hosts(struct fleet_store *s, json_t **ret, struct fleet_error *e
         return r;
 }
 
+static int job_insert(struct fleet_store *s, const char *name, const char *host, enum fleet_job_op op,
+                      const char *actor, int64_t *ret_id, struct fleet_error *err);
+
+void fleet_store_set_new_disk_policy(struct fleet_store *s, enum fleet_new_disk_policy p) {
+        s->new_disk = p;
+}
+
+static json_t *find_by(json_t *array, const char *key, const char *value) {
+        size_t i;
+        json_t *o;
+        json_array_foreach(array, i, o)
+                if (json_is_string(json_object_get(o, key)) && strcmp(json_string_value(json_object_get(o, key)),
+                                                                      value) == 0)
+                        return o;
+        return NULL;
+}
+
+/* The seeds' "new data disk is not encrypted": a plain disk that was not plain
+ * in the last report of a VM without a job whose other disks are encrypted (one
+ * attached after the VM was encrypted). An event for each; with the encrypt
+ * policy, an encrypt job for the VM. */
+static int new_plain_disks(struct fleet_store *s, const char *host, json_t *before, json_t *vms,
+                           struct fleet_error *err) {
+        size_t i;
+        json_t *vm;
+        json_array_foreach(vms, i, vm) {
+                const char *name = json_string_value(json_object_get(vm, "name"));
+                json_t *disks = json_object_get(vm, "disks"), *old = name ? find_by(before, "name", name) : NULL;
+                if (!name || !json_is_array(disks) || !find_by(disks, "state", "encrypted"))
+                        continue;
+                /* A VM with a job is between states (a paused decrypt has plain and
+                 * encrypted disks): nothing is new there. */
+                json_t *active = NULL;
+                int r = query_json(s, err, &active,
+                                   "SELECT id FROM jobs WHERE vm = ? AND host = ? "
+                                   "AND state IN ('queued', 'running', 'paused')",
+                                   "ss", name, host);
+                size_t busy = json_array_size(active);
+                json_decref(active);
+                if (r < 0)
+                        return r;
+                if (busy)
+                        continue;
+                size_t k, fresh = 0;
+                json_t *d;
+                json_array_foreach(disks, k, d) {
+                        const char *target = json_string_value(json_object_get(d, "target"));
+                        const char *state = json_string_value(json_object_get(d, "state"));
+                        if (!target || !state || strcmp(state, "plain") != 0)
+                                continue;
+                        json_t *was = find_by(json_object_get(old, "disks"), "target", target);
+                        if (was && json_equal(json_object_get(was, "state"), json_object_get(d, "state")))
+                                continue;
+                        char msg[600];
+                        snprintf(msg, sizeof(msg), "VM %s on %s: disk %s is not encrypted while the VM's other disks "
+                                 "are (attached after the VM was encrypted?)%s", name, host, target,
+                                 s->new_disk == FLEET_NEW_DISK_ENCRYPT ? "; the policy encrypts it"
+                                                                       : "; encrypt the VM again to encrypt it");
+                        r = event_add(s, host, host, name, 0, "disk-not-encrypted", msg, err);
+                        if (r < 0)
+                                return r;
+                        fresh++;
+                }
+                int64_t id;
+                if (fresh > 0 && s->new_disk == FLEET_NEW_DISK_ENCRYPT) {
+                        r = job_insert(s, name, host, FLEET_OP_ENCRYPT, "policy", &id, err);
+                        if (r < 0)
+                                return r;
+                }
+        }
+        return 0;
+}
+
 int fleet_store_vms_replace(struct fleet_store *s, const char *host, json_t *vms, struct fleet_error *err) {
         int r = begin(s, err);
         if (r < 0)
                 return r;
-        r = exec_args(s, err, "DELETE FROM vms WHERE host = ?", "s", host);
+        json_t *before = NULL;
+        r = query_json(s, err, &before, "SELECT data FROM vms WHERE host = ?", "s", host);
+        if (r >= 0)
+                r = new_plain_disks(s, host, before, vms, err);
+        json_decref(before);
+        if (r >= 0)
+                r = exec_args(s, err, "DELETE FROM vms WHERE host = ?", "s", host);
         size_t i;
         json_t *vm;
         json_array_foreach(vms, i, vm) {
@@ -261,6 +341,26 @@ int fleet_store_jobs(struct fleet_store *s, json_t **ret, struct fleet_error *er
         return query_json(s, err, ret, "SELECT " JOB_COLUMNS " FROM jobs ORDER BY id", NULL);
 }
 
+/* A queued job and its event, in the open transaction. */
+static int job_insert(struct fleet_store *s, const char *name, const char *host, enum fleet_job_op op,
+                      const char *actor, int64_t *ret_id, struct fleet_error *err) {
+        json_t *ids = NULL;
+        int r = query_json(s, err, &ids,
+                           "INSERT INTO jobs (vm, host, op, state, actor, created, updated) "
+                           "VALUES (?,?,?,'queued',?,?,?) RETURNING id",
+                           "ssssii", name, host, fleet_job_op_name(op), actor, now(), now());
+        int64_t id = r < 0 ? 0 : json_integer_value(json_object_get(json_array_get(ids, 0), "id"));
+        json_decref(ids);
+        if (r >= 0) {
+                char msg[400];
+                snprintf(msg, sizeof(msg), "%s of %s on %s queued as job %lld", fleet_job_op_name(op), name, host,
+                         (long long) id);
+                r = event_add(s, actor, host, name, id, "job-queued", msg, err);
+        }
+        *ret_id = id;
+        return r < 0 ? r : 0;
+}
+
 int fleet_store_job_create(struct fleet_store *s, const char *vm, enum fleet_job_op op, const char *actor,
                            json_t **ret, struct fleet_error *err) {
         int r = begin(s, err);
@@ -281,19 +381,8 @@ int fleet_store_job_create(struct fleet_store *s, const char *vm, enum fleet_job
                 json_decref(v);
                 return rollback(s, r);
         }
-        json_t *ids = NULL;
-        r = query_json(s, err, &ids,
-                       "INSERT INTO jobs (vm, host, op, state, actor, created, updated) "
-                       "VALUES (?,?,?,'queued',?,?,?) RETURNING id",
-                       "ssssii", name, host, fleet_job_op_name(op), actor, now(), now());
-        int64_t id = r < 0 ? 0 : json_integer_value(json_object_get(json_array_get(ids, 0), "id"));
-        json_decref(ids);
-        if (r >= 0) {
-                char msg[400];
-                snprintf(msg, sizeof(msg), "%s of %s on %s queued as job %lld", fleet_job_op_name(op), name, host,
-                         (long long) id);
-                r = event_add(s, actor, host, name, id, "job-queued", msg, err);
-        }
+        int64_t id = 0;
+        r = job_insert(s, name, host, op, actor, &id, err);
         json_decref(v);
         if (r >= 0)
                 r = job_get(s, id, ret, err);

@@ -31,7 +31,14 @@ int fleet_store_host_register(struct fleet_store *s, const char *host, const cha
 int fleet_store_host_seen(struct fleet_store *s, const char *host, struct fleet_error *err);
 int fleet_store_hosts(struct fleet_store *s, json_t **ret, struct fleet_error *err);
 
-/* The VMs of host as its agent read them: replaces what host reported before. */
+/* What a plain disk newly seen in an encrypted VM brings: an event, or an event
+ * and an encrypt job for the VM. */
+enum fleet_new_disk_policy { FLEET_NEW_DISK_EVENT = 0, FLEET_NEW_DISK_ENCRYPT };
+void fleet_store_set_new_disk_policy(struct fleet_store *s, enum fleet_new_disk_policy p);
+
+/* The VMs of host as its agent read them: replaces what host reported before.
+ * A plain disk that was not in the last report of a VM whose other disks are
+ * encrypted gets a disk-not-encrypted event (and an encrypt job, by policy). */
 int fleet_store_vms_replace(struct fleet_store *s, const char *host, json_t *vms, struct fleet_error *err);
 /* All VMs, or the VM called name (-ENOENT none); each with "host" and its active job. */
 int fleet_store_vms(struct fleet_store *s, json_t **ret, struct fleet_error *err);

@@ -39,6 +39,11 @@ static int set(const char *key, const char *value, int line, void *userdata, str
                 struct manager_client *m = &c->clients[c->n_clients++];
                 snprintf(m->cn, sizeof(m->cn), "%s", cn);
                 m->role = fleet_role_from_string(role);
+        } else if (strcmp(key, "new-data-disk") == 0) {
+                if (strcmp(value, "encrypt") != 0 && strcmp(value, "event") != 0)
+                        return fleet_error_set(err, -EINVAL, "%s:%d: new-data-disk is 'event' or 'encrypt'", c->path,
+                                               line);
+                c->encrypt_new_disks = strcmp(value, "encrypt") == 0;
         } else if (strcmp(key, "revoked-client") == 0) {
                 if (strlen(value) != 64 || strspn(value, "0123456789abcdef") != 64)
                         return fleet_error_set(err, -EINVAL,

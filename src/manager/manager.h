@@ -19,6 +19,7 @@ struct manager_config {
         char path[4096];
         char listen[256];
         char cert[4096], key[4096], ca[4096], database[4096];
+        bool encrypt_new_disks;   /* new-data-disk = encrypt */
         size_t n_clients;
         struct manager_client clients[MANAGER_MAX_CLIENTS];
         size_t n_revoked;

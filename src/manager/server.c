@@ -238,6 +238,7 @@ int manager_serve(const struct manager_config *c, struct fleet_error *err) {
                 SSL_CTX_free(s.ctx);
                 return r;
         }
+        fleet_store_set_new_disk_policy(s.store, c->encrypt_new_disks ? FLEET_NEW_DISK_ENCRYPT : FLEET_NEW_DISK_EVENT);
         char host[256];
         const char *colon = strrchr(c->listen, ':');
         int port = colon ? atoi(colon + 1) : 0;

@@ -8,7 +8,8 @@
 # mid-job and restarted, and the job completes; a decrypt is paused and resumed
 # and the disks come back byte for byte. With the key server down a job waits
 # (key-error event, tried again with backoff), survives a manager restart and
-# runs when the key server is back. A hostile agent certificate (h2's) can
+# runs when the key server is back. A data disk attached to the encrypted VM is
+# noticed (disk-not-encrypted event) and encrypted by the manager's policy. A hostile agent certificate (h2's) can
 # neither report for h1 nor take or touch h1's jobs (403, audited); an auditor
 # cannot encrypt; revoked certificates (an operator's, an agent's) are refused; a client without a
 # certificate, or with one from another CA, gets nothing. Bad input gets 4xx
@@ -72,6 +73,7 @@ for c in gone h4; do
         echo "revoked-client = $(openssl x509 -in "$M/client-$c.crt" -outform DER | sha256sum | cut -d' ' -f1)" \
                 >>"$M/manager.conf"
 done
+echo "new-data-disk = encrypt" >>"$M/manager.conf"
 manager_start
 
 note "an unauthenticated client gets nothing"
@@ -282,7 +284,22 @@ for _ in $(seq 900); do
         sleep 0.1
 done
 assert_eq "$(json_get "$T/job.json" "d['state']")" done "job 3 once the key server is back: $(cat "$T/job.json")"
-mc job list --json >"$T/jobs.json"
-assert_eq "$(json_get "$T/jobs.json" "[(j['id'], j['state']) for j in d]")" '[[1, "done"], [2, "done"], [3, "done"]]' \
-        "jobs at the end"
 assert_state "$T/os.img" "" encrypted
+
+note "a data disk attached to the encrypted VM: an event, and the policy encrypts it"
+make_random_image "$T/data2.img" 8M
+virsh -c "$LV_URI" attach-disk vm1 "$T/data2.img" vdc --config --driver qemu --subdriver raw >/dev/null ||
+        die "virsh attach-disk failed"
+for _ in $(seq 600); do
+        mc job list --json >"$T/jobs.json"
+        [ "$(json_get "$T/jobs.json" "[j['state'] for j in d if j['id'] == 4] == ['done']")" = true ] && break
+        sleep 0.1
+done
+assert_eq "$(json_get "$T/jobs.json" "[(j['id'], j['op'], j['actor'], j['state']) for j in d][3:]")" \
+        '[[4, "encrypt", "policy", "done"]]' "the policy's job"
+mc events --vm vm1 --json >"$T/ev4.jsonl"
+assert_file_contains "$T/ev4.jsonl" '"kind":"disk-not-encrypted".*disk vdc is not encrypted.*the policy encrypts it' \
+        "disk-not-encrypted event"
+assert_state "$T/data2.img" "" encrypted
+assert_eq "$(json_get "$T/jobs.json" "[(j['id'], j['state']) for j in d]")" \
+        '[[1, "done"], [2, "done"], [3, "done"], [4, "done"]]' "jobs at the end"

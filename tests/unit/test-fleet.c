@@ -223,6 +223,36 @@ static void test_api_roles(void **state) {
         fleet_store_free(s);
 }
 
+static void test_new_disk_policy(void **state) {
+        (void) state;
+        struct fleet_store *s = fixture();
+        fleet_store_set_new_disk_policy(s, FLEET_NEW_DISK_ENCRYPT);
+        const char *enc = "[{\"name\":\"vm1\",\"disks\":[{\"target\":\"vda\",\"state\":\"encrypted\"}]},"
+                          "{\"name\":\"vm2\",\"disks\":[{\"target\":\"vda\",\"state\":\"plain\"}]}]";
+        const char *attached = "[{\"name\":\"vm1\",\"disks\":[{\"target\":\"vda\",\"state\":\"encrypted\"},"
+                               "{\"target\":\"vdb\",\"state\":\"plain\"}]},"
+                               "{\"name\":\"vm2\",\"disks\":[{\"target\":\"vda\",\"state\":\"plain\"},"
+                               "{\"target\":\"vdb\",\"state\":\"plain\"}]}]";
+        json_t *a = json_loads(enc, 0, NULL), *b = json_loads(attached, 0, NULL), *jobs = NULL, *events = NULL;
+        assert_int_equal(fleet_store_vms_replace(s, "h1", a, NULL), 0);
+        assert_int_equal(fleet_store_vms_replace(s, "h1", b, NULL), 0);
+        /* The same report again is nothing new. */
+        assert_int_equal(fleet_store_vms_replace(s, "h1", b, NULL), 0);
+        assert_int_equal(fleet_store_jobs(s, &jobs, NULL), 0);
+        assert_int_equal(json_array_size(jobs), 1);
+        assert_string_equal(str(json_array_get(jobs, 0), "vm"), "vm1");
+        assert_string_equal(str(json_array_get(jobs, 0), "actor"), "policy");
+        assert_int_equal(fleet_store_events(s, "vm1", 0, 100, &events, NULL), 0);
+        assert_int_equal(json_array_size(events), 2);
+        assert_string_equal(str(json_array_get(events, 0), "kind"), "disk-not-encrypted");
+        assert_non_null(strstr(str(json_array_get(events, 0), "message"), "disk vdb is not encrypted"));
+        json_decref(a);
+        json_decref(b);
+        json_decref(jobs);
+        json_decref(events);
+        fleet_store_free(s);
+}
+
 static void test_query(void **state) {
         (void) state;
         char buf[16];
@@ -248,6 +278,7 @@ int main(void) {
                 cmocka_unit_test(test_events_append_only),
                 cmocka_unit_test(test_migration),
                 cmocka_unit_test(test_api_roles),
+                cmocka_unit_test(test_new_disk_policy),
                 cmocka_unit_test(test_query),
         };
         int r = cmocka_run_group_tests(tests, NULL, NULL);
