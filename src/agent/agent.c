@@ -70,22 +70,51 @@ static json_t *domain_json(const struct vm_domain *d) {
                          disks);
 }
 
-/* The host's VMs, each disk's state read from the disk, to the manager. */
-static int report_inventory(const struct agent_config *cf, struct fleet_client *c) {
-        _cleanup_(vm_inventory_freep) struct vm_inventory *inv = NULL;
-        struct vm_error verr = { 0 };
-        int r = vm_inventory_get(cf->libvirt[0] ? cf->libvirt : NULL, NULL, 0, &inv, &verr);
-        if (r < 0)
-                return log_warning_errno(r, "cannot read the host's VMs: %s", verr.text);
-        json_t *vms = json_array();
-        for (size_t i = 0; i < inv->n; i++)
-                json_array_append_new(vms, domain_json(&inv->domains[i]));
-        json_t *body = json_pack("{s:o}", "vms", vms), *answer = NULL;
+/* The host's VMs as last reported: after a job only that VM is read again. */
+static json_t *last_vms;
+
+static int post_inventory(struct fleet_client *c) {
+        json_t *body = json_pack("{s:O}", "vms", last_vms), *answer = NULL;
         int status;
-        r = call(c, "POST", "/agent/inventory", body, 60, &status, &answer);
+        int r = call(c, "POST", "/agent/inventory", body, 60, &status, &answer);
         json_decref(body);
         json_decref(answer);
         return r;
+}
+
+/* The host's VMs (or the one called name, in the last full list), each disk's
+ * state read from the disk, to the manager. */
+static int report_inventory(const struct agent_config *cf, struct fleet_client *c, const char *name) {
+        _cleanup_(vm_inventory_freep) struct vm_inventory *inv = NULL;
+        struct vm_error verr = { 0 };
+        if (!last_vms)
+                name = NULL;
+        int r = vm_inventory_get(cf->libvirt[0] ? cf->libvirt : NULL, name, 0, &inv, &verr);
+        if (r == -ENOENT && name)
+                r = vm_inventory_get(cf->libvirt[0] ? cf->libvirt : NULL, name = NULL, 0, &inv, &verr);
+        if (r < 0)
+                return log_warning_errno(r, "cannot read the host's VMs: %s", verr.text);
+        if (!name) {
+                json_decref(last_vms);
+                last_vms = json_array();
+                for (size_t i = 0; i < inv->n; i++)
+                        json_array_append_new(last_vms, domain_json(&inv->domains[i]));
+                return post_inventory(c);
+        }
+        json_t *fresh = domain_json(&inv->domains[0]);
+        size_t i;
+        json_t *vm;
+        bool replaced = false;
+        json_array_foreach(last_vms, i, vm)
+                if (json_equal(json_object_get(vm, "name"), json_object_get(fresh, "name"))) {
+                        json_array_set(last_vms, i, fresh);
+                        replaced = true;
+                        break;
+                }
+        if (!replaced)
+                json_array_append(last_vms, fresh);
+        json_decref(fresh);
+        return post_inventory(c);
 }
 
 struct job {
@@ -241,7 +270,7 @@ int agent_run(const struct agent_config *cf, struct fleet_error *err) {
         snprintf(query, sizeof(query), "/agent/jobs?wait=%d", cf->poll_seconds);
         while (!stopping) {
                 if (now_mono() - last_inventory >= cf->inventory_seconds) {
-                        (void) report_inventory(cf, c);
+                        (void) report_inventory(cf, c, NULL);
                         last_inventory = now_mono();
                 }
                 json_t *job = NULL;
@@ -255,7 +284,8 @@ int agent_run(const struct agent_config *cf, struct fleet_error *err) {
                 if (status == 200 && json_is_object(job)) {
                         run_job(cf, c, job);
                         if (!stopping) {
-                                (void) report_inventory(cf, c);
+                                (void) report_inventory(cf, c,
+                                                        json_string_value(json_object_get(job, "vm")));
                                 last_inventory = now_mono();
                         }
                 } else {
@@ -266,5 +296,7 @@ int agent_run(const struct agent_config *cf, struct fleet_error *err) {
                 json_decref(job);
         }
         log_info("stopping");
+        json_decref(last_vms);
+        last_vms = NULL;
         return 0;
 }

@@ -2,15 +2,22 @@
  * API has answered survives a power cut. */
 #include <errno.h>
 #include <sqlite3.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "fleet/db.h"
 #include "shared/macro.h"
 
+#define STMT_CACHE 64
+
 struct db_sqlite {
         struct fleet_db db;
         sqlite3 *h;
+        /* Prepared statements by their SQL text's address: every statement is a
+         * string literal in store.c, and preparing costs more than most of them
+         * take to run. */
+        struct { const char *sql; sqlite3_stmt *st; } cache[STMT_CACHE];
 };
 
 static sqlite3 *handle(struct fleet_db *db) {
@@ -36,24 +43,58 @@ static int bind_va(sqlite3_stmt *st, const char *fmt, va_list ap) {
         return 0;
 }
 
-static int db_exec(struct fleet_db *db, struct fleet_error *err, const char *sql, const char *fmt, va_list ap) {
+/* A ready statement for sql; release() gives it back. */
+static sqlite3_stmt *acquire(struct fleet_db *db, const char *sql) {
+        struct db_sqlite *d = (struct db_sqlite *) db;
+        size_t slot = ((uintptr_t) sql >> 3) % STMT_CACHE;
+        if (d->cache[slot].sql == sql && d->cache[slot].st) {
+                sqlite3_stmt *st = d->cache[slot].st;
+                d->cache[slot].st = NULL; /* in use: a nested call prepares its own */
+                return st;
+        }
         sqlite3_stmt *st = NULL;
-        if (sqlite3_prepare_v2(handle(db), sql, -1, &st, NULL) != SQLITE_OK)
+        if (sqlite3_prepare_v3(d->h, sql, -1, SQLITE_PREPARE_PERSISTENT, &st, NULL) != SQLITE_OK)
+                return NULL;
+        return st;
+}
+
+static void release(struct fleet_db *db, const char *sql, sqlite3_stmt *st) {
+        struct db_sqlite *d = (struct db_sqlite *) db;
+        size_t slot = ((uintptr_t) sql >> 3) % STMT_CACHE;
+        sqlite3_reset(st);
+        sqlite3_clear_bindings(st);
+        if (d->cache[slot].st && d->cache[slot].sql != sql) {
+                sqlite3_finalize(d->cache[slot].st);
+                d->cache[slot].st = NULL;
+        }
+        if (!d->cache[slot].st) {
+                d->cache[slot].sql = sql;
+                d->cache[slot].st = st;
+        } else
+                sqlite3_finalize(st);
+}
+
+static int db_exec(struct fleet_db *db, struct fleet_error *err, const char *sql, const char *fmt, va_list ap) {
+        sqlite3_stmt *st = acquire(db, sql);
+        if (!st)
                 return fail(db, err, "prepare");
         int r = bind_va(st, fmt, ap);
         int rc = r == 0 ? sqlite3_step(st) : SQLITE_ERROR;
         while (rc == SQLITE_ROW)
                 rc = sqlite3_step(st);
-        sqlite3_finalize(st);
-        if (rc != SQLITE_DONE)
-                return fail(db, err, "write");
+        if (rc != SQLITE_DONE) {
+                r = fail(db, err, "write");
+                release(db, sql, st);
+                return r;
+        }
+        release(db, sql, st);
         return sqlite3_changes(handle(db));
 }
 
 static int db_query(struct fleet_db *db, struct fleet_error *err, json_t **ret, const char *sql, const char *fmt,
                     va_list ap) {
-        sqlite3_stmt *st = NULL;
-        if (sqlite3_prepare_v2(handle(db), sql, -1, &st, NULL) != SQLITE_OK)
+        sqlite3_stmt *st = acquire(db, sql);
+        if (!st)
                 return fail(db, err, "prepare");
         int r = bind_va(st, fmt, ap);
         json_t *rows = json_array();
@@ -86,11 +127,13 @@ static int db_query(struct fleet_db *db, struct fleet_error *err, json_t **ret, 
                 }
                 json_array_append_new(rows, o);
         }
-        sqlite3_finalize(st);
         if (r < 0 || rc != SQLITE_DONE) {
                 json_decref(rows);
-                return fail(db, err, "read");
+                r = fail(db, err, "read");
+                release(db, sql, st);
+                return r;
         }
+        release(db, sql, st);
         *ret = rows;
         return 0;
 }
@@ -100,6 +143,9 @@ static int db_script(struct fleet_db *db, struct fleet_error *err, const char *s
 }
 
 static void db_close(struct fleet_db *db) {
+        struct db_sqlite *d = (struct db_sqlite *) db;
+        for (size_t i = 0; i < STMT_CACHE; i++)
+                sqlite3_finalize(d->cache[i].st);
         sqlite3_close(handle(db));
         free(db);
 }
