@@ -2,10 +2,12 @@
 #include "keys/binding.h"
 
 #include <errno.h>
+#include <limits.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "disk/luks1-meta.h"
 #include "shared/hex.h"
@@ -18,6 +20,8 @@ struct binding {
         char *header_path;
         int token_id;
         bool kek_created;          /* made for this binding: retired if it is abandoned */
+        char used_by[40];          /* the volume recorded among the KEK's users ("" none) */
+        char used_at[PATH_MAX + 300]; /* ... at this place */
         char error[512];
 };
 
@@ -58,7 +62,16 @@ void binding_free(struct binding *b) {
 }
 
 int binding_abandon(struct binding *b) {
-        if (!b || !b->kek_created)
+        if (!b)
+                return 0;
+        if (b->used_by[0] && !b->kek_created) {
+                /* A KEK the caller chose stays; only this disk's record goes. */
+                struct kek_usage u;
+                if (provider_kek_unuse(b->p, b->tok->kek_id, b->used_by, b->used_at, &u) < 0)
+                        snprintf(b->error, sizeof(b->error), "%s", provider_error(b->p));
+                b->used_by[0] = '\0';
+        }
+        if (!b->kek_created)
                 return 0;
         b->kek_created = false;
         int r = provider_kek_retire(b->p, b->tok->kek_id);
@@ -174,11 +187,34 @@ static const char *store_path(const struct binding *b, struct crypt_device *cd) 
                                                    : crypt_get_device_name(cd);
 }
 
+/* Before the token: a disk whose token exists but is not recorded could lose its
+ * KEK when the KEK's other disks go; a record without a token only keeps a KEK. */
+static int record_use(struct binding *b, struct crypt_device *cd, const char *path) {
+        const char *uuid = crypt_get_uuid(cd);
+        if (!uuid)
+                return 0;
+        provider_kek_place(b->header_path ? b->header_path : path, b->used_at, sizeof(b->used_at));
+        int r = provider_kek_use(b->p, b->tok->kek_id, uuid, b->used_at);
+        if (r < 0) {
+                snprintf(b->error, sizeof(b->error), "%s", provider_error(b->p));
+                return r;
+        }
+        snprintf(b->used_by, sizeof(b->used_by), "%s", uuid);
+        return 0;
+}
+
 int binding_header_hook(struct crypt_device *cd, int keyslot, void *userdata) {
         struct binding *b = userdata;
         b->tok->keyslot = keyslot;
         const char *path = store_path(b, cd);
-        int r = token_store_add(cd, path, b->tok);
+        if (token_store_can_add(cd, path) == -ENOSPC && strcmp(crypt_get_type(cd), CRYPT_LUKS1) == 0) {
+                no_room_error(b->error, sizeof(b->error), path);
+                return -ENOSPC;
+        }
+        int r = record_use(b, cd, path);
+        if (r < 0)
+                return r;
+        r = token_store_add(cd, path, b->tok);
         if (r == -ENOSPC && strcmp(crypt_get_type(cd), CRYPT_LUKS1) == 0) {
                 no_room_error(b->error, sizeof(b->error), path);
                 return r;

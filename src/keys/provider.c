@@ -6,6 +6,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 int provider_fail(struct provider *p, int r, const char *fmt, ...) {
         va_list ap;
@@ -70,6 +71,30 @@ static int ensure_error(struct provider *p, int r, const char *what) {
 int provider_kek_create(struct provider *p, const struct kek_attrs *attrs, char **ret_id) {
         p->error[0] = 0;
         return ensure_error(p, p->ops->kek_create(p, attrs, ret_id), "creating a KEK");
+}
+
+int provider_kek_use(struct provider *p, const char *kek_id, const char *disk, const char *place) {
+        p->error[0] = 0;
+        if (!p->ops->kek_use)
+                return 0;
+        return ensure_error(p, p->ops->kek_use(p, kek_id, disk, place), "recording the disk that uses a KEK");
+}
+
+int provider_kek_unuse(struct provider *p, const char *kek_id, const char *disk, const char *place,
+                       struct kek_usage *ret) {
+        p->error[0] = 0;
+        *ret = (struct kek_usage) { 0 };
+        if (!p->ops->kek_unuse)
+                return 0;
+        return ensure_error(p, p->ops->kek_unuse(p, kek_id, disk, place, ret), "releasing a disk's use of a KEK");
+}
+
+void provider_kek_place(const char *path, char *buf, size_t size) {
+        char host[256] = "";
+        char *abs = realpath(path, NULL);
+        (void) gethostname(host, sizeof(host) - 1);
+        snprintf(buf, size, "%s:%s", host, abs ? abs : path);
+        free(abs);
 }
 
 int provider_kek_list(struct provider *p, struct kek_info **ret, size_t *ret_n) {

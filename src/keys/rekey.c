@@ -2,6 +2,7 @@
 #include "keys/rekey.h"
 
 #include <errno.h>
+#include <limits.h>
 #include <openssl/rand.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -154,6 +155,7 @@ int keys_rekey(const struct rekey_opts *o, struct rekey_result *ret, char *err, 
         /* Step 2: the new token. Until it is committed the old token still works. */
         r = binding_header_hook(cd, slot, b);
         if (r < 0) {
+                (void) binding_abandon(b);
                 if (o->rotate_secret) {
                         (void) crypt_keyslot_destroy(cd, slot);
                         (void) token_store_clear_pending(cd, hp);
@@ -177,7 +179,16 @@ int keys_rekey(const struct rekey_opts *o, struct rekey_result *ret, char *err, 
                         return errf(err, errlen, r, "rekeyed, but the transition marker could not be removed: %s",
                                     strerror(-r));
         }
+        /* Last: the old KEK may now be unused. The disk is rekeyed whatever the
+         * provider answers; the result says what became of the old KEK. */
+        bool same_kek = strcmp(old->kek_id, binding_kek_id(b)) == 0 &&
+                        bo.provider && strcmp(old->provider, bo.provider) == 0;
+        struct kek_release rel = { 0 };
+        if (!same_kek && crypt_get_uuid(cd))
+                (void) keys_kek_release(o->providers_path, old->provider, old->kek_id, crypt_get_uuid(cd), hp, &rel);
         if (ret) {
+                ret->old_release = rel;
+                ret->released = !same_kek && crypt_get_uuid(cd);
                 snprintf(ret->old_kek, sizeof(ret->old_kek), "%s", old->kek_id);
                 snprintf(ret->new_kek, sizeof(ret->new_kek), "%s", binding_kek_id(b));
                 ret->old_keyslot = cur.keyslot;
@@ -346,7 +357,9 @@ int keys_bind(const struct bind_opts *o, const struct secret *passphrase, struct
         return 0;
 }
 
-int keys_unbind(const char *image, const char *header, int id, char ret_kek[static 256], char *err, size_t errlen) {
+int keys_unbind(const char *providers_path, const char *image, const char *header, int id, struct unbind_result *ret,
+                char *err, size_t errlen) {
+        *ret = (struct unbind_result) { 0 };
         _cleanup_(change_lock_release) struct change_lock lock = CHANGE_LOCK_INIT;
         _cleanup_(crypt_freep) struct crypt_device *cd = NULL;
         int r = unlock_load_for_change(image, header, &lock, &cd, err, errlen);
@@ -374,14 +387,64 @@ int keys_unbind(const char *image, const char *header, int id, char ret_kek[stat
                 return errf(err, errlen, -EBUSY, "keyslot %d is the last way into %s: add a recovery passphrase "
                             "('vmcrypt disk recovery-key add') or another binding before removing token %d",
                             slot, image, id);
-        snprintf(ret_kek, 256, "%s", t->tok && t->tok->kek_id ? t->tok->kek_id : "");
+        snprintf(ret->kek, sizeof(ret->kek), "%s", t->tok && t->tok->kek_id ? t->tok->kek_id : "");
+        _cleanup_(freep) char *provider = t->tok && t->tok->provider ? strdup(t->tok->provider) : NULL;
         /* Token first: a keyslot without a token is still a way in for whoever
          * has its secret, a token without a keyslot would mislead. */
         if ((r = token_store_remove(cd, hp, id)) < 0)
                 return errf(err, errlen, r, "cannot remove token %d: %s", id, strerror(-r));
         if (slot >= 0 && slot_active(cd, slot) && (r = crypt_keyslot_destroy(cd, slot)) < 0)
                 return errf(err, errlen, r, "token %d removed, but keyslot %d could not be: %s", id, slot, strerror(-r));
-        return slot >= 0;
+        ret->keyslot_removed = slot >= 0;
+        /* Another token of this disk under the same KEK still uses it. */
+        bool kek_still_used = false;
+        for (size_t i = 0; i < l->n; i++)
+                if (&l->e[i] != t && l->e[i].tok && l->e[i].tok->kek_id && ret->kek[0] &&
+                    strcmp(l->e[i].tok->kek_id, ret->kek) == 0)
+                        kek_still_used = true;
+        if (provider && ret->kek[0] && !kek_still_used && crypt_get_uuid(cd)) {
+                ret->released = true;
+                (void) keys_kek_release(providers_path, provider, ret->kek, crypt_get_uuid(cd), hp, &ret->release);
+        }
+        return 0;
+}
+
+int keys_kek_release(const char *providers_path, const char *provider, const char *kek_id, const char *disk,
+                     const char *path, struct kek_release *ret) {
+        *ret = (struct kek_release) { 0 };
+        snprintf(ret->provider, sizeof(ret->provider), "%s", provider ? provider : "");
+        snprintf(ret->kek, sizeof(ret->kek), "%s", kek_id);
+        _cleanup_(provider_configs_freep) struct provider_configs *cs = NULL;
+        int r = provider_config_load(providers_path, &cs, ret->text, sizeof(ret->text));
+        _cleanup_(provider_freep) struct provider *p = NULL;
+        if (r >= 0)
+                r = provider_open_by_name(cs, provider, &p, ret->text, sizeof(ret->text));
+        if (r == -EOPNOTSUPP)
+                snprintf(ret->text, sizeof(ret->text), "this vmcrypt was built without KMIP support");
+        if (r < 0)
+                return ret->error = r;
+        struct kek_usage u;
+        char place[PATH_MAX + 300];
+        provider_kek_place(path, place, sizeof(place));
+        r = provider_kek_unuse(p, kek_id, disk, place, &u);
+        if (r < 0) {
+                snprintf(ret->text, sizeof(ret->text), "%s", provider_error(p));
+                return ret->error = r;
+        }
+        ret->tracked = u.tracked;
+        ret->users = u.users;
+        snprintf(ret->elsewhere, sizeof(ret->elsewhere), "%s", u.elsewhere);
+        /* Not found: this disk was never recorded (a copy of a recorded image, or
+         * an image moved since): its release cannot speak for the others. */
+        if (u.gone || !u.tracked || !u.found || u.users > 0)
+                return 0;
+        r = provider_kek_retire(p, kek_id);
+        if (r < 0) {
+                snprintf(ret->text, sizeof(ret->text), "%s", provider_error(p));
+                return ret->error = r;
+        }
+        ret->retired = true;
+        return 0;
 }
 
 int keys_kek_report(const char *providers_path, const char *provider, char *const *images, size_t n_images,

@@ -15,6 +15,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+#include "keys/provider.h"
 #include "shared/secret.h"
 
 struct rekey_opts {
@@ -27,6 +28,8 @@ struct rekey_opts {
 };
 
 struct rekey_result {
+        bool released;              /* the old KEK was released (old_release says how) */
+        struct kek_release old_release;
         char old_kek[256];
         char new_kek[256];
         int old_keyslot, new_keyslot;
@@ -83,12 +86,29 @@ struct bind_result {
 int keys_bind(const struct bind_opts *o, const struct secret *passphrase, struct bind_result *ret, char *err,
               size_t errlen);
 
+struct unbind_result {
+        char kek[256];              /* the removed token's KEK */
+        bool keyslot_removed;       /* its keyslot went too (no other token used it) */
+        bool released;              /* the KEK was released: release says how */
+        struct kek_release release;
+};
+
 /* Remove token id and its keyslot (refused when no other keyslot would remain);
- * a keyslot another token still uses stays. 1 when the keyslot went too, 0 when
- * only the token did; ret_kek gets the token's KEK id. */
-int keys_unbind(const char *image, const char *header, int id, char ret_kek[static 256], char *err, size_t errlen);
+ * a keyslot another token still uses stays. Then the disk's use of the token's
+ * KEK is released (keys_kek_release) unless another of its tokens uses it. */
+int keys_unbind(const char *providers_path, const char *image, const char *header, int id, struct unbind_result *ret,
+                char *err, size_t errlen);
 
 struct kek_info;
+struct kek_release;
+
+/* The volume with LUKS UUID disk, whose header is at path, no longer uses kek_id on
+ * key provider `provider`: drop its record there, and retire the KEK (revoke, then
+ * destroy) when it tracks its users and this was the last. *ret says what
+ * happened, also on failure (then the KEK stays as it was, and ret->text says
+ * why). 0 or -errno. */
+int keys_kek_release(const char *providers_path, const char *provider, const char *kek_id, const char *disk,
+                     const char *path, struct kek_release *ret);
 
 /* The KEKs vmcrypt created on key provider `provider` (NULL: the default), each with
  * the number of the given disk images whose tokens use it: a KEK that none of a

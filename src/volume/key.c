@@ -1,9 +1,11 @@
 /* Finding a disk's key and binding new keyslots to key providers: see volume.h. */
 #include <errno.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <string.h>
 #include <unistd.h>
 
+#include "keys/rekey.h"
 #include "keys/unlock.h"
 #include "shared/fd-util.h"
 #include "shared/key-input.h"
@@ -41,16 +43,63 @@ static int bind_new_slot(struct volume_call *c) {
         return 0;
 }
 
+/* The call's LUKS header: on the disk, or during an interrupted job (when the one
+ * on the disk is hidden) its copy in the job area, which carries the same tokens
+ * (*memfd holds that copy). -ENOENT: not a LUKS volume. */
+static int load_header(struct volume_call *c, struct crypt_device **ret, int *memfd) {
+        char err[1024];
+        if (unlock_load(c->p->path, c->ep.header_path, ret, err, sizeof(err)) >= 0 ||
+            engine_job_header(c->p->path, c->ep.header_path, NULL, ret, memfd) >= 0)
+                return 0;
+        return -ENOENT;
+}
+
+int volume_collect_keks(struct volume_call *c) {
+        struct crypt_device *cd = NULL;
+        _cleanup_(closep) int memfd = -EBADF;
+        c->n_keks = 0;
+        if (load_header(c, &cd, &memfd) < 0)
+                return 0;
+        const char *header_path = c->ep.header_path ? c->ep.header_path : c->p->path;
+        _cleanup_(token_list_freep) struct token_list *l = NULL;
+        int r = token_store_list(cd, header_path, &l);
+        const char *uuid = crypt_get_uuid(cd);
+        snprintf(c->uuid, sizeof(c->uuid), "%s", uuid ? uuid : "");
+        crypt_free(cd);
+        if (r < 0)
+                return 0; /* no tokens to read: nothing to release afterwards */
+        for (size_t i = 0; i < l->n && c->n_keks < ELEMENTSOF(c->keks); i++) {
+                const struct vmcrypt_token *t = l->e[i].tok;
+                if (!t || !t->kek_id || !t->provider)
+                        continue;
+                bool dup = false;
+                for (size_t k = 0; k < c->n_keks; k++)
+                        dup |= strcmp(c->keks[k].kek, t->kek_id) == 0 && strcmp(c->keks[k].provider, t->provider) == 0;
+                if (dup)
+                        continue;
+                snprintf(c->keks[c->n_keks].provider, sizeof(c->keks[0].provider), "%s", t->provider);
+                snprintf(c->keks[c->n_keks].kek, sizeof(c->keks[0].kek), "%s", t->kek_id);
+                c->n_keks++;
+        }
+        return 0;
+}
+
+void volume_release_keks(struct volume_call *c) {
+        if (!c->uuid[0])
+                return;
+        for (size_t k = 0; k < c->n_keks && c->res->n_released < ELEMENTSOF(c->res->released); k++)
+                (void) keys_kek_release(c->p->key.providers, c->keks[k].provider, c->keks[k].kek, c->uuid,
+                                        c->ep.header_path ? c->ep.header_path : c->p->path,
+                                        &c->res->released[c->res->n_released++]);
+}
+
 int volume_provider_key(struct volume_call *c, struct secret **ret) {
         const char *target = c->p->path, *header = c->ep.header_path;
         const char *header_path = header ? header : target;
         char err[1024] = "";
         struct crypt_device *cd = NULL;
         _cleanup_(closep) int memfd = -EBADF;
-        /* During an interrupted job the header on the disk is hidden; its copy in the
-         * job area carries the same tokens. Neither: not a LUKS volume. */
-        if (unlock_load(target, header, &cd, err, sizeof(err)) < 0 &&
-            engine_job_header(target, header, NULL, &cd, &memfd) < 0)
+        if (load_header(c, &cd, &memfd) < 0)
                 return 0;
         _cleanup_(token_list_freep) struct token_list *l = NULL;
         int r = token_store_list(cd, header_path, &l);

@@ -236,14 +236,18 @@ static int run_job(const struct volume_params *p, struct volume_result *res, str
                 if (engine_status(p->path, c.ep.header_path, NULL, &st) >= 0 && st.n_keyslots > 1)
                         res->dropped_keyslots = st.n_keyslots - 1;
         }
+        if (r >= 0 && op == ENGINE_OP_DECRYPT)
+                r = volume_collect_keks(&c);
         if (r >= 0)
                 r = job_begin(&c, op);
         if (r >= 0) {
                 r = fn(&c.ep);
                 r = job_finish(&c, r, engine_operation_to_string(op));
         }
-        if (r >= 0 && op == ENGINE_OP_DECRYPT)
+        if (r >= 0 && op == ENGINE_OP_DECRYPT) {
                 drop_sidecar(&c);
+                volume_release_keks(&c);
+        }
         /* Only a finished deep rekey has dropped keyslots. */
         if (r < 0)
                 res->dropped_keyslots = 0;
@@ -280,12 +284,16 @@ int volume_resume(const struct volume_params *p, struct volume_result *res, stru
                                   !(st.job_finalizing && st.job != ENGINE_OP_DECRYPT));
         bool was_decrypt = r >= 0 && st.job == ENGINE_OP_DECRYPT;
         r = need_key ? volume_get_key(&c, false) : 0;
+        if (r >= 0 && was_decrypt)
+                r = volume_collect_keks(&c);
         if (r >= 0) {
                 r = engine_resume(&c.ep);
                 r = job_finish(&c, r, "resume");
         }
-        if (r == 0 && was_decrypt)
+        if (r == 0 && was_decrypt) {
                 drop_sidecar(&c);
+                volume_release_keks(&c);
+        }
         volume_call_done(&c, r);
         return r;
 }

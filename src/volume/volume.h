@@ -15,6 +15,7 @@
 #include <stdint.h>
 
 #include "disk/engine.h"
+#include "keys/provider.h"
 #include "shared/secret.h"
 
 /* A call's error: its errno and its explanation. */
@@ -73,6 +74,8 @@ struct volume_result {
         bool no_key;                 /* failed: no key source given, and none to ask */
         unsigned dropped_keyslots;   /* reencrypt: keyslots the new volume key lost */
         char sidecar_removed[PATH_MAX]; /* decrypt: the LUKS1 binding file removed */
+        unsigned n_released;         /* decrypt: the KEKs the disk no longer uses, */
+        struct kek_release released[4]; /* ... each released (retired when the last) */
         bool interrupted;            /* failed, and the job waits for resume */
         bool paused;                 /* stopped on the progress callback's request */
         struct engine_status status; /* volume_status */
