@@ -363,7 +363,7 @@ static void print_summary(const char *what, const struct disk_opts *o, const cha
 }
 
 int disk_report(const char *cmd, const char *what, const struct disk_opts *o, const char *path, int r,
-                const struct volume_result *res, const struct volume_error *err) {
+                const struct volume_result *res, const struct error *err) {
         struct progress_state *s = &progress_state;
         if (s->drew_bar) {
                 fputc('\n', stderr);

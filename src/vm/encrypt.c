@@ -143,7 +143,7 @@ static int refuse_disk(const struct vm_op *op, const struct vm_disk *k, struct v
 }
 
 static int job_failed(struct vm_op *op, struct vm_disk *k, const char *what, int r, const struct volume_result *vr,
-                      const struct volume_error *ve, struct vm_error *err) {
+                      const struct error *ve, struct vm_error *err) {
         return vm_fail(err, r, "domain %s, disk %s (%s): %s failed: %s%s", op->d.name, k->target, k->path, what,
                        ve->text, vr->interrupted ? "; the job waits: run the same vmcrypt vm command again "
                        "(or vmcrypt disk resume) to finish it" : "");
@@ -199,7 +199,7 @@ int vm_encrypt(const struct vm_params *p, struct vm_result *res, struct vm_error
                         continue;
                 struct volume_params vp;
                 struct volume_result vr;
-                struct volume_error ve;
+                struct error ve;
                 struct progress_ctx ctx;
                 volume_params_for(p, k, &ctx, &vp);
                 switch (k->state) {
@@ -291,7 +291,7 @@ int vm_decrypt(const struct vm_params *p, struct vm_result *res, struct vm_error
                                 continue;
                         struct volume_params vp;
                         struct volume_result vr;
-                        struct volume_error ve;
+                        struct error ve;
                         struct progress_ctx ctx;
                         volume_params_for(p, k, &ctx, &vp);
                         switch (k->state) {

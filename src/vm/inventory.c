@@ -78,7 +78,7 @@ void vm_disk_read(struct vm_disk *d, unsigned flags) {
         }
         struct volume_params p = { .path = d->path };
         struct volume_result res;
-        struct volume_error err;
+        struct error err;
         /* A status read that meets a running job's header mid-change sees it torn
          * (seen once per LUKS1 decrypt: "corrupted (both copies)"): the engine
          * writes it in a moment, so read again before calling the disk damaged. */

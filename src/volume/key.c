@@ -16,7 +16,7 @@ static int header_hook(struct crypt_device *cd, int keyslot, void *userdata) {
         struct volume_call *c = userdata;
         int r = binding_header_hook(cd, keyslot, c->binding);
         if (r < 0)
-                volume_fail(c->err, r, "%s", binding_error(c->binding));
+                error_set(c->err, r, "%s", binding_error(c->binding));
         return r;
 }
 
@@ -33,7 +33,7 @@ static int bind_new_slot(struct volume_call *c) {
         char err[1024] = "";
         int r = binding_prepare(&bo, &c->key, &c->binding, err, sizeof(err));
         if (r < 0)
-                return volume_fail(c->err, r, "cannot prepare the key for %s: %s", c->p->path, err);
+                return error_set(c->err, r, "cannot prepare the key for %s: %s", c->p->path, err);
         /* The secret has full entropy: PBKDF2 with minimal iterations. */
         c->ep.kdf = ENGINE_KDF_MINIMAL;
         c->ep.header_hook = header_hook;
@@ -49,7 +49,7 @@ static int bind_new_slot(struct volume_call *c) {
 static int load_header(struct volume_call *c, struct crypt_device **ret, int *memfd) {
         char err[1024];
         if (unlock_load(c->p->path, c->ep.header_path, ret, err, sizeof(err)) >= 0 ||
-            engine_job_header(c->p->path, c->ep.header_path, NULL, ret, memfd) >= 0)
+            engine_job_header(c->p->path, c->ep.header_path, NULL, ret, memfd, NULL) >= 0)
                 return 0;
         return -ENOENT;
 }
@@ -111,7 +111,7 @@ int volume_provider_key(struct volume_call *c, struct secret **ret) {
         r = unlocker_new(c->p->key.providers, &u, err, sizeof(err));
         if (r < 0) {
                 crypt_free(cd);
-                return volume_fail(c->err, r, "%s is bound to a key provider, but the providers cannot be loaded: %s",
+                return error_set(c->err, r, "%s is bound to a key provider, but the providers cannot be loaded: %s",
                                    target, err);
         }
         struct unlock_result res = { .keyslot = -1, .token_id = -1 };
@@ -119,7 +119,7 @@ int volume_provider_key(struct volume_call *c, struct secret **ret) {
         crypt_free(cd);
         token_free(res.token);
         if (r < 0)
-                return volume_fail(c->err, r, "cannot unlock %s through its key provider: %s", target, err);
+                return error_set(c->err, r, "cannot unlock %s through its key provider: %s", target, err);
         c->res->key_released = true;
         c->res->keyslot = res.keyslot;
         return 1;
@@ -134,22 +134,22 @@ int volume_get_key(struct volume_call *c, bool new_slot) {
                 r = bind_new_slot(c);
         else if (k->new_file) {
                 if (!new_slot)
-                        return volume_fail(c->err, -EINVAL, "a new key file only applies when a new keyslot is made");
+                        return error_set(c->err, -EINVAL, "a new key file only applies when a new keyslot is made");
                 /* 64 hex digits: cryptsetup and QEMU (UTF-8 secrets) both take it. */
                 r = key_input_new_hex_key_file(k->new_file, 32, &c->key);
                 if (r == -EEXIST)
-                        return volume_fail(c->err, r, "key file %s already exists: refusing to overwrite it (choose another path)",
+                        return error_set(c->err, r, "key file %s already exists: refusing to overwrite it (choose another path)",
                                            k->new_file);
                 if (r < 0)
-                        return volume_fail(c->err, r, "cannot create key file %s: %s", k->new_file, strerror(-r));
+                        return error_set(c->err, r, "cannot create key file %s: %s", k->new_file, strerror(-r));
                 c->res->key_file_made = true;
                 c->ep.kdf = ENGINE_KDF_MINIMAL;
         } else if (k->file) {
                 r = key_input_read_file(k->file, &c->key);
                 if (r == -EINVAL)
-                        return volume_fail(c->err, r, "key file %s is empty", k->file);
+                        return error_set(c->err, r, "key file %s is empty", k->file);
                 if (r < 0)
-                        return volume_fail(c->err, r, "cannot read key file %s: %s", k->file, strerror(-r));
+                        return error_set(c->err, r, "cannot read key file %s: %s", k->file, strerror(-r));
                 if (k->random)
                         c->ep.kdf = ENGINE_KDF_MINIMAL;
         } else if (k->secret) {
@@ -163,14 +163,14 @@ int volume_get_key(struct volume_call *c, bool new_slot) {
                         return r;
                 if (r == 0 && !k->ask) {
                         c->res->no_key = true;
-                        return volume_fail(c->err, -EINVAL, "no key given for %s", target);
+                        return error_set(c->err, -EINVAL, "no key given for %s", target);
                 }
                 if (r == 0) {
                         r = k->ask(target, new_slot, &c->key, k->ask_userdata);
                         if (r == -EINVAL)
-                                return volume_fail(c->err, r, "passphrases were empty or did not match");
+                                return error_set(c->err, r, "passphrases were empty or did not match");
                         if (r < 0)
-                                return volume_fail(c->err, r, "cannot read a passphrase: %s", strerror(-r));
+                                return error_set(c->err, r, "cannot read a passphrase: %s", strerror(-r));
                 }
                 r = 0;
         }

@@ -10,7 +10,7 @@
 struct volume_call {
         const struct volume_params *p;
         struct volume_result *res;
-        struct volume_error *err;
+        struct error *err;
         struct engine_params ep;     /* what the engine gets */
         struct secret *key;          /* the unlock key found or made */
         struct binding *binding;     /* a new keyslot's binding (its header hook) */
@@ -25,7 +25,7 @@ struct volume_call {
 
 /* Start a call: clear res and err, fill the engine's parameters from p. */
 void volume_call_init(struct volume_call *c, const struct volume_params *p, struct volume_result *res,
-                      struct volume_error *err);
+                      struct error *err);
 /* Undo what a failed call made before the disk changed (a new key file, a KEK
  * created for it), and free what the call holds. */
 void volume_call_done(struct volume_call *c, int r);
