@@ -83,11 +83,11 @@ int disk_bind_main(int argc, char *argv[]) {
         if (r < 0)
                 return log_error_errno(r, "cannot read the passphrase%s%s: %m", key_file ? " from " : "",
                                        key_file ? key_file : ""), cli_exit_code(r);
-        char err[1024] = "";
+        struct error err = { 0 };
         struct bind_result res;
-        r = keys_bind(&o, pass, &res, err, sizeof(err));
+        r = keys_bind(&o, pass, &res, &err);
         if (r < 0)
-                return log_error("cannot bind %s: %s", o.image, err), cli_exit_code(r);
+                return log_error("cannot bind %s: %s", o.image, err.text), cli_exit_code(r);
         if (res.newline_dropped)
                 log_notice("the passphrase opened the disk without its trailing newline");
         for (unsigned i = 0; i < res.n_replaced; i++)
@@ -140,11 +140,11 @@ int disk_unbind_main(int argc, char *argv[]) {
         }
         if (optind + 1 != argc || id < 0)
                 return cli_usage_error("vmcrypt disk unbind", "give --token ID and exactly one IMAGE");
-        char err[1024] = "";
+        struct error err = { 0 };
         struct unbind_result res;
-        int r = keys_unbind(providers, argv[optind], header, id, &res, err, sizeof(err));
+        int r = keys_unbind(providers, argv[optind], header, id, &res, &err);
         if (r < 0)
-                return log_error("cannot unbind %s: %s", argv[optind], err), cli_exit_code(r);
+                return log_error("cannot unbind %s: %s", argv[optind], err.text), cli_exit_code(r);
         printf("%s: removed token %d%s (KEK %s is no longer used by this disk)\n", argv[optind], id,
                res.keyslot_removed ? " and its keyslot" : "", res.kek[0] ? res.kek : "unknown");
         if (res.released)

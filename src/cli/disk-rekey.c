@@ -52,10 +52,10 @@ int disk_rekey_main(int argc, char *argv[]) {
                 return cli_usage_error("vmcrypt disk rekey", "give exactly one IMAGE");
         o.image = argv[optind];
         struct rekey_result res = { 0 };
-        char err[1024] = "";
-        int r = keys_rekey(&o, &res, err, sizeof(err));
+        struct error err = { 0 };
+        int r = keys_rekey(&o, &res, &err);
         if (r < 0)
-                return log_error("%s", err), cli_exit_code(r);
+                return log_error("%s", err.text), cli_exit_code(r);
         if (o.rotate_secret)
                 printf("%s: new unlock secret in keyslot %d (keyslot %d removed), wrapped under KEK %s (was %s)\n",
                        o.image, res.new_keyslot, res.old_keyslot, res.new_kek, res.old_kek);

@@ -230,10 +230,10 @@ static char provider_eps[KMIP_CLIENT_MAX_SERVERS][300];
  * connection settings too, so the KEK a disk command printed can be revoked without
  * writing a kms.json. Command-line options win. */
 static int load_provider(const char *cmd, struct kms_conn_opts *o) {
-        char err[1024] = "";
-        int r = provider_config_load(o->providers, &provider_cs, err, sizeof(err));
+        struct error err = { 0 };
+        int r = provider_config_load(o->providers, &provider_cs, &err);
         if (r < 0) {
-                fprintf(stderr, "%s: %s\n", cmd, err);
+                fprintf(stderr, "%s: %s\n", cmd, err.text);
                 return cli_exit_code(r);
         }
         const struct provider_config *c = provider_config_find(provider_cs, o->provider);

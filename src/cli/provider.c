@@ -39,11 +39,11 @@ static int list_main(int argc, char *argv[]) {
                 } else
                         return cli_usage_error("vmcrypt provider list", "unknown option");
         }
-        char err[1024] = "";
+        struct error err = { 0 };
         _cleanup_(provider_configs_freep) struct provider_configs *cs = NULL;
-        int r = provider_config_load(path, &cs, err, sizeof(err));
+        int r = provider_config_load(path, &cs, &err);
         if (r < 0)
-                return log_error("%s", err), cli_exit_code(r);
+                return log_error("%s", err.text), cli_exit_code(r);
         for (size_t i = 0; i < cs->n; i++) {
                 const struct provider_config *p = &cs->p[i];
                 int dflt = cs->default_name && strcmp(cs->default_name, p->name) == 0;
@@ -79,15 +79,15 @@ static int create_kek_main(int argc, char *argv[]) {
         }
         if (optind + 1 < argc)
                 return cli_usage_error("vmcrypt provider create-kek", "at most one provider NAME");
-        char err[1024] = "";
+        struct error err = { 0 };
         _cleanup_(provider_configs_freep) struct provider_configs *cs = NULL;
-        int r = provider_config_load(path, &cs, err, sizeof(err));
+        int r = provider_config_load(path, &cs, &err);
         if (r < 0)
-                return log_error("%s", err), cli_exit_code(r);
+                return log_error("%s", err.text), cli_exit_code(r);
         _cleanup_(provider_freep) struct provider *p = NULL;
-        r = provider_open_by_name(cs, optind < argc ? argv[optind] : NULL, &p, err, sizeof(err));
+        r = provider_open_by_name(cs, optind < argc ? argv[optind] : NULL, &p, &err);
         if (r < 0)
-                return log_error("%s", r == -EOPNOTSUPP ? "this vmcrypt was built without KMIP support" : err),
+                return log_error("%s", r == -EOPNOTSUPP ? "this vmcrypt was built without KMIP support" : err.text),
                        cli_exit_code(r);
         _cleanup_(freep) char *id = NULL;
         r = provider_kek_create(p, &attrs, &id);
@@ -140,12 +140,12 @@ static int keks_main(int argc, char *argv[]) {
         if (optind >= argc)
                 return cli_usage_error("vmcrypt provider keks", "give the key provider NAME, then the disk images");
         size_t n_images = (size_t) (argc - optind - 1);
-        char err[1024] = "";
+        struct error err = { 0 };
         struct kek_info *v = NULL;
         size_t n = 0;
-        int r = keys_kek_report(path, argv[optind], argv + optind + 1, n_images, &v, &n, err, sizeof(err));
+        int r = keys_kek_report(path, argv[optind], argv + optind + 1, n_images, &v, &n, &err);
         if (r < 0)
-                return log_error("%s", err), cli_exit_code(r);
+                return log_error("%s", err.text), cli_exit_code(r);
         printf("%-38s %-12s %5s %5s  %s\n", "KEK", "STATE", "USERS", "HERE", "VM (x-Name, x-Identifier)");
         unsigned unjudged = 0;
         for (size_t i = 0; i < n; i++) {

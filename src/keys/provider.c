@@ -40,17 +40,14 @@ int provider_open(const struct provider_config *c, struct provider **ret) {
 }
 
 int provider_open_by_name(const struct provider_configs *cs, const char *name, struct provider **ret,
-                          char *err, size_t errlen) {
+                          struct error *err) {
         const struct provider_config *c = provider_config_find(cs, name);
-        if (!c) {
-                if (name)
-                        snprintf(err, errlen, "no key provider named \"%s\" in %s: add it there or use one of the names it lists",
-                                 name, cs->path ? cs->path : "the provider configuration");
-                else
-                        snprintf(err, errlen, "%s names several providers and no \"default\": pass --provider NAME",
+        if (!c && name)
+                return error_set(err, -ENOENT, "no key provider named \"%s\" in %s: add it there or use one of the "
+                                 "names it lists", name, cs->path ? cs->path : "the provider configuration");
+        if (!c)
+                return error_set(err, -ENOENT, "%s names several providers and no \"default\": pass --provider NAME",
                                  cs->path ? cs->path : "the provider configuration");
-                return -ENOENT;
-        }
         return provider_open(c, ret);
 }
 

@@ -11,6 +11,7 @@
 #include <stdarg.h>
 #include <stdbool.h>
 
+#include "shared/error.h"
 #include "keys/token.h"
 #include "keys/provider-config.h"
 #include "shared/secret.h"
@@ -95,7 +96,7 @@ struct provider {
 int provider_open(const struct provider_config *c, struct provider **ret);
 /* Open a provider by name from a loaded configuration; -ENOENT when unknown. */
 int provider_open_by_name(const struct provider_configs *cs, const char *name, struct provider **ret,
-                          char *err, size_t errlen);
+                          struct error *err);
 /* Close and free; NULL is fine. */
 void provider_free(struct provider *p);
 static inline void provider_freep(struct provider **p) {

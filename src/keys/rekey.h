@@ -15,6 +15,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+#include "shared/error.h"
 #include "keys/provider.h"
 #include "shared/secret.h"
 
@@ -38,7 +39,7 @@ struct rekey_result {
 
 /* Shallow rekey; on failure err says what is wrong and the disk is unchanged or
  * still opens with its old token. */
-int keys_rekey(const struct rekey_opts *o, struct rekey_result *ret, char *err, size_t errlen);
+int keys_rekey(const struct rekey_opts *o, struct rekey_result *ret, struct error *err);
 
 /* Recovery passphrases: 8 groups of 5 characters from 32 unambiguous symbols
  * (200 bits), dash-separated; the dashes are part of the passphrase. */
@@ -59,7 +60,7 @@ int recovery_passphrase_new(struct secret **ret);
 
 /* Unlock the disk through its token and add a keyslot for a new recovery
  * passphrase, returned in *ret_passphrase; returns the new keyslot. */
-int keys_recovery_add(const struct recovery_opts *o, struct secret **ret_passphrase, char *err, size_t errlen);
+int keys_recovery_add(const struct recovery_opts *o, struct secret **ret_passphrase, struct error *err);
 
 struct bind_opts {
         const char *providers_path; /* NULL: default */
@@ -83,8 +84,7 @@ struct bind_result {
  * once more without one trailing newline (echo and editors add one). Tokens whose
  * KEK is revoked or destroyed are then removed with their keyslots: the new binding
  * replaces them, and unlocking no longer asks the key server for a dead KEK. */
-int keys_bind(const struct bind_opts *o, const struct secret *passphrase, struct bind_result *ret, char *err,
-              size_t errlen);
+int keys_bind(const struct bind_opts *o, const struct secret *passphrase, struct bind_result *ret, struct error *err);
 
 struct unbind_result {
         char kek[256];              /* the removed token's KEK */
@@ -97,7 +97,7 @@ struct unbind_result {
  * a keyslot another token still uses stays. Then the disk's use of the token's
  * KEK is released (keys_kek_release) unless another of its tokens uses it. */
 int keys_unbind(const char *providers_path, const char *image, const char *header, int id, struct unbind_result *ret,
-                char *err, size_t errlen);
+                struct error *err);
 
 struct kek_info;
 struct kek_release;
@@ -114,4 +114,4 @@ int keys_kek_release(const char *providers_path, const char *provider, const cha
  * the number of the given disk images whose tokens use it: a KEK that none of a
  * host's disks uses is an orphan to retire. *ret is malloc'ed. */
 int keys_kek_report(const char *providers_path, const char *provider, char *const *images, size_t n_images,
-                    struct kek_info **ret, size_t *ret_n, char *err, size_t errlen);
+                    struct kek_info **ret, size_t *ret_n, struct error *err);

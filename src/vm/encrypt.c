@@ -170,10 +170,10 @@ static int find_vm_kek(const struct vm_params *p, struct vm_op *op, struct vm_re
         if (res->provider[0])
                 return 0;
         _cleanup_(provider_configs_freep) struct provider_configs *cs = NULL;
-        char e[512];
-        int r = provider_config_load(p->providers, &cs, e, sizeof e);
+        struct error e = { 0 };
+        int r = provider_config_load(p->providers, &cs, &e);
         if (r < 0)
-                return vm_fail(err, r, "domain %s: %s", op->d.name, e);
+                return vm_fail(err, r, "domain %s: %s", op->d.name, e.text);
         const struct provider_config *c = provider_config_find(cs, NULL);
         if (!c)
                 return vm_fail(err, -EINVAL, "domain %s: no key provider named: give --provider NAME, or set "

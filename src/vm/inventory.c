@@ -44,9 +44,8 @@ static const char *state_name(int s) {
 }
 
 static void read_keys(struct vm_disk *d) {
-        char e[256];
         struct crypt_device *cd = NULL;
-        if (unlock_load(d->path, NULL, &cd, e, sizeof e) < 0)
+        if (unlock_load(d->path, NULL, &cd, NULL) < 0)
                 return;
         _cleanup_(token_list_freep) struct token_list *l = NULL;
         if (token_store_list(cd, d->path, &l) >= 0)

@@ -91,19 +91,19 @@ int vm_start(const struct vm_params *p, struct vm_result *res, struct vm_error *
                 struct vm_disk_result *dr = &res->disks[res->n++];
                 snprintf(dr->target, sizeof dr->target, "%s", k->target);
                 snprintf(dr->path, sizeof dr->path, "%s", k->path);
-                char e[768];
-                if (!u && (r = unlocker_new(p->providers, &u, e, sizeof e)) < 0) {
-                        vm_fail(err, r, "domain %s not started: %s", op.d.name, e);
+                struct error e = { 0 };
+                if (!u && (r = unlocker_new(p->providers, &u, &e)) < 0) {
+                        vm_fail(err, r, "domain %s not started: %s", op.d.name, e.text);
                         goto fail;
                 }
                 _cleanup_(secret_freep) struct secret *s = NULL;
                 struct unlock_result ur = { .keyslot = -1, .token_id = -1 };
-                r = unlocker_unlock(u, k->path, NULL, &s, &ur, e, sizeof e);
+                r = unlocker_unlock(u, k->path, NULL, &s, &ur, &e);
                 token_free(ur.token);
                 if (r < 0) {
                         vm_fail(err, r, "domain %s not started: disk %s (%s), key provider %s, KEK %s: %s", op.d.name,
                                 k->target, k->path, k->provider[0] ? k->provider : "(none)",
-                                k->kek[0] ? k->kek : "(none)", e);
+                                k->kek[0] ? k->kek : "(none)", e.text);
                         goto fail;
                 }
                 r = define_secret(&op, k, s, &secrets[n_secrets], err);

@@ -30,10 +30,10 @@ static int bind_new_slot(struct volume_call *c) {
                 .vm_uuid = k->vm_uuid,
                 .header_path = c->p->header ? c->p->header : c->p->path,
         };
-        char err[1024] = "";
-        int r = binding_prepare(&bo, &c->key, &c->binding, err, sizeof(err));
+        struct error inner = { 0 };
+        int r = binding_prepare(&bo, &c->key, &c->binding, &inner);
         if (r < 0)
-                return error_set(c->err, r, "cannot prepare the key for %s: %s", c->p->path, err);
+                return error_set(c->err, r, "cannot prepare the key for %s: %s", c->p->path, inner.text);
         /* The secret has full entropy: PBKDF2 with minimal iterations. */
         c->ep.kdf = ENGINE_KDF_MINIMAL;
         c->ep.header_hook = header_hook;
@@ -47,8 +47,7 @@ static int bind_new_slot(struct volume_call *c) {
  * on the disk is hidden) its copy in the job area, which carries the same tokens
  * (*memfd holds that copy). -ENOENT: not a LUKS volume. */
 static int load_header(struct volume_call *c, struct crypt_device **ret, int *memfd) {
-        char err[1024];
-        if (unlock_load(c->p->path, c->ep.header_path, ret, err, sizeof(err)) >= 0 ||
+        if (unlock_load(c->p->path, c->ep.header_path, ret, NULL) >= 0 ||
             engine_job_header(c->p->path, c->ep.header_path, NULL, ret, memfd, NULL) >= 0)
                 return 0;
         return -ENOENT;
@@ -96,7 +95,7 @@ void volume_release_keks(struct volume_call *c) {
 int volume_provider_key(struct volume_call *c, struct secret **ret) {
         const char *target = c->p->path, *header = c->ep.header_path;
         const char *header_path = header ? header : target;
-        char err[1024] = "";
+        struct error inner = { 0 };
         struct crypt_device *cd = NULL;
         _cleanup_(closep) int memfd = -EBADF;
         if (load_header(c, &cd, &memfd) < 0)
@@ -108,18 +107,18 @@ int volume_provider_key(struct volume_call *c, struct secret **ret) {
                 return 0;
         }
         _cleanup_(unlocker_freep) struct unlocker *u = NULL;
-        r = unlocker_new(c->p->key.providers, &u, err, sizeof(err));
+        r = unlocker_new(c->p->key.providers, &u, &inner);
         if (r < 0) {
                 crypt_free(cd);
                 return error_set(c->err, r, "%s is bound to a key provider, but the providers cannot be loaded: %s",
-                                   target, err);
+                                   target, inner.text);
         }
         struct unlock_result res = { .keyslot = -1, .token_id = -1 };
-        r = unlocker_unlock_cd(u, cd, header_path, ret, &res, err, sizeof(err));
+        r = unlocker_unlock_cd(u, cd, header_path, ret, &res, &inner);
         crypt_free(cd);
         token_free(res.token);
         if (r < 0)
-                return error_set(c->err, r, "cannot unlock %s through its key provider: %s", target, err);
+                return error_set(c->err, r, "cannot unlock %s through its key provider: %s", target, inner.text);
         c->res->key_released = true;
         c->res->keyslot = res.keyslot;
         return 1;
