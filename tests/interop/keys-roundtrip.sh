@@ -127,13 +127,18 @@ make_random_image "$T/b.img" 8M
 orig_b=$(sha256_range "$T/b.img")
 expect_rc 0 encrypt-b vmc disk encrypt --providers "$P" --provider kms --progress none "$T/b.img"
 luks_json "$T/b.img" >"$T/b-before.json"
+uuid_b=$(cryptsetup luksUUID "$T/b.img")
 expect_rc 0 reencrypt-b vmc disk reencrypt --providers "$P" --progress none "$T/b.img" </dev/null
 assert_eq "$(token_field "$T/b.img" method)" kmip-encrypt "token kept across the deep rekey"
+# The UUID stays (as with cryptsetup reencrypt): the KEK's record of this disk is
+# by UUID, so the decrypt below can still retire the KEK.
+assert_eq "$(cryptsetup luksUUID "$T/b.img")" "$uuid_b" "UUID after the deep rekey"
 expect_rc 0 cs-test-b unlock "$T/b.img" -- cryptsetup open --test-passphrase --key-file - "$T/b.img"
 # Without the providers file the disk cannot be unlocked, and the message says why.
 expect_rc 4 decrypt-noprov vmc disk decrypt --providers "$T/missing.json" --progress none "$T/b.img" </dev/null
 assert_file_contains "$T/decrypt-noprov.err" "bound to a key provider" "message for a missing providers.json"
 expect_rc 0 decrypt-b vmc disk decrypt --providers "$P" --progress none "$T/b.img" </dev/null
+assert_file_contains "$T/decrypt-b.err" "KEK .* retired" "decrypt after a deep rekey retires the disk's KEK"
 assert_eq "$(sha256_range "$T/b.img")" "$orig_b" "plaintext after decrypt through the KMS"
 assert_eq "$(stat -c %s "$T/b.img")" $((8 << 20)) "size after decrypt through the KMS"
 
