@@ -187,7 +187,8 @@ int vm_xml_meta(const char *xml, struct vm_meta *m) {
                 attr(c, "auto-encrypt", v, sizeof v);
                 m->auto_encrypt = strcmp(v, "on") == 0;
                 for (xmlNodePtr r = c->children; r; r = r->next) {
-                        if (!is(r, "rekey") || !in_meta_ns(r))
+                        /* libvirt stores the children as given: unqualified. */
+                        if (!is(r, "rekey") || (r->ns && !in_meta_ns(r)))
                                 continue;
                         attr(r, "provider", m->rekey_provider, sizeof m->rekey_provider);
                         attr(r, "kek", m->rekey_kek, sizeof m->rekey_kek);

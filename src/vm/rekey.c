@@ -13,6 +13,7 @@
 #include "keys/provider-config.h"
 #include "keys/provider.h"
 #include "keys/rekey.h"
+#include "keys/unlock.h"
 #include "shared/macro.h"
 #include "vm/vm-ops.h"
 #include "volume/volume.h"
@@ -78,6 +79,22 @@ static int target_kek(const struct vm_params *p, struct vm_op *op, bool *deep, s
         return vm_op_set_meta(op, &m, err);
 }
 
+/* Whether every token of the disk names kek. A re-wrap killed half-way leaves
+ * the new token beside the old one; such a disk is not done, and keys_rekey
+ * cleans it up. */
+static bool all_tokens_on(const char *path, const char *kek) {
+        char e[256];
+        struct crypt_device *cd = NULL;
+        if (unlock_load(path, NULL, &cd, e, sizeof e) < 0)
+                return false;
+        _cleanup_(token_list_freep) struct token_list *l = NULL;
+        bool all = token_store_list(cd, path, &l) >= 0 && l->n > 0;
+        for (size_t i = 0; all && i < l->n; i++)
+                all = l->e[i].tok && strcmp(l->e[i].tok->kek_id, kek) == 0;
+        crypt_free(cd);
+        return all;
+}
+
 /* One disk: a new volume key first (deep), then the re-wrap. */
 static int rekey_disk(const struct vm_params *p, struct vm_op *op, struct vm_disk *k, bool deep,
                       struct vm_result *res, struct vm_disk_result *dr, struct vm_error *err) {
@@ -96,15 +113,15 @@ static int rekey_disk(const struct vm_params *p, struct vm_op *op, struct vm_dis
                 if (r < 0)
                         return vm_job_failed(op, k, "resuming the new volume key", r, &vr, &ve, err);
                 vm_disk_read(k, VM_INV_KEYS);
-        } else if (strcmp(k->kek, res->kek) == 0) {
+        } else if (strcmp(k->kek, res->kek) == 0 && all_tokens_on(k->path, res->kek)) {
                 dr->action = VM_ACTION_ALREADY;
                 return 0;
-        } else if (deep) {
+        } else if (deep && strcmp(k->kek, res->kek) != 0) {
                 r = volume_reencrypt(&vp, &vr, &ve);
                 if (r < 0)
                         return vm_job_failed(op, k, "the new volume key", r, &vr, &ve, err);
         }
-        if (strcmp(k->kek, res->kek) != 0) {
+        if (strcmp(k->kek, res->kek) != 0 || !all_tokens_on(k->path, res->kek)) {
                 struct rekey_opts o = {
                         .providers_path = p->providers,
                         .image = k->path,
