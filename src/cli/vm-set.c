@@ -14,9 +14,10 @@ static const char help[] =
 "\n"
 "Options:\n"
 VM_HELP_CONNECT
-"  --auto-encrypt on|off    on: every 'vmcrypt vm attach-disk' on this VM encrypts\n"
-"                           a plain image with the VM's KEK before attaching it,\n"
-"                           as if --encrypt were given (the VM must be encrypted)\n"
+"  --auto-encrypt on|off    on: every 'vmcrypt vm attach-disk' on this VM\n"
+"                           encrypts a plain image with the VM's KEK before\n"
+"                           attaching it, as if --encrypt were given (the VM\n"
+"                           must be encrypted)\n"
 "  -h, --help               show this help\n"
 "\n"
 "Examples:\n"
