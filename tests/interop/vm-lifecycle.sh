@@ -18,6 +18,10 @@ require_keys_cli
 kms_vmcrypt_start "$T/kms" alice
 P=$T/providers.json
 write_providers "$P" kms "$T/kms" alice "127.0.0.1:$KMS_PORT"
+cat >"$T/kms.json" <<JSON
+{ "servers": ["127.0.0.1:$KMS_PORT"], "ca": "$T/kms/ca.crt",
+  "cert": "$T/kms/client-alice.crt", "key": "$T/kms/client-alice.key" }
+JSON
 libvirtd_start
 guest_kit "$T/kit"
 V=(--connect "$LV_URI" --providers "$P")
@@ -31,6 +35,11 @@ domain_xml vm1 "$UUID" "$T/kit" "$T/console.log" "$T/os.img" "$T/d1.img" "$T/d2.
 virsh_ define "$T/vm1.xml" >/dev/null
 domain_state() { virsh_ domstate vm1 | sed -n 1p; }
 secrets_left() { virsh_ secret-list | grep -cE "^ *[0-9a-f]{8}-" || true; }
+# token_keks FILE: the KEKs named by every token on the image, sorted, unique
+token_keks() {
+        vmc disk status --json "$1" >"$T/dst.json" || die "disk status $1 failed"
+        json_get "$T/dst.json" "sorted(set(t.get('kek_id') for t in d['tokens']))"
+}
 show() { vmc vm show --connect "$LV_URI" --json vm1 >"$T/show.json" || die "vm show failed"; }
 keks() { show; json_get "$T/show.json" "sorted(set(k.get('kek', '-') for k in d['disks']))"; }
 # wait_console PATTERN: up to 90 s (TCG boots slowly on a loaded host)
@@ -143,6 +152,15 @@ assert_file_contains "$T/rekey.out" "vm1: KEK $NEW at provider kms \(new\), was 
 show
 assert_eq "$(json_get "$T/show.json" "d['rekey']")" null "no unfinished rekey recorded"
 for f in os d1 d2 d3 d4 d5; do
+        assert_eq "$(token_keks "$T/$f.img")" "[\"$NEW\"]" "KEKs in the tokens of $f.img after vm rekey (old $KEK)"
+done
+expect_rc 0 attrs vmc kms attrs --config "$T/kms.json" "$NEW" x-Name x-Identifier x-Component x-Vendor \
+        x-Product x-Product_Version
+assert_file_contains "$T/attrs.out" "x-Name: vm1" "new KEK tagged with the domain name"
+assert_file_contains "$T/attrs.out" "x-Identifier: $UUID" "new KEK tagged with the domain UUID"
+assert_file_contains "$T/attrs.out" "x-Component: Virtual Machine" "new KEK's component attribute"
+assert_eq "$(grep -c '^x-' "$T/attrs.out")" 6 "custom attributes of the new KEK"
+for f in os d1 d2 d3 d4 d5; do
         cryptsetup luksDump "$T/$f.img" | grep -A1 "MK digest" | tr -d ' \t\n' >"$T/$f.mk1"
         cmp -s "$T/$f.mk0" "$T/$f.mk1" || die "a shallow rekey changed the volume key of $f.img"
 done
@@ -156,6 +174,7 @@ expect_rc 0 deep vmc vm rekey "${V[@]}" --deep --progress none vm1
 assert_eq "$(grep -c ' rekeyed, new volume key$' "$T/deep.out")" 6 "disks deep-rekeyed"
 NEW2=$(keks | tr -d '[]" ')
 assert_ne "$NEW2" "$NEW" "the VM's KEK after vm rekey --deep"
+assert_eq "$(grep -c , <<<"$NEW2" || true)" 0 "one KEK for every disk after vm rekey --deep: $NEW2"
 for f in os d1 d2 d3 d4 d5; do
         cryptsetup luksDump "$T/$f.img" | grep -A1 "MK digest" | tr -d ' \t\n' >"$T/$f.mk2"
         ! cmp -s "$T/$f.mk1" "$T/$f.mk2" || die "vm rekey --deep left the volume key of $f.img"
