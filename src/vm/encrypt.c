@@ -344,5 +344,12 @@ int vm_decrypt(const struct vm_params *p, struct vm_result *res, struct vm_error
                 }
         /* The VM home (vTPM state, NVRAM) is decrypted after every disk, as in the
          * seeds' order: its step goes here. */
+        /* No disk is left for an unfinished rekey to move. */
+        if (p->volumes == VM_VOLUMES_ALL && op.d.meta.rekey_kek[0]) {
+                struct vm_meta m = op.d.meta;
+                m.rekey_provider[0] = m.rekey_kek[0] = '\0';
+                m.rekey_deep = false;
+                return vm_op_set_meta(&op, &m, err);
+        }
         return 0;
 }

@@ -10,6 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "disk/testpoint.h"
 #include "keys/provider-config.h"
 #include "keys/provider.h"
 #include "keys/rekey.h"
@@ -180,6 +181,7 @@ int vm_rekey(const struct vm_params *p, bool deep, struct vm_result *res, struct
                 r = rekey_disk(&all, &op, k, deep, res, dr, err);
                 if (r < 0)
                         return r;
+                testpoint("vm-rekey-disk-done");
         }
         struct vm_meta m = op.d.meta;
         m.rekey_provider[0] = m.rekey_kek[0] = '\0';

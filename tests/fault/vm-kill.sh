@@ -123,10 +123,19 @@ kill_rounds rekey
 expect_rc 0 rekey vmc vm rekey "${V[@]}" --progress none vm1
 after_rekey "$KEK"
 
+note "a rekey killed after its KEK is recorded, then vm decrypt: the record goes with the disks"
+VMCRYPT_TEST_CRASH_POINT=vm-rekey-disk-done expect_rc 137 rekey-crash vmc vm rekey "${V[@]}" --progress none vm1
+vm_json show
+assert_eq "$(json_get "$T/show.json" "d['rekey'] is not None")" true "rekey recorded after a crash after the first disk"
+assert_eq "$(json_get "$T/show.json" "len(set(k['kek'] for k in d['disks']))")" 2 \
+        "KEKs of the disks after a crash after the first disk"
+
 note "vm decrypt, killed $ROUNDS times, then run to the end"
 kill_rounds decrypt
 expect_rc 0 dec vmc vm decrypt "${V[@]}" --progress none vm1
 assert_eq "$(sha256_range "$T/os.img")" "$OS_SHA" "OS disk after kills and vm decrypt"
+vm_json show
+assert_eq "$(json_get "$T/show.json" "d['rekey']")" null "unfinished rekey recorded after vm decrypt"
 assert_eq "$(sha256_range "$T/data.img")" "$DATA_SHA" "data disk after kills and vm decrypt"
 # vm rekey records its target KEK in <metadata> and removes it again; libvirt
 # keeps the then empty <metadata/>.
