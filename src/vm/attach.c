@@ -146,7 +146,7 @@ static int check_image(struct vm_op *op, const char *image, char abs[static PATH
         return 0;
 }
 
-/* Encrypt a plain image under the VM's KEK, or finish an encryption a kill left. */
+/* Encrypt a plain image under the VM's KEK. */
 static int encrypt_image(const struct vm_attach_params *a, struct vm_op *op, struct vm_disk *k,
                          struct vm_result *res, struct vm_error *err) {
         char provider[128], kek[256];
@@ -159,24 +159,36 @@ static int encrypt_image(const struct vm_attach_params *a, struct vm_op *op, str
         struct error ve;
         struct vm_progress_ctx ctx;
         vm_volume_params(&a->vm, k, &ctx, &vp);
-        int r;
-        if (k->state == VM_DISK_ENCRYPTING) {
-                r = volume_resume(&vp, &vr, &ve);
-                if (r < 0)
-                        return vm_job_failed(op, k, "resuming the encryption", r, &vr, &ve, err);
-        } else {
-                vp.format = DISK_FORMAT_LUKS1;
-                vp.key.provider = provider;
-                vp.key.kek = kek;
-                vp.key.vm_name = op->d.name;
-                vp.key.vm_uuid = op->d.uuid;
-                r = volume_encrypt(&vp, &vr, &ve);
-                if (r < 0)
-                        return vm_job_failed(op, k, "encryption", r, &vr, &ve, err);
-        }
+        vp.format = DISK_FORMAT_LUKS1;
+        vp.key.provider = provider;
+        vp.key.kek = kek;
+        vp.key.vm_name = op->d.name;
+        vp.key.vm_uuid = op->d.uuid;
+        int r = volume_encrypt(&vp, &vr, &ve);
+        if (r < 0)
+                return vm_job_failed(op, k, "encryption", r, &vr, &ve, err);
         snprintf(res->provider, sizeof res->provider, "%s", provider);
         snprintf(res->kek, sizeof res->kek, "%s", kek);
         vm_disk_read(k, VM_INV_KEYS);
+        return 0;
+}
+
+/* Finish the encryption a kill left on the image (an attach-disk --encrypt, or a
+ * disk encrypt): the job knows its key; whose KEK it is is checked after. */
+static int resume_image(const struct vm_attach_params *a, struct vm_op *op, struct vm_disk *k,
+                        struct vm_error *err) {
+        struct volume_params vp;
+        struct volume_result vr;
+        struct error ve;
+        struct vm_progress_ctx ctx;
+        vm_volume_params(&a->vm, k, &ctx, &vp);
+        int r = volume_resume(&vp, &vr, &ve);
+        if (r < 0)
+                return vm_job_failed(op, k, "resuming the encryption", r, &vr, &ve, err);
+        vm_disk_read(k, VM_INV_KEYS);
+        if (k->state != VM_DISK_ENCRYPTED)
+                return vm_fail(err, -EUCLEAN, "image %s: %s after its encryption was resumed", k->path,
+                               vm_disk_state_name(k->state));
         return 0;
 }
 
@@ -275,16 +287,23 @@ int vm_attach_disk(const struct vm_attach_params *a, struct vm_result *res, stru
         case VM_DISK_REENCRYPTING:
                 return vm_fail(err, -EINPROGRESS, "image %s: its %s job is in progress; finish it first (vmcrypt "
                                "disk resume %s)", abs, engine_operation_to_string(k.status.job), abs);
-        case VM_DISK_ENCRYPTING:
         case VM_DISK_PLAIN:
                 if (!encrypt)
                         break;
-                /* A kill after a --encrypt run encrypted part of the image: its
-                 * re-run (or any attach) finishes the job under the VM's KEK. */
                 r = encrypt_image(a, &op, &k, res, err);
                 if (r < 0)
                         return r;
                 snprintf(dr->note, sizeof dr->note, "encrypted first (LUKS1, KEK %.200s)", res->kek);
+                break;
+        case VM_DISK_ENCRYPTING:
+                /* Killed while an attach-disk --encrypt encrypted it: the same
+                 * command (or any attach) finishes the job, then checks the KEK. */
+                r = resume_image(a, &op, &k, err);
+                if (r >= 0)
+                        r = check_encrypted(&op, &k, res, err);
+                if (r < 0)
+                        return r;
+                snprintf(dr->note, sizeof dr->note, "interrupted encryption finished (KEK %.200s)", res->kek);
                 break;
         case VM_DISK_ENCRYPTED:
                 r = check_encrypted(&op, &k, res, err);

@@ -3,7 +3,8 @@
 # vmcrypt-kms: an OS disk and two data disks encrypted; a third disk attached with
 # --encrypt to the running VM (hot-plug: its secret exists only during the attach)
 # and read by the guest; a plain disk attached while off and converted alone by a
-# re-run of vm encrypt; auto-encrypt (vm set) encrypting the next attach;
+# re-run of vm encrypt; auto-encrypt (vm set) encrypting the next attach (killed
+# inside its encryption, then run again);
 # attach-disk refusals (attached already, not raw, bound to another KEK, VM not
 # encrypted, target taken) that change nothing; vm rekey (new KEK on every disk,
 # the old one on none, the guest reads every disk); vm rekey --deep (new volume
@@ -132,8 +133,15 @@ show
 assert_eq "$(json_get "$T/show.json" "d['auto_encrypt']")" true "auto_encrypt in vm show --json"
 vmc vm show --connect "$LV_URI" vm1 | grep -q "^auto-encrypt: on" || die "vm show does not say auto-encrypt on"
 virsh_ dumpxml --inactive vm1 | grep -q "auto-encrypt=.on." || die "the flag is not in the domain's metadata"
+VMCRYPT_TEST_CRASH_POINT=after-marker expect_rc 137 att-crash vmc vm attach-disk "${V[@]}" --progress none \
+        vm1 "$T/d5.img"
+show
+assert_eq "$(json_get "$T/show.json" "len(d['disks'])")" 5 "disks after attach-disk was killed while encrypting"
+assert_eq "$(vmc disk status --json "$T/d5.img" | "$PY" -c 'import json,sys; print(json.load(sys.stdin)["state"])')" \
+        encrypting "the killed attach-disk's image"
 expect_rc 0 att-auto vmc vm attach-disk "${V[@]}" --progress none vm1 "$T/d5.img"
-assert_file_contains "$T/att-auto.out" "vm1: vdf attached .*encrypted first" "auto-encrypt attach"
+assert_file_contains "$T/att-auto.out" "vm1: vdf attached .*interrupted encryption finished \(KEK $KEK\)" \
+        "auto-encrypt attach after a kill"
 show
 assert_eq "$(json_get "$T/show.json" "[k['state'] for k in d['disks']]")" \
         '["encrypted", "encrypted", "encrypted", "encrypted", "encrypted", "encrypted"]' "every disk encrypted"
