@@ -121,8 +121,7 @@ static int pick_target(struct vm_op *op, const char *want, char out[static 32], 
 }
 
 /* The image as an absolute path to a raw regular file. */
-static int check_image(struct vm_op *op, const char *image, char abs[static PATH_MAX], struct stat *st,
-                       struct vm_error *err) {
+static int check_image(const char *image, char abs[static PATH_MAX], struct stat *st, struct vm_error *err) {
         if (!realpath(image, abs))
                 return vm_fail(err, -errno, "image %s: %s; give an existing raw image file", image, strerror(errno));
         if (stat(abs, st) < 0)
@@ -142,7 +141,6 @@ static int check_image(struct vm_op *op, const char *image, char abs[static PATH
         if (r > 0)
                 return vm_fail(err, -EMEDIUMTYPE, "image %s is a %s image, not a raw disk: vmcrypt attaches raw "
                                "images only (qemu-img convert -O raw %s NEW.img)", abs, fmt, abs);
-        (void) op;
         return 0;
 }
 
@@ -264,7 +262,7 @@ int vm_attach_disk(const struct vm_attach_params *a, struct vm_result *res, stru
                                "give --live, or define it first (virsh define)", op.d.name);
         char abs[PATH_MAX];
         struct stat st;
-        r = check_image(&op, a->image, abs, &st, err);
+        r = check_image(a->image, abs, &st, err);
         if (r >= 0)
                 r = refuse_attached(&op, abs, &st, err);
         if (r < 0)
