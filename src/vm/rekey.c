@@ -138,6 +138,14 @@ static int rekey_disk(const struct vm_params *p, struct vm_op *op, struct vm_dis
                                        k->path, res->kek, e);
                 if (!res->old_kek[0])
                         snprintf(res->old_kek, sizeof res->old_kek, "%s", rr.old_kek);
+                /* The key layer released the old KEK (retired with its last disk). */
+                const struct kek_release *rel = &rr.old_release;
+                if (rr.released && rel->error < 0)
+                        snprintf(dr->note, sizeof dr->note, "old KEK %.80s could not be released: %.140s", rel->kek,
+                                 rel->text);
+                else if (rr.released && rel->retired)
+                        snprintf(dr->note, sizeof dr->note, "old KEK %.80s retired (no disk uses it any more)",
+                                 rel->kek);
         }
         dr->action = VM_ACTION_DONE;
         return 0;

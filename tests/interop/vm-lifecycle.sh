@@ -152,7 +152,9 @@ assert_eq "$(json_get "$T/show.json" "d['auto_encrypt']")" false "auto_encrypt a
 note "vm rekey: a new KEK on every disk, the old one on none; the guest reads them all"
 for f in os d1 d2 d3 d4 d5; do cryptsetup luksDump "$T/$f.img" | grep -A1 "MK digest" | tr -d ' \t\n' >"$T/$f.mk0"; done
 expect_rc 0 rekey vmc vm rekey "${V[@]}" vm1
-assert_eq "$(grep -c ' rekeyed$' "$T/rekey.out")" 6 "disks rekeyed"
+assert_eq "$(grep -cE ' rekeyed($|: )' "$T/rekey.out")" 6 "disks rekeyed"
+assert_file_contains "$T/rekey.out" "old KEK $KEK retired \(no disk uses it any more\)" \
+        "the old KEK retired with the last disk that used it"
 NEW=$(keks | tr -d '[]" ')
 assert_ne "$NEW" "$KEK" "the VM's KEK after vm rekey"
 assert_eq "$(grep -c , <<<"$NEW" || true)" 0 "one KEK for every disk after vm rekey: $NEW"
@@ -179,7 +181,7 @@ check_guest vda=os vdb=d1 vdc=d2 vdd=d3 vde=d4 vdf=d5
 
 note "vm rekey --deep: new volume keys, the data intact"
 expect_rc 0 deep vmc vm rekey "${V[@]}" --deep --progress none vm1
-assert_eq "$(grep -c ' rekeyed, new volume key$' "$T/deep.out")" 6 "disks deep-rekeyed"
+assert_eq "$(grep -cE ' rekeyed, new volume key($|: )' "$T/deep.out")" 6 "disks deep-rekeyed"
 NEW2=$(keks | tr -d '[]" ')
 assert_ne "$NEW2" "$NEW" "the VM's KEK after vm rekey --deep"
 assert_eq "$(grep -c , <<<"$NEW2" || true)" 0 "one KEK for every disk after vm rekey --deep: $NEW2"
