@@ -83,7 +83,7 @@ static enum engine_verdict on_progress(const struct engine_progress *ep, void *u
 }
 
 void vm_volume_params(const struct vm_params *p, struct vm_disk *k, struct vm_progress_ctx *ctx,
-                              struct volume_params *vp) {
+                      struct volume_params *vp) {
         memset(vp, 0, sizeof *vp);
         vp->path = k->path;
         vp->key.providers = p->providers;
