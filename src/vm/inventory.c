@@ -143,6 +143,7 @@ int vm_domain_read(virDomainPtr dom, unsigned flags, struct vm_domain *d, struct
         int r = vm_xml_disks(xml, &d->disks, &d->n_disks);
         if (r < 0)
                 return vm_fail(err, r, "domain %s: cannot parse its XML", d->name);
+        (void) vm_xml_meta(xml, &d->meta);
         for (size_t i = 0; i < d->n_disks; i++)
                 vm_disk_read(&d->disks[i], flags);
         return 0;

@@ -31,7 +31,7 @@ static int check_disk(const struct vm_op *op, const struct vm_disk *k, struct vm
         return 0;
 }
 
-static void secret_undefine_all(virSecretPtr *s, size_t n) {
+void vm_secrets_undefine(virSecretPtr *s, size_t n) {
         for (size_t i = 0; i < n; i++)
                 if (s[i]) {
                         (void) virSecretUndefine(s[i]);
@@ -40,8 +40,7 @@ static void secret_undefine_all(virSecretPtr *s, size_t n) {
                 }
 }
 
-/* An ephemeral, private libvirt secret with the disk's passphrase. */
-static int define_secret(struct vm_op *op, const struct vm_disk *k, const struct secret *value, virSecretPtr *ret,
+int vm_secret_define(struct vm_op *op, const struct vm_disk *k, const struct secret *value, virSecretPtr *ret,
                          struct vm_error *err) {
         char xml[PATH_MAX + 512];
         int n = snprintf(xml, sizeof xml,
@@ -106,7 +105,7 @@ int vm_start(const struct vm_params *p, struct vm_result *res, struct vm_error *
                                 k->kek[0] ? k->kek : "(none)", e.text);
                         goto fail;
                 }
-                r = define_secret(&op, k, s, &secrets[n_secrets], err);
+                r = vm_secret_define(&op, k, s, &secrets[n_secrets], err);
                 if (r < 0)
                         goto fail;
                 n_secrets++;
@@ -119,10 +118,10 @@ int vm_start(const struct vm_params *p, struct vm_result *res, struct vm_error *
         }
         /* QEMU has the keys now (libvirt passed them at its start, encrypted with
          * QEMU's master key); the secrets are not needed to run. */
-        secret_undefine_all(secrets, n_secrets);
+        vm_secrets_undefine(secrets, n_secrets);
         res->qemu_pid = vm_qemu_pid(op.d.uuid);
         return 0;
 fail:
-        secret_undefine_all(secrets, n_secrets);
+        vm_secrets_undefine(secrets, n_secrets);
         return r;
 }
