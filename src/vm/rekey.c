@@ -23,14 +23,14 @@
 static int new_kek(const struct vm_params *p, struct vm_op *op, const char *provider, char kek[static 256],
                    struct vm_error *err) {
         _cleanup_(provider_configs_freep) struct provider_configs *cs = NULL;
-        char e[512];
-        int r = provider_config_load(p->providers, &cs, e, sizeof e);
+        struct error e = { 0 };
+        int r = provider_config_load(p->providers, &cs, &e);
         if (r < 0)
-                return vm_fail(err, r, "domain %s: %s", op->d.name, e);
+                return vm_fail(err, r, "domain %s: %s", op->d.name, e.text);
         _cleanup_(provider_freep) struct provider *pv = NULL;
-        r = provider_open_by_name(cs, provider, &pv, e, sizeof e);
+        r = provider_open_by_name(cs, provider, &pv, &e);
         if (r < 0)
-                return vm_fail(err, r, "domain %s: %s", op->d.name, e);
+                return vm_fail(err, r, "domain %s: %s", op->d.name, e.text);
         const struct kek_attrs attrs = { .vm_name = op->d.name, .vm_uuid = op->d.uuid };
         _cleanup_(freep) char *id = NULL;
         r = provider_kek_create(pv, &attrs, &id);
@@ -84,9 +84,9 @@ static int target_kek(const struct vm_params *p, struct vm_op *op, bool *deep, s
  * the new token beside the old one; such a disk is not done, and keys_rekey
  * cleans it up. */
 static bool all_tokens_on(const char *path, const char *kek) {
-        char e[256];
+        struct error e = { 0 };
         struct crypt_device *cd = NULL;
-        if (unlock_load(path, NULL, &cd, e, sizeof e) < 0)
+        if (unlock_load(path, NULL, &cd, &e) < 0)
                 return false;
         _cleanup_(token_list_freep) struct token_list *l = NULL;
         bool all = token_store_list(cd, path, &l) >= 0 && l->n > 0;
@@ -130,12 +130,12 @@ static int rekey_disk(const struct vm_params *p, struct vm_op *op, struct vm_dis
                         .kek_id = res->kek,
                 };
                 struct rekey_result rr = { 0 };
-                char e[1024];
-                r = keys_rekey(&o, &rr, e, sizeof e);
+                struct error e = { 0 };
+                r = keys_rekey(&o, &rr, &e);
                 if (r < 0)
                         return vm_fail(err, r, "domain %s, disk %s (%s): re-wrapping its secret under KEK %s failed: "
                                        "%s; run the same vmcrypt vm rekey again to finish", op->d.name, k->target,
-                                       k->path, res->kek, e);
+                                       k->path, res->kek, e.text);
                 if (!res->old_kek[0])
                         snprintf(res->old_kek, sizeof res->old_kek, "%s", rr.old_kek);
                 /* The key layer released the old KEK (retired with its last disk). */
