@@ -69,7 +69,15 @@ static int prepare(const char *sql, const char *fmt, va_list ap, struct params *
         return 0;
 }
 
+/* A connection PostgreSQL dropped (a server restart, a failover) is made again
+ * before the next statement; the statement that met the drop has failed. */
+static void reconnect(struct fleet_db *db) {
+        if (PQstatus(conn(db)) == CONNECTION_BAD)
+                PQreset(conn(db));
+}
+
 static PGresult *run(struct fleet_db *db, const char *sql, const char *fmt, va_list ap, int *r) {
+        reconnect(db);
         struct params p;
         *r = prepare(sql, fmt, ap, &p);
         if (*r < 0)
@@ -136,6 +144,7 @@ static int db_query(struct fleet_db *db, struct fleet_error *err, json_t **ret, 
 }
 
 static int db_script(struct fleet_db *db, struct fleet_error *err, const char *sql) {
+        reconnect(db);
         PGresult *res = PQexec(conn(db), sql);
         ExecStatusType st = PQresultStatus(res);
         if (st != PGRES_COMMAND_OK && st != PGRES_TUPLES_OK)

@@ -107,6 +107,14 @@ assert_eq "$(at_status "$P1" h1 POST /agent/jobs/1/done '{"result":"done","messa
 at "$P2" admin GET /jobs/1 | head -1 >"$T/job.json"
 assert_eq "$(json_get "$T/job.json" "(d['state'], d['percent'])")" '["done", 100.0]' "job 1 at the end"
 
+note "PostgreSQL restarts: the managers connect again"
+runuser -u postgres -- "$PGBIN/pg_ctl" -D "$T/pg/data" -m fast -w restart \
+        -o "-k $T/pg/sock -c listen_addresses=''" >/dev/null || die "PostgreSQL did not restart"
+for p in "$P1" "$P2"; do
+        for _ in 1 2 3; do [ "$(at_status "$p" admin GET /jobs/1)" = 200 ] && break; done
+        assert_eq "$(at_status "$p" admin GET /jobs/1)" 200 "manager on port $p after PostgreSQL's restart"
+done
+
 note "events: append-only in the database, streamed across managers"
 ! psq -c "UPDATE events SET message = 'x'" 2>"$T/upd.err" || die "PostgreSQL let an event be changed"
 assert_file_contains "$T/upd.err" "append-only" "refusal of an UPDATE"
