@@ -75,7 +75,7 @@ int vm_attach_main(int argc, char *argv[]) {
         if (o.progress)
                 a.vm.progress = progress;
         struct vm_result res;
-        struct vm_error err;
+        struct error err;
         r = vm_attach_disk(&a, &res, &err);
         if (r < 0)
                 return vm_report(cmd, r, &err);

@@ -141,7 +141,7 @@ void vm_opts_params(const struct vm_opts *o, const char *name, struct vm_params 
         p->max_rate = o->max_rate;
 }
 
-int vm_report(const char *cmd, int r, const struct vm_error *err) {
+int vm_report(const char *cmd, int r, const struct error *err) {
         log_error("%s: %s", cmd, err->text[0] ? err->text : "failed");
         return cli_exit_code(r);
 }

@@ -61,7 +61,7 @@ int vm_opts_parse(const char *cmd, unsigned allowed, const char *help, int min_a
 void vm_opts_params(const struct vm_opts *o, const char *name, struct vm_params *p);
 
 /* Print err for cmd and return the exit code of r. */
-int vm_report(const char *cmd, int r, const struct vm_error *err);
+int vm_report(const char *cmd, int r, const struct error *err);
 
 json_t *vm_disk_to_json(const struct vm_disk *d);
 json_t *vm_summary_to_json(const struct vm_domain *d);

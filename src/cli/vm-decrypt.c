@@ -50,7 +50,7 @@ int vm_decrypt_main(int argc, char *argv[]) {
         if (o.progress)
                 p.progress = progress;
         struct vm_result res;
-        struct vm_error err;
+        struct error err;
         r = vm_decrypt(&p, &res, &err);
         if (r < 0)
                 return vm_report(cmd, r, &err);

@@ -70,7 +70,7 @@ int vm_encrypt_main(int argc, char *argv[]) {
                 p.progress_userdata = (void *) "encrypting";
         }
         struct vm_result res;
-        struct vm_error err;
+        struct error err;
         r = vm_encrypt(&p, &res, &err);
         if (r < 0)
                 return vm_report(cmd, r, &err);

@@ -68,7 +68,7 @@ int vm_rekey_main(int argc, char *argv[]) {
         if (o.progress)
                 p.progress = progress;
         struct vm_result res;
-        struct vm_error err;
+        struct error err;
         r = vm_rekey(&p, o.deep, &res, &err);
         if (r < 0)
                 return vm_report(cmd, r, &err);

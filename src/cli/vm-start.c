@@ -45,7 +45,7 @@ int vm_start_main(int argc, char *argv[]) {
         struct vm_params p;
         vm_opts_params(&o, o.args[0], &p);
         struct vm_result res;
-        struct vm_error err;
+        struct error err;
         r = vm_start(&p, &res, &err);
         if (r < 0)
                 return vm_report(cmd, r, &err);

@@ -6,7 +6,7 @@
  * to libvirt only for as long as QEMU needs them to open the disks.
  *
  * Nothing here prints or exits. Every call returns 0 or a negative errno and fills
- * the caller's struct vm_error with one line that says what is wrong (naming the
+ * the caller's struct error (shared/error.h) with one line that says what is wrong (naming the
  * domain, the disk and, for key failures, the KEK) and what to do. */
 #pragma once
 
@@ -16,15 +16,10 @@
 #include <sys/types.h>
 
 #include "disk/engine.h"
+#include "shared/error.h"
 
 #define VM_DEFAULT_URI "qemu:///system"
 #define VM_UUID_LEN 37 /* 36 characters and the NUL */
-
-/* A call's error: its errno and its explanation. */
-struct vm_error {
-        int code;
-        char text[1024];
-};
 
 /* A disk's state as the disk itself tells it. */
 enum vm_disk_state {
@@ -109,7 +104,7 @@ enum {
  * (a name or UUID; -ENOENT when there is none), with their disks and each disk's
  * state read from the disk. */
 int vm_inventory_get(const char *uri, const char *name, unsigned flags, struct vm_inventory **ret,
-                     struct vm_error *err);
+                     struct error *err);
 void vm_inventory_free(struct vm_inventory *inv);
 static inline void vm_inventory_freep(struct vm_inventory **inv) {
         if (*inv)
@@ -185,20 +180,20 @@ struct vm_result {
  * VM's one KEK, and point the domain XML at a libvirt secret per disk. Disks that
  * are encrypted already are left as they are (their XML is fixed when needed);
  * an interrupted job is resumed. -EBUSY while the domain runs. */
-int vm_encrypt(const struct vm_params *p, struct vm_result *res, struct vm_error *err);
+int vm_encrypt(const struct vm_params *p, struct vm_result *res, struct error *err);
 /* Decrypt the selected disks in place, data disks first, then the OS disk, and take
  * <encryption> out of the domain XML for each. */
-int vm_decrypt(const struct vm_params *p, struct vm_result *res, struct vm_error *err);
+int vm_decrypt(const struct vm_params *p, struct vm_result *res, struct error *err);
 /* Start a domain whose disks vmcrypt encrypted: each disk's secret unwrapped by its
  * key provider, given to libvirt as an ephemeral, private secret, removed again
  * once QEMU runs. On a key failure nothing starts and err names the disk, the KEK
  * and the reason. */
-int vm_start(const struct vm_params *p, struct vm_result *res, struct vm_error *err);
+int vm_start(const struct vm_params *p, struct vm_result *res, struct error *err);
 
 /* Turn the domain's auto-encrypt flag on or off (kept in its persistent
  * definition's <metadata>): with it, every vm_attach_disk encrypts a plain image
  * first. Works on a running domain; -EINVAL for a transient one. */
-int vm_set_auto_encrypt(const struct vm_params *p, bool on, struct vm_error *err);
+int vm_set_auto_encrypt(const struct vm_params *p, bool on, struct error *err);
 
 /* Where vm_attach_disk puts the disk. */
 enum vm_attach_mode {
@@ -222,11 +217,11 @@ struct vm_attach_params {
  * in an ephemeral, private libvirt secret that exists only during the attach.
  * Refused (changing nothing) for an image another domain (or this one) already
  * has, an image that is not raw, or an image bound to another KEK. */
-int vm_attach_disk(const struct vm_attach_params *a, struct vm_result *res, struct vm_error *err);
+int vm_attach_disk(const struct vm_attach_params *a, struct vm_result *res, struct error *err);
 
 /* Give a shut-off domain a new KEK (created at provider p->provider, else the
  * VM's, tagged like vm_encrypt's) and re-wrap every encrypted disk's unlock
  * secret under it, without a data pass; deep also gives each disk a new volume
  * key (a data pass). The target KEK is recorded in the domain's metadata first, so
  * a re-run after a kill finishes the same rekey; disks under it are skipped. */
-int vm_rekey(const struct vm_params *p, bool deep, struct vm_result *res, struct vm_error *err);
+int vm_rekey(const struct vm_params *p, bool deep, struct vm_result *res, struct error *err);
