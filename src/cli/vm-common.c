@@ -225,3 +225,10 @@ void vm_print_result(const char *verb, const struct vm_result *res) {
                        d->note[0] ? ": " : "", d->note);
         }
 }
+
+enum engine_verdict vm_progress_print(const struct vm_disk *d, const struct engine_progress *p, void *userdata) {
+        const char *verb = userdata;
+        double pct = p->total ? 100.0 * (double) p->done / (double) p->total : 100.0;
+        fprintf(stderr, "\r%s %s: %5.1f%%%s", verb, d->target, pct, p->finished ? "\n" : "");
+        return ENGINE_CONTINUE;
+}

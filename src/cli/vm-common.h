@@ -70,6 +70,8 @@ int vm_print_json(json_t *o);
 
 /* The result of encrypt, decrypt, start: one line per disk. */
 void vm_print_result(const char *verb, const struct vm_result *res);
+/* vm_progress_fn of --progress: "VERB TARGET: NN.N%" on stderr, userdata the VERB. */
+enum engine_verdict vm_progress_print(const struct vm_disk *d, const struct engine_progress *p, void *userdata);
 
 int vm_list_main(int argc, char *argv[]);
 int vm_show_main(int argc, char *argv[]);

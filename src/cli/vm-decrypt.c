@@ -32,13 +32,6 @@ VM_HELP_MAX_RATE
 "5 the domain runs; 7 key server or libvirt unreachable; 8 access denied by the\n"
 "key server; 1 other errors.\n";
 
-static enum engine_verdict progress(const struct vm_disk *d, const struct engine_progress *p, void *userdata) {
-        (void) userdata;
-        double pct = p->total ? 100.0 * (double) p->done / (double) p->total : 100.0;
-        fprintf(stderr, "\rdecrypting %s: %5.1f%%%s", d->target, pct, p->finished ? "\n" : "");
-        return ENGINE_CONTINUE;
-}
-
 int vm_decrypt_main(int argc, char *argv[]) {
         const char *cmd = "vmcrypt vm decrypt";
         struct vm_opts o;
@@ -47,8 +40,10 @@ int vm_decrypt_main(int argc, char *argv[]) {
                 return r;
         struct vm_params p;
         vm_opts_params(&o, o.args[0], &p);
-        if (o.progress)
-                p.progress = progress;
+        if (o.progress) {
+                p.progress = vm_progress_print;
+                p.progress_userdata = (void *) "decrypting";
+        }
         struct vm_result res;
         struct error err;
         r = vm_decrypt(&p, &res, &err);

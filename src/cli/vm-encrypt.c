@@ -49,13 +49,6 @@ VM_HELP_MAX_RATE
 "7 key server or libvirt unreachable; 8 access denied by the key server; 1 other\n"
 "errors. After a failure the command says whether a job waits for resume.\n";
 
-static enum engine_verdict progress(const struct vm_disk *d, const struct engine_progress *p, void *userdata) {
-        const char *verb = userdata;
-        double pct = p->total ? 100.0 * (double) p->done / (double) p->total : 100.0;
-        fprintf(stderr, "\r%s %s: %5.1f%%%s", verb, d->target, pct, p->finished ? "\n" : "");
-        return ENGINE_CONTINUE;
-}
-
 int vm_encrypt_main(int argc, char *argv[]) {
         const char *cmd = "vmcrypt vm encrypt";
         struct vm_opts o;
@@ -66,7 +59,7 @@ int vm_encrypt_main(int argc, char *argv[]) {
         struct vm_params p;
         vm_opts_params(&o, o.args[0], &p);
         if (o.progress) {
-                p.progress = progress;
+                p.progress = vm_progress_print;
                 p.progress_userdata = (void *) "encrypting";
         }
         struct vm_result res;

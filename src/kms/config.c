@@ -81,20 +81,11 @@ uint64_t kms_config_operation_mask(const char *name) {
         return 0;
 }
 
-static char *strip(char *s) {
-        while (isspace((unsigned char) *s))
-                s++;
-        char *e = s + strlen(s);
-        while (e > s && isspace((unsigned char) e[-1]))
-                *--e = 0;
-        return s;
-}
-
 /* Split a comma-separated list, calling f on each non-empty item. */
 static int each_item(char *list, int (*f)(struct kms_group *g, const char *item), struct kms_group *g) {
         char *save = NULL;
         for (char *t = strtok_r(list, ",", &save); t; t = strtok_r(NULL, ",", &save)) {
-                t = strip(t);
+                t = conf_strip(t);
                 if (!*t)
                         continue;
                 int r = f(g, t);
@@ -296,7 +287,7 @@ static int load_set(const char *section, const char *key, const char *value, voi
                         return -ENOMEM;
                 x->c->groups = gs;
                 x->g = &gs[x->c->n_groups++];
-                *x->g = (struct kms_group) { .name = strdup(strip(name)) };
+                *x->g = (struct kms_group) { .name = strdup(conf_strip(name)) };
                 return x->g->name ? 0 : -ENOMEM;
         }
         _cleanup_(freep) char *v = strdup(value); /* each_item splits it in place */

@@ -9,7 +9,7 @@
 
 #include "shared/macro.h"
 
-static char *strip(char *s) {
+char *conf_strip(char *s) {
         while (isspace((unsigned char) *s))
                 s++;
         char *e = s + strlen(s);
@@ -51,7 +51,7 @@ int conf_read(const char *path, conf_set_fn set, void *userdata, struct error *e
                         r = error_set(err, -EINVAL, "%s:%u: line longer than %d bytes", path, line, CONF_LINE_MAX);
                         break;
                 }
-                char *s = strip(buf);
+                char *s = conf_strip(buf);
                 if (!*s || *s == '#' || *s == ';')
                         continue;
                 if (*s == '[') {
@@ -61,7 +61,7 @@ int conf_read(const char *path, conf_set_fn set, void *userdata, struct error *e
                                 break;
                         }
                         *close = 0;
-                        snprintf(section, sizeof(section), "%s", strip(s + 1));
+                        snprintf(section, sizeof(section), "%s", conf_strip(s + 1));
                         r = apply(set, section, NULL, NULL, userdata, path, line, err);
                         continue;
                 }
@@ -71,7 +71,7 @@ int conf_read(const char *path, conf_set_fn set, void *userdata, struct error *e
                         break;
                 }
                 *eq = 0;
-                r = apply(set, section, strip(s), strip(eq + 1), userdata, path, line, err);
+                r = apply(set, section, conf_strip(s), conf_strip(eq + 1), userdata, path, line, err);
         }
         fclose(f);
         return r < 0 ? r : 0;

@@ -20,6 +20,9 @@ typedef int (*conf_set_fn)(const char *section, const char *key, const char *val
  * file and the line). */
 int conf_read(const char *path, conf_set_fn set, void *userdata, struct error *err);
 
+/* s without the white space around it (trimmed in place). */
+char *conf_strip(char *s);
+
 /* value as a path: as it is when absolute, else relative to the directory of the
  * configuration file conf. malloc'ed into *ret; 0 or -ENOMEM. */
 int conf_path(const char *conf, const char *value, char **ret);
