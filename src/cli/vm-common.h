@@ -69,3 +69,5 @@ int vm_status_main(int argc, char *argv[]);
 int vm_encrypt_main(int argc, char *argv[]);
 int vm_decrypt_main(int argc, char *argv[]);
 int vm_start_main(int argc, char *argv[]);
+int vm_add_vtpm_main(int argc, char *argv[]);
+int vm_remove_vtpm_main(int argc, char *argv[]);

@@ -50,6 +50,8 @@ int vm_start_main(int argc, char *argv[]) {
         if (r < 0)
                 return vm_report(cmd, r, &err);
         vm_print_result("", &res);
+        if (res.vtpm_unlocked)
+                printf("%s: vTPM state key released to swtpm\n", res.name);
         if (res.qemu_pid > 0)
                 printf("%s: started, QEMU PID %d\n", res.name, (int) res.qemu_pid);
         else

@@ -9,6 +9,8 @@ static const struct cli_command vm_commands[] = {
         { "encrypt", vm_encrypt_main, "encrypt a shut-off VM's disks in place, one KEK per VM" },
         { "decrypt", vm_decrypt_main, "decrypt a shut-off VM's disks in place, data disks first" },
         { "start", vm_start_main, "start an encrypted VM: keys from its provider, short-lived secrets" },
+        { "add-vtpm", vm_add_vtpm_main, "give an encrypted VM a vTPM whose state its KEK protects" },
+        { "remove-vtpm", vm_remove_vtpm_main, "remove vmcrypt's vTPM and its state from a shut-off VM" },
         { NULL, NULL, NULL },
 };
 

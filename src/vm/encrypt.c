@@ -11,6 +11,7 @@
 #include "keys/provider-config.h"
 #include "shared/macro.h"
 #include "vm/vm-ops.h"
+#include "vm/vtpm.h"
 #include "volume/volume.h"
 
 int vm_op_open(const struct vm_params *p, struct vm_op *op, struct vm_result *res, struct vm_error *err) {
@@ -277,6 +278,8 @@ int vm_decrypt(const struct vm_params *p, struct vm_result *res, struct vm_error
         int r = vm_op_open(p, &op, res, err);
         if (r >= 0)
                 r = vm_op_require_off(&op, "decryption", err);
+        if (r >= 0)
+                r = vm_vtpm_check_decrypt(&op, p->volumes, err);
         if (r < 0)
                 return r;
         /* Data disks first, the OS disk last: until the end the VM's system stays

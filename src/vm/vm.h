@@ -160,6 +160,7 @@ struct vm_result {
         char kek[256];
         bool kek_created;
         pid_t qemu_pid;             /* start: the new QEMU, 0 unknown */
+        bool vtpm_unlocked;         /* start: the vTPM's state secret was handed to libvirt */
         size_t n;
         struct vm_disk_result disks[VM_MAX_DISKS];
 };
@@ -178,3 +179,32 @@ int vm_decrypt(const struct vm_params *p, struct vm_result *res, struct vm_error
  * once QEMU runs. On a key failure nothing starts and err names the disk, the KEK
  * and the reason. */
 int vm_start(const struct vm_params *p, struct vm_result *res, struct vm_error *err);
+
+/* The vTPM (libvirt + swtpm, state encrypted by libvirt with a secret that vmcrypt
+ * wraps by the VM's KEK). */
+enum vm_vtpm_model {
+        VM_VTPM_CRB = 0,            /* tpm-crb */
+        VM_VTPM_TIS,                /* tpm-tis */
+};
+
+struct vm_vtpm_result {
+        char name[256];
+        char uuid[VM_UUID_LEN];
+        char model[32];
+        char secret_uuid[VM_UUID_LEN]; /* the libvirt secret the <tpm> names */
+        char provider[128];         /* the VM's KEK that wraps the state secret */
+        char kek[256];
+        bool device_removed;        /* remove: the <tpm> went */
+        bool state_removed;         /* remove: libvirt deleted the swtpm state */
+};
+
+/* Give a shut-off, persistent domain whose disks are all encrypted an emulated TPM
+ * 2.0: a random state secret wrapped by the VM's KEK is recorded in the domain's
+ * <metadata> and the <tpm> names it. -ENOKEY on a VM that is not encrypted (no KEK), -EEXIST
+ * when it has a TPM (err says whether vmcrypt added it), -EBUSY while it runs. */
+int vm_vtpm_add(const struct vm_params *p, enum vm_vtpm_model model, struct vm_vtpm_result *res,
+                struct vm_error *err);
+/* Remove vmcrypt's vTPM from a shut-off domain: the device, its swtpm state (the
+ * guest's TPM contents are gone for good) and the record. -ENOENT without one,
+ * -EMEDIUMTYPE for a TPM vmcrypt did not add. */
+int vm_vtpm_remove(const struct vm_params *p, struct vm_vtpm_result *res, struct vm_error *err);
