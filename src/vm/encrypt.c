@@ -11,6 +11,7 @@
 #include "keys/provider-config.h"
 #include "shared/macro.h"
 #include "vm/vm-ops.h"
+#include "vm/home.h"
 #include "vm/vtpm.h"
 #include "volume/volume.h"
 
@@ -257,7 +258,8 @@ int vm_encrypt(const struct vm_params *p, struct vm_result *res, struct vm_error
                 if (dr->action == VM_ACTION_ALREADY)
                         dr->action = VM_ACTION_XML;
         }
-        return 0;
+        /* The VM home last: its NVRAM joins the VM's KEK. */
+        return p->volumes == VM_VOLUMES_ALL ? vm_home_encrypt(&op, p, res, err) : 0;
 }
 
 /* What became of the KEK a decrypted disk used: the VM's KEK goes with its last disk. */
@@ -326,5 +328,6 @@ int vm_decrypt(const struct vm_params *p, struct vm_result *res, struct vm_error
                         if (r < 0)
                                 return r;
                 }
-        return 0;
+        /* The VM home after every disk. */
+        return p->volumes == VM_VOLUMES_ALL ? vm_home_decrypt(&op, p, res, err) : 0;
 }

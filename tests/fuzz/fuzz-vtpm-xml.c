@@ -1,11 +1,12 @@
-/* libFuzzer harness for the vTPM part of the domain XML (src/vm/vtpm-xml.c): the
- * <tpm> device and vmcrypt's record come from a document a domain's author can
- * write, so reading them, turning the record into a token, and the add/remove
- * edits must survive any bytes. */
+/* libFuzzer harness for the VM home parts of the domain XML (src/vm/vtpm-xml.c,
+ * src/vm/home-xml.c): the <tpm> device, vmcrypt's vTPM record and the <nvram>
+ * come from a document a domain's author can write, so reading them, turning the
+ * record into a token, and the edits must survive any bytes. */
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "vm/home.h"
 #include "vm/vtpm.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
@@ -29,6 +30,15 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
                 out = NULL;
                 (void) vm_xml_vtpm_remove(xml, &out);
                 free(out);
+        }
+        struct vm_disk nv;
+        if (vm_xml_nvram(xml, &nv) == 1) {
+                char *out = NULL, *back = NULL;
+                if (vm_xml_nvram_set_encryption(xml, "00000000-0000-4000-8000-000000000001", &out) == 0)
+                        (void) vm_xml_nvram_set_encryption(out, NULL, &back);
+                free(out);
+                free(back);
+                vm_disk_clear(&nv);
         }
         free(xml);
         return 0;

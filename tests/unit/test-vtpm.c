@@ -1,6 +1,6 @@
-/* src/vm's vTPM in the domain XML without libvirt: reading a <tpm> and vmcrypt's
- * record, adding both in one document, removing both, telling vmcrypt's TPM from
- * another, and refusing damaged records. */
+/* src/vm's VM home in the domain XML without libvirt: reading a <tpm> and
+ * vmcrypt's record, adding both in one document, removing both, telling vmcrypt's
+ * TPM from another, refusing damaged records; the <nvram> and its encryption. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -12,6 +12,7 @@
 #include <cmocka.h>
 
 #include "shared/macro.h"
+#include "vm/home.h"
 #include "vm/vtpm.h"
 
 static const char plain[] =
@@ -98,14 +99,14 @@ static void test_foreign_and_damaged(void **state) {
 
         /* Damaged records: bad base64, a wrapped size RFC 5649 cannot give, no UUID. */
         const char *bad[] = {
-                "<domain><metadata><v:vtpm xmlns:v='https://vmcrypt.dev/xmlns/vtpm/1' secret='11111111-2222-"
-                "4333-8444-555555555555' provider='kms' kek='k' method='rfc5649' wrapped='!!'/></metadata>"
-                "</domain>",
-                "<domain><metadata><v:vtpm xmlns:v='https://vmcrypt.dev/xmlns/vtpm/1' secret='11111111-2222-"
-                "4333-8444-555555555555' provider='kms' kek='k' method='rfc5649' wrapped='AAEC'/></metadata>"
-                "</domain>",
-                "<domain><metadata><v:vtpm xmlns:v='https://vmcrypt.dev/xmlns/vtpm/1' secret='x' provider='kms' "
-                "kek='k' method='rfc5649' wrapped='AAECAwQFBgcICQoLDA0ODw=='/></metadata></domain>",
+                ("<domain><metadata><v:vtpm xmlns:v='https://vmcrypt.dev/xmlns/vtpm/1' secret='11111111-2222-"
+                 "4333-8444-555555555555' provider='kms' kek='k' method='rfc5649' wrapped='!!'/></metadata>"
+                 "</domain>"),
+                ("<domain><metadata><v:vtpm xmlns:v='https://vmcrypt.dev/xmlns/vtpm/1' secret='11111111-2222-"
+                 "4333-8444-555555555555' provider='kms' kek='k' method='rfc5649' wrapped='AAEC'/></metadata>"
+                 "</domain>"),
+                ("<domain><metadata><v:vtpm xmlns:v='https://vmcrypt.dev/xmlns/vtpm/1' secret='x' provider='kms' "
+                 "kek='k' method='rfc5649' wrapped='AAECAwQFBgcICQoLDA0ODw=='/></metadata></domain>"),
         };
         for (size_t i = 0; i < sizeof bad / sizeof *bad; i++) {
                 assert_int_equal(vm_xml_vtpm(bad[i], &x), 0);
@@ -119,10 +120,53 @@ static void test_foreign_and_damaged(void **state) {
         assert_int_equal(vm_xml_vtpm("<notdomain/>", &x), -EBADMSG);
 }
 
+static void test_nvram(void **state) {
+        (void) state;
+        struct vm_disk k;
+        assert_int_equal(vm_xml_nvram(plain, &k), 0);
+        assert_null(k.path);
+
+        /* The older form: the path as the element's text. */
+        const char *text = "<domain><os><loader type='pflash'>/c.fd</loader>"
+                           "<nvram template='/t.fd'>/v/a_VARS.fd</nvram></os></domain>";
+        assert_int_equal(vm_xml_nvram(text, &k), 1);
+        assert_string_equal(k.path, "/v/a_VARS.fd");
+        assert_string_equal(k.target, "nvram");
+        assert_false(k.xml_encrypted);
+        vm_disk_clear(&k);
+
+        _cleanup_(freep) char *enc = NULL;
+        assert_int_equal(vm_xml_nvram_set_encryption(text, "22222222-2222-4333-8444-555555555555", &enc), 0);
+        assert_non_null(strstr(enc, "type=\"file\""));
+        assert_non_null(strstr(enc, "engine=\"qemu\""));
+        assert_non_null(strstr(enc, "template=\"/t.fd\""));
+        assert_int_equal(vm_xml_nvram(enc, &k), 1);
+        assert_string_equal(k.path, "/v/a_VARS.fd");
+        assert_true(k.xml_encrypted);
+        assert_string_equal(k.secret_uuid, "22222222-2222-4333-8444-555555555555");
+        vm_disk_clear(&k);
+
+        _cleanup_(freep) char *back = NULL;
+        assert_int_equal(vm_xml_nvram_set_encryption(enc, NULL, &back), 0);
+        assert_int_equal(vm_xml_nvram(back, &k), 1);
+        assert_string_equal(k.path, "/v/a_VARS.fd");
+        assert_false(k.xml_encrypted);
+        vm_disk_clear(&k);
+
+        /* A network NVRAM has no file to encrypt. */
+        const char *net = "<domain><os><nvram type='network'><source protocol='iscsi' name='x'/></nvram></os></domain>";
+        assert_int_equal(vm_xml_nvram(net, &k), 1);
+        assert_null(k.path);
+        _cleanup_(freep) char *no = NULL;
+        assert_int_equal(vm_xml_nvram_set_encryption(net, "22222222-2222-4333-8444-555555555555", &no), -EOPNOTSUPP);
+        assert_int_equal(vm_xml_nvram_set_encryption(plain, NULL, &no), -ENOENT);
+}
+
 int main(void) {
         const struct CMUnitTest tests[] = {
                 cmocka_unit_test(test_add_read_remove),
                 cmocka_unit_test(test_foreign_and_damaged),
+                cmocka_unit_test(test_nvram),
         };
         return cmocka_run_group_tests(tests, NULL, NULL);
 }
