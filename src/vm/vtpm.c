@@ -17,6 +17,7 @@
 #include "keys/provider.h"
 #include "shared/b64.h"
 #include "shared/macro.h"
+#include "vm/home.h"
 #include "vm/vtpm.h"
 
 static int read_xml(struct vm_op *op, unsigned flags, char **ret_xml, struct vm_vtpm_xml *x, struct vm_error *err) {
@@ -89,6 +90,20 @@ static int vm_kek(struct vm_op *op, struct vm_vtpm_result *res, struct vm_error 
         snprintf(res->provider, sizeof res->provider, "%s", pick->provider);
         snprintf(res->kek, sizeof res->kek, "%s", pick->kek);
         return 0;
+}
+
+/* The rest of the VM home first, as vSphere has it: a UEFI VM's NVRAM, once
+ * libvirt has made it, must be encrypted too. */
+static int require_home(struct vm_op *op, const char *xml, struct vm_error *err) {
+        _cleanup_(vm_disk_clear) struct vm_disk k = { 0 };
+        if (vm_xml_nvram(xml, &k) <= 0 || !k.path)
+                return 0;
+        vm_disk_read(&k, 0);
+        if (k.state != VM_DISK_PLAIN || k.status_error)
+                return 0;
+        return vm_fail(err, -ENOKEY, "domain %s: its NVRAM %s (part of the VM home) is not encrypted: a vTPM is "
+                       "added to a VM whose home is encrypted; run 'vmcrypt vm encrypt %s' (all volumes) first",
+                       op->d.name, k.path, op->d.name);
 }
 
 static int b64_field(const uint8_t *p, size_t n, char *out, size_t size) {
@@ -172,6 +187,8 @@ int vm_vtpm_add(const struct vm_params *p, enum vm_vtpm_model model, struct vm_v
                                x.model[0] ? x.model : "default", x.backend[0] ? x.backend : "?",
                                x.tpm_secret[0] ? ", encrypted with secret " : "", x.tpm_secret, op.d.name);
         r = vm_kek(&op, res, err);
+        if (r >= 0)
+                r = require_home(&op, xml, err);
         if (r < 0)
                 return r;
         struct vm_vtpm_meta m = { 0 };

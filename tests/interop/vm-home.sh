@@ -7,7 +7,8 @@
 # host's NVRAM file then holds no variable name in plaintext; vm start hands its
 # secret to libvirt for the start only, and OVMF boots the guest with it. vm decrypt
 # does the disks, then the NVRAM: plain again, the same size, and with the
-# variables OVMF wrote while it was encrypted.
+# variables OVMF wrote while it was encrypted. add-vtpm waits for the NVRAM to be
+# encrypted, and a UEFI guest boots with both.
 . "$(dirname "$0")/../lib.sh"
 . "$(dirname "$0")/keys-lib.sh"
 . "$(dirname "$0")/vm-lib.sh"
@@ -63,6 +64,9 @@ boot start1
 [ -s "$NV" ] || die "libvirt made no NVRAM file at $NV"
 has_bootorder "$NV" || die "OVMF wrote no BootOrder into the plain NVRAM: the plaintext check below proves nothing"
 NV_SIZE=$(file_size "$NV")
+expect_rc 8 add-vtpm vmc vm add-vtpm "${V[@]}" --providers "$P" uefi1
+assert_file_contains "$T/add-vtpm.err" "NVRAM $NV \(part of the VM home\) is not encrypted" \
+        "add-vtpm refused while the NVRAM is plain"
 
 note "vm encrypt again: the NVRAM under the VM's KEK, <nvram> wired to a secret"
 expect_rc 0 enc2 vmc vm encrypt "${V[@]}" --providers "$P" --progress none uefi1
@@ -79,9 +83,11 @@ assert_file_contains "$T/dom.xml" "<nvram template='$VARS' type='file'>" "<nvram
 assert_file_contains "$T/dom.xml" "<encryption format='luks' engine='qemu'>" "the NVRAM's <encryption>"
 assert_eq "$(grep -c "<secret type='passphrase'" "$T/dom.xml")" 2 "a secret for the disk and one for the NVRAM"
 
+expect_rc 0 add-vtpm2 vmc vm add-vtpm "${V[@]}" --providers "$P" uefi1
 note "vm start: OVMF boots from the encrypted NVRAM"
 boot start2
 assert_file_contains "$T/start2.out" "uefi1: nvram key released to QEMU" "start output"
+assert_file_contains "$T/start2.out" "uefi1: vTPM state key released to swtpm" "start output"
 cryptsetup isLuks "$NV" || die "the NVRAM is not LUKS after a boot"
 ! has_bootorder "$NV" || die "the NVRAM holds UEFI variable names in plaintext after a boot"
 
@@ -94,6 +100,7 @@ assert_eq "$(domain_state)" "shut off" "domain state after the refusal"
 cp "$T/nv.saved" "$NV"
 
 note "vm decrypt: the disk, then the NVRAM, which keeps what OVMF wrote"
+expect_rc 0 rm-vtpm vmc vm remove-vtpm "${V[@]}" uefi1
 expect_rc 0 dec vmc vm decrypt "${V[@]}" --providers "$P" --progress none uefi1
 assert_eq "$(grep -o 'vda decrypted\|nvram decrypted' "$T/dec.out" | tr '\n' ' ')" "vda decrypted nvram decrypted " \
         "decryption order"
