@@ -12,13 +12,17 @@ static const char help[] =
 "it is the OS disk, its encryption state read from the disk (LUKS version, a job\n"
 "in progress with its percentage), the key provider and KEK named by its vmcrypt\n"
 "token, and the libvirt secret its <encryption> names in the domain XML. A\n"
-"mismatch between the domain XML and the disk is said in words.\n"
+"mismatch between the domain XML and the disk is said in words. Then the VM\n"
+"home: the UEFI NVRAM, read from its file like a disk, and the TPM, with the KEK\n"
+"that wraps its state secret when 'vmcrypt vm add-vtpm' added it.\n"
 "\n"
 "Options:\n"
 VM_HELP_CONNECT
 "  --json                   one JSON object on stdout: {\"name\",\"uuid\",\"state\",\n"
 "                           \"persistent\",\"qemu_pid\",\"disks\":[...]} (disks as in\n"
-"                           'vmcrypt vm list --json', plus \"provider\" and \"kek\")\n"
+"                           'vmcrypt vm list --json', plus \"provider\" and \"kek\"),\n"
+"                           \"nvram\" (a disk, or null) and \"tpm\" ({\"model\",\n"
+"                           \"vmcrypt\",\"secret\",\"provider\",\"kek\",\"note\"}, or null)\n"
 "  -h, --help               show this help\n"
 "\n"
 "Examples:\n"
@@ -28,6 +32,35 @@ VM_HELP_CONNECT
 "Exit status: 0 shown; 2 usage; 4 no such domain; 7 libvirt unreachable; 1 other\n"
 "errors.\n";
 
+static void print_disk(const struct vm_disk *k) {
+        printf("  source:    %s %s, format %s%s\n", k->source_type, k->path ? k->path : "(none)",
+               k->format[0] ? k->format : "raw", k->readonly ? ", read-only" : "");
+        printf("  state:     %s", vm_disk_state_name(k->state));
+        if (k->state == VM_DISK_ENCRYPTED)
+                printf(" (%s)", disk_format_to_string(k->status.format));
+        if (k->status.job != ENGINE_OP_NONE && k->state != VM_DISK_UNKNOWN)
+                printf(" %.1f%%", vm_disk_percent(k));
+        if (k->state == VM_DISK_UNKNOWN)
+                printf(": %s", k->status_text);
+        putchar('\n');
+        if (k->kek[0])
+                printf("  key:       provider %s, KEK %s\n", k->provider, k->kek);
+        if (k->xml_encrypted)
+                printf("  libvirt:   <encryption format='luks'>, secret %s\n",
+                       k->secret_uuid[0] ? k->secret_uuid : "(none)");
+        if (k->note[0])
+                printf("  note:      %s\n", k->note);
+}
+
+static json_t *tpm_to_json(const struct vm_tpm *t) {
+        json_t *o = json_pack("{s:s,s:b}", "model", t->model, "vmcrypt", t->vmcrypt);
+        json_object_set_new(o, "secret", t->secret_uuid[0] ? json_string(t->secret_uuid) : json_null());
+        json_object_set_new(o, "provider", t->vmcrypt ? json_string(t->provider) : json_null());
+        json_object_set_new(o, "kek", t->vmcrypt ? json_string(t->kek) : json_null());
+        json_object_set_new(o, "note", t->note[0] ? json_string(t->note) : json_null());
+        return o;
+}
+
 int vm_show_main(int argc, char *argv[]) {
         const char *cmd = "vmcrypt vm show";
         struct vm_opts o;
@@ -36,7 +69,7 @@ int vm_show_main(int argc, char *argv[]) {
                 return r;
         _cleanup_(vm_inventory_freep) struct vm_inventory *inv = NULL;
         struct vm_error err;
-        r = vm_inventory_get(o.uri, o.args[0], VM_INV_KEYS, &inv, &err);
+        r = vm_inventory_get(o.uri, o.args[0], VM_INV_KEYS | VM_INV_HOME, &inv, &err);
         if (r < 0)
                 return vm_report(cmd, r, &err);
         const struct vm_domain *d = &inv->domains[0];
@@ -47,6 +80,8 @@ int vm_show_main(int argc, char *argv[]) {
                 json_t *j = json_pack("{s:s,s:s,s:s,s:b,s:o}", "name", d->name, "uuid", d->uuid, "state", d->state,
                                       "persistent", d->persistent, "disks", disks);
                 json_object_set_new(j, "qemu_pid", d->qemu_pid > 0 ? json_integer(d->qemu_pid) : json_null());
+                json_object_set_new(j, "nvram", d->nvram ? vm_disk_to_json(d->nvram) : json_null());
+                json_object_set_new(j, "tpm", d->tpm.present ? tpm_to_json(&d->tpm) : json_null());
                 return vm_print_json(j);
         }
         printf("name:        %s\nuuid:        %s\nstate:       %s%s\n", d->name, d->uuid, d->state,
@@ -56,23 +91,24 @@ int vm_show_main(int argc, char *argv[]) {
         for (size_t j = 0; j < d->n_disks; j++) {
                 const struct vm_disk *k = &d->disks[j];
                 printf("disk %s:%s\n", k->target, k->os ? " (OS disk)" : "");
-                printf("  source:    %s %s, format %s%s\n", k->source_type, k->path ? k->path : "(none)",
-                       k->format[0] ? k->format : "raw", k->readonly ? ", read-only" : "");
-                printf("  state:     %s", vm_disk_state_name(k->state));
-                if (k->state == VM_DISK_ENCRYPTED)
-                        printf(" (%s)", disk_format_to_string(k->status.format));
-                if (k->status.job != ENGINE_OP_NONE && k->state != VM_DISK_UNKNOWN)
-                        printf(" %.1f%%", vm_disk_percent(k));
-                if (k->state == VM_DISK_UNKNOWN)
-                        printf(": %s", k->status_text);
+                print_disk(k);
+        }
+        if (d->nvram) {
+                printf("nvram:\n");
+                print_disk(d->nvram);
+        }
+        if (d->tpm.present) {
+                const struct vm_tpm *t = &d->tpm;
+                printf("tpm:         %s, %s", t->model, t->vmcrypt ? "added by vmcrypt" : "not vmcrypt's");
+                if (t->secret_uuid[0])
+                        printf(", state secret %s", t->secret_uuid);
+                else
+                        printf(", state not encrypted");
                 putchar('\n');
-                if (k->kek[0])
-                        printf("  key:       provider %s, KEK %s\n", k->provider, k->kek);
-                if (k->xml_encrypted)
-                        printf("  libvirt:   <encryption format='luks'>, secret %s\n",
-                               k->secret_uuid[0] ? k->secret_uuid : "(none)");
-                if (k->note[0])
-                        printf("  note:      %s\n", k->note);
+                if (t->vmcrypt)
+                        printf("  key:       provider %s, KEK %s\n", t->provider, t->kek);
+                if (t->note[0])
+                        printf("  note:      %s\n", t->note);
         }
         return EXIT_OK;
 }

@@ -15,6 +15,7 @@
 #include "keys/unlock.h"
 #include "shared/macro.h"
 #include "vm/home.h"
+#include "vm/vtpm.h"
 #include "volume/volume.h"
 
 /* The NVRAM of the domain's persistent definition as a disk, its state read from
@@ -230,5 +231,41 @@ int vm_home_start_secret(struct vm_op *op, const char *providers, struct unlocke
         if (dr)
                 dr->action = VM_ACTION_UNLOCKED;
         *ret = sec;
+        return 0;
+}
+
+int vm_home_read(const char *xml, unsigned flags, struct vm_domain *d) {
+        struct vm_disk k;
+        int r = vm_xml_nvram(xml, &k);
+        if (r == -ENOMEM)
+                return r;
+        if (r > 0) {
+                if (k.path)
+                        vm_disk_read(&k, flags);
+                d->nvram = malloc(sizeof *d->nvram);
+                if (!d->nvram) {
+                        free(k.path);
+                        return -ENOMEM;
+                }
+                *d->nvram = k;
+        }
+        struct vm_vtpm_xml x;
+        if (vm_xml_vtpm(xml, &x) < 0 || !x.tpm)
+                return 0;
+        struct vm_tpm *t = &d->tpm;
+        t->present = true;
+        t->vmcrypt = vm_vtpm_is_ours(&x);
+        snprintf(t->model, sizeof t->model, "%s", x.model[0] ? x.model : "default");
+        snprintf(t->secret_uuid, sizeof t->secret_uuid, "%s", x.tpm_secret);
+        if (t->vmcrypt) {
+                snprintf(t->provider, sizeof t->provider, "%s", x.m.provider);
+                snprintf(t->kek, sizeof t->kek, "%s", x.m.kek);
+        } else if (x.meta && x.meta_error) {
+                snprintf(t->note, sizeof t->note, "vmcrypt's vTPM record is damaged: vm start refuses");
+        } else if (x.meta) {
+                snprintf(t->note, sizeof t->note, "vmcrypt's vTPM record names secret %s, the TPM %s: the "
+                         "definition was edited; vm start refuses", x.m.secret_uuid,
+                         x.tpm_secret[0] ? x.tpm_secret : "none");
+        }
         return 0;
 }

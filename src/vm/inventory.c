@@ -123,6 +123,10 @@ void vm_domain_clear(struct vm_domain *d) {
         free(d->disks);
         d->disks = NULL;
         d->n_disks = 0;
+        if (d->nvram)
+                free(d->nvram->path);
+        free(d->nvram);
+        d->nvram = NULL;
 }
 
 int vm_domain_read(virDomainPtr dom, unsigned flags, struct vm_domain *d, struct vm_error *err) {
@@ -146,6 +150,8 @@ int vm_domain_read(virDomainPtr dom, unsigned flags, struct vm_domain *d, struct
                 return vm_fail(err, r, "domain %s: cannot parse its XML", d->name);
         for (size_t i = 0; i < d->n_disks; i++)
                 vm_disk_read(&d->disks[i], flags);
+        if ((flags & VM_INV_HOME) && vm_home_read(xml, flags, d) < 0)
+                return vm_fail(err, -ENOMEM, "out of memory");
         return 0;
 }
 

@@ -81,6 +81,17 @@ struct vm_domain {
         size_t n_disks;
         struct vm_disk *disks;
         struct vm_summary summary;
+        /* The VM home beyond the disks, read with VM_INV_HOME. */
+        struct vm_disk *nvram;      /* the UEFI NVRAM as a disk named "nvram"; NULL none */
+        struct vm_tpm {
+                bool present;           /* a <tpm> device */
+                bool vmcrypt;           /* ... added by vmcrypt vm add-vtpm */
+                char model[32];
+                char secret_uuid[VM_UUID_LEN]; /* its state secret ("" unencrypted) */
+                char provider[128];     /* vmcrypt's: the KEK that wraps the secret */
+                char kek[256];
+                char note[256];         /* a record and device that disagree, in words */
+        } tpm;
 };
 
 struct vm_inventory {
@@ -92,6 +103,7 @@ struct vm_inventory {
 enum {
         VM_INV_KEYS = 1U << 0,      /* read each encrypted disk's provider and KEK */
         VM_INV_RATE = 1U << 1,      /* sample running jobs twice, one second apart: rate, ETA */
+        VM_INV_HOME = 1U << 2,      /* read the NVRAM's state and the TPM (struct vm_tpm) */
 };
 
 /* The domains of uri (NULL: VM_DEFAULT_URI), all of them or the one called name

@@ -76,8 +76,8 @@ cryptsetup isLuks --type luks1 "$NV" || die "the NVRAM is not LUKS1 after vm enc
 ! has_bootorder "$NV" || die "the encrypted NVRAM file holds UEFI variable names in plaintext"
 vmc vm show "${V[@]}" --json uefi1 >"$T/show.json"
 KEK=$(json_get "$T/show.json" "d['disks'][0]['kek']")
-vmc disk status --json "$NV" >"$T/nv.json"
-assert_file_contains "$T/nv.json" "$KEK" "the NVRAM's binding names the VM's KEK"
+assert_eq "$(json_get "$T/show.json" "[d['nvram'][k] for k in ('path', 'state', 'luks', 'kek', 'xml_encryption')]")" \
+        "[\"$NV\", \"encrypted\", \"luks1\", \"$KEK\", true]" "vm show: the NVRAM under the VM's KEK"
 "${VS[@]}" dumpxml --inactive uefi1 >"$T/dom.xml"
 assert_file_contains "$T/dom.xml" "<nvram template='$VARS' type='file'>" "<nvram> as a file source"
 assert_file_contains "$T/dom.xml" "<encryption format='luks' engine='qemu'>" "the NVRAM's <encryption>"

@@ -139,6 +139,11 @@ assert_file_contains "$T/dom.xml" "<encryption secret='$SECRET'/>" "the TPM's st
 assert_file_contains "$T/dom.xml" "<vmcrypt-vtpm:vtpm xmlns:vmcrypt-vtpm=\"https://vmcrypt.dev/xmlns/vtpm/1\" secret=\"$SECRET\" provider=\"kms\" kek=\"$KEK\"" \
         "vmcrypt's record in <metadata>"
 assert_eq "$(n_secrets)" 0 "libvirt secrets after add-vtpm (the value is defined only for a start)"
+vmc vm show "${V[@]}" --json vm1 >"$T/show.json"
+assert_eq "$(json_get "$T/show.json" "[d['tpm'][k] for k in ('model', 'vmcrypt', 'secret', 'kek', 'note')]")" \
+        "[\"tpm-crb\", true, \"$SECRET\", \"$KEK\", null]" "vm show: the vTPM and the KEK that guards it"
+vmc vm show "${V[@]}" vm1 >"$T/show.out"
+assert_file_contains "$T/show.out" "tpm: +tpm-crb, added by vmcrypt, state secret $SECRET" "vm show text"
 expect_rc 5 add-again vmc vm add-vtpm "${V[@]}" --providers "$P" vm1
 assert_file_contains "$T/add-again.err" "vm1 has a vTPM already, added by vmcrypt .*remove-vtpm vm1" "second add-vtpm"
 
@@ -167,6 +172,9 @@ wait_guest vm2 "$T/console2.log"
 assert_file_contains "$T/console2.log" "NVWRITE $OK_RC" "TPM2_NV_Write in the control guest"
 grep -r -a -q -F "$MARK" "$STATE/5eed0000-0000-4000-8000-0000000071e2" ||
         die "the control VM's unencrypted vTPM state does not hold the marker: the check above proves nothing"
+vmc vm show "${V[@]}" --json vm2 >"$T/show2.json"
+assert_eq "$(json_get "$T/show2.json" "[d['tpm'][k] for k in ('vmcrypt', 'secret', 'kek')]")" "[false, null, null]" \
+        "vm show: a TPM that is not vmcrypt's, unencrypted"
 expect_rc 5 add-foreign vmc vm add-vtpm "${V[@]}" --providers "$P" vm2
 assert_file_contains "$T/add-foreign.err" "vm2 has a TPM already that vmcrypt did not add" "add-vtpm on a foreign TPM"
 expect_rc 11 rm-foreign vmc vm remove-vtpm "${V[@]}" vm2
@@ -212,6 +220,8 @@ assert_file_contains "$T/rm.out" "vm1: vTPM removed \(tpm-crb\), its state delet
 ! grep -q "<tpm\|vmcrypt-vtpm" "$T/dom.xml" || die "remove-vtpm left the TPM or its record in the domain XML"
 assert_eq "$(grep -c "<encryption format='luks'" "$T/dom.xml")" 2 "the disks' <encryption> after remove-vtpm"
 assert_eq "$("${VS[@]}" dominfo vm1 | awk '/^Autostart/ {print $2}')" enable "autostart kept"
+vmc vm show "${V[@]}" --json vm1 >"$T/show.json"
+assert_eq "$(json_get "$T/show.json" "d['tpm']")" null "vm show after remove-vtpm"
 expect_rc 4 rm-again vmc vm remove-vtpm "${V[@]}" vm1
 assert_file_contains "$T/rm-again.err" "vm1 has no vTPM" "second remove-vtpm"
 expect_rc 8 dec-after vmc vm decrypt "${V[@]}" --providers "$P" --progress none vm1
