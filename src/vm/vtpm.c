@@ -331,9 +331,13 @@ int vm_vtpm_start_secret(struct vm_op *op, const char *providers, struct unlocke
                 return vm_fail(err, r, "domain %s not started: vmcrypt's vTPM record is damaged", n);
         _cleanup_(secret_freep) struct secret *s = NULL;
         r = provider_unwrap(prov, t, &s);
+        /* The provider's advice speaks of disks; a vTPM has no recovery passphrase. */
         if (r < 0)
-                return vm_fail(err, r, "domain %s not started: vTPM (state secret %s), key provider %s, KEK %s: %s",
-                               n, x.m.secret_uuid, x.m.provider, x.m.kek, provider_error(prov));
+                return vm_fail(err, r, "domain %s not started: vTPM (state secret %s), key provider %s, KEK %s: %s%s",
+                               n, x.m.secret_uuid, x.m.provider, x.m.kek, provider_error(prov),
+                               unlock_error_is_dead(r) ? " -- for the vTPM: its state opens only through this KEK "
+                               "(no recovery passphrase); without it the guest's TPM contents are lost, and "
+                               "'vmcrypt vm remove-vtpm' lets the VM start without them" : "");
         /* A start killed before it undefined its secrets leaves this one in
          * libvirt (ephemeral secrets last until libvirtd restarts): it is ours. */
         virSecretPtr old = virSecretLookupByUUIDString(op->conn, x.m.secret_uuid);

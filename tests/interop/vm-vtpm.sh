@@ -201,6 +201,7 @@ expect_rc 0 revoke vmc kms revoke --config "$T/kms.json" "$KEK"
 expect_rc 8 start-revoked vmc vm start "${V[@]}" --providers "$P" vm1
 assert_file_contains "$T/start-revoked.err" "vm1 not started: vTPM \(state secret $SECRET\), key provider kms, KEK $KEK:.*revoked" \
         "message for the vTPM's revoked KEK"
+assert_file_contains "$T/start-revoked.err" "for the vTPM: its state opens only through this KEK" "advice for the vTPM"
 assert_eq "$(domain_state vm1)" "shut off" "domain state with the vTPM's KEK revoked"
 assert_eq "$(n_secrets)" 0 "libvirt secrets after the refused start (the disks' were made first)"
 expect_rc 0 revoke2 vmc kms revoke --config "$T/kms.json" "$KEK2"
