@@ -6,6 +6,7 @@
 
 #include "cli/cli.h"
 #include "cli/vm-common.h"
+#include "shared/log.h"
 
 static const char add_help[] =
 "Usage: vmcrypt vm add-vtpm [OPTIONS] VM\n"
@@ -21,6 +22,8 @@ static const char add_help[] =
 "disks are not all encrypted (run 'vmcrypt vm encrypt VM' first), a running VM,\n"
 "a transient one, and a VM that has a TPM already (it says whether vmcrypt added\n"
 "it). A VM with a vTPM is not decrypted until 'vmcrypt vm remove-vtpm' removed it.\n"
+"The key server records the vTPM among the users of the KEK (as it records the\n"
+"disks), so the KEK is not retired while the vTPM needs it.\n"
 "\n"
 "Options:\n"
 VM_HELP_CONNECT
@@ -52,8 +55,12 @@ static const char remove_help[] =
 "domain has snapshots or a managed save image; nothing is changed then.\n"
 "A TPM that vmcrypt did not add is left alone (virsh edit removes it).\n"
 "\n"
+"The vTPM stops using the VM's KEK: the key server drops it from the KEK's\n"
+"users, and the KEK is retired (revoked, then destroyed) if nothing else uses it.\n"
+"\n"
 "Options:\n"
 VM_HELP_CONNECT
+VM_HELP_PROVIDERS
 "  -h, --help               show this help\n"
 "\n"
 "Examples:\n"
@@ -79,7 +86,7 @@ static int parse(const char *cmd, const char *help, bool add, int argc, char *ar
         *model = VM_VTPM_CRB;
         int c;
         while ((c = getopt_long(argc, argv, "hc:", opts, NULL)) >= 0) {
-                if (!add && (c == OPT_MODEL || c == OPT_PROVIDERS))
+                if (!add && c == OPT_MODEL)
                         return cli_usage_error(cmd, "option '%s' is not accepted here", argv[optind - 1]);
                 switch (c) {
                 case 'h':
@@ -140,5 +147,16 @@ int vm_remove_vtpm_main(int argc, char *argv[]) {
                 printf("%s: vTPM removed (%s), its state deleted\n", res.name, res.model);
         else
                 printf("%s: no TPM device; vmcrypt's vTPM record removed\n", res.name);
+        const struct kek_release *k = &res.release;
+        if (!res.kek_released)
+                return EXIT_OK;
+        if (k->error < 0)
+                log_warning("KEK %s on provider \"%s\" no longer wraps the vTPM's secret, but it could not be "
+                            "released: %s; it stays as it was ('vmcrypt provider keks %s' shows its users)", k->kek,
+                            k->provider, k->text, k->provider);
+        else if (k->retired)
+                printf("%s: KEK %s retired (revoked, then destroyed): nothing uses it any more\n", res.name, k->kek);
+        else if (k->tracked)
+                printf("%s: KEK %s stays: %u disk(s) still use it\n", res.name, k->kek, k->users);
         return EXIT_OK;
 }

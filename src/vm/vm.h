@@ -16,6 +16,7 @@
 #include <sys/types.h>
 
 #include "disk/engine.h"
+#include "keys/provider.h"
 
 #define VM_DEFAULT_URI "qemu:///system"
 #define VM_UUID_LEN 37 /* 36 characters and the NUL */
@@ -208,6 +209,8 @@ struct vm_vtpm_result {
         char kek[256];
         bool device_removed;        /* remove: the <tpm> went */
         bool state_removed;         /* remove: libvirt deleted the swtpm state */
+        bool kek_released;          /* remove: the KEK no longer counts the vTPM ... */
+        struct kek_release release; /* ... and what became of it */
 };
 
 /* Give a shut-off, persistent domain whose disks are all encrypted an emulated TPM

@@ -15,6 +15,7 @@
 
 #include "keys/binding.h"
 #include "keys/provider.h"
+#include "keys/rekey.h"
 #include "shared/b64.h"
 #include "shared/macro.h"
 #include "vm/home.h"
@@ -119,7 +120,15 @@ static int b64_field(const uint8_t *p, size_t n, char *out, size_t size) {
         return 0;
 }
 
-/* A new state secret wrapped by the VM's KEK: the record of the new vTPM. */
+/* Where libvirt keeps the state (its default on a system host): the vTPM's
+ * place in its KEK's record of users. */
+static void state_path(const char *domain_uuid, char *buf, size_t size) {
+        snprintf(buf, size, "/var/lib/libvirt/swtpm/%s", domain_uuid);
+}
+
+/* A new state secret wrapped by the VM's KEK, under m->secret_uuid: the record of
+ * the new vTPM. The KEK records the vTPM as one of its users first (as a binding
+ * records its disk), so that it is not retired with the last disk that leaves it. */
 static int wrap_new_secret(struct vm_op *op, const char *providers, const struct vm_vtpm_result *res,
                            struct vm_vtpm_meta *m, struct vm_error *err) {
         char e[768];
@@ -139,6 +148,14 @@ static int wrap_new_secret(struct vm_op *op, const char *providers, const struct
         _cleanup_(token_freep) struct vmcrypt_token *t = token_new();
         if (!t)
                 return vm_fail(err, -ENOMEM, "out of memory");
+        char path[128], place[PATH_MAX + 300];
+        state_path(op->d.uuid, path, sizeof path);
+        provider_kek_place(path, place, sizeof place);
+        r = provider_kek_use(prov, res->kek, m->secret_uuid, place);
+        if (r < 0)
+                return vm_fail(err, r, "domain %s: key provider %s would not record the vTPM as a user of the VM's "
+                               "KEK %s: %s; nothing was changed", op->d.name, res->provider, res->kek,
+                               provider_error(prov));
         r = provider_wrap(prov, res->kek, s, t);
         if (r < 0)
                 return vm_fail(err, r, "domain %s: key provider %s could not wrap the vTPM secret with the VM's KEK "
@@ -192,13 +209,13 @@ int vm_vtpm_add(const struct vm_params *p, enum vm_vtpm_model model, struct vm_v
         if (r < 0)
                 return r;
         struct vm_vtpm_meta m = { 0 };
-        r = wrap_new_secret(&op, p->providers, res, &m, err);
-        if (r < 0)
-                return r;
         r = vm_uuid_new(m.secret_uuid);
         if (r < 0)
                 return vm_fail(err, r, "no random bytes for a secret UUID");
         snprintf(res->secret_uuid, sizeof res->secret_uuid, "%s", m.secret_uuid);
+        r = wrap_new_secret(&op, p->providers, res, &m, err);
+        if (r < 0)
+                return r;
         _cleanup_(freep) char *edited = NULL;
         r = vm_xml_vtpm_add(xml, res->model, &m, &edited);
         if (r < 0)
@@ -280,14 +297,25 @@ int vm_vtpm_remove(const struct vm_params *p, struct vm_vtpm_result *res, struct
         if (r < 0)
                 return vm_fail(err, r, "domain %s: cannot take the vTPM out of its XML", op.d.name);
         res->device_removed = x.tpm;
-        if (x.tpm)
-                return redefine_without_state(&op, xml, edited, res, err);
-        /* Only a record left (someone removed the device with virsh edit): drop it. */
-        virDomainPtr nd = virDomainDefineXML(op.conn, edited);
-        if (!nd)
-                return vm_fail(err, vm_virt_errno(), "domain %s: libvirt refused the definition without the vTPM "
-                               "record: %s", op.d.name, vm_virt_text());
-        virDomainFree(nd);
+        if (x.tpm) {
+                r = redefine_without_state(&op, xml, edited, res, err);
+        } else {
+                /* Only a record left (someone removed the device with virsh edit). */
+                virDomainPtr nd = virDomainDefineXML(op.conn, edited);
+                if (!nd)
+                        return vm_fail(err, vm_virt_errno(), "domain %s: libvirt refused the definition without the "
+                                       "vTPM record: %s", op.d.name, vm_virt_text());
+                virDomainFree(nd);
+        }
+        if (r < 0 || x.meta_error)
+                return r;
+        /* The vTPM no longer uses the KEK: the key server drops its record, and
+         * retires the KEK if nothing else uses it. A failure leaves the KEK as it
+         * was and is reported, not fatal: the vTPM is gone already. */
+        char path[128];
+        state_path(op.d.uuid, path, sizeof path);
+        res->kek_released = true;
+        (void) keys_kek_release(p->providers, x.m.provider, x.m.kek, x.m.secret_uuid, path, &res->release);
         return 0;
 }
 

@@ -139,6 +139,8 @@ assert_file_contains "$T/dom.xml" "<encryption secret='$SECRET'/>" "the TPM's st
 assert_file_contains "$T/dom.xml" "<vmcrypt-vtpm:vtpm xmlns:vmcrypt-vtpm=\"https://vmcrypt.dev/xmlns/vtpm/1\" secret=\"$SECRET\" provider=\"kms\" kek=\"$KEK\"" \
         "vmcrypt's record in <metadata>"
 assert_eq "$(n_secrets)" 0 "libvirt secrets after add-vtpm (the value is defined only for a start)"
+expect_rc 0 keks vmc provider keks --providers "$P" kms
+assert_file_contains "$T/keks.out" "/var/lib/libvirt/swtpm/$UUID" "the KEK records the vTPM among its users"
 vmc vm show "${V[@]}" --json vm1 >"$T/show.json"
 assert_eq "$(json_get "$T/show.json" "[d['tpm'][k] for k in ('model', 'vmcrypt', 'secret', 'kek', 'note')]")" \
         "[\"tpm-crb\", true, \"$SECRET\", \"$KEK\", null]" "vm show: the vTPM and the KEK that guards it"
@@ -193,7 +195,9 @@ note "revoked KEK: the vTPM's, then the disks'; the domain stays off"
 vmc disk rekey --providers "$P" "$T/os.img" >"$T/rekey.out" || die "disk rekey failed"
 vmc vm show "${V[@]}" --json vm1 >"$T/show.json"
 KEK2=$(json_get "$T/show.json" "d['disks'][0]['kek']")
-vmc disk rekey --providers "$P" --kek "$KEK2" "$T/data.img" >/dev/null || die "disk rekey of the data disk failed"
+expect_rc 0 rekey-data vmc disk rekey --providers "$P" --kek "$KEK2" "$T/data.img"
+assert_file_contains "$T/rekey-data.err" "KEK $KEK on provider \"kms\" stays: 1 other" \
+        "the last disk leaving the KEK does not retire it: the vTPM uses it"
 vmc vm show "${V[@]}" --json vm1 >"$T/show.json"
 assert_eq "$(json_get "$T/show.json" "[k['kek'] for k in d['disks']]")" "[\"$KEK2\", \"$KEK2\"]" "disks moved to a new KEK"
 assert_ne "$KEK2" "$KEK" "the disks' new KEK"
@@ -214,8 +218,12 @@ note "vm decrypt refused while the vTPM exists; remove-vtpm deletes device, stat
 expect_rc 5 dec-vtpm vmc vm decrypt "${V[@]}" --providers "$P" --progress none vm1
 assert_file_contains "$T/dec-vtpm.err" "vm1 has a vTPM.*vmcrypt vm remove-vtpm vm1" "decrypt refusal"
 "${VS[@]}" autostart vm1 >/dev/null
-expect_rc 0 rm vmc vm remove-vtpm "${V[@]}" vm1
+expect_rc 0 rm vmc vm remove-vtpm "${V[@]}" --providers "$P" vm1
 assert_file_contains "$T/rm.out" "vm1: vTPM removed \(tpm-crb\), its state deleted" "remove-vtpm output"
+# The KEK is revoked already (above): its release is reported, not fatal.
+assert_file_contains "$T/rm.err" "KEK $KEK on provider \"kms\" no longer wraps the vTPM's secret" "the KEK's release"
+expect_rc 0 keks2 vmc provider keks --providers "$P" kms
+! grep -q "/var/lib/libvirt/swtpm/$UUID" "$T/keks2.out" || die "the KEK still records the removed vTPM"
 [ ! -e "$STATE1" ] || die "the vTPM state $STATE1 is still there after remove-vtpm"
 "${VS[@]}" dumpxml --inactive vm1 >"$T/dom.xml"
 ! grep -q "<tpm\|vmcrypt-vtpm" "$T/dom.xml" || die "remove-vtpm left the TPM or its record in the domain XML"
