@@ -263,7 +263,7 @@ int vm_encrypt(const struct vm_params *p, struct vm_result *res, struct vm_error
 }
 
 /* What became of the KEK a decrypted disk used: the VM's KEK goes with its last disk. */
-static void release_note(struct vm_disk_result *dr, const struct volume_result *vr) {
+void vm_release_note(struct vm_disk_result *dr, const struct volume_result *vr) {
         for (unsigned i = 0; i < vr->n_released; i++) {
                 const struct kek_release *k = &vr->released[i];
                 if (k->error < 0)
@@ -309,14 +309,14 @@ int vm_decrypt(const struct vm_params *p, struct vm_result *res, struct vm_error
                                 if (r < 0)
                                         return job_failed(&op, k, "resuming the decryption", r, &vr, &ve, err);
                                 dr->action = VM_ACTION_RESUMED;
-                                release_note(dr, &vr);
+                                vm_release_note(dr, &vr);
                                 break;
                         case VM_DISK_ENCRYPTED:
                                 r = volume_decrypt(&vp, &vr, &ve);
                                 if (r < 0)
                                         return job_failed(&op, k, "decryption", r, &vr, &ve, err);
                                 dr->action = VM_ACTION_DONE;
-                                release_note(dr, &vr);
+                                vm_release_note(dr, &vr);
                                 break;
                         case VM_DISK_PLAIN:
                                 dr->action = k->xml_encrypted ? VM_ACTION_XML : VM_ACTION_ALREADY;

@@ -162,12 +162,14 @@ int vm_home_decrypt(struct vm_op *op, const struct vm_params *p, struct vm_resul
                 if (r < 0)
                         return job_failed(op, &k, "resuming the decryption", r, &vr, &ve, err);
                 dr->action = VM_ACTION_RESUMED;
+                vm_release_note(dr, &vr);
                 break;
         case VM_DISK_ENCRYPTED:
                 r = volume_decrypt(&vp, &vr, &ve);
                 if (r < 0)
                         return job_failed(op, &k, "decryption", r, &vr, &ve, err);
                 dr->action = VM_ACTION_DONE;
+                vm_release_note(dr, &vr);
                 break;
         case VM_DISK_PLAIN:
                 dr->action = VM_ACTION_XML;

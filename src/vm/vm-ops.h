@@ -20,3 +20,6 @@ bool vm_op_selected(const struct vm_disk *k, enum vm_volume_type t);
 /* Rewrite the persistent definition: the disk at target gets a luks <encryption>
  * naming secret_uuid, or loses it (NULL). */
 int vm_op_set_encryption(struct vm_op *op, const char *target, const char *secret_uuid, struct vm_error *err);
+struct volume_result;
+/* dr's note: what became of the KEK(s) a decrypted disk no longer uses. */
+void vm_release_note(struct vm_disk_result *dr, const struct volume_result *vr);

@@ -100,10 +100,12 @@ assert_eq "$(domain_state)" "shut off" "domain state after the refusal"
 cp "$T/nv.saved" "$NV"
 
 note "vm decrypt: the disk, then the NVRAM, which keeps what OVMF wrote"
-expect_rc 0 rm-vtpm vmc vm remove-vtpm "${V[@]}" uefi1
+expect_rc 0 rm-vtpm vmc vm remove-vtpm "${V[@]}" --providers "$P" uefi1
+assert_file_contains "$T/rm-vtpm.out" "uefi1: KEK $KEK stays: 2 disk\(s\) still use it" "the KEK after remove-vtpm"
 expect_rc 0 dec vmc vm decrypt "${V[@]}" --providers "$P" --progress none uefi1
 assert_eq "$(grep -o 'vda decrypted\|nvram decrypted' "$T/dec.out" | tr '\n' ' ')" "vda decrypted nvram decrypted " \
         "decryption order"
+assert_file_contains "$T/dec.out" "uefi1: nvram decrypted: KEK $KEK retired" "the NVRAM was the KEK's last user"
 ! cryptsetup isLuks "$NV" || die "the NVRAM is still LUKS after vm decrypt"
 assert_eq "$(file_size "$NV")" "$NV_SIZE" "NVRAM size after vm decrypt"
 has_bootorder "$NV" || die "the decrypted NVRAM lost OVMF's variables"
