@@ -82,3 +82,5 @@ int vm_start_main(int argc, char *argv[]);
 int vm_attach_main(int argc, char *argv[]);
 int vm_set_main(int argc, char *argv[]);
 int vm_rekey_main(int argc, char *argv[]);
+int vm_add_vtpm_main(int argc, char *argv[]);
+int vm_remove_vtpm_main(int argc, char *argv[]);

@@ -11,6 +11,8 @@
 #include "keys/provider-config.h"
 #include "shared/macro.h"
 #include "vm/vm-ops.h"
+#include "vm/home.h"
+#include "vm/vtpm.h"
 #include "volume/volume.h"
 
 int vm_op_open(const struct vm_params *p, struct vm_op *op, struct vm_result *res, struct error *err) {
@@ -275,11 +277,12 @@ int vm_encrypt(const struct vm_params *p, struct vm_result *res, struct error *e
                 if (dr->action == VM_ACTION_ALREADY)
                         dr->action = VM_ACTION_XML;
         }
-        return 0;
+        /* The VM home last: its NVRAM joins the VM's KEK. */
+        return p->volumes == VM_VOLUMES_ALL ? vm_home_encrypt(&op, p, res, err) : 0;
 }
 
 /* What became of the KEK a decrypted disk used: the VM's KEK goes with its last disk. */
-static void release_note(struct vm_disk_result *dr, const struct volume_result *vr) {
+void vm_release_note(struct vm_disk_result *dr, const struct volume_result *vr) {
         for (unsigned i = 0; i < vr->n_released; i++) {
                 const struct kek_release *k = &vr->released[i];
                 if (k->error < 0)
@@ -296,6 +299,8 @@ int vm_decrypt(const struct vm_params *p, struct vm_result *res, struct error *e
         int r = vm_op_open(p, &op, res, err);
         if (r >= 0)
                 r = vm_op_require_off(&op, "decryption", err);
+        if (r >= 0)
+                r = vm_vtpm_check_decrypt(&op, p->volumes, err);
         if (r < 0)
                 return r;
         /* Data disks first, the OS disk last: until the end the VM's system stays
@@ -323,14 +328,14 @@ int vm_decrypt(const struct vm_params *p, struct vm_result *res, struct error *e
                                 if (r < 0)
                                         return vm_job_failed(&op, k, "resuming the decryption", r, &vr, &ve, err);
                                 dr->action = VM_ACTION_RESUMED;
-                                release_note(dr, &vr);
+                                vm_release_note(dr, &vr);
                                 break;
                         case VM_DISK_ENCRYPTED:
                                 r = volume_decrypt(&vp, &vr, &ve);
                                 if (r < 0)
                                         return vm_job_failed(&op, k, "decryption", r, &vr, &ve, err);
                                 dr->action = VM_ACTION_DONE;
-                                release_note(dr, &vr);
+                                vm_release_note(dr, &vr);
                                 break;
                         case VM_DISK_PLAIN:
                                 dr->action = k->xml_encrypted ? VM_ACTION_XML : VM_ACTION_ALREADY;
@@ -342,8 +347,12 @@ int vm_decrypt(const struct vm_params *p, struct vm_result *res, struct error *e
                         if (r < 0)
                                 return r;
                 }
-        /* The VM home (vTPM state, NVRAM) is decrypted after every disk, as in the
-         * seeds' order: its step goes here. */
+        /* The VM home (NVRAM) after every disk, as in the seeds' order. */
+        if (p->volumes == VM_VOLUMES_ALL) {
+                r = vm_home_decrypt(&op, p, res, err);
+                if (r < 0)
+                        return r;
+        }
         /* No disk is left for an unfinished rekey to move. */
         if (p->volumes == VM_VOLUMES_ALL && op.d.meta.rekey_kek[0]) {
                 struct vm_meta m = op.d.meta;

@@ -122,6 +122,10 @@ void vm_domain_clear(struct vm_domain *d) {
         free(d->disks);
         d->disks = NULL;
         d->n_disks = 0;
+        if (d->nvram)
+                free(d->nvram->path);
+        free(d->nvram);
+        d->nvram = NULL;
 }
 
 int vm_domain_read(virDomainPtr dom, unsigned flags, struct vm_domain *d, struct error *err) {
@@ -146,6 +150,8 @@ int vm_domain_read(virDomainPtr dom, unsigned flags, struct vm_domain *d, struct
         (void) vm_xml_meta(xml, &d->meta);
         for (size_t i = 0; i < d->n_disks; i++)
                 vm_disk_read(&d->disks[i], flags);
+        if ((flags & VM_INV_HOME) && vm_home_read(xml, flags, d) < 0)
+                return error_set(err, -ENOMEM, "out of memory");
         return 0;
 }
 

@@ -13,6 +13,8 @@
 #include "keys/unlock.h"
 #include "shared/macro.h"
 #include "vm/vm-ops.h"
+#include "vm/home.h"
+#include "vm/vtpm.h"
 
 /* Whether the disk is ready to be opened by QEMU; -errno with err naming the
  * mismatch otherwise. */
@@ -83,6 +85,7 @@ int vm_start(const struct vm_params *p, struct vm_result *res, struct error *err
         _cleanup_(unlocker_freep) struct unlocker *u = NULL;
         virSecretPtr secrets[VM_MAX_DISKS] = { 0 };
         size_t n_secrets = 0;
+        virSecretPtr vtpm = NULL, nvram = NULL;
         for (size_t i = 0; i < op.d.n_disks && res->n < VM_MAX_DISKS; i++) {
                 struct vm_disk *k = &op.d.disks[i];
                 if (!(k->xml_encrypted && k->state == VM_DISK_ENCRYPTED))
@@ -111,6 +114,12 @@ int vm_start(const struct vm_params *p, struct vm_result *res, struct error *err
                 n_secrets++;
                 dr->action = VM_ACTION_UNLOCKED;
         }
+        r = vm_vtpm_start_secret(&op, p->providers, &u, &vtpm, err);
+        if (r >= 0)
+                r = vm_home_start_secret(&op, p->providers, &u, res, &nvram, err);
+        if (r < 0)
+                goto fail;
+        res->vtpm_unlocked = vtpm != NULL;
         if (virDomainCreate(op.dom) < 0) {
                 r = error_set(err, vm_virt_errno(), "domain %s: libvirt could not start it: %s", op.d.name,
                             vm_virt_text());
@@ -119,9 +128,13 @@ int vm_start(const struct vm_params *p, struct vm_result *res, struct error *err
         /* QEMU has the keys now (libvirt passed them at its start, encrypted with
          * QEMU's master key); the secrets are not needed to run. */
         vm_secrets_undefine(secrets, n_secrets);
+        vm_vtpm_secret_drop(&vtpm);
+        vm_vtpm_secret_drop(&nvram);
         res->qemu_pid = vm_qemu_pid(op.d.uuid);
         return 0;
 fail:
         vm_secrets_undefine(secrets, n_secrets);
+        vm_vtpm_secret_drop(&vtpm);
+        vm_vtpm_secret_drop(&nvram);
         return r;
 }

@@ -44,6 +44,9 @@ int vm_xml_disk_new(const char *path, const char *target, const char *secret_uui
 /* Read one disk's state from the disk (volume_status), and with VM_INV_KEYS its
  * key provider and KEK from its vmcrypt token. */
 void vm_disk_read(struct vm_disk *d, unsigned flags);
+/* d->nvram and d->tpm from domain XML (VM_INV_HOME), the NVRAM's state read from
+ * the file; 0 or -ENOMEM. */
+int vm_home_read(const char *xml, unsigned flags, struct vm_domain *d);
 /* d->summary from its disks. */
 void vm_summarize(struct vm_domain *d);
 

@@ -53,3 +53,6 @@ struct vm_disk_result *vm_disk_row(const struct vm_params *p, struct vm_disk *k,
 int vm_refuse_disk(const struct vm_op *op, const struct vm_disk *k, struct error *err);
 int vm_job_failed(struct vm_op *op, struct vm_disk *k, const char *what, int r, const struct volume_result *vr,
                   const struct error *ve, struct error *err);
+struct volume_result;
+/* dr's note: what became of the KEK(s) a decrypted disk no longer uses. */
+void vm_release_note(struct vm_disk_result *dr, const struct volume_result *vr);

@@ -17,6 +17,7 @@
 
 #include "disk/engine.h"
 #include "shared/error.h"
+#include "keys/provider.h"
 
 #define VM_DEFAULT_URI "qemu:///system"
 #define VM_UUID_LEN 37 /* 36 characters and the NUL */
@@ -87,6 +88,17 @@ struct vm_domain {
         struct vm_disk *disks;
         struct vm_summary summary;
         struct vm_meta meta;        /* from the inactive (persistent) definition */
+        /* The VM home beyond the disks, read with VM_INV_HOME. */
+        struct vm_disk *nvram;      /* the UEFI NVRAM as a disk named "nvram"; NULL none */
+        struct vm_tpm {
+                bool present;           /* a <tpm> device */
+                bool vmcrypt;           /* ... added by vmcrypt vm add-vtpm */
+                char model[32];
+                char secret_uuid[VM_UUID_LEN]; /* its state secret ("" unencrypted) */
+                char provider[128];     /* vmcrypt's: the KEK that wraps the secret */
+                char kek[256];
+                char note[256];         /* a record and device that disagree, in words */
+        } tpm;
 };
 
 struct vm_inventory {
@@ -98,6 +110,7 @@ struct vm_inventory {
 enum {
         VM_INV_KEYS = 1U << 0,      /* read each encrypted disk's provider and KEK */
         VM_INV_RATE = 1U << 1,      /* sample running jobs twice, one second apart: rate, ETA */
+        VM_INV_HOME = 1U << 2,      /* read the NVRAM's state and the TPM (struct vm_tpm) */
 };
 
 /* The domains of uri (NULL: VM_DEFAULT_URI), all of them or the one called name
@@ -171,6 +184,7 @@ struct vm_result {
         bool hotplugged;            /* attach-disk: the running QEMU got the disk */
         bool persisted;             /* attach-disk: the persistent definition got it */
         pid_t qemu_pid;             /* start: the new QEMU, 0 unknown */
+        bool vtpm_unlocked;         /* start: the vTPM's state secret was handed to libvirt */
         size_t n;
         struct vm_disk_result disks[VM_MAX_DISKS];
 };
@@ -225,3 +239,34 @@ int vm_attach_disk(const struct vm_attach_params *a, struct vm_result *res, stru
  * key (a data pass). The target KEK is recorded in the domain's metadata first, so
  * a re-run after a kill finishes the same rekey; disks under it are skipped. */
 int vm_rekey(const struct vm_params *p, bool deep, struct vm_result *res, struct error *err);
+
+/* The vTPM (libvirt + swtpm, state encrypted by libvirt with a secret that vmcrypt
+ * wraps by the VM's KEK). */
+enum vm_vtpm_model {
+        VM_VTPM_CRB = 0,            /* tpm-crb */
+        VM_VTPM_TIS,                /* tpm-tis */
+};
+
+struct vm_vtpm_result {
+        char name[256];
+        char uuid[VM_UUID_LEN];
+        char model[32];
+        char secret_uuid[VM_UUID_LEN]; /* the libvirt secret the <tpm> names */
+        char provider[128];         /* the VM's KEK that wraps the state secret */
+        char kek[256];
+        bool device_removed;        /* remove: the <tpm> went */
+        bool state_removed;         /* remove: libvirt deleted the swtpm state */
+        bool kek_released;          /* remove: the KEK no longer counts the vTPM ... */
+        struct kek_release release; /* ... and what became of it */
+};
+
+/* Give a shut-off, persistent domain whose disks are all encrypted an emulated TPM
+ * 2.0: a random state secret wrapped by the VM's KEK is recorded in the domain's
+ * <metadata> and the <tpm> names it. -ENOKEY on a VM that is not encrypted (no KEK), -EEXIST
+ * when it has a TPM (err says whether vmcrypt added it), -EBUSY while it runs. */
+int vm_vtpm_add(const struct vm_params *p, enum vm_vtpm_model model, struct vm_vtpm_result *res,
+                struct error *err);
+/* Remove vmcrypt's vTPM from a shut-off domain: the device, its swtpm state (the
+ * guest's TPM contents are gone for good) and the record. -ENOENT without one,
+ * -EMEDIUMTYPE for a TPM vmcrypt did not add. */
+int vm_vtpm_remove(const struct vm_params *p, struct vm_vtpm_result *res, struct error *err);
