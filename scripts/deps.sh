@@ -14,6 +14,8 @@ PACKAGES=(
   # domain XML, and the guest kit (a cloud kernel and a static busybox initramfs).
   libvirt-daemon libvirt-daemon-driver-qemu libvirt-clients libvirt-dev libxml2-dev
   qemu-system-x86 linux-image-cloud-amd64 busybox-static swtpm cpio
+  # UEFI guests (NVRAM encryption, tests/interop/vm-home.sh).
+  ovmf
   # the fleet: libpq for the manager's PostgreSQL store, a PostgreSQL server and
   # curl and iproute2 (network namespaces) for its tests.
   libpq-dev postgresql curl iproute2

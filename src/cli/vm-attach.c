@@ -51,13 +51,6 @@ VM_HELP_MAX_RATE
 "already, the target is taken, or a job is on the image; 7 key server or libvirt\n"
 "unreachable; 8 key server denied; 11 not a raw image, or LUKS2; 1 other errors.\n";
 
-static enum engine_verdict progress(const struct vm_disk *d, const struct engine_progress *p, void *userdata) {
-        (void) userdata;
-        double pct = p->total ? 100.0 * (double) p->done / (double) p->total : 100.0;
-        fprintf(stderr, "\rencrypting %s: %5.1f%%%s", d->target, pct, p->finished ? "\n" : "");
-        return ENGINE_CONTINUE;
-}
-
 int vm_attach_main(int argc, char *argv[]) {
         const char *cmd = "vmcrypt vm attach-disk";
         struct vm_opts o;
@@ -72,10 +65,12 @@ int vm_attach_main(int argc, char *argv[]) {
                 .mode = o.mode,
         };
         vm_opts_params(&o, o.args[0], &a.vm);
-        if (o.progress)
-                a.vm.progress = progress;
+        if (o.progress) {
+                a.vm.progress = vm_progress_print;
+                a.vm.progress_userdata = (void *) "encrypting";
+        }
         struct vm_result res;
-        struct vm_error err;
+        struct error err;
         r = vm_attach_disk(&a, &res, &err);
         if (r < 0)
                 return vm_report(cmd, r, &err);

@@ -141,7 +141,7 @@ void vm_opts_params(const struct vm_opts *o, const char *name, struct vm_params 
         p->max_rate = o->max_rate;
 }
 
-int vm_report(const char *cmd, int r, const struct vm_error *err) {
+int vm_report(const char *cmd, int r, const struct error *err) {
         log_error("%s: %s", cmd, err->text[0] ? err->text : "failed");
         return cli_exit_code(r);
 }
@@ -224,4 +224,11 @@ void vm_print_result(const char *verb, const struct vm_result *res) {
                 printf("%s: %s %s%s%s\n", res->name, d->target, action_name(d->action, verb),
                        d->note[0] ? ": " : "", d->note);
         }
+}
+
+enum engine_verdict vm_progress_print(const struct vm_disk *d, const struct engine_progress *p, void *userdata) {
+        const char *verb = userdata;
+        double pct = p->total ? 100.0 * (double) p->done / (double) p->total : 100.0;
+        fprintf(stderr, "\r%s %s: %5.1f%%%s", verb, d->target, pct, p->finished ? "\n" : "");
+        return ENGINE_CONTINUE;
 }

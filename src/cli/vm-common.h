@@ -61,7 +61,7 @@ int vm_opts_parse(const char *cmd, unsigned allowed, const char *help, int min_a
 void vm_opts_params(const struct vm_opts *o, const char *name, struct vm_params *p);
 
 /* Print err for cmd and return the exit code of r. */
-int vm_report(const char *cmd, int r, const struct vm_error *err);
+int vm_report(const char *cmd, int r, const struct error *err);
 
 json_t *vm_disk_to_json(const struct vm_disk *d);
 json_t *vm_summary_to_json(const struct vm_domain *d);
@@ -70,6 +70,8 @@ int vm_print_json(json_t *o);
 
 /* The result of encrypt, decrypt, start: one line per disk. */
 void vm_print_result(const char *verb, const struct vm_result *res);
+/* vm_progress_fn of --progress: "VERB TARGET: NN.N%" on stderr, userdata the VERB. */
+enum engine_verdict vm_progress_print(const struct vm_disk *d, const struct engine_progress *p, void *userdata);
 
 int vm_list_main(int argc, char *argv[]);
 int vm_show_main(int argc, char *argv[]);
@@ -80,3 +82,5 @@ int vm_start_main(int argc, char *argv[]);
 int vm_attach_main(int argc, char *argv[]);
 int vm_set_main(int argc, char *argv[]);
 int vm_rekey_main(int argc, char *argv[]);
+int vm_add_vtpm_main(int argc, char *argv[]);
+int vm_remove_vtpm_main(int argc, char *argv[]);

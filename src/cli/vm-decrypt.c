@@ -12,9 +12,13 @@ static const char help[] =
 "<encryption> out of the domain XML once the disk is plain. Each disk's key comes\n"
 "from its key provider (its vmcrypt binding). A disk that is plain already (for\n"
 "instance decrypted with cryptsetup) only has its XML fixed. A kill at any point\n"
-"loses nothing: run the command again (or 'vmcrypt disk resume'). Each disk stops\n"
-"using the VM's KEK; with the last disk that the key server records for it, the KEK\n"
-"is retired (revoked, then destroyed; see 'vmcrypt provider keks').\n"
+"loses nothing: run the command again (or 'vmcrypt disk resume'). With\n"
+"--volume-type all the NVRAM of a UEFI VM comes last, as a disk does. Each disk\n"
+"(and the NVRAM) stops using the VM's KEK; with the last one that the key server\n"
+"records for it, the KEK is retired (revoked, then destroyed; see 'vmcrypt\n"
+"provider keks'). A VM with a vTPM added by 'vmcrypt vm add-vtpm' is not\n"
+"decrypted (exit 5) while the run would leave no disk encrypted: run 'vmcrypt vm\n"
+"remove-vtpm' first.\n"
 "\n"
 "Options:\n"
 VM_HELP_CONNECT
@@ -36,13 +40,6 @@ VM_HELP_MAX_RATE
 "5 the domain runs; 7 key server or libvirt unreachable; 8 access denied by the\n"
 "key server; 1 other errors.\n";
 
-static enum engine_verdict progress(const struct vm_disk *d, const struct engine_progress *p, void *userdata) {
-        (void) userdata;
-        double pct = p->total ? 100.0 * (double) p->done / (double) p->total : 100.0;
-        fprintf(stderr, "\rdecrypting %s: %5.1f%%%s", d->target, pct, p->finished ? "\n" : "");
-        return ENGINE_CONTINUE;
-}
-
 int vm_decrypt_main(int argc, char *argv[]) {
         const char *cmd = "vmcrypt vm decrypt";
         struct vm_opts o;
@@ -51,10 +48,12 @@ int vm_decrypt_main(int argc, char *argv[]) {
                 return r;
         struct vm_params p;
         vm_opts_params(&o, o.args[0], &p);
-        if (o.progress)
-                p.progress = progress;
+        if (o.progress) {
+                p.progress = vm_progress_print;
+                p.progress_userdata = (void *) "decrypting";
+        }
         struct vm_result res;
-        struct vm_error err;
+        struct error err;
         r = vm_decrypt(&p, &res, &err);
         if (r < 0)
                 return vm_report(cmd, r, &err);

@@ -24,6 +24,11 @@ static const char help[] =
 "job is resumed, a finished disk whose XML was not yet written gets it. A kill\n"
 "at any point loses no byte (see 'vmcrypt disk resume --help').\n"
 "\n"
+"With --volume-type all, a UEFI VM's NVRAM (its variable store, part of the VM\n"
+"home) is encrypted last the same way, and <nvram> gets an <encryption>; libvirt\n"
+"makes that file at the first start, so a VM that never ran is told to run the\n"
+"command again after it.\n"
+"\n"
 "Only raw file disks are encrypted; others (block devices for now, qcow2,\n"
 "network, read-only) are left alone and named. The VM must be shut off: the\n"
 "command names the running domain and its QEMU's PID.\n"
@@ -53,13 +58,6 @@ VM_HELP_MAX_RATE
 "7 key server or libvirt unreachable; 8 access denied by the key server; 1 other\n"
 "errors. After a failure the command says whether a job waits for resume.\n";
 
-static enum engine_verdict progress(const struct vm_disk *d, const struct engine_progress *p, void *userdata) {
-        const char *verb = userdata;
-        double pct = p->total ? 100.0 * (double) p->done / (double) p->total : 100.0;
-        fprintf(stderr, "\r%s %s: %5.1f%%%s", verb, d->target, pct, p->finished ? "\n" : "");
-        return ENGINE_CONTINUE;
-}
-
 int vm_encrypt_main(int argc, char *argv[]) {
         const char *cmd = "vmcrypt vm encrypt";
         struct vm_opts o;
@@ -70,11 +68,11 @@ int vm_encrypt_main(int argc, char *argv[]) {
         struct vm_params p;
         vm_opts_params(&o, o.args[0], &p);
         if (o.progress) {
-                p.progress = progress;
+                p.progress = vm_progress_print;
                 p.progress_userdata = (void *) "encrypting";
         }
         struct vm_result res;
-        struct vm_error err;
+        struct error err;
         r = vm_encrypt(&p, &res, &err);
         if (r < 0)
                 return vm_report(cmd, r, &err);

@@ -40,7 +40,7 @@ int vm_list_main(int argc, char *argv[]) {
         if (r >= 0)
                 return r;
         _cleanup_(vm_inventory_freep) struct vm_inventory *inv = NULL;
-        struct vm_error err;
+        struct error err;
         r = vm_inventory_get(o.uri, NULL, 0, &inv, &err);
         if (r < 0)
                 return vm_report(cmd, r, &err);

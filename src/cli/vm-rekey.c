@@ -47,13 +47,6 @@ VM_HELP_MAX_RATE
 "disk; 6 no space; 7 key server or libvirt unreachable; 8 access denied by the\n"
 "key server; 1 other errors.\n";
 
-static enum engine_verdict progress(const struct vm_disk *d, const struct engine_progress *p, void *userdata) {
-        (void) userdata;
-        double pct = p->total ? 100.0 * (double) p->done / (double) p->total : 100.0;
-        fprintf(stderr, "\rnew volume key for %s: %5.1f%%%s", d->target, pct, p->finished ? "\n" : "");
-        return ENGINE_CONTINUE;
-}
-
 int vm_rekey_main(int argc, char *argv[]) {
         const char *cmd = "vmcrypt vm rekey";
         struct vm_opts o;
@@ -65,10 +58,12 @@ int vm_rekey_main(int argc, char *argv[]) {
                 return cli_usage_error(cmd, "--kek is not taken: vm rekey creates the VM's new KEK itself");
         struct vm_params p;
         vm_opts_params(&o, o.args[0], &p);
-        if (o.progress)
-                p.progress = progress;
+        if (o.progress) {
+                p.progress = vm_progress_print;
+                p.progress_userdata = (void *) "new volume key for";
+        }
         struct vm_result res;
-        struct vm_error err;
+        struct error err;
         r = vm_rekey(&p, o.deep, &res, &err);
         if (r < 0)
                 return vm_report(cmd, r, &err);

@@ -36,7 +36,7 @@ int vm_set_main(int argc, char *argv[]) {
                 return cli_usage_error(cmd, "nothing to set: give --auto-encrypt on|off");
         struct vm_params p;
         vm_opts_params(&o, o.args[0], &p);
-        struct vm_error err;
+        struct error err;
         r = vm_set_auto_encrypt(&p, o.auto_encrypt == 1, &err);
         if (r < 0)
                 return vm_report(cmd, r, &err);

@@ -13,14 +13,18 @@ static const char help[] =
 "in progress with its percentage), the key provider and KEK named by its vmcrypt\n"
 "token, and the libvirt secret its <encryption> names in the domain XML. A\n"
 "mismatch between the domain XML and the disk is said in words. Also vmcrypt's\n"
-"settings for the domain (auto-encrypt, see 'vmcrypt vm set') and an unfinished\n"
-"'vmcrypt vm rekey' with its target KEK.\n"
+"settings for the domain (auto-encrypt, see 'vmcrypt vm set'), an unfinished\n"
+"'vmcrypt vm rekey' with its target KEK, and the VM home: the UEFI NVRAM, read\n"
+"from its file like a disk, and the TPM, with the KEK that wraps its state secret\n"
+"when 'vmcrypt vm add-vtpm' added it.\n"
 "\n"
 "Options:\n"
 VM_HELP_CONNECT
 "  --json                   one JSON object on stdout: {\"name\",\"uuid\",\"state\",\n"
 "                           \"persistent\",\"qemu_pid\",\"disks\":[...]} (disks as in\n"
-"                           'vmcrypt vm list --json', plus \"provider\" and \"kek\")\n"
+"                           'vmcrypt vm list --json', plus \"provider\" and \"kek\"),\n"
+"                           \"nvram\" (a disk, or null) and \"tpm\" ({\"model\",\n"
+"                           \"vmcrypt\",\"secret\",\"provider\",\"kek\",\"note\"}, or null)\n"
 "  -h, --help               show this help\n"
 "\n"
 "Examples:\n"
@@ -30,6 +34,35 @@ VM_HELP_CONNECT
 "Exit status: 0 shown; 2 usage; 4 no such domain; 7 libvirt unreachable; 1 other\n"
 "errors.\n";
 
+static void print_disk(const struct vm_disk *k) {
+        printf("  source:    %s %s, format %s%s\n", k->source_type, k->path ? k->path : "(none)",
+               k->format[0] ? k->format : "raw", k->readonly ? ", read-only" : "");
+        printf("  state:     %s", vm_disk_state_name(k->state));
+        if (k->state == VM_DISK_ENCRYPTED)
+                printf(" (%s)", disk_format_to_string(k->status.format));
+        if (k->status.job != ENGINE_OP_NONE && k->state != VM_DISK_UNKNOWN)
+                printf(" %.1f%%", vm_disk_percent(k));
+        if (k->state == VM_DISK_UNKNOWN)
+                printf(": %s", k->status_text);
+        putchar('\n');
+        if (k->kek[0])
+                printf("  key:       provider %s, KEK %s\n", k->provider, k->kek);
+        if (k->xml_encrypted)
+                printf("  libvirt:   <encryption format='luks'>, secret %s\n",
+                       k->secret_uuid[0] ? k->secret_uuid : "(none)");
+        if (k->note[0])
+                printf("  note:      %s\n", k->note);
+}
+
+static json_t *tpm_to_json(const struct vm_tpm *t) {
+        json_t *o = json_pack("{s:s,s:b}", "model", t->model, "vmcrypt", t->vmcrypt);
+        json_object_set_new(o, "secret", t->secret_uuid[0] ? json_string(t->secret_uuid) : json_null());
+        json_object_set_new(o, "provider", t->vmcrypt ? json_string(t->provider) : json_null());
+        json_object_set_new(o, "kek", t->vmcrypt ? json_string(t->kek) : json_null());
+        json_object_set_new(o, "note", t->note[0] ? json_string(t->note) : json_null());
+        return o;
+}
+
 int vm_show_main(int argc, char *argv[]) {
         const char *cmd = "vmcrypt vm show";
         struct vm_opts o;
@@ -37,8 +70,8 @@ int vm_show_main(int argc, char *argv[]) {
         if (r >= 0)
                 return r;
         _cleanup_(vm_inventory_freep) struct vm_inventory *inv = NULL;
-        struct vm_error err;
-        r = vm_inventory_get(o.uri, o.args[0], VM_INV_KEYS, &inv, &err);
+        struct error err;
+        r = vm_inventory_get(o.uri, o.args[0], VM_INV_KEYS | VM_INV_HOME, &inv, &err);
         if (r < 0)
                 return vm_report(cmd, r, &err);
         const struct vm_domain *d = &inv->domains[0];
@@ -54,6 +87,8 @@ int vm_show_main(int argc, char *argv[]) {
                                     ? json_pack("{s:s,s:s,s:b}", "provider", d->meta.rekey_provider, "kek",
                                                 d->meta.rekey_kek, "deep", d->meta.rekey_deep)
                                     : json_null());
+                json_object_set_new(j, "nvram", d->nvram ? vm_disk_to_json(d->nvram) : json_null());
+                json_object_set_new(j, "tpm", d->tpm.present ? tpm_to_json(&d->tpm) : json_null());
                 return vm_print_json(j);
         }
         printf("name:        %s\nuuid:        %s\nstate:       %s%s\n", d->name, d->uuid, d->state,
@@ -67,23 +102,24 @@ int vm_show_main(int argc, char *argv[]) {
         for (size_t j = 0; j < d->n_disks; j++) {
                 const struct vm_disk *k = &d->disks[j];
                 printf("disk %s:%s\n", k->target, k->os ? " (OS disk)" : "");
-                printf("  source:    %s %s, format %s%s\n", k->source_type, k->path ? k->path : "(none)",
-                       k->format[0] ? k->format : "raw", k->readonly ? ", read-only" : "");
-                printf("  state:     %s", vm_disk_state_name(k->state));
-                if (k->state == VM_DISK_ENCRYPTED)
-                        printf(" (%s)", disk_format_to_string(k->status.format));
-                if (k->status.job != ENGINE_OP_NONE && k->state != VM_DISK_UNKNOWN)
-                        printf(" %.1f%%", vm_disk_percent(k));
-                if (k->state == VM_DISK_UNKNOWN)
-                        printf(": %s", k->status_text);
+                print_disk(k);
+        }
+        if (d->nvram) {
+                printf("nvram:\n");
+                print_disk(d->nvram);
+        }
+        if (d->tpm.present) {
+                const struct vm_tpm *t = &d->tpm;
+                printf("tpm:         %s, %s", t->model, t->vmcrypt ? "added by vmcrypt" : "not vmcrypt's");
+                if (t->secret_uuid[0])
+                        printf(", state secret %s", t->secret_uuid);
+                else
+                        printf(", state not encrypted");
                 putchar('\n');
-                if (k->kek[0])
-                        printf("  key:       provider %s, KEK %s\n", k->provider, k->kek);
-                if (k->xml_encrypted)
-                        printf("  libvirt:   <encryption format='luks'>, secret %s\n",
-                               k->secret_uuid[0] ? k->secret_uuid : "(none)");
-                if (k->note[0])
-                        printf("  note:      %s\n", k->note);
+                if (t->vmcrypt)
+                        printf("  key:       provider %s, KEK %s\n", t->provider, t->kek);
+                if (t->note[0])
+                        printf("  note:      %s\n", t->note);
         }
         return EXIT_OK;
 }

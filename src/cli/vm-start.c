@@ -12,12 +12,15 @@ static const char help[] =
 "(the KEK never leaves a KMIP server that can Encrypt/Decrypt); vmcrypt defines\n"
 "the libvirt secret the XML names as ephemeral (never written to disk) and\n"
 "private (no API reads it back), sets its value, starts the domain, and\n"
-"undefines the secrets as soon as QEMU runs with the keys.\n"
+"undefines the secrets as soon as QEMU runs with the keys. An encrypted NVRAM\n"
+"is handled like a disk; a vTPM added by 'vmcrypt vm add-vtpm' has its state\n"
+"secret unwrapped the same way and given to libvirt (usage vtpm) for swtpm.\n"
 "\n"
 "Nothing starts unless every disk can be opened: a disk with a job in progress, a\n"
 "domain XML that does not match its disk, or a key provider that refuses (KEK\n"
 "revoked or destroyed, key server unreachable, access denied) stops the start,\n"
-"and the message names the disk, the KEK and the reason.\n"
+"and the message names the disk (or the NVRAM or the vTPM), the KEK and the\n"
+"reason.\n"
 "\n"
 "'virsh start' does not work on such a domain: the secrets it needs exist only\n"
 "during 'vmcrypt vm start'. libvirt needs them again for disk hot-plug, block\n"
@@ -45,11 +48,13 @@ int vm_start_main(int argc, char *argv[]) {
         struct vm_params p;
         vm_opts_params(&o, o.args[0], &p);
         struct vm_result res;
-        struct vm_error err;
+        struct error err;
         r = vm_start(&p, &res, &err);
         if (r < 0)
                 return vm_report(cmd, r, &err);
         vm_print_result("", &res);
+        if (res.vtpm_unlocked)
+                printf("%s: vTPM state key released to swtpm\n", res.name);
         if (res.qemu_pid > 0)
                 printf("%s: started, QEMU PID %d\n", res.name, (int) res.qemu_pid);
         else

@@ -62,7 +62,7 @@ int vm_status_main(int argc, char *argv[]) {
         if (r >= 0)
                 return r;
         unsigned flags = o.rate ? VM_INV_RATE : 0;
-        struct vm_error err;
+        struct error err;
         if (o.n_args == 0) {
                 _cleanup_(vm_inventory_freep) struct vm_inventory *inv = NULL;
                 r = vm_inventory_get(o.uri, NULL, flags, &inv, &err);

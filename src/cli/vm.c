@@ -15,6 +15,8 @@ static const struct cli_command vm_commands[] = {
         { "attach-disk", vm_attach_main, "attach a raw data disk, encrypted with the VM's KEK if asked" },
         { "set", vm_set_main, "change a VM's vmcrypt settings (--auto-encrypt on|off)" },
         { "rekey", vm_rekey_main, "a new VM KEK for every disk; --deep: new volume keys too" },
+        { "add-vtpm", vm_add_vtpm_main, "give an encrypted VM a vTPM whose state its KEK protects" },
+        { "remove-vtpm", vm_remove_vtpm_main, "remove vmcrypt's vTPM and its state from a shut-off VM" },
         { NULL, NULL, NULL },
 };
 

@@ -264,61 +264,69 @@ static int kp_kek_list(struct provider *p, struct kek_info **ret, size_t *ret_n)
         return 0;
 }
 
-static int kp_kek_use(struct provider *p, const char *kek_id, const char *disk, const char *place) {
+/* The KEK's attributes into *l (in arena a), and the name of the record of disk at
+ * place; -ENOENT when the KEK is gone. */
+static int usage_read(struct provider *p, const char *kek_id, const char *disk, const char *place,
+                      struct ttlv_arena *a, struct kmip_attr_list *l, char name[static 160]) {
         struct kmip_provider *k;
         int r = kp_get(p, &k);
         if (r < 0)
                 return r;
-        char name[160];
-        if (disk_attr_name(disk, place, name, sizeof(name)) < 0)
+        if (disk_attr_name(disk, place, name, 160) < 0)
                 return provider_fail(p, -EINVAL, "the volume's UUID \"%s\" is not a LUKS UUID", disk);
+        r = kmip_client_get_attributes(k->client, kek_id, NULL, 0, a, l);
+        if (r == -ENOENT)
+                return r;
+        if (r < 0)
+                return kp_fail(p, k, r, "reading the KEK's attributes", kek_id);
+        return 0;
+}
+
+static int kp_kek_use(struct provider *p, const char *kek_id, const char *disk, const char *place) {
         _cleanup_(arena_freep) struct ttlv_arena *a = ttlv_arena_new();
         if (!a)
                 return -ENOMEM;
         struct kmip_attr_list l = { 0 };
+        char name[160];
         /* A failure here fails the binding: a tracked KEK that misses a user could
          * be retired while that disk still needs it. */
-        r = kmip_client_get_attributes(k->client, kek_id, NULL, 0, a, &l);
+        int r = usage_read(p, kek_id, disk, place, a, &l, name);
+        if (r == -ENOENT)
+                return kp_fail(p, p->data, r, "reading the KEK's attributes", kek_id);
         if (r < 0)
-                return kp_fail(p, k, r, "reading the KEK's attributes", kek_id);
+                return r;
         unsigned users;
         if (!usage_count(&l, &users) || has_attr(&l, name))
                 return 0;
         struct kmip_attr_list add = { 0 };
         r = kmip_attr_list_add_text(a, &add, name, place);
         if (r >= 0)
-                r = kmip_client_add_attributes(k->client, kek_id, &add);
+                r = kmip_client_add_attributes(((struct kmip_provider *) p->data)->client, kek_id, &add);
         if (r < 0)
-                return kp_fail(p, k, r, "recording this disk among the KEK's users", kek_id);
+                return kp_fail(p, p->data, r, "recording this disk among the KEK's users", kek_id);
         return 0;
 }
 
 static int kp_kek_unuse(struct provider *p, const char *kek_id, const char *disk, const char *place,
                         struct kek_usage *ret) {
-        struct kmip_provider *k;
-        int r = kp_get(p, &k);
-        if (r < 0)
-                return r;
-        char name[160];
-        if (disk_attr_name(disk, place, name, sizeof(name)) < 0)
-                return provider_fail(p, -EINVAL, "the volume's UUID \"%s\" is not a LUKS UUID", disk);
         _cleanup_(arena_freep) struct ttlv_arena *a = ttlv_arena_new();
         if (!a)
                 return -ENOMEM;
         struct kmip_attr_list l = { 0 };
-        r = kmip_client_get_attributes(k->client, kek_id, NULL, 0, a, &l);
+        char name[160];
+        int r = usage_read(p, kek_id, disk, place, a, &l, name);
         if (r == -ENOENT) {
                 ret->gone = true;
                 return 0;
         }
         if (r < 0)
-                return kp_fail(p, k, r, "reading the KEK's attributes", kek_id);
+                return r;
         unsigned users;
         ret->tracked = usage_count(&l, &users);
         if (has_attr(&l, name)) {
-                r = kmip_client_delete_attribute(k->client, kek_id, name, 0);
+                r = kmip_client_delete_attribute(((struct kmip_provider *) p->data)->client, kek_id, name, 0);
                 if (r < 0)
-                        return kp_fail(p, k, r, "removing this disk from the KEK's users", kek_id);
+                        return kp_fail(p, p->data, r, "removing this disk from the KEK's users", kek_id);
                 ret->found = true;
                 users--;
         }

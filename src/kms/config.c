@@ -10,7 +10,7 @@
 #include <strings.h>
 
 #include "kmip/tags.h"
-#include "shared/log.h"
+#include "shared/conf.h"
 
 static int set_path(char **field, const char *dir, const char *value) {
         char *p;
@@ -81,20 +81,11 @@ uint64_t kms_config_operation_mask(const char *name) {
         return 0;
 }
 
-static char *strip(char *s) {
-        while (isspace((unsigned char) *s))
-                s++;
-        char *e = s + strlen(s);
-        while (e > s && isspace((unsigned char) e[-1]))
-                *--e = 0;
-        return s;
-}
-
 /* Split a comma-separated list, calling f on each non-empty item. */
 static int each_item(char *list, int (*f)(struct kms_group *g, const char *item), struct kms_group *g) {
         char *save = NULL;
         for (char *t = strtok_r(list, ",", &save); t; t = strtok_r(NULL, ",", &save)) {
-                t = strip(t);
+                t = conf_strip(t);
                 if (!*t)
                         continue;
                 int r = f(g, t);
@@ -279,7 +270,39 @@ static int set_key(struct kms_config *c, const char *dir, const char *k, const c
         return -ENOKEY;
 }
 
-int kms_config_load(const char *path, struct kms_config **ret) {
+struct load {
+        struct kms_config *c;
+        const char *dir;
+        struct kms_group *g; /* the open [group NAME] section, or NULL */
+};
+
+static int load_set(const char *section, const char *key, const char *value, void *userdata, struct error *err) {
+        struct load *x = userdata;
+        if (!key) {
+                char name[256];
+                if (sscanf(section, "group %255[^\n]", name) != 1)
+                        return error_set(err, -EINVAL, "unknown section [%s] (only [group NAME] exists)", section);
+                struct kms_group *gs = realloc(x->c->groups, (x->c->n_groups + 1) * sizeof(*gs));
+                if (!gs)
+                        return -ENOMEM;
+                x->c->groups = gs;
+                x->g = &gs[x->c->n_groups++];
+                *x->g = (struct kms_group) { .name = strdup(conf_strip(name)) };
+                return x->g->name ? 0 : -ENOMEM;
+        }
+        _cleanup_(freep) char *v = strdup(value); /* each_item splits it in place */
+        if (!v)
+                return -ENOMEM;
+        if (x->g && strcmp(key, "members") == 0)
+                return each_item(v, add_member, x->g);
+        if (x->g && strcmp(key, "operations") == 0)
+                return each_item(v, add_operation, x->g);
+        if (x->g)
+                return -ENOKEY;
+        return set_key(x->c, x->dir, key, v);
+}
+
+int kms_config_load(const char *path, struct kms_config **ret, struct error *err) {
         _cleanup_(freep) char *pathcopy = strdup(path);
         if (!pathcopy)
                 return -ENOMEM;
@@ -288,63 +311,8 @@ int kms_config_load(const char *path, struct kms_config **ret) {
         int r = kms_config_defaults(dir, &c);
         if (r < 0)
                 return r;
-        FILE *f = fopen(path, "re");
-        if (!f)
-                return negative_errno();
-        char line[4096];
-        unsigned lineno = 0;
-        struct kms_group *g = NULL;
-        while (fgets(line, sizeof(line), f)) {
-                lineno++;
-                char *s = strip(line);
-                if (!*s || *s == '#' || *s == ';')
-                        continue;
-                if (*s == '[') {
-                        char name[256];
-                        if (sscanf(s, "[group %255[^]]]", name) != 1) {
-                                log_error("%s:%u: unknown section %s (only [group NAME] exists)", path, lineno, s);
-                                r = -EINVAL;
-                                break;
-                        }
-                        struct kms_group *gs = realloc(c->groups, (c->n_groups + 1) * sizeof(*gs));
-                        if (!gs) {
-                                r = -ENOMEM;
-                                break;
-                        }
-                        c->groups = gs;
-                        g = &gs[c->n_groups++];
-                        *g = (struct kms_group) { .name = strdup(strip(name)) };
-                        if (!g->name) {
-                                r = -ENOMEM;
-                                break;
-                        }
-                        continue;
-                }
-                char *eq = strchr(s, '=');
-                if (!eq) {
-                        log_error("%s:%u: expected key = value", path, lineno);
-                        r = -EINVAL;
-                        break;
-                }
-                *eq = 0;
-                char *k = strip(s), *v = strip(eq + 1);
-                if (g && strcmp(k, "members") == 0)
-                        r = each_item(v, add_member, g);
-                else if (g && strcmp(k, "operations") == 0)
-                        r = each_item(v, add_operation, g);
-                else if (g)
-                        r = -ENOKEY;
-                else
-                        r = set_key(c, dir, k, v);
-                if (r == -ENOKEY) {
-                        log_error("%s:%u: unknown key '%s'", path, lineno, k);
-                        r = -EINVAL;
-                } else if (r == -EINVAL)
-                        log_error("%s:%u: invalid value for '%s': %s", path, lineno, k, v);
-                if (r < 0)
-                        break;
-        }
-        fclose(f);
+        struct load x = { .c = c, .dir = dir };
+        r = conf_read(path, load_set, &x, err);
         if (r < 0)
                 return r;
         *ret = TAKE_PTR(c);

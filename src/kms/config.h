@@ -3,6 +3,8 @@
  * so an `init` directory can be moved as a whole. See docs/kms.md for every key. */
 #pragma once
 
+#include "shared/error.h"
+
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -50,8 +52,9 @@ struct kms_config {
 
 /* Defaults for a state directory made by `vmcrypt-kms init DIR`. */
 int kms_config_defaults(const char *dir, struct kms_config **ret);
-/* Read a config file; -EINVAL with a logged line number on a syntax error. */
-int kms_config_load(const char *path, struct kms_config **ret);
+/* Read a config file over the defaults of its directory; -EINVAL with err naming
+ * the file, the line and what is wrong. */
+int kms_config_load(const char *path, struct kms_config **ret, struct error *err);
 void kms_config_free(struct kms_config *c);
 DEFINE_TRIVIAL_CLEANUP_FUNC(struct kms_config *, kms_config_free);
 

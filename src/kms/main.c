@@ -241,11 +241,12 @@ static int load_config(const struct args *a, struct kms_config **ret) {
         if (r < 0 && r != -ENOENT)
                 return r;
         _cleanup_(kms_config_freep) struct kms_config *c = NULL;
-        r = kms_config_load(p, &c);
+        struct error err = { 0 };
+        r = kms_config_load(p, &c, &err);
         if (r == -ENOENT)
                 return log_error_errno(r, "No configuration at %s: run 'vmcrypt-kms init DIR' or pass --config FILE.", p);
         if (r < 0)
-                return log_error_errno(r, "Cannot read configuration %s: %m", p);
+                return log_error_errno(r, "Cannot read the configuration: %s", err.text[0] ? err.text : strerror(-r));
         if (a->listen) {
                 free(c->listen);
                 if (!(c->listen = strdup(a->listen)))

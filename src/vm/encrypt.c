@@ -11,14 +11,16 @@
 #include "keys/provider-config.h"
 #include "shared/macro.h"
 #include "vm/vm-ops.h"
+#include "vm/home.h"
+#include "vm/vtpm.h"
 #include "volume/volume.h"
 
-int vm_op_open(const struct vm_params *p, struct vm_op *op, struct vm_result *res, struct vm_error *err) {
+int vm_op_open(const struct vm_params *p, struct vm_op *op, struct vm_result *res, struct error *err) {
         memset(op, 0, sizeof *op);
         memset(res, 0, sizeof *res);
-        vm_error_clear(err);
+        error_clear(err);
         if (!p->name)
-                return vm_fail(err, -EINVAL, "no domain named");
+                return error_set(err, -EINVAL, "no domain named");
         int r = vm_conn_open(p->uri, &op->conn, err);
         if (r >= 0)
                 r = vm_domain_lookup(op->conn, p->name, &op->dom, err);
@@ -41,18 +43,18 @@ void vm_op_close(struct vm_op *op) {
         op->conn = NULL;
 }
 
-int vm_op_require_off(struct vm_op *op, const char *what, struct vm_error *err) {
+int vm_op_require_off(struct vm_op *op, const char *what, struct error *err) {
         if (op->d.active) {
                 pid_t pid = vm_qemu_pid(op->d.uuid);
                 char p[48] = "";
                 if (pid > 0)
                         snprintf(p, sizeof p, " (QEMU PID %d)", (int) pid);
-                return vm_fail(err, -EBUSY, "domain %s is %s%s: %s works on its disks in place and QEMU must "
+                return error_set(err, -EBUSY, "domain %s is %s%s: %s works on its disks in place and QEMU must "
                                "not have them open; shut it down first (virsh shutdown %s)", op->d.name,
                                op->d.state, p, what, op->d.name);
         }
         if (!op->d.persistent)
-                return vm_fail(err, -EINVAL, "domain %s is transient: vmcrypt wires the disks' secrets into a "
+                return error_set(err, -EINVAL, "domain %s is transient: vmcrypt wires the disks' secrets into a "
                                "persistent definition; define it first (virsh define)", op->d.name);
         return 0;
 }
@@ -61,17 +63,17 @@ bool vm_op_selected(const struct vm_disk *k, enum vm_volume_type t) {
         return t == VM_VOLUMES_ALL || (t == VM_VOLUMES_OS) == k->os;
 }
 
-int vm_op_set_encryption(struct vm_op *op, const char *target, const char *secret_uuid, struct vm_error *err) {
+int vm_op_set_encryption(struct vm_op *op, const char *target, const char *secret_uuid, struct error *err) {
         _cleanup_(freep) char *xml = virDomainGetXMLDesc(op->dom, VIR_DOMAIN_XML_INACTIVE | VIR_DOMAIN_XML_SECURE);
         if (!xml)
-                return vm_fail(err, vm_virt_errno(), "domain %s: cannot read its XML: %s", op->d.name, vm_virt_text());
+                return error_set(err, vm_virt_errno(), "domain %s: cannot read its XML: %s", op->d.name, vm_virt_text());
         _cleanup_(freep) char *edited = NULL;
         int r = vm_xml_set_encryption(xml, target, secret_uuid, &edited);
         if (r < 0)
-                return vm_fail(err, r, "domain %s: cannot edit the XML of disk %s", op->d.name, target);
+                return error_set(err, r, "domain %s: cannot edit the XML of disk %s", op->d.name, target);
         virDomainPtr nd = virDomainDefineXML(op->conn, edited);
         if (!nd)
-                return vm_fail(err, vm_virt_errno(), "domain %s: libvirt refused the new definition for disk %s: %s",
+                return error_set(err, vm_virt_errno(), "domain %s: libvirt refused the new definition for disk %s: %s",
                                op->d.name, target, vm_virt_text());
         virDomainFree(nd);
         return 0;
@@ -125,18 +127,18 @@ struct vm_disk_result *vm_disk_row(const struct vm_params *p, struct vm_disk *k,
         return workable(k, encrypt, dr) ? dr : NULL;
 }
 
-int vm_refuse_disk(const struct vm_op *op, const struct vm_disk *k, struct vm_error *err) {
+int vm_refuse_disk(const struct vm_op *op, const struct vm_disk *k, struct error *err) {
         if (k->state == VM_DISK_UNKNOWN)
-                return vm_fail(err, k->status_error, "domain %s, disk %s (%s): %s", op->d.name, k->target, k->path,
+                return error_set(err, k->status_error, "domain %s, disk %s (%s): %s", op->d.name, k->target, k->path,
                                k->status_text);
-        return vm_fail(err, -EINPROGRESS, "domain %s, disk %s (%s): its %s job is in progress; finish it first "
+        return error_set(err, -EINPROGRESS, "domain %s, disk %s (%s): its %s job is in progress; finish it first "
                        "(vmcrypt disk resume %s)", op->d.name, k->target, k->path,
                        engine_operation_to_string(k->status.job), k->path);
 }
 
 int vm_job_failed(struct vm_op *op, struct vm_disk *k, const char *what, int r, const struct volume_result *vr,
-                  const struct error *ve, struct vm_error *err) {
-        return vm_fail(err, r, "domain %s, disk %s (%s): %s failed: %s%s", op->d.name, k->target, k->path, what,
+                  const struct error *ve, struct error *err) {
+        return error_set(err, r, "domain %s, disk %s (%s): %s failed: %s%s", op->d.name, k->target, k->path, what,
                        ve->text, vr->interrupted ? "; the job waits: run the same vmcrypt vm command again "
                        "(or vmcrypt disk resume) to finish it" : "");
 }
@@ -144,7 +146,7 @@ int vm_job_failed(struct vm_op *op, struct vm_disk *k, const char *what, int r, 
 /* The VM's provider and KEK: --provider/--kek, else those its encrypted disks
  * already use, else the default provider of providers.json and no KEK yet (the
  * first disk creates it). */
-static int find_vm_kek(const struct vm_params *p, struct vm_op *op, struct vm_result *res, struct vm_error *err) {
+static int find_vm_kek(const struct vm_params *p, struct vm_op *op, struct vm_result *res, struct error *err) {
         if (p->provider)
                 snprintf(res->provider, sizeof res->provider, "%s", p->provider);
         char provider[128], kek[256];
@@ -160,10 +162,10 @@ static int find_vm_kek(const struct vm_params *p, struct vm_op *op, struct vm_re
         struct error e = { 0 };
         int r = provider_config_load(p->providers, &cs, &e);
         if (r < 0)
-                return vm_fail(err, r, "domain %s: %s", op->d.name, e.text);
+                return error_set(err, r, "domain %s: %s", op->d.name, e.text);
         const struct provider_config *c = provider_config_find(cs, NULL);
         if (!c)
-                return vm_fail(err, -EINVAL, "domain %s: no key provider named: give --provider NAME, or set "
+                return error_set(err, -EINVAL, "domain %s: no key provider named: give --provider NAME, or set "
                                "\"default\" in %s", op->d.name, cs->path);
         snprintf(res->provider, sizeof res->provider, "%s", c->name);
         return 0;
@@ -188,20 +190,20 @@ bool vm_op_vm_kek(const struct vm_op *op, char provider[static 128], char kek[st
         return false;
 }
 
-int vm_op_set_meta(struct vm_op *op, const struct vm_meta *m, struct vm_error *err) {
+int vm_op_set_meta(struct vm_op *op, const struct vm_meta *m, struct error *err) {
         _cleanup_(freep) char *xml = NULL;
         int r = vm_xml_meta_element(m, &xml);
         if (r < 0)
-                return vm_fail(err, r, "domain %s: cannot build vmcrypt's metadata", op->d.name);
+                return error_set(err, r, "domain %s: cannot build vmcrypt's metadata", op->d.name);
         if (virDomainSetMetadata(op->dom, VIR_DOMAIN_METADATA_ELEMENT, xml, VM_META_KEY, VM_META_NS,
                                  VIR_DOMAIN_AFFECT_CONFIG) < 0)
-                return vm_fail(err, vm_virt_errno(), "domain %s: libvirt refused vmcrypt's metadata: %s", op->d.name,
+                return error_set(err, vm_virt_errno(), "domain %s: libvirt refused vmcrypt's metadata: %s", op->d.name,
                                vm_virt_text());
         op->d.meta = *m;
         return 0;
 }
 
-int vm_encrypt(const struct vm_params *p, struct vm_result *res, struct vm_error *err) {
+int vm_encrypt(const struct vm_params *p, struct vm_result *res, struct error *err) {
         _cleanup_(vm_op_close) struct vm_op op = { 0 };
         int r = vm_op_open(p, &op, res, err);
         if (r >= 0)
@@ -268,18 +270,19 @@ int vm_encrypt(const struct vm_params *p, struct vm_result *res, struct vm_error
                 char uuid[VM_UUID_LEN];
                 r = vm_uuid_new(uuid);
                 if (r < 0)
-                        return vm_fail(err, r, "no random bytes for a secret UUID");
+                        return error_set(err, r, "no random bytes for a secret UUID");
                 r = vm_op_set_encryption(&op, k->target, uuid, err);
                 if (r < 0)
                         return r;
                 if (dr->action == VM_ACTION_ALREADY)
                         dr->action = VM_ACTION_XML;
         }
-        return 0;
+        /* The VM home last: its NVRAM joins the VM's KEK. */
+        return p->volumes == VM_VOLUMES_ALL ? vm_home_encrypt(&op, p, res, err) : 0;
 }
 
 /* What became of the KEK a decrypted disk used: the VM's KEK goes with its last disk. */
-static void release_note(struct vm_disk_result *dr, const struct volume_result *vr) {
+void vm_release_note(struct vm_disk_result *dr, const struct volume_result *vr) {
         for (unsigned i = 0; i < vr->n_released; i++) {
                 const struct kek_release *k = &vr->released[i];
                 if (k->error < 0)
@@ -291,11 +294,13 @@ static void release_note(struct vm_disk_result *dr, const struct volume_result *
         }
 }
 
-int vm_decrypt(const struct vm_params *p, struct vm_result *res, struct vm_error *err) {
+int vm_decrypt(const struct vm_params *p, struct vm_result *res, struct error *err) {
         _cleanup_(vm_op_close) struct vm_op op = { 0 };
         int r = vm_op_open(p, &op, res, err);
         if (r >= 0)
                 r = vm_op_require_off(&op, "decryption", err);
+        if (r >= 0)
+                r = vm_vtpm_check_decrypt(&op, p->volumes, err);
         if (r < 0)
                 return r;
         /* Data disks first, the OS disk last: until the end the VM's system stays
@@ -323,14 +328,14 @@ int vm_decrypt(const struct vm_params *p, struct vm_result *res, struct vm_error
                                 if (r < 0)
                                         return vm_job_failed(&op, k, "resuming the decryption", r, &vr, &ve, err);
                                 dr->action = VM_ACTION_RESUMED;
-                                release_note(dr, &vr);
+                                vm_release_note(dr, &vr);
                                 break;
                         case VM_DISK_ENCRYPTED:
                                 r = volume_decrypt(&vp, &vr, &ve);
                                 if (r < 0)
                                         return vm_job_failed(&op, k, "decryption", r, &vr, &ve, err);
                                 dr->action = VM_ACTION_DONE;
-                                release_note(dr, &vr);
+                                vm_release_note(dr, &vr);
                                 break;
                         case VM_DISK_PLAIN:
                                 dr->action = k->xml_encrypted ? VM_ACTION_XML : VM_ACTION_ALREADY;
@@ -342,8 +347,12 @@ int vm_decrypt(const struct vm_params *p, struct vm_result *res, struct vm_error
                         if (r < 0)
                                 return r;
                 }
-        /* The VM home (vTPM state, NVRAM) is decrypted after every disk, as in the
-         * seeds' order: its step goes here. */
+        /* The VM home (NVRAM) after every disk, as in the seeds' order. */
+        if (p->volumes == VM_VOLUMES_ALL) {
+                r = vm_home_decrypt(&op, p, res, err);
+                if (r < 0)
+                        return r;
+        }
         /* No disk is left for an unfinished rekey to move. */
         if (p->volumes == VM_VOLUMES_ALL && op.d.meta.rekey_kek[0]) {
                 struct vm_meta m = op.d.meta;

@@ -122,30 +122,36 @@ void vm_domain_clear(struct vm_domain *d) {
         free(d->disks);
         d->disks = NULL;
         d->n_disks = 0;
+        if (d->nvram)
+                free(d->nvram->path);
+        free(d->nvram);
+        d->nvram = NULL;
 }
 
-int vm_domain_read(virDomainPtr dom, unsigned flags, struct vm_domain *d, struct vm_error *err) {
+int vm_domain_read(virDomainPtr dom, unsigned flags, struct vm_domain *d, struct error *err) {
         memset(d, 0, sizeof *d);
         const char *name = virDomainGetName(dom);
         snprintf(d->name, sizeof d->name, "%s", name ? name : "");
         if (virDomainGetUUIDString(dom, d->uuid) < 0)
-                return vm_fail(err, vm_virt_errno(), "domain %s: no UUID: %s", d->name, vm_virt_text());
+                return error_set(err, vm_virt_errno(), "domain %s: no UUID: %s", d->name, vm_virt_text());
         int state = VIR_DOMAIN_NOSTATE, reason;
         if (virDomainGetState(dom, &state, &reason, 0) < 0)
-                return vm_fail(err, vm_virt_errno(), "domain %s: no state: %s", d->name, vm_virt_text());
+                return error_set(err, vm_virt_errno(), "domain %s: no state: %s", d->name, vm_virt_text());
         snprintf(d->state, sizeof d->state, "%s", state_name(state));
         d->active = virDomainIsActive(dom) == 1;
         d->persistent = virDomainIsPersistent(dom) == 1;
         /* The inactive XML is what the next start uses, and what vmcrypt edits. */
         _cleanup_(freep) char *xml = virDomainGetXMLDesc(dom, VIR_DOMAIN_XML_INACTIVE);
         if (!xml)
-                return vm_fail(err, vm_virt_errno(), "domain %s: cannot read its XML: %s", d->name, vm_virt_text());
+                return error_set(err, vm_virt_errno(), "domain %s: cannot read its XML: %s", d->name, vm_virt_text());
         int r = vm_xml_disks(xml, &d->disks, &d->n_disks);
         if (r < 0)
-                return vm_fail(err, r, "domain %s: cannot parse its XML", d->name);
+                return error_set(err, r, "domain %s: cannot parse its XML", d->name);
         (void) vm_xml_meta(xml, &d->meta);
         for (size_t i = 0; i < d->n_disks; i++)
                 vm_disk_read(&d->disks[i], flags);
+        if ((flags & VM_INV_HOME) && vm_home_read(xml, flags, d) < 0)
+                return error_set(err, -ENOMEM, "out of memory");
         return 0;
 }
 
@@ -199,15 +205,15 @@ static void connp(virConnectPtr *c) {
 }
 
 int vm_inventory_get(const char *uri, const char *name, unsigned flags, struct vm_inventory **ret,
-                     struct vm_error *err) {
-        vm_error_clear(err);
+                     struct error *err) {
+        error_clear(err);
         _cleanup_(connp) virConnectPtr conn = NULL;
         int r = vm_conn_open(uri, &conn, err);
         if (r < 0)
                 return r;
         _cleanup_(vm_inventory_freep) struct vm_inventory *inv = calloc(1, sizeof *inv);
         if (!inv)
-                return vm_fail(err, -ENOMEM, "out of memory");
+                return error_set(err, -ENOMEM, "out of memory");
         virDomainPtr *doms = NULL;
         int n;
         if (name) {
@@ -218,17 +224,17 @@ int vm_inventory_get(const char *uri, const char *name, unsigned flags, struct v
                 doms = malloc(sizeof *doms);
                 if (!doms) {
                         virDomainFree(d);
-                        return vm_fail(err, -ENOMEM, "out of memory");
+                        return error_set(err, -ENOMEM, "out of memory");
                 }
                 doms[0] = d;
                 n = 1;
         } else {
                 n = virConnectListAllDomains(conn, &doms, 0);
                 if (n < 0)
-                        return vm_fail(err, vm_virt_errno(), "cannot list the domains: %s", vm_virt_text());
+                        return error_set(err, vm_virt_errno(), "cannot list the domains: %s", vm_virt_text());
         }
         inv->domains = calloc(n ? (size_t) n : 1, sizeof *inv->domains);
-        r = inv->domains ? 0 : vm_fail(err, -ENOMEM, "out of memory");
+        r = inv->domains ? 0 : error_set(err, -ENOMEM, "out of memory");
         for (int i = 0; i < n; i++) {
                 if (r >= 0) {
                         struct vm_domain *d = &inv->domains[inv->n];

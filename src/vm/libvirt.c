@@ -6,7 +6,6 @@
 #include <fcntl.h>
 #include <libvirt/virterror.h>
 #include <openssl/rand.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -14,22 +13,6 @@
 
 #include "shared/macro.h"
 #include "vm/vm-internal.h"
-
-void vm_error_clear(struct vm_error *e) {
-        e->code = 0;
-        e->text[0] = '\0';
-}
-
-int vm_fail(struct vm_error *e, int r, const char *fmt, ...) {
-        if (e && !e->text[0]) {
-                va_list ap;
-                va_start(ap, fmt);
-                vsnprintf(e->text, sizeof e->text, fmt, ap);
-                va_end(ap);
-                e->code = r;
-        }
-        return r;
-}
 
 int vm_virt_errno(void) {
         const virError *e = virGetLastError();
@@ -71,7 +54,7 @@ static void silent(void *userdata, virErrorPtr e) {
         (void) e;
 }
 
-int vm_conn_open(const char *uri, virConnectPtr *ret, struct vm_error *err) {
+int vm_conn_open(const char *uri, virConnectPtr *ret, struct error *err) {
         virSetErrorFunc(NULL, silent);
         if (!uri)
                 uri = VM_DEFAULT_URI;
@@ -80,19 +63,19 @@ int vm_conn_open(const char *uri, virConnectPtr *ret, struct vm_error *err) {
                 int r = vm_virt_errno();
                 if (r == -EIO)
                         r = -ECONNREFUSED;
-                return vm_fail(err, r, "cannot connect to libvirt at %s: %s (is libvirtd running? --connect URI "
+                return error_set(err, r, "cannot connect to libvirt at %s: %s (is libvirtd running? --connect URI "
                                "names another)", uri, vm_virt_text());
         }
         *ret = c;
         return 0;
 }
 
-int vm_domain_lookup(virConnectPtr conn, const char *name, virDomainPtr *ret, struct vm_error *err) {
+int vm_domain_lookup(virConnectPtr conn, const char *name, virDomainPtr *ret, struct error *err) {
         virDomainPtr d = virDomainLookupByName(conn, name);
         if (!d)
                 d = virDomainLookupByUUIDString(conn, name);
         if (!d)
-                return vm_fail(err, -ENOENT, "no domain called '%s' (virsh list --all shows them; --connect "
+                return error_set(err, -ENOENT, "no domain called '%s' (virsh list --all shows them; --connect "
                                "names another libvirt)", name);
         *ret = d;
         return 0;

@@ -21,24 +21,24 @@
 
 /* A new KEK at provider, tagged with the domain's name and UUID. */
 static int new_kek(const struct vm_params *p, struct vm_op *op, const char *provider, char kek[static 256],
-                   struct vm_error *err) {
+                   struct error *err) {
         _cleanup_(provider_configs_freep) struct provider_configs *cs = NULL;
         struct error e = { 0 };
         int r = provider_config_load(p->providers, &cs, &e);
         if (r < 0)
-                return vm_fail(err, r, "domain %s: %s", op->d.name, e.text);
+                return error_set(err, r, "domain %s: %s", op->d.name, e.text);
         _cleanup_(provider_freep) struct provider *pv = NULL;
         r = provider_open_by_name(cs, provider, &pv, &e);
         if (r < 0)
-                return vm_fail(err, r, "domain %s: %s", op->d.name, e.text);
+                return error_set(err, r, "domain %s: %s", op->d.name, e.text);
         const struct kek_attrs attrs = { .vm_name = op->d.name, .vm_uuid = op->d.uuid };
         _cleanup_(freep) char *id = NULL;
         r = provider_kek_create(pv, &attrs, &id);
         if (r < 0)
-                return vm_fail(err, r, "domain %s: no new KEK at provider %s: %s", op->d.name, provider,
+                return error_set(err, r, "domain %s: no new KEK at provider %s: %s", op->d.name, provider,
                                provider_error(pv));
         if (strlen(id) >= 256)
-                return vm_fail(err, -ENAMETOOLONG, "domain %s: provider %s made a KEK id too long to record",
+                return error_set(err, -ENAMETOOLONG, "domain %s: provider %s made a KEK id too long to record",
                                op->d.name, provider);
         snprintf(kek, 256, "%s", id);
         return 0;
@@ -47,11 +47,11 @@ static int new_kek(const struct vm_params *p, struct vm_op *op, const char *prov
 /* Choose the target KEK: the one recorded by an interrupted run, else a new one,
  * recorded before any disk moves to it. */
 static int target_kek(const struct vm_params *p, struct vm_op *op, bool *deep, struct vm_result *res,
-                      struct vm_error *err) {
+                      struct error *err) {
         struct vm_meta m = op->d.meta;
         if (m.rekey_kek[0]) {
                 if (p->provider && strcmp(p->provider, m.rekey_provider) != 0)
-                        return vm_fail(err, -EBUSY, "domain %s: an interrupted rekey to KEK %s at provider %s "
+                        return error_set(err, -EBUSY, "domain %s: an interrupted rekey to KEK %s at provider %s "
                                        "waits; run 'vmcrypt vm rekey %s' without --provider to finish it first",
                                        op->d.name, m.rekey_kek, m.rekey_provider, op->d.name);
                 *deep = *deep || m.rekey_deep;
@@ -62,7 +62,7 @@ static int target_kek(const struct vm_params *p, struct vm_op *op, bool *deep, s
         }
         char provider[128], kek[256];
         if (!vm_op_vm_kek(op, provider, kek))
-                return vm_fail(err, -EINVAL, "domain %s has no encrypted disk: nothing to rekey (vmcrypt vm encrypt "
+                return error_set(err, -EINVAL, "domain %s has no encrypted disk: nothing to rekey (vmcrypt vm encrypt "
                                "%s first)", op->d.name, op->d.name);
         if (p->provider)
                 snprintf(provider, sizeof provider, "%s", p->provider);
@@ -98,7 +98,7 @@ static bool all_tokens_on(const char *path, const char *kek) {
 
 /* One disk: a new volume key first (deep), then the re-wrap. */
 static int rekey_disk(const struct vm_params *p, struct vm_op *op, struct vm_disk *k, bool deep,
-                      struct vm_result *res, struct vm_disk_result *dr, struct vm_error *err) {
+                      struct vm_result *res, struct vm_disk_result *dr, struct error *err) {
         struct volume_params vp;
         struct volume_result vr;
         struct error ve;
@@ -133,7 +133,7 @@ static int rekey_disk(const struct vm_params *p, struct vm_op *op, struct vm_dis
                 struct error e = { 0 };
                 r = keys_rekey(&o, &rr, &e);
                 if (r < 0)
-                        return vm_fail(err, r, "domain %s, disk %s (%s): re-wrapping its secret under KEK %s failed: "
+                        return error_set(err, r, "domain %s, disk %s (%s): re-wrapping its secret under KEK %s failed: "
                                        "%s; run the same vmcrypt vm rekey again to finish", op->d.name, k->target,
                                        k->path, res->kek, e.text);
                 if (!res->old_kek[0])
@@ -151,7 +151,7 @@ static int rekey_disk(const struct vm_params *p, struct vm_op *op, struct vm_dis
         return 0;
 }
 
-int vm_rekey(const struct vm_params *p, bool deep, struct vm_result *res, struct vm_error *err) {
+int vm_rekey(const struct vm_params *p, bool deep, struct vm_result *res, struct error *err) {
         _cleanup_(vm_op_close) struct vm_op op = { 0 };
         int r = vm_op_open(p, &op, res, err);
         if (r >= 0)
@@ -168,7 +168,7 @@ int vm_rekey(const struct vm_params *p, bool deep, struct vm_result *res, struct
                     (k->state == VM_DISK_UNKNOWN && k->status_error != -EOPNOTSUPP))
                         return vm_refuse_disk(&op, k, err);
                 if (k->state == VM_DISK_ENCRYPTED && !k->kek[0])
-                        return vm_fail(err, -EINVAL, "domain %s, disk %s (%s): encrypted but bound to no key "
+                        return error_set(err, -EINVAL, "domain %s, disk %s (%s): encrypted but bound to no key "
                                        "provider (no vmcrypt token): vm rekey re-wraps bound secrets only (vmcrypt "
                                        "disk bind)", op.d.name, k->target, k->path);
         }

@@ -13,20 +13,22 @@
 #include "keys/unlock.h"
 #include "shared/macro.h"
 #include "vm/vm-ops.h"
+#include "vm/home.h"
+#include "vm/vtpm.h"
 
 /* Whether the disk is ready to be opened by QEMU; -errno with err naming the
  * mismatch otherwise. */
-static int check_disk(const struct vm_op *op, const struct vm_disk *k, struct vm_error *err) {
+static int check_disk(const struct vm_op *op, const struct vm_disk *k, struct error *err) {
         const char *n = op->d.name;
         if (k->state == VM_DISK_ENCRYPTING || k->state == VM_DISK_DECRYPTING || k->state == VM_DISK_REENCRYPTING)
-                return vm_fail(err, -EINPROGRESS, "domain %s, disk %s (%s): its %s job is in progress (%.1f%%); the "
+                return error_set(err, -EINPROGRESS, "domain %s, disk %s (%s): its %s job is in progress (%.1f%%); the "
                                "VM cannot start until it finishes (vmcrypt vm encrypt|decrypt %s, or vmcrypt disk "
                                "resume %s)", n, k->target, k->path, engine_operation_to_string(k->status.job),
                                vm_disk_percent(k), n, k->path);
         if (k->note[0] && (k->state == VM_DISK_PLAIN || !k->xml_encrypted))
-                return vm_fail(err, -EUCLEAN, "domain %s, disk %s (%s): %s", n, k->target, k->path, k->note);
+                return error_set(err, -EUCLEAN, "domain %s, disk %s (%s): %s", n, k->target, k->path, k->note);
         if (k->xml_encrypted && k->state == VM_DISK_ENCRYPTED && !k->secret_uuid[0])
-                return vm_fail(err, -EUCLEAN, "domain %s, disk %s: its <encryption> names no secret UUID", n,
+                return error_set(err, -EUCLEAN, "domain %s, disk %s: its <encryption> names no secret UUID", n,
                                k->target);
         return 0;
 }
@@ -41,7 +43,7 @@ void vm_secrets_undefine(virSecretPtr *s, size_t n) {
 }
 
 int vm_secret_define(struct vm_op *op, const struct vm_disk *k, const struct secret *value, virSecretPtr *ret,
-                         struct vm_error *err) {
+                         struct error *err) {
         char xml[PATH_MAX + 512];
         int n = snprintf(xml, sizeof xml,
                          "<secret ephemeral='yes' private='yes'><uuid>%s</uuid>"
@@ -49,13 +51,13 @@ int vm_secret_define(struct vm_op *op, const struct vm_disk *k, const struct sec
                          "<usage type='volume'><volume>%s</volume></usage></secret>",
                          k->secret_uuid, k->target, op->d.name, k->path);
         if (n < 0 || (size_t) n >= sizeof xml || strpbrk(k->path, "<>&'\""))
-                return vm_fail(err, -EINVAL, "disk %s: path %s cannot go into a libvirt secret", k->target, k->path);
+                return error_set(err, -EINVAL, "disk %s: path %s cannot go into a libvirt secret", k->target, k->path);
         virSecretPtr s = virSecretDefineXML(op->conn, xml, 0);
         if (!s)
-                return vm_fail(err, vm_virt_errno(), "domain %s, disk %s: libvirt refused the secret %s: %s",
+                return error_set(err, vm_virt_errno(), "domain %s, disk %s: libvirt refused the secret %s: %s",
                                op->d.name, k->target, k->secret_uuid, vm_virt_text());
         if (virSecretSetValue(s, value->data, value->size, 0) < 0) {
-                int r = vm_fail(err, vm_virt_errno(), "domain %s, disk %s: libvirt refused the value of secret %s: %s",
+                int r = error_set(err, vm_virt_errno(), "domain %s, disk %s: libvirt refused the value of secret %s: %s",
                                 op->d.name, k->target, k->secret_uuid, vm_virt_text());
                 (void) virSecretUndefine(s);
                 virSecretFree(s);
@@ -65,14 +67,14 @@ int vm_secret_define(struct vm_op *op, const struct vm_disk *k, const struct sec
         return 0;
 }
 
-int vm_start(const struct vm_params *p, struct vm_result *res, struct vm_error *err) {
+int vm_start(const struct vm_params *p, struct vm_result *res, struct error *err) {
         _cleanup_(vm_op_close) struct vm_op op = { 0 };
         int r = vm_op_open(p, &op, res, err);
         if (r < 0)
                 return r;
         if (op.d.active) {
                 pid_t pid = vm_qemu_pid(op.d.uuid);
-                return vm_fail(err, -EALREADY, "domain %s is %s already%s", op.d.name, op.d.state,
+                return error_set(err, -EALREADY, "domain %s is %s already%s", op.d.name, op.d.state,
                                pid > 0 ? " (QEMU runs)" : "");
         }
         for (size_t i = 0; i < op.d.n_disks; i++) {
@@ -83,6 +85,7 @@ int vm_start(const struct vm_params *p, struct vm_result *res, struct vm_error *
         _cleanup_(unlocker_freep) struct unlocker *u = NULL;
         virSecretPtr secrets[VM_MAX_DISKS] = { 0 };
         size_t n_secrets = 0;
+        virSecretPtr vtpm = NULL, nvram = NULL;
         for (size_t i = 0; i < op.d.n_disks && res->n < VM_MAX_DISKS; i++) {
                 struct vm_disk *k = &op.d.disks[i];
                 if (!(k->xml_encrypted && k->state == VM_DISK_ENCRYPTED))
@@ -92,7 +95,7 @@ int vm_start(const struct vm_params *p, struct vm_result *res, struct vm_error *
                 snprintf(dr->path, sizeof dr->path, "%s", k->path);
                 struct error e = { 0 };
                 if (!u && (r = unlocker_new(p->providers, &u, &e)) < 0) {
-                        vm_fail(err, r, "domain %s not started: %s", op.d.name, e.text);
+                        error_set(err, r, "domain %s not started: %s", op.d.name, e.text);
                         goto fail;
                 }
                 _cleanup_(secret_freep) struct secret *s = NULL;
@@ -100,7 +103,7 @@ int vm_start(const struct vm_params *p, struct vm_result *res, struct vm_error *
                 r = unlocker_unlock(u, k->path, NULL, &s, &ur, &e);
                 token_free(ur.token);
                 if (r < 0) {
-                        vm_fail(err, r, "domain %s not started: disk %s (%s), key provider %s, KEK %s: %s", op.d.name,
+                        error_set(err, r, "domain %s not started: disk %s (%s), key provider %s, KEK %s: %s", op.d.name,
                                 k->target, k->path, k->provider[0] ? k->provider : "(none)",
                                 k->kek[0] ? k->kek : "(none)", e.text);
                         goto fail;
@@ -111,17 +114,27 @@ int vm_start(const struct vm_params *p, struct vm_result *res, struct vm_error *
                 n_secrets++;
                 dr->action = VM_ACTION_UNLOCKED;
         }
+        r = vm_vtpm_start_secret(&op, p->providers, &u, &vtpm, err);
+        if (r >= 0)
+                r = vm_home_start_secret(&op, p->providers, &u, res, &nvram, err);
+        if (r < 0)
+                goto fail;
+        res->vtpm_unlocked = vtpm != NULL;
         if (virDomainCreate(op.dom) < 0) {
-                r = vm_fail(err, vm_virt_errno(), "domain %s: libvirt could not start it: %s", op.d.name,
+                r = error_set(err, vm_virt_errno(), "domain %s: libvirt could not start it: %s", op.d.name,
                             vm_virt_text());
                 goto fail;
         }
         /* QEMU has the keys now (libvirt passed them at its start, encrypted with
          * QEMU's master key); the secrets are not needed to run. */
         vm_secrets_undefine(secrets, n_secrets);
+        vm_vtpm_secret_drop(&vtpm);
+        vm_vtpm_secret_drop(&nvram);
         res->qemu_pid = vm_qemu_pid(op.d.uuid);
         return 0;
 fail:
         vm_secrets_undefine(secrets, n_secrets);
+        vm_vtpm_secret_drop(&vtpm);
+        vm_vtpm_secret_drop(&nvram);
         return r;
 }

@@ -1,4 +1,4 @@
-/* Pieces shared by the files of src/vm: errors, the libvirt seam, the domain XML
+/* Pieces shared by the files of src/vm: the libvirt seam, the domain XML
  * (libxml2) and the reading of one disk's state. */
 #pragma once
 
@@ -6,9 +6,6 @@
 
 #include "vm/vm.h"
 
-void vm_error_clear(struct vm_error *e);
-/* Set e (the first explanation of a call wins) and return r (< 0). */
-int vm_fail(struct vm_error *e, int r, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
 
 /* libvirt's last error as -errno (VIR_ERR_NO_DOMAIN -> -ENOENT, ...) and text. */
 int vm_virt_errno(void);
@@ -16,12 +13,12 @@ const char *vm_virt_text(void);
 
 /* Connect to uri (NULL: VM_DEFAULT_URI); libvirt's own error printing is silenced
  * for the whole process: a library does not print. */
-int vm_conn_open(const char *uri, virConnectPtr *ret, struct vm_error *err);
+int vm_conn_open(const char *uri, virConnectPtr *ret, struct error *err);
 /* The domain called name (or with that UUID); -ENOENT with err set. */
-int vm_domain_lookup(virConnectPtr conn, const char *name, virDomainPtr *ret, struct vm_error *err);
+int vm_domain_lookup(virConnectPtr conn, const char *name, virDomainPtr *ret, struct error *err);
 /* Fill d from the domain: identity, state, QEMU's PID, disks from the inactive XML
  * (what the next start uses) and each disk's state read from the disk. */
-int vm_domain_read(virDomainPtr dom, unsigned flags, struct vm_domain *d, struct vm_error *err);
+int vm_domain_read(virDomainPtr dom, unsigned flags, struct vm_domain *d, struct error *err);
 void vm_domain_clear(struct vm_domain *d);
 
 /* The disks (device='disk') of domain XML, in document order, with os set; 0 or
@@ -47,6 +44,9 @@ int vm_xml_disk_new(const char *path, const char *target, const char *secret_uui
 /* Read one disk's state from the disk (volume_status), and with VM_INV_KEYS its
  * key provider and KEK from its vmcrypt token. */
 void vm_disk_read(struct vm_disk *d, unsigned flags);
+/* d->nvram and d->tpm from domain XML (VM_INV_HOME), the NVRAM's state read from
+ * the file; 0 or -ENOMEM. */
+int vm_home_read(const char *xml, unsigned flags, struct vm_domain *d);
 /* d->summary from its disks. */
 void vm_summarize(struct vm_domain *d);
 

@@ -6,7 +6,7 @@
  * to libvirt only for as long as QEMU needs them to open the disks.
  *
  * Nothing here prints or exits. Every call returns 0 or a negative errno and fills
- * the caller's struct vm_error with one line that says what is wrong (naming the
+ * the caller's struct error (shared/error.h) with one line that says what is wrong (naming the
  * domain, the disk and, for key failures, the KEK) and what to do. */
 #pragma once
 
@@ -16,15 +16,11 @@
 #include <sys/types.h>
 
 #include "disk/engine.h"
+#include "shared/error.h"
+#include "keys/provider.h"
 
 #define VM_DEFAULT_URI "qemu:///system"
 #define VM_UUID_LEN 37 /* 36 characters and the NUL */
-
-/* A call's error: its errno and its explanation. */
-struct vm_error {
-        int code;
-        char text[1024];
-};
 
 /* A disk's state as the disk itself tells it. */
 enum vm_disk_state {
@@ -92,6 +88,17 @@ struct vm_domain {
         struct vm_disk *disks;
         struct vm_summary summary;
         struct vm_meta meta;        /* from the inactive (persistent) definition */
+        /* The VM home beyond the disks, read with VM_INV_HOME. */
+        struct vm_disk *nvram;      /* the UEFI NVRAM as a disk named "nvram"; NULL none */
+        struct vm_tpm {
+                bool present;           /* a <tpm> device */
+                bool vmcrypt;           /* ... added by vmcrypt vm add-vtpm */
+                char model[32];
+                char secret_uuid[VM_UUID_LEN]; /* its state secret ("" unencrypted) */
+                char provider[128];     /* vmcrypt's: the KEK that wraps the secret */
+                char kek[256];
+                char note[256];         /* a record and device that disagree, in words */
+        } tpm;
 };
 
 struct vm_inventory {
@@ -103,13 +110,14 @@ struct vm_inventory {
 enum {
         VM_INV_KEYS = 1U << 0,      /* read each encrypted disk's provider and KEK */
         VM_INV_RATE = 1U << 1,      /* sample running jobs twice, one second apart: rate, ETA */
+        VM_INV_HOME = 1U << 2,      /* read the NVRAM's state and the TPM (struct vm_tpm) */
 };
 
 /* The domains of uri (NULL: VM_DEFAULT_URI), all of them or the one called name
  * (a name or UUID; -ENOENT when there is none), with their disks and each disk's
  * state read from the disk. */
 int vm_inventory_get(const char *uri, const char *name, unsigned flags, struct vm_inventory **ret,
-                     struct vm_error *err);
+                     struct error *err);
 void vm_inventory_free(struct vm_inventory *inv);
 static inline void vm_inventory_freep(struct vm_inventory **inv) {
         if (*inv)
@@ -176,6 +184,7 @@ struct vm_result {
         bool hotplugged;            /* attach-disk: the running QEMU got the disk */
         bool persisted;             /* attach-disk: the persistent definition got it */
         pid_t qemu_pid;             /* start: the new QEMU, 0 unknown */
+        bool vtpm_unlocked;         /* start: the vTPM's state secret was handed to libvirt */
         size_t n;
         struct vm_disk_result disks[VM_MAX_DISKS];
 };
@@ -185,20 +194,20 @@ struct vm_result {
  * VM's one KEK, and point the domain XML at a libvirt secret per disk. Disks that
  * are encrypted already are left as they are (their XML is fixed when needed);
  * an interrupted job is resumed. -EBUSY while the domain runs. */
-int vm_encrypt(const struct vm_params *p, struct vm_result *res, struct vm_error *err);
+int vm_encrypt(const struct vm_params *p, struct vm_result *res, struct error *err);
 /* Decrypt the selected disks in place, data disks first, then the OS disk, and take
  * <encryption> out of the domain XML for each. */
-int vm_decrypt(const struct vm_params *p, struct vm_result *res, struct vm_error *err);
+int vm_decrypt(const struct vm_params *p, struct vm_result *res, struct error *err);
 /* Start a domain whose disks vmcrypt encrypted: each disk's secret unwrapped by its
  * key provider, given to libvirt as an ephemeral, private secret, removed again
  * once QEMU runs. On a key failure nothing starts and err names the disk, the KEK
  * and the reason. */
-int vm_start(const struct vm_params *p, struct vm_result *res, struct vm_error *err);
+int vm_start(const struct vm_params *p, struct vm_result *res, struct error *err);
 
 /* Turn the domain's auto-encrypt flag on or off (kept in its persistent
  * definition's <metadata>): with it, every vm_attach_disk encrypts a plain image
  * first. Works on a running domain; -EINVAL for a transient one. */
-int vm_set_auto_encrypt(const struct vm_params *p, bool on, struct vm_error *err);
+int vm_set_auto_encrypt(const struct vm_params *p, bool on, struct error *err);
 
 /* Where vm_attach_disk puts the disk. */
 enum vm_attach_mode {
@@ -222,11 +231,42 @@ struct vm_attach_params {
  * in an ephemeral, private libvirt secret that exists only during the attach.
  * Refused (changing nothing) for an image another domain (or this one) already
  * has, an image that is not raw, or an image bound to another KEK. */
-int vm_attach_disk(const struct vm_attach_params *a, struct vm_result *res, struct vm_error *err);
+int vm_attach_disk(const struct vm_attach_params *a, struct vm_result *res, struct error *err);
 
 /* Give a shut-off domain a new KEK (created at provider p->provider, else the
  * VM's, tagged like vm_encrypt's) and re-wrap every encrypted disk's unlock
  * secret under it, without a data pass; deep also gives each disk a new volume
  * key (a data pass). The target KEK is recorded in the domain's metadata first, so
  * a re-run after a kill finishes the same rekey; disks under it are skipped. */
-int vm_rekey(const struct vm_params *p, bool deep, struct vm_result *res, struct vm_error *err);
+int vm_rekey(const struct vm_params *p, bool deep, struct vm_result *res, struct error *err);
+
+/* The vTPM (libvirt + swtpm, state encrypted by libvirt with a secret that vmcrypt
+ * wraps by the VM's KEK). */
+enum vm_vtpm_model {
+        VM_VTPM_CRB = 0,            /* tpm-crb */
+        VM_VTPM_TIS,                /* tpm-tis */
+};
+
+struct vm_vtpm_result {
+        char name[256];
+        char uuid[VM_UUID_LEN];
+        char model[32];
+        char secret_uuid[VM_UUID_LEN]; /* the libvirt secret the <tpm> names */
+        char provider[128];         /* the VM's KEK that wraps the state secret */
+        char kek[256];
+        bool device_removed;        /* remove: the <tpm> went */
+        bool state_removed;         /* remove: libvirt deleted the swtpm state */
+        bool kek_released;          /* remove: the KEK no longer counts the vTPM ... */
+        struct kek_release release; /* ... and what became of it */
+};
+
+/* Give a shut-off, persistent domain whose disks are all encrypted an emulated TPM
+ * 2.0: a random state secret wrapped by the VM's KEK is recorded in the domain's
+ * <metadata> and the <tpm> names it. -ENOKEY on a VM that is not encrypted (no KEK), -EEXIST
+ * when it has a TPM (err says whether vmcrypt added it), -EBUSY while it runs. */
+int vm_vtpm_add(const struct vm_params *p, enum vm_vtpm_model model, struct vm_vtpm_result *res,
+                struct error *err);
+/* Remove vmcrypt's vTPM from a shut-off domain: the device, its swtpm state (the
+ * guest's TPM contents are gone for good) and the record. -ENOENT without one,
+ * -EMEDIUMTYPE for a TPM vmcrypt did not add. */
+int vm_vtpm_remove(const struct vm_params *p, struct vm_vtpm_result *res, struct error *err);

@@ -185,6 +185,9 @@ assert_eq "$(grep -cE ' rekeyed, new volume key($|: )' "$T/deep.out")" 6 "disks 
 NEW2=$(keks | tr -d '[]" ')
 assert_ne "$NEW2" "$NEW" "the VM's KEK after vm rekey --deep"
 assert_eq "$(grep -c , <<<"$NEW2" || true)" 0 "one KEK for every disk after vm rekey --deep: $NEW2"
+# A new volume key keeps the volume's UUID, so the old KEK's records still find
+# their disks and the last one retires it.
+assert_file_contains "$T/deep.out" "old KEK $NEW retired" "vm rekey --deep retires the VM's old KEK"
 for f in os d1 d2 d3 d4 d5; do
         cryptsetup luksDump "$T/$f.img" | grep -A1 "MK digest" | tr -d ' \t\n' >"$T/$f.mk2"
         ! cmp -s "$T/$f.mk1" "$T/$f.mk2" || die "vm rekey --deep left the volume key of $f.img"
