@@ -41,7 +41,7 @@ static void nap(double s) {
  * may be restarting: the callers try again later). */
 static int call(struct fleet_client *c, const char *method, const char *path, json_t *body, int timeout,
                 int *status, json_t **answer) {
-        struct fleet_error err = { 0 };
+        struct error err = { 0 };
         *answer = NULL;
         int r = fleet_client_request(c, method, path, body, timeout, status, answer, &err);
         if (r < 0)
@@ -86,7 +86,7 @@ static int post_inventory(struct fleet_client *c) {
  * state read from the disk, to the manager. */
 static int report_inventory(const struct agent_config *cf, struct fleet_client *c, const char *name) {
         _cleanup_(vm_inventory_freep) struct vm_inventory *inv = NULL;
-        struct vm_error verr = { 0 };
+        struct error verr = { 0 };
         if (!last_vms)
                 name = NULL;
         int r = vm_inventory_get(cf->libvirt[0] ? cf->libvirt : NULL, name, 0, &inv, &verr);
@@ -210,7 +210,7 @@ static void run_job(const struct agent_config *cf, struct fleet_client *c, json_
                 .progress_userdata = &j,
         };
         struct vm_result res;
-        struct vm_error err = { 0 };
+        struct error err = { 0 };
         memset(&res, 0, sizeof(res));
         int r = strcmp(op, "decrypt") == 0 ? vm_decrypt(&p, &res, &err) : vm_encrypt(&p, &res, &err);
         if (r == -ECANCELED && stopping) {
@@ -235,13 +235,13 @@ static void run_job(const struct agent_config *cf, struct fleet_client *c, json_
         log_info("job %lld: %s", j.id, r == 0 ? "done" : strerror(-r));
 }
 
-int agent_run(const struct agent_config *cf, struct fleet_error *err) {
+int agent_run(const struct agent_config *cf, struct error *err) {
         _cleanup_(fleet_client_freep) struct fleet_client *c = NULL;
         int r = fleet_client_new(cf->manager, cf->ca, cf->cert, cf->key, &c, err);
         if (r < 0)
                 return r;
         if (mkdir(cf->state_dir, 0700) < 0 && errno != EEXIST)
-                return fleet_error_set(err, -EIO, "cannot create the state directory %s", cf->state_dir);
+                return error_set(err, -EIO, "cannot create the state directory %s", cf->state_dir);
         struct sigaction sa = { .sa_handler = on_stop };
         sigaction(SIGTERM, &sa, NULL);
         sigaction(SIGINT, &sa, NULL);
@@ -260,7 +260,7 @@ int agent_run(const struct agent_config *cf, struct fleet_error *err) {
                         break;
                 if (r == -EACCES) {
                         json_decref(hello);
-                        return fleet_error_set(err, r, "the manager refused this host's certificate %s", cf->cert);
+                        return error_set(err, r, "the manager refused this host's certificate %s", cf->cert);
                 }
                 nap(wait);
         }

@@ -25,7 +25,7 @@ struct agent_config {
         int inventory_seconds;    /* report the VMs at least this often */
 };
 
-int agent_config_read(const char *path, struct agent_config *c, struct fleet_error *err);
+int agent_config_read(const char *path, struct agent_config *c, struct error *err);
 
 /* Run until SIGTERM/SIGINT; returns 0 then. */
-int agent_run(const struct agent_config *c, struct fleet_error *err);
+int agent_run(const struct agent_config *c, struct error *err);

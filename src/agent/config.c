@@ -7,7 +7,7 @@
 #include "agent/agent.h"
 #include "fleet/conf.h"
 
-static int set(const char *key, const char *value, int line, void *userdata, struct fleet_error *err) {
+static int set(const char *key, const char *value, int line, void *userdata, struct error *err) {
         struct agent_config *c = userdata;
         char *end;
         if (strcmp(key, "manager") == 0)
@@ -27,18 +27,18 @@ static int set(const char *key, const char *value, int line, void *userdata, str
         else if (strcmp(key, "max-rate") == 0) {
                 c->max_rate = strtoull(value, &end, 10);
                 if (!*value || *end)
-                        return fleet_error_set(err, -EINVAL, "%s:%d: max-rate is bytes per second", c->path, line);
+                        return error_set(err, -EINVAL, "%s:%d: max-rate is bytes per second", c->path, line);
         } else if (strcmp(key, "poll-seconds") == 0 || strcmp(key, "inventory-seconds") == 0) {
                 long v = strtol(value, &end, 10);
                 if (!*value || *end || v < 1 || v > 300)
-                        return fleet_error_set(err, -EINVAL, "%s:%d: %s is 1 to 300 seconds", c->path, line, key);
+                        return error_set(err, -EINVAL, "%s:%d: %s is 1 to 300 seconds", c->path, line, key);
                 *(key[0] == 'p' ? &c->poll_seconds : &c->inventory_seconds) = (int) v;
         } else
-                return fleet_error_set(err, -EINVAL, "%s:%d: unknown setting '%s'", c->path, line, key);
+                return error_set(err, -EINVAL, "%s:%d: unknown setting '%s'", c->path, line, key);
         return 0;
 }
 
-int agent_config_read(const char *path, struct agent_config *c, struct fleet_error *err) {
+int agent_config_read(const char *path, struct agent_config *c, struct error *err) {
         memset(c, 0, sizeof(*c));
         snprintf(c->path, sizeof(c->path), "%s", path);
         c->poll_seconds = 20;
@@ -47,8 +47,8 @@ int agent_config_read(const char *path, struct agent_config *c, struct fleet_err
         if (r < 0)
                 return r;
         if (!c->manager[0] || !c->ca[0] || !c->cert[0] || !c->key[0])
-                return fleet_error_set(err, -EINVAL, "%s needs manager, ca, cert and key", path);
+                return error_set(err, -EINVAL, "%s needs manager, ca, cert and key", path);
         if (!c->state_dir[0])
-                return fleet_error_set(err, -EINVAL, "%s needs state-dir (where the agent keeps its job)", path);
+                return error_set(err, -EINVAL, "%s needs state-dir (where the agent keeps its job)", path);
         return 0;
 }

@@ -68,7 +68,7 @@ int main(int argc, char *argv[]) {
         if (!config || optind != argc)
                 return log_error("vmcrypt-agent needs --config FILE; try 'vmcrypt-agent --help'"), 2;
         static struct agent_config conf;
-        struct fleet_error err = { 0 };
+        struct error err = { 0 };
         if (agent_config_read(config, &conf, &err) < 0)
                 return log_error("%s", err.text), 2;
         /* Keys pass through this process on their way to the disks. */

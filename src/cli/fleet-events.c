@@ -63,7 +63,7 @@ int events_main(int argc, char *argv[]) {
         if ((r = manager_connect(cmd, &o, &c)) >= 0)
                 return r;
         if (o.follow) {
-                struct fleet_error err = { 0 };
+                struct error err = { 0 };
                 int status = 0;
                 r = fleet_client_stream(c, path, print_event, &o.json, &status, &err);
                 if (r < 0) {

@@ -10,7 +10,7 @@
 #include "cli/cli.h"
 #include "fleet/conf.h"
 
-static int conf_set(const char *key, const char *value, int line, void *userdata, struct fleet_error *err) {
+static int conf_set(const char *key, const char *value, int line, void *userdata, struct error *err) {
         struct manager_opts *o = userdata;
         if (strcmp(key, "manager") == 0) {
                 if (!o->url[0])
@@ -20,7 +20,7 @@ static int conf_set(const char *key, const char *value, int line, void *userdata
                 if (!dst[0])
                         fleet_conf_path(o->config, value, dst, 4096);
         } else
-                return fleet_error_set(err, -EINVAL, "%s:%d: unknown setting '%s' (manager, ca, cert, key)",
+                return error_set(err, -EINVAL, "%s:%d: unknown setting '%s' (manager, ca, cert, key)",
                                        o->config, line, key);
         return 0;
 }
@@ -76,7 +76,7 @@ int manager_opts_parse(const char *cmd, unsigned allowed, const char *help, int 
 
 int manager_connect(const char *cmd, const struct manager_opts *o_in, struct fleet_client **ret) {
         struct manager_opts o = *o_in;
-        struct fleet_error err = { 0 };
+        struct error err = { 0 };
         char def[4096];
         const char *home = getenv("HOME");
         if (!o.config && home) {
@@ -114,7 +114,7 @@ static int status_errno(int status) {
 
 int manager_call(const char *cmd, struct fleet_client *c, const char *method, const char *path, json_t *body,
                  json_t **ret) {
-        struct fleet_error err = { 0 };
+        struct error err = { 0 };
         int status = 0;
         json_t *answer = NULL;
         int r = fleet_client_request(c, method, path, body, 60, &status, &answer, &err);

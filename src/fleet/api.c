@@ -62,7 +62,7 @@ int fleet_query_get(const char *query, const char *key, char *buf, size_t size) 
 }
 
 /* The request body as a JSON object ({} when there is none). */
-static int body_object(const struct fleet_request *req, json_t **ret, struct fleet_error *err) {
+static int body_object(const struct fleet_request *req, json_t **ret, struct error *err) {
         if (!req->body || req->body_len == 0) {
                 *ret = json_object();
                 return 0;
@@ -70,22 +70,22 @@ static int body_object(const struct fleet_request *req, json_t **ret, struct fle
         json_error_t jerr;
         json_t *o = json_loadb(req->body, req->body_len, JSON_REJECT_DUPLICATES, &jerr);
         if (!o)
-                return fleet_error_set(err, -EINVAL, "the body is not JSON: %s (line %d); send a JSON object",
+                return error_set(err, -EINVAL, "the body is not JSON: %s (line %d); send a JSON object",
                                        jerr.text, jerr.line);
         if (!json_is_object(o)) {
                 json_decref(o);
-                return fleet_error_set(err, -EINVAL, "the body must be a JSON object");
+                return error_set(err, -EINVAL, "the body must be a JSON object");
         }
         *ret = o;
         return 0;
 }
 
-static int parse_id(const char *s, int64_t *ret, struct fleet_error *err) {
+static int parse_id(const char *s, int64_t *ret, struct error *err) {
         char *end;
         errno = 0;
         long long v = strtoll(s, &end, 10);
         if (!*s || *end || errno || v <= 0)
-                return fleet_error_set(err, -EINVAL, "job id '%s' is not a positive number", s);
+                return error_set(err, -EINVAL, "job id '%s' is not a positive number", s);
         *ret = v;
         return 0;
 }
@@ -99,35 +99,35 @@ static int reply(struct fleet_response *resp, int status, json_t *body) {
 /* ---- reading: hosts, VMs, jobs, events ---------------------------------- */
 
 static int get_hosts(struct fleet_store *s, const struct fleet_request *req _unused_, char a[][256] _unused_,
-                     struct fleet_response *resp, struct fleet_error *err) {
+                     struct fleet_response *resp, struct error *err) {
         json_t *o = NULL;
         int r = fleet_store_hosts(s, &o, err);
         return r < 0 ? r : reply(resp, 200, o);
 }
 
 static int get_vms(struct fleet_store *s, const struct fleet_request *req _unused_, char a[][256] _unused_,
-                   struct fleet_response *resp, struct fleet_error *err) {
+                   struct fleet_response *resp, struct error *err) {
         json_t *o = NULL;
         int r = fleet_store_vms(s, &o, err);
         return r < 0 ? r : reply(resp, 200, o);
 }
 
 static int get_vm(struct fleet_store *s, const struct fleet_request *req _unused_, char a[][256],
-                  struct fleet_response *resp, struct fleet_error *err) {
+                  struct fleet_response *resp, struct error *err) {
         json_t *o = NULL;
         int r = fleet_store_vm_get(s, a[0], &o, err);
         return r < 0 ? r : reply(resp, 200, o);
 }
 
 static int get_jobs(struct fleet_store *s, const struct fleet_request *req _unused_, char a[][256] _unused_,
-                    struct fleet_response *resp, struct fleet_error *err) {
+                    struct fleet_response *resp, struct error *err) {
         json_t *o = NULL;
         int r = fleet_store_jobs(s, &o, err);
         return r < 0 ? r : reply(resp, 200, o);
 }
 
 static int get_job(struct fleet_store *s, const struct fleet_request *req _unused_, char a[][256],
-                   struct fleet_response *resp, struct fleet_error *err) {
+                   struct fleet_response *resp, struct error *err) {
         int64_t id;
         json_t *o = NULL;
         int r = parse_id(a[0], &id, err);
@@ -137,28 +137,28 @@ static int get_job(struct fleet_store *s, const struct fleet_request *req _unuse
 }
 
 static int get_events(struct fleet_store *s, const struct fleet_request *req, char a[][256] _unused_,
-                      struct fleet_response *resp, struct fleet_error *err) {
+                      struct fleet_response *resp, struct error *err) {
         char vm[256] = "", buf[32];
         int64_t after = 0;
         bool follow = false;
         int r = fleet_query_get(req->query, "vm", vm, sizeof(vm));
         if (r == -EINVAL || (r == 0 && !fleet_valid_name(vm)))
-                return fleet_error_set(err, -EINVAL, "vm= must name a VM");
+                return error_set(err, -EINVAL, "vm= must name a VM");
         r = fleet_query_get(req->query, "after", buf, sizeof(buf));
         if (r == 0) {
                 char *end;
                 after = strtoll(buf, &end, 10);
                 if (!*buf || *end || after < 0)
-                        return fleet_error_set(err, -EINVAL, "after= must be an event id (a number >= 0)");
+                        return error_set(err, -EINVAL, "after= must be an event id (a number >= 0)");
         } else if (r == -EINVAL)
-                return fleet_error_set(err, -EINVAL, "after= must be an event id (a number >= 0)");
+                return error_set(err, -EINVAL, "after= must be an event id (a number >= 0)");
         r = fleet_query_get(req->query, "follow", buf, sizeof(buf));
         if (r == 0) {
                 if (strcmp(buf, "1") != 0 && strcmp(buf, "0") != 0)
-                        return fleet_error_set(err, -EINVAL, "follow= must be 1 or 0");
+                        return error_set(err, -EINVAL, "follow= must be 1 or 0");
                 follow = buf[0] == '1';
         } else if (r == -EINVAL)
-                return fleet_error_set(err, -EINVAL, "follow= must be 1 or 0");
+                return error_set(err, -EINVAL, "follow= must be 1 or 0");
         json_t *o = NULL;
         r = fleet_store_events(s, vm[0] ? vm : NULL, after, 100000, &o, err);
         if (r < 0)
@@ -175,7 +175,7 @@ static int get_events(struct fleet_store *s, const struct fleet_request *req, ch
 /* ---- operators: jobs ---------------------------------------------------- */
 
 static int post_vm_job(struct fleet_store *s, const struct fleet_request *req, char a[][256], enum fleet_job_op op,
-                       struct fleet_response *resp, struct fleet_error *err) {
+                       struct fleet_response *resp, struct error *err) {
         json_t *body = NULL;
         int r = body_object(req, &body, err);
         if (r < 0)
@@ -183,7 +183,7 @@ static int post_vm_job(struct fleet_store *s, const struct fleet_request *req, c
         /* No options yet: an unknown one is refused rather than ignored. */
         if (json_object_size(body) > 0) {
                 json_decref(body);
-                return fleet_error_set(err, -EINVAL, "%s takes no options: send {} or no body",
+                return error_set(err, -EINVAL, "%s takes no options: send {} or no body",
                                        fleet_job_op_name(op));
         }
         json_decref(body);
@@ -193,17 +193,17 @@ static int post_vm_job(struct fleet_store *s, const struct fleet_request *req, c
 }
 
 static int post_encrypt(struct fleet_store *s, const struct fleet_request *req, char a[][256],
-                        struct fleet_response *resp, struct fleet_error *err) {
+                        struct fleet_response *resp, struct error *err) {
         return post_vm_job(s, req, a, FLEET_OP_ENCRYPT, resp, err);
 }
 
 static int post_decrypt(struct fleet_store *s, const struct fleet_request *req, char a[][256],
-                        struct fleet_response *resp, struct fleet_error *err) {
+                        struct fleet_response *resp, struct error *err) {
         return post_vm_job(s, req, a, FLEET_OP_DECRYPT, resp, err);
 }
 
 static int post_job_verb(struct fleet_store *s, const struct fleet_request *req, char a[][256], const char *verb,
-                         struct fleet_response *resp, struct fleet_error *err) {
+                         struct fleet_response *resp, struct error *err) {
         int64_t id;
         json_t *o = NULL;
         int r = parse_id(a[0], &id, err);
@@ -213,38 +213,38 @@ static int post_job_verb(struct fleet_store *s, const struct fleet_request *req,
 }
 
 static int post_cancel(struct fleet_store *s, const struct fleet_request *req, char a[][256],
-                       struct fleet_response *resp, struct fleet_error *err) {
+                       struct fleet_response *resp, struct error *err) {
         return post_job_verb(s, req, a, "cancel", resp, err);
 }
 static int post_pause(struct fleet_store *s, const struct fleet_request *req, char a[][256],
-                      struct fleet_response *resp, struct fleet_error *err) {
+                      struct fleet_response *resp, struct error *err) {
         return post_job_verb(s, req, a, "pause", resp, err);
 }
 static int post_resume(struct fleet_store *s, const struct fleet_request *req, char a[][256],
-                       struct fleet_response *resp, struct fleet_error *err) {
+                       struct fleet_response *resp, struct error *err) {
         return post_job_verb(s, req, a, "resume", resp, err);
 }
 
 /* ---- agents: each for its own host, named by its certificate ------------- */
 
 /* A "host" in the body or query must be the caller's own. */
-static int own_host(const struct fleet_request *req, json_t *body, struct fleet_error *err) {
+static int own_host(const struct fleet_request *req, json_t *body, struct error *err) {
         const char *host = NULL;
         char q[256];
         json_t *h = body ? json_object_get(body, "host") : NULL;
         if (h && !json_is_string(h))
-                return fleet_error_set(err, -EINVAL, "host must be a string");
+                return error_set(err, -EINVAL, "host must be a string");
         if (h)
                 host = json_string_value(h);
         else if (fleet_query_get(req->query, "host", q, sizeof(q)) == 0)
                 host = q;
         if (host && strcmp(host, req->who->cn) != 0)
-                return fleet_error_set(err, -EACCES, "agent %s may not act for host %s", req->who->cn, host);
+                return error_set(err, -EACCES, "agent %s may not act for host %s", req->who->cn, host);
         return 0;
 }
 
 static int post_register(struct fleet_store *s, const struct fleet_request *req, char a[][256] _unused_,
-                         struct fleet_response *resp, struct fleet_error *err) {
+                         struct fleet_response *resp, struct error *err) {
         json_t *body = NULL;
         int r = body_object(req, &body, err);
         if (r < 0)
@@ -252,7 +252,7 @@ static int post_register(struct fleet_store *s, const struct fleet_request *req,
         r = own_host(req, body, err);
         json_t *v = json_object_get(body, "version");
         if (r == 0 && v && (!json_is_string(v) || json_string_length(v) > 64))
-                r = fleet_error_set(err, -EINVAL, "version must be a string of at most 64 characters");
+                r = error_set(err, -EINVAL, "version must be a string of at most 64 characters");
         if (r == 0)
                 r = fleet_store_host_register(s, req->who->cn, req->who->fingerprint, v ? json_string_value(v) : "",
                                               err);
@@ -261,7 +261,7 @@ static int post_register(struct fleet_store *s, const struct fleet_request *req,
 }
 
 static int post_heartbeat(struct fleet_store *s, const struct fleet_request *req, char a[][256] _unused_,
-                          struct fleet_response *resp, struct fleet_error *err) {
+                          struct fleet_response *resp, struct error *err) {
         json_t *body = NULL;
         int r = body_object(req, &body, err);
         if (r == 0)
@@ -272,20 +272,20 @@ static int post_heartbeat(struct fleet_store *s, const struct fleet_request *req
         return r < 0 ? r : reply(resp, 200, json_pack("{s:s}", "host", req->who->cn));
 }
 
-static int valid_vm(json_t *vm, size_t i, struct fleet_error *err) {
+static int valid_vm(json_t *vm, size_t i, struct error *err) {
         json_t *name = json_object_get(vm, "name"), *uuid = json_object_get(vm, "uuid"),
                *disks = json_object_get(vm, "disks");
         if (!json_is_object(vm) || !json_is_string(name) || !fleet_valid_name(json_string_value(name)))
-                return fleet_error_set(err, -EINVAL, "vms[%zu] needs a name (printable, no '/', '?', '&', '%%')", i);
+                return error_set(err, -EINVAL, "vms[%zu] needs a name (printable, no '/', '?', '&', '%%')", i);
         if (uuid && !json_is_string(uuid))
-                return fleet_error_set(err, -EINVAL, "vms[%zu].uuid must be a string", i);
+                return error_set(err, -EINVAL, "vms[%zu].uuid must be a string", i);
         if (disks && !json_is_array(disks))
-                return fleet_error_set(err, -EINVAL, "vms[%zu].disks must be an array", i);
+                return error_set(err, -EINVAL, "vms[%zu].disks must be an array", i);
         return 0;
 }
 
 static int post_inventory(struct fleet_store *s, const struct fleet_request *req, char a[][256] _unused_,
-                          struct fleet_response *resp, struct fleet_error *err) {
+                          struct fleet_response *resp, struct error *err) {
         json_t *body = NULL;
         int r = body_object(req, &body, err);
         if (r < 0)
@@ -293,7 +293,7 @@ static int post_inventory(struct fleet_store *s, const struct fleet_request *req
         r = own_host(req, body, err);
         json_t *vms = json_object_get(body, "vms");
         if (r == 0 && !json_is_array(vms))
-                r = fleet_error_set(err, -EINVAL, "the body needs \"vms\": an array of VMs");
+                r = error_set(err, -EINVAL, "the body needs \"vms\": an array of VMs");
         size_t i;
         json_t *vm;
         json_array_foreach(vms, i, vm) {
@@ -302,7 +302,7 @@ static int post_inventory(struct fleet_store *s, const struct fleet_request *req
                 r = valid_vm(vm, i, err);
                 for (size_t k = 0; r == 0 && k < i; k++)
                         if (json_equal(json_object_get(json_array_get(vms, k), "name"), json_object_get(vm, "name")))
-                                r = fleet_error_set(err, -EINVAL, "vms[%zu]: the name %s is there twice", i,
+                                r = error_set(err, -EINVAL, "vms[%zu]: the name %s is there twice", i,
                                                     json_string_value(json_object_get(vm, "name")));
         }
         if (r == 0)
@@ -312,7 +312,7 @@ static int post_inventory(struct fleet_store *s, const struct fleet_request *req
 }
 
 static int get_agent_jobs(struct fleet_store *s, const struct fleet_request *req, char a[][256] _unused_,
-                          struct fleet_response *resp, struct fleet_error *err) {
+                          struct fleet_response *resp, struct error *err) {
         int r = own_host(req, NULL, err);
         if (r < 0)
                 return r;
@@ -323,10 +323,10 @@ static int get_agent_jobs(struct fleet_store *s, const struct fleet_request *req
                 char *end;
                 long w = strtol(buf, &end, 10);
                 if (!*buf || *end || w < 0 || w > 300)
-                        return fleet_error_set(err, -EINVAL, "wait= must be 0 to 300 seconds");
+                        return error_set(err, -EINVAL, "wait= must be 0 to 300 seconds");
                 wait = (int) w;
         } else if (r == -EINVAL)
-                return fleet_error_set(err, -EINVAL, "wait= must be 0 to 300 seconds");
+                return error_set(err, -EINVAL, "wait= must be 0 to 300 seconds");
         json_t *job = NULL;
         r = fleet_store_job_claim(s, req->who->cn, &job, err);
         if (r == -ENOENT) {
@@ -338,7 +338,7 @@ static int get_agent_jobs(struct fleet_store *s, const struct fleet_request *req
 }
 
 static int post_progress(struct fleet_store *s, const struct fleet_request *req, char a[][256],
-                         struct fleet_response *resp, struct fleet_error *err) {
+                         struct fleet_response *resp, struct error *err) {
         int64_t id;
         int r = parse_id(a[0], &id, err);
         if (r < 0)
@@ -353,7 +353,7 @@ static int post_progress(struct fleet_store *s, const struct fleet_request *req,
         if (!json_is_string(disk) || json_string_length(disk) > 31 || !json_is_integer(done) ||
             !json_is_integer(total) || json_integer_value(done) < 0 ||
             json_integer_value(total) < json_integer_value(done))
-                r = fleet_error_set(err, -EINVAL,
+                r = error_set(err, -EINVAL,
                                     "progress needs {\"disk\": target, \"done\": bytes, \"total\": bytes >= done}");
         if (r == 0)
                 r = own_host(req, body, err);
@@ -366,7 +366,7 @@ static int post_progress(struct fleet_store *s, const struct fleet_request *req,
 }
 
 static int post_done(struct fleet_store *s, const struct fleet_request *req, char a[][256],
-                     struct fleet_response *resp, struct fleet_error *err) {
+                     struct fleet_response *resp, struct error *err) {
         int64_t id;
         int r = parse_id(a[0], &id, err);
         if (r < 0)
@@ -377,7 +377,7 @@ static int post_done(struct fleet_store *s, const struct fleet_request *req, cha
                 return r;
         json_t *result = json_object_get(body, "result"), *message = json_object_get(body, "message");
         if (!json_is_string(result) || (message && (!json_is_string(message) || json_string_length(message) > 1024)))
-                r = fleet_error_set(err, -EINVAL,
+                r = error_set(err, -EINVAL,
                                     "done needs {\"result\": done|failed|paused|cancelled|key-error, \"message\": text}");
         if (r == 0)
                 r = own_host(req, body, err);
@@ -458,7 +458,7 @@ void fleet_api_handle(struct fleet_store *s, const struct fleet_request *req, st
         char path[128], method[16];
         printable(req->path, path, sizeof(path));
         printable(req->method, method, sizeof(method));
-        struct fleet_error err = { 0 };
+        struct error err = { 0 };
         char args[MAX_ARGS][256];
         const struct fleet_route *route = NULL;
         bool path_known = false;
@@ -472,10 +472,10 @@ void fleet_api_handle(struct fleet_store *s, const struct fleet_request *req, st
                 }
         int r;
         if (!route)
-                r = path_known ? fleet_error_set(&err, -EOPNOTSUPP, "%s is not allowed on %s", method, path)
-                               : fleet_error_set(&err, -ENOENT, "no such resource: %s", path);
+                r = path_known ? error_set(&err, -EOPNOTSUPP, "%s is not allowed on %s", method, path)
+                               : error_set(&err, -ENOENT, "no such resource: %s", path);
         else if (!(route->roles & (1U << req->who->role)))
-                r = fleet_error_set(&err, -EACCES, "%s (role %s) may not %s %s", req->who->cn,
+                r = error_set(&err, -EACCES, "%s (role %s) may not %s %s", req->who->cn,
                                     fleet_role_name(req->who->role), method, route->pattern);
         else
                 r = route->handler(s, req, args, resp, &err);
@@ -489,7 +489,7 @@ void fleet_api_handle(struct fleet_store *s, const struct fleet_request *req, st
                 resp->body = json_pack("{s:s}", "error", strerror(-r));
         if (resp->status == 403) {
                 /* Refusals are audited: a valid certificate may still be hostile. */
-                char msg[700];
+                char msg[1200];
                 snprintf(msg, sizeof(msg), "refused %s %s: %s", method, path, err.text);
                 (void) fleet_store_event_add(s, req->who->cn, "", "", 0, "access-denied", msg, NULL);
         }

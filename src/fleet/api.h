@@ -50,7 +50,7 @@ struct fleet_route {
         const char *pattern;  /* "/vms/{name}/encrypt": {x} matches one path segment */
         unsigned roles;       /* 1U << enum fleet_role allowed */
         int (*handler)(struct fleet_store *s, const struct fleet_request *req, char args[][256],
-                       struct fleet_response *resp, struct fleet_error *err);
+                       struct fleet_response *resp, struct error *err);
 };
 
 /* The table, ending with a NULL method (the OpenAPI test reads it). */

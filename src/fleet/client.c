@@ -27,17 +27,17 @@ struct fleet_client {
 };
 
 int fleet_client_new(const char *url, const char *ca, const char *cert, const char *key, struct fleet_client **ret,
-                     struct fleet_error *err) {
+                     struct error *err) {
         if (strncmp(url, "https://", 8) != 0)
-                return fleet_error_set(err, -EINVAL, "manager URL '%s' must start with https://", url);
+                return error_set(err, -EINVAL, "manager URL '%s' must start with https://", url);
         _cleanup_(fleet_client_freep) struct fleet_client *c = calloc(1, sizeof(*c));
         if (!c)
-                return fleet_error_set(err, -ENOMEM, "out of memory");
+                return error_set(err, -ENOMEM, "out of memory");
         const char *h = url + 8, *end;
         if (*h == '[') {
                 end = strchr(h, ']');
                 if (!end)
-                        return fleet_error_set(err, -EINVAL, "manager URL '%s': no ']'", url);
+                        return error_set(err, -EINVAL, "manager URL '%s': no ']'", url);
                 snprintf(c->host, sizeof(c->host), "%.*s", (int) (end - h - 1), h + 1);
                 end++;
         } else {
@@ -48,22 +48,22 @@ int fleet_client_new(const char *url, const char *ca, const char *cert, const ch
         if (*end == ':') {
                 size_t n = strspn(end + 1, "0123456789");
                 if (n == 0 || n > 5)
-                        return fleet_error_set(err, -EINVAL, "manager URL '%s': bad port", url);
+                        return error_set(err, -EINVAL, "manager URL '%s': bad port", url);
                 snprintf(c->port, sizeof(c->port), "%.*s", (int) n, end + 1);
                 end += 1 + n;
         }
         if (!c->host[0] || (*end && strcmp(end, "/") != 0))
-                return fleet_error_set(err, -EINVAL, "manager URL '%s' must be https://HOST[:PORT]", url);
+                return error_set(err, -EINVAL, "manager URL '%s' must be https://HOST[:PORT]", url);
         c->ctx = SSL_CTX_new(TLS_client_method());
         if (!c->ctx)
-                return fleet_error_set(err, -ENOMEM, "out of memory");
+                return error_set(err, -ENOMEM, "out of memory");
         SSL_CTX_set_min_proto_version(c->ctx, TLS1_2_VERSION);
         if (SSL_CTX_load_verify_locations(c->ctx, ca, NULL) != 1)
-                return fleet_error_set(err, -ENOENT, "cannot read the manager's CA certificate %s", ca);
+                return error_set(err, -ENOENT, "cannot read the manager's CA certificate %s", ca);
         if (SSL_CTX_use_certificate_chain_file(c->ctx, cert) != 1)
-                return fleet_error_set(err, -ENOENT, "cannot read the client certificate %s", cert);
+                return error_set(err, -ENOENT, "cannot read the client certificate %s", cert);
         if (SSL_CTX_use_PrivateKey_file(c->ctx, key, SSL_FILETYPE_PEM) != 1 || SSL_CTX_check_private_key(c->ctx) != 1)
-                return fleet_error_set(err, -EKEYREJECTED, "cannot read the client key %s, or it does not match %s",
+                return error_set(err, -EKEYREJECTED, "cannot read the client key %s, or it does not match %s",
                                        key, cert);
         SSL_CTX_set_verify(c->ctx, SSL_VERIFY_PEER, NULL);
         /* libevent may close without close_notify; bodies have a length (or
@@ -79,11 +79,11 @@ void fleet_client_free(struct fleet_client *c) {
         free(c);
 }
 
-static int connect_to(struct fleet_client *c, int timeout, struct fleet_error *err) {
+static int connect_to(struct fleet_client *c, int timeout, struct error *err) {
         struct addrinfo hints = { .ai_socktype = SOCK_STREAM, .ai_flags = AI_ADDRCONFIG }, *ai = NULL;
         int rc = getaddrinfo(c->host, c->port, &hints, &ai);
         if (rc != 0)
-                return fleet_error_set(err, -EHOSTUNREACH, "cannot resolve the manager %s: %s", c->host,
+                return error_set(err, -EHOSTUNREACH, "cannot resolve the manager %s: %s", c->host,
                                        gai_strerror(rc));
         int fd = -1, e = 0;
         for (struct addrinfo *a = ai; a; a = a->ai_next) {
@@ -103,7 +103,7 @@ static int connect_to(struct fleet_client *c, int timeout, struct fleet_error *e
         }
         freeaddrinfo(ai);
         if (fd < 0)
-                return fleet_error_set(err, -ECONNREFUSED, "cannot connect to the manager at %s:%s: %s; is "
+                return error_set(err, -ECONNREFUSED, "cannot connect to the manager at %s:%s: %s; is "
                                        "vmcrypt-manager running there?", c->host, c->port, strerror(e ? e : EIO));
         return fd;
 }
@@ -157,13 +157,13 @@ static int conn_line(struct conn *k, char *line, size_t size) {
 }
 
 static int open_request(struct fleet_client *c, const char *method, const char *path, json_t *body, int timeout,
-                        struct conn *k, struct fleet_error *err) {
+                        struct conn *k, struct error *err) {
         k->fd = connect_to(c, timeout, err);
         if (k->fd < 0)
                 return k->fd;
         k->ssl = SSL_new(c->ctx);
         if (!k->ssl)
-                return fleet_error_set(err, -ENOMEM, "out of memory");
+                return error_set(err, -ENOMEM, "out of memory");
         struct in6_addr a6;
         struct in_addr a4;
         X509_VERIFY_PARAM *vp = SSL_get0_param(k->ssl);
@@ -178,7 +178,7 @@ static int open_request(struct fleet_client *c, const char *method, const char *
                 long v = SSL_get_verify_result(k->ssl);
                 unsigned long e = ERR_get_error();
                 ERR_clear_error();
-                return fleet_error_set(err, v != X509_V_OK ? -EACCES : -ECONNRESET,
+                return error_set(err, v != X509_V_OK ? -EACCES : -ECONNRESET,
                                        "TLS with the manager %s:%s failed: %s", c->host, c->port,
                                        v != X509_V_OK ? X509_verify_cert_error_string(v)
                                        : e ? ERR_reason_error_string(e) : "the manager refused the certificate");
@@ -191,25 +191,25 @@ static int open_request(struct fleet_client *c, const char *method, const char *
                          "%sContent-Length: %zu\r\n\r\n",
                          method, path, c->host, data ? "Content-Type: application/json\r\n" : "", dlen);
         if (n < 0)
-                return fleet_error_set(err, -ENOMEM, "out of memory");
+                return error_set(err, -ENOMEM, "out of memory");
         if (SSL_write(k->ssl, head, n) != n || (dlen && SSL_write(k->ssl, data, (int) dlen) != (int) dlen))
-                return fleet_error_set(err, -ECONNRESET, "the manager closed the connection while we sent %s %s",
+                return error_set(err, -ECONNRESET, "the manager closed the connection while we sent %s %s",
                                        method, path);
         return 0;
 }
 
 /* The status line and headers: status, chunked or content length (-1 none). */
-static int read_head(struct conn *k, int *status, bool *chunked, long long *length, struct fleet_error *err) {
+static int read_head(struct conn *k, int *status, bool *chunked, long long *length, struct error *err) {
         char line[8192];
         int r = conn_line(k, line, sizeof(line));
         if (r < 0 || sscanf(line, "HTTP/1.%*d %d", status) != 1)
-                return fleet_error_set(err, -EPROTO, "the manager sent no HTTP answer (or it timed out)");
+                return error_set(err, -EPROTO, "the manager sent no HTTP answer (or it timed out)");
         *chunked = false;
         *length = -1;
         for (;;) {
                 r = conn_line(k, line, sizeof(line));
                 if (r < 0)
-                        return fleet_error_set(err, -EPROTO, "the manager's answer ended in its headers");
+                        return error_set(err, -EPROTO, "the manager's answer ended in its headers");
                 if (r == 0)
                         return 0;
                 if (strncasecmp(line, "Transfer-Encoding:", 18) == 0 && strcasestr(line + 18, "chunked"))
@@ -221,13 +221,13 @@ static int read_head(struct conn *k, int *status, bool *chunked, long long *leng
 
 /* The body in pieces to piece(); stops early when piece returns non-zero. */
 static int read_body(struct conn *k, bool chunked, long long length,
-                     int (*piece)(const char *p, size_t n, void *u), void *u, struct fleet_error *err) {
+                     int (*piece)(const char *p, size_t n, void *u), void *u, struct error *err) {
         char line[64];
         for (;;) {
                 long long n = length;
                 if (chunked) {
                         if (conn_line(k, line, sizeof(line)) < 0)
-                                return fleet_error_set(err, -EPROTO, "the manager's answer was cut short");
+                                return error_set(err, -EPROTO, "the manager's answer was cut short");
                         n = strtoll(line, NULL, 16);
                         if (n == 0)
                                 return 0;
@@ -237,16 +237,16 @@ static int read_body(struct conn *k, bool chunked, long long length,
                         if (ch == -EPIPE && n < 0)
                                 return 0;
                         if (ch < 0)
-                                return fleet_error_set(err, -EPROTO, "the manager's answer was cut short");
+                                return error_set(err, -EPROTO, "the manager's answer was cut short");
                         char b = (char) ch;
                         int r = piece(&b, 1, u);
                         if (r)
-                                return r < 0 ? fleet_error_set(err, r, "the manager's answer is too large") : 0;
+                                return r < 0 ? error_set(err, r, "the manager's answer is too large") : 0;
                 }
                 if (!chunked)
                         return 0;
                 if (conn_line(k, line, sizeof(line)) < 0)
-                        return fleet_error_set(err, -EPROTO, "the manager's answer was cut short");
+                        return error_set(err, -EPROTO, "the manager's answer was cut short");
         }
 }
 
@@ -286,7 +286,7 @@ static int acc_add(const char *p, size_t n, void *u) {
 }
 
 int fleet_client_request(struct fleet_client *c, const char *method, const char *path, json_t *body, int timeout,
-                         int *ret_status, json_t **ret_body, struct fleet_error *err) {
+                         int *ret_status, json_t **ret_body, struct error *err) {
         struct conn k = { .fd = -1 };
         struct acc a = { 0 };
         int status = 0;
@@ -303,7 +303,7 @@ int fleet_client_request(struct fleet_client *c, const char *method, const char 
         if (r == 0 && a.len > 0) {
                 v = json_loadb(a.data, a.len, 0, NULL);
                 if (!v)
-                        r = fleet_error_set(err, -EPROTO, "the manager answered %d with a body that is not JSON",
+                        r = error_set(err, -EPROTO, "the manager answered %d with a body that is not JSON",
                                             status);
         }
         free(a.data);
@@ -315,7 +315,7 @@ int fleet_client_request(struct fleet_client *c, const char *method, const char 
 }
 
 int fleet_client_stream(struct fleet_client *c, const char *path, int (*line)(json_t *value, void *userdata),
-                        void *userdata, int *ret_status, struct fleet_error *err) {
+                        void *userdata, int *ret_status, struct error *err) {
         struct conn k = { .fd = -1 };
         struct acc a = { .line = line, .userdata = userdata };
         bool chunked;
@@ -329,7 +329,7 @@ int fleet_client_stream(struct fleet_client *c, const char *path, int (*line)(js
                 r = read_body(&k, chunked, length, acc_add, &a, err);
                 json_t *v = r == 0 && a.len ? json_loadb(a.data, a.len, 0, NULL) : NULL;
                 const char *e = json_string_value(json_object_get(v, "error"));
-                r = fleet_error_set(err, *ret_status == 403 ? -EACCES : *ret_status == 404 ? -ENOENT : -EINVAL,
+                r = error_set(err, *ret_status == 403 ? -EACCES : *ret_status == 404 ? -ENOENT : -EINVAL,
                                     "%s", e ? e : "the manager refused the request");
                 json_decref(v);
         } else if (r == 0)

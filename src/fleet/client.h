@@ -11,7 +11,7 @@ struct fleet_client;
 
 /* url: https://HOST:PORT (IPv6 as [addr]); ca, cert, key: PEM files. */
 int fleet_client_new(const char *url, const char *ca, const char *cert, const char *key, struct fleet_client **ret,
-                     struct fleet_error *err);
+                     struct error *err);
 void fleet_client_free(struct fleet_client *c);
 static inline void fleet_client_freep(struct fleet_client **c) {
         if (*c)
@@ -22,9 +22,9 @@ static inline void fleet_client_freep(struct fleet_client **c) {
  * answer: its HTTP status and its JSON body (NULL when empty). A 4xx/5xx is not
  * an error of the call: the caller reads body's "error". */
 int fleet_client_request(struct fleet_client *c, const char *method, const char *path, json_t *body, int timeout,
-                         int *ret_status, json_t **ret_body, struct fleet_error *err);
+                         int *ret_status, json_t **ret_body, struct error *err);
 
 /* GET path whose answer is a stream of JSON values, one per line: line(value)
  * for each until the server ends it or line returns non-zero. */
 int fleet_client_stream(struct fleet_client *c, const char *path, int (*line)(json_t *value, void *userdata),
-                        void *userdata, int *ret_status, struct fleet_error *err);
+                        void *userdata, int *ret_status, struct error *err);

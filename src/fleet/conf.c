@@ -18,17 +18,17 @@ static char *strip(char *s) {
 }
 
 int fleet_conf_read(const char *path, int (*set)(const char *key, const char *value, int line, void *userdata,
-                                                 struct fleet_error *err),
-                    void *userdata, struct fleet_error *err) {
+                                                 struct error *err),
+                    void *userdata, struct error *err) {
         FILE *f = fopen(path, "re");
         if (!f)
-                return fleet_error_set(err, negative_errno(), "cannot read %s: %s", path, strerror(errno));
+                return error_set(err, negative_errno(), "cannot read %s: %s", path, strerror(errno));
         char buf[4096];
         int line = 0, r = 0;
         while (r == 0 && fgets(buf, sizeof(buf), f)) {
                 line++;
                 if (!strchr(buf, '\n') && !feof(f)) {
-                        r = fleet_error_set(err, -EINVAL, "%s:%d: line too long", path, line);
+                        r = error_set(err, -EINVAL, "%s:%d: line too long", path, line);
                         break;
                 }
                 char *s = strip(buf);
@@ -36,7 +36,7 @@ int fleet_conf_read(const char *path, int (*set)(const char *key, const char *va
                         continue;
                 char *eq = strchr(s, '=');
                 if (!eq) {
-                        r = fleet_error_set(err, -EINVAL, "%s:%d: expected 'key = value'", path, line);
+                        r = error_set(err, -EINVAL, "%s:%d: expected 'key = value'", path, line);
                         break;
                 }
                 *eq = 0;

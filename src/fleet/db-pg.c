@@ -25,12 +25,12 @@ static PGconn *conn(struct fleet_db *db) {
         return ((struct db_pg *) db)->conn;
 }
 
-static int fail(struct fleet_db *db, struct fleet_error *err, const char *what, PGresult *res) {
+static int fail(struct fleet_db *db, struct error *err, const char *what, PGresult *res) {
         const char *msg = res ? PQresultErrorMessage(res) : PQerrorMessage(conn(db));
         char line[300];
         snprintf(line, sizeof(line), "%s", msg && *msg ? msg : "unknown error");
         line[strcspn(line, "\n")] = 0;
-        int r = fleet_error_set(err, PQstatus(conn(db)) == CONNECTION_OK ? -EIO : -ECONNRESET,
+        int r = error_set(err, PQstatus(conn(db)) == CONNECTION_OK ? -EIO : -ECONNRESET,
                                 "manager database (PostgreSQL): %s: %s", what, line);
         PQclear(res);
         return r;
@@ -85,11 +85,11 @@ static PGresult *run(struct fleet_db *db, const char *sql, const char *fmt, va_l
         return PQexecParams(conn(db), p.sql, p.n, NULL, p.values, NULL, NULL, 0);
 }
 
-static int db_exec(struct fleet_db *db, struct fleet_error *err, const char *sql, const char *fmt, va_list ap) {
+static int db_exec(struct fleet_db *db, struct error *err, const char *sql, const char *fmt, va_list ap) {
         int r;
         PGresult *res = run(db, sql, fmt, ap, &r);
         if (r < 0)
-                return fleet_error_set(err, r, "manager database: a statement's arguments do not match");
+                return error_set(err, r, "manager database: a statement's arguments do not match");
         ExecStatusType st = PQresultStatus(res);
         if (st != PGRES_COMMAND_OK && st != PGRES_TUPLES_OK)
                 return fail(db, err, "write", res);
@@ -98,12 +98,12 @@ static int db_exec(struct fleet_db *db, struct fleet_error *err, const char *sql
         return r;
 }
 
-static int db_query(struct fleet_db *db, struct fleet_error *err, json_t **ret, const char *sql, const char *fmt,
+static int db_query(struct fleet_db *db, struct error *err, json_t **ret, const char *sql, const char *fmt,
                     va_list ap) {
         int r;
         PGresult *res = run(db, sql, fmt, ap, &r);
         if (r < 0)
-                return fleet_error_set(err, r, "manager database: a statement's arguments do not match");
+                return error_set(err, r, "manager database: a statement's arguments do not match");
         if (PQresultStatus(res) != PGRES_TUPLES_OK)
                 return fail(db, err, "read", res);
         json_t *rows = json_array();
@@ -143,7 +143,7 @@ static int db_query(struct fleet_db *db, struct fleet_error *err, json_t **ret, 
         return 0;
 }
 
-static int db_script(struct fleet_db *db, struct fleet_error *err, const char *sql) {
+static int db_script(struct fleet_db *db, struct error *err, const char *sql) {
         reconnect(db);
         PGresult *res = PQexec(conn(db), sql);
         ExecStatusType st = PQresultStatus(res);
@@ -167,10 +167,10 @@ static const struct fleet_db_ops ops = {
         .exec = db_exec, .query = db_query, .script = db_script, .close = db_close,
 };
 
-int fleet_db_open_postgresql(const char *uri, struct fleet_db **ret, struct fleet_error *err) {
+int fleet_db_open_postgresql(const char *uri, struct fleet_db **ret, struct error *err) {
         struct db_pg *d = calloc(1, sizeof(*d));
         if (!d)
-                return fleet_error_set(err, -ENOMEM, "out of memory");
+                return error_set(err, -ENOMEM, "out of memory");
         d->db.kind = FLEET_DB_POSTGRESQL;
         d->db.ops = &ops;
         d->conn = PQconnectdb(uri);
@@ -180,7 +180,7 @@ int fleet_db_open_postgresql(const char *uri, struct fleet_db **ret, struct flee
                 line[strcspn(line, "\n")] = 0;
                 db_close(&d->db);
                 /* The URI may hold a password: it is not repeated here. */
-                return fleet_error_set(err, -ECONNREFUSED, "cannot connect to the PostgreSQL database named in the "
+                return error_set(err, -ECONNREFUSED, "cannot connect to the PostgreSQL database named in the "
                                        "configuration: %s", line);
         }
         /* Notices (e.g. "relation already exists, skipping") are not errors. */

@@ -24,8 +24,8 @@ static sqlite3 *handle(struct fleet_db *db) {
         return ((struct db_sqlite *) db)->h;
 }
 
-static int fail(struct fleet_db *db, struct fleet_error *err, const char *what) {
-        return fleet_error_set(err, -EIO, "manager database: %s: %s; check the disk and the database file", what,
+static int fail(struct fleet_db *db, struct error *err, const char *what) {
+        return error_set(err, -EIO, "manager database: %s: %s; check the disk and the database file", what,
                                sqlite3_errmsg(handle(db)));
 }
 
@@ -74,7 +74,7 @@ static void release(struct fleet_db *db, const char *sql, sqlite3_stmt *st) {
                 sqlite3_finalize(st);
 }
 
-static int db_exec(struct fleet_db *db, struct fleet_error *err, const char *sql, const char *fmt, va_list ap) {
+static int db_exec(struct fleet_db *db, struct error *err, const char *sql, const char *fmt, va_list ap) {
         sqlite3_stmt *st = acquire(db, sql);
         if (!st)
                 return fail(db, err, "prepare");
@@ -91,7 +91,7 @@ static int db_exec(struct fleet_db *db, struct fleet_error *err, const char *sql
         return sqlite3_changes(handle(db));
 }
 
-static int db_query(struct fleet_db *db, struct fleet_error *err, json_t **ret, const char *sql, const char *fmt,
+static int db_query(struct fleet_db *db, struct error *err, json_t **ret, const char *sql, const char *fmt,
                     va_list ap) {
         sqlite3_stmt *st = acquire(db, sql);
         if (!st)
@@ -138,7 +138,7 @@ static int db_query(struct fleet_db *db, struct fleet_error *err, json_t **ret, 
         return 0;
 }
 
-static int db_script(struct fleet_db *db, struct fleet_error *err, const char *sql) {
+static int db_script(struct fleet_db *db, struct error *err, const char *sql) {
         return sqlite3_exec(handle(db), sql, NULL, NULL, NULL) == SQLITE_OK ? 0 : fail(db, err, "statement");
 }
 
@@ -154,15 +154,15 @@ static const struct fleet_db_ops ops = {
         .exec = db_exec, .query = db_query, .script = db_script, .close = db_close,
 };
 
-int fleet_db_open_sqlite(const char *path, struct fleet_db **ret, struct fleet_error *err) {
+int fleet_db_open_sqlite(const char *path, struct fleet_db **ret, struct error *err) {
         struct db_sqlite *d = calloc(1, sizeof(*d));
         if (!d)
-                return fleet_error_set(err, -ENOMEM, "out of memory");
+                return error_set(err, -ENOMEM, "out of memory");
         d->db.kind = FLEET_DB_SQLITE;
         d->db.ops = &ops;
         if (sqlite3_open_v2(path, &d->h, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOFOLLOW, NULL) !=
             SQLITE_OK) {
-                int r = fleet_error_set(err, -EIO, "cannot open the manager database %s: %s", path,
+                int r = error_set(err, -EIO, "cannot open the manager database %s: %s", path,
                                         d->h ? sqlite3_errmsg(d->h) : "out of memory");
                 db_close(&d->db);
                 return r;

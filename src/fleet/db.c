@@ -3,7 +3,7 @@
 
 #include <string.h>
 
-int fleet_db_open(const char *target, struct fleet_db **ret, struct fleet_error *err) {
+int fleet_db_open(const char *target, struct fleet_db **ret, struct error *err) {
         if (strncmp(target, "postgresql://", 13) == 0 || strncmp(target, "postgres://", 11) == 0)
                 return fleet_db_open_postgresql(target, ret, err);
         return fleet_db_open_sqlite(target, ret, err);
@@ -14,7 +14,7 @@ void fleet_db_close(struct fleet_db *db) {
                 db->ops->close(db);
 }
 
-int fleet_db_exec(struct fleet_db *db, struct fleet_error *err, const char *sql, const char *fmt, ...) {
+int fleet_db_exec(struct fleet_db *db, struct error *err, const char *sql, const char *fmt, ...) {
         va_list ap;
         va_start(ap, fmt);
         int r = db->ops->exec(db, err, sql, fmt, ap);
@@ -22,7 +22,7 @@ int fleet_db_exec(struct fleet_db *db, struct fleet_error *err, const char *sql,
         return r;
 }
 
-int fleet_db_query(struct fleet_db *db, struct fleet_error *err, json_t **ret, const char *sql, const char *fmt,
+int fleet_db_query(struct fleet_db *db, struct error *err, json_t **ret, const char *sql, const char *fmt,
                    ...) {
         va_list ap;
         va_start(ap, fmt);
@@ -31,11 +31,11 @@ int fleet_db_query(struct fleet_db *db, struct fleet_error *err, json_t **ret, c
         return r;
 }
 
-int fleet_db_script(struct fleet_db *db, struct fleet_error *err, const char *sql) {
+int fleet_db_script(struct fleet_db *db, struct error *err, const char *sql) {
         return db->ops->script(db, err, sql);
 }
 
-int fleet_db_begin(struct fleet_db *db, struct fleet_error *err) {
+int fleet_db_begin(struct fleet_db *db, struct error *err) {
         int r = fleet_db_script(db, err, db->kind == FLEET_DB_SQLITE ? "BEGIN IMMEDIATE" : "BEGIN");
         /* One writer at a time across every manager on the database, as SQLite has
          * it by nature. */
@@ -47,7 +47,7 @@ int fleet_db_begin(struct fleet_db *db, struct fleet_error *err) {
         return r;
 }
 
-int fleet_db_commit(struct fleet_db *db, struct fleet_error *err) {
+int fleet_db_commit(struct fleet_db *db, struct error *err) {
         int r = fleet_db_script(db, err, "COMMIT");
         if (r < 0)
                 (void) fleet_db_script(db, NULL, "ROLLBACK");

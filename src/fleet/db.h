@@ -17,10 +17,10 @@ enum fleet_db_kind { FLEET_DB_SQLITE = 0, FLEET_DB_POSTGRESQL };
 struct fleet_db;
 
 struct fleet_db_ops {
-        int (*exec)(struct fleet_db *db, struct fleet_error *err, const char *sql, const char *fmt, va_list ap);
-        int (*query)(struct fleet_db *db, struct fleet_error *err, json_t **ret, const char *sql, const char *fmt,
+        int (*exec)(struct fleet_db *db, struct error *err, const char *sql, const char *fmt, va_list ap);
+        int (*query)(struct fleet_db *db, struct error *err, json_t **ret, const char *sql, const char *fmt,
                      va_list ap);
-        int (*script)(struct fleet_db *db, struct fleet_error *err, const char *sql);
+        int (*script)(struct fleet_db *db, struct error *err, const char *sql);
         void (*close)(struct fleet_db *db);
 };
 
@@ -30,19 +30,19 @@ struct fleet_db {
 };
 
 /* target: a PostgreSQL URI (postgresql://...) or a SQLite file path. */
-int fleet_db_open(const char *target, struct fleet_db **ret, struct fleet_error *err);
-int fleet_db_open_sqlite(const char *path, struct fleet_db **ret, struct fleet_error *err);
-int fleet_db_open_postgresql(const char *uri, struct fleet_db **ret, struct fleet_error *err);
+int fleet_db_open(const char *target, struct fleet_db **ret, struct error *err);
+int fleet_db_open_sqlite(const char *path, struct fleet_db **ret, struct error *err);
+int fleet_db_open_postgresql(const char *uri, struct fleet_db **ret, struct error *err);
 void fleet_db_close(struct fleet_db *db);
 
 /* A statement without rows: the number of rows it changed. */
-int fleet_db_exec(struct fleet_db *db, struct fleet_error *err, const char *sql, const char *fmt, ...);
+int fleet_db_exec(struct fleet_db *db, struct error *err, const char *sql, const char *fmt, ...);
 /* A statement with rows, as a JSON array. */
-int fleet_db_query(struct fleet_db *db, struct fleet_error *err, json_t **ret, const char *sql, const char *fmt,
+int fleet_db_query(struct fleet_db *db, struct error *err, json_t **ret, const char *sql, const char *fmt,
                    ...);
 /* Several statements without arguments (a migration). */
-int fleet_db_script(struct fleet_db *db, struct fleet_error *err, const char *sql);
-int fleet_db_begin(struct fleet_db *db, struct fleet_error *err);
-int fleet_db_commit(struct fleet_db *db, struct fleet_error *err);
+int fleet_db_script(struct fleet_db *db, struct error *err, const char *sql);
+int fleet_db_begin(struct fleet_db *db, struct error *err);
+int fleet_db_commit(struct fleet_db *db, struct error *err);
 /* Roll back and return r. */
 int fleet_db_rollback(struct fleet_db *db, int r);

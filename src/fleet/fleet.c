@@ -6,17 +6,6 @@
 #include <stdio.h>
 #include <string.h>
 
-int fleet_error_set(struct fleet_error *err, int code, const char *fmt, ...) {
-        if (err) {
-                va_list ap;
-                va_start(ap, fmt);
-                vsnprintf(err->text, sizeof(err->text), fmt, ap);
-                va_end(ap);
-                err->code = code;
-        }
-        return code;
-}
-
 static const char *const role_names[] = {
         [FLEET_ROLE_NONE] = "none",         [FLEET_ROLE_ADMIN] = "admin", [FLEET_ROLE_OPERATOR] = "operator",
         [FLEET_ROLE_AUDITOR] = "auditor",   [FLEET_ROLE_AGENT] = "agent",

@@ -4,19 +4,14 @@
  * most, never keys: keys stay between each host and its key provider.
  *
  * Nothing here prints or exits; calls return 0 or a negative errno and fill the
- * caller's struct fleet_error with one line saying what is wrong and what to do. */
+ * caller's struct error (shared/error.h) with one line saying what is wrong and
+ * what to do. */
 #pragma once
 
 #include <stdbool.h>
 #include <stdint.h>
 
-struct fleet_error {
-        int code;
-        char text[512];
-};
-
-/* Set err to code and the formatted text; returns code (a negative errno). */
-int fleet_error_set(struct fleet_error *err, int code, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+#include "shared/error.h"
 
 /* Who calls the API, from the verified client certificate. */
 enum fleet_role {

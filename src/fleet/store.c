@@ -27,10 +27,10 @@ struct fleet_store {
 #define commit(s, err) fleet_db_commit((s)->db, err)
 #define rollback(s, r) fleet_db_rollback((s)->db, r)
 
-int fleet_store_open(const char *target, struct fleet_store **ret, struct fleet_error *err) {
+int fleet_store_open(const char *target, struct fleet_store **ret, struct error *err) {
         _cleanup_(fleet_store_freep) struct fleet_store *s = calloc(1, sizeof(*s));
         if (!s)
-                return fleet_error_set(err, -ENOMEM, "out of memory");
+                return error_set(err, -ENOMEM, "out of memory");
         int r = fleet_db_open(target, &s->db, err);
         if (r < 0)
                 return r;
@@ -51,7 +51,7 @@ int fleet_store_open(const char *target, struct fleet_store **ret, struct fleet_
         bool fresh = json_array_size(rows) == 0;
         json_decref(rows);
         if (version > fleet_schema_count)
-                return rollback(s, fleet_error_set(err, -EPROTO,
+                return rollback(s, error_set(err, -EPROTO,
                                                    "the manager database is at schema version %d, newer than "
                                                    "this vmcrypt-manager (%d): run the newer manager",
                                                    version, fleet_schema_count));
@@ -85,7 +85,7 @@ static int64_t now(void) {
 }
 
 static int event_add(struct fleet_store *s, const char *actor, const char *host, const char *vm, int64_t job,
-                     const char *kind, const char *message, struct fleet_error *err) {
+                     const char *kind, const char *message, struct error *err) {
         int r = exec_args(s, err,
                           "INSERT INTO events (time, actor, host, vm, job, kind, message) VALUES (?,?,?,?,?,?,?)",
                           "isssiss", now(), actor, host ? host : "", vm ? vm : "", job, kind, message);
@@ -93,12 +93,12 @@ static int event_add(struct fleet_store *s, const char *actor, const char *host,
 }
 
 int fleet_store_event_add(struct fleet_store *s, const char *actor, const char *host, const char *vm, int64_t job,
-                          const char *kind, const char *message, struct fleet_error *err) {
+                          const char *kind, const char *message, struct error *err) {
         return event_add(s, actor, host, vm, job, kind, message, err);
 }
 
 int fleet_store_events(struct fleet_store *s, const char *vm, int64_t after_id, int limit, json_t **ret,
-                       struct fleet_error *err) {
+                       struct error *err) {
         if (vm)
                 return query_json(s, err, ret,
                                   "SELECT id, time, actor, host, vm, job, kind, message FROM events "
@@ -112,18 +112,18 @@ int fleet_store_events(struct fleet_store *s, const char *vm, int64_t after_id, 
 
 /* Forward: the transitions below. */
 struct job_row;
-static int job_row(struct fleet_store *s, int64_t id, struct job_row *j, struct fleet_error *err);
+static int job_row(struct fleet_store *s, int64_t id, struct job_row *j, struct error *err);
 static int job_move(struct fleet_store *s, int64_t id, const struct job_row *j, const char *state,
                     const char *request, const char *actor, const char *kind, const char *message,
-                    struct fleet_error *err);
+                    struct error *err);
 
 /* An agent that registers has (re)started: whatever it was running stopped
  * with it. Each such job is queued again (the disk job resumes where it
  * stopped), or ends as paused or cancelled when that was asked meanwhile. */
-static int requeue_interrupted(struct fleet_store *s, const char *host, struct fleet_error *err);
+static int requeue_interrupted(struct fleet_store *s, const char *host, struct error *err);
 
 int fleet_store_host_register(struct fleet_store *s, const char *host, const char *fingerprint, const char *version,
-                              struct fleet_error *err) {
+                              struct error *err) {
         int r = begin(s, err);
         if (r < 0)
                 return r;
@@ -142,14 +142,14 @@ int fleet_store_host_register(struct fleet_store *s, const char *host, const cha
         return r < 0 ? rollback(s, r) : commit(s, err);
 }
 
-int fleet_store_host_seen(struct fleet_store *s, const char *host, struct fleet_error *err) {
+int fleet_store_host_seen(struct fleet_store *s, const char *host, struct error *err) {
         int r = exec_args(s, err, "UPDATE hosts SET last_seen = ? WHERE name = ?", "is", now(), host);
         if (r == 0)
-                return fleet_error_set(err, -ENOENT, "host %s has not registered: POST /agent/register first", host);
+                return error_set(err, -ENOENT, "host %s has not registered: POST /agent/register first", host);
         return r < 0 ? r : 0;
 }
 
-int fleet_store_hosts(struct fleet_store *s, json_t **ret, struct fleet_error *err) {
+int fleet_store_hosts(struct fleet_store *s, json_t **ret, struct error *err) {
         int r = query_json(s, err, ret,
                            "SELECT name, fingerprint, version, registered, last_seen, "
                            "(SELECT count(*) FROM vms WHERE vms.host = hosts.name) AS vms, "
@@ -159,7 +159,7 @@ int fleet_store_hosts(struct fleet_store *s, json_t **ret, struct fleet_error *e
 }
 
 static int job_insert(struct fleet_store *s, const char *name, const char *host, enum fleet_job_op op,
-                      const char *actor, int64_t *ret_id, struct fleet_error *err);
+                      const char *actor, int64_t *ret_id, struct error *err);
 
 void fleet_store_set_new_disk_policy(struct fleet_store *s, enum fleet_new_disk_policy p) {
         s->new_disk = p;
@@ -180,7 +180,7 @@ static json_t *find_by(json_t *array, const char *key, const char *value) {
  * attached after the VM was encrypted). An event for each; with the encrypt
  * policy, an encrypt job for the VM. */
 static int new_plain_disks(struct fleet_store *s, const char *host, json_t *before, json_t *vms,
-                           struct fleet_error *err) {
+                           struct error *err) {
         size_t i;
         json_t *vm;
         json_array_foreach(vms, i, vm) {
@@ -231,7 +231,7 @@ static int new_plain_disks(struct fleet_store *s, const char *host, json_t *befo
         return 0;
 }
 
-int fleet_store_vms_replace(struct fleet_store *s, const char *host, json_t *vms, struct fleet_error *err) {
+int fleet_store_vms_replace(struct fleet_store *s, const char *host, json_t *vms, struct error *err) {
         int r = begin(s, err);
         if (r < 0)
                 return r;
@@ -251,7 +251,7 @@ int fleet_store_vms_replace(struct fleet_store *s, const char *host, json_t *vms
                 const char *name = json_string_value(json_object_get(vm, "name"));
                 const char *uuid = json_string_value(json_object_get(vm, "uuid"));
                 if (!data || !name)
-                        r = fleet_error_set(err, -EINVAL, "VM %zu has no name", i);
+                        r = error_set(err, -EINVAL, "VM %zu has no name", i);
                 else
                         r = exec_args(s, err,
                                       "INSERT INTO vms (host, name, uuid, data, updated) VALUES (?,?,?,?,?)",
@@ -268,7 +268,7 @@ int fleet_store_vms_replace(struct fleet_store *s, const char *host, json_t *vms
         "AS percent, attempts, message, actor, created, updated, not_before"
 
 /* The VMs' rows with "host" and "job" (the active one, or null). */
-static int vms_with_jobs(struct fleet_store *s, json_t *rows, struct fleet_error *err) {
+static int vms_with_jobs(struct fleet_store *s, json_t *rows, struct error *err) {
         size_t i;
         json_t *vm;
         json_array_foreach(rows, i, vm) {
@@ -286,7 +286,7 @@ static int vms_with_jobs(struct fleet_store *s, json_t *rows, struct fleet_error
         return 0;
 }
 
-int fleet_store_vms(struct fleet_store *s, json_t **ret, struct fleet_error *err) {
+int fleet_store_vms(struct fleet_store *s, json_t **ret, struct error *err) {
         json_t *rows = NULL;
         int r = query_json(s, err, &rows, "SELECT host, updated, data FROM vms ORDER BY name, host", NULL);
         if (r == 0)
@@ -299,7 +299,7 @@ int fleet_store_vms(struct fleet_store *s, json_t **ret, struct fleet_error *err
         return 0;
 }
 
-int fleet_store_vm_get(struct fleet_store *s, const char *name, json_t **ret, struct fleet_error *err) {
+int fleet_store_vm_get(struct fleet_store *s, const char *name, json_t **ret, struct error *err) {
         json_t *rows = NULL;
         int r = query_json(s, err, &rows, "SELECT host, updated, data FROM vms WHERE name = ? OR uuid = ?", "ss",
                            name, name);
@@ -307,8 +307,8 @@ int fleet_store_vm_get(struct fleet_store *s, const char *name, json_t **ret, st
                 return r;
         if (json_array_size(rows) != 1) {
                 r = json_array_size(rows) == 0
-                            ? fleet_error_set(err, -ENOENT, "no VM called %s: see GET /vms", name)
-                            : fleet_error_set(err, -EEXIST, "VM name %s is on several hosts: use its UUID", name);
+                            ? error_set(err, -ENOENT, "no VM called %s: see GET /vms", name)
+                            : error_set(err, -EEXIST, "VM name %s is on several hosts: use its UUID", name);
                 json_decref(rows);
                 return r;
         }
@@ -319,31 +319,31 @@ int fleet_store_vm_get(struct fleet_store *s, const char *name, json_t **ret, st
         return r;
 }
 
-static int job_get(struct fleet_store *s, int64_t id, json_t **ret, struct fleet_error *err) {
+static int job_get(struct fleet_store *s, int64_t id, json_t **ret, struct error *err) {
         json_t *rows = NULL;
         int r = query_json(s, err, &rows, "SELECT " JOB_COLUMNS " FROM jobs WHERE id = ?", "i", id);
         if (r < 0)
                 return r;
         if (json_array_size(rows) == 0) {
                 json_decref(rows);
-                return fleet_error_set(err, -ENOENT, "no job %lld: see GET /jobs", (long long) id);
+                return error_set(err, -ENOENT, "no job %lld: see GET /jobs", (long long) id);
         }
         *ret = json_incref(json_array_get(rows, 0));
         json_decref(rows);
         return 0;
 }
 
-int fleet_store_job_get(struct fleet_store *s, int64_t id, json_t **ret, struct fleet_error *err) {
+int fleet_store_job_get(struct fleet_store *s, int64_t id, json_t **ret, struct error *err) {
         return job_get(s, id, ret, err);
 }
 
-int fleet_store_jobs(struct fleet_store *s, json_t **ret, struct fleet_error *err) {
+int fleet_store_jobs(struct fleet_store *s, json_t **ret, struct error *err) {
         return query_json(s, err, ret, "SELECT " JOB_COLUMNS " FROM jobs ORDER BY id", NULL);
 }
 
 /* A queued job and its event, in the open transaction. */
 static int job_insert(struct fleet_store *s, const char *name, const char *host, enum fleet_job_op op,
-                      const char *actor, int64_t *ret_id, struct fleet_error *err) {
+                      const char *actor, int64_t *ret_id, struct error *err) {
         json_t *ids = NULL;
         int r = query_json(s, err, &ids,
                            "INSERT INTO jobs (vm, host, op, state, actor, created, updated) "
@@ -362,7 +362,7 @@ static int job_insert(struct fleet_store *s, const char *name, const char *host,
 }
 
 int fleet_store_job_create(struct fleet_store *s, const char *vm, enum fleet_job_op op, const char *actor,
-                           json_t **ret, struct fleet_error *err) {
+                           json_t **ret, struct error *err) {
         int r = begin(s, err);
         if (r < 0)
                 return r;
@@ -374,7 +374,7 @@ int fleet_store_job_create(struct fleet_store *s, const char *vm, enum fleet_job
         const char *name = json_string_value(json_object_get(v, "name"));
         json_t *active = json_object_get(v, "job");
         if (!json_is_null(active)) {
-                r = fleet_error_set(err, -EBUSY, "VM %s has job %lld (%s, %s): wait for it, or cancel it", name,
+                r = error_set(err, -EBUSY, "VM %s has job %lld (%s, %s): wait for it, or cancel it", name,
                                     (long long) json_integer_value(json_object_get(active, "id")),
                                     json_string_value(json_object_get(active, "op")),
                                     json_string_value(json_object_get(active, "state")));
@@ -394,7 +394,7 @@ struct job_row {
         char vm[256], host[256], op[16], state[16], request[16];
 };
 
-static int job_row(struct fleet_store *s, int64_t id, struct job_row *j, struct fleet_error *err) {
+static int job_row(struct fleet_store *s, int64_t id, struct job_row *j, struct error *err) {
         json_t *o = NULL;
         int r = job_get(s, id, &o, err);
         if (r < 0)
@@ -411,7 +411,7 @@ static int job_row(struct fleet_store *s, int64_t id, struct job_row *j, struct 
 /* Move job id to state (and request), with its event, in the open transaction. */
 static int job_move(struct fleet_store *s, int64_t id, const struct job_row *j, const char *state,
                     const char *request, const char *actor, const char *kind, const char *message,
-                    struct fleet_error *err) {
+                    struct error *err) {
         int r = exec_args(s, err, "UPDATE jobs SET state = ?, request = ?, message = ?, updated = ? WHERE id = ?",
                           "sssii", state, request, message ? message : "", now(), id);
         if (r < 0)
@@ -423,7 +423,7 @@ static int job_move(struct fleet_store *s, int64_t id, const struct job_row *j, 
 }
 
 int fleet_store_job_control(struct fleet_store *s, int64_t id, const char *verb, const char *actor, json_t **ret,
-                            struct fleet_error *err) {
+                            struct error *err) {
         int r = begin(s, err);
         if (r < 0)
                 return r;
@@ -455,9 +455,9 @@ int fleet_store_job_control(struct fleet_store *s, int64_t id, const char *verb,
                 else
                         r = -EBUSY;
         } else
-                r = fleet_error_set(err, -EINVAL, "unknown job verb '%s': cancel, pause or resume", verb);
+                r = error_set(err, -EINVAL, "unknown job verb '%s': cancel, pause or resume", verb);
         if (r == -EBUSY)
-                fleet_error_set(err, r, "job %lld is %s: it cannot be %s", (long long) id, j.state,
+                error_set(err, r, "job %lld is %s: it cannot be %s", (long long) id, j.state,
                                 strcmp(verb, "cancel") == 0 ? "cancelled"
                                 : strcmp(verb, "pause") == 0 ? "paused" : "resumed");
         if (r >= 0)
@@ -479,7 +479,7 @@ static void claim_testpoint(void) {
 #define CLAIMABLE \
         "SELECT id FROM jobs WHERE host = ? AND state = 'queued' AND not_before <= ? ORDER BY id LIMIT 1"
 
-int fleet_store_job_claim(struct fleet_store *s, const char *host, json_t **ret, struct fleet_error *err) {
+int fleet_store_job_claim(struct fleet_store *s, const char *host, json_t **ret, struct error *err) {
         /* Long polls ask four times a second: a look without the write lock
          * first, so that an idle fleet takes no lock at all. */
         json_t *rows = NULL;
@@ -517,7 +517,7 @@ int fleet_store_job_claim(struct fleet_store *s, const char *host, json_t **ret,
         return r < 0 ? rollback(s, r) : commit(s, err);
 }
 
-static int requeue_interrupted(struct fleet_store *s, const char *host, struct fleet_error *err) {
+static int requeue_interrupted(struct fleet_store *s, const char *host, struct error *err) {
         json_t *rows = NULL;
         int r = query_json(s, err, &rows, "SELECT id FROM jobs WHERE host = ? AND state = 'running' ORDER BY id",
                            "s", host);
@@ -542,18 +542,18 @@ static int requeue_interrupted(struct fleet_store *s, const char *host, struct f
 }
 
 /* The job of host (-EACCES for another host's: refused and audited by the caller). */
-static int own_job(struct fleet_store *s, int64_t id, const char *host, struct job_row *j, struct fleet_error *err) {
+static int own_job(struct fleet_store *s, int64_t id, const char *host, struct job_row *j, struct error *err) {
         int r = job_row(s, id, j, err);
         if (r < 0)
                 return r;
         if (strcmp(j->host, host) != 0)
-                return fleet_error_set(err, -EACCES, "job %lld belongs to another host than %s", (long long) id,
+                return error_set(err, -EACCES, "job %lld belongs to another host than %s", (long long) id,
                                        host);
         return 0;
 }
 
 int fleet_store_job_progress(struct fleet_store *s, int64_t id, const char *host, const char *disk, uint64_t done,
-                             uint64_t total, const char **ret_action, struct fleet_error *err) {
+                             uint64_t total, const char **ret_action, struct error *err) {
         struct job_row j;
         int r = own_job(s, id, host, &j, err);
         if (r < 0)
@@ -574,7 +574,7 @@ int fleet_store_job_progress(struct fleet_store *s, int64_t id, const char *host
 }
 
 int fleet_store_job_finish(struct fleet_store *s, int64_t id, const char *host, const char *result,
-                           const char *message, struct fleet_error *err) {
+                           const char *message, struct error *err) {
         int r = begin(s, err);
         if (r < 0)
                 return r;
@@ -583,7 +583,7 @@ int fleet_store_job_finish(struct fleet_store *s, int64_t id, const char *host, 
         if (r < 0)
                 return rollback(s, r);
         if (strcmp(j.state, "running") != 0)
-                return rollback(s, fleet_error_set(err, -EBUSY, "job %lld is %s, not running", (long long) id,
+                return rollback(s, error_set(err, -EBUSY, "job %lld is %s, not running", (long long) id,
                                                    j.state));
         static const struct {
                 const char *result, *state, *kind;
@@ -593,8 +593,6 @@ int fleet_store_job_finish(struct fleet_store *s, int64_t id, const char *host, 
                 { "paused", "paused", "job-paused" },
                 { "cancelled", "cancelled", "job-cancelled" },
         };
-        r = fleet_error_set(err, -EINVAL, "unknown result '%s': done, failed, paused, cancelled or key-error",
-                            result);
         if (strcmp(result, "key-error") == 0) {
                 /* The key server could not be reached: the job waits and is tried
                  * again, 2, 4, 8 ... seconds later (at most 5 minutes); the disk job
@@ -612,7 +610,14 @@ int fleet_store_job_finish(struct fleet_store *s, int64_t id, const char *host, 
                         r = exec_args(s, err, "UPDATE jobs SET not_before = ? WHERE id = ?", "ii", now() + wait, id);
                 return r < 0 ? rollback(s, r) : commit(s, err);
         }
-        for (size_t i = 0; i < ELEMENTSOF(map); i++)
+        size_t i = 0;
+        while (i < ELEMENTSOF(map) && strcmp(result, map[i].result) != 0)
+                i++;
+        if (i == ELEMENTSOF(map))
+                return rollback(s, error_set(err, -EINVAL,
+                                             "unknown result '%s': done, failed, paused, cancelled or key-error",
+                                             result));
+        for (; i < ELEMENTSOF(map); i++)
                 if (strcmp(result, map[i].result) == 0) {
                         r = job_move(s, id, &j, map[i].state, "", host, map[i].kind, message, err);
                         if (r >= 0 && strcmp(result, "done") == 0)

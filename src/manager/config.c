@@ -6,7 +6,7 @@
 #include "fleet/conf.h"
 #include "manager/manager.h"
 
-static int set(const char *key, const char *value, int line, void *userdata, struct fleet_error *err) {
+static int set(const char *key, const char *value, int line, void *userdata, struct error *err) {
         struct manager_config *c = userdata;
         if (strcmp(key, "listen") == 0)
                 snprintf(c->listen, sizeof(c->listen), "%s", value);
@@ -26,38 +26,38 @@ static int set(const char *key, const char *value, int line, void *userdata, str
         else if (strcmp(key, "client") == 0) {
                 char cn[128], role[32];
                 if (sscanf(value, "%127s %31s", cn, role) != 2 || fleet_role_from_string(role) == FLEET_ROLE_NONE)
-                        return fleet_error_set(err, -EINVAL,
+                        return error_set(err, -EINVAL,
                                                "%s:%d: client = CN ROLE, ROLE one of admin, operator, auditor, agent",
                                                c->path, line);
                 if (c->n_clients >= MANAGER_MAX_CLIENTS)
-                        return fleet_error_set(err, -E2BIG, "%s:%d: more than %d clients", c->path, line,
+                        return error_set(err, -E2BIG, "%s:%d: more than %d clients", c->path, line,
                                                MANAGER_MAX_CLIENTS);
                 for (size_t i = 0; i < c->n_clients; i++)
                         if (strcmp(c->clients[i].cn, cn) == 0)
-                                return fleet_error_set(err, -EINVAL, "%s:%d: client %s is listed twice", c->path,
+                                return error_set(err, -EINVAL, "%s:%d: client %s is listed twice", c->path,
                                                        line, cn);
                 struct manager_client *m = &c->clients[c->n_clients++];
                 snprintf(m->cn, sizeof(m->cn), "%s", cn);
                 m->role = fleet_role_from_string(role);
         } else if (strcmp(key, "new-data-disk") == 0) {
                 if (strcmp(value, "encrypt") != 0 && strcmp(value, "event") != 0)
-                        return fleet_error_set(err, -EINVAL, "%s:%d: new-data-disk is 'event' or 'encrypt'", c->path,
+                        return error_set(err, -EINVAL, "%s:%d: new-data-disk is 'event' or 'encrypt'", c->path,
                                                line);
                 c->encrypt_new_disks = strcmp(value, "encrypt") == 0;
         } else if (strcmp(key, "revoked-client") == 0) {
                 if (strlen(value) != 64 || strspn(value, "0123456789abcdef") != 64)
-                        return fleet_error_set(err, -EINVAL,
+                        return error_set(err, -EINVAL,
                                                "%s:%d: revoked-client takes a certificate's SHA-256 in lowercase hex",
                                                c->path, line);
                 if (c->n_revoked >= 64)
-                        return fleet_error_set(err, -E2BIG, "%s:%d: too many revoked clients", c->path, line);
+                        return error_set(err, -E2BIG, "%s:%d: too many revoked clients", c->path, line);
                 snprintf(c->revoked[c->n_revoked++], 65, "%s", value);
         } else
-                return fleet_error_set(err, -EINVAL, "%s:%d: unknown setting '%s'", c->path, line, key);
+                return error_set(err, -EINVAL, "%s:%d: unknown setting '%s'", c->path, line, key);
         return 0;
 }
 
-int manager_config_read(const char *path, struct manager_config *c, struct fleet_error *err) {
+int manager_config_read(const char *path, struct manager_config *c, struct error *err) {
         memset(c, 0, sizeof(*c));
         snprintf(c->path, sizeof(c->path), "%s", path);
         snprintf(c->listen, sizeof(c->listen), "127.0.0.1:8443");
@@ -65,6 +65,6 @@ int manager_config_read(const char *path, struct manager_config *c, struct fleet
         if (r < 0)
                 return r;
         if (!c->cert[0] || !c->key[0] || !c->ca[0] || !c->database[0])
-                return fleet_error_set(err, -EINVAL, "%s needs tls-cert, tls-key, tls-ca and database", path);
+                return error_set(err, -EINVAL, "%s needs tls-cert, tls-key, tls-ca and database", path);
         return 0;
 }

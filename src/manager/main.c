@@ -121,7 +121,7 @@ static int cmd_init(int argc, char *argv[]) {
         if (optind + 1 != argc)
                 return log_error("init takes one directory; try 'vmcrypt-manager init --help'"), 2;
         o.dir = argv[optind];
-        struct fleet_error err = { 0 };
+        struct error err = { 0 };
         if (manager_init(&o, &err) < 0)
                 return log_error("%s", err.text), 1;
         printf("Created %s: manager.conf, admin.conf%s\n", o.dir, o.n_agents ? " and one HOST.conf per agent" : "");
@@ -146,7 +146,7 @@ static int cmd_issue(int argc, char *argv[]) {
                 }
         if (optind + 2 != argc || !role)
                 return log_error("issue takes DIR CN --role ROLE; try 'vmcrypt-manager issue --help'"), 2;
-        struct fleet_error err = { 0 };
+        struct error err = { 0 };
         if (fleet_role_from_string(role) == FLEET_ROLE_NONE)
                 return log_error("unknown role '%s': admin, operator, auditor or agent", role), 2;
         if (manager_issue(argv[optind], argv[optind + 1], fleet_role_from_string(role), days, &err) < 0)
@@ -206,7 +206,7 @@ static int cmd_serve(int argc, char *argv[]) {
         if (!config || optind != argc)
                 return log_error("serve needs --config FILE; try 'vmcrypt-manager serve --help'"), 2;
         static struct manager_config conf;
-        struct fleet_error err = { 0 };
+        struct error err = { 0 };
         if (manager_config_read(config, &conf, &err) < 0)
                 return log_error("%s", err.text), 2;
         prctl(PR_SET_DUMPABLE, 0);

@@ -26,7 +26,7 @@ struct manager_config {
         char revoked[64][65];   /* certificate SHA-256 fingerprints refused */
 };
 
-int manager_config_read(const char *path, struct manager_config *c, struct fleet_error *err);
+int manager_config_read(const char *path, struct manager_config *c, struct error *err);
 
 struct manager_init_options {
         const char *dir;
@@ -39,9 +39,9 @@ struct manager_init_options {
         int days;
 };
 
-int manager_init(const struct manager_init_options *o, struct fleet_error *err);
+int manager_init(const struct manager_init_options *o, struct error *err);
 /* One more client certificate from DIR's CA with role, and its line in manager.conf. */
-int manager_issue(const char *dir, const char *cn, enum fleet_role role, int days, struct fleet_error *err);
+int manager_issue(const char *dir, const char *cn, enum fleet_role role, int days, struct error *err);
 
 /* Serve until SIGTERM/SIGINT. */
-int manager_serve(const struct manager_config *c, struct fleet_error *err);
+int manager_serve(const struct manager_config *c, struct error *err);

@@ -226,11 +226,11 @@ static void on_signal(evutil_socket_t sig _unused_, short what _unused_, void *a
         event_base_loopexit(arg, NULL);
 }
 
-int manager_serve(const struct manager_config *c, struct fleet_error *err) {
+int manager_serve(const struct manager_config *c, struct error *err) {
         struct server s = { .config = c };
         int r = tls_server_context(c->cert, c->key, c->ca, NULL, &s.ctx);
         if (r < 0)
-                return fleet_error_set(err, r, "cannot set up TLS from %s, %s, %s: check the files named in %s",
+                return error_set(err, r, "cannot set up TLS from %s, %s, %s: check the files named in %s",
                                        c->cert, c->key, c->ca, c->path);
         SSL_CTX_set_session_id_context(s.ctx, (const unsigned char *) "vmcrypt-manager", 15);
         r = fleet_store_open(c->database, &s.store, err);
@@ -250,7 +250,7 @@ int manager_serve(const struct manager_config *c, struct fleet_error *err) {
         s.base = event_base_new();
         struct evhttp *http = s.base ? evhttp_new(s.base) : NULL;
         if (!http) {
-                r = fleet_error_set(err, -ENOMEM, "cannot set up the event loop");
+                r = error_set(err, -ENOMEM, "cannot set up the event loop");
                 goto out;
         }
         evhttp_set_bevcb(http, bev_new, &s);
@@ -262,7 +262,7 @@ int manager_serve(const struct manager_config *c, struct fleet_error *err) {
         struct evhttp_bound_socket *bound =
                 port > 0 && port <= 65535 ? evhttp_bind_socket_with_handle(http, host, (ev_uint16_t) port) : NULL;
         if (!bound) {
-                r = fleet_error_set(err, -EADDRINUSE, "cannot listen on %s (listen in %s): in use, or not an "
+                r = error_set(err, -EADDRINUSE, "cannot listen on %s (listen in %s): in use, or not an "
                                     "address of this host", c->listen, c->path);
                 goto out;
         }

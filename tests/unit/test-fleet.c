@@ -23,7 +23,7 @@ static char db[256];
 
 static struct fleet_store *open_store(void) {
         struct fleet_store *s = NULL;
-        struct fleet_error err = { 0 };
+        struct error err = { 0 };
         assert_int_equal(fleet_store_open(db, &s, &err), 0);
         return s;
 }
@@ -46,7 +46,7 @@ static const char *str(json_t *o, const char *k) {
 static void test_job_states(void **state) {
         (void) state;
         struct fleet_store *s = fixture();
-        struct fleet_error err = { 0 };
+        struct error err = { 0 };
         json_t *job = NULL;
         assert_int_equal(fleet_store_job_create(s, "vm1", FLEET_OP_ENCRYPT, "admin", &job, &err), 0);
         assert_string_equal(str(job, "state"), "queued");
@@ -140,7 +140,7 @@ static void test_events_append_only(void **state) {
         assert_int_equal(sqlite3_exec(h, "UPDATE schema_version SET version = 99", NULL, NULL, NULL), SQLITE_OK);
         sqlite3_close(h);
         struct fleet_store *s2 = NULL;
-        struct fleet_error err = { 0 };
+        struct error err = { 0 };
         assert_int_equal(fleet_store_open(db, &s2, &err), -EPROTO);
         assert_non_null(strstr(err.text, "newer"));
 }
