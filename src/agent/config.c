@@ -6,8 +6,11 @@
 
 #include "agent/agent.h"
 #include "fleet/conf.h"
+#include "shared/conf.h"
 
-static int set(const char *key, const char *value, int line, void *userdata, struct error *err) {
+static int set(const char *section, const char *key, const char *value, void *userdata, struct error *err) {
+        if (!key || *section)
+                return -ENOKEY; /* no sections */
         struct agent_config *c = userdata;
         char *end;
         if (strcmp(key, "manager") == 0)
@@ -27,14 +30,14 @@ static int set(const char *key, const char *value, int line, void *userdata, str
         else if (strcmp(key, "max-rate") == 0) {
                 c->max_rate = strtoull(value, &end, 10);
                 if (!*value || *end)
-                        return error_set(err, -EINVAL, "%s:%d: max-rate is bytes per second", c->path, line);
+                        return error_set(err, -EINVAL, "max-rate is bytes per second");
         } else if (strcmp(key, "poll-seconds") == 0 || strcmp(key, "inventory-seconds") == 0) {
                 long v = strtol(value, &end, 10);
                 if (!*value || *end || v < 1 || v > 300)
-                        return error_set(err, -EINVAL, "%s:%d: %s is 1 to 300 seconds", c->path, line, key);
+                        return error_set(err, -EINVAL, "%s is 1 to 300 seconds", key);
                 *(key[0] == 'p' ? &c->poll_seconds : &c->inventory_seconds) = (int) v;
         } else
-                return error_set(err, -EINVAL, "%s:%d: unknown setting '%s'", c->path, line, key);
+                return -ENOKEY;
         return 0;
 }
 
@@ -43,7 +46,7 @@ int agent_config_read(const char *path, struct agent_config *c, struct error *er
         snprintf(c->path, sizeof(c->path), "%s", path);
         c->poll_seconds = 20;
         c->inventory_seconds = 30;
-        int r = fleet_conf_read(path, set, c, err);
+        int r = conf_read(path, set, c, err);
         if (r < 0)
                 return r;
         if (!c->manager[0] || !c->ca[0] || !c->cert[0] || !c->key[0])

@@ -9,8 +9,11 @@
 
 #include "cli/cli.h"
 #include "fleet/conf.h"
+#include "shared/conf.h"
 
-static int conf_set(const char *key, const char *value, int line, void *userdata, struct error *err) {
+static int conf_set(const char *section, const char *key, const char *value, void *userdata, struct error *err) {
+        if (!key || *section)
+                return -ENOKEY; /* no sections */
         struct manager_opts *o = userdata;
         if (strcmp(key, "manager") == 0) {
                 if (!o->url[0])
@@ -20,8 +23,7 @@ static int conf_set(const char *key, const char *value, int line, void *userdata
                 if (!dst[0])
                         fleet_conf_path(o->config, value, dst, 4096);
         } else
-                return error_set(err, -EINVAL, "%s:%d: unknown setting '%s' (manager, ca, cert, key)",
-                                       o->config, line, key);
+                return error_set(err, -EINVAL, "unknown setting '%s' (manager, ca, cert, key)", key);
         return 0;
 }
 
@@ -84,7 +86,7 @@ int manager_connect(const char *cmd, const struct manager_opts *o_in, struct fle
                 if (!o.url[0] || !o.ca[0] || !o.cert[0] || !o.key[0])
                         o.config = def;
         }
-        if (o.config && fleet_conf_read(o.config, conf_set, &o, &err) < 0 &&
+        if (o.config && conf_read(o.config, conf_set, &o, &err) < 0 &&
             (o.config != def || err.code != -ENOENT)) {
                 fprintf(stderr, "%s: %s\n", cmd, err.text);
                 return EXIT_USAGE;
