@@ -14,6 +14,9 @@ PACKAGES=(
   # domain XML, and the guest kit (a cloud kernel and a static busybox initramfs).
   libvirt-daemon libvirt-daemon-driver-qemu libvirt-clients libvirt-dev libxml2-dev
   qemu-system-x86 linux-image-cloud-amd64 busybox-static swtpm cpio
+  # trusted key provider: tpm2-tss on the host side (Esys, MU, TCTI loader and the
+  # swtpm TCTI), swtpm_setup and tpm2-tools for the attestation tests.
+  libtss2-dev swtpm-tools tpm2-tools
 )
 
 missing=()
