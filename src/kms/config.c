@@ -242,6 +242,12 @@ static int set_key(struct kms_config *c, const char *dir, const char *k, const c
                 c->cache_rows = n;
                 return 0;
         }
+        if (strcmp(k, "attestation-nonce-ttl") == 0) {
+                if ((r = parse_uint(v, 1, 3600, &n)) < 0)
+                        return r;
+                c->attestation_nonce_ttl = (unsigned) n;
+                return 0;
+        }
         if (strcmp(k, "idle-timeout") == 0) {
                 if ((r = parse_uint(v, 1, 86400, &n)) < 0)
                         return r;
