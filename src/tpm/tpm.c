@@ -407,7 +407,7 @@ int tpm_release_decrypt(struct tpm *t, const uint8_t *wrapped, size_t size, stru
         flush(t, &s);
         flush(t, &t->bk); /* one release, one key */
         if (rc != TSS2_RC_SUCCESS)
-                return tfail(t, -EKEYREJECTED, rc, "decrypting the released secret (PCRs changed, or not for this TPM)");
+                return tfail(t, -EIO, rc, "decrypting the released secret (PCRs changed, or not for this TPM)");
         *ret = secret_new_copy(out->buffer, out->size);
         secret_wipe(out->buffer, out->size);
         Esys_Free(out);

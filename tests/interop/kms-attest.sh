@@ -1,0 +1,195 @@
+#!/usr/bin/env bash
+# The trusted key provider end to end, with swtpm as the hosts' TPMs: enrolment,
+# approval and a PCR policy captured from a reference host; a disk bound to a
+# trusted provider unlocks on its enrolled host (KMIP Decrypt answered Attestation
+# Required, then released wrapped to a TPM key after a quote); and every way the
+# KMS must refuse, each with its reason to the client and a line in the audit log:
+# not approved, wrong nonce, replayed nonce, expired nonce, altered PCR, PCR
+# selection swapped, AK not enrolled (a second swtpm), quote from another enrolled
+# host, TPM state rolled back (reset count), release key certified by another AK,
+# release key usable with its password, revoked host, a released secret carried to
+# another TPM; and clients that cannot attest (PyKMIP) still use keys that do not
+# require it, but not those that do.
+. "$(dirname "$0")/../lib.sh"
+. "$(dirname "$0")/keys-lib.sh"
+require_keys_cli
+require_testpoints
+require_cmd swtpm tpm2_pcrextend tpm2_pcrreset
+[ -x "${VMCRYPT_KMS:-}" ] || die "vmcrypt-kms not found at '${VMCRYPT_KMS:-}': build it"
+export TSS2_LOG=all+NONE # the TSS's own warnings are not the test's output
+
+# ---- TPMs -------------------------------------------------------------------
+declare -A TPM_PORT TPM_PID
+tpm_start() { # name: an swtpm on a free port, state in $T/tpm-NAME
+        local name=$1 dir=$T/tpm-$1
+        mkdir -p "$dir"
+        # The swtpm TCTI talks to PORT and to the control channel on PORT+1.
+        [ -n "${TPM_PORT[$name]:-}" ] || TPM_PORT[$name]=$("$PY" -c '
+import socket
+while True:
+    a = socket.socket(); a.bind(("127.0.0.1", 0)); p = a.getsockname()[1]
+    b = socket.socket()
+    try:
+        b.bind(("127.0.0.1", p + 1)); print(p); break
+    except OSError:
+        pass')
+        swtpm socket --tpm2 --tpmstate dir="$dir" --server type=tcp,port="${TPM_PORT[$name]}",bindaddr=127.0.0.1 \
+                --ctrl type=tcp,port="$((TPM_PORT[$name] + 1))",bindaddr=127.0.0.1 --flags not-need-init,startup-clear \
+                --log file="$dir/log",level=1 &
+        TPM_PID[$name]=$!
+        track_pid "${TPM_PID[$name]}"
+        wait_port "${TPM_PORT[$name]}" 10 || die "swtpm $name did not start: $(cat "$dir/log")"
+}
+tpm_stop() {
+        kill "${TPM_PID[$1]}" && wait "${TPM_PID[$1]}" 2>/dev/null || true
+}
+tcti() { echo "swtpm:host=127.0.0.1,port=${TPM_PORT[$1]}"; }
+tpm2() { # name tool args...: tpm2-tools against TPM name
+        local name=$1 tool=$2
+        shift 2
+        TPM2TOOLS_TCTI=$(tcti "$name") "$tool" "$@" >/dev/null
+}
+
+# ---- KMS --------------------------------------------------------------------
+K=$T/kms
+"$VMCRYPT_KMS" init "$K" --client host-a --client host-b --listen 127.0.0.1:0 >/dev/null || die "init failed"
+# Short nonces: the expiry test waits them out.
+echo "attestation-nonce-ttl = 3" >>"$K/kms.conf"
+"$VMCRYPT_KMS" serve --config "$K/kms.conf" >"$K/serve.out" 2>"$K/serve.err" &
+KMS_PID=$!
+track_pid "$KMS_PID"
+for _ in $(seq 1 200); do grep -q '^listening on ' "$K/serve.out" && break; sleep 0.05; done
+KMS_PORT=$(sed -n 's/^listening on //p' "$K/serve.out")
+[ -n "$KMS_PORT" ] || die "vmcrypt-kms did not start: $(cat "$K/serve.err")"
+kadm() { "$VMCRYPT_KMS" "$@" --config "$K/kms.conf"; }
+AUDIT=$K/audit.log
+
+# providers FILE CN TPM [PCRS]: a trusted provider "tkp" for identity CN and TPM.
+providers() {
+        cat >"$1" <<JSON
+{ "default": "tkp",
+  "providers": {
+    "tkp": { "type": "trusted", "endpoints": [ "127.0.0.1:$KMS_PORT" ],
+             "ca": "$K/ca.crt", "cert": "$K/client-$2.crt", "key": "$K/client-$2.key",
+             "tcti": "$(tcti "$3")", "pcrs": "${4:-0,7,16}", "group": "lab" } } }
+JSON
+}
+
+# refused NAME PROVIDERS IMG REGEX [ENV=VAL]: unlock must fail with "access denied"
+# (8), the client must see REGEX, and the audit log must hold it as well.
+refused() {
+        local name=$1 p=$2 img=$3 re=$4
+        shift 4
+        expect_rc 8 "$name" env "$@" "$VMCRYPT" disk unlock --providers "$p" "$img" -- \
+                cryptsetup open --test-passphrase --key-file - "$img"
+        grep -qE "$re" "$T/$name.err" || die "$name: the client was not told '$re': $(cat "$T/$name.err")"
+        grep '"operation":"Decrypt"' "$AUDIT" | grep '"reason":' | grep -qE "$re" ||
+                die "$name: no audit line says '$re'"
+}
+unlocks() { # providers img
+        vmc disk unlock --providers "$1" "$2" -- cryptsetup open --test-passphrase --key-file - "$2" ||
+                die "the disk $2 did not unlock with $1"
+}
+
+tpm_start a
+tpm_start b
+providers "$T/pa.json" host-a a
+providers "$T/pb.json" host-b b
+
+note "enrolment: host A's TPM, pending until approved"
+expect_rc 0 enroll-a vmc host enroll --providers "$T/pa.json"
+HA=$(sed -n 's/^host \([^ ]*\) enrolled.*/\1/p' "$T/enroll-a.out")
+[ -n "$HA" ] || die "no host id from enroll: $(cat "$T/enroll-a.out")"
+assert_file_contains "$T/enroll-a.out" "pending" "state after enrolment"
+ekfp=$(sed -n 's/^EK sha256:\(.\{16\}\).*/\1/p' "$T/enroll-a.out")
+kadm host list >"$T/hosts" || die "host list failed"
+grep "$HA" "$T/hosts" | grep -q "host-a.*pending.*$ekfp" || die "host list does not show A pending: $(cat "$T/hosts")"
+
+note "policy captured from host A, A approved in group lab"
+kadm policy capture --host "$HA" --pcrs 0,7,16 --group lab >"$T/policy" || die "policy capture failed"
+grep -q "PCR 16" "$T/policy" || die "captured policy lacks PCR 16: $(cat "$T/policy")"
+kadm host approve "$HA" --group lab >/dev/null || die "approve failed"
+kadm host list | grep "$HA" | grep -q "lab .*approved" || die "host A is not approved in lab"
+
+note "good path: a disk bound to the trusted provider unlocks on host A"
+make_random_image "$T/a.img" 8M
+expect_rc 0 encrypt-a vmc disk encrypt --providers "$T/pa.json" --provider tkp --progress none "$T/a.img"
+kek_a=$(token_field "$T/a.img" kek_id)
+[ -n "$kek_a" ] || die "no vmcrypt token after encrypt"
+assert_eq "$(token_field "$T/a.img" method)" kmip-encrypt "wrap method of a trusted provider"
+unlocks "$T/pa.json" "$T/a.img"
+printf 'not-the-secret' | cryptsetup open --test-passphrase --key-file - "$T/a.img" 2>/dev/null &&
+        die "cryptsetup accepted a wrong secret: the unlock check proves nothing"
+# Attestation Required is Result Reason 0x14.
+grep '"operation":"Decrypt"' "$AUDIT" | grep -q '"reason":20,' || die "no audit line for the Attestation Required round"
+grep '"operation":"x-vmcrypt Enroll Host"' "$AUDIT" | grep -q "$HA" || die "no audit line for the enrolment"
+
+note "refused: evidence over another nonce, a replayed credential, an expired nonce"
+refused wrong-nonce "$T/pa.json" "$T/a.img" "not over this request's nonce" VMCRYPT_TEST_ATTEST=wrong-nonce
+refused replay "$T/pa.json" "$T/a.img" "unknown or already used nonce" VMCRYPT_TEST_ATTEST=replay
+refused expired "$T/pa.json" "$T/a.img" "nonce expired" VMCRYPT_TEST_ATTEST=delay:4
+
+note "refused: release key certified by another AK, or usable with its password"
+refused other-ak "$T/pa.json" "$T/a.img" "release key: the certification is not signed by the AK enrolled" \
+        VMCRYPT_TEST_ATTEST=certify-other-ak
+refused bk-password "$T/pa.json" "$T/a.img" "userWithAuth" VMCRYPT_TEST_ATTEST=bk-userwithauth
+
+note "refused: an altered PCR; a swapped PCR selection"
+tpm2 a tpm2_pcrextend "16:sha256=$(printf evil | sha256sum | cut -d' ' -f1)"
+refused altered-pcr "$T/pa.json" "$T/a.img" "PCR 16 differs from the golden value"
+tpm2 a tpm2_pcrreset 16
+unlocks "$T/pa.json" "$T/a.img"
+providers "$T/pa-pcrs.json" host-a a 0,7
+refused swapped-pcrs "$T/pa-pcrs.json" "$T/a.img" "covers PCRs 0,7 .* requires 0,7,16"
+
+note "refused: a TPM that was never enrolled (a second swtpm) behind host A's certificate"
+providers "$T/pa-tpmb.json" host-a b
+refused ak-not-enrolled "$T/pa-tpmb.json" "$T/a.img" "quote is not signed by the AK enrolled for this host"
+
+note "host B: enrolled and approved; a quote from A's TPM under B's identity is refused; then revoked"
+expect_rc 0 enroll-b vmc host enroll --providers "$T/pb.json"
+HB=$(sed -n 's/^host \([^ ]*\) enrolled.*/\1/p' "$T/enroll-b.out")
+kadm host approve "$HB" --group lab >/dev/null || die "approve B failed"
+make_random_image "$T/b.img" 8M
+expect_rc 0 encrypt-b vmc disk encrypt --providers "$T/pb.json" --provider tkp --progress none "$T/b.img"
+unlocks "$T/pb.json" "$T/b.img"
+providers "$T/pb-tpma.json" host-b a
+refused other-host "$T/pb-tpma.json" "$T/b.img" "quote is not signed by the AK enrolled for this host"
+kadm host revoke "$HB" >/dev/null || die "revoke failed"
+refused revoked "$T/pb.json" "$T/b.img" "host $HB is revoked"
+
+note "what the KMS releases to host A's TPM is useless in another TPM"
+expect_rc 1 elsewhere env VMCRYPT_TEST_ATTEST="unwrap-elsewhere:$(tcti b)" "$VMCRYPT" disk unlock \
+        --providers "$T/pa.json" "$T/a.img" -- cryptsetup open --test-passphrase --key-file - "$T/a.img"
+grep -q "cannot be unwrapped here" "$T/elsewhere.err" || die "carried response: $(cat "$T/elsewhere.err")"
+unlocks "$T/pa.json" "$T/a.img"
+
+note "the requirement sticks: its owner cannot delete it, Get is refused"
+expect_rc 3 del-attr vmc kms attrs --providers "$T/pa.json" --provider tkp --delete x-vmcrypt-Require-Attestation "$kek_a"
+grep -q "cannot be changed or removed" "$T/del-attr.err" || die "attribute delete: $(cat "$T/del-attr.err")"
+
+note "PyKMIP (cannot attest): keys without the requirement work, the KEK is refused"
+"$PY" "$(dirname "$0")/kms-attest.py" "$K" host-a "$KMS_PORT" "$kek_a" || die "PyKMIP client check failed"
+
+note "a new enrolment of host A needs a new approval"
+expect_rc 0 reenroll-a vmc host enroll --providers "$T/pa.json"
+HA=$(sed -n 's/^host \([^ ]*\) enrolled.*/\1/p' "$T/reenroll-a.out")
+refused not-approved "$T/pa.json" "$T/a.img" "not approved"
+kadm host approve "$HA" --group lab >/dev/null || die "approve failed"
+unlocks "$T/pa.json" "$T/a.img"
+
+note "TPM restarted: accepted with a fresh quote; its state rolled back: refused"
+tpm_stop a
+cp -a "$T/tpm-a" "$T/tpm-a.saved"
+tpm_start a
+unlocks "$T/pa.json" "$T/a.img"
+tpm_stop a
+tpm_start a
+unlocks "$T/pa.json" "$T/a.img"
+tpm_stop a
+rm -rf "$T/tpm-a"
+mv "$T/tpm-a.saved" "$T/tpm-a"
+tpm_start a
+refused rolled-back "$T/pa.json" "$T/a.img" "went back in time"
+
+note "ok"
