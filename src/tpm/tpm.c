@@ -22,6 +22,8 @@ struct tpm {
         ESYS_TR ek, ak, srk, bk;
         TPMT_PUBLIC ek_pub, ak_pub;
         attest_pcr_mask bk_mask;
+        TPMT_PUBLIC bk_pub;
+        uint8_t bk_policy[ATTEST_DIGEST_SIZE]; /* the PCR policy the loaded BK was made under */
         char error[256];
 };
 
@@ -329,10 +331,7 @@ static int make_bk(struct tpm *t, attest_pcr_mask mask, const struct attest_evid
 int tpm_release_evidence(struct tpm *t, attest_pcr_mask mask, const uint8_t *nonce, size_t nonce_size, const char *uid,
                          struct attest_evidence *ev) {
         flush(t, &t->ek); /* only enrolment needs it; the TPM has few object slots */
-        flush(t, &t->bk);
         int r = ensure_ak(t);
-        if (r >= 0)
-                r = ensure_srk(t);
         if (r < 0)
                 return r;
         /* The BK's policy takes the PCR values as they are now; the quote below
@@ -341,9 +340,24 @@ int tpm_release_evidence(struct tpm *t, attest_pcr_mask mask, const uint8_t *non
         r = read_pcrs(t, mask, ev);
         if (r < 0)
                 return r;
-        r = make_bk(t, mask, ev, &ev->bk);
-        if (r < 0)
-                return r;
+        /* Making an RSA key costs the TPM far more than the rest of a release: a BK
+         * made under the same PCR values serves every release of this handle (each
+         * still certified afresh over its own nonce). */
+        uint8_t policy[ATTEST_DIGEST_SIZE];
+        attest_pcr_policy(mask, (const uint8_t (*)[ATTEST_DIGEST_SIZE]) ev->pcr_values, ev->n_pcr_values, policy);
+        if (t->bk != ESYS_TR_NONE && t->bk_mask == mask && memcmp(t->bk_policy, policy, sizeof(policy)) == 0 &&
+            !tamper("bk-userwithauth"))
+                ev->bk = t->bk_pub;
+        else {
+                flush(t, &t->bk);
+                r = ensure_srk(t);
+                if (r >= 0)
+                        r = make_bk(t, mask, ev, &ev->bk);
+                if (r < 0)
+                        return r;
+                t->bk_pub = ev->bk;
+                memcpy(t->bk_policy, policy, sizeof(policy));
+        }
         TPM2B_NAME name;
         r = attest_name(&ev->bk, &name);
         if (r < 0)
@@ -405,7 +419,6 @@ int tpm_release_decrypt(struct tpm *t, const uint8_t *wrapped, size_t size, stru
         if (rc == TSS2_RC_SUCCESS)
                 rc = Esys_RSA_Decrypt(t->esys, t->bk, s, ESYS_TR_NONE, ESYS_TR_NONE, &in, &scheme, &label, &out);
         flush(t, &s);
-        flush(t, &t->bk); /* one release, one key */
         if (rc != TSS2_RC_SUCCESS)
                 return tfail(t, -EIO, rc, "decrypting the released secret (PCRs changed, or not for this TPM)");
         *ret = secret_new_copy(out->buffer, out->size);

@@ -8,8 +8,9 @@
  * signing key in the endorsement hierarchy) and an SRK (ECC P-256 storage key). The BK,
  * the key a released secret is wrapped to, is a fresh RSA-2048 decryption key
  * under the SRK that the TPM uses only while the chosen PCRs hold the values they
- * held when it was made (PolicyPCR, no password use). Every handle is flushed:
- * a bare swtpm has no resource manager. */
+ * held when it was made (PolicyPCR, no password use); it is kept for the next
+ * release while those values stay. Every handle is flushed when the handle is
+ * freed: a bare swtpm has no resource manager. */
 #pragma once
 
 #include <stddef.h>
