@@ -1,6 +1,7 @@
 /* vmcrypt: the command line. This file is only the table of command groups; each
  * group lives in its own file (disk.c, kms.c, ...) with one file per subcommand. */
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "cli/cli.h"
@@ -32,6 +33,9 @@ static const struct cli_command groups[] = {
 
 int main(int argc, char *argv[]) {
         log_set_program("vmcrypt");
+        /* The TSS's own warnings (trusted providers) would repeat, less clearly,
+         * what our error message says; TSS2_LOG set by the user still wins. */
+        (void) setenv("TSS2_LOG", "all+NONE", 0);
         /* Locked, non-dumpable memory for every key this process will touch. */
         (void) secret_init_process(1U << 20);
         if (argc >= 2 && strcmp(argv[1], "--version") == 0)

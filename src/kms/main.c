@@ -517,6 +517,10 @@ static const struct {
 
 int main(int argc, char *argv[]) {
         log_set_program("vmcrypt-kms");
+        /* libtss2-mu logs every malformed TPM structure it is given on stderr; a
+         * client's evidence is untrusted input and must not fill our log. Our own
+         * refusal says what was wrong. TSS2_LOG set by the operator still wins. */
+        (void) setenv("TSS2_LOG", "all+NONE", 0);
         /* Locked, non-dumpable memory: the master key and every object key live there. */
         if (secret_init_process(8U << 20) < 0)
                 log_warning("Cannot make the process non-dumpable; keys might reach a core dump");
