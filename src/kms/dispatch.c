@@ -244,6 +244,15 @@ static int process(struct kms_dispatcher *e, const struct kms_client *client, co
                         if (op.reason && kmip_version_cmp(v, KMIP_VERSION(1, 2)) >= 0)
                                 out->result_reason = op.reason;
                         out->result_message = op.message ? op.message : kmip_reason_name(out->result_reason);
+                        if (op.message == op.message_buf) {
+                                /* op ends with this item; the response is built after the loop. */
+                                size_t len = strlen(op.message_buf) + 1;
+                                char *copy = ttlv_arena_alloc(a, len);
+                                if (!copy)
+                                        return -ENOMEM;
+                                memcpy(copy, op.message_buf, len);
+                                out->result_message = copy;
+                        }
                         if (op.nonce_set && !resp.header.nonce_id && kmip_version_cmp(v, KMIP_VERSION(1, 2)) >= 0) {
                                 /* One Nonce per response header: the batch item that
                                  * asked for attestation is the request's only one. */
