@@ -73,7 +73,8 @@ static int enroll_main(int argc, char *argv[]) {
                 return r == -EOPNOTSUPP ? EXIT_UNSUPPORTED : cli_exit_code(r);
         }
         printf("host %s enrolled with provider \"%s\": %s\n", e.host_id, p->config->name, e.state);
-        printf("EK sha256:%s\n", e.ek_fingerprint);
+        printf("EK sha256:%s (%s)\n", e.ek_fingerprint,
+               e.has_ek_certificate ? "its certificate from the TPM was sent" : "the TPM has no EK certificate");
         printf("on the KMS, after checking the EK: vmcrypt-kms host approve %s\n", e.host_id);
         return EXIT_OK;
 }

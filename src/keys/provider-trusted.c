@@ -162,10 +162,22 @@ int provider_trusted_enroll(struct provider *p, struct trusted_enrollment *ret) 
         }
         hex_encode(fpr, sizeof(fpr), ret->ek_fingerprint);
 
-        /* Round 1: the public keys; the KMS answers with a credential challenge. */
+        /* Round 1: the public keys (and the EK's certificate, when the TPM has one);
+         * the KMS answers with a credential challenge. */
         struct ttlv *req = ttlv_add_structure(a, NULL, KMIP_TAG_REQUEST_PAYLOAD), *resp;
         ttlv_add_bytes(a, req, KMIP_TAG_X_EK_PUBLIC, ekb, ekn);
         ttlv_add_bytes(a, req, KMIP_TAG_X_AK_PUBLIC, akb, akn);
+        uint8_t *cert = NULL;
+        size_t cert_n = 0;
+        r = tpm_ek_certificate(t.tpm, &cert, &cert_n);
+        if (r == 0)
+                ttlv_add_bytes(a, req, KMIP_TAG_X_EK_CERTIFICATE, cert, cert_n);
+        free(cert);
+        ret->has_ek_certificate = r == 0;
+        if (r < 0 && r != -ENOENT) {
+                provider_fail(p, r, "reading the TPM's EK certificate: %s", tpm_error(t.tpm));
+                goto out;
+        }
         r = ttlv_arena_failed(a) ? -ENOMEM : kmip_client_call(c, a, KMIP_OP_X_ENROLL_HOST, req, &resp);
         if (r < 0) {
                 enroll_fail(p, c, r, "the KMS refused the TPM's keys");

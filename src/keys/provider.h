@@ -10,6 +10,7 @@
 #pragma once
 
 #include <stdarg.h>
+#include <stdbool.h>
 
 #include "keys/token.h"
 #include "keys/provider-config.h"
@@ -94,6 +95,7 @@ struct trusted_enrollment {
         char host_id[64];
         char state[16];          /* "pending" until the KMS operator approves it */
         char ek_fingerprint[65]; /* SHA-256 of the EK public area (TPM2B_PUBLIC), hex */
+        bool has_ek_certificate; /* the TPM had one in NV, and it was sent */
 };
 /* Enrol the TPM of a trusted provider p with its KMS (docs/attestation.md):
  * EK and AK, the KMS's credential challenge answered by the TPM, a quote of PCRs

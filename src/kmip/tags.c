@@ -378,6 +378,7 @@ static const struct name tag_names[] = {
         { KMIP_TAG_X_ENCRYPTED_SECRET, "x-vmcrypt Encrypted Secret" },
         { KMIP_TAG_X_ACTIVATION_PROOF, "x-vmcrypt Activation Proof" },
         { KMIP_TAG_X_HOST_STATE, "x-vmcrypt Host State" },
+        { KMIP_TAG_X_EK_CERTIFICATE, "x-vmcrypt EK Certificate" },
 };
 
 static int name_cmp(const void *k, const void *e) {

@@ -375,6 +375,7 @@ enum kmip_tag {
         KMIP_TAG_X_ENCRYPTED_SECRET = 0x545605,
         KMIP_TAG_X_ACTIVATION_PROOF = 0x545606,
         KMIP_TAG_X_HOST_STATE = 0x545607,
+        KMIP_TAG_X_EK_CERTIFICATE = 0x545608,
 };
 
 /* Item types of Operation (Operation enumeration). */

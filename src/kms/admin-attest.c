@@ -24,8 +24,9 @@ const char kms_help_host[] =
         "\n"
         "  list         every host: ID, client certificate CN, group, state, the SHA-256\n"
         "               fingerprint of its EK (compare it with what 'vmcrypt host enroll'\n"
-        "               printed on the host, or with its EK certificate), its TPM reset\n"
-        "               count as last seen\n"
+        "               printed on the host), its EK certificate (none; present: it\n"
+        "               certifies the EK; verified: it also chains to attestation-ek-ca),\n"
+        "               its TPM reset count as last seen\n"
         "  approve ID   keys that require attestation may now be released to host ID\n"
         "               (after a quote that matches its group's PCR policy)\n"
         "  revoke ID    never release anything to host ID again (until it enrols anew\n"
@@ -134,13 +135,15 @@ static int host_list(struct attest_db *db) {
         int r = attest_db_host_list(db, &v, &n);
         if (r < 0)
                 return 1;
-        printf("%-36s  %-20s  %-12s  %-9s  %-18s  %s\n", "ID", "CN", "GROUP", "STATE", "EK SHA-256", "RESETS");
+        printf("%-36s  %-20s  %-12s  %-9s  %-19s  %-8s  %s\n", "ID", "CN", "GROUP", "STATE", "EK SHA-256", "EK CERT",
+               "RESETS");
         for (size_t i = 0; i < n; i++) {
                 char reset[16] = "-";
                 if (v[i].has_clock)
                         snprintf(reset, sizeof(reset), "%u", v[i].reset_count);
-                printf("%-36s  %-20s  %-12s  %-9s  %.16s...  %s\n", v[i].id, v[i].cn, v[i].group,
-                       attest_host_state_name(v[i].state), v[i].ek_fingerprint, reset);
+                printf("%-36s  %-20s  %-12s  %-9s  %.16s...  %-8s  %s\n", v[i].id, v[i].cn, v[i].group,
+                       attest_host_state_name(v[i].state), v[i].ek_fingerprint,
+                       attest_ek_cert_state_name(v[i].ek_cert_state), reset);
         }
         if (n == 0)
                 printf("(no hosts enrolled: run 'vmcrypt host enroll' on a host)\n");

@@ -11,7 +11,7 @@
 
 #include "shared/log.h"
 
-#define ATTEST_SCHEMA 1
+#define ATTEST_SCHEMA 2
 
 struct attest_db {
         sqlite3 *db;
@@ -24,6 +24,14 @@ static const char *const state_names[] = {
         [ATTEST_HOST_APPROVED] = "approved",
         [ATTEST_HOST_REVOKED] = "revoked",
 };
+
+const char *attest_ek_cert_state_name(enum attest_ek_cert_state s) {
+        switch (s) {
+        case ATTEST_EK_CERT_PRESENT: return "present";
+        case ATTEST_EK_CERT_VERIFIED: return "verified";
+        default: return "none";
+        }
+}
 
 const char *attest_host_state_name(enum attest_host_state s) {
         return (unsigned) s < ELEMENTSOF(state_names) ? state_names[s] : "unknown";
@@ -41,13 +49,16 @@ static int sql_err(struct attest_db *d, const char *what) {
         return -EIO;
 }
 
-/* Version 0 -> 1: the two tables. Later versions add steps here. */
+/* migrations[v] takes the schema from version v to v + 1: 0 -> 1 the two tables,
+ * 1 -> 2 the EK certificate. */
 static const char *const migrations[] = {
         "CREATE TABLE IF NOT EXISTS attest_hosts ("
         " id TEXT PRIMARY KEY, cn TEXT UNIQUE NOT NULL, grp TEXT NOT NULL, state TEXT NOT NULL,"
         " ek BLOB NOT NULL, ak BLOB NOT NULL, ek_fpr TEXT NOT NULL, proof BLOB, pcrs BLOB,"
         " reset_count INTEGER, restart_count INTEGER, created INTEGER NOT NULL, updated INTEGER NOT NULL);"
         "CREATE TABLE IF NOT EXISTS attest_policies (grp TEXT PRIMARY KEY, mask INTEGER NOT NULL, vals BLOB NOT NULL);",
+        "ALTER TABLE attest_hosts ADD COLUMN ek_cert BLOB;"
+        "ALTER TABLE attest_hosts ADD COLUMN ek_cert_state INTEGER NOT NULL DEFAULT 0;",
 };
 
 int attest_db_open(const char *path, struct attest_db **ret) {
@@ -107,7 +118,8 @@ void attest_db_free(struct attest_db *d) {
         free(d);
 }
 
-#define HOST_COLUMNS "id, cn, grp, state, ek, ak, ek_fpr, proof, pcrs, reset_count, restart_count, created, updated"
+#define HOST_COLUMNS \
+        "id, cn, grp, state, ek, ak, ek_fpr, proof, pcrs, reset_count, restart_count, created, updated, ek_cert, ek_cert_state"
 
 static void blob_to(sqlite3_stmt *st, int col, void *dst, size_t max, size_t *ret_n) {
         size_t n = (size_t) sqlite3_column_bytes(st, col);
@@ -144,6 +156,8 @@ static void read_host(sqlite3_stmt *st, struct attest_host *h) {
         h->restart_count = (uint32_t) sqlite3_column_int64(st, 10);
         h->created = sqlite3_column_int64(st, 11);
         h->updated = sqlite3_column_int64(st, 12);
+        blob_to(st, 13, h->ek_cert, sizeof(h->ek_cert), &h->ek_cert_size);
+        h->ek_cert_state = (enum attest_ek_cert_state) sqlite3_column_int(st, 14);
 }
 
 int attest_db_host_put(struct attest_db *d, const struct attest_host *h) {
@@ -163,7 +177,7 @@ int attest_db_host_put(struct attest_db *d, const struct attest_host *h) {
         sqlite3_finalize(st);
         st = NULL;
         if (r == 0 && sqlite3_prepare_v2(d->db, "INSERT OR REPLACE INTO attest_hosts (" HOST_COLUMNS ") VALUES "
-                                                "(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)",
+                                                "(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15)",
                                          -1, &st, NULL) == SQLITE_OK) {
                 sqlite3_bind_text(st, 1, h->id, -1, SQLITE_STATIC);
                 sqlite3_bind_text(st, 2, h->cn, -1, SQLITE_STATIC);
@@ -181,6 +195,9 @@ int attest_db_host_put(struct attest_db *d, const struct attest_host *h) {
                 }
                 sqlite3_bind_int64(st, 12, h->created);
                 sqlite3_bind_int64(st, 13, h->updated);
+                if (h->ek_cert_size)
+                        sqlite3_bind_blob(st, 14, h->ek_cert, (int) h->ek_cert_size, SQLITE_STATIC);
+                sqlite3_bind_int(st, 15, (int) h->ek_cert_state);
                 if (sqlite3_step(st) != SQLITE_DONE)
                         r = sql_err(d, "storing a host");
         } else if (r == 0)

@@ -24,6 +24,12 @@ enum attest_host_state {
         ATTEST_HOST_REVOKED,
 };
 
+enum attest_ek_cert_state {
+        ATTEST_EK_CERT_NONE,     /* the TPM sent none */
+        ATTEST_EK_CERT_PRESENT,  /* sent, matches the EK; no CA configured to check it */
+        ATTEST_EK_CERT_VERIFIED, /* matches the EK and chains to attestation-ek-ca */
+};
+
 struct attest_host {
         char id[ATTEST_HOST_ID_MAX];
         char cn[256];          /* the client certificate it enrolled with */
@@ -40,6 +46,9 @@ struct attest_host {
         uint32_t reset_count, restart_count; /* highest seen in a quote */
         bool has_clock;
         int64_t created, updated;
+        uint8_t ek_cert[4096];         /* DER, as the TPM's NV held it */
+        size_t ek_cert_size;
+        enum attest_ek_cert_state ek_cert_state;
 };
 
 struct attest_policy {
@@ -57,6 +66,7 @@ void attest_db_free(struct attest_db *db);
 DEFINE_TRIVIAL_CLEANUP_FUNC(struct attest_db *, attest_db_free);
 
 const char *attest_host_state_name(enum attest_host_state s);
+const char *attest_ek_cert_state_name(enum attest_ek_cert_state s);
 
 /* Insert or replace the host enrolled by cn (a new enrolment starts over). */
 int attest_db_host_put(struct attest_db *db, const struct attest_host *h);

@@ -15,6 +15,8 @@
 
 #include <openssl/crypto.h>
 #include <openssl/rand.h>
+#include <openssl/x509.h>
+#include <openssl/x509_vfy.h>
 
 #include "kmip/tags.h"
 #include "shared/hex.h"
@@ -31,10 +33,13 @@ struct nonce {
 
 struct kms_attest {
         struct attest_db *db;
+        X509_STORE *ek_ca; /* NULL: EK certificates are recorded, not required */
         unsigned ttl;
         pthread_mutex_t lock;
         struct nonce *nonces; /* KMS_NONCES_MAX slots */
 };
+
+static int refuse(char *msg, size_t msglen, int r, const char *fmt, ...) __attribute__((format(printf, 4, 5)));
 
 static int64_t mono_now(void) {
         struct timespec ts;
@@ -42,7 +47,7 @@ static int64_t mono_now(void) {
         return ts.tv_sec;
 }
 
-int kms_attest_new(const char *database, unsigned nonce_ttl, struct kms_attest **ret) {
+int kms_attest_new(const char *database, unsigned nonce_ttl, const char *ek_ca, struct kms_attest **ret) {
         struct kms_attest *at = calloc(1, sizeof(*at));
         if (!at)
                 return -ENOMEM;
@@ -58,14 +63,57 @@ int kms_attest_new(const char *database, unsigned nonce_ttl, struct kms_attest *
                 kms_attest_free(at);
                 return r;
         }
+        if (ek_ca) {
+                at->ek_ca = X509_STORE_new();
+                if (!at->ek_ca || X509_STORE_load_file(at->ek_ca, ek_ca) != 1) {
+                        log_error("Cannot load the EK CA certificates from %s (attestation-ek-ca): give a PEM file", ek_ca);
+                        kms_attest_free(at);
+                        return -EINVAL;
+                }
+        }
         *ret = at;
         return 0;
+}
+
+int kms_attest_ek_cert(struct kms_attest *at, const TPMT_PUBLIC *ek, const uint8_t *der, size_t n,
+                       enum attest_ek_cert_state *ret, char *msg, size_t msglen) {
+        if (!der) {
+                if (at->ek_ca)
+                        return refuse(msg, msglen, -EACCES,
+                                      "this KMS enrols only TPMs with an EK certificate from its attestation-ek-ca, and "
+                                      "this TPM has none");
+                *ret = ATTEST_EK_CERT_NONE;
+                return 0;
+        }
+        const uint8_t *p = der;
+        X509 *cert = d2i_X509(NULL, &p, (long) n);
+        EVP_PKEY *k = NULL;
+        int r = 0;
+        if (!cert || p != der + n)
+                r = refuse(msg, msglen, -EACCES, "the EK certificate is not a DER X.509 certificate");
+        else if (attest_pkey(ek, &k) < 0 || EVP_PKEY_eq(X509_get0_pubkey(cert), k) != 1)
+                r = refuse(msg, msglen, -EACCES, "the EK certificate certifies another key than this TPM's EK");
+        else if (at->ek_ca) {
+                X509_STORE_CTX *ctx = X509_STORE_CTX_new();
+                int ok = ctx && X509_STORE_CTX_init(ctx, at->ek_ca, cert, NULL) == 1 && X509_verify_cert(ctx) == 1;
+                int err = ctx ? X509_STORE_CTX_get_error(ctx) : 0;
+                X509_STORE_CTX_free(ctx);
+                if (!ok)
+                        r = refuse(msg, msglen, -EACCES, "the EK certificate does not chain to attestation-ek-ca: %s",
+                                   X509_verify_cert_error_string(err));
+        }
+        if (r == 0)
+                *ret = at->ek_ca ? ATTEST_EK_CERT_VERIFIED : ATTEST_EK_CERT_PRESENT;
+        EVP_PKEY_free(k);
+        X509_free(cert);
+        return r;
 }
 
 void kms_attest_free(struct kms_attest *at) {
         if (!at)
                 return;
         attest_db_free(at->db);
+        X509_STORE_free(at->ek_ca);
         pthread_mutex_destroy(&at->lock);
         free(at->nonces);
         free(at);
@@ -114,7 +162,6 @@ static int nonce_take(struct kms_attest *at, const struct kmip_attestation_crede
         return r;
 }
 
-static int refuse(char *msg, size_t msglen, int r, const char *fmt, ...) __attribute__((format(printf, 4, 5)));
 static int refuse(char *msg, size_t msglen, int r, const char *fmt, ...) {
         va_list ap;
         va_start(ap, fmt);

@@ -25,8 +25,9 @@
 struct kms_attest;
 
 /* The attestation state of a server over the database at path; nonces live nonce_ttl
- * seconds (0: KMS_NONCE_TTL_DEFAULT). */
-int kms_attest_new(const char *database, unsigned nonce_ttl, struct kms_attest **ret);
+ * seconds (0: KMS_NONCE_TTL_DEFAULT); ek_ca (may be NULL): a PEM file of the CAs
+ * every enrolling TPM's EK certificate must chain to. */
+int kms_attest_new(const char *database, unsigned nonce_ttl, const char *ek_ca, struct kms_attest **ret);
 void kms_attest_free(struct kms_attest *at);
 struct attest_db *kms_attest_db(struct kms_attest *at);
 
@@ -34,6 +35,12 @@ struct attest_db *kms_attest_db(struct kms_attest *at);
  * outstanding. */
 int kms_attest_nonce_new(struct kms_attest *at, const char *cn, const char *uid, uint8_t id[static KMS_NONCE_ID_SIZE],
                          uint8_t value[static KMS_NONCE_SIZE]);
+
+/* Check the EK certificate der (n bytes; NULL: the TPM sent none) of an enrolling
+ * TPM whose EK is ek: it must certify that key and, with an EK CA configured,
+ * exist and chain to it. 0 with its state in *ret, or -EACCES with msg. */
+int kms_attest_ek_cert(struct kms_attest *at, const TPMT_PUBLIC *ek, const uint8_t *der, size_t n,
+                       enum attest_ek_cert_state *ret, char *msg, size_t msglen);
 
 /* Check cred (sent by client cn for object uid, which requires hosts of group) and
  * on success return the release key (BK) the secret is to be wrapped to. The nonce

@@ -258,6 +258,8 @@ static int set_key(struct kms_config *c, const char *dir, const char *k, const c
                 return add_revoked_client(c, v);
         if (strcmp(k, "crl") == 0)
                 return set_path(&c->crl, dir, v);
+        if (strcmp(k, "attestation-ek-ca") == 0)
+                return set_path(&c->attestation_ek_ca, dir, v);
         if (strcmp(k, "max-connections") == 0) {
                 if ((r = parse_uint(v, 1, 1000000, &n)) < 0)
                         return r;
@@ -381,6 +383,7 @@ void kms_config_free(struct kms_config *c) {
                 free(c->revoked_clients[i]);
         free(c->revoked_clients);
         free(c->crl);
+        free(c->attestation_ek_ca);
         free(c);
 }
 

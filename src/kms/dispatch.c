@@ -66,7 +66,7 @@ static kms_op_fn *handler_for(uint32_t op) {
 int kms_dispatcher_init(struct kms_dispatcher *e, const struct kms_config *c, struct store *s, struct audit *audit) {
         *e = (struct kms_dispatcher) { .config = c, .store = s, .audit = audit };
         if (c->database) {
-                int r = kms_attest_new(c->database, c->attestation_nonce_ttl, &e->attest);
+                int r = kms_attest_new(c->database, c->attestation_nonce_ttl, c->attestation_ek_ca, &e->attest);
                 if (r < 0)
                         return r;
         }

@@ -99,6 +99,18 @@ static int enroll_start(struct kms_op *op, struct kms_attest *at) {
                 return kms_fail(op, -EINVAL, "AK name algorithm is not SHA-256");
 
         struct attest_host h = { .state = ATTEST_HOST_ENROLLING, .created = kms_now(), .updated = kms_now() };
+        const uint8_t *cert = NULL;
+        size_t cert_n = 0;
+        int cr = ttlv_get_bytes(op->req, KMIP_TAG_X_EK_CERTIFICATE, &cert, &cert_n);
+        if (cr == -EPROTO || (cr == 0 && cert_n > sizeof(h.ek_cert)))
+                return kms_fail(op, -EINVAL, "EK Certificate must be a DER certificate of at most 4 KiB");
+        if (kms_attest_ek_cert(at, &ek, cr == 0 ? cert : NULL, cert_n, &h.ek_cert_state, op->message_buf,
+                               sizeof(op->message_buf)) < 0)
+                return fail_msg(op, -EACCES, 0);
+        if (cr == 0) {
+                memcpy(h.ek_cert, cert, cert_n);
+                h.ek_cert_size = cert_n;
+        }
         char id[KMS_ID_MAX];
         kms_new_id(id);
         snprintf(h.id, sizeof(h.id), "%s", id);

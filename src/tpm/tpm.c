@@ -182,6 +182,48 @@ int tpm_identity(struct tpm *t, TPMT_PUBLIC *ret_ek, TPMT_PUBLIC *ret_ak) {
         return 0;
 }
 
+#define EK_CERT_NV_RSA 0x01c00002
+#define NV_CHUNK 512
+
+int tpm_ek_certificate(struct tpm *t, uint8_t **ret, size_t *ret_size) {
+        ESYS_TR nv = ESYS_TR_NONE;
+        TSS2_RC rc = Esys_TR_FromTPMPublic(t->esys, EK_CERT_NV_RSA, ESYS_TR_NONE, ESYS_TR_NONE, ESYS_TR_NONE, &nv);
+        if (rc != TSS2_RC_SUCCESS)
+                return -ENOENT; /* no such index: no certificate */
+        TPM2B_NV_PUBLIC *pub = NULL;
+        rc = Esys_NV_ReadPublic(t->esys, nv, ESYS_TR_NONE, ESYS_TR_NONE, ESYS_TR_NONE, &pub, NULL);
+        if (rc != TSS2_RC_SUCCESS) {
+                (void) Esys_TR_Close(t->esys, &nv);
+                return tfail(t, -EIO, rc, "reading the EK certificate's NV index");
+        }
+        size_t size = pub->nvPublic.dataSize, off = 0;
+        Esys_Free(pub);
+        uint8_t *buf = size ? malloc(size) : NULL;
+        int r = buf ? 0 : -ENOENT;
+        while (r == 0 && off < size) {
+                TPM2B_MAX_NV_BUFFER *data = NULL;
+                UINT16 n = (UINT16) (size - off < NV_CHUNK ? size - off : NV_CHUNK);
+                rc = Esys_NV_Read(t->esys, ESYS_TR_RH_OWNER, nv, ESYS_TR_PASSWORD, ESYS_TR_NONE, ESYS_TR_NONE, n,
+                                  (UINT16) off, &data);
+                if (rc != TSS2_RC_SUCCESS || data->size != n) {
+                        r = tfail(t, -EIO, rc, "reading the EK certificate");
+                        Esys_Free(data);
+                        break;
+                }
+                memcpy(buf + off, data->buffer, n);
+                off += n;
+                Esys_Free(data);
+        }
+        (void) Esys_TR_Close(t->esys, &nv);
+        if (r < 0) {
+                free(buf);
+                return r;
+        }
+        *ret = buf;
+        *ret_size = size;
+        return 0;
+}
+
 static int policy_session(struct tpm *t, ESYS_TR *ret) {
         TPMT_SYM_DEF sym = { .algorithm = TPM2_ALG_NULL };
         TSS2_RC rc = Esys_StartAuthSession(t->esys, ESYS_TR_NONE, ESYS_TR_NONE, ESYS_TR_NONE, ESYS_TR_NONE,

@@ -34,6 +34,9 @@ const char *tpm_error(const struct tpm *t);
 
 /* The public areas of the EK and the AK (creating them on first use). */
 int tpm_identity(struct tpm *t, TPMT_PUBLIC *ret_ek, TPMT_PUBLIC *ret_ak);
+/* The certificate of the RSA EK its manufacturer stored in NV (index 0x01c00002),
+ * DER, malloc'ed; -ENOENT when the TPM has none. */
+int tpm_ek_certificate(struct tpm *t, uint8_t **ret, size_t *ret_size);
 /* TPM2_ActivateCredential of what attest_make_credential made for our AK. */
 int tpm_activate(struct tpm *t, const TPM2B_ID_OBJECT *blob, const TPM2B_ENCRYPTED_SECRET *secret,
                  struct secret **ret);

@@ -14,7 +14,7 @@
 . "$(dirname "$0")/keys-lib.sh"
 require_keys_cli
 require_testpoints
-require_cmd swtpm tpm2_pcrextend tpm2_pcrreset
+require_cmd swtpm swtpm_setup swtpm_localca tpm2_pcrextend tpm2_pcrreset
 [ -x "${VMCRYPT_KMS:-}" ] || die "vmcrypt-kms not found at '${VMCRYPT_KMS:-}': build it"
 export TSS2_LOG=all+NONE # the TSS's own warnings are not the test's output
 
@@ -191,5 +191,35 @@ rm -rf "$T/tpm-a"
 mv "$T/tpm-a.saved" "$T/tpm-a"
 tpm_start a
 refused rolled-back "$T/pa.json" "$T/a.img" "went back in time"
+
+note "EK certificates: recorded when a TPM has one; required and checked with attestation-ek-ca"
+# TPM c is "manufactured" with an EK certificate from a CA of the test's own.
+mkdir -p "$T/ekca" "$T/tpm-c"
+printf 'statedir = %s\nsigningkey = %s/signkey.pem\nissuercert = %s/issuercert.pem\ncertserial = %s/certserial\n' \
+        "$T/ekca" "$T/ekca" "$T/ekca" "$T/ekca" >"$T/ekca.conf"
+printf 'create_certs_tool = %s\ncreate_certs_tool_config = %s\ncreate_certs_tool_options = /etc/swtpm-localca.options\n' \
+        "$(command -v swtpm_localca)" "$T/ekca.conf" >"$T/swtpm_setup.conf"
+swtpm_setup --tpm2 --tpmstate "$T/tpm-c" --create-ek-cert --config "$T/swtpm_setup.conf" --overwrite >"$T/setup-c" 2>&1 ||
+        die "swtpm_setup could not make TPM c: $(tail -3 "$T/setup-c")"
+tpm_start c
+kadm host list | grep "$HA" | grep -q " none " || die "host A's TPM has no EK certificate, but host list says otherwise"
+providers "$T/pb-tpmc.json" host-b c
+expect_rc 0 enroll-c vmc host enroll --providers "$T/pb-tpmc.json"
+assert_file_contains "$T/enroll-c.out" "certificate from the TPM was sent" "enrol with an EK certificate"
+HC=$(sed -n 's/^host \([^ ]*\) enrolled.*/\1/p' "$T/enroll-c.out")
+kadm host list | grep "$HC" | grep -q " present " || die "TPM c's EK certificate is not recorded as present"
+kill -TERM "$KMS_PID" && wait "$KMS_PID" || die "vmcrypt-kms did not stop cleanly"
+cat "$T/ekca/swtpm-localca-rootca-cert.pem" "$T/ekca/issuercert.pem" >"$K/ek-ca.pem"
+echo "attestation-ek-ca = ek-ca.pem" >>"$K/kms.conf"
+: >"$K/serve.out"
+"$VMCRYPT_KMS" serve --config "$K/kms.conf" --listen "127.0.0.1:$KMS_PORT" >"$K/serve.out" 2>"$K/serve.err" &
+KMS_PID=$!
+track_pid "$KMS_PID"
+wait_port "$KMS_PORT" 10 || die "vmcrypt-kms did not restart: $(cat "$K/serve.err")"
+expect_rc 8 enroll-nocert vmc host enroll --providers "$T/pb.json"
+grep -q "this TPM has none" "$T/enroll-nocert.err" || die "enrolment without EK certificate: $(cat "$T/enroll-nocert.err")"
+expect_rc 0 enroll-c2 vmc host enroll --providers "$T/pb-tpmc.json"
+HC=$(sed -n 's/^host \([^ ]*\) enrolled.*/\1/p' "$T/enroll-c2.out")
+kadm host list | grep "$HC" | grep -q " verified " || die "TPM c's EK certificate is not verified against the EK CA"
 
 note "ok"
