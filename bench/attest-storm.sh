@@ -12,7 +12,7 @@
 #   - one process unlocking all N disks (vmcrypt disk unlock --check over the list):
 #     one TPM session, the release key made once and kept;
 #   - one process per disk (SAMPLE disks): a boot storm as separate units would run
-#     it, each paying for a new TPM session and release key.
+#     it, each with a new TPM session, loading the release key kept in bk_cache.
 # The TPM is one device: its work is serial whatever the number of processes, so
 # the one-process runs use --jobs 1 for both providers.
 #
@@ -58,6 +58,7 @@ track_pid $!
 wait_port "$TPMPORT" 10 || die "swtpm did not start"
 
 kms_vmcrypt_start "$T/kms" host1
+mkdir -m 700 "$T/bk"
 P=$T/providers.json
 cat >"$P" <<JSON
 { "providers": {
@@ -65,7 +66,7 @@ cat >"$P" <<JSON
              "ca": "$T/kms/ca.crt", "cert": "$T/kms/client-host1.crt", "key": "$T/kms/client-host1.key" },
     "tkp": { "type": "trusted", "endpoints": [ "127.0.0.1:$KMS_PORT" ],
              "ca": "$T/kms/ca.crt", "cert": "$T/kms/client-host1.crt", "key": "$T/kms/client-host1.key",
-             "tcti": "swtpm:host=127.0.0.1,port=$TPMPORT", "pcrs": "0,7,16" } } }
+             "tcti": "swtpm:host=127.0.0.1,port=$TPMPORT", "pcrs": "0,7,16", "bk_cache": "$T/bk" } } }
 JSON
 kadm() { "$VMCRYPT_KMS" "$@" --config "$T/kms/kms.conf"; }
 vmc host enroll --providers "$P" --provider tkp >"$T/enroll" || die "enrolment failed"

@@ -34,6 +34,7 @@ static void config_clear(struct provider_config *c) {
         free(c->key_file);
         free(c->tcti);
         free(c->group);
+        free(c->bk_cache);
 }
 
 void provider_configs_free(struct provider_configs *cs) {
@@ -165,7 +166,7 @@ static const char *const kmip_keys[] = { "type", "endpoints", "ca", "cert", "key
                                          "timeout_ms", "wrap", NULL };
 static const char *const native_keys[] = { "type", "state_dir", "key_file", NULL };
 static const char *const trusted_keys[] = { "type", "endpoints", "ca", "cert", "key", "connect_timeout_ms",
-                                            "timeout_ms", "wrap", "tcti", "pcrs", "group", NULL };
+                                            "timeout_ms", "wrap", "tcti", "pcrs", "group", "bk_cache", NULL };
 
 /* "0,7,16" -> bit mask of PCRs 0-23; 0 when malformed. */
 static uint32_t parse_pcrs(const char *s) {
@@ -210,6 +211,8 @@ static int parse_trusted(json_t *o, const char *base_dir, struct provider_config
                 return fail(err, errlen, -EBADMSG, "%s: \"group\" must be a host group name (1-63 characters)", where);
         if (!(c->tcti = strdup(tcti)) || !(c->group = strdup(group)))
                 return -ENOMEM;
+        if (get_path(o, "bk_cache", base_dir, &c->bk_cache) < 0)
+                return fail(err, errlen, -EBADMSG, "%s: \"bk_cache\" must be a directory name", where);
         return 0;
 }
 

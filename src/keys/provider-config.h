@@ -53,6 +53,7 @@ struct provider_config {
         char *tcti;          /* the TPM: "device:/dev/tpmrm0", "swtpm:host=H,port=P" */
         uint32_t pcrs;       /* SHA-256 PCRs to quote (bit i = PCR i); the group's policy */
         char *group;         /* host group KEKs are released to (x-vmcrypt-Require-Attestation) */
+        char *bk_cache;      /* directory keeping the TPM's release keys across processes, or NULL */
         /* native */
         char *state_dir;
         char *key_file; /* NULL: ask for a passphrase on the terminal */

@@ -30,6 +30,8 @@ static int open_tpm(struct trusted_state *t, char *err, size_t errlen) {
         int r = tpm_open(t->p->config->tcti, &t->tpm, why, sizeof(why));
         if (r < 0)
                 snprintf(err, errlen, "%s (provider \"%s\", \"tcti\")", why, t->p->config->name);
+        else
+                tpm_set_bk_cache(t->tpm, t->p->config->bk_cache);
         return r;
 }
 

@@ -8,7 +8,9 @@
 #include <string.h>
 #include <unistd.h>
 
+#include <fcntl.h>
 #include <tss2/tss2_esys.h>
+#include <tss2/tss2_mu.h>
 #include <tss2/tss2_rc.h>
 #include <tss2/tss2_tctildr.h>
 
@@ -23,6 +25,7 @@ struct tpm {
         TPMT_PUBLIC ek_pub, ak_pub;
         attest_pcr_mask bk_mask;
         TPMT_PUBLIC bk_pub;
+        char *bk_cache;                        /* directory keeping BKs across processes, or NULL */
         uint8_t bk_policy[ATTEST_DIGEST_SIZE]; /* the PCR policy the loaded BK was made under */
         char error[256];
 };
@@ -69,6 +72,7 @@ void tpm_free(struct tpm *t) {
         flush(t, &t->ek);
         Esys_Finalize(&t->esys);
         Tss2_TctiLdr_Finalize(&t->tcti);
+        free(t->bk_cache);
         free(t);
 }
 
@@ -326,6 +330,75 @@ static inline bool tamper(const char *what) {
 }
 #endif
 
+/* The BK cache: one file per PCR selection and policy, TPM2B_PUBLIC || TPM2B_PRIVATE
+ * (the private part is encrypted by the SRK: only this TPM can load it). A file
+ * someone else put there gains them nothing: the KMS checks that the key it
+ * certifies is TPM-made, fixedTPM and bound to the policy. */
+static int bk_cache_path(const struct tpm *t, attest_pcr_mask mask, const uint8_t policy[static ATTEST_DIGEST_SIZE],
+                         char *buf, size_t size) {
+        char hex[2 * ATTEST_DIGEST_SIZE + 1];
+        for (size_t i = 0; i < ATTEST_DIGEST_SIZE; i++)
+                snprintf(hex + 2 * i, 3, "%02x", policy[i]);
+        int n = snprintf(buf, size, "%s/bk-%06x-%s", t->bk_cache, mask, hex);
+        return n > 0 && (size_t) n < size ? 0 : -ENAMETOOLONG;
+}
+
+static void bk_cache_save(struct tpm *t, attest_pcr_mask mask, const uint8_t policy[static ATTEST_DIGEST_SIZE],
+                          const TPM2B_PUBLIC *pub, const TPM2B_PRIVATE *priv) {
+        char path[4096], tmp[4200];
+        uint8_t buf[sizeof(TPM2B_PUBLIC) + sizeof(TPM2B_PRIVATE)];
+        size_t off = 0;
+        if (!t->bk_cache || bk_cache_path(t, mask, policy, path, sizeof(path)) < 0 ||
+            Tss2_MU_TPM2B_PUBLIC_Marshal(pub, buf, sizeof(buf), &off) != TSS2_RC_SUCCESS ||
+            Tss2_MU_TPM2B_PRIVATE_Marshal(priv, buf, sizeof(buf), &off) != TSS2_RC_SUCCESS)
+                return;
+        snprintf(tmp, sizeof(tmp), "%s.%d.tmp", path, (int) getpid());
+        int fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0600);
+        if (fd < 0)
+                return; /* no cache: the next process makes its own */
+        bool ok = write(fd, buf, off) == (ssize_t) off && fsync(fd) == 0;
+        close(fd);
+        if (!ok || rename(tmp, path) < 0)
+                (void) unlink(tmp);
+}
+
+/* Load a BK made earlier under this policy; false when there is none that loads. */
+static bool bk_cache_load(struct tpm *t, attest_pcr_mask mask, const uint8_t policy[static ATTEST_DIGEST_SIZE]) {
+        char path[4096];
+        uint8_t buf[sizeof(TPM2B_PUBLIC) + sizeof(TPM2B_PRIVATE)];
+        if (!t->bk_cache || bk_cache_path(t, mask, policy, path, sizeof(path)) < 0)
+                return false;
+        int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+        if (fd < 0)
+                return false;
+        ssize_t n = read(fd, buf, sizeof(buf));
+        close(fd);
+        TPM2B_PUBLIC pub = {};
+        TPM2B_PRIVATE priv = {};
+        size_t off = 0;
+        if (n <= 0 || Tss2_MU_TPM2B_PUBLIC_Unmarshal(buf, (size_t) n, &off, &pub) != TSS2_RC_SUCCESS ||
+            Tss2_MU_TPM2B_PRIVATE_Unmarshal(buf, (size_t) n, &off, &priv) != TSS2_RC_SUCCESS || off != (size_t) n ||
+            pub.publicArea.authPolicy.size != ATTEST_DIGEST_SIZE ||
+            memcmp(pub.publicArea.authPolicy.buffer, policy, ATTEST_DIGEST_SIZE) != 0 || ensure_srk(t) < 0)
+                return false;
+        flush(t, &t->bk);
+        TSS2_RC rc = Esys_Load(t->esys, t->srk, ESYS_TR_PASSWORD, ESYS_TR_NONE, ESYS_TR_NONE, &priv, &pub, &t->bk);
+        flush(t, &t->srk);
+        if (rc != TSS2_RC_SUCCESS) {
+                (void) unlink(path); /* another TPM's, or a cleared one's: make a new one */
+                return false;
+        }
+        t->bk_pub = pub.publicArea;
+        t->bk_mask = mask;
+        memcpy(t->bk_policy, policy, ATTEST_DIGEST_SIZE);
+        return true;
+}
+
+void tpm_set_bk_cache(struct tpm *t, const char *dir) {
+        free(t->bk_cache);
+        t->bk_cache = dir ? strdup(dir) : NULL;
+}
+
 static int make_bk(struct tpm *t, attest_pcr_mask mask, const struct attest_evidence *ev, TPMT_PUBLIC *ret_pub) {
         TPM2B_PUBLIC tmpl = { .publicArea = {
                 .type = TPM2_ALG_RSA,
@@ -356,6 +429,8 @@ static int make_bk(struct tpm *t, attest_pcr_mask mask, const struct attest_evid
                                  &none, &priv, &pub, NULL, NULL, NULL);
         if (rc != TSS2_RC_SUCCESS)
                 return tfail(t, -EIO, rc, "creating the release key");
+        if (!tamper("bk-userwithauth"))
+                bk_cache_save(t, mask, tmpl.publicArea.authPolicy.buffer, pub, priv);
         flush(t, &t->bk);
         rc = Esys_Load(t->esys, t->srk, ESYS_TR_PASSWORD, ESYS_TR_NONE, ESYS_TR_NONE, priv, pub, &t->bk);
         *ret_pub = pub->publicArea;
@@ -387,8 +462,10 @@ int tpm_release_evidence(struct tpm *t, attest_pcr_mask mask, const uint8_t *non
          * still certified afresh over its own nonce). */
         uint8_t policy[ATTEST_DIGEST_SIZE];
         attest_pcr_policy(mask, (const uint8_t (*)[ATTEST_DIGEST_SIZE]) ev->pcr_values, ev->n_pcr_values, policy);
-        if (t->bk != ESYS_TR_NONE && t->bk_mask == mask && memcmp(t->bk_policy, policy, sizeof(policy)) == 0 &&
-            !tamper("bk-userwithauth"))
+        bool have = t->bk != ESYS_TR_NONE && t->bk_mask == mask && memcmp(t->bk_policy, policy, sizeof(policy)) == 0;
+        if (!have && !tamper("bk-userwithauth"))
+                have = bk_cache_load(t, mask, policy);
+        if (have && !tamper("bk-userwithauth"))
                 ev->bk = t->bk_pub;
         else {
                 flush(t, &t->bk);

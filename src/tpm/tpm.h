@@ -49,5 +49,9 @@ int tpm_quote(struct tpm *t, attest_pcr_mask mask, const uint8_t *qualifier, siz
  * tpm_release_decrypt. */
 int tpm_release_evidence(struct tpm *t, attest_pcr_mask mask, const uint8_t *nonce, size_t nonce_size, const char *uid,
                          struct attest_evidence *ev);
+/* Keep release keys in dir (created by the caller, 0700) so that the next process
+ * loads one instead of making one (RSA key generation is most of what a release
+ * costs the TPM); NULL: only for the life of this handle. */
+void tpm_set_bk_cache(struct tpm *t, const char *dir);
 /* Decrypt what the server wrapped to the BK (inside the TPM, under its PCR policy). */
 int tpm_release_decrypt(struct tpm *t, const uint8_t *wrapped, size_t size, struct secret **ret);

@@ -64,14 +64,17 @@ KMS_PORT=$(sed -n 's/^listening on //p' "$K/serve.out")
 kadm() { "$VMCRYPT_KMS" "$@" --config "$K/kms.conf"; }
 AUDIT=$K/audit.log
 
-# providers FILE CN TPM [PCRS]: a trusted provider "tkp" for identity CN and TPM.
+# providers FILE CN TPM [PCRS [BK_CACHE]]: a trusted provider "tkp" for identity CN
+# and TPM.
 providers() {
+        local cache=
+        [ -z "${5:-}" ] || cache=", \"bk_cache\": \"$5\""
         cat >"$1" <<JSON
 { "default": "tkp",
   "providers": {
     "tkp": { "type": "trusted", "endpoints": [ "127.0.0.1:$KMS_PORT" ],
              "ca": "$K/ca.crt", "cert": "$K/client-$2.crt", "key": "$K/client-$2.key",
-             "tcti": "$(tcti "$3")", "pcrs": "${4:-0,7,16}", "group": "lab" } } }
+             "tcti": "$(tcti "$3")", "pcrs": "${4:-0,7,16}", "group": "lab"$cache } } }
 JSON
 }
 
@@ -93,7 +96,8 @@ unlocks() { # providers img
 
 tpm_start a
 tpm_start b
-providers "$T/pa.json" host-a a
+mkdir -m 700 "$T/bk-a"
+providers "$T/pa.json" host-a a 0,7,16 "$T/bk-a"
 providers "$T/pb.json" host-b b
 
 note "enrolment: host A's TPM, pending until approved"
@@ -118,6 +122,10 @@ kek_a=$(token_field "$T/a.img" kek_id)
 [ -n "$kek_a" ] || die "no vmcrypt token after encrypt"
 assert_eq "$(token_field "$T/a.img" method)" kmip-encrypt "wrap method of a trusted provider"
 unlocks "$T/pa.json" "$T/a.img"
+# The release key was kept for the next process, and the next one uses it.
+[ "$(ls "$T/bk-a" | grep -c '^bk-')" = 1 ] || die "no release key kept in bk_cache: $(ls -la "$T/bk-a")"
+unlocks "$T/pa.json" "$T/a.img"
+[ "$(ls "$T/bk-a" | grep -c '^bk-')" = 1 ] || die "a second release key was made under the same PCRs"
 printf 'not-the-secret' | cryptsetup open --test-passphrase --key-file - "$T/a.img" 2>/dev/null &&
         die "cryptsetup accepted a wrong secret: the unlock check proves nothing"
 # Attestation Required is Result Reason 0x14.
