@@ -129,10 +129,24 @@ int kms_attest_nonce_new(struct kms_attest *at, const char *cn, const char *uid,
                 return -EIO;
         int64_t now = mono_now();
         pthread_mutex_lock(&at->lock);
-        struct nonce *slot = NULL;
-        for (size_t i = 0; i < KMS_NONCES_MAX && !slot; i++)
-                if (!at->nonces[i].used || at->nonces[i].expires < now)
-                        slot = &at->nonces[i];
+        /* A free or expired slot; but a client that already holds its share gives
+         * up its oldest nonce instead, so that one certificate asking without
+         * answering cannot starve every other host. */
+        struct nonce *slot = NULL, *oldest = NULL;
+        size_t mine = 0;
+        for (size_t i = 0; i < KMS_NONCES_MAX; i++) {
+                struct nonce *n = &at->nonces[i];
+                if (!n->used || n->expires < now) {
+                        if (!slot)
+                                slot = n;
+                } else if (strcmp(n->cn, cn) == 0) {
+                        mine++;
+                        if (!oldest || n->expires < oldest->expires)
+                                oldest = n;
+                }
+        }
+        if (mine >= KMS_NONCES_PER_CLIENT)
+                slot = oldest;
         if (slot) {
                 *slot = (struct nonce) { .used = true, .expires = now + at->ttl };
                 memcpy(slot->id, id, KMS_NONCE_ID_SIZE);

@@ -20,6 +20,7 @@
 #define KMS_NONCE_SIZE 32
 #define KMS_NONCE_ID_SIZE 16
 #define KMS_NONCES_MAX 4096
+#define KMS_NONCES_PER_CLIENT 32 /* outstanding per client certificate CN */
 #define KMS_NONCE_TTL_DEFAULT 60
 
 struct kms_attest;

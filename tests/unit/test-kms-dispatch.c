@@ -477,6 +477,24 @@ static void test_attestation_required(void **state) {
         assert_int_equal(m2.items[0].result_reason, KMIP_REASON_ATTESTATION_FAILED);
         assert_non_null(strstr(m2.items[0].result_message, "unknown or already used nonce"));
 
+        /* One client holds at most KMS_NONCES_PER_CLIENT nonces: asking for one more
+         * gives up its oldest, which is then unknown; the second oldest still works
+         * (and fails only for want of evidence). */
+        h.authentication = NULL;
+        struct kmip_message first = decrypt_with(a, &h, uid), second = decrypt_with(a, &h, uid);
+        for (int i = 0; i < KMS_NONCES_PER_CLIENT - 1; i++)
+                (void) decrypt_with(a, &h, uid);
+        const struct kmip_message *which[] = { &first, &second };
+        const char *expect[] = { "unknown or already used nonce", "malformed" };
+        for (int i = 0; i < 2; i++) {
+                cred.nonce_id = which[i]->header.nonce_id;
+                cred.nonce_value = which[i]->header.nonce_value;
+                h.authentication = ttlv_add_structure(a, NULL, KMIP_TAG_AUTHENTICATION);
+                kmip_attestation_credential_add(a, h.authentication, &cred);
+                m2 = decrypt_with(a, &h, uid);
+                assert_non_null(strstr(m2.items[0].result_message, expect[i]));
+        }
+
         /* Get never releases it; its owner cannot drop the requirement. */
         r = call(a, &alice, v, KMIP_OP_GET, uid_payload(a, uid));
         assert_int_equal(r->result_reason, KMIP_REASON_PERMISSION_DENIED);
