@@ -83,11 +83,11 @@ int disk_bind_main(int argc, char *argv[]) {
         if (r < 0)
                 return log_error_errno(r, "cannot read the passphrase%s%s: %m", key_file ? " from " : "",
                                        key_file ? key_file : ""), cli_exit_code(r);
-        char err[1024] = "";
+        struct error err = { 0 };
         struct bind_result res;
-        r = keys_bind(&o, pass, &res, err, sizeof(err));
+        r = keys_bind(&o, pass, &res, &err);
         if (r < 0)
-                return log_error("cannot bind %s: %s", o.image, err), cli_exit_code(r);
+                return log_error("cannot bind %s: %s", o.image, err.text), cli_exit_code(r);
         if (res.newline_dropped)
                 log_notice("the passphrase opened the disk without its trailing newline");
         for (unsigned i = 0; i < res.n_replaced; i++)
@@ -101,8 +101,13 @@ static void unbind_help(void) {
         printf("Usage: vmcrypt disk unbind --token ID [--header FILE] IMAGE\n\n"
                "Remove vmcrypt token ID (see 'vmcrypt disk status') and the keyslot its secret\n"
                "opens. Refused when that keyslot is the last way into the volume, or when another\n"
-               "token still uses it. The KEK stays on the key server: other disks may use it;\n"
-               "revoke and destroy it there once none does.\n\n"
+               "token still uses it. The disk then stops using the token's KEK: a KEK that\n"
+               "records its disks (every KEK vmcrypt creates) is retired (revoked, then\n"
+               "destroyed) when this was the last disk using it; otherwise it stays.\n\n"
+               "Options:\n"
+               "  --token ID         the token to remove\n"
+               "  --header FILE      the volume's detached header\n"
+               "  --providers FILE   key providers (default /etc/vmcrypt/providers.json)\n\n"
                "Exit status: 0 removed; 2 usage; 4 no such token; 5 busy or the last keyslot;\n"
                "1 other errors.\n");
 }
@@ -111,10 +116,11 @@ int disk_unbind_main(int argc, char *argv[]) {
         static const struct option opts[] = {
                 { "token", required_argument, NULL, 't' },
                 { "header", required_argument, NULL, 'H' },
+                { "providers", required_argument, NULL, KEYS_OPT_PROVIDERS },
                 { "help", no_argument, NULL, 'h' },
                 {}
         };
-        const char *header = NULL;
+        const char *header = NULL, *providers = NULL;
         int id = -1, c;
         while ((c = getopt_long(argc, argv, "h", opts, NULL)) >= 0) {
                 switch (c) {
@@ -127,17 +133,21 @@ int disk_unbind_main(int argc, char *argv[]) {
                         break;
                 }
                 case 'H': header = optarg; break;
+                case KEYS_OPT_PROVIDERS: providers = optarg; break;
                 case 'h': unbind_help(); return EXIT_OK;
                 default: return cli_usage_error("vmcrypt disk unbind", "unknown option");
                 }
         }
         if (optind + 1 != argc || id < 0)
                 return cli_usage_error("vmcrypt disk unbind", "give --token ID and exactly one IMAGE");
-        char err[1024] = "", kek[256];
-        int r = keys_unbind(argv[optind], header, id, kek, err, sizeof(err));
+        struct error err = { 0 };
+        struct unbind_result res;
+        int r = keys_unbind(providers, argv[optind], header, id, &res, &err);
         if (r < 0)
-                return log_error("cannot unbind %s: %s", argv[optind], err), cli_exit_code(r);
+                return log_error("cannot unbind %s: %s", argv[optind], err.text), cli_exit_code(r);
         printf("%s: removed token %d%s (KEK %s is no longer used by this disk)\n", argv[optind], id,
-               r > 0 ? " and its keyslot" : "", kek[0] ? kek : "unknown");
+               res.keyslot_removed ? " and its keyslot" : "", res.kek[0] ? res.kek : "unknown");
+        if (res.released)
+                disk_report_release(&res.release);
         return EXIT_OK;
 }

@@ -12,6 +12,7 @@
 #include <unistd.h>
 
 #include "cli/cli.h"
+#include "cli/disk-keys.h"
 #include "shared/key-input.h"
 #include "volume/job-record.h"
 #include "shared/log.h"
@@ -271,6 +272,29 @@ void disk_volume_params(const struct disk_opts *o, const char *path, struct volu
         }
 }
 
+void disk_report_release(const struct kek_release *k) {
+        if (k->error < 0)
+                log_warning("KEK %s on provider \"%s\" no longer wraps this disk's secret, but it could not be "
+                            "released: %s; it stays as it was ('vmcrypt provider keks %s' shows its disks)",
+                            k->kek, k->provider, k->text, k->provider);
+        else if (k->retired)
+                log_notice("KEK %s on provider \"%s\" retired (revoked, then destroyed): no disk uses it any more",
+                           k->kek, k->provider);
+        else if (k->tracked && k->elsewhere[0])
+                log_notice("KEK %s on provider \"%s\" stays: %u disk(s) still use it, among them this volume at %s "
+                           "(a copy of this image, or the image before it moved: if nothing is left there, retire "
+                           "the KEK once 'vmcrypt provider keks %s' names no other disk)", k->kek, k->provider,
+                           k->users, k->elsewhere, k->provider);
+        else if (k->tracked)
+                log_notice("KEK %s on provider \"%s\" stays: %u other disk(s) still use it ('vmcrypt provider keks "
+                           "%s' names them)", k->kek, k->provider, k->users, k->provider);
+        else
+                log_notice("KEK %s on provider \"%s\" no longer wraps this disk's secret; it does not record which "
+                           "disks use it (made before vmcrypt tracked them, or by another tool), so it stays: if no "
+                           "other disk uses it, retire it ('vmcrypt provider keks --orphans %s IMAGE...' lists the "
+                           "unused ones)", k->kek, k->provider, k->provider);
+}
+
 /* What the volume layer found out on the way, as the notes the commands printed
  * before it moved there. */
 static void print_notes(const char *path, const struct volume_result *res) {
@@ -286,6 +310,8 @@ static void print_notes(const char *path, const struct volume_result *res) {
                 log_info("unlock secret released by the key provider (keyslot %d)", res->keyslot);
         if (res->sidecar_removed[0])
                 log_info("removed %s (the vmcrypt metadata of the LUKS1 volume)", res->sidecar_removed);
+        for (unsigned i = 0; i < res->n_released; i++)
+                disk_report_release(&res->released[i]);
         if (res->dropped_keyslots)
                 log_warning("%s: %u keyslot(s) that this key does not open did not survive the new volume key; "
                             "add a recovery passphrase again with 'vmcrypt disk recovery-key add'", path,
@@ -337,7 +363,7 @@ static void print_summary(const char *what, const struct disk_opts *o, const cha
 }
 
 int disk_report(const char *cmd, const char *what, const struct disk_opts *o, const char *path, int r,
-                const struct volume_result *res, const struct volume_error *err) {
+                const struct volume_result *res, const struct error *err) {
         struct progress_state *s = &progress_state;
         if (s->drew_bar) {
                 fputc('\n', stderr);

@@ -85,7 +85,7 @@ void disk_volume_params(const struct disk_opts *o, const char *path, struct volu
 /* The end of a disk command: the notes of res, then for r < 0 the one error
  * message (and how to resume an interrupted job); returns the exit code. */
 int disk_report(const char *cmd, const char *what, const struct disk_opts *o, const char *path, int r,
-                const struct volume_result *res, const struct volume_error *err);
+                const struct volume_result *res, const struct error *err);
 
 int disk_encrypt_main(int argc, char *argv[]);
 int disk_convert_main(int argc, char *argv[]);

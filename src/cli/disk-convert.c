@@ -54,7 +54,7 @@ int disk_convert_main(int argc, char *argv[]) {
         o.progress = PROGRESS_NONE;
         struct volume_params p;
         struct volume_result res;
-        struct volume_error err;
+        struct error err;
         disk_volume_params(&o, o.args[0], &p);
         r = volume_convert(&p, o.type, &res, &err);
         if (r == 1)

@@ -41,7 +41,7 @@ int disk_create_main(int argc, char *argv[]) {
         o.progress = PROGRESS_NONE;
         struct volume_params p;
         struct volume_result res;
-        struct volume_error err;
+        struct error err;
         disk_volume_params(&o, o.args[1], &p);
         r = volume_create(&p, size, &res, &err);
         return disk_report(cmd, "create", &o, o.args[1], r, &res, &err);

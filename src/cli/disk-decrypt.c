@@ -35,7 +35,7 @@ int disk_decrypt_main(int argc, char *argv[]) {
                 return r;
         struct volume_params p;
         struct volume_result res;
-        struct volume_error err;
+        struct error err;
         disk_volume_params(&o, o.args[0], &p);
         r = volume_decrypt(&p, &res, &err);
         return disk_report(cmd, "decrypt", &o, o.args[0], r, &res, &err);

@@ -55,7 +55,7 @@ int disk_encrypt_main(int argc, char *argv[]) {
                 return r;
         struct volume_params p;
         struct volume_result res;
-        struct volume_error err;
+        struct error err;
         disk_volume_params(&o, o.args[0], &p);
         r = volume_encrypt(&p, &res, &err);
         return disk_report(cmd, "encrypt", &o, o.args[0], r, &res, &err);

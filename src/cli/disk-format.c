@@ -40,7 +40,7 @@ int disk_format_main(int argc, char *argv[]) {
         o.progress = PROGRESS_NONE;
         struct volume_params p;
         struct volume_result res;
-        struct volume_error err;
+        struct error err;
         disk_volume_params(&o, o.args[0], &p);
         r = volume_format(&p, o.yes, &res, &err);
         return disk_report(cmd, "format", &o, o.args[0], r, &res, &err);

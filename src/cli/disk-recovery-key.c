@@ -68,10 +68,10 @@ static int recovery_add_main(int argc, char *argv[]) {
                 return cli_usage_error("vmcrypt disk recovery-key add", "give exactly one IMAGE");
         o.image = argv[optind];
         _cleanup_(secret_freep) struct secret *pass = NULL;
-        char err[1024] = "";
-        int r = keys_recovery_add(&o, &pass, err, sizeof(err));
+        struct error err = { 0 };
+        int r = keys_recovery_add(&o, &pass, &err);
         if (r < 0)
-                return log_error("%s", err), cli_exit_code(r);
+                return log_error("%s", err.text), cli_exit_code(r);
         fprintf(stderr, "Recovery passphrase for %s (keyslot %d). Write it down and keep it apart from the host:\n"
                         "it is shown only now. Dashes are part of it. It opens the disk without any key server:\n"
                         "  cryptsetup open %s NAME                       (needs device-mapper)\n"

@@ -52,19 +52,16 @@ int disk_rekey_main(int argc, char *argv[]) {
                 return cli_usage_error("vmcrypt disk rekey", "give exactly one IMAGE");
         o.image = argv[optind];
         struct rekey_result res = { 0 };
-        char err[1024] = "";
-        int r = keys_rekey(&o, &res, err, sizeof(err));
+        struct error err = { 0 };
+        int r = keys_rekey(&o, &res, &err);
         if (r < 0)
-                return log_error("%s", err), cli_exit_code(r);
+                return log_error("%s", err.text), cli_exit_code(r);
         if (o.rotate_secret)
                 printf("%s: new unlock secret in keyslot %d (keyslot %d removed), wrapped under KEK %s (was %s)\n",
                        o.image, res.new_keyslot, res.old_keyslot, res.new_kek, res.old_kek);
         else
                 printf("%s: unlock secret re-wrapped under KEK %s (was %s)\n", o.image, res.new_kek, res.old_kek);
-        /* The old KEK may wrap other disks' secrets (a VM's KEK does): say where to
-         * look before anyone retires it. */
-        if (strcmp(res.new_kek, res.old_kek) != 0)
-                log_notice("KEK %s no longer wraps this disk's secret; if no other disk uses it, retire it "
-                           "('vmcrypt provider keks --orphans PROVIDER IMAGE...' lists the unused ones)", res.old_kek);
+        if (res.released)
+                disk_report_release(&res.old_release);
         return EXIT_OK;
 }

@@ -46,7 +46,7 @@ int disk_resume_main(int argc, char *argv[]) {
                 return r;
         struct volume_params p;
         struct volume_result res;
-        struct volume_error err;
+        struct error err;
         disk_volume_params(&o, o.args[0], &p);
         r = volume_resume(&p, &res, &err);
         int code = disk_report(cmd, "resume", &o, o.args[0], r, &res, &err);

@@ -141,7 +141,7 @@ int disk_status_main(int argc, char *argv[]) {
                 return r;
         struct volume_params p;
         struct volume_result res;
-        struct volume_error err;
+        struct error err;
         disk_volume_params(&o, o.args[0], &p);
         r = volume_status(&p, &res, &err);
         if (r < 0)

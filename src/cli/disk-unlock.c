@@ -123,18 +123,19 @@ static int exec_with_secret(struct secret **s, int fd, char **argv) {
  * connection per provider) for all of them. Returns an exit code. */
 static int check_shard(const char *providers, const char *header, char **images, int n, int worker, int stride,
                        int quiet) {
-        char err[1024] = "";
+        struct error err = { 0 };
         _cleanup_(unlocker_freep) struct unlocker *u = NULL;
-        int r = unlocker_new(providers, &u, err, sizeof(err));
+        int r = unlocker_new(providers, &u, &err);
         if (r < 0)
-                return log_error("%s", err), cli_exit_code(r);
+                return log_error("%s", err.text), cli_exit_code(r);
         int first_fail = 0;
         for (int i = worker; i < n; i += stride) {
                 _cleanup_(secret_freep) struct secret *s = NULL;
                 struct unlock_result res = { 0 };
-                r = unlocker_unlock(u, images[i], header, &s, &res, err, sizeof(err));
+                error_clear(&err);
+                r = unlocker_unlock(u, images[i], header, &s, &res, &err);
                 if (r < 0) {
-                        log_error("cannot unlock %s: %s", images[i], err);
+                        log_error("cannot unlock %s: %s", images[i], err.text);
                         if (!first_fail)
                                 first_fail = r;
                         continue;
@@ -259,18 +260,18 @@ int disk_unlock_main(int argc, char *argv[]) {
         if (check)
                 return check_many(providers, header, argv + optind, nimg, MIN(jobs, nimg), quiet);
 
-        char err[1024] = "";
+        struct error err = { 0 };
         _cleanup_(unlocker_freep) struct unlocker *u = NULL;
-        int r = unlocker_new(providers, &u, err, sizeof(err));
+        int r = unlocker_new(providers, &u, &err);
         if (r < 0)
-                return log_error("%s", err), cli_exit_code(r);
+                return log_error("%s", err.text), cli_exit_code(r);
 
         const char *image = argv[optind];
         _cleanup_(secret_freep) struct secret *s = NULL, *enc = NULL;
         struct unlock_result res = { 0 };
-        r = unlocker_unlock(u, image, header, &s, &res, err, sizeof(err));
+        r = unlocker_unlock(u, image, header, &s, &res, &err);
         if (r < 0)
-                return log_error("cannot unlock %s: %s", image, err), cli_exit_code(r);
+                return log_error("cannot unlock %s: %s", image, err.text), cli_exit_code(r);
         token_free(res.token);
         /* A bound disk's secret is already text (64 hex digits): hex would encode
          * that text again, and no consumer would match the keyslot. */

@@ -57,15 +57,15 @@ static int enroll_main(int argc, char *argv[]) {
                 }
         if (optind != argc)
                 return cli_usage_error("vmcrypt host enroll", "unexpected argument '%s'", argv[optind]);
-        char err[1024] = "";
+        struct error err = { 0 };
         _cleanup_(provider_configs_freep) struct provider_configs *cs = NULL;
-        int r = provider_config_load(path, &cs, err, sizeof(err));
+        int r = provider_config_load(path, &cs, &err);
         if (r < 0)
-                return log_error("%s", err), cli_exit_code(r);
+                return log_error("%s", err.text), cli_exit_code(r);
         _cleanup_(provider_freep) struct provider *p = NULL;
-        r = provider_open_by_name(cs, name, &p, err, sizeof(err));
+        r = provider_open_by_name(cs, name, &p, &err);
         if (r < 0)
-                return log_error("%s", err[0] ? err : strerror(-r)), cli_exit_code(r);
+                return log_error("%s", err.text[0] ? err.text : strerror(-r)), cli_exit_code(r);
         struct trusted_enrollment e = { 0 };
         r = provider_trusted_enroll(p, &e);
         if (r < 0) {

@@ -39,20 +39,20 @@ int kms_attrs_main(int argc, char *argv[]) {
         while ((opt = getopt_long(argc, argv, "h", opts, NULL)) >= 0) {
                 switch (opt) {
                 case 'h':
-                        return kms_help(help);
+                        return kms_cmd_help(help);
                 case OPT_ADD:
-                        if (kms_parse_attr(a, optarg, &add) < 0)
+                        if (kms_cmd_parse_attr(a, optarg, &add) < 0)
                                 return cli_usage_error(cmd, "--add wants x-NAME=VALUE, not '%s'", optarg);
                         continue;
                 case OPT_MODIFY:
-                        if (kms_parse_attr(a, optarg, &modify) < 0)
+                        if (kms_cmd_parse_attr(a, optarg, &modify) < 0)
                                 return cli_usage_error(cmd, "--modify wants x-NAME=VALUE, not '%s'", optarg);
                         continue;
                 case OPT_DELETE:
                         del = optarg;
                         continue;
                 }
-                int k = kms_common_option(cmd, &co, opt, optarg);
+                int k = kms_cmd_option(cmd, &co, opt, optarg);
                 if (k < 0)
                         return -k;
                 if (k == 0)
@@ -63,7 +63,7 @@ int kms_attrs_main(int argc, char *argv[]) {
         const char *uid = argv[optind];
 
         _cleanup_(kmip_client_freep) struct kmip_client *c = NULL;
-        int k = kms_client_open(cmd, &co, &c);
+        int k = kms_cmd_connect(cmd, &co, &c);
         if (k)
                 return k;
         int r = kmip_client_add_attributes(c, uid, &add);
@@ -72,14 +72,14 @@ int kms_attrs_main(int argc, char *argv[]) {
         if (r >= 0 && del)
                 r = kmip_client_delete_attribute(c, uid, del, -1);
         if (r < 0)
-                return kms_fail(cmd, c, r);
+                return kms_cmd_fail(cmd, c, r);
 
         struct kmip_attr_list list;
         r = kmip_client_get_attributes(c, uid, (const char *const *) argv + optind + 1,
                                        (size_t) (argc - optind - 1), a, &list);
         if (r < 0)
-                return kms_fail(cmd, c, r);
+                return kms_cmd_fail(cmd, c, r);
         for (size_t i = 0; i < list.n; i++)
-                kms_print_attr(stdout, &list.items[i]);
+                kms_cmd_print_attr(stdout, &list.items[i]);
         return EXIT_OK;
 }

@@ -45,14 +45,14 @@ const char kms_common_help[] =
         "8 denied (permission, expired or revoked), 3 certificate or credentials rejected,\n"
         "9 bad data, 1 other failures.\n";
 
-int kms_help(const char *text) {
+int kms_cmd_help(const char *text) {
         fputs(text, stdout);
         fputs("\n", stdout);
         fputs(kms_common_help, stdout);
         return EXIT_OK;
 }
 
-int kms_common_option(const char *cmd, struct kms_conn_opts *o, int opt, const char *arg) {
+int kms_cmd_option(const char *cmd, struct kms_conn_opts *o, int opt, const char *arg) {
         switch (opt) {
         case KOPT_SERVER:
                 if (o->n_servers >= KMIP_CLIENT_MAX_SERVERS)
@@ -230,10 +230,10 @@ static char provider_eps[KMIP_CLIENT_MAX_SERVERS][300];
  * connection settings too, so the KEK a disk command printed can be revoked without
  * writing a kms.json. Command-line options win. */
 static int load_provider(const char *cmd, struct kms_conn_opts *o) {
-        char err[1024] = "";
-        int r = provider_config_load(o->providers, &provider_cs, err, sizeof(err));
+        struct error err = { 0 };
+        int r = provider_config_load(o->providers, &provider_cs, &err);
         if (r < 0) {
-                fprintf(stderr, "%s: %s\n", cmd, err);
+                fprintf(stderr, "%s: %s\n", cmd, err.text);
                 return cli_exit_code(r);
         }
         const struct provider_config *c = provider_config_find(provider_cs, o->provider);
@@ -264,7 +264,7 @@ static int load_provider(const char *cmd, struct kms_conn_opts *o) {
         return 0;
 }
 
-int kms_client_open(const char *cmd, const struct kms_conn_opts *opts, struct kmip_client **ret) {
+int kms_cmd_connect(const char *cmd, const struct kms_conn_opts *opts, struct kmip_client **ret) {
         struct kms_conn_opts o = *opts;
         if (o.providers && !o.provider)
                 return cli_usage_error(cmd, "--providers goes with --provider NAME");
@@ -323,7 +323,7 @@ int kms_client_open(const char *cmd, const struct kms_conn_opts *opts, struct km
         if (negotiate) {
                 r = kmip_client_negotiate(c);
                 if (r < 0) {
-                        int k = kms_fail(cmd, c, r);
+                        int k = kms_cmd_fail(cmd, c, r);
                         kmip_client_free(c);
                         return k;
                 }
@@ -365,7 +365,7 @@ static const char *hint(int r) {
         }
 }
 
-int kms_fail(const char *cmd, struct kmip_client *c, int r) {
+int kms_cmd_fail(const char *cmd, struct kmip_client *c, int r) {
         if (r >= 0)
                 return EXIT_OK;
         const char *detail = c ? kmip_client_error(c) : "";
@@ -374,7 +374,7 @@ int kms_fail(const char *cmd, struct kmip_client *c, int r) {
         return cli_exit_code(r);
 }
 
-int kms_parse_attr(struct ttlv_arena *a, const char *spec, struct kmip_attr_list *list) {
+int kms_cmd_parse_attr(struct ttlv_arena *a, const char *spec, struct kmip_attr_list *list) {
         const char *eq = strchr(spec, '=');
         if (!eq || eq == spec)
                 return -EINVAL;
@@ -459,7 +459,7 @@ static void print_value(FILE *f, const char *name, const struct ttlv *v) {
         }
 }
 
-void kms_print_attr(FILE *f, const struct kmip_attr *attr) {
+void kms_cmd_print_attr(FILE *f, const struct kmip_attr *attr) {
         fprintf(f, "%s: ", attr->name);
         print_value(f, attr->name, attr->value);
         fputs("\n", f);

@@ -59,23 +59,23 @@ struct kms_conn_opts {
 
 /* Handle one common option; 1 if it was one (and valid), 0 if not a common option,
  * or an exit code < 0 (negated) after printing a usage error. */
-int kms_common_option(const char *cmd, struct kms_conn_opts *o, int opt, const char *arg);
+int kms_cmd_option(const char *cmd, struct kms_conn_opts *o, int opt, const char *arg);
 
 /* Merge the config file (if any) under the command-line options and connect lazily:
  * returns a client or prints the reason and returns an exit code (> 0). */
-int kms_client_open(const char *cmd, const struct kms_conn_opts *o, struct kmip_client **ret);
+int kms_cmd_connect(const char *cmd, const struct kms_conn_opts *o, struct kmip_client **ret);
 
 /* Print "<cmd>: <what failed> ... <hint>" for r < 0 and return its exit code. */
-int kms_fail(const char *cmd, struct kmip_client *c, int r);
+int kms_cmd_fail(const char *cmd, struct kmip_client *c, int r);
 
 /* Parse "x-NAME=VALUE" into a Text String attribute appended to list. */
-int kms_parse_attr(struct ttlv_arena *a, const char *spec, struct kmip_attr_list *list);
+int kms_cmd_parse_attr(struct ttlv_arena *a, const char *spec, struct kmip_attr_list *list);
 
 /* Print "Name: value" for one attribute (key material is never an attribute). */
-void kms_print_attr(FILE *f, const struct kmip_attr *attr);
+void kms_cmd_print_attr(FILE *f, const struct kmip_attr *attr);
 
 /* Print the --help text and return EXIT_OK. */
-int kms_help(const char *text);
+int kms_cmd_help(const char *text);
 
 int kms_create_main(int argc, char *argv[]);
 int kms_register_main(int argc, char *argv[]);

@@ -89,7 +89,7 @@ static int run(const char *cmd, const char *help, bool reg, int argc, char *argv
         while ((opt = getopt_long(argc, argv, "h", opts, NULL)) >= 0) {
                 switch (opt) {
                 case 'h':
-                        return kms_help(help);
+                        return kms_cmd_help(help);
                 case OPT_NAME:
                         name = optarg;
                         continue;
@@ -103,7 +103,7 @@ static int run(const char *cmd, const char *help, bool reg, int argc, char *argv
                                 return cli_usage_error(cmd, "--usage wants a list of encrypt, decrypt, wrap, unwrap");
                         continue;
                 case OPT_ATTR:
-                        if (kms_parse_attr(a, optarg, &extra) < 0)
+                        if (kms_cmd_parse_attr(a, optarg, &extra) < 0)
                                 return cli_usage_error(cmd, "--attr wants x-NAME=VALUE, not '%s'", optarg);
                         continue;
                 case OPT_ACTIVATE:
@@ -120,7 +120,7 @@ static int run(const char *cmd, const char *help, bool reg, int argc, char *argv
                                 return cli_usage_error(cmd, "--type is symmetric-key or secret-data (register only)");
                         continue;
                 }
-                int k = kms_common_option(cmd, &co, opt, optarg);
+                int k = kms_cmd_option(cmd, &co, opt, optarg);
                 if (k < 0)
                         return -k;
                 if (k == 0)
@@ -143,19 +143,19 @@ static int run(const char *cmd, const char *help, bool reg, int argc, char *argv
         }
 
         _cleanup_(kmip_client_freep) struct kmip_client *c = NULL;
-        int k = kms_client_open(cmd, &co, &c);
+        int k = kms_cmd_connect(cmd, &co, &c);
         if (k)
                 return k;
         _cleanup_(freep) char *uid = NULL;
         int r = reg ? kmip_client_register(c, type, KMIP_ALG_AES, usage, material, name, &extra, &uid)
                     : kmip_client_create(c, KMIP_ALG_AES, bits, usage, name, &extra, &uid);
         if (r < 0)
-                return kms_fail(cmd, c, r);
+                return kms_cmd_fail(cmd, c, r);
         if (activate) {
                 r = kmip_client_activate(c, uid);
                 if (r < 0) {
                         fprintf(stderr, "%s: created %s but could not activate it\n", cmd, uid);
-                        return kms_fail(cmd, c, r);
+                        return kms_cmd_fail(cmd, c, r);
                 }
         }
         printf("%s\n", uid);

@@ -44,7 +44,7 @@ int kms_get_main(int argc, char *argv[]) {
         int opt;
         while ((opt = getopt_long(argc, argv, "h", opts, NULL)) >= 0) {
                 if (opt == 'h')
-                        return kms_help(help);
+                        return kms_cmd_help(help);
                 if (opt == OPT_REVEAL) {
                         reveal = true;
                         continue;
@@ -53,7 +53,7 @@ int kms_get_main(int argc, char *argv[]) {
                         out = optarg;
                         continue;
                 }
-                int k = kms_common_option(cmd, &co, opt, optarg);
+                int k = kms_cmd_option(cmd, &co, opt, optarg);
                 if (k < 0)
                         return -k;
                 if (k == 0)
@@ -74,7 +74,7 @@ int kms_get_main(int argc, char *argv[]) {
         }
 
         _cleanup_(kmip_client_freep) struct kmip_client *c = NULL;
-        int k = kms_client_open(cmd, &co, &c);
+        int k = kms_cmd_connect(cmd, &co, &c);
         if (k) {
                 if (out)
                         unlink(out);
@@ -86,7 +86,7 @@ int kms_get_main(int argc, char *argv[]) {
         if (r < 0) {
                 if (out)
                         unlink(out);
-                return kms_fail(cmd, c, r);
+                return kms_cmd_fail(cmd, c, r);
         }
         if (out) {
                 r = write_full(fd, key->data, key->size);

@@ -46,7 +46,7 @@ static int run(const char *cmd, const char *help, uint32_t op, int argc, char *a
         int opt;
         while ((opt = getopt_long(argc, argv, "h", opts, NULL)) >= 0) {
                 if (opt == 'h')
-                        return kms_help(help);
+                        return kms_cmd_help(help);
                 if ((opt == OPT_REASON || opt == OPT_MESSAGE) && op != KMIP_OP_REVOKE)
                         return cli_usage_error(cmd, "--reason and --message are for revoke");
                 if (opt == OPT_REASON) {
@@ -58,7 +58,7 @@ static int run(const char *cmd, const char *help, uint32_t op, int argc, char *a
                         message = optarg;
                         continue;
                 }
-                int k = kms_common_option(cmd, &co, opt, optarg);
+                int k = kms_cmd_option(cmd, &co, opt, optarg);
                 if (k < 0)
                         return -k;
                 if (k == 0)
@@ -69,7 +69,7 @@ static int run(const char *cmd, const char *help, uint32_t op, int argc, char *a
         const char *uid = argv[optind];
 
         _cleanup_(kmip_client_freep) struct kmip_client *c = NULL;
-        int k = kms_client_open(cmd, &co, &c);
+        int k = kms_cmd_connect(cmd, &co, &c);
         if (k)
                 return k;
         int r;
@@ -79,7 +79,7 @@ static int run(const char *cmd, const char *help, uint32_t op, int argc, char *a
                 r = kmip_client_revoke(c, uid, reason, message, 0);
         else
                 r = kmip_client_destroy(c, uid);
-        return kms_fail(cmd, c, r);
+        return kms_cmd_fail(cmd, c, r);
 }
 
 int kms_activate_main(int argc, char *argv[]) {

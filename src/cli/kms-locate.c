@@ -56,7 +56,7 @@ int kms_locate_main(int argc, char *argv[]) {
         while ((opt = getopt_long(argc, argv, "h", opts, NULL)) >= 0) {
                 switch (opt) {
                 case 'h':
-                        return kms_help(help);
+                        return kms_cmd_help(help);
                 case OPT_NAME:
                         f.name = optarg;
                         continue;
@@ -69,7 +69,7 @@ int kms_locate_main(int argc, char *argv[]) {
                                 return cli_usage_error(cmd, "unknown state '%s'", optarg);
                         continue;
                 case OPT_ATTR:
-                        if (kms_parse_attr(a, optarg, &attrs) < 0)
+                        if (kms_cmd_parse_attr(a, optarg, &attrs) < 0)
                                 return cli_usage_error(cmd, "--attr wants x-NAME=VALUE, not '%s'", optarg);
                         continue;
                 case OPT_MAX:
@@ -81,7 +81,7 @@ int kms_locate_main(int argc, char *argv[]) {
                                 return cli_usage_error(cmd, "--offset wants a number");
                         continue;
                 }
-                int k = kms_common_option(cmd, &co, opt, optarg);
+                int k = kms_cmd_option(cmd, &co, opt, optarg);
                 if (k < 0)
                         return -k;
                 if (k == 0)
@@ -91,14 +91,14 @@ int kms_locate_main(int argc, char *argv[]) {
                 return cli_usage_error(cmd, "unexpected argument '%s'", argv[optind]);
 
         _cleanup_(kmip_client_freep) struct kmip_client *c = NULL;
-        int k = kms_client_open(cmd, &co, &c);
+        int k = kms_cmd_connect(cmd, &co, &c);
         if (k)
                 return k;
         char **uids = NULL;
         size_t n = 0;
         int r = kmip_client_locate(c, &f, &uids, &n);
         if (r < 0)
-                return kms_fail(cmd, c, r);
+                return kms_cmd_fail(cmd, c, r);
         for (size_t i = 0; i < n; i++)
                 printf("%s\n", uids[i]);
         kmip_strv_free(uids);

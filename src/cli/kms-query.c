@@ -20,8 +20,8 @@ int kms_query_main(int argc, char *argv[]) {
         int opt;
         while ((opt = getopt_long(argc, argv, "h", opts, NULL)) >= 0) {
                 if (opt == 'h')
-                        return kms_help(help);
-                int k = kms_common_option(cmd, &co, opt, optarg);
+                        return kms_cmd_help(help);
+                int k = kms_cmd_option(cmd, &co, opt, optarg);
                 if (k < 0)
                         return -k;
                 if (k == 0)
@@ -31,14 +31,14 @@ int kms_query_main(int argc, char *argv[]) {
                 return cli_usage_error(cmd, "unexpected argument '%s'", argv[optind]);
 
         _cleanup_(kmip_client_freep) struct kmip_client *c = NULL;
-        int k = kms_client_open(cmd, &co, &c);
+        int k = kms_cmd_connect(cmd, &co, &c);
         if (k)
                 return k;
         struct kmip_version v[16];
         size_t n;
         int r = kmip_client_discover_versions(c, v, ELEMENTSOF(v), &n);
         if (r < 0)
-                return kms_fail(cmd, c, r);
+                return kms_cmd_fail(cmd, c, r);
         printf("Server: %s\nVersions:", kmip_client_endpoint(c));
         for (size_t i = 0; i < n; i++)
                 printf(" %d.%d", v[i].major, v[i].minor);
@@ -50,7 +50,7 @@ int kms_query_main(int argc, char *argv[]) {
         struct kmip_query_result q;
         r = kmip_client_query(c, a, &q);
         if (r < 0)
-                return kms_fail(cmd, c, r);
+                return kms_cmd_fail(cmd, c, r);
         if (q.vendor)
                 printf("Vendor: %s\n", q.vendor);
         printf("Operations:");

@@ -86,7 +86,7 @@ static int run(const char *cmd, const char *help, bool wrap, int argc, char *arg
         while ((opt = getopt_long(argc, argv, "h", opts, NULL)) >= 0) {
                 switch (opt) {
                 case 'h':
-                        return kms_help(help);
+                        return kms_cmd_help(help);
                 case OPT_IN:
                         in = optarg;
                         continue;
@@ -107,7 +107,7 @@ static int run(const char *cmd, const char *help, bool wrap, int argc, char *arg
                         p.random_iv = true;
                         continue;
                 }
-                int k = kms_common_option(cmd, &co, opt, optarg);
+                int k = kms_cmd_option(cmd, &co, opt, optarg);
                 if (k < 0)
                         return -k;
                 if (k == 0)
@@ -126,7 +126,7 @@ static int run(const char *cmd, const char *help, bool wrap, int argc, char *arg
         }
 
         _cleanup_(kmip_client_freep) struct kmip_client *c = NULL;
-        int k = kms_client_open(cmd, &co, &c);
+        int k = kms_cmd_connect(cmd, &co, &c);
         if (k)
                 return k;
         if (wrap) {
@@ -134,13 +134,13 @@ static int run(const char *cmd, const char *help, bool wrap, int argc, char *arg
                 size_t n = 0;
                 r = kmip_client_wrap(c, uid, &p, input, &blob, &n);
                 if (r < 0)
-                        return kms_fail(cmd, c, r);
+                        return kms_cmd_fail(cmd, c, r);
                 return write_output(cmd, out, blob, n);
         }
         _cleanup_(secret_freep) struct secret *plain = NULL;
         r = kmip_client_unwrap(c, uid, input->data, input->size, &plain);
         if (r < 0)
-                return kms_fail(cmd, c, r);
+                return kms_cmd_fail(cmd, c, r);
         return write_output(cmd, out, plain->data, plain->size);
 }
 

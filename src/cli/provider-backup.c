@@ -52,10 +52,10 @@ static int parse(const char *cmd, const char *want_file, int argc, char *argv[],
                 return cli_usage_error(cmd, "give the name of one native key provider");
         if (want_file && !a->file)
                 return cli_usage_error(cmd, "%s FILE is required", want_file);
-        char err[1024] = "";
-        int r = provider_config_load(a->providers, &a->cs, err, sizeof(err));
+        struct error err = { 0 };
+        int r = provider_config_load(a->providers, &a->cs, &err);
         if (r < 0)
-                return log_error("%s", err), cli_exit_code(r);
+                return log_error("%s", err.text), cli_exit_code(r);
         a->c = provider_config_find(a->cs, argv[optind]);
         if (!a->c)
                 return log_error("no key provider named \"%s\" in %s", argv[optind], a->cs->path), EXIT_NOT_FOUND;
@@ -75,10 +75,10 @@ int provider_init_main(int argc, char *argv[]) {
         struct native_args a = { 0 };
         int r = parse("vmcrypt provider init", NULL, argc, argv, &a);
         if (r < 0) {
-                char err[1024] = "";
-                r = native_init(a.c, err, sizeof(err));
+                struct error err = { 0 };
+                r = native_init(a.c, &err);
                 if (r < 0)
-                        r = (log_error("%s", err), cli_exit_code(r));
+                        r = (log_error("%s", err.text), cli_exit_code(r));
                 else {
                         printf("native key provider \"%s\" initialised in %s\n", a.c->name, a.c->state_dir);
                         fprintf(stderr, "Next: 'vmcrypt provider backup %s --output FILE'; the provider refuses to "
@@ -95,14 +95,14 @@ int provider_backup_main(int argc, char *argv[]) {
         int r = parse("vmcrypt provider backup", "--output", argc, argv, &a);
         if (r < 0) {
                 _cleanup_(secret_freep) struct secret *pass = NULL;
-                char err[1024] = "";
+                struct error err = { 0 };
                 r = get_passphrase(&a, 1, &pass);
                 if (r < 0)
                         r = (log_error_errno(r, "cannot read the backup passphrase: %m"), cli_exit_code(r));
                 else if (pass->size < 8)
                         r = (log_error("the backup passphrase must have at least 8 characters"), EXIT_USAGE);
-                else if ((r = native_backup(a.c, pass, a.file, err, sizeof(err))) < 0)
-                        r = (log_error("%s", err), cli_exit_code(r));
+                else if ((r = native_backup(a.c, pass, a.file, &err)) < 0)
+                        r = (log_error("%s", err.text), cli_exit_code(r));
                 else {
                         printf("backup of native key provider \"%s\" written to %s; keep it off this host\n",
                                a.c->name, a.file);
@@ -118,12 +118,12 @@ int provider_restore_main(int argc, char *argv[]) {
         int r = parse("vmcrypt provider restore", "--input", argc, argv, &a);
         if (r < 0) {
                 _cleanup_(secret_freep) struct secret *pass = NULL;
-                char err[1024] = "";
+                struct error err = { 0 };
                 r = get_passphrase(&a, 0, &pass);
                 if (r < 0)
                         r = (log_error_errno(r, "cannot read the backup passphrase: %m"), cli_exit_code(r));
-                else if ((r = native_restore(a.c, pass, a.file, err, sizeof(err))) < 0)
-                        r = (log_error("%s", err), cli_exit_code(r));
+                else if ((r = native_restore(a.c, pass, a.file, &err)) < 0)
+                        r = (log_error("%s", err.text), cli_exit_code(r));
                 else {
                         printf("native key provider \"%s\" restored from %s\n", a.c->name, a.file);
                         r = EXIT_OK;

@@ -39,11 +39,11 @@ static int list_main(int argc, char *argv[]) {
                 } else
                         return cli_usage_error("vmcrypt provider list", "unknown option");
         }
-        char err[1024] = "";
+        struct error err = { 0 };
         _cleanup_(provider_configs_freep) struct provider_configs *cs = NULL;
-        int r = provider_config_load(path, &cs, err, sizeof(err));
+        int r = provider_config_load(path, &cs, &err);
         if (r < 0)
-                return log_error("%s", err), cli_exit_code(r);
+                return log_error("%s", err.text), cli_exit_code(r);
         for (size_t i = 0; i < cs->n; i++) {
                 const struct provider_config *p = &cs->p[i];
                 int dflt = cs->default_name && strcmp(cs->default_name, p->name) == 0;
@@ -80,15 +80,15 @@ static int create_kek_main(int argc, char *argv[]) {
         }
         if (optind + 1 < argc)
                 return cli_usage_error("vmcrypt provider create-kek", "at most one provider NAME");
-        char err[1024] = "";
+        struct error err = { 0 };
         _cleanup_(provider_configs_freep) struct provider_configs *cs = NULL;
-        int r = provider_config_load(path, &cs, err, sizeof(err));
+        int r = provider_config_load(path, &cs, &err);
         if (r < 0)
-                return log_error("%s", err), cli_exit_code(r);
+                return log_error("%s", err.text), cli_exit_code(r);
         _cleanup_(provider_freep) struct provider *p = NULL;
-        r = provider_open_by_name(cs, optind < argc ? argv[optind] : NULL, &p, err, sizeof(err));
+        r = provider_open_by_name(cs, optind < argc ? argv[optind] : NULL, &p, &err);
         if (r < 0)
-                return log_error("%s", r == -EOPNOTSUPP ? "this vmcrypt was built without KMIP support" : err),
+                return log_error("%s", r == -EOPNOTSUPP ? "this vmcrypt was built without KMIP support" : err.text),
                        cli_exit_code(r);
         _cleanup_(freep) char *id = NULL;
         r = provider_kek_create(p, &attrs, &id);
@@ -100,15 +100,21 @@ static int create_kek_main(int argc, char *argv[]) {
 
 static void keks_help(void) {
         printf("Usage: vmcrypt provider keks [--orphans] [--providers FILE] NAME [IMAGE...]\n\n"
-               "List the KEKs vmcrypt created on key provider NAME (kmip): id, state, and the\n"
-               "VM they were made for (x-Name, x-Identifier), with how many of the given disk\n"
-               "images use each (their vmcrypt tokens name it). Give every disk of the host to\n"
-               "find the KEKs nothing uses any more: a failed command's KEK is retired by the\n"
-               "command itself, but rekey and decrypt leave the old KEK on the key server, as\n"
-               "other disks may share it.\n\n"
-               "  --orphans           only Active KEKs that none of the IMAGEs uses\n"
+               "List the KEKs vmcrypt created on key provider NAME (kmip): id, state, the VM\n"
+               "they were made for (x-Name, x-Identifier), and the disks that use them.\n\n"
+               "Every KEK vmcrypt creates records the disks bound to it on the key server\n"
+               "(custom attributes x-vmcrypt-Disk-UUID = host:path), on every host: USERS\n"
+               "counts them and the line below names them. Rekey, decrypt and unbind drop the\n"
+               "disk's record and retire the KEK (revoke, then destroy) when it was the last.\n"
+               "KEKs made before vmcrypt tracked disks, or on servers without AddAttribute\n"
+               "(PyKMIP), record nothing (USERS \"-\"); for them, give the disk images of every\n"
+               "host that could use them: HERE counts the IMAGEs whose tokens name each KEK.\n\n"
+               "  --orphans           only Active KEKs that nothing uses: tracked KEKs with no\n"
+               "                      disk recorded, untracked ones that none of the IMAGEs uses\n"
                "  --providers FILE    provider configuration (default %s)\n\n"
-               "Retire an orphan on the key server with\n"
+               "A tracked KEK can keep a record of a disk that is gone (deleted without\n"
+               "'vmcrypt disk decrypt', or a crash just before the release): the line below it\n"
+               "says which disk to look for. Retire an orphan on the key server with\n"
                "  vmcrypt kms revoke --provider NAME ID && vmcrypt kms destroy --provider NAME ID\n\n"
                "Exit status: 0 listed; 2 usage; 4 no such provider; 7 unreachable; 8 denied.\n",
                PROVIDERS_DEFAULT_PATH);
@@ -134,23 +140,37 @@ static int keks_main(int argc, char *argv[]) {
         }
         if (optind >= argc)
                 return cli_usage_error("vmcrypt provider keks", "give the key provider NAME, then the disk images");
-        if (orphans && optind + 1 == argc)
-                return cli_usage_error("vmcrypt provider keks", "--orphans needs the disk images to look in");
-        char err[1024] = "";
+        size_t n_images = (size_t) (argc - optind - 1);
+        struct error err = { 0 };
         struct kek_info *v = NULL;
         size_t n = 0;
-        int r = keys_kek_report(path, argv[optind], argv + optind + 1, (size_t) (argc - optind - 1), &v, &n, err,
-                                sizeof(err));
+        int r = keys_kek_report(path, argv[optind], argv + optind + 1, n_images, &v, &n, &err);
         if (r < 0)
-                return log_error("%s", err), cli_exit_code(r);
-        printf("%-38s %-12s %5s  %s\n", "KEK", "STATE", "DISKS", "VM (x-Name, x-Identifier)");
+                return log_error("%s", err.text), cli_exit_code(r);
+        printf("%-38s %-12s %5s %5s  %s\n", "KEK", "STATE", "USERS", "HERE", "VM (x-Name, x-Identifier)");
+        unsigned unjudged = 0;
         for (size_t i = 0; i < n; i++) {
-                if (orphans && (v[i].disks > 0 || strcmp(v[i].state, "Active") != 0))
-                        continue;
-                printf("%-38s %-12s %5u  %s%s%s\n", v[i].id, v[i].state[0] ? v[i].state : "?", v[i].disks,
-                       v[i].vm_name[0] ? v[i].vm_name : "-", v[i].vm_uuid[0] ? " " : "", v[i].vm_uuid);
+                const struct kek_info *k = &v[i];
+                if (orphans) {
+                        if (strcmp(k->state, "Active") != 0 || k->disks > 0 || (k->tracked && k->users > 0))
+                                continue;
+                        if (!k->tracked && n_images == 0) {
+                                unjudged++;
+                                continue;
+                        }
+                }
+                char users[16] = "-";
+                if (k->tracked)
+                        snprintf(users, sizeof(users), "%u", k->users);
+                printf("%-38s %-12s %5s %5u  %s%s%s\n", k->id, k->state[0] ? k->state : "?", users, k->disks,
+                       k->vm_name[0] ? k->vm_name : "-", k->vm_uuid[0] ? " " : "", k->vm_uuid);
+                if (k->user_list[0])
+                        printf("    used by: %s\n", k->user_list);
         }
         free(v);
+        if (unjudged)
+                log_notice("%u Active KEK(s) record no disks: give the disk images of every host that could use "
+                           "them to judge them", unjudged);
         return EXIT_OK;
 }
 

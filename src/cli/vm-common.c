@@ -8,7 +8,8 @@
 #include "cli/vm-common.h"
 #include "shared/log.h"
 
-enum { OPT_JSON = 256, OPT_RATE, OPT_VOLUMES, OPT_PROVIDER, OPT_KEK, OPT_PROVIDERS, OPT_PROGRESS, OPT_MAX_RATE };
+enum { OPT_JSON = 256, OPT_RATE, OPT_VOLUMES, OPT_PROVIDER, OPT_KEK, OPT_PROVIDERS, OPT_PROGRESS, OPT_MAX_RATE,
+       OPT_TARGET, OPT_ENCRYPT, OPT_PERSISTENT, OPT_LIVE, OPT_DEEP, OPT_AUTO };
 
 static const struct option opts[] = {
         { "help", no_argument, NULL, 'h' },
@@ -21,6 +22,12 @@ static const struct option opts[] = {
         { "providers", required_argument, NULL, OPT_PROVIDERS },
         { "progress", required_argument, NULL, OPT_PROGRESS },
         { "max-rate", required_argument, NULL, OPT_MAX_RATE },
+        { "target", required_argument, NULL, OPT_TARGET },
+        { "encrypt", no_argument, NULL, OPT_ENCRYPT },
+        { "persistent", no_argument, NULL, OPT_PERSISTENT },
+        { "live", no_argument, NULL, OPT_LIVE },
+        { "deep", no_argument, NULL, OPT_DEEP },
+        { "auto-encrypt", required_argument, NULL, OPT_AUTO },
         { NULL, 0, NULL, 0 },
 };
 
@@ -34,6 +41,12 @@ static bool allowed_opt(int c, unsigned allowed) {
         case OPT_PROVIDERS: return allowed & VOPT_PROVIDERS;
         case OPT_PROGRESS: return allowed & VOPT_PROGRESS;
         case OPT_MAX_RATE: return allowed & VOPT_MAX_RATE;
+        case OPT_TARGET:
+        case OPT_ENCRYPT:
+        case OPT_PERSISTENT:
+        case OPT_LIVE: return allowed & VOPT_ATTACH;
+        case OPT_DEEP: return allowed & VOPT_DEEP;
+        case OPT_AUTO: return allowed & VOPT_AUTO;
         default: return true;
         }
 }
@@ -41,6 +54,7 @@ static bool allowed_opt(int c, unsigned allowed) {
 int vm_opts_parse(const char *cmd, unsigned allowed, const char *help, int min_args, int max_args, int argc,
                   char *argv[], struct vm_opts *o) {
         memset(o, 0, sizeof *o);
+        o->auto_encrypt = -1;
         o->progress = cli_stderr_is_tty();
         int c;
         while ((c = getopt_long(argc, argv, "hc:", opts, NULL)) >= 0) {
@@ -79,6 +93,29 @@ int vm_opts_parse(const char *cmd, unsigned allowed, const char *help, int min_a
                         o->max_rate = v;
                         break;
                 }
+                case OPT_TARGET:
+                        if (strncmp(optarg, "vd", 2) != 0 || !optarg[2] || strlen(optarg) > 8 ||
+                            strspn(optarg + 2, "abcdefghijklmnopqrstuvwxyz") != strlen(optarg + 2))
+                                return cli_usage_error(cmd, "--target takes a virtio disk name such as vdc, not '%s'",
+                                                       optarg);
+                        o->target = optarg;
+                        break;
+                case OPT_ENCRYPT: o->encrypt = true; break;
+                case OPT_PERSISTENT:
+                case OPT_LIVE: {
+                        enum vm_attach_mode m = c == OPT_LIVE ? VM_ATTACH_LIVE : VM_ATTACH_PERSISTENT;
+                        if (o->mode != VM_ATTACH_DEFAULT && o->mode != m)
+                                return cli_usage_error(cmd, "--persistent and --live exclude each other (neither: "
+                                                       "both places)");
+                        o->mode = m;
+                        break;
+                }
+                case OPT_DEEP: o->deep = true; break;
+                case OPT_AUTO:
+                        if (strcmp(optarg, "on") != 0 && strcmp(optarg, "off") != 0)
+                                return cli_usage_error(cmd, "--auto-encrypt takes on or off, not '%s'", optarg);
+                        o->auto_encrypt = strcmp(optarg, "on") == 0;
+                        break;
                 default:
                         return cli_usage_error(cmd, "bad option");
                 }
@@ -86,7 +123,8 @@ int vm_opts_parse(const char *cmd, unsigned allowed, const char *help, int min_a
         o->n_args = argc - optind;
         o->args = argv + optind;
         if (o->n_args < min_args)
-                return cli_usage_error(cmd, "missing the domain (a name or UUID)");
+                return cli_usage_error(cmd, o->n_args == 0 ? "missing the domain (a name or UUID)"
+                                                           : "missing an argument (see --help)");
         if (max_args >= 0 && o->n_args > max_args)
                 return cli_usage_error(cmd, "too many arguments: '%s'", o->args[max_args]);
         return -1;
@@ -175,6 +213,7 @@ static const char *action_name(enum vm_disk_action a, const char *verb) {
         case VM_ACTION_ALREADY: return "already done";
         case VM_ACTION_XML: return "already done, domain XML fixed";
         case VM_ACTION_UNLOCKED: return "key released to QEMU";
+        case VM_ACTION_ATTACHED: return "attached";
         default: return "left alone";
         }
 }

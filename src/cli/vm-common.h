@@ -18,6 +18,9 @@ enum {
         VOPT_PROVIDERS = 1U << 4, /* --providers */
         VOPT_PROGRESS = 1U << 5,  /* --progress */
         VOPT_MAX_RATE = 1U << 6,  /* --max-rate */
+        VOPT_ATTACH = 1U << 7,    /* --target, --encrypt, --persistent, --live */
+        VOPT_DEEP = 1U << 8,      /* --deep */
+        VOPT_AUTO = 1U << 9,      /* --auto-encrypt on|off */
 };
 
 #define VM_HELP_CONNECT \
@@ -40,6 +43,11 @@ struct vm_opts {
         const char *providers;
         bool progress;           /* show progress on stderr */
         uint64_t max_rate;
+        const char *target;
+        bool encrypt;
+        enum vm_attach_mode mode;
+        bool deep;
+        int auto_encrypt;        /* -1 not given, 0 off, 1 on */
         int n_args;
         char **args;
 };
@@ -69,3 +77,6 @@ int vm_status_main(int argc, char *argv[]);
 int vm_encrypt_main(int argc, char *argv[]);
 int vm_decrypt_main(int argc, char *argv[]);
 int vm_start_main(int argc, char *argv[]);
+int vm_attach_main(int argc, char *argv[]);
+int vm_set_main(int argc, char *argv[]);
+int vm_rekey_main(int argc, char *argv[]);

@@ -12,8 +12,9 @@ static const char help[] =
 "<encryption> out of the domain XML once the disk is plain. Each disk's key comes\n"
 "from its key provider (its vmcrypt binding). A disk that is plain already (for\n"
 "instance decrypted with cryptsetup) only has its XML fixed. A kill at any point\n"
-"loses nothing: run the command again (or 'vmcrypt disk resume'). The VM's KEK is\n"
-"left at the key provider; retire it there when no disk needs it any more.\n"
+"loses nothing: run the command again (or 'vmcrypt disk resume'). Each disk stops\n"
+"using the VM's KEK; with the last disk that the key server records for it, the KEK\n"
+"is retired (revoked, then destroyed; see 'vmcrypt provider keks').\n"
 "\n"
 "Options:\n"
 VM_HELP_CONNECT

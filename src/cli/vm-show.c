@@ -12,7 +12,9 @@ static const char help[] =
 "it is the OS disk, its encryption state read from the disk (LUKS version, a job\n"
 "in progress with its percentage), the key provider and KEK named by its vmcrypt\n"
 "token, and the libvirt secret its <encryption> names in the domain XML. A\n"
-"mismatch between the domain XML and the disk is said in words.\n"
+"mismatch between the domain XML and the disk is said in words. Also vmcrypt's\n"
+"settings for the domain (auto-encrypt, see 'vmcrypt vm set') and an unfinished\n"
+"'vmcrypt vm rekey' with its target KEK.\n"
 "\n"
 "Options:\n"
 VM_HELP_CONNECT
@@ -47,12 +49,21 @@ int vm_show_main(int argc, char *argv[]) {
                 json_t *j = json_pack("{s:s,s:s,s:s,s:b,s:o}", "name", d->name, "uuid", d->uuid, "state", d->state,
                                       "persistent", d->persistent, "disks", disks);
                 json_object_set_new(j, "qemu_pid", d->qemu_pid > 0 ? json_integer(d->qemu_pid) : json_null());
+                json_object_set_new(j, "auto_encrypt", json_boolean(d->meta.auto_encrypt));
+                json_object_set_new(j, "rekey", d->meta.rekey_kek[0]
+                                    ? json_pack("{s:s,s:s,s:b}", "provider", d->meta.rekey_provider, "kek",
+                                                d->meta.rekey_kek, "deep", d->meta.rekey_deep)
+                                    : json_null());
                 return vm_print_json(j);
         }
         printf("name:        %s\nuuid:        %s\nstate:       %s%s\n", d->name, d->uuid, d->state,
                d->persistent ? "" : " (transient)");
         if (d->qemu_pid > 0)
                 printf("qemu pid:    %d\n", (int) d->qemu_pid);
+        printf("auto-encrypt: %s\n", d->meta.auto_encrypt ? "on (vm attach-disk encrypts new disks)" : "off");
+        if (d->meta.rekey_kek[0])
+                printf("rekey:       unfinished, to KEK %s at provider %s%s ('vmcrypt vm rekey %s' finishes it)\n",
+                       d->meta.rekey_kek, d->meta.rekey_provider, d->meta.rekey_deep ? " (deep)" : "", d->name);
         for (size_t j = 0; j < d->n_disks; j++) {
                 const struct vm_disk *k = &d->disks[j];
                 printf("disk %s:%s\n", k->target, k->os ? " (OS disk)" : "");

@@ -40,7 +40,7 @@ static int format_fds(const struct engine_params *p, int data_fd, int hold_fd, b
         bool detached = hold_fd != data_fd;
         const char *why;
         if (disk_sector_size_check(format, ss, &why) < 0)
-                return engine_fail(-EINVAL, "%s", why);
+                return engine_fail(p->err, -EINVAL, "%s", why);
         uint64_t size, hold_size;
         int r = engine_size(data_fd, &size);
         if (r < 0 || (r = engine_size(hold_fd, &hold_size)) < 0)
@@ -50,16 +50,16 @@ static int format_fds(const struct engine_params *p, int data_fd, int hold_fd, b
                 if ((r = has_content(data_fd, &busy)) < 0)
                         return r;
                 if (busy)
-                        return engine_fail(-EEXIST, "%s is not empty (it holds data or a signature): add --yes to destroy its contents", p->path);
+                        return engine_fail(p->err, -EEXIST, "%s is not empty (it holds data or a signature): add --yes to destroy its contents", p->path);
                 if (detached && hold_size > 0)
-                        return engine_fail(-EEXIST, "header file %s is not empty: add --yes to overwrite it", p->header_path);
+                        return engine_fail(p->err, -EEXIST, "header file %s is not empty: add --yes to overwrite it", p->header_path);
         }
         _cleanup_(secret_freep) struct secret *vk = NULL;
         if ((r = engine_new_volume_key(&vk)) < 0)
                 return r;
         uint64_t s = detached ? 0 : format == DISK_FORMAT_LUKS1 ? 2 << 20 : 16 << 20;
         if (size <= s || (size - s) % ss)
-                return engine_fail(-EINVAL, "%s (%llu bytes) is too small or not a whole number of %u-byte sectors after the %llu-byte header",
+                return engine_fail(p->err, -EINVAL, "%s (%llu bytes) is too small or not a whole number of %u-byte sectors after the %llu-byte header",
                                    p->path, (unsigned long long) size, ss, (unsigned long long) s);
         struct luks_new ln = { .format = format, .sector_size = ss, .detached = detached, .data_size = size - s,
                                .vk = vk, .unlock = p->unlock, .keyslot = -1, .kdf = p->kdf,
@@ -68,7 +68,7 @@ static int format_fds(const struct engine_params *p, int data_fd, int hold_fd, b
         _cleanup_(freep) uint8_t *hdr = NULL;
         size_t h;
         if ((r = luks_build(&ln, &hdr, &h)) < 0)
-                return engine_fail(r, "cannot create the LUKS header: %s", strerror(-r));
+                return engine_fail(p->err, r, "cannot create the LUKS header: %s", strerror(-r));
         if (detached && ftruncate(hold_fd, 0) < 0)
                 return negative_errno();
         if ((r = pwrite_full(hold_fd, hdr, h, 0)) < 0)
@@ -80,13 +80,13 @@ static int format_fds(const struct engine_params *p, int data_fd, int hold_fd, b
 
 int engine_format(const struct engine_params *p, bool force) {
         _cleanup_(closep) int data_fd = -EBADF, hold_fd = -EBADF;
-        int r = engine_open_locked(p->path, 0, &data_fd);
+        int r = engine_open_locked(p->path, 0, &data_fd, p->err);
         if (r < 0)
                 return r;
         if (p->header_path) {
                 struct stat st;
                 bool exists = stat(p->header_path, &st) == 0;
-                if ((r = engine_open_locked(p->header_path, ENGINE_OPEN_HEADER | (exists ? 0 : ENGINE_OPEN_CREATE), &hold_fd)) < 0)
+                if ((r = engine_open_locked(p->header_path, ENGINE_OPEN_HEADER | (exists ? 0 : ENGINE_OPEN_CREATE), &hold_fd, p->err)) < 0)
                         return r;
                 r = format_fds(p, data_fd, hold_fd, force);
                 if (r < 0 && !exists)
@@ -99,9 +99,9 @@ int engine_format(const struct engine_params *p, bool force) {
                 struct job_super sb;
                 _cleanup_(secret_freep) struct secret *owned = NULL;
                 const struct secret *key = NULL;
-                if (job_key_get(p->job_key, false, &owned, &key) == 0 && engine_size(data_fd, &size) == 0 &&
+                if (job_key_get(p->job_key, false, &owned, &key, NULL) == 0 && engine_size(data_fd, &size) == 0 &&
                     job_read_super(data_fd, size, key, &sb) == 0)
-                        return engine_fail(-EINPROGRESS, "a vmcrypt job is in progress on %s: run vmcrypt disk resume", p->path);
+                        return engine_fail(p->err, -EINPROGRESS, "a vmcrypt job is in progress on %s: run vmcrypt disk resume", p->path);
         }
         return format_fds(p, data_fd, data_fd, force);
 }
@@ -110,15 +110,15 @@ int engine_create(const struct engine_params *p, uint64_t size) {
         enum disk_format format = p->format ? p->format : DISK_FORMAT_LUKS2;
         unsigned ss = p->sector_size ? p->sector_size : 512;
         if (size == 0 || size % ss)
-                return engine_fail(-EINVAL, "size %llu is not a non-zero multiple of the %u-byte sector size",
+                return engine_fail(p->err, -EINVAL, "size %llu is not a non-zero multiple of the %u-byte sector size",
                                    (unsigned long long) size, ss);
         uint64_t s = format == DISK_FORMAT_LUKS1 ? 2 << 20 : 16 << 20;
         _cleanup_(closep) int fd = -EBADF;
-        int r = engine_open_locked(p->path, ENGINE_OPEN_CREATE, &fd);
+        int r = engine_open_locked(p->path, ENGINE_OPEN_CREATE, &fd, p->err);
         if (r < 0)
                 return r;
         /* Sparse: only the header takes space. */
-        r = engine_check_space(fd, s);
+        r = engine_check_space(fd, s, p->err);
         if (r >= 0 && ftruncate(fd, (off_t) (s + size)) < 0)
                 r = negative_errno();
         if (r >= 0)

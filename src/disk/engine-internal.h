@@ -30,8 +30,8 @@ struct job {
         bool started;             /* the job area exists: the disk is changing */
 };
 
-/* Record a one-line explanation for engine_last_error() and return r. */
-int engine_fail(int r, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+/* Record a one-line explanation in e (the call's error; first one wins) and return r. */
+int engine_fail(struct error *e, int r, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
 
 /* Open and lock a file/device for a job (O_EXCL + mount check on block devices);
  * -EBUSY when another process holds it. */
@@ -39,11 +39,11 @@ enum {
         ENGINE_OPEN_CREATE = 1U << 0, /* O_CREAT|O_EXCL, mode 0600 */
         ENGINE_OPEN_HEADER = 1U << 1, /* a header file: no symlink, a regular file of ours */
 };
-int engine_open_locked(const char *path, unsigned how, int *ret_fd);
+int engine_open_locked(const char *path, unsigned how, int *ret_fd, struct error *err);
 /* Fail with -ENOSPC and a message unless `need` more bytes fit next to fd. */
-int engine_check_space(int fd, uint64_t need);
+int engine_check_space(int fd, uint64_t need, struct error *err);
 /* Same, for a regular file that will end up final_size bytes, all allocated. */
-int engine_check_final(int fd, uint64_t final_size);
+int engine_check_final(int fd, uint64_t final_size, struct error *err);
 /* Bytes of a file or device. */
 int engine_size(int fd, uint64_t *ret);
 
@@ -57,7 +57,7 @@ int engine_job_write(struct job *j, const uint8_t *old_hdr, const uint8_t *new_h
  * still in its old state and may have been used since. */
 int engine_job_unstarted(int hold_fd, const struct job_super *sb, const struct secret *key, bool *ret);
 /* Truncate the job area away (or remove a header file the job created). */
-int engine_job_rollback(int hold_fd, const char *header_path, const struct job_super *sb);
+int engine_job_rollback(int hold_fd, const char *header_path, const struct job_super *sb, struct error *err);
 /* Seal the finishing stamp into the last record of a new embedded header region
  * (hdr, len bytes; disguised), in memory: see engine-io.c. */
 int engine_stamp_header(const struct job *j, uint8_t *hdr, size_t len);

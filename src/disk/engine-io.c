@@ -21,19 +21,14 @@
 #include "shared/fd-util.h"
 #include "shared/log.h"
 
-static _Thread_local char last_error[512];
-
-int engine_fail(int r, const char *fmt, ...) {
+int engine_fail(struct error *e, int r, const char *fmt, ...) {
+        char text[sizeof(e->text)];
         va_list ap;
         va_start(ap, fmt);
-        vsnprintf(last_error, sizeof(last_error), fmt, ap);
+        vsnprintf(text, sizeof(text), fmt, ap);
         va_end(ap);
-        log_debug("engine: %s", last_error);
-        return r;
-}
-
-const char *engine_last_error(void) {
-        return last_error[0] ? last_error : NULL;
+        log_debug("engine: %s", text);
+        return error_set(e, r, "%s", text);
 }
 
 const char *disk_format_to_string(enum disk_format f) {
@@ -78,7 +73,7 @@ static bool dev_is_mounted(dev_t dev) {
         return found;
 }
 
-int engine_open_locked(const char *path, unsigned how, int *ret_fd) {
+int engine_open_locked(const char *path, unsigned how, int *ret_fd, struct error *err) {
         bool create = how & ENGINE_OPEN_CREATE;
         int flags = O_RDWR | O_CLOEXEC | O_NOCTTY;
         if (create)
@@ -93,26 +88,26 @@ int engine_open_locked(const char *path, unsigned how, int *ret_fd) {
                 /* O_EXCL on a block device fails while it is mounted or claimed. */
                 flags |= O_EXCL;
                 if (dev_is_mounted(st.st_rdev))
-                        return engine_fail(-EBUSY, "%s is mounted: unmount it first", path);
+                        return engine_fail(err, -EBUSY, "%s is mounted: unmount it first", path);
         }
         _cleanup_(closep) int fd = open(path, flags, 0600);
         if (fd < 0) {
                 int r = negative_errno();
                 if (r == -EBUSY)
-                        return engine_fail(r, "%s is in use (mounted or held by another program)", path);
+                        return engine_fail(err, r, "%s is in use (mounted or held by another program)", path);
                 if (r == -EEXIST)
-                        return engine_fail(r, "%s already exists: refusing to overwrite it", path);
+                        return engine_fail(err, r, "%s already exists: refusing to overwrite it", path);
                 if (r == -ELOOP)
-                        return engine_fail(-EACCES, "the header file %s is a symlink: name the file itself", path);
-                return engine_fail(r, "cannot open %s: %s", path, strerror(-r));
+                        return engine_fail(err, -EACCES, "the header file %s is a symlink: name the file itself", path);
+                return engine_fail(err, r, "cannot open %s: %s", path, strerror(-r));
         }
         if (how & ENGINE_OPEN_HEADER) {
                 if (fstat(fd, &st) < 0)
                         return negative_errno();
                 if (!S_ISREG(st.st_mode))
-                        return engine_fail(-EINVAL, "the header file %s is not a regular file", path);
+                        return engine_fail(err, -EINVAL, "the header file %s is not a regular file", path);
                 if (st.st_uid != geteuid())
-                        return engine_fail(-EACCES, "the header file %s belongs to uid %u, not to the user running "
+                        return engine_fail(err, -EACCES, "the header file %s belongs to uid %u, not to the user running "
                                            "vmcrypt (uid %u): another user could change it under the job",
                                            path, (unsigned) st.st_uid, (unsigned) geteuid());
         }
@@ -120,9 +115,9 @@ int engine_open_locked(const char *path, unsigned how, int *ret_fd) {
          * file conflicts with any of them, and with another vmcrypt job. */
         int r = fd_ofd_write_lock(fd, 0, 0);
         if (r == -EBUSY)
-                return engine_fail(r, "%s is in use by another process (a running VM or another vmcrypt job): stop it first", path);
+                return engine_fail(err, r, "%s is in use by another process (a running VM or another vmcrypt job): stop it first", path);
         if (r < 0)
-                return engine_fail(r, "cannot lock %s: %s", path, strerror(-r));
+                return engine_fail(err, r, "cannot lock %s: %s", path, strerror(-r));
         *ret_fd = TAKE_FD(fd);
         return 0;
 }
@@ -136,7 +131,7 @@ static void human(uint64_t v, char buf[static 32]) {
                 snprintf(buf, 32, "%llu bytes", (unsigned long long) v);
 }
 
-int engine_check_space(int fd, uint64_t need) {
+int engine_check_space(int fd, uint64_t need, struct error *err) {
         struct stat st;
         if (fstat(fd, &st) < 0)
                 return negative_errno();
@@ -151,12 +146,12 @@ int engine_check_space(int fd, uint64_t need) {
                 char a[32], b[32];
                 human(need, a);
                 human(have, b);
-                return engine_fail(-ENOSPC, "not enough free space: need %s, have %s", a, b);
+                return engine_fail(err, -ENOSPC, "not enough free space: need %s, have %s", a, b);
         }
         return 0;
 }
 
-int engine_check_final(int fd, uint64_t final_size) {
+int engine_check_final(int fd, uint64_t final_size, struct error *err) {
         struct stat st;
         if (fstat(fd, &st) < 0)
                 return negative_errno();
@@ -164,7 +159,7 @@ int engine_check_final(int fd, uint64_t final_size) {
                 return 0;
         /* Holes of a sparse image are filled too: ciphertext of zeros is not zero. */
         uint64_t allocated = (uint64_t) st.st_blocks * 512;
-        return engine_check_space(fd, final_size > allocated ? final_size - allocated : 0);
+        return engine_check_space(fd, final_size > allocated ? final_size - allocated : 0, err);
 }
 
 int engine_size(int fd, uint64_t *ret) {
@@ -198,7 +193,7 @@ static int job_area_fill(struct job *j, const uint8_t *old_hdr, const uint8_t *n
         uint64_t end = sb->jstart + sb->jsize;
         if (end > sb->orig_size && fallocate(fd, 0, (off_t) sb->orig_size, (off_t) (end - sb->orig_size)) < 0 &&
             errno == ENOSPC)
-                return engine_fail(-ENOSPC, "not enough free space for the job area");
+                return engine_fail(j->p->err, -ENOSPC, "not enough free space for the job area");
         if (old_hdr && (r = pwrite_full(fd, old_hdr, sb->old_hdr_len, (off_t) (sb->jstart + sb->old_hdr_off))) < 0)
                 return r;
         if (new_hdr && (r = pwrite_full(fd, new_hdr, sb->new_hdr_len, (off_t) (sb->jstart + sb->new_hdr_off))) < 0)
@@ -214,7 +209,7 @@ int engine_job_write(struct job *j, const uint8_t *old_hdr, const uint8_t *new_h
         const struct secret *key = j->key;
         int fd = j->hold_fd, r;
         if (!key)
-                return engine_fail(-EINVAL, "no job key: the host's job key is needed to start a job");
+                return engine_fail(j->p->err, -EINVAL, "no job key: the host's job key is needed to start a job");
         if (RAND_bytes(sb->id, sizeof(sb->id)) != 1)
                 return -EIO;
         /* A detached job's disk carries nothing of it: the area names its disk, so a
@@ -231,7 +226,7 @@ int engine_job_write(struct job *j, const uint8_t *old_hdr, const uint8_t *new_h
                 return r;
         r = job_area_fill(j, old_hdr, new_hdr, head);
         if (r < 0) {
-                (void) engine_job_rollback(fd, j->p->header_path, sb);
+                (void) engine_job_rollback(fd, j->p->header_path, sb, j->p->err);
                 return r;
         }
         uint8_t blk[JOB_BLOCK] = { 0 };
@@ -449,14 +444,14 @@ int engine_job_unstarted(int hold_fd, const struct job_super *sb, const struct s
         return 0;
 }
 
-int engine_job_rollback(int hold_fd, const char *header_path, const struct job_super *sb) {
+int engine_job_rollback(int hold_fd, const char *header_path, const struct job_super *sb, struct error *err) {
         uint64_t size;
         int r = engine_size(hold_fd, &size);
         if (r < 0)
                 return r;
         /* job_read_super checked this already; a rollback must never grow a file. */
         if (sb->orig_size > size)
-                return engine_fail(-EBADMSG, "the job area says the file was %llu bytes, more than its %llu now: "
+                return engine_fail(err, -EBADMSG, "the job area says the file was %llu bytes, more than its %llu now: "
                                    "refusing to roll back", (unsigned long long) sb->orig_size, (unsigned long long) size);
         if (sb->detached && sb->op == ENGINE_OP_ENCRYPT && sb->orig_size == 0 && header_path) {
                 /* the header file was ours: nothing of the job may remain */

@@ -278,7 +278,7 @@ static int hotzone_recover(struct pass *ps, uint8_t *buf, uint64_t *hashes) {
         const struct job_super *sb = &j->sb;
         uint64_t hs = j->ck.hz_start, hl = j->ck.hz_len, off = sb->src_offset;
         if (hl > sb->hotzone || hs + hl > sb->data_size || hl % ps->ss || hs % ps->ss)
-                return engine_fail(-EBADMSG, "job checkpoint is inconsistent");
+                return engine_fail(ps->j->p->err, -EBADMSG, "job checkpoint is inconsistent");
         int r = pread_full(j->data_fd, buf, hl, (off_t) (off + hs));
         if (r < 0)
                 return r;
@@ -299,7 +299,7 @@ static int hotzone_recover(struct pass *ps, uint8_t *buf, uint64_t *hashes) {
                         if (job_block_hash(sec + u, JOB_HASH_UNIT) == want)
                                 memcpy(sec + u, fwd + u, JOB_HASH_UNIT);  /* old: transform */
                         else if (job_block_hash(inv + u, JOB_HASH_UNIT) != want) {
-                                r = engine_fail(-EUCLEAN, "data at offset %llu is neither its old nor its new content: the disk was changed outside vmcrypt",
+                                r = engine_fail(ps->j->p->err, -EUCLEAN, "data at offset %llu is neither its old nor its new content: the disk was changed outside vmcrypt",
                                                 (unsigned long long) (hs + s + u));
                                 break;
                         }                                                  /* else new: keep */

@@ -51,11 +51,12 @@ int engine_disguised_status(int fd, uint64_t size, struct engine_status *ret) {
         return 0;
 }
 
-static int status_job(int fd, const struct job_super *sb, const struct secret *key, struct engine_status *st) {
+static int status_job(int fd, const struct job_super *sb, const struct secret *key, struct engine_status *st,
+                      struct error *err) {
         struct job_ckpt ck;
         int r = job_read_ckpt(fd, sb, key, &ck);
         if (r < 0)
-                return engine_fail(r, "both checkpoint records of the job are damaged");
+                return engine_fail(err, r, "both checkpoint records of the job are damaged");
         bool use_new = sb->op != ENGINE_OP_DECRYPT;
         uint64_t off = use_new ? sb->new_hdr_off : sb->old_hdr_off;
         uint64_t len = use_new ? sb->new_hdr_len : sb->old_hdr_len;
@@ -65,7 +66,7 @@ static int status_job(int fd, const struct job_super *sb, const struct secret *k
         if ((r = pread_full(fd, buf, len, (off_t) (sb->jstart + off))) < 0)
                 return r;
         if ((r = status_from_buffer(buf, len, st)) < 0)
-                return engine_fail(-EBADMSG, "the header copy in the job area is damaged");
+                return engine_fail(err, -EBADMSG, "the header copy in the job area is damaged");
         st->job = sb->op;
         st->detached = sb->detached;
         st->job_data_dev = sb->data_dev;
@@ -79,19 +80,19 @@ static int status_job(int fd, const struct job_super *sb, const struct secret *k
 }
 
 static int status_once(const char *path, const char *header_path, const struct secret *key,
-                       struct engine_status *ret) {
+                       struct engine_status *ret, struct error *err) {
         struct engine_status st = { 0 };
         _cleanup_(closep) int data_fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY);
         if (data_fd < 0) {
                 int r = negative_errno();
-                return engine_fail(r, "cannot open %s: %s", path, strerror(-r));
+                return engine_fail(err, r, "cannot open %s: %s", path, strerror(-r));
         }
         _cleanup_(closep) int hdr_fd = -EBADF;
         if (header_path) {
                 hdr_fd = open(header_path, O_RDONLY | O_CLOEXEC | O_NOCTTY);
                 if (hdr_fd < 0 && errno != ENOENT) {
                         int r = negative_errno();
-                        return engine_fail(r, "cannot open %s: %s", header_path, strerror(-r));
+                        return engine_fail(err, r, "cannot open %s: %s", header_path, strerror(-r));
                 }
         }
         int hold = hdr_fd >= 0 ? hdr_fd : data_fd;
@@ -104,16 +105,16 @@ static int status_once(const char *path, const char *header_path, const struct s
         struct job_super sb;
         r = job_read_super(hold, size, key, &sb);
         if (r == -EBADMSG)
-                return engine_fail(r, "the job area at the end of %s is damaged", hold_path);
+                return engine_fail(err, r, "the job area at the end of %s is damaged", hold_path);
         if (r == -EKEYREJECTED) {
                 st.foreign_job = true;
                 r = -ENODATA;
         }
         bool unstarted = false;
         if (r == 0 && (r = engine_job_unstarted(hold, &sb, key, &unstarted)) < 0)
-                return engine_fail(r, "both checkpoint records of the job on %s are damaged", hold_path);
+                return engine_fail(err, r, "both checkpoint records of the job on %s are damaged", hold_path);
         if (r == 0 && !unstarted) {
-                if ((r = status_job(hold, &sb, key, &st)) < 0)
+                if ((r = status_job(hold, &sb, key, &st, err)) < 0)
                         return r;
                 *ret = st;
                 return 0;
@@ -174,7 +175,7 @@ static int status_once(const char *path, const char *header_path, const struct s
         _cleanup_(crypt_freep) struct crypt_device *cd = NULL;
         r = luks_load_path(hold_path, &cd);
         if (r < 0)
-                return engine_fail(-EUCLEAN, "the LUKS header of %s is corrupted (both copies)", hold_path);
+                return engine_fail(err, -EUCLEAN, "the LUKS header of %s is corrupted (both copies)", hold_path);
         if ((r = luks_fill_status(cd, &st)) < 0)
                 return r;
         st.encrypted = true;
@@ -184,10 +185,11 @@ static int status_once(const char *path, const char *header_path, const struct s
         return 0;
 }
 
-int engine_status(const char *path, const char *header_path, const struct secret *job_key, struct engine_status *ret) {
+int engine_status(const char *path, const char *header_path, const struct secret *job_key, struct engine_status *ret,
+                  struct error *err) {
         _cleanup_(secret_freep) struct secret *owned = NULL;
         const struct secret *key = NULL;
-        int r = job_key_get(job_key, false, &owned, &key);
+        int r = job_key_get(job_key, false, &owned, &key, err);
         if (r < 0)
                 return r;
         /* Status takes no lock (it must work while a job runs), so it can read the
@@ -195,22 +197,28 @@ int engine_status(const char *path, const char *header_path, const struct secret
          * job's marker began to overwrite the header: both header copies then look
          * damaged. A job that just started is found on a second look. */
         for (int tries = 0;; tries++) {
-                r = status_once(path, header_path, key, ret);
-                if (r != -EUCLEAN || tries == 2)
+                /* Only the last look's explanation counts. */
+                struct error look = { 0 };
+                r = status_once(path, header_path, key, ret, &look);
+                if (r != -EUCLEAN || tries == 2) {
+                        if (r < 0 && error_text(&look))
+                                (void) error_set(err, r, "%s", look.text);
                         return r;
+                }
                 struct timespec pause = { 0, 20 * 1000 * 1000 };
                 (void) nanosleep(&pause, NULL);
         }
 }
 
 int engine_job_header(const char *path, const char *header_path, const struct secret *job_key,
-                      struct crypt_device **ret_cd, int *ret_memfd) {
+                      struct crypt_device **ret_cd, int *ret_memfd, struct error *err) {
         _cleanup_(secret_freep) struct secret *owned = NULL;
         const struct secret *key = NULL;
-        int kr = job_key_get(job_key, false, &owned, &key);
+        int kr = job_key_get(job_key, false, &owned, &key, err);
         if (kr < 0)
                 return kr;
-        struct job j = { .data_fd = -EBADF, .hold_fd = -EBADF };
+        const struct engine_params p = { .path = path, .header_path = header_path, .err = err };
+        struct job j = { .p = &p, .data_fd = -EBADF, .hold_fd = -EBADF };
         _cleanup_(closep) int fd = open(header_path ? header_path : path, O_RDONLY | O_CLOEXEC);
         if (fd < 0)
                 return negative_errno();

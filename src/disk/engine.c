@@ -78,7 +78,7 @@ static int holder_probe(int fd, const struct secret *key, bool embedded, enum ho
 
 /* Roll back a job that never started changing the disk (see engine_job_unstarted).
  * Returns 1 when it did. */
-static int settle_unstarted(int fd, const char *header_path, const struct secret *key) {
+static int settle_unstarted(int fd, const char *header_path, const struct secret *key, struct error *err) {
         uint64_t size;
         struct job_super sb;
         bool unstarted = false;
@@ -89,20 +89,21 @@ static int settle_unstarted(int fd, const char *header_path, const struct secret
                 return 0;
         if (engine_job_unstarted(fd, &sb, key, &unstarted) < 0 || !unstarted)
                 return 0;
-        r = engine_job_rollback(fd, header_path, &sb);
+        r = engine_job_rollback(fd, header_path, &sb, err);
         return r < 0 ? r : 1;
 }
 
-static int refuse_busy_or_luks(int fd, const char *path, const struct secret *key, bool embedded, bool luks_is_error) {
+static int refuse_busy_or_luks(int fd, const char *path, const struct secret *key, bool embedded, bool luks_is_error,
+                               struct error *err) {
         enum holder_kind k;
         char v = '2';
         int r = holder_probe(fd, key, embedded, &k, &v);
         if (r < 0)
                 return r;
         if (k == HOLDER_JOB || k == HOLDER_DISGUISED)
-                return engine_fail(-EINPROGRESS, "a vmcrypt job is in progress on %s: run vmcrypt disk resume", path);
+                return engine_fail(err, -EINPROGRESS, "a vmcrypt job is in progress on %s: run vmcrypt disk resume", path);
         if (k == HOLDER_LUKS && luks_is_error)
-                return engine_fail(-EEXIST, "%s is already a LUKS%c volume", path, v);
+                return engine_fail(err, -EEXIST, "%s is already a LUKS%c volume", path, v);
         return 0;
 }
 
@@ -206,10 +207,10 @@ static int job_run(struct job *j) {
 static int job_open(struct job *j, const struct engine_params *p, bool create_header, bool new_job) {
         j->p = p;
         j->data_fd = j->hold_fd = -EBADF;
-        int r = job_key_get(p->job_key, new_job, &j->owned_key, &j->key);
+        int r = job_key_get(p->job_key, new_job, &j->owned_key, &j->key, p->err);
         if (r < 0)
                 return r;
-        r = engine_open_locked(p->path, 0, &j->data_fd);
+        r = engine_open_locked(p->path, 0, &j->data_fd, p->err);
         if (r < 0)
                 return r;
         if (!p->header_path) {
@@ -220,32 +221,32 @@ static int job_open(struct job *j, const struct engine_params *p, bool create_he
                 struct stat st;
                 bool exists = stat(p->header_path, &st) == 0;
                 if (exists && st.st_size > 0) {
-                        r = engine_open_locked(p->header_path, ENGINE_OPEN_HEADER, &j->hold_fd);
+                        r = engine_open_locked(p->header_path, ENGINE_OPEN_HEADER, &j->hold_fd, p->err);
                         if (r < 0)
                                 return r;
-                        r = settle_unstarted(j->hold_fd, p->header_path, j->key);
+                        r = settle_unstarted(j->hold_fd, p->header_path, j->key, p->err);
                         if (r < 0)
                                 return r;
                         if (r > 0) { /* an aborted start of ours: begin afresh */
                                 close(j->hold_fd);
                                 j->hold_fd = -EBADF;
                                 exists = stat(p->header_path, &st) == 0;
-                                return engine_open_locked(p->header_path, ENGINE_OPEN_HEADER | (exists ? 0 : ENGINE_OPEN_CREATE), &j->hold_fd);
+                                return engine_open_locked(p->header_path, ENGINE_OPEN_HEADER | (exists ? 0 : ENGINE_OPEN_CREATE), &j->hold_fd, p->err);
                         }
-                        r = refuse_busy_or_luks(j->hold_fd, p->header_path, j->key, false, true);
+                        r = refuse_busy_or_luks(j->hold_fd, p->header_path, j->key, false, true, p->err);
                         if (r < 0)
                                 return r;
-                        return engine_fail(-EEXIST, "header file %s already exists and is not empty", p->header_path);
+                        return engine_fail(p->err, -EEXIST, "header file %s already exists and is not empty", p->header_path);
                 }
                 j->created_header = !exists;
-                return engine_open_locked(p->header_path, ENGINE_OPEN_HEADER | (exists ? 0 : ENGINE_OPEN_CREATE), &j->hold_fd);
+                return engine_open_locked(p->header_path, ENGINE_OPEN_HEADER | (exists ? 0 : ENGINE_OPEN_CREATE), &j->hold_fd, p->err);
         }
-        return engine_open_locked(p->header_path, ENGINE_OPEN_HEADER, &j->hold_fd);
+        return engine_open_locked(p->header_path, ENGINE_OPEN_HEADER, &j->hold_fd, p->err);
 }
 
-static int check_sector(uint64_t n, unsigned ss, const char *path) {
+static int check_sector(uint64_t n, unsigned ss, const char *path, struct error *err) {
         if (n == 0 || n % ss)
-                return engine_fail(-EINVAL, "the size of %s (%llu bytes) is not a non-zero multiple of the %u-byte sector size",
+                return engine_fail(err, -EINVAL, "the size of %s (%llu bytes) is not a non-zero multiple of the %u-byte sector size",
                                    path, (unsigned long long) n, ss);
         return 0;
 }
@@ -258,7 +259,7 @@ static int refuse_container(int fd, uint64_t size, const struct engine_params *p
         int r = image_format_probe(fd, size, &name);
         if (r <= 0 || p->force_raw)
                 return r;
-        return engine_fail(-EMEDIUMTYPE,
+        return engine_fail(p->err, -EMEDIUMTYPE,
                            "%s is a %s image, not a raw disk: convert it to raw first "
                            "('qemu-img convert -O raw %s IMAGE.raw') and encrypt that; if it is a raw "
                            "disk whose guest wrote these bytes, pass --force-raw",
@@ -270,26 +271,26 @@ int engine_encrypt(const struct engine_params *p) {
         unsigned ss = p->sector_size ? p->sector_size : 512;
         const char *why;
         if (disk_sector_size_check(format, ss, &why) < 0)
-                return engine_fail(-EINVAL, "%s", why);
+                return engine_fail(p->err, -EINVAL, "%s", why);
         _cleanup_(job_cleanup) struct job j = { .data_fd = -EBADF, .hold_fd = -EBADF };
         int r = job_open(&j, p, true, true);
         if (r < 0)
                 return r;
         bool detached = p->header_path != NULL;
         if (!detached && fd_is_block_device(j.data_fd) > 0)
-                return engine_fail(-EINVAL, "%s is a block device: there is no room for a header in front; use --header FILE", p->path);
+                return engine_fail(p->err, -EINVAL, "%s is a block device: there is no room for a header in front; use --header FILE", p->path);
         uint64_t n;
         if ((r = engine_size(j.data_fd, &n)) < 0)
                 return r;
-        if (!detached && (r = settle_unstarted(j.data_fd, NULL, j.key)) > 0)
+        if (!detached && (r = settle_unstarted(j.data_fd, NULL, j.key, p->err)) > 0)
                 r = engine_size(j.data_fd, &n);
         if (r < 0)
                 return r;
-        if ((r = refuse_busy_or_luks(j.data_fd, p->path, j.key, true, true)) < 0)
+        if ((r = refuse_busy_or_luks(j.data_fd, p->path, j.key, true, true, p->err)) < 0)
                 return r;
         if ((r = refuse_container(j.data_fd, n, p)) < 0)
                 return r;
-        if ((r = check_sector(n, ss, p->path)) < 0)
+        if ((r = check_sector(n, ss, p->path, p->err)) < 0)
                 return r;
 
         if ((r = engine_new_volume_key(&j.new_vk)) < 0)
@@ -300,7 +301,7 @@ int engine_encrypt(const struct engine_params *p) {
                                .hook = p->header_hook, .hook_userdata = p->hook_userdata };
         size_t h;
         if ((r = luks_build(&ln, &j.new_hdr, &h)) < 0)
-                return engine_fail(r, "cannot create the LUKS header: %s", strerror(-r));
+                return engine_fail(p->err, r, "cannot create the LUKS header: %s", strerror(-r));
         luks_disguise(j.new_hdr, h, 'e');
 
         struct job_super *sb = &j.sb;
@@ -325,9 +326,9 @@ int engine_encrypt(const struct engine_params *p) {
                 sb->hotzone = MIN(ENGINE_HOTZONE, ALIGN_UP(n, JOB_BLOCK));
                 engine_job_layout(sb);
         }
-        if ((r = engine_check_final(j.hold_fd, sb->jstart + sb->jsize)) < 0)
+        if ((r = engine_check_final(j.hold_fd, sb->jstart + sb->jsize, p->err)) < 0)
                 return r;
-        if (detached && (r = engine_check_final(j.data_fd, n)) < 0)
+        if (detached && (r = engine_check_final(j.data_fd, n, p->err)) < 0)
                 return r;
         if ((r = engine_job_write(&j, NULL, j.new_hdr, j.head, detached ? 0 : n)) < 0)
                 return r;
@@ -339,18 +340,18 @@ int engine_encrypt(const struct engine_params *p) {
  * gives for a plain, truncated or damaged holder. */
 static int load_existing(struct job *j, const char *hold_path, struct crypt_device **ret) {
         int r;
-        if ((r = settle_unstarted(j->hold_fd, j->p->header_path, j->key)) < 0)
+        if ((r = settle_unstarted(j->hold_fd, j->p->header_path, j->key, j->p->err)) < 0)
                 return r;
-        if ((r = refuse_busy_or_luks(j->hold_fd, hold_path, j->key, !j->p->header_path, false)) < 0)
+        if ((r = refuse_busy_or_luks(j->hold_fd, hold_path, j->key, !j->p->header_path, false, j->p->err)) < 0)
                 return r;
         _cleanup_(crypt_freep) struct crypt_device *cd = NULL;
         r = luks_load_path(hold_path, &cd);
         if (r == -ENODEV)
-                return engine_fail(r, "%s is not a LUKS volume (no LUKS header found)", hold_path);
+                return engine_fail(j->p->err, r, "%s is not a LUKS volume (no LUKS header found)", hold_path);
         if (r == -ERANGE)
-                return engine_fail(-EBADMSG, "%s is truncated: it is shorter than its LUKS header says (restore the missing end of the file)", hold_path);
+                return engine_fail(j->p->err, -EBADMSG, "%s is truncated: it is shorter than its LUKS header says (restore the missing end of the file)", hold_path);
         if (r < 0)
-                return engine_fail(-EUCLEAN, "the LUKS header of %s is corrupted (both copies): restore it from a header backup", hold_path);
+                return engine_fail(j->p->err, -EUCLEAN, "the LUKS header of %s is corrupted (both copies): restore it from a header backup", hold_path);
         *ret = TAKE_PTR(cd);
         return 0;
 }
@@ -368,20 +369,20 @@ static int open_existing(struct job *j, const struct engine_params *p, struct cr
         if ((r = luks_fill_status(cd, st)) < 0)
                 return r;
         if (strcmp(st->cipher, "aes-xts-plain64") != 0 || st->key_bits != 512)
-                return engine_fail(-EINVAL, "%s uses %s with a %u-bit key; vmcrypt handles aes-xts-plain64 with 512-bit keys",
+                return engine_fail(p->err, -EINVAL, "%s uses %s with a %u-bit key; vmcrypt handles aes-xts-plain64 with 512-bit keys",
                                    hold_path, st->cipher, st->key_bits);
         if (!p->header_path && st->data_offset == 0)
-                return engine_fail(-EINVAL, "%s has a detached header: pass --header FILE", p->path);
+                return engine_fail(p->err, -EINVAL, "%s has a detached header: pass --header FILE", p->path);
         r = luks_unlock(cd, p->unlock, &j->old_vk, ret_slot);
         if (r == -EPERM)
-                return engine_fail(r, "wrong key: no keyslot of %s opens with it", hold_path);
+                return engine_fail(p->err, r, "wrong key: no keyslot of %s opens with it", hold_path);
         if (r < 0)
-                return engine_fail(r, "cannot unlock %s: %s", hold_path, strerror(-r));
+                return engine_fail(p->err, r, "cannot unlock %s: %s", hold_path, strerror(-r));
         uint64_t size;
         if ((r = engine_size(j->data_fd, &size)) < 0)
                 return r;
         if (size < st->data_offset + st->sector_size || (size - st->data_offset) % st->sector_size)
-                return engine_fail(-EBADMSG, "%s is truncated: %llu bytes do not hold a %llu-byte header plus whole %u-byte sectors",
+                return engine_fail(p->err, -EBADMSG, "%s is truncated: %llu bytes do not hold a %llu-byte header plus whole %u-byte sectors",
                                    p->path, (unsigned long long) size, (unsigned long long) st->data_offset,
                                    st->sector_size);
         st->data_size = size - st->data_offset;
@@ -438,9 +439,9 @@ int engine_decrypt(const struct engine_params *p) {
                 sb->hotzone = MIN(ENGINE_HOTZONE, ALIGN_UP(n, JOB_BLOCK));
         }
         engine_job_layout(sb);
-        if ((r = engine_check_final(j.hold_fd, sb->jstart + sb->jsize)) < 0)
+        if ((r = engine_check_final(j.hold_fd, sb->jstart + sb->jsize, p->err)) < 0)
                 return r;
-        if (detached && (r = engine_check_final(j.data_fd, sb->src_offset + n)) < 0)
+        if (detached && (r = engine_check_final(j.data_fd, sb->src_offset + n, p->err)) < 0)
                 return r;
         /* detached: backward from the end; shift: forward from the start */
         if ((r = engine_job_write(&j, old_hdr, NULL, j.head, detached ? n : 0)) < 0)
@@ -483,7 +484,7 @@ int engine_reencrypt(const struct engine_params *p) {
                                .hook = p->header_hook, .hook_userdata = p->hook_userdata };
         size_t hn;
         if ((r = luks_build(&ln, &j.new_hdr, &hn)) < 0)
-                return engine_fail(r, "cannot create the new LUKS header: %s", strerror(-r));
+                return engine_fail(p->err, r, "cannot create the new LUKS header: %s", strerror(-r));
         luks_disguise(j.new_hdr, hn, 'r');
         struct job_super *sb = &j.sb;
         *sb = (struct job_super) { .op = ENGINE_OP_REENCRYPT, .layout = JOB_LAYOUT_INPLACE, .format = st.format,
@@ -494,9 +495,9 @@ int engine_reencrypt(const struct engine_params *p) {
                                    .jstart = ALIGN_UP(hold_size, JOB_BLOCK), .orig_size = hold_size,
                                    .hotzone = MIN(ENGINE_HOTZONE, ALIGN_UP(n, JOB_BLOCK)) };
         engine_job_layout(sb);
-        if ((r = engine_check_final(j.hold_fd, sb->jstart + sb->jsize)) < 0)
+        if ((r = engine_check_final(j.hold_fd, sb->jstart + sb->jsize, p->err)) < 0)
                 return r;
-        if (detached && (r = engine_check_final(j.data_fd, sb->src_offset + n)) < 0)
+        if (detached && (r = engine_check_final(j.data_fd, sb->src_offset + n, p->err)) < 0)
                 return r;
         if ((r = engine_job_write(&j, old_hdr, j.new_hdr, NULL, 0)) < 0)
                 return r;
@@ -539,13 +540,13 @@ static int convert_once(const struct engine_params *p, enum disk_format to) {
         if (st.format == to)
                 return 1;
         if (!detached && st.data_offset == 0)
-                return engine_fail(-EINVAL, "%s has a detached header: pass --header FILE", p->path);
+                return engine_fail(p->err, -EINVAL, "%s has a detached header: pass --header FILE", p->path);
         uint64_t h, hold_size, size;
         if ((r = luks_region_size(cd, &h)) < 0 || (r = engine_size(j.hold_fd, &hold_size)) < 0 ||
             (r = engine_size(j.data_fd, &size)) < 0)
                 return r;
         if (h > hold_size || size < st.data_offset + st.sector_size || (size - st.data_offset) % st.sector_size)
-                return engine_fail(-EBADMSG, "%s is truncated: it does not hold its %llu-byte header region and whole "
+                return engine_fail(p->err, -EBADMSG, "%s is truncated: it does not hold its %llu-byte header region and whole "
                                    "%u-byte sectors of data", hold_path, (unsigned long long) h, st.sector_size);
         uint64_t n = size - st.data_offset;
         _cleanup_(freep) uint8_t *old_hdr = NULL;
@@ -559,18 +560,18 @@ static int convert_once(const struct engine_params *p, enum disk_format to) {
         if (p->unlock) {
                 r = luks_unlock(cd, p->unlock, &j.old_vk, NULL);
                 if (r == -EPERM)
-                        return engine_fail(r, "wrong key: no keyslot of %s opens with it", hold_path);
+                        return engine_fail(p->err, r, "wrong key: no keyslot of %s opens with it", hold_path);
                 if (r < 0)
-                        return engine_fail(r, "cannot unlock %s: %s", hold_path, strerror(-r));
+                        return engine_fail(p->err, r, "cannot unlock %s: %s", hold_path, strerror(-r));
         }
         char why[512] = "";
         size_t hn;
         r = luks_convert(cd, plain, h, to, p->unlock, p->iter_time_ms, &j.new_hdr, &hn, why, sizeof(why));
         if (r < 0)
-                return engine_fail(r, "cannot convert %s to %s: %s", hold_path, disk_format_to_string(to),
+                return engine_fail(p->err, r, "cannot convert %s to %s: %s", hold_path, disk_format_to_string(to),
                                    why[0] ? why : strerror(-r));
         if (p->unlock && (r = same_volume_key(j.old_vk, j.new_hdr, hn, p->unlock)) < 0)
-                return engine_fail(r, "the converted header of %s does not give the volume key the old one gives "
+                return engine_fail(p->err, r, "the converted header of %s does not give the volume key the old one gives "
                                    "with this key: nothing was changed", hold_path);
         luks_disguise(j.new_hdr, hn, 'c');
         struct job_super *sb = &j.sb;
@@ -582,7 +583,7 @@ static int convert_once(const struct engine_params *p, enum disk_format to) {
                                    .jstart = ALIGN_UP(hold_size, JOB_BLOCK), .orig_size = hold_size,
                                    .hotzone = JOB_BLOCK };
         engine_job_layout(sb);
-        if ((r = engine_check_final(j.hold_fd, sb->jstart + sb->jsize)) < 0)
+        if ((r = engine_check_final(j.hold_fd, sb->jstart + sb->jsize, p->err)) < 0)
                 return r;
         if ((r = engine_job_write(&j, old_hdr, j.new_hdr, NULL, 0)) < 0)
                 return r;
@@ -600,15 +601,15 @@ static int convert_once(const struct engine_params *p, enum disk_format to) {
 
 int engine_convert(const struct engine_params *p, enum disk_format to) {
         if (to != DISK_FORMAT_LUKS1 && to != DISK_FORMAT_LUKS2)
-                return engine_fail(-EINVAL, "convert to luks1 or luks2");
+                return engine_fail(p->err, -EINVAL, "convert to luks1 or luks2");
         int r = convert_once(p, to);
         if (r != -EINPROGRESS)
                 return r;
         /* Run again after a crash: finish our own interrupted convert, then look
          * again (it may have been rolled back). Other jobs are refused. */
         struct engine_status st;
-        if (engine_status(p->path, p->header_path, p->job_key, &st) < 0 || st.job != ENGINE_OP_CONVERT)
-                return engine_fail(-EINPROGRESS, "a vmcrypt job is in progress on %s: run vmcrypt disk resume",
+        if (engine_status(p->path, p->header_path, p->job_key, &st, p->err) < 0 || st.job != ENGINE_OP_CONVERT)
+                return engine_fail(p->err, -EINPROGRESS, "a vmcrypt job is in progress on %s: run vmcrypt disk resume",
                                    p->header_path ? p->header_path : p->path);
         if ((r = engine_resume(p)) < 0)
                 return r;
@@ -620,10 +621,10 @@ static int unlock_copy(struct job *j, bool new_header, struct secret **ret) {
         _cleanup_(closep) int memfd = -EBADF;
         int r = engine_job_load_header(j, new_header, &cd, &memfd);
         if (r < 0)
-                return engine_fail(-EBADMSG, "the header copy in the job area is damaged");
+                return engine_fail(j->p->err, -EBADMSG, "the header copy in the job area is damaged");
         r = luks_unlock(cd, j->p->unlock, ret, NULL);
         if (r == -EPERM)
-                return engine_fail(r, "wrong key: the key of this job's volume does not open it");
+                return engine_fail(j->p->err, r, "wrong key: the key of this job's volume does not open it");
         return r;
 }
 
@@ -641,9 +642,9 @@ int engine_resume(const struct engine_params *p) {
                 return r;
         r = job_read_super(j.hold_fd, size, j.key, &j.sb);
         if (r == -EBADMSG)
-                return engine_fail(r, "the job area at the end of %s is damaged: cannot resume", hold_path);
+                return engine_fail(p->err, r, "the job area at the end of %s is damaged: cannot resume", hold_path);
         if (r == -EKEYREJECTED)
-                return engine_fail(-EBADMSG, "the end of %s looks like a vmcrypt job area, but not one this host wrote "
+                return engine_fail(p->err, -EBADMSG, "the end of %s looks like a vmcrypt job area, but not one this host wrote "
                                    "(its seal does not verify under %s/%s): a guest may have forged it, or the "
                                    "job was started on another host (resume it with a copy of that host's job key) "
                                    "or by an older vmcrypt (finish it with that version)",
@@ -664,19 +665,19 @@ int engine_resume(const struct engine_params *p) {
                 return r;
         bool unstarted = false;
         if ((r = engine_job_unstarted(j.hold_fd, &j.sb, j.key, &unstarted)) < 0)
-                return engine_fail(r, "both checkpoint records of the job on %s are damaged", hold_path);
+                return engine_fail(p->err, r, "both checkpoint records of the job on %s are damaged", hold_path);
         if (unstarted) {
-                r = engine_job_rollback(j.hold_fd, p->header_path, &j.sb);
+                r = engine_job_rollback(j.hold_fd, p->header_path, &j.sb, p->err);
                 return r < 0 ? r : 2; /* rolled back: the disk is as it was */
         }
         if ((r = job_read_ckpt(j.hold_fd, &j.sb, j.key, &j.ck)) < 0)
-                return engine_fail(r, "both checkpoint records of the job on %s are damaged", hold_path);
+                return engine_fail(p->err, r, "both checkpoint records of the job on %s are damaged", hold_path);
         /* Writing a new header that the job area holds needs no key (a convert has
          * none to give): only decrypt's last step decrypts data. */
         if ((j.ck.phase == JOB_PHASE_FINALIZE && j.sb.op != ENGINE_OP_DECRYPT) || j.sb.op == ENGINE_OP_CONVERT)
                 return engine_finalize(&j);
         if (!p->unlock)
-                return engine_fail(-EINVAL, "a key is needed to resume the job on %s", hold_path);
+                return engine_fail(p->err, -EINVAL, "a key is needed to resume the job on %s", hold_path);
         if (j.sb.op != ENGINE_OP_ENCRYPT && (r = unlock_copy(&j, false, &j.old_vk)) < 0)
                 return r;
         if (j.sb.op != ENGINE_OP_DECRYPT && (r = unlock_copy(&j, true, &j.new_vk)) < 0)
@@ -691,7 +692,7 @@ int engine_resume(const struct engine_params *p) {
         if ((r = engine_size(j.data_fd, &dsize)) < 0)
                 return r;
         if (dsize < MAX(j.sb.src_offset, j.sb.dst_offset) + j.sb.data_size && !(j.sb.layout == JOB_LAYOUT_SHIFT))
-                return engine_fail(-EBADMSG, "%s is smaller than the job expects", p->path);
+                return engine_fail(p->err, -EBADMSG, "%s is smaller than the job expects", p->path);
         if (j.ck.phase == JOB_PHASE_FINALIZE)
                 return engine_finalize(&j);
         return job_run(&j);

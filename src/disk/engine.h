@@ -16,12 +16,13 @@
  *   -EINVAL       bad parameters (size not a multiple of the sector size, ...)
  *   -ECANCELED    stopped by the progress callback (pause, cancel): resume finishes it
  *   -EMEDIUMTYPE  encrypt: the image is a container (qcow2, VMDK, ...), not a raw disk
- * engine_last_error() gives a one-line human explanation of the last failure. */
+ * The struct error given with the call (engine_params.err) explains a failure in one line. */
 #pragma once
 
 #include <stdbool.h>
 #include <stdint.h>
 
+#include "shared/error.h"
 #include "shared/secret.h"
 
 struct crypt_device;
@@ -91,6 +92,8 @@ struct engine_params {
         engine_progress_fn progress; /* optional, called from the engine's thread after
                                       * every chunk (up to 8-64 MiB); may pause or cancel */
         void *progress_userdata;
+        struct error *err;           /* where a failure is explained (e.g. "not enough
+                                      * free space: need 16.0 MiB, have 3.0 MiB"); may be NULL */
 };
 
 /* Encrypt a plaintext image/device in place into a new LUKS volume. */
@@ -157,7 +160,8 @@ struct engine_status {
  * the host's job key, or NULL for the state directory's: a job area, marker or
  * disguised header it does not vouch for is reported as foreign_job, and the disk
  * as what the rest of it is. */
-int engine_status(const char *path, const char *header_path, const struct secret *job_key, struct engine_status *ret);
+int engine_status(const char *path, const char *header_path, const struct secret *job_key, struct engine_status *ret,
+                  struct error *err);
 
 /* The LUKS header kept in the job area of an interrupted job (the new header for
  * encrypt/reencrypt, the old one for decrypt: the one that carries the volume's
@@ -165,7 +169,7 @@ int engine_status(const char *path, const char *header_path, const struct secret
  * and resume can get its key. crypt_free the device, then close *ret_memfd.
  * -ENODATA when there is no job on the disk. */
 int engine_job_header(const char *path, const char *header_path, const struct secret *job_key,
-                      struct crypt_device **ret_cd, int *ret_memfd);
+                      struct crypt_device **ret_cd, int *ret_memfd, struct error *err);
 
 const char *disk_format_to_string(enum disk_format f);
 /* The one rule for encryption sector sizes: 512 or 4096, and LUKS1 only 512.
@@ -173,6 +177,3 @@ const char *disk_format_to_string(enum disk_format f);
 int disk_sector_size_check(enum disk_format format, unsigned sector_size, const char **ret_msg);
 const char *engine_operation_to_string(enum engine_operation op);
 
-/* A one-line explanation of the last error returned by the engine in this thread
- * (e.g. "not enough free space: need 16.0 MiB, have 3.0 MiB"), or NULL. */
-const char *engine_last_error(void);

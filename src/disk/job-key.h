@@ -12,6 +12,7 @@
 
 #include <stdbool.h>
 
+#include "shared/error.h"
 #include "shared/secret.h"
 
 #define JOB_KEY_SIZE 32
@@ -23,11 +24,12 @@ const char *job_key_state_dir(void);
 /* Load STATE_DIR/job.key into *ret. With create, a missing directory (0700) and key
  * (0600) are made first. -ENOENT when there is no key and create is false; -EACCES
  * when the directory or the file is a symlink, not ours, or open to group/others;
- * -EBADMSG when the file is not a key. engine_last_error() explains. */
-int job_key_load(const char *state_dir, bool create, struct secret **ret);
+ * -EBADMSG when the file is not a key; err explains. */
+int job_key_load(const char *state_dir, bool create, struct secret **ret, struct error *err);
 
 /* The key one engine call uses: given (not owned) when set, else the state
  * directory's, loaded into *owned (the caller frees it). With create it is made
  * if missing; without, a missing key is no error and *ret is NULL (no job of this
  * host can exist then). */
-int job_key_get(const struct secret *given, bool create, struct secret **owned, const struct secret **ret);
+int job_key_get(const struct secret *given, bool create, struct secret **owned, const struct secret **ret,
+                struct error *err);

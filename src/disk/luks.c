@@ -222,18 +222,22 @@ int luks_build(const struct luks_new *n, uint8_t **ret_buf, size_t *ret_len) {
                 return r;
         struct crypt_pbkdf_type pb;
         pbkdf_for(n, &pb);
+        /* A deep rekey keeps the volume's UUID, as cryptsetup reencrypt does:
+         * crypttab and fstab name volumes by it, and key providers record the disks
+         * that use a KEK by it. */
+        const char *uuid = n->tokens_from ? crypt_get_uuid(n->tokens_from) : NULL;
         if (luks1) {
                 r = crypt_set_pbkdf_type(cd, &pb);
                 if (r < 0)
                         return r;
                 struct crypt_params_luks1 p1 = { .hash = "sha256",
                                                  .data_device = n->detached ? dpath : NULL };
-                r = crypt_format(cd, CRYPT_LUKS1, "aes", "xts-plain64", NULL, (const char *) n->vk->data,
+                r = crypt_format(cd, CRYPT_LUKS1, "aes", "xts-plain64", uuid, (const char *) n->vk->data,
                                  n->vk->size, &p1);
         } else {
                 struct crypt_params_luks2 p2 = { .pbkdf = &pb, .sector_size = n->sector_size ? n->sector_size : 512,
                                                  .data_device = n->detached ? dpath : NULL };
-                r = crypt_format(cd, CRYPT_LUKS2, "aes", "xts-plain64", NULL, (const char *) n->vk->data,
+                r = crypt_format(cd, CRYPT_LUKS2, "aes", "xts-plain64", uuid, (const char *) n->vk->data,
                                  n->vk->size, &p2);
         }
         if (r < 0)

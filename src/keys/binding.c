@@ -2,10 +2,12 @@
 #include "keys/binding.h"
 
 #include <errno.h>
+#include <limits.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "disk/luks1-meta.h"
 #include "shared/hex.h"
@@ -18,6 +20,8 @@ struct binding {
         char *header_path;
         int token_id;
         bool kek_created;          /* made for this binding: retired if it is abandoned */
+        char used_by[40];          /* the volume recorded among the KEK's users ("" none) */
+        char used_at[PATH_MAX + 300]; /* ... at this place */
         char error[512];
 };
 
@@ -58,7 +62,16 @@ void binding_free(struct binding *b) {
 }
 
 int binding_abandon(struct binding *b) {
-        if (!b || !b->kek_created)
+        if (!b)
+                return 0;
+        if (b->used_by[0] && !b->kek_created) {
+                /* A KEK the caller chose stays; only this disk's record goes. */
+                struct kek_usage u;
+                if (provider_kek_unuse(b->p, b->tok->kek_id, b->used_by, b->used_at, &u) < 0)
+                        snprintf(b->error, sizeof(b->error), "%s", provider_error(b->p));
+                b->used_by[0] = '\0';
+        }
+        if (!b->kek_created)
                 return 0;
         b->kek_created = false;
         int r = provider_kek_retire(b->p, b->tok->kek_id);
@@ -79,26 +92,20 @@ const char *binding_error(const struct binding *b) {
         return b->error;
 }
 
-static int copy_err(char *err, size_t errlen, int r, const char *msg) {
-        if (err && errlen)
-                snprintf(err, errlen, "%s", msg);
-        return r;
-}
-
 int binding_prepare_secret(const struct binding_opts *o, const struct secret *secret, struct binding **ret,
-                           char *err, size_t errlen) {
+                           struct error *err) {
         _cleanup_(binding_freep) struct binding *b = calloc(1, sizeof(*b));
         if (!b)
                 return -ENOMEM;
         b->token_id = -1;
         if (o->header_path && !(b->header_path = strdup(o->header_path)))
                 return -ENOMEM;
-        int r = provider_config_load(o->providers_path, &b->cs, err, errlen);
+        int r = provider_config_load(o->providers_path, &b->cs, err);
         if (r < 0)
                 return r;
-        r = provider_open_by_name(b->cs, o->provider, &b->p, err, errlen);
+        r = provider_open_by_name(b->cs, o->provider, &b->p, err);
         if (r == -EOPNOTSUPP)
-                return copy_err(err, errlen, r, "this vmcrypt was built without KMIP support");
+                return error_set(err, r, "%s", "this vmcrypt was built without KMIP support");
         if (r < 0)
                 return r;
 
@@ -115,12 +122,12 @@ int binding_prepare_secret(const struct binding_opts *o, const struct secret *se
                 const struct kek_attrs attrs = { .vm_name = o->vm_name, .vm_uuid = o->vm_uuid };
                 r = provider_kek_create(b->p, &attrs, &b->tok->kek_id);
                 if (r < 0)
-                        return copy_err(err, errlen, r, provider_error(b->p));
+                        return error_set(err, r, "%s", provider_error(b->p));
                 b->kek_created = true;
         }
         r = provider_wrap(b->p, b->tok->kek_id, secret, b->tok);
         if (r < 0) {
-                (void) copy_err(err, errlen, r, provider_error(b->p));
+                (void) error_set(err, r, "%s", provider_error(b->p));
                 (void) binding_abandon(b);
                 return r;
         }
@@ -131,9 +138,9 @@ int binding_prepare_secret(const struct binding_opts *o, const struct secret *se
         r = provider_unwrap(b->p, b->tok, &check);
         b->tok->keyslot = -1;
         if (r >= 0 && !secret_equal(check, secret))
-                r = copy_err(err, errlen, -EIO, "the key provider unwrapped a different secret than it wrapped");
+                r = error_set(err, -EIO, "%s", "the key provider unwrapped a different secret than it wrapped");
         else if (r < 0)
-                (void) copy_err(err, errlen, r, provider_error(b->p));
+                (void) error_set(err, r, "%s", provider_error(b->p));
         if (r < 0) {
                 (void) binding_abandon(b);
                 return r;
@@ -146,20 +153,20 @@ int binding_prepare_secret(const struct binding_opts *o, const struct secret *se
 }
 
 int binding_prepare(const struct binding_opts *o, struct secret **ret_secret, struct binding **ret,
-                    char *err, size_t errlen) {
+                    struct error *err) {
         _cleanup_(secret_freep) struct secret *secret = NULL;
         int r = unlock_secret_new(&secret);
         if (r < 0)
                 return r;
-        r = binding_prepare_secret(o, secret, ret, err, errlen);
+        r = binding_prepare_secret(o, secret, ret, err);
         if (r < 0)
                 return r;
         *ret_secret = TAKE_PTR(secret);
         return 0;
 }
 
-static void no_room_error(char *err, size_t errlen, const char *path) {
-        snprintf(err, errlen,
+static void no_room_error(char *buf, size_t size, const char *path) {
+        snprintf(buf, size,
                  "cannot store the vmcrypt token: the LUKS1 header of %s has no room for vmcrypt's "
                  "metadata area (%u KiB between the keyslots and the data, before its last 4 KiB; "
                  "qemu-img's LUKS1 images have none): make the volume again with room ('vmcrypt disk "
@@ -174,11 +181,34 @@ static const char *store_path(const struct binding *b, struct crypt_device *cd) 
                                                    : crypt_get_device_name(cd);
 }
 
+/* Before the token: a disk whose token exists but is not recorded could lose its
+ * KEK when the KEK's other disks go; a record without a token only keeps a KEK. */
+static int record_use(struct binding *b, struct crypt_device *cd, const char *path) {
+        const char *uuid = crypt_get_uuid(cd);
+        if (!uuid)
+                return 0;
+        provider_kek_place(b->header_path ? b->header_path : path, b->used_at, sizeof(b->used_at));
+        int r = provider_kek_use(b->p, b->tok->kek_id, uuid, b->used_at);
+        if (r < 0) {
+                snprintf(b->error, sizeof(b->error), "%s", provider_error(b->p));
+                return r;
+        }
+        snprintf(b->used_by, sizeof(b->used_by), "%s", uuid);
+        return 0;
+}
+
 int binding_header_hook(struct crypt_device *cd, int keyslot, void *userdata) {
         struct binding *b = userdata;
         b->tok->keyslot = keyslot;
         const char *path = store_path(b, cd);
-        int r = token_store_add(cd, path, b->tok);
+        if (token_store_can_add(cd, path) == -ENOSPC && strcmp(crypt_get_type(cd), CRYPT_LUKS1) == 0) {
+                no_room_error(b->error, sizeof(b->error), path);
+                return -ENOSPC;
+        }
+        int r = record_use(b, cd, path);
+        if (r < 0)
+                return r;
+        r = token_store_add(cd, path, b->tok);
         if (r == -ENOSPC && strcmp(crypt_get_type(cd), CRYPT_LUKS1) == 0) {
                 no_room_error(b->error, sizeof(b->error), path);
                 return r;
@@ -192,17 +222,18 @@ int binding_header_hook(struct crypt_device *cd, int keyslot, void *userdata) {
 }
 
 int binding_attach(struct crypt_device *cd, const struct binding_opts *o, const struct secret *passphrase,
-                   char *ret_kek, size_t kek_size, char *err, size_t errlen) {
+                   char *ret_kek, size_t kek_size, struct error *err) {
         _cleanup_(binding_freep) struct binding *b = NULL;
         _cleanup_(secret_freep) struct secret *secret = NULL;
         /* A LUKS1 header without room for the token: refuse before a KEK is made
          * on the KMS or a keyslot added, so that the refusal changes nothing. */
         const char *path = o->header_path ? o->header_path : crypt_get_device_name(cd);
         if (token_store_can_add(cd, path) == -ENOSPC) {
-                no_room_error(err, errlen, path);
-                return -ENOSPC;
+                char text[sizeof(err->text)];
+                no_room_error(text, sizeof(text), path);
+                return error_set(err, -ENOSPC, "%s", text);
         }
-        int r = binding_prepare(o, &secret, &b, err, errlen);
+        int r = binding_prepare(o, &secret, &b, err);
         if (r < 0)
                 return r;
         r = binding_set_minimal_pbkdf(cd);
@@ -210,15 +241,15 @@ int binding_attach(struct crypt_device *cd, const struct binding_opts *o, const 
                          : crypt_keyslot_add_by_passphrase(cd, CRYPT_ANY_SLOT, (const char *) passphrase->data,
                                                            passphrase->size, (const char *) secret->data, secret->size);
         if (r < 0)
-                (void) copy_err(err, errlen, r, "cannot select PBKDF2 for the new keyslot");
+                (void) error_set(err, r, "%s", "cannot select PBKDF2 for the new keyslot");
         else if (slot == -EPERM)
-                r = copy_err(err, errlen, -EKEYREJECTED, "the passphrase opens no keyslot of this volume");
+                r = error_set(err, -EKEYREJECTED, "%s", "the passphrase opens no keyslot of this volume");
         else if (slot < 0)
-                r = copy_err(err, errlen, slot, "cannot add a keyslot (is a keyslot free?)");
+                r = error_set(err, slot, "%s", "cannot add a keyslot (is a keyslot free?)");
         else if ((r = binding_header_hook(cd, slot, b)) < 0) {
                 /* Roll back: a keyslot nobody can open is clutter, and a limit. */
                 (void) crypt_keyslot_destroy(cd, slot);
-                (void) copy_err(err, errlen, r, b->error);
+                (void) error_set(err, r, "%s", b->error);
         }
         if (r < 0) {
                 /* The KEK made for this binding wraps nothing anyone keeps. */

@@ -10,6 +10,7 @@
 
 #include <libcryptsetup.h>
 
+#include "shared/error.h"
 #include "keys/token.h"
 #include "keys/provider.h"
 #include "shared/secret.h"
@@ -37,12 +38,12 @@ int unlock_secret_new(struct secret **ret);
  * engine as the passphrase of the new keyslot; pass binding_header_hook and *ret as
  * its header hook and userdata. On failure err says what is wrong and what to do. */
 int binding_prepare(const struct binding_opts *o, struct secret **ret_secret, struct binding **ret,
-                    char *err, size_t errlen);
+                    struct error *err);
 
 /* As binding_prepare, for a secret the caller has (shallow rekey re-wraps the
  * existing one). */
 int binding_prepare_secret(const struct binding_opts *o, const struct secret *secret, struct binding **ret,
-                           char *err, size_t errlen);
+                           struct error *err);
 
 /* engine_header_hook_t: store the token for keyslot in the new header (LUKS2) or
  * the sidecar (LUKS1). userdata is the struct binding. */
@@ -70,7 +71,7 @@ static inline void binding_freep(struct binding **b) {
  * stored the keyslot is destroyed again (and a KEK made for it retired). Returns
  * the new keyslot; the KEK id goes to ret_kek. */
 int binding_attach(struct crypt_device *cd, const struct binding_opts *o, const struct secret *passphrase,
-                   char *ret_kek, size_t kek_size, char *err, size_t errlen);
+                   char *ret_kek, size_t kek_size, struct error *err);
 
 /* The cheap KDF for keyslots opened by full-entropy secrets (PBKDF2, 1000
  * iterations, no benchmark); 0 or -errno. */

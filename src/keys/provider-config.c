@@ -12,17 +12,6 @@
 
 #include "shared/macro.h"
 
-static int fail(char *err, size_t errlen, int r, const char *fmt, ...) _printf_(4, 5);
-static int fail(char *err, size_t errlen, int r, const char *fmt, ...) {
-        if (err && errlen) {
-                va_list ap;
-                va_start(ap, fmt);
-                vsnprintf(err, errlen, fmt, ap);
-                va_end(ap);
-        }
-        return r;
-}
-
 static void config_clear(struct provider_config *c) {
         free(c->name);
         for (size_t i = 0; i < c->n_endpoints; i++)
@@ -112,35 +101,35 @@ static int get_ms(json_t *o, const char *key, unsigned dflt, unsigned *ret) {
 }
 
 static int parse_kmip(json_t *o, const char *base_dir, struct provider_config *c, const char *where,
-                      char *err, size_t errlen) {
+                      struct error *err) {
         json_t *eps = json_object_get(o, "endpoints");
         if (!json_is_array(eps) || json_array_size(eps) == 0)
-                return fail(err, errlen, -EBADMSG, "%s: \"endpoints\" must be a non-empty list of \"host:port\"", where);
+                return error_set(err, -EBADMSG, "%s: \"endpoints\" must be a non-empty list of \"host:port\"", where);
         if (json_array_size(eps) > PROVIDER_MAX_ENDPOINTS)
-                return fail(err, errlen, -EBADMSG, "%s: at most %d endpoints", where, PROVIDER_MAX_ENDPOINTS);
+                return error_set(err, -EBADMSG, "%s: at most %d endpoints", where, PROVIDER_MAX_ENDPOINTS);
         size_t i;
         json_t *ep;
         json_array_foreach(eps, i, ep) {
                 if (!json_is_string(ep) || parse_endpoint(json_string_value(ep), &c->endpoints[i]) < 0)
-                        return fail(err, errlen, -EBADMSG, "%s: endpoint %zu is not \"host:port\"", where, i + 1);
+                        return error_set(err, -EBADMSG, "%s: endpoint %zu is not \"host:port\"", where, i + 1);
                 c->n_endpoints = i + 1;
         }
         static const char *const files[] = { "ca", "cert", "key" };
         char **dst[] = { &c->ca, &c->cert, &c->key };
         for (size_t k = 0; k < ELEMENTSOF(files); k++) {
                 if (get_path(o, files[k], base_dir, dst[k]) < 0)
-                        return fail(err, errlen, -EBADMSG, "%s: \"%s\" must be a file name", where, files[k]);
+                        return error_set(err, -EBADMSG, "%s: \"%s\" must be a file name", where, files[k]);
                 if (!*dst[k])
-                        return fail(err, errlen, -EBADMSG,
+                        return error_set(err, -EBADMSG,
                                     "%s: \"%s\" is missing (KMIP needs mutual TLS: ca, cert and key)", where, files[k]);
         }
         if (get_ms(o, "connect_timeout_ms", 3000, &c->connect_timeout_ms) < 0 ||
             get_ms(o, "timeout_ms", 10000, &c->timeout_ms) < 0)
-                return fail(err, errlen, -EBADMSG, "%s: timeouts must be integers from 1 to 600000 (ms)", where);
+                return error_set(err, -EBADMSG, "%s: timeouts must be integers from 1 to 600000 (ms)", where);
         json_t *w = json_object_get(o, "wrap");
         const char *ws = w ? json_string_value(w) : "auto";
         if (!ws)
-                return fail(err, errlen, -EBADMSG, "%s: \"wrap\" must be a string", where);
+                return error_set(err, -EBADMSG, "%s: \"wrap\" must be a string", where);
         if (strcmp(ws, "auto") == 0)
                 c->wrap = WRAP_AUTO;
         else if (strcmp(ws, "kmip-encrypt") == 0)
@@ -148,17 +137,17 @@ static int parse_kmip(json_t *o, const char *base_dir, struct provider_config *c
         else if (strcmp(ws, "rfc5649") == 0)
                 c->wrap = WRAP_RFC5649;
         else
-                return fail(err, errlen, -EBADMSG,
+                return error_set(err, -EBADMSG,
                             "%s: \"wrap\" is \"%s\"; use \"auto\", \"kmip-encrypt\" or \"rfc5649\"", where, ws);
         return 0;
 }
 
 static int parse_native(json_t *o, const char *base_dir, struct provider_config *c, const char *where,
-                        char *err, size_t errlen) {
+                        struct error *err) {
         if (get_path(o, "state_dir", base_dir, &c->state_dir) < 0 || !c->state_dir)
-                return fail(err, errlen, -EBADMSG, "%s: \"state_dir\" (a directory for the encrypted primary key) is missing", where);
+                return error_set(err, -EBADMSG, "%s: \"state_dir\" (a directory for the encrypted primary key) is missing", where);
         if (get_path(o, "key_file", base_dir, &c->key_file) < 0)
-                return fail(err, errlen, -EBADMSG, "%s: \"key_file\" must be a file name", where);
+                return error_set(err, -EBADMSG, "%s: \"key_file\" must be a file name", where);
         return 0;
 }
 
@@ -190,29 +179,29 @@ static uint32_t parse_pcrs(const char *s) {
  * cover and the host group. Wrapping is always the server's Encrypt: the KEK must
  * never leave the KMS, only what it unwraps, to the TPM. */
 static int parse_trusted(json_t *o, const char *base_dir, struct provider_config *c, const char *where,
-                         char *err, size_t errlen) {
-        int r = parse_kmip(o, base_dir, c, where, err, errlen);
+                         struct error *err) {
+        int r = parse_kmip(o, base_dir, c, where, err);
         if (r < 0)
                 return r;
         if (json_object_get(o, "wrap") && c->wrap != WRAP_KMIP_ENCRYPT)
-                return fail(err, errlen, -EBADMSG, "%s: a trusted provider wraps with \"kmip-encrypt\" only", where);
+                return error_set(err, -EBADMSG, "%s: a trusted provider wraps with \"kmip-encrypt\" only", where);
         c->wrap = WRAP_KMIP_ENCRYPT;
         const char *tcti = json_string_value(json_object_get(o, "tcti"));
         const char *pcrs = json_string_value(json_object_get(o, "pcrs"));
         json_t *g = json_object_get(o, "group");
         const char *group = g ? json_string_value(g) : "default";
         if (!tcti || !*tcti)
-                return fail(err, errlen, -EBADMSG,
-                            "%s: \"tcti\" names the TPM, e.g. \"device:/dev/tpmrm0\" or \"swtpm:host=127.0.0.1,port=2321\"", where);
+                return error_set(err, -EBADMSG,
+                                 "%s: \"tcti\" names the TPM, e.g. \"device:/dev/tpmrm0\" or \"swtpm:host=127.0.0.1,port=2321\"", where);
         if (!pcrs || !(c->pcrs = parse_pcrs(pcrs)))
-                return fail(err, errlen, -EBADMSG,
-                            "%s: \"pcrs\" must list PCR numbers 0-23, e.g. \"0,2,4,7\" (the KMS policy's PCRs)", where);
+                return error_set(err, -EBADMSG,
+                                 "%s: \"pcrs\" must list PCR numbers 0-23, e.g. \"0,2,4,7\" (the KMS policy's PCRs)", where);
         if (!group || !*group || strlen(group) > 63)
-                return fail(err, errlen, -EBADMSG, "%s: \"group\" must be a host group name (1-63 characters)", where);
+                return error_set(err, -EBADMSG, "%s: \"group\" must be a host group name (1-63 characters)", where);
         if (!(c->tcti = strdup(tcti)) || !(c->group = strdup(group)))
                 return -ENOMEM;
         if (get_path(o, "bk_cache", base_dir, &c->bk_cache) < 0)
-                return fail(err, errlen, -EBADMSG, "%s: \"bk_cache\" must be a directory name", where);
+                return error_set(err, -EBADMSG, "%s: \"bk_cache\" must be a directory name", where);
         return 0;
 }
 
@@ -241,19 +230,19 @@ static int name_ok(const char *s) {
 }
 
 int provider_config_parse(const char *text, const char *base_dir, struct provider_configs **ret,
-                          char *err, size_t errlen) {
+                          struct error *err) {
         json_error_t je;
         _cleanup_(json_decrefp) json_t *root = json_loads(text, JSON_REJECT_DUPLICATES, &je);
         if (!root)
-                return fail(err, errlen, -EBADMSG, "line %d, column %d: %s", je.line, je.column, je.text);
+                return error_set(err, -EBADMSG, "line %d, column %d: %s", je.line, je.column, je.text);
         json_t *provs = json_object_get(root, "providers");
         if (!json_is_object(provs) || json_object_size(provs) == 0)
-                return fail(err, errlen, -EBADMSG, "\"providers\" must be an object with at least one provider");
+                return error_set(err, -EBADMSG, "\"providers\" must be an object with at least one provider");
         if (json_object_size(provs) > PROVIDER_MAX)
-                return fail(err, errlen, -EBADMSG, "at most %d providers", PROVIDER_MAX);
+                return error_set(err, -EBADMSG, "at most %d providers", PROVIDER_MAX);
         const char *bad = unknown_member(root, (const char *const[]) { "providers", "default", NULL });
         if (bad)
-                return fail(err, errlen, -EBADMSG, "unknown member \"%s\" at top level", bad);
+                return error_set(err, -EBADMSG, "unknown member \"%s\" at top level", bad);
 
         _cleanup_(provider_configs_freep) struct provider_configs *cs = calloc(1, sizeof(*cs));
         if (!cs)
@@ -264,9 +253,9 @@ int provider_config_parse(const char *text, const char *base_dir, struct provide
                 char where[96];
                 snprintf(where, sizeof(where), "provider \"%.64s\"", name);
                 if (!name_ok(name))
-                        return fail(err, errlen, -EBADMSG, "%s: names use letters, digits, '-', '_' and '.'", where);
+                        return error_set(err, -EBADMSG, "%s: names use letters, digits, '-', '_' and '.'", where);
                 if (!json_is_object(o))
-                        return fail(err, errlen, -EBADMSG, "%s: must be an object", where);
+                        return error_set(err, -EBADMSG, "%s: must be an object", where);
                 struct provider_config *c = &cs->p[cs->n++];
                 if (!(c->name = strdup(name)))
                         return -ENOMEM;
@@ -275,27 +264,27 @@ int provider_config_parse(const char *text, const char *base_dir, struct provide
                 if (type && strcmp(type, "kmip") == 0) {
                         c->kind = PROVIDER_KMIP;
                         bad = unknown_member(o, kmip_keys);
-                        r = bad ? 0 : parse_kmip(o, base_dir, c, where, err, errlen);
+                        r = bad ? 0 : parse_kmip(o, base_dir, c, where, err);
                 } else if (type && strcmp(type, "native") == 0) {
                         c->kind = PROVIDER_NATIVE;
                         bad = unknown_member(o, native_keys);
-                        r = bad ? 0 : parse_native(o, base_dir, c, where, err, errlen);
+                        r = bad ? 0 : parse_native(o, base_dir, c, where, err);
                 } else if (type && strcmp(type, "trusted") == 0) {
                         c->kind = PROVIDER_TRUSTED;
                         bad = unknown_member(o, trusted_keys);
-                        r = bad ? 0 : parse_trusted(o, base_dir, c, where, err, errlen);
+                        r = bad ? 0 : parse_trusted(o, base_dir, c, where, err);
                 } else
-                        return fail(err, errlen, -EBADMSG, "%s: \"type\" must be \"kmip\", \"native\" or \"trusted\"",
-                                    where);
+                        return error_set(err, -EBADMSG, "%s: \"type\" must be \"kmip\", \"native\" or \"trusted\"",
+                                         where);
                 if (bad)
-                        return fail(err, errlen, -EBADMSG, "%s: unknown member \"%s\"", where, bad);
+                        return error_set(err, -EBADMSG, "%s: unknown member \"%s\"", where, bad);
                 if (r < 0)
                         return r;
         }
         json_t *d = json_object_get(root, "default");
         if (d) {
                 if (!json_is_string(d) || !provider_config_find(cs, json_string_value(d)))
-                        return fail(err, errlen, -EBADMSG, "\"default\" must name one of the providers");
+                        return error_set(err, -EBADMSG, "\"default\" must name one of the providers");
                 if (!(cs->default_name = strdup(json_string_value(d))))
                         return -ENOMEM;
         }
@@ -303,12 +292,12 @@ int provider_config_parse(const char *text, const char *base_dir, struct provide
         return 0;
 }
 
-int provider_config_load(const char *path, struct provider_configs **ret, char *err, size_t errlen) {
+int provider_config_load(const char *path, struct provider_configs **ret, struct error *err) {
         if (!path)
                 path = PROVIDERS_DEFAULT_PATH;
         FILE *f = fopen(path, "re");
         if (!f)
-                return fail(err, errlen, -errno, "%s: %s%s", path, strerror(errno),
+                return error_set(err, -errno, "%s: %s%s", path, strerror(errno),
                             errno == ENOENT ? " (create it as docs/keys.md describes, or pass --providers FILE)" : "");
         char *text = NULL;
         size_t size = 0;
@@ -324,7 +313,7 @@ int provider_config_load(const char *path, struct provider_configs **ret, char *
         }
         if (size >= (1U << 20)) {
                 free(text);
-                return fail(err, errlen, -EFBIG, "%s: larger than 1 MiB", path);
+                return error_set(err, -EFBIG, "%s: larger than 1 MiB", path);
         }
         _cleanup_(freep) char *dir = strdup(path);
         if (!dir) {
@@ -334,11 +323,11 @@ int provider_config_load(const char *path, struct provider_configs **ret, char *
         char *slash = strrchr(dir, '/');
         if (slash)
                 *slash = 0;
-        char inner[512] = "";
-        int r = provider_config_parse(text, slash ? (dir[0] ? dir : "/") : ".", ret, inner, sizeof(inner));
+        struct error inner = { 0 };
+        int r = provider_config_parse(text, slash ? (dir[0] ? dir : "/") : ".", ret, &inner);
         free(text);
         if (r < 0)
-                return fail(err, errlen, r, "%s: %s", path, inner);
+                return error_set(err, r, "%s: %s", path, inner.text);
         if (!((*ret)->path = strdup(path))) {
                 provider_configs_free(*ret);
                 *ret = NULL;

@@ -17,6 +17,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "shared/error.h"
+
 #define PROVIDERS_DEFAULT_PATH "/etc/vmcrypt/providers.json"
 #define PROVIDER_MAX_ENDPOINTS 8
 #define PROVIDER_MAX 32
@@ -69,11 +71,11 @@ struct provider_configs {
 /* Load and check path (NULL: PROVIDERS_DEFAULT_PATH). On failure, err says what is
  * wrong and where (file, provider, field): -ENOENT when the file is missing,
  * -EBADMSG when it is malformed. */
-int provider_config_load(const char *path, struct provider_configs **ret, char *err, size_t errlen);
+int provider_config_load(const char *path, struct provider_configs **ret, struct error *err);
 
 /* Parse JSON text; base_dir resolves relative paths. Same errors as above. */
 int provider_config_parse(const char *text, const char *base_dir, struct provider_configs **ret,
-                          char *err, size_t errlen);
+                          struct error *err);
 
 /* The provider called name, or the default when name is NULL; NULL if none. */
 const struct provider_config *provider_config_find(const struct provider_configs *cs, const char *name);

@@ -10,6 +10,7 @@
 #include <errno.h>
 #include <openssl/crypto.h>
 #include <openssl/rand.h>
+#include <openssl/sha.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -145,6 +146,15 @@ static void arena_freep(struct ttlv_arena **a) {
         ttlv_arena_free(*a);
 }
 
+/* A KEK made by vmcrypt records each disk that uses it as a custom attribute
+ * KEK_DISK_ATTR + the disk's LUKS UUID (value: host and path, for admins), so that
+ * the last disk to stop using it can retire it, even when the disks are on other
+ * hosts. Only KEKs tagged KEK_TRACKING_ATTR at creation count their users: a KEK
+ * made before (or given by an admin, or on a server without AddAttribute) may be
+ * used by disks nobody recorded, and is never retired automatically. */
+#define KEK_TRACKING_ATTR "x-vmcrypt-Tracking"
+#define KEK_DISK_ATTR "x-vmcrypt-Disk-"
+
 /* vSphere tags VM KEKs with these custom attributes; KMS admins search by them.
  * Sent after Create with AddAttribute (as vCenter does); servers that lack
  * AddAttribute (PyKMIP) still get a working KEK, only untagged. */
@@ -164,6 +174,10 @@ static void kp_tag(struct kmip_provider *k, const char *uid, const struct kek_at
                 r = kmip_attr_list_add_text(a, &l, "x-Name", attrs->vm_name);
         if (r >= 0 && attrs && attrs->vm_uuid)
                 r = kmip_attr_list_add_text(a, &l, "x-Identifier", attrs->vm_uuid);
+        /* In the same batch as the tags: a KEK either tracks its disks from the
+         * start or never (see kp_kek_use). */
+        if (r >= 0)
+                r = kmip_attr_list_add_text(a, &l, KEK_TRACKING_ATTR, "disks");
         if (r >= 0)
                 r = kmip_client_add_attributes(k->client, uid, &l);
         if (r < 0)
@@ -185,6 +199,42 @@ static void attr_text(const struct kmip_attr_list *l, const char *name, char *bu
         }
 }
 
+/* Whether l (a KEK's attributes) tracks its disks; *ret_users the disks recorded. */
+static bool usage_count(const struct kmip_attr_list *l, unsigned *ret_users) {
+        bool tracked = false;
+        unsigned users = 0;
+        for (size_t i = 0; i < l->n; i++) {
+                const char *name = l->items[i].name;
+                if (strcmp(name, KEK_TRACKING_ATTR) == 0)
+                        tracked = true;
+                else if (strncmp(name, KEK_DISK_ATTR, strlen(KEK_DISK_ATTR)) == 0)
+                        users++;
+        }
+        *ret_users = users;
+        return tracked;
+}
+
+/* The record's name: the volume's UUID and a digest of its place, so that copies
+ * of one image (same UUID, another place) are recorded and released apart. */
+static int disk_attr_name(const char *disk, const char *place, char *buf, size_t size) {
+        /* A LUKS UUID; anything else would let a crafted header name other records. */
+        size_t n = strlen(disk);
+        if (n == 0 || n > 64 || strspn(disk, "0123456789abcdefABCDEF-") != n)
+                return -EINVAL;
+        uint8_t md[SHA256_DIGEST_LENGTH];
+        SHA256((const uint8_t *) place, strlen(place), md);
+        snprintf(buf, size, "%s%s-%02x%02x%02x%02x%02x%02x", KEK_DISK_ATTR, disk, md[0], md[1], md[2], md[3],
+                 md[4], md[5]);
+        return 0;
+}
+
+static bool has_attr(const struct kmip_attr_list *l, const char *name) {
+        for (size_t i = 0; i < l->n; i++)
+                if (strcmp(l->items[i].name, name) == 0)
+                        return true;
+        return false;
+}
+
 /* The KEKs this identity sees whose Name says vmcrypt made them (kp_kek_create). */
 static int kp_kek_list(struct provider *p, struct kek_info **ret, size_t *ret_n) {
         struct kmip_provider *k;
@@ -199,11 +249,11 @@ static int kp_kek_list(struct provider *p, struct kek_info **ret, size_t *ret_n)
                 return kp_fail(p, k, r, "listing KEKs", NULL);
         struct kek_info *v = calloc(n ? n : 1, sizeof(*v));
         size_t m = 0;
-        static const char *const names[] = { "Name", "State", "x-Name", "x-Identifier" };
         for (size_t i = 0; v && i < n; i++) {
                 _cleanup_(arena_freep) struct ttlv_arena *a = ttlv_arena_new();
                 struct kmip_attr_list l = { 0 };
-                if (!a || kmip_client_get_attributes(k->client, uids[i], names, ELEMENTSOF(names), a, &l) < 0)
+                /* All of them: the disk records have one name per disk. */
+                if (!a || kmip_client_get_attributes(k->client, uids[i], NULL, 0, a, &l) < 0)
                         continue;
                 struct kek_info *e = &v[m];
                 attr_text(&l, "Name", e->name, sizeof(e->name));
@@ -213,6 +263,16 @@ static int kp_kek_list(struct provider *p, struct kek_info **ret, size_t *ret_n)
                 attr_text(&l, "State", e->state, sizeof(e->state));
                 attr_text(&l, "x-Name", e->vm_name, sizeof(e->vm_name));
                 attr_text(&l, "x-Identifier", e->vm_uuid, sizeof(e->vm_uuid));
+                e->tracked = usage_count(&l, &e->users);
+                for (size_t j = 0; j < l.n; j++) {
+                        const struct ttlv *val = l.items[j].value;
+                        if (strncmp(l.items[j].name, KEK_DISK_ATTR, strlen(KEK_DISK_ATTR)) != 0 || !val ||
+                            val->type != TTLV_TEXT_STRING)
+                                continue;
+                        size_t len = strlen(e->user_list);
+                        snprintf(e->user_list + len, sizeof(e->user_list) - len, "%s%.*s", len ? ", " : "",
+                                 (int) val->v.bytes.size, (const char *) val->v.bytes.data);
+                }
                 m++;
         }
         kmip_strv_free(uids);
@@ -220,6 +280,79 @@ static int kp_kek_list(struct provider *p, struct kek_info **ret, size_t *ret_n)
                 return -ENOMEM;
         *ret = v;
         *ret_n = m;
+        return 0;
+}
+
+static int kp_kek_use(struct provider *p, const char *kek_id, const char *disk, const char *place) {
+        struct kmip_provider *k;
+        int r = kp_get(p, &k);
+        if (r < 0)
+                return r;
+        char name[160];
+        if (disk_attr_name(disk, place, name, sizeof(name)) < 0)
+                return provider_fail(p, -EINVAL, "the volume's UUID \"%s\" is not a LUKS UUID", disk);
+        _cleanup_(arena_freep) struct ttlv_arena *a = ttlv_arena_new();
+        if (!a)
+                return -ENOMEM;
+        struct kmip_attr_list l = { 0 };
+        /* A failure here fails the binding: a tracked KEK that misses a user could
+         * be retired while that disk still needs it. */
+        r = kmip_client_get_attributes(k->client, kek_id, NULL, 0, a, &l);
+        if (r < 0)
+                return kp_fail(p, k, r, "reading the KEK's attributes", kek_id);
+        unsigned users;
+        if (!usage_count(&l, &users) || has_attr(&l, name))
+                return 0;
+        struct kmip_attr_list add = { 0 };
+        r = kmip_attr_list_add_text(a, &add, name, place);
+        if (r >= 0)
+                r = kmip_client_add_attributes(k->client, kek_id, &add);
+        if (r < 0)
+                return kp_fail(p, k, r, "recording this disk among the KEK's users", kek_id);
+        return 0;
+}
+
+static int kp_kek_unuse(struct provider *p, const char *kek_id, const char *disk, const char *place,
+                        struct kek_usage *ret) {
+        struct kmip_provider *k;
+        int r = kp_get(p, &k);
+        if (r < 0)
+                return r;
+        char name[160];
+        if (disk_attr_name(disk, place, name, sizeof(name)) < 0)
+                return provider_fail(p, -EINVAL, "the volume's UUID \"%s\" is not a LUKS UUID", disk);
+        _cleanup_(arena_freep) struct ttlv_arena *a = ttlv_arena_new();
+        if (!a)
+                return -ENOMEM;
+        struct kmip_attr_list l = { 0 };
+        r = kmip_client_get_attributes(k->client, kek_id, NULL, 0, a, &l);
+        if (r == -ENOENT) {
+                ret->gone = true;
+                return 0;
+        }
+        if (r < 0)
+                return kp_fail(p, k, r, "reading the KEK's attributes", kek_id);
+        unsigned users;
+        ret->tracked = usage_count(&l, &users);
+        if (has_attr(&l, name)) {
+                r = kmip_client_delete_attribute(k->client, kek_id, name, 0);
+                if (r < 0)
+                        return kp_fail(p, k, r, "removing this disk from the KEK's users", kek_id);
+                ret->found = true;
+                users--;
+        }
+        ret->users = users;
+        /* The same volume recorded at another place: say where, so that an admin
+         * can tell a moved disk (the record is stale) from a copy (it is not). */
+        char prefix[160];
+        snprintf(prefix, sizeof(prefix), "%s%s-", KEK_DISK_ATTR, disk);
+        for (size_t i = 0; i < l.n && !ret->elsewhere[0]; i++) {
+                const struct ttlv *v = l.items[i].value;
+                if (strncmp(l.items[i].name, prefix, strlen(prefix)) == 0 && strcmp(l.items[i].name, name) != 0 && v &&
+                    v->type == TTLV_TEXT_STRING)
+                        snprintf(ret->elsewhere, sizeof(ret->elsewhere), "%.*s", (int) v->v.bytes.size,
+                                 (const char *) v->v.bytes.data);
+        }
         return 0;
 }
 
@@ -500,6 +633,8 @@ const struct provider_ops provider_kmip_ops = {
         .kek_create = kp_kek_create,
         .kek_retire = kp_kek_retire,
         .kek_list = kp_kek_list,
+        .kek_use = kp_kek_use,
+        .kek_unuse = kp_kek_unuse,
         .wrap = kp_wrap,
         .unwrap = kp_unwrap,
         .close = kp_close,
@@ -511,6 +646,8 @@ const struct provider_ops provider_trusted_ops = {
         .kek_create = kp_kek_create,
         .kek_retire = kp_kek_retire,
         .kek_list = kp_kek_list,
+        .kek_use = kp_kek_use,
+        .kek_unuse = kp_kek_unuse,
         .wrap = kp_wrap,
         .unwrap = kp_unwrap,
         .close = kp_close,

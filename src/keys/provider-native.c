@@ -32,17 +32,6 @@
 #define SCRYPT_R 8U
 #define SCRYPT_P 1U
 
-static int fail(char *err, size_t errlen, int r, const char *fmt, ...) _printf_(4, 5);
-static int fail(char *err, size_t errlen, int r, const char *fmt, ...) {
-        if (err && errlen) {
-                va_list ap;
-                va_start(ap, fmt);
-                vsnprintf(err, errlen, fmt, ap);
-                va_end(ap);
-        }
-        return r;
-}
-
 static char *state_path(const struct provider_config *c, const char *file) {
         char *p = NULL;
         return asprintf(&p, "%s/%s", c->state_dir, file) < 0 ? NULL : p;
@@ -201,24 +190,24 @@ static char *aad_for(const char *purpose, const char *name) {
  * made: another user who could write it could swap in a primary of their own (and
  * read every disk bound later) or fake the backup record. It must be a directory,
  * not a link, of the user running vmcrypt (or root), closed to writes by others. */
-static int check_state_dir(const struct provider_config *c, char *err, size_t errlen) {
+static int check_state_dir(const struct provider_config *c, struct error *err) {
         struct stat st;
         if (lstat(c->state_dir, &st) < 0)
-                return errno == ENOENT ? 0 : fail(err, errlen, -errno, "cannot read %s: %s", c->state_dir, strerror(errno));
+                return errno == ENOENT ? 0 : error_set(err, -errno, "cannot read %s: %s", c->state_dir, strerror(errno));
         if (!S_ISDIR(st.st_mode))
-                return fail(err, errlen, -EACCES, "native key provider \"%s\": %s is %s, not a directory", c->name,
+                return error_set(err, -EACCES, "native key provider \"%s\": %s is %s, not a directory", c->name,
                             c->state_dir, S_ISLNK(st.st_mode) ? "a symlink" : "a file");
         if (st.st_uid != geteuid() && st.st_uid != 0)
-                return fail(err, errlen, -EACCES, "native key provider \"%s\": %s belongs to uid %u: chown it to the "
+                return error_set(err, -EACCES, "native key provider \"%s\": %s belongs to uid %u: chown it to the "
                             "user running vmcrypt", c->name, c->state_dir, (unsigned) st.st_uid);
         if (st.st_mode & 022)
-                return fail(err, errlen, -EACCES, "native key provider \"%s\": %s can be written by others (mode %04o): "
+                return error_set(err, -EACCES, "native key provider \"%s\": %s can be written by others (mode %04o): "
                             "chmod 700 %s", c->name, c->state_dir, (unsigned) (st.st_mode & 07777), c->state_dir);
         return 0;
 }
 
-static int load_primary(const struct provider_config *c, struct secret **ret, char *err, size_t errlen) {
-        int cr = check_state_dir(c, err, errlen);
+static int load_primary(const struct provider_config *c, struct secret **ret, struct error *err) {
+        int cr = check_state_dir(c, err);
         if (cr < 0)
                 return cr;
         _cleanup_(freep) char *path = state_path(c, "primary.json");
@@ -232,49 +221,49 @@ static int load_primary(const struct provider_config *c, struct secret **ret, ch
         _cleanup_(json_decrefp) json_t *o = rr < 0 ? NULL : json_loadb(text, len, JSON_REJECT_DUPLICATES, &je);
         if (!o) {
                 if (rr == -ENOENT)
-                        return fail(err, errlen, -ENOENT,
+                        return error_set(err, -ENOENT,
                                     "native key provider \"%s\" has no primary key in %s: run 'vmcrypt provider init %s' "
                                     "(or 'vmcrypt provider restore %s --input BUNDLE')",
                                     c->name, c->state_dir, c->name, c->name);
-                return fail(err, errlen, -EBADMSG, "%s is damaged (%s, line %d): restore it with 'vmcrypt provider restore %s'",
+                return error_set(err, -EBADMSG, "%s is damaged (%s, line %d): restore it with 'vmcrypt provider restore %s'",
                             path, rr < 0 ? strerror(-rr) : "not valid JSON", je.line, c->name);
         }
         _cleanup_(secret_freep) struct secret *ws = NULL;
         int use_scrypt;
         int r = at_rest_secret(c, 0, &use_scrypt, &ws);
         if (r < 0)
-                return fail(err, errlen, r, "native key provider \"%s\": cannot read %s: %s", c->name,
+                return error_set(err, r, "native key provider \"%s\": cannot read %s: %s", c->name,
                             c->key_file ? c->key_file : "the passphrase", strerror(-r));
         r = unseal(o, ws, aad, ret);
         if (r == -EKEYREJECTED)
-                return fail(err, errlen, r, "native key provider \"%s\": %s does not open %s (wrong key file or passphrase)",
+                return error_set(err, r, "native key provider \"%s\": %s does not open %s (wrong key file or passphrase)",
                             c->name, c->key_file ? c->key_file : "the passphrase", path);
         if (r < 0)
-                return fail(err, errlen, r, "native key provider \"%s\": %s is damaged: %s", c->name, path, strerror(-r));
+                return error_set(err, r, "native key provider \"%s\": %s is damaged: %s", c->name, path, strerror(-r));
         return 0;
 }
 
 static int store_primary(const struct provider_config *c, const struct secret *primary, int create_key,
-                         char *err, size_t errlen) {
+                         struct error *err) {
         _cleanup_(freep) char *path = state_path(c, "primary.json");
         _cleanup_(freep) char *aad = aad_for("at-rest", c->name);
         if (!path || !aad)
                 return -ENOMEM;
         if (mkdir(c->state_dir, 0700) < 0 && errno != EEXIST)
-                return fail(err, errlen, -errno, "cannot create %s: %s", c->state_dir, strerror(errno));
-        int cr = check_state_dir(c, err, errlen);
+                return error_set(err, -errno, "cannot create %s: %s", c->state_dir, strerror(errno));
+        int cr = check_state_dir(c, err);
         if (cr < 0)
                 return cr;
         _cleanup_(secret_freep) struct secret *ws = NULL;
         int use_scrypt;
         int r = at_rest_secret(c, create_key, &use_scrypt, &ws);
         if (r < 0)
-                return fail(err, errlen, r, "native key provider \"%s\": cannot get %s: %s", c->name,
+                return error_set(err, r, "native key provider \"%s\": cannot get %s: %s", c->name,
                             c->key_file ? c->key_file : "a passphrase", strerror(-r));
         _cleanup_(json_decrefp) json_t *o = NULL;
         r = seal(primary, ws, use_scrypt, aad, &o);
         if (r < 0)
-                return fail(err, errlen, r, "cannot encrypt the primary key: %s", strerror(-r));
+                return error_set(err, r, "cannot encrypt the primary key: %s", strerror(-r));
         json_object_set_new(o, "version", json_integer(1));
         json_object_set_new(o, "provider", json_string(c->name));
         _cleanup_(freep) char *text = json_dumps(o, JSON_INDENT(2) | JSON_SORT_KEYS);
@@ -282,7 +271,7 @@ static int store_primary(const struct provider_config *c, const struct secret *p
                 return -ENOMEM;
         r = write_file_atomic(path, text, strlen(text), 0600);
         if (r < 0)
-                return fail(err, errlen, r, "cannot write %s: %s", path, strerror(-r));
+                return error_set(err, r, "cannot write %s: %s", path, strerror(-r));
         return 0;
 }
 
@@ -305,23 +294,23 @@ static int mark_backup(const struct provider_config *c, const char *what) {
         return write_file_atomic(marker, line, (size_t) n, 0600);
 }
 
-int native_init(const struct provider_config *c, char *err, size_t errlen) {
+int native_init(const struct provider_config *c, struct error *err) {
         _cleanup_(freep) char *path = state_path(c, "primary.json");
         if (!path)
                 return -ENOMEM;
         if (access(path, F_OK) == 0)
-                return fail(err, errlen, -EEXIST, "native key provider \"%s\" already has a primary key (%s)", c->name, path);
+                return error_set(err, -EEXIST, "native key provider \"%s\" already has a primary key (%s)", c->name, path);
         _cleanup_(secret_freep) struct secret *primary = NULL;
         int r = secret_new_random(PRIMARY_SIZE, &primary);
         if (r < 0)
                 return r;
-        return store_primary(c, primary, 1, err, errlen);
+        return store_primary(c, primary, 1, err);
 }
 
 int native_backup(const struct provider_config *c, const struct secret *passphrase, const char *out_path,
-                  char *err, size_t errlen) {
+                  struct error *err) {
         _cleanup_(secret_freep) struct secret *primary = NULL;
-        int r = load_primary(c, &primary, err, errlen);
+        int r = load_primary(c, &primary, err);
         if (r < 0)
                 return r;
         _cleanup_(freep) char *aad = aad_for("backup", "bundle");
@@ -330,7 +319,7 @@ int native_backup(const struct provider_config *c, const struct secret *passphra
         _cleanup_(json_decrefp) json_t *o = NULL;
         r = seal(primary, passphrase, 1, aad, &o);
         if (r < 0)
-                return fail(err, errlen, r, "cannot encrypt the backup: %s", strerror(-r));
+                return error_set(err, r, "cannot encrypt the backup: %s", strerror(-r));
         json_object_set_new(o, "format", json_string(NATIVE_BACKUP_FORMAT));
         json_object_set_new(o, "version", json_integer(1));
         json_object_set_new(o, "provider", json_string(c->name));
@@ -339,7 +328,7 @@ int native_backup(const struct provider_config *c, const struct secret *passphra
                 return -ENOMEM;
         int fd = open(out_path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
         if (fd < 0)
-                return fail(err, errlen, -errno, "cannot create %s: %s%s", out_path, strerror(errno),
+                return error_set(err, -errno, "cannot create %s: %s%s", out_path, strerror(errno),
                             errno == EEXIST ? " (choose a new file name; an existing backup is never overwritten)" : "");
         r = write_full(fd, text, strlen(text));
         if (r >= 0 && fsync(fd) < 0)
@@ -347,49 +336,49 @@ int native_backup(const struct provider_config *c, const struct secret *passphra
         close(fd);
         if (r < 0) {
                 unlink(out_path);
-                return fail(err, errlen, r, "cannot write %s: %s", out_path, strerror(-r));
+                return error_set(err, r, "cannot write %s: %s", out_path, strerror(-r));
         }
         (void) fsync_parent_dir(out_path);
         r = mark_backup(c, "exported");
         if (r < 0)
-                return fail(err, errlen, r, "backup written, but cannot record it in %s: %s", c->state_dir, strerror(-r));
+                return error_set(err, r, "backup written, but cannot record it in %s: %s", c->state_dir, strerror(-r));
         return 0;
 }
 
 int native_restore(const struct provider_config *c, const struct secret *passphrase, const char *in_path,
-                   char *err, size_t errlen) {
+                   struct error *err) {
         json_error_t je = { .line = -1 };
         _cleanup_(freep) char *text = NULL;
         size_t len;
         int rr = read_file_bounded(in_path, NATIVE_FILE_MAX, &text, &len);
         _cleanup_(json_decrefp) json_t *o = rr < 0 ? NULL : json_loadb(text, len, JSON_REJECT_DUPLICATES, &je);
         if (!o)
-                return fail(err, errlen, rr < 0 && rr != -EFBIG ? rr : -EBADMSG, "cannot read backup %s: %s",
+                return error_set(err, rr < 0 && rr != -EFBIG ? rr : -EBADMSG, "cannot read backup %s: %s",
                             in_path, rr == -EFBIG ? "larger than 64 KiB: not a backup" : rr < 0 ? strerror(-rr) : "not valid JSON");
         const char *fmt = json_string_value(json_object_get(o, "format"));
         if (!fmt || strcmp(fmt, NATIVE_BACKUP_FORMAT) != 0)
-                return fail(err, errlen, -EBADMSG, "%s is not a vmcrypt native key provider backup", in_path);
+                return error_set(err, -EBADMSG, "%s is not a vmcrypt native key provider backup", in_path);
         _cleanup_(freep) char *aad = aad_for("backup", "bundle");
         if (!aad)
                 return -ENOMEM;
         _cleanup_(secret_freep) struct secret *primary = NULL;
         int r = unseal(o, passphrase, aad, &primary);
         if (r == -EKEYREJECTED)
-                return fail(err, errlen, r, "the passphrase does not open backup %s", in_path);
+                return error_set(err, r, "the passphrase does not open backup %s", in_path);
         if (r < 0)
-                return fail(err, errlen, r, "backup %s is damaged", in_path);
+                return error_set(err, r, "backup %s is damaged", in_path);
         /* Never replace a different primary key: disks wrapped under it would be lost. */
         _cleanup_(secret_freep) struct secret *current = NULL;
-        char inner[512];
-        r = load_primary(c, &current, inner, sizeof(inner));
+        struct error inner = { 0 };
+        r = load_primary(c, &current, &inner);
         if (r >= 0)
                 return secret_equal(current, primary) ? mark_backup(c, "restored")
-                                                       : fail(err, errlen, -EEXIST,
+                                                       : error_set(err, -EEXIST,
                                                               "native key provider \"%s\" already holds a different primary key; "
                                                               "restore into a new provider (new state_dir) instead", c->name);
         if (r != -ENOENT)
-                return fail(err, errlen, r, "%s", inner);
-        r = store_primary(c, primary, 1, err, errlen);
+                return error_set(err, r, "%s", inner.text);
+        r = store_primary(c, primary, 1, err);
         if (r < 0)
                 return r;
         return mark_backup(c, "restored");
@@ -416,7 +405,10 @@ static int native_get(struct provider *p, struct native **ret) {
         struct native *n = calloc(1, sizeof(*n));
         if (!n)
                 return -ENOMEM;
-        r = load_primary(c, &n->primary, p->error, sizeof(p->error));
+        struct error e = { 0 };
+        r = load_primary(c, &n->primary, &e);
+        if (r < 0)
+                snprintf(p->error, sizeof(p->error), "%.*s", (int) sizeof(p->error) - 1, e.text);
         if (r < 0) {
                 free(n);
                 return r;

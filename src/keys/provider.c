@@ -6,6 +6,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 int provider_fail(struct provider *p, int r, const char *fmt, ...) {
         va_list ap;
@@ -39,17 +40,14 @@ int provider_open(const struct provider_config *c, struct provider **ret) {
 }
 
 int provider_open_by_name(const struct provider_configs *cs, const char *name, struct provider **ret,
-                          char *err, size_t errlen) {
+                          struct error *err) {
         const struct provider_config *c = provider_config_find(cs, name);
-        if (!c) {
-                if (name)
-                        snprintf(err, errlen, "no key provider named \"%s\" in %s: add it there or use one of the names it lists",
-                                 name, cs->path ? cs->path : "the provider configuration");
-                else
-                        snprintf(err, errlen, "%s names several providers and no \"default\": pass --provider NAME",
+        if (!c && name)
+                return error_set(err, -ENOENT, "no key provider named \"%s\" in %s: add it there or use one of the "
+                                 "names it lists", name, cs->path ? cs->path : "the provider configuration");
+        if (!c)
+                return error_set(err, -ENOENT, "%s names several providers and no \"default\": pass --provider NAME",
                                  cs->path ? cs->path : "the provider configuration");
-                return -ENOENT;
-        }
         return provider_open(c, ret);
 }
 
@@ -70,6 +68,30 @@ static int ensure_error(struct provider *p, int r, const char *what) {
 int provider_kek_create(struct provider *p, const struct kek_attrs *attrs, char **ret_id) {
         p->error[0] = 0;
         return ensure_error(p, p->ops->kek_create(p, attrs, ret_id), "creating a KEK");
+}
+
+int provider_kek_use(struct provider *p, const char *kek_id, const char *disk, const char *place) {
+        p->error[0] = 0;
+        if (!p->ops->kek_use)
+                return 0;
+        return ensure_error(p, p->ops->kek_use(p, kek_id, disk, place), "recording the disk that uses a KEK");
+}
+
+int provider_kek_unuse(struct provider *p, const char *kek_id, const char *disk, const char *place,
+                       struct kek_usage *ret) {
+        p->error[0] = 0;
+        *ret = (struct kek_usage) { 0 };
+        if (!p->ops->kek_unuse)
+                return 0;
+        return ensure_error(p, p->ops->kek_unuse(p, kek_id, disk, place, ret), "releasing a disk's use of a KEK");
+}
+
+void provider_kek_place(const char *path, char *buf, size_t size) {
+        char host[256] = "";
+        char *abs = realpath(path, NULL);
+        (void) gethostname(host, sizeof(host) - 1);
+        snprintf(buf, size, "%s:%s", host, abs ? abs : path);
+        free(abs);
 }
 
 int provider_kek_list(struct provider *p, struct kek_info **ret, size_t *ret_n) {

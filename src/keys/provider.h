@@ -12,6 +12,7 @@
 #include <stdarg.h>
 #include <stdbool.h>
 
+#include "shared/error.h"
 #include "keys/token.h"
 #include "keys/provider-config.h"
 #include "shared/secret.h"
@@ -30,6 +31,31 @@ struct kek_info {
         char vm_name[128];     /* x-Name */
         char vm_uuid[64];      /* x-Identifier */
         unsigned disks;        /* filled by keys_kek_report: disks among those given */
+        bool tracked;          /* the KEK records the disks that use it */
+        unsigned users;        /* ... and this many are recorded */
+        char user_list[1024];  /* ... where they are ("host:/path, ..."; may be cut short) */
+};
+
+/* How a KEK stands after a disk stopped using it (provider_kek_unuse). */
+struct kek_usage {
+        bool tracked;          /* the KEK records its disks (vmcrypt made it so) */
+        bool gone;             /* the KEK no longer exists on the provider */
+        bool found;            /* this disk was recorded here, and the record went */
+        unsigned users;        /* disks still recorded, this one not counted */
+        char elsewhere[320];   /* a record of this volume (UUID) at another place: a
+                                * copy, or the disk before it moved ("" none) */
+};
+
+/* What became of the KEK a disk stopped using (keys_kek_release). */
+struct kek_release {
+        char provider[128];
+        char kek[256];
+        bool tracked;          /* see struct kek_usage */
+        bool retired;          /* it was the last user's: revoked and destroyed */
+        unsigned users;        /* disks that still use it */
+        char elsewhere[320];   /* see struct kek_usage */
+        int error;             /* -errno: the release failed, the KEK stays as it was */
+        char text[512];        /* ... why */
 };
 
 struct provider;
@@ -49,6 +75,13 @@ struct provider_ops {
         /* The KEKs vmcrypt created there (by their Name), malloc'ed array. Optional
          * (NULL: the kind keeps no list; native KEKs are derived). */
         int (*kek_list)(struct provider *p, struct kek_info **ret, size_t *ret_n);
+        /* Record that the volume with LUKS UUID disk, at place (host:/path), uses
+         * kek_id. Copies of an image share its UUID, so a record names both. A KEK
+         * that does not track its disks is left alone. Optional. */
+        int (*kek_use)(struct provider *p, const char *kek_id, const char *disk, const char *place);
+        /* Drop that record and say how the KEK stands. Optional. */
+        int (*kek_unuse)(struct provider *p, const char *kek_id, const char *disk, const char *place,
+                         struct kek_usage *ret);
         /* Release what open() allocated in p->data. */
         void (*close)(struct provider *p);
 };
@@ -64,7 +97,7 @@ struct provider {
 int provider_open(const struct provider_config *c, struct provider **ret);
 /* Open a provider by name from a loaded configuration; -ENOENT when unknown. */
 int provider_open_by_name(const struct provider_configs *cs, const char *name, struct provider **ret,
-                          char *err, size_t errlen);
+                          struct error *err);
 /* Close and free; NULL is fine. */
 void provider_free(struct provider *p);
 static inline void provider_freep(struct provider **p) {
@@ -77,6 +110,14 @@ int provider_kek_create(struct provider *p, const struct kek_attrs *attrs, char 
 int provider_kek_list(struct provider *p, struct kek_info **ret, size_t *ret_n);
 /* Retire kek_id (0 when the kind keeps nothing per KEK). */
 int provider_kek_retire(struct provider *p, const char *kek_id);
+/* Record that volume disk at place uses kek_id (0 for kinds that track nothing). */
+int provider_kek_use(struct provider *p, const char *kek_id, const char *disk, const char *place);
+/* Drop that record; *ret says whether the KEK tracks its users and how many are
+ * left (untracked for kinds that track nothing). */
+int provider_kek_unuse(struct provider *p, const char *kek_id, const char *disk, const char *place,
+                       struct kek_usage *ret);
+/* Where a volume is, as KEK records name it: "host:/absolute/path". */
+void provider_kek_place(const char *path, char *buf, size_t size);
 int provider_wrap(struct provider *p, const char *kek_id, const struct secret *plain, struct vmcrypt_token *t);
 int provider_unwrap(struct provider *p, const struct vmcrypt_token *t, struct secret **ret);
 

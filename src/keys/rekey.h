@@ -15,6 +15,8 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+#include "shared/error.h"
+#include "keys/provider.h"
 #include "shared/secret.h"
 
 struct rekey_opts {
@@ -27,6 +29,8 @@ struct rekey_opts {
 };
 
 struct rekey_result {
+        bool released;              /* the old KEK was released (old_release says how) */
+        struct kek_release old_release;
         char old_kek[256];
         char new_kek[256];
         int old_keyslot, new_keyslot;
@@ -35,7 +39,7 @@ struct rekey_result {
 
 /* Shallow rekey; on failure err says what is wrong and the disk is unchanged or
  * still opens with its old token. */
-int keys_rekey(const struct rekey_opts *o, struct rekey_result *ret, char *err, size_t errlen);
+int keys_rekey(const struct rekey_opts *o, struct rekey_result *ret, struct error *err);
 
 /* Recovery passphrases: 8 groups of 5 characters from 32 unambiguous symbols
  * (200 bits), dash-separated; the dashes are part of the passphrase. */
@@ -56,7 +60,7 @@ int recovery_passphrase_new(struct secret **ret);
 
 /* Unlock the disk through its token and add a keyslot for a new recovery
  * passphrase, returned in *ret_passphrase; returns the new keyslot. */
-int keys_recovery_add(const struct recovery_opts *o, struct secret **ret_passphrase, char *err, size_t errlen);
+int keys_recovery_add(const struct recovery_opts *o, struct secret **ret_passphrase, struct error *err);
 
 struct bind_opts {
         const char *providers_path; /* NULL: default */
@@ -80,18 +84,34 @@ struct bind_result {
  * once more without one trailing newline (echo and editors add one). Tokens whose
  * KEK is revoked or destroyed are then removed with their keyslots: the new binding
  * replaces them, and unlocking no longer asks the key server for a dead KEK. */
-int keys_bind(const struct bind_opts *o, const struct secret *passphrase, struct bind_result *ret, char *err,
-              size_t errlen);
+int keys_bind(const struct bind_opts *o, const struct secret *passphrase, struct bind_result *ret, struct error *err);
+
+struct unbind_result {
+        char kek[256];              /* the removed token's KEK */
+        bool keyslot_removed;       /* its keyslot went too (no other token used it) */
+        bool released;              /* the KEK was released: release says how */
+        struct kek_release release;
+};
 
 /* Remove token id and its keyslot (refused when no other keyslot would remain);
- * a keyslot another token still uses stays. 1 when the keyslot went too, 0 when
- * only the token did; ret_kek gets the token's KEK id. */
-int keys_unbind(const char *image, const char *header, int id, char ret_kek[static 256], char *err, size_t errlen);
+ * a keyslot another token still uses stays. Then the disk's use of the token's
+ * KEK is released (keys_kek_release) unless another of its tokens uses it. */
+int keys_unbind(const char *providers_path, const char *image, const char *header, int id, struct unbind_result *ret,
+                struct error *err);
 
 struct kek_info;
+struct kek_release;
+
+/* The volume with LUKS UUID disk, whose header is at path, no longer uses kek_id on
+ * key provider `provider`: drop its record there, and retire the KEK (revoke, then
+ * destroy) when it tracks its users and this was the last. *ret says what
+ * happened, also on failure (then the KEK stays as it was, and ret->text says
+ * why). 0 or -errno. */
+int keys_kek_release(const char *providers_path, const char *provider, const char *kek_id, const char *disk,
+                     const char *path, struct kek_release *ret);
 
 /* The KEKs vmcrypt created on key provider `provider` (NULL: the default), each with
  * the number of the given disk images whose tokens use it: a KEK that none of a
  * host's disks uses is an orphan to retire. *ret is malloc'ed. */
 int keys_kek_report(const char *providers_path, const char *provider, char *const *images, size_t n_images,
-                    struct kek_info **ret, size_t *ret_n, char *err, size_t errlen);
+                    struct kek_info **ret, size_t *ret_n, struct error *err);

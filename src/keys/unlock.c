@@ -17,11 +17,11 @@ struct unlocker {
         struct provider *open[PROVIDER_MAX];
 };
 
-int unlocker_new(const char *providers_path, struct unlocker **ret, char *err, size_t errlen) {
+int unlocker_new(const char *providers_path, struct unlocker **ret, struct error *err) {
         struct unlocker *u = calloc(1, sizeof(*u));
         if (!u)
                 return -ENOMEM;
-        int r = provider_config_load(providers_path, &u->cs, err, errlen);
+        int r = provider_config_load(providers_path, &u->cs, err);
         if (r < 0) {
                 free(u);
                 return r;
@@ -37,53 +37,51 @@ void unlocker_free(struct unlocker *u) {
         free(u);
 }
 
-struct provider *unlocker_provider(struct unlocker *u, const char *name, char *err, size_t errlen) {
+struct provider *unlocker_provider(struct unlocker *u, const char *name, struct error *err) {
         for (size_t i = 0; i < u->cs->n; i++) {
                 if (strcmp(u->cs->p[i].name, name) != 0)
                         continue;
                 if (!u->open[i]) {
                         int r = provider_open(&u->cs->p[i], &u->open[i]);
                         if (r < 0) {
-                                snprintf(err, errlen, "cannot use key provider \"%s\": %s", name,
-                                         r == -EOPNOTSUPP ? "this vmcrypt was built without KMIP support" : strerror(-r));
+                                (void) error_set(err, r, "cannot use key provider \"%s\": %s", name,
+                                                 r == -EOPNOTSUPP ? "this vmcrypt was built without KMIP support"
+                                                                  : strerror(-r));
                                 return NULL;
                         }
                 }
                 return u->open[i];
         }
-        snprintf(err, errlen, "the disk's key provider \"%s\" is not in %s: add it (same KMS, same name) to that file",
-                 name, u->cs->path ? u->cs->path : "the provider configuration");
+        (void) error_set(err, -ENOENT, "the disk's key provider \"%s\" is not in %s: add it (same KMS, same name) to "
+                         "that file", name, u->cs->path ? u->cs->path : "the provider configuration");
         return NULL;
 }
 
-int unlock_load(const char *image, const char *header, struct crypt_device **ret, char *err, size_t errlen) {
+int unlock_load(const char *image, const char *header, struct crypt_device **ret, struct error *err) {
         struct crypt_device *cd = NULL;
         /* libcryptsetup says "block device required" for a missing file: say it plainly. */
         const char *paths[] = { image, header };
         for (size_t i = 0; i < 2; i++)
                 if (paths[i] && access(paths[i], F_OK) < 0) {
-                        snprintf(err, errlen, "%s: %s", paths[i], strerror(errno));
-                        return -errno;
+                        return error_set(err, -errno, "%s: %s", paths[i], strerror(errno));
                 }
         int r = header ? crypt_init_data_device(&cd, header, image) : crypt_init(&cd, image);
         if (r < 0) {
-                snprintf(err, errlen, "cannot open %s: %s", header ? header : image, strerror(-r));
-                return r;
+                return error_set(err, r, "cannot open %s: %s", header ? header : image, strerror(-r));
         }
         r = crypt_load(cd, NULL, NULL);
         if (r < 0) {
                 crypt_free(cd);
                 if (r == -EINVAL)
                         r = -ENODEV;
-                snprintf(err, errlen, "%s is not a LUKS volume%s (or its header is damaged: %s)",
+                return error_set(err, r, "%s is not a LUKS volume%s (or its header is damaged: %s)",
                          header ? header : image, header ? " header" : "", strerror(r == -ENODEV ? EINVAL : -r));
-                return r;
         }
         *ret = cd;
         return 0;
 }
 
-int change_lock_take(const char *image, const char *header, struct change_lock *ret, char *err, size_t errlen) {
+int change_lock_take(const char *image, const char *header, struct change_lock *ret, struct error *err) {
         struct change_lock l = CHANGE_LOCK_INIT;
         const char *paths[] = { image, header };
         for (size_t i = 0; i < 2; i++) {
@@ -93,13 +91,11 @@ int change_lock_take(const char *image, const char *header, struct change_lock *
                 if (r < 0) {
                         change_lock_release(&l);
                         if (r == -EBUSY)
-                                snprintf(err, errlen,
-                                         "%s is being changed by another vmcrypt command (a rekey, bind, recovery "
-                                         "key or data job): wait for it to finish and try again",
-                                         paths[i]);
-                        else
-                                snprintf(err, errlen, "cannot lock %s: %s", paths[i], strerror(-r));
-                        return r;
+                                return error_set(err, r,
+                                                 "%s is being changed by another vmcrypt command (a rekey, bind, "
+                                                 "recovery key or data job): wait for it to finish and try again",
+                                                 paths[i]);
+                        return error_set(err, r, "cannot lock %s: %s", paths[i], strerror(-r));
                 }
         }
         *ret = l;
@@ -115,9 +111,9 @@ void change_lock_release(struct change_lock *l) {
 }
 
 int unlock_load_for_change(const char *image, const char *header, struct change_lock *lock, struct crypt_device **ret,
-                           char *err, size_t errlen) {
-        int r = change_lock_take(image, header, lock, err, errlen);
-        return r < 0 ? r : unlock_load(image, header, ret, err, errlen);
+                           struct error *err) {
+        int r = change_lock_take(image, header, lock, err);
+        return r < 0 ? r : unlock_load(image, header, ret, err);
 }
 
 /* How telling a failure is, to choose which one to report when every token fails:
@@ -146,25 +142,23 @@ bool unlock_error_is_dead(int r) {
 }
 
 int unlocker_unlock_cd(struct unlocker *u, struct crypt_device *cd, const char *header_path,
-                       struct secret **ret_secret, struct unlock_result *ret, char *err, size_t errlen) {
+                       struct secret **ret_secret, struct unlock_result *ret, struct error *err) {
         _cleanup_(token_list_freep) struct token_list *l = NULL;
         int r = token_store_list(cd, header_path, &l);
         if (r == -EBADMSG) {
-                snprintf(err, errlen, "the vmcrypt metadata of %s is damaged (LUKS1: both copies of its metadata "
+                return error_set(err, r, "the vmcrypt metadata of %s is damaged (LUKS1: both copies of its metadata "
                          "area, or its sidecar file): restore it from a backup, or open the disk with its recovery "
                          "passphrase", header_path);
-                return r;
         }
         if (r < 0) {
-                snprintf(err, errlen, "cannot read the tokens of %s: %s", header_path, strerror(-r));
-                return r;
+                return error_set(err, r, "cannot read the tokens of %s: %s", header_path, strerror(-r));
         }
         if (l->n == 0) {
-                snprintf(err, errlen, "%s is not bound to a key provider (no vmcrypt token): bind it with "
+                return error_set(err, -ENOENT, "%s is not bound to a key provider (no vmcrypt token): bind it with "
                          "'vmcrypt disk bind --provider NAME' or open it with its passphrase", header_path);
-                return -ENOENT;
         }
         int best = 0;
+        char best_msg[1024] = "";
         for (size_t i = 0; i < l->n; i++) {
                 struct token_entry *e = &l->e[i];
                 char msg[1024];
@@ -176,7 +170,10 @@ int unlocker_unlock_cd(struct unlocker *u, struct crypt_device *cd, const char *
                                  "(cryptsetup luksHeaderRestore) or open the disk with its recovery passphrase",
                                  e->id, header_path);
                 } else {
-                        struct provider *p = unlocker_provider(u, e->tok->provider, msg, sizeof(msg));
+                        struct error pe = { 0 };
+                        struct provider *p = unlocker_provider(u, e->tok->provider, &pe);
+                        if (!p)
+                                snprintf(msg, sizeof(msg), "%s", pe.text);
                         _cleanup_(secret_freep) struct secret *s = NULL;
                         fr = p ? provider_unwrap(p, e->tok, &s) : -ENOENT;
                         if (p && fr < 0) {
@@ -213,12 +210,13 @@ int unlocker_unlock_cd(struct unlocker *u, struct crypt_device *cd, const char *
                         snprintf(ret->dead[ret->n_dead].kek, sizeof(ret->dead[0].kek), "%s", e->tok->kek_id);
                         ret->n_dead++;
                 }
+                /* The most telling failure is the one to report, whatever its order. */
                 if (i == 0 || severity(fr) > severity(best)) {
                         best = fr;
-                        snprintf(err, errlen, "%s", msg);
+                        snprintf(best_msg, sizeof(best_msg), "%s", msg);
                 }
         }
-        return best;
+        return error_set(err, best, "%s", best_msg);
 }
 
 /* A LUKS1 image bound by an older vmcrypt keeps its tokens in a sidecar file; the
@@ -228,9 +226,9 @@ int unlocker_unlock_cd(struct unlocker *u, struct crypt_device *cd, const char *
  * or a header without room keeps the sidecar, which still works. */
 static void migrate_sidecar(struct crypt_device *cd, const char *image) {
         struct change_lock lock = CHANGE_LOCK_INIT;
-        char err[256];
-        if (change_lock_take(image, NULL, &lock, err, sizeof(err)) < 0) {
-                log_debug("%s", err);
+        struct error err = { 0 };
+        if (change_lock_take(image, NULL, &lock, &err) < 0) {
+                log_debug("%s", err.text);
                 return;
         }
         int r = token_store_migrate(cd, image);
@@ -242,12 +240,12 @@ static void migrate_sidecar(struct crypt_device *cd, const char *image) {
 }
 
 int unlocker_unlock(struct unlocker *u, const char *image, const char *header, struct secret **ret_secret,
-                    struct unlock_result *ret, char *err, size_t errlen) {
+                    struct unlock_result *ret, struct error *err) {
         struct crypt_device *cd = NULL;
-        int r = unlock_load(image, header, &cd, err, errlen);
+        int r = unlock_load(image, header, &cd, err);
         if (r < 0)
                 return r;
-        r = unlocker_unlock_cd(u, cd, header ? header : image, ret_secret, ret, err, errlen);
+        r = unlocker_unlock_cd(u, cd, header ? header : image, ret_secret, ret, err);
         if (r >= 0 && !header)
                 migrate_sidecar(cd, image);
         crypt_free(cd);

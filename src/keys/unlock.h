@@ -7,6 +7,7 @@
 #include <libcryptsetup.h>
 #include <stdbool.h>
 
+#include "shared/error.h"
 #include "keys/token.h"
 #include "keys/provider-config.h"
 #include "shared/secret.h"
@@ -35,7 +36,7 @@ struct unlock_result {
 bool unlock_error_is_dead(int r);
 
 /* Load providers.json (NULL: default path); err says what is wrong. */
-int unlocker_new(const char *providers_path, struct unlocker **ret, char *err, size_t errlen);
+int unlocker_new(const char *providers_path, struct unlocker **ret, struct error *err);
 void unlocker_free(struct unlocker *u);
 static inline void unlocker_freep(struct unlocker **u) {
         if (*u)
@@ -44,7 +45,7 @@ static inline void unlocker_freep(struct unlocker **u) {
 
 /* Open image (with detached header when header is non-NULL) for metadata work;
  * 0, -ENODEV when it is no LUKS volume, other -errno. */
-int unlock_load(const char *image, const char *header, struct crypt_device **ret, char *err, size_t errlen);
+int unlock_load(const char *image, const char *header, struct crypt_device **ret, struct error *err);
 
 /* Held while a disk's keyslots or tokens change (rekey, bind, recovery key): image
  * and detached header locked with disk_meta_lock, so two changes, or a change and a
@@ -56,25 +57,25 @@ struct change_lock {
 
 /* Take the lock for image (and header when non-NULL); on -EBUSY and other failures
  * err says which file and what to do. */
-int change_lock_take(const char *image, const char *header, struct change_lock *ret, char *err, size_t errlen);
+int change_lock_take(const char *image, const char *header, struct change_lock *ret, struct error *err);
 /* Release; fine on CHANGE_LOCK_INIT. */
 void change_lock_release(struct change_lock *l);
 
 /* change_lock_take + unlock_load: open a disk whose keyslots or tokens are about to
  * change. The lock is held in *lock until released, also when loading fails. */
 int unlock_load_for_change(const char *image, const char *header, struct change_lock *lock, struct crypt_device **ret,
-                           char *err, size_t errlen);
+                           struct error *err);
 
 /* Unwrap the unlock secret of a loaded disk and check it against its keyslot.
  * Tokens are tried in id order; the first that works wins. header_path is where a
  * LUKS1 sidecar lives (header file or image). On failure err explains the most
  * telling failure (a damaged token, an unreachable KMS, a revoked KEK, ...). */
 int unlocker_unlock_cd(struct unlocker *u, struct crypt_device *cd, const char *header_path,
-                       struct secret **ret_secret, struct unlock_result *ret, char *err, size_t errlen);
+                       struct secret **ret_secret, struct unlock_result *ret, struct error *err);
 
 /* unlock_load + unlocker_unlock_cd. */
 int unlocker_unlock(struct unlocker *u, const char *image, const char *header, struct secret **ret_secret,
-                    struct unlock_result *ret, char *err, size_t errlen);
+                    struct unlock_result *ret, struct error *err);
 
 /* The provider named name, opened once and kept; NULL with err set when unknown. */
-struct provider *unlocker_provider(struct unlocker *u, const char *name, char *err, size_t errlen);
+struct provider *unlocker_provider(struct unlocker *u, const char *name, struct error *err);

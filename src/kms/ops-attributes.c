@@ -214,7 +214,28 @@ int op_modify_attribute(struct kms_op *op) {
         return attr_edit_set(op, KMIP_ATTR_CLIENT_MODIFY, place_existing);
 }
 
-/* DeleteAttribute: remove an attribute instance (index 0 unless given). */
+/* The index of the instance of name whose value is want (KMIP 2.0 names the
+ * instance to delete by its value, not by an index). */
+static bool instance_with_value(struct kms_op *op, const struct kms_object *o, const char *name,
+                                const struct ttlv *want, uint32_t *ret_index) {
+        for (size_t i = 0; i < o->n_attrs; i++) {
+                const struct kms_attr *at = &o->attrs[i];
+                if (strcmp(at->name, name) != 0)
+                        continue;
+                struct ttlv *v = kms_attr_to_ttlv(op->a, at);
+                if (!v)
+                        continue;
+                v->tag = want->tag; /* the element's tag differs between the forms */
+                if (ttlv_equal(v, want)) {
+                        *ret_index = at->index;
+                        return true;
+                }
+        }
+        return false;
+}
+
+/* DeleteAttribute: remove an attribute instance (1.x: index 0 unless given; 2.0:
+ * the one whose value the Current Attribute gives, else the first). */
 int op_delete_attribute(struct kms_op *op) {
         const char *uid;
         int r = kms_op_uid(op, &uid);
@@ -222,6 +243,7 @@ int op_delete_attribute(struct kms_op *op) {
                 return r;
         const char *name = NULL;
         uint32_t index = 0;
+        const struct ttlv *want = NULL; /* 2.0 Current Attribute: the instance with this value */
         if (kmip_version_is_2x(op->v)) {
                 struct kmip_attr at;
                 const char *names[1];
@@ -231,6 +253,7 @@ int op_delete_attribute(struct kms_op *op) {
                         if (r < 0)
                                 return r;
                         name = at.name;
+                        want = at.value;
                 } else if (kmip_attr_names_parse(op->a, op->req, names, 1, &n) == 0 && n == 1)
                         name = names[0];
         } else {
@@ -251,6 +274,10 @@ int op_delete_attribute(struct kms_op *op) {
         r = kms_load(op, uid, &o);
         if (r < 0)
                 goto out;
+        if (want && !instance_with_value(op, o, name, want, &index)) {
+                r = kms_fail(op, -ENOENT, "Attribute not found");
+                goto out;
+        }
         const struct kms_attr *old = kms_object_find(o, name, index);
         if (!old) {
                 r = kms_fail(op, -ENOENT, "Attribute not found");

@@ -168,3 +168,99 @@ int vm_xml_set_encryption(const char *xml, const char *target, const char *secre
         xmlFree(out);
         return *ret ? 0 : -ENOMEM;
 }
+
+static bool in_meta_ns(const xmlNode *n) {
+        return n->ns && n->ns->href && xmlStrcmp(n->ns->href, BAD_CAST VM_META_NS) == 0;
+}
+
+int vm_xml_meta(const char *xml, struct vm_meta *m) {
+        memset(m, 0, sizeof *m);
+        _cleanup_(docp) xmlDocPtr doc = parse(xml);
+        if (!doc)
+                return -EBADMSG;
+        xmlNodePtr root = xmlDocGetRootElement(doc);
+        xmlNodePtr md = root && is(root, "domain") ? child(root, "metadata") : NULL;
+        for (xmlNodePtr c = md ? md->children : NULL; c; c = c->next) {
+                if (!is(c, "vm") || !in_meta_ns(c))
+                        continue;
+                char v[8];
+                attr(c, "auto-encrypt", v, sizeof v);
+                m->auto_encrypt = strcmp(v, "on") == 0;
+                for (xmlNodePtr r = c->children; r; r = r->next) {
+                        /* libvirt stores the children as given: unqualified. */
+                        if (!is(r, "rekey") || (r->ns && !in_meta_ns(r)))
+                                continue;
+                        attr(r, "provider", m->rekey_provider, sizeof m->rekey_provider);
+                        attr(r, "kek", m->rekey_kek, sizeof m->rekey_kek);
+                        attr(r, "deep", v, sizeof v);
+                        m->rekey_deep = strcmp(v, "yes") == 0;
+                        /* Half a record names no KEK to go on with. */
+                        if (!m->rekey_provider[0] || !m->rekey_kek[0])
+                                m->rekey_provider[0] = m->rekey_kek[0] = '\0';
+                }
+                break;
+        }
+        return 0;
+}
+
+/* The element's text, built with libxml2 so that any provider name or KEK id
+ * is escaped. */
+static int dump_root(xmlDocPtr doc, char **ret) {
+        xmlBufferPtr buf = xmlBufferCreate();
+        if (!buf)
+                return -ENOMEM;
+        int r = xmlNodeDump(buf, doc, xmlDocGetRootElement(doc), 0, 0) < 0 ? -ENOMEM : 0;
+        if (r >= 0 && !(*ret = strdup((const char *) xmlBufferContent(buf))))
+                r = -ENOMEM;
+        xmlBufferFree(buf);
+        return r;
+}
+
+int vm_xml_meta_element(const struct vm_meta *m, char **ret) {
+        *ret = NULL;
+        bool rekey = m->rekey_provider[0] && m->rekey_kek[0];
+        if (!m->auto_encrypt && !rekey)
+                return 0;
+        _cleanup_(docp) xmlDocPtr doc = xmlNewDoc(BAD_CAST "1.0");
+        xmlNodePtr vm = doc ? xmlNewNode(NULL, BAD_CAST "vm") : NULL;
+        if (!vm)
+                return -ENOMEM;
+        xmlDocSetRootElement(doc, vm);
+        if (!xmlNewProp(vm, BAD_CAST "auto-encrypt", BAD_CAST(m->auto_encrypt ? "on" : "off")))
+                return -ENOMEM;
+        if (rekey) {
+                xmlNodePtr r = xmlNewChild(vm, NULL, BAD_CAST "rekey", NULL);
+                if (!r || !xmlNewProp(r, BAD_CAST "provider", BAD_CAST m->rekey_provider) ||
+                    !xmlNewProp(r, BAD_CAST "kek", BAD_CAST m->rekey_kek) ||
+                    !xmlNewProp(r, BAD_CAST "deep", BAD_CAST(m->rekey_deep ? "yes" : "no")))
+                        return -ENOMEM;
+        }
+        return dump_root(doc, ret);
+}
+
+int vm_xml_disk_new(const char *path, const char *target, const char *secret_uuid, char **ret) {
+        _cleanup_(docp) xmlDocPtr doc = xmlNewDoc(BAD_CAST "1.0");
+        xmlNodePtr disk = doc ? xmlNewNode(NULL, BAD_CAST "disk") : NULL;
+        if (!disk)
+                return -ENOMEM;
+        xmlDocSetRootElement(doc, disk);
+        xmlNodePtr drv, src, tgt;
+        if (!xmlNewProp(disk, BAD_CAST "type", BAD_CAST "file") ||
+            !xmlNewProp(disk, BAD_CAST "device", BAD_CAST "disk") ||
+            !(drv = xmlNewChild(disk, NULL, BAD_CAST "driver", NULL)) ||
+            !xmlNewProp(drv, BAD_CAST "name", BAD_CAST "qemu") || !xmlNewProp(drv, BAD_CAST "type", BAD_CAST "raw") ||
+            !(src = xmlNewChild(disk, NULL, BAD_CAST "source", NULL)) ||
+            !xmlNewProp(src, BAD_CAST "file", BAD_CAST path) ||
+            !(tgt = xmlNewChild(disk, NULL, BAD_CAST "target", NULL)) ||
+            !xmlNewProp(tgt, BAD_CAST "dev", BAD_CAST target) || !xmlNewProp(tgt, BAD_CAST "bus", BAD_CAST "virtio"))
+                return -ENOMEM;
+        if (secret_uuid) {
+                xmlNodePtr enc = xmlNewChild(src, NULL, BAD_CAST "encryption", NULL), s;
+                if (!enc || !xmlNewProp(enc, BAD_CAST "format", BAD_CAST "luks") ||
+                    !(s = xmlNewChild(enc, NULL, BAD_CAST "secret", NULL)) ||
+                    !xmlNewProp(s, BAD_CAST "type", BAD_CAST "passphrase") ||
+                    !xmlNewProp(s, BAD_CAST "uuid", BAD_CAST secret_uuid))
+                        return -ENOMEM;
+        }
+        return dump_root(doc, ret);
+}

@@ -77,18 +77,13 @@ int vm_op_set_encryption(struct vm_op *op, const char *target, const char *secre
         return 0;
 }
 
-struct progress_ctx {
-        const struct vm_params *p;
-        const struct vm_disk *disk;
-};
-
 static enum engine_verdict on_progress(const struct engine_progress *ep, void *userdata) {
-        struct progress_ctx *c = userdata;
+        struct vm_progress_ctx *c = userdata;
         return c->p->progress ? c->p->progress(c->disk, ep, c->p->progress_userdata) : ENGINE_CONTINUE;
 }
 
-static void volume_params_for(const struct vm_params *p, struct vm_disk *k, struct progress_ctx *ctx,
-                              struct volume_params *vp) {
+void vm_volume_params(const struct vm_params *p, struct vm_disk *k, struct vm_progress_ctx *ctx,
+                      struct volume_params *vp) {
         memset(vp, 0, sizeof *vp);
         vp->path = k->path;
         vp->key.providers = p->providers;
@@ -120,10 +115,8 @@ static bool workable(const struct vm_disk *k, bool encrypt, struct vm_disk_resul
         return true;
 }
 
-/* The next result row for disk k, or NULL when the disk is not among the volumes
- * asked for, or is left alone (its row says why). */
-static struct vm_disk_result *disk_row(const struct vm_params *p, struct vm_disk *k, bool encrypt,
-                                       struct vm_result *res) {
+struct vm_disk_result *vm_disk_row(const struct vm_params *p, struct vm_disk *k, bool encrypt,
+                                   struct vm_result *res) {
         if (!vm_op_selected(k, p->volumes) || res->n >= VM_MAX_DISKS)
                 return NULL;
         struct vm_disk_result *dr = &res->disks[res->n++];
@@ -132,8 +125,7 @@ static struct vm_disk_result *disk_row(const struct vm_params *p, struct vm_disk
         return workable(k, encrypt, dr) ? dr : NULL;
 }
 
-/* A disk whose state stops the command: unreadable, or a job of the other kind. */
-static int refuse_disk(const struct vm_op *op, const struct vm_disk *k, struct vm_error *err) {
+int vm_refuse_disk(const struct vm_op *op, const struct vm_disk *k, struct vm_error *err) {
         if (k->state == VM_DISK_UNKNOWN)
                 return vm_fail(err, k->status_error, "domain %s, disk %s (%s): %s", op->d.name, k->target, k->path,
                                k->status_text);
@@ -142,8 +134,8 @@ static int refuse_disk(const struct vm_op *op, const struct vm_disk *k, struct v
                        engine_operation_to_string(k->status.job), k->path);
 }
 
-static int job_failed(struct vm_op *op, struct vm_disk *k, const char *what, int r, const struct volume_result *vr,
-                      const struct volume_error *ve, struct vm_error *err) {
+int vm_job_failed(struct vm_op *op, struct vm_disk *k, const char *what, int r, const struct volume_result *vr,
+                  const struct error *ve, struct vm_error *err) {
         return vm_fail(err, r, "domain %s, disk %s (%s): %s failed: %s%s", op->d.name, k->target, k->path, what,
                        ve->text, vr->interrupted ? "; the job waits: run the same vmcrypt vm command again "
                        "(or vmcrypt disk resume) to finish it" : "");
@@ -155,30 +147,57 @@ static int job_failed(struct vm_op *op, struct vm_disk *k, const char *what, int
 static int find_vm_kek(const struct vm_params *p, struct vm_op *op, struct vm_result *res, struct vm_error *err) {
         if (p->provider)
                 snprintf(res->provider, sizeof res->provider, "%s", p->provider);
+        char provider[128], kek[256];
         if (p->kek) {
                 snprintf(res->kek, sizeof res->kek, "%s", p->kek);
-        } else {
-                for (size_t i = 0; i < op->d.n_disks; i++) {
-                        const struct vm_disk *k = &op->d.disks[i];
-                        if (!k->kek[0] || (p->provider && strcmp(p->provider, k->provider) != 0))
-                                continue;
-                        snprintf(res->provider, sizeof res->provider, "%s", k->provider);
-                        snprintf(res->kek, sizeof res->kek, "%s", k->kek);
-                        break;
-                }
+        } else if (vm_op_vm_kek(op, provider, kek) && (!p->provider || strcmp(p->provider, provider) == 0)) {
+                snprintf(res->provider, sizeof res->provider, "%s", provider);
+                snprintf(res->kek, sizeof res->kek, "%s", kek);
         }
         if (res->provider[0])
                 return 0;
         _cleanup_(provider_configs_freep) struct provider_configs *cs = NULL;
-        char e[512];
-        int r = provider_config_load(p->providers, &cs, e, sizeof e);
+        struct error e = { 0 };
+        int r = provider_config_load(p->providers, &cs, &e);
         if (r < 0)
-                return vm_fail(err, r, "domain %s: %s", op->d.name, e);
+                return vm_fail(err, r, "domain %s: %s", op->d.name, e.text);
         const struct provider_config *c = provider_config_find(cs, NULL);
         if (!c)
                 return vm_fail(err, -EINVAL, "domain %s: no key provider named: give --provider NAME, or set "
                                "\"default\" in %s", op->d.name, cs->path);
         snprintf(res->provider, sizeof res->provider, "%s", c->name);
+        return 0;
+}
+
+bool vm_op_vm_kek(const struct vm_op *op, char provider[static 128], char kek[static 256]) {
+        /* Mid-rekey the disks name two KEKs; the one they are moving to is the VM's. */
+        if (op->d.meta.rekey_kek[0]) {
+                snprintf(provider, 128, "%s", op->d.meta.rekey_provider);
+                snprintf(kek, 256, "%s", op->d.meta.rekey_kek);
+                return true;
+        }
+        for (int pass = 0; pass < 2; pass++)
+                for (size_t i = 0; i < op->d.n_disks; i++) {
+                        const struct vm_disk *k = &op->d.disks[i];
+                        if (!k->kek[0] || k->os != (pass == 0))
+                                continue;
+                        snprintf(provider, 128, "%s", k->provider);
+                        snprintf(kek, 256, "%s", k->kek);
+                        return true;
+                }
+        return false;
+}
+
+int vm_op_set_meta(struct vm_op *op, const struct vm_meta *m, struct vm_error *err) {
+        _cleanup_(freep) char *xml = NULL;
+        int r = vm_xml_meta_element(m, &xml);
+        if (r < 0)
+                return vm_fail(err, r, "domain %s: cannot build vmcrypt's metadata", op->d.name);
+        if (virDomainSetMetadata(op->dom, VIR_DOMAIN_METADATA_ELEMENT, xml, VM_META_KEY, VM_META_NS,
+                                 VIR_DOMAIN_AFFECT_CONFIG) < 0)
+                return vm_fail(err, vm_virt_errno(), "domain %s: libvirt refused vmcrypt's metadata: %s", op->d.name,
+                               vm_virt_text());
+        op->d.meta = *m;
         return 0;
 }
 
@@ -194,23 +213,23 @@ int vm_encrypt(const struct vm_params *p, struct vm_result *res, struct vm_error
                 return r;
         for (size_t i = 0; i < op.d.n_disks && res->n < VM_MAX_DISKS; i++) {
                 struct vm_disk *k = &op.d.disks[i];
-                struct vm_disk_result *dr = disk_row(p, k, true, res);
+                struct vm_disk_result *dr = vm_disk_row(p, k, true, res);
                 if (!dr)
                         continue;
                 struct volume_params vp;
                 struct volume_result vr;
-                struct volume_error ve;
-                struct progress_ctx ctx;
-                volume_params_for(p, k, &ctx, &vp);
+                struct error ve;
+                struct vm_progress_ctx ctx;
+                vm_volume_params(p, k, &ctx, &vp);
                 switch (k->state) {
                 case VM_DISK_UNKNOWN:
                 case VM_DISK_DECRYPTING:
                 case VM_DISK_REENCRYPTING:
-                        return refuse_disk(&op, k, err);
+                        return vm_refuse_disk(&op, k, err);
                 case VM_DISK_ENCRYPTING:
                         r = volume_resume(&vp, &vr, &ve);
                         if (r < 0)
-                                return job_failed(&op, k, "resuming the encryption", r, &vr, &ve, err);
+                                return vm_job_failed(&op, k, "resuming the encryption", r, &vr, &ve, err);
                         dr->action = VM_ACTION_RESUMED;
                         /* A kill during the first disk leaves the VM's KEK only on
                          * that disk: adopt it, or the next disk would make a second. */
@@ -229,7 +248,7 @@ int vm_encrypt(const struct vm_params *p, struct vm_result *res, struct vm_error
                         vp.key.vm_uuid = op.d.uuid;
                         r = volume_encrypt(&vp, &vr, &ve);
                         if (r < 0)
-                                return job_failed(&op, k, "encryption", r, &vr, &ve, err);
+                                return vm_job_failed(&op, k, "encryption", r, &vr, &ve, err);
                         if (!res->kek[0]) {
                                 res->kek_created = true;
                                 snprintf(res->kek, sizeof res->kek, "%s", vr.kek);
@@ -259,6 +278,19 @@ int vm_encrypt(const struct vm_params *p, struct vm_result *res, struct vm_error
         return 0;
 }
 
+/* What became of the KEK a decrypted disk used: the VM's KEK goes with its last disk. */
+static void release_note(struct vm_disk_result *dr, const struct volume_result *vr) {
+        for (unsigned i = 0; i < vr->n_released; i++) {
+                const struct kek_release *k = &vr->released[i];
+                if (k->error < 0)
+                        snprintf(dr->note, sizeof(dr->note), "KEK %s could not be released: %.160s", k->kek, k->text);
+                else if (k->retired)
+                        snprintf(dr->note, sizeof(dr->note), "KEK %s retired (no disk uses it any more)", k->kek);
+                else if (k->tracked)
+                        snprintf(dr->note, sizeof(dr->note), "KEK %s stays (%u disk(s) still use it)", k->kek, k->users);
+        }
+}
+
 int vm_decrypt(const struct vm_params *p, struct vm_result *res, struct vm_error *err) {
         _cleanup_(vm_op_close) struct vm_op op = { 0 };
         int r = vm_op_open(p, &op, res, err);
@@ -273,30 +305,32 @@ int vm_decrypt(const struct vm_params *p, struct vm_result *res, struct vm_error
                         struct vm_disk *k = &op.d.disks[i];
                         if (k->os != (pass == 1))
                                 continue;
-                        struct vm_disk_result *dr = disk_row(p, k, false, res);
+                        struct vm_disk_result *dr = vm_disk_row(p, k, false, res);
                         if (!dr)
                                 continue;
                         struct volume_params vp;
                         struct volume_result vr;
-                        struct volume_error ve;
-                        struct progress_ctx ctx;
-                        volume_params_for(p, k, &ctx, &vp);
+                        struct error ve;
+                        struct vm_progress_ctx ctx;
+                        vm_volume_params(p, k, &ctx, &vp);
                         switch (k->state) {
                         case VM_DISK_UNKNOWN:
                         case VM_DISK_ENCRYPTING:
                         case VM_DISK_REENCRYPTING:
-                                return refuse_disk(&op, k, err);
+                                return vm_refuse_disk(&op, k, err);
                         case VM_DISK_DECRYPTING:
                                 r = volume_resume(&vp, &vr, &ve);
                                 if (r < 0)
-                                        return job_failed(&op, k, "resuming the decryption", r, &vr, &ve, err);
+                                        return vm_job_failed(&op, k, "resuming the decryption", r, &vr, &ve, err);
                                 dr->action = VM_ACTION_RESUMED;
+                                release_note(dr, &vr);
                                 break;
                         case VM_DISK_ENCRYPTED:
                                 r = volume_decrypt(&vp, &vr, &ve);
                                 if (r < 0)
-                                        return job_failed(&op, k, "decryption", r, &vr, &ve, err);
+                                        return vm_job_failed(&op, k, "decryption", r, &vr, &ve, err);
                                 dr->action = VM_ACTION_DONE;
+                                release_note(dr, &vr);
                                 break;
                         case VM_DISK_PLAIN:
                                 dr->action = k->xml_encrypted ? VM_ACTION_XML : VM_ACTION_ALREADY;
@@ -308,5 +342,14 @@ int vm_decrypt(const struct vm_params *p, struct vm_result *res, struct vm_error
                         if (r < 0)
                                 return r;
                 }
+        /* The VM home (vTPM state, NVRAM) is decrypted after every disk, as in the
+         * seeds' order: its step goes here. */
+        /* No disk is left for an unfinished rekey to move. */
+        if (p->volumes == VM_VOLUMES_ALL && op.d.meta.rekey_kek[0]) {
+                struct vm_meta m = op.d.meta;
+                m.rekey_provider[0] = m.rekey_kek[0] = '\0';
+                m.rekey_deep = false;
+                return vm_op_set_meta(&op, &m, err);
+        }
         return 0;
 }

@@ -44,9 +44,8 @@ static const char *state_name(int s) {
 }
 
 static void read_keys(struct vm_disk *d) {
-        char e[256];
         struct crypt_device *cd = NULL;
-        if (unlock_load(d->path, NULL, &cd, e, sizeof e) < 0)
+        if (unlock_load(d->path, NULL, &cd, NULL) < 0)
                 return;
         _cleanup_(token_list_freep) struct token_list *l = NULL;
         if (token_store_list(cd, d->path, &l) >= 0)
@@ -78,7 +77,7 @@ void vm_disk_read(struct vm_disk *d, unsigned flags) {
         }
         struct volume_params p = { .path = d->path };
         struct volume_result res;
-        struct volume_error err;
+        struct error err;
         /* A status read that meets a running job's header mid-change sees it torn
          * (seen once per LUKS1 decrypt: "corrupted (both copies)"): the engine
          * writes it in a moment, so read again before calling the disk damaged. */
@@ -144,6 +143,7 @@ int vm_domain_read(virDomainPtr dom, unsigned flags, struct vm_domain *d, struct
         int r = vm_xml_disks(xml, &d->disks, &d->n_disks);
         if (r < 0)
                 return vm_fail(err, r, "domain %s: cannot parse its XML", d->name);
+        (void) vm_xml_meta(xml, &d->meta);
         for (size_t i = 0; i < d->n_disks; i++)
                 vm_disk_read(&d->disks[i], flags);
         return 0;

@@ -31,7 +31,7 @@ static int check_disk(const struct vm_op *op, const struct vm_disk *k, struct vm
         return 0;
 }
 
-static void secret_undefine_all(virSecretPtr *s, size_t n) {
+void vm_secrets_undefine(virSecretPtr *s, size_t n) {
         for (size_t i = 0; i < n; i++)
                 if (s[i]) {
                         (void) virSecretUndefine(s[i]);
@@ -40,8 +40,7 @@ static void secret_undefine_all(virSecretPtr *s, size_t n) {
                 }
 }
 
-/* An ephemeral, private libvirt secret with the disk's passphrase. */
-static int define_secret(struct vm_op *op, const struct vm_disk *k, const struct secret *value, virSecretPtr *ret,
+int vm_secret_define(struct vm_op *op, const struct vm_disk *k, const struct secret *value, virSecretPtr *ret,
                          struct vm_error *err) {
         char xml[PATH_MAX + 512];
         int n = snprintf(xml, sizeof xml,
@@ -91,22 +90,22 @@ int vm_start(const struct vm_params *p, struct vm_result *res, struct vm_error *
                 struct vm_disk_result *dr = &res->disks[res->n++];
                 snprintf(dr->target, sizeof dr->target, "%s", k->target);
                 snprintf(dr->path, sizeof dr->path, "%s", k->path);
-                char e[768];
-                if (!u && (r = unlocker_new(p->providers, &u, e, sizeof e)) < 0) {
-                        vm_fail(err, r, "domain %s not started: %s", op.d.name, e);
+                struct error e = { 0 };
+                if (!u && (r = unlocker_new(p->providers, &u, &e)) < 0) {
+                        vm_fail(err, r, "domain %s not started: %s", op.d.name, e.text);
                         goto fail;
                 }
                 _cleanup_(secret_freep) struct secret *s = NULL;
                 struct unlock_result ur = { .keyslot = -1, .token_id = -1 };
-                r = unlocker_unlock(u, k->path, NULL, &s, &ur, e, sizeof e);
+                r = unlocker_unlock(u, k->path, NULL, &s, &ur, &e);
                 token_free(ur.token);
                 if (r < 0) {
                         vm_fail(err, r, "domain %s not started: disk %s (%s), key provider %s, KEK %s: %s", op.d.name,
                                 k->target, k->path, k->provider[0] ? k->provider : "(none)",
-                                k->kek[0] ? k->kek : "(none)", e);
+                                k->kek[0] ? k->kek : "(none)", e.text);
                         goto fail;
                 }
-                r = define_secret(&op, k, s, &secrets[n_secrets], err);
+                r = vm_secret_define(&op, k, s, &secrets[n_secrets], err);
                 if (r < 0)
                         goto fail;
                 n_secrets++;
@@ -119,10 +118,10 @@ int vm_start(const struct vm_params *p, struct vm_result *res, struct vm_error *
         }
         /* QEMU has the keys now (libvirt passed them at its start, encrypted with
          * QEMU's master key); the secrets are not needed to run. */
-        secret_undefine_all(secrets, n_secrets);
+        vm_secrets_undefine(secrets, n_secrets);
         res->qemu_pid = vm_qemu_pid(op.d.uuid);
         return 0;
 fail:
-        secret_undefine_all(secrets, n_secrets);
+        vm_secrets_undefine(secrets, n_secrets);
         return r;
 }

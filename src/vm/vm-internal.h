@@ -31,6 +31,19 @@ int vm_xml_disks(const char *xml, struct vm_disk **ret, size_t *ret_n);
  * (secret_uuid), or removed (NULL). -ENOENT when no such disk. */
 int vm_xml_set_encryption(const char *xml, const char *target, const char *secret_uuid, char **ret);
 
+/* The namespace of vmcrypt's element in a domain's <metadata>. */
+#define VM_META_NS "urn:vmcrypt:vm:1"
+#define VM_META_KEY "vmcrypt"
+
+/* vmcrypt's metadata in domain XML (all off when there is none); 0, -EBADMSG. */
+int vm_xml_meta(const char *xml, struct vm_meta *m);
+/* The element that virDomainSetMetadata stores for m; NULL in *ret when m holds
+ * nothing (the element is then removed). */
+int vm_xml_meta_element(const struct vm_meta *m, char **ret);
+/* A <disk> element for a raw image file at target (virtio), with a luks
+ * <encryption> naming secret_uuid when that is not NULL. */
+int vm_xml_disk_new(const char *path, const char *target, const char *secret_uuid, char **ret);
+
 /* Read one disk's state from the disk (volume_status), and with VM_INV_KEYS its
  * key provider and KEK from its vmcrypt token. */
 void vm_disk_read(struct vm_disk *d, unsigned flags);

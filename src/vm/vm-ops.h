@@ -2,6 +2,7 @@
  * selection, and the edit of a disk's <encryption> in the persistent definition. */
 #pragma once
 
+#include "shared/secret.h"
 #include "vm/vm-internal.h"
 
 struct vm_op {
@@ -20,3 +21,35 @@ bool vm_op_selected(const struct vm_disk *k, enum vm_volume_type t);
 /* Rewrite the persistent definition: the disk at target gets a luks <encryption>
  * naming secret_uuid, or loses it (NULL). */
 int vm_op_set_encryption(struct vm_op *op, const char *target, const char *secret_uuid, struct vm_error *err);
+
+/* An ephemeral, private libvirt secret (UUID k->secret_uuid) holding the disk's
+ * passphrase; -errno with err naming the disk. */
+int vm_secret_define(struct vm_op *op, const struct vm_disk *k, const struct secret *value, virSecretPtr *ret,
+                     struct vm_error *err);
+/* Undefine and free the n secrets (NULL entries skipped). */
+void vm_secrets_undefine(virSecretPtr *s, size_t n);
+
+/* Store m as the domain's vmcrypt metadata (persistent definition). */
+int vm_op_set_meta(struct vm_op *op, const struct vm_meta *m, struct vm_error *err);
+/* The VM's provider and KEK: a rekey's target when one is under way, else the
+ * KEK of its OS disk, else of another encrypted disk; false when it has none. */
+bool vm_op_vm_kek(const struct vm_op *op, char provider[static 128], char kek[static 256]);
+
+/* For the disk jobs of encrypt.c and rekey.c. */
+struct vm_progress_ctx {
+        const struct vm_params *p;
+        const struct vm_disk *disk;
+};
+struct volume_params;
+struct volume_result;
+struct error;
+void vm_volume_params(const struct vm_params *p, struct vm_disk *k, struct vm_progress_ctx *ctx,
+                      struct volume_params *vp);
+/* The result row for disk k, or NULL when it is not selected or left alone (the
+ * row says why). */
+struct vm_disk_result *vm_disk_row(const struct vm_params *p, struct vm_disk *k, bool encrypt,
+                                   struct vm_result *res);
+/* A disk whose state stops the command: unreadable, or a job of another kind. */
+int vm_refuse_disk(const struct vm_op *op, const struct vm_disk *k, struct vm_error *err);
+int vm_job_failed(struct vm_op *op, struct vm_disk *k, const char *what, int r, const struct volume_result *vr,
+                  const struct error *ve, struct vm_error *err);

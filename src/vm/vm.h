@@ -71,6 +71,16 @@ struct vm_summary {
         char message[1024];         /* ProgressMessage: what is going on, in words */
 };
 
+/* What vmcrypt keeps in the domain XML's <metadata> (its own namespace): the
+ * domain's settings, and a rekey under way (so that a re-run after a kill knows
+ * the KEK it was moving the disks to). */
+struct vm_meta {
+        bool auto_encrypt;          /* attach-disk encrypts every new disk first */
+        char rekey_provider[128];   /* a vm rekey under way: its target provider and KEK */
+        char rekey_kek[256];
+        bool rekey_deep;            /* ... with new volume keys */
+};
+
 struct vm_domain {
         char name[256];
         char uuid[VM_UUID_LEN];
@@ -81,6 +91,7 @@ struct vm_domain {
         size_t n_disks;
         struct vm_disk *disks;
         struct vm_summary summary;
+        struct vm_meta meta;        /* from the inactive (persistent) definition */
 };
 
 struct vm_inventory {
@@ -142,6 +153,7 @@ enum vm_disk_action {
         VM_ACTION_ALREADY,          /* already in the wanted state, domain XML matched */
         VM_ACTION_XML,              /* already in the wanted state, domain XML fixed */
         VM_ACTION_UNLOCKED,         /* start: secret handed to libvirt */
+        VM_ACTION_ATTACHED,         /* attach-disk: attached (encrypted first when the row says so) */
 };
 
 struct vm_disk_result {
@@ -159,6 +171,10 @@ struct vm_result {
         char provider[128];         /* encrypt: the VM's provider and KEK */
         char kek[256];
         bool kek_created;
+        char old_kek[256];          /* rekey: the KEK the disks left ("" none rekeyed now) */
+        bool resumed;               /* rekey: an interrupted rekey was finished */
+        bool hotplugged;            /* attach-disk: the running QEMU got the disk */
+        bool persisted;             /* attach-disk: the persistent definition got it */
         pid_t qemu_pid;             /* start: the new QEMU, 0 unknown */
         size_t n;
         struct vm_disk_result disks[VM_MAX_DISKS];
@@ -178,3 +194,39 @@ int vm_decrypt(const struct vm_params *p, struct vm_result *res, struct vm_error
  * once QEMU runs. On a key failure nothing starts and err names the disk, the KEK
  * and the reason. */
 int vm_start(const struct vm_params *p, struct vm_result *res, struct vm_error *err);
+
+/* Turn the domain's auto-encrypt flag on or off (kept in its persistent
+ * definition's <metadata>): with it, every vm_attach_disk encrypts a plain image
+ * first. Works on a running domain; -EINVAL for a transient one. */
+int vm_set_auto_encrypt(const struct vm_params *p, bool on, struct vm_error *err);
+
+/* Where vm_attach_disk puts the disk. */
+enum vm_attach_mode {
+        VM_ATTACH_DEFAULT = 0,      /* the persistent definition, and the running QEMU if any */
+        VM_ATTACH_PERSISTENT,       /* the persistent definition only (next start) */
+        VM_ATTACH_LIVE,             /* the running QEMU only (gone at its next start) */
+};
+
+struct vm_attach_params {
+        struct vm_params vm;        /* uri, name, providers, max_rate, progress */
+        const char *image;          /* a raw image file */
+        const char *target;         /* "vdc"; NULL: the first free vdX */
+        bool encrypt;               /* encrypt a plain image first (also: auto-encrypt) */
+        enum vm_attach_mode mode;
+};
+
+/* Attach a raw image file as a data disk. A plain image is first encrypted in
+ * place (LUKS1, its own unlock secret wrapped by the VM's KEK) when asked or when
+ * the domain is flagged auto-encrypt; an encrypted image must be bound to the
+ * VM's KEK. For a running domain an encrypted disk is hot-plugged with its secret
+ * in an ephemeral, private libvirt secret that exists only during the attach.
+ * Refused (changing nothing) for an image another domain (or this one) already
+ * has, an image that is not raw, or an image bound to another KEK. */
+int vm_attach_disk(const struct vm_attach_params *a, struct vm_result *res, struct vm_error *err);
+
+/* Give a shut-off domain a new KEK (created at provider p->provider, else the
+ * VM's, tagged like vm_encrypt's) and re-wrap every encrypted disk's unlock
+ * secret under it, without a data pass; deep also gives each disk a new volume
+ * key (a data pass). The target KEK is recorded in the domain's metadata first, so
+ * a re-run after a kill finishes the same rekey; disks under it are skipped. */
+int vm_rekey(const struct vm_params *p, bool deep, struct vm_result *res, struct vm_error *err);

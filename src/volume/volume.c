@@ -2,7 +2,6 @@
 #include "volume/volume.h"
 
 #include <errno.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -12,38 +11,19 @@
 #include "volume/job-record.h"
 #include "volume/volume-internal.h"
 
-void volume_error_clear(struct volume_error *e) {
-        e->code = 0;
-        e->text[0] = '\0';
-}
-
-int volume_fail(struct volume_error *e, int r, const char *fmt, ...) {
-        /* The first explanation is the one that says what went wrong; later ones
-         * only report that the call failed. */
-        if (e->code == 0) {
-                va_list ap;
-                va_start(ap, fmt);
-                vsnprintf(e->text, sizeof(e->text), fmt, ap);
-                va_end(ap);
-                e->code = r;
-        }
-        return r;
-}
-
 int volume_engine_fail(struct volume_call *c, int r, const char *what) {
         if (r >= 0)
                 return r;
-        const char *msg = engine_last_error();
-        if (msg)
-                return volume_fail(c->err, r, "%s", msg);
-        return volume_fail(c->err, r, "%s failed: %s", what, strerror(-r));
+        /* The engine explained most failures in c->err already; this one counts only
+         * when it did not. */
+        return error_set(c->err, r, "%s failed: %s", what, strerror(-r));
 }
 
 void volume_call_init(struct volume_call *c, const struct volume_params *p, struct volume_result *res,
-                      struct volume_error *err) {
+                      struct error *err) {
         *c = (struct volume_call) { .p = p, .res = res, .err = err };
         *res = (struct volume_result) { .keyslot = -1 };
-        volume_error_clear(err);
+        error_clear(err);
         c->ep = (struct engine_params) {
                 .path = p->path,
                 .header_path = p->header,
@@ -56,6 +36,7 @@ void volume_call_init(struct volume_call *c, const struct volume_params *p, stru
                 .force_raw = p->force_raw,
                 .progress = p->progress,
                 .progress_userdata = p->progress_userdata,
+                .err = err,
         };
         if (p->header)
                 snprintf(res->header, sizeof(res->header), "%s", p->header);
@@ -84,7 +65,7 @@ void volume_call_done(struct volume_call *c, int r) {
  * disk waits to be rolled back. */
 static enum engine_operation job_on(const char *target, const char *header, bool *ret_unstarted) {
         struct engine_status st;
-        if (engine_status(target, header, NULL, &st) < 0) {
+        if (engine_status(target, header, NULL, &st, NULL) < 0) {
                 *ret_unstarted = false;
                 return ENGINE_OP_NONE;
         }
@@ -114,7 +95,7 @@ static int find_recorded_header(struct volume_call *c, bool forget) {
         if (c->ep.header_path || job_record_header(JOB_RECORD_JOB, c->p->path, c->header, sizeof(c->header)) < 0)
                 return 0;
         struct engine_status st;
-        if (engine_status(c->p->path, c->header, NULL, &st) < 0 || (st.job == ENGINE_OP_NONE && !st.job_unstarted)) {
+        if (engine_status(c->p->path, c->header, NULL, &st, NULL) < 0 || (st.job == ENGINE_OP_NONE && !st.job_unstarted)) {
                 if (forget) {
                         (void) job_record_remove(JOB_RECORD_JOB, c->p->path);
                         /* A header file that a killed job created but never wrote. */
@@ -125,7 +106,7 @@ static int find_recorded_header(struct volume_call *c, bool forget) {
                 return 0;
         }
         if (st.job != ENGINE_OP_NONE && !job_is_for(c->p->path, &st))
-                return volume_fail(c->err, -EBADMSG,
+                return error_set(c->err, -EBADMSG,
                                    "the job record of %s names the header %s, but the job in it was started on "
                                    "another disk: refusing to use the record (if you are sure, pass --header)",
                                    c->p->path, c->header);
@@ -148,12 +129,12 @@ static int job_begin(struct volume_call *c, enum engine_operation op) {
                 bool unstarted;
                 enum engine_operation running = job_on(target, recorded, &unstarted);
                 if (running != ENGINE_OP_NONE)
-                        return volume_fail(c->err, -EINPROGRESS,
+                        return error_set(c->err, -EINPROGRESS,
                                            "%s has an interrupted %s job whose state is in %s: finish it with "
                                            "'vmcrypt disk resume %s' before starting another",
                                            target, engine_operation_to_string(running), recorded, target);
                 if (unstarted) {
-                        struct engine_params rp = { .path = target, .header_path = recorded };
+                        struct engine_params rp = { .path = target, .header_path = recorded, .err = c->err };
                         int r = engine_resume(&rp);
                         if (r < 0)
                                 return volume_engine_fail(c, r, "undoing an earlier start");
@@ -161,7 +142,7 @@ static int job_begin(struct volume_call *c, enum engine_operation op) {
         }
         int r = job_record_add(JOB_RECORD_JOB, target, c->ep.header_path, op);
         if (r < 0)
-                return volume_fail(c->err, r, "cannot record where the job's header is (%s/jobs): %s",
+                return error_set(c->err, r, "cannot record where the job's header is (%s/jobs): %s",
                                    job_record_dir(), strerror(-r));
         return 0;
 }
@@ -174,7 +155,7 @@ static int job_finish(struct volume_call *c, int r, const char *what) {
         /* One look at the disk: is a job still there, and what did it leave? */
         struct engine_status st = { 0 };
         bool looked = (c->ep.header_path || (r < 0 && r != -EINPROGRESS)) &&
-                      engine_status(c->p->path, c->ep.header_path, NULL, &st) >= 0;
+                      engine_status(c->p->path, c->ep.header_path, NULL, &st, NULL) >= 0;
         bool pending = looked && st.job != ENGINE_OP_NONE;
         if (c->ep.header_path && !pending) {
                 (void) job_record_remove(JOB_RECORD_JOB, c->p->path);
@@ -189,8 +170,8 @@ static int job_finish(struct volume_call *c, int r, const char *what) {
                 c->res->interrupted = true;
         if (r == -ECANCELED && pending) {
                 c->res->paused = true;
-                volume_error_clear(c->err);
-                (void) volume_fail(c->err, r, "the %s job on %s was stopped at a checkpoint: 'vmcrypt disk resume' "
+                error_clear(c->err);
+                (void) error_set(c->err, r, "the %s job on %s was stopped at a checkpoint: 'vmcrypt disk resume' "
                                    "finishes it", what, c->p->path);
         }
         return r;
@@ -209,20 +190,20 @@ static void drop_sidecar(struct volume_call *c) {
  * for it (the engine checks again, under its lock). */
 static int refuse_encrypted(struct volume_call *c) {
         struct engine_status st;
-        if (engine_status(c->p->path, c->p->header, NULL, &st) < 0)
+        if (engine_status(c->p->path, c->p->header, NULL, &st, NULL) < 0)
                 return 0; /* the engine says what is wrong with the disk */
         if (st.job != ENGINE_OP_NONE)
-                return volume_fail(c->err, -EINPROGRESS, "a vmcrypt job is in progress on %s: run vmcrypt disk resume",
+                return error_set(c->err, -EINPROGRESS, "a vmcrypt job is in progress on %s: run vmcrypt disk resume",
                                    c->p->path);
         if (st.encrypted)
-                return volume_fail(c->err, -EEXIST, "%s is already a %s volume", c->p->header ? c->p->header : c->p->path,
+                return error_set(c->err, -EEXIST, "%s is already a %s volume", c->p->header ? c->p->header : c->p->path,
                                    st.format == DISK_FORMAT_LUKS1 ? "LUKS1" : "LUKS2");
         return 0;
 }
 
 typedef int (*engine_job_fn)(const struct engine_params *p);
 
-static int run_job(const struct volume_params *p, struct volume_result *res, struct volume_error *err,
+static int run_job(const struct volume_params *p, struct volume_result *res, struct error *err,
                    enum engine_operation op, engine_job_fn fn) {
         struct volume_call c;
         volume_call_init(&c, p, res, err);
@@ -233,17 +214,21 @@ static int run_job(const struct volume_params *p, struct volume_result *res, str
                 /* Keyslots this key does not open (a recovery passphrase, another
                  * host's secret) cannot follow the new volume key. */
                 struct engine_status st;
-                if (engine_status(p->path, c.ep.header_path, NULL, &st) >= 0 && st.n_keyslots > 1)
+                if (engine_status(p->path, c.ep.header_path, NULL, &st, NULL) >= 0 && st.n_keyslots > 1)
                         res->dropped_keyslots = st.n_keyslots - 1;
         }
+        if (r >= 0 && op == ENGINE_OP_DECRYPT)
+                r = volume_collect_keks(&c);
         if (r >= 0)
                 r = job_begin(&c, op);
         if (r >= 0) {
                 r = fn(&c.ep);
                 r = job_finish(&c, r, engine_operation_to_string(op));
         }
-        if (r >= 0 && op == ENGINE_OP_DECRYPT)
+        if (r >= 0 && op == ENGINE_OP_DECRYPT) {
                 drop_sidecar(&c);
+                volume_release_keks(&c);
+        }
         /* Only a finished deep rekey has dropped keyslots. */
         if (r < 0)
                 res->dropped_keyslots = 0;
@@ -251,19 +236,19 @@ static int run_job(const struct volume_params *p, struct volume_result *res, str
         return r;
 }
 
-int volume_encrypt(const struct volume_params *p, struct volume_result *res, struct volume_error *err) {
+int volume_encrypt(const struct volume_params *p, struct volume_result *res, struct error *err) {
         return run_job(p, res, err, ENGINE_OP_ENCRYPT, engine_encrypt);
 }
 
-int volume_decrypt(const struct volume_params *p, struct volume_result *res, struct volume_error *err) {
+int volume_decrypt(const struct volume_params *p, struct volume_result *res, struct error *err) {
         return run_job(p, res, err, ENGINE_OP_DECRYPT, engine_decrypt);
 }
 
-int volume_reencrypt(const struct volume_params *p, struct volume_result *res, struct volume_error *err) {
+int volume_reencrypt(const struct volume_params *p, struct volume_result *res, struct error *err) {
         return run_job(p, res, err, ENGINE_OP_REENCRYPT, engine_reencrypt);
 }
 
-int volume_resume(const struct volume_params *p, struct volume_result *res, struct volume_error *err) {
+int volume_resume(const struct volume_params *p, struct volume_result *res, struct error *err) {
         struct volume_call c;
         volume_call_init(&c, p, res, err);
         int r = find_recorded_header(&c, true);
@@ -273,26 +258,30 @@ int volume_resume(const struct volume_params *p, struct volume_result *res, stru
         }
         /* Only a job that needs one asks for a key. */
         struct engine_status st;
-        r = engine_status(p->path, c.ep.header_path, NULL, &st);
+        r = engine_status(p->path, c.ep.header_path, NULL, &st, NULL);
         /* A job in its finishing step only writes the new header it holds: no key
          * (a convert never has one), except decrypt, which decrypts its first MiB. */
         bool need_key = r < 0 || (st.job != ENGINE_OP_NONE && st.job != ENGINE_OP_CONVERT &&
                                   !(st.job_finalizing && st.job != ENGINE_OP_DECRYPT));
         bool was_decrypt = r >= 0 && st.job == ENGINE_OP_DECRYPT;
         r = need_key ? volume_get_key(&c, false) : 0;
+        if (r >= 0 && was_decrypt)
+                r = volume_collect_keks(&c);
         if (r >= 0) {
                 r = engine_resume(&c.ep);
                 r = job_finish(&c, r, "resume");
         }
-        if (r == 0 && was_decrypt)
+        if (r == 0 && was_decrypt) {
                 drop_sidecar(&c);
+                volume_release_keks(&c);
+        }
         volume_call_done(&c, r);
         return r;
 }
 
 /* format and create: a new header with a new keyslot, no job. */
 static int new_volume(const struct volume_params *p, bool create, bool force, uint64_t size,
-                      struct volume_result *res, struct volume_error *err) {
+                      struct volume_result *res, struct error *err) {
         struct volume_call c;
         volume_call_init(&c, p, res, err);
         c.ep.progress = NULL;
@@ -304,27 +293,27 @@ static int new_volume(const struct volume_params *p, bool create, bool force, ui
         return r;
 }
 
-int volume_format(const struct volume_params *p, bool force, struct volume_result *res, struct volume_error *err) {
+int volume_format(const struct volume_params *p, bool force, struct volume_result *res, struct error *err) {
         return new_volume(p, false, force, 0, res, err);
 }
 
-int volume_create(const struct volume_params *p, uint64_t size, struct volume_result *res, struct volume_error *err) {
+int volume_create(const struct volume_params *p, uint64_t size, struct volume_result *res, struct error *err) {
         return new_volume(p, true, false, size, res, err);
 }
 
-int volume_status(const struct volume_params *p, struct volume_result *res, struct volume_error *err) {
+int volume_status(const struct volume_params *p, struct volume_result *res, struct error *err) {
         struct volume_call c;
         volume_call_init(&c, p, res, err);
         int r = find_recorded_header(&c, false);
         if (r >= 0)
-                r = volume_engine_fail(&c, engine_status(p->path, c.ep.header_path, NULL, &res->status), "status");
+                r = volume_engine_fail(&c, engine_status(p->path, c.ep.header_path, NULL, &res->status, err), "status");
         /* Ciphertext behind a detached header looks like data: the header recorded
          * when the volume was made says what it is. */
         char h[PATH_MAX];
         struct engine_status hst;
         if (r >= 0 && !c.ep.header_path && res->status.format == DISK_FORMAT_NONE && res->status.job == ENGINE_OP_NONE &&
             job_record_header(JOB_RECORD_HEADER, p->path, h, sizeof(h)) == 0 &&
-            engine_status(p->path, h, NULL, &hst) >= 0 && hst.encrypted && hst.detached) {
+            engine_status(p->path, h, NULL, &hst, NULL) >= 0 && hst.encrypted && hst.detached) {
                 res->status = hst;
                 res->header_recorded = true;
                 snprintf(res->header, sizeof(res->header), "%s", h);
@@ -334,7 +323,7 @@ int volume_status(const struct volume_params *p, struct volume_result *res, stru
 }
 
 int volume_convert(const struct volume_params *p, enum disk_format to, struct volume_result *res,
-                   struct volume_error *err) {
+                   struct error *err) {
         struct volume_call c;
         volume_call_init(&c, p, res, err);
         c.ep.progress = NULL;

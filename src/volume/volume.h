@@ -5,8 +5,8 @@
  * decrypt, reencrypt, resume, format and create on one volume; read its status.
  *
  * Nothing here prints or exits. Every call returns 0 (or a documented positive
- * value) or a negative errno, and fills the caller's struct volume_error with one
- * line that says what is wrong and what to do; struct volume_result says what was
+ * value) or a negative errno, and fills the caller's struct error (shared/error.h)
+ * with one line that says what is wrong and what to do; struct volume_result says what was
  * done, for the one line a program prints on success. */
 #pragma once
 
@@ -15,13 +15,9 @@
 #include <stdint.h>
 
 #include "disk/engine.h"
+#include "keys/provider.h"
+#include "shared/error.h"
 #include "shared/secret.h"
-
-/* A call's error: its errno and its explanation. */
-struct volume_error {
-        int code;
-        char text[1024];
-};
 
 /* Ask for a passphrase (a program's terminal prompt); new_slot: a keyslot will be
  * made, so confirm it. 0 with *ret set, or -errno. */
@@ -73,6 +69,8 @@ struct volume_result {
         bool no_key;                 /* failed: no key source given, and none to ask */
         unsigned dropped_keyslots;   /* reencrypt: keyslots the new volume key lost */
         char sidecar_removed[PATH_MAX]; /* decrypt: the LUKS1 binding file removed */
+        unsigned n_released;         /* decrypt: the KEKs the disk no longer uses, */
+        struct kek_release released[4]; /* ... each released (retired when the last) */
         bool interrupted;            /* failed, and the job waits for resume */
         bool paused;                 /* stopped on the progress callback's request */
         struct engine_status status; /* volume_status */
@@ -84,30 +82,26 @@ enum {
         VOLUME_ROLLED_BACK = 2,      /* the job had not changed the disk: undone */
 };
 
-void volume_error_clear(struct volume_error *e);
-/* Set e and return r (< 0). */
-int volume_fail(struct volume_error *e, int r, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
-
 /* In-place jobs. A failure after the job changed the disk leaves it for
  * volume_resume (res->interrupted). A progress callback that answers
  * ENGINE_PAUSE or ENGINE_CANCEL stops the job at its next checkpoint: -ECANCELED,
  * res->interrupted, and resume finishes it. */
-int volume_encrypt(const struct volume_params *p, struct volume_result *res, struct volume_error *err);
-int volume_decrypt(const struct volume_params *p, struct volume_result *res, struct volume_error *err);
-int volume_reencrypt(const struct volume_params *p, struct volume_result *res, struct volume_error *err);
+int volume_encrypt(const struct volume_params *p, struct volume_result *res, struct error *err);
+int volume_decrypt(const struct volume_params *p, struct volume_result *res, struct error *err);
+int volume_reencrypt(const struct volume_params *p, struct volume_result *res, struct error *err);
 /* 0 finished, VOLUME_NOTHING, VOLUME_ROLLED_BACK, or -errno. */
-int volume_resume(const struct volume_params *p, struct volume_result *res, struct volume_error *err);
+int volume_resume(const struct volume_params *p, struct volume_result *res, struct error *err);
 
 /* Move a volume between LUKS2 and LUKS1 without a data pass (docs/engine.md,
  * "Convert"): 0 converted, 1 already in that format, or -errno. */
 int volume_convert(const struct volume_params *p, enum disk_format to, struct volume_result *res,
-                   struct volume_error *err);
+                   struct error *err);
 
 /* A new LUKS header without a data pass: format destroys the data (refused on a
  * disk with a signature or data unless force); create makes a new sparse image. */
-int volume_format(const struct volume_params *p, bool force, struct volume_result *res, struct volume_error *err);
-int volume_create(const struct volume_params *p, uint64_t size, struct volume_result *res, struct volume_error *err);
+int volume_format(const struct volume_params *p, bool force, struct volume_result *res, struct error *err);
+int volume_create(const struct volume_params *p, uint64_t size, struct volume_result *res, struct error *err);
 
 /* The disk's state read from the disk (res->status), with its recorded detached
  * header when p->header is NULL. Never changes anything. */
-int volume_status(const struct volume_params *p, struct volume_result *res, struct volume_error *err);
+int volume_status(const struct volume_params *p, struct volume_result *res, struct error *err);

@@ -1,6 +1,7 @@
 /* libFuzzer harness for the domain XML reader and editor (src/vm/domain-xml.c):
- * a domain's author writes the XML libvirt hands back, so its parser and the
- * <encryption> edit must survive any bytes. */
+ * a domain's author writes the XML libvirt hands back, so its parser, the
+ * <encryption> edit and the reading of vmcrypt's <metadata> must survive any
+ * bytes. */
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
@@ -13,6 +14,12 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
                 return 0;
         memcpy(xml, data, size);
         xml[size] = '\0';
+        struct vm_meta m;
+        if (vm_xml_meta(xml, &m) == 0) {
+                char *el = NULL;
+                (void) vm_xml_meta_element(&m, &el);
+                free(el);
+        }
         struct vm_disk *disks = NULL;
         size_t n = 0;
         if (vm_xml_disks(xml, &disks, &n) == 0) {

@@ -4,6 +4,8 @@
 # with a trailing newline, binds it again; the new binding replaces the dead token,
 # so unlocking no longer asks the key server for the revoked KEK; a dead token that
 # another token works around is reported by unlock --check and removed by unbind.
+# KEKs record the disks that use them: unbind, rekey and decrypt retire a KEK with
+# its last disk, keep a shared one, and never retire one that records nothing.
 # `vmcrypt kms --provider` reaches the KEKs through providers.json alone.
 . "$(dirname "$0")/../lib.sh"
 . "$(dirname "$0")/keys-lib.sh"
@@ -86,30 +88,62 @@ expect_rc 0 revoke3 kms revoke --reason key-compromise "${first#*:}"
 expect_rc 0 check3 vmc disk unlock --providers "$P" --check "$T/a.img"
 assert_file_contains "$T/check3.err" "token ${first%%:*} is dead.*revoked.*vmcrypt disk unbind --token ${first%%:*}" \
         "unlock --check names the dead token and the fix"
-expect_rc 0 unbind vmc disk unbind --token "${first%%:*}" "$T/a.img"
+expect_rc 0 unbind vmc disk unbind --providers "$P" --token "${first%%:*}" "$T/a.img"
 assert_eq "$(tokens "$T/a.img" | wc -l)" 1 "tokens after unbind"
 expect_rc 0 check4 vmc disk unlock --providers "$P" --check "$T/a.img"
 [ ! -s "$T/check4.err" ] || die "unlock after unbind still warns: $(cat "$T/check4.err")"
 last=$(tokens "$T/a.img" | sed -n 1p)
 # The recovery keyslot stays, so even the last token can go; the last keyslot can't.
-expect_rc 0 unbind-last vmc disk unbind --token "${last%%:*}" "$T/a.img"
+expect_rc 0 unbind-last vmc disk unbind --providers "$P" --token "${last%%:*}" "$T/a.img"
+# The unbound token's KEK was made for this disk and no other uses it: retired.
+assert_file_contains "$T/unbind-last.err" "KEK ${last#*:} .*retired" "unbind retires the KEK nothing else uses"
+expect_rc 0 last-gone kms attrs "${last#*:}"
+assert_file_contains "$T/last-gone.out" "State: Destroyed" "the retired KEK is destroyed"
 
-note "provider keks: which KEKs the disks use, and the orphans a rekey leaves"
+note "provider keks: the disks each KEK records, on the key server"
 make_random_image "$T/b.img" 8M
+make_random_image "$T/c.img" 8M
 expect_rc 0 encrypt-b vmc disk encrypt --providers "$P" --provider kms --vm-name vm-b --progress none "$T/b.img"
 kb=$(token_field "$T/b.img" kek_id)
-expect_rc 0 keks vmc provider keks --providers "$P" kms "$T/a.img" "$T/b.img"
-assert_file_contains "$T/keks.out" "^$kb +Active +1 +vm-b" "b's KEK, used by one disk, tagged with its VM"
+# c shares b's KEK, as the disks of one VM do.
+expect_rc 0 encrypt-c vmc disk encrypt --providers "$P" --provider kms --kek "$kb" --progress none "$T/c.img"
+expect_rc 0 keks vmc provider keks --providers "$P" kms "$T/b.img"
+assert_file_contains "$T/keks.out" "^$kb +Active +2 +1 +vm-b" "b's KEK: two disks recorded, one of the given images"
+assert_file_contains "$T/keks.out" "used by: .*:$T/b.img.*|used by: .*:$T/c.img" "the records say where the disks are"
+
+note "rekey and decrypt retire a KEK only with its last disk"
 expect_rc 0 rekey-b vmc disk rekey --providers "$P" "$T/b.img"
-assert_file_contains "$T/rekey-b.err" "KEK $kb no longer wraps.*provider keks --orphans" "rekey says where the old KEK stands"
+assert_file_contains "$T/rekey-b.err" "KEK $kb .*stays: 1 other disk" "rekey keeps a KEK another disk uses"
+expect_rc 0 kb-alive kms attrs "$kb"
+assert_file_contains "$T/kb-alive.out" "State.*Active" "the shared KEK stays active"
+expect_rc 0 c-opens vmc disk unlock --providers "$P" --check "$T/c.img"
 kb2=$(token_field "$T/b.img" kek_id)
-expect_rc 0 orphans vmc provider keks --orphans --providers "$P" kms "$T/a.img" "$T/b.img"
-assert_file_contains "$T/orphans.out" "^$kb " "the KEK the rekey left is an orphan"
-grep -q "^$kb2 " "$T/orphans.out" && die "the KEK in use is listed as an orphan"
-grep -q "^${last#*:} " "$T/orphans.out" || die "the KEK of the unbound token is not listed as an orphan"
-expect_rc 0 retire-revoke kms revoke "$kb"
-expect_rc 0 retire-destroy kms destroy "$kb"
-expect_rc 0 orphans2 vmc provider keks --orphans --providers "$P" kms "$T/a.img" "$T/b.img"
-grep -q "^$kb " "$T/orphans2.out" && die "a retired KEK is still listed as an Active orphan"
+expect_rc 0 decrypt-c vmc disk decrypt --providers "$P" --progress none "$T/c.img"
+assert_file_contains "$T/decrypt-c.err" "KEK $kb .*retired" "decrypting the last disk retires the KEK"
+expect_rc 0 kb-gone kms attrs "$kb"
+assert_file_contains "$T/kb-gone.out" "State: Destroyed" "the retired KEK is destroyed"
 expect_rc 0 b-still vmc disk unlock --providers "$P" --check "$T/b.img"
+
+note "a copy of an image (same UUID) cannot retire the KEK of the original"
+cp "$T/b.img" "$T/b-copy.img"
+expect_rc 0 decrypt-copy vmc disk decrypt --providers "$P" --progress none "$T/b-copy.img"
+assert_file_contains "$T/decrypt-copy.err" "KEK $kb2 .*stays: 1 disk.*this volume at .*:$T/b.img" \
+        "decrypting a copy keeps the KEK and names the original"
+expect_rc 0 b-after-copy vmc disk unlock --providers "$P" --check "$T/b.img"
+
+note "a KEK that records no disks (made by an older vmcrypt) is never retired behind an admin's back"
+raw=$(kms create --name vmcrypt-kek-before-tracking --activate --usage encrypt,decrypt,wrap,unwrap 2>"$T/raw.err") || die "kms create: $(cat "$T/raw.err")"
+make_random_image "$T/d.img" 8M
+expect_rc 0 encrypt-d vmc disk encrypt --providers "$P" --provider kms --kek "$raw" --progress none "$T/d.img"
+expect_rc 0 rekey-d vmc disk rekey --providers "$P" "$T/d.img"
+assert_file_contains "$T/rekey-d.err" "KEK $raw .*does not record which disks use it.*provider keks --orphans" \
+        "rekey says why an untracked KEK stays"
+expect_rc 0 raw-alive kms attrs "$raw"
+assert_file_contains "$T/raw-alive.out" "State.*Active" "the untracked KEK stays active"
+expect_rc 0 orphans vmc provider keks --orphans --providers "$P" kms "$T/a.img" "$T/b.img" "$T/d.img"
+assert_file_contains "$T/orphans.out" "^$raw +Active +- +0 " "the untracked KEK no image uses is an orphan"
+grep -q "^$kb2 " "$T/orphans.out" && die "the KEK in use is listed as an orphan"
+expect_rc 0 orphans-noimg vmc provider keks --orphans --providers "$P" kms
+grep -q "^$raw " "$T/orphans-noimg.out" && die "an untracked KEK was judged without disk images"
+assert_file_contains "$T/orphans-noimg.err" "record no disks: give the disk images" "says why it was not judged"
 keys_done

@@ -93,7 +93,8 @@ libvirtd_stop() {
 
 # guest_kit DIR: DIR/vmlinuz and DIR/initrd.img, a busybox initramfs whose init
 # loads virtio_blk, prints "SHA <dev> <sha256>" for every /dev/vd? on the serial
-# console, and powers off.
+# console, and powers off (with vmcrypt.disks=N on its command line it first
+# prints GUEST-UP and waits for N disks: hot-plug tests).
 guest_kit() {
         local dir=$1 kernel ver root m
         kernel=$(ls /boot/vmlinuz-*-cloud-amd64 | sort -V | tail -1)
@@ -123,6 +124,18 @@ for m in virtio_ring virtio virtio_pci_modern_dev virtio_pci_legacy_dev virtio_p
         insmod /lib/modules/$m.ko
 done
 sleep 1
+# vmcrypt.disks=N on the kernel command line: say GUEST-UP, then wait (up to 60 s)
+# for N disks, so that a test can hot-plug the missing ones.
+want=$(sed -n 's/.*vmcrypt\.disks=\([0-9]*\).*/\1/p' /proc/cmdline)
+if [ -n "$want" ]; then
+        echo GUEST-UP
+        i=0
+        while [ "$(ls /dev/vd? 2>/dev/null | wc -l)" -lt "$want" ] && [ $i -lt 600 ]; do
+                sleep 0.1
+                i=$((i + 1))
+        done
+        sleep 0.5
+fi
 for d in /dev/vd?; do
         echo "SHA $(basename $d) $(sha256sum $d | cut -d' ' -f1)"
 done

@@ -116,7 +116,8 @@ boot_and_check
 
 note "a disk decrypted behind vmcrypt vm's back shows NotEncrypted, and why"
 vmc disk unlock --providers "$P" "$T/data.img" -- sh -c 'cat >"$0"' "$T/data.key"
-expect_rc 0 behind vmc disk decrypt --key-file "$T/data.key" --progress none "$T/data.img"
+expect_rc 0 behind vmc disk decrypt --providers "$P" --key-file "$T/data.key" --progress none "$T/data.img"
+assert_file_contains "$T/behind.err" "KEK .* stays: 1 other disk" "the VM's KEK stays for the OS disk"
 rm -f "$T/data.key"
 assert_status Encrypted NotEncrypted "still has <encryption>.*decrypted outside vmcrypt"
 expect_rc 9 start-mismatch vmc vm start "${V[@]}" --providers "$P" vm1
@@ -156,6 +157,8 @@ boot_and_check
 note "vm decrypt: data disk first, then the OS disk; files and XML as before"
 expect_rc 0 dec vmc vm decrypt "${V[@]}" --providers "$P" --progress none vm1
 assert_eq "$(grep -o 'vd[ab] decrypted' "$T/dec.out" | tr '\n' ' ')" "vdb decrypted vda decrypted " "decryption order"
+assert_file_contains "$T/dec.out" "vdb decrypted: KEK $KEK stays \\(1 disk" "the VM's KEK stays while its OS disk uses it"
+assert_file_contains "$T/dec.out" "vda decrypted: KEK $KEK retired" "the VM's KEK is retired with its last disk"
 assert_eq "$(sha256_range "$T/os.img")" "$OS_SHA" "OS disk after vm decrypt"
 assert_eq "$(sha256_range "$T/data.img")" "$DATA_SHA" "data disk after vm decrypt"
 assert_eq "$(file_size "$T/os.img")" $((24 << 20)) "OS disk size after vm decrypt"

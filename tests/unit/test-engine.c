@@ -106,7 +106,7 @@ static void roundtrip(enum disk_format format, unsigned ss, bool detached, size_
         assert_int_equal(engine_encrypt(&p), 0);
         assert_cryptsetup_accepts(detached ? hdr : img);
         struct engine_status st;
-        assert_int_equal(engine_status(img, p.header_path, NULL, &st), 0);
+        assert_int_equal(engine_status(img, p.header_path, NULL, &st, NULL), 0);
         assert_true(st.encrypted);
         assert_int_equal(st.job, ENGINE_OP_NONE);
         assert_int_equal(st.format, format);
@@ -131,7 +131,7 @@ static void roundtrip(enum disk_format format, unsigned ss, bool detached, size_
         }
         assert_int_equal(engine_reencrypt(&p), 0);
         assert_cryptsetup_accepts(detached ? hdr : img);
-        assert_int_equal(engine_status(img, p.header_path, NULL, &st), 0);
+        assert_int_equal(engine_status(img, p.header_path, NULL, &st, NULL), 0);
         if (luks2) {
                 assert_int_equal(hook_calls, 2);          /* called for the new header too */
                 assert_int_equal(st.n_tokens, 1);         /* the old header's token kept */
@@ -140,7 +140,7 @@ static void roundtrip(enum disk_format format, unsigned ss, bool detached, size_
 
         assert_int_equal(engine_decrypt(&p), 0);
         assert_same_file(img, orig, size);
-        assert_int_equal(engine_status(img, p.header_path, NULL, &st), 0);
+        assert_int_equal(engine_status(img, p.header_path, NULL, &st, NULL), 0);
         assert_int_equal(st.format, DISK_FORMAT_NONE);
         if (detached)
                 assert_int_equal(access(hdr, F_OK), -1);
@@ -189,7 +189,7 @@ static void test_bad_sizes(void **state) {
         p.format = DISK_FORMAT_LUKS2;
         assert_int_equal(engine_decrypt(&p), -ENODEV);     /* not LUKS */
         struct engine_status st;
-        assert_int_equal(engine_status(img, NULL, NULL, &st), 0);
+        assert_int_equal(engine_status(img, NULL, NULL, &st, NULL), 0);
         assert_int_equal(st.format, DISK_FORMAT_NONE);
         assert_int_equal(st.data_size, 8192);
         secret_free(key);
@@ -222,7 +222,7 @@ static unsigned run_stopped(int (*op)(const struct engine_params *), struct engi
         uint64_t done = 0;
         while (r == -ECANCELED && runs++ < 100) {
                 struct engine_status st;
-                assert_int_equal(engine_status(p->path, p->header_path, NULL, &st), 0);
+                assert_int_equal(engine_status(p->path, p->header_path, NULL, &st, NULL), 0);
                 assert_int_equal(st.job, want);
                 assert_false(st.encrypted);
                 assert_true(st.job_done > done);            /* every run moved on */

@@ -173,6 +173,30 @@ static void test_attribute_ops(void **state) {
                 }
                 assert_null(get_attr(a, v, uid, "x-Color"));
 
+                /* 2.0 names the instance to delete by its value (Current Attribute). */
+                if (kmip_version_is_2x(v)) {
+                        for (int k = 1; k <= 2; k++) {
+                                p = uid_payload(a, uid);
+                                at = (struct kmip_attr) { .name = "x-Tone",
+                                                          .value = ttlv_add_integer(a, NULL, KMIP_TAG_ATTRIBUTE_VALUE, k) };
+                                kmip_attr_build(a, ttlv_add_structure(a, p, KMIP_TAG_NEW_ATTRIBUTE), &at, v);
+                                assert_int_equal(call(a, &alice, v, KMIP_OP_ADD_ATTRIBUTE, p)->result_status,
+                                                 KMIP_STATUS_SUCCESS);
+                        }
+                        for (int round = 0; round < 2; round++) {
+                                p = uid_payload(a, uid);
+                                at = (struct kmip_attr) { .name = "x-Tone",
+                                                          .value = ttlv_add_integer(a, NULL, KMIP_TAG_ATTRIBUTE_VALUE, 2) };
+                                kmip_attr_build(a, ttlv_add_structure(a, p, KMIP_TAG_CURRENT_ATTRIBUTE), &at, v);
+                                r = call(a, &alice, v, KMIP_OP_DELETE_ATTRIBUTE, p);
+                                assert_int_equal(r->result_status,
+                                                 round == 0 ? KMIP_STATUS_SUCCESS : KMIP_STATUS_OPERATION_FAILED);
+                        }
+                        got = get_attr(a, v, uid, "x-Tone");
+                        assert_non_null(got);
+                        assert_int_equal(got->value->v.integer, 1); /* the other instance stays */
+                }
+
                 /* Server-only attributes cannot be added. */
                 p = uid_payload(a, uid);
                 at = (struct kmip_attr) { .name = "State", .value = ttlv_add_enum(a, NULL, KMIP_TAG_ATTRIBUTE_VALUE, 2) };

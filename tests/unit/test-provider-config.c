@@ -23,8 +23,8 @@ static void test_valid(void **state) {
                 "  \"tkp\": { \"type\": \"trusted\", \"endpoints\": [\"kms1\"], \"ca\": \"c\", \"cert\": \"c\", \"key\": \"k\","
                 "           \"tcti\": \"device:/dev/tpmrm0\", \"pcrs\": \"0,7,16\", \"bk_cache\": \"bk\" } } }";
         struct provider_configs *cs = NULL;
-        char err[256] = "";
-        assert_int_equal(provider_config_parse(text, "/etc/vmcrypt", &cs, err, sizeof(err)), 0);
+        struct error err = { 0 };
+        assert_int_equal(provider_config_parse(text, "/etc/vmcrypt", &cs, &err), 0);
         assert_int_equal(cs->n, 3);
         const struct provider_config *lab = provider_config_find(cs, NULL);
         assert_non_null(lab);
@@ -94,21 +94,21 @@ static void test_errors(void **state) {
         };
         for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
                 struct provider_configs *cs = NULL;
-                char err[256] = "";
-                int r = provider_config_parse(cases[i].json, "/", &cs, err, sizeof(err));
+                struct error err = { 0 };
+                int r = provider_config_parse(cases[i].json, "/", &cs, &err);
                 if (r != -EBADMSG || cs)
                         fail_msg("case %zu accepted (r=%d): %s", i, r, cases[i].json);
-                if (!strstr(err, cases[i].must_say))
-                        fail_msg("case %zu: message \"%s\" does not mention %s", i, err, cases[i].must_say);
+                if (!strstr(err.text, cases[i].must_say))
+                        fail_msg("case %zu: message \"%s\" does not mention %s", i, err.text, cases[i].must_say);
         }
 }
 
 static void test_load_missing(void **state) {
         (void) state;
         struct provider_configs *cs = NULL;
-        char err[256] = "";
-        assert_int_equal(provider_config_load("/nonexistent/providers.json", &cs, err, sizeof(err)), -ENOENT);
-        assert_non_null(strstr(err, "/nonexistent/providers.json"));
+        struct error err = { 0 };
+        assert_int_equal(provider_config_load("/nonexistent/providers.json", &cs, &err), -ENOENT);
+        assert_non_null(strstr(err.text, "/nonexistent/providers.json"));
 }
 
 int main(void) {

@@ -50,7 +50,7 @@ static void test_gate_wrap_restore(void **state) {
         (void) state;
         struct provider_config c;
         cfg_init(&c, "local", "a");
-        char err[512] = "";
+        struct error err = { 0 };
         _cleanup_(provider_freep) struct provider *p = NULL;
         assert_int_equal(provider_open(&c, &p), 0);
 
@@ -59,8 +59,8 @@ static void test_gate_wrap_restore(void **state) {
         assert_int_equal(provider_kek_create(p, NULL, &id), -ENOENT);
         assert_non_null(strstr(provider_error(p), "vmcrypt provider init local"));
 
-        assert_int_equal(native_init(&c, err, sizeof(err)), 0);
-        assert_int_equal(native_init(&c, err, sizeof(err)), -EEXIST);
+        assert_int_equal(native_init(&c, &err), 0);
+        assert_int_equal(native_init(&c, &err), -EEXIST);
         struct stat st;
         char path[256];
         snprintf(path, sizeof(path), "%s/primary.json", c.state_dir);
@@ -78,10 +78,10 @@ static void test_gate_wrap_restore(void **state) {
         _cleanup_(secret_freep) struct secret *wrong = secret_new_copy("wrong horse", 11);
         char bundle[256];
         snprintf(bundle, sizeof(bundle), "%s/backup.json", dir);
-        int rb = native_backup(&c, pass, bundle, err, sizeof(err));
+        int rb = native_backup(&c, pass, bundle, &err);
         if (rb != 0)
-                fail_msg("backup: %d %s", rb, err);
-        assert_int_equal(native_backup(&c, pass, bundle, err, sizeof(err)), -EEXIST);
+                fail_msg("backup: %d %s", rb, err.text);
+        assert_int_equal(native_backup(&c, pass, bundle, &err), -EEXIST);
         assert_int_equal(stat(bundle, &st), 0);
         assert_int_equal(st.st_mode & 0777, 0600);
         assert_int_equal(native_backup_exported(&c), 1);
@@ -115,9 +115,10 @@ static void test_gate_wrap_restore(void **state) {
         /* Restore into a second host's state dir; it unwraps the same token. */
         struct provider_config c2;
         cfg_init(&c2, "local", "b");
-        assert_int_equal(native_restore(&c2, wrong, bundle, err, sizeof(err)), -EKEYREJECTED);
-        assert_non_null(strstr(err, "passphrase"));
-        assert_int_equal(native_restore(&c2, pass, bundle, err, sizeof(err)), 0);
+        error_clear(&err);
+        assert_int_equal(native_restore(&c2, wrong, bundle, &err), -EKEYREJECTED);
+        assert_non_null(strstr(err.text, "passphrase"));
+        assert_int_equal(native_restore(&c2, pass, bundle, &err), 0);
         _cleanup_(provider_freep) struct provider *p2 = NULL;
         _cleanup_(secret_freep) struct secret *back2 = NULL;
         assert_int_equal(provider_open(&c2, &p2), 0);
@@ -127,8 +128,8 @@ static void test_gate_wrap_restore(void **state) {
         /* A different primary key is never overwritten by a restore. */
         struct provider_config c3;
         cfg_init(&c3, "local", "c");
-        assert_int_equal(native_init(&c3, err, sizeof(err)), 0);
-        assert_int_equal(native_restore(&c3, pass, bundle, err, sizeof(err)), -EEXIST);
+        assert_int_equal(native_init(&c3, &err), 0);
+        assert_int_equal(native_restore(&c3, pass, bundle, &err), -EEXIST);
 
         /* A wrong key file does not open the at-rest file. */
         FILE *f = fopen(c2.key_file, "w");

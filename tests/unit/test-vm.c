@@ -131,6 +131,61 @@ static void test_legacy_encryption_position(void **state) {
         assert_non_null(strstr(out, "u2"));
 }
 
+static void test_metadata(void **state) {
+        (void) state;
+        struct vm_meta m = { .auto_encrypt = true, .rekey_deep = true };
+        snprintf(m.rekey_provider, sizeof m.rekey_provider, "lab");
+        snprintf(m.rekey_kek, sizeof m.rekey_kek, "k<&'\"1");
+        _cleanup_(freep) char *el = NULL;
+        assert_int_equal(vm_xml_meta_element(&m, &el), 0);
+        assert_non_null(el);
+        /* What libvirt stores: the element in vmcrypt's namespace under <metadata>. */
+        assert_int_equal(strncmp(el, "<vm ", 4), 0);
+        char xml[2048];
+        snprintf(xml, sizeof xml, "<domain><metadata><other xmlns='urn:x'><vm auto-encrypt='off'/></other>"
+                 "<v:vm xmlns:v='%s' %.*s</v:vm></metadata><devices/></domain>", VM_META_NS,
+                 (int) (strlen(el) - 4 - strlen("</vm>")), el + 4);
+        struct vm_meta back;
+        assert_int_equal(vm_xml_meta(xml, &back), 0);
+        assert_true(back.auto_encrypt);
+        assert_true(back.rekey_deep);
+        assert_string_equal(back.rekey_provider, "lab");
+        assert_string_equal(back.rekey_kek, "k<&'\"1");
+
+        /* Nothing to keep: no element (libvirt removes it). */
+        struct vm_meta off = { 0 };
+        _cleanup_(freep) char *none = NULL;
+        assert_int_equal(vm_xml_meta_element(&off, &none), 0);
+        assert_null(none);
+        /* Another namespace's <vm>, or none at all: all off. */
+        assert_int_equal(vm_xml_meta("<domain><metadata><vm auto-encrypt='on'/></metadata></domain>", &back), 0);
+        assert_false(back.auto_encrypt);
+        assert_int_equal(vm_xml_meta("<domain/>", &back), 0);
+        assert_false(back.auto_encrypt);
+        assert_int_equal(vm_xml_meta("<domain", &back), -EBADMSG);
+}
+
+static void test_disk_new(void **state) {
+        (void) state;
+        _cleanup_(freep) char *x = NULL;
+        assert_int_equal(vm_xml_disk_new("/d/a&b.img", "vdc", "6a1f3c2e-0000-4000-8000-000000000001", &x), 0);
+        char dom[2048];
+        snprintf(dom, sizeof dom, "<domain><devices>%s</devices></domain>", x);
+        struct vm_disk *d;
+        size_t n;
+        assert_int_equal(vm_xml_disks(dom, &d, &n), 0);
+        assert_int_equal(n, 1);
+        assert_string_equal(d[0].path, "/d/a&b.img");
+        assert_string_equal(d[0].target, "vdc");
+        assert_string_equal(d[0].format, "raw");
+        assert_true(d[0].xml_encrypted);
+        assert_string_equal(d[0].secret_uuid, "6a1f3c2e-0000-4000-8000-000000000001");
+        free_disks(d, n);
+        _cleanup_(freep) char *plain = NULL;
+        assert_int_equal(vm_xml_disk_new("/d/p.img", "vdd", NULL, &plain), 0);
+        assert_null(strstr(plain, "encryption"));
+}
+
 static struct vm_domain domain(struct vm_disk *disks, size_t n) {
         struct vm_domain d = { .disks = disks, .n_disks = n };
         snprintf(d.name, sizeof d.name, "t");
@@ -183,6 +238,8 @@ int main(void) {
                 cmocka_unit_test(test_set_and_remove_encryption),
                 cmocka_unit_test(test_legacy_encryption_position),
                 cmocka_unit_test(test_summary),
+                cmocka_unit_test(test_metadata),
+                cmocka_unit_test(test_disk_new),
         };
         return cmocka_run_group_tests(tests, NULL, NULL);
 }
