@@ -241,7 +241,7 @@ static int load_provider(const char *cmd, struct kms_conn_opts *o) {
                 fprintf(stderr, "%s: key provider \"%s\" is not in %s\n", cmd, o->provider, provider_cs->path);
                 return EXIT_NOT_FOUND;
         }
-        if (c->kind != PROVIDER_KMIP) {
+        if (c->kind != PROVIDER_KMIP && c->kind != PROVIDER_TRUSTED) {
                 fprintf(stderr, "%s: key provider \"%s\" is not a KMIP server (its KEKs are not on a key server)\n", cmd,
                         o->provider);
                 return EXIT_USAGE;
