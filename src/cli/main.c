@@ -16,7 +16,7 @@ static int version_main(int argc, char *argv[]) {
 }
 
 int disk_main(int argc, char *argv[]);
-int kms_main(int argc, char *argv[]);
+int kmip_main(int argc, char *argv[]);
 int provider_main(int argc, char *argv[]);
 int vm_main(int argc, char *argv[]);
 int host_main(int argc, char *argv[]);
@@ -25,7 +25,7 @@ static const struct cli_command groups[] = {
         { "disk", disk_main, "encrypt, decrypt, rekey and inspect disks (vmcrypt disk --help)" },
         { "provider", provider_main, "key providers: list, create KEKs, native backup (vmcrypt provider --help)" },
         { "vm", vm_main, "whole VMs through libvirt: list, status, encrypt, start (vmcrypt vm --help)" },
-        { "kms", kms_main, "talk to a KMIP key server: keys, attributes, wrap (vmcrypt kms --help)" },
+        { "kms", kmip_main, "talk to a KMIP key server: keys, attributes, wrap (vmcrypt kms --help)" },
         { "host", host_main, "this host's TPM and trusted key providers: enroll (vmcrypt host --help)" },
         { "version", version_main, "print the version" },
         { NULL, NULL, NULL },
