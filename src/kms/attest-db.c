@@ -239,30 +239,33 @@ int attest_db_host_by_cn(struct attest_db *d, const char *cn, struct attest_host
         return host_query(d, "SELECT " HOST_COLUMNS " FROM attest_hosts WHERE cn = ?1", cn, ret);
 }
 
-int attest_db_host_list(struct attest_db *d, struct attest_host **ret, size_t *ret_n) {
+/* Every row of sql, each read into an element of size bytes by read: a malloc'ed
+ * array in *ret (NULL when empty). */
+static int list_rows(struct attest_db *d, const char *sql, const char *what, size_t size,
+                     void (*read)(sqlite3_stmt *st, void *elem), void **ret, size_t *ret_n) {
         pthread_mutex_lock(&d->lock);
         sqlite3_stmt *st = NULL;
-        struct attest_host *v = NULL;
+        uint8_t *v = NULL;
         size_t n = 0;
         int r = 0;
-        if (sqlite3_prepare_v2(d->db, "SELECT " HOST_COLUMNS " FROM attest_hosts ORDER BY created, id", -1, &st, NULL) !=
-            SQLITE_OK)
+        if (sqlite3_prepare_v2(d->db, sql, -1, &st, NULL) != SQLITE_OK)
                 r = sql_err(d, "prepare");
         while (r == 0) {
                 int s = sqlite3_step(st);
                 if (s == SQLITE_DONE)
                         break;
                 if (s != SQLITE_ROW) {
-                        r = sql_err(d, "listing hosts");
+                        r = sql_err(d, what);
                         break;
                 }
-                struct attest_host *nv = realloc(v, (n + 1) * sizeof(*v));
+                uint8_t *nv = realloc(v, (n + 1) * size);
                 if (!nv) {
                         r = -ENOMEM;
                         break;
                 }
                 v = nv;
-                read_host(st, &v[n++]);
+                memset(v + n * size, 0, size);
+                read(st, v + n++ * size);
         }
         sqlite3_finalize(st);
         pthread_mutex_unlock(&d->lock);
@@ -273,6 +276,15 @@ int attest_db_host_list(struct attest_db *d, struct attest_host **ret, size_t *r
         *ret = v;
         *ret_n = n;
         return 0;
+}
+
+static void read_host_row(sqlite3_stmt *st, void *elem) {
+        read_host(st, elem);
+}
+
+int attest_db_host_list(struct attest_db *d, struct attest_host **ret, size_t *ret_n) {
+        return list_rows(d, "SELECT " HOST_COLUMNS " FROM attest_hosts ORDER BY created, id", "listing hosts",
+                         sizeof(**ret), read_host_row, (void **) ret, ret_n);
 }
 
 static int exec_changes(struct attest_db *d, sqlite3_stmt *st, const char *what) {
@@ -374,40 +386,13 @@ int attest_db_policy_get(struct attest_db *d, const char *group, struct attest_p
         return r;
 }
 
+static void read_policy_row(sqlite3_stmt *st, void *elem) {
+        read_policy(st, elem);
+}
+
 int attest_db_policy_list(struct attest_db *d, struct attest_policy **ret, size_t *ret_n) {
-        pthread_mutex_lock(&d->lock);
-        sqlite3_stmt *st = NULL;
-        struct attest_policy *v = NULL;
-        size_t n = 0;
-        int r = 0;
-        if (sqlite3_prepare_v2(d->db, "SELECT grp, mask, vals FROM attest_policies ORDER BY grp", -1, &st, NULL) !=
-            SQLITE_OK)
-                r = sql_err(d, "prepare");
-        while (r == 0) {
-                int s = sqlite3_step(st);
-                if (s == SQLITE_DONE)
-                        break;
-                if (s != SQLITE_ROW) {
-                        r = sql_err(d, "listing policies");
-                        break;
-                }
-                struct attest_policy *nv = realloc(v, (n + 1) * sizeof(*v));
-                if (!nv) {
-                        r = -ENOMEM;
-                        break;
-                }
-                v = nv;
-                read_policy(st, &v[n++]);
-        }
-        sqlite3_finalize(st);
-        pthread_mutex_unlock(&d->lock);
-        if (r < 0) {
-                free(v);
-                return r;
-        }
-        *ret = v;
-        *ret_n = n;
-        return 0;
+        return list_rows(d, "SELECT grp, mask, vals FROM attest_policies ORDER BY grp", "listing policies",
+                         sizeof(**ret), read_policy_row, (void **) ret, ret_n);
 }
 
 int attest_db_policy_capture(struct attest_db *d, const char *id, const char *group, uint32_t mask,
