@@ -1,4 +1,5 @@
-/* `vmcrypt host list`: the fleet's hosts as the manager knows them. */
+/* `vmcrypt host list`: the fleet's hosts as the manager knows them (host.c holds
+ * the command group). */
 #include <stdio.h>
 #include <string.h>
 
@@ -19,7 +20,7 @@ MANAGER_HELP_CONNECT
 "\n"
 "Exit status: 0 shown; 2 usage; 7 manager unreachable; 8 refused; 1 other errors.\n";
 
-static int host_list_main(int argc, char *argv[]) {
+int host_list_main(int argc, char *argv[]) {
         const char *cmd = "vmcrypt host list";
         struct manager_opts o;
         int r = manager_opts_parse(cmd, MOPT_JSON, help_list, 0, 0, argc, argv, &o);
@@ -43,13 +44,4 @@ static int host_list_main(int argc, char *argv[]) {
         }
         json_decref(hosts);
         return EXIT_OK;
-}
-
-static const struct cli_command host_commands[] = {
-        { "list", host_list_main, "the hosts whose agents report to the manager" },
-        { NULL, NULL, NULL },
-};
-
-int host_main(int argc, char *argv[]) {
-        return cli_dispatch("vmcrypt host", host_commands, argc, argv);
 }

@@ -45,7 +45,8 @@ int manager_connect(const char *cmd, const struct manager_opts *o, struct fleet_
 int manager_call(const char *cmd, struct fleet_client *c, const char *method, const char *path, json_t *body,
                  json_t **ret);
 
-int host_main(int argc, char *argv[]);
+/* `vmcrypt host list` (a verb of host.c's group). */
+int host_list_main(int argc, char *argv[]);
 int job_main(int argc, char *argv[]);
 int events_main(int argc, char *argv[]);
 /* `vmcrypt vm encrypt|decrypt|status VM --manager ...`. */

@@ -47,8 +47,9 @@ static int list_main(int argc, char *argv[]) {
         for (size_t i = 0; i < cs->n; i++) {
                 const struct provider_config *p = &cs->p[i];
                 int dflt = cs->default_name && strcmp(cs->default_name, p->name) == 0;
-                if (p->kind == PROVIDER_KMIP) {
-                        printf("%s%s\tkmip\t", p->name, dflt ? " (default)" : "");
+                if (p->kind == PROVIDER_KMIP || p->kind == PROVIDER_TRUSTED) {
+                        printf("%s%s\t%s\t", p->name, dflt ? " (default)" : "",
+                               p->kind == PROVIDER_TRUSTED ? "trusted" : "kmip");
                         for (size_t e = 0; e < p->n_endpoints; e++)
                                 printf("%s%s:%u", e ? "," : "", p->endpoints[e].host, p->endpoints[e].port);
                         printf("\n");

@@ -21,6 +21,9 @@ static void config_clear(struct provider_config *c) {
         free(c->key);
         free(c->state_dir);
         free(c->key_file);
+        free(c->tcti);
+        free(c->group);
+        free(c->bk_cache);
 }
 
 void provider_configs_free(struct provider_configs *cs) {
@@ -151,6 +154,56 @@ static int parse_native(json_t *o, const char *base_dir, struct provider_config 
 static const char *const kmip_keys[] = { "type", "endpoints", "ca", "cert", "key", "connect_timeout_ms",
                                          "timeout_ms", "wrap", NULL };
 static const char *const native_keys[] = { "type", "state_dir", "key_file", NULL };
+static const char *const trusted_keys[] = { "type", "endpoints", "ca", "cert", "key", "connect_timeout_ms",
+                                            "timeout_ms", "wrap", "tcti", "pcrs", "group", "bk_cache", NULL };
+
+/* "0,7,16" -> bit mask of PCRs 0-23; 0 when malformed. */
+static uint32_t parse_pcrs(const char *s) {
+        uint32_t m = 0;
+        while (s && *s) {
+                char *end;
+                if (*s < '0' || *s > '9')
+                        return 0;
+                unsigned long v = strtoul(s, &end, 10);
+                if (v > 23 || (m & (1u << v)) || (*end && *end != ','))
+                        return 0;
+                m |= 1u << v;
+                s = *end ? end + 1 : end;
+                if (*end && !*s)
+                        return 0;
+        }
+        return m;
+}
+
+/* A kmip provider whose KEKs only attested hosts get: the TPM, the PCRs its quotes
+ * cover and the host group. Wrapping is always the server's Encrypt: the KEK must
+ * never leave the KMS, only what it unwraps, to the TPM. */
+static int parse_trusted(json_t *o, const char *base_dir, struct provider_config *c, const char *where,
+                         struct error *err) {
+        int r = parse_kmip(o, base_dir, c, where, err);
+        if (r < 0)
+                return r;
+        if (json_object_get(o, "wrap") && c->wrap != WRAP_KMIP_ENCRYPT)
+                return error_set(err, -EBADMSG, "%s: a trusted provider wraps with \"kmip-encrypt\" only", where);
+        c->wrap = WRAP_KMIP_ENCRYPT;
+        const char *tcti = json_string_value(json_object_get(o, "tcti"));
+        const char *pcrs = json_string_value(json_object_get(o, "pcrs"));
+        json_t *g = json_object_get(o, "group");
+        const char *group = g ? json_string_value(g) : "default";
+        if (!tcti || !*tcti)
+                return error_set(err, -EBADMSG,
+                                 "%s: \"tcti\" names the TPM, e.g. \"device:/dev/tpmrm0\" or \"swtpm:host=127.0.0.1,port=2321\"", where);
+        if (!pcrs || !(c->pcrs = parse_pcrs(pcrs)))
+                return error_set(err, -EBADMSG,
+                                 "%s: \"pcrs\" must list PCR numbers 0-23, e.g. \"0,2,4,7\" (the KMS policy's PCRs)", where);
+        if (!group || !*group || strlen(group) > 63)
+                return error_set(err, -EBADMSG, "%s: \"group\" must be a host group name (1-63 characters)", where);
+        if (!(c->tcti = strdup(tcti)) || !(c->group = strdup(group)))
+                return -ENOMEM;
+        if (get_path(o, "bk_cache", base_dir, &c->bk_cache) < 0)
+                return error_set(err, -EBADMSG, "%s: \"bk_cache\" must be a directory name", where);
+        return 0;
+}
 
 /* Unknown members are errors: a misspelt "endpionts" must not be silently ignored. */
 static const char *unknown_member(json_t *o, const char *const *known) {
@@ -216,8 +269,13 @@ int provider_config_parse(const char *text, const char *base_dir, struct provide
                         c->kind = PROVIDER_NATIVE;
                         bad = unknown_member(o, native_keys);
                         r = bad ? 0 : parse_native(o, base_dir, c, where, err);
+                } else if (type && strcmp(type, "trusted") == 0) {
+                        c->kind = PROVIDER_TRUSTED;
+                        bad = unknown_member(o, trusted_keys);
+                        r = bad ? 0 : parse_trusted(o, base_dir, c, where, err);
                 } else
-                        return error_set(err, -EBADMSG, "%s: \"type\" must be \"kmip\" or \"native\"", where);
+                        return error_set(err, -EBADMSG, "%s: \"type\" must be \"kmip\", \"native\" or \"trusted\"",
+                                         where);
                 if (bad)
                         return error_set(err, -EBADMSG, "%s: unknown member \"%s\"", where, bad);
                 if (r < 0)

@@ -7,12 +7,15 @@
  *                  "connect_timeout_ms": 3000, "timeout_ms": 10000,
  *                  "wrap": "auto" },
  *       "local": { "type": "native", "state_dir": "/var/lib/vmcrypt/native/local",
- *                  "key_file": "/etc/vmcrypt/native-local.key" } } }
+ *                  "key_file": "/etc/vmcrypt/native-local.key" },
+ *       "tkp":   { "type": "trusted", "endpoints": [...], "ca": ..., "cert": ..., "key": ...,
+ *                  "tcti": "device:/dev/tpmrm0", "pcrs": "0,2,4,7", "group": "default" } } }
  *
  * Relative paths are resolved against the file's directory. */
 #pragma once
 
 #include <stddef.h>
+#include <stdint.h>
 
 #include "shared/error.h"
 
@@ -23,6 +26,7 @@
 enum provider_kind {
         PROVIDER_KMIP,
         PROVIDER_NATIVE,
+        PROVIDER_TRUSTED, /* kmip, with KEKs released only to this host's attested TPM */
 };
 
 /* How a kmip provider wraps: ask the server to Encrypt, wrap locally after a Get,
@@ -47,6 +51,11 @@ struct provider_config {
         char *ca, *cert, *key;
         unsigned connect_timeout_ms, timeout_ms;
         enum provider_wrap_mode wrap;
+        /* trusted (besides the kmip settings) */
+        char *tcti;          /* the TPM: "device:/dev/tpmrm0", "swtpm:host=H,port=P" */
+        uint32_t pcrs;       /* SHA-256 PCRs to quote (bit i = PCR i); the group's policy */
+        char *group;         /* host group KEKs are released to (x-vmcrypt-Require-Attestation) */
+        char *bk_cache;      /* directory keeping the TPM's release keys across processes, or NULL */
         /* native */
         char *state_dir;
         char *key_file; /* NULL: ask for a passphrase on the terminal */

@@ -16,6 +16,7 @@
 #include <string.h>
 
 #include "crypto/keywrap.h"
+#include "keys/provider-internal.h"
 #include "kmip/client.h"
 #include "shared/log.h"
 
@@ -27,6 +28,7 @@
 
 struct kmip_provider {
         struct kmip_client *client;
+        struct trusted_state *trusted; /* trusted providers: the TPM side */
         /* auto mode: once the server refused Encrypt (or its Query did not list
          * it), go straight to RFC 5649. */
         bool encrypt_unsupported;
@@ -62,8 +64,21 @@ static int kp_get(struct provider *p, struct kmip_provider **ret) {
                 return provider_fail(p, r, "key provider \"%s\": invalid KMIP client settings (check endpoints, cert, key and ca)",
                                      c->name);
         }
+        if (c->kind == PROVIDER_TRUSTED) {
+                r = trusted_attach(p, k->client, &k->trusted);
+                if (r < 0) {
+                        kmip_client_free(k->client);
+                        free(k);
+                        return r;
+                }
+        }
         *ret = p->data = k;
         return 0;
+}
+
+struct kmip_client *provider_kmip_client(struct provider *p) {
+        struct kmip_provider *k;
+        return kp_get(p, &k) < 0 ? NULL : k->client;
 }
 
 /* The one place where a KMIP failure becomes a sentence with a remedy. kek_id may
@@ -96,6 +111,10 @@ static int kp_fail(struct provider *p, struct kmip_provider *k, int r, const cha
                                      "is the CA of the KMS certificate and that the KMS trusts the issuer of %s",
                                      what, detail, c->ca, c->cert);
         case EACCES:
+                if (c->kind == PROVIDER_TRUSTED)
+                        return provider_fail(p, r, "%s: the KMS of trusted provider \"%s\" does not release KEK %s to "
+                                             "this host (%s); see 'vmcrypt host enroll' and docs/attestation.md", what,
+                                             c->name, id, detail);
                 return provider_fail(p, r, "%s: the KMS denies this client's identity (%s) access to KEK %s (%s); grant "
                                      "it on the KMS, or use the identity that owns the KEK", what, c->cert, id, detail);
         case ENOENT:
@@ -388,7 +407,8 @@ static bool kp_wraps_locally(struct provider *p, struct kmip_provider *k) {
  * then the server's access policy alone). A KEK for local wrapping must be
  * fetched with Get, so it is extractable, with usage Wrap/Unwrap Key too: the
  * weaker setup, used only where the server cannot Encrypt (docs/keys.md). */
-static int kp_create_kek(struct kmip_provider *k, bool local, const char *name, char **ret_uid) {
+static int kp_create_kek(struct kmip_provider *k, bool local, const char *group, const char *name,
+                         char **ret_uid) {
         uint32_t usage = KMIP_USAGE_ENCRYPT | KMIP_USAGE_DECRYPT;
         if (local)
                 usage |= KMIP_USAGE_WRAP_KEY | KMIP_USAGE_UNWRAP_KEY;
@@ -396,6 +416,12 @@ static int kp_create_kek(struct kmip_provider *k, bool local, const char *name, 
         struct kmip_attr_list extra = { 0 };
         if (!a || (!local && kmip_attr_list_add_bool(a, &extra, KMIP_ATTR_EXTRACTABLE, false) < 0))
                 return -ENOMEM;
+        /* A trusted provider's KEK is born requiring attestation: there is no moment
+         * at which it could be released without. No fallback either. */
+        if (group)
+                return kmip_attr_list_add_text(a, &extra, TRUSTED_ATTR_REQUIRE_ATTESTATION, group) < 0
+                               ? -ENOMEM
+                               : kmip_client_create(k->client, KMIP_ALG_AES, 256, usage, name, &extra, ret_uid);
         int r = kmip_client_create(k->client, KMIP_ALG_AES, 256, usage, name, &extra, ret_uid);
         if (!local && (r == -EINVAL || r == -EOPNOTSUPP || r == -EPROTO || r == -ENOSYS)) {
                 log_debug("KMS refused a non-extractable KEK (%s); creating it without Extractable",
@@ -418,7 +444,8 @@ static int kp_kek_create(struct provider *p, const struct kek_attrs *attrs, char
         snprintf(name, sizeof(name), "vmcrypt-kek-%.128s-%02x%02x%02x%02x",
                  attrs && attrs->vm_name ? attrs->vm_name : "disk", rnd[0], rnd[1], rnd[2], rnd[3]);
         _cleanup_(freep) char *uid = NULL;
-        r = kp_create_kek(k, kp_wraps_locally(p, k), name, &uid);
+        r = kp_create_kek(k, kp_wraps_locally(p, k), p->config->kind == PROVIDER_TRUSTED ? p->config->group : NULL, name,
+                          &uid);
         if (r < 0)
                 return kp_fail(p, k, r, "creating a KEK", NULL);
         r = kmip_client_activate(k->client, uid);
@@ -604,12 +631,26 @@ static void kp_close(struct provider *p) {
         if (!k)
                 return;
         kmip_client_free(k->client);
+        trusted_detach(k->trusted);
         free(k);
         p->data = NULL;
 }
 
 const struct provider_ops provider_kmip_ops = {
         .kind = "kmip",
+        .kek_create = kp_kek_create,
+        .kek_retire = kp_kek_retire,
+        .kek_list = kp_kek_list,
+        .kek_use = kp_kek_use,
+        .kek_unuse = kp_kek_unuse,
+        .wrap = kp_wrap,
+        .unwrap = kp_unwrap,
+        .close = kp_close,
+};
+
+/* The same operations; the configuration's kind switches attestation on. */
+const struct provider_ops provider_trusted_ops = {
+        .kind = "trusted",
         .kek_create = kp_kek_create,
         .kek_retire = kp_kek_retire,
         .kek_list = kp_kek_list,

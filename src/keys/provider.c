@@ -29,7 +29,7 @@ int provider_open(const struct provider_config *c, struct provider **ret) {
                 p->ops = &provider_native_ops;
         else {
 #ifdef VMCRYPT_HAVE_KMIP
-                p->ops = &provider_kmip_ops;
+                p->ops = c->kind == PROVIDER_TRUSTED ? &provider_trusted_ops : &provider_kmip_ops;
 #else
                 free(p);
                 return -EOPNOTSUPP;

@@ -1,8 +1,9 @@
 /* Key providers: where KEKs live. A provider creates KEKs, wraps a disk's unlock
  * secret under one, and unwraps it again; the plaintext KEK ideally never leaves
- * the provider. Two kinds implement the vtable below: `kmip` (a KMIP server
- * cluster, provider-kmip.c) and `native` (a primary key kept by vmcrypt itself,
- * provider-native.c). Providers are named in providers.json (provider-config.c).
+ * the provider. Three kinds implement the vtable below: `kmip` (a KMIP server
+ * cluster, provider-kmip.c), `trusted` (the same, but the KMS releases only to
+ * this host's attested TPM: provider-trusted.c) and `native` (a primary key kept
+ * by vmcrypt itself, provider-native.c). Providers are named in providers.json (provider-config.c).
  *
  * Every failing call returns -errno and leaves a one-line explanation (what went
  * wrong, where, and what to do) in provider_error(), for the CLI to print. */
@@ -125,6 +126,19 @@ const char *provider_error(const struct provider *p);
 /* Record an explanation; returns r so callers can `return provider_fail(p, r, ...)`. */
 int provider_fail(struct provider *p, int r, const char *fmt, ...) _printf_(3, 4);
 
-/* The vtables of the two kinds. */
+/* The vtables of the kinds. */
 extern const struct provider_ops provider_native_ops;
 extern const struct provider_ops provider_kmip_ops;
+extern const struct provider_ops provider_trusted_ops;
+
+/* What enrolling this host's TPM with a trusted provider's KMS produced. */
+struct trusted_enrollment {
+        char host_id[64];
+        char state[16];          /* "pending" until the KMS operator approves it */
+        char ek_fingerprint[65]; /* SHA-256 of the EK public area (TPM2B_PUBLIC), hex */
+        bool has_ek_certificate; /* the TPM had one in NV, and it was sent */
+};
+/* Enrol the TPM of a trusted provider p with its KMS (docs/attestation.md):
+ * EK and AK, the KMS's credential challenge answered by the TPM, a quote of PCRs
+ * 0-23 for the operator's reference. -EOPNOTSUPP for other kinds. */
+int provider_trusted_enroll(struct provider *p, struct trusted_enrollment *ret);

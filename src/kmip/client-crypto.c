@@ -148,6 +148,15 @@ int kmip_client_decrypt(struct kmip_client *c, const char *uid, const struct kmi
         size_t n;
         if (ttlv_get_bytes(resp, KMIP_TAG_DATA, &data, &n) < 0)
                 return client_fail(c, -EPROTO, "%s: Decrypt answer without Data", c->servers[c->connected]);
+        if (c->attested) {
+                /* Released to the attested key only: the TPM unwraps it. */
+                char err[512] = "";
+                r = c->attester.unwrap(c->attester.userdata, data, n, ret_plaintext, err, sizeof(err));
+                if (r < 0)
+                        return client_fail(c, r, "%s: the key released for %s cannot be unwrapped here: %s",
+                                           c->servers[c->connected], uid, *err ? err : "unknown error");
+                return 0;
+        }
         struct secret *s = secret_new_copy(data, n);
         if (!s)
                 return -ENOMEM;

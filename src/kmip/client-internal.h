@@ -29,6 +29,9 @@ struct kmip_client {
         bool reused;        /* the connection already carried a request */
         uint32_t next_id;   /* Unique Batch Item IDs */
         char error[KMIP_CLIENT_ERROR_MAX];
+        struct kmip_attester attester;
+        bool has_attester;
+        bool attested; /* the last request carried an Attestation credential */
 };
 
 /* Writing to a socket the peer closed raises SIGPIPE, which would kill the program;

@@ -117,40 +117,37 @@ static int exchange(struct kmip_client *c, const uint8_t *req, size_t req_size, 
         }
 }
 
-int client_batch(struct kmip_client *c, struct ttlv_arena *a, struct kmip_batch_item *items, size_t n,
-                 struct kmip_message *resp) {
-        c->error[0] = '\0';
-        if (n == 0 || n > KMIP_MAX_BATCH_ITEMS)
-                return -EINVAL;
-        uint32_t *ids = ttlv_arena_alloc(a, n * sizeof(*ids));
-        if (!ids)
-                return -ENOMEM;
-        for (size_t i = 0; i < n; i++) {
-                ids[i] = ++c->next_id;
-                items[i].id = ttlv_arena_alloc(a, 4);
-                if (!items[i].id)
-                        return -ENOMEM;
-                memcpy((uint8_t *) items[i].id, &ids[i], 4);
-                items[i].id_size = 4;
-        }
+/* One exchange of the request items[0..n) (with an Attestation credential when
+ * cred is set); the parsed response in resp. */
+static int send_once(struct kmip_client *c, struct ttlv_arena *a, struct kmip_batch_item *items, size_t n,
+                     const struct kmip_attestation_credential *cred, struct kmip_message *resp) {
         struct kmip_message m = {
                 .header.version = c->version,
                 .items = items,
                 .n_items = n,
         };
+        if (c->has_attester && kmip_version_cmp(c->version, KMIP_VERSION(1, 2)) >= 0) {
+                m.header.attestation_capable = true;
+                m.header.attestation_types[0] = KMIP_ATTESTATION_TPM_QUOTE;
+                m.header.n_attestation_types = 1;
+        }
+        struct ttlv *auth = NULL;
+        if (c->username || cred)
+                auth = ttlv_add_structure(a, NULL, KMIP_TAG_AUTHENTICATION);
         if (c->username) {
                 /* Authentication{Credential{Username and Password, {Username, Password}}};
                  * the password only ever lives in the arena, which is wiped. */
-                struct ttlv *auth = ttlv_add_structure(a, NULL, KMIP_TAG_AUTHENTICATION);
-                struct ttlv *cred = ttlv_add_structure(a, auth, KMIP_TAG_CREDENTIAL);
-                ttlv_add_enum(a, cred, KMIP_TAG_CREDENTIAL_TYPE, KMIP_CREDENTIAL_USERNAME_AND_PASSWORD);
-                struct ttlv *value = ttlv_add_structure(a, cred, KMIP_TAG_CREDENTIAL_VALUE);
+                struct ttlv *cr = ttlv_add_structure(a, auth, KMIP_TAG_CREDENTIAL);
+                ttlv_add_enum(a, cr, KMIP_TAG_CREDENTIAL_TYPE, KMIP_CREDENTIAL_USERNAME_AND_PASSWORD);
+                struct ttlv *value = ttlv_add_structure(a, cr, KMIP_TAG_CREDENTIAL_VALUE);
                 ttlv_add_text(a, value, KMIP_TAG_USERNAME, c->username);
                 if (c->password)
                         ttlv_add_text_len(a, value, KMIP_TAG_PASSWORD, (const char *) c->password->data,
                                           c->password->size);
-                m.header.authentication = auth;
         }
+        if (cred)
+                kmip_attestation_credential_add(a, auth, cred);
+        m.header.authentication = auth;
         struct ttlv *root;
         int r = kmip_request_build(a, &m, &root);
         if (r < 0)
@@ -167,16 +164,107 @@ int client_batch(struct kmip_client *c, struct ttlv_arena *a, struct kmip_batch_
         ttlv_buffer_free(req, req_size);
         if (r < 0)
                 return r;
-        const char *name = c->servers[c->connected];
         struct ttlv_limits lim = ttlv_default_limits;
         lim.max_size = c->max_response_size;
         r = kmip_response_parse(a, buf, size, &lim, resp);
         ttlv_buffer_free(buf, size);
         if (r < 0) {
                 conn_close(c);
-                return client_fail(c, -EPROTO, "%s: malformed KMIP response", name);
+                return client_fail(c, -EPROTO, "%s: malformed KMIP response", c->servers[c->connected]);
         }
+        return 0;
+}
 
+/* The server wants evidence for the one item of this request: ask the attester. */
+static int attest_for(struct kmip_client *c, struct ttlv_arena *a, const struct kmip_batch_item *item,
+                      const struct kmip_message *resp, struct kmip_attestation_credential *ret) {
+        const char *uid = "";
+        (void) ttlv_get_text(item->payload, KMIP_TAG_UNIQUE_IDENTIFIER, &uid, NULL);
+        uint8_t *m = NULL, *as = NULL;
+        size_t mn = 0, an = 0;
+        char err[512] = "";
+        int r = c->attester.attest(c->attester.userdata, item->operation, uid, resp->header.nonce_value,
+                                   resp->header.nonce_value_size, &m, &mn, &as, &an, err, sizeof(err));
+        if (r < 0)
+                return client_fail(c, r, "%s: %s of %s needs attestation, which failed here: %s",
+                                   c->servers[c->connected], kmip_operation_name(item->operation), uid,
+                                   *err ? err : "unknown error");
+        /* Into the arena, which goes with the request. */
+        uint8_t *am = ttlv_arena_alloc(a, mn ? mn : 1), *aa = as ? ttlv_arena_alloc(a, an ? an : 1) : NULL;
+        if (!am || (as && !aa)) {
+                free(m);
+                free(as);
+                return -ENOMEM;
+        }
+        memcpy(am, m, mn);
+        if (as)
+                memcpy(aa, as, an);
+        free(m);
+        free(as);
+        *ret = (struct kmip_attestation_credential) {
+                .nonce_id = resp->header.nonce_id, .nonce_id_size = resp->header.nonce_id_size,
+                .nonce_value = resp->header.nonce_value, .nonce_value_size = resp->header.nonce_value_size,
+                .type = KMIP_ATTESTATION_TPM_QUOTE,
+                .measurement = am, .measurement_size = mn,
+                .assertion = aa, .assertion_size = an,
+        };
+        return 0;
+}
+
+void kmip_client_set_attester(struct kmip_client *c, const struct kmip_attester *a) {
+        c->has_attester = a != NULL;
+        if (a)
+                c->attester = *a;
+}
+
+#ifdef VMCRYPT_TESTPOINTS
+static bool test_replay(void) {
+        const char *e = getenv("VMCRYPT_TEST_ATTEST");
+        return e && strcmp(e, "replay") == 0;
+}
+#else
+static inline bool test_replay(void) {
+        return false;
+}
+#endif
+
+int client_batch(struct kmip_client *c, struct ttlv_arena *a, struct kmip_batch_item *items, size_t n,
+                 struct kmip_message *resp) {
+        c->error[0] = '\0';
+        c->attested = false;
+        if (n == 0 || n > KMIP_MAX_BATCH_ITEMS)
+                return -EINVAL;
+        uint32_t *ids = ttlv_arena_alloc(a, n * sizeof(*ids));
+        if (!ids)
+                return -ENOMEM;
+        for (size_t i = 0; i < n; i++) {
+                ids[i] = ++c->next_id;
+                items[i].id = ttlv_arena_alloc(a, 4);
+                if (!items[i].id)
+                        return -ENOMEM;
+                memcpy((uint8_t *) items[i].id, &ids[i], 4);
+                items[i].id_size = 4;
+        }
+        struct kmip_attestation_credential cred;
+        int r = send_once(c, a, items, n, NULL, resp);
+        if (r < 0)
+                return r;
+        if (c->has_attester && n == 1 && resp->n_items == 1 && resp->header.nonce_id &&
+            resp->items[0].result_status == KMIP_STATUS_OPERATION_FAILED &&
+            resp->items[0].result_reason == KMIP_REASON_ATTESTATION_REQUIRED) {
+                r = attest_for(c, a, &items[0], resp, &cred);
+                if (r < 0)
+                        return r;
+                r = send_once(c, a, items, n, &cred, resp);
+                if (r >= 0 && test_replay())
+                        /* The refusal test of a replayed credential: the same evidence
+                         * and nonce once more; its answer is the one reported. */
+                        r = send_once(c, a, items, n, &cred, resp);
+                if (r < 0)
+                        return r;
+                c->attested = true;
+        }
+        const char *name = c->servers[c->connected];
         /* A server that cannot read the request at all answers with one item and no
          * operation (KMIP 1.4 §11.1); report that reason. */
         if (resp->n_items == 1 && n > 1 && resp->items[0].result_status != KMIP_STATUS_SUCCESS) {

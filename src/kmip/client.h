@@ -60,6 +60,23 @@ struct kmip_client_config {
 
 struct kmip_client;
 
+/* KMIP 1.2 attestation on the client side. With an attester set, every request says
+ * it can attest (Attestation Capable Indicator, Attestation Type TPM Quote); when
+ * the server answers a single-item request with Attestation Required and a Nonce,
+ * the client asks attest() for evidence over that nonce and sends the request once
+ * more with an Attestation credential. What the server then releases (the Data of
+ * a Decrypt) is wrapped to a key the evidence named, and unwrap() recovers it. */
+struct kmip_attester {
+        /* Evidence for operation op on object uid over nonce: malloc'ed measurement
+         * and assertion; err gets one line on failure. */
+        int (*attest)(void *userdata, uint32_t op, const char *uid, const uint8_t *nonce, size_t nonce_size,
+                      uint8_t **ret_measurement, size_t *ret_m_size, uint8_t **ret_assertion, size_t *ret_a_size,
+                      char *err, size_t errlen);
+        int (*unwrap)(void *userdata, const uint8_t *wrapped, size_t size, struct secret **ret, char *err,
+                      size_t errlen);
+        void *userdata;
+};
+
 /* Validate cfg (copied) and make a client; nothing is connected yet. 0, -EINVAL
  * (with the reason in the log at debug level), -ENOMEM. */
 int kmip_client_new(const struct kmip_client_config *cfg, struct kmip_client **ret);
@@ -75,6 +92,9 @@ const char *kmip_client_endpoint(const struct kmip_client *c);
 struct kmip_version kmip_client_version(const struct kmip_client *c);
 /* Use version v from now on (e.g. after DiscoverVersions). */
 void kmip_client_set_version(struct kmip_client *c, struct kmip_version v);
+/* Attest when a server asks (a copy of *a is kept; NULL: never attest). */
+void kmip_client_set_attester(struct kmip_client *c, const struct kmip_attester *a);
+
 /* Close the connection now (the next call reconnects). */
 void kmip_client_disconnect(struct kmip_client *c);
 

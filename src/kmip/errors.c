@@ -50,6 +50,9 @@ int kmip_reason_to_errno(uint32_t reason) {
         case KMIP_REASON_SENSITIVE:
                 return -EACCES;
         case KMIP_REASON_NOT_EXTRACTABLE: return -EXDEV;
+        case KMIP_REASON_ATTESTATION_REQUIRED:
+        case KMIP_REASON_ATTESTATION_FAILED:
+                return -EACCES;
         case KMIP_REASON_AUTHENTICATION_NOT_SUCCESSFUL:
         case KMIP_REASON_BAD_PASSWORD:
         case KMIP_REASON_INVALID_TICKET:

@@ -49,6 +49,63 @@ static int parse_version(const struct ttlv *pv, struct kmip_version *ret) {
         return 0;
 }
 
+/* Nonce {Nonce ID, Nonce Value}: both byte strings, neither empty, both bounded. */
+static int parse_nonce(const struct ttlv *nonce, const uint8_t **id, size_t *id_size, const uint8_t **value,
+                       size_t *value_size) {
+        if (ttlv_get_bytes(nonce, KMIP_TAG_NONCE_ID, id, id_size) < 0 ||
+            ttlv_get_bytes(nonce, KMIP_TAG_NONCE_VALUE, value, value_size) < 0 || *id_size == 0 ||
+            *id_size > KMIP_NONCE_MAX || *value_size == 0 || *value_size > KMIP_NONCE_MAX)
+                return log_debug_errno(-EPROTO, "KMIP: malformed Nonce");
+        return 0;
+}
+
+int kmip_attestation_credential_parse(const struct ttlv *auth, struct kmip_attestation_credential *ret) {
+        if (!auth)
+                return -ENODATA;
+        for (struct ttlv *cred = ttlv_find(auth, KMIP_TAG_CREDENTIAL); cred; cred = ttlv_find_next(cred)) {
+                uint32_t type;
+                if (cred->type != TTLV_STRUCTURE || ttlv_get_enum(cred, KMIP_TAG_CREDENTIAL_TYPE, &type) < 0)
+                        return log_debug_errno(-EPROTO, "KMIP: Credential without a Credential Type");
+                if (type != KMIP_CREDENTIAL_ATTESTATION)
+                        continue;
+                struct kmip_attestation_credential c = {};
+                struct ttlv *value, *nonce;
+                if (ttlv_get_structure(cred, KMIP_TAG_CREDENTIAL_VALUE, &value) < 0 ||
+                    ttlv_get_structure(value, KMIP_TAG_NONCE, &nonce) < 0)
+                        return log_debug_errno(-EPROTO, "KMIP: Attestation credential without a Nonce");
+                int r = parse_nonce(nonce, &c.nonce_id, &c.nonce_id_size, &c.nonce_value, &c.nonce_value_size);
+                if (r < 0)
+                        return r;
+                if (ttlv_get_enum(value, KMIP_TAG_ATTESTATION_TYPE, &c.type) < 0)
+                        return log_debug_errno(-EPROTO, "KMIP: Attestation credential without an Attestation Type");
+                r = ttlv_get_bytes(value, KMIP_TAG_ATTESTATION_MEASUREMENT, &c.measurement, &c.measurement_size);
+                if (optional(r) < 0)
+                        return log_debug_errno(-EPROTO, "KMIP: Attestation Measurement is not a byte string");
+                r = ttlv_get_bytes(value, KMIP_TAG_ATTESTATION_ASSERTION, &c.assertion, &c.assertion_size);
+                if (optional(r) < 0)
+                        return log_debug_errno(-EPROTO, "KMIP: Attestation Assertion is not a byte string");
+                *ret = c;
+                return 0;
+        }
+        return -ENODATA;
+}
+
+struct ttlv *kmip_attestation_credential_add(struct ttlv_arena *a, struct ttlv *auth,
+                                             const struct kmip_attestation_credential *c) {
+        struct ttlv *cred = ttlv_add_structure(a, auth, KMIP_TAG_CREDENTIAL);
+        ttlv_add_enum(a, cred, KMIP_TAG_CREDENTIAL_TYPE, KMIP_CREDENTIAL_ATTESTATION);
+        struct ttlv *value = ttlv_add_structure(a, cred, KMIP_TAG_CREDENTIAL_VALUE);
+        struct ttlv *nonce = ttlv_add_structure(a, value, KMIP_TAG_NONCE);
+        ttlv_add_bytes(a, nonce, KMIP_TAG_NONCE_ID, c->nonce_id, c->nonce_id_size);
+        ttlv_add_bytes(a, nonce, KMIP_TAG_NONCE_VALUE, c->nonce_value, c->nonce_value_size);
+        ttlv_add_enum(a, value, KMIP_TAG_ATTESTATION_TYPE, c->type);
+        if (c->measurement)
+                ttlv_add_bytes(a, value, KMIP_TAG_ATTESTATION_MEASUREMENT, c->measurement, c->measurement_size);
+        if (c->assertion)
+                ttlv_add_bytes(a, value, KMIP_TAG_ATTESTATION_ASSERTION, c->assertion, c->assertion_size);
+        return cred;
+}
+
 static int parse_header(const struct ttlv *h, bool response, struct kmip_header *ret) {
         int r;
         if (!h || h->type != TTLV_STRUCTURE ||
@@ -92,6 +149,26 @@ static int parse_header(const struct ttlv *h, bool response, struct kmip_header 
                         return log_debug_errno(-EPROTO, "KMIP: request header field of the wrong type");
                 if (ret->max_response_size < 0)
                         return log_debug_errno(-EPROTO, "KMIP: negative Maximum Response Size");
+                if (optional(ttlv_get_bool(h, KMIP_TAG_ATTESTATION_CAPABLE_INDICATOR, &ret->attestation_capable)) < 0)
+                        return log_debug_errno(-EPROTO, "KMIP: Attestation Capable Indicator is not a boolean");
+        } else {
+                struct ttlv *nonce;
+                r = ttlv_get_structure(h, KMIP_TAG_NONCE, &nonce);
+                if (optional(r) < 0)
+                        return log_debug_errno(-EPROTO, "KMIP: Nonce is not a structure");
+                if (r >= 0) {
+                        r = parse_nonce(nonce, &ret->nonce_id, &ret->nonce_id_size, &ret->nonce_value,
+                                        &ret->nonce_value_size);
+                        if (r < 0)
+                                return r;
+                }
+        }
+        TTLV_FOREACH_CHILD(at, h) {
+                if (at->tag != KMIP_TAG_ATTESTATION_TYPE)
+                        continue;
+                if (at->type != TTLV_ENUMERATION || ret->n_attestation_types >= KMIP_MAX_ATTESTATION_TYPES)
+                        return log_debug_errno(-EPROTO, "KMIP: malformed or too many Attestation Types");
+                ret->attestation_types[ret->n_attestation_types++] = at->v.enumeration;
         }
 
         r = ttlv_get_integer(h, KMIP_TAG_BATCH_COUNT, &ret->batch_count);
@@ -251,6 +328,10 @@ int kmip_request_build(struct ttlv_arena *a, struct kmip_message *m, struct ttlv
                                   (const char *) hd->server_correlation, hd->server_correlation_size);
         if (hd->async_indicator)
                 ttlv_add_bool(a, h, KMIP_TAG_ASYNCHRONOUS_INDICATOR, true);
+        if (hd->attestation_capable)
+                ttlv_add_bool(a, h, KMIP_TAG_ATTESTATION_CAPABLE_INDICATOR, true);
+        for (size_t i = 0; i < hd->n_attestation_types && i < KMIP_MAX_ATTESTATION_TYPES; i++)
+                ttlv_add_enum(a, h, KMIP_TAG_ATTESTATION_TYPE, hd->attestation_types[i]);
         if (hd->authentication)
                 ttlv_copy(a, h, hd->authentication, KMIP_TAG_AUTHENTICATION);
         if (hd->batch_error_continuation)
@@ -287,6 +368,13 @@ int kmip_response_build(struct ttlv_arena *a, struct kmip_message *m, struct ttl
 
         kmip_version_add(a, h, hd->version);
         ttlv_add_date_time(a, h, KMIP_TAG_TIME_STAMP, hd->time_stamp ? hd->time_stamp : (int64_t) time(NULL));
+        if (hd->nonce_id) {
+                struct ttlv *nonce = ttlv_add_structure(a, h, KMIP_TAG_NONCE);
+                ttlv_add_bytes(a, nonce, KMIP_TAG_NONCE_ID, hd->nonce_id, hd->nonce_id_size);
+                ttlv_add_bytes(a, nonce, KMIP_TAG_NONCE_VALUE, hd->nonce_value, hd->nonce_value_size);
+        }
+        for (size_t i = 0; i < hd->n_attestation_types && i < KMIP_MAX_ATTESTATION_TYPES; i++)
+                ttlv_add_enum(a, h, KMIP_TAG_ATTESTATION_TYPE, hd->attestation_types[i]);
         if (hd->client_correlation)
                 ttlv_add_text_len(a, h, KMIP_TAG_CLIENT_CORRELATION_VALUE,
                                   (const char *) hd->client_correlation, hd->client_correlation_size);

@@ -34,6 +34,9 @@ static inline bool kmip_version_is_2x(struct kmip_version v) {
         return v.major >= 2;
 }
 
+#define KMIP_MAX_ATTESTATION_TYPES 4
+#define KMIP_NONCE_MAX 64
+
 /* Message header (Request Header / Response Header). Zero means "absent" for the
  * optional fields. */
 struct kmip_header {
@@ -49,6 +52,16 @@ struct kmip_header {
         const uint8_t *server_correlation;  /* 1.4+, optional (Text String) */
         size_t server_correlation_size;
         int32_t batch_count;                /* parsed value; builders compute it */
+        /* KMIP 1.2+ attestation. Request: the client can attest (Attestation Capable
+         * Indicator) with these Attestation Types. Response: the types the server
+         * accepts, and the Nonce to attest over (Result Reason Attestation Required). */
+        bool attestation_capable;
+        uint32_t attestation_types[KMIP_MAX_ATTESTATION_TYPES];
+        size_t n_attestation_types;
+        const uint8_t *nonce_id;            /* response, optional (Nonce ID) */
+        size_t nonce_id_size;
+        const uint8_t *nonce_value;         /* response, optional (Nonce Value) */
+        size_t nonce_value_size;
 };
 
 /* One batch item. Request items use operation/id/payload; response items add the
@@ -68,6 +81,29 @@ struct kmip_message {
         struct kmip_batch_item *items; /* in the arena */
         size_t n_items;
 };
+
+/* The Attestation credential (KMIP 1.2 §2.1.2, Credential Type 3) of a request's
+ * Authentication: the server's Nonce, the Attestation Type and the evidence. The
+ * pointers are into the parsed tree. */
+struct kmip_attestation_credential {
+        const uint8_t *nonce_id;
+        size_t nonce_id_size;
+        const uint8_t *nonce_value;
+        size_t nonce_value_size;
+        uint32_t type;                 /* KMIP_ATTESTATION_* */
+        const uint8_t *measurement;    /* NULL when absent */
+        size_t measurement_size;
+        const uint8_t *assertion;      /* NULL when absent */
+        size_t assertion_size;
+};
+
+/* Find and parse the Attestation credential in an Authentication structure (NULL:
+ * none). 0; -ENODATA when there is none; -EPROTO when one is malformed (fields of
+ * the wrong type, no Nonce, a Nonce ID or Value empty or over KMIP_NONCE_MAX). */
+int kmip_attestation_credential_parse(const struct ttlv *authentication, struct kmip_attestation_credential *ret);
+/* Append Credential{Attestation, cred} to an Authentication structure. */
+struct ttlv *kmip_attestation_credential_add(struct ttlv_arena *a, struct ttlv *authentication,
+                                             const struct kmip_attestation_credential *cred);
 
 /* Maximum batch items accepted when parsing. */
 #define KMIP_MAX_BATCH_ITEMS 1024

@@ -371,6 +371,14 @@ static const struct name tag_names[] = {
         { KMIP_TAG_COMMON_PROTECTION_STORAGE_MASKS, "Common Protection Storage Masks" },
         { KMIP_TAG_PRIVATE_PROTECTION_STORAGE_MASKS, "Private Protection Storage Masks" },
         { KMIP_TAG_PUBLIC_PROTECTION_STORAGE_MASKS, "Public Protection Storage Masks" },
+        { KMIP_TAG_X_HOST_ID, "x-vmcrypt Host ID" },
+        { KMIP_TAG_X_EK_PUBLIC, "x-vmcrypt EK Public" },
+        { KMIP_TAG_X_AK_PUBLIC, "x-vmcrypt AK Public" },
+        { KMIP_TAG_X_CREDENTIAL_BLOB, "x-vmcrypt Credential Blob" },
+        { KMIP_TAG_X_ENCRYPTED_SECRET, "x-vmcrypt Encrypted Secret" },
+        { KMIP_TAG_X_ACTIVATION_PROOF, "x-vmcrypt Activation Proof" },
+        { KMIP_TAG_X_HOST_STATE, "x-vmcrypt Host State" },
+        { KMIP_TAG_X_EK_CERTIFICATE, "x-vmcrypt EK Certificate" },
 };
 
 static int name_cmp(const void *k, const void *e) {
@@ -425,6 +433,7 @@ static const struct name operation_names[] = {
         { KMIP_OP_PUT, "Put" },
         { KMIP_OP_REKEY_KEY_PAIR, "Re-key Key Pair" },
         { KMIP_OP_DISCOVER_VERSIONS, "Discover Versions" },
+        { KMIP_OP_X_ENROLL_HOST, "x-vmcrypt Enroll Host" },
         { KMIP_OP_ENCRYPT, "Encrypt" },
         { KMIP_OP_DECRYPT, "Decrypt" },
         { KMIP_OP_SIGN, "Sign" },

@@ -366,6 +366,16 @@ enum kmip_tag {
          * as Attribute{Vendor Identification, Attribute Name, Attribute Value}; 1.x
          * "x-Name" is vendor "x", name "Name". */
         KMIP_TAG_VENDOR_ATTRIBUTE = KMIP_TAG_ATTRIBUTE,
+
+        /* vmcrypt extensions (0x54xxxx): the payload of Enroll Host (below). */
+        KMIP_TAG_X_HOST_ID = 0x545601,
+        KMIP_TAG_X_EK_PUBLIC = 0x545602,
+        KMIP_TAG_X_AK_PUBLIC = 0x545603,
+        KMIP_TAG_X_CREDENTIAL_BLOB = 0x545604,
+        KMIP_TAG_X_ENCRYPTED_SECRET = 0x545605,
+        KMIP_TAG_X_ACTIVATION_PROOF = 0x545606,
+        KMIP_TAG_X_HOST_STATE = 0x545607,
+        KMIP_TAG_X_EK_CERTIFICATE = 0x545608,
 };
 
 /* Item types of Operation (Operation enumeration). */
@@ -423,6 +433,8 @@ enum kmip_operation {
         KMIP_OP_PKCS_11 = 0x33,
         KMIP_OP_INTEROP = 0x34,
         KMIP_OP_REPROVISION = 0x35,
+        /* vmcrypt extension (8XXXXXXX): a host enrols its TPM (docs/attestation.md). */
+        KMIP_OP_X_ENROLL_HOST = 0x80564D01,
 };
 
 enum kmip_object_type {
@@ -662,6 +674,12 @@ enum kmip_credential_type {
         KMIP_CREDENTIAL_USERNAME_AND_PASSWORD = 0x01,
         KMIP_CREDENTIAL_DEVICE = 0x02,
         KMIP_CREDENTIAL_ATTESTATION = 0x03,
+};
+
+enum kmip_attestation_type {
+        KMIP_ATTESTATION_TPM_QUOTE = 0x01,
+        KMIP_ATTESTATION_TCG_INTEGRITY_REPORT = 0x02,
+        KMIP_ATTESTATION_SAML_ASSERTION = 0x03,
 };
 
 enum kmip_link_type {

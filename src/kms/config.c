@@ -233,6 +233,12 @@ static int set_key(struct kms_config *c, const char *dir, const char *k, const c
                 c->cache_rows = n;
                 return 0;
         }
+        if (strcmp(k, "attestation-nonce-ttl") == 0) {
+                if ((r = parse_uint(v, 1, 3600, &n)) < 0)
+                        return r;
+                c->attestation_nonce_ttl = (unsigned) n;
+                return 0;
+        }
         if (strcmp(k, "idle-timeout") == 0) {
                 if ((r = parse_uint(v, 1, 86400, &n)) < 0)
                         return r;
@@ -243,6 +249,8 @@ static int set_key(struct kms_config *c, const char *dir, const char *k, const c
                 return add_revoked_client(c, v);
         if (strcmp(k, "crl") == 0)
                 return set_path(&c->crl, dir, v);
+        if (strcmp(k, "attestation-ek-ca") == 0)
+                return set_path(&c->attestation_ek_ca, dir, v);
         if (strcmp(k, "max-connections") == 0) {
                 if ((r = parse_uint(v, 1, 1000000, &n)) < 0)
                         return r;
@@ -343,6 +351,7 @@ void kms_config_free(struct kms_config *c) {
                 free(c->revoked_clients[i]);
         free(c->revoked_clients);
         free(c->crl);
+        free(c->attestation_ek_ca);
         free(c);
 }
 

@@ -48,6 +48,8 @@ struct kms_config {
         char **revoked_clients;    /* SHA-256 fingerprints, lowercase hex */
         size_t n_revoked_clients;
         char *crl;                 /* PEM CRL file of the client CA, or NULL */
+        unsigned attestation_nonce_ttl; /* seconds an attestation nonce lives; 0: 60 */
+        char *attestation_ek_ca;   /* PEM CAs EK certificates must chain to, or NULL */
 };
 
 /* Defaults for a state directory made by `vmcrypt-kms init DIR`. */

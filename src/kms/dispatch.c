@@ -31,6 +31,7 @@ static const struct {
         { KMIP_OP_DISCOVER_VERSIONS, op_discover_versions },
         { KMIP_OP_ENCRYPT, op_encrypt },
         { KMIP_OP_DECRYPT, op_decrypt },
+        { KMIP_OP_X_ENROLL_HOST, op_enroll_host },
 };
 
 /* Operations that never write to the store and finish quickly (no scans). */
@@ -64,12 +65,19 @@ static kms_op_fn *handler_for(uint32_t op) {
 
 int kms_dispatcher_init(struct kms_dispatcher *e, const struct kms_config *c, struct store *s, struct audit *audit) {
         *e = (struct kms_dispatcher) { .config = c, .store = s, .audit = audit };
+        if (c->database) {
+                int r = kms_attest_new(c->database, c->attestation_nonce_ttl, c->attestation_ek_ca, &e->attest);
+                if (r < 0)
+                        return r;
+        }
         for (size_t i = 0; i < KMS_LOCK_STRIPES; i++)
                 pthread_mutex_init(&e->stripes[i], NULL);
         return 0;
 }
 
 void kms_dispatcher_done(struct kms_dispatcher *e) {
+        kms_attest_free(e->attest);
+        e->attest = NULL;
         for (size_t i = 0; i < KMS_LOCK_STRIPES; i++)
                 pthread_mutex_destroy(&e->stripes[i]);
 }
@@ -169,6 +177,11 @@ static int process(struct kms_dispatcher *e, const struct kms_client *client, co
                         for (size_t i = 0; i < m.n_items; i++)
                                 if (!is_quick_read(m.items[i].operation))
                                         return -EWOULDBLOCK;
+                /* Checking evidence reads and writes the attestation store: not on
+                 * the network loop. */
+                struct kmip_attestation_credential cred;
+                if (!item_defer && kmip_attestation_credential_parse(m.header.authentication, &cred) != -ENODATA)
+                        return -EWOULDBLOCK;
         }
         struct kmip_version v = m.header.version;
         if (v.major == 0 && v.minor == 0)
@@ -212,7 +225,7 @@ static int process(struct kms_dispatcher *e, const struct kms_client *client, co
                 struct kms_op op = {
                         .dispatcher = e, .client = client, .a = a, .v = v, .operation = it->operation,
                         .req = it->payload, .placeholder = placeholder,
-                        .defer = item_defer,
+                        .defer = item_defer, .header = &m.header,
                 };
                 op.resp = ttlv_add_structure(a, NULL, KMIP_TAG_RESPONSE_PAYLOAD);
                 if (!op.resp)
@@ -227,7 +240,35 @@ static int process(struct kms_dispatcher *e, const struct kms_client *client, co
                 } else {
                         out->result_status = KMIP_STATUS_OPERATION_FAILED;
                         out->result_reason = kmip_reason_from_errno(rr, v);
+                        /* Attestation reasons exist since KMIP 1.2. */
+                        if (op.reason && kmip_version_cmp(v, KMIP_VERSION(1, 2)) >= 0)
+                                out->result_reason = op.reason;
                         out->result_message = op.message ? op.message : kmip_reason_name(out->result_reason);
+                        if (op.message == op.message_buf) {
+                                /* op ends with this item; the response is built after the loop. */
+                                size_t len = strlen(op.message_buf) + 1;
+                                char *copy = ttlv_arena_alloc(a, len);
+                                if (!copy)
+                                        return -ENOMEM;
+                                memcpy(copy, op.message_buf, len);
+                                out->result_message = copy;
+                        }
+                        if (op.nonce_set && !resp.header.nonce_id && kmip_version_cmp(v, KMIP_VERSION(1, 2)) >= 0) {
+                                /* One Nonce per response header: the batch item that
+                                 * asked for attestation is the request's only one. */
+                                uint8_t *nid = ttlv_arena_alloc(a, sizeof(op.nonce_id));
+                                uint8_t *nv = ttlv_arena_alloc(a, sizeof(op.nonce_value));
+                                if (!nid || !nv)
+                                        return -ENOMEM;
+                                memcpy(nid, op.nonce_id, sizeof(op.nonce_id));
+                                memcpy(nv, op.nonce_value, sizeof(op.nonce_value));
+                                resp.header.nonce_id = nid;
+                                resp.header.nonce_id_size = sizeof(op.nonce_id);
+                                resp.header.nonce_value = nv;
+                                resp.header.nonce_value_size = sizeof(op.nonce_value);
+                                resp.header.attestation_types[0] = KMIP_ATTESTATION_TPM_QUOTE;
+                                resp.header.n_attestation_types = 1;
+                        }
                         log_debug("%s from %s: %s", kmip_operation_name(it->operation), client->cn, out->result_message);
                 }
                 if (op.defer && op.defer->deferred) {

@@ -11,6 +11,7 @@
 #include "kmip/message.h"
 #include "kmip/tags.h"
 #include "kmip/ttlv.h"
+#include "kms/attest.h"
 #include "kms/audit.h"
 #include "kms/config.h"
 #include "kms/object.h"
@@ -29,6 +30,7 @@ struct kms_dispatcher {
         const struct kms_config *config;
         struct store *store;
         struct audit *audit;
+        struct kms_attest *attest; /* attested release and host enrolment */
         /* Read-modify-write of one object (AddAttribute, Activate, ...) happens under
          * the stripe lock of its id, so concurrent changes never lose each other. */
         pthread_mutex_t stripes[KMS_LOCK_STRIPES];
@@ -45,13 +47,21 @@ struct kms_op {
         char *placeholder;           /* ID Placeholder of the batch (KMS_ID_MAX) */
         struct kms_defer *defer;     /* set: store without waiting (see kms_process) */
         bool audited;                /* its success line was written before its write */
-        const char *message;         /* Result Message on failure (static text) */
+        const char *message;         /* Result Message on failure (static text or message_buf) */
+        char message_buf[320];       /* for messages made per request (attestation) */
+        uint32_t reason;             /* Result Reason on failure; 0: from the errno */
+        /* Request header's attestation fields; the Nonce to answer with. */
+        const struct kmip_header *header;
+        bool nonce_set;
+        uint8_t nonce_id[16];
+        uint8_t nonce_value[32];
         char object_id[KMS_ID_MAX];  /* for the audit log */
 };
 
 typedef int kms_op_fn(struct kms_op *op);
 
-/* Initialise a dispatcher over an open store (audit may be NULL). */
+/* Initialise a dispatcher over an open store (audit may be NULL); the attestation
+ * state is opened over the same database. */
 int kms_dispatcher_init(struct kms_dispatcher *e, const struct kms_config *c, struct store *s, struct audit *audit);
 void kms_dispatcher_done(struct kms_dispatcher *e);
 
@@ -137,4 +147,16 @@ int create_finish(struct kms_op *op, struct kms_object *o);
 /* Handlers, one file each. */
 kms_op_fn op_discover_versions, op_query, op_create, op_register, op_get, op_get_attributes,
         op_get_attribute_list, op_add_attribute, op_modify_attribute, op_delete_attribute,
-        op_set_attribute, op_locate, op_activate, op_revoke, op_destroy, op_encrypt, op_decrypt;
+        op_set_attribute, op_locate, op_activate, op_revoke, op_destroy, op_encrypt, op_decrypt, op_enroll_host;
+
+/* ---- attestation (ops-attest.c) ---- */
+
+/* For an operation on o that releases key material: 0 with *ret_attested false when
+ * o requires no attestation; 0 with *ret_attested true and *ret_bk set when the
+ * request's Attestation credential passed every check (the material must then
+ * leave wrapped to *ret_bk). Else fails op: Attestation Required with a fresh Nonce
+ * when the request had no credential, Attestation Failed with the reason when it
+ * did not pass. */
+int kms_attest_gate(struct kms_op *op, const struct kms_object *o, bool *ret_attested, TPMT_PUBLIC *ret_bk);
+/* Whether o carries the attestation requirement; its group in ret (may be NULL). */
+bool kms_attest_required(const struct kms_object *o, char *group, size_t size);

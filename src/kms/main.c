@@ -9,6 +9,7 @@
 #include <string.h>
 #include <sys/resource.h>
 
+#include "kms/admin.h"
 #include "kms/audit.h"
 #include "kms/config.h"
 #include "kms/init.h"
@@ -32,6 +33,8 @@ static const char help_main[] =
         "  serve                 run the server (foreground)\n"
         "  rotate-master-key     re-encrypt every stored key under a new master key\n"
         "  audit-verify [LOG]    check the audit log's chain of MACs: where it breaks\n"
+        "  host list|approve|revoke   hosts enrolled for attested key release\n"
+        "  policy capture|set|show    PCR policies of host groups\n"
         "  help [COMMAND]        show this text or a command's manual\n"
         "\n"
         "Run 'vmcrypt-kms COMMAND --help' for the options of each command.\n";
@@ -359,12 +362,16 @@ static int serve_main(int argc, char *argv[]) {
         if (audit && !c->audit_continue)
                 store_set_commit_hook(store, audit_commit_hook, audit);
         struct kms_dispatcher dispatcher;
-        kms_dispatcher_init(&dispatcher, c, store, audit);
+        r = kms_dispatcher_init(&dispatcher, c, store, audit);
         struct kms_server *srv = NULL;
-        r = kms_server_new(c, &dispatcher, ctx, &srv);
+        if (r < 0)
+                log_error("Cannot open the attestation tables in %s: %s", c->database, strerror(-r));
+        else
+                r = kms_server_new(c, &dispatcher, ctx, &srv);
         struct reload rl = { .args = &a, .revocation = revocation };
         if (r < 0) {
-                log_error_errno(r, "Cannot listen on %s: %m", c->listen);
+                if (!srv && dispatcher.attest)
+                        log_error_errno(r, "Cannot listen on %s: %m", c->listen);
         } else {
                 kms_server_set_revocation(srv, revocation);
                 kms_server_on_reload(srv, reload_revocation, &rl);
@@ -505,10 +512,16 @@ static const struct {
         { "issue-client", issue_main, help_issue },
         { "rotate-master-key", rotate_main, help_rotate },
         { "audit-verify", audit_verify_main, help_audit_verify },
+        { "host", kms_host_main, kms_help_host },
+        { "policy", kms_policy_main, kms_help_policy },
 };
 
 int main(int argc, char *argv[]) {
         log_set_program("vmcrypt-kms");
+        /* libtss2-mu logs every malformed TPM structure it is given on stderr; a
+         * client's evidence is untrusted input and must not fill our log. Our own
+         * refusal says what was wrong. TSS2_LOG set by the operator still wins. */
+        (void) setenv("TSS2_LOG", "all+NONE", 0);
         /* Locked, non-dumpable memory: the master key and every object key live there. */
         if (secret_init_process(8U << 20) < 0)
                 log_warning("Cannot make the process non-dumpable; keys might reach a core dump");

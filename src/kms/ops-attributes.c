@@ -64,6 +64,10 @@ static bool is_protected(const char *name, int64_t v) {
 }
 
 static int attr_edit_one_way(struct kms_op *op, const struct kms_object *o, const char *name, const struct ttlv *value) {
+        /* The same holds for the attestation requirement: once a key is released only
+         * to attested hosts, no client (its owner included) may change or drop that. */
+        if (strcmp(name, KMS_ATTR_REQUIRE_ATTESTATION) == 0 && kms_object_find(o, name, 0))
+                return kms_fail(op, -EPERM, KMS_ATTR_REQUIRE_ATTESTATION " is set: it cannot be changed or removed");
         int64_t old;
         if (kms_object_get_int(o, name, &old) < 0 || !is_protected(name, old))
                 return 0;

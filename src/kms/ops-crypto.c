@@ -2,6 +2,7 @@
 #include <errno.h>
 #include <openssl/evp.h>
 #include <openssl/rand.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "crypto/ciphers.h"
@@ -159,6 +160,15 @@ static int cipher_operation(struct kms_op *op, int enc) {
         r = kms_require_active(op, o, false);
         if (r < 0)
                 return r;
+        /* Decrypt releases what a key protects: for a key that requires attestation,
+         * only to an attested host, wrapped to its TPM. */
+        bool attested = false;
+        TPMT_PUBLIC bk;
+        if (!enc) {
+                r = kms_attest_gate(op, o, &attested, &bk);
+                if (r < 0)
+                        return r;
+        }
         int64_t alg = KMIP_ALG_AES, mask;
         (void) kms_object_get_int(o, KMIP_ATTR_CRYPTOGRAPHIC_ALGORITHM, &alg);
         if (alg != KMIP_ALG_AES)
@@ -177,10 +187,30 @@ static int cipher_operation(struct kms_op *op, int enc) {
                         return kms_fail(op, -EACCES, "Cryptographic Usage Mask does not allow this use");
         }
         const struct kms_client *cl = op->client;
-        bool may_choose_iv = !enc || kms_policy_allows(op->dispatcher->config, cl->cn, cl->fingerprint, o->owner,
-                                                        KMIP_OP_DECRYPT);
+        /* A chosen IV turns Encrypt into a keystream oracle for GCM and CBC, i.e. a
+         * Decrypt: never for a key whose Decrypt needs attestation. */
+        bool may_choose_iv = !enc || (kms_policy_allows(op->dispatcher->config, cl->cn, cl->fingerprint, o->owner,
+                                                         KMIP_OP_DECRYPT) &&
+                                      !kms_attest_required(o, NULL, 0));
         ttlv_add_text(op->a, op->resp, KMIP_TAG_UNIQUE_IDENTIFIER, o->id);
-        return run(op, enc, o->key, &p, may_choose_iv, data, n);
+        r = run(op, enc, o->key, &p, may_choose_iv, data, n);
+        if (r < 0 || !attested)
+                return r;
+        struct ttlv *out = ttlv_find(op->resp, KMIP_TAG_DATA);
+        uint8_t *w;
+        size_t wn;
+        if (!out || attest_wrap_to_bk(&bk, out->v.bytes.data, out->v.bytes.size, &w, &wn) < 0)
+                return kms_fail(op, -EIO, "Could not wrap the released data to the attested key");
+        uint8_t *copy = ttlv_arena_alloc(op->a, wn);
+        if (copy)
+                memcpy(copy, w, wn);
+        free(w);
+        if (!copy)
+                return -ENOMEM;
+        /* The plaintext stays only in the arena, which is wiped when freed. */
+        out->v.bytes.data = copy;
+        out->v.bytes.size = wn;
+        return 0;
 }
 
 int op_encrypt(struct kms_op *op) {

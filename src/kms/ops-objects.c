@@ -134,6 +134,9 @@ int op_get(struct kms_op *op) {
         r = kms_require_active(op, o, true);
         if (r < 0)
                 return r;
+        if (kms_attest_required(o, NULL, 0))
+                return kms_fail(op, -EACCES,
+                                "The key is released only to attested hosts, through Decrypt: Get is refused");
         int64_t flag;
         if (kms_object_get_int(o, KMIP_ATTR_EXTRACTABLE, &flag) == 0 && !flag)
                 return kms_fail(op, -EXDEV, "Key is not extractable (Extractable = false): use it with Encrypt/Decrypt");

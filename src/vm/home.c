@@ -18,9 +18,7 @@
 #include "vm/vtpm.h"
 #include "volume/volume.h"
 
-/* The NVRAM of the domain's persistent definition as a disk, its state read from
- * the file; 0 with k->path NULL when there is none to work on. */
-static int read_nvram(struct vm_op *op, struct vm_disk *k, struct error *err) {
+int vm_home_nvram(struct vm_op *op, struct vm_disk *k, struct error *err) {
         _cleanup_(freep) char *xml = virDomainGetXMLDesc(op->dom, VIR_DOMAIN_XML_INACTIVE);
         if (!xml)
                 return error_set(err, vm_virt_errno(), "domain %s: cannot read its XML: %s", op->d.name, vm_virt_text());
@@ -65,7 +63,7 @@ static int job_failed(struct vm_op *op, const struct vm_disk *k, const char *wha
 
 int vm_home_encrypt(struct vm_op *op, const struct vm_params *p, struct vm_result *res, struct error *err) {
         _cleanup_(vm_disk_clear) struct vm_disk k = { 0 };
-        int r = read_nvram(op, &k, err);
+        int r = vm_home_nvram(op, &k, err);
         if (r < 0 || !k.target[0])
                 return r;
         struct vm_disk_result *dr = row(&k, res);
@@ -136,7 +134,7 @@ int vm_home_encrypt(struct vm_op *op, const struct vm_params *p, struct vm_resul
 
 int vm_home_decrypt(struct vm_op *op, const struct vm_params *p, struct vm_result *res, struct error *err) {
         _cleanup_(vm_disk_clear) struct vm_disk k = { 0 };
-        int r = read_nvram(op, &k, err);
+        int r = vm_home_nvram(op, &k, err);
         if (r < 0 || !k.path)
                 return r;
         if (k.state == VM_DISK_PLAIN && !k.xml_encrypted)
@@ -182,7 +180,7 @@ int vm_home_start_secret(struct vm_op *op, const char *providers, struct unlocke
                          virSecretPtr *ret, struct error *err) {
         *ret = NULL;
         _cleanup_(vm_disk_clear) struct vm_disk k = { 0 };
-        int r = read_nvram(op, &k, err);
+        int r = vm_home_nvram(op, &k, err);
         if (r < 0 || !k.xml_encrypted)
                 return r;
         const char *n = op->d.name;

@@ -22,6 +22,9 @@ static inline void vm_disk_clear(struct vm_disk *k) {
 
 /* vm_encrypt of a whole VM, after its disks: the NVRAM file in place (LUKS1) under
  * the VM's KEK (res->provider, res->kek), then its XML; a row "nvram" in res. */
+/* The NVRAM of the domain's persistent definition as a disk, its state and key
+ * binding read from the file; 0 with k->path NULL when there is none to work on. */
+int vm_home_nvram(struct vm_op *op, struct vm_disk *k, struct error *err);
 int vm_home_encrypt(struct vm_op *op, const struct vm_params *p, struct vm_result *res, struct error *err);
 /* vm_decrypt of a whole VM, after its disks: the NVRAM back to plain, XML unwired. */
 int vm_home_decrypt(struct vm_op *op, const struct vm_params *p, struct vm_result *res, struct error *err);

@@ -16,7 +16,9 @@
 #include "keys/rekey.h"
 #include "keys/unlock.h"
 #include "shared/macro.h"
+#include "vm/home.h"
 #include "vm/vm-ops.h"
+#include "vm/vtpm.h"
 #include "volume/volume.h"
 
 /* A new KEK at provider, tagged with the domain's name and UUID. */
@@ -190,6 +192,27 @@ int vm_rekey(const struct vm_params *p, bool deep, struct vm_result *res, struct
                 if (r < 0)
                         return r;
                 testpoint("vm-rekey-disk-done");
+        }
+        /* The VM home after the disks: a UEFI VM's NVRAM is a LUKS1 file like a
+         * disk, the vTPM's state secret is re-wrapped (its state stays as it is). */
+        _cleanup_(vm_disk_clear) struct vm_disk nv = { 0 };
+        r = vm_home_nvram(&op, &nv, err);
+        if (r < 0)
+                return r;
+        if (nv.path && nv.state != VM_DISK_PLAIN && res->n < VM_MAX_DISKS) {
+                struct vm_disk_result *dr = &res->disks[res->n++];
+                snprintf(dr->target, sizeof dr->target, "nvram");
+                snprintf(dr->path, sizeof dr->path, "%s", nv.path);
+                if ((r = rekey_disk(&all, &op, &nv, deep, res, dr, err)) < 0)
+                        return r;
+        }
+        if (res->n < VM_MAX_DISKS) {
+                struct vm_disk_result *dr = &res->disks[res->n];
+                *dr = (struct vm_disk_result) { 0 };
+                if ((r = vm_vtpm_rekey(&op, p->providers, res->provider, res->kek, dr, err)) < 0)
+                        return r;
+                if (dr->target[0])
+                        res->n++;
         }
         struct vm_meta m = op.d.meta;
         m.rekey_provider[0] = m.rekey_kek[0] = '\0';

@@ -126,9 +126,43 @@ static void state_path(const char *domain_uuid, char *buf, size_t size) {
         snprintf(buf, size, "/var/lib/libvirt/swtpm/%s", domain_uuid);
 }
 
+/* Wrap the state secret s with KEK kek at provider prov into the record m (whose
+ * secret_uuid is set). The KEK records the vTPM as one of its users first (as a
+ * binding records its disk), so that it is not retired with the last disk that
+ * leaves it. */
+static int wrap_secret(struct vm_op *op, struct provider *prov, const char *provider, const char *kek,
+                       const struct secret *s, struct vm_vtpm_meta *m, struct error *err) {
+        _cleanup_(token_freep) struct vmcrypt_token *t = token_new();
+        if (!t)
+                return error_set(err, -ENOMEM, "out of memory");
+        char path[128], place[PATH_MAX + 300];
+        state_path(op->d.uuid, path, sizeof path);
+        provider_kek_place(path, place, sizeof place);
+        int r = provider_kek_use(prov, kek, m->secret_uuid, place);
+        if (r < 0)
+                return error_set(err, r, "domain %s: key provider %s would not record the vTPM as a user of the VM's "
+                               "KEK %s: %s; nothing was changed", op->d.name, provider, kek, provider_error(prov));
+        r = provider_wrap(prov, kek, s, t);
+        if (r < 0)
+                return error_set(err, r, "domain %s: key provider %s could not wrap the vTPM secret with the VM's KEK "
+                               "%s: %s", op->d.name, provider, kek, provider_error(prov));
+        snprintf(m->provider, sizeof m->provider, "%s", provider);
+        snprintf(m->kek, sizeof m->kek, "%s", kek);
+        snprintf(m->method, sizeof m->method, "%s", t->method ? t->method : "");
+        snprintf(m->cipher, sizeof m->cipher, "%s", t->cipher ? t->cipher : "");
+        if (b64_field(t->wrapped, t->wrapped_size, m->wrapped, sizeof m->wrapped) < 0 ||
+            b64_field(t->iv, t->iv_size, m->iv, sizeof m->iv) < 0 ||
+            b64_field(t->tag, t->tag_size, m->tag, sizeof m->tag) < 0)
+                return error_set(err, -E2BIG, "domain %s: the wrapped vTPM secret is too large to record",
+                               op->d.name);
+        time_t now = time(NULL);
+        struct tm tm;
+        strftime(m->created, sizeof m->created, "%Y-%m-%dT%H:%M:%SZ", gmtime_r(&now, &tm));
+        return 0;
+}
+
 /* A new state secret wrapped by the VM's KEK, under m->secret_uuid: the record of
- * the new vTPM. The KEK records the vTPM as one of its users first (as a binding
- * records its disk), so that it is not retired with the last disk that leaves it. */
+ * the new vTPM. */
 static int wrap_new_secret(struct vm_op *op, const char *providers, const struct vm_vtpm_result *res,
                            struct vm_vtpm_meta *m, struct error *err) {
         struct error e = { 0 };
@@ -145,34 +179,7 @@ static int wrap_new_secret(struct vm_op *op, const char *providers, const struct
         r = unlock_secret_new(&s);
         if (r < 0)
                 return error_set(err, r, "no random bytes for the vTPM secret");
-        _cleanup_(token_freep) struct vmcrypt_token *t = token_new();
-        if (!t)
-                return error_set(err, -ENOMEM, "out of memory");
-        char path[128], place[PATH_MAX + 300];
-        state_path(op->d.uuid, path, sizeof path);
-        provider_kek_place(path, place, sizeof place);
-        r = provider_kek_use(prov, res->kek, m->secret_uuid, place);
-        if (r < 0)
-                return error_set(err, r, "domain %s: key provider %s would not record the vTPM as a user of the VM's "
-                               "KEK %s: %s; nothing was changed", op->d.name, res->provider, res->kek,
-                               provider_error(prov));
-        r = provider_wrap(prov, res->kek, s, t);
-        if (r < 0)
-                return error_set(err, r, "domain %s: key provider %s could not wrap the vTPM secret with the VM's KEK "
-                               "%s: %s", op->d.name, res->provider, res->kek, provider_error(prov));
-        snprintf(m->provider, sizeof m->provider, "%s", res->provider);
-        snprintf(m->kek, sizeof m->kek, "%s", res->kek);
-        snprintf(m->method, sizeof m->method, "%s", t->method ? t->method : "");
-        snprintf(m->cipher, sizeof m->cipher, "%s", t->cipher ? t->cipher : "");
-        if (b64_field(t->wrapped, t->wrapped_size, m->wrapped, sizeof m->wrapped) < 0 ||
-            b64_field(t->iv, t->iv_size, m->iv, sizeof m->iv) < 0 ||
-            b64_field(t->tag, t->tag_size, m->tag, sizeof m->tag) < 0)
-                return error_set(err, -E2BIG, "domain %s: the wrapped vTPM secret is too large to record",
-                               op->d.name);
-        time_t now = time(NULL);
-        struct tm tm;
-        strftime(m->created, sizeof m->created, "%Y-%m-%dT%H:%M:%SZ", gmtime_r(&now, &tm));
-        return 0;
+        return wrap_secret(op, prov, res->provider, res->kek, s, m, err);
 }
 
 int vm_vtpm_add(const struct vm_params *p, enum vm_vtpm_model model, struct vm_vtpm_result *res,
@@ -408,4 +415,62 @@ int vm_vtpm_check_decrypt(struct vm_op *op, enum vm_volume_type t, struct error 
                        "a vTPM stays encrypted, and its home is decrypted last; remove the vTPM first with "
                        "'vmcrypt vm remove-vtpm %s' (the guest loses what it kept in its TPM), then decrypt",
                        op->d.name, x.m.kek[0] ? x.m.kek : "(unknown)", op->d.name);
+}
+
+int vm_vtpm_rekey(struct vm_op *op, const char *providers, const char *provider, const char *kek,
+                  struct vm_disk_result *dr, struct error *err) {
+        _cleanup_(freep) char *xml = NULL;
+        struct vm_vtpm_xml x;
+        int r = read_xml(op, VIR_DOMAIN_XML_SECURE, &xml, &x, err);
+        if (r < 0)
+                return r;
+        if (!x.meta || !x.tpm || !vm_vtpm_is_ours(&x))
+                return 0;
+        const char *n = op->d.name;
+        if (x.meta_error)
+                return error_set(err, -EBADMSG, "domain %s: vmcrypt's vTPM record in its XML is damaged: the vTPM "
+                               "state secret cannot be re-wrapped", n);
+        snprintf(dr->target, sizeof dr->target, "vtpm");
+        if (strcmp(x.m.kek, kek) == 0 && strcmp(x.m.provider, provider) == 0) {
+                dr->action = VM_ACTION_ALREADY;
+                return 0;
+        }
+        struct error e = { 0 };
+        _cleanup_(unlocker_freep) struct unlocker *u = NULL;
+        if ((r = unlocker_new(providers, &u, &e)) < 0)
+                return error_set(err, r, "domain %s: %s", n, e.text);
+        struct provider *old = unlocker_provider(u, x.m.provider, &e);
+        struct provider *new = old ? unlocker_provider(u, provider, &e) : NULL;
+        if (!new)
+                return error_set(err, -ENOENT, "domain %s: vTPM: %s", n, e.text);
+        _cleanup_(token_freep) struct vmcrypt_token *t = NULL;
+        if ((r = vm_vtpm_meta_to_token(&x.m, &t)) < 0)
+                return error_set(err, r, "domain %s: vmcrypt's vTPM record is damaged", n);
+        _cleanup_(secret_freep) struct secret *s = NULL;
+        if ((r = provider_unwrap(old, t, &s)) < 0)
+                return error_set(err, r, "domain %s: vTPM (state secret %s), key provider %s, KEK %s: %s", n,
+                               x.m.secret_uuid, x.m.provider, x.m.kek, provider_error(old));
+        /* The same secret under the new KEK: swtpm's state stays as it is. */
+        struct vm_vtpm_meta m = x.m;
+        if ((r = wrap_secret(op, new, provider, kek, s, &m, err)) < 0)
+                return r;
+        _cleanup_(freep) char *bare = NULL, *edited = NULL;
+        if ((r = vm_xml_vtpm_remove(xml, &bare)) < 0 || (r = vm_xml_vtpm_add(bare, x.model, &m, &edited)) < 0)
+                return error_set(err, r, "domain %s: cannot rewrite the vTPM record in its XML", n);
+        virDomainPtr nd = virDomainDefineXML(op->conn, edited);
+        if (!nd)
+                return error_set(err, vm_virt_errno(), "domain %s: libvirt refused the definition with the re-wrapped "
+                               "vTPM record: %s", n, vm_virt_text());
+        virDomainFree(nd);
+        dr->action = VM_ACTION_DONE;
+        /* The old KEK no longer wraps the vTPM's secret. */
+        char path[128];
+        state_path(op->d.uuid, path, sizeof path);
+        struct kek_release rel;
+        (void) keys_kek_release(providers, x.m.provider, x.m.kek, x.m.secret_uuid, path, &rel);
+        if (rel.error < 0)
+                snprintf(dr->note, sizeof dr->note, "old KEK %.80s could not be released: %.140s", rel.kek, rel.text);
+        else if (rel.retired)
+                snprintf(dr->note, sizeof dr->note, "old KEK %.80s retired (nothing uses it any more)", rel.kek);
+        return 0;
 }

@@ -63,6 +63,11 @@ int vm_vtpm_start_secret(struct vm_op *op, const char *providers, struct unlocke
                          struct error *err);
 /* Undefine and free the secret of vm_vtpm_start_secret; NULL is fine. */
 void vm_vtpm_secret_drop(virSecretPtr *s);
+/* For vm_rekey: re-wrap vmcrypt's vTPM state secret (the same secret: swtpm's state
+ * is untouched) under kek at provider and release the old KEK; dr gets the row
+ * ("vtpm"). 0 and dr untouched when the domain has no vmcrypt vTPM. */
+int vm_vtpm_rekey(struct vm_op *op, const char *providers, const char *provider, const char *kek,
+                  struct vm_disk_result *dr, struct error *err);
 /* For vm_decrypt: refuse (-EBUSY) a decryption that would leave vmcrypt's vTPM on
  * a VM with no encrypted disk: the VM home goes last, and only without a vTPM. */
 int vm_vtpm_check_decrypt(struct vm_op *op, enum vm_volume_type t, struct error *err);

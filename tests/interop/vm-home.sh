@@ -84,6 +84,16 @@ assert_file_contains "$T/dom.xml" "<encryption format='luks' engine='qemu'>" "th
 assert_eq "$(grep -c "<secret type='passphrase'" "$T/dom.xml")" 2 "a secret for the disk and one for the NVRAM"
 
 expect_rc 0 add-vtpm2 vmc vm add-vtpm "${V[@]}" --providers "$P" uefi1
+note "vm rekey: the disk, the NVRAM and the vTPM under a new VM KEK"
+expect_rc 0 rekey vmc vm rekey "${V[@]}" --providers "$P" uefi1
+assert_file_contains "$T/rekey.out" "uefi1: nvram rekeyed" "the NVRAM is re-wrapped with the disk"
+assert_file_contains "$T/rekey.out" "uefi1: vtpm rekeyed.*old KEK $KEK retired" "the vTPM, and the old KEK retired"
+vmc vm show "${V[@]}" --json uefi1 >"$T/show.json"
+KEK2=$(json_get "$T/show.json" "d['disks'][0]['kek']")
+assert_ne "$KEK2" "$KEK" "the VM's KEK after vm rekey"
+assert_eq "$(json_get "$T/show.json" "[d['nvram']['kek'], d['tpm']['kek']]")" "[\"$KEK2\", \"$KEK2\"]" \
+        "the NVRAM and the vTPM under the new KEK"
+KEK=$KEK2
 note "vm start: OVMF boots from the encrypted NVRAM"
 boot start2
 assert_file_contains "$T/start2.out" "uefi1: nvram key released to QEMU" "start output"

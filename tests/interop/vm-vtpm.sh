@@ -182,7 +182,17 @@ assert_file_contains "$T/add-foreign.err" "vm2 has a TPM already that vmcrypt di
 expect_rc 11 rm-foreign vmc vm remove-vtpm "${V[@]}" vm2
 assert_file_contains "$T/rm-foreign.err" "vm2 has a TPM that vmcrypt did not add" "remove-vtpm on a foreign TPM"
 
-note "second boot: the guest reads the marker back from NV"
+note "vm rekey: a new VM KEK wraps the disks' and the vTPM's secrets; the state stays"
+expect_rc 0 vmrekey vmc vm rekey "${V[@]}" --providers "$P" vm1
+vmc vm show "${V[@]}" --json vm1 >"$T/show.json"
+KEKN=$(json_get "$T/show.json" "d['disks'][0]['kek']")
+assert_ne "$KEKN" "$KEK" "the VM's KEK after vm rekey"
+assert_eq "$(json_get "$T/show.json" "d['tpm']['kek']")" "$KEKN" "the vTPM's KEK after vm rekey"
+assert_file_contains "$T/vmrekey.out" "vm1: vtpm rekeyed.*old KEK $KEK retired" \
+        "the vTPM leaves the old KEK last, which retires it"
+KEK=$KEKN
+
+note "second boot (after the rekey): the guest reads the marker back from NV"
 rm -f "$T/console.log"
 expect_rc 0 start2 vmc vm start "${V[@]}" --providers "$P" vm1
 wait_guest vm1 "$T/console.log"

@@ -424,6 +424,125 @@ static void test_inline_split(void **state) {
         ttlv_arena_free(a);
 }
 
+/* One Decrypt of uid with the given request header; the parsed response. */
+static struct kmip_message decrypt_with(struct ttlv_arena *a, const struct kmip_header *h, const char *uid) {
+        struct ttlv *p = uid_payload(a, uid);
+        ttlv_add_bytes(a, p, KMIP_TAG_DATA, (const uint8_t *) "0123456789abcdef", 16);
+        ttlv_add_bytes(a, p, KMIP_TAG_IV_COUNTER_NONCE, (const uint8_t *) "0123456789ab", 12);
+        ttlv_add_bytes(a, p, KMIP_TAG_AUTHENTICATED_ENCRYPTION_TAG, (const uint8_t *) "0123456789abcdef", 16);
+        struct kmip_batch_item item = { .operation = KMIP_OP_DECRYPT, .payload = p };
+        struct kmip_message m = { .header = *h, .items = &item, .n_items = 1 }, r;
+        struct ttlv *root;
+        assert_int_equal(kmip_request_build(a, &m, &root), 0);
+        uint8_t *req, *out = NULL;
+        size_t n, rn;
+        assert_int_equal(ttlv_encode_alloc(root, &req, &n), 0);
+        assert_int_equal(kms_process(&dispatcher, &alice, req, n, NULL, &out, &rn), 0);
+        ttlv_buffer_free(req, n);
+        uint8_t *keep = ttlv_arena_alloc(a, rn);
+        memcpy(keep, out, rn);
+        free(out);
+        assert_int_equal(kmip_response_parse(a, keep, rn, NULL, &r), 0);
+        assert_int_equal(r.n_items, 1);
+        return r;
+}
+
+/* A key with x-vmcrypt-Require-Attestation: a client that cannot attest is told
+ * why; one that can gets Attestation Required and a Nonce in the response header;
+ * a credential over an unknown or spent nonce fails; Get and deleting the
+ * requirement are refused; a KMIP 1.1 client is told it cannot. */
+static void test_attestation_required(void **state) {
+        (void) state;
+        struct ttlv_arena *a = ttlv_arena_new();
+        struct kmip_version v = KMIP_VERSION(1, 4);
+        struct ttlv *p = payload(a);
+        ttlv_add_enum(a, p, KMIP_TAG_OBJECT_TYPE, KMIP_OBJECT_SYMMETRIC_KEY);
+        struct kmip_attr_list l = {};
+        kmip_attr_list_add_enum(a, &l, KMIP_ATTR_CRYPTOGRAPHIC_ALGORITHM, KMIP_ALG_AES);
+        kmip_attr_list_add_integer(a, &l, KMIP_ATTR_CRYPTOGRAPHIC_LENGTH, 256);
+        kmip_attr_list_add_text(a, &l, KMS_ATTR_REQUIRE_ATTESTATION, "lab");
+        kmip_attrs_build_container(a, p, &l, v);
+        struct kmip_batch_item *r = call(a, &alice, v, KMIP_OP_CREATE, p);
+        assert_int_equal(r->result_status, KMIP_STATUS_SUCCESS);
+        const char *uid;
+        assert_int_equal(ttlv_get_text(r->payload, KMIP_TAG_UNIQUE_IDENTIFIER, &uid, NULL), 0);
+        assert_int_equal(call(a, &alice, v, KMIP_OP_ACTIVATE, uid_payload(a, uid))->result_status, KMIP_STATUS_SUCCESS);
+
+        struct kmip_header h = { .version = v };
+        struct kmip_message m = decrypt_with(a, &h, uid);
+        assert_int_equal(m.items[0].result_reason, KMIP_REASON_PERMISSION_DENIED);
+        assert_non_null(strstr(m.items[0].result_message, "did not say it can attest"));
+        assert_null(m.header.nonce_id);
+
+        h.attestation_capable = true;
+        h.attestation_types[h.n_attestation_types++] = KMIP_ATTESTATION_TPM_QUOTE;
+        m = decrypt_with(a, &h, uid);
+        assert_int_equal(m.items[0].result_status, KMIP_STATUS_OPERATION_FAILED);
+        assert_int_equal(m.items[0].result_reason, KMIP_REASON_ATTESTATION_REQUIRED);
+        assert_non_null(m.header.nonce_id);
+        assert_int_equal(m.header.nonce_id_size, KMS_NONCE_ID_SIZE);
+        assert_int_equal(m.header.nonce_value_size, KMS_NONCE_SIZE);
+        assert_int_equal(m.header.n_attestation_types, 1);
+
+        /* The nonce comes back without evidence: refused, and spent. */
+        struct kmip_attestation_credential cred = {
+                .nonce_id = m.header.nonce_id, .nonce_id_size = m.header.nonce_id_size,
+                .nonce_value = m.header.nonce_value, .nonce_value_size = m.header.nonce_value_size,
+                .type = KMIP_ATTESTATION_TPM_QUOTE,
+        };
+        h.authentication = ttlv_add_structure(a, NULL, KMIP_TAG_AUTHENTICATION);
+        kmip_attestation_credential_add(a, h.authentication, &cred);
+        struct kmip_message m2 = decrypt_with(a, &h, uid);
+        assert_int_equal(m2.items[0].result_reason, KMIP_REASON_ATTESTATION_FAILED);
+        assert_non_null(strstr(m2.items[0].result_message, "malformed"));
+        h.authentication = ttlv_add_structure(a, NULL, KMIP_TAG_AUTHENTICATION);
+        kmip_attestation_credential_add(a, h.authentication, &cred);
+        m2 = decrypt_with(a, &h, uid);
+        assert_int_equal(m2.items[0].result_reason, KMIP_REASON_ATTESTATION_FAILED);
+        assert_non_null(strstr(m2.items[0].result_message, "unknown or already used nonce"));
+
+        /* One client holds at most KMS_NONCES_PER_CLIENT nonces: asking for one more
+         * gives up its oldest, which is then unknown; the second oldest still works
+         * (and fails only for want of evidence). */
+        h.authentication = NULL;
+        struct kmip_message first = decrypt_with(a, &h, uid), second = decrypt_with(a, &h, uid);
+        for (int i = 0; i < KMS_NONCES_PER_CLIENT - 1; i++)
+                (void) decrypt_with(a, &h, uid);
+        const struct kmip_message *which[] = { &first, &second };
+        const char *expect[] = { "unknown or already used nonce", "malformed" };
+        for (int i = 0; i < 2; i++) {
+                cred.nonce_id = which[i]->header.nonce_id;
+                cred.nonce_value = which[i]->header.nonce_value;
+                h.authentication = ttlv_add_structure(a, NULL, KMIP_TAG_AUTHENTICATION);
+                kmip_attestation_credential_add(a, h.authentication, &cred);
+                m2 = decrypt_with(a, &h, uid);
+                assert_non_null(strstr(m2.items[0].result_message, expect[i]));
+        }
+
+        /* Get never releases it; its owner cannot drop the requirement. */
+        r = call(a, &alice, v, KMIP_OP_GET, uid_payload(a, uid));
+        assert_int_equal(r->result_reason, KMIP_REASON_PERMISSION_DENIED);
+        p = uid_payload(a, uid);
+        ttlv_add_text(a, p, KMIP_TAG_ATTRIBUTE_NAME, KMS_ATTR_REQUIRE_ATTESTATION);
+        r = call(a, &alice, v, KMIP_OP_DELETE_ATTRIBUTE, p);
+        assert_int_equal(r->result_reason, KMIP_REASON_ILLEGAL_OPERATION);
+
+        /* KMIP 1.1 has no attestation: told so, no Nonce. */
+        h = (struct kmip_header) { .version = KMIP_VERSION(1, 1), .attestation_capable = true };
+        m = decrypt_with(a, &h, uid);
+        assert_int_equal(m.items[0].result_reason, KMIP_REASON_PERMISSION_DENIED);
+        assert_null(m.header.nonce_id);
+
+        /* Enroll Host wants EK and AK public areas that parse. */
+        p = payload(a);
+        ttlv_add_bytes(a, p, KMIP_TAG_X_EK_PUBLIC, (const uint8_t *) "junk", 4);
+        ttlv_add_bytes(a, p, KMIP_TAG_X_AK_PUBLIC, (const uint8_t *) "junk", 4);
+        r = call(a, &alice, v, KMIP_OP_X_ENROLL_HOST, p);
+        assert_int_equal(r->result_status, KMIP_STATUS_OPERATION_FAILED);
+        assert_non_null(strstr(r->result_message, "TPM2B_PUBLIC"));
+        ttlv_arena_free(a);
+}
+
 int main(void) {
         const struct CMUnitTest tests[] = {
                 cmocka_unit_test(test_attribute_ops),
@@ -432,6 +551,7 @@ int main(void) {
                 cmocka_unit_test(test_dates),
                 cmocka_unit_test(test_inline_split),
                 cmocka_unit_test(test_new_id),
+                cmocka_unit_test(test_attestation_required),
         };
         return cmocka_run_group_tests(tests, setup, teardown);
 }

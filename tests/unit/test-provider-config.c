@@ -19,11 +19,13 @@ static void test_valid(void **state) {
                 "  \"lab\": { \"type\": \"kmip\", \"endpoints\": [\"kms1.example:5697\", \"10.0.0.2\", \"[::1]:5696\"],"
                 "             \"ca\": \"ca.crt\", \"cert\": \"/etc/c.crt\", \"key\": \"c.key\", \"timeout_ms\": 2000,"
                 "             \"wrap\": \"rfc5649\" },"
-                "  \"local\": { \"type\": \"native\", \"state_dir\": \"native\" } } }";
+                "  \"local\": { \"type\": \"native\", \"state_dir\": \"native\" },"
+                "  \"tkp\": { \"type\": \"trusted\", \"endpoints\": [\"kms1\"], \"ca\": \"c\", \"cert\": \"c\", \"key\": \"k\","
+                "           \"tcti\": \"device:/dev/tpmrm0\", \"pcrs\": \"0,7,16\", \"bk_cache\": \"bk\" } } }";
         struct provider_configs *cs = NULL;
         struct error err = { 0 };
         assert_int_equal(provider_config_parse(text, "/etc/vmcrypt", &cs, &err), 0);
-        assert_int_equal(cs->n, 2);
+        assert_int_equal(cs->n, 3);
         const struct provider_config *lab = provider_config_find(cs, NULL);
         assert_non_null(lab);
         assert_string_equal(lab->name, "lab");
@@ -43,6 +45,14 @@ static void test_valid(void **state) {
         assert_int_equal(local->kind, PROVIDER_NATIVE);
         assert_string_equal(local->state_dir, "/etc/vmcrypt/native");
         assert_null(local->key_file);
+        const struct provider_config *tkp = provider_config_find(cs, "tkp");
+        assert_non_null(tkp);
+        assert_int_equal(tkp->kind, PROVIDER_TRUSTED);
+        assert_string_equal(tkp->tcti, "device:/dev/tpmrm0");
+        assert_int_equal(tkp->pcrs, (1u << 0) | (1u << 7) | (1u << 16));
+        assert_string_equal(tkp->group, "default");
+        assert_string_equal(tkp->bk_cache, "/etc/vmcrypt/bk");
+        assert_int_equal(tkp->wrap, WRAP_KMIP_ENCRYPT);
         assert_null(provider_config_find(cs, "nope"));
         provider_configs_free(cs);
 }
@@ -71,6 +81,16 @@ static void test_errors(void **state) {
                 { "{\"providers\": {\"a\": {\"type\": \"native\"}}}", "state_dir" },
                 { "{\"providers\": {\"a b\": {\"type\": \"native\", \"state_dir\": \"/x\"}}}", "names use" },
                 { "{\"default\": \"b\", \"providers\": {\"a\": {\"type\": \"native\", \"state_dir\": \"/x\"}}}", "\"default\"" },
+                { "{\"providers\": {\"a\": {\"type\": \"trusted\", \"endpoints\": [\"h\"], \"ca\": \"c\", \"cert\": \"c\", \"key\": \"k\"}}}", "\"tcti\" names the TPM" },
+                { "{\"providers\": {\"a\": {\"type\": \"trusted\", \"endpoints\": [\"h\"], \"ca\": \"c\", \"cert\": \"c\", \"key\": \"k\", \"tcti\": \"device\"}}}", "\"pcrs\" must list" },
+                { "{\"providers\": {\"a\": {\"type\": \"trusted\", \"endpoints\": [\"h\"], \"ca\": \"c\", \"cert\": \"c\", \"key\": \"k\", \"tcti\": \"device\", \"pcrs\": \"0,24\"}}}", "\"pcrs\" must list" },
+                { "{\"providers\": {\"a\": {\"type\": \"trusted\", \"endpoints\": [\"h\"], \"ca\": \"c\", \"cert\": \"c\", \"key\": \"k\", \"tcti\": \"device\", \"pcrs\": \"7,7\"}}}", "\"pcrs\" must list" },
+                { "{\"providers\": {\"a\": {\"type\": \"trusted\", \"endpoints\": [\"h\"], \"ca\": \"c\", \"cert\": \"c\", \"key\": \"k\", \"tcti\": \"device\", \"pcrs\": \"7,\"}}}", "\"pcrs\" must list" },
+                { "{\"providers\": {\"a\": {\"type\": \"trusted\", \"endpoints\": [\"h\"], \"ca\": \"c\", \"cert\": \"c\", \"key\": \"k\", \"tcti\": \"d\", \"pcrs\": \"7\", \"wrap\": \"rfc5649\"}}}",
+                  "kmip-encrypt\" only" },
+                { "{\"providers\": {\"a\": {\"type\": \"trusted\", \"endpoints\": [\"h\"], \"ca\": \"c\", \"cert\": \"c\", \"key\": \"k\", \"tcti\": \"d\", \"pcrs\": \"7\", \"group\": \"\"}}}", "\"group\"" },
+                { "{\"providers\": {\"a\": {\"type\": \"kmip\", \"endpoints\": [\"h\"], \"ca\": \"c\", \"cert\": \"c\", \"key\": \"k\", \"tcti\": \"d\"}}}",
+                  "unknown member \"tcti\"" },
         };
         for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
                 struct provider_configs *cs = NULL;

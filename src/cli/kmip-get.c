@@ -8,7 +8,7 @@
 #include <unistd.h>
 
 #include "cli/cli.h"
-#include "cli/kms-common.h"
+#include "cli/kmip-common.h"
 #include "kmip/tags.h"
 #include "shared/fd-util.h"
 #include "shared/hex.h"
@@ -30,7 +30,7 @@ static const char help[] =
 
 enum { OPT_REVEAL = 1, OPT_OUT };
 
-int kms_get_main(int argc, char *argv[]) {
+int kmip_get_main(int argc, char *argv[]) {
         static const char cmd[] = "vmcrypt kms get";
         static const struct option opts[] = {
                 KMS_COMMON_LONG_OPTIONS,
@@ -38,13 +38,13 @@ int kms_get_main(int argc, char *argv[]) {
                 { "out", required_argument, NULL, OPT_OUT },
                 {},
         };
-        struct kms_conn_opts co = {};
+        struct kmip_conn_opts co = {};
         bool reveal = false;
         const char *out = NULL;
         int opt;
         while ((opt = getopt_long(argc, argv, "h", opts, NULL)) >= 0) {
                 if (opt == 'h')
-                        return kms_cmd_help(help);
+                        return kmip_cmd_help(help);
                 if (opt == OPT_REVEAL) {
                         reveal = true;
                         continue;
@@ -53,7 +53,7 @@ int kms_get_main(int argc, char *argv[]) {
                         out = optarg;
                         continue;
                 }
-                int k = kms_cmd_option(cmd, &co, opt, optarg);
+                int k = kmip_cmd_option(cmd, &co, opt, optarg);
                 if (k < 0)
                         return -k;
                 if (k == 0)
@@ -74,7 +74,7 @@ int kms_get_main(int argc, char *argv[]) {
         }
 
         _cleanup_(kmip_client_freep) struct kmip_client *c = NULL;
-        int k = kms_cmd_connect(cmd, &co, &c);
+        int k = kmip_cmd_connect(cmd, &co, &c);
         if (k) {
                 if (out)
                         unlink(out);
@@ -86,7 +86,7 @@ int kms_get_main(int argc, char *argv[]) {
         if (r < 0) {
                 if (out)
                         unlink(out);
-                return kms_cmd_fail(cmd, c, r);
+                return kmip_cmd_fail(cmd, c, r);
         }
         if (out) {
                 r = write_full(fd, key->data, key->size);

@@ -3,7 +3,7 @@
 #include <stdio.h>
 
 #include "cli/cli.h"
-#include "cli/kms-common.h"
+#include "cli/kmip-common.h"
 #include "kmip/tags.h"
 
 static const char help[] =
@@ -13,15 +13,15 @@ static const char help[] =
         "operations and object types (Query). A quick check that the connection settings\n"
         "work.\n";
 
-int kms_query_main(int argc, char *argv[]) {
+int kmip_query_main(int argc, char *argv[]) {
         static const char cmd[] = "vmcrypt kms query";
         static const struct option opts[] = { KMS_COMMON_LONG_OPTIONS, {} };
-        struct kms_conn_opts co = {};
+        struct kmip_conn_opts co = {};
         int opt;
         while ((opt = getopt_long(argc, argv, "h", opts, NULL)) >= 0) {
                 if (opt == 'h')
-                        return kms_cmd_help(help);
-                int k = kms_cmd_option(cmd, &co, opt, optarg);
+                        return kmip_cmd_help(help);
+                int k = kmip_cmd_option(cmd, &co, opt, optarg);
                 if (k < 0)
                         return -k;
                 if (k == 0)
@@ -31,14 +31,14 @@ int kms_query_main(int argc, char *argv[]) {
                 return cli_usage_error(cmd, "unexpected argument '%s'", argv[optind]);
 
         _cleanup_(kmip_client_freep) struct kmip_client *c = NULL;
-        int k = kms_cmd_connect(cmd, &co, &c);
+        int k = kmip_cmd_connect(cmd, &co, &c);
         if (k)
                 return k;
         struct kmip_version v[16];
         size_t n;
         int r = kmip_client_discover_versions(c, v, ELEMENTSOF(v), &n);
         if (r < 0)
-                return kms_cmd_fail(cmd, c, r);
+                return kmip_cmd_fail(cmd, c, r);
         printf("Server: %s\nVersions:", kmip_client_endpoint(c));
         for (size_t i = 0; i < n; i++)
                 printf(" %d.%d", v[i].major, v[i].minor);
@@ -50,7 +50,7 @@ int kms_query_main(int argc, char *argv[]) {
         struct kmip_query_result q;
         r = kmip_client_query(c, a, &q);
         if (r < 0)
-                return kms_cmd_fail(cmd, c, r);
+                return kmip_cmd_fail(cmd, c, r);
         if (q.vendor)
                 printf("Vendor: %s\n", q.vendor);
         printf("Operations:");

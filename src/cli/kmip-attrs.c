@@ -4,7 +4,7 @@
 #include <string.h>
 
 #include "cli/cli.h"
-#include "cli/kms-common.h"
+#include "cli/kmip-common.h"
 
 static const char help[] =
         "Usage: vmcrypt kms attrs [OPTIONS] UID [NAME...]\n"
@@ -20,7 +20,7 @@ static const char help[] =
 
 enum { OPT_ADD = 1, OPT_MODIFY, OPT_DELETE };
 
-int kms_attrs_main(int argc, char *argv[]) {
+int kmip_attrs_main(int argc, char *argv[]) {
         static const char cmd[] = "vmcrypt kms attrs";
         static const struct option opts[] = {
                 KMS_COMMON_LONG_OPTIONS,
@@ -32,27 +32,27 @@ int kms_attrs_main(int argc, char *argv[]) {
         _cleanup_(ttlv_arena_freep) struct ttlv_arena *a = ttlv_arena_new();
         if (!a)
                 return EXIT_FAILURE_GENERAL;
-        struct kms_conn_opts co = {};
+        struct kmip_conn_opts co = {};
         struct kmip_attr_list add = {}, modify = {};
         const char *del = NULL;
         int opt;
         while ((opt = getopt_long(argc, argv, "h", opts, NULL)) >= 0) {
                 switch (opt) {
                 case 'h':
-                        return kms_cmd_help(help);
+                        return kmip_cmd_help(help);
                 case OPT_ADD:
-                        if (kms_cmd_parse_attr(a, optarg, &add) < 0)
+                        if (kmip_cmd_parse_attr(a, optarg, &add) < 0)
                                 return cli_usage_error(cmd, "--add wants x-NAME=VALUE, not '%s'", optarg);
                         continue;
                 case OPT_MODIFY:
-                        if (kms_cmd_parse_attr(a, optarg, &modify) < 0)
+                        if (kmip_cmd_parse_attr(a, optarg, &modify) < 0)
                                 return cli_usage_error(cmd, "--modify wants x-NAME=VALUE, not '%s'", optarg);
                         continue;
                 case OPT_DELETE:
                         del = optarg;
                         continue;
                 }
-                int k = kms_cmd_option(cmd, &co, opt, optarg);
+                int k = kmip_cmd_option(cmd, &co, opt, optarg);
                 if (k < 0)
                         return -k;
                 if (k == 0)
@@ -63,7 +63,7 @@ int kms_attrs_main(int argc, char *argv[]) {
         const char *uid = argv[optind];
 
         _cleanup_(kmip_client_freep) struct kmip_client *c = NULL;
-        int k = kms_cmd_connect(cmd, &co, &c);
+        int k = kmip_cmd_connect(cmd, &co, &c);
         if (k)
                 return k;
         int r = kmip_client_add_attributes(c, uid, &add);
@@ -72,14 +72,14 @@ int kms_attrs_main(int argc, char *argv[]) {
         if (r >= 0 && del)
                 r = kmip_client_delete_attribute(c, uid, del, -1);
         if (r < 0)
-                return kms_cmd_fail(cmd, c, r);
+                return kmip_cmd_fail(cmd, c, r);
 
         struct kmip_attr_list list;
         r = kmip_client_get_attributes(c, uid, (const char *const *) argv + optind + 1,
                                        (size_t) (argc - optind - 1), a, &list);
         if (r < 0)
-                return kms_cmd_fail(cmd, c, r);
+                return kmip_cmd_fail(cmd, c, r);
         for (size_t i = 0; i < list.n; i++)
-                kms_cmd_print_attr(stdout, &list.items[i]);
+                kmip_cmd_print_attr(stdout, &list.items[i]);
         return EXIT_OK;
 }

@@ -9,14 +9,14 @@
 #include <jansson.h>
 
 #include "cli/cli.h"
-#include "cli/kms-common.h"
+#include "cli/kmip-common.h"
 #include "kmip/tags.h"
 #include "keys/provider-config.h"
 #include "shared/key-input.h"
 #include "shared/fd-util.h"
 #include "shared/log.h"
 
-const char kms_common_help[] =
+const char kmip_common_help[] =
         "Connection options (all subcommands):\n"
         "  --server HOST[:PORT]  KMIP server; repeat for failover, tried in order\n"
         "                        (port 5696 when omitted)\n"
@@ -45,14 +45,14 @@ const char kms_common_help[] =
         "8 denied (permission, expired or revoked), 3 certificate or credentials rejected,\n"
         "9 bad data, 1 other failures.\n";
 
-int kms_cmd_help(const char *text) {
+int kmip_cmd_help(const char *text) {
         fputs(text, stdout);
         fputs("\n", stdout);
-        fputs(kms_common_help, stdout);
+        fputs(kmip_common_help, stdout);
         return EXIT_OK;
 }
 
-int kms_cmd_option(const char *cmd, struct kms_conn_opts *o, int opt, const char *arg) {
+int kmip_cmd_option(const char *cmd, struct kmip_conn_opts *o, int opt, const char *arg) {
         switch (opt) {
         case KOPT_SERVER:
                 if (o->n_servers >= KMIP_CLIENT_MAX_SERVERS)
@@ -139,7 +139,7 @@ static const char *config_path(const char *config, const char *name) {
         return p;
 }
 
-static int load_config(const char *cmd, const char *path, struct kms_conn_opts *o) {
+static int load_config(const char *cmd, const char *path, struct kmip_conn_opts *o) {
         json_error_t err;
         _cleanup_(freep) char *text = NULL;
         size_t len;
@@ -229,7 +229,7 @@ static char provider_eps[KMIP_CLIENT_MAX_SERVERS][300];
 /* One schema for a KMIP endpoint: a key provider of providers.json serves as the
  * connection settings too, so the KEK a disk command printed can be revoked without
  * writing a kms.json. Command-line options win. */
-static int load_provider(const char *cmd, struct kms_conn_opts *o) {
+static int load_provider(const char *cmd, struct kmip_conn_opts *o) {
         struct error err = { 0 };
         int r = provider_config_load(o->providers, &provider_cs, &err);
         if (r < 0) {
@@ -241,7 +241,7 @@ static int load_provider(const char *cmd, struct kms_conn_opts *o) {
                 fprintf(stderr, "%s: key provider \"%s\" is not in %s\n", cmd, o->provider, provider_cs->path);
                 return EXIT_NOT_FOUND;
         }
-        if (c->kind != PROVIDER_KMIP) {
+        if (c->kind != PROVIDER_KMIP && c->kind != PROVIDER_TRUSTED) {
                 fprintf(stderr, "%s: key provider \"%s\" is not a KMIP server (its KEKs are not on a key server)\n", cmd,
                         o->provider);
                 return EXIT_USAGE;
@@ -264,8 +264,8 @@ static int load_provider(const char *cmd, struct kms_conn_opts *o) {
         return 0;
 }
 
-int kms_cmd_connect(const char *cmd, const struct kms_conn_opts *opts, struct kmip_client **ret) {
-        struct kms_conn_opts o = *opts;
+int kmip_cmd_connect(const char *cmd, const struct kmip_conn_opts *opts, struct kmip_client **ret) {
+        struct kmip_conn_opts o = *opts;
         if (o.providers && !o.provider)
                 return cli_usage_error(cmd, "--providers goes with --provider NAME");
         if (o.provider && o.config)
@@ -323,7 +323,7 @@ int kms_cmd_connect(const char *cmd, const struct kms_conn_opts *opts, struct km
         if (negotiate) {
                 r = kmip_client_negotiate(c);
                 if (r < 0) {
-                        int k = kms_cmd_fail(cmd, c, r);
+                        int k = kmip_cmd_fail(cmd, c, r);
                         kmip_client_free(c);
                         return k;
                 }
@@ -365,7 +365,7 @@ static const char *hint(int r) {
         }
 }
 
-int kms_cmd_fail(const char *cmd, struct kmip_client *c, int r) {
+int kmip_cmd_fail(const char *cmd, struct kmip_client *c, int r) {
         if (r >= 0)
                 return EXIT_OK;
         const char *detail = c ? kmip_client_error(c) : "";
@@ -374,7 +374,7 @@ int kms_cmd_fail(const char *cmd, struct kmip_client *c, int r) {
         return cli_exit_code(r);
 }
 
-int kms_cmd_parse_attr(struct ttlv_arena *a, const char *spec, struct kmip_attr_list *list) {
+int kmip_cmd_parse_attr(struct ttlv_arena *a, const char *spec, struct kmip_attr_list *list) {
         const char *eq = strchr(spec, '=');
         if (!eq || eq == spec)
                 return -EINVAL;
@@ -459,7 +459,7 @@ static void print_value(FILE *f, const char *name, const struct ttlv *v) {
         }
 }
 
-void kms_cmd_print_attr(FILE *f, const struct kmip_attr *attr) {
+void kmip_cmd_print_attr(FILE *f, const struct kmip_attr *attr) {
         fprintf(f, "%s: ", attr->name);
         print_value(f, attr->name, attr->value);
         fputs("\n", f);

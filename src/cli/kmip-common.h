@@ -43,9 +43,9 @@ enum {
         { "help", no_argument, NULL, 'h' }
 
 /* The help text of the options above, for the subcommands' --help. */
-extern const char kms_common_help[];
+extern const char kmip_common_help[];
 
-struct kms_conn_opts {
+struct kmip_conn_opts {
         const char *servers[KMIP_CLIENT_MAX_SERVERS];
         size_t n_servers;
         const char *cert, *key, *ca;
@@ -59,32 +59,32 @@ struct kms_conn_opts {
 
 /* Handle one common option; 1 if it was one (and valid), 0 if not a common option,
  * or an exit code < 0 (negated) after printing a usage error. */
-int kms_cmd_option(const char *cmd, struct kms_conn_opts *o, int opt, const char *arg);
+int kmip_cmd_option(const char *cmd, struct kmip_conn_opts *o, int opt, const char *arg);
 
 /* Merge the config file (if any) under the command-line options and connect lazily:
  * returns a client or prints the reason and returns an exit code (> 0). */
-int kms_cmd_connect(const char *cmd, const struct kms_conn_opts *o, struct kmip_client **ret);
+int kmip_cmd_connect(const char *cmd, const struct kmip_conn_opts *o, struct kmip_client **ret);
 
 /* Print "<cmd>: <what failed> ... <hint>" for r < 0 and return its exit code. */
-int kms_cmd_fail(const char *cmd, struct kmip_client *c, int r);
+int kmip_cmd_fail(const char *cmd, struct kmip_client *c, int r);
 
 /* Parse "x-NAME=VALUE" into a Text String attribute appended to list. */
-int kms_cmd_parse_attr(struct ttlv_arena *a, const char *spec, struct kmip_attr_list *list);
+int kmip_cmd_parse_attr(struct ttlv_arena *a, const char *spec, struct kmip_attr_list *list);
 
 /* Print "Name: value" for one attribute (key material is never an attribute). */
-void kms_cmd_print_attr(FILE *f, const struct kmip_attr *attr);
+void kmip_cmd_print_attr(FILE *f, const struct kmip_attr *attr);
 
 /* Print the --help text and return EXIT_OK. */
-int kms_cmd_help(const char *text);
+int kmip_cmd_help(const char *text);
 
-int kms_create_main(int argc, char *argv[]);
-int kms_register_main(int argc, char *argv[]);
-int kms_get_main(int argc, char *argv[]);
-int kms_locate_main(int argc, char *argv[]);
-int kms_attrs_main(int argc, char *argv[]);
-int kms_activate_main(int argc, char *argv[]);
-int kms_revoke_main(int argc, char *argv[]);
-int kms_destroy_main(int argc, char *argv[]);
-int kms_wrap_main(int argc, char *argv[]);
-int kms_unwrap_main(int argc, char *argv[]);
-int kms_query_main(int argc, char *argv[]);
+int kmip_create_main(int argc, char *argv[]);
+int kmip_register_main(int argc, char *argv[]);
+int kmip_get_main(int argc, char *argv[]);
+int kmip_locate_main(int argc, char *argv[]);
+int kmip_attrs_main(int argc, char *argv[]);
+int kmip_activate_main(int argc, char *argv[]);
+int kmip_revoke_main(int argc, char *argv[]);
+int kmip_destroy_main(int argc, char *argv[]);
+int kmip_wrap_main(int argc, char *argv[]);
+int kmip_unwrap_main(int argc, char *argv[]);
+int kmip_query_main(int argc, char *argv[]);

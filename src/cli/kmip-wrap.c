@@ -9,7 +9,7 @@
 #include <unistd.h>
 
 #include "cli/cli.h"
-#include "cli/kms-common.h"
+#include "cli/kmip-common.h"
 #include "kmip/tags.h"
 #include "shared/fd-util.h"
 #include "shared/key-input.h"
@@ -79,14 +79,14 @@ static int run(const char *cmd, const char *help, bool wrap, int argc, char *arg
                 { "random-iv", no_argument, NULL, OPT_RANDOM_IV },
                 {},
         };
-        struct kms_conn_opts co = {};
+        struct kmip_conn_opts co = {};
         struct kmip_crypto_params p = { .mode = KMIP_MODE_GCM, .tag_length = 16 };
         const char *in = "-", *out = NULL;
         int opt;
         while ((opt = getopt_long(argc, argv, "h", opts, NULL)) >= 0) {
                 switch (opt) {
                 case 'h':
-                        return kms_cmd_help(help);
+                        return kmip_cmd_help(help);
                 case OPT_IN:
                         in = optarg;
                         continue;
@@ -107,7 +107,7 @@ static int run(const char *cmd, const char *help, bool wrap, int argc, char *arg
                         p.random_iv = true;
                         continue;
                 }
-                int k = kms_cmd_option(cmd, &co, opt, optarg);
+                int k = kmip_cmd_option(cmd, &co, opt, optarg);
                 if (k < 0)
                         return -k;
                 if (k == 0)
@@ -126,7 +126,7 @@ static int run(const char *cmd, const char *help, bool wrap, int argc, char *arg
         }
 
         _cleanup_(kmip_client_freep) struct kmip_client *c = NULL;
-        int k = kms_cmd_connect(cmd, &co, &c);
+        int k = kmip_cmd_connect(cmd, &co, &c);
         if (k)
                 return k;
         if (wrap) {
@@ -134,20 +134,20 @@ static int run(const char *cmd, const char *help, bool wrap, int argc, char *arg
                 size_t n = 0;
                 r = kmip_client_wrap(c, uid, &p, input, &blob, &n);
                 if (r < 0)
-                        return kms_cmd_fail(cmd, c, r);
+                        return kmip_cmd_fail(cmd, c, r);
                 return write_output(cmd, out, blob, n);
         }
         _cleanup_(secret_freep) struct secret *plain = NULL;
         r = kmip_client_unwrap(c, uid, input->data, input->size, &plain);
         if (r < 0)
-                return kms_cmd_fail(cmd, c, r);
+                return kmip_cmd_fail(cmd, c, r);
         return write_output(cmd, out, plain->data, plain->size);
 }
 
-int kms_wrap_main(int argc, char *argv[]) {
+int kmip_wrap_main(int argc, char *argv[]) {
         return run("vmcrypt kms wrap", wrap_help, true, argc, argv);
 }
 
-int kms_unwrap_main(int argc, char *argv[]) {
+int kmip_unwrap_main(int argc, char *argv[]) {
         return run("vmcrypt kms unwrap", unwrap_help, false, argc, argv);
 }

@@ -5,7 +5,7 @@
 #include <string.h>
 
 #include "cli/cli.h"
-#include "cli/kms-common.h"
+#include "cli/kmip-common.h"
 #include "kmip/tags.h"
 #include "shared/key-input.h"
 
@@ -79,7 +79,7 @@ static int run(const char *cmd, const char *help, bool reg, int argc, char *argv
         _cleanup_(ttlv_arena_freep) struct ttlv_arena *a = ttlv_arena_new();
         if (!a)
                 return EXIT_FAILURE_GENERAL;
-        struct kms_conn_opts co = {};
+        struct kmip_conn_opts co = {};
         struct kmip_attr_list extra = {};
         const char *name = NULL, *in = NULL;
         int32_t bits = 256;
@@ -89,7 +89,7 @@ static int run(const char *cmd, const char *help, bool reg, int argc, char *argv
         while ((opt = getopt_long(argc, argv, "h", opts, NULL)) >= 0) {
                 switch (opt) {
                 case 'h':
-                        return kms_cmd_help(help);
+                        return kmip_cmd_help(help);
                 case OPT_NAME:
                         name = optarg;
                         continue;
@@ -103,7 +103,7 @@ static int run(const char *cmd, const char *help, bool reg, int argc, char *argv
                                 return cli_usage_error(cmd, "--usage wants a list of encrypt, decrypt, wrap, unwrap");
                         continue;
                 case OPT_ATTR:
-                        if (kms_cmd_parse_attr(a, optarg, &extra) < 0)
+                        if (kmip_cmd_parse_attr(a, optarg, &extra) < 0)
                                 return cli_usage_error(cmd, "--attr wants x-NAME=VALUE, not '%s'", optarg);
                         continue;
                 case OPT_ACTIVATE:
@@ -120,7 +120,7 @@ static int run(const char *cmd, const char *help, bool reg, int argc, char *argv
                                 return cli_usage_error(cmd, "--type is symmetric-key or secret-data (register only)");
                         continue;
                 }
-                int k = kms_cmd_option(cmd, &co, opt, optarg);
+                int k = kmip_cmd_option(cmd, &co, opt, optarg);
                 if (k < 0)
                         return -k;
                 if (k == 0)
@@ -143,29 +143,29 @@ static int run(const char *cmd, const char *help, bool reg, int argc, char *argv
         }
 
         _cleanup_(kmip_client_freep) struct kmip_client *c = NULL;
-        int k = kms_cmd_connect(cmd, &co, &c);
+        int k = kmip_cmd_connect(cmd, &co, &c);
         if (k)
                 return k;
         _cleanup_(freep) char *uid = NULL;
         int r = reg ? kmip_client_register(c, type, KMIP_ALG_AES, usage, material, name, &extra, &uid)
                     : kmip_client_create(c, KMIP_ALG_AES, bits, usage, name, &extra, &uid);
         if (r < 0)
-                return kms_cmd_fail(cmd, c, r);
+                return kmip_cmd_fail(cmd, c, r);
         if (activate) {
                 r = kmip_client_activate(c, uid);
                 if (r < 0) {
                         fprintf(stderr, "%s: created %s but could not activate it\n", cmd, uid);
-                        return kms_cmd_fail(cmd, c, r);
+                        return kmip_cmd_fail(cmd, c, r);
                 }
         }
         printf("%s\n", uid);
         return EXIT_OK;
 }
 
-int kms_create_main(int argc, char *argv[]) {
+int kmip_create_main(int argc, char *argv[]) {
         return run("vmcrypt kms create", create_help, false, argc, argv);
 }
 
-int kms_register_main(int argc, char *argv[]) {
+int kmip_register_main(int argc, char *argv[]) {
         return run("vmcrypt kms register", register_help, true, argc, argv);
 }

@@ -4,7 +4,7 @@
 #include <string.h>
 
 #include "cli/cli.h"
-#include "cli/kms-common.h"
+#include "cli/kmip-common.h"
 #include "kmip/tags.h"
 
 static const char activate_help[] =
@@ -40,13 +40,13 @@ static int run(const char *cmd, const char *help, uint32_t op, int argc, char *a
                 { "message", required_argument, NULL, OPT_MESSAGE },
                 {},
         };
-        struct kms_conn_opts co = {};
+        struct kmip_conn_opts co = {};
         uint32_t reason = KMIP_REVOKE_CESSATION_OF_OPERATION;
         const char *message = NULL;
         int opt;
         while ((opt = getopt_long(argc, argv, "h", opts, NULL)) >= 0) {
                 if (opt == 'h')
-                        return kms_cmd_help(help);
+                        return kmip_cmd_help(help);
                 if ((opt == OPT_REASON || opt == OPT_MESSAGE) && op != KMIP_OP_REVOKE)
                         return cli_usage_error(cmd, "--reason and --message are for revoke");
                 if (opt == OPT_REASON) {
@@ -58,7 +58,7 @@ static int run(const char *cmd, const char *help, uint32_t op, int argc, char *a
                         message = optarg;
                         continue;
                 }
-                int k = kms_cmd_option(cmd, &co, opt, optarg);
+                int k = kmip_cmd_option(cmd, &co, opt, optarg);
                 if (k < 0)
                         return -k;
                 if (k == 0)
@@ -69,7 +69,7 @@ static int run(const char *cmd, const char *help, uint32_t op, int argc, char *a
         const char *uid = argv[optind];
 
         _cleanup_(kmip_client_freep) struct kmip_client *c = NULL;
-        int k = kms_cmd_connect(cmd, &co, &c);
+        int k = kmip_cmd_connect(cmd, &co, &c);
         if (k)
                 return k;
         int r;
@@ -79,17 +79,17 @@ static int run(const char *cmd, const char *help, uint32_t op, int argc, char *a
                 r = kmip_client_revoke(c, uid, reason, message, 0);
         else
                 r = kmip_client_destroy(c, uid);
-        return kms_cmd_fail(cmd, c, r);
+        return kmip_cmd_fail(cmd, c, r);
 }
 
-int kms_activate_main(int argc, char *argv[]) {
+int kmip_activate_main(int argc, char *argv[]) {
         return run("vmcrypt kms activate", activate_help, KMIP_OP_ACTIVATE, argc, argv);
 }
 
-int kms_revoke_main(int argc, char *argv[]) {
+int kmip_revoke_main(int argc, char *argv[]) {
         return run("vmcrypt kms revoke", revoke_help, KMIP_OP_REVOKE, argc, argv);
 }
 
-int kms_destroy_main(int argc, char *argv[]) {
+int kmip_destroy_main(int argc, char *argv[]) {
         return run("vmcrypt kms destroy", destroy_help, KMIP_OP_DESTROY, argc, argv);
 }

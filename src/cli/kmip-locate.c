@@ -4,7 +4,7 @@
 #include <stdlib.h>
 
 #include "cli/cli.h"
-#include "cli/kms-common.h"
+#include "cli/kmip-common.h"
 #include "kmip/tags.h"
 
 static const char help[] =
@@ -34,7 +34,7 @@ static int parse_count(const char *s, int32_t *ret) {
         return 0;
 }
 
-int kms_locate_main(int argc, char *argv[]) {
+int kmip_locate_main(int argc, char *argv[]) {
         static const char cmd[] = "vmcrypt kms locate";
         static const struct option opts[] = {
                 KMS_COMMON_LONG_OPTIONS,
@@ -49,14 +49,14 @@ int kms_locate_main(int argc, char *argv[]) {
         _cleanup_(ttlv_arena_freep) struct ttlv_arena *a = ttlv_arena_new();
         if (!a)
                 return EXIT_FAILURE_GENERAL;
-        struct kms_conn_opts co = {};
+        struct kmip_conn_opts co = {};
         struct kmip_attr_list attrs = {};
         struct kmip_locate_filter f = { .attrs = &attrs };
         int opt;
         while ((opt = getopt_long(argc, argv, "h", opts, NULL)) >= 0) {
                 switch (opt) {
                 case 'h':
-                        return kms_cmd_help(help);
+                        return kmip_cmd_help(help);
                 case OPT_NAME:
                         f.name = optarg;
                         continue;
@@ -69,7 +69,7 @@ int kms_locate_main(int argc, char *argv[]) {
                                 return cli_usage_error(cmd, "unknown state '%s'", optarg);
                         continue;
                 case OPT_ATTR:
-                        if (kms_cmd_parse_attr(a, optarg, &attrs) < 0)
+                        if (kmip_cmd_parse_attr(a, optarg, &attrs) < 0)
                                 return cli_usage_error(cmd, "--attr wants x-NAME=VALUE, not '%s'", optarg);
                         continue;
                 case OPT_MAX:
@@ -81,7 +81,7 @@ int kms_locate_main(int argc, char *argv[]) {
                                 return cli_usage_error(cmd, "--offset wants a number");
                         continue;
                 }
-                int k = kms_cmd_option(cmd, &co, opt, optarg);
+                int k = kmip_cmd_option(cmd, &co, opt, optarg);
                 if (k < 0)
                         return -k;
                 if (k == 0)
@@ -91,14 +91,14 @@ int kms_locate_main(int argc, char *argv[]) {
                 return cli_usage_error(cmd, "unexpected argument '%s'", argv[optind]);
 
         _cleanup_(kmip_client_freep) struct kmip_client *c = NULL;
-        int k = kms_cmd_connect(cmd, &co, &c);
+        int k = kmip_cmd_connect(cmd, &co, &c);
         if (k)
                 return k;
         char **uids = NULL;
         size_t n = 0;
         int r = kmip_client_locate(c, &f, &uids, &n);
         if (r < 0)
-                return kms_cmd_fail(cmd, c, r);
+                return kmip_cmd_fail(cmd, c, r);
         for (size_t i = 0; i < n; i++)
                 printf("%s\n", uids[i]);
         kmip_strv_free(uids);
