@@ -69,7 +69,9 @@ at "$P1" admin GET /vms | head -1 >"$T/vms.json"
 assert_eq "$(json_get "$T/vms.json" "[(v['name'], v['host']) for v in d]")" '[["vm1", "h1"]]' "VMs at manager 1"
 assert_eq "$(at_status "$P2" h2 POST /agent/inventory '{"host":"h1","vms":[]}')" 403 "h2 reporting for h1"
 
-at "$P2" admin GET '/events?follow=1' >"$T/follow.jsonl" 2>/dev/null &
+# Started directly (not through a function): $! is the process to stop at the end.
+curl -s -N --max-time 120 --cacert "$M/ca.crt" --cert "$M/client-admin.crt" --key "$M/client-admin.key" \
+        "https://127.0.0.1:$P2/events?follow=1" >"$T/follow.jsonl" 2>/dev/null &
 FOLLOW=$!
 track_pid "$FOLLOW"
 

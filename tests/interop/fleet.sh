@@ -122,7 +122,8 @@ done
 echo "libvirt = test://$T/inv2/node.xml" >>"$T/agent-h2.conf"
 echo "libvirt = test://$T/inv3/node.xml" >>"$T/agent-h3.conf"
 for i in 1 2 3; do agent_start "$i" "$T/agent-h$i.conf"; done
-mc events --follow --vm vm1 --json >"$T/follow.jsonl" 2>"$T/follow.err" &
+# Started directly (not through a function): $! is the process to stop at the end.
+"$VMCRYPT" events --follow --vm vm1 --json --manager-config "$M/admin.conf" >"$T/follow.jsonl" 2>"$T/follow.err" &
 FOLLOW_PID=$!
 track_pid "$FOLLOW_PID"
 for _ in $(seq 100); do
