@@ -19,6 +19,9 @@ PACKAGES=(
   # trusted key provider: tpm2-tss on the host side (Esys, MU, TCTI loader and the
   # swtpm TCTI), swtpm_setup and tpm2-tools for the attestation tests.
   libtss2-dev swtpm-tools tpm2-tools
+  # the fleet: libpq for the manager's PostgreSQL store, a PostgreSQL server and
+  # curl and iproute2 (network namespaces) for its tests.
+  libpq-dev postgresql curl iproute2
 )
 
 missing=()

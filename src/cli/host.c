@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "cli/cli.h"
+#include "cli/manager-common.h"
 #include "cli/disk-keys.h"
 #include "keys/provider.h"
 #include "shared/log.h"
@@ -81,6 +82,7 @@ static int enroll_main(int argc, char *argv[]) {
 
 static const struct cli_command host_commands[] = {
         { "enroll", enroll_main, "enrol this host's TPM with a trusted key provider's KMS" },
+        { "list", host_list_main, "the fleet's hosts whose agents report to vmcrypt-manager" },
         { NULL, NULL, NULL },
 };
 

@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "cli/cli.h"
+#include "cli/manager-common.h"
 #include "shared/log.h"
 #include "shared/secret.h"
 
@@ -26,7 +27,9 @@ static const struct cli_command groups[] = {
         { "provider", provider_main, "key providers: list, create KEKs, native backup (vmcrypt provider --help)" },
         { "vm", vm_main, "whole VMs through libvirt: list, status, encrypt, start (vmcrypt vm --help)" },
         { "kms", kmip_main, "talk to a KMIP key server: keys, attributes, wrap (vmcrypt kms --help)" },
-        { "host", host_main, "this host's TPM and trusted key providers: enroll (vmcrypt host --help)" },
+        { "host", host_main, "this host's TPM enrolment; the fleet's hosts from vmcrypt-manager (vmcrypt host --help)" },
+        { "job", job_main, "the manager's jobs: list, cancel, pause, resume (vmcrypt job --help)" },
+        { "events", events_main, "the manager's event log, optionally followed (vmcrypt events --help)" },
         { "version", version_main, "print the version" },
         { NULL, NULL, NULL },
 };

@@ -1,6 +1,9 @@
 /* `vmcrypt vm`: the table of VM subcommands; one file per subcommand. */
 #include "cli/cli.h"
 #include "cli/vm-common.h"
+#include "cli/manager-common.h"
+
+#include <string.h>
 
 static const struct cli_command vm_commands[] = {
         { "list", vm_list_main, "the domains and their disks, with each disk's encryption state" },
@@ -18,5 +21,10 @@ static const struct cli_command vm_commands[] = {
 };
 
 int vm_main(int argc, char *argv[]) {
+        /* With a manager, encrypt, decrypt and status go through it (and its host
+         * agents); without one they work on this host's libvirt. */
+        if (argc > 1 && manager_wanted(argc - 1, argv + 1) &&
+            (strcmp(argv[1], "encrypt") == 0 || strcmp(argv[1], "decrypt") == 0 || strcmp(argv[1], "status") == 0))
+                return vm_manager_main(argv[1], argc - 1, argv + 1);
         return cli_dispatch("vmcrypt vm", vm_commands, argc, argv);
 }

@@ -1,0 +1,47 @@
+/* `vmcrypt host list`: the fleet's hosts as the manager knows them (host.c holds
+ * the command group). */
+#include <stdio.h>
+#include <string.h>
+
+#include "cli/cli.h"
+#include "cli/manager-common.h"
+#include "shared/macro.h"
+
+static const char help_list[] =
+"Usage: vmcrypt host list [OPTIONS]\n"
+"\n"
+"The hosts whose agents registered with the manager: name, agent version, the\n"
+"number of VMs it reported, and how long ago it was last heard from.\n"
+"\n"
+"Options:\n"
+MANAGER_HELP_CONNECT
+"  --json                   the manager's answer, a JSON array\n"
+"  -h, --help               show this help\n"
+"\n"
+"Exit status: 0 shown; 2 usage; 7 manager unreachable; 8 refused; 1 other errors.\n";
+
+int host_list_main(int argc, char *argv[]) {
+        const char *cmd = "vmcrypt host list";
+        struct manager_opts o;
+        int r = manager_opts_parse(cmd, MOPT_JSON, help_list, 0, 0, argc, argv, &o);
+        if (r >= 0)
+                return r;
+        _cleanup_(fleet_client_freep) struct fleet_client *c = NULL;
+        json_t *hosts = NULL;
+        if ((r = manager_connect(cmd, &o, &c)) >= 0 || (r = manager_call(cmd, c, "GET", "/hosts", NULL, &hosts)) >= 0)
+                return r;
+        if (o.json)
+                json_dumpf(hosts, stdout, JSON_COMPACT), putchar('\n');
+        else {
+                printf("%-24s %-10s %5s %s\n", "HOST", "AGENT", "VMS", "LAST SEEN");
+                size_t i;
+                json_t *h;
+                json_array_foreach(hosts, i, h)
+                        printf("%-24s %-10s %5lld %llds ago\n", json_string_value(json_object_get(h, "name")),
+                               json_string_value(json_object_get(h, "version")),
+                               (long long) json_integer_value(json_object_get(h, "vms")),
+                               (long long) json_integer_value(json_object_get(h, "seconds_since_seen")));
+        }
+        json_decref(hosts);
+        return EXIT_OK;
+}

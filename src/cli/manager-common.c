@@ -1,0 +1,135 @@
+/* The manager client's options and errors: see manager-common.h. */
+#include "cli/manager-common.h"
+
+#include <errno.h>
+#include <getopt.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cli/cli.h"
+#include "fleet/conf.h"
+#include "shared/conf.h"
+
+static int conf_set(const char *section, const char *key, const char *value, void *userdata, struct error *err) {
+        if (!key || *section)
+                return -ENOKEY; /* no sections */
+        struct manager_opts *o = userdata;
+        if (strcmp(key, "manager") == 0) {
+                if (!o->url[0])
+                        snprintf(o->url, sizeof(o->url), "%s", value);
+        } else if (strcmp(key, "ca") == 0 || strcmp(key, "cert") == 0 || strcmp(key, "key") == 0) {
+                char *dst = key[0] == 'c' ? (key[1] == 'a' ? o->ca : o->cert) : o->key;
+                if (!dst[0])
+                        fleet_conf_path(o->config, value, dst, 4096);
+        } else
+                return error_set(err, -EINVAL, "unknown setting '%s' (manager, ca, cert, key)", key);
+        return 0;
+}
+
+bool manager_wanted(int argc, char *argv[]) {
+        for (int i = 1; i < argc; i++) {
+                if (strcmp(argv[i], "--") == 0)
+                        break;
+                if (strncmp(argv[i], "--manager", 9) == 0)
+                        return true;
+        }
+        return false;
+}
+
+int manager_opts_parse(const char *cmd, unsigned allowed, const char *help, int min_args, int max_args, int argc,
+                       char *argv[], struct manager_opts *o) {
+        static const struct option opts[] = {
+                { "manager", required_argument, NULL, 'm' }, { "manager-config", required_argument, NULL, 'C' },
+                { "ca", required_argument, NULL, 'a' },      { "cert", required_argument, NULL, 'c' },
+                { "key", required_argument, NULL, 'k' },     { "json", no_argument, NULL, 'j' },
+                { "vm", required_argument, NULL, 'v' },      { "follow", no_argument, NULL, 'f' },
+                { "wait", no_argument, NULL, 'w' },          { "help", no_argument, NULL, 'h' },
+                {},
+        };
+        memset(o, 0, sizeof(*o));
+        optind = 1;
+        int c;
+        while ((c = getopt_long(argc, argv, "hf", opts, NULL)) >= 0) {
+                unsigned need = c == 'j' ? MOPT_JSON : c == 'v' ? MOPT_VM : c == 'f' ? MOPT_FOLLOW
+                                                     : c == 'w' ? MOPT_WAIT : 0;
+                if (need && !(allowed & need))
+                        return cli_usage_error(cmd, "unknown option '%s'", argv[optind - 1]);
+                switch (c) {
+                case 'm': snprintf(o->url, sizeof(o->url), "%s", optarg); break;
+                case 'C': o->config = optarg; break;
+                case 'a': snprintf(o->ca, sizeof(o->ca), "%s", optarg); break;
+                case 'c': snprintf(o->cert, sizeof(o->cert), "%s", optarg); break;
+                case 'k': snprintf(o->key, sizeof(o->key), "%s", optarg); break;
+                case 'j': o->json = true; break;
+                case 'v': o->vm = optarg; break;
+                case 'f': o->follow = true; break;
+                case 'w': o->wait = true; break;
+                case 'h': fputs(help, stdout); return EXIT_OK;
+                default: return cli_usage_error(cmd, "bad option");
+                }
+        }
+        o->n_args = argc - optind;
+        o->args = argv + optind;
+        if (o->n_args < min_args || (max_args >= 0 && o->n_args > max_args))
+                return cli_usage_error(cmd, "wrong number of arguments");
+        return -1;
+}
+
+int manager_connect(const char *cmd, const struct manager_opts *o_in, struct fleet_client **ret) {
+        struct manager_opts o = *o_in;
+        struct error err = { 0 };
+        char def[4096];
+        const char *home = getenv("HOME");
+        if (!o.config && home) {
+                snprintf(def, sizeof(def), "%s/.config/vmcrypt/manager.conf", home);
+                if (!o.url[0] || !o.ca[0] || !o.cert[0] || !o.key[0])
+                        o.config = def;
+        }
+        if (o.config && conf_read(o.config, conf_set, &o, &err) < 0 &&
+            (o.config != def || err.code != -ENOENT)) {
+                fprintf(stderr, "%s: %s\n", cmd, err.text);
+                return EXIT_USAGE;
+        }
+        if (!o.url[0] || !o.ca[0] || !o.cert[0] || !o.key[0]) {
+                fprintf(stderr, "%s: which manager, and as whom? Give --manager-config FILE (see "
+                                "'vmcrypt-manager init'), or --manager URL --ca --cert --key\n", cmd);
+                return EXIT_USAGE;
+        }
+        int r = fleet_client_new(o.url, o.ca, o.cert, o.key, ret, &err);
+        if (r < 0) {
+                fprintf(stderr, "%s: %s\n", cmd, err.text);
+                return cli_exit_code(r);
+        }
+        return -1;
+}
+
+static int status_errno(int status) {
+        switch (status) {
+        case 400: return -EINVAL;
+        case 403: return -EACCES;
+        case 404: return -ENOENT;
+        case 409: return -EBUSY;
+        default: return -EIO;
+        }
+}
+
+int manager_call(const char *cmd, struct fleet_client *c, const char *method, const char *path, json_t *body,
+                 json_t **ret) {
+        struct error err = { 0 };
+        int status = 0;
+        json_t *answer = NULL;
+        int r = fleet_client_request(c, method, path, body, 60, &status, &answer, &err);
+        if (r < 0) {
+                fprintf(stderr, "%s: %s\n", cmd, err.text);
+                return cli_exit_code(r);
+        }
+        if (status >= 300) {
+                const char *e = json_string_value(json_object_get(answer, "error"));
+                fprintf(stderr, "%s: the manager answered %d: %s\n", cmd, status, e ? e : "(no reason given)");
+                json_decref(answer);
+                return cli_exit_code(status_errno(status));
+        }
+        *ret = answer ? answer : json_null();
+        return -1;
+}

@@ -1,0 +1,55 @@
+/* Shared by the commands that talk to vmcrypt-manager (host, job, events and
+ * `vm ... --manager`): the connection options, one call with its error message,
+ * and the tables they print. */
+#pragma once
+
+#include <jansson.h>
+#include <stdbool.h>
+
+#include "fleet/client.h"
+
+#define MANAGER_HELP_CONNECT \
+        "  --manager URL            the manager, https://HOST:PORT\n" \
+        "  --manager-config FILE    a file with manager = URL, ca = FILE, cert = FILE and\n" \
+        "                           key = FILE ('vmcrypt-manager init' writes admin.conf);\n" \
+        "                           default ~/.config/vmcrypt/manager.conf\n" \
+        "  --ca FILE, --cert FILE, --key FILE\n" \
+        "                           the manager's CA and your client certificate and\n" \
+        "                           key (override the file's)\n"
+
+struct manager_opts {
+        char url[512], ca[4096], cert[4096], key[4096];
+        const char *config;
+        bool json, follow, wait;
+        const char *vm;
+        int n_args;
+        char **args;
+};
+
+/* Options a command takes besides the connection and --help. */
+enum {
+        MOPT_JSON = 1U << 0,
+        MOPT_VM = 1U << 1,      /* --vm NAME */
+        MOPT_FOLLOW = 1U << 2,  /* --follow */
+        MOPT_WAIT = 1U << 3,    /* --wait */
+};
+
+/* Parse argv; -1 to go on, else an exit code to return. */
+int manager_opts_parse(const char *cmd, unsigned allowed, const char *help, int min_args, int max_args, int argc,
+                       char *argv[], struct manager_opts *o);
+/* A client for the options' manager; prints the error and returns an exit code
+ * (or -1 on success). */
+int manager_connect(const char *cmd, const struct manager_opts *o, struct fleet_client **ret);
+/* method path body; on 2xx *ret gets the body and -1 is returned, else the error
+ * is printed and an exit code returned. */
+int manager_call(const char *cmd, struct fleet_client *c, const char *method, const char *path, json_t *body,
+                 json_t **ret);
+
+/* `vmcrypt host list` (a verb of host.c's group). */
+int host_list_main(int argc, char *argv[]);
+int job_main(int argc, char *argv[]);
+int events_main(int argc, char *argv[]);
+/* `vmcrypt vm encrypt|decrypt|status VM --manager ...`. */
+int vm_manager_main(const char *verb, int argc, char *argv[]);
+/* Whether argv asks for the manager (--manager or --manager-config). */
+bool manager_wanted(int argc, char *argv[]);

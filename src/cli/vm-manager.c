@@ -1,0 +1,116 @@
+/* `vmcrypt vm encrypt|decrypt|status VM --manager ...`: the VM verbs through the
+ * manager, which queues the work for the VM's host agent. */
+#include <stdio.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "cli/cli.h"
+#include "cli/manager-common.h"
+#include "shared/macro.h"
+
+static const char help_job[] =
+"Usage: vmcrypt vm encrypt|decrypt --manager URL|--manager-config FILE [OPTIONS] VM\n"
+"\n"
+"Queue a job at the manager that encrypts (or decrypts) every disk of VM on the\n"
+"host whose agent reported it. The agent runs it with the host's own key\n"
+"providers; the manager never sees a key. Prints the job; follow it with\n"
+"'vmcrypt job list' and 'vmcrypt events --vm VM'. A VM has one job at a time.\n"
+"\n"
+"Options:\n"
+MANAGER_HELP_CONNECT
+"  --wait                   wait for the job to end; exit 0 only when it is done\n"
+"  --json                   the job as JSON\n"
+"  -h, --help               show this help\n"
+"\n"
+"Exit status: 0 queued (with --wait: done); 4 no such VM; 5 the VM has a job;\n"
+"7 manager unreachable; 8 refused (your role may not); 1 the job failed or\n"
+"other errors.\n";
+
+static const char help_status[] =
+"Usage: vmcrypt vm status --manager URL|--manager-config FILE [OPTIONS] VM\n"
+"\n"
+"VM's status as its host agent last read it from the disks (OsVolumeEncrypted,\n"
+"DataVolumesEncrypted, ProgressMessage), with the VM's host and its active job\n"
+"and that job's progress.\n"
+"\n"
+"Options:\n"
+MANAGER_HELP_CONNECT
+"  --json                   the manager's answer as JSON\n"
+"  -h, --help               show this help\n";
+
+static int vm_path(const char *cmd, const char *name, const char *suffix, char *buf, size_t size) {
+        if (strpbrk(name, "/?&%#\"' \\"))
+                return cli_usage_error(cmd, "'%s' is not a VM name", name);
+        snprintf(buf, size, "/vms/%s%s", name, suffix);
+        return -1;
+}
+
+int vm_manager_main(const char *verb, int argc, char *argv[]) {
+        char cmd[64], path[400];
+        snprintf(cmd, sizeof(cmd), "vmcrypt vm %s", verb);
+        bool status = strcmp(verb, "status") == 0;
+        struct manager_opts o;
+        int r = manager_opts_parse(cmd, MOPT_JSON | (status ? 0 : MOPT_WAIT), status ? help_status : help_job, 1, 1,
+                                   argc, argv, &o);
+        if (r >= 0)
+                return r;
+        char suffix[32];
+        snprintf(suffix, sizeof(suffix), "%s%s", status ? "" : "/", status ? "" : verb);
+        if ((r = vm_path(cmd, o.args[0], suffix, path, sizeof(path))) >= 0)
+                return r;
+        _cleanup_(fleet_client_freep) struct fleet_client *c = NULL;
+        json_t *answer = NULL, *body = status ? NULL : json_object();
+        r = manager_connect(cmd, &o, &c);
+        if (r < 0)
+                r = manager_call(cmd, c, status ? "GET" : "POST", path, body, &answer);
+        json_decref(body);
+        if (r >= 0)
+                return r;
+        if (status) {
+                if (o.json)
+                        json_dumpf(answer, stdout, JSON_COMPACT), putchar('\n');
+                else {
+                        json_t *job = json_object_get(answer, "job");
+                        printf("%s (%s) on %s\n  OsVolumeEncrypted:    %s\n  DataVolumesEncrypted: %s\n"
+                               "  ProgressMessage:      %s\n",
+                               json_string_value(json_object_get(answer, "name")),
+                               json_string_value(json_object_get(answer, "uuid")),
+                               json_string_value(json_object_get(answer, "host")),
+                               json_string_value(json_object_get(answer, "OsVolumeEncrypted")),
+                               json_string_value(json_object_get(answer, "DataVolumesEncrypted")),
+                               json_string_value(json_object_get(answer, "ProgressMessage")));
+                        if (json_is_object(job))
+                                printf("  Job:                  %lld %s %s, %s %.1f%%\n",
+                                       (long long) json_integer_value(json_object_get(job, "id")),
+                                       json_string_value(json_object_get(job, "op")),
+                                       json_string_value(json_object_get(job, "state")),
+                                       json_string_value(json_object_get(job, "disk")),
+                                       json_real_value(json_object_get(job, "percent")));
+                }
+                json_decref(answer);
+                return EXIT_OK;
+        }
+        long long id = (long long) json_integer_value(json_object_get(answer, "id"));
+        while (o.wait) {
+                const char *state = json_string_value(json_object_get(answer, "state"));
+                if (state && strcmp(state, "queued") != 0 && strcmp(state, "running") != 0)
+                        break;
+                json_decref(answer);
+                answer = NULL;
+                sleep(1);
+                snprintf(path, sizeof(path), "/jobs/%lld", id);
+                if ((r = manager_call(cmd, c, "GET", path, NULL, &answer)) >= 0)
+                        return r;
+        }
+        const char *state = json_string_value(json_object_get(answer, "state"));
+        if (o.json)
+                json_dumpf(answer, stdout, JSON_COMPACT), putchar('\n');
+        else
+                printf("job %lld: %s of %s on %s: %s%s%s\n", id, verb, o.args[0],
+                       json_string_value(json_object_get(answer, "host")), state,
+                       *json_string_value(json_object_get(answer, "message")) ? ": " : "",
+                       json_string_value(json_object_get(answer, "message")));
+        r = o.wait && strcmp(state, "done") != 0 ? EXIT_FAILURE_GENERAL : EXIT_OK;
+        json_decref(answer);
+        return r;
+}

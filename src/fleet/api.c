@@ -1,0 +1,496 @@
+/* The REST API's routes and handlers: see api.h. Handlers validate step by step
+ * and return early; the store does the work in one transaction each. */
+#include "fleet/api.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "shared/macro.h"
+
+#define R(x) (1U << (x))
+#define READERS (R(FLEET_ROLE_ADMIN) | R(FLEET_ROLE_OPERATOR) | R(FLEET_ROLE_AUDITOR))
+#define OPERATORS (R(FLEET_ROLE_ADMIN) | R(FLEET_ROLE_OPERATOR))
+#define AGENTS R(FLEET_ROLE_AGENT)
+
+int fleet_http_status(int r) {
+        switch (r) {
+        case -EINVAL: case -EPROTO: case -E2BIG: case -ERANGE: return 400;
+        case -EACCES: case -EPERM: return 403;
+        case -ENOENT: return 404;
+        case -EBUSY: case -EEXIST: return 409;
+        default: return 500;
+        }
+}
+
+static int hexval(char c) {
+        if (c >= '0' && c <= '9') return c - '0';
+        if (c >= 'a' && c <= 'f') return c - 'a' + 10;
+        if (c >= 'A' && c <= 'F') return c - 'A' + 10;
+        return -1;
+}
+
+int fleet_query_get(const char *query, const char *key, char *buf, size_t size) {
+        size_t klen = strlen(key);
+        for (const char *p = query; p && *p;) {
+                const char *end = strchr(p, '&');
+                size_t len = end ? (size_t) (end - p) : strlen(p);
+                if (len > klen && strncmp(p, key, klen) == 0 && p[klen] == '=') {
+                        size_t o = 0;
+                        for (size_t i = klen + 1; i < len; i++) {
+                                char c = p[i];
+                                if (c == '%') {
+                                        if (i + 2 >= len || hexval(p[i + 1]) < 0 || hexval(p[i + 2]) < 0)
+                                                return -EINVAL;
+                                        c = (char) (hexval(p[i + 1]) << 4 | hexval(p[i + 2]));
+                                        if (c == 0)
+                                                return -EINVAL;
+                                        i += 2;
+                                } else if (c == '+')
+                                        c = ' ';
+                                if (o + 1 >= size)
+                                        return -EINVAL;
+                                buf[o++] = c;
+                        }
+                        buf[o] = 0;
+                        return 0;
+                }
+                p = end ? end + 1 : NULL;
+        }
+        return -ENOENT;
+}
+
+/* The request body as a JSON object ({} when there is none). */
+static int body_object(const struct fleet_request *req, json_t **ret, struct error *err) {
+        if (!req->body || req->body_len == 0) {
+                *ret = json_object();
+                return 0;
+        }
+        json_error_t jerr;
+        json_t *o = json_loadb(req->body, req->body_len, JSON_REJECT_DUPLICATES, &jerr);
+        if (!o)
+                return error_set(err, -EINVAL, "the body is not JSON: %s (line %d); send a JSON object",
+                                       jerr.text, jerr.line);
+        if (!json_is_object(o)) {
+                json_decref(o);
+                return error_set(err, -EINVAL, "the body must be a JSON object");
+        }
+        *ret = o;
+        return 0;
+}
+
+static int parse_id(const char *s, int64_t *ret, struct error *err) {
+        char *end;
+        errno = 0;
+        long long v = strtoll(s, &end, 10);
+        if (!*s || *end || errno || v <= 0)
+                return error_set(err, -EINVAL, "job id '%s' is not a positive number", s);
+        *ret = v;
+        return 0;
+}
+
+static int reply(struct fleet_response *resp, int status, json_t *body) {
+        resp->status = status;
+        resp->body = body;
+        return 0;
+}
+
+/* ---- reading: hosts, VMs, jobs, events ---------------------------------- */
+
+static int get_hosts(struct fleet_store *s, const struct fleet_request *req _unused_, char a[][256] _unused_,
+                     struct fleet_response *resp, struct error *err) {
+        json_t *o = NULL;
+        int r = fleet_store_hosts(s, &o, err);
+        return r < 0 ? r : reply(resp, 200, o);
+}
+
+static int get_vms(struct fleet_store *s, const struct fleet_request *req _unused_, char a[][256] _unused_,
+                   struct fleet_response *resp, struct error *err) {
+        json_t *o = NULL;
+        int r = fleet_store_vms(s, &o, err);
+        return r < 0 ? r : reply(resp, 200, o);
+}
+
+static int get_vm(struct fleet_store *s, const struct fleet_request *req _unused_, char a[][256],
+                  struct fleet_response *resp, struct error *err) {
+        json_t *o = NULL;
+        int r = fleet_store_vm_get(s, a[0], &o, err);
+        return r < 0 ? r : reply(resp, 200, o);
+}
+
+static int get_jobs(struct fleet_store *s, const struct fleet_request *req _unused_, char a[][256] _unused_,
+                    struct fleet_response *resp, struct error *err) {
+        json_t *o = NULL;
+        int r = fleet_store_jobs(s, &o, err);
+        return r < 0 ? r : reply(resp, 200, o);
+}
+
+static int get_job(struct fleet_store *s, const struct fleet_request *req _unused_, char a[][256],
+                   struct fleet_response *resp, struct error *err) {
+        int64_t id;
+        json_t *o = NULL;
+        int r = parse_id(a[0], &id, err);
+        if (r == 0)
+                r = fleet_store_job_get(s, id, &o, err);
+        return r < 0 ? r : reply(resp, 200, o);
+}
+
+static int get_events(struct fleet_store *s, const struct fleet_request *req, char a[][256] _unused_,
+                      struct fleet_response *resp, struct error *err) {
+        char vm[256] = "", buf[32];
+        int64_t after = 0;
+        bool follow = false;
+        int r = fleet_query_get(req->query, "vm", vm, sizeof(vm));
+        if (r == -EINVAL || (r == 0 && !fleet_valid_name(vm)))
+                return error_set(err, -EINVAL, "vm= must name a VM");
+        r = fleet_query_get(req->query, "after", buf, sizeof(buf));
+        if (r == 0) {
+                char *end;
+                after = strtoll(buf, &end, 10);
+                if (!*buf || *end || after < 0)
+                        return error_set(err, -EINVAL, "after= must be an event id (a number >= 0)");
+        } else if (r == -EINVAL)
+                return error_set(err, -EINVAL, "after= must be an event id (a number >= 0)");
+        r = fleet_query_get(req->query, "follow", buf, sizeof(buf));
+        if (r == 0) {
+                if (strcmp(buf, "1") != 0 && strcmp(buf, "0") != 0)
+                        return error_set(err, -EINVAL, "follow= must be 1 or 0");
+                follow = buf[0] == '1';
+        } else if (r == -EINVAL)
+                return error_set(err, -EINVAL, "follow= must be 1 or 0");
+        json_t *o = NULL;
+        r = fleet_store_events(s, vm[0] ? vm : NULL, after, 100000, &o, err);
+        if (r < 0)
+                return r;
+        if (follow) {
+                resp->kind = FLEET_STREAM_EVENTS;
+                snprintf(resp->vm, sizeof(resp->vm), "%s", vm);
+                size_t n = json_array_size(o);
+                resp->after = n ? json_integer_value(json_object_get(json_array_get(o, n - 1), "id")) : after;
+        }
+        return reply(resp, 200, o);
+}
+
+/* ---- operators: jobs ---------------------------------------------------- */
+
+static int post_vm_job(struct fleet_store *s, const struct fleet_request *req, char a[][256], enum fleet_job_op op,
+                       struct fleet_response *resp, struct error *err) {
+        json_t *body = NULL;
+        int r = body_object(req, &body, err);
+        if (r < 0)
+                return r;
+        /* No options yet: an unknown one is refused rather than ignored. */
+        if (json_object_size(body) > 0) {
+                json_decref(body);
+                return error_set(err, -EINVAL, "%s takes no options: send {} or no body",
+                                       fleet_job_op_name(op));
+        }
+        json_decref(body);
+        json_t *o = NULL;
+        r = fleet_store_job_create(s, a[0], op, req->who->cn, &o, err);
+        return r < 0 ? r : reply(resp, 202, o);
+}
+
+static int post_encrypt(struct fleet_store *s, const struct fleet_request *req, char a[][256],
+                        struct fleet_response *resp, struct error *err) {
+        return post_vm_job(s, req, a, FLEET_OP_ENCRYPT, resp, err);
+}
+
+static int post_decrypt(struct fleet_store *s, const struct fleet_request *req, char a[][256],
+                        struct fleet_response *resp, struct error *err) {
+        return post_vm_job(s, req, a, FLEET_OP_DECRYPT, resp, err);
+}
+
+static int post_job_verb(struct fleet_store *s, const struct fleet_request *req, char a[][256], const char *verb,
+                         struct fleet_response *resp, struct error *err) {
+        int64_t id;
+        json_t *o = NULL;
+        int r = parse_id(a[0], &id, err);
+        if (r == 0)
+                r = fleet_store_job_control(s, id, verb, req->who->cn, &o, err);
+        return r < 0 ? r : reply(resp, 200, o);
+}
+
+static int post_cancel(struct fleet_store *s, const struct fleet_request *req, char a[][256],
+                       struct fleet_response *resp, struct error *err) {
+        return post_job_verb(s, req, a, "cancel", resp, err);
+}
+static int post_pause(struct fleet_store *s, const struct fleet_request *req, char a[][256],
+                      struct fleet_response *resp, struct error *err) {
+        return post_job_verb(s, req, a, "pause", resp, err);
+}
+static int post_resume(struct fleet_store *s, const struct fleet_request *req, char a[][256],
+                       struct fleet_response *resp, struct error *err) {
+        return post_job_verb(s, req, a, "resume", resp, err);
+}
+
+/* ---- agents: each for its own host, named by its certificate ------------- */
+
+/* A "host" in the body or query must be the caller's own. */
+static int own_host(const struct fleet_request *req, json_t *body, struct error *err) {
+        const char *host = NULL;
+        char q[256];
+        json_t *h = body ? json_object_get(body, "host") : NULL;
+        if (h && !json_is_string(h))
+                return error_set(err, -EINVAL, "host must be a string");
+        if (h)
+                host = json_string_value(h);
+        else if (fleet_query_get(req->query, "host", q, sizeof(q)) == 0)
+                host = q;
+        if (host && strcmp(host, req->who->cn) != 0)
+                return error_set(err, -EACCES, "agent %s may not act for host %s", req->who->cn, host);
+        return 0;
+}
+
+static int post_register(struct fleet_store *s, const struct fleet_request *req, char a[][256] _unused_,
+                         struct fleet_response *resp, struct error *err) {
+        json_t *body = NULL;
+        int r = body_object(req, &body, err);
+        if (r < 0)
+                return r;
+        r = own_host(req, body, err);
+        json_t *v = json_object_get(body, "version");
+        if (r == 0 && v && (!json_is_string(v) || json_string_length(v) > 64))
+                r = error_set(err, -EINVAL, "version must be a string of at most 64 characters");
+        if (r == 0)
+                r = fleet_store_host_register(s, req->who->cn, req->who->fingerprint, v ? json_string_value(v) : "",
+                                              err);
+        json_decref(body);
+        return r < 0 ? r : reply(resp, 200, json_pack("{s:s}", "host", req->who->cn));
+}
+
+static int post_heartbeat(struct fleet_store *s, const struct fleet_request *req, char a[][256] _unused_,
+                          struct fleet_response *resp, struct error *err) {
+        json_t *body = NULL;
+        int r = body_object(req, &body, err);
+        if (r == 0)
+                r = own_host(req, body, err);
+        if (r == 0)
+                r = fleet_store_host_seen(s, req->who->cn, err);
+        json_decref(body);
+        return r < 0 ? r : reply(resp, 200, json_pack("{s:s}", "host", req->who->cn));
+}
+
+static int valid_vm(json_t *vm, size_t i, struct error *err) {
+        json_t *name = json_object_get(vm, "name"), *uuid = json_object_get(vm, "uuid"),
+               *disks = json_object_get(vm, "disks");
+        if (!json_is_object(vm) || !json_is_string(name) || !fleet_valid_name(json_string_value(name)))
+                return error_set(err, -EINVAL, "vms[%zu] needs a name (printable, no '/', '?', '&', '%%')", i);
+        if (uuid && !json_is_string(uuid))
+                return error_set(err, -EINVAL, "vms[%zu].uuid must be a string", i);
+        if (disks && !json_is_array(disks))
+                return error_set(err, -EINVAL, "vms[%zu].disks must be an array", i);
+        return 0;
+}
+
+static int post_inventory(struct fleet_store *s, const struct fleet_request *req, char a[][256] _unused_,
+                          struct fleet_response *resp, struct error *err) {
+        json_t *body = NULL;
+        int r = body_object(req, &body, err);
+        if (r < 0)
+                return r;
+        r = own_host(req, body, err);
+        json_t *vms = json_object_get(body, "vms");
+        if (r == 0 && !json_is_array(vms))
+                r = error_set(err, -EINVAL, "the body needs \"vms\": an array of VMs");
+        size_t i;
+        json_t *vm;
+        json_array_foreach(vms, i, vm) {
+                if (r < 0)
+                        break;
+                r = valid_vm(vm, i, err);
+                for (size_t k = 0; r == 0 && k < i; k++)
+                        if (json_equal(json_object_get(json_array_get(vms, k), "name"), json_object_get(vm, "name")))
+                                r = error_set(err, -EINVAL, "vms[%zu]: the name %s is there twice", i,
+                                                    json_string_value(json_object_get(vm, "name")));
+        }
+        if (r == 0)
+                r = fleet_store_vms_replace(s, req->who->cn, vms, err);
+        json_decref(body);
+        return r < 0 ? r : reply(resp, 200, json_pack("{s:I}", "vms", (json_int_t) json_array_size(vms)));
+}
+
+static int get_agent_jobs(struct fleet_store *s, const struct fleet_request *req, char a[][256] _unused_,
+                          struct fleet_response *resp, struct error *err) {
+        int r = own_host(req, NULL, err);
+        if (r < 0)
+                return r;
+        int wait = 0;
+        char buf[16];
+        r = fleet_query_get(req->query, "wait", buf, sizeof(buf));
+        if (r == 0) {
+                char *end;
+                long w = strtol(buf, &end, 10);
+                if (!*buf || *end || w < 0 || w > 300)
+                        return error_set(err, -EINVAL, "wait= must be 0 to 300 seconds");
+                wait = (int) w;
+        } else if (r == -EINVAL)
+                return error_set(err, -EINVAL, "wait= must be 0 to 300 seconds");
+        json_t *job = NULL;
+        r = fleet_store_job_claim(s, req->who->cn, &job, err);
+        if (r == -ENOENT) {
+                resp->kind = wait > 0 ? FLEET_WAIT_JOB : FLEET_REPLY;
+                resp->wait_seconds = wait;
+                return reply(resp, 204, NULL);
+        }
+        return r < 0 ? r : reply(resp, 200, job);
+}
+
+static int post_progress(struct fleet_store *s, const struct fleet_request *req, char a[][256],
+                         struct fleet_response *resp, struct error *err) {
+        int64_t id;
+        int r = parse_id(a[0], &id, err);
+        if (r < 0)
+                return r;
+        json_t *body = NULL;
+        r = body_object(req, &body, err);
+        if (r < 0)
+                return r;
+        json_t *disk = json_object_get(body, "disk"), *done = json_object_get(body, "done"),
+               *total = json_object_get(body, "total");
+        const char *action = NULL;
+        if (!json_is_string(disk) || json_string_length(disk) > 31 || !json_is_integer(done) ||
+            !json_is_integer(total) || json_integer_value(done) < 0 ||
+            json_integer_value(total) < json_integer_value(done))
+                r = error_set(err, -EINVAL,
+                                    "progress needs {\"disk\": target, \"done\": bytes, \"total\": bytes >= done}");
+        if (r == 0)
+                r = own_host(req, body, err);
+        if (r == 0)
+                r = fleet_store_job_progress(s, id, req->who->cn, json_string_value(disk),
+                                             (uint64_t) json_integer_value(done),
+                                             (uint64_t) json_integer_value(total), &action, err);
+        json_decref(body);
+        return r < 0 ? r : reply(resp, 200, json_pack("{s:s}", "action", action));
+}
+
+static int post_done(struct fleet_store *s, const struct fleet_request *req, char a[][256],
+                     struct fleet_response *resp, struct error *err) {
+        int64_t id;
+        int r = parse_id(a[0], &id, err);
+        if (r < 0)
+                return r;
+        json_t *body = NULL;
+        r = body_object(req, &body, err);
+        if (r < 0)
+                return r;
+        json_t *result = json_object_get(body, "result"), *message = json_object_get(body, "message");
+        if (!json_is_string(result) || (message && (!json_is_string(message) || json_string_length(message) > 1024)))
+                r = error_set(err, -EINVAL,
+                                    "done needs {\"result\": done|failed|paused|cancelled|key-error, \"message\": text}");
+        if (r == 0)
+                r = own_host(req, body, err);
+        if (r == 0)
+                r = fleet_store_job_finish(s, id, req->who->cn, json_string_value(result),
+                                           message ? json_string_value(message) : "", err);
+        json_t *job = NULL;
+        if (r == 0)
+                r = fleet_store_job_get(s, id, &job, err);
+        json_decref(body);
+        return r < 0 ? r : reply(resp, 200, job);
+}
+
+const struct fleet_route fleet_routes[] = {
+        { "GET", "/hosts", READERS, get_hosts },
+        { "GET", "/vms", READERS, get_vms },
+        { "GET", "/vms/{name}", READERS, get_vm },
+        { "POST", "/vms/{name}/encrypt", OPERATORS, post_encrypt },
+        { "POST", "/vms/{name}/decrypt", OPERATORS, post_decrypt },
+        { "GET", "/jobs", READERS, get_jobs },
+        { "GET", "/jobs/{id}", READERS, get_job },
+        { "POST", "/jobs/{id}/cancel", OPERATORS, post_cancel },
+        { "POST", "/jobs/{id}/pause", OPERATORS, post_pause },
+        { "POST", "/jobs/{id}/resume", OPERATORS, post_resume },
+        { "GET", "/events", READERS, get_events },
+        { "POST", "/agent/register", AGENTS, post_register },
+        { "POST", "/agent/heartbeat", AGENTS, post_heartbeat },
+        { "POST", "/agent/inventory", AGENTS, post_inventory },
+        { "GET", "/agent/jobs", AGENTS, get_agent_jobs },
+        { "POST", "/agent/jobs/{id}/progress", AGENTS, post_progress },
+        { "POST", "/agent/jobs/{id}/done", AGENTS, post_done },
+        { NULL, NULL, 0, NULL },
+};
+
+#define MAX_ARGS 2
+
+/* Does path match pattern? The {x} segments land in args. */
+static bool route_match(const char *pattern, const char *path, char args[][256]) {
+        int n = 0;
+        while (*pattern && *path) {
+                if (*pattern != '/' || *path != '/')
+                        return false;
+                pattern++, path++;
+                const char *pe = strchrnul(pattern, '/'), *se = strchrnul(path, '/');
+                if (*pattern == '{') {
+                        size_t len = (size_t) (se - path);
+                        if (len == 0 || len >= 256 || n >= MAX_ARGS)
+                                return false;
+                        memcpy(args[n], path, len);
+                        args[n][len] = 0;
+                        if (!fleet_valid_name(args[n]))
+                                return false;
+                        n++;
+                } else if (pe - pattern != se - path || strncmp(pattern, path, (size_t) (pe - pattern)) != 0)
+                        return false;
+                pattern = pe, path = se;
+        }
+        return !*pattern && !*path;
+}
+
+void fleet_response_clear(struct fleet_response *resp) {
+        json_decref(resp->body);
+        memset(resp, 0, sizeof(*resp));
+}
+
+/* s as printable ASCII for messages (at most size - 1 bytes): a request's path
+ * may hold any bytes, and messages are JSON strings and log lines. */
+static const char *printable(const char *s, char *buf, size_t size) {
+        size_t o = 0;
+        for (; s && *s && o + 1 < size; s++)
+                buf[o++] = *s > ' ' && *s < 0x7f ? *s : '?';
+        buf[o] = 0;
+        return buf;
+}
+
+void fleet_api_handle(struct fleet_store *s, const struct fleet_request *req, struct fleet_response *resp) {
+        memset(resp, 0, sizeof(*resp));
+        char path[128], method[16];
+        printable(req->path, path, sizeof(path));
+        printable(req->method, method, sizeof(method));
+        struct error err = { 0 };
+        char args[MAX_ARGS][256];
+        const struct fleet_route *route = NULL;
+        bool path_known = false;
+        for (const struct fleet_route *rt = fleet_routes; rt->method; rt++)
+                if (route_match(rt->pattern, req->path, args)) {
+                        path_known = true;
+                        if (strcmp(rt->method, req->method) == 0) {
+                                route = rt;
+                                break;
+                        }
+                }
+        int r;
+        if (!route)
+                r = path_known ? error_set(&err, -EOPNOTSUPP, "%s is not allowed on %s", method, path)
+                               : error_set(&err, -ENOENT, "no such resource: %s", path);
+        else if (!(route->roles & (1U << req->who->role)))
+                r = error_set(&err, -EACCES, "%s (role %s) may not %s %s", req->who->cn,
+                                    fleet_role_name(req->who->role), method, route->pattern);
+        else
+                r = route->handler(s, req, args, resp, &err);
+        if (r >= 0)
+                return;
+        json_decref(resp->body);
+        memset(resp, 0, sizeof(*resp));
+        resp->status = r == -EOPNOTSUPP ? 405 : fleet_http_status(r);
+        resp->body = json_pack("{s:s}", "error", err.text[0] ? err.text : strerror(-r));
+        if (!resp->body) /* a message that is not UTF-8: say less rather than nothing */
+                resp->body = json_pack("{s:s}", "error", strerror(-r));
+        if (resp->status == 403) {
+                /* Refusals are audited: a valid certificate may still be hostile. */
+                char msg[1200];
+                snprintf(msg, sizeof(msg), "refused %s %s: %s", method, path, err.text);
+                (void) fleet_store_event_add(s, req->who->cn, "", "", 0, "access-denied", msg, NULL);
+        }
+}

@@ -1,0 +1,75 @@
+/* The manager's store: hosts, VMs, jobs and events in SQL (SQLite, or
+ * PostgreSQL for several managers; one schema and its migrations in schema.c). Answers come as jansson values in the
+ * API's shape, so handlers pass them on. Every state change of a job happens in
+ * one transaction with its event, so that a crash leaves both or neither. */
+#pragma once
+
+#include <jansson.h>
+#include <stdint.h>
+
+#include "fleet/fleet.h"
+
+struct fleet_store;
+
+/* Open (creating and migrating) the store: a SQLite file path, or a PostgreSQL
+ * URI (postgresql://...). */
+int fleet_store_open(const char *target, struct fleet_store **ret, struct error *err);
+void fleet_store_free(struct fleet_store *s);
+static inline void fleet_store_freep(struct fleet_store **s) {
+        if (*s)
+                fleet_store_free(*s);
+}
+
+/* The schema version the store is at (after fleet_store_open: the newest). */
+int fleet_store_version(struct fleet_store *s);
+
+/* Hosts. register: the agent's first call after each start; the host's jobs
+ * that were running are queued again (they resume), or end paused or cancelled
+ * when that was asked meanwhile. */
+int fleet_store_host_register(struct fleet_store *s, const char *host, const char *fingerprint, const char *version,
+                              struct error *err);
+int fleet_store_host_seen(struct fleet_store *s, const char *host, struct error *err);
+int fleet_store_hosts(struct fleet_store *s, json_t **ret, struct error *err);
+
+/* What a plain disk newly seen in an encrypted VM brings: an event, or an event
+ * and an encrypt job for the VM. */
+enum fleet_new_disk_policy { FLEET_NEW_DISK_EVENT = 0, FLEET_NEW_DISK_ENCRYPT };
+void fleet_store_set_new_disk_policy(struct fleet_store *s, enum fleet_new_disk_policy p);
+
+/* The VMs of host as its agent read them: replaces what host reported before.
+ * A plain disk that was not in the last report of a VM whose other disks are
+ * encrypted gets a disk-not-encrypted event (and an encrypt job, by policy). */
+int fleet_store_vms_replace(struct fleet_store *s, const char *host, json_t *vms, struct error *err);
+/* All VMs, or the VM called name (-ENOENT none); each with "host" and its active job. */
+int fleet_store_vms(struct fleet_store *s, json_t **ret, struct error *err);
+int fleet_store_vm_get(struct fleet_store *s, const char *name, json_t **ret, struct error *err);
+
+/* A new queued job for VM name on the host that reported it; -ENOENT no such VM,
+ * -EBUSY a job of that VM is not finished. */
+int fleet_store_job_create(struct fleet_store *s, const char *vm, enum fleet_job_op op, const char *actor,
+                           json_t **ret, struct error *err);
+int fleet_store_jobs(struct fleet_store *s, json_t **ret, struct error *err);
+int fleet_store_job_get(struct fleet_store *s, int64_t id, json_t **ret, struct error *err);
+/* The operator's verbs: cancel, pause, resume; -EINVAL unknown verb, -ENOENT no
+ * such job, -EBUSY not possible in the job's state. */
+int fleet_store_job_control(struct fleet_store *s, int64_t id, const char *verb, const char *actor, json_t **ret,
+                            struct error *err);
+
+/* Agent side. claim: host's oldest queued job, which becomes running; -ENOENT
+ * when there is none. Claims are serialized: of two managers on one database,
+ * one hands a job out. */
+int fleet_store_job_claim(struct fleet_store *s, const char *host, json_t **ret, struct error *err);
+/* Progress of host's running job id; *ret_action says what the agent does next:
+ * "continue", "pause" or "cancel". -EACCES when the job is not host's. */
+int fleet_store_job_progress(struct fleet_store *s, int64_t id, const char *host, const char *disk, uint64_t done,
+                             uint64_t total, const char **ret_action, struct error *err);
+/* The end of a run: result "done", "failed", "paused" or "cancelled". */
+int fleet_store_job_finish(struct fleet_store *s, int64_t id, const char *host, const char *result,
+                           const char *message, struct error *err);
+
+/* Events: append one; list those after id after_id (of vm when not NULL), at
+ * most limit, oldest first. */
+int fleet_store_event_add(struct fleet_store *s, const char *actor, const char *host, const char *vm, int64_t job,
+                          const char *kind, const char *message, struct error *err);
+int fleet_store_events(struct fleet_store *s, const char *vm, int64_t after_id, int limit, json_t **ret,
+                       struct error *err);

@@ -1,0 +1,68 @@
+/* manager.conf: see manager.h and docs/fleet.md. */
+#include <errno.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "fleet/conf.h"
+#include "shared/conf.h"
+#include "manager/manager.h"
+
+static int set(const char *section, const char *key, const char *value, void *userdata, struct error *err) {
+        if (!key || *section)
+                return -ENOKEY; /* no sections */
+        struct manager_config *c = userdata;
+        if (strcmp(key, "listen") == 0)
+                snprintf(c->listen, sizeof(c->listen), "%s", value);
+        else if (strcmp(key, "tls-cert") == 0)
+                fleet_conf_path(c->path, value, c->cert, sizeof(c->cert));
+        else if (strcmp(key, "tls-key") == 0)
+                fleet_conf_path(c->path, value, c->key, sizeof(c->key));
+        else if (strcmp(key, "tls-ca") == 0)
+                fleet_conf_path(c->path, value, c->ca, sizeof(c->ca));
+        else if (strcmp(key, "database") == 0) {
+                /* A PostgreSQL URI is no path. */
+                if (strstr(value, "://"))
+                        snprintf(c->database, sizeof(c->database), "%s", value);
+                else
+                        fleet_conf_path(c->path, value, c->database, sizeof(c->database));
+        }
+        else if (strcmp(key, "client") == 0) {
+                char cn[128], role[32];
+                if (sscanf(value, "%127s %31s", cn, role) != 2 || fleet_role_from_string(role) == FLEET_ROLE_NONE)
+                        return error_set(err, -EINVAL,
+                                         "client = CN ROLE, ROLE one of admin, operator, auditor, agent");
+                if (c->n_clients >= MANAGER_MAX_CLIENTS)
+                        return error_set(err, -E2BIG, "more than %d clients", MANAGER_MAX_CLIENTS);
+                for (size_t i = 0; i < c->n_clients; i++)
+                        if (strcmp(c->clients[i].cn, cn) == 0)
+                                return error_set(err, -EINVAL, "client %s is listed twice", cn);
+                struct manager_client *m = &c->clients[c->n_clients++];
+                snprintf(m->cn, sizeof(m->cn), "%s", cn);
+                m->role = fleet_role_from_string(role);
+        } else if (strcmp(key, "new-data-disk") == 0) {
+                if (strcmp(value, "encrypt") != 0 && strcmp(value, "event") != 0)
+                        return error_set(err, -EINVAL, "new-data-disk is 'event' or 'encrypt'");
+                c->encrypt_new_disks = strcmp(value, "encrypt") == 0;
+        } else if (strcmp(key, "revoked-client") == 0) {
+                if (strlen(value) != 64 || strspn(value, "0123456789abcdef") != 64)
+                        return error_set(err, -EINVAL,
+                                         "revoked-client takes a certificate's SHA-256 in lowercase hex");
+                if (c->n_revoked >= 64)
+                        return error_set(err, -E2BIG, "too many revoked clients");
+                snprintf(c->revoked[c->n_revoked++], 65, "%s", value);
+        } else
+                return -ENOKEY;
+        return 0;
+}
+
+int manager_config_read(const char *path, struct manager_config *c, struct error *err) {
+        memset(c, 0, sizeof(*c));
+        snprintf(c->path, sizeof(c->path), "%s", path);
+        snprintf(c->listen, sizeof(c->listen), "127.0.0.1:8443");
+        int r = conf_read(path, set, c, err);
+        if (r < 0)
+                return r;
+        if (!c->cert[0] || !c->key[0] || !c->ca[0] || !c->database[0])
+                return error_set(err, -EINVAL, "%s needs tls-cert, tls-key, tls-ca and database", path);
+        return 0;
+}

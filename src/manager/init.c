@@ -1,0 +1,131 @@
+/* A quick-start directory for the manager: a CA, the server certificate, an
+ * admin certificate, one certificate per agent, manager.conf, and a client file
+ * per certificate for the CLI and the agents. */
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "manager/manager.h"
+#include "shared/fd-util.h"
+#include "shared/macro.h"
+#include "tls/pki.h"
+
+/* DIR/CN.conf: what `vmcrypt --manager-config` and vmcrypt-agent read. */
+static int write_client_conf(const char *dir, const char *cn, const char *listen, struct error *err) {
+        char url[300], path[4096], text[2048];
+        const char *colon = strrchr(listen, ':');
+        if (strncmp(listen, "0.0.0.0:", 8) == 0 || strncmp(listen, "[::]:", 5) == 0)
+                snprintf(url, sizeof(url), "https://127.0.0.1%s", colon);
+        else
+                snprintf(url, sizeof(url), "https://%s", listen);
+        int n = snprintf(text, sizeof(text),
+                         "# vmcrypt manager client settings for %s (paths relative to this file)\n"
+                         "manager = %s\nca = ca.crt\ncert = client-%s.crt\nkey = client-%s.key\n",
+                         cn, url, cn, cn);
+        snprintf(path, sizeof(path), "%s/%s.conf", dir, cn);
+        int r = write_file_atomic(path, text, (size_t) n, 0644);
+        return r < 0 ? error_set(err, r, "cannot write %s: %s", path, strerror(-r)) : 0;
+}
+
+static int read_listen(const char *dir, char *listen, size_t size) {
+        char path[4096], line[512];
+        snprintf(path, sizeof(path), "%s/manager.conf", dir);
+        FILE *f = fopen(path, "re");
+        if (!f)
+                return negative_errno();
+        snprintf(listen, size, "127.0.0.1:8443");
+        while (fgets(line, sizeof(line), f))
+                if (sscanf(line, " listen = %255s", listen) == 1)
+                        break;
+        fclose(f);
+        return 0;
+}
+
+int manager_issue(const char *dir, const char *cn, enum fleet_role role, int days, struct error *err) {
+        if (!pki_valid_cn(cn))
+                return error_set(err, -EINVAL, "client name '%s' must be 1-64 of [A-Za-z0-9._@-]", cn);
+        if (role == FLEET_ROLE_NONE)
+                return error_set(err, -EINVAL, "a role is needed: admin, operator, auditor or agent");
+        _cleanup_(pki_x509_freep) X509 *ca = NULL;
+        _cleanup_(pki_pkey_freep) EVP_PKEY *ca_key = NULL;
+        int r = pki_load_ca(dir, &ca, &ca_key);
+        if (r < 0)
+                return error_set(err, r, "cannot load the CA (ca.crt, ca.key) from %s: run "
+                                       "'vmcrypt-manager init %s' first", dir, dir);
+        char base[300], path[4096], listen[256];
+        snprintf(base, sizeof(base), "client-%s", cn);
+        r = pki_issue(dir, PKI_CLIENT, cn, base, ca, ca_key, NULL, 0, days > 0 ? days : 825);
+        if (r == -EEXIST)
+                return error_set(err, r, "%s/%s.key exists: a certificate for %s was issued before", dir, base,
+                                       cn);
+        if (r < 0)
+                return error_set(err, r, "cannot issue a certificate for %s: %s", cn, strerror(-r));
+        snprintf(path, sizeof(path), "%s/manager.conf", dir);
+        FILE *f = fopen(path, "ae");
+        if (!f)
+                return error_set(err, negative_errno(), "cannot append to %s: %s", path, strerror(errno));
+        fprintf(f, "client = %s %s\n", cn, fleet_role_name(role));
+        if (fflush(f) != 0 || fsync(fileno(f)) < 0) {
+                fclose(f);
+                return error_set(err, -EIO, "cannot write %s", path);
+        }
+        fclose(f);
+        r = read_listen(dir, listen, sizeof(listen));
+        if (r < 0)
+                return error_set(err, r, "cannot read %s", path);
+        return write_client_conf(dir, cn, listen, err);
+}
+
+int manager_init(const struct manager_init_options *o, struct error *err) {
+        if (mkdir(o->dir, 0700) < 0 && errno != EEXIST)
+                return error_set(err, negative_errno(), "cannot create %s: %s", o->dir, strerror(errno));
+        char path[4096];
+        snprintf(path, sizeof(path), "%s/ca.key", o->dir);
+        if (access(path, F_OK) == 0)
+                return error_set(err, -EEXIST, "%s already holds a CA; refusing to overwrite it", o->dir);
+        const char *listen = o->listen ? o->listen : "127.0.0.1:8443";
+        char host[256] = "", san[2048];
+        if (o->hostname)
+                snprintf(host, sizeof(host), "%s", o->hostname);
+        else if (gethostname(host, sizeof(host) - 1) < 0)
+                host[0] = 0;
+        int n = snprintf(san, sizeof(san), "DNS:localhost,IP:127.0.0.1,IP:::1%s%s", host[0] ? ",DNS:" : "", host);
+        for (size_t i = 0; i < o->n_addresses && n < (int) sizeof(san); i++)
+                n += snprintf(san + n, sizeof(san) - (size_t) n, ",IP:%s", o->addresses[i]);
+        if (n >= (int) sizeof(san))
+                return error_set(err, -E2BIG, "too many server addresses");
+        _cleanup_(pki_pkey_freep) EVP_PKEY *ca_key = pki_new_key(false);
+        _cleanup_(pki_x509_freep) X509 *ca = NULL;
+        if (!ca_key)
+                return error_set(err, -EIO, "cannot create the CA key");
+        int r = pki_make_cert(PKI_CA, ca_key, "vmcrypt-manager CA", NULL, NULL, NULL, 0, 3650, &ca);
+        if (r == 0)
+                r = pki_write_pem(o->dir, "ca.key", 0600, ca_key, NULL);
+        if (r == 0)
+                r = pki_write_pem(o->dir, "ca.crt", 0644, NULL, ca);
+        int days = o->days > 0 ? o->days : 825;
+        if (r == 0)
+                r = pki_issue(o->dir, PKI_SERVER, host[0] ? host : "localhost", "server", ca, ca_key, san, 0, days);
+        if (r < 0)
+                return error_set(err, r, "cannot create the CA and server certificate in %s: %s (is an "
+                                       "address in --address not an IP address?)", o->dir, strerror(-r));
+        char conf[1024];
+        n = snprintf(conf, sizeof(conf),
+                     "# vmcrypt-manager configuration (see docs/fleet.md). Paths are relative to this file.\n"
+                     "listen = %s\ntls-cert = server.crt\ntls-key = server.key\ntls-ca = ca.crt\n"
+                     "database = manager.db\n"
+                     "# Clients: certificate CN and role (admin, operator, auditor, agent); an agent's CN\n"
+                     "# is its host's name. 'vmcrypt-manager issue' adds lines here.\n",
+                     listen);
+        snprintf(path, sizeof(path), "%s/manager.conf", o->dir);
+        r = write_file_atomic(path, conf, (size_t) n, 0644);
+        if (r < 0)
+                return error_set(err, r, "cannot write %s: %s", path, strerror(-r));
+        r = manager_issue(o->dir, "admin", FLEET_ROLE_ADMIN, days, err);
+        for (size_t i = 0; r == 0 && i < o->n_agents; i++)
+                r = manager_issue(o->dir, o->agents[i], FLEET_ROLE_AGENT, days, err);
+        return r;
+}

@@ -1,0 +1,248 @@
+/* vmcrypt-manager: the table of subcommands and their manuals; the work is in
+ * init.c, config.c and server.c. */
+#include <errno.h>
+#include <getopt.h>
+#include <openssl/crypto.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/prctl.h>
+
+#include "fleet/api.h"
+#include "manager/manager.h"
+#include "shared/log.h"
+
+static const char help_main[] =
+        "Usage: vmcrypt-manager COMMAND [OPTIONS]\n"
+        "\n"
+        "The control plane of a vmcrypt fleet: an HTTPS REST/JSON API over the hosts,\n"
+        "VMs and disks the host agents (vmcrypt-agent) report, jobs that encrypt and\n"
+        "decrypt VMs on their hosts, and an append-only event log. Every client, agents\n"
+        "included, authenticates with a certificate from the manager's CA; its CN names\n"
+        "it and manager.conf gives it a role. The manager never sees a key: agents get\n"
+        "keys from their key providers with their hosts' own identities.\n"
+        "\n"
+        "Commands:\n"
+        "  init DIR          create a CA, the server and admin certificates, agent\n"
+        "                    certificates and manager.conf in DIR\n"
+        "  issue DIR CN      issue one more client certificate, with a role\n"
+        "  serve             run the server (foreground)\n"
+        "  routes            print the API's routes and the roles allowed on each\n"
+        "  help [COMMAND]    show this text or a command's manual\n";
+
+static const char help_init[] =
+        "Usage: vmcrypt-manager init DIR [--agent HOST]... [--listen HOST:PORT]\n"
+        "                            [--hostname NAME] [--address IP]... [--days N]\n"
+        "\n"
+        "Create a ready-to-run directory DIR (mode 0700):\n"
+        "  ca.crt, ca.key                 the manager's CA (EC P-256, 10 years)\n"
+        "  server.crt, server.key         the server certificate: SAN localhost,\n"
+        "                                 127.0.0.1, ::1, the host name, each --address\n"
+        "  client-admin.crt/.key          the first administrator (role admin)\n"
+        "  client-HOST.crt/.key           one agent certificate per --agent (role agent;\n"
+        "                                 the CN is the host's name in the fleet)\n"
+        "  manager.conf                   the configuration, paths relative to DIR\n"
+        "  admin.conf, HOST.conf          client settings: the manager's URL, CA,\n"
+        "                                 certificate and key, for 'vmcrypt\n"
+        "                                 --manager-config' and 'vmcrypt-agent --config'\n"
+        "Keys are created 0600 and never overwritten; a DIR with a CA is refused.\n"
+        "\n"
+        "Options:\n"
+        "  --agent HOST        issue an agent certificate for HOST (repeatable)\n"
+        "  --listen HOST:PORT  the address to serve on (default 127.0.0.1:8443)\n"
+        "  --hostname NAME     host name in the server certificate (default: this host)\n"
+        "  --address IP        one more IP address the agents reach the manager at\n"
+        "                      (repeatable)\n"
+        "  --days N            lifetime of server and client certificates (default 825)\n";
+
+static const char help_issue[] =
+        "Usage: vmcrypt-manager issue DIR CN --role ROLE [--days N]\n"
+        "\n"
+        "Issue a client certificate for CN from DIR's CA (DIR/client-CN.crt, .key),\n"
+        "add 'client = CN ROLE' to DIR/manager.conf and write DIR/CN.conf. Restart the\n"
+        "manager for it to take effect.\n"
+        "\n"
+        "Roles:\n"
+        "  admin      everything\n"
+        "  operator   read; encrypt and decrypt VMs; cancel, pause and resume jobs\n"
+        "  auditor    read only: hosts, VMs, jobs, events\n"
+        "  agent      the host agent of host CN: reports that host, runs its jobs\n";
+
+static const char help_serve[] =
+        "Usage: vmcrypt-manager serve --config FILE [--log-level LEVEL]\n"
+        "\n"
+        "Serve the API in the foreground until SIGTERM or SIGINT. manager.conf:\n"
+        "  listen = HOST:PORT             address and port (default 127.0.0.1:8443)\n"
+        "  tls-cert, tls-key = FILE       the server certificate and key\n"
+        "  tls-ca = FILE                  the CA that issues client certificates\n"
+        "  database = FILE                the SQLite store (created and migrated)\n"
+        "  client = CN ROLE               a client and its role (repeatable); a\n"
+        "                                 certificate of the CA with another CN gets 403\n"
+        "  revoked-client = SHA256HEX     refuse this certificate (403, audited)\n"
+        "  new-data-disk = event|encrypt  a plain disk that appears in a VM whose other\n"
+        "                                 disks are encrypted: an event (default), or an\n"
+        "                                 event and an encrypt job for the VM\n"
+        "Paths are relative to the configuration file. The API is described in\n"
+        "docs/fleet.md and docs/manager-openapi.yaml.\n"
+        "\n"
+        "Options:\n"
+        "  --config FILE      manager.conf (required)\n"
+        "  --log-level LEVEL  error, warning, notice, info (default), debug\n";
+
+static int cmd_init(int argc, char *argv[]) {
+        static const struct option opts[] = {
+                { "agent", required_argument, NULL, 'a' },    { "listen", required_argument, NULL, 'l' },
+                { "hostname", required_argument, NULL, 'n' }, { "address", required_argument, NULL, 'A' },
+                { "days", required_argument, NULL, 'd' },     { "help", no_argument, NULL, 'h' },
+                {},
+        };
+        const char *agents[256], *addresses[64];
+        struct manager_init_options o = { .agents = agents, .addresses = addresses };
+        int c;
+        while ((c = getopt_long(argc, argv, "h", opts, NULL)) >= 0)
+                switch (c) {
+                case 'a':
+                        if (o.n_agents >= 256)
+                                return log_error("too many --agent"), 2;
+                        agents[o.n_agents++] = optarg;
+                        break;
+                case 'A':
+                        if (o.n_addresses >= 64)
+                                return log_error("too many --address"), 2;
+                        addresses[o.n_addresses++] = optarg;
+                        break;
+                case 'l': o.listen = optarg; break;
+                case 'n': o.hostname = optarg; break;
+                case 'd': o.days = atoi(optarg); break;
+                case 'h': fputs(help_init, stdout); return 0;
+                default: return 2;
+                }
+        if (optind + 1 != argc)
+                return log_error("init takes one directory; try 'vmcrypt-manager init --help'"), 2;
+        o.dir = argv[optind];
+        struct error err = { 0 };
+        if (manager_init(&o, &err) < 0)
+                return log_error("%s", err.text), 1;
+        printf("Created %s: manager.conf, admin.conf%s\n", o.dir, o.n_agents ? " and one HOST.conf per agent" : "");
+        return 0;
+}
+
+static int cmd_issue(int argc, char *argv[]) {
+        static const struct option opts[] = {
+                { "role", required_argument, NULL, 'r' },
+                { "days", required_argument, NULL, 'd' },
+                { "help", no_argument, NULL, 'h' },
+                {},
+        };
+        const char *role = NULL;
+        int days = 0, c;
+        while ((c = getopt_long(argc, argv, "h", opts, NULL)) >= 0)
+                switch (c) {
+                case 'r': role = optarg; break;
+                case 'd': days = atoi(optarg); break;
+                case 'h': fputs(help_issue, stdout); return 0;
+                default: return 2;
+                }
+        if (optind + 2 != argc || !role)
+                return log_error("issue takes DIR CN --role ROLE; try 'vmcrypt-manager issue --help'"), 2;
+        struct error err = { 0 };
+        if (fleet_role_from_string(role) == FLEET_ROLE_NONE)
+                return log_error("unknown role '%s': admin, operator, auditor or agent", role), 2;
+        if (manager_issue(argv[optind], argv[optind + 1], fleet_role_from_string(role), days, &err) < 0)
+                return log_error("%s", err.text), 1;
+        printf("Issued %s/client-%s.crt (role %s); restart the manager to use it\n", argv[optind],
+               argv[optind + 1], role);
+        return 0;
+}
+
+static const char help_routes[] =
+        "Usage: vmcrypt-manager routes\n"
+        "\n"
+        "Print the API's route table, one route a line: METHOD PATH ROLES. It is what\n"
+        "the server dispatches on; docs/manager-openapi.yaml describes the same paths\n"
+        "(a test compares the two).\n";
+
+static int cmd_routes(int argc, char *argv[]) {
+        if (argc > 1 && (strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0))
+                return fputs(help_routes, stdout), 0;
+        if (argc > 1)
+                return log_error("routes takes no arguments"), 2;
+        for (const struct fleet_route *r = fleet_routes; r->method; r++) {
+                printf("%s %s ", r->method, r->pattern);
+                const char *sep = "";
+                for (unsigned role = FLEET_ROLE_ADMIN; role <= FLEET_ROLE_AGENT; role++)
+                        if (r->roles & (1U << role)) {
+                                printf("%s%s", sep, fleet_role_name((enum fleet_role) role));
+                                sep = ",";
+                        }
+                putchar('\n');
+        }
+        return 0;
+}
+
+static int cmd_serve(int argc, char *argv[]) {
+        static const struct option opts[] = {
+                { "config", required_argument, NULL, 'c' },
+                { "log-level", required_argument, NULL, 'L' },
+                { "help", no_argument, NULL, 'h' },
+                {},
+        };
+        const char *config = NULL;
+        int c;
+        while ((c = getopt_long(argc, argv, "c:h", opts, NULL)) >= 0)
+                switch (c) {
+                case 'c': config = optarg; break;
+                case 'L': {
+                        enum log_level l;
+                        if (log_level_from_string(optarg, &l) < 0)
+                                return log_error("unknown log level '%s'", optarg), 2;
+                        log_set_level(l);
+                        break;
+                }
+                case 'h': fputs(help_serve, stdout); return 0;
+                default: return 2;
+                }
+        if (!config || optind != argc)
+                return log_error("serve needs --config FILE; try 'vmcrypt-manager serve --help'"), 2;
+        static struct manager_config conf;
+        struct error err = { 0 };
+        if (manager_config_read(config, &conf, &err) < 0)
+                return log_error("%s", err.text), 2;
+        prctl(PR_SET_DUMPABLE, 0);
+        signal(SIGPIPE, SIG_IGN);
+        if (manager_serve(&conf, &err) < 0)
+                return log_error("%s", err.text), 1;
+        return 0;
+}
+
+int main(int argc, char *argv[]) {
+        log_set_program("vmcrypt-manager");
+        log_set_level(LOG_LEVEL_INFO);
+        static const struct {
+                const char *name;
+                int (*run)(int, char **);
+                const char *help;
+        } cmds[] = {
+                { "init", cmd_init, help_init },
+                { "issue", cmd_issue, help_issue },
+                { "serve", cmd_serve, help_serve },
+                { "routes", cmd_routes, help_routes },
+        };
+        if (argc < 2 || strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0) {
+                fputs(help_main, argc < 2 ? stderr : stdout);
+                return argc < 2 ? 2 : 0;
+        }
+        if (strcmp(argv[1], "help") == 0) {
+                for (size_t i = 0; argc > 2 && i < sizeof(cmds) / sizeof(cmds[0]); i++)
+                        if (strcmp(argv[2], cmds[i].name) == 0)
+                                return fputs(cmds[i].help, stdout), 0;
+                fputs(help_main, stdout);
+                return 0;
+        }
+        for (size_t i = 0; i < sizeof(cmds) / sizeof(cmds[0]); i++)
+                if (strcmp(argv[1], cmds[i].name) == 0)
+                        return cmds[i].run(argc - 1, argv + 1);
+        log_error("unknown command '%s'; try 'vmcrypt-manager --help'", argv[1]);
+        return 2;
+}

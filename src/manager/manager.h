@@ -1,0 +1,47 @@
+/* vmcrypt-manager: the fleet's control plane. init.c makes a quick-start
+ * directory (PKI and configuration), config.c reads manager.conf, server.c serves
+ * the API of src/fleet/api.h over HTTPS with mutual TLS. */
+#pragma once
+
+#include <stdbool.h>
+#include <stddef.h>
+
+#include "fleet/fleet.h"
+
+#define MANAGER_MAX_CLIENTS 1024
+
+struct manager_client {
+        char cn[128];
+        enum fleet_role role;
+};
+
+struct manager_config {
+        char path[4096];
+        char listen[256];
+        char cert[4096], key[4096], ca[4096], database[4096];
+        bool encrypt_new_disks;   /* new-data-disk = encrypt */
+        size_t n_clients;
+        struct manager_client clients[MANAGER_MAX_CLIENTS];
+        size_t n_revoked;
+        char revoked[64][65];   /* certificate SHA-256 fingerprints refused */
+};
+
+int manager_config_read(const char *path, struct manager_config *c, struct error *err);
+
+struct manager_init_options {
+        const char *dir;
+        const char *listen;       /* default 127.0.0.1:8443 */
+        const char *hostname;
+        const char **addresses;   /* extra server addresses (IP) for the certificate */
+        size_t n_addresses;
+        const char **agents;      /* agent host names */
+        size_t n_agents;
+        int days;
+};
+
+int manager_init(const struct manager_init_options *o, struct error *err);
+/* One more client certificate from DIR's CA with role, and its line in manager.conf. */
+int manager_issue(const char *dir, const char *cn, enum fleet_role role, int days, struct error *err);
+
+/* Serve until SIGTERM/SIGINT. */
+int manager_serve(const struct manager_config *c, struct error *err);

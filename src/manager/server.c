@@ -1,0 +1,303 @@
+/* The manager's HTTPS server: libevent's evhttp over OpenSSL bufferevents, every
+ * client authenticated by its certificate before a byte of HTTP is read. The
+ * handlers are fleet_api_handle's; this file only maps certificates to roles,
+ * moves bytes, and keeps the long polls and event streams that wait. */
+#include <errno.h>
+#include <event2/buffer.h>
+#include <event2/bufferevent_ssl.h>
+#include <event2/event.h>
+#include <event2/http.h>
+#include <event2/keyvalq_struct.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <openssl/ssl.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "fleet/api.h"
+#include "fleet/store.h"
+#include "manager/manager.h"
+#include "shared/log.h"
+#include "shared/macro.h"
+#include "tls/tls.h"
+
+/* A request that waits: a long poll for an agent's next job, or an event stream. */
+struct parked {
+        struct parked *next;
+        struct evhttp_request *req;
+        struct evhttp_connection *conn;
+        struct fleet_principal who;
+        enum fleet_reply_kind kind;
+        char path[256], query[512];
+        time_t deadline;
+        char vm[256];
+        int64_t after;
+        bool gone;
+};
+
+struct server {
+        const struct manager_config *config;
+        struct event_base *base;
+        SSL_CTX *ctx;
+        struct fleet_store *store;
+        struct parked *parked;
+};
+
+static struct bufferevent *bev_new(struct event_base *base, void *arg) {
+        struct server *s = arg;
+        SSL *ssl = SSL_new(s->ctx);
+        if (!ssl)
+                return NULL;
+        return bufferevent_openssl_socket_new(base, -1, ssl, BUFFEREVENT_SSL_ACCEPTING, BEV_OPT_CLOSE_ON_FREE);
+}
+
+/* Who is calling: the verified certificate's CN, its role from manager.conf. */
+static void principal(struct server *s, struct evhttp_request *req, struct fleet_principal *who) {
+        memset(who, 0, sizeof(*who));
+        struct bufferevent *bev = evhttp_connection_get_bufferevent(evhttp_request_get_connection(req));
+        SSL *ssl = bev ? bufferevent_openssl_get_ssl(bev) : NULL;
+        const char *why = NULL;
+        if (!ssl || tls_peer_identity(ssl, who->cn, sizeof(who->cn), who->fingerprint, &why) < 0) {
+                snprintf(who->cn, sizeof(who->cn), "(unidentified)");
+                return;
+        }
+        for (size_t i = 0; i < s->config->n_revoked; i++)
+                if (strcmp(s->config->revoked[i], who->fingerprint) == 0)
+                        return;
+        for (size_t i = 0; i < s->config->n_clients; i++)
+                if (strcmp(s->config->clients[i].cn, who->cn) == 0) {
+                        who->role = s->config->clients[i].role;
+                        return;
+                }
+}
+
+static void send_json(struct evhttp_request *req, int status, json_t *body) {
+        struct evbuffer *out = evbuffer_new();
+        if (body) {
+                char *text = json_dumps(body, JSON_COMPACT | JSON_ENCODE_ANY);
+                if (text) {
+                        evbuffer_add(out, text, strlen(text));
+                        evbuffer_add(out, "\n", 1);
+                        free(text);
+                }
+                evhttp_add_header(evhttp_request_get_output_headers(req), "Content-Type", "application/json");
+        }
+        static const struct { int code; const char *reason; } reasons[] = {
+                { 200, "OK" }, { 202, "Accepted" }, { 204, "No Content" }, { 400, "Bad Request" },
+                { 403, "Forbidden" }, { 404, "Not Found" }, { 405, "Method Not Allowed" }, { 409, "Conflict" },
+                { 413, "Payload Too Large" }, { 500, "Internal Server Error" },
+        };
+        const char *reason = "Status";
+        for (size_t i = 0; i < ELEMENTSOF(reasons); i++)
+                if (reasons[i].code == status)
+                        reason = reasons[i].reason;
+        evhttp_send_reply(req, status, reason, out);
+        evbuffer_free(out);
+}
+
+/* Send the events of a stream as JSON lines. */
+static void stream_events(struct evhttp_request *req, json_t *events, int64_t *after) {
+        struct evbuffer *out = evbuffer_new();
+        size_t i;
+        json_t *e;
+        json_array_foreach(events, i, e) {
+                char *text = json_dumps(e, JSON_COMPACT);
+                if (text) {
+                        evbuffer_add_printf(out, "%s\n", text);
+                        free(text);
+                }
+                *after = json_integer_value(json_object_get(e, "id"));
+        }
+        if (evbuffer_get_length(out))
+                evhttp_send_reply_chunk(req, out);
+        evbuffer_free(out);
+}
+
+static void parked_closed(struct evhttp_connection *conn _unused_, void *arg) {
+        struct parked *p = arg;
+        p->gone = true;
+}
+
+static void park(struct server *s, struct evhttp_request *req, const struct fleet_principal *who,
+                 const struct fleet_request *r, const struct fleet_response *resp) {
+        struct parked *p = calloc(1, sizeof(*p));
+        if (!p) {
+                send_json(req, 500, NULL);
+                return;
+        }
+        p->req = req;
+        p->conn = evhttp_request_get_connection(req);
+        p->who = *who;
+        p->kind = resp->kind;
+        snprintf(p->path, sizeof(p->path), "%s", r->path);
+        snprintf(p->query, sizeof(p->query), "%s", r->query ? r->query : "");
+        p->deadline = time(NULL) + resp->wait_seconds;
+        snprintf(p->vm, sizeof(p->vm), "%s", resp->vm);
+        p->after = resp->after;
+        evhttp_connection_set_closecb(p->conn, parked_closed, p);
+        p->next = s->parked;
+        s->parked = p;
+}
+
+static void handle(struct evhttp_request *req, void *arg) {
+        struct server *s = arg;
+        struct fleet_principal who;
+        principal(s, req, &who);
+        const struct evhttp_uri *uri = evhttp_request_get_evhttp_uri(req);
+        const char *path = uri ? evhttp_uri_get_path(uri) : NULL;
+        const char *method;
+        switch (evhttp_request_get_command(req)) {
+        case EVHTTP_REQ_GET: method = "GET"; break;
+        case EVHTTP_REQ_POST: method = "POST"; break;
+        case EVHTTP_REQ_PUT: method = "PUT"; break;
+        case EVHTTP_REQ_DELETE: method = "DELETE"; break;
+        default: method = "OTHER"; break;
+        }
+        if (!path || !*path) {
+                json_t *e = json_pack("{s:s}", "error", "bad request URI");
+                send_json(req, 400, e);
+                json_decref(e);
+                return;
+        }
+        struct evbuffer *in = evhttp_request_get_input_buffer(req);
+        size_t len = evbuffer_get_length(in);
+        struct fleet_request r = {
+                .method = method,
+                .path = path,
+                .query = evhttp_uri_get_query(uri),
+                .body = len ? (const char *) evbuffer_pullup(in, -1) : NULL,
+                .body_len = len,
+                .who = &who,
+        };
+        struct fleet_response resp;
+        fleet_api_handle(s->store, &r, &resp);
+        log_debug("%s %s %s (%s): %d", who.cn, method, path, fleet_role_name(who.role), resp.status);
+        if (resp.kind == FLEET_WAIT_JOB)
+                park(s, req, &who, &r, &resp);
+        else if (resp.kind == FLEET_STREAM_EVENTS) {
+                evhttp_add_header(evhttp_request_get_output_headers(req), "Content-Type", "application/x-ndjson");
+                evhttp_send_reply_start(req, 200, "OK");
+                int64_t after = resp.after;
+                stream_events(req, resp.body, &after);
+                park(s, req, &who, &r, &resp);
+        } else
+                send_json(req, resp.status, resp.body);
+        fleet_response_clear(&resp);
+}
+
+/* Every quarter second: long polls that now have a job (or ran out of time),
+ * streams that have new events. Polling the store (not a signal inside this
+ * process) is what lets several managers share one database. */
+static void tick(evutil_socket_t fd _unused_, short what _unused_, void *arg) {
+        struct server *s = arg;
+        time_t now = time(NULL);
+        for (struct parked **pp = &s->parked; *pp;) {
+                struct parked *p = *pp;
+                bool finished = p->gone;
+                if (!finished && p->kind == FLEET_WAIT_JOB) {
+                        struct fleet_request r = { .method = "GET", .path = p->path, .query = p->query,
+                                                   .who = &p->who };
+                        struct fleet_response resp;
+                        fleet_api_handle(s->store, &r, &resp);
+                        if (resp.kind != FLEET_WAIT_JOB || now >= p->deadline) {
+                                evhttp_connection_set_closecb(p->conn, NULL, NULL);
+                                send_json(p->req, resp.status, resp.body);
+                                finished = true;
+                        }
+                        fleet_response_clear(&resp);
+                } else if (!finished) {
+                        json_t *events = NULL;
+                        if (fleet_store_events(s->store, p->vm[0] ? p->vm : NULL, p->after, 1000, &events, NULL) == 0)
+                                stream_events(p->req, events, &p->after);
+                        json_decref(events);
+                }
+                if (finished) {
+                        *pp = p->next;
+                        free(p);
+                } else
+                        pp = &p->next;
+        }
+}
+
+static void on_signal(evutil_socket_t sig _unused_, short what _unused_, void *arg) {
+        event_base_loopexit(arg, NULL);
+}
+
+int manager_serve(const struct manager_config *c, struct error *err) {
+        struct server s = { .config = c };
+        int r = tls_server_context(c->cert, c->key, c->ca, NULL, &s.ctx);
+        if (r < 0)
+                return error_set(err, r, "cannot set up TLS from %s, %s, %s: check the files named in %s",
+                                       c->cert, c->key, c->ca, c->path);
+        SSL_CTX_set_session_id_context(s.ctx, (const unsigned char *) "vmcrypt-manager", 15);
+        r = fleet_store_open(c->database, &s.store, err);
+        if (r < 0) {
+                SSL_CTX_free(s.ctx);
+                return r;
+        }
+        fleet_store_set_new_disk_policy(s.store, c->encrypt_new_disks ? FLEET_NEW_DISK_ENCRYPT : FLEET_NEW_DISK_EVENT);
+        char host[256];
+        const char *colon = strrchr(c->listen, ':');
+        int port = colon ? atoi(colon + 1) : 0;
+        snprintf(host, sizeof(host), "%.*s", colon ? (int) (colon - c->listen) : 0, c->listen);
+        if (host[0] == '[') {
+                memmove(host, host + 1, strlen(host));
+                host[strcspn(host, "]")] = 0;
+        }
+        s.base = event_base_new();
+        struct evhttp *http = s.base ? evhttp_new(s.base) : NULL;
+        if (!http) {
+                r = error_set(err, -ENOMEM, "cannot set up the event loop");
+                goto out;
+        }
+        evhttp_set_bevcb(http, bev_new, &s);
+        evhttp_set_gencb(http, handle, &s);
+        evhttp_set_max_body_size(http, FLEET_API_MAX_BODY);
+        evhttp_set_max_headers_size(http, 16384);
+        evhttp_set_timeout(http, 330);
+        evhttp_set_allowed_methods(http, EVHTTP_REQ_GET | EVHTTP_REQ_POST | EVHTTP_REQ_PUT | EVHTTP_REQ_DELETE);
+        struct evhttp_bound_socket *bound =
+                port > 0 && port <= 65535 ? evhttp_bind_socket_with_handle(http, host, (ev_uint16_t) port) : NULL;
+        if (!bound) {
+                r = error_set(err, -EADDRINUSE, "cannot listen on %s (listen in %s): in use, or not an "
+                                    "address of this host", c->listen, c->path);
+                goto out;
+        }
+        /* Answers leave as several TLS records (headers, body): without NODELAY the
+         * second waits for the client's delayed ACK, 40 ms a request. Accepted
+         * sockets inherit it from the listener. */
+        int one = 1;
+        (void) setsockopt(evhttp_bound_socket_get_fd(bound), IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+        struct event *timer = event_new(s.base, -1, EV_PERSIST, tick, &s);
+        struct timeval quarter = { 0, 250000 };
+        event_add(timer, &quarter);
+        struct event *sigterm = evsignal_new(s.base, SIGTERM, on_signal, s.base);
+        struct event *sigint = evsignal_new(s.base, SIGINT, on_signal, s.base);
+        event_add(sigterm, NULL);
+        event_add(sigint, NULL);
+        log_info("listening on %s, database %s (schema %d)", c->listen, c->database, fleet_store_version(s.store));
+        event_base_dispatch(s.base);
+        log_info("stopping");
+        event_free(timer);
+        event_free(sigterm);
+        event_free(sigint);
+        while (s.parked) {
+                struct parked *p = s.parked;
+                s.parked = p->next;
+                if (!p->gone)
+                        evhttp_connection_set_closecb(p->conn, NULL, NULL);
+                free(p);
+        }
+        r = 0;
+out:
+        if (http)
+                evhttp_free(http);
+        if (s.base)
+                event_base_free(s.base);
+        fleet_store_free(s.store);
+        SSL_CTX_free(s.ctx);
+        return r;
+}

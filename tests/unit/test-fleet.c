@@ -1,0 +1,290 @@
+/* src/fleet without a network: the store's job state machine and its events
+ * (append-only, enforced by the database), migrations on reopen, the API's
+ * routes, roles and per-host checks, and query decoding. */
+#include <errno.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+#include <sqlite3.h>
+
+#include "fleet/api.h"
+#include "fleet/schema.h"
+#include "fleet/store.h"
+
+static char dir[] = "/tmp/test-fleet.XXXXXX";
+static char db[256];
+
+static struct fleet_store *open_store(void) {
+        struct fleet_store *s = NULL;
+        struct error err = { 0 };
+        assert_int_equal(fleet_store_open(db, &s, &err), 0);
+        return s;
+}
+
+/* A store with host h1 reporting vm1 and vm2. */
+static struct fleet_store *fixture(void) {
+        unlink(db);
+        struct fleet_store *s = open_store();
+        json_t *vms = json_loads("[{\"name\":\"vm1\",\"uuid\":\"u1\"},{\"name\":\"vm2\",\"uuid\":\"u2\"}]", 0, NULL);
+        assert_int_equal(fleet_store_host_register(s, "h1", "fp", "1", NULL), 0);
+        assert_int_equal(fleet_store_vms_replace(s, "h1", vms, NULL), 0);
+        json_decref(vms);
+        return s;
+}
+
+static const char *str(json_t *o, const char *k) {
+        return json_string_value(json_object_get(o, k));
+}
+
+static void test_job_states(void **state) {
+        (void) state;
+        struct fleet_store *s = fixture();
+        struct error err = { 0 };
+        json_t *job = NULL;
+        assert_int_equal(fleet_store_job_create(s, "vm1", FLEET_OP_ENCRYPT, "admin", &job, &err), 0);
+        assert_string_equal(str(job, "state"), "queued");
+        json_decref(job);
+        assert_int_equal(fleet_store_job_create(s, "vm1", FLEET_OP_DECRYPT, "admin", &job, &err), -EBUSY);
+        assert_int_equal(fleet_store_job_create(s, "nope", FLEET_OP_DECRYPT, "admin", &job, &err), -ENOENT);
+        /* Another host neither gets it nor reports for it. */
+        assert_int_equal(fleet_store_job_claim(s, "h2", &job, &err), -ENOENT);
+        assert_int_equal(fleet_store_job_claim(s, "h1", &job, &err), 0);
+        assert_string_equal(str(job, "state"), "running");
+        json_decref(job);
+        const char *action = NULL;
+        assert_int_equal(fleet_store_job_progress(s, 1, "h2", "vda", 1, 2, &action, &err), -EACCES);
+        assert_int_equal(fleet_store_job_progress(s, 1, "h1", "vda", 1, 2, &action, &err), 0);
+        assert_string_equal(action, "continue");
+        /* Running: no second claim; the agent's restart (register) queues it again. */
+        assert_int_equal(fleet_store_job_claim(s, "h1", &job, &err), -ENOENT);
+        assert_int_equal(fleet_store_host_register(s, "h1", "fp", "1", &err), 0);
+        assert_int_equal(fleet_store_job_claim(s, "h1", &job, &err), 0);
+        assert_int_equal(json_integer_value(json_object_get(job, "attempts")), 2);
+        json_decref(job);
+        assert_int_equal(fleet_store_job_control(s, 1, "pause", "op", &job, &err), 0);
+        assert_string_equal(str(job, "request"), "pause");
+        json_decref(job);
+        assert_int_equal(fleet_store_job_progress(s, 1, "h1", "vda", 1, 2, &action, &err), 0);
+        assert_string_equal(action, "pause");
+        assert_int_equal(fleet_store_job_finish(s, 1, "h1", "paused", "", &err), 0);
+        assert_int_equal(fleet_store_job_control(s, 1, "pause", "op", &job, &err), -EBUSY);
+        assert_int_equal(fleet_store_job_claim(s, "h1", &job, &err), -ENOENT);
+        assert_int_equal(fleet_store_job_control(s, 1, "resume", "op", &job, &err), 0);
+        assert_string_equal(str(job, "state"), "queued");
+        json_decref(job);
+        assert_int_equal(fleet_store_job_claim(s, "h1", &job, &err), 0);
+        json_decref(job);
+        assert_int_equal(fleet_store_job_finish(s, 1, "h1", "bogus", "", &err), -EINVAL);
+        assert_int_equal(fleet_store_job_finish(s, 1, "h1", "done", "ok", &err), 0);
+        assert_int_equal(fleet_store_job_get(s, 1, &job, &err), 0);
+        assert_string_equal(str(job, "state"), "done");
+        assert_true(json_real_value(json_object_get(job, "percent")) == 100.0);
+        json_decref(job);
+        assert_int_equal(fleet_store_job_control(s, 1, "cancel", "op", &job, &err), -EBUSY);
+        /* A key server down: the job waits (queued, not claimed before its time). */
+        assert_int_equal(fleet_store_job_create(s, "vm2", FLEET_OP_ENCRYPT, "admin", &job, &err), 0);
+        json_decref(job);
+        assert_int_equal(fleet_store_job_claim(s, "h1", &job, &err), 0);
+        json_decref(job);
+        assert_int_equal(fleet_store_job_finish(s, 2, "h1", "key-error", "no KMS", &err), 0);
+        assert_int_equal(fleet_store_job_get(s, 2, &job, &err), 0);
+        assert_string_equal(str(job, "state"), "queued");
+        assert_non_null(strstr(str(job, "message"), "no KMS; tried again in 2 s"));
+        json_decref(job);
+        assert_int_equal(fleet_store_job_claim(s, "h1", &job, &err), -ENOENT);
+        assert_int_equal(fleet_store_job_control(s, 2, "cancel", "op", &job, &err), 0);
+        json_decref(job);
+        /* A cancelled queued job ends at once; a new one may follow. */
+        assert_int_equal(fleet_store_job_create(s, "vm1", FLEET_OP_DECRYPT, "admin", &job, &err), 0);
+        json_decref(job);
+        assert_int_equal(fleet_store_job_control(s, 3, "cancel", "op", &job, &err), 0);
+        assert_string_equal(str(job, "state"), "cancelled");
+        json_decref(job);
+        json_t *events = NULL;
+        assert_int_equal(fleet_store_events(s, "vm1", 0, 1000, &events, &err), 0);
+        const char *want[] = { "job-queued", "job-started", "job-interrupted", "job-started", "job-pause-requested", "job-paused",
+                               "job-resumed", "job-started", "job-done", "job-queued", "job-cancelled" };
+        /* (vm2's job and its key-error are vm2's events.) */
+        assert_int_equal(json_array_size(events), sizeof(want) / sizeof(want[0]));
+        for (size_t i = 0; i < json_array_size(events); i++)
+                assert_string_equal(str(json_array_get(events, i), "kind"), want[i]);
+        json_decref(events);
+        fleet_store_free(s);
+}
+
+static void test_events_append_only(void **state) {
+        (void) state;
+        fleet_store_free(fixture());
+        sqlite3 *h = NULL;
+        assert_int_equal(sqlite3_open(db, &h), SQLITE_OK);
+        assert_int_not_equal(sqlite3_exec(h, "UPDATE events SET message = 'x'", NULL, NULL, NULL), SQLITE_OK);
+        assert_int_not_equal(sqlite3_exec(h, "DELETE FROM events", NULL, NULL, NULL), SQLITE_OK);
+        sqlite3_close(h);
+        /* Reopening keeps the schema version and the data. */
+        struct fleet_store *s = open_store();
+        assert_int_equal(fleet_store_version(s), fleet_schema_count);
+        json_t *vms = NULL;
+        assert_int_equal(fleet_store_vms(s, &vms, NULL), 0);
+        assert_int_equal(json_array_size(vms), 2);
+        json_decref(vms);
+        fleet_store_free(s);
+        /* A newer schema than this program knows is refused. */
+        assert_int_equal(sqlite3_open(db, &h), SQLITE_OK);
+        assert_int_equal(sqlite3_exec(h, "UPDATE schema_version SET version = 99", NULL, NULL, NULL), SQLITE_OK);
+        sqlite3_close(h);
+        struct fleet_store *s2 = NULL;
+        struct error err = { 0 };
+        assert_int_equal(fleet_store_open(db, &s2, &err), -EPROTO);
+        assert_non_null(strstr(err.text, "newer"));
+}
+
+/* A database made by a manager of schema 1 is migrated to the newest. */
+static void test_migration(void **state) {
+        (void) state;
+        unlink(db);
+        sqlite3 *h = NULL;
+        assert_int_equal(sqlite3_open(db, &h), SQLITE_OK);
+        assert_int_equal(sqlite3_exec(h, fleet_schema_sqlite[0], NULL, NULL, NULL), SQLITE_OK);
+        assert_int_equal(sqlite3_exec(h, "CREATE TABLE schema_version (version INTEGER NOT NULL);"
+                                         "INSERT INTO schema_version VALUES (1);"
+                                         "INSERT INTO hosts VALUES ('h1', 'fp', '1', 0, 0);"
+                                         "INSERT INTO vms VALUES ('h1', 'vm1', 'u1', '{\"name\":\"vm1\"}', 0);"
+                                         "INSERT INTO jobs (vm, host, op, state, actor, created, updated) "
+                                         "VALUES ('vm1', 'h1', 'encrypt', 'queued', 'admin', 0, 0);",
+                                     NULL, NULL, NULL),
+                         SQLITE_OK);
+        sqlite3_close(h);
+        struct fleet_store *s = open_store();
+        assert_int_equal(fleet_store_version(s), fleet_schema_count);
+        json_t *job = NULL;
+        assert_int_equal(fleet_store_job_claim(s, "h1", &job, NULL), 0);
+        assert_int_equal(json_integer_value(json_object_get(job, "not_before")), 0);
+        json_decref(job);
+        fleet_store_free(s);
+}
+
+static int call(struct fleet_store *s, enum fleet_role role, const char *cn, const char *method, const char *path,
+                const char *query, const char *body) {
+        struct fleet_principal who = { .role = role };
+        snprintf(who.cn, sizeof(who.cn), "%s", cn);
+        struct fleet_request req = { .method = method, .path = path, .query = query, .body = body,
+                                     .body_len = body ? strlen(body) : 0, .who = &who };
+        struct fleet_response resp;
+        fleet_api_handle(s, &req, &resp);
+        int status = resp.status;
+        if (status >= 400)
+                assert_non_null(json_string_value(json_object_get(resp.body, "error")));
+        fleet_response_clear(&resp);
+        return status;
+}
+
+static void test_api_roles(void **state) {
+        (void) state;
+        struct fleet_store *s = fixture();
+        assert_int_equal(call(s, FLEET_ROLE_AUDITOR, "a", "GET", "/vms", NULL, NULL), 200);
+        assert_int_equal(call(s, FLEET_ROLE_AUDITOR, "a", "POST", "/vms/vm1/encrypt", NULL, NULL), 403);
+        assert_int_equal(call(s, FLEET_ROLE_NONE, "x", "GET", "/hosts", NULL, NULL), 403);
+        assert_int_equal(call(s, FLEET_ROLE_AGENT, "h1", "GET", "/vms", NULL, NULL), 403);
+        assert_int_equal(call(s, FLEET_ROLE_OPERATOR, "o", "POST", "/vms/vm1/encrypt", NULL, "{}"), 202);
+        assert_int_equal(call(s, FLEET_ROLE_OPERATOR, "o", "POST", "/vms/vm1/encrypt", NULL, "{}"), 409);
+        assert_int_equal(call(s, FLEET_ROLE_ADMIN, "o", "POST", "/vms/vm2/encrypt", NULL, "[1]"), 400);
+        assert_int_equal(call(s, FLEET_ROLE_ADMIN, "o", "POST", "/vms/vm2/encrypt", NULL, "{\"a\":1,\"a\":2}"), 400);
+        assert_int_equal(call(s, FLEET_ROLE_ADMIN, "o", "GET", "/vms/vm1/encrypt", NULL, NULL), 405);
+        assert_int_equal(call(s, FLEET_ROLE_ADMIN, "o", "GET", "/vms//", NULL, NULL), 404);
+        assert_int_equal(call(s, FLEET_ROLE_AGENT, "h2", "GET", "/agent/jobs", "host=h1", NULL), 403);
+        assert_int_equal(call(s, FLEET_ROLE_AGENT, "h2", "GET", "/agent/jobs", NULL, NULL), 204);
+        assert_int_equal(call(s, FLEET_ROLE_AGENT, "h2", "POST", "/agent/jobs/1/done", NULL,
+                              "{\"result\":\"done\"}"), 403);
+        assert_int_equal(call(s, FLEET_ROLE_AGENT, "h1", "GET", "/agent/jobs", "wait=301", NULL), 400);
+        assert_int_equal(call(s, FLEET_ROLE_AGENT, "h1", "GET", "/agent/jobs", "wait=0", NULL), 200);
+        assert_int_equal(call(s, FLEET_ROLE_AGENT, "h1", "POST", "/agent/inventory", NULL,
+                              "{\"vms\":[{\"name\":\"a\"},{\"name\":\"a\"}]}"), 400);
+        /* An agent's inventory replaces only its own host's VMs. */
+        assert_int_equal(call(s, FLEET_ROLE_AGENT, "h2", "POST", "/agent/register", NULL, "{}"), 200);
+        assert_int_equal(call(s, FLEET_ROLE_AGENT, "h2", "POST", "/agent/inventory", NULL, "{\"vms\":[]}"), 200);
+        json_t *vms = NULL;
+        assert_int_equal(fleet_store_vms(s, &vms, NULL), 0);
+        assert_int_equal(json_array_size(vms), 2);
+        json_decref(vms);
+        json_t *events = NULL;
+        assert_int_equal(fleet_store_events(s, NULL, 0, 1000, &events, NULL), 0);
+        size_t denied = 0;
+        for (size_t i = 0; i < json_array_size(events); i++)
+                denied += strcmp(str(json_array_get(events, i), "kind"), "access-denied") == 0;
+        assert_int_equal(denied, 5);
+        json_decref(events);
+        fleet_store_free(s);
+}
+
+static void test_new_disk_policy(void **state) {
+        (void) state;
+        struct fleet_store *s = fixture();
+        fleet_store_set_new_disk_policy(s, FLEET_NEW_DISK_ENCRYPT);
+        const char *enc = "[{\"name\":\"vm1\",\"disks\":[{\"target\":\"vda\",\"state\":\"encrypted\"}]},"
+                          "{\"name\":\"vm2\",\"disks\":[{\"target\":\"vda\",\"state\":\"plain\"}]}]";
+        const char *attached = "[{\"name\":\"vm1\",\"disks\":[{\"target\":\"vda\",\"state\":\"encrypted\"},"
+                               "{\"target\":\"vdb\",\"state\":\"plain\"}]},"
+                               "{\"name\":\"vm2\",\"disks\":[{\"target\":\"vda\",\"state\":\"plain\"},"
+                               "{\"target\":\"vdb\",\"state\":\"plain\"}]}]";
+        json_t *a = json_loads(enc, 0, NULL), *b = json_loads(attached, 0, NULL), *jobs = NULL, *events = NULL;
+        assert_int_equal(fleet_store_vms_replace(s, "h1", a, NULL), 0);
+        assert_int_equal(fleet_store_vms_replace(s, "h1", b, NULL), 0);
+        /* The same report again is nothing new. */
+        assert_int_equal(fleet_store_vms_replace(s, "h1", b, NULL), 0);
+        assert_int_equal(fleet_store_jobs(s, &jobs, NULL), 0);
+        assert_int_equal(json_array_size(jobs), 1);
+        assert_string_equal(str(json_array_get(jobs, 0), "vm"), "vm1");
+        assert_string_equal(str(json_array_get(jobs, 0), "actor"), "policy");
+        assert_int_equal(fleet_store_events(s, "vm1", 0, 100, &events, NULL), 0);
+        assert_int_equal(json_array_size(events), 2);
+        assert_string_equal(str(json_array_get(events, 0), "kind"), "disk-not-encrypted");
+        assert_non_null(strstr(str(json_array_get(events, 0), "message"), "disk vdb is not encrypted"));
+        json_decref(a);
+        json_decref(b);
+        json_decref(jobs);
+        json_decref(events);
+        fleet_store_free(s);
+}
+
+static void test_query(void **state) {
+        (void) state;
+        char buf[16];
+        assert_int_equal(fleet_query_get("a=1&vm=web%2D1+x&b", "vm", buf, sizeof(buf)), 0);
+        assert_string_equal(buf, "web-1 x");
+        assert_int_equal(fleet_query_get("vm=%4", "vm", buf, sizeof(buf)), -EINVAL);
+        assert_int_equal(fleet_query_get("vm=%00", "vm", buf, sizeof(buf)), -EINVAL);
+        assert_int_equal(fleet_query_get("vm=0123456789abcdefg", "vm", buf, sizeof(buf)), -EINVAL);
+        assert_int_equal(fleet_query_get("xvm=1", "vm", buf, sizeof(buf)), -ENOENT);
+        assert_int_equal(fleet_query_get(NULL, "vm", buf, sizeof(buf)), -ENOENT);
+        assert_true(fleet_valid_name("web-1.example"));
+        assert_false(fleet_valid_name("a/b"));
+        assert_false(fleet_valid_name(""));
+        assert_false(fleet_valid_name("a b"));
+}
+
+int main(void) {
+        if (!mkdtemp(dir))
+                return 1;
+        snprintf(db, sizeof(db), "%s/m.db", dir);
+        const struct CMUnitTest tests[] = {
+                cmocka_unit_test(test_job_states),
+                cmocka_unit_test(test_events_append_only),
+                cmocka_unit_test(test_migration),
+                cmocka_unit_test(test_api_roles),
+                cmocka_unit_test(test_new_disk_policy),
+                cmocka_unit_test(test_query),
+        };
+        int r = cmocka_run_group_tests(tests, NULL, NULL);
+        char cmd[300];
+        snprintf(cmd, sizeof(cmd), "rm -rf %s", dir);
+        if (system(cmd) != 0)
+                r = r ? r : 1;
+        return r;
+}
