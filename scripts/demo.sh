@@ -4,8 +4,9 @@
 # the disk, cryptsetup proves it is real LUKS, and it is decrypted back to the exact
 # same bytes; then the same disk is bound to a local KMIP key server (vmcrypt-kms),
 # unlocked, rekeyed and decrypted with no key file; a LUKS1 VM disk travels with its
-# binding; and a fleet manager with two host agents encrypts a VM on its host. Exits
-# non-zero if any step fails. Idempotent: demo-work/ is rebuilt.
+# binding; a VM on a private libvirtd is encrypted, booted under QEMU from its
+# encrypted disks and decrypted; and a fleet manager with two host agents encrypts a
+# VM on its host. Exits non-zero if any step fails. Idempotent: demo-work/ is rebuilt.
 #
 # Usage: scripts/demo.sh      (from anywhere; installs Debian packages if missing)
 set -Eeuo pipefail
@@ -175,7 +176,62 @@ run "$VMCRYPT" disk convert --type luks1 "$W/moved/web1-os.img"
 run "$VMCRYPT" disk unlock --check --providers "$W/providers.json" "$W/moved/web1-os.img"
 
 # ---------------------------------------------------------------------------------
-# Part four: a fleet on one machine. vmcrypt-manager keeps the inventory, jobs and
+# Part four: a whole VM. A private libvirtd (in its own mount namespace, as the tests
+# run it) defines a VM with an OS disk and a data disk; vmcrypt encrypts the VM with
+# one KEK from the key server, starts it with QEMU (TCG) while libvirt holds the
+# secrets only for the start, and the guest reads the original bytes.
+
+step "a VM on a private libvirtd (QEMU under TCG): an OS disk and a data disk with known bytes"
+T=$W/vm
+mkdir -p "$T"
+# What tests/interop/vm-lib.sh expects of its caller.
+die() { fail "$*"; }
+track_pid() { :; }
+_lib_cleanup() { kill "$KMS_PID" 2>/dev/null || true; }
+. "$ROOT/tests/interop/vm-lib.sh"
+libvirtd_start
+VS=(virsh -c "$LV_URI")
+V=(--connect "$LV_URI")
+P=(--providers "$W/providers.json")
+guest_kit "$T/kit"
+head -c 24M /dev/urandom >"$T/web2-os.img"
+head -c 12M /dev/urandom >"$T/web2-data.img"
+OS_SHA=$(sha256sum <"$T/web2-os.img" | cut -d' ' -f1)
+DATA_SHA=$(sha256sum <"$T/web2-data.img" | cut -d' ' -f1)
+domain_xml web2 5eed0000-0000-4000-8000-00000000de70 "$T/kit" "$T/console.log" "$T/web2-os.img" \
+        "$T/web2-data.img" >"$T/web2.xml"
+"${VS[@]}" define "$T/web2.xml" >/dev/null
+run "$VMCRYPT" vm status "${V[@]}" web2
+
+step "encrypt the VM in place: one KEK per VM at the key server, a wrapped secret per disk, XML wired"
+run "$VMCRYPT" vm encrypt "${V[@]}" "${P[@]}" --provider lab-kms --progress none web2
+run "$VMCRYPT" vm status "${V[@]}" web2
+run "$VMCRYPT" vm show "${V[@]}" web2
+! "${VS[@]}" start web2 >/dev/null 2>&1 || fail "virsh start started the encrypted VM without its secrets"
+say "virsh start alone cannot start it: no disk secret rests anywhere on this host"
+
+step "start it with vmcrypt: secrets released by the key server, in libvirt only while QEMU opens the disks"
+run "$VMCRYPT" vm start "${V[@]}" "${P[@]}" web2
+say "libvirt secrets left after the start: $("${VS[@]}" secret-list | grep -cE '^ *[0-9a-f]{8}-' || true)"
+for _ in $(seq 480); do
+        grep -q GUEST-DONE "$T/console.log" 2>/dev/null && break
+        sleep 0.25
+done
+grep -q "SHA vda $OS_SHA" "$T/console.log" && grep -q "SHA vdb $DATA_SHA" "$T/console.log" ||
+        fail "the guest did not read the original bytes: $(tail -c 1500 "$T/console.log" 2>/dev/null)"
+say "the guest (busybox, QEMU's luks driver underneath) read both disks: sha256 as before encryption"
+for _ in $(seq 100); do [ "$("${VS[@]}" domstate web2 | sed -n 1p)" = "shut off" ] && break; sleep 0.1; done
+
+step "decrypt the VM: the data disk, then the OS disk; the VM's KEK is retired with its last disk"
+run "$VMCRYPT" vm decrypt "${V[@]}" "${P[@]}" --progress none web2
+[ "$(sha256sum <"$T/web2-os.img" | cut -d' ' -f1)" = "$OS_SHA" ] &&
+        [ "$(sha256sum <"$T/web2-data.img" | cut -d' ' -f1)" = "$DATA_SHA" ] || fail "the disks differ after vm decrypt"
+say "both disks are byte for byte what they were"
+libvirtd_stop
+trap 'kill "$KMS_PID" 2>/dev/null || true' EXIT
+
+# ---------------------------------------------------------------------------------
+# Part five: a fleet on one machine. vmcrypt-manager keeps the inventory, jobs and
 # events; an agent per host (here two, over libvirt's test driver with real image
 # files) connects out to it and runs jobs with its own host's key server identity.
 
@@ -240,4 +296,5 @@ echo
 echo "DEMO OK: encrypted in place, verified by cryptsetup, decrypted to the same sha256;"
 echo "         then bound to a local KMIP key server, unlocked, rekeyed and decrypted with no key file;"
 echo "         a LUKS1 VM disk moved to another path still unlocked, and QEMU read the original bytes;"
+echo "         a libvirt VM was encrypted, booted from its encrypted disks with keys from the KMS, and decrypted;"
 echo "         a manager with two host agents encrypted a VM on its host, with jobs and events to show."
