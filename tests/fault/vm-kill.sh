@@ -53,13 +53,13 @@ kill_rounds() {
                 # recorded: it lands between the KEK and the last disk's re-wrap.
                 if [ "$i" = 1 ] && [ "$verb" = rekey ] && [ -z "$arg" ]; then
                         for _ in $(seq 200); do
-                                vmc vm show --connect "$LV_URI" --json vm1 2>/dev/null | grep -q '"rekey":{' && break
+                                grep -q '"rekey":{' <<<"$(vmc vm show --connect "$LV_URI" --json vm1 2>/dev/null)" && break
                                 sleep 0.02
                         done
                         delay=0
                 elif [ "$i" = 1 ]; then
                         for _ in $(seq 100); do
-                                vmc vm status --connect "$LV_URI" --json vm1 2>/dev/null | grep -q InProgress && break
+                                grep -q InProgress <<<"$(vmc vm status --connect "$LV_URI" --json vm1 2>/dev/null)" && break
                                 sleep 0.1
                         done
                         delay=0.$((RANDOM % 5))

@@ -65,7 +65,7 @@ note "state is shared: register at one, report at the other"
 assert_eq "$(at_status "$P1" h1 POST /agent/register '{"version":"t"}')" 200 "register at manager 1"
 assert_eq "$(at_status "$P2" h1 POST /agent/inventory '{"vms":[{"name":"vm1","uuid":"u1","disks":[]}]}')" 200 \
         "inventory at manager 2"
-at "$P1" admin GET /vms | head -1 >"$T/vms.json"
+at "$P1" admin GET /vms | sed -n 1p >"$T/vms.json"
 assert_eq "$(json_get "$T/vms.json" "[(v['name'], v['host']) for v in d]")" '[["vm1", "h1"]]' "VMs at manager 1"
 assert_eq "$(at_status "$P2" h2 POST /agent/inventory '{"host":"h1","vms":[]}')" 403 "h2 reporting for h1"
 
@@ -88,13 +88,13 @@ assert_eq "$(cat "$T"/claim-* | sort | uniq -c | awk '{print $2 ":" $1}' | paste
 assert_eq "$(psq -c "SELECT count(*) FROM events WHERE kind = 'job-started'")" 1 "job-started events"
 
 note "progress at one, pause at the other"
-assert_eq "$(at "$P1" h1 POST /agent/jobs/1/progress '{"disk":"vda","done":5,"total":10}' | head -1)" \
+assert_eq "$(at "$P1" h1 POST /agent/jobs/1/progress '{"disk":"vda","done":5,"total":10}' | sed -n 1p)" \
         '{"action":"continue"}' "progress at manager 1"
 assert_eq "$(at_status "$P2" admin POST /jobs/1/pause)" 200 "pause at manager 2"
-assert_eq "$(at "$P1" h1 POST /agent/jobs/1/progress '{"disk":"vda","done":6,"total":10}' | head -1)" \
+assert_eq "$(at "$P1" h1 POST /agent/jobs/1/progress '{"disk":"vda","done":6,"total":10}' | sed -n 1p)" \
         '{"action":"pause"}' "the agent hears of the pause at manager 1"
 assert_eq "$(at_status "$P1" h1 POST /agent/jobs/1/done '{"result":"paused","message":""}')" 200 "paused"
-at "$P2" admin GET /jobs/1 | head -1 >"$T/job.json"
+at "$P2" admin GET /jobs/1 | sed -n 1p >"$T/job.json"
 assert_eq "$(json_get "$T/job.json" "(d['state'], d['done'], d['percent'])")" '["paused", 6, 60.0]' "job 1 at manager 2"
 
 note "restart manager 1: nothing lost; the job resumes and ends"
@@ -103,10 +103,10 @@ wait "$PID1" 2>/dev/null || true
 MANAGER_PORT=$P1
 manager_start
 assert_eq "$(at_status "$P1" admin POST /jobs/1/resume)" 200 "resume at manager 1"
-at "$P2" h1 GET '/agent/jobs?wait=5' | head -1 >"$T/claim.json"
+at "$P2" h1 GET '/agent/jobs?wait=5' | sed -n 1p >"$T/claim.json"
 assert_eq "$(json_get "$T/claim.json" "(d['id'], d['attempts'])")" '[1, 2]' "the resumed job, claimed at manager 2"
 assert_eq "$(at_status "$P1" h1 POST /agent/jobs/1/done '{"result":"done","message":"ok"}')" 200 "done"
-at "$P2" admin GET /jobs/1 | head -1 >"$T/job.json"
+at "$P2" admin GET /jobs/1 | sed -n 1p >"$T/job.json"
 assert_eq "$(json_get "$T/job.json" "(d['state'], d['percent'])")" '["done", 100.0]' "job 1 at the end"
 
 note "PostgreSQL restarts: the managers connect again"

@@ -33,7 +33,7 @@ note "ok: the fake server is a valid peer"
 serve ok
 expect_rc 0 ok vmc kms create --server "127.0.0.1:$PORT" "${TLS[@]}" --activate
 assert_eq "$(cat "$T/ok.out")" "fake-1" "create via the fake server"
-grep -c '^conn' "$T/server-ok.log" | grep -qx 1 || die "create+activate used more than one connection"
+grep -qx 1 <<<"$(grep -c '^conn' "$T/server-ok.log")" || die "create+activate used more than one connection"
 grep -q '^username' "$T/server-ok.log" && die "a credential was sent without --username"
 printf 's3cret pass\nsecond line\n' >"$T/pw"
 expect_rc 0 cred vmc kms activate --server "127.0.0.1:$PORT" "${TLS[@]}" --username alice --password-file "$T/pw" fake-1

@@ -26,7 +26,7 @@ refused() {
         expect_rc 8 "$name" env "$@" "$VMCRYPT" disk unlock --providers "$p" "$img" -- \
                 cryptsetup open --test-passphrase --key-file - "$img"
         grep -qE "$re" "$T/$name.err" || die "$name: the client was not told '$re': $(cat "$T/$name.err")"
-        grep '"operation":"Decrypt"' "$AUDIT" | grep '"reason":' | grep -qE "$re" ||
+        grep -qE "$re" <<<"$(grep '"operation":"Decrypt"' "$AUDIT" | grep '"reason":')" ||
                 die "$name: no audit line says '$re'"
 }
 unlocks() { # providers img
@@ -47,13 +47,13 @@ HA=$(sed -n 's/^host \([^ ]*\) enrolled.*/\1/p' "$T/enroll-a.out")
 assert_file_contains "$T/enroll-a.out" "pending" "state after enrolment"
 ekfp=$(sed -n 's/^EK sha256:\(.\{16\}\).*/\1/p' "$T/enroll-a.out")
 kadm host list >"$T/hosts" || die "host list failed"
-grep "$HA" "$T/hosts" | grep -q "host-a.*pending.*$ekfp" || die "host list does not show A pending: $(cat "$T/hosts")"
+grep -q "host-a.*pending.*$ekfp" <<<"$(grep "$HA" "$T/hosts")" || die "host list does not show A pending: $(cat "$T/hosts")"
 
 note "policy captured from host A, A approved in group lab"
 kadm policy capture --host "$HA" --pcrs 0,7,16 --group lab >"$T/policy" || die "policy capture failed"
 grep -q "PCR 16" "$T/policy" || die "captured policy lacks PCR 16: $(cat "$T/policy")"
 kadm host approve "$HA" --group lab >/dev/null || die "approve failed"
-kadm host list | grep "$HA" | grep -q "lab .*approved" || die "host A is not approved in lab"
+grep -q "lab .*approved" <<<"$(kadm host list | grep "$HA")" || die "host A is not approved in lab"
 
 note "good path: a disk bound to the trusted provider unlocks on host A"
 make_random_image "$T/a.img" 8M
@@ -69,8 +69,8 @@ unlocks "$T/pa.json" "$T/a.img"
 printf 'not-the-secret' | cryptsetup open --test-passphrase --key-file - "$T/a.img" 2>/dev/null &&
         die "cryptsetup accepted a wrong secret: the unlock check proves nothing"
 # Attestation Required is Result Reason 0x14.
-grep '"operation":"Decrypt"' "$AUDIT" | grep -q '"reason":20,' || die "no audit line for the Attestation Required round"
-grep '"operation":"x-vmcrypt Enroll Host"' "$AUDIT" | grep -q "$HA" || die "no audit line for the enrolment"
+grep -q '"reason":20,' <<<"$(grep '"operation":"Decrypt"' "$AUDIT")" || die "no audit line for the Attestation Required round"
+grep -q "$HA" <<<"$(grep '"operation":"x-vmcrypt Enroll Host"' "$AUDIT")" || die "no audit line for the enrolment"
 
 note "refused: evidence over another nonce, a replayed credential, an expired nonce"
 refused wrong-nonce "$T/pa.json" "$T/a.img" "not over this request's nonce" VMCRYPT_TEST_ATTEST=wrong-nonce
@@ -150,12 +150,12 @@ printf 'create_certs_tool = %s\ncreate_certs_tool_config = %s\ncreate_certs_tool
 swtpm_setup --tpm2 --tpmstate "$T/tpm-c" --create-ek-cert --config "$T/swtpm_setup.conf" --overwrite >"$T/setup-c" 2>&1 ||
         die "swtpm_setup could not make TPM c: $(tail -3 "$T/setup-c")"
 tpm_start c
-kadm host list | grep "$HA" | grep -q " none " || die "host A's TPM has no EK certificate, but host list says otherwise"
+grep -q " none " <<<"$(kadm host list | grep "$HA")" || die "host A's TPM has no EK certificate, but host list says otherwise"
 providers "$T/pb-tpmc.json" host-b c
 expect_rc 0 enroll-c vmc host enroll --providers "$T/pb-tpmc.json"
 assert_file_contains "$T/enroll-c.out" "certificate from the TPM was sent" "enrol with an EK certificate"
 HC=$(sed -n 's/^host \([^ ]*\) enrolled.*/\1/p' "$T/enroll-c.out")
-kadm host list | grep "$HC" | grep -q " present " || die "TPM c's EK certificate is not recorded as present"
+grep -q " present " <<<"$(kadm host list | grep "$HC")" || die "TPM c's EK certificate is not recorded as present"
 kill -TERM "$KMS_PID" && wait "$KMS_PID" || die "vmcrypt-kms did not stop cleanly"
 cat "$T/ekca/swtpm-localca-rootca-cert.pem" "$T/ekca/issuercert.pem" >"$K/ek-ca.pem"
 echo "attestation-ek-ca = ek-ca.pem" >>"$K/kms.conf"
@@ -168,6 +168,6 @@ expect_rc 8 enroll-nocert vmc host enroll --providers "$T/pb.json"
 grep -q "this TPM has none" "$T/enroll-nocert.err" || die "enrolment without EK certificate: $(cat "$T/enroll-nocert.err")"
 expect_rc 0 enroll-c2 vmc host enroll --providers "$T/pb-tpmc.json"
 HC=$(sed -n 's/^host \([^ ]*\) enrolled.*/\1/p' "$T/enroll-c2.out")
-kadm host list | grep "$HC" | grep -q " verified " || die "TPM c's EK certificate is not verified against the EK CA"
+grep -q " verified " <<<"$(kadm host list | grep "$HC")" || die "TPM c's EK certificate is not verified against the EK CA"
 
 note "ok"

@@ -7,7 +7,7 @@ set -euo pipefail
 
 # Every subcommand has a manual, and a usage error exits 2.
 for cmd in serve init issue-client rotate-master-key; do
-  "$VMCRYPT_KMS" "$cmd" --help | grep -q "^Usage: vmcrypt-kms $cmd" || { echo "FAIL: $cmd --help"; exit 1; }
+  grep -q "^Usage: vmcrypt-kms $cmd" <<<"$("$VMCRYPT_KMS" "$cmd" --help)" || { echo "FAIL: $cmd --help"; exit 1; }
 done
 rc=0; "$VMCRYPT_KMS" frobnicate 2>/dev/null || rc=$?
 [ "$rc" = 2 ] || { echo "FAIL: unknown command exits $rc, not 2"; exit 1; }

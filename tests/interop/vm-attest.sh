@@ -38,7 +38,7 @@ expect_rc 0 enc vmc vm encrypt "${V[@]}" --providers "$P" --provider tkp --progr
 vmc vm show "${V[@]}" --json vm1 >"$T/show.json" || die "vm show failed"
 KEK=$(json_get "$T/show.json" "d['disks'][0]['kek']")
 assert_eq "$(json_get "$T/show.json" "d['disks'][1]['kek']")" "$KEK" "one KEK per VM"
-grep "\"object\":\"$KEK\"" "$AUDIT" | grep '"operation":"Decrypt"' | grep -q '"reason":20,' ||
+grep -q '"reason":20,' <<<"$(grep "\"object\":\"$KEK\"" "$AUDIT" | grep '"operation":"Decrypt"')" ||
         die "binding the disks did not go through Attestation Required"
 
 note "vm start: both keys released after a quote; the guest reads the original bytes"

@@ -131,8 +131,8 @@ note "auto-encrypt: vm set, vm show, and the next attach is encrypted without --
 expect_rc 0 set-on vmc vm set --connect "$LV_URI" vm1 --auto-encrypt on
 show
 assert_eq "$(json_get "$T/show.json" "d['auto_encrypt']")" true "auto_encrypt in vm show --json"
-vmc vm show --connect "$LV_URI" vm1 | grep -q "^auto-encrypt: on" || die "vm show does not say auto-encrypt on"
-virsh_ dumpxml --inactive vm1 | grep -q "auto-encrypt=.on." || die "the flag is not in the domain's metadata"
+grep -q "^auto-encrypt: on" <<<"$(vmc vm show --connect "$LV_URI" vm1)" || die "vm show does not say auto-encrypt on"
+grep -q "auto-encrypt=.on." <<<"$(virsh_ dumpxml --inactive vm1)" || die "the flag is not in the domain's metadata"
 VMCRYPT_TEST_CRASH_POINT=after-marker expect_rc 137 att-crash vmc vm attach-disk "${V[@]}" --progress none \
         vm1 "$T/d5.img"
 show
@@ -200,4 +200,4 @@ assert_eq "$(grep -o 'vd[a-f] decrypted' "$T/dec.out" | tr '\n' ' ')" \
 for f in os d1 d2 d3 d4 d5; do
         assert_eq "$(sha256_range "$T/$f.img")" "${SHA[$f]}" "$f.img after rekeys and vm decrypt"
 done
-! virsh_ dumpxml --inactive vm1 | grep -q "<encryption" || die "<encryption> left after vm decrypt"
+! grep -q "<encryption" <<<"$(virsh_ dumpxml --inactive vm1)" || die "<encryption> left after vm decrypt"
