@@ -128,7 +128,7 @@ static int get_jobs(struct fleet_store *s, const struct fleet_request *req _unus
 
 static int get_job(struct fleet_store *s, const struct fleet_request *req _unused_, char a[][256],
                    struct fleet_response *resp, struct error *err) {
-        int64_t id;
+        int64_t id = 0;
         json_t *o = NULL;
         int r = parse_id(a[0], &id, err);
         if (r == 0)
@@ -204,7 +204,7 @@ static int post_decrypt(struct fleet_store *s, const struct fleet_request *req, 
 
 static int post_job_verb(struct fleet_store *s, const struct fleet_request *req, char a[][256], const char *verb,
                          struct fleet_response *resp, struct error *err) {
-        int64_t id;
+        int64_t id = 0;
         json_t *o = NULL;
         int r = parse_id(a[0], &id, err);
         if (r == 0)
@@ -339,7 +339,7 @@ static int get_agent_jobs(struct fleet_store *s, const struct fleet_request *req
 
 static int post_progress(struct fleet_store *s, const struct fleet_request *req, char a[][256],
                          struct fleet_response *resp, struct error *err) {
-        int64_t id;
+        int64_t id = 0;
         int r = parse_id(a[0], &id, err);
         if (r < 0)
                 return r;
@@ -367,7 +367,7 @@ static int post_progress(struct fleet_store *s, const struct fleet_request *req,
 
 static int post_done(struct fleet_store *s, const struct fleet_request *req, char a[][256],
                      struct fleet_response *resp, struct error *err) {
-        int64_t id;
+        int64_t id = 0;
         int r = parse_id(a[0], &id, err);
         if (r < 0)
                 return r;
