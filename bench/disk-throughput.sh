@@ -63,6 +63,7 @@ rate() { awk -v m="$MIB" -v s="$1" 'BEGIN { print m / s }'; }
 ratio() { awk -v a="${SECS[$1]}" -v b="${SECS[$2]}" 'BEGIN { print b / a }'; }
 
 echo "vmcrypt $("$VMCRYPT" --version | cut -d' ' -f2), cryptsetup $(cryptsetup --version | cut -d' ' -f2), $(nproc) CPUs, $SIZE image in $W"
+echo "load average at the start: $(cut -d' ' -f1-3 /proc/loadavg)"
 make_random_image "$W/orig" "$SIZE"
 ORIG_SHA=$(sha256_range "$W/orig")
 make_text_key "$W/k-cs"
@@ -108,6 +109,7 @@ timed cryptsetup-decrypt-detached cryptsetup reencrypt --decrypt --force-offline
 done
 
 echo
+echo "load average at the end: $(cut -d' ' -f1-3 /proc/loadavg)"
 echo "best of ${ROUNDS:-1} round(s), MiB/s:"
 for name in copy disk-ceiling vmcrypt-{en,de}crypt-{shift,detached} cryptsetup-{en,de}crypt-{shift,detached}; do
         printf '  %-34s %7.0f\n' "$name" "$(rate "${SECS[$name]}")"
