@@ -202,6 +202,26 @@ static int post_decrypt(struct fleet_store *s, const struct fleet_request *req, 
         return post_vm_job(s, req, a, FLEET_OP_DECRYPT, resp, err);
 }
 
+/* Rekey takes one option, {"deep": bool}: a deep rekey is its own job kind, so
+ * that the job list and the agent see which one it is. */
+static int post_rekey(struct fleet_store *s, const struct fleet_request *req, char a[][256],
+                      struct fleet_response *resp, struct error *err) {
+        json_t *body = NULL;
+        int r = body_object(req, &body, err);
+        if (r < 0)
+                return r;
+        json_t *deep = json_object_get(body, "deep");
+        if ((deep && !json_is_boolean(deep)) || json_object_size(body) > (deep ? 1 : 0)) {
+                json_decref(body);
+                return error_set(err, -EINVAL, "rekey takes {\"deep\": true|false} (or no body) and nothing else");
+        }
+        enum fleet_job_op op = json_is_true(deep) ? FLEET_OP_DEEP_REKEY : FLEET_OP_REKEY;
+        json_decref(body);
+        json_t *o = NULL;
+        r = fleet_store_job_create(s, a[0], op, req->who->cn, &o, err);
+        return r < 0 ? r : reply(resp, 202, o);
+}
+
 static int post_job_verb(struct fleet_store *s, const struct fleet_request *req, char a[][256], const char *verb,
                          struct fleet_response *resp, struct error *err) {
         int64_t id;
@@ -397,6 +417,7 @@ const struct fleet_route fleet_routes[] = {
         { "GET", "/vms/{name}", READERS, get_vm },
         { "POST", "/vms/{name}/encrypt", OPERATORS, post_encrypt },
         { "POST", "/vms/{name}/decrypt", OPERATORS, post_decrypt },
+        { "POST", "/vms/{name}/rekey", OPERATORS, post_rekey },
         { "GET", "/jobs", READERS, get_jobs },
         { "GET", "/jobs/{id}", READERS, get_job },
         { "POST", "/jobs/{id}/cancel", OPERATORS, post_cancel },

@@ -223,6 +223,65 @@ static void test_api_roles(void **state) {
         fleet_store_free(s);
 }
 
+/* Rekey is a job kind: shallow or deep from the body, operators only, one job per
+ * VM, handed to the VM's host with its kind, paused and resumed like the others. */
+static void test_rekey_jobs(void **state) {
+        (void) state;
+        struct fleet_store *s = fixture();
+        struct error err = { 0 };
+        assert_int_equal(call(s, FLEET_ROLE_AUDITOR, "a", "POST", "/vms/vm1/rekey", NULL, "{}"), 403);
+        assert_int_equal(call(s, FLEET_ROLE_OPERATOR, "o", "POST", "/vms/vm1/rekey", NULL, "{\"deep\":1}"), 400);
+        assert_int_equal(call(s, FLEET_ROLE_OPERATOR, "o", "POST", "/vms/vm1/rekey", NULL, "{\"deeper\":true}"),
+                         400);
+        assert_int_equal(call(s, FLEET_ROLE_OPERATOR, "o", "POST", "/vms/vm1/rekey", NULL,
+                              "{\"deep\":true,\"x\":1}"), 400);
+        assert_int_equal(call(s, FLEET_ROLE_OPERATOR, "o", "POST", "/vms/nope/rekey", NULL, "{}"), 404);
+        json_t *jobs = NULL;
+        assert_int_equal(fleet_store_jobs(s, &jobs, &err), 0);
+        assert_int_equal(json_array_size(jobs), 0);  /* refusals changed nothing */
+        json_decref(jobs);
+        assert_int_equal(call(s, FLEET_ROLE_OPERATOR, "o", "POST", "/vms/vm1/rekey", NULL, NULL), 202);
+        assert_int_equal(call(s, FLEET_ROLE_OPERATOR, "o", "POST", "/vms/vm1/rekey", NULL, "{}"), 409);
+        assert_int_equal(call(s, FLEET_ROLE_ADMIN, "o", "POST", "/vms/vm2/rekey", NULL, "{\"deep\":true}"), 202);
+        json_t *job = NULL;
+        assert_int_equal(fleet_store_job_get(s, 1, &job, &err), 0);
+        assert_string_equal(str(job, "op"), "rekey");
+        json_decref(job);
+        assert_int_equal(fleet_store_job_get(s, 2, &job, &err), 0);
+        assert_string_equal(str(job, "op"), "deep-rekey");
+        json_decref(job);
+        enum fleet_job_op op;
+        assert_int_equal(fleet_job_op_from_string("deep-rekey", &op), 0);
+        assert_int_equal(op, FLEET_OP_DEEP_REKEY);
+        assert_string_equal(fleet_job_op_name(FLEET_OP_REKEY), "rekey");
+        /* The agent claims the oldest with its kind; a deep rekey's data pass
+         * reports progress and takes a pause like an encrypt. */
+        assert_int_equal(fleet_store_job_claim(s, "h1", &job, &err), 0);
+        assert_string_equal(str(job, "op"), "rekey");
+        json_decref(job);
+        assert_int_equal(fleet_store_job_finish(s, 1, "h1", "done", "rekey vm1: 2 disk(s) under KEK k2", &err), 0);
+        assert_int_equal(fleet_store_job_claim(s, "h1", &job, &err), 0);
+        assert_string_equal(str(job, "op"), "deep-rekey");
+        json_decref(job);
+        assert_int_equal(fleet_store_job_control(s, 2, "pause", "o", &job, &err), 0);
+        json_decref(job);
+        const char *action = NULL;
+        assert_int_equal(fleet_store_job_progress(s, 2, "h1", "vda", 5, 10, &action, &err), 0);
+        assert_string_equal(action, "pause");
+        assert_int_equal(fleet_store_job_finish(s, 2, "h1", "paused", "", &err), 0);
+        assert_int_equal(fleet_store_job_control(s, 2, "resume", "o", &job, &err), 0);
+        assert_string_equal(str(job, "state"), "queued");
+        json_decref(job);
+        json_t *events = NULL;
+        assert_int_equal(fleet_store_events(s, "vm1", 0, 1000, &events, &err), 0);
+        json_t *last = json_array_get(events, json_array_size(events) - 1);
+        assert_string_equal(str(last, "kind"), "job-done");
+        assert_non_null(strstr(str(last, "message"), "(rekey of vm1)"));
+        assert_non_null(strstr(str(last, "message"), "under KEK k2"));
+        json_decref(events);
+        fleet_store_free(s);
+}
+
 static void test_new_disk_policy(void **state) {
         (void) state;
         struct fleet_store *s = fixture();
@@ -278,6 +337,7 @@ int main(void) {
                 cmocka_unit_test(test_events_append_only),
                 cmocka_unit_test(test_migration),
                 cmocka_unit_test(test_api_roles),
+                cmocka_unit_test(test_rekey_jobs),
                 cmocka_unit_test(test_new_disk_policy),
                 cmocka_unit_test(test_query),
         };
