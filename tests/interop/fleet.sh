@@ -9,7 +9,9 @@
 # and the disks come back byte for byte. With the key server down a job waits
 # (key-error event, tried again with backoff), survives a manager restart and
 # runs when the key server is back. A data disk attached to the encrypted VM is
-# noticed (disk-not-encrypted event) and encrypted by the manager's policy. A hostile agent certificate (h2's) can
+# noticed (disk-not-encrypted event) and encrypted by the manager's policy. A
+# rekey job gives every disk a new KEK and retires the old one at the key
+# server, as its result says. A hostile agent certificate (h2's) can
 # neither report for h1 nor take or touch h1's jobs (403, audited); an auditor
 # cannot encrypt; revoked certificates (an operator's, an agent's) are refused; a client without a
 # certificate, or with one from another CA, gets nothing. Bad input gets 4xx
@@ -304,3 +306,36 @@ assert_file_contains "$T/ev4.jsonl" '"kind":"disk-not-encrypted".*disk vdc is no
 assert_state "$T/data2.img" "" encrypted
 assert_eq "$(json_get "$T/jobs.json" "[(j['id'], j['state']) for j in d]")" \
         '[[1, "done"], [2, "done"], [3, "done"], [4, "done"]]' "jobs at the end"
+
+note "a shallow rekey through the manager: a new KEK on every disk, the old one retired"
+# disk_keks FILE: the KEKs every vmcrypt token of the image names, sorted, unique
+disk_keks() {
+        "$VMCRYPT" disk status --json "$1" >"$T/dst.json" || die "disk status $1 failed"
+        json_get "$T/dst.json" "sorted(set(t.get('kek_id') for t in d['tokens']))"
+}
+OLD_KEK=$(disk_keks "$T/os.img" | tr -d '[]" ')
+[ -n "$OLD_KEK" ] || die "no KEK on the OS disk after encrypt"
+for f in os data data2; do
+        assert_eq "$(disk_keks "$T/$f.img")" "[\"$OLD_KEK\"]" "the KEK of $f.img before the rekey"
+        cryptsetup luksDump "$T/$f.img" | grep -A1 "MK digest" | tr -d ' \t\n' >"$T/$f.mk0"
+done
+expect_rc 8 rekey-aud "$VMCRYPT" vm rekey vm1 --manager-config "$M/audit1.conf"
+expect_rc 0 rekey mc vm rekey vm1 --wait
+NEW_KEK=$(disk_keks "$T/os.img" | tr -d '[]" ')
+assert_ne "$NEW_KEK" "$OLD_KEK" "the VM's KEK after the rekey job"
+for f in os data data2; do
+        assert_eq "$(disk_keks "$T/$f.img")" "[\"$NEW_KEK\"]" "the KEK of $f.img after the rekey job (old $OLD_KEK)"
+        cryptsetup luksDump "$T/$f.img" | grep -A1 "MK digest" | tr -d ' \t\n' >"$T/$f.mk1"
+        cmp -s "$T/$f.mk0" "$T/$f.mk1" || die "a shallow rekey job changed the volume key of $f.img"
+done
+assert_file_contains "$T/rekey.out" \
+        "^job 5: rekey of vm1 on h1: done: rekey vm1: 3 disk\(s\) under KEK $NEW_KEK at provider kms; was KEK $OLD_KEK; old KEK $OLD_KEK retired" \
+        "the rekey job's result"
+mc events --vm vm1 --json >"$T/ev5.jsonl"
+assert_file_contains "$T/ev5.jsonl" '"actor":"h1".*"job":5,"kind":"job-done".*old KEK '"$OLD_KEK"' retired' \
+        "the rekey's job-done event"
+# The key server agrees: what the event says was retired is destroyed there.
+expect_rc 0 old-kek "$VMCRYPT" kms attrs "$OLD_KEK" --providers "$T/h1-providers.json" --provider kms
+assert_file_contains "$T/old-kek.out" "State: Destroyed" "the old KEK at the key server"
+expect_rc 0 new-kek "$VMCRYPT" kms attrs "$NEW_KEK" x-Name --providers "$T/h1-providers.json" --provider kms
+assert_file_contains "$T/new-kek.out" "x-Name: vm1" "the new KEK, tagged with the VM"
