@@ -11,7 +11,11 @@
 # runs when the key server is back. A data disk attached to the encrypted VM is
 # noticed (disk-not-encrypted event) and encrypted by the manager's policy. A
 # rekey job gives every disk a new KEK and retires the old one at the key
-# server, as its result says. A hostile agent certificate (h2's) can
+# server, as its result says. A second VM's encrypt loses its key server during
+# the first disk's data pass: that disk finishes, the job waits (key-error) at
+# the second disk's binding and finishes when the server is back, through a
+# manager restart during the second data pass; a decrypt gives every byte back.
+# A hostile agent certificate (h2's) can
 # neither report for h1 nor take or touch h1's jobs (403, audited); an auditor
 # cannot encrypt; revoked certificates (an operator's, an agent's) are refused; a client without a
 # certificate, or with one from another CA, gets nothing. Bad input gets 4xx
@@ -339,3 +343,82 @@ expect_rc 0 old-kek "$VMCRYPT" kms attrs "$OLD_KEK" --providers "$T/h1-providers
 assert_file_contains "$T/old-kek.out" "State: Destroyed" "the old KEK at the key server"
 expect_rc 0 new-kek "$VMCRYPT" kms attrs "$NEW_KEK" x-Name --providers "$T/h1-providers.json" --provider kms
 assert_file_contains "$T/new-kek.out" "x-Name: vm1" "the new KEK, tagged with the VM"
+
+note "key server down after a VM's first disk: the job waits, then finishes the second"
+# The data pass needs no key server once it runs; the next disk's binding does.
+# So the key server goes while vm2's first disk is in its (rate-limited) data
+# pass: that disk finishes, the second cannot be bound, the job waits with a
+# key-error event and runs again when the key server is back.
+make_random_image "$T/b-os.img" 9M
+make_random_image "$T/b-data.img" 15M
+B_OS_SHA=$(sha256_range "$T/b-os.img")
+B_DATA_SHA=$(sha256_range "$T/b-data.img")
+domain_xml vm2 5eed0000-0000-4000-8000-00000000f2ee "$T" "$T/console2.log" "$T/b-os.img" "$T/b-data.img" \
+        >"$T/vm2.xml"
+virsh -c "$LV_URI" define "$T/vm2.xml" >/dev/null
+for _ in $(seq 150); do
+        mc vm status vm2 --json >"$T/st2.json" 2>/dev/null && break
+        sleep 0.1
+done
+assert_eq "$(json_get "$T/st2.json" "(d['host'], d['OsVolumeEncrypted'])")" '["h1", "NotEncrypted"]' "vm2 reported"
+expect_rc 0 enc6 mc vm encrypt vm2
+for _ in $(seq 300); do
+        job_json 6
+        [ "$(json_get "$T/job.json" "d['state'] == 'running' and d['disk'] == 'vda' and 0 < d['done'] < d['total']")" = true ] &&
+                break
+        sleep 0.05
+done
+assert_eq "$(json_get "$T/job.json" "(d['state'], d['disk'], 0 < d['done'] < d['total'])")" '["running", "vda", true]' \
+        "job 6 in its first disk's data pass"
+kill "$KMS_PID"
+wait "$KMS_PID" 2>/dev/null || true
+for _ in $(seq 300); do
+        mc events --vm vm2 --json >"$T/ev6.jsonl"
+        grep -q '"kind":"key-error"' "$T/ev6.jsonl" && break
+        sleep 0.1
+done
+assert_file_contains "$T/ev6.jsonl" '"actor":"h1".*"job":6,"kind":"key-error".*tried again in 2 s' \
+        "key-error event for the second disk"
+job_json 6
+assert_eq "$(json_get "$T/job.json" "d['state']")" queued "job 6 while the key server is down"
+assert_state "$T/b-os.img" "" encrypted
+assert_state "$T/b-data.img" "" plain
+assert_eq "$(sha256_range "$T/b-data.img")" "$B_DATA_SHA" "vm2's second disk untouched while the key server is down"
+kms_serve
+
+note "restart the manager while the second disk's data pass runs: the job goes on"
+for _ in $(seq 600); do
+        job_json 6
+        [ "$(json_get "$T/job.json" "d['state'] == 'running' and d['disk'] == 'vdb' and 0 < d['done'] < d['total']")" = true ] &&
+                break
+        sleep 0.05
+done
+assert_eq "$(json_get "$T/job.json" "(d['state'], d['disk'], d['attempts'])")" '["running", "vdb", 2]' \
+        "job 6 in its second disk's data pass"
+P6=$(json_get "$T/job.json" "d['done']")
+kill "$MANAGER_PID"
+wait "$MANAGER_PID" 2>/dev/null || true
+sleep 1
+manager_start
+job_json 6
+assert_eq "$(json_get "$T/job.json" "(d['state'], d['disk'], d['attempts'])")" '["running", "vdb", 2]' \
+        "job 6 right after the manager's restart"
+for _ in $(seq 600); do
+        job_json 6
+        case $(json_get "$T/job.json" "d['state']") in done|failed|cancelled) break ;; esac
+        [ "$(json_get "$T/job.json" "d['done'] > $P6")" = true ] && SEEN_MORE=1
+        sleep 0.1
+done
+assert_eq "$(json_get "$T/job.json" "(d['state'], d['attempts'], d['percent'])")" '["done", 2, 100.0]' \
+        "job 6 at the end: $(cat "$T/job.json")"
+assert_eq "${SEEN_MORE:-0}" 1 "progress reported to the restarted manager"
+assert_state "$T/b-os.img" "" encrypted
+assert_state "$T/b-data.img" "" encrypted
+mc events --vm vm2 --json >"$T/ev6.jsonl"
+assert_eq "$("$PY" -c 'import json,sys; print(" ".join(json.loads(l)["kind"] for l in open(sys.argv[1])))' "$T/ev6.jsonl")" \
+        "job-queued job-started key-error job-started job-done" "vm2's events"
+
+note "decrypt vm2: every byte as before"
+expect_rc 0 dec7 mc vm decrypt vm2 --wait
+assert_eq "$(sha256_range "$T/b-os.img")" "$B_OS_SHA" "vm2's first disk after the outage and the round trip"
+assert_eq "$(sha256_range "$T/b-data.img")" "$B_DATA_SHA" "vm2's second disk after the outage and the round trip"
