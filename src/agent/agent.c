@@ -225,6 +225,16 @@ static void run_job(const struct agent_config *cf, struct fleet_client *c, json_
                 .progress = on_progress,
                 .progress_userdata = &j,
         };
+        /* An encrypt job carries its VM's policy: the provider and which disks. */
+        json_t *params = json_loads(json_string_value(json_object_get(job, "params")) ?: "{}", 0, NULL);
+        const char *provider = json_string_value(json_object_get(params, "provider"));
+        const char *volumes = json_string_value(json_object_get(params, "volumes"));
+        if (provider && *provider)
+                p.provider = provider;
+        if (volumes && strcmp(volumes, "os") == 0)
+                p.volumes = VM_VOLUMES_OS;
+        else if (volumes && strcmp(volumes, "data") == 0)
+                p.volumes = VM_VOLUMES_DATA;
         struct vm_result res;
         struct error err = { 0 };
         char msg[1100];
@@ -242,11 +252,13 @@ static void run_job(const struct agent_config *cf, struct fleet_client *c, json_
                 snprintf(msg, sizeof(msg), "this agent (%s) cannot run %s jobs: update it", VMCRYPT_VERSION, op);
                 finish(&j, "failed", msg);
                 unlink(path);
+                json_decref(params);
                 return;
         }
         if (r == -ECANCELED && stopping) {
                 /* Still "running" at the manager: the next start takes it up again. */
                 log_info("job %lld: stopped with the agent; it resumes at the next start", j.id);
+                json_decref(params);
                 return;
         }
         if (r == 0) {
@@ -265,6 +277,7 @@ static void run_job(const struct agent_config *cf, struct fleet_client *c, json_
                 finish(&j, key_server_down(r) ? "key-error" : "failed", msg);
         }
         unlink(path);
+        json_decref(params);
         log_info("job %lld: %s", j.id, r == 0 ? "done" : strerror(-r));
 }
 

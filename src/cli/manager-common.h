@@ -50,6 +50,7 @@ int manager_call(const char *cmd, struct fleet_client *c, const char *method, co
 int host_list_main(int argc, char *argv[]);
 int job_main(int argc, char *argv[]);
 int events_main(int argc, char *argv[]);
+int policy_main(int argc, char *argv[]);
 /* `vmcrypt vm encrypt|decrypt|rekey|status VM --manager ...`. */
 int vm_manager_main(const char *verb, int argc, char *argv[]);
 /* Whether argv asks for the manager (--manager or --manager-config). */

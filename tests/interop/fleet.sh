@@ -15,6 +15,7 @@
 # the first disk's data pass: that disk finishes, the job waits (key-error) at
 # the second disk's binding and finishes when the server is back, through a
 # manager restart during the second data pass; a decrypt gives every byte back.
+# A VM policy (data disks only) decides what the next encrypt job of vm2 does.
 # A hostile agent certificate (h2's) can
 # neither report for h1 nor take or touch h1's jobs (403, audited); an auditor
 # cannot encrypt; revoked certificates (an operator's, an agent's) are refused; a client without a
@@ -422,3 +423,22 @@ note "decrypt vm2: every byte as before"
 expect_rc 0 dec7 mc vm decrypt vm2 --wait
 assert_eq "$(sha256_range "$T/b-os.img")" "$B_OS_SHA" "vm2's first disk after the outage and the round trip"
 assert_eq "$(sha256_range "$T/b-data.img")" "$B_DATA_SHA" "vm2's second disk after the outage and the round trip"
+
+note "an encryption policy: vm2's encrypt job takes its data disk only"
+expect_rc 8 pol-aud "$VMCRYPT" policy set vm:vm2 volumes=data --manager-config "$M/audit1.conf"
+expect_rc 2 pol-bad mc policy set vm:vm2 volumes=some
+assert_file_contains "$T/pol-bad.err" "volumes must be all, os or data" "a bad policy value"
+expect_rc 0 pol-def mc policy set default provider=kms format=luks1
+expect_rc 0 pol-vm mc policy set vm:vm2 volumes=data
+expect_rc 0 pol-list mc policy list
+assert_file_contains "$T/pol-list.out" "^vm:vm2 +- +data " "policy list"
+assert_file_contains "$T/pol-list.out" "^default +kms +- +luks1 " "policy list (default)"
+expect_rc 0 enc8 mc vm encrypt vm2 --wait --json
+assert_eq "$(json_get "$T/enc8.out" "(d['id'], d['state'], d['params'])")" \
+        '[8, "done", "{\"format\":\"luks1\",\"policy\":[\"default\",\"vm:vm2\"],\"provider\":\"kms\",\"volumes\":\"data\"}"]' \
+        "the job and the policy it took"
+assert_state "$T/b-os.img" "" plain
+assert_state "$T/b-data.img" "" encrypted
+mc events --vm vm2 --json >"$T/ev8.jsonl"
+assert_file_contains "$T/ev8.jsonl" '"actor":"admin".*"kind":"policy-set".*policy vm:vm2: provider .., volumes .data.' \
+        "the policy's event"
