@@ -16,6 +16,8 @@
 # the second disk's binding and finishes when the server is back, through a
 # manager restart during the second data pass; a decrypt gives every byte back.
 # A VM policy (data disks only) decides what the next encrypt job of vm2 does.
+# A deep rekey job gives vm1's disks new volume keys and a new KEK; a decrypt
+# then gives every byte back.
 # A hostile agent certificate (h2's) can
 # neither report for h1 nor take or touch h1's jobs (403, audited); an auditor
 # cannot encrypt; revoked certificates (an operator's, an agent's) are refused; a client without a
@@ -296,6 +298,7 @@ assert_state "$T/os.img" "" encrypted
 
 note "a data disk attached to the encrypted VM: an event, and the policy encrypts it"
 make_random_image "$T/data2.img" 8M
+DATA2_SHA=$(sha256_range "$T/data2.img")
 virsh -c "$LV_URI" attach-disk vm1 "$T/data2.img" vdc --config --driver qemu --subdriver raw >/dev/null ||
         die "virsh attach-disk failed"
 for _ in $(seq 600); do
@@ -442,3 +445,28 @@ assert_state "$T/b-data.img" "" encrypted
 mc events --vm vm2 --json >"$T/ev8.jsonl"
 assert_file_contains "$T/ev8.jsonl" '"actor":"admin".*"kind":"policy-set".*policy vm:vm2: provider .., volumes .data.' \
         "the policy's event"
+
+note "a deep rekey through the manager: progress, new volume keys, every byte intact"
+expect_rc 0 deep9 mc vm rekey vm1 --deep
+assert_file_contains "$T/deep9.out" "^job 9: deep-rekey of vm1 on h1: queued" "deep rekey queued"
+for _ in $(seq 900); do
+        job_json 9
+        json_get "$T/job.json" "(d['state'], d['disk'], d['percent'])" >>"$T/deep-progress"
+        case $(json_get "$T/job.json" "d['state']") in done|failed|cancelled) break ;; esac
+        sleep 0.1
+done
+note "job 9 as seen while it ran: $(uniq "$T/deep-progress" | tr '\n' ' ' | cut -c1-600)"
+assert_eq "$(json_get "$T/job.json" "d['op']")" deep-rekey "job 9's kind"
+assert_eq "$(json_get "$T/job.json" "d['state']")" done "job 9 at the end: $(cat "$T/job.json")"
+DEEP_KEK=$(disk_keks "$T/os.img" | tr -d '[]" ')
+assert_ne "$DEEP_KEK" "$NEW_KEK" "the VM's KEK after the deep rekey"
+assert_file_contains "$T/job.json" "3 disk\(s\) under KEK $DEEP_KEK .*old KEK $NEW_KEK retired" "job 9's result"
+for f in os data data2; do
+        assert_eq "$(disk_keks "$T/$f.img")" "[\"$DEEP_KEK\"]" "the KEK of $f.img after the deep rekey"
+        cryptsetup luksDump "$T/$f.img" | grep -A1 "MK digest" | tr -d ' \t\n' >"$T/$f.mk2"
+        ! cmp -s "$T/$f.mk1" "$T/$f.mk2" || die "the deep rekey left the volume key of $f.img"
+done
+expect_rc 0 dec10 mc vm decrypt vm1 --wait
+assert_eq "$(sha256_range "$T/os.img")" "$OS_SHA" "OS disk after the deep rekey and a decrypt"
+assert_eq "$(sha256_range "$T/data.img")" "$DATA_SHA" "data disk after the deep rekey and a decrypt"
+assert_eq "$(sha256_range "$T/data2.img")" "$DATA2_SHA" "attached disk after the deep rekey and a decrypt"
