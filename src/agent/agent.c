@@ -183,6 +183,22 @@ static bool key_server_down(int r) {
                r == -ECONNRESET;
 }
 
+/* What a rekey did, for the job's message and its event: the new KEK, the old
+ * one and what became of it (the key layer retires it with its last disk). */
+static void rekey_message(const char *vm, bool deep, const struct vm_result *res, char *buf, size_t size) {
+        size_t n = 0;
+        const char *fate = "";
+        for (size_t i = 0; i < res->n; i++) {
+                if (res->disks[i].action == VM_ACTION_DONE || res->disks[i].action == VM_ACTION_RESUMED)
+                        n++;
+                if (strstr(res->disks[i].note, "old KEK"))
+                        fate = res->disks[i].note;
+        }
+        snprintf(buf, size, "%s %s: %zu disk(s) under KEK %s at provider %s%s%s%s%s%s", deep ? "deep-rekey" : "rekey",
+                 vm, n, res->kek, res->provider, res->resumed ? " (an interrupted rekey finished)" : "",
+                 res->old_kek[0] ? "; was KEK " : "", res->old_kek, *fate ? "; " : "", fate);
+}
+
 static void run_job(const struct agent_config *cf, struct fleet_client *c, json_t *job) {
         struct job j = { .cf = cf, .c = c, .id = (long long) json_integer_value(json_object_get(job, "id")) };
         const char *op = json_string_value(json_object_get(job, "op"));
@@ -209,29 +225,59 @@ static void run_job(const struct agent_config *cf, struct fleet_client *c, json_
                 .progress = on_progress,
                 .progress_userdata = &j,
         };
+        /* An encrypt job carries its VM's policy: the provider and which disks. */
+        json_t *params = json_loads(json_string_value(json_object_get(job, "params")) ?: "{}", 0, NULL);
+        const char *provider = json_string_value(json_object_get(params, "provider"));
+        const char *volumes = json_string_value(json_object_get(params, "volumes"));
+        if (provider && *provider)
+                p.provider = provider;
+        if (volumes && strcmp(volumes, "os") == 0)
+                p.volumes = VM_VOLUMES_OS;
+        else if (volumes && strcmp(volumes, "data") == 0)
+                p.volumes = VM_VOLUMES_DATA;
         struct vm_result res;
         struct error err = { 0 };
+        char msg[1100];
         memset(&res, 0, sizeof(res));
-        int r = strcmp(op, "decrypt") == 0 ? vm_decrypt(&p, &res, &err) : vm_encrypt(&p, &res, &err);
+        bool rekey = strcmp(op, "rekey") == 0, deep = strcmp(op, "deep-rekey") == 0;
+        int r;
+        if (rekey || deep)
+                r = vm_rekey(&p, deep, &res, &err);
+        else if (strcmp(op, "decrypt") == 0)
+                r = vm_decrypt(&p, &res, &err);
+        else if (strcmp(op, "encrypt") == 0)
+                r = vm_encrypt(&p, &res, &err);
+        else {
+                /* A manager newer than this agent: say so rather than guess. */
+                snprintf(msg, sizeof(msg), "this agent (%s) cannot run %s jobs: update it", VMCRYPT_VERSION, op);
+                finish(&j, "failed", msg);
+                unlink(path);
+                json_decref(params);
+                return;
+        }
         if (r == -ECANCELED && stopping) {
                 /* Still "running" at the manager: the next start takes it up again. */
                 log_info("job %lld: stopped with the agent; it resumes at the next start", j.id);
+                json_decref(params);
                 return;
         }
-        char msg[1100];
         if (r == 0) {
-                snprintf(msg, sizeof(msg), "%s %s: %zu disk(s) handled", op, vm, res.n);
+                if (rekey || deep)
+                        rekey_message(vm, deep, &res, msg, sizeof(msg));
+                else
+                        snprintf(msg, sizeof(msg), "%s %s: %zu disk(s) handled", op, vm, res.n);
                 finish(&j, "done", msg);
         } else if (r == -ECANCELED && strcmp(j.action, "pause") == 0)
                 finish(&j, "paused", "paused at a checkpoint; the disk job resumes where it stopped");
         else if (r == -ECANCELED)
                 finish(&j, "cancelled", "stopped at a checkpoint; the disk keeps its interrupted job, which a "
-                                        "new encrypt or decrypt of the VM takes up");
+                                        "new job of the same kind for the VM takes up");
         else {
                 snprintf(msg, sizeof(msg), "%s", err.text[0] ? err.text : strerror(-r));
                 finish(&j, key_server_down(r) ? "key-error" : "failed", msg);
         }
         unlink(path);
+        json_decref(params);
         log_info("job %lld: %s", j.id, r == 0 ? "done" : strerror(-r));
 }
 

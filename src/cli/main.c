@@ -30,6 +30,7 @@ static const struct cli_command groups[] = {
         { "host", host_main, "this host's TPM enrolment; the fleet's hosts from vmcrypt-manager (vmcrypt host --help)" },
         { "job", job_main, "the manager's jobs: list, cancel, pause, resume (vmcrypt job --help)" },
         { "events", events_main, "the manager's event log, optionally followed (vmcrypt events --help)" },
+        { "policy", policy_main, "the manager's encryption policies: list, set (vmcrypt policy --help)" },
         { "version", version_main, "print the version" },
         { NULL, NULL, NULL },
 };

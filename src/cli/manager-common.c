@@ -44,7 +44,8 @@ int manager_opts_parse(const char *cmd, unsigned allowed, const char *help, int 
                 { "ca", required_argument, NULL, 'a' },      { "cert", required_argument, NULL, 'c' },
                 { "key", required_argument, NULL, 'k' },     { "json", no_argument, NULL, 'j' },
                 { "vm", required_argument, NULL, 'v' },      { "follow", no_argument, NULL, 'f' },
-                { "wait", no_argument, NULL, 'w' },          { "help", no_argument, NULL, 'h' },
+                { "wait", no_argument, NULL, 'w' },          { "deep", no_argument, NULL, 'D' },
+                { "help", no_argument, NULL, 'h' },
                 {},
         };
         memset(o, 0, sizeof(*o));
@@ -52,7 +53,7 @@ int manager_opts_parse(const char *cmd, unsigned allowed, const char *help, int 
         int c;
         while ((c = getopt_long(argc, argv, "hf", opts, NULL)) >= 0) {
                 unsigned need = c == 'j' ? MOPT_JSON : c == 'v' ? MOPT_VM : c == 'f' ? MOPT_FOLLOW
-                                                     : c == 'w' ? MOPT_WAIT : 0;
+                                                     : c == 'w' ? MOPT_WAIT : c == 'D' ? MOPT_DEEP : 0;
                 if (need && !(allowed & need))
                         return cli_usage_error(cmd, "unknown option '%s'", argv[optind - 1]);
                 switch (c) {
@@ -65,6 +66,7 @@ int manager_opts_parse(const char *cmd, unsigned allowed, const char *help, int 
                 case 'v': o->vm = optarg; break;
                 case 'f': o->follow = true; break;
                 case 'w': o->wait = true; break;
+                case 'D': o->deep = true; break;
                 case 'h': fputs(help, stdout); return EXIT_OK;
                 default: return cli_usage_error(cmd, "bad option");
                 }

@@ -20,7 +20,7 @@
 struct manager_opts {
         char url[512], ca[4096], cert[4096], key[4096];
         const char *config;
-        bool json, follow, wait;
+        bool json, follow, wait, deep;
         const char *vm;
         int n_args;
         char **args;
@@ -32,6 +32,7 @@ enum {
         MOPT_VM = 1U << 1,      /* --vm NAME */
         MOPT_FOLLOW = 1U << 2,  /* --follow */
         MOPT_WAIT = 1U << 3,    /* --wait */
+        MOPT_DEEP = 1U << 4,    /* --deep */
 };
 
 /* Parse argv; -1 to go on, else an exit code to return. */
@@ -49,7 +50,8 @@ int manager_call(const char *cmd, struct fleet_client *c, const char *method, co
 int host_list_main(int argc, char *argv[]);
 int job_main(int argc, char *argv[]);
 int events_main(int argc, char *argv[]);
-/* `vmcrypt vm encrypt|decrypt|status VM --manager ...`. */
+int policy_main(int argc, char *argv[]);
+/* `vmcrypt vm encrypt|decrypt|rekey|status VM --manager ...`. */
 int vm_manager_main(const char *verb, int argc, char *argv[]);
 /* Whether argv asks for the manager (--manager or --manager-config). */
 bool manager_wanted(int argc, char *argv[]);

@@ -1,4 +1,4 @@
-/* `vmcrypt vm encrypt|decrypt|status VM --manager ...`: the VM verbs through the
+/* `vmcrypt vm encrypt|decrypt|rekey|status VM --manager ...`: the VM verbs through the
  * manager, which queues the work for the VM's host agent. */
 #include <stdio.h>
 #include <string.h>
@@ -18,6 +18,28 @@ static const char help_job[] =
 "\n"
 "Options:\n"
 MANAGER_HELP_CONNECT
+"  --wait                   wait for the job to end; exit 0 only when it is done\n"
+"  --json                   the job as JSON\n"
+"  -h, --help               show this help\n"
+"\n"
+"Exit status: 0 queued (with --wait: done); 4 no such VM; 5 the VM has a job;\n"
+"7 manager unreachable; 8 refused (your role may not); 1 the job failed or\n"
+"other errors.\n";
+
+static const char help_rekey[] =
+"Usage: vmcrypt vm rekey --manager URL|--manager-config FILE [OPTIONS] VM\n"
+"\n"
+"Queue a job at the manager that gives VM a new KEK on the host whose agent\n"
+"reported it: every encrypted disk's unlock secret (and the NVRAM's and vTPM's)\n"
+"is re-wrapped under it, and the old KEK is retired once nothing uses it. The\n"
+"job's message says the new KEK, the old one and whether it was retired. The VM\n"
+"must be shut off. With --deep every disk also gets a new volume key (a data\n"
+"pass per disk, with progress; pause and cancel work as for encrypt).\n"
+"\n"
+"Options:\n"
+MANAGER_HELP_CONNECT
+"  --deep                   also a new volume key per disk (the job kind\n"
+"                           deep-rekey)\n"
 "  --wait                   wait for the job to end; exit 0 only when it is done\n"
 "  --json                   the job as JSON\n"
 "  -h, --help               show this help\n"
@@ -48,10 +70,10 @@ static int vm_path(const char *cmd, const char *name, const char *suffix, char *
 int vm_manager_main(const char *verb, int argc, char *argv[]) {
         char cmd[64], path[400];
         snprintf(cmd, sizeof(cmd), "vmcrypt vm %s", verb);
-        bool status = strcmp(verb, "status") == 0;
+        bool status = strcmp(verb, "status") == 0, rekey = strcmp(verb, "rekey") == 0;
         struct manager_opts o;
-        int r = manager_opts_parse(cmd, MOPT_JSON | (status ? 0 : MOPT_WAIT), status ? help_status : help_job, 1, 1,
-                                   argc, argv, &o);
+        int r = manager_opts_parse(cmd, MOPT_JSON | (status ? 0 : MOPT_WAIT) | (rekey ? MOPT_DEEP : 0),
+                                   status ? help_status : rekey ? help_rekey : help_job, 1, 1, argc, argv, &o);
         if (r >= 0)
                 return r;
         char suffix[32];
@@ -59,7 +81,7 @@ int vm_manager_main(const char *verb, int argc, char *argv[]) {
         if ((r = vm_path(cmd, o.args[0], suffix, path, sizeof(path))) >= 0)
                 return r;
         _cleanup_(fleet_client_freep) struct fleet_client *c = NULL;
-        json_t *answer = NULL, *body = status ? NULL : json_object();
+        json_t *answer = NULL, *body = status ? NULL : rekey ? json_pack("{s:b}", "deep", o.deep) : json_object();
         r = manager_connect(cmd, &o, &c);
         if (r < 0)
                 r = manager_call(cmd, c, status ? "GET" : "POST", path, body, &answer);
@@ -106,7 +128,8 @@ int vm_manager_main(const char *verb, int argc, char *argv[]) {
         if (o.json)
                 json_dumpf(answer, stdout, JSON_COMPACT), putchar('\n');
         else
-                printf("job %lld: %s of %s on %s: %s%s%s\n", id, verb, o.args[0],
+                printf("job %lld: %s of %s on %s: %s%s%s\n", id, json_string_value(json_object_get(answer, "op")),
+                       o.args[0],
                        json_string_value(json_object_get(answer, "host")), state,
                        *json_string_value(json_object_get(answer, "message")) ? ": " : "",
                        json_string_value(json_object_get(answer, "message")));

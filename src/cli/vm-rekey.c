@@ -39,6 +39,10 @@ VM_HELP_CONNECT
 VM_HELP_PROVIDERS
 VM_HELP_MAX_RATE
 "  --progress auto|bar|none progress of --deep's data passes on stderr\n"
+"  --manager URL, --manager-config FILE\n"
+"                           do it through vmcrypt-manager and the VM's host agent\n"
+"                           instead of this host's libvirt (the manager's options:\n"
+"                           add --help after them)\n"
 "  -h, --help               show this help\n"
 "\n"
 "Examples:\n"

@@ -202,6 +202,26 @@ static int post_decrypt(struct fleet_store *s, const struct fleet_request *req, 
         return post_vm_job(s, req, a, FLEET_OP_DECRYPT, resp, err);
 }
 
+/* Rekey takes one option, {"deep": bool}: a deep rekey is its own job kind, so
+ * that the job list and the agent see which one it is. */
+static int post_rekey(struct fleet_store *s, const struct fleet_request *req, char a[][256],
+                      struct fleet_response *resp, struct error *err) {
+        json_t *body = NULL;
+        int r = body_object(req, &body, err);
+        if (r < 0)
+                return r;
+        json_t *deep = json_object_get(body, "deep");
+        if ((deep && !json_is_boolean(deep)) || json_object_size(body) > (deep ? 1 : 0)) {
+                json_decref(body);
+                return error_set(err, -EINVAL, "rekey takes {\"deep\": true|false} (or no body) and nothing else");
+        }
+        enum fleet_job_op op = json_is_true(deep) ? FLEET_OP_DEEP_REKEY : FLEET_OP_REKEY;
+        json_decref(body);
+        json_t *o = NULL;
+        r = fleet_store_job_create(s, a[0], op, req->who->cn, &o, err);
+        return r < 0 ? r : reply(resp, 202, o);
+}
+
 static int post_job_verb(struct fleet_store *s, const struct fleet_request *req, char a[][256], const char *verb,
                          struct fleet_response *resp, struct error *err) {
         int64_t id = 0;
@@ -223,6 +243,84 @@ static int post_pause(struct fleet_store *s, const struct fleet_request *req, ch
 static int post_resume(struct fleet_store *s, const struct fleet_request *req, char a[][256],
                        struct fleet_response *resp, struct error *err) {
         return post_job_verb(s, req, a, "resume", resp, err);
+}
+
+/* ---- encryption policies ------------------------------------------------ */
+
+static int get_policies(struct fleet_store *s, const struct fleet_request *req _unused_, char a[][256] _unused_,
+                        struct fleet_response *resp, struct error *err) {
+        json_t *o = NULL;
+        int r = fleet_store_policies(s, &o, err);
+        return r < 0 ? r : reply(resp, 200, o);
+}
+
+/* value must be "" or one of the |-separated words of allowed. */
+static bool one_of(const char *value, const char *allowed) {
+        size_t n = strlen(value);
+        if (n == 0)
+                return true;
+        for (const char *p = allowed; *p;) {
+                size_t len = strcspn(p, "|");
+                if (len == n && strncmp(p, value, n) == 0)
+                        return true;
+                p += len + (p[len] == '|');
+        }
+        return false;
+}
+
+static int valid_policy(json_t *body, struct error *err) {
+        const char *key;
+        json_t *v;
+        json_object_foreach(body, key, v) {
+                if (strcmp(key, "hosts") == 0) {
+                        size_t i;
+                        json_t *h;
+                        if (!json_is_array(v) || json_array_size(v) > 1000)
+                                return error_set(err, -EINVAL, "hosts must be an array of host names");
+                        json_array_foreach(v, i, h)
+                                if (!json_is_string(h) || !fleet_valid_name(json_string_value(h)))
+                                        return error_set(err, -EINVAL, "hosts[%zu] is not a host name", i);
+                } else if (strcmp(key, "scope") != 0 && strcmp(key, "provider") != 0 && strcmp(key, "volumes") != 0 &&
+                           strcmp(key, "format") != 0 && strcmp(key, "new_data_disk") != 0)
+                        return error_set(err, -EINVAL, "unknown policy field '%s': scope, hosts, provider, volumes, "
+                                                       "format, new_data_disk", key);
+                else if (!json_is_string(v))
+                        return error_set(err, -EINVAL, "%s must be a string", key);
+        }
+        const char *scope = json_string_value(json_object_get(body, "scope"));
+        if (!scope || (strcmp(scope, "default") != 0 &&
+                       !((strncmp(scope, "vm:", 3) == 0 && fleet_valid_name(scope + 3)) ||
+                         (strncmp(scope, "group:", 6) == 0 && fleet_valid_name(scope + 6)))))
+                return error_set(err, -EINVAL, "scope must be default, group:NAME or vm:NAME");
+        if (json_object_get(body, "hosts") && strncmp(scope, "group:", 6) != 0)
+                return error_set(err, -EINVAL, "only a group: policy lists hosts");
+        const char *provider = json_string_value(json_object_get(body, "provider"));
+        if (provider && *provider && (strlen(provider) > 127 || !fleet_valid_name(provider)))
+                return error_set(err, -EINVAL, "provider must name a key provider of the hosts' providers.json");
+        const char *volumes = json_string_value(json_object_get(body, "volumes"));
+        if (volumes && !one_of(volumes, "all|os|data"))
+                return error_set(err, -EINVAL, "volumes must be all, os or data (or \"\" for not set)");
+        /* QEMU's luks driver (7.2) opens LUKS1 only: vm encrypt writes nothing else. */
+        const char *format = json_string_value(json_object_get(body, "format"));
+        if (format && !one_of(format, "luks1"))
+                return error_set(err, -EINVAL, "format must be luks1 (QEMU opens no other) or \"\"");
+        const char *nd = json_string_value(json_object_get(body, "new_data_disk"));
+        if (nd && !one_of(nd, "event|encrypt"))
+                return error_set(err, -EINVAL, "new_data_disk must be event or encrypt (or \"\" for not set)");
+        return 0;
+}
+
+static int put_policies(struct fleet_store *s, const struct fleet_request *req, char a[][256] _unused_,
+                        struct fleet_response *resp, struct error *err) {
+        json_t *body = NULL, *o = NULL;
+        int r = body_object(req, &body, err);
+        if (r < 0)
+                return r;
+        r = valid_policy(body, err);
+        if (r == 0)
+                r = fleet_store_policy_set(s, body, req->who->cn, &o, err);
+        json_decref(body);
+        return r < 0 ? r : reply(resp, 200, o);
 }
 
 /* ---- agents: each for its own host, named by its certificate ------------- */
@@ -397,12 +495,15 @@ const struct fleet_route fleet_routes[] = {
         { "GET", "/vms/{name}", READERS, get_vm },
         { "POST", "/vms/{name}/encrypt", OPERATORS, post_encrypt },
         { "POST", "/vms/{name}/decrypt", OPERATORS, post_decrypt },
+        { "POST", "/vms/{name}/rekey", OPERATORS, post_rekey },
         { "GET", "/jobs", READERS, get_jobs },
         { "GET", "/jobs/{id}", READERS, get_job },
         { "POST", "/jobs/{id}/cancel", OPERATORS, post_cancel },
         { "POST", "/jobs/{id}/pause", OPERATORS, post_pause },
         { "POST", "/jobs/{id}/resume", OPERATORS, post_resume },
         { "GET", "/events", READERS, get_events },
+        { "GET", "/policies", READERS, get_policies },
+        { "PUT", "/policies", R(FLEET_ROLE_ADMIN), put_policies },
         { "POST", "/agent/register", AGENTS, post_register },
         { "POST", "/agent/heartbeat", AGENTS, post_heartbeat },
         { "POST", "/agent/inventory", AGENTS, post_inventory },

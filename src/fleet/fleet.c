@@ -22,18 +22,24 @@ enum fleet_role fleet_role_from_string(const char *s) {
         return FLEET_ROLE_NONE;
 }
 
+static const char *const op_names[] = {
+        [FLEET_OP_ENCRYPT] = "encrypt",
+        [FLEET_OP_DECRYPT] = "decrypt",
+        [FLEET_OP_REKEY] = "rekey",
+        [FLEET_OP_DEEP_REKEY] = "deep-rekey",
+};
+
 const char *fleet_job_op_name(enum fleet_job_op op) {
-        return op == FLEET_OP_DECRYPT ? "decrypt" : "encrypt";
+        return (unsigned) op < sizeof(op_names) / sizeof(op_names[0]) ? op_names[op] : "encrypt";
 }
 
 int fleet_job_op_from_string(const char *s, enum fleet_job_op *ret) {
-        if (strcmp(s, "encrypt") == 0)
-                *ret = FLEET_OP_ENCRYPT;
-        else if (strcmp(s, "decrypt") == 0)
-                *ret = FLEET_OP_DECRYPT;
-        else
-                return -EINVAL;
-        return 0;
+        for (unsigned i = 0; i < sizeof(op_names) / sizeof(op_names[0]); i++)
+                if (strcmp(s, op_names[i]) == 0) {
+                        *ret = (enum fleet_job_op) i;
+                        return 0;
+                }
+        return -EINVAL;
 }
 
 bool fleet_valid_name(const char *s) {

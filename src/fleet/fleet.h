@@ -27,7 +27,9 @@ const char *fleet_role_name(enum fleet_role r);
 enum fleet_role fleet_role_from_string(const char *s);
 
 /* Job operations and states (their names are the API's). */
-enum fleet_job_op { FLEET_OP_ENCRYPT = 0, FLEET_OP_DECRYPT };
+/* rekey: a new KEK for the VM, secrets re-wrapped (no data pass); deep-rekey:
+ * also a new volume key per disk (a data pass each). */
+enum fleet_job_op { FLEET_OP_ENCRYPT = 0, FLEET_OP_DECRYPT, FLEET_OP_REKEY, FLEET_OP_DEEP_REKEY };
 
 const char *fleet_job_op_name(enum fleet_job_op op);
 int fleet_job_op_from_string(const char *s, enum fleet_job_op *ret);

@@ -26,6 +26,12 @@ const char *const fleet_schema_sqlite[] = {
         "  BEGIN SELECT RAISE(ABORT, 'events are append-only'); END;",
         /* 2: a job waiting for its key server is not claimed before not_before */
         "ALTER TABLE jobs ADD COLUMN not_before INTEGER NOT NULL DEFAULT 0;",
+        /* 3: encryption policies (scope default, group:NAME with its hosts, vm:NAME),
+         * and the parameters a job was created with */
+        "CREATE TABLE policies (scope TEXT PRIMARY KEY, hosts TEXT NOT NULL DEFAULT '[]',"
+        "  provider TEXT NOT NULL DEFAULT '', volumes TEXT NOT NULL DEFAULT '', format TEXT NOT NULL DEFAULT '',"
+        "  new_data_disk TEXT NOT NULL DEFAULT '', actor TEXT NOT NULL, updated INTEGER NOT NULL);"
+        "ALTER TABLE jobs ADD COLUMN params TEXT NOT NULL DEFAULT '{}';",
 };
 
 /* The same schema in PostgreSQL's words: BIGINT where SQLite's INTEGER holds
@@ -58,6 +64,11 @@ const char *const fleet_schema_postgresql[] = {
         "  FOR EACH STATEMENT EXECUTE FUNCTION events_append_only();",
         /* 2 */
         "ALTER TABLE jobs ADD COLUMN not_before BIGINT NOT NULL DEFAULT 0;",
+        /* 3 */
+        "CREATE TABLE policies (scope TEXT PRIMARY KEY, hosts TEXT NOT NULL DEFAULT '[]',"
+        "  provider TEXT NOT NULL DEFAULT '', volumes TEXT NOT NULL DEFAULT '', format TEXT NOT NULL DEFAULT '',"
+        "  new_data_disk TEXT NOT NULL DEFAULT '', actor TEXT NOT NULL, updated BIGINT NOT NULL);"
+        "ALTER TABLE jobs ADD COLUMN params TEXT NOT NULL DEFAULT '{}';",
 };
 
 const int fleet_schema_count = sizeof(fleet_schema_sqlite) / sizeof(fleet_schema_sqlite[0]);

@@ -175,6 +175,21 @@ static json_t *find_by(json_t *array, const char *key, const char *value) {
         return NULL;
 }
 
+/* The new-data-disk rule for a VM: its policy's, else the manager's. */
+static enum fleet_new_disk_policy new_disk_rule(struct fleet_store *s, const char *name, const char *host) {
+        json_t *pol = NULL;
+        enum fleet_new_disk_policy rule = s->new_disk;
+        if (fleet_store_policy_for(s, name, host, &pol, NULL) == 0) {
+                const char *v = json_string_value(json_object_get(pol, "new_data_disk"));
+                if (v && strcmp(v, "encrypt") == 0)
+                        rule = FLEET_NEW_DISK_ENCRYPT;
+                else if (v && strcmp(v, "event") == 0)
+                        rule = FLEET_NEW_DISK_EVENT;
+                json_decref(pol);
+        }
+        return rule;
+}
+
 /* The seeds' "new data disk is not encrypted": a plain disk that was not plain
  * in the last report of a VM without a job whose other disks are encrypted (one
  * attached after the VM was encrypted). An event for each; with the encrypt
@@ -214,15 +229,16 @@ static int new_plain_disks(struct fleet_store *s, const char *host, json_t *befo
                         char msg[600];
                         snprintf(msg, sizeof(msg), "VM %s on %s: disk %s is not encrypted while the VM's other disks "
                                  "are (attached after the VM was encrypted?)%s", name, host, target,
-                                 s->new_disk == FLEET_NEW_DISK_ENCRYPT ? "; the policy encrypts it"
-                                                                       : "; encrypt the VM again to encrypt it");
+                                 new_disk_rule(s, name, host) == FLEET_NEW_DISK_ENCRYPT
+                                         ? "; the policy encrypts it"
+                                         : "; encrypt the VM again to encrypt it");
                         r = event_add(s, host, host, name, 0, "disk-not-encrypted", msg, err);
                         if (r < 0)
                                 return r;
                         fresh++;
                 }
                 int64_t id;
-                if (fresh > 0 && s->new_disk == FLEET_NEW_DISK_ENCRYPT) {
+                if (fresh > 0 && new_disk_rule(s, name, host) == FLEET_NEW_DISK_ENCRYPT) {
                         r = job_insert(s, name, host, FLEET_OP_ENCRYPT, "policy", &id, err);
                         if (r < 0)
                                 return r;
@@ -265,7 +281,7 @@ int fleet_store_vms_replace(struct fleet_store *s, const char *host, json_t *vms
 #define JOB_COLUMNS                                                                                              \
         "id, vm, host, op, state, request, disk, done, total, "                                                  \
         "CASE WHEN state = 'done' THEN 100.0 WHEN total > 0 THEN round(100.0 * done / total, 1) ELSE 0.0 END " \
-        "AS percent, attempts, message, actor, created, updated, not_before"
+        "AS percent, attempts, message, actor, created, updated, not_before, params"
 
 /* The VMs' rows with "host" and "job" (the active one, or null). */
 static int vms_with_jobs(struct fleet_store *s, json_t *rows, struct error *err) {
@@ -344,11 +360,24 @@ int fleet_store_jobs(struct fleet_store *s, json_t **ret, struct error *err) {
 /* A queued job and its event, in the open transaction. */
 static int job_insert(struct fleet_store *s, const char *name, const char *host, enum fleet_job_op op,
                       const char *actor, int64_t *ret_id, struct error *err) {
+        /* An encrypt job carries the VM's policy as it was when the job was made. */
+        _cleanup_(freep) char *params = NULL;
+        if (op == FLEET_OP_ENCRYPT) {
+                json_t *pol = NULL;
+                int r = fleet_store_policy_for(s, name, host, &pol, err);
+                if (r < 0)
+                        return r;
+                json_object_del(pol, "new_data_disk");
+                params = json_dumps(pol, JSON_COMPACT | JSON_SORT_KEYS);
+                json_decref(pol);
+                if (!params)
+                        return error_set(err, -ENOMEM, "out of memory");
+        }
         json_t *ids = NULL;
         int r = query_json(s, err, &ids,
-                           "INSERT INTO jobs (vm, host, op, state, actor, created, updated) "
-                           "VALUES (?,?,?,'queued',?,?,?) RETURNING id",
-                           "ssssii", name, host, fleet_job_op_name(op), actor, now(), now());
+                           "INSERT INTO jobs (vm, host, op, state, actor, created, updated, params) "
+                           "VALUES (?,?,?,'queued',?,?,?,?) RETURNING id",
+                           "ssssiis", name, host, fleet_job_op_name(op), actor, now(), now(), params ? params : "{}");
         int64_t id = r < 0 ? 0 : json_integer_value(json_object_get(json_array_get(ids, 0), "id"));
         json_decref(ids);
         if (r >= 0) {
@@ -625,4 +654,125 @@ int fleet_store_job_finish(struct fleet_store *s, int64_t id, const char *host, 
                         break;
                 }
         return r < 0 ? rollback(s, r) : commit(s, err);
+}
+
+/* ---- encryption policies ---------------------------------------------- */
+
+#define POLICY_COLUMNS "scope, hosts, provider, volumes, format, new_data_disk, actor, updated"
+static const char *const policy_fields[] = { "provider", "volumes", "format", "new_data_disk" };
+
+/* The rows with hosts as a JSON array (it is stored as its text). */
+static int policy_rows(json_t *rows) {
+        size_t i;
+        json_t *row;
+        json_array_foreach(rows, i, row) {
+                json_t *h = json_loads(json_string_value(json_object_get(row, "hosts")), 0, NULL);
+                json_object_set_new(row, "hosts", json_is_array(h) ? h : json_array());
+                if (h && !json_is_array(h))
+                        json_decref(h);
+        }
+        return 0;
+}
+
+int fleet_store_policies(struct fleet_store *s, json_t **ret, struct error *err) {
+        json_t *rows = NULL;
+        int r = query_json(s, err, &rows, "SELECT " POLICY_COLUMNS " FROM policies ORDER BY scope", NULL);
+        if (r < 0)
+                return r;
+        policy_rows(rows);
+        *ret = rows;
+        return 0;
+}
+
+int fleet_store_policy_set(struct fleet_store *s, json_t *p, const char *actor, json_t **ret, struct error *err) {
+        const char *scope = json_string_value(json_object_get(p, "scope"));
+        json_t *hosts = json_object_get(p, "hosts");
+        _cleanup_(freep) char *hosts_text = hosts ? json_dumps(hosts, JSON_COMPACT) : strdup("[]");
+        if (!scope || !hosts_text)
+                return error_set(err, -EINVAL, "a policy needs a scope");
+        const char *v[4];
+        for (size_t i = 0; i < ELEMENTSOF(policy_fields); i++) {
+                v[i] = json_string_value(json_object_get(p, policy_fields[i]));
+                v[i] = v[i] ? v[i] : "";
+        }
+        int r = begin(s, err);
+        if (r < 0)
+                return r;
+        r = exec_args(s, err,
+                      "INSERT INTO policies (scope, hosts, provider, volumes, format, new_data_disk, actor, updated) "
+                      "VALUES (?,?,?,?,?,?,?,?) ON CONFLICT (scope) DO UPDATE SET hosts = excluded.hosts, "
+                      "provider = excluded.provider, volumes = excluded.volumes, format = excluded.format, "
+                      "new_data_disk = excluded.new_data_disk, actor = excluded.actor, updated = excluded.updated",
+                      "sssssssi", scope, hosts_text, v[0], v[1], v[2], v[3], actor, now());
+        if (r >= 0) {
+                char msg[900];
+                snprintf(msg, sizeof(msg), "policy %s: provider '%s', volumes '%s', format '%s', new-data-disk '%s'%s%s",
+                         scope, v[0], v[1], v[2], v[3], strncmp(scope, "group:", 6) == 0 ? ", hosts " : "",
+                         strncmp(scope, "group:", 6) == 0 ? hosts_text : "");
+                r = event_add(s, actor, "", strncmp(scope, "vm:", 3) == 0 ? scope + 3 : "", 0, "policy-set", msg,
+                              err);
+        }
+        json_t *rows = NULL;
+        if (r >= 0)
+                r = query_json(s, err, &rows, "SELECT " POLICY_COLUMNS " FROM policies WHERE scope = ?", "s", scope);
+        if (r < 0)
+                return rollback(s, r);
+        policy_rows(rows);
+        *ret = json_incref(json_array_get(rows, 0));
+        json_decref(rows);
+        return commit(s, err);
+}
+
+static bool lists_host(json_t *policy, const char *host) {
+        size_t i;
+        json_t *h;
+        json_array_foreach(json_object_get(policy, "hosts"), i, h)
+                if (json_is_string(h) && strcmp(json_string_value(h), host) == 0)
+                        return true;
+        return false;
+}
+
+int fleet_store_policy_for(struct fleet_store *s, const char *name, const char *host, json_t **ret,
+                           struct error *err) {
+        json_t *rows = NULL;
+        int r = fleet_store_policies(s, &rows, err);
+        if (r < 0)
+                return r;
+        char vm_scope[300];
+        snprintf(vm_scope, sizeof(vm_scope), "vm:%s", name);
+        /* Most specific first: the VM's, the groups that list its host, default. */
+        json_t *order[3] = { NULL, NULL, NULL };
+        size_t i;
+        json_t *row;
+        json_array_foreach(rows, i, row) {
+                const char *scope = json_string_value(json_object_get(row, "scope"));
+                if (strcmp(scope, vm_scope) == 0)
+                        order[0] = row;
+                else if (!order[1] && strncmp(scope, "group:", 6) == 0 && lists_host(row, host))
+                        order[1] = row;
+                else if (strcmp(scope, "default") == 0)
+                        order[2] = row;
+        }
+        json_t *pol = json_object(), *from = json_array();
+        for (size_t f = 0; f < ELEMENTSOF(policy_fields); f++) {
+                const char *value = "";
+                for (size_t k = 0; k < 3 && !*value; k++) {
+                        const char *v = order[k] ? json_string_value(json_object_get(order[k], policy_fields[f])) : NULL;
+                        if (v && *v) {
+                                value = v;
+                                json_t *sc = json_object_get(order[k], "scope");
+                                bool seen = false;
+                                size_t j;
+                                json_t *x;
+                                json_array_foreach(from, j, x) seen = seen || json_equal(x, sc);
+                                if (!seen)
+                                        json_array_append(from, sc);
+                        }
+                }
+                json_object_set_new(pol, policy_fields[f], json_string(value));
+        }
+        json_object_set_new(pol, "policy", from);
+        json_decref(rows);
+        *ret = pol;
+        return 0;
 }

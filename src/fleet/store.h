@@ -67,6 +67,20 @@ int fleet_store_job_progress(struct fleet_store *s, int64_t id, const char *host
 int fleet_store_job_finish(struct fleet_store *s, int64_t id, const char *host, const char *result,
                            const char *message, struct error *err);
 
+/* Encryption policies: "default", "group:NAME" (with its hosts) and "vm:NAME",
+ * each field empty for "not set here". A VM's effective policy takes each field
+ * from its vm: policy, else the first group (by name) that lists its host, else
+ * default; encrypt jobs carry it as their params, and its new_data_disk decides
+ * the new-data-disk rule (unset: the manager's setting). */
+int fleet_store_policies(struct fleet_store *s, json_t **ret, struct error *err);
+/* Create or replace the policy p->scope ({"scope", "hosts", "provider", "volumes",
+ * "format", "new_data_disk"}, validated by the caller), with a policy-set event. */
+int fleet_store_policy_set(struct fleet_store *s, json_t *p, const char *actor, json_t **ret, struct error *err);
+/* The effective policy of VM name on host (fields "" where nothing sets them)
+ * and the scopes it came from. */
+int fleet_store_policy_for(struct fleet_store *s, const char *name, const char *host, json_t **ret,
+                           struct error *err);
+
 /* Events: append one; list those after id after_id (of vm when not NULL), at
  * most limit, oldest first. */
 int fleet_store_event_add(struct fleet_store *s, const char *actor, const char *host, const char *vm, int64_t job,

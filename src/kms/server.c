@@ -60,7 +60,7 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "kms/addr-limit.h"
+#include "tls/addr-limit.h"
 #include "kms/conn-io.h"
 #include "shared/log.h"
 

@@ -1,11 +1,14 @@
 /* manager.conf: see manager.h and docs/fleet.md. */
 #include <errno.h>
+#include <stdbool.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "fleet/conf.h"
 #include "shared/conf.h"
 #include "manager/manager.h"
+#include "shared/macro.h"
 
 static int set(const char *section, const char *key, const char *value, void *userdata, struct error *err) {
         if (!key || *section)
@@ -50,6 +53,26 @@ static int set(const char *section, const char *key, const char *value, void *us
                 if (c->n_revoked >= 64)
                         return error_set(err, -E2BIG, "too many revoked clients");
                 snprintf(c->revoked[c->n_revoked++], 65, "%s", value);
+        } else if (strcmp(key, "max-connections") == 0 || strcmp(key, "max-unauthenticated") == 0 ||
+                   strcmp(key, "max-unauthenticated-per-address") == 0 || strcmp(key, "handshake-timeout") == 0 ||
+                   strcmp(key, "max-stream-buffer") == 0) {
+                char *end;
+                errno = 0;
+                unsigned long v = strtoul(value, &end, 10);
+                bool buffer = strcmp(key, "max-stream-buffer") == 0;
+                unsigned long lo = buffer ? 4096 : 1, hi = buffer ? (1UL << 30) : 1000000;
+                if (!*value || *end || errno || value[0] == '-' || v < lo || v > hi)
+                        return error_set(err, -EINVAL, "%s takes a number from %lu to %lu", key, lo, hi);
+                if (buffer)
+                        c->max_stream_buffer = v;
+                else if (strcmp(key, "max-connections") == 0)
+                        c->max_connections = (unsigned) v;
+                else if (strcmp(key, "max-unauthenticated") == 0)
+                        c->max_unauthenticated = (unsigned) v;
+                else if (strcmp(key, "handshake-timeout") == 0)
+                        c->handshake_timeout = (unsigned) v;
+                else
+                        c->max_unauthenticated_per_address = (unsigned) v;
         } else
                 return -ENOKEY;
         return 0;
@@ -59,9 +82,17 @@ int manager_config_read(const char *path, struct manager_config *c, struct error
         memset(c, 0, sizeof(*c));
         snprintf(c->path, sizeof(c->path), "%s", path);
         snprintf(c->listen, sizeof(c->listen), "127.0.0.1:8443");
+        c->max_connections = 10000;
+        c->max_unauthenticated = 1000;
+        c->max_unauthenticated_per_address = 100;
+        c->handshake_timeout = 10;
+        c->max_stream_buffer = 1 << 20;
         int r = conf_read(path, set, c, err);
         if (r < 0)
                 return r;
+        /* Half the connections stay for clients that finished their handshake. */
+        if (c->max_unauthenticated > c->max_connections / 2)
+                c->max_unauthenticated = MAX(c->max_connections / 2, 1U);
         if (!c->cert[0] || !c->key[0] || !c->ca[0] || !c->database[0])
                 return error_set(err, -EINVAL, "%s needs tls-cert, tls-key, tls-ca and database", path);
         return 0;

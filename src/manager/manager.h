@@ -24,6 +24,12 @@ struct manager_config {
         struct manager_client clients[MANAGER_MAX_CLIENTS];
         size_t n_revoked;
         char revoked[64][65];   /* certificate SHA-256 fingerprints refused */
+        /* Limits (docs/fleet.md): connections in all; those still in their TLS
+         * handshake, in all and per address; the handshake's deadline; what one
+         * event-stream reader may leave unread before it is dropped. */
+        unsigned max_connections, max_unauthenticated, max_unauthenticated_per_address;
+        unsigned handshake_timeout;
+        size_t max_stream_buffer;
 };
 
 int manager_config_read(const char *path, struct manager_config *c, struct error *err);

@@ -12,6 +12,8 @@
 #include <netinet/tcp.h>
 #include <openssl/ssl.h>
 #include <signal.h>
+#include <sys/resource.h>
+#include <sys/socket.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -22,6 +24,7 @@
 #include "manager/manager.h"
 #include "shared/log.h"
 #include "shared/macro.h"
+#include "tls/addr-limit.h"
 #include "tls/tls.h"
 
 /* A request that waits: a long poll for an agent's next job, or an event stream. */
@@ -38,20 +41,151 @@ struct parked {
         bool gone;
 };
 
+/* One connection, from its bufferevent's making to its SSL object's end (the
+ * SSL's ex_data free callback unlinks it: evhttp owns the connection and frees
+ * it when it likes). evhttp accepts and gives the socket to the bufferevent
+ * only after bev_new returns, so the address is looked at a moment later. */
+struct conn {
+        struct conn *prev, *next;
+        struct server *server;
+        struct bufferevent *bev;
+        SSL *ssl;
+        time_t started;
+        bool checked;            /* its address was looked at */
+        bool authenticated;      /* its handshake is done */
+        bool doomed;             /* to be closed: over a limit */
+        struct addr_slot *slot;  /* its count in the per-address table while pending */
+};
+
 struct server {
         const struct manager_config *config;
         struct event_base *base;
         SSL_CTX *ctx;
         struct fleet_store *store;
         struct parked *parked;
+        struct conn *conns;
+        unsigned n_conns, n_pending;
+        unsigned max_conns, max_pending;  /* the config's, under the open file limit */
+        struct addr_limit *pending_by_addr;
+        struct event *check;     /* made active by bev_new: look at new connections */
+        /* What the limits closed since the last log line. */
+        unsigned closed_full, closed_addr, closed_timeout, dropped_streams;
 };
+
+static int conn_index = -1;
+
+/* An event stream's socket send buffer (the kernel doubles it). */
+#define STREAM_SNDBUF (64 * 1024)
+
+static void conn_pending_end(struct conn *c) {
+        if (c->authenticated)
+                return;
+        c->authenticated = true;
+        c->server->n_pending--;
+        addr_limit_release(c->server->pending_by_addr, c->slot);
+        c->slot = NULL;
+}
+
+/* The SSL object goes (with its connection): forget the connection. */
+static void conn_free(void *parent _unused_, void *ptr, CRYPTO_EX_DATA *ad _unused_, int idx _unused_,
+                      long argl _unused_, void *argp _unused_) {
+        struct conn *c = ptr;
+        if (!c)
+                return;
+        struct server *s = c->server;
+        if (!s) { /* the server is gone */
+                free(c);
+                return;
+        }
+        conn_pending_end(c);
+        if (c->prev)
+                c->prev->next = c->next;
+        else
+                s->conns = c->next;
+        if (c->next)
+                c->next->prev = c->prev;
+        s->n_conns--;
+        free(c);
+}
+
+/* Close a connection evhttp owns: it sees the end of the stream and frees it. */
+static void conn_close(struct conn *c) {
+        evutil_socket_t fd = bufferevent_getfd(c->bev);
+        if (fd >= 0)
+                (void) shutdown(fd, SHUT_RDWR);
+        c->doomed = false;
+        c->checked = true;
+}
+
+/* New connections' addresses against the per-address limit, those over a limit
+ * closed; pending ones past the handshake deadline closed; finished handshakes
+ * counted out of the pending ones. */
+static void check_conns(evutil_socket_t fd _unused_, short what _unused_, void *arg) {
+        struct server *s = arg;
+        time_t now = time(NULL);
+        for (struct conn *c = s->conns, *next; c; c = next) {
+                next = c->next;
+                if (c->doomed) {
+                        conn_close(c);
+                        continue;
+                }
+                if (!c->authenticated && SSL_is_init_finished(c->ssl)) {
+                        conn_pending_end(c);
+                        continue;
+                }
+                if (c->authenticated)
+                        continue;
+                if (!c->checked) {
+                        struct sockaddr_storage ss;
+                        socklen_t len = sizeof(ss);
+                        evutil_socket_t sock = bufferevent_getfd(c->bev);
+                        if (sock < 0)
+                                continue;
+                        c->checked = true;
+                        if (getpeername(sock, (struct sockaddr *) &ss, &len) == 0 &&
+                            addr_limit_acquire(s->pending_by_addr, (struct sockaddr *) &ss, &c->slot) < 0) {
+                                s->closed_addr++;
+                                conn_close(c);
+                                continue;
+                        }
+                }
+                if (now - c->started >= (time_t) s->config->handshake_timeout) {
+                        s->closed_timeout++;
+                        conn_close(c);
+                }
+        }
+}
 
 static struct bufferevent *bev_new(struct event_base *base, void *arg) {
         struct server *s = arg;
-        SSL *ssl = SSL_new(s->ctx);
-        if (!ssl)
+        struct conn *c = calloc(1, sizeof(*c));
+        SSL *ssl = c ? SSL_new(s->ctx) : NULL;
+        if (!ssl || !SSL_set_ex_data(ssl, conn_index, c)) {
+                /* Out of memory. (evhttp makes a plain socket of a NULL: a client
+                 * without a certificate, which every route refuses.) */
+                SSL_free(ssl);
+                free(c);
                 return NULL;
-        return bufferevent_openssl_socket_new(base, -1, ssl, BUFFEREVENT_SSL_ACCEPTING, BEV_OPT_CLOSE_ON_FREE);
+        }
+        *c = (struct conn) { .server = s, .ssl = ssl, .started = time(NULL), .next = s->conns };
+        if (s->conns)
+                s->conns->prev = c;
+        s->conns = c;
+        s->n_conns++;
+        s->n_pending++;
+        c->bev = bufferevent_openssl_socket_new(base, -1, ssl, BUFFEREVENT_SSL_ACCEPTING, BEV_OPT_CLOSE_ON_FREE);
+        if (!c->bev) {
+                SSL_free(ssl); /* conn_free unlinks c */
+                return NULL;
+        }
+        /* Over max-connections, or max-unauthenticated: closed at once (the
+         * clients that finished their handshake keep their place). */
+        if (s->n_conns > s->max_conns || s->n_pending > s->max_pending) {
+                s->closed_full++;
+                c->doomed = true;
+        }
+        event_active(s->check, 0, 0);
+        return c->bev;
 }
 
 /* Who is calling: the verified certificate's CN, its role from manager.conf. */
@@ -96,6 +230,13 @@ static void send_json(struct evhttp_request *req, int status, json_t *body) {
                         reason = reasons[i].reason;
         evhttp_send_reply(req, status, reason, out);
         evbuffer_free(out);
+}
+
+/* What a stream's reader has not taken yet: the plaintext a TLS connection
+ * could not send. */
+static size_t unsent(struct evhttp_connection *conn) {
+        struct bufferevent *bev = evhttp_connection_get_bufferevent(conn);
+        return bev ? evbuffer_get_length(bufferevent_get_output(bev)) : 0;
 }
 
 /* Send the events of a stream as JSON lines. */
@@ -178,6 +319,13 @@ static void handle(struct evhttp_request *req, void *arg) {
         if (resp.kind == FLEET_WAIT_JOB)
                 park(s, req, &who, &r, &resp);
         else if (resp.kind == FLEET_STREAM_EVENTS) {
+                /* The kernel would otherwise take megabytes for a reader that does
+                 * not read (send buffer autotuning): a fixed send buffer leaves the
+                 * backlog where max-stream-buffer sees it. */
+                struct bufferevent *bev = evhttp_connection_get_bufferevent(evhttp_request_get_connection(req));
+                int sndbuf = STREAM_SNDBUF;
+                if (bev && bufferevent_getfd(bev) >= 0)
+                        (void) setsockopt(bufferevent_getfd(bev), SOL_SOCKET, SO_SNDBUF, &sndbuf, sizeof(sndbuf));
                 evhttp_add_header(evhttp_request_get_output_headers(req), "Content-Type", "application/x-ndjson");
                 evhttp_send_reply_start(req, 200, "OK");
                 int64_t after = resp.after;
@@ -194,6 +342,14 @@ static void handle(struct evhttp_request *req, void *arg) {
 static void tick(evutil_socket_t fd _unused_, short what _unused_, void *arg) {
         struct server *s = arg;
         time_t now = time(NULL);
+        check_conns(-1, 0, s);
+        if (s->closed_full + s->closed_addr + s->closed_timeout + s->dropped_streams > 0) {
+                log_warning("limits: closed %u connection(s) over max-connections or max-unauthenticated, %u over "
+                            "max-unauthenticated-per-address, %u past handshake-timeout; dropped %u event "
+                            "stream(s) over max-stream-buffer",
+                            s->closed_full, s->closed_addr, s->closed_timeout, s->dropped_streams);
+                s->closed_full = s->closed_addr = s->closed_timeout = s->dropped_streams = 0;
+        }
         for (struct parked **pp = &s->parked; *pp;) {
                 struct parked *p = *pp;
                 bool finished = p->gone;
@@ -208,6 +364,15 @@ static void tick(evutil_socket_t fd _unused_, short what _unused_, void *arg) {
                                 finished = true;
                         }
                         fleet_response_clear(&resp);
+                } else if (!finished && unsent(p->conn) > s->config->max_stream_buffer) {
+                        /* A reader that does not read is dropped, not buffered for: it
+                         * may follow again with after= the last event it has. */
+                        s->dropped_streams++;
+                        evutil_socket_t sock = bufferevent_getfd(evhttp_connection_get_bufferevent(p->conn));
+                        evhttp_connection_set_closecb(p->conn, NULL, NULL);
+                        if (sock >= 0)
+                                (void) shutdown(sock, SHUT_RDWR);
+                        finished = true;
                 } else if (!finished) {
                         json_t *events = NULL;
                         if (fleet_store_events(s->store, p->vm[0] ? p->vm : NULL, p->after, 1000, &events, NULL) == 0)
@@ -233,8 +398,27 @@ int manager_serve(const struct manager_config *c, struct error *err) {
                 return error_set(err, r, "cannot set up TLS from %s, %s, %s: check the files named in %s",
                                        c->cert, c->key, c->ca, c->path);
         SSL_CTX_set_session_id_context(s.ctx, (const unsigned char *) "vmcrypt-manager", 15);
+        if (conn_index < 0)
+                conn_index = SSL_get_ex_new_index(0, NULL, NULL, NULL, conn_free);
+        r = conn_index < 0 ? -ENOMEM : addr_limit_new(c->max_unauthenticated_per_address, &s.pending_by_addr);
+        if (r < 0) {
+                SSL_CTX_free(s.ctx);
+                return error_set(err, r, "out of memory");
+        }
+        /* Each connection is a descriptor: stay under the open file limit. */
+        s.max_conns = c->max_connections;
+        s.max_pending = c->max_unauthenticated;
+        struct rlimit rl;
+        if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur != RLIM_INFINITY && rl.rlim_cur > 128 &&
+            s.max_conns > rl.rlim_cur - 64) {
+                s.max_conns = (unsigned) (rl.rlim_cur - 64);
+                s.max_pending = MIN(s.max_pending, MAX(s.max_conns / 2, 1U));
+                log_info("max-connections lowered to %u, max-unauthenticated to %u (open file limit %llu)",
+                         s.max_conns, s.max_pending, (unsigned long long) rl.rlim_cur);
+        }
         r = fleet_store_open(c->database, &s.store, err);
         if (r < 0) {
+                addr_limit_free(s.pending_by_addr);
                 SSL_CTX_free(s.ctx);
                 return r;
         }
@@ -250,6 +434,11 @@ int manager_serve(const struct manager_config *c, struct error *err) {
         s.base = event_base_new();
         struct evhttp *http = s.base ? evhttp_new(s.base) : NULL;
         if (!http) {
+                r = error_set(err, -ENOMEM, "cannot set up the event loop");
+                goto out;
+        }
+        s.check = event_new(s.base, -1, 0, check_conns, &s);
+        if (!s.check) {
                 r = error_set(err, -ENOMEM, "cannot set up the event loop");
                 goto out;
         }
@@ -295,9 +484,15 @@ int manager_serve(const struct manager_config *c, struct error *err) {
 out:
         if (http)
                 evhttp_free(http);
+        /* Connections evhttp did not free (none expected) must not call back. */
+        for (struct conn *k = s.conns; k; k = k->next)
+                k->server = NULL;
+        if (s.check)
+                event_free(s.check);
         if (s.base)
                 event_base_free(s.base);
         fleet_store_free(s.store);
+        addr_limit_free(s.pending_by_addr);
         SSL_CTX_free(s.ctx);
         return r;
 }

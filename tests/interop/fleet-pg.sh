@@ -57,7 +57,7 @@ PID1=$MANAGER_PID
 PID2=$!
 track_pid "$PID2"
 manager_wait "$P2"
-assert_eq "$(psq -c 'SELECT version FROM schema_version')" 2 "schema version in PostgreSQL"
+assert_eq "$(psq -c 'SELECT version FROM schema_version')" 3 "schema version in PostgreSQL"
 at() { local p=$1; shift; MANAGER_PORT=$p api "$@"; }
 at_status() { at "$@" | tail -1; }
 
@@ -69,6 +69,15 @@ at "$P1" admin GET /vms | sed -n 1p >"$T/vms.json"
 assert_eq "$(json_get "$T/vms.json" "[(v['name'], v['host']) for v in d]")" '[["vm1", "h1"]]' "VMs at manager 1"
 assert_eq "$(at_status "$P2" h2 POST /agent/inventory '{"host":"h1","vms":[]}')" 403 "h2 reporting for h1"
 
+note "policies in PostgreSQL: set at one manager, replaced at the other, used by a job"
+assert_eq "$(at_status "$P1" admin PUT /policies '{"scope":"group:g","hosts":["h1"],"volumes":"os"}')" 200 \
+        "a group policy at manager 1"
+assert_eq "$(at_status "$P2" admin PUT /policies '{"scope":"group:g","hosts":["h1"],"volumes":"data"}')" 200 \
+        "the same policy replaced at manager 2"
+at "$P1" admin GET /policies | head -1 >"$T/pol.json"
+assert_eq "$(json_get "$T/pol.json" "[(p['scope'], p['hosts'], p['volumes']) for p in d]")" \
+        '[["group:g", ["h1"], "data"]]' "policies at manager 1"
+
 # Started directly (not through a function): $! is the process to stop at the end.
 curl -s -N --max-time 120 --cacert "$M/ca.crt" --cert "$M/client-admin.crt" --key "$M/client-admin.key" \
         "https://127.0.0.1:$P2/events?follow=1" >"$T/follow.jsonl" 2>/dev/null &
@@ -77,6 +86,9 @@ track_pid "$FOLLOW"
 
 note "a job queued at manager 2 is handed to exactly one of 10 concurrent claims"
 assert_eq "$(at_status "$P2" admin POST /vms/vm1/encrypt '{}')" 202 "encrypt at manager 2"
+at "$P1" admin GET /jobs/1 | head -1 >"$T/job1.json"
+assert_eq "$(json_get "$T/job1.json" "d['params']")" '{"format":"","policy":["group:g"],"provider":"","volumes":"data"}' \
+        "the job's params from the group policy"
 for i in $(seq 10); do
         port=$P1; [ $((i % 2)) = 0 ] && port=$P2
         at_status "$port" h1 GET '/agent/jobs?wait=0' >"$T/claim-$i" &
@@ -123,5 +135,5 @@ assert_file_contains "$T/upd.err" "append-only" "refusal of an UPDATE"
 ! psq -c "DELETE FROM events" 2>/dev/null || die "PostgreSQL let an event be deleted"
 for _ in $(seq 50); do grep -q '"job-done"' "$T/follow.jsonl" 2>/dev/null && break; sleep 0.1; done
 assert_eq "$(grep -o '"kind":"[a-z-]*"' "$T/follow.jsonl" | cut -d'"' -f4 | paste -sd' ')" \
-        "host-registered access-denied job-queued job-started job-pause-requested job-paused job-resumed job-started job-done" \
+        "host-registered access-denied policy-set policy-set job-queued job-started job-pause-requested job-paused job-resumed job-started job-done" \
         "the stream at manager 2"

@@ -9,7 +9,16 @@
 # and the disks come back byte for byte. With the key server down a job waits
 # (key-error event, tried again with backoff), survives a manager restart and
 # runs when the key server is back. A data disk attached to the encrypted VM is
-# noticed (disk-not-encrypted event) and encrypted by the manager's policy. A hostile agent certificate (h2's) can
+# noticed (disk-not-encrypted event) and encrypted by the manager's policy. A
+# rekey job gives every disk a new KEK and retires the old one at the key
+# server, as its result says. A second VM's encrypt loses its key server during
+# the first disk's data pass: that disk finishes, the job waits (key-error) at
+# the second disk's binding and finishes when the server is back, through a
+# manager restart during the second data pass; a decrypt gives every byte back.
+# A VM policy (data disks only) decides what the next encrypt job of vm2 does.
+# A deep rekey job gives vm1's disks new volume keys and a new KEK; a decrypt
+# then gives every byte back.
+# A hostile agent certificate (h2's) can
 # neither report for h1 nor take or touch h1's jobs (403, audited); an auditor
 # cannot encrypt; revoked certificates (an operator's, an agent's) are refused; a client without a
 # certificate, or with one from another CA, gets nothing. Bad input gets 4xx
@@ -289,6 +298,7 @@ assert_state "$T/os.img" "" encrypted
 
 note "a data disk attached to the encrypted VM: an event, and the policy encrypts it"
 make_random_image "$T/data2.img" 8M
+DATA2_SHA=$(sha256_range "$T/data2.img")
 virsh -c "$LV_URI" attach-disk vm1 "$T/data2.img" vdc --config --driver qemu --subdriver raw >/dev/null ||
         die "virsh attach-disk failed"
 for _ in $(seq 600); do
@@ -304,3 +314,159 @@ assert_file_contains "$T/ev4.jsonl" '"kind":"disk-not-encrypted".*disk vdc is no
 assert_state "$T/data2.img" "" encrypted
 assert_eq "$(json_get "$T/jobs.json" "[(j['id'], j['state']) for j in d]")" \
         '[[1, "done"], [2, "done"], [3, "done"], [4, "done"]]' "jobs at the end"
+
+note "a shallow rekey through the manager: a new KEK on every disk, the old one retired"
+# disk_keks FILE: the KEKs every vmcrypt token of the image names, sorted, unique
+disk_keks() {
+        "$VMCRYPT" disk status --json "$1" >"$T/dst.json" || die "disk status $1 failed"
+        json_get "$T/dst.json" "sorted(set(t.get('kek_id') for t in d['tokens']))"
+}
+OLD_KEK=$(disk_keks "$T/os.img" | tr -d '[]" ')
+[ -n "$OLD_KEK" ] || die "no KEK on the OS disk after encrypt"
+for f in os data data2; do
+        assert_eq "$(disk_keks "$T/$f.img")" "[\"$OLD_KEK\"]" "the KEK of $f.img before the rekey"
+        cryptsetup luksDump "$T/$f.img" | grep -A1 "MK digest" | tr -d ' \t\n' >"$T/$f.mk0"
+done
+expect_rc 8 rekey-aud "$VMCRYPT" vm rekey vm1 --manager-config "$M/audit1.conf"
+expect_rc 0 rekey mc vm rekey vm1 --wait
+NEW_KEK=$(disk_keks "$T/os.img" | tr -d '[]" ')
+assert_ne "$NEW_KEK" "$OLD_KEK" "the VM's KEK after the rekey job"
+for f in os data data2; do
+        assert_eq "$(disk_keks "$T/$f.img")" "[\"$NEW_KEK\"]" "the KEK of $f.img after the rekey job (old $OLD_KEK)"
+        cryptsetup luksDump "$T/$f.img" | grep -A1 "MK digest" | tr -d ' \t\n' >"$T/$f.mk1"
+        cmp -s "$T/$f.mk0" "$T/$f.mk1" || die "a shallow rekey job changed the volume key of $f.img"
+done
+assert_file_contains "$T/rekey.out" \
+        "^job 5: rekey of vm1 on h1: done: rekey vm1: 3 disk\(s\) under KEK $NEW_KEK at provider kms; was KEK $OLD_KEK; old KEK $OLD_KEK retired" \
+        "the rekey job's result"
+mc events --vm vm1 --json >"$T/ev5.jsonl"
+assert_file_contains "$T/ev5.jsonl" '"actor":"h1".*"job":5,"kind":"job-done".*old KEK '"$OLD_KEK"' retired' \
+        "the rekey's job-done event"
+# The key server agrees: what the event says was retired is destroyed there.
+expect_rc 0 old-kek "$VMCRYPT" kms attrs "$OLD_KEK" --providers "$T/h1-providers.json" --provider kms
+assert_file_contains "$T/old-kek.out" "State: Destroyed" "the old KEK at the key server"
+expect_rc 0 new-kek "$VMCRYPT" kms attrs "$NEW_KEK" x-Name --providers "$T/h1-providers.json" --provider kms
+assert_file_contains "$T/new-kek.out" "x-Name: vm1" "the new KEK, tagged with the VM"
+
+note "key server down after a VM's first disk: the job waits, then finishes the second"
+# The data pass needs no key server once it runs; the next disk's binding does.
+# So the key server goes while vm2's first disk is in its (rate-limited) data
+# pass: that disk finishes, the second cannot be bound, the job waits with a
+# key-error event and runs again when the key server is back.
+make_random_image "$T/b-os.img" 9M
+make_random_image "$T/b-data.img" 15M
+B_OS_SHA=$(sha256_range "$T/b-os.img")
+B_DATA_SHA=$(sha256_range "$T/b-data.img")
+domain_xml vm2 5eed0000-0000-4000-8000-00000000f2ee "$T" "$T/console2.log" "$T/b-os.img" "$T/b-data.img" \
+        >"$T/vm2.xml"
+virsh -c "$LV_URI" define "$T/vm2.xml" >/dev/null
+for _ in $(seq 150); do
+        mc vm status vm2 --json >"$T/st2.json" 2>/dev/null && break
+        sleep 0.1
+done
+assert_eq "$(json_get "$T/st2.json" "(d['host'], d['OsVolumeEncrypted'])")" '["h1", "NotEncrypted"]' "vm2 reported"
+expect_rc 0 enc6 mc vm encrypt vm2
+for _ in $(seq 300); do
+        job_json 6
+        [ "$(json_get "$T/job.json" "d['state'] == 'running' and d['disk'] == 'vda' and 0 < d['done'] < d['total']")" = true ] &&
+                break
+        sleep 0.05
+done
+assert_eq "$(json_get "$T/job.json" "(d['state'], d['disk'], 0 < d['done'] < d['total'])")" '["running", "vda", true]' \
+        "job 6 in its first disk's data pass"
+kill "$KMS_PID"
+wait "$KMS_PID" 2>/dev/null || true
+for _ in $(seq 300); do
+        mc events --vm vm2 --json >"$T/ev6.jsonl"
+        grep -q '"kind":"key-error"' "$T/ev6.jsonl" && break
+        sleep 0.1
+done
+assert_file_contains "$T/ev6.jsonl" '"actor":"h1".*"job":6,"kind":"key-error".*tried again in 2 s' \
+        "key-error event for the second disk"
+job_json 6
+assert_eq "$(json_get "$T/job.json" "d['state']")" queued "job 6 while the key server is down"
+assert_state "$T/b-os.img" "" encrypted
+assert_state "$T/b-data.img" "" plain
+assert_eq "$(sha256_range "$T/b-data.img")" "$B_DATA_SHA" "vm2's second disk untouched while the key server is down"
+kms_serve
+
+note "restart the manager while the second disk's data pass runs: the job goes on"
+for _ in $(seq 600); do
+        job_json 6
+        [ "$(json_get "$T/job.json" "d['state'] == 'running' and d['disk'] == 'vdb' and 0 < d['done'] < d['total']")" = true ] &&
+                break
+        sleep 0.05
+done
+assert_eq "$(json_get "$T/job.json" "(d['state'], d['disk'], d['attempts'])")" '["running", "vdb", 2]' \
+        "job 6 in its second disk's data pass"
+P6=$(json_get "$T/job.json" "d['done']")
+kill "$MANAGER_PID"
+wait "$MANAGER_PID" 2>/dev/null || true
+sleep 1
+manager_start
+job_json 6
+assert_eq "$(json_get "$T/job.json" "(d['state'], d['disk'], d['attempts'])")" '["running", "vdb", 2]' \
+        "job 6 right after the manager's restart"
+for _ in $(seq 600); do
+        job_json 6
+        case $(json_get "$T/job.json" "d['state']") in done|failed|cancelled) break ;; esac
+        [ "$(json_get "$T/job.json" "d['done'] > $P6")" = true ] && SEEN_MORE=1
+        sleep 0.1
+done
+assert_eq "$(json_get "$T/job.json" "(d['state'], d['attempts'], d['percent'])")" '["done", 2, 100.0]' \
+        "job 6 at the end: $(cat "$T/job.json")"
+assert_eq "${SEEN_MORE:-0}" 1 "progress reported to the restarted manager"
+assert_state "$T/b-os.img" "" encrypted
+assert_state "$T/b-data.img" "" encrypted
+mc events --vm vm2 --json >"$T/ev6.jsonl"
+assert_eq "$("$PY" -c 'import json,sys; print(" ".join(json.loads(l)["kind"] for l in open(sys.argv[1])))' "$T/ev6.jsonl")" \
+        "job-queued job-started key-error job-started job-done" "vm2's events"
+
+note "decrypt vm2: every byte as before"
+expect_rc 0 dec7 mc vm decrypt vm2 --wait
+assert_eq "$(sha256_range "$T/b-os.img")" "$B_OS_SHA" "vm2's first disk after the outage and the round trip"
+assert_eq "$(sha256_range "$T/b-data.img")" "$B_DATA_SHA" "vm2's second disk after the outage and the round trip"
+
+note "an encryption policy: vm2's encrypt job takes its data disk only"
+expect_rc 8 pol-aud "$VMCRYPT" policy set vm:vm2 volumes=data --manager-config "$M/audit1.conf"
+expect_rc 2 pol-bad mc policy set vm:vm2 volumes=some
+assert_file_contains "$T/pol-bad.err" "volumes must be all, os or data" "a bad policy value"
+expect_rc 0 pol-def mc policy set default provider=kms format=luks1
+expect_rc 0 pol-vm mc policy set vm:vm2 volumes=data
+expect_rc 0 pol-list mc policy list
+assert_file_contains "$T/pol-list.out" "^vm:vm2 +- +data " "policy list"
+assert_file_contains "$T/pol-list.out" "^default +kms +- +luks1 " "policy list (default)"
+expect_rc 0 enc8 mc vm encrypt vm2 --wait --json
+assert_eq "$(json_get "$T/enc8.out" "(d['id'], d['state'], d['params'])")" \
+        '[8, "done", "{\"format\":\"luks1\",\"policy\":[\"default\",\"vm:vm2\"],\"provider\":\"kms\",\"volumes\":\"data\"}"]' \
+        "the job and the policy it took"
+assert_state "$T/b-os.img" "" plain
+assert_state "$T/b-data.img" "" encrypted
+mc events --vm vm2 --json >"$T/ev8.jsonl"
+assert_file_contains "$T/ev8.jsonl" '"actor":"admin".*"kind":"policy-set".*policy vm:vm2: provider .., volumes .data.' \
+        "the policy's event"
+
+note "a deep rekey through the manager: progress, new volume keys, every byte intact"
+expect_rc 0 deep9 mc vm rekey vm1 --deep
+assert_file_contains "$T/deep9.out" "^job 9: deep-rekey of vm1 on h1: queued" "deep rekey queued"
+for _ in $(seq 900); do
+        job_json 9
+        json_get "$T/job.json" "(d['state'], d['disk'], d['percent'])" >>"$T/deep-progress"
+        case $(json_get "$T/job.json" "d['state']") in done|failed|cancelled) break ;; esac
+        sleep 0.1
+done
+note "job 9 as seen while it ran: $(uniq "$T/deep-progress" | tr '\n' ' ' | cut -c1-600)"
+assert_eq "$(json_get "$T/job.json" "d['op']")" deep-rekey "job 9's kind"
+assert_eq "$(json_get "$T/job.json" "d['state']")" done "job 9 at the end: $(cat "$T/job.json")"
+DEEP_KEK=$(disk_keks "$T/os.img" | tr -d '[]" ')
+assert_ne "$DEEP_KEK" "$NEW_KEK" "the VM's KEK after the deep rekey"
+assert_file_contains "$T/job.json" "3 disk\(s\) under KEK $DEEP_KEK .*old KEK $NEW_KEK retired" "job 9's result"
+for f in os data data2; do
+        assert_eq "$(disk_keks "$T/$f.img")" "[\"$DEEP_KEK\"]" "the KEK of $f.img after the deep rekey"
+        cryptsetup luksDump "$T/$f.img" | grep -A1 "MK digest" | tr -d ' \t\n' >"$T/$f.mk2"
+        ! cmp -s "$T/$f.mk1" "$T/$f.mk2" || die "the deep rekey left the volume key of $f.img"
+done
+expect_rc 0 dec10 mc vm decrypt vm1 --wait
+assert_eq "$(sha256_range "$T/os.img")" "$OS_SHA" "OS disk after the deep rekey and a decrypt"
+assert_eq "$(sha256_range "$T/data.img")" "$DATA_SHA" "data disk after the deep rekey and a decrypt"
+assert_eq "$(sha256_range "$T/data2.img")" "$DATA2_SHA" "attached disk after the deep rekey and a decrypt"

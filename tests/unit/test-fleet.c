@@ -223,6 +223,124 @@ static void test_api_roles(void **state) {
         fleet_store_free(s);
 }
 
+/* Rekey is a job kind: shallow or deep from the body, operators only, one job per
+ * VM, handed to the VM's host with its kind, paused and resumed like the others. */
+static void test_rekey_jobs(void **state) {
+        (void) state;
+        struct fleet_store *s = fixture();
+        struct error err = { 0 };
+        assert_int_equal(call(s, FLEET_ROLE_AUDITOR, "a", "POST", "/vms/vm1/rekey", NULL, "{}"), 403);
+        assert_int_equal(call(s, FLEET_ROLE_OPERATOR, "o", "POST", "/vms/vm1/rekey", NULL, "{\"deep\":1}"), 400);
+        assert_int_equal(call(s, FLEET_ROLE_OPERATOR, "o", "POST", "/vms/vm1/rekey", NULL, "{\"deeper\":true}"),
+                         400);
+        assert_int_equal(call(s, FLEET_ROLE_OPERATOR, "o", "POST", "/vms/vm1/rekey", NULL,
+                              "{\"deep\":true,\"x\":1}"), 400);
+        assert_int_equal(call(s, FLEET_ROLE_OPERATOR, "o", "POST", "/vms/nope/rekey", NULL, "{}"), 404);
+        json_t *jobs = NULL;
+        assert_int_equal(fleet_store_jobs(s, &jobs, &err), 0);
+        assert_int_equal(json_array_size(jobs), 0);  /* refusals changed nothing */
+        json_decref(jobs);
+        assert_int_equal(call(s, FLEET_ROLE_OPERATOR, "o", "POST", "/vms/vm1/rekey", NULL, NULL), 202);
+        assert_int_equal(call(s, FLEET_ROLE_OPERATOR, "o", "POST", "/vms/vm1/rekey", NULL, "{}"), 409);
+        assert_int_equal(call(s, FLEET_ROLE_ADMIN, "o", "POST", "/vms/vm2/rekey", NULL, "{\"deep\":true}"), 202);
+        json_t *job = NULL;
+        assert_int_equal(fleet_store_job_get(s, 1, &job, &err), 0);
+        assert_string_equal(str(job, "op"), "rekey");
+        json_decref(job);
+        assert_int_equal(fleet_store_job_get(s, 2, &job, &err), 0);
+        assert_string_equal(str(job, "op"), "deep-rekey");
+        json_decref(job);
+        enum fleet_job_op op;
+        assert_int_equal(fleet_job_op_from_string("deep-rekey", &op), 0);
+        assert_int_equal(op, FLEET_OP_DEEP_REKEY);
+        assert_string_equal(fleet_job_op_name(FLEET_OP_REKEY), "rekey");
+        /* The agent claims the oldest with its kind; a deep rekey's data pass
+         * reports progress and takes a pause like an encrypt. */
+        assert_int_equal(fleet_store_job_claim(s, "h1", &job, &err), 0);
+        assert_string_equal(str(job, "op"), "rekey");
+        json_decref(job);
+        assert_int_equal(fleet_store_job_finish(s, 1, "h1", "done", "rekey vm1: 2 disk(s) under KEK k2", &err), 0);
+        assert_int_equal(fleet_store_job_claim(s, "h1", &job, &err), 0);
+        assert_string_equal(str(job, "op"), "deep-rekey");
+        json_decref(job);
+        assert_int_equal(fleet_store_job_control(s, 2, "pause", "o", &job, &err), 0);
+        json_decref(job);
+        const char *action = NULL;
+        assert_int_equal(fleet_store_job_progress(s, 2, "h1", "vda", 5, 10, &action, &err), 0);
+        assert_string_equal(action, "pause");
+        assert_int_equal(fleet_store_job_finish(s, 2, "h1", "paused", "", &err), 0);
+        assert_int_equal(fleet_store_job_control(s, 2, "resume", "o", &job, &err), 0);
+        assert_string_equal(str(job, "state"), "queued");
+        json_decref(job);
+        json_t *events = NULL;
+        assert_int_equal(fleet_store_events(s, "vm1", 0, 1000, &events, &err), 0);
+        json_t *last = json_array_get(events, json_array_size(events) - 1);
+        assert_string_equal(str(last, "kind"), "job-done");
+        assert_non_null(strstr(str(last, "message"), "(rekey of vm1)"));
+        assert_non_null(strstr(str(last, "message"), "under KEK k2"));
+        json_decref(events);
+        fleet_store_free(s);
+}
+
+/* Policies: admins set them, bad ones are refused with nothing stored; a VM's
+ * encrypt job takes each setting from vm:, then its host's group, then default;
+ * the new-data-disk rule follows the VM's policy. */
+static void test_policies(void **state) {
+        (void) state;
+        struct fleet_store *s = fixture();
+        struct error err = { 0 };
+        assert_int_equal(call(s, FLEET_ROLE_OPERATOR, "o", "PUT", "/policies", NULL, "{\"scope\":\"default\"}"), 403);
+        const char *bad[] = {
+                "{}", "{\"scope\":\"vm:\"}", "{\"scope\":\"host:h1\"}", "{\"scope\":\"default\",\"x\":\"1\"}",
+                "{\"scope\":\"default\",\"volumes\":\"some\"}", "{\"scope\":\"default\",\"format\":\"luks2\"}",
+                "{\"scope\":\"default\",\"new_data_disk\":\"yes\"}", "{\"scope\":\"vm:vm1\",\"hosts\":[\"h1\"]}",
+                "{\"scope\":\"group:g\",\"hosts\":[\"a/b\"]}", "{\"scope\":\"default\",\"provider\":7}",
+        };
+        for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
+                assert_int_equal(call(s, FLEET_ROLE_ADMIN, "a", "PUT", "/policies", NULL, bad[i]), 400);
+        json_t *list = NULL;
+        assert_int_equal(fleet_store_policies(s, &list, &err), 0);
+        assert_int_equal(json_array_size(list), 0);
+        json_decref(list);
+        assert_int_equal(call(s, FLEET_ROLE_ADMIN, "a", "PUT", "/policies", NULL,
+                              "{\"scope\":\"default\",\"provider\":\"kms\",\"volumes\":\"all\"}"), 200);
+        assert_int_equal(call(s, FLEET_ROLE_ADMIN, "a", "PUT", "/policies", NULL,
+                              "{\"scope\":\"group:web\",\"hosts\":[\"h1\"],\"volumes\":\"data\","
+                              "\"new_data_disk\":\"encrypt\"}"), 200);
+        assert_int_equal(call(s, FLEET_ROLE_ADMIN, "a", "PUT", "/policies", NULL,
+                              "{\"scope\":\"vm:vm2\",\"provider\":\"other\",\"format\":\"luks1\"}"), 200);
+        /* Replacing keeps one row per scope. */
+        assert_int_equal(call(s, FLEET_ROLE_ADMIN, "a", "PUT", "/policies", NULL,
+                              "{\"scope\":\"vm:vm2\",\"provider\":\"lab\",\"format\":\"luks1\"}"), 200);
+        assert_int_equal(call(s, FLEET_ROLE_AUDITOR, "u", "GET", "/policies", NULL, NULL), 200);
+        assert_int_equal(fleet_store_policies(s, &list, &err), 0);
+        assert_int_equal(json_array_size(list), 3);
+        json_decref(list);
+        json_t *job = NULL;
+        assert_int_equal(fleet_store_job_create(s, "vm2", FLEET_OP_ENCRYPT, "a", &job, &err), 0);
+        assert_string_equal(str(job, "params"),
+                            "{\"format\":\"luks1\",\"policy\":[\"vm:vm2\",\"group:web\"],\"provider\":\"lab\","
+                            "\"volumes\":\"data\"}");
+        json_decref(job);
+        /* Other kinds carry none. */
+        assert_int_equal(fleet_store_job_create(s, "vm1", FLEET_OP_DECRYPT, "a", &job, &err), 0);
+        assert_string_equal(str(job, "params"), "{}");
+        json_decref(job);
+        /* A host in no group: the default only. */
+        json_t *pol = NULL;
+        assert_int_equal(fleet_store_policy_for(s, "vmx", "h9", &pol, &err), 0);
+        assert_string_equal(str(pol, "provider"), "kms");
+        assert_string_equal(str(pol, "volumes"), "all");
+        assert_string_equal(str(pol, "new_data_disk"), "");
+        json_decref(pol);
+        json_t *events = NULL;
+        assert_int_equal(fleet_store_events(s, "vm2", 0, 1000, &events, &err), 0);
+        assert_string_equal(str(json_array_get(events, 0), "kind"), "policy-set");
+        assert_non_null(strstr(str(json_array_get(events, 1), "message"), "provider 'lab'"));
+        json_decref(events);
+        fleet_store_free(s);
+}
+
 static void test_new_disk_policy(void **state) {
         (void) state;
         struct fleet_store *s = fixture();
@@ -246,6 +364,24 @@ static void test_new_disk_policy(void **state) {
         assert_int_equal(json_array_size(events), 2);
         assert_string_equal(str(json_array_get(events, 0), "kind"), "disk-not-encrypted");
         assert_non_null(strstr(str(json_array_get(events, 0), "message"), "disk vdb is not encrypted"));
+        json_decref(jobs);
+        json_decref(events);
+        fleet_store_free(s);
+        /* The VM's policy overrides the manager's setting: event only for vm1,
+         * although the manager would encrypt. */
+        s = fixture();
+        fleet_store_set_new_disk_policy(s, FLEET_NEW_DISK_ENCRYPT);
+        json_t *pol = json_pack("{s:s,s:s}", "scope", "vm:vm1", "new_data_disk", "event"), *stored = NULL;
+        assert_int_equal(fleet_store_policy_set(s, pol, "a", &stored, NULL), 0);
+        json_decref(pol);
+        json_decref(stored);
+        assert_int_equal(fleet_store_vms_replace(s, "h1", a, NULL), 0);
+        assert_int_equal(fleet_store_vms_replace(s, "h1", b, NULL), 0);
+        assert_int_equal(fleet_store_jobs(s, &jobs, NULL), 0);
+        assert_int_equal(json_array_size(jobs), 0);
+        assert_int_equal(fleet_store_events(s, "vm1", 0, 100, &events, NULL), 0);
+        assert_non_null(strstr(str(json_array_get(events, json_array_size(events) - 1), "message"),
+                               "encrypt the VM again to encrypt it"));
         json_decref(a);
         json_decref(b);
         json_decref(jobs);
@@ -278,6 +414,8 @@ int main(void) {
                 cmocka_unit_test(test_events_append_only),
                 cmocka_unit_test(test_migration),
                 cmocka_unit_test(test_api_roles),
+                cmocka_unit_test(test_rekey_jobs),
+                cmocka_unit_test(test_policies),
                 cmocka_unit_test(test_new_disk_policy),
                 cmocka_unit_test(test_query),
         };

@@ -1,7 +1,7 @@
 /* Pending connections per source address: see addr-limit.h. A hash table of
  * counts, chained, one entry per address that has a pending connection now (so its
  * size follows the pending connections, which max-unauthenticated bounds). */
-#include "kms/addr-limit.h"
+#include "tls/addr-limit.h"
 
 #include <arpa/inet.h>
 #include <errno.h>

@@ -2,7 +2,7 @@
  * address cannot take every handshake slot (max-unauthenticated-per-address). An
  * IPv4 address counts whole (also as a mapped IPv6 address), an IPv6 address by its
  * /64, which one host usually holds entirely. Thread-safe: the network loops share
- * one table. */
+ * one table. Used by vmcrypt-kms and vmcrypt-manager. */
 #pragma once
 
 #include <stddef.h>
