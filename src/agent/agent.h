@@ -23,6 +23,7 @@ struct agent_config {
         uint64_t max_rate;        /* per disk, bytes/s; 0 none */
         int poll_seconds;         /* long poll length */
         int inventory_seconds;    /* report the VMs at least this often */
+        int nice;                 /* CPU priority of the agent and its data passes */
 };
 
 int agent_config_read(const char *path, struct agent_config *c, struct error *err);

@@ -31,6 +31,11 @@ static int set(const char *section, const char *key, const char *value, void *us
                 c->max_rate = strtoull(value, &end, 10);
                 if (!*value || *end)
                         return error_set(err, -EINVAL, "max-rate is bytes per second");
+        } else if (strcmp(key, "nice") == 0) {
+                long v = strtol(value, &end, 10);
+                if (!*value || *end || v < 0 || v > 19)
+                        return error_set(err, -EINVAL, "nice is 0 (none) to 19");
+                c->nice = (int) v;
         } else if (strcmp(key, "poll-seconds") == 0 || strcmp(key, "inventory-seconds") == 0) {
                 long v = strtol(value, &end, 10);
                 if (!*value || *end || v < 1 || v > 300)
@@ -46,6 +51,7 @@ int agent_config_read(const char *path, struct agent_config *c, struct error *er
         snprintf(c->path, sizeof(c->path), "%s", path);
         c->poll_seconds = 20;
         c->inventory_seconds = 30;
+        c->nice = 10;
         int r = conf_read(path, set, c, err);
         if (r < 0)
                 return r;

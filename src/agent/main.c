@@ -3,6 +3,7 @@
 #include <stdio.h>
 #include <string.h>
 #include <sys/prctl.h>
+#include <sys/resource.h>
 
 #include "agent/agent.h"
 #include "shared/log.h"
@@ -33,6 +34,8 @@ static const char help[] =
         "  max-rate = BYTES               limit each disk's data pass (bytes/s)\n"
         "  poll-seconds = N               long poll for jobs (default 20)\n"
         "  inventory-seconds = N          report the VMs at least this often (30)\n"
+        "  nice = N                       CPU priority of the agent and its data passes,\n"
+        "                                 0 to 19 (default 10: the VMs come first)\n"
         "\n"
         "Options:\n"
         "  --config FILE      agent.conf (required)\n"
@@ -73,6 +76,10 @@ int main(int argc, char *argv[]) {
                 return log_error("%s", err.text), 2;
         /* Keys pass through this process on their way to the disks. */
         prctl(PR_SET_DUMPABLE, 0);
+        /* A data pass is background work: the host's VMs (and, on a host that runs
+         * it, the manager) come first, as cryptsetup reencrypt is best run niced. */
+        if (conf.nice > 0 && setpriority(PRIO_PROCESS, 0, conf.nice) < 0)
+                log_warning("cannot lower the agent's CPU priority to nice %d: %m", conf.nice);
         if (agent_run(&conf, &err) < 0)
                 return log_error("%s", err.text), 1;
         return 0;
