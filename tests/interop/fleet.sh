@@ -130,6 +130,7 @@ done
 } >>"$T/agent-h1.conf"
 echo "libvirt = test://$T/inv2/node.xml" >>"$T/agent-h2.conf"
 echo "libvirt = test://$T/inv3/node.xml" >>"$T/agent-h3.conf"
+echo "nice = 0" >>"$T/agent-h3.conf"
 for i in 1 2 3; do agent_start "$i" "$T/agent-h$i.conf"; done
 # Started directly (not through a function): $! is the process to stop at the end.
 "$VMCRYPT" events --follow --vm vm1 --json --manager-config "$M/admin.conf" >"$T/follow.jsonl" 2>"$T/follow.err" &
@@ -142,6 +143,9 @@ for _ in $(seq 100); do
 done
 assert_eq "$(json_get "$T/hosts.json" "[(h['name'], h['vms']) for h in d]")" '[["h1", 1], ["h2", 2], ["h3", 2]]' \
         "hosts and their VM counts"
+# Data passes are background work: niced by default, as configured otherwise.
+assert_eq "$(ps -o ni= -p "$(pgrep -n -f "vmcrypt-agent --config $T/agent-h1.conf")" | tr -d ' ')" 10 "the agent's nice by default"
+assert_eq "$(ps -o ni= -p "$(pgrep -n -f "vmcrypt-agent --config $T/agent-h3.conf")" | tr -d ' ')" 0 "the agent's nice with nice = 0"
 expect_rc 0 hosts mc host list
 assert_file_contains "$T/hosts.out" "^h2 +[0-9.]+ +2 " "host list"
 mc vm status vm1 --json >"$T/st.json" || die "vm status through the manager failed"
