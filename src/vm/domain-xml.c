@@ -10,25 +10,26 @@
 
 #include "shared/macro.h"
 #include "vm/vm-internal.h"
+#include "vm/xml-util.h"
 
-static void docp(xmlDocPtr *d) {
+void vm_xml_docp(xmlDocPtr *d) {
         if (*d)
                 xmlFreeDoc(*d);
 }
 
-static xmlDocPtr parse(const char *xml) {
+xmlDocPtr vm_xml_parse(const char *xml) {
         /* NONET: a domain XML never needs the network; no entities either. */
         return xmlReadMemory(xml, (int) strlen(xml), "domain.xml", NULL,
                              XML_PARSE_NONET | XML_PARSE_NOERROR | XML_PARSE_NOWARNING);
 }
 
-static bool is(const xmlNode *n, const char *name) {
-        return n->type == XML_ELEMENT_NODE && xmlStrcmp(n->name, BAD_CAST name) == 0;
+bool vm_xml_is(const xmlNode *n, const char *name) {
+        return n && n->type == XML_ELEMENT_NODE && xmlStrcmp(n->name, BAD_CAST name) == 0;
 }
 
-static xmlNodePtr child(xmlNodePtr n, const char *name) {
+xmlNodePtr vm_xml_child(xmlNodePtr n, const char *name) {
         for (xmlNodePtr c = n ? n->children : NULL; c; c = c->next)
-                if (is(c, name))
+                if (vm_xml_is(c, name))
                         return c;
         return NULL;
 }
@@ -56,11 +57,11 @@ static char *attr_dup(xmlNodePtr n, const char *name) {
 
 static xmlNodePtr devices_of(xmlDocPtr doc) {
         xmlNodePtr root = xmlDocGetRootElement(doc);
-        return root && is(root, "domain") ? child(root, "devices") : NULL;
+        return root && vm_xml_is(root, "domain") ? vm_xml_child(root, "devices") : NULL;
 }
 
 static bool is_disk(xmlNodePtr n) {
-        if (!is(n, "disk"))
+        if (!vm_xml_is(n, "disk"))
                 return false;
         char dev[16];
         attr(n, "device", dev, sizeof dev);
@@ -71,12 +72,12 @@ static bool is_disk(xmlNodePtr n) {
 /* The <encryption> of a disk: under <source> (libvirt >= 6.10 writes it there) or,
  * the older form, directly under <disk>. */
 static xmlNodePtr encryption_of(xmlNodePtr disk) {
-        xmlNodePtr e = child(child(disk, "source"), "encryption");
-        return e ? e : child(disk, "encryption");
+        xmlNodePtr e = vm_xml_child(vm_xml_child(disk, "source"), "encryption");
+        return e ? e : vm_xml_child(disk, "encryption");
 }
 
 int vm_xml_disks(const char *xml, struct vm_disk **ret, size_t *ret_n) {
-        _cleanup_(docp) xmlDocPtr doc = parse(xml);
+        _cleanup_(vm_xml_docp) xmlDocPtr doc = vm_xml_parse(xml);
         if (!doc)
                 return -EBADMSG;
         xmlNodePtr devs = devices_of(doc);
@@ -95,10 +96,10 @@ int vm_xml_disks(const char *xml, struct vm_disk **ret, size_t *ret_n) {
                 struct vm_disk *d = &disks[i];
                 d->eta = -1;
                 attr(c, "type", d->source_type, sizeof d->source_type);
-                attr(child(c, "target"), "dev", d->target, sizeof d->target);
-                attr(child(c, "driver"), "type", d->format, sizeof d->format);
-                d->readonly = child(c, "readonly") != NULL;
-                xmlNodePtr src = child(c, "source");
+                attr(vm_xml_child(c, "target"), "dev", d->target, sizeof d->target);
+                attr(vm_xml_child(c, "driver"), "type", d->format, sizeof d->format);
+                d->readonly = vm_xml_child(c, "readonly") != NULL;
+                xmlNodePtr src = vm_xml_child(c, "source");
                 if (strcmp(d->source_type, "file") == 0)
                         d->path = attr_dup(src, "file");
                 else if (strcmp(d->source_type, "block") == 0)
@@ -106,11 +107,11 @@ int vm_xml_disks(const char *xml, struct vm_disk **ret, size_t *ret_n) {
                 xmlNodePtr enc = encryption_of(c);
                 if (enc) {
                         d->xml_encrypted = true;
-                        attr(child(enc, "secret"), "uuid", d->secret_uuid, sizeof d->secret_uuid);
+                        attr(vm_xml_child(enc, "secret"), "uuid", d->secret_uuid, sizeof d->secret_uuid);
                 }
                 /* The OS disk: the lowest <boot order='N'/> among the disks. */
                 char order[16];
-                attr(child(c, "boot"), "order", order, sizeof order);
+                attr(vm_xml_child(c, "boot"), "order", order, sizeof order);
                 if (order[0]) {
                         long o = strtol(order, NULL, 10);
                         if (best_order < 0 || o < best_order) {
@@ -130,13 +131,13 @@ int vm_xml_disks(const char *xml, struct vm_disk **ret, size_t *ret_n) {
 }
 
 int vm_xml_set_encryption(const char *xml, const char *target, const char *secret_uuid, char **ret) {
-        _cleanup_(docp) xmlDocPtr doc = parse(xml);
+        _cleanup_(vm_xml_docp) xmlDocPtr doc = vm_xml_parse(xml);
         if (!doc)
                 return -EBADMSG;
         xmlNodePtr devs = devices_of(doc), disk = NULL;
         for (xmlNodePtr c = devs ? devs->children : NULL; c && !disk; c = c->next) {
                 char dev[32];
-                attr(child(c, "target"), "dev", dev, sizeof dev);
+                attr(vm_xml_child(c, "target"), "dev", dev, sizeof dev);
                 if (is_disk(c) && strcmp(dev, target) == 0)
                         disk = c;
         }
@@ -148,7 +149,7 @@ int vm_xml_set_encryption(const char *xml, const char *target, const char *secre
                 xmlFreeNode(old);
         }
         if (secret_uuid) {
-                xmlNodePtr src = child(disk, "source");
+                xmlNodePtr src = vm_xml_child(disk, "source");
                 if (!src)
                         return -EINVAL;
                 xmlNodePtr enc = xmlNewChild(src, NULL, BAD_CAST "encryption", NULL);
@@ -175,20 +176,20 @@ static bool in_meta_ns(const xmlNode *n) {
 
 int vm_xml_meta(const char *xml, struct vm_meta *m) {
         memset(m, 0, sizeof *m);
-        _cleanup_(docp) xmlDocPtr doc = parse(xml);
+        _cleanup_(vm_xml_docp) xmlDocPtr doc = vm_xml_parse(xml);
         if (!doc)
                 return -EBADMSG;
         xmlNodePtr root = xmlDocGetRootElement(doc);
-        xmlNodePtr md = root && is(root, "domain") ? child(root, "metadata") : NULL;
+        xmlNodePtr md = root && vm_xml_is(root, "domain") ? vm_xml_child(root, "metadata") : NULL;
         for (xmlNodePtr c = md ? md->children : NULL; c; c = c->next) {
-                if (!is(c, "vm") || !in_meta_ns(c))
+                if (!vm_xml_is(c, "vm") || !in_meta_ns(c))
                         continue;
                 char v[8];
                 attr(c, "auto-encrypt", v, sizeof v);
                 m->auto_encrypt = strcmp(v, "on") == 0;
                 for (xmlNodePtr r = c->children; r; r = r->next) {
                         /* libvirt stores the children as given: unqualified. */
-                        if (!is(r, "rekey") || (r->ns && !in_meta_ns(r)))
+                        if (!vm_xml_is(r, "rekey") || (r->ns && !in_meta_ns(r)))
                                 continue;
                         attr(r, "provider", m->rekey_provider, sizeof m->rekey_provider);
                         attr(r, "kek", m->rekey_kek, sizeof m->rekey_kek);
@@ -221,7 +222,7 @@ int vm_xml_meta_element(const struct vm_meta *m, char **ret) {
         bool rekey = m->rekey_provider[0] && m->rekey_kek[0];
         if (!m->auto_encrypt && !rekey)
                 return 0;
-        _cleanup_(docp) xmlDocPtr doc = xmlNewDoc(BAD_CAST "1.0");
+        _cleanup_(vm_xml_docp) xmlDocPtr doc = xmlNewDoc(BAD_CAST "1.0");
         xmlNodePtr vm = doc ? xmlNewNode(NULL, BAD_CAST "vm") : NULL;
         if (!vm)
                 return -ENOMEM;
@@ -239,7 +240,7 @@ int vm_xml_meta_element(const struct vm_meta *m, char **ret) {
 }
 
 int vm_xml_disk_new(const char *path, const char *target, const char *secret_uuid, char **ret) {
-        _cleanup_(docp) xmlDocPtr doc = xmlNewDoc(BAD_CAST "1.0");
+        _cleanup_(vm_xml_docp) xmlDocPtr doc = xmlNewDoc(BAD_CAST "1.0");
         xmlNodePtr disk = doc ? xmlNewNode(NULL, BAD_CAST "disk") : NULL;
         if (!disk)
                 return -ENOMEM;

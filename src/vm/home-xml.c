@@ -9,27 +9,7 @@
 
 #include "shared/macro.h"
 #include "vm/home.h"
-
-static void docp(xmlDocPtr *d) {
-        if (*d)
-                xmlFreeDoc(*d);
-}
-
-static xmlDocPtr parse(const char *xml) {
-        return xmlReadMemory(xml, (int) strlen(xml), "domain.xml", NULL,
-                             XML_PARSE_NONET | XML_PARSE_NOERROR | XML_PARSE_NOWARNING);
-}
-
-static bool is(const xmlNode *n, const char *name) {
-        return n && n->type == XML_ELEMENT_NODE && xmlStrcmp(n->name, BAD_CAST name) == 0;
-}
-
-static xmlNodePtr child(xmlNodePtr n, const char *name) {
-        for (xmlNodePtr c = n ? n->children : NULL; c; c = c->next)
-                if (is(c, name))
-                        return c;
-        return NULL;
-}
+#include "vm/xml-util.h"
 
 static char *prop(xmlNodePtr n, const char *name) {
         xmlChar *v = n ? xmlGetNoNsProp(n, BAD_CAST name) : NULL;
@@ -42,7 +22,7 @@ static char *prop(xmlNodePtr n, const char *name) {
 
 static xmlNodePtr nvram_of(xmlDocPtr doc) {
         xmlNodePtr root = xmlDocGetRootElement(doc);
-        return is(root, "domain") ? child(child(root, "os"), "nvram") : NULL;
+        return vm_xml_is(root, "domain") ? vm_xml_child(vm_xml_child(root, "os"), "nvram") : NULL;
 }
 
 /* The file of an <nvram>: <source file=> (type='file'), else its text (the
@@ -51,7 +31,7 @@ static char *nvram_path(xmlNodePtr nv) {
         _cleanup_(freep) char *type = prop(nv, "type");
         if (type && strcmp(type, "file") != 0)
                 return NULL;
-        xmlNodePtr src = child(nv, "source");
+        xmlNodePtr src = vm_xml_child(nv, "source");
         if (src)
                 return prop(src, "file");
         xmlChar *t = xmlNodeGetContent(nv);
@@ -65,8 +45,8 @@ static char *nvram_path(xmlNodePtr nv) {
 int vm_xml_nvram(const char *xml, struct vm_disk *ret) {
         memset(ret, 0, sizeof *ret);
         ret->eta = -1;
-        _cleanup_(docp) xmlDocPtr doc = parse(xml);
-        if (!doc || !is(xmlDocGetRootElement(doc), "domain"))
+        _cleanup_(vm_xml_docp) xmlDocPtr doc = vm_xml_parse(xml);
+        if (!doc || !vm_xml_is(xmlDocGetRootElement(doc), "domain"))
                 return -EBADMSG;
         xmlNodePtr nv = nvram_of(doc);
         if (!nv)
@@ -76,17 +56,17 @@ int vm_xml_nvram(const char *xml, struct vm_disk *ret) {
         _cleanup_(freep) char *type = prop(nv, "type");
         snprintf(ret->source_type, sizeof ret->source_type, "%s", type ? type : "file");
         ret->path = nvram_path(nv);
-        xmlNodePtr enc = child(child(nv, "source"), "encryption");
+        xmlNodePtr enc = vm_xml_child(vm_xml_child(nv, "source"), "encryption");
         if (enc) {
                 ret->xml_encrypted = true;
-                _cleanup_(freep) char *u = prop(child(enc, "secret"), "uuid");
+                _cleanup_(freep) char *u = prop(vm_xml_child(enc, "secret"), "uuid");
                 snprintf(ret->secret_uuid, sizeof ret->secret_uuid, "%s", u ? u : "");
         }
         return 1;
 }
 
 int vm_xml_nvram_set_encryption(const char *xml, const char *secret_uuid, char **ret) {
-        _cleanup_(docp) xmlDocPtr doc = parse(xml);
+        _cleanup_(vm_xml_docp) xmlDocPtr doc = vm_xml_parse(xml);
         xmlNodePtr nv = doc ? nvram_of(doc) : NULL;
         if (!nv)
                 return doc ? -ENOENT : -EBADMSG;
@@ -95,7 +75,7 @@ int vm_xml_nvram_set_encryption(const char *xml, const char *secret_uuid, char *
                 return -EOPNOTSUPP;
         /* The encryption lives under <source>: turn the older text form into
          * type='file' with a <source file=> (the same file to libvirt). */
-        xmlNodePtr src = child(nv, "source");
+        xmlNodePtr src = vm_xml_child(nv, "source");
         if (!src) {
                 for (xmlNodePtr c = nv->children, next; c; c = next) {
                         next = c->next;
@@ -111,7 +91,7 @@ int vm_xml_nvram_set_encryption(const char *xml, const char *secret_uuid, char *
                         return -ENOMEM;
         }
         xmlNodePtr old;
-        while ((old = child(src, "encryption"))) {
+        while ((old = vm_xml_child(src, "encryption"))) {
                 xmlUnlinkNode(old);
                 xmlFreeNode(old);
         }

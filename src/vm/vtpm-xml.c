@@ -12,28 +12,7 @@
 #include "shared/b64.h"
 #include "shared/macro.h"
 #include "vm/vtpm.h"
-
-static void docp(xmlDocPtr *d) {
-        if (*d)
-                xmlFreeDoc(*d);
-}
-
-static xmlDocPtr parse(const char *xml) {
-        /* NONET, no entities: the domain's author wrote this document. */
-        return xmlReadMemory(xml, (int) strlen(xml), "domain.xml", NULL,
-                             XML_PARSE_NONET | XML_PARSE_NOERROR | XML_PARSE_NOWARNING);
-}
-
-static bool is(const xmlNode *n, const char *name) {
-        return n && n->type == XML_ELEMENT_NODE && xmlStrcmp(n->name, BAD_CAST name) == 0;
-}
-
-static xmlNodePtr child(xmlNodePtr n, const char *name) {
-        for (xmlNodePtr c = n ? n->children : NULL; c; c = c->next)
-                if (is(c, name))
-                        return c;
-        return NULL;
-}
+#include "vm/xml-util.h"
 
 /* Copy attribute name of n into buf; -E2BIG when it does not fit ("" absent). */
 static int attr(xmlNodePtr n, const char *name, char *buf, size_t size) {
@@ -52,15 +31,15 @@ static int attr(xmlNodePtr n, const char *name, char *buf, size_t size) {
 
 static xmlNodePtr root_of(xmlDocPtr doc) {
         xmlNodePtr root = xmlDocGetRootElement(doc);
-        return is(root, "domain") ? root : NULL;
+        return vm_xml_is(root, "domain") ? root : NULL;
 }
 
 static bool is_record(const xmlNode *n) {
-        return is(n, "vtpm") && n->ns && n->ns->href && xmlStrcmp(n->ns->href, BAD_CAST VM_VTPM_NS) == 0;
+        return vm_xml_is(n, "vtpm") && n->ns && n->ns->href && xmlStrcmp(n->ns->href, BAD_CAST VM_VTPM_NS) == 0;
 }
 
 static xmlNodePtr record_of(xmlNodePtr root) {
-        for (xmlNodePtr c = child(root, "metadata") ? child(root, "metadata")->children : NULL; c; c = c->next)
+        for (xmlNodePtr c = vm_xml_child(root, "metadata") ? vm_xml_child(root, "metadata")->children : NULL; c; c = c->next)
                 if (is_record(c))
                         return c;
         return NULL;
@@ -97,17 +76,17 @@ static int read_record(xmlNodePtr n, struct vm_vtpm_meta *m) {
 
 int vm_xml_vtpm(const char *xml, struct vm_vtpm_xml *ret) {
         memset(ret, 0, sizeof *ret);
-        _cleanup_(docp) xmlDocPtr doc = parse(xml);
+        _cleanup_(vm_xml_docp) xmlDocPtr doc = vm_xml_parse(xml);
         xmlNodePtr root = doc ? root_of(doc) : NULL;
         if (!root)
                 return -EBADMSG;
-        xmlNodePtr tpm = child(child(root, "devices"), "tpm");
+        xmlNodePtr tpm = vm_xml_child(vm_xml_child(root, "devices"), "tpm");
         if (tpm) {
                 ret->tpm = true;
-                xmlNodePtr be = child(tpm, "backend");
+                xmlNodePtr be = vm_xml_child(tpm, "backend");
                 (void) attr(tpm, "model", ret->model, sizeof ret->model);
                 (void) attr(be, "type", ret->backend, sizeof ret->backend);
-                if (attr(child(be, "encryption"), "secret", ret->tpm_secret, sizeof ret->tpm_secret) < 0)
+                if (attr(vm_xml_child(be, "encryption"), "secret", ret->tpm_secret, sizeof ret->tpm_secret) < 0)
                         snprintf(ret->tpm_secret, sizeof ret->tpm_secret, "(too long)");
         }
         xmlNodePtr rec = record_of(root);
@@ -143,12 +122,12 @@ static bool set(xmlNodePtr n, const char *name, const char *value) {
 }
 
 int vm_xml_vtpm_add(const char *xml, const char *model, const struct vm_vtpm_meta *m, char **ret) {
-        _cleanup_(docp) xmlDocPtr doc = parse(xml);
+        _cleanup_(vm_xml_docp) xmlDocPtr doc = vm_xml_parse(xml);
         xmlNodePtr root = doc ? root_of(doc) : NULL;
-        xmlNodePtr devs = child(root, "devices");
+        xmlNodePtr devs = vm_xml_child(root, "devices");
         if (!devs)
                 return -EBADMSG;
-        if (child(devs, "tpm"))
+        if (vm_xml_child(devs, "tpm"))
                 return -EEXIST;
         /* <tpm model=M><backend type='emulator' version='2.0'><encryption secret=U/>:
          * libvirt runs swtpm with its state encrypted by the secret's value. */
@@ -158,7 +137,7 @@ int vm_xml_vtpm_add(const char *xml, const char *model, const struct vm_vtpm_met
         if (!enc || !set(tpm, "model", model) || !set(be, "type", "emulator") || !set(be, "version", "2.0") ||
             !set(enc, "secret", m->secret_uuid))
                 return -ENOMEM;
-        xmlNodePtr meta = child(root, "metadata");
+        xmlNodePtr meta = vm_xml_child(root, "metadata");
         if (!meta) {
                 /* <metadata> goes before <devices> and the rest, as libvirt writes it;
                  * libvirt accepts it anywhere, but keep the document tidy. */
@@ -182,17 +161,17 @@ int vm_xml_vtpm_add(const char *xml, const char *model, const struct vm_vtpm_met
 }
 
 int vm_xml_vtpm_remove(const char *xml, char **ret) {
-        _cleanup_(docp) xmlDocPtr doc = parse(xml);
+        _cleanup_(vm_xml_docp) xmlDocPtr doc = vm_xml_parse(xml);
         xmlNodePtr root = doc ? root_of(doc) : NULL;
         if (!root)
                 return -EBADMSG;
         xmlNodePtr n;
-        while ((n = child(child(root, "devices"), "tpm")))
+        while ((n = vm_xml_child(vm_xml_child(root, "devices"), "tpm")))
                 remove_node(n);
         while ((n = record_of(root)))
                 remove_node(n);
         /* A <metadata> that held only the record goes too. */
-        n = child(root, "metadata");
+        n = vm_xml_child(root, "metadata");
         bool empty = n != NULL;
         for (xmlNodePtr c = n ? n->children : NULL; c && empty; c = c->next)
                 empty = c->type != XML_ELEMENT_NODE;
