@@ -12,28 +12,6 @@
 #include "vm/vm-internal.h"
 #include "vm/xml-util.h"
 
-void vm_xml_docp(xmlDocPtr *d) {
-        if (*d)
-                xmlFreeDoc(*d);
-}
-
-xmlDocPtr vm_xml_parse(const char *xml) {
-        /* NONET: a domain XML never needs the network; no entities either. */
-        return xmlReadMemory(xml, (int) strlen(xml), "domain.xml", NULL,
-                             XML_PARSE_NONET | XML_PARSE_NOERROR | XML_PARSE_NOWARNING);
-}
-
-bool vm_xml_is(const xmlNode *n, const char *name) {
-        return n && n->type == XML_ELEMENT_NODE && xmlStrcmp(n->name, BAD_CAST name) == 0;
-}
-
-xmlNodePtr vm_xml_child(xmlNodePtr n, const char *name) {
-        for (xmlNodePtr c = n ? n->children : NULL; c; c = c->next)
-                if (vm_xml_is(c, name))
-                        return c;
-        return NULL;
-}
-
 /* Copy attribute name of n into buf ("" when absent). */
 static void attr(xmlNodePtr n, const char *name, char *buf, size_t size) {
         buf[0] = '\0';
