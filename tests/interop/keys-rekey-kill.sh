@@ -8,7 +8,7 @@
 . "$(dirname "$0")/keys-lib.sh"
 require_keys_cli
 
-ROUNDS=${ROUNDS:-24}
+ROUNDS=${ROUNDS:-32}
 kms_vmcrypt_start "$T/kms" alice
 P=$T/providers.json
 write_providers "$P" kms "$T/kms" alice "127.0.0.1:$KMS_PORT"
@@ -62,11 +62,13 @@ print(int(m.group(1)) * 512 if m else re.search(r"^\s*offset:\s*(\d+) \[bytes\]"
                 [ $((i % 2)) = 0 ] && args=(--secret)
                 "$VMCRYPT" disk rekey --providers "$P" "${args[@]}" "$img" >"$T/rk.out" 2>"$T/rk.err" &
                 pid=$!
-                # Half the kills anywhere, half in the last third, where the metadata is written.
+                # Half the kills anywhere, half in the middle, where the metadata is
+                # written: before it the new KEK is made and wraps the secret, after
+                # it the old KEK is released at the key server (network round trips).
                 if [ $((i % 4)) -lt 2 ]; then
                         sleep_us "$(rand_us $((dur_us * 3 / 2)))"
                 else
-                        sleep_us $((dur_us * 2 / 3 + $(rand_us $((dur_us / 2)))))
+                        sleep_us $((dur_us / 4 + $(rand_us $((dur_us / 2)))))
                 fi
                 kill -KILL "$pid" 2>/dev/null || true
                 wait "$pid" 2>/dev/null && completed=$((completed + 1)) || interrupted=$((interrupted + 1))
