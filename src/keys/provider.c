@@ -118,3 +118,54 @@ int provider_unwrap(struct provider *p, const struct vmcrypt_token *t, struct se
         p->error[0] = 0;
         return ensure_error(p, p->ops->unwrap(p, t, ret), "unwrapping the unlock secret");
 }
+
+int provider_probe(struct provider *p, unsigned timeout_ms) {
+        p->error[0] = 0;
+        if (!p->ops->probe)
+                return 0;
+        return ensure_error(p, p->ops->probe(p, timeout_ms), "checking the key provider");
+}
+
+static const char *kind_name(enum provider_kind k) {
+        return k == PROVIDER_NATIVE ? "native" : k == PROVIDER_TRUSTED ? "trusted" : "kmip";
+}
+
+/* One after the other: a host has a few providers, and each probe is bounded. */
+int provider_report_all(const char *path, unsigned timeout_ms, struct provider_report **ret, size_t *ret_n,
+                        struct error *err) {
+        struct provider_configs *cs = NULL;
+        int r = provider_config_load(path, &cs, err);
+        if (r < 0)
+                return r;
+        struct provider_report *v = calloc(cs->n ? cs->n : 1, sizeof(*v));
+        if (!v) {
+                provider_configs_free(cs);
+                return error_set(err, -ENOMEM, "out of memory");
+        }
+        for (size_t i = 0; i < cs->n; i++) {
+                const struct provider_config *c = &cs->p[i];
+                struct provider_report *o = &v[i];
+                snprintf(o->name, sizeof(o->name), "%s", c->name);
+                o->kind = kind_name(c->kind);
+                o->is_default = cs->default_name && strcmp(cs->default_name, c->name) == 0;
+                for (size_t e = 0; e < c->n_endpoints && e < PROVIDER_MAX_ENDPOINTS; e++)
+                        snprintf(o->endpoints[o->n_endpoints++], sizeof(o->endpoints[0]),
+                                 strchr(c->endpoints[e].host, ':') ? "[%s]:%u" : "%s:%u", c->endpoints[e].host,
+                                 c->endpoints[e].port);
+                struct provider *p = NULL;
+                o->probe = provider_open(c, &p);
+                if (o->probe == -EOPNOTSUPP)
+                        snprintf(o->message, sizeof(o->message), "this vmcrypt was built without KMIP support");
+                else if (o->probe < 0)
+                        snprintf(o->message, sizeof(o->message), "%s", strerror(-o->probe));
+                else {
+                        o->probe = provider_probe(p, timeout_ms);
+                        snprintf(o->message, sizeof(o->message), "%s", o->probe < 0 ? provider_error(p) : "");
+                }
+                provider_free(p);
+        }
+        *ret_n = cs->n;
+        *ret = v;
+        provider_configs_free(cs);
+        return 0;
+}
