@@ -10,6 +10,7 @@
 
 #include "cli/cli.h"
 #include "cli/disk-keys.h"
+#include "cli/manager-common.h"
 #include "keys/native.h"
 #include "keys/provider.h"
 #include "keys/rekey.h"
@@ -28,13 +29,26 @@ static const struct option list_opts[] = {
 };
 
 static int list_main(int argc, char *argv[]) {
+        /* The fleet's providers, as the manager knows them. */
+        if (manager_wanted(argc, argv))
+                return provider_fleet_list_main(argc, argv);
         const char *path = NULL;
         int c;
         while ((c = getopt_long(argc, argv, "h", list_opts, NULL)) >= 0) {
                 if (c == KEYS_OPT_PROVIDERS)
                         path = optarg;
                 else if (c == 'h') {
-                        printf("Usage: vmcrypt provider list [--providers FILE]\n");
+                        printf("Usage: vmcrypt provider list [--providers FILE]\n"
+                               "       vmcrypt provider list --manager URL|--manager-config FILE [--json]\n\n"
+                               "This host's key providers, from its providers.json (default %s):\n"
+                               "name (and whether it is the default), kind, and the key servers' endpoints\n"
+                               "(kmip, trusted) or the state directory and readiness (native).\n\n"
+                               "With --manager or --manager-config: the fleet's providers as vmcrypt-manager\n"
+                               "knows them, registered and reported by each host with its reachability\n"
+                               "(see 'vmcrypt provider list --manager-config FILE --help').\n\n"
+                               "  --providers FILE    provider configuration\n\n"
+                               "Exit status: 0 listed; 2 usage; 4 no providers.json; 9 malformed.\n",
+                               PROVIDERS_DEFAULT_PATH);
                         return EXIT_OK;
                 } else
                         return cli_usage_error("vmcrypt provider list", "unknown option");
@@ -175,7 +189,9 @@ static int keks_main(int argc, char *argv[]) {
 }
 
 static const struct cli_command provider_commands[] = {
-        { "list", list_main, "list the configured key providers" },
+        { "list", list_main, "list the configured key providers (or, with --manager, the fleet's)" },
+        { "register", provider_register_main, "record at the manager a provider the fleet uses" },
+        { "unregister", provider_unregister_main, "forget a provider's registration at the manager" },
         { "create-kek", create_kek_main, "create and activate a KEK, print its id" },
         { "keks", keks_main, "list the KEKs vmcrypt made, with the disks that use them" },
         { "init", provider_init_main, "native: create the primary key" },
