@@ -226,8 +226,8 @@ static void test_roles_define(void **state) {
                 { "bad name", "read" }, { "none", "read" }, { "z", "Read" },
         };
         static const char *const says[] = {
-                "unknown privilege 'fly': the privileges are read, encrypt, decrypt, rekey, manage-policies, "
-                "manage-providers, agent",
+                ("unknown privilege 'fly': the privileges are read, encrypt, decrypt, rekey, manage-policies, "
+                 "manage-providers, agent"),
                 "built in", "defined twice", "names no privilege", "must be", "must be", "unknown privilege 'Read'",
         };
         for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
@@ -409,8 +409,8 @@ static void test_provider_registration(void **state) {
         static const char *const bad[] = {
                 "{}", "{\"kind\":\"hsm\"}", "{\"kind\":\"kmip\"}", "{\"kind\":\"kmip\",\"endpoints\":\"k:1\"}",
                 "{\"kind\":\"native\",\"password\":\"x\"}", "{\"kind\":\"native\",\"description\":7}", "[1]",
-                "{\"kind\":\"kmip\",\"endpoints\":[\"a:1\",\"b:1\",\"c:1\",\"d:1\",\"e:1\",\"f:1\",\"g:1\",\"h:1\","
-                "\"i:1\"]}",
+                ("{\"kind\":\"kmip\",\"endpoints\":[\"a:1\",\"b:1\",\"c:1\",\"d:1\",\"e:1\",\"f:1\",\"g:1\","
+                 "\"h:1\",\"i:1\"]}"),
         };
         for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
                 assert_int_equal(call(s, adm, "PUT", "/providers/kms", bad[i]), 400);
