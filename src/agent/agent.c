@@ -98,8 +98,9 @@ static int report_inventory(const struct agent_config *cf, struct fleet_client *
         if (r < 0)
                 return log_warning_errno(r, "cannot read the host's VMs: %s", verr.text);
         if (!name) {
+                json_t *providers = agent_providers_report(cf, last_providers);
                 json_decref(last_providers);
-                last_providers = agent_providers_report(cf);
+                last_providers = providers;
                 json_decref(last_vms);
                 last_vms = json_array();
                 for (size_t i = 0; i < inv->n; i++)

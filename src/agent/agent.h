@@ -34,5 +34,6 @@ int agent_run(const struct agent_config *c, struct error *err);
 
 /* The host's key providers for the manager: [{name, kind, endpoints, default,
  * state, message}], each probed now (a few seconds at most per key server);
- * NULL when providers.json cannot be read (logged). */
-json_t *agent_providers_report(const struct agent_config *c);
+ * NULL when providers.json cannot be read (logged). A state that differs from
+ * the last report's (last may be NULL) is logged. */
+json_t *agent_providers_report(const struct agent_config *c, json_t *last);

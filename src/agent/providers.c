@@ -3,6 +3,7 @@
  * paths stay on the host: the report carries names, kinds and endpoints. */
 #include <errno.h>
 #include <stdlib.h>
+#include <string.h>
 
 #include "agent/agent.h"
 #include "keys/provider.h"
@@ -23,7 +24,17 @@ static const char *state_name(int r) {
         return "error";
 }
 
-json_t *agent_providers_report(const struct agent_config *cf) {
+/* What the last report said of provider name ("" none). */
+static const char *last_state(json_t *last, const char *name) {
+        size_t i;
+        json_t *p;
+        json_array_foreach(last, i, p)
+                if (strcmp(json_string_value(json_object_get(p, "name")), name) == 0)
+                        return json_string_value(json_object_get(p, "state"));
+        return "";
+}
+
+json_t *agent_providers_report(const struct agent_config *cf, json_t *last) {
         struct provider_report *v = NULL;
         size_t n = 0;
         struct error err = { 0 };
@@ -42,8 +53,15 @@ json_t *agent_providers_report(const struct agent_config *cf) {
                 json_array_append_new(list, json_pack("{s:s,s:s,s:o,s:b,s:s,s:s}", "name", v[i].name, "kind",
                                                       v[i].kind, "endpoints", eps, "default", v[i].is_default,
                                                       "state", state_name(v[i].probe), "message", v[i].message));
+                /* The log says when a provider's state changes, not every
+                 * inventory-seconds. */
+                const char *state = state_name(v[i].probe);
+                if (strcmp(last_state(last, v[i].name), state) == 0)
+                        continue;
                 if (v[i].probe < 0)
-                        log_notice("key provider %s: %s", v[i].name, v[i].message);
+                        log_warning("key provider %s is %s: %s", v[i].name, state, v[i].message);
+                else
+                        log_info("key provider %s is reachable", v[i].name);
         }
         free(v);
         return list;

@@ -130,6 +130,33 @@ static const char *kind_name(enum provider_kind k) {
         return k == PROVIDER_NATIVE ? "native" : k == PROVIDER_TRUSTED ? "trusted" : "kmip";
 }
 
+/* A report leaves the host: the paths providers.json names (certificates, keys,
+ * state) become the name of their setting, and the text stays printable ASCII
+ * whatever a key server put in it. */
+static void redact(const struct provider_config *c, char *msg, size_t size) {
+        const struct {
+                const char *path, *name;
+        } paths[] = {
+                { c->key, "<key>" }, { c->cert, "<cert>" }, { c->ca, "<ca>" }, { c->key_file, "<key_file>" },
+                { c->state_dir, "<state_dir>" }, { c->bk_cache, "<bk_cache>" },
+        };
+        for (size_t i = 0; i < sizeof(paths) / sizeof(paths[0]); i++) {
+                if (!paths[i].path || !*paths[i].path)
+                        continue;
+                size_t plen = strlen(paths[i].path), nlen = strlen(paths[i].name);
+                for (char *at = strstr(msg, paths[i].path); at; at = strstr(at + nlen, paths[i].path)) {
+                        size_t tail = strlen(at + plen);
+                        if ((size_t) (at - msg) + nlen + tail >= size)
+                                break;
+                        memmove(at + nlen, at + plen, tail + 1);
+                        memcpy(at, paths[i].name, nlen);
+                }
+        }
+        for (char *p = msg; *p; p++)
+                if ((unsigned char) *p < 0x20 || (unsigned char) *p > 0x7e)
+                        *p = '?';
+}
+
 /* One after the other: a host has a few providers, and each probe is bounded. */
 int provider_report_all(const char *path, unsigned timeout_ms, struct provider_report **ret, size_t *ret_n,
                         struct error *err) {
@@ -163,6 +190,7 @@ int provider_report_all(const char *path, unsigned timeout_ms, struct provider_r
                         snprintf(o->message, sizeof(o->message), "%s", o->probe < 0 ? provider_error(p) : "");
                 }
                 provider_free(p);
+                redact(c, o->message, sizeof(o->message));
         }
         *ret_n = cs->n;
         *ret = v;

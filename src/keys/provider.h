@@ -139,7 +139,7 @@ struct provider_report {
         size_t n_endpoints;
         bool is_default;
         int probe;             /* provider_probe's result */
-        char message[768];     /* ... and why, when it failed */
+        char message[768];     /* ... and why, when it failed (paths named by their setting, "<cert>") */
 };
 /* The providers of path (NULL: the default providers.json), each probed with
  * timeout_ms; *ret malloc'ed. -ENOENT when the file is missing. */
