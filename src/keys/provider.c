@@ -6,6 +6,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 int provider_fail(struct provider *p, int r, const char *fmt, ...) {
@@ -186,7 +187,11 @@ int provider_report_all(const char *path, unsigned timeout_ms, struct provider_r
                 else if (o->probe < 0)
                         snprintf(o->message, sizeof(o->message), "%s", strerror(-o->probe));
                 else {
+                        struct timespec t0, t1;
+                        clock_gettime(CLOCK_MONOTONIC, &t0);
                         o->probe = provider_probe(p, timeout_ms);
+                        clock_gettime(CLOCK_MONOTONIC, &t1);
+                        o->probe_ms = (unsigned) ((t1.tv_sec - t0.tv_sec) * 1000 + (t1.tv_nsec - t0.tv_nsec) / 1000000);
                         snprintf(o->message, sizeof(o->message), "%s", o->probe < 0 ? provider_error(p) : "");
                 }
                 provider_free(p);

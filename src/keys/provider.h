@@ -139,6 +139,7 @@ struct provider_report {
         size_t n_endpoints;
         bool is_default;
         int probe;             /* provider_probe's result */
+        unsigned probe_ms;     /* ... and how long it took */
         char message[768];     /* ... and why, when it failed (paths named by their setting, "<cert>") */
 };
 /* The providers of path (NULL: the default providers.json), each probed with

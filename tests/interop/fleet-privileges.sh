@@ -94,6 +94,9 @@ assert_eq "$(json_get "$T/providers.out" "[(p['name'], [(h['host'], h['kind'], h
         "the providers h1 reports"
 assert_file_contains "$T/providers.out" "no primary key yet: run 'vmcrypt provider init local'" "why local is not usable"
 if grep -Eq "client-h1|\.key|$T/native" "$T/providers.out"; then die "a path reached the manager: $(cat "$T/providers.out")"; fi
+expect_rc 4 pcheck "$VMCRYPT" provider list --providers "$T/providers.json" --check
+assert_file_contains "$T/pcheck.out" "^kms: usable \([0-9]+ ms\)$" "the local check of kms"
+assert_file_contains "$T/pcheck.out" "^local: NOT usable .*vmcrypt provider init local" "the local check of local"
 expect_rc 0 plist "$VMCRYPT" provider list --manager-config "$M/admin.conf"
 assert_file_contains "$T/plist.out" "^kms +kmip +no +h1 +yes +reachable +[0-9]+s ago +127.0.0.1:$KMS_PORT$" \
         "vmcrypt provider list --manager-config"
@@ -171,6 +174,8 @@ done
 assert_eq "$(json_get "$T/providers.out" "[h['state'] for p in d if p['name'] == 'kms' for h in p['hosts']]")" \
         '["unreachable"]' "kms from h1 once the key server is gone"
 assert_file_contains "$T/providers.out" "no KMS of provider [^ ]*kms[^ ]* is reachable" "why kms is unreachable"
+expect_rc 7 pcheck2 "$VMCRYPT" provider list --providers "$T/providers.json" --check
+assert_file_contains "$T/pcheck2.out" "^kms: NOT usable .*no KMS of provider \"kms\" is reachable" "the local check, key server down"
 expect_rc 0 plist3 "$VMCRYPT" provider list --manager-config "$M/admin.conf"
 assert_file_contains "$T/plist3.out" "^kms +kmip +yes +h1 +yes +unreachable " "provider list with the key server down"
 api admin GET /events >"$T/events.out"
