@@ -1,6 +1,7 @@
 /* `vmcrypt vm encrypt|decrypt|rekey|status VM --manager ...`: the VM verbs through the
  * manager, which queues the work for the VM's host agent. */
 #include <stdio.h>
+#include <stdbool.h>
 #include <string.h>
 #include <unistd.h>
 
@@ -18,7 +19,8 @@ static const char help_job[] =
 "\n"
 "Options:\n"
 MANAGER_HELP_CONNECT
-"  --wait                   wait for the job to end; exit 0 only when it is done\n"
+"  --wait                   wait for the job to end (also through a pause for\n"
+"                           an unreachable key server); exit 0 only when done\n"
 "  --json                   the job as JSON\n"
 "  -h, --help               show this help\n"
 "\n"
@@ -40,7 +42,8 @@ static const char help_rekey[] =
 MANAGER_HELP_CONNECT
 "  --deep                   also a new volume key per disk (the job kind\n"
 "                           deep-rekey)\n"
-"  --wait                   wait for the job to end; exit 0 only when it is done\n"
+"  --wait                   wait for the job to end (also through a pause for\n"
+"                           an unreachable key server); exit 0 only when done\n"
 "  --json                   the job as JSON\n"
 "  -h, --help               show this help\n"
 "\n"
@@ -115,7 +118,10 @@ int vm_manager_main(const char *verb, int argc, char *argv[]) {
         long long id = (long long) json_integer_value(json_object_get(answer, "id"));
         while (o.wait) {
                 const char *state = json_string_value(json_object_get(answer, "state"));
-                if (state && strcmp(state, "queued") != 0 && strcmp(state, "running") != 0)
+                const char *request = json_string_value(json_object_get(answer, "request"));
+                /* A job paused for its key server goes on by itself: keep waiting. */
+                bool key_wait = state && request && strcmp(state, "paused") == 0 && strcmp(request, "key-wait") == 0;
+                if (state && strcmp(state, "queued") != 0 && strcmp(state, "running") != 0 && !key_wait)
                         break;
                 json_decref(answer);
                 answer = NULL;

@@ -91,6 +91,7 @@ struct provider {
         const struct provider_config *config; /* borrowed from the loaded config */
         void *data;
         char error[768];
+        int fault;  /* enum error_fault of the last failure: what the key server said */
 };
 
 /* Open the provider described by c (kept borrowed until provider_free). */
@@ -103,6 +104,12 @@ void provider_free(struct provider *p);
 static inline void provider_freep(struct provider **p) {
         provider_free(*p);
 }
+
+/* The last failure's explanation and fault (ERROR_FAULT_KEY_*: unreachable,
+ * missing, denied), as struct error err holds them; returns r. */
+int provider_error_set(struct error *err, const struct provider *p, int r);
+/* The last failure's enum error_fault. */
+int provider_fault(const struct provider *p);
 
 /* Thin wrappers around the vtable that make sure error text is always set. */
 int provider_kek_create(struct provider *p, const struct kek_attrs *attrs, char **ret_id);
