@@ -390,7 +390,8 @@ static int hotzone_recover(struct pass *ps, uint8_t *buf, uint64_t *hashes) {
         return data_sync(j);
 }
 
-static int inplace_loop(struct pass *ps, uint8_t *bufs[2], uint64_t *hashes, struct reader *rd) {
+static int inplace_loop(struct pass *ps, uint8_t *bufs[2], uint64_t *hashes, struct reader *rd,
+                        struct engine_writer *wr) {
         struct job *j = ps->j;
         const struct job_super *sb = &j->sb;
         uint64_t n = sb->data_size, off = sb->src_offset, z = sb->hotzone;
@@ -432,9 +433,19 @@ static int inplace_loop(struct pass *ps, uint8_t *bufs[2], uint64_t *hashes, str
                         return negative_errno();
                 if ((r = commit(ps, JOB_PHASE_HOTZONE, pos, hs, hl)) < 0)
                         return r;
-                if ((r = pass_parallel(ps, buf, hl, hs, NULL)) < 0)
-                        return r;
-                if ((r = engine_data_write(ps->dfd, j->data_fd, buf, hl, off + hs)) < 0)
+                /* Transform and write in chunks, each write on the writer thread
+                 * while the next chunk is transformed, in the pass's direction. Their
+                 * order does not matter for safety: after a crash every block of the
+                 * hotzone is classified alone. */
+                size_t nc = (hl + ENGINE_CHUNK - 1) / ENGINE_CHUNK;
+                for (size_t i = 0; i < nc && r >= 0; i++) {
+                        size_t o = (backward ? nc - 1 - i : i) * ENGINE_CHUNK;
+                        size_t l = (size_t) MIN(ENGINE_CHUNK, hl - o);
+                        if ((r = pass_parallel(ps, buf + o, l, hs + o, NULL)) >= 0)
+                                r = engine_writer_start(wr, ps->dfd, j->data_fd, buf + o, l, off + hs + o);
+                }
+                int wr_r = engine_writer_wait(wr);
+                if (r < 0 || (r = wr_r) < 0)
                         return r;
                 testpoint("after-data-write");
                 pos = backward ? hs : he;
@@ -457,8 +468,11 @@ static int inplace_pass(struct pass *ps, uint8_t *buf, uint64_t *hashes) {
                 return -ENOMEM;
         uint8_t *bufs[2] = { buf, spare };
         struct reader rd = { .running = false };
-        int r = inplace_loop(ps, bufs, hashes, &rd);
-        reader_stop(&rd); /* never leave a read running into freed memory */
+        struct engine_writer wr = { .running = false };
+        int r = inplace_loop(ps, bufs, hashes, &rd, &wr);
+        /* never leave a read or write running on freed memory */
+        reader_stop(&rd);
+        (void) engine_writer_wait(&wr);
         secret_wipe(spare, z);
         free(spare);
         return r;

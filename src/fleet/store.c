@@ -31,6 +31,8 @@ struct fleet_store {
  * again at not_before, unlike one an operator paused. */
 #define KEY_WAIT "key-wait"
 #define KEY_WAIT_MAX 60
+/* Runs of a job whose host could not run it, before it fails. */
+#define RETRY_MAX 5
 
 int fleet_store_open(const char *target, struct fleet_store **ret, struct error *err) {
         _cleanup_(fleet_store_freep) struct fleet_store *s = calloc(1, sizeof(*s));
@@ -653,13 +655,35 @@ int fleet_store_job_finish(struct fleet_store *s, int64_t id, const char *host, 
                         r = exec_args(s, err, "UPDATE jobs SET not_before = ? WHERE id = ?", "ii", now() + wait, id);
                 return r < 0 ? rollback(s, r) : commit(s, err);
         }
+        if (strcmp(result, "retry") == 0) {
+                /* The host could not run it now (its libvirtd did not answer):
+                 * queued again 2, 4, 8, 16 s later, failed after RETRY_MAX runs. */
+                json_t *o = NULL;
+                r = job_get(s, id, &o, err);
+                int64_t attempts = r < 0 ? RETRY_MAX : json_integer_value(json_object_get(o, "attempts"));
+                json_decref(o);
+                char msg[1200];
+                if (r >= 0 && attempts >= RETRY_MAX) {
+                        snprintf(msg, sizeof(msg), "%s; gave up after %lld runs", message, (long long) attempts);
+                        r = job_move(s, id, &j, "failed", "", host, "job-failed", msg, err);
+                } else if (r >= 0) {
+                        int64_t wait = (int64_t) 1 << attempts;
+                        snprintf(msg, sizeof(msg), "%s; tried again in %lld s (run %lld of at most %d)", message,
+                                 (long long) wait, (long long) attempts, RETRY_MAX);
+                        r = job_move(s, id, &j, "queued", "", host, "job-retry", msg, err);
+                        if (r >= 0)
+                                r = exec_args(s, err, "UPDATE jobs SET not_before = ? WHERE id = ?", "ii",
+                                              now() + wait, id);
+                }
+                return r < 0 ? rollback(s, r) : commit(s, err);
+        }
         size_t i = 0;
         while (i < ELEMENTSOF(map) && strcmp(result, map[i].result) != 0)
                 i++;
         if (i == ELEMENTSOF(map))
                 return rollback(s, error_set(err, -EINVAL,
                                              "unknown result '%s': done, failed, paused, cancelled, "
-                                             "key-unreachable, key-missing or key-denied",
+                                             "retry, key-unreachable, key-missing or key-denied",
                                              result));
         for (; i < ELEMENTSOF(map); i++)
                 if (strcmp(result, map[i].result) == 0) {

@@ -64,7 +64,9 @@ int fleet_store_job_claim(struct fleet_store *s, const char *host, json_t **ret,
  * "continue", "pause" or "cancel". -EACCES when the job is not host's. */
 int fleet_store_job_progress(struct fleet_store *s, int64_t id, const char *host, const char *disk, uint64_t done,
                              uint64_t total, const char **ret_action, struct error *err);
-/* The end of a run: result "done", "failed", "paused" or "cancelled", or one of
+/* The end of a run: result "done", "failed", "paused" or "cancelled"; "retry"
+ * (the host could not run it now: queued again with backoff, failed after 5
+ * runs, event job-retry); or one of
  * vSphere's key errors: "key-unreachable" (the job pauses and is handed out again
  * after a backoff, request "key-wait"), "key-missing" or "key-denied" (it fails);
  * each with an event of that kind. */

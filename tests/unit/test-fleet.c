@@ -165,6 +165,45 @@ static void test_key_errors(void **state) {
         fleet_store_free(s);
 }
 
+/* A host that could not run a job now (its libvirtd did not answer) gets it again
+ * after a backoff, and the job fails after five runs. */
+static void test_retry(void **state) {
+        (void) state;
+        struct fleet_store *s = fixture();
+        struct error err = { 0 };
+        json_t *job = NULL;
+        assert_int_equal(fleet_store_job_create(s, "vm1", FLEET_OP_ENCRYPT, "admin", &job, &err), 0);
+        json_decref(job);
+        assert_int_equal(fleet_store_job_claim(s, "h1", &job, &err), 0);
+        json_decref(job);
+        assert_int_equal(fleet_store_job_finish(s, 1, "h1", "retry", "libvirtd down", &err), 0);
+        assert_int_equal(fleet_store_job_get(s, 1, &job, &err), 0);
+        assert_string_equal(str(job, "state"), "queued");
+        assert_non_null(strstr(str(job, "message"), "libvirtd down; tried again in 2 s (run 1 of at most 5)"));
+        json_decref(job);
+        assert_int_equal(fleet_store_job_claim(s, "h1", &job, &err), -ENOENT);
+        /* The fifth run's retry ends it. */
+        sqlite3 *h = NULL;
+        assert_int_equal(sqlite3_open(db, &h), SQLITE_OK);
+        assert_int_equal(sqlite3_exec(h, "UPDATE jobs SET not_before = 0, attempts = 4", NULL, NULL, NULL), SQLITE_OK);
+        sqlite3_close(h);
+        assert_int_equal(fleet_store_job_claim(s, "h1", &job, &err), 0);
+        json_decref(job);
+        assert_int_equal(fleet_store_job_finish(s, 1, "h1", "retry", "libvirtd down", &err), 0);
+        assert_int_equal(fleet_store_job_get(s, 1, &job, &err), 0);
+        assert_string_equal(str(job, "state"), "failed");
+        assert_non_null(strstr(str(job, "message"), "gave up after 5 runs"));
+        json_decref(job);
+        json_t *events = NULL;
+        assert_int_equal(fleet_store_events(s, "vm1", 0, 1000, &events, &err), 0);
+        const char *want[] = { "job-queued", "job-started", "job-retry", "job-started", "job-failed" };
+        assert_int_equal(json_array_size(events), sizeof(want) / sizeof(want[0]));
+        for (size_t i = 0; i < json_array_size(events); i++)
+                assert_string_equal(str(json_array_get(events, i), "kind"), want[i]);
+        json_decref(events);
+        fleet_store_free(s);
+}
+
 static void test_events_append_only(void **state) {
         (void) state;
         fleet_store_free(fixture());
@@ -458,6 +497,7 @@ int main(void) {
         const struct CMUnitTest tests[] = {
                 cmocka_unit_test(test_job_states),
                 cmocka_unit_test(test_key_errors),
+                cmocka_unit_test(test_retry),
                 cmocka_unit_test(test_events_append_only),
                 cmocka_unit_test(test_migration),
                 cmocka_unit_test(test_api_roles),
