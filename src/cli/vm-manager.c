@@ -3,7 +3,6 @@
 #include <stdio.h>
 #include <stdbool.h>
 #include <string.h>
-#include <unistd.h>
 
 #include "cli/cli.h"
 #include "cli/manager-common.h"
@@ -20,7 +19,9 @@ static const char help_job[] =
 "Options:\n"
 MANAGER_HELP_CONNECT
 "  --wait                   wait for the job to end (also through a pause for\n"
-"                           an unreachable key server); exit 0 only when done\n"
+"                           an unreachable key server, and a manager that is\n"
+"                           unreachable for up to 2 minutes); exit 0 only when\n"
+"                           done\n"
 "  --json                   the job as JSON\n"
 "  -h, --help               show this help\n"
 "\n"
@@ -43,7 +44,9 @@ MANAGER_HELP_CONNECT
 "  --deep                   also a new volume key per disk (the job kind\n"
 "                           deep-rekey)\n"
 "  --wait                   wait for the job to end (also through a pause for\n"
-"                           an unreachable key server); exit 0 only when done\n"
+"                           an unreachable key server, and a manager that is\n"
+"                           unreachable for up to 2 minutes); exit 0 only when\n"
+"                           done\n"
 "  --json                   the job as JSON\n"
 "  -h, --help               show this help\n"
 "\n"
@@ -116,19 +119,16 @@ int vm_manager_main(const char *verb, int argc, char *argv[]) {
                 return EXIT_OK;
         }
         long long id = (long long) json_integer_value(json_object_get(answer, "id"));
-        while (o.wait) {
-                const char *state = json_string_value(json_object_get(answer, "state"));
-                const char *request = json_string_value(json_object_get(answer, "request"));
-                /* A job paused for its key server goes on by itself: keep waiting. */
-                bool key_wait = state && request && strcmp(state, "paused") == 0 && strcmp(request, "key-wait") == 0;
-                if (state && strcmp(state, "queued") != 0 && strcmp(state, "running") != 0 && !key_wait)
-                        break;
+        if (o.wait) {
+                struct error err = { 0 };
+                json_t *job = NULL;
+                if ((r = fleet_client_job_wait(c, id, 120, &job, &err)) < 0) {
+                        json_decref(answer);
+                        fprintf(stderr, "%s: %s\n", cmd, err.text);
+                        return cli_exit_code(r);
+                }
                 json_decref(answer);
-                answer = NULL;
-                sleep(1);
-                snprintf(path, sizeof(path), "/jobs/%lld", id);
-                if ((r = manager_call(cmd, c, "GET", path, NULL, &answer)) >= 0)
-                        return r;
+                answer = job;
         }
         const char *state = json_string_value(json_object_get(answer, "state"));
         if (o.json)

@@ -275,7 +275,9 @@ kill "$FOLLOW_PID"
 note "key server down: the job pauses with a key-unreachable event; it runs when the server is back"
 kill "$KMS_PID"
 wait "$KMS_PID" 2>/dev/null || true
-expect_rc 0 enc3 mc vm encrypt vm1
+# --wait waits through the pause and the manager's restart below.
+mc vm encrypt vm1 --wait >"$T/enc3.out" 2>"$T/enc3.err" &
+ENC3_PID=$!
 for _ in $(seq 300); do
         mc events --vm vm1 --json >"$T/ev3.jsonl"
         grep -q '"kind":"key-unreachable"' "$T/ev3.jsonl" && break
@@ -303,6 +305,9 @@ for _ in $(seq 900); do
         sleep 0.1
 done
 assert_eq "$(json_get "$T/job.json" "d['state']")" done "job 3 once the key server is back: $(cat "$T/job.json")"
+rc=0; wait "$ENC3_PID" || rc=$?
+assert_eq "$rc" 0 "vm encrypt --wait through the pause and the restart: $(cat "$T/enc3.err")"
+assert_file_contains "$T/enc3.out" "^job 3: encrypt of vm1 on h1: done" "vm encrypt --wait's answer"
 assert_state "$T/os.img" "" encrypted
 
 note "a data disk attached to the encrypted VM: an event, and the policy encrypts it"
