@@ -12,6 +12,7 @@ void error_clear(struct error *e) {
         e->text[0] = '\0';
 }
 
+__attribute__((format(printf, 4, 0)))
 static int set(struct error *e, int fault, int r, const char *fmt, va_list ap) {
         if (!e || e->code != 0 || e->text[0])
                 return r;
