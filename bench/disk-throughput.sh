@@ -10,7 +10,9 @@
 # reading the image (O_DIRECT) while another dd overwrites a copy of it (O_DIRECT),
 # at the same time. Every in-place tool must read and write each byte once, so
 # ceiling/cryptsetup is the highest ratio any tool could reach here, and
-# vmcrypt/ceiling says how much of the disk vmcrypt uses.
+# vmcrypt/ceiling says how much of the disk vmcrypt uses (goal >= 0.9). A virtual
+# disk's speed drifts by a third within minutes, so the ceiling is measured right
+# before each vmcrypt pass and that pass is compared with its own ceiling.
 #
 # Usage: bench/disk-throughput.sh          (as root: it drops the page cache)
 #   SIZE=2G             image size
@@ -44,6 +46,14 @@ drop_caches() { sync; echo 3 >/proc/sys/vm/drop_caches; }
 # timed NAME cmd...: runs cmd (then sync) from a cold cache; SECS[NAME] keeps the best
 # time over the rounds.
 declare -A SECS
+# ceiling JOB: the disk ceiling, measured for the vmcrypt pass that follows.
+ceiling() {
+        cp "$W/orig" "$W/ceil"
+        timed "ceiling-$1" bash -c 'dd if="$1" of=/dev/null bs=4M iflag=direct status=none &
+                dd if=/dev/zero of="$2" bs=4M count="$3" oflag=direct conv=notrunc status=none; wait' \
+                _ "$W/orig" "$W/ceil" "$((MIB / 4))"
+        rm -f "$W/ceil"
+}
 timed() {
         local name=$1 t0 t1 secs
         shift
@@ -72,20 +82,18 @@ for ((round = 1; round <= ${ROUNDS:-1}; round++)); do
 rm -f "$W"/v* "$W"/c*
 echo "round $round: copy (I/O floor)"
 timed copy cp "$W/orig" "$W/copy"
-echo "round $round: disk ceiling (concurrent O_DIRECT read and overwrite of the same size)"
-timed disk-ceiling bash -c 'dd if="$1" of=/dev/null bs=4M iflag=direct status=none &
-        dd if=/dev/zero of="$2" bs=4M count="$3" oflag=direct conv=notrunc status=none; wait' \
-        _ "$W/orig" "$W/copy" "$((MIB / 4))"
 rm -f "$W/copy"
 
 echo "encrypt, header in front (vmcrypt shift vs cryptsetup --reduce-device-size 32M)"
 cp "$W/orig" "$W/v"
+ceiling encrypt-shift
 timed vmcrypt-encrypt-shift "$VMCRYPT" disk encrypt --new-key-file "$W/v.key" --progress none "$W/v"
 cp "$W/orig" "$W/c"
 timed cryptsetup-encrypt-shift cryptsetup reencrypt --encrypt --type luks2 --reduce-device-size 32M \
         --key-file "$W/k-cs" "${CS[@]}" "$W/c"
 
 echo "decrypt, header in front"
+ceiling decrypt-shift
 timed vmcrypt-decrypt-shift "$VMCRYPT" disk decrypt --key-file "$W/v.key" --progress none "$W/v"
 timed cryptsetup-decrypt-shift cryptsetup reencrypt --decrypt --force-offline-reencrypt \
         --header "$W/c.newhdr" --key-file "$W/k-cs" "${CS[@]}" "$W/c"
@@ -94,6 +102,7 @@ rm -f "$W/v" "$W/c" "$W/c.newhdr"
 
 echo "encrypt, detached header"
 cp "$W/orig" "$W/v"
+ceiling encrypt-detached
 timed vmcrypt-encrypt-detached "$VMCRYPT" disk encrypt --header "$W/v.hdr" --new-key-file "$W/vd.key" \
         --progress none "$W/v"
 cp "$W/orig" "$W/c"
@@ -101,6 +110,7 @@ timed cryptsetup-encrypt-detached cryptsetup reencrypt --encrypt --type luks2 --
         --key-file "$W/k-cs" "${CS[@]}" "$W/c"
 
 echo "decrypt, detached header"
+ceiling decrypt-detached
 timed vmcrypt-decrypt-detached "$VMCRYPT" disk decrypt --header "$W/v.hdr" --key-file "$W/vd.key" \
         --progress none "$W/v"
 timed cryptsetup-decrypt-detached cryptsetup reencrypt --decrypt --force-offline-reencrypt \
@@ -111,13 +121,15 @@ done
 echo
 echo "load average at the end: $(cut -d' ' -f1-3 /proc/loadavg)"
 echo "best of ${ROUNDS:-1} round(s), MiB/s:"
-for name in copy disk-ceiling vmcrypt-{en,de}crypt-{shift,detached} cryptsetup-{en,de}crypt-{shift,detached}; do
+for name in copy ceiling-{en,de}crypt-{shift,detached} vmcrypt-{en,de}crypt-{shift,detached} \
+        cryptsetup-{en,de}crypt-{shift,detached}; do
         printf '  %-34s %7.0f\n' "$name" "$(rate "${SECS[$name]}")"
 done
 printf '%-30s %14s %8s %11s %26s\n' "speed ratio" "vs cryptsetup" "vs copy" "vs ceiling" "ceiling vs cryptsetup"
 for job in encrypt-shift decrypt-shift encrypt-detached decrypt-detached; do
         printf '%-30s %13.2fx %7.2fx %10.2fx %25.2fx\n' "vmcrypt $job" \
                 "$(ratio "vmcrypt-$job" "cryptsetup-$job")" "$(ratio "vmcrypt-$job" copy)" \
-                "$(ratio "vmcrypt-$job" disk-ceiling)" "$(ratio disk-ceiling "cryptsetup-$job")"
+                "$(ratio "vmcrypt-$job" "ceiling-$job")" "$(ratio "ceiling-$job" "cryptsetup-$job")"
 done
-echo "goals: >= 2x cryptsetup, >= 0.8x copy (no tool can beat cryptsetup by more than the ceiling allows)"
+echo "goals: >= 2x cryptsetup, >= 0.8x copy, >= 0.9x the ceiling measured before the pass"
+echo "(no tool can beat cryptsetup by more than the ceiling allows)"

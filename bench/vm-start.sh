@@ -17,6 +17,7 @@
 #   BUILD=DIR       vmcrypt build dir (default build/)
 #   TEST_TMPDIR=DIR where the images go (default /var/tmp)
 . "$(dirname "$0")/../tests/lib.sh"
+. "$(dirname "$0")/lib.sh"
 . "$(dirname "$0")/../tests/interop/keys-lib.sh"
 . "$(dirname "$0")/../tests/interop/vm-lib.sh"
 require_cmd virsh meson ninja
@@ -49,11 +50,8 @@ virsh -c "$LV_URI" define "$T/plain.xml" >/dev/null
 vmc vm encrypt --connect "$LV_URI" --providers "$P" --provider kms --progress none enc >/dev/null ||
         die "vm encrypt failed"
 
-ms() { echo $(( ($(date +%s%N) - $1) / 1000000 )); }
-load() { cut -d' ' -f1-3 /proc/loadavg; }
 # destroy NAME: stop the domain (the guest may have powered off by itself)
 destroy() { virsh -c "$LV_URI" destroy "$1" >/dev/null 2>&1 || true; }
-median() { sort -n | awk '{a[NR] = $1} END {print (NR % 2) ? a[(NR + 1) / 2] : (a[NR / 2] + a[NR / 2 + 1]) / 2}'; }
 
 echo "two disks (16 MiB + 8 MiB), QEMU TCG, $(nproc) CPUs; load before: $(load)"
 : >"$T/vm.ms"

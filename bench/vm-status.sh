@@ -15,6 +15,7 @@
 #   BUILD=DIR       vmcrypt build dir (default build/)
 #   TEST_TMPDIR=DIR where the images go (default /var/tmp)
 . "$(dirname "$0")/../tests/lib.sh"
+. "$(dirname "$0")/lib.sh"
 . "$(dirname "$0")/../tests/interop/vm-lib.sh"
 require_cmd virsh meson ninja
 
@@ -29,9 +30,6 @@ N=${N:-200}
 RUNS=${RUNS:-5}
 make_inventory "$T/inv" "$N"
 URI="test://$T/inv/node.xml"
-
-ms() { echo $(( ($(date +%s%N) - $1) / 1000000 )); }
-load() { cut -d' ' -f1-3 /proc/loadavg; }
 
 echo "N=$N domains, $(grep -c '<disk ' "$T/inv/node.xml") disks; $(nproc) CPUs; load before: $(load)"
 best=""

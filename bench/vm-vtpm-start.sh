@@ -14,6 +14,7 @@
 #   RUNS=5
 #   BUILD=DIR       vmcrypt build dir (default build/)
 . "$(dirname "$0")/../tests/lib.sh"
+. "$(dirname "$0")/lib.sh"
 . "$(dirname "$0")/../tests/interop/keys-lib.sh"
 . "$(dirname "$0")/../tests/interop/vm-lib.sh"
 require_cmd virsh meson ninja
@@ -29,9 +30,6 @@ require_vm_peers
 require_keys_cli
 RUNS=${RUNS:-5}
 
-ms() { echo $(( ($(date +%s%N) - $1) / 1000000 )); }
-load() { cut -d' ' -f1-3 /proc/loadavg; }
-median() { sort -n | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}'; }
 
 kms_vmcrypt_start "$T/kms" alice
 P=$T/providers.json

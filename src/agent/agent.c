@@ -182,11 +182,16 @@ static void finish(struct job *j, const char *result, const char *message) {
         json_decref(body);
 }
 
-/* A key server that cannot be reached is a wait, not a failure: the manager
- * tries the job again later and the disk job resumes where it stopped. */
-static bool key_server_down(int r) {
-        return r == -ECONNREFUSED || r == -ETIMEDOUT || r == -EHOSTUNREACH || r == -ENETUNREACH ||
-               r == -ECONNRESET;
+/* The result for a failed run: vSphere's key errors by name (the manager pauses
+ * a job whose key server is unreachable and fails one whose key is missing or
+ * withheld); "retry" when this host's libvirtd did not answer (the manager tries
+ * again a few times with backoff: a daemon restart is not a reason to fail);
+ * anything else "failed". */
+static const char *failure_result(int r, const struct error *err) {
+        const char *name = error_fault_name(error_fault(err));
+        if (*name)
+                return name;
+        return r == -ECONNREFUSED ? "retry" : "failed";
 }
 
 /* What a rekey did, for the job's message and its event: the new KEK, the old
@@ -280,7 +285,7 @@ static void run_job(const struct agent_config *cf, struct fleet_client *c, json_
                                         "new job of the same kind for the VM takes up");
         else {
                 snprintf(msg, sizeof(msg), "%s", err.text[0] ? err.text : strerror(-r));
-                finish(&j, key_server_down(r) ? "key-error" : "failed", msg);
+                finish(&j, failure_result(r, &err), msg);
         }
         unlink(path);
         json_decref(params);

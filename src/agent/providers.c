@@ -13,15 +13,14 @@
 /* Per key server: a report that waits for a dead one waits this long. */
 #define PROBE_TIMEOUT_MS 2000
 
-/* A key server that does not answer is "unreachable"; one that answers but
- * refuses this host (trust, an expired certificate), or a native provider
- * without its backup, is an "error". */
-static const char *state_name(int r) {
-        if (r == 0)
+/* A key server that does not answer is "unreachable" (the key layer's
+ * key-unreachable fault, as jobs see it); one that answers but refuses this host
+ * (trust, an expired certificate), or a native provider without its backup, is
+ * an "error". */
+static const char *state_name(const struct provider_report *p) {
+        if (p->probe == 0)
                 return "reachable";
-        if (r == -ECONNREFUSED || r == -ETIMEDOUT || r == -EHOSTUNREACH || r == -ENETUNREACH)
-                return "unreachable";
-        return "error";
+        return p->fault == ERROR_FAULT_KEY_UNREACHABLE ? "unreachable" : "error";
 }
 
 /* What the last report said of provider name ("" none). */
@@ -52,10 +51,10 @@ json_t *agent_providers_report(const struct agent_config *cf, json_t *last) {
                         json_array_append_new(eps, json_string(v[i].endpoints[e]));
                 json_array_append_new(list, json_pack("{s:s,s:s,s:o,s:b,s:s,s:s}", "name", v[i].name, "kind",
                                                       v[i].kind, "endpoints", eps, "default", v[i].is_default,
-                                                      "state", state_name(v[i].probe), "message", v[i].message));
+                                                      "state", state_name(&v[i]), "message", v[i].message));
                 /* The log says when a provider's state changes, not every
                  * inventory-seconds. */
-                const char *state = state_name(v[i].probe);
+                const char *state = state_name(&v[i]);
                 if (strcmp(last_state(last, v[i].name), state) == 0)
                         continue;
                 if (v[i].probe < 0)

@@ -1,8 +1,8 @@
 /* `vmcrypt vm encrypt|decrypt|rekey|status VM --manager ...`: the VM verbs through the
  * manager, which queues the work for the VM's host agent. */
 #include <stdio.h>
+#include <stdbool.h>
 #include <string.h>
-#include <unistd.h>
 
 #include "cli/cli.h"
 #include "cli/manager-common.h"
@@ -18,7 +18,10 @@ static const char help_job[] =
 "\n"
 "Options:\n"
 MANAGER_HELP_CONNECT
-"  --wait                   wait for the job to end; exit 0 only when it is done\n"
+"  --wait                   wait for the job to end (also through a pause for\n"
+"                           an unreachable key server, and a manager that is\n"
+"                           unreachable for up to 2 minutes); exit 0 only when\n"
+"                           done\n"
 "  --json                   the job as JSON\n"
 "  -h, --help               show this help\n"
 "\n"
@@ -40,7 +43,10 @@ static const char help_rekey[] =
 MANAGER_HELP_CONNECT
 "  --deep                   also a new volume key per disk (the job kind\n"
 "                           deep-rekey)\n"
-"  --wait                   wait for the job to end; exit 0 only when it is done\n"
+"  --wait                   wait for the job to end (also through a pause for\n"
+"                           an unreachable key server, and a manager that is\n"
+"                           unreachable for up to 2 minutes); exit 0 only when\n"
+"                           done\n"
 "  --json                   the job as JSON\n"
 "  -h, --help               show this help\n"
 "\n"
@@ -113,16 +119,16 @@ int vm_manager_main(const char *verb, int argc, char *argv[]) {
                 return EXIT_OK;
         }
         long long id = (long long) json_integer_value(json_object_get(answer, "id"));
-        while (o.wait) {
-                const char *state = json_string_value(json_object_get(answer, "state"));
-                if (state && strcmp(state, "queued") != 0 && strcmp(state, "running") != 0)
-                        break;
+        if (o.wait) {
+                struct error err = { 0 };
+                json_t *job = NULL;
+                if ((r = fleet_client_job_wait(c, id, 120, &job, &err)) < 0) {
+                        json_decref(answer);
+                        fprintf(stderr, "%s: %s\n", cmd, err.text);
+                        return cli_exit_code(r);
+                }
                 json_decref(answer);
-                answer = NULL;
-                sleep(1);
-                snprintf(path, sizeof(path), "/jobs/%lld", id);
-                if ((r = manager_call(cmd, c, "GET", path, NULL, &answer)) >= 0)
-                        return r;
+                answer = job;
         }
         const char *state = json_string_value(json_object_get(answer, "state"));
         if (o.json)

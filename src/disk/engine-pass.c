@@ -182,11 +182,79 @@ static int commit(struct pass *ps, uint32_t phase, uint64_t pos, uint64_t hs, ui
         return 0;
 }
 
-/* Chunks alternate between two buffers: while one is written in the background,
- * the next chunk is read and transformed into the other. The next chunk's source
+/* Reads the next chunk (shift) or hotzone (in place) into a spare buffer while
+ * the current one is transformed, committed and written: the ranges never
+ * overlap a write that is running or about to run. */
+struct reader {
+        pthread_t th;
+        bool running;
+        struct job *j;
+        uint8_t *buf;
+        uint64_t a, b;  /* positions in the data */
+        bool shift;     /* read as shift_read does, else plain from src_offset + a */
+        bool backward;
+        int r;
+};
+
+/* The source of positions [a, b) of a shift job into buf: encrypt takes the
+ * first bytes from the copy in the job area (the marker covers them on disk). */
+static int shift_read(struct job *j, uint8_t *buf, uint64_t a, uint64_t b, bool backward) {
+        uint64_t k = j->sb.head_len, src = j->sb.src_offset;
+        size_t len = (size_t) (b - a);
+        if (a < k && backward) {
+                size_t from_head = (size_t) (MIN(b, k) - a);
+                memcpy(buf, j->head + a, from_head);
+                return from_head < len ? pread_full(j->data_fd, buf + from_head, len - from_head,
+                                                    (off_t) (src + a + from_head))
+                                       : 0;
+        }
+        return pread_full(j->data_fd, buf, len, (off_t) (src + a));
+}
+
+static void *reader_run(void *arg) {
+        struct reader *rd = arg;
+        struct job *j = rd->j;
+        if (rd->shift)
+                rd->r = shift_read(j, rd->buf, rd->a, rd->b, rd->backward);
+        else
+                rd->r = pread_full(j->data_fd, rd->buf, (size_t) (rd->b - rd->a), (off_t) (j->sb.src_offset + rd->a));
+        /* Going backward the kernel reads nothing ahead by itself. */
+        if (rd->r >= 0 && rd->shift && rd->backward && rd->a > 0) {
+                uint64_t len = MIN(rd->a, 4 * (rd->b - rd->a));
+                prefetch(j->data_fd, j->sb.src_offset + rd->a - len, len);
+        }
+        return NULL;
+}
+
+static void reader_start(struct reader *rd, struct job *j, uint8_t *buf, uint64_t a, uint64_t b, bool shift,
+                         bool backward) {
+        *rd = (struct reader) { .j = j, .buf = buf, .a = a, .b = b, .shift = shift, .backward = backward };
+        rd->running = pthread_create(&rd->th, NULL, reader_run, rd) == 0;
+}
+
+/* The read of [a, b), when the reader was at it: 1 (buf filled), or -errno.
+ * 0 when it was not (the caller reads itself). */
+static int reader_take(struct reader *rd, uint64_t a, uint64_t b) {
+        if (!rd->running)
+                return 0;
+        pthread_join(rd->th, NULL);
+        rd->running = false;
+        if (rd->a != a || rd->b != b)
+                return 0;
+        return rd->r < 0 ? rd->r : 1;
+}
+
+static void reader_stop(struct reader *rd) {
+        if (rd->running)
+                pthread_join(rd->th, NULL);
+        rd->running = false;
+}
+
+/* Chunks rotate through three buffers: while one is written in the background,
+ * the next is transformed in another and the one after it read into the third. The next chunk's source
  * never overlaps the running write (the write lands d bytes away, on sources
  * already processed), and a commit first waits for every write it covers. */
-static int shift_loop(struct pass *ps, uint8_t *bufs[2], struct engine_writer *wr) {
+static int shift_loop(struct pass *ps, uint8_t *bufs[3], struct engine_writer *wr, struct reader *rd) {
         struct job *j = ps->j;
         const struct job_super *sb = &j->sb;
         uint64_t n = sb->data_size, src = sb->src_offset, dst = sb->dst_offset, k = sb->head_len;
@@ -203,20 +271,16 @@ static int shift_loop(struct pass *ps, uint8_t *bufs[2], struct engine_writer *w
                 uint64_t a = backward ? (cur > c ? cur - c : 0) : cur;
                 uint64_t b = backward ? cur : MIN(n, cur + c);
                 size_t len = (size_t) (b - a);
-                uint8_t *buf = bufs[nb++ % 2];
-                if (backward)
-                        prefetch(j->data_fd, src + (a > 4 * c ? a - 4 * c : 0), MIN(a, 4 * c));
-                else if (b < n)
-                        prefetch(j->data_fd, src + b, MIN(n - b, 4 * c));
-                if (a < k && backward) {
-                        /* encrypt: the first bytes come from the saved copy */
-                        size_t from_head = (size_t) (MIN(b, k) - a);
-                        memcpy(buf, j->head + a, from_head);
-                        if (from_head < len && (r = pread_full(j->data_fd, buf + from_head, len - from_head,
-                                                               (off_t) (src + a + from_head))) < 0)
-                                return r;
-                } else if ((r = pread_full(j->data_fd, buf, len, (off_t) (src + a))) < 0)
+                uint8_t *buf = bufs[nb % 3];
+                if ((r = reader_take(rd, a, b)) < 0 || (r == 0 && (r = shift_read(j, buf, a, b, backward)) < 0))
                         return r;
+                /* The next chunk's source is never written by this chunk's or the
+                 * running write; its buffer's write (two chunks ago) is complete,
+                 * as engine_writer_start waited for it. */
+                if (backward ? a > 0 : b < n)
+                        reader_start(rd, j, bufs[(nb + 1) % 3], backward ? (a > c ? a - c : 0) : b,
+                                     backward ? a : MIN(n, b + c), true, backward);
+                nb++;
                 if ((r = pass_parallel(ps, buf, len, a, NULL)) < 0)
                         return r;
                 uint64_t w = a;
@@ -260,12 +324,22 @@ static int shift_pass(struct pass *ps, uint8_t *buf) {
         uint8_t *spare = NULL;
         if (posix_memalign((void **) &spare, 4096, ENGINE_CHUNK) != 0)
                 return -ENOMEM;
-        uint8_t *bufs[2] = { buf, spare };
+        uint8_t *third = NULL;
+        if (posix_memalign((void **) &third, 4096, ENGINE_CHUNK) != 0) {
+                free(spare);
+                return -ENOMEM;
+        }
+        uint8_t *bufs[3] = { buf, spare, third };
         struct engine_writer wr = { .running = false };
-        int r = shift_loop(ps, bufs, &wr);
-        (void) engine_writer_wait(&wr); /* never leave a write running from freed memory */
+        struct reader rd = { .running = false };
+        int r = shift_loop(ps, bufs, &wr, &rd);
+        /* never leave a read or write running on freed memory */
+        reader_stop(&rd);
+        (void) engine_writer_wait(&wr);
         secret_wipe(spare, ENGINE_CHUNK);
+        secret_wipe(third, ENGINE_CHUNK);
         free(spare);
+        free(third);
         return r;
 }
 
@@ -316,34 +390,8 @@ static int hotzone_recover(struct pass *ps, uint8_t *buf, uint64_t *hashes) {
         return data_sync(j);
 }
 
-/* Reads the next hotzone into the spare buffer while the current one is hashed,
- * committed, transformed and written: the ranges never overlap. */
-struct reader {
-        pthread_t th;
-        bool running;
-        int fd;
-        uint8_t *buf;
-        size_t len;
-        uint64_t off;   /* file offset */
-        uint64_t hs;    /* hotzone start it belongs to */
-        int r;
-};
-
-static void *reader_run(void *arg) {
-        struct reader *rd = arg;
-        rd->r = pread_full(rd->fd, rd->buf, rd->len, (off_t) rd->off);
-        return NULL;
-}
-
-static int reader_wait(struct reader *rd) {
-        if (!rd->running)
-                return -EAGAIN;
-        pthread_join(rd->th, NULL);
-        rd->running = false;
-        return rd->r;
-}
-
-static int inplace_loop(struct pass *ps, uint8_t *bufs[2], uint64_t *hashes, struct reader *rd) {
+static int inplace_loop(struct pass *ps, uint8_t *bufs[2], uint64_t *hashes, struct reader *rd,
+                        struct engine_writer *wr) {
         struct job *j = ps->j;
         const struct job_super *sb = &j->sb;
         uint64_t n = sb->data_size, off = sb->src_offset, z = sb->hotzone;
@@ -360,24 +408,16 @@ static int inplace_loop(struct pass *ps, uint8_t *bufs[2], uint64_t *hashes, str
                 uint64_t hs = backward ? (pos > z ? pos - z : 0) : pos;
                 uint64_t he = backward ? pos : MIN(n, pos + z);
                 size_t hl = (size_t) (he - hs), nb = hl / JOB_HASH_UNIT;
-                bool have = false;
-                if (rd->running && rd->hs == hs) {
-                        r = reader_wait(rd);
-                        if (r == 0) {
-                                cur = !cur; /* the reader filled the spare buffer */
-                                have = true;
-                        }
-                }
-                uint8_t *buf = bufs[cur];
-                if (!have && (r = pread_full(j->data_fd, buf, hl, (off_t) (off + hs))) < 0)
+                if ((r = reader_take(rd, hs, he)) < 0)
                         return r;
-                if (backward ? hs > 0 : he < n) {
-                        uint64_t nhs = backward ? (hs > z ? hs - z : 0) : he;
-                        uint64_t nhe = backward ? hs : MIN(n, he + z);
-                        *rd = (struct reader) { .fd = j->data_fd, .buf = bufs[!cur], .len = (size_t) (nhe - nhs),
-                                                .off = off + nhs, .hs = nhs };
-                        rd->running = pthread_create(&rd->th, NULL, reader_run, rd) == 0;
-                }
+                if (r > 0)
+                        cur = !cur; /* the reader filled the spare buffer */
+                uint8_t *buf = bufs[cur];
+                if (r == 0 && (r = pread_full(j->data_fd, buf, hl, (off_t) (off + hs))) < 0)
+                        return r;
+                if (backward ? hs > 0 : he < n)
+                        reader_start(rd, j, bufs[!cur], backward ? (hs > z ? hs - z : 0) : he,
+                                     backward ? hs : MIN(n, he + z), false, backward);
                 if ((r = pass_parallel(ps, buf, hl, hs, hashes)) < 0)
                         return r;
                 /* The previous hotzone's data is durable before the checkpoint that
@@ -393,9 +433,19 @@ static int inplace_loop(struct pass *ps, uint8_t *bufs[2], uint64_t *hashes, str
                         return negative_errno();
                 if ((r = commit(ps, JOB_PHASE_HOTZONE, pos, hs, hl)) < 0)
                         return r;
-                if ((r = pass_parallel(ps, buf, hl, hs, NULL)) < 0)
-                        return r;
-                if ((r = engine_data_write(ps->dfd, j->data_fd, buf, hl, off + hs)) < 0)
+                /* Transform and write in chunks, each write on the writer thread
+                 * while the next chunk is transformed, in the pass's direction. Their
+                 * order does not matter for safety: after a crash every block of the
+                 * hotzone is classified alone. */
+                size_t nc = (hl + ENGINE_CHUNK - 1) / ENGINE_CHUNK;
+                for (size_t i = 0; i < nc && r >= 0; i++) {
+                        size_t o = (backward ? nc - 1 - i : i) * ENGINE_CHUNK;
+                        size_t l = (size_t) MIN(ENGINE_CHUNK, hl - o);
+                        if ((r = pass_parallel(ps, buf + o, l, hs + o, NULL)) >= 0)
+                                r = engine_writer_start(wr, ps->dfd, j->data_fd, buf + o, l, off + hs + o);
+                }
+                int wr_r = engine_writer_wait(wr);
+                if (r < 0 || (r = wr_r) < 0)
                         return r;
                 testpoint("after-data-write");
                 pos = backward ? hs : he;
@@ -418,8 +468,11 @@ static int inplace_pass(struct pass *ps, uint8_t *buf, uint64_t *hashes) {
                 return -ENOMEM;
         uint8_t *bufs[2] = { buf, spare };
         struct reader rd = { .running = false };
-        int r = inplace_loop(ps, bufs, hashes, &rd);
-        (void) reader_wait(&rd); /* never leave a read running into freed memory */
+        struct engine_writer wr = { .running = false };
+        int r = inplace_loop(ps, bufs, hashes, &rd, &wr);
+        /* never leave a read or write running on freed memory */
+        reader_stop(&rd);
+        (void) engine_writer_wait(&wr);
         secret_wipe(spare, z);
         free(spare);
         return r;

@@ -522,7 +522,8 @@ static int post_done(struct fleet_store *s, const struct fleet_request *req, cha
         json_t *result = json_object_get(body, "result"), *message = json_object_get(body, "message");
         if (!json_is_string(result) || (message && (!json_is_string(message) || json_string_length(message) > 1024)))
                 r = error_set(err, -EINVAL,
-                                    "done needs {\"result\": done|failed|paused|cancelled|key-error, \"message\": text}");
+                                    "done needs {\"result\": done|failed|paused|cancelled|retry|key-unreachable|"
+                                    "key-missing|key-denied, \"message\": text}");
         if (r == 0)
                 r = own_host(req, body, err);
         if (r == 0)

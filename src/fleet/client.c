@@ -338,3 +338,43 @@ int fleet_client_stream(struct fleet_client *c, const char *path, int (*line)(js
         free(a.data);
         return r;
 }
+
+static bool job_ended(json_t *job) {
+        const char *state = json_string_value(json_object_get(job, "state"));
+        const char *request = json_string_value(json_object_get(job, "request"));
+        if (!state || strcmp(state, "queued") == 0 || strcmp(state, "running") == 0)
+                return false;
+        return !(strcmp(state, "paused") == 0 && request && strcmp(request, "key-wait") == 0);
+}
+
+int fleet_client_job_wait(struct fleet_client *c, long long id, int patience, json_t **ret, struct error *err) {
+        char path[64];
+        snprintf(path, sizeof(path), "/jobs/%lld", id);
+        int unreachable = 0;
+        for (;;) {
+                struct error e = { 0 };
+                json_t *job = NULL;
+                int status = 0;
+                int r = fleet_client_request(c, "GET", path, NULL, 60, &status, &job, &e);
+                if (r < 0) {
+                        /* A manager restarting is not the job's end. */
+                        if (++unreachable > patience)
+                                return error_wrap(err, &e, r, "%s (for %d s while waiting for job %lld)", e.text,
+                                                  patience, id);
+                } else if (status != 200) {
+                        const char *why = json_string_value(json_object_get(job, "error"));
+                        r = error_set(err, status == 404 ? -ENOENT : status == 403 ? -EACCES : -EIO,
+                                      "the manager answered %d about job %lld: %s", status, id, why ? why : "");
+                        json_decref(job);
+                        return r;
+                } else {
+                        unreachable = 0;
+                        if (job_ended(job)) {
+                                *ret = job;
+                                return 0;
+                        }
+                }
+                json_decref(job);
+                sleep(1);
+        }
+}

@@ -28,3 +28,10 @@ int fleet_client_request(struct fleet_client *c, const char *method, const char 
  * for each until the server ends it or line returns non-zero. */
 int fleet_client_stream(struct fleet_client *c, const char *path, int (*line)(json_t *value, void *userdata),
                         void *userdata, int *ret_status, struct error *err);
+
+/* Poll job id once a second until it ends: done, failed, cancelled, or paused by
+ * an operator (a job paused for its key server, request key-wait, goes on by
+ * itself and is waited through). A manager that cannot be reached (restarting)
+ * is asked again for up to patience seconds at a time. *ret: the job's last
+ * answer. */
+int fleet_client_job_wait(struct fleet_client *c, long long id, int patience, json_t **ret, struct error *err);

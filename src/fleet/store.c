@@ -28,6 +28,13 @@ struct fleet_store {
 #define commit(s, err) fleet_db_commit((s)->db, err)
 #define rollback(s, r) fleet_db_rollback((s)->db, r)
 
+/* The request of a job paused because no key server answered: it is handed out
+ * again at not_before, unlike one an operator paused. */
+#define KEY_WAIT "key-wait"
+#define KEY_WAIT_MAX 60
+/* Runs of a job whose host could not run it, before it fails. */
+#define RETRY_MAX 5
+
 int fleet_store_open(const char *target, struct fleet_store **ret, struct error *err) {
         _cleanup_(fleet_store_freep) struct fleet_store *s = calloc(1, sizeof(*s));
         if (!s)
@@ -471,7 +478,7 @@ int fleet_store_job_control(struct fleet_store *s, int64_t id, const char *verb,
                 else
                         r = -EBUSY;
         } else if (strcmp(verb, "pause") == 0) {
-                if (queued)
+                if (queued || (paused && strcmp(j.request, KEY_WAIT) == 0))
                         r = job_move(s, id, &j, "paused", "", actor, "job-paused", NULL, err);
                 else if (running)
                         r = job_move(s, id, &j, "running", "pause", actor, "job-pause-requested", NULL, err);
@@ -506,8 +513,11 @@ static void claim_testpoint(void) {
 #endif
 }
 
-#define CLAIMABLE \
-        "SELECT id FROM jobs WHERE host = ? AND state = 'queued' AND not_before <= ? ORDER BY id LIMIT 1"
+/* Queued jobs, and those paused while the key server was unreachable, once their
+ * wait is over. */
+#define CLAIMABLE                                                                                      \
+        "SELECT id FROM jobs WHERE host = ? AND (state = 'queued' OR (state = 'paused' AND request = '" \
+        KEY_WAIT "')) AND not_before <= ? ORDER BY id LIMIT 1"
 
 int fleet_store_job_claim(struct fleet_store *s, const char *host, json_t **ret, struct error *err) {
         /* Long polls ask four times a second: a look without the write lock
@@ -541,7 +551,8 @@ int fleet_store_job_claim(struct fleet_store *s, const char *host, json_t **ret,
         if (r >= 0)
                 r = exec_args(s, err, "UPDATE jobs SET attempts = attempts + 1 WHERE id = ?", "i", id);
         if (r >= 0)
-                r = job_move(s, id, &j, "running", j.request, host, "job-started", NULL, err);
+                r = job_move(s, id, &j, "running", strcmp(j.request, KEY_WAIT) == 0 ? "" : j.request, host,
+                             "job-started", NULL, err);
         if (r >= 0)
                 r = job_get(s, id, ret, err);
         return r < 0 ? rollback(s, r) : commit(s, err);
@@ -622,22 +633,49 @@ int fleet_store_job_finish(struct fleet_store *s, int64_t id, const char *host, 
                 { "failed", "failed", "job-failed" },
                 { "paused", "paused", "job-paused" },
                 { "cancelled", "cancelled", "job-cancelled" },
+                /* vSphere's other two key errors end the job: only an administrator
+                 * of the key server can mend them. */
+                { "key-missing", "failed", "key-missing" },
+                { "key-denied", "failed", "key-denied" },
         };
-        if (strcmp(result, "key-error") == 0) {
-                /* The key server could not be reached: the job waits and is tried
-                 * again, 2, 4, 8 ... seconds later (at most 5 minutes); the disk job
-                 * resumes where it stopped. vSphere's "keys could not be delivered". */
+        if (strcmp(result, "key-unreachable") == 0) {
+                /* No key server answered: the job pauses and is tried again 2, 4,
+                 * 8 ... seconds later (at most a minute), so that it resumes soon
+                 * after the server returns; the disk job goes on where it stopped. */
                 json_t *o = NULL;
                 r = job_get(s, id, &o, err);
                 int64_t attempts = r < 0 ? 1 : json_integer_value(json_object_get(o, "attempts"));
                 json_decref(o);
-                int64_t wait = attempts >= 8 ? 300 : MIN((int64_t) 1 << attempts, 300);
+                int64_t wait = attempts >= 6 ? KEY_WAIT_MAX : MIN((int64_t) 1 << attempts, KEY_WAIT_MAX);
                 char msg[1200];
-                snprintf(msg, sizeof(msg), "%s; tried again in %lld s", message, (long long) wait);
+                snprintf(msg, sizeof(msg), "the key server is unreachable: %s; paused, tried again in %lld s",
+                         message, (long long) wait);
                 if (r >= 0)
-                        r = job_move(s, id, &j, "queued", "", host, "key-error", msg, err);
+                        r = job_move(s, id, &j, "paused", KEY_WAIT, host, "key-unreachable", msg, err);
                 if (r >= 0)
                         r = exec_args(s, err, "UPDATE jobs SET not_before = ? WHERE id = ?", "ii", now() + wait, id);
+                return r < 0 ? rollback(s, r) : commit(s, err);
+        }
+        if (strcmp(result, "retry") == 0) {
+                /* The host could not run it now (its libvirtd did not answer):
+                 * queued again 2, 4, 8, 16 s later, failed after RETRY_MAX runs. */
+                json_t *o = NULL;
+                r = job_get(s, id, &o, err);
+                int64_t attempts = r < 0 ? RETRY_MAX : json_integer_value(json_object_get(o, "attempts"));
+                json_decref(o);
+                char msg[1200];
+                if (r >= 0 && attempts >= RETRY_MAX) {
+                        snprintf(msg, sizeof(msg), "%s; gave up after %lld runs", message, (long long) attempts);
+                        r = job_move(s, id, &j, "failed", "", host, "job-failed", msg, err);
+                } else if (r >= 0) {
+                        int64_t wait = (int64_t) 1 << attempts;
+                        snprintf(msg, sizeof(msg), "%s; tried again in %lld s (run %lld of at most %d)", message,
+                                 (long long) wait, (long long) attempts, RETRY_MAX);
+                        r = job_move(s, id, &j, "queued", "", host, "job-retry", msg, err);
+                        if (r >= 0)
+                                r = exec_args(s, err, "UPDATE jobs SET not_before = ? WHERE id = ?", "ii",
+                                              now() + wait, id);
+                }
                 return r < 0 ? rollback(s, r) : commit(s, err);
         }
         size_t i = 0;
@@ -645,7 +683,8 @@ int fleet_store_job_finish(struct fleet_store *s, int64_t id, const char *host, 
                 i++;
         if (i == ELEMENTSOF(map))
                 return rollback(s, error_set(err, -EINVAL,
-                                             "unknown result '%s': done, failed, paused, cancelled or key-error",
+                                             "unknown result '%s': done, failed, paused, cancelled, "
+                                             "retry, key-unreachable, key-missing or key-denied",
                                              result));
         for (; i < ELEMENTSOF(map); i++)
                 if (strcmp(result, map[i].result) == 0) {

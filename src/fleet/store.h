@@ -55,7 +55,8 @@ int fleet_store_job_get(struct fleet_store *s, int64_t id, json_t **ret, struct 
 int fleet_store_job_control(struct fleet_store *s, int64_t id, const char *verb, const char *actor, json_t **ret,
                             struct error *err);
 
-/* Agent side. claim: host's oldest queued job, which becomes running; -ENOENT
+/* Agent side. claim: host's oldest queued job (or one paused for an unreachable
+ * key server whose wait is over), which becomes running; -ENOENT
  * when there is none. Claims are serialized: of two managers on one database,
  * one hands a job out. */
 int fleet_store_job_claim(struct fleet_store *s, const char *host, json_t **ret, struct error *err);
@@ -63,7 +64,12 @@ int fleet_store_job_claim(struct fleet_store *s, const char *host, json_t **ret,
  * "continue", "pause" or "cancel". -EACCES when the job is not host's. */
 int fleet_store_job_progress(struct fleet_store *s, int64_t id, const char *host, const char *disk, uint64_t done,
                              uint64_t total, const char **ret_action, struct error *err);
-/* The end of a run: result "done", "failed", "paused" or "cancelled". */
+/* The end of a run: result "done", "failed", "paused" or "cancelled"; "retry"
+ * (the host could not run it now: queued again with backoff, failed after 5
+ * runs, event job-retry); or one of
+ * vSphere's key errors: "key-unreachable" (the job pauses and is handed out again
+ * after a backoff, request "key-wait"), "key-missing" or "key-denied" (it fails);
+ * each with an event of that kind. */
 int fleet_store_job_finish(struct fleet_store *s, int64_t id, const char *host, const char *result,
                            const char *message, struct error *err);
 

@@ -23,6 +23,7 @@ struct binding {
         char used_by[40];          /* the volume recorded among the KEK's users ("" none) */
         char used_at[PATH_MAX + 300]; /* ... at this place */
         char error[512];
+        int fault;                 /* enum error_fault of error */
 };
 
 int unlock_secret_new(struct secret **ret) {
@@ -92,6 +93,10 @@ const char *binding_error(const struct binding *b) {
         return b->error;
 }
 
+int binding_fault(const struct binding *b) {
+        return b->fault;
+}
+
 int binding_prepare_secret(const struct binding_opts *o, const struct secret *secret, struct binding **ret,
                            struct error *err) {
         _cleanup_(binding_freep) struct binding *b = calloc(1, sizeof(*b));
@@ -122,12 +127,12 @@ int binding_prepare_secret(const struct binding_opts *o, const struct secret *se
                 const struct kek_attrs attrs = { .vm_name = o->vm_name, .vm_uuid = o->vm_uuid };
                 r = provider_kek_create(b->p, &attrs, &b->tok->kek_id);
                 if (r < 0)
-                        return error_set(err, r, "%s", provider_error(b->p));
+                        return provider_error_set(err, b->p, r);
                 b->kek_created = true;
         }
         r = provider_wrap(b->p, b->tok->kek_id, secret, b->tok);
         if (r < 0) {
-                (void) error_set(err, r, "%s", provider_error(b->p));
+                (void) provider_error_set(err, b->p, r);
                 (void) binding_abandon(b);
                 return r;
         }
@@ -140,7 +145,7 @@ int binding_prepare_secret(const struct binding_opts *o, const struct secret *se
         if (r >= 0 && !secret_equal(check, secret))
                 r = error_set(err, -EIO, "%s", "the key provider unwrapped a different secret than it wrapped");
         else if (r < 0)
-                (void) error_set(err, r, "%s", provider_error(b->p));
+                (void) provider_error_set(err, b->p, r);
         if (r < 0) {
                 (void) binding_abandon(b);
                 return r;
@@ -191,6 +196,7 @@ static int record_use(struct binding *b, struct crypt_device *cd, const char *pa
         int r = provider_kek_use(b->p, b->tok->kek_id, uuid, b->used_at);
         if (r < 0) {
                 snprintf(b->error, sizeof(b->error), "%s", provider_error(b->p));
+                b->fault = provider_fault(b->p);
                 return r;
         }
         snprintf(b->used_by, sizeof(b->used_by), "%s", uuid);
@@ -249,7 +255,7 @@ int binding_attach(struct crypt_device *cd, const struct binding_opts *o, const 
         else if ((r = binding_header_hook(cd, slot, b)) < 0) {
                 /* Roll back: a keyslot nobody can open is clutter, and a limit. */
                 (void) crypt_keyslot_destroy(cd, slot);
-                (void) error_set(err, r, "%s", b->error);
+                (void) error_set_fault(err, b->fault, r, "%s", b->error);
         }
         if (r < 0) {
                 /* The KEK made for this binding wraps nothing anyone keeps. */

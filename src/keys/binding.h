@@ -60,6 +60,8 @@ const char *binding_kek_id(const struct binding *b);
 int binding_token_id(const struct binding *b);
 /* The last error text of the hook (the engine reports only its errno). */
 const char *binding_error(const struct binding *b);
+/* ... and its enum error_fault (what the key server said, if it was that). */
+int binding_fault(const struct binding *b);
 
 void binding_free(struct binding *b);
 static inline void binding_freep(struct binding **b) {

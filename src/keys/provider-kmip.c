@@ -88,6 +88,32 @@ struct kmip_client *provider_kmip_client(struct provider *p) {
         return kp_get(p, &k) < 0 ? NULL : k->client;
 }
 
+/* Which of vSphere's key errors a KMIP failure is. A dropped connection counts
+ * as unreachable: a server that goes away mid-call is the common case, a server
+ * that drops untrusted clients the rarer one (the text names both). */
+static int kp_fault(int r) {
+        switch (-r) {
+        case ECONNRESET:
+        case ECONNREFUSED:
+        case ETIMEDOUT:
+        case EHOSTUNREACH:
+        case ENETUNREACH:
+                return ERROR_FAULT_KEY_UNREACHABLE;
+        case EKEYEXPIRED:
+        case EKEYREJECTED:
+        case EACCES:
+        case EXDEV:
+                return ERROR_FAULT_KEY_DENIED;
+        case ENOENT:
+        case EIDRM:
+        case EKEYREVOKED:
+        case ENOKEY:
+                return ERROR_FAULT_KEY_MISSING;
+        default:
+                return ERROR_FAULT_NONE;
+        }
+}
+
 /* The one place where a KMIP failure becomes a sentence with a remedy. kek_id may
  * be NULL (connection-level failures). */
 static int kp_fail(struct provider *p, struct kmip_provider *k, int r, const char *what, const char *kek_id) {
@@ -96,6 +122,7 @@ static int kp_fail(struct provider *p, struct kmip_provider *k, int r, const cha
         if (!detail || !*detail)
                 detail = strerror(-r);
         const char *id = kek_id ? kek_id : "?";
+        p->fault = kp_fault(r);
         switch (-r) {
         case ECONNRESET:
                 /* Under TLS 1.3 a server that rejects our certificate often just drops
@@ -593,6 +620,7 @@ static int kp_wrap(struct provider *p, const char *kek_id, const struct secret *
                 log_debug("KMS refused Encrypt (%s); wrapping locally with RFC 5649", kmip_client_error(k->client));
                 k->encrypt_unsupported = true;
                 p->error[0] = 0;
+                p->fault = ERROR_FAULT_NONE;
         }
         r = wrap_local(p, k, kek_id, plain, t);
         if (r < 0)

@@ -21,6 +21,20 @@ const char *provider_error(const struct provider *p) {
         return p ? p->error : "";
 }
 
+int provider_error_set(struct error *err, const struct provider *p, int r) {
+        return error_set_fault(err, p ? p->fault : ERROR_FAULT_NONE, r, "%s", provider_error(p));
+}
+
+int provider_fault(const struct provider *p) {
+        return p ? p->fault : ERROR_FAULT_NONE;
+}
+
+/* Each call starts without an error. */
+static void reset(struct provider *p) {
+        p->error[0] = 0;
+        p->fault = ERROR_FAULT_NONE;
+}
+
 int provider_open(const struct provider_config *c, struct provider **ret) {
         struct provider *p = calloc(1, sizeof(*p));
         if (!p)
@@ -67,12 +81,12 @@ static int ensure_error(struct provider *p, int r, const char *what) {
 }
 
 int provider_kek_create(struct provider *p, const struct kek_attrs *attrs, char **ret_id) {
-        p->error[0] = 0;
+        reset(p);
         return ensure_error(p, p->ops->kek_create(p, attrs, ret_id), "creating a KEK");
 }
 
 int provider_kek_use(struct provider *p, const char *kek_id, const char *disk, const char *place) {
-        p->error[0] = 0;
+        reset(p);
         if (!p->ops->kek_use)
                 return 0;
         return ensure_error(p, p->ops->kek_use(p, kek_id, disk, place), "recording the disk that uses a KEK");
@@ -80,7 +94,7 @@ int provider_kek_use(struct provider *p, const char *kek_id, const char *disk, c
 
 int provider_kek_unuse(struct provider *p, const char *kek_id, const char *disk, const char *place,
                        struct kek_usage *ret) {
-        p->error[0] = 0;
+        reset(p);
         *ret = (struct kek_usage) { 0 };
         if (!p->ops->kek_unuse)
                 return 0;
@@ -96,7 +110,7 @@ void provider_kek_place(const char *path, char *buf, size_t size) {
 }
 
 int provider_kek_list(struct provider *p, struct kek_info **ret, size_t *ret_n) {
-        p->error[0] = 0;
+        reset(p);
         if (!p->ops->kek_list)
                 return provider_fail(p, -EOPNOTSUPP, "key provider \"%s\" (%s) keeps no KEKs to list: its KEKs are "
                                      "derived from its primary key", p->config->name, p->ops->kind);
@@ -104,24 +118,24 @@ int provider_kek_list(struct provider *p, struct kek_info **ret, size_t *ret_n) 
 }
 
 int provider_kek_retire(struct provider *p, const char *kek_id) {
-        p->error[0] = 0;
+        reset(p);
         if (!p->ops->kek_retire)
                 return 0;
         return ensure_error(p, p->ops->kek_retire(p, kek_id), "retiring a KEK");
 }
 
 int provider_wrap(struct provider *p, const char *kek_id, const struct secret *plain, struct vmcrypt_token *t) {
-        p->error[0] = 0;
+        reset(p);
         return ensure_error(p, p->ops->wrap(p, kek_id, plain, t), "wrapping the unlock secret");
 }
 
 int provider_unwrap(struct provider *p, const struct vmcrypt_token *t, struct secret **ret) {
-        p->error[0] = 0;
+        reset(p);
         return ensure_error(p, p->ops->unwrap(p, t, ret), "unwrapping the unlock secret");
 }
 
 int provider_probe(struct provider *p, unsigned timeout_ms) {
-        p->error[0] = 0;
+        reset(p);
         if (!p->ops->probe)
                 return 0;
         return ensure_error(p, p->ops->probe(p, timeout_ms), "checking the key provider");
@@ -190,6 +204,7 @@ int provider_report_all(const char *path, unsigned timeout_ms, struct provider_r
                         struct timespec t0, t1;
                         clock_gettime(CLOCK_MONOTONIC, &t0);
                         o->probe = provider_probe(p, timeout_ms);
+                        o->fault = provider_fault(p);
                         clock_gettime(CLOCK_MONOTONIC, &t1);
                         o->probe_ms = (unsigned) ((t1.tv_sec - t0.tv_sec) * 1000 + (t1.tv_nsec - t0.tv_nsec) / 1000000);
                         snprintf(o->message, sizeof(o->message), "%s", o->probe < 0 ? provider_error(p) : "");

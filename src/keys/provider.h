@@ -94,6 +94,7 @@ struct provider {
         const struct provider_config *config; /* borrowed from the loaded config */
         void *data;
         char error[768];
+        int fault;  /* enum error_fault of the last failure: what the key server said */
 };
 
 /* Open the provider described by c (kept borrowed until provider_free). */
@@ -106,6 +107,12 @@ void provider_free(struct provider *p);
 static inline void provider_freep(struct provider **p) {
         provider_free(*p);
 }
+
+/* The last failure's explanation and fault (ERROR_FAULT_KEY_*: unreachable,
+ * missing, denied), as struct error err holds them; returns r. */
+int provider_error_set(struct error *err, const struct provider *p, int r);
+/* The last failure's enum error_fault. */
+int provider_fault(const struct provider *p);
 
 /* Thin wrappers around the vtable that make sure error text is always set. */
 int provider_kek_create(struct provider *p, const struct kek_attrs *attrs, char **ret_id);
@@ -127,8 +134,8 @@ int provider_unwrap(struct provider *p, const struct vmcrypt_token *t, struct se
 /* Can p serve this host now? kmip and trusted: a KMIP DiscoverVersions over a
  * new mutual-TLS connection with the host's identity, at most timeout_ms per
  * endpoint (the TPM is not touched); native: its primary key is there and backed
- * up. 0, or -errno with provider_error() saying why (-ECONNREFUSED, -ETIMEDOUT,
- * -EHOSTUNREACH, -ENETUNREACH: no key server answered). */
+ * up. 0, or -errno with provider_error() saying why and provider_fault() what
+ * kind of key error it is (ERROR_FAULT_KEY_UNREACHABLE: no key server answered). */
 int provider_probe(struct provider *p, unsigned timeout_ms);
 
 /* What a host may tell about one of its providers: no credential, no path. */
@@ -139,6 +146,7 @@ struct provider_report {
         size_t n_endpoints;
         bool is_default;
         int probe;             /* provider_probe's result */
+        int fault;             /* ... its enum error_fault (ERROR_FAULT_KEY_UNREACHABLE: no server answered) */
         unsigned probe_ms;     /* ... and how long it took */
         char message[768];     /* ... and why, when it failed (paths named by their setting, "<cert>") */
 };

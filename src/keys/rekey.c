@@ -99,8 +99,8 @@ int keys_rekey(const struct rekey_opts *o, struct rekey_result *ret, struct erro
         struct error inner = { 0 };
         r = unlocker_unlock_cd(u, cd, hp, &secret, &cur, &inner);
         if (r < 0)
-                return error_set(err, r, "cannot unlock %s with its current token, so it cannot be rekeyed: %s",
-                            o->image, inner.text);
+                return error_wrap(err, &inner, r, "cannot unlock %s with its current token, so it cannot be "
+                                  "rekeyed: %s", o->image, inner.text);
         _cleanup_(token_freep) struct vmcrypt_token *old = cur.token;
 
         const struct binding_opts bo = {
@@ -227,7 +227,8 @@ int keys_recovery_add(const struct recovery_opts *o, struct secret **ret_passphr
         r = unlocker_unlock_cd(u, cd, o->header ? o->header : o->image, &secret, &cur, &inner);
         token_free(cur.token);
         if (r < 0)
-                return error_set(err, r, "cannot unlock %s through its key provider: %s", o->image, inner.text);
+                return error_wrap(err, &inner, r, "cannot unlock %s through its key provider: %s", o->image,
+                                  inner.text);
 
         _cleanup_(secret_freep) struct secret *pass = NULL;
         r = recovery_passphrase_new(&pass);
@@ -452,7 +453,7 @@ int keys_kek_report(const char *providers_path, const char *provider, char *cons
         struct kek_info *v = NULL;
         size_t n = 0;
         if ((r = provider_kek_list(p, &v, &n)) < 0)
-                return error_set(err, r, "%s", provider_error(p));
+                return provider_error_set(err, p, r);
         for (size_t i = 0; i < n_images; i++) {
                 _cleanup_(crypt_freep) struct crypt_device *cd = NULL;
                 struct error e = { 0 };

@@ -157,12 +157,12 @@ int unlocker_unlock_cd(struct unlocker *u, struct crypt_device *cd, const char *
                 return error_set(err, -ENOENT, "%s is not bound to a key provider (no vmcrypt token): bind it with "
                          "'vmcrypt disk bind --provider NAME' or open it with its passphrase", header_path);
         }
-        int best = 0;
+        int best = 0, best_fault = ERROR_FAULT_NONE;
         char best_msg[1024] = "";
         for (size_t i = 0; i < l->n; i++) {
                 struct token_entry *e = &l->e[i];
                 char msg[1024];
-                int fr;
+                int fr, fault = ERROR_FAULT_NONE;
                 bool provider_said = false; /* the failure came from the key provider */
                 if (!e->tok) {
                         fr = -EBADMSG;
@@ -178,6 +178,7 @@ int unlocker_unlock_cd(struct unlocker *u, struct crypt_device *cd, const char *
                         fr = p ? provider_unwrap(p, e->tok, &s) : -ENOENT;
                         if (p && fr < 0) {
                                 snprintf(msg, sizeof(msg), "%s", provider_error(p));
+                                fault = provider_fault(p);
                                 provider_said = true;
                         }
                         if (fr >= 0) {
@@ -213,10 +214,11 @@ int unlocker_unlock_cd(struct unlocker *u, struct crypt_device *cd, const char *
                 /* The most telling failure is the one to report, whatever its order. */
                 if (i == 0 || severity(fr) > severity(best)) {
                         best = fr;
+                        best_fault = fault;
                         snprintf(best_msg, sizeof(best_msg), "%s", msg);
                 }
         }
-        return error_set(err, best, "%s", best_msg);
+        return error_set_fault(err, best_fault, best, "%s", best_msg);
 }
 
 /* A LUKS1 image bound by an older vmcrypt keeps its tokens in a sidecar file; the

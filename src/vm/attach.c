@@ -223,13 +223,13 @@ static int attach(const struct vm_attach_params *a, struct vm_op *op, const stru
                 struct error e = { 0 };
                 int r = unlocker_new(a->vm.providers, &u, &e);
                 if (r < 0)
-                        return error_set(err, r, "domain %s: disk %s not attached: %s", op->d.name, k->path, e.text);
+                        return error_wrap(err, &e, r, "domain %s: disk %s not attached: %s", op->d.name, k->path, e.text);
                 _cleanup_(secret_freep) struct secret *value = NULL;
                 struct unlock_result ur = { .keyslot = -1, .token_id = -1 };
                 r = unlocker_unlock(u, k->path, NULL, &value, &ur, &e);
                 token_free(ur.token);
                 if (r < 0)
-                        return error_set(err, r, "domain %s: disk %s not attached: key provider %s, KEK %s: %s",
+                        return error_wrap(err, &e, r, "domain %s: disk %s not attached: key provider %s, KEK %s: %s",
                                        op->d.name, k->path, k->provider, k->kek, e.text);
                 r = vm_secret_define(op, k, value, &s, err);
                 if (r < 0)

@@ -12,27 +12,6 @@
 #include "vm/vm-internal.h"
 #include "vm/xml-util.h"
 
-/* Copy attribute name of n into buf ("" when absent). */
-static void attr(xmlNodePtr n, const char *name, char *buf, size_t size) {
-        buf[0] = '\0';
-        if (!n)
-                return;
-        xmlChar *v = xmlGetProp(n, BAD_CAST name);
-        if (v) {
-                snprintf(buf, size, "%s", (const char *) v);
-                xmlFree(v);
-        }
-}
-
-static char *attr_dup(xmlNodePtr n, const char *name) {
-        xmlChar *v = n ? xmlGetProp(n, BAD_CAST name) : NULL;
-        if (!v)
-                return NULL;
-        char *s = strdup((const char *) v);
-        xmlFree(v);
-        return s;
-}
-
 static xmlNodePtr devices_of(xmlDocPtr doc) {
         xmlNodePtr root = xmlDocGetRootElement(doc);
         return root && vm_xml_is(root, "domain") ? vm_xml_child(root, "devices") : NULL;
@@ -42,7 +21,7 @@ static bool is_disk(xmlNodePtr n) {
         if (!vm_xml_is(n, "disk"))
                 return false;
         char dev[16];
-        attr(n, "device", dev, sizeof dev);
+        (void) vm_xml_attr_copy(n, "device", dev, sizeof dev);
         /* cdrom, floppy and lun are not the VM's volumes. */
         return dev[0] == '\0' || strcmp(dev, "disk") == 0;
 }
@@ -73,23 +52,23 @@ int vm_xml_disks(const char *xml, struct vm_disk **ret, size_t *ret_n) {
                         continue;
                 struct vm_disk *d = &disks[i];
                 d->eta = -1;
-                attr(c, "type", d->source_type, sizeof d->source_type);
-                attr(vm_xml_child(c, "target"), "dev", d->target, sizeof d->target);
-                attr(vm_xml_child(c, "driver"), "type", d->format, sizeof d->format);
+                (void) vm_xml_attr_copy(c, "type", d->source_type, sizeof d->source_type);
+                (void) vm_xml_attr_copy(vm_xml_child(c, "target"), "dev", d->target, sizeof d->target);
+                (void) vm_xml_attr_copy(vm_xml_child(c, "driver"), "type", d->format, sizeof d->format);
                 d->readonly = vm_xml_child(c, "readonly") != NULL;
                 xmlNodePtr src = vm_xml_child(c, "source");
                 if (strcmp(d->source_type, "file") == 0)
-                        d->path = attr_dup(src, "file");
+                        d->path = vm_xml_attr_dup(src, "file");
                 else if (strcmp(d->source_type, "block") == 0)
-                        d->path = attr_dup(src, "dev");
+                        d->path = vm_xml_attr_dup(src, "dev");
                 xmlNodePtr enc = encryption_of(c);
                 if (enc) {
                         d->xml_encrypted = true;
-                        attr(vm_xml_child(enc, "secret"), "uuid", d->secret_uuid, sizeof d->secret_uuid);
+                        (void) vm_xml_attr_copy(vm_xml_child(enc, "secret"), "uuid", d->secret_uuid, sizeof d->secret_uuid);
                 }
                 /* The OS disk: the lowest <boot order='N'/> among the disks. */
                 char order[16];
-                attr(vm_xml_child(c, "boot"), "order", order, sizeof order);
+                (void) vm_xml_attr_copy(vm_xml_child(c, "boot"), "order", order, sizeof order);
                 if (order[0]) {
                         long o = strtol(order, NULL, 10);
                         if (best_order < 0 || o < best_order) {
@@ -115,7 +94,7 @@ int vm_xml_set_encryption(const char *xml, const char *target, const char *secre
         xmlNodePtr devs = devices_of(doc), disk = NULL;
         for (xmlNodePtr c = devs ? devs->children : NULL; c && !disk; c = c->next) {
                 char dev[32];
-                attr(vm_xml_child(c, "target"), "dev", dev, sizeof dev);
+                (void) vm_xml_attr_copy(vm_xml_child(c, "target"), "dev", dev, sizeof dev);
                 if (is_disk(c) && strcmp(dev, target) == 0)
                         disk = c;
         }
@@ -163,15 +142,15 @@ int vm_xml_meta(const char *xml, struct vm_meta *m) {
                 if (!vm_xml_is(c, "vm") || !in_meta_ns(c))
                         continue;
                 char v[8];
-                attr(c, "auto-encrypt", v, sizeof v);
+                (void) vm_xml_attr_copy(c, "auto-encrypt", v, sizeof v);
                 m->auto_encrypt = strcmp(v, "on") == 0;
                 for (xmlNodePtr r = c->children; r; r = r->next) {
                         /* libvirt stores the children as given: unqualified. */
                         if (!vm_xml_is(r, "rekey") || (r->ns && !in_meta_ns(r)))
                                 continue;
-                        attr(r, "provider", m->rekey_provider, sizeof m->rekey_provider);
-                        attr(r, "kek", m->rekey_kek, sizeof m->rekey_kek);
-                        attr(r, "deep", v, sizeof v);
+                        (void) vm_xml_attr_copy(r, "provider", m->rekey_provider, sizeof m->rekey_provider);
+                        (void) vm_xml_attr_copy(r, "kek", m->rekey_kek, sizeof m->rekey_kek);
+                        (void) vm_xml_attr_copy(r, "deep", v, sizeof v);
                         m->rekey_deep = strcmp(v, "yes") == 0;
                         /* Half a record names no KEK to go on with. */
                         if (!m->rekey_provider[0] || !m->rekey_kek[0])

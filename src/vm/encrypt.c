@@ -138,7 +138,7 @@ int vm_refuse_disk(const struct vm_op *op, const struct vm_disk *k, struct error
 
 int vm_job_failed(struct vm_op *op, struct vm_disk *k, const char *what, int r, const struct volume_result *vr,
                   const struct error *ve, struct error *err) {
-        return error_set(err, r, "domain %s, disk %s (%s): %s failed: %s%s", op->d.name, k->target, k->path, what,
+        return error_wrap(err, ve, r, "domain %s, disk %s (%s): %s failed: %s%s", op->d.name, k->target, k->path, what,
                        ve->text, vr->interrupted ? "; the job waits: run the same vmcrypt vm command again "
                        "(or vmcrypt disk resume) to finish it" : "");
 }
@@ -162,7 +162,7 @@ static int find_vm_kek(const struct vm_params *p, struct vm_op *op, struct vm_re
         struct error e = { 0 };
         int r = provider_config_load(p->providers, &cs, &e);
         if (r < 0)
-                return error_set(err, r, "domain %s: %s", op->d.name, e.text);
+                return error_wrap(err, &e, r, "domain %s: %s", op->d.name, e.text);
         const struct provider_config *c = provider_config_find(cs, NULL);
         if (!c)
                 return error_set(err, -EINVAL, "domain %s: no key provider named: give --provider NAME, or set "

@@ -11,15 +11,6 @@
 #include "vm/home.h"
 #include "vm/xml-util.h"
 
-static char *prop(xmlNodePtr n, const char *name) {
-        xmlChar *v = n ? xmlGetNoNsProp(n, BAD_CAST name) : NULL;
-        if (!v)
-                return NULL;
-        char *s = strdup((const char *) v);
-        xmlFree(v);
-        return s;
-}
-
 static xmlNodePtr nvram_of(xmlDocPtr doc) {
         xmlNodePtr root = xmlDocGetRootElement(doc);
         return vm_xml_is(root, "domain") ? vm_xml_child(vm_xml_child(root, "os"), "nvram") : NULL;
@@ -28,12 +19,12 @@ static xmlNodePtr nvram_of(xmlDocPtr doc) {
 /* The file of an <nvram>: <source file=> (type='file'), else its text (the
  * older form); NULL for network NVRAM or none. */
 static char *nvram_path(xmlNodePtr nv) {
-        _cleanup_(freep) char *type = prop(nv, "type");
+        _cleanup_(freep) char *type = vm_xml_attr_dup(nv, "type");
         if (type && strcmp(type, "file") != 0)
                 return NULL;
         xmlNodePtr src = vm_xml_child(nv, "source");
         if (src)
-                return prop(src, "file");
+                return vm_xml_attr_dup(src, "file");
         xmlChar *t = xmlNodeGetContent(nv);
         if (!t)
                 return NULL;
@@ -53,13 +44,13 @@ int vm_xml_nvram(const char *xml, struct vm_disk *ret) {
                 return 0;
         snprintf(ret->target, sizeof ret->target, "nvram");
         snprintf(ret->format, sizeof ret->format, "raw");
-        _cleanup_(freep) char *type = prop(nv, "type");
+        _cleanup_(freep) char *type = vm_xml_attr_dup(nv, "type");
         snprintf(ret->source_type, sizeof ret->source_type, "%s", type ? type : "file");
         ret->path = nvram_path(nv);
         xmlNodePtr enc = vm_xml_child(vm_xml_child(nv, "source"), "encryption");
         if (enc) {
                 ret->xml_encrypted = true;
-                _cleanup_(freep) char *u = prop(vm_xml_child(enc, "secret"), "uuid");
+                _cleanup_(freep) char *u = vm_xml_attr_dup(vm_xml_child(enc, "secret"), "uuid");
                 snprintf(ret->secret_uuid, sizeof ret->secret_uuid, "%s", u ? u : "");
         }
         return 1;

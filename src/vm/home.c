@@ -57,7 +57,7 @@ static struct vm_disk_result *row(const struct vm_disk *k, struct vm_result *res
 
 static int job_failed(struct vm_op *op, const struct vm_disk *k, const char *what, int r,
                       const struct volume_result *vr, const struct error *ve, struct error *err) {
-        return error_set(err, r, "domain %s, NVRAM %s: %s failed: %s%s", op->d.name, k->path, what, ve->text,
+        return error_wrap(err, ve, r, "domain %s, NVRAM %s: %s failed: %s%s", op->d.name, k->path, what, ve->text,
                        vr->interrupted ? "; the job waits: run the same vmcrypt vm command again" : "");
 }
 
@@ -195,13 +195,13 @@ int vm_home_start_secret(struct vm_op *op, const char *providers, struct unlocke
                                "encrypt' encrypts it again" : "; finish its job with 'vmcrypt vm encrypt|decrypt'");
         struct error e = { 0 };
         if (!*u && (r = unlocker_new(providers, u, &e)) < 0)
-                return error_set(err, r, "domain %s not started: %s", n, e.text);
+                return error_wrap(err, &e, r, "domain %s not started: %s", n, e.text);
         _cleanup_(secret_freep) struct secret *s = NULL;
         struct unlock_result ur = { .keyslot = -1, .token_id = -1 };
         r = unlocker_unlock(*u, k.path, NULL, &s, &ur, &e);
         token_free(ur.token);
         if (r < 0)
-                return error_set(err, r, "domain %s not started: NVRAM %s, key provider %s, KEK %s: %s", n, k.path,
+                return error_wrap(err, &e, r, "domain %s not started: NVRAM %s, key provider %s, KEK %s: %s", n, k.path,
                                k.provider[0] ? k.provider : "(none)", k.kek[0] ? k.kek : "(none)", e.text);
         char xml[PATH_MAX + 512];
         int len = snprintf(xml, sizeof xml,

@@ -28,17 +28,17 @@ static int new_kek(const struct vm_params *p, struct vm_op *op, const char *prov
         struct error e = { 0 };
         int r = provider_config_load(p->providers, &cs, &e);
         if (r < 0)
-                return error_set(err, r, "domain %s: %s", op->d.name, e.text);
+                return error_wrap(err, &e, r, "domain %s: %s", op->d.name, e.text);
         _cleanup_(provider_freep) struct provider *pv = NULL;
         r = provider_open_by_name(cs, provider, &pv, &e);
         if (r < 0)
-                return error_set(err, r, "domain %s: %s", op->d.name, e.text);
+                return error_wrap(err, &e, r, "domain %s: %s", op->d.name, e.text);
         const struct kek_attrs attrs = { .vm_name = op->d.name, .vm_uuid = op->d.uuid };
         _cleanup_(freep) char *id = NULL;
         r = provider_kek_create(pv, &attrs, &id);
         if (r < 0)
-                return error_set(err, r, "domain %s: no new KEK at provider %s: %s", op->d.name, provider,
-                               provider_error(pv));
+                return error_set_fault(err, provider_fault(pv), r, "domain %s: no new KEK at provider %s: %s",
+                                       op->d.name, provider, provider_error(pv));
         if (strlen(id) >= 256)
                 return error_set(err, -ENAMETOOLONG, "domain %s: provider %s made a KEK id too long to record",
                                op->d.name, provider);
@@ -135,7 +135,8 @@ static int rekey_disk(const struct vm_params *p, struct vm_op *op, struct vm_dis
                 struct error e = { 0 };
                 r = keys_rekey(&o, &rr, &e);
                 if (r < 0)
-                        return error_set(err, r, "domain %s, disk %s (%s): re-wrapping its secret under KEK %s failed: "
+                        return error_wrap(err, &e, r, "domain %s, disk %s (%s): re-wrapping its secret under KEK %s "
+                                       "failed: "
                                        "%s; run the same vmcrypt vm rekey again to finish", op->d.name, k->target,
                                        k->path, res->kek, e.text);
                 if (!res->old_kek[0])

@@ -95,7 +95,7 @@ int vm_start(const struct vm_params *p, struct vm_result *res, struct error *err
                 snprintf(dr->path, sizeof dr->path, "%s", k->path);
                 struct error e = { 0 };
                 if (!u && (r = unlocker_new(p->providers, &u, &e)) < 0) {
-                        error_set(err, r, "domain %s not started: %s", op.d.name, e.text);
+                        error_wrap(err, &e, r, "domain %s not started: %s", op.d.name, e.text);
                         goto fail;
                 }
                 _cleanup_(secret_freep) struct secret *s = NULL;
@@ -103,7 +103,7 @@ int vm_start(const struct vm_params *p, struct vm_result *res, struct error *err
                 r = unlocker_unlock(u, k->path, NULL, &s, &ur, &e);
                 token_free(ur.token);
                 if (r < 0) {
-                        error_set(err, r, "domain %s not started: disk %s (%s), key provider %s, KEK %s: %s", op.d.name,
+                        error_wrap(err, &e, r, "domain %s not started: disk %s (%s), key provider %s, KEK %s: %s", op.d.name,
                                 k->target, k->path, k->provider[0] ? k->provider : "(none)",
                                 k->kek[0] ? k->kek : "(none)", e.text);
                         goto fail;

@@ -14,21 +14,6 @@
 #include "vm/vtpm.h"
 #include "vm/xml-util.h"
 
-/* Copy attribute name of n into buf; -E2BIG when it does not fit ("" absent). */
-static int attr(xmlNodePtr n, const char *name, char *buf, size_t size) {
-        buf[0] = '\0';
-        xmlChar *v = n ? xmlGetNoNsProp(n, BAD_CAST name) : NULL;
-        if (!v)
-                return 0;
-        int len = snprintf(buf, size, "%s", (const char *) v);
-        xmlFree(v);
-        if (len < 0 || (size_t) len >= size) {
-                buf[0] = '\0';
-                return -E2BIG;
-        }
-        return 0;
-}
-
 static xmlNodePtr root_of(xmlDocPtr doc) {
         xmlNodePtr root = xmlDocGetRootElement(doc);
         return vm_xml_is(root, "domain") ? root : NULL;
@@ -58,15 +43,15 @@ static bool uuid_ok(const char *s) {
 
 static int read_record(xmlNodePtr n, struct vm_vtpm_meta *m) {
         int r = 0;
-        r |= attr(n, "secret", m->secret_uuid, sizeof m->secret_uuid);
-        r |= attr(n, "provider", m->provider, sizeof m->provider);
-        r |= attr(n, "kek", m->kek, sizeof m->kek);
-        r |= attr(n, "method", m->method, sizeof m->method);
-        r |= attr(n, "cipher", m->cipher, sizeof m->cipher);
-        r |= attr(n, "wrapped", m->wrapped, sizeof m->wrapped);
-        r |= attr(n, "iv", m->iv, sizeof m->iv);
-        r |= attr(n, "tag", m->tag, sizeof m->tag);
-        r |= attr(n, "created", m->created, sizeof m->created);
+        r |= vm_xml_attr_copy(n, "secret", m->secret_uuid, sizeof m->secret_uuid);
+        r |= vm_xml_attr_copy(n, "provider", m->provider, sizeof m->provider);
+        r |= vm_xml_attr_copy(n, "kek", m->kek, sizeof m->kek);
+        r |= vm_xml_attr_copy(n, "method", m->method, sizeof m->method);
+        r |= vm_xml_attr_copy(n, "cipher", m->cipher, sizeof m->cipher);
+        r |= vm_xml_attr_copy(n, "wrapped", m->wrapped, sizeof m->wrapped);
+        r |= vm_xml_attr_copy(n, "iv", m->iv, sizeof m->iv);
+        r |= vm_xml_attr_copy(n, "tag", m->tag, sizeof m->tag);
+        r |= vm_xml_attr_copy(n, "created", m->created, sizeof m->created);
         if (r < 0 || !uuid_ok(m->secret_uuid) || !m->provider[0] || !m->kek[0] || !m->method[0] || !m->wrapped[0])
                 return -EBADMSG;
         /* The fields must also make a token a provider accepts. */
@@ -84,9 +69,9 @@ int vm_xml_vtpm(const char *xml, struct vm_vtpm_xml *ret) {
         if (tpm) {
                 ret->tpm = true;
                 xmlNodePtr be = vm_xml_child(tpm, "backend");
-                (void) attr(tpm, "model", ret->model, sizeof ret->model);
-                (void) attr(be, "type", ret->backend, sizeof ret->backend);
-                if (attr(vm_xml_child(be, "encryption"), "secret", ret->tpm_secret, sizeof ret->tpm_secret) < 0)
+                (void) vm_xml_attr_copy(tpm, "model", ret->model, sizeof ret->model);
+                (void) vm_xml_attr_copy(be, "type", ret->backend, sizeof ret->backend);
+                if (vm_xml_attr_copy(vm_xml_child(be, "encryption"), "secret", ret->tpm_secret, sizeof ret->tpm_secret) < 0)
                         snprintf(ret->tpm_secret, sizeof ret->tpm_secret, "(too long)");
         }
         xmlNodePtr rec = record_of(root);

@@ -140,12 +140,13 @@ static int wrap_secret(struct vm_op *op, struct provider *prov, const char *prov
         provider_kek_place(path, place, sizeof place);
         int r = provider_kek_use(prov, kek, m->secret_uuid, place);
         if (r < 0)
-                return error_set(err, r, "domain %s: key provider %s would not record the vTPM as a user of the VM's "
+                return error_set_fault(err, provider_fault(prov), r, "domain %s: key provider %s would not record "
+                               "the vTPM as a user of the VM's "
                                "KEK %s: %s; nothing was changed", op->d.name, provider, kek, provider_error(prov));
         r = provider_wrap(prov, kek, s, t);
         if (r < 0)
-                return error_set(err, r, "domain %s: key provider %s could not wrap the vTPM secret with the VM's KEK "
-                               "%s: %s", op->d.name, provider, kek, provider_error(prov));
+                return error_set_fault(err, provider_fault(prov), r, "domain %s: key provider %s could not wrap "
+                               "the vTPM secret with the VM's KEK %s: %s", op->d.name, provider, kek, provider_error(prov));
         snprintf(m->provider, sizeof m->provider, "%s", provider);
         snprintf(m->kek, sizeof m->kek, "%s", kek);
         snprintf(m->method, sizeof m->method, "%s", t->method ? t->method : "");
@@ -169,10 +170,10 @@ static int wrap_new_secret(struct vm_op *op, const char *providers, const struct
         _cleanup_(unlocker_freep) struct unlocker *u = NULL;
         int r = unlocker_new(providers, &u, &e);
         if (r < 0)
-                return error_set(err, r, "domain %s: %s", op->d.name, e.text);
+                return error_wrap(err, &e, r, "domain %s: %s", op->d.name, e.text);
         struct provider *prov = unlocker_provider(u, res->provider, &e);
         if (!prov)
-                return error_set(err, -ENOENT, "domain %s: %s", op->d.name, e.text);
+                return error_wrap(err, &e, -ENOENT, "domain %s: %s", op->d.name, e.text);
         /* Hex text, as the disks' secrets: libvirt hands it to swtpm as a
          * passphrase, and text goes everywhere unchanged. */
         _cleanup_(secret_freep) struct secret *s = NULL;
@@ -355,10 +356,10 @@ int vm_vtpm_start_secret(struct vm_op *op, const char *providers, struct unlocke
                                "(virsh edit %s)", n, x.tpm_secret, x.m.secret_uuid, n);
         struct error e = { 0 };
         if (!*u && (r = unlocker_new(providers, u, &e)) < 0)
-                return error_set(err, r, "domain %s not started: %s", n, e.text);
+                return error_wrap(err, &e, r, "domain %s not started: %s", n, e.text);
         struct provider *prov = unlocker_provider(*u, x.m.provider, &e);
         if (!prov)
-                return error_set(err, -ENOENT, "domain %s not started: vTPM (state secret %s), KEK %s: %s", n,
+                return error_wrap(err, &e, -ENOENT, "domain %s not started: vTPM (state secret %s), KEK %s: %s", n,
                                x.m.secret_uuid, x.m.kek, e.text);
         _cleanup_(token_freep) struct vmcrypt_token *t = NULL;
         r = vm_vtpm_meta_to_token(&x.m, &t);
@@ -368,7 +369,8 @@ int vm_vtpm_start_secret(struct vm_op *op, const char *providers, struct unlocke
         r = provider_unwrap(prov, t, &s);
         /* The provider's advice speaks of disks; a vTPM has no recovery passphrase. */
         if (r < 0)
-                return error_set(err, r, "domain %s not started: vTPM (state secret %s), key provider %s, KEK %s: %s%s",
+                return error_set_fault(err, provider_fault(prov), r, "domain %s not started: vTPM (state secret %s), "
+                               "key provider %s, KEK %s: %s%s",
                                n, x.m.secret_uuid, x.m.provider, x.m.kek, provider_error(prov),
                                unlock_error_is_dead(r) ? " -- for the vTPM: its state opens only through this KEK "
                                "(no recovery passphrase); without it the guest's TPM contents are lost, and "
@@ -438,17 +440,18 @@ int vm_vtpm_rekey(struct vm_op *op, const char *providers, const char *provider,
         struct error e = { 0 };
         _cleanup_(unlocker_freep) struct unlocker *u = NULL;
         if ((r = unlocker_new(providers, &u, &e)) < 0)
-                return error_set(err, r, "domain %s: %s", n, e.text);
+                return error_wrap(err, &e, r, "domain %s: %s", n, e.text);
         struct provider *old = unlocker_provider(u, x.m.provider, &e);
         struct provider *new = old ? unlocker_provider(u, provider, &e) : NULL;
         if (!new)
-                return error_set(err, -ENOENT, "domain %s: vTPM: %s", n, e.text);
+                return error_wrap(err, &e, -ENOENT, "domain %s: vTPM: %s", n, e.text);
         _cleanup_(token_freep) struct vmcrypt_token *t = NULL;
         if ((r = vm_vtpm_meta_to_token(&x.m, &t)) < 0)
                 return error_set(err, r, "domain %s: vmcrypt's vTPM record is damaged", n);
         _cleanup_(secret_freep) struct secret *s = NULL;
         if ((r = provider_unwrap(old, t, &s)) < 0)
-                return error_set(err, r, "domain %s: vTPM (state secret %s), key provider %s, KEK %s: %s", n,
+                return error_set_fault(err, provider_fault(old), r, "domain %s: vTPM (state secret %s), key "
+                               "provider %s, KEK %s: %s", n,
                                x.m.secret_uuid, x.m.provider, x.m.kek, provider_error(old));
         /* The same secret under the new KEK: swtpm's state stays as it is. */
         struct vm_vtpm_meta m = x.m;

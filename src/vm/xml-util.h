@@ -5,6 +5,7 @@
 #include <libxml/parser.h>
 #include <libxml/tree.h>
 #include <stdbool.h>
+#include <stddef.h>
 
 /* Parse a domain XML: no network, no entity expansion, no error printing. NULL
  * when it does not parse. */
@@ -15,3 +16,9 @@ void vm_xml_docp(xmlDocPtr *d);
 bool vm_xml_is(const xmlNode *n, const char *name);
 /* The first child element of n called name, or NULL (n may be NULL). */
 xmlNodePtr vm_xml_child(xmlNodePtr n, const char *name);
+/* Attribute name of n (no namespace: libvirt reads no other), malloc'ed; NULL
+ * when absent (or n is NULL, or out of memory). */
+char *vm_xml_attr_dup(xmlNodePtr n, const char *name);
+/* Attribute name of n into buf ("" when absent or n is NULL); -E2BIG, with "" in
+ * buf, when it does not fit: a value is whole or not at all. */
+int vm_xml_attr_copy(xmlNodePtr n, const char *name, char *buf, size_t size);

@@ -16,7 +16,7 @@ static int header_hook(struct crypt_device *cd, int keyslot, void *userdata) {
         struct volume_call *c = userdata;
         int r = binding_header_hook(cd, keyslot, c->binding);
         if (r < 0)
-                error_set(c->err, r, "%s", binding_error(c->binding));
+                error_set_fault(c->err, binding_fault(c->binding), r, "%s", binding_error(c->binding));
         return r;
 }
 
@@ -33,7 +33,7 @@ static int bind_new_slot(struct volume_call *c) {
         struct error inner = { 0 };
         int r = binding_prepare(&bo, &c->key, &c->binding, &inner);
         if (r < 0)
-                return error_set(c->err, r, "cannot prepare the key for %s: %s", c->p->path, inner.text);
+                return error_wrap(c->err, &inner, r, "cannot prepare the key for %s: %s", c->p->path, inner.text);
         /* The secret has full entropy: PBKDF2 with minimal iterations. */
         c->ep.kdf = ENGINE_KDF_MINIMAL;
         c->ep.header_hook = header_hook;
@@ -118,7 +118,8 @@ int volume_provider_key(struct volume_call *c, struct secret **ret) {
         crypt_free(cd);
         token_free(res.token);
         if (r < 0)
-                return error_set(c->err, r, "cannot unlock %s through its key provider: %s", target, inner.text);
+                return error_wrap(c->err, &inner, r, "cannot unlock %s through its key provider: %s", target,
+                                  inner.text);
         c->res->key_released = true;
         c->res->keyslot = res.keyslot;
         return 1;

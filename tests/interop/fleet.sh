@@ -6,18 +6,21 @@
 # test driver. Through the manager and the CLI: the hosts and VMs appear; the VM
 # is encrypted with its progress visible while it runs; the agent is killed
 # mid-job and restarted, and the job completes; a decrypt is paused and resumed
-# and the disks come back byte for byte. With the key server down a job waits
-# (key-error event, tried again with backoff), survives a manager restart and
-# runs when the key server is back. A data disk attached to the encrypted VM is
+# and the disks come back byte for byte. With the key server down a job pauses
+# (key-unreachable event, tried again with backoff), survives a manager restart
+# and runs when the key server is back. A data disk attached to the encrypted VM is
 # noticed (disk-not-encrypted event) and encrypted by the manager's policy. A
 # rekey job gives every disk a new KEK and retires the old one at the key
 # server, as its result says. A second VM's encrypt loses its key server during
-# the first disk's data pass: that disk finishes, the job waits (key-error) at
+# the first disk's data pass: that disk finishes, the job pauses (key-unreachable) at
 # the second disk's binding and finishes when the server is back, through a
 # manager restart during the second data pass; a decrypt gives every byte back.
 # A VM policy (data disks only) decides what the next encrypt job of vm2 does.
 # A deep rekey job gives vm1's disks new volume keys and a new KEK; a decrypt
-# then gives every byte back.
+# then gives every byte back. vSphere's two other key errors end a job with
+# their own event and change nothing: a client certificate the key server does
+# not accept (key-denied: keys not delivered to the host) and a KEK destroyed at
+# the key server (key-missing).
 # A hostile agent certificate (h2's) can
 # neither report for h1 nor take or touch h1's jobs (403, audited); an auditor
 # cannot encrypt; revoked certificates (an operator's, an agent's) are refused; a client without a
@@ -269,19 +272,23 @@ for _ in $(seq 50); do [ "$(grep -c job-done "$T/follow.jsonl")" = 2 ] && break;
 assert_eq "$(cut -c1-200 "$T/follow.jsonl" | wc -l)" "$(wc -l <"$T/events.jsonl")" "events streamed to the follower"
 kill "$FOLLOW_PID"
 
-note "key server down: the job waits with a key-error event; it runs when the server is back"
+note "key server down: the job pauses with a key-unreachable event; it runs when the server is back"
 kill "$KMS_PID"
 wait "$KMS_PID" 2>/dev/null || true
-expect_rc 0 enc3 mc vm encrypt vm1
+# --wait waits through the pause and the manager's restart below.
+mc vm encrypt vm1 --wait >"$T/enc3.out" 2>"$T/enc3.err" &
+ENC3_PID=$!
 for _ in $(seq 300); do
         mc events --vm vm1 --json >"$T/ev3.jsonl"
-        grep -q '"kind":"key-error"' "$T/ev3.jsonl" && break
+        grep -q '"kind":"key-unreachable"' "$T/ev3.jsonl" && break
         sleep 0.1
 done
-assert_file_contains "$T/ev3.jsonl" '"actor":"h1".*"job":3,"kind":"key-error".*no KMS of provider.*is reachable.*tried again in 2 s' \
-        "key-error event"
+assert_file_contains "$T/ev3.jsonl" \
+        '"actor":"h1".*"job":3,"kind":"key-unreachable".*the key server is unreachable: .*no KMS of provider.*is reachable.*paused, tried again in 2 s' \
+        "key-unreachable event"
 job_json 3
-assert_eq "$(json_get "$T/job.json" "d['state']")" queued "job 3 while the key server is down"
+assert_eq "$(json_get "$T/job.json" "(d['state'], d['request'])")" '["paused", "key-wait"]' \
+        "job 3 while the key server is down"
 assert_file_contains "$T/job.json" "tried again in" "job 3's message"
 assert_eq "$(sha256_range "$T/os.img")" "$OS_SHA" "OS disk untouched while the key server is down"
 
@@ -290,7 +297,7 @@ kill "$MANAGER_PID"
 wait "$MANAGER_PID" 2>/dev/null || true
 manager_start
 job_json 3
-assert_eq "$(json_get "$T/job.json" "d['state']")" queued "job 3 after the manager's restart"
+assert_eq "$(json_get "$T/job.json" "d['state']")" paused "job 3 after the manager's restart"
 kms_serve
 for _ in $(seq 900); do
         job_json 3
@@ -298,6 +305,9 @@ for _ in $(seq 900); do
         sleep 0.1
 done
 assert_eq "$(json_get "$T/job.json" "d['state']")" done "job 3 once the key server is back: $(cat "$T/job.json")"
+rc=0; wait "$ENC3_PID" || rc=$?
+assert_eq "$rc" 0 "vm encrypt --wait through the pause and the restart: $(cat "$T/enc3.err")"
+assert_file_contains "$T/enc3.out" "^job 3: encrypt of vm1 on h1: done" "vm encrypt --wait's answer"
 assert_state "$T/os.img" "" encrypted
 
 note "a data disk attached to the encrypted VM: an event, and the policy encrypts it"
@@ -355,8 +365,8 @@ assert_file_contains "$T/new-kek.out" "x-Name: vm1" "the new KEK, tagged with th
 note "key server down after a VM's first disk: the job waits, then finishes the second"
 # The data pass needs no key server once it runs; the next disk's binding does.
 # So the key server goes while vm2's first disk is in its (rate-limited) data
-# pass: that disk finishes, the second cannot be bound, the job waits with a
-# key-error event and runs again when the key server is back.
+# pass: that disk finishes, the second cannot be bound, the job pauses with a
+# key-unreachable event and runs again when the key server is back.
 make_random_image "$T/b-os.img" 9M
 make_random_image "$T/b-data.img" 15M
 B_OS_SHA=$(sha256_range "$T/b-os.img")
@@ -382,13 +392,13 @@ kill "$KMS_PID"
 wait "$KMS_PID" 2>/dev/null || true
 for _ in $(seq 300); do
         mc events --vm vm2 --json >"$T/ev6.jsonl"
-        grep -q '"kind":"key-error"' "$T/ev6.jsonl" && break
+        grep -q '"kind":"key-unreachable"' "$T/ev6.jsonl" && break
         sleep 0.1
 done
-assert_file_contains "$T/ev6.jsonl" '"actor":"h1".*"job":6,"kind":"key-error".*tried again in 2 s' \
-        "key-error event for the second disk"
+assert_file_contains "$T/ev6.jsonl" '"actor":"h1".*"job":6,"kind":"key-unreachable".*tried again in 2 s' \
+        "key-unreachable event for the second disk"
 job_json 6
-assert_eq "$(json_get "$T/job.json" "d['state']")" queued "job 6 while the key server is down"
+assert_eq "$(json_get "$T/job.json" "d['state']")" paused "job 6 while the key server is down"
 assert_state "$T/b-os.img" "" encrypted
 assert_state "$T/b-data.img" "" plain
 assert_eq "$(sha256_range "$T/b-data.img")" "$B_DATA_SHA" "vm2's second disk untouched while the key server is down"
@@ -424,7 +434,7 @@ assert_state "$T/b-os.img" "" encrypted
 assert_state "$T/b-data.img" "" encrypted
 mc events --vm vm2 --json >"$T/ev6.jsonl"
 assert_eq "$("$PY" -c 'import json,sys; print(" ".join(json.loads(l)["kind"] for l in open(sys.argv[1])))' "$T/ev6.jsonl")" \
-        "job-queued job-started key-error job-started job-done" "vm2's events"
+        "job-queued job-started key-unreachable job-started job-done" "vm2's events"
 
 note "decrypt vm2: every byte as before"
 expect_rc 0 dec7 mc vm decrypt vm2 --wait
@@ -474,3 +484,30 @@ expect_rc 0 dec10 mc vm decrypt vm1 --wait
 assert_eq "$(sha256_range "$T/os.img")" "$OS_SHA" "OS disk after the deep rekey and a decrypt"
 assert_eq "$(sha256_range "$T/data.img")" "$DATA_SHA" "data disk after the deep rekey and a decrypt"
 assert_eq "$(sha256_range "$T/data2.img")" "$DATA2_SHA" "attached disk after the deep rekey and a decrypt"
+
+note "keys not delivered to the host: a client certificate the key server refuses ends the job"
+"$VMCRYPT_KMS" issue-client "$T/kms" h1old --not-before-days -30 --days 10 >/dev/null
+cp "$T/h1-providers.json" "$T/h1-providers.good"
+write_providers "$T/h1-providers.json" kms "$T/kms" h1old "$FLEET_IP:$KMS_PORT"
+OS_SNAP=$(sha256sum <"$T/os.img")
+expect_rc 1 enc11 mc vm encrypt vm1 --wait --json
+assert_eq "$(json_get "$T/enc11.out" "(d['id'], d['state'])")" '[11, "failed"]' "job 11 with an expired certificate"
+mc events --vm vm1 --json >"$T/ev11.jsonl"
+assert_file_contains "$T/ev11.jsonl" '"actor":"h1".*"job":11,"kind":"key-denied".*expired.*renew the client certificate' \
+        "key-denied event"
+assert_eq "$(sha256sum <"$T/os.img")" "$OS_SNAP" "vm1's OS disk after the refused job"
+assert_state "$T/os.img" "" plain
+cp "$T/h1-providers.good" "$T/h1-providers.json"
+
+note "a key missing at the key server: vm2's KEK destroyed, its decrypt job fails with key-missing"
+K8=$(disk_keks "$T/b-data.img" | tr -d '[]" ')
+[ -n "$K8" ] || die "no KEK on vm2's data disk"
+expect_rc 0 revoke8 "$VMCRYPT" kms revoke "$K8" --providers "$T/h1-providers.json" --provider kms
+expect_rc 0 destroy8 "$VMCRYPT" kms destroy "$K8" --providers "$T/h1-providers.json" --provider kms
+B_SNAP=$(sha256sum <"$T/b-data.img")
+expect_rc 1 dec12 mc vm decrypt vm2 --wait --json
+assert_eq "$(json_get "$T/dec12.out" "(d['id'], d['state'])")" '[12, "failed"]' "job 12 without its KEK"
+mc events --vm vm2 --json >"$T/ev12.jsonl"
+assert_file_contains "$T/ev12.jsonl" "\"actor\":\"h1\".*\"job\":12,\"kind\":\"key-missing\".*KEK $K8" "key-missing event"
+assert_eq "$(sha256sum <"$T/b-data.img")" "$B_SNAP" "vm2's data disk after the failed decrypt"
+assert_state "$T/b-data.img" "" encrypted

@@ -88,16 +88,32 @@ static void test_job_states(void **state) {
         assert_true(json_real_value(json_object_get(job, "percent")) == 100.0);
         json_decref(job);
         assert_int_equal(fleet_store_job_control(s, 1, "cancel", "op", &job, &err), -EBUSY);
-        /* A key server down: the job waits (queued, not claimed before its time). */
+        /* A key server down: the job pauses (not claimed before its time, then
+         * handed out again by itself). */
         assert_int_equal(fleet_store_job_create(s, "vm2", FLEET_OP_ENCRYPT, "admin", &job, &err), 0);
         json_decref(job);
         assert_int_equal(fleet_store_job_claim(s, "h1", &job, &err), 0);
         json_decref(job);
-        assert_int_equal(fleet_store_job_finish(s, 2, "h1", "key-error", "no KMS", &err), 0);
+        assert_int_equal(fleet_store_job_finish(s, 2, "h1", "key-error", "no KMS", &err), -EINVAL);
+        assert_int_equal(fleet_store_job_finish(s, 2, "h1", "key-unreachable", "no KMS", &err), 0);
         assert_int_equal(fleet_store_job_get(s, 2, &job, &err), 0);
-        assert_string_equal(str(job, "state"), "queued");
-        assert_non_null(strstr(str(job, "message"), "no KMS; tried again in 2 s"));
+        assert_string_equal(str(job, "state"), "paused");
+        assert_string_equal(str(job, "request"), "key-wait");
+        assert_non_null(strstr(str(job, "message"), "unreachable: no KMS; paused, tried again in 2 s"));
         json_decref(job);
+        assert_int_equal(fleet_store_job_claim(s, "h1", &job, &err), -ENOENT);
+        sleep(2);
+        assert_int_equal(fleet_store_job_claim(s, "h1", &job, &err), 0);
+        assert_int_equal(json_integer_value(json_object_get(job, "id")), 2);
+        assert_string_equal(str(job, "request"), "");
+        json_decref(job);
+        /* Paused again; an operator's pause holds it: no longer handed out. */
+        assert_int_equal(fleet_store_job_finish(s, 2, "h1", "key-unreachable", "no KMS", &err), 0);
+        assert_int_equal(fleet_store_job_control(s, 2, "pause", "op", &job, &err), 0);
+        assert_string_equal(str(job, "state"), "paused");
+        assert_string_equal(str(job, "request"), "");
+        json_decref(job);
+        sleep(5);
         assert_int_equal(fleet_store_job_claim(s, "h1", &job, &err), -ENOENT);
         assert_int_equal(fleet_store_job_control(s, 2, "cancel", "op", &job, &err), 0);
         json_decref(job);
@@ -111,7 +127,76 @@ static void test_job_states(void **state) {
         assert_int_equal(fleet_store_events(s, "vm1", 0, 1000, &events, &err), 0);
         const char *want[] = { "job-queued", "job-started", "job-interrupted", "job-started", "job-pause-requested", "job-paused",
                                "job-resumed", "job-started", "job-done", "job-queued", "job-cancelled" };
-        /* (vm2's job and its key-error are vm2's events.) */
+        /* (vm2's job and its key errors are vm2's events.) */
+        assert_int_equal(json_array_size(events), sizeof(want) / sizeof(want[0]));
+        for (size_t i = 0; i < json_array_size(events); i++)
+                assert_string_equal(str(json_array_get(events, i), "kind"), want[i]);
+        json_decref(events);
+        fleet_store_free(s);
+}
+
+/* A key missing at the key server, or one it does not deliver to this host, ends
+ * the job with an event named after the error; the job is not handed out again. */
+static void test_key_errors(void **state) {
+        (void) state;
+        struct fleet_store *s = fixture();
+        struct error err = { 0 };
+        json_t *job = NULL;
+        const char *results[] = { "key-missing", "key-denied" };
+        for (int i = 0; i < 2; i++) {
+                assert_int_equal(fleet_store_job_create(s, "vm1", FLEET_OP_DECRYPT, "admin", &job, &err), 0);
+                json_decref(job);
+                assert_int_equal(fleet_store_job_claim(s, "h1", &job, &err), 0);
+                json_decref(job);
+                assert_int_equal(fleet_store_job_finish(s, i + 1, "h1", results[i], "KMS said so", &err), 0);
+                assert_int_equal(fleet_store_job_get(s, i + 1, &job, &err), 0);
+                assert_string_equal(str(job, "state"), "failed");
+                json_decref(job);
+                assert_int_equal(fleet_store_job_claim(s, "h1", &job, &err), -ENOENT);
+        }
+        json_t *events = NULL;
+        assert_int_equal(fleet_store_events(s, "vm1", 0, 1000, &events, &err), 0);
+        const char *want[] = { "job-queued", "job-started", "key-missing", "job-queued", "job-started", "key-denied" };
+        assert_int_equal(json_array_size(events), sizeof(want) / sizeof(want[0]));
+        for (size_t i = 0; i < json_array_size(events); i++)
+                assert_string_equal(str(json_array_get(events, i), "kind"), want[i]);
+        assert_non_null(strstr(str(json_array_get(events, 2), "message"), "KMS said so"));
+        json_decref(events);
+        fleet_store_free(s);
+}
+
+/* A host that could not run a job now (its libvirtd did not answer) gets it again
+ * after a backoff, and the job fails after five runs. */
+static void test_retry(void **state) {
+        (void) state;
+        struct fleet_store *s = fixture();
+        struct error err = { 0 };
+        json_t *job = NULL;
+        assert_int_equal(fleet_store_job_create(s, "vm1", FLEET_OP_ENCRYPT, "admin", &job, &err), 0);
+        json_decref(job);
+        assert_int_equal(fleet_store_job_claim(s, "h1", &job, &err), 0);
+        json_decref(job);
+        assert_int_equal(fleet_store_job_finish(s, 1, "h1", "retry", "libvirtd down", &err), 0);
+        assert_int_equal(fleet_store_job_get(s, 1, &job, &err), 0);
+        assert_string_equal(str(job, "state"), "queued");
+        assert_non_null(strstr(str(job, "message"), "libvirtd down; tried again in 2 s (run 1 of at most 5)"));
+        json_decref(job);
+        assert_int_equal(fleet_store_job_claim(s, "h1", &job, &err), -ENOENT);
+        /* The fifth run's retry ends it. */
+        sqlite3 *h = NULL;
+        assert_int_equal(sqlite3_open(db, &h), SQLITE_OK);
+        assert_int_equal(sqlite3_exec(h, "UPDATE jobs SET not_before = 0, attempts = 4", NULL, NULL, NULL), SQLITE_OK);
+        sqlite3_close(h);
+        assert_int_equal(fleet_store_job_claim(s, "h1", &job, &err), 0);
+        json_decref(job);
+        assert_int_equal(fleet_store_job_finish(s, 1, "h1", "retry", "libvirtd down", &err), 0);
+        assert_int_equal(fleet_store_job_get(s, 1, &job, &err), 0);
+        assert_string_equal(str(job, "state"), "failed");
+        assert_non_null(strstr(str(job, "message"), "gave up after 5 runs"));
+        json_decref(job);
+        json_t *events = NULL;
+        assert_int_equal(fleet_store_events(s, "vm1", 0, 1000, &events, &err), 0);
+        const char *want[] = { "job-queued", "job-started", "job-retry", "job-started", "job-failed" };
         assert_int_equal(json_array_size(events), sizeof(want) / sizeof(want[0]));
         for (size_t i = 0; i < json_array_size(events); i++)
                 assert_string_equal(str(json_array_get(events, i), "kind"), want[i]);
@@ -412,6 +497,8 @@ int main(void) {
         snprintf(db, sizeof(db), "%s/m.db", dir);
         const struct CMUnitTest tests[] = {
                 cmocka_unit_test(test_job_states),
+                cmocka_unit_test(test_key_errors),
+                cmocka_unit_test(test_retry),
                 cmocka_unit_test(test_events_append_only),
                 cmocka_unit_test(test_migration),
                 cmocka_unit_test(test_api_roles),

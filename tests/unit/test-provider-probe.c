@@ -107,9 +107,10 @@ static void test_report(void **state) {
         assert_string_equal(kms->endpoints[0], ep);
         /* Nothing listens: unreachable, and the message says what to check. */
         assert_int_equal(kms->probe, -ECONNREFUSED);
+        assert_int_equal(kms->fault, ERROR_FAULT_KEY_UNREACHABLE);
         assert_non_null(strstr(kms->message, "no KMS of provider \"kms\" is reachable"));
         /* A CA file that is not there: an error, its path named by its setting. */
-        assert_true(badca->probe < 0 && badca->probe != -ECONNREFUSED);
+        assert_true(badca->probe < 0 && badca->fault != ERROR_FAULT_KEY_UNREACHABLE);
         assert_non_null(strstr(badca->message, "<ca>"));
         assert_string_equal(off->kind, "native");
         assert_false(off->is_default);

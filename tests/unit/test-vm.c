@@ -70,6 +70,18 @@ static void test_bad_xml(void **state) {
         assert_int_equal(vm_xml_disks("<network/>", &d, &n), 0);
         assert_int_equal(n, 0);
         free_disks(d, n);
+        /* Only attributes without a namespace count, as libvirt reads them: a
+         * namespaced "file" is not the disk's path, and a long value is whole or
+         * not at all. */
+        const char *ns = "<domain><devices><disk type='file'><source xmlns:x='urn:x' x:file='/evil' file='/real'/>"
+                         "<target x:dev='vdz' dev='vda'/></disk><disk type='file'><source xmlns:x='urn:x' "
+                         "x:file='/evil'/><target dev='vdb'/></disk></devices></domain>";
+        assert_int_equal(vm_xml_disks(ns, &d, &n), 0);
+        assert_int_equal(n, 2);
+        assert_string_equal(d[0].path, "/real");
+        assert_string_equal(d[0].target, "vda");
+        assert_null(d[1].path);
+        free_disks(d, n);
         /* No external entities: the parser must not read files. */
         const char *xxe = "<?xml version='1.0'?><!DOCTYPE d [<!ENTITY x SYSTEM 'file:///etc/passwd'>]>"
                           "<domain><devices><disk type='file'><source file='&x;'/><target dev='vda'/></disk>"
