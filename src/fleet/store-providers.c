@@ -5,6 +5,7 @@
  * the fleet uses, or uses one the fleet does not know, stands out. */
 #include <errno.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <time.h>
 
@@ -83,6 +84,24 @@ int fleet_store_host_providers_replace(struct fleet_store *s, const char *host, 
         return r < 0 ? fleet_db_rollback(db(s), r) : fleet_db_commit(db(s), err);
 }
 
+static int cmp_name(const void *a, const void *b) {
+        return strcmp(str(*(json_t *const *) a, "name"), str(*(json_t *const *) b, "name"));
+}
+
+static void sort_by_name(json_t *list) {
+        size_t n = json_array_size(list);
+        json_t **v = calloc(n ? n : 1, sizeof(*v));
+        if (!v)
+                return; /* unsorted rather than nothing */
+        for (size_t i = 0; i < n; i++)
+                v[i] = json_incref(json_array_get(list, i));
+        qsort(v, n, sizeof(*v), cmp_name);
+        json_array_clear(list);
+        for (size_t i = 0; i < n; i++)
+                json_array_append_new(list, v[i]);
+        free(v);
+}
+
 #define REGISTERED_COLUMNS "name, kind, endpoints, description, actor, updated"
 
 int fleet_store_providers(struct fleet_store *s, json_t **ret, struct error *err) {
@@ -127,6 +146,8 @@ int fleet_store_providers(struct fleet_store *s, json_t **ret, struct error *err
                 json_object_del(row, "name");
                 json_array_append(json_object_get(entry, "hosts"), row);
         }
+        /* By name, whether registered or only reported. */
+        sort_by_name(list);
         /* Registered providers a host does not report. */
         json_t *entry;
         json_array_foreach(list, i, entry) {

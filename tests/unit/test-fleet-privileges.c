@@ -442,6 +442,13 @@ static void test_provider_registration(void **state) {
         assert_int_equal(call(s, adm, "DELETE", "/providers/kms", NULL), 409);
         assert_int_equal(call(s, adm, "DELETE", "/providers/nope", NULL), 404);
         assert_int_equal(call(s, adm, "PUT", "/providers/spare", "{\"kind\":\"native\"}"), 200);
+        /* By name, registered or only reported. */
+        assert_int_equal(fleet_store_providers(s, &list, NULL), 0);
+        assert_int_equal(json_array_size(list), 3);
+        assert_string_equal(str(json_array_get(list, 0), "name"), "kms");
+        assert_string_equal(str(json_array_get(list, 1), "name"), "local");
+        assert_string_equal(str(json_array_get(list, 2), "name"), "spare");
+        json_decref(list);
         assert_int_equal(call(s, adm, "DELETE", "/providers/spare", NULL), 200);
         last_event(s, "provider-unregistered", "key provider spare unregistered");
         assert_int_equal(fleet_store_providers(s, &list, NULL), 0);
