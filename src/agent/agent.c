@@ -70,11 +70,14 @@ static json_t *domain_json(const struct vm_domain *d) {
                          disks);
 }
 
-/* The host's VMs as last reported: after a job only that VM is read again. */
-static json_t *last_vms;
+/* The host's VMs as last reported: after a job only that VM is read again.
+ * Its key providers are probed with each full report. */
+static json_t *last_vms, *last_providers;
 
 static int post_inventory(struct fleet_client *c) {
         json_t *body = json_pack("{s:O}", "vms", last_vms), *answer = NULL;
+        if (last_providers)
+                json_object_set(body, "providers", last_providers);
         int status;
         int r = call(c, "POST", "/agent/inventory", body, 60, &status, &answer);
         json_decref(body);
@@ -95,6 +98,9 @@ static int report_inventory(const struct agent_config *cf, struct fleet_client *
         if (r < 0)
                 return log_warning_errno(r, "cannot read the host's VMs: %s", verr.text);
         if (!name) {
+                json_t *providers = agent_providers_report(cf, last_providers);
+                json_decref(last_providers);
+                last_providers = providers;
                 json_decref(last_vms);
                 last_vms = json_array();
                 for (size_t i = 0; i < inv->n; i++)
@@ -348,6 +354,7 @@ int agent_run(const struct agent_config *cf, struct error *err) {
         }
         log_info("stopping");
         json_decref(last_vms);
-        last_vms = NULL;
+        json_decref(last_providers);
+        last_vms = last_providers = NULL;
         return 0;
 }

@@ -9,6 +9,7 @@
  * resumes the disk job where it stopped. */
 #pragma once
 
+#include <jansson.h>
 #include <stdint.h>
 
 #include "fleet/fleet.h"
@@ -30,3 +31,9 @@ int agent_config_read(const char *path, struct agent_config *c, struct error *er
 
 /* Run until SIGTERM/SIGINT; returns 0 then. */
 int agent_run(const struct agent_config *c, struct error *err);
+
+/* The host's key providers for the manager: [{name, kind, endpoints, default,
+ * state, message}], each probed now (a few seconds at most per key server);
+ * NULL when providers.json cannot be read (logged). A state that differs from
+ * the last report's (last may be NULL) is logged. */
+json_t *agent_providers_report(const struct agent_config *c, json_t *last);

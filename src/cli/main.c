@@ -24,13 +24,14 @@ int host_main(int argc, char *argv[]);
 
 static const struct cli_command groups[] = {
         { "disk", disk_main, "encrypt, decrypt, rekey and inspect disks (vmcrypt disk --help)" },
-        { "provider", provider_main, "key providers: list, create KEKs, native backup (vmcrypt provider --help)" },
+        { "provider", provider_main, "key providers: list (here or the fleet's), create KEKs, native backup (vmcrypt provider --help)" },
         { "vm", vm_main, "whole VMs through libvirt: list, status, encrypt, start (vmcrypt vm --help)" },
         { "kms", kmip_main, "talk to a KMIP key server: keys, attributes, wrap (vmcrypt kms --help)" },
         { "host", host_main, "this host's TPM enrolment; the fleet's hosts from vmcrypt-manager (vmcrypt host --help)" },
         { "job", job_main, "the manager's jobs: list, cancel, pause, resume (vmcrypt job --help)" },
         { "events", events_main, "the manager's event log, optionally followed (vmcrypt events --help)" },
         { "policy", policy_main, "the manager's encryption policies: list, set (vmcrypt policy --help)" },
+        { "whoami", whoami_main, "your CN, role and privileges at the manager (vmcrypt whoami --help)" },
         { "version", version_main, "print the version" },
         { NULL, NULL, NULL },
 };

@@ -51,6 +51,12 @@ int host_list_main(int argc, char *argv[]);
 int job_main(int argc, char *argv[]);
 int events_main(int argc, char *argv[]);
 int policy_main(int argc, char *argv[]);
+int whoami_main(int argc, char *argv[]);
+/* `vmcrypt provider list --manager ...`, `provider register|unregister`
+ * (verbs of provider.c's group). */
+int provider_fleet_list_main(int argc, char *argv[]);
+int provider_register_main(int argc, char *argv[]);
+int provider_unregister_main(int argc, char *argv[]);
 /* `vmcrypt vm encrypt|decrypt|rekey|status VM --manager ...`. */
 int vm_manager_main(const char *verb, int argc, char *argv[]);
 /* Whether argv asks for the manager (--manager or --manager-config). */

@@ -10,6 +10,7 @@
 
 #include "cli/cli.h"
 #include "cli/disk-keys.h"
+#include "cli/manager-common.h"
 #include "keys/native.h"
 #include "keys/provider.h"
 #include "keys/rekey.h"
@@ -23,18 +24,63 @@ static const struct option list_opts[] = {
         { "providers", required_argument, NULL, KEYS_OPT_PROVIDERS },
         { "vm-name", required_argument, NULL, 'n' },
         { "vm-uuid", required_argument, NULL, 'u' },
+        { "check", no_argument, NULL, 'c' },
         { "help", no_argument, NULL, 'h' },
         {}
 };
 
+/* Each provider's probe, as the host agent reports it to the manager. */
+static int check_providers(const char *path) {
+        struct provider_report *v = NULL;
+        size_t n = 0;
+        struct error err = { 0 };
+        int r = provider_report_all(path, 5000, &v, &n, &err);
+        if (r < 0)
+                return log_error("%s", err.text), cli_exit_code(r);
+        int worst = EXIT_OK;
+        for (size_t i = 0; i < n; i++) {
+                if (v[i].probe == 0)
+                        printf("%s: usable (%u ms)\n", v[i].name, v[i].probe_ms);
+                else
+                        printf("%s: NOT usable (%u ms): %s\n", v[i].name, v[i].probe_ms, v[i].message);
+                if (v[i].probe < 0 && worst == EXIT_OK)
+                        worst = cli_exit_code(v[i].probe);
+        }
+        free(v);
+        return worst;
+}
+
 static int list_main(int argc, char *argv[]) {
+        /* The fleet's providers, as the manager knows them. */
+        if (manager_wanted(argc, argv))
+                return provider_fleet_list_main(argc, argv);
         const char *path = NULL;
+        bool check = false;
         int c;
         while ((c = getopt_long(argc, argv, "h", list_opts, NULL)) >= 0) {
                 if (c == KEYS_OPT_PROVIDERS)
                         path = optarg;
+                else if (c == 'c')
+                        check = true;
                 else if (c == 'h') {
-                        printf("Usage: vmcrypt provider list [--providers FILE]\n");
+                        printf("Usage: vmcrypt provider list [--providers FILE] [--check]\n"
+                               "       vmcrypt provider list --manager URL|--manager-config FILE [--json]\n\n"
+                               "This host's key providers, from its providers.json (default %s):\n"
+                               "name (and whether it is the default), kind, and the key servers' endpoints\n"
+                               "(kmip, trusted) or the state directory and readiness (native).\n\n"
+                               "With --manager or --manager-config: the fleet's providers as vmcrypt-manager\n"
+                               "knows them, registered and reported by each host with its reachability\n"
+                               "(see 'vmcrypt provider list --manager-config FILE --help').\n\n"
+                               "  --providers FILE    provider configuration\n"
+                               "  --check             also check that each provider can serve this host now,\n"
+                               "                      as vmcrypt-agent does for the manager: kmip and trusted\n"
+                               "                      ask the key servers for DiscoverVersions with this host's\n"
+                               "                      certificate (at most 5 s per server; the TPM is not\n"
+                               "                      used); native needs its primary key and a backup\n\n"
+                               "Exit status: 0 listed (with --check: every provider usable); 2 usage; 4 no\n"
+                               "providers.json, or a native provider not initialised; 7 a key server\n"
+                               "unreachable; 8 refused; 9 malformed; 1 other errors.\n",
+                               PROVIDERS_DEFAULT_PATH);
                         return EXIT_OK;
                 } else
                         return cli_usage_error("vmcrypt provider list", "unknown option");
@@ -59,6 +105,8 @@ static int list_main(int argc, char *argv[]) {
                                b < 0 ? "not initialised" : b ? "ready" : "needs a backup before use");
                 }
         }
+        if (check)
+                return check_providers(path);
         return EXIT_OK;
 }
 
@@ -175,7 +223,9 @@ static int keks_main(int argc, char *argv[]) {
 }
 
 static const struct cli_command provider_commands[] = {
-        { "list", list_main, "list the configured key providers" },
+        { "list", list_main, "list the configured key providers (or, with --manager, the fleet's)" },
+        { "register", provider_register_main, "record at the manager a provider the fleet uses" },
+        { "unregister", provider_unregister_main, "forget a provider's registration at the manager" },
         { "create-kek", create_kek_main, "create and activate a KEK, print its id" },
         { "keks", keks_main, "list the KEKs vmcrypt made, with the disks that use them" },
         { "init", provider_init_main, "native: create the primary key" },

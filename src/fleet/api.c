@@ -7,12 +7,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "fleet/api-internal.h"
 #include "shared/macro.h"
-
-#define R(x) (1U << (x))
-#define READERS (R(FLEET_ROLE_ADMIN) | R(FLEET_ROLE_OPERATOR) | R(FLEET_ROLE_AUDITOR))
-#define OPERATORS (R(FLEET_ROLE_ADMIN) | R(FLEET_ROLE_OPERATOR))
-#define AGENTS R(FLEET_ROLE_AGENT)
 
 int fleet_http_status(int r) {
         switch (r) {
@@ -94,6 +90,15 @@ static int reply(struct fleet_response *resp, int status, json_t *body) {
         resp->status = status;
         resp->body = body;
         return 0;
+}
+
+/* For api-providers.c. */
+int fleet_api_body_object(const struct fleet_request *req, json_t **ret, struct error *err) {
+        return body_object(req, ret, err);
+}
+
+int fleet_api_reply(struct fleet_response *resp, int status, json_t *body) {
+        return reply(resp, status, body);
 }
 
 /* ---- reading: hosts, VMs, jobs, events ---------------------------------- */
@@ -222,13 +227,29 @@ static int post_rekey(struct fleet_store *s, const struct fleet_request *req, ch
         return r < 0 ? r : reply(resp, 202, o);
 }
 
+/* Whoever may queue a job of a kind may stop and start it: only who may decrypt
+ * resumes a decrypt job. So the job is looked up before the verb. */
 static int post_job_verb(struct fleet_store *s, const struct fleet_request *req, char a[][256], const char *verb,
                          struct fleet_response *resp, struct error *err) {
         int64_t id = 0;
         json_t *o = NULL;
         int r = parse_id(a[0], &id, err);
         if (r == 0)
-                r = fleet_store_job_control(s, id, verb, req->who->cn, &o, err);
+                r = fleet_store_job_get(s, id, &o, err);
+        if (r < 0)
+                return r;
+        enum fleet_job_op op = FLEET_OP_ENCRYPT;
+        const char *op_name = json_string_value(json_object_get(o, "op"));
+        (void) fleet_job_op_from_string(op_name ? op_name : "", &op);
+        enum fleet_priv need = fleet_job_op_priv(op);
+        json_decref(o);
+        o = NULL;
+        if (!(req->who->privs & (1U << need)))
+                return error_set(err, -EACCES, "%s (role %s) lacks the privilege %s: job %lld is a %s job, and only "
+                                 "who may %s may %s it", req->who->cn, req->who->role[0] ? req->who->role : "none",
+                                 fleet_priv_name(need), (long long) id, fleet_job_op_name(op), fleet_priv_name(need),
+                                 verb);
+        r = fleet_store_job_control(s, id, verb, req->who->cn, &o, err);
         return r < 0 ? r : reply(resp, 200, o);
 }
 
@@ -243,6 +264,20 @@ static int post_pause(struct fleet_store *s, const struct fleet_request *req, ch
 static int post_resume(struct fleet_store *s, const struct fleet_request *req, char a[][256],
                        struct fleet_response *resp, struct error *err) {
         return post_job_verb(s, req, a, "resume", resp, err);
+}
+
+/* ---- the caller --------------------------------------------------------- */
+
+/* Who the manager takes the caller for: a client checks its certificate and
+ * the manager's configuration with it. */
+static int get_me(struct fleet_store *s _unused_, const struct fleet_request *req, char a[][256] _unused_,
+                  struct fleet_response *resp, struct error *err _unused_) {
+        json_t *privs = json_array();
+        for (unsigned i = 0; i < FLEET_PRIV_COUNT; i++)
+                if (req->who->privs & (1U << i))
+                        json_array_append_new(privs, json_string(fleet_priv_name((enum fleet_priv) i)));
+        return reply(resp, 200, json_pack("{s:s,s:s,s:o}", "cn", req->who->cn, "role", req->who->role,
+                                                    "privileges", privs));
 }
 
 /* ---- encryption policies ------------------------------------------------ */
@@ -317,6 +352,10 @@ static int put_policies(struct fleet_store *s, const struct fleet_request *req, 
         if (r < 0)
                 return r;
         r = valid_policy(body, err);
+        /* Once the fleet registers its providers, a policy names one of them. */
+        const char *provider = json_string_value(json_object_get(body, "provider"));
+        if (r == 0 && provider && *provider)
+                r = fleet_store_provider_known(s, provider, err);
         if (r == 0)
                 r = fleet_store_policy_set(s, body, req->who->cn, &o, err);
         json_decref(body);
@@ -403,8 +442,15 @@ static int post_inventory(struct fleet_store *s, const struct fleet_request *req
                                 r = error_set(err, -EINVAL, "vms[%zu]: the name %s is there twice", i,
                                                     json_string_value(json_object_get(vm, "name")));
         }
+        /* The host's key providers, when the agent reports them (names,
+         * endpoints and reachability: never a credential). */
+        json_t *providers = json_object_get(body, "providers");
+        if (r == 0 && providers)
+                r = fleet_api_valid_host_providers(providers, err);
         if (r == 0)
                 r = fleet_store_vms_replace(s, req->who->cn, vms, err);
+        if (r == 0 && providers)
+                r = fleet_store_host_providers_replace(s, req->who->cn, providers, err);
         json_decref(body);
         return r < 0 ? r : reply(resp, 200, json_pack("{s:I}", "vms", (json_int_t) json_array_size(vms)));
 }
@@ -490,29 +536,44 @@ static int post_done(struct fleet_store *s, const struct fleet_request *req, cha
         return r < 0 ? r : reply(resp, 200, job);
 }
 
+#define ANY FLEET_ROUTE_ANY_CLIENT
+#define JOB FLEET_ROUTE_JOB_OP
+
 const struct fleet_route fleet_routes[] = {
-        { "GET", "/hosts", READERS, get_hosts },
-        { "GET", "/vms", READERS, get_vms },
-        { "GET", "/vms/{name}", READERS, get_vm },
-        { "POST", "/vms/{name}/encrypt", OPERATORS, post_encrypt },
-        { "POST", "/vms/{name}/decrypt", OPERATORS, post_decrypt },
-        { "POST", "/vms/{name}/rekey", OPERATORS, post_rekey },
-        { "GET", "/jobs", READERS, get_jobs },
-        { "GET", "/jobs/{id}", READERS, get_job },
-        { "POST", "/jobs/{id}/cancel", OPERATORS, post_cancel },
-        { "POST", "/jobs/{id}/pause", OPERATORS, post_pause },
-        { "POST", "/jobs/{id}/resume", OPERATORS, post_resume },
-        { "GET", "/events", READERS, get_events },
-        { "GET", "/policies", READERS, get_policies },
-        { "PUT", "/policies", R(FLEET_ROLE_ADMIN), put_policies },
-        { "POST", "/agent/register", AGENTS, post_register },
-        { "POST", "/agent/heartbeat", AGENTS, post_heartbeat },
-        { "POST", "/agent/inventory", AGENTS, post_inventory },
-        { "GET", "/agent/jobs", AGENTS, get_agent_jobs },
-        { "POST", "/agent/jobs/{id}/progress", AGENTS, post_progress },
-        { "POST", "/agent/jobs/{id}/done", AGENTS, post_done },
+        { "GET", "/me", ANY, get_me },
+        { "GET", "/hosts", FLEET_PRIV_READ, get_hosts },
+        { "GET", "/vms", FLEET_PRIV_READ, get_vms },
+        { "GET", "/vms/{name}", FLEET_PRIV_READ, get_vm },
+        { "POST", "/vms/{name}/encrypt", FLEET_PRIV_ENCRYPT, post_encrypt },
+        { "POST", "/vms/{name}/decrypt", FLEET_PRIV_DECRYPT, post_decrypt },
+        { "POST", "/vms/{name}/rekey", FLEET_PRIV_REKEY, post_rekey },
+        { "GET", "/jobs", FLEET_PRIV_READ, get_jobs },
+        { "GET", "/jobs/{id}", FLEET_PRIV_READ, get_job },
+        { "POST", "/jobs/{id}/cancel", JOB, post_cancel },
+        { "POST", "/jobs/{id}/pause", JOB, post_pause },
+        { "POST", "/jobs/{id}/resume", JOB, post_resume },
+        { "GET", "/events", FLEET_PRIV_READ, get_events },
+        { "GET", "/policies", FLEET_PRIV_READ, get_policies },
+        { "PUT", "/policies", FLEET_PRIV_MANAGE_POLICIES, put_policies },
+        { "GET", "/providers", FLEET_PRIV_READ, fleet_api_get_providers },
+        { "PUT", "/providers/{name}", FLEET_PRIV_MANAGE_PROVIDERS, fleet_api_put_provider },
+        { "DELETE", "/providers/{name}", FLEET_PRIV_MANAGE_PROVIDERS, fleet_api_delete_provider },
+        { "POST", "/agent/register", FLEET_PRIV_AGENT, post_register },
+        { "POST", "/agent/heartbeat", FLEET_PRIV_AGENT, post_heartbeat },
+        { "POST", "/agent/inventory", FLEET_PRIV_AGENT, post_inventory },
+        { "GET", "/agent/jobs", FLEET_PRIV_AGENT, get_agent_jobs },
+        { "POST", "/agent/jobs/{id}/progress", FLEET_PRIV_AGENT, post_progress },
+        { "POST", "/agent/jobs/{id}/done", FLEET_PRIV_AGENT, post_done },
         { NULL, NULL, 0, NULL },
 };
+
+const char *fleet_route_needs(const struct fleet_route *r) {
+        if (r->privilege == FLEET_ROUTE_ANY_CLIENT)
+                return "any";
+        if (r->privilege == FLEET_ROUTE_JOB_OP)
+                return "encrypt|decrypt|rekey";
+        return fleet_priv_name((enum fleet_priv) r->privilege);
+}
 
 #define MAX_ARGS 2
 
@@ -576,9 +637,15 @@ void fleet_api_handle(struct fleet_store *s, const struct fleet_request *req, st
         if (!route)
                 r = path_known ? error_set(&err, -EOPNOTSUPP, "%s is not allowed on %s", method, path)
                                : error_set(&err, -ENOENT, "no such resource: %s", path);
-        else if (!(route->roles & (1U << req->who->role)))
-                r = error_set(&err, -EACCES, "%s (role %s) may not %s %s", req->who->cn,
-                                    fleet_role_name(req->who->role), method, route->pattern);
+        else if (!req->who->role[0])
+                /* A certificate of the CA whose CN manager.conf does not list (or
+                 * a revoked one): nothing at all. */
+                r = error_set(&err, -EACCES, "%s is not a client of this manager: add 'client = %s ROLE' to "
+                                             "manager.conf", req->who->cn, req->who->cn);
+        else if (route->privilege >= 0 && !(req->who->privs & (1U << route->privilege)))
+                r = error_set(&err, -EACCES, "%s (role %s) lacks the privilege %s needed to %s %s", req->who->cn,
+                              req->who->role, fleet_priv_name((enum fleet_priv) route->privilege), method,
+                              route->pattern);
         else
                 r = route->handler(s, req, args, resp, &err);
         if (r >= 0)

@@ -13,11 +13,14 @@
 
 #define FLEET_API_MAX_BODY (4 << 20)
 
-/* The caller, from its verified certificate. */
+/* The caller, from its verified certificate: its CN, and the role (and that
+ * role's privileges) manager.conf gives that CN; role "" and no privileges
+ * for a CN it does not list. */
 struct fleet_principal {
         char cn[128];
         char fingerprint[65];
-        enum fleet_role role;
+        char role[64];
+        unsigned privs;       /* 1U << enum fleet_priv */
 };
 
 struct fleet_request {
@@ -45,16 +48,25 @@ struct fleet_response {
         int64_t after;       /* ... and the last event id sent */
 };
 
+/* What a route needs besides a privilege: any client the manager knows (GET
+ * /me), or the privilege of the job the path names (cancel, pause, resume: the
+ * handler looks the job up). */
+#define FLEET_ROUTE_ANY_CLIENT (-1)
+#define FLEET_ROUTE_JOB_OP (-2)
+
 struct fleet_route {
         const char *method;
         const char *pattern;  /* "/vms/{name}/encrypt": {x} matches one path segment */
-        unsigned roles;       /* 1U << enum fleet_role allowed */
+        int privilege;        /* enum fleet_priv, or FLEET_ROUTE_ANY_CLIENT, FLEET_ROUTE_JOB_OP */
         int (*handler)(struct fleet_store *s, const struct fleet_request *req, char args[][256],
                        struct fleet_response *resp, struct error *err);
 };
 
 /* The table, ending with a NULL method (the OpenAPI test reads it). */
 extern const struct fleet_route fleet_routes[];
+/* What route r needs, in words: a privilege's name, "any" or
+ * "encrypt|decrypt|rekey" (the job's). */
+const char *fleet_route_needs(const struct fleet_route *r);
 
 /* Handle one request; resp is always filled (errors as {"error": text} with a 4xx
  * or 5xx status). A refusal for lack of rights is written to the event log. */

@@ -6,22 +6,6 @@
 #include <stdio.h>
 #include <string.h>
 
-static const char *const role_names[] = {
-        [FLEET_ROLE_NONE] = "none",         [FLEET_ROLE_ADMIN] = "admin", [FLEET_ROLE_OPERATOR] = "operator",
-        [FLEET_ROLE_AUDITOR] = "auditor",   [FLEET_ROLE_AGENT] = "agent",
-};
-
-const char *fleet_role_name(enum fleet_role r) {
-        return (unsigned) r < sizeof(role_names) / sizeof(role_names[0]) ? role_names[r] : "none";
-}
-
-enum fleet_role fleet_role_from_string(const char *s) {
-        for (unsigned i = FLEET_ROLE_ADMIN; i < sizeof(role_names) / sizeof(role_names[0]); i++)
-                if (strcmp(s, role_names[i]) == 0)
-                        return (enum fleet_role) i;
-        return FLEET_ROLE_NONE;
-}
-
 static const char *const op_names[] = {
         [FLEET_OP_ENCRYPT] = "encrypt",
         [FLEET_OP_DECRYPT] = "decrypt",
@@ -40,6 +24,14 @@ int fleet_job_op_from_string(const char *s, enum fleet_job_op *ret) {
                         return 0;
                 }
         return -EINVAL;
+}
+
+enum fleet_priv fleet_job_op_priv(enum fleet_job_op op) {
+        switch (op) {
+        case FLEET_OP_DECRYPT: return FLEET_PRIV_DECRYPT;
+        case FLEET_OP_REKEY: case FLEET_OP_DEEP_REKEY: return FLEET_PRIV_REKEY;
+        default: return FLEET_PRIV_ENCRYPT;
+        }
 }
 
 bool fleet_valid_name(const char *s) {

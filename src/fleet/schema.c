@@ -32,6 +32,13 @@ const char *const fleet_schema_sqlite[] = {
         "  provider TEXT NOT NULL DEFAULT '', volumes TEXT NOT NULL DEFAULT '', format TEXT NOT NULL DEFAULT '',"
         "  new_data_disk TEXT NOT NULL DEFAULT '', actor TEXT NOT NULL, updated INTEGER NOT NULL);"
         "ALTER TABLE jobs ADD COLUMN params TEXT NOT NULL DEFAULT '{}';",
+        /* 4: key providers, as the fleet registers them and as each host reports
+         * its own (names, endpoints and reachability; never credentials) */
+        "CREATE TABLE providers (name TEXT PRIMARY KEY, kind TEXT NOT NULL, endpoints TEXT NOT NULL DEFAULT '[]',"
+        "  description TEXT NOT NULL DEFAULT '', actor TEXT NOT NULL, updated INTEGER NOT NULL);"
+        "CREATE TABLE host_providers (host TEXT NOT NULL REFERENCES hosts (name), name TEXT NOT NULL,"
+        "  kind TEXT NOT NULL, endpoints TEXT NOT NULL DEFAULT '[]', is_default INTEGER NOT NULL DEFAULT 0,"
+        "  state TEXT NOT NULL, message TEXT NOT NULL DEFAULT '', seen INTEGER NOT NULL, PRIMARY KEY (host, name));",
 };
 
 /* The same schema in PostgreSQL's words: BIGINT where SQLite's INTEGER holds
@@ -69,6 +76,12 @@ const char *const fleet_schema_postgresql[] = {
         "  provider TEXT NOT NULL DEFAULT '', volumes TEXT NOT NULL DEFAULT '', format TEXT NOT NULL DEFAULT '',"
         "  new_data_disk TEXT NOT NULL DEFAULT '', actor TEXT NOT NULL, updated BIGINT NOT NULL);"
         "ALTER TABLE jobs ADD COLUMN params TEXT NOT NULL DEFAULT '{}';",
+        /* 4 */
+        "CREATE TABLE providers (name TEXT PRIMARY KEY, kind TEXT NOT NULL, endpoints TEXT NOT NULL DEFAULT '[]',"
+        "  description TEXT NOT NULL DEFAULT '', actor TEXT NOT NULL, updated BIGINT NOT NULL);"
+        "CREATE TABLE host_providers (host TEXT NOT NULL REFERENCES hosts (name), name TEXT NOT NULL,"
+        "  kind TEXT NOT NULL, endpoints TEXT NOT NULL DEFAULT '[]', is_default BIGINT NOT NULL DEFAULT 0,"
+        "  state TEXT NOT NULL, message TEXT NOT NULL DEFAULT '', seen BIGINT NOT NULL, PRIMARY KEY (host, name));",
 };
 
 const int fleet_schema_count = sizeof(fleet_schema_sqlite) / sizeof(fleet_schema_sqlite[0]);

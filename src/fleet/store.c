@@ -13,6 +13,7 @@
 
 #include "fleet/db.h"
 #include "fleet/schema.h"
+#include "fleet/store-internal.h"
 #include "shared/macro.h"
 
 struct fleet_store {
@@ -814,4 +815,8 @@ int fleet_store_policy_for(struct fleet_store *s, const char *name, const char *
         json_decref(rows);
         *ret = pol;
         return 0;
+}
+
+struct fleet_db *fleet_store_db(struct fleet_store *s) {
+        return s->db;
 }

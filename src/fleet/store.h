@@ -87,6 +87,27 @@ int fleet_store_policy_set(struct fleet_store *s, json_t *p, const char *actor, 
 int fleet_store_policy_for(struct fleet_store *s, const char *name, const char *host, json_t **ret,
                            struct error *err);
 
+/* Key providers. The providers host reported (an array of {name, kind,
+ * endpoints, default, state, message}, validated by the caller) replace its
+ * last report; a provider whose state changed gets a provider-reachable or
+ * provider-unreachable event. */
+int fleet_store_host_providers_replace(struct fleet_store *s, const char *host, json_t *providers,
+                                       struct error *err);
+/* Every provider the fleet registered or a host reported, by name: its
+ * registration (or null), each host's report, the hosts that lack a registered
+ * one ("missing") and whether a reported one is unknown to the fleet. */
+int fleet_store_providers(struct fleet_store *s, json_t **ret, struct error *err);
+/* Register (or replace) provider name: p holds kind, endpoints and description,
+ * validated by the caller; a provider-registered event names actor. */
+int fleet_store_provider_register(struct fleet_store *s, const char *name, json_t *p, const char *actor,
+                                  json_t **ret, struct error *err);
+/* -ENOENT not registered; -EBUSY a policy names it (err says which). */
+int fleet_store_provider_unregister(struct fleet_store *s, const char *name, const char *actor, struct error *err);
+/* 0 when a policy may name provider name: the fleet registered it, or none at
+ * all (fleets that register nothing keep working); else -EINVAL, err naming the
+ * registered ones. */
+int fleet_store_provider_known(struct fleet_store *s, const char *name, struct error *err);
+
 /* Events: append one; list those after id after_id (of vm when not NULL), at
  * most limit, oldest first. */
 int fleet_store_event_add(struct fleet_store *s, const char *actor, const char *host, const char *vm, int64_t job,

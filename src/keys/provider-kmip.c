@@ -35,13 +35,10 @@ struct kmip_provider {
         bool queried;
 };
 
-static int kp_get(struct provider *p, struct kmip_provider **ret) {
-        if (p->data) {
-                *ret = p->data;
-                return 0;
-        }
-        const struct provider_config *c = p->config;
-        struct kmip_client_config cfg = {
+/* The KMIP client settings of provider c (eps holds the endpoints' text). */
+static void kp_client_config(const struct provider_config *c, struct kmip_client_config *cfg,
+                             char eps[][300]) {
+        *cfg = (struct kmip_client_config) {
                 .n_servers = c->n_endpoints,
                 .cert_file = c->cert,
                 .key_file = c->key,
@@ -49,12 +46,22 @@ static int kp_get(struct provider *p, struct kmip_provider **ret) {
                 .connect_timeout_ms = c->connect_timeout_ms,
                 .io_timeout_ms = c->timeout_ms,
         };
-        char eps[PROVIDER_MAX_ENDPOINTS][300];
         for (size_t i = 0; i < c->n_endpoints && i < KMIP_CLIENT_MAX_SERVERS; i++) {
                 const char *h = c->endpoints[i].host;
-                snprintf(eps[i], sizeof(eps[i]), strchr(h, ':') ? "[%s]:%u" : "%s:%u", h, c->endpoints[i].port);
-                cfg.servers[i] = eps[i];
+                snprintf(eps[i], 300, strchr(h, ':') ? "[%s]:%u" : "%s:%u", h, c->endpoints[i].port);
+                cfg->servers[i] = eps[i];
         }
+}
+
+static int kp_get(struct provider *p, struct kmip_provider **ret) {
+        if (p->data) {
+                *ret = p->data;
+                return 0;
+        }
+        const struct provider_config *c = p->config;
+        struct kmip_client_config cfg;
+        char eps[PROVIDER_MAX_ENDPOINTS][300];
+        kp_client_config(c, &cfg, eps);
         struct kmip_provider *k = calloc(1, sizeof(*k));
         if (!k)
                 return -ENOMEM;
@@ -654,6 +661,32 @@ static int kp_unwrap(struct provider *p, const struct vmcrypt_token *t, struct s
         return r;
 }
 
+/* A new connection of its own (not the provider's, which may be open) with
+ * the host's certificate, and the one request every KMIP server answers. A
+ * trusted provider's TPM stays out of it: this shows that the key servers
+ * answer and accept this host, not that they would release its keys. */
+static int kp_probe(struct provider *p, unsigned timeout_ms) {
+        struct kmip_client_config cfg;
+        char eps[PROVIDER_MAX_ENDPOINTS][300];
+        kp_client_config(p->config, &cfg, eps);
+        if (timeout_ms > 0) {
+                cfg.connect_timeout_ms = cfg.connect_timeout_ms ? MIN(cfg.connect_timeout_ms, timeout_ms) : timeout_ms;
+                cfg.io_timeout_ms = cfg.io_timeout_ms ? MIN(cfg.io_timeout_ms, timeout_ms) : timeout_ms;
+        }
+        struct kmip_provider k = { 0 };
+        int r = kmip_client_new(&cfg, &k.client);
+        if (r < 0)
+                return provider_fail(p, r, "key provider \"%s\": invalid KMIP client settings (check endpoints, "
+                                     "cert, key and ca)", p->config->name);
+        struct kmip_version v[8];
+        size_t n = 0;
+        r = kmip_client_discover_versions(k.client, v, ELEMENTSOF(v), &n);
+        if (r < 0)
+                r = kp_fail(p, &k, r, "checking the key servers", NULL);
+        kmip_client_free(k.client);
+        return r;
+}
+
 static void kp_close(struct provider *p) {
         struct kmip_provider *k = p->data;
         if (!k)
@@ -673,6 +706,7 @@ const struct provider_ops provider_kmip_ops = {
         .kek_unuse = kp_kek_unuse,
         .wrap = kp_wrap,
         .unwrap = kp_unwrap,
+        .probe = kp_probe,
         .close = kp_close,
 };
 
@@ -686,5 +720,6 @@ const struct provider_ops provider_trusted_ops = {
         .kek_unuse = kp_kek_unuse,
         .wrap = kp_wrap,
         .unwrap = kp_unwrap,
+        .probe = kp_probe,
         .close = kp_close,
 };

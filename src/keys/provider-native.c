@@ -508,6 +508,21 @@ static int native_unwrap(struct provider *p, const struct vmcrypt_token *t, stru
         return r;
 }
 
+/* Usable when its primary key is there and backed up: the key file (or the
+ * passphrase) is not tried, which the first wrap does. */
+static int native_probe(struct provider *p, unsigned timeout_ms _unused_) {
+        const struct provider_config *c = p->config;
+        int r = native_backup_exported(c);
+        if (r == -ENOENT)
+                return provider_fail(p, r, "native key provider \"%s\" has no primary key yet: run 'vmcrypt "
+                                     "provider init %s'", c->name, c->name);
+        if (r == 0)
+                return provider_fail(p, -EACCES, "native key provider \"%s\" is not usable until its primary key "
+                                     "is backed up: run 'vmcrypt provider backup %s --output FILE'", c->name,
+                                     c->name);
+        return r < 0 ? provider_fail(p, r, "native key provider \"%s\": %s", c->name, strerror(-r)) : 0;
+}
+
 static void native_close(struct provider *p) {
         struct native *n = p->data;
         if (!n)
@@ -522,5 +537,6 @@ const struct provider_ops provider_native_ops = {
         .kek_create = native_kek_create,
         .wrap = native_wrap,
         .unwrap = native_unwrap,
+        .probe = native_probe,
         .close = native_close,
 };

@@ -6,6 +6,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 int provider_fail(struct provider *p, int r, const char *fmt, ...) {
@@ -131,4 +132,88 @@ int provider_wrap(struct provider *p, const char *kek_id, const struct secret *p
 int provider_unwrap(struct provider *p, const struct vmcrypt_token *t, struct secret **ret) {
         reset(p);
         return ensure_error(p, p->ops->unwrap(p, t, ret), "unwrapping the unlock secret");
+}
+
+int provider_probe(struct provider *p, unsigned timeout_ms) {
+        reset(p);
+        if (!p->ops->probe)
+                return 0;
+        return ensure_error(p, p->ops->probe(p, timeout_ms), "checking the key provider");
+}
+
+static const char *kind_name(enum provider_kind k) {
+        return k == PROVIDER_NATIVE ? "native" : k == PROVIDER_TRUSTED ? "trusted" : "kmip";
+}
+
+/* A report leaves the host: the paths providers.json names (certificates, keys,
+ * state) become the name of their setting, and the text stays printable ASCII
+ * whatever a key server put in it. */
+static void redact(const struct provider_config *c, char *msg, size_t size) {
+        const struct {
+                const char *path, *name;
+        } paths[] = {
+                { c->key, "<key>" }, { c->cert, "<cert>" }, { c->ca, "<ca>" }, { c->key_file, "<key_file>" },
+                { c->state_dir, "<state_dir>" }, { c->bk_cache, "<bk_cache>" },
+        };
+        for (size_t i = 0; i < sizeof(paths) / sizeof(paths[0]); i++) {
+                if (!paths[i].path || !*paths[i].path)
+                        continue;
+                size_t plen = strlen(paths[i].path), nlen = strlen(paths[i].name);
+                for (char *at = strstr(msg, paths[i].path); at; at = strstr(at + nlen, paths[i].path)) {
+                        size_t tail = strlen(at + plen);
+                        if ((size_t) (at - msg) + nlen + tail >= size)
+                                break;
+                        memmove(at + nlen, at + plen, tail + 1);
+                        memcpy(at, paths[i].name, nlen);
+                }
+        }
+        for (char *p = msg; *p; p++)
+                if ((unsigned char) *p < 0x20 || (unsigned char) *p > 0x7e)
+                        *p = '?';
+}
+
+/* One after the other: a host has a few providers, and each probe is bounded. */
+int provider_report_all(const char *path, unsigned timeout_ms, struct provider_report **ret, size_t *ret_n,
+                        struct error *err) {
+        struct provider_configs *cs = NULL;
+        int r = provider_config_load(path, &cs, err);
+        if (r < 0)
+                return r;
+        struct provider_report *v = calloc(cs->n ? cs->n : 1, sizeof(*v));
+        if (!v) {
+                provider_configs_free(cs);
+                return error_set(err, -ENOMEM, "out of memory");
+        }
+        for (size_t i = 0; i < cs->n; i++) {
+                const struct provider_config *c = &cs->p[i];
+                struct provider_report *o = &v[i];
+                snprintf(o->name, sizeof(o->name), "%s", c->name);
+                o->kind = kind_name(c->kind);
+                o->is_default = cs->default_name && strcmp(cs->default_name, c->name) == 0;
+                for (size_t e = 0; e < c->n_endpoints && e < PROVIDER_MAX_ENDPOINTS; e++)
+                        snprintf(o->endpoints[o->n_endpoints++], sizeof(o->endpoints[0]),
+                                 strchr(c->endpoints[e].host, ':') ? "[%s]:%u" : "%s:%u", c->endpoints[e].host,
+                                 c->endpoints[e].port);
+                struct provider *p = NULL;
+                o->probe = provider_open(c, &p);
+                if (o->probe == -EOPNOTSUPP)
+                        snprintf(o->message, sizeof(o->message), "this vmcrypt was built without KMIP support");
+                else if (o->probe < 0)
+                        snprintf(o->message, sizeof(o->message), "%s", strerror(-o->probe));
+                else {
+                        struct timespec t0, t1;
+                        clock_gettime(CLOCK_MONOTONIC, &t0);
+                        o->probe = provider_probe(p, timeout_ms);
+                        o->fault = provider_fault(p);
+                        clock_gettime(CLOCK_MONOTONIC, &t1);
+                        o->probe_ms = (unsigned) ((t1.tv_sec - t0.tv_sec) * 1000 + (t1.tv_nsec - t0.tv_nsec) / 1000000);
+                        snprintf(o->message, sizeof(o->message), "%s", o->probe < 0 ? provider_error(p) : "");
+                }
+                provider_free(p);
+                redact(c, o->message, sizeof(o->message));
+        }
+        *ret_n = cs->n;
+        *ret = v;
+        provider_configs_free(cs);
+        return 0;
 }

@@ -82,6 +82,9 @@ struct provider_ops {
         /* Drop that record and say how the KEK stands. Optional. */
         int (*kek_unuse)(struct provider *p, const char *kek_id, const char *disk, const char *place,
                          struct kek_usage *ret);
+        /* A cheap check that the provider can serve this host now, within
+         * timeout_ms per key server. Optional (NULL: always usable). */
+        int (*probe)(struct provider *p, unsigned timeout_ms);
         /* Release what open() allocated in p->data. */
         void (*close)(struct provider *p);
 };
@@ -127,6 +130,30 @@ int provider_kek_unuse(struct provider *p, const char *kek_id, const char *disk,
 void provider_kek_place(const char *path, char *buf, size_t size);
 int provider_wrap(struct provider *p, const char *kek_id, const struct secret *plain, struct vmcrypt_token *t);
 int provider_unwrap(struct provider *p, const struct vmcrypt_token *t, struct secret **ret);
+
+/* Can p serve this host now? kmip and trusted: a KMIP DiscoverVersions over a
+ * new mutual-TLS connection with the host's identity, at most timeout_ms per
+ * endpoint (the TPM is not touched); native: its primary key is there and backed
+ * up. 0, or -errno with provider_error() saying why and provider_fault() what
+ * kind of key error it is (ERROR_FAULT_KEY_UNREACHABLE: no key server answered). */
+int provider_probe(struct provider *p, unsigned timeout_ms);
+
+/* What a host may tell about one of its providers: no credential, no path. */
+struct provider_report {
+        char name[128];
+        const char *kind;      /* "kmip", "trusted", "native" */
+        char endpoints[PROVIDER_MAX_ENDPOINTS][300];   /* "host:port" */
+        size_t n_endpoints;
+        bool is_default;
+        int probe;             /* provider_probe's result */
+        int fault;             /* ... its enum error_fault (ERROR_FAULT_KEY_UNREACHABLE: no server answered) */
+        unsigned probe_ms;     /* ... and how long it took */
+        char message[768];     /* ... and why, when it failed (paths named by their setting, "<cert>") */
+};
+/* The providers of path (NULL: the default providers.json), each probed with
+ * timeout_ms; *ret malloc'ed. -ENOENT when the file is missing. */
+int provider_report_all(const char *path, unsigned timeout_ms, struct provider_report **ret, size_t *ret_n,
+                        struct error *err);
 
 /* Explanation of the last failure ("" when none). */
 const char *provider_error(const struct provider *p);

@@ -29,19 +29,25 @@ static int set(const char *section, const char *key, const char *value, void *us
                 else
                         fleet_conf_path(c->path, value, c->database, sizeof(c->database));
         }
+        else if (strncmp(key, "role ", 5) == 0 || strcmp(key, "role") == 0) {
+                /* role NAME = PRIV PRIV ...: the key holds the name. */
+                char name[256];
+                snprintf(name, sizeof(name), "%s", key + 4);
+                return fleet_roles_define(&c->roles, conf_strip(name), value, err);
+        }
         else if (strcmp(key, "client") == 0) {
-                char cn[128], role[32];
-                if (sscanf(value, "%127s %31s", cn, role) != 2 || fleet_role_from_string(role) == FLEET_ROLE_NONE)
-                        return error_set(err, -EINVAL,
-                                         "client = CN ROLE, ROLE one of admin, operator, auditor, agent");
+                char cn[128], role[64], extra[2];
+                if (sscanf(value, "%127s %63s %1s", cn, role, extra) != 2)
+                        return error_set(err, -EINVAL, "client = CN ROLE (one role, a word)");
                 if (c->n_clients >= MANAGER_MAX_CLIENTS)
                         return error_set(err, -E2BIG, "more than %d clients", MANAGER_MAX_CLIENTS);
                 for (size_t i = 0; i < c->n_clients; i++)
                         if (strcmp(c->clients[i].cn, cn) == 0)
                                 return error_set(err, -EINVAL, "client %s is listed twice", cn);
+                /* The role may be defined further down: resolved at the end. */
                 struct manager_client *m = &c->clients[c->n_clients++];
                 snprintf(m->cn, sizeof(m->cn), "%s", cn);
-                m->role = fleet_role_from_string(role);
+                snprintf(m->role, sizeof(m->role), "%s", role);
         } else if (strcmp(key, "new-data-disk") == 0) {
                 if (strcmp(value, "encrypt") != 0 && strcmp(value, "event") != 0)
                         return error_set(err, -EINVAL, "new-data-disk is 'event' or 'encrypt'");
@@ -87,9 +93,21 @@ int manager_config_read(const char *path, struct manager_config *c, struct error
         c->max_unauthenticated_per_address = 100;
         c->handshake_timeout = 10;
         c->max_stream_buffer = 1 << 20;
+        fleet_roles_init(&c->roles);
         int r = conf_read(path, set, c, err);
         if (r < 0)
                 return r;
+        for (size_t i = 0; i < c->n_clients; i++) {
+                const struct fleet_role_def *d = fleet_roles_find(&c->roles, c->clients[i].role);
+                if (!d) {
+                        char known[1024];
+                        fleet_roles_names(&c->roles, known, sizeof(known));
+                        return error_set(err, -EINVAL, "%s: client %s has role '%s', which is neither built in nor "
+                                         "defined by a 'role %s = PRIV ...' line; the roles are %s", path,
+                                         c->clients[i].cn, c->clients[i].role, c->clients[i].role, known);
+                }
+                c->clients[i].privs = d->privs;
+        }
         /* Half the connections stay for clients that finished their handshake. */
         if (c->max_unauthenticated > c->max_connections / 2)
                 c->max_unauthenticated = MAX(c->max_connections / 2, 1U);

@@ -4,6 +4,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -44,14 +45,34 @@ static int read_listen(const char *dir, char *listen, size_t size) {
         return 0;
 }
 
-int manager_issue(const char *dir, const char *cn, enum fleet_role role, int days, struct error *err) {
+/* A role of DIR's manager: built in, or defined in DIR/manager.conf. */
+static int known_role(const char *dir, const char *role, struct error *err) {
+        if (fleet_role_from_string(role) != FLEET_ROLE_NONE)
+                return 0;
+        _cleanup_(freep) struct manager_config *c = calloc(1, sizeof(*c));
+        if (!c)
+                return error_set(err, -ENOMEM, "out of memory");
+        char path[4096], known[1024];
+        snprintf(path, sizeof(path), "%s/manager.conf", dir);
+        int r = manager_config_read(path, c, err);
+        if (r < 0)
+                return r;
+        if (fleet_roles_find(&c->roles, role))
+                return 0;
+        fleet_roles_names(&c->roles, known, sizeof(known));
+        return error_set(err, -EINVAL, "unknown role '%s': the roles are %s (define others in %s with "
+                         "'role NAME = PRIV ...')", role, known, path);
+}
+
+int manager_issue(const char *dir, const char *cn, const char *role, int days, struct error *err) {
         if (!pki_valid_cn(cn))
                 return error_set(err, -EINVAL, "client name '%s' must be 1-64 of [A-Za-z0-9._@-]", cn);
-        if (role == FLEET_ROLE_NONE)
-                return error_set(err, -EINVAL, "a role is needed: admin, operator, auditor or agent");
+        int r = known_role(dir, role, err);
+        if (r < 0)
+                return r;
         _cleanup_(pki_x509_freep) X509 *ca = NULL;
         _cleanup_(pki_pkey_freep) EVP_PKEY *ca_key = NULL;
-        int r = pki_load_ca(dir, &ca, &ca_key);
+        r = pki_load_ca(dir, &ca, &ca_key);
         if (r < 0)
                 return error_set(err, r, "cannot load the CA (ca.crt, ca.key) from %s: run "
                                        "'vmcrypt-manager init %s' first", dir, dir);
@@ -67,7 +88,7 @@ int manager_issue(const char *dir, const char *cn, enum fleet_role role, int day
         FILE *f = fopen(path, "ae");
         if (!f)
                 return error_set(err, negative_errno(), "cannot append to %s: %s", path, strerror(errno));
-        fprintf(f, "client = %s %s\n", cn, fleet_role_name(role));
+        fprintf(f, "client = %s %s\n", cn, role);
         if (fflush(f) != 0 || fsync(fileno(f)) < 0) {
                 fclose(f);
                 return error_set(err, -EIO, "cannot write %s", path);
@@ -112,20 +133,24 @@ int manager_init(const struct manager_init_options *o, struct error *err) {
         if (r < 0)
                 return error_set(err, r, "cannot create the CA and server certificate in %s: %s (is an "
                                        "address in --address not an IP address?)", o->dir, strerror(-r));
-        char conf[1024];
+        char conf[2048];
         n = snprintf(conf, sizeof(conf),
                      "# vmcrypt-manager configuration (see docs/fleet.md). Paths are relative to this file.\n"
                      "listen = %s\ntls-cert = server.crt\ntls-key = server.key\ntls-ca = ca.crt\n"
                      "database = manager.db\n"
-                     "# Clients: certificate CN and role (admin, operator, auditor, agent); an agent's CN\n"
-                     "# is its host's name. 'vmcrypt-manager issue' adds lines here.\n",
+                     "# Roles are named sets of privileges (read, encrypt, decrypt, rekey,\n"
+                     "# manage-policies, manage-providers, agent). Built in: admin, operator,\n"
+                     "# auditor, agent, no-crypto-admin; more with lines like\n"
+                     "#   role decryptor = read decrypt\n"
+                     "# Clients: certificate CN and role; an agent's CN is its host's name.\n"
+                     "# 'vmcrypt-manager issue' adds lines here.\n",
                      listen);
         snprintf(path, sizeof(path), "%s/manager.conf", o->dir);
         r = write_file_atomic(path, conf, (size_t) n, 0644);
         if (r < 0)
                 return error_set(err, r, "cannot write %s: %s", path, strerror(-r));
-        r = manager_issue(o->dir, "admin", FLEET_ROLE_ADMIN, days, err);
+        r = manager_issue(o->dir, "admin", "admin", days, err);
         for (size_t i = 0; r == 0 && i < o->n_agents; i++)
-                r = manager_issue(o->dir, o->agents[i], FLEET_ROLE_AGENT, days, err);
+                r = manager_issue(o->dir, o->agents[i], "agent", days, err);
         return r;
 }

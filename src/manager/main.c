@@ -20,15 +20,16 @@ static const char help_main[] =
         "VMs and disks the host agents (vmcrypt-agent) report, jobs that encrypt and\n"
         "decrypt VMs on their hosts, and an append-only event log. Every client, agents\n"
         "included, authenticates with a certificate from the manager's CA; its CN names\n"
-        "it and manager.conf gives it a role. The manager never sees a key: agents get\n"
-        "keys from their key providers with their hosts' own identities.\n"
+        "it and manager.conf gives it a role, a named set of privileges. The manager\n"
+        "never sees a key: agents get keys from their key providers with their hosts'\n"
+        "own identities; the manager knows the providers by name and endpoints.\n"
         "\n"
         "Commands:\n"
         "  init DIR          create a CA, the server and admin certificates, agent\n"
         "                    certificates and manager.conf in DIR\n"
         "  issue DIR CN      issue one more client certificate, with a role\n"
         "  serve             run the server (foreground)\n"
-        "  routes            print the API's routes and the roles allowed on each\n"
+        "  routes            print the API's routes and the privilege each needs\n"
         "  help [COMMAND]    show this text or a command's manual\n";
 
 static const char help_init[] =
@@ -63,11 +64,24 @@ static const char help_issue[] =
         "add 'client = CN ROLE' to DIR/manager.conf and write DIR/CN.conf. Restart the\n"
         "manager for it to take effect.\n"
         "\n"
-        "Roles:\n"
-        "  admin      everything\n"
-        "  operator   read; encrypt and decrypt VMs; cancel, pause and resume jobs\n"
-        "  auditor    read only: hosts, VMs, jobs, events\n"
-        "  agent      the host agent of host CN: reports that host, runs its jobs\n";
+        "A role is a named set of privileges (docs/fleet.md):\n"
+        "  read               see hosts, VMs, jobs, events, policies, providers\n"
+        "  encrypt            encrypt VMs; cancel, pause, resume encrypt jobs\n"
+        "  decrypt            decrypt VMs; cancel, pause, resume decrypt jobs\n"
+        "  rekey              rekey VMs (shallow and deep); control rekey jobs\n"
+        "  manage-policies    set encryption policies\n"
+        "  manage-providers   register and unregister the fleet's key providers\n"
+        "  agent              the host agent of host CN: reports it, runs its jobs\n"
+        "\n"
+        "Built-in roles:\n"
+        "  admin              every privilege but agent\n"
+        "  operator           read, encrypt, decrypt, rekey\n"
+        "  auditor            read\n"
+        "  agent              agent\n"
+        "  no-crypto-admin    read, manage-policies: an administrator who may\n"
+        "                     neither encrypt, decrypt, rekey nor manage providers\n"
+        "                     (vSphere's \"No cryptography administrator\")\n"
+        "Other roles come from 'role NAME = PRIV PRIV ...' lines in DIR/manager.conf.\n";
 
 static const char help_serve[] =
         "Usage: vmcrypt-manager serve --config FILE [--log-level LEVEL]\n"
@@ -77,6 +91,10 @@ static const char help_serve[] =
         "  tls-cert, tls-key = FILE       the server certificate and key\n"
         "  tls-ca = FILE                  the CA that issues client certificates\n"
         "  database = FILE                the SQLite store (created and migrated)\n"
+        "  role NAME = PRIV PRIV ...      a role: a named set of privileges (read,\n"
+        "                                 encrypt, decrypt, rekey, manage-policies,\n"
+        "                                 manage-providers, agent); built in: admin,\n"
+        "                                 operator, auditor, agent, no-crypto-admin\n"
         "  client = CN ROLE               a client and its role (repeatable); a\n"
         "                                 certificate of the CA with another CN gets 403\n"
         "  revoked-client = SHA256HEX     refuse this certificate (403, audited)\n"
@@ -157,10 +175,9 @@ static int cmd_issue(int argc, char *argv[]) {
         if (optind + 2 != argc || !role)
                 return log_error("issue takes DIR CN --role ROLE; try 'vmcrypt-manager issue --help'"), 2;
         struct error err = { 0 };
-        if (fleet_role_from_string(role) == FLEET_ROLE_NONE)
-                return log_error("unknown role '%s': admin, operator, auditor or agent", role), 2;
-        if (manager_issue(argv[optind], argv[optind + 1], fleet_role_from_string(role), days, &err) < 0)
-                return log_error("%s", err.text), 1;
+        int r = manager_issue(argv[optind], argv[optind + 1], role, days, &err);
+        if (r < 0)
+                return log_error("%s", err.text), r == -EINVAL ? 2 : 1;
         printf("Issued %s/client-%s.crt (role %s); restart the manager to use it\n", argv[optind],
                argv[optind + 1], role);
         return 0;
@@ -169,25 +186,19 @@ static int cmd_issue(int argc, char *argv[]) {
 static const char help_routes[] =
         "Usage: vmcrypt-manager routes\n"
         "\n"
-        "Print the API's route table, one route a line: METHOD PATH ROLES. It is what\n"
-        "the server dispatches on; docs/manager-openapi.yaml describes the same paths\n"
-        "(a test compares the two).\n";
+        "Print the API's route table, one route a line: METHOD PATH PRIVILEGE, the\n"
+        "privilege a caller's role needs (\"any\": every client of the manager;\n"
+        "\"encrypt|decrypt|rekey\": the one of the job's kind). It is what the server\n"
+        "dispatches on; docs/manager-openapi.yaml describes the same paths (a test\n"
+        "compares the two).\n";
 
 static int cmd_routes(int argc, char *argv[]) {
         if (argc > 1 && (strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0))
                 return fputs(help_routes, stdout), 0;
         if (argc > 1)
                 return log_error("routes takes no arguments"), 2;
-        for (const struct fleet_route *r = fleet_routes; r->method; r++) {
-                printf("%s %s ", r->method, r->pattern);
-                const char *sep = "";
-                for (unsigned role = FLEET_ROLE_ADMIN; role <= FLEET_ROLE_AGENT; role++)
-                        if (r->roles & (1U << role)) {
-                                printf("%s%s", sep, fleet_role_name((enum fleet_role) role));
-                                sep = ",";
-                        }
-                putchar('\n');
-        }
+        for (const struct fleet_route *r = fleet_routes; r->method; r++)
+                printf("%s %s %s\n", r->method, r->pattern, fleet_route_needs(r));
         return 0;
 }
 

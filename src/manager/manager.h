@@ -12,7 +12,8 @@
 
 struct manager_client {
         char cn[128];
-        enum fleet_role role;
+        char role[64];
+        unsigned privs;           /* the role's, once the whole file is read */
 };
 
 struct manager_config {
@@ -20,6 +21,7 @@ struct manager_config {
         char listen[256];
         char cert[4096], key[4096], ca[4096], database[4096];
         bool encrypt_new_disks;   /* new-data-disk = encrypt */
+        struct fleet_roles roles; /* built in, and "role NAME = PRIV ..." lines */
         size_t n_clients;
         struct manager_client clients[MANAGER_MAX_CLIENTS];
         size_t n_revoked;
@@ -46,8 +48,9 @@ struct manager_init_options {
 };
 
 int manager_init(const struct manager_init_options *o, struct error *err);
-/* One more client certificate from DIR's CA with role, and its line in manager.conf. */
-int manager_issue(const char *dir, const char *cn, enum fleet_role role, int days, struct error *err);
+/* One more client certificate from DIR's CA with role (built in, or defined in
+ * DIR/manager.conf), and its line in manager.conf. */
+int manager_issue(const char *dir, const char *cn, const char *role, int days, struct error *err);
 
 /* Serve until SIGTERM/SIGINT. */
 int manager_serve(const struct manager_config *c, struct error *err);

@@ -203,7 +203,8 @@ static void principal(struct server *s, struct evhttp_request *req, struct fleet
                         return;
         for (size_t i = 0; i < s->config->n_clients; i++)
                 if (strcmp(s->config->clients[i].cn, who->cn) == 0) {
-                        who->role = s->config->clients[i].role;
+                        snprintf(who->role, sizeof(who->role), "%s", s->config->clients[i].role);
+                        who->privs = s->config->clients[i].privs;
                         return;
                 }
 }
@@ -315,7 +316,7 @@ static void handle(struct evhttp_request *req, void *arg) {
         };
         struct fleet_response resp;
         fleet_api_handle(s->store, &r, &resp);
-        log_debug("%s %s %s (%s): %d", who.cn, method, path, fleet_role_name(who.role), resp.status);
+        log_debug("%s %s %s (%s): %d", who.cn, method, path, who.role[0] ? who.role : "none", resp.status);
         if (resp.kind == FLEET_WAIT_JOB)
                 park(s, req, &who, &r, &resp);
         else if (resp.kind == FLEET_STREAM_EVENTS) {

@@ -1,6 +1,6 @@
 /* libFuzzer harness for the manager's request handling (src/fleet/api.c): any
  * certificate of the CA may send any method, path, query and body. The first
- * byte picks the caller's role, the first line is "METHOD PATH[?QUERY]", the rest
+ * byte picks the caller's role and CN, the first line is "METHOD PATH[?QUERY]", the rest
  * is the body. Every answer must be a status the API documents, with an "error"
  * for each 4xx/5xx; the store is an in-memory one with a host, a VM and a job. */
 #include <stdint.h>
@@ -25,6 +25,12 @@ static void setup(void) {
                 abort();
         json_decref(vms);
         json_decref(job);
+        /* A host's report of its key providers, for GET /providers to join. */
+        json_t *providers = json_loads("[{\"name\":\"kms\",\"kind\":\"kmip\",\"endpoints\":[\"k:5696\"],"
+                                       "\"default\":true,\"state\":\"reachable\",\"message\":\"\"}]", 0, NULL);
+        if (!providers || fleet_store_host_providers_replace(store, "h1", providers, NULL) < 0)
+                abort();
+        json_decref(providers);
 }
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
@@ -33,8 +39,15 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
         if (size < 2)
                 return 0;
         static const char *const cns[] = { "admin", "op", "aud", "h1", "h2" };
-        struct fleet_principal who = { .role = (enum fleet_role) (data[0] % 5) };
-        snprintf(who.cn, sizeof(who.cn), "%s", cns[data[0] / 5 % 5]);
+        /* A built-in role, or (the last one) a custom role of any privileges. */
+        enum fleet_role role = (enum fleet_role) (data[0] % (FLEET_ROLE_BUILTIN_COUNT + 1));
+        struct fleet_principal who = { .privs = fleet_role_privs(role) };
+        snprintf(who.role, sizeof(who.role), "%s", role == FLEET_ROLE_NONE ? "" : fleet_role_name(role));
+        if (role == FLEET_ROLE_BUILTIN_COUNT) {
+                snprintf(who.role, sizeof(who.role), "custom");
+                who.privs = data[0] & FLEET_PRIVS_ALL;
+        }
+        snprintf(who.cn, sizeof(who.cn), "%s", cns[data[0] / 7 % 5]);
         data++, size--;
         const uint8_t *nl = memchr(data, '\n', size);
         size_t line = nl ? (size_t) (nl - data) : size;

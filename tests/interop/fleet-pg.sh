@@ -2,7 +2,8 @@
 # Two vmcrypt-managers on one PostgreSQL server that the test starts itself
 # (initdb in the test's directory, a Unix socket only, run as the postgres user):
 # the same schema and migrations as SQLite, state shared between the managers
-# (an agent registers at one and reports at the other; a job queued at one is
+# (an agent registers at one and reports at the other, its key providers too,
+# registered with the fleet at the other; a job queued at one is
 # paused through the other), a queued job handed to exactly one of many
 # concurrent claims spread over both managers, an event stream at one showing
 # what happens at the other, events the database refuses to change, and a
@@ -57,7 +58,7 @@ PID1=$MANAGER_PID
 PID2=$!
 track_pid "$PID2"
 manager_wait "$P2"
-assert_eq "$(psq -c 'SELECT version FROM schema_version')" 3 "schema version in PostgreSQL"
+assert_eq "$(psq -c 'SELECT version FROM schema_version')" 4 "schema version in PostgreSQL"
 at() { local p=$1; shift; MANAGER_PORT=$p api "$@"; }
 at_status() { at "$@" | tail -1; }
 
@@ -77,6 +78,15 @@ assert_eq "$(at_status "$P2" admin PUT /policies '{"scope":"group:g","hosts":["h
 at "$P1" admin GET /policies | head -1 >"$T/pol.json"
 assert_eq "$(json_get "$T/pol.json" "[(p['scope'], p['hosts'], p['volumes']) for p in d]")" \
         '[["group:g", ["h1"], "data"]]' "policies at manager 1"
+
+note "key providers in PostgreSQL: reported at one manager, registered at the other"
+assert_eq "$(at_status "$P2" h1 POST /agent/inventory '{"vms":[{"name":"vm1","uuid":"u1","disks":[]}],"providers":[{"name":"kms","kind":"kmip","endpoints":["127.0.0.1:5696"],"default":true,"state":"reachable","message":""}]}')" \
+        200 "inventory with providers at manager 2"
+assert_eq "$(at_status "$P1" admin PUT /providers/kms '{"kind":"kmip","endpoints":["127.0.0.1:5696"]}')" 200 \
+        "registration at manager 1"
+at "$P2" admin GET /providers | head -1 >"$T/prov.json"
+assert_eq "$(json_get "$T/prov.json" "[(p['name'], p['registered']['kind'], [(h['host'], h['default'], h['state']) for h in p['hosts']], p['missing']) for p in d]")" \
+        '[["kms", "kmip", [["h1", true, "reachable"]], []]]' "providers at manager 2"
 
 # Started directly (not through a function): $! is the process to stop at the end.
 curl -s -N --max-time 120 --cacert "$M/ca.crt" --cert "$M/client-admin.crt" --key "$M/client-admin.key" \
@@ -135,5 +145,5 @@ assert_file_contains "$T/upd.err" "append-only" "refusal of an UPDATE"
 ! psq -c "DELETE FROM events" 2>/dev/null || die "PostgreSQL let an event be deleted"
 for _ in $(seq 50); do grep -q '"job-done"' "$T/follow.jsonl" 2>/dev/null && break; sleep 0.1; done
 assert_eq "$(grep -o '"kind":"[a-z-]*"' "$T/follow.jsonl" | cut -d'"' -f4 | paste -sd' ')" \
-        "host-registered access-denied policy-set policy-set job-queued job-started job-pause-requested job-paused job-resumed job-started job-done" \
+        "host-registered access-denied policy-set policy-set provider-registered job-queued job-started job-pause-requested job-paused job-resumed job-started job-done" \
         "the stream at manager 2"

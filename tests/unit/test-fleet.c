@@ -257,8 +257,9 @@ static void test_migration(void **state) {
 
 static int call(struct fleet_store *s, enum fleet_role role, const char *cn, const char *method, const char *path,
                 const char *query, const char *body) {
-        struct fleet_principal who = { .role = role };
+        struct fleet_principal who = { .privs = fleet_role_privs(role) };
         snprintf(who.cn, sizeof(who.cn), "%s", cn);
+        snprintf(who.role, sizeof(who.role), "%s", role == FLEET_ROLE_NONE ? "" : fleet_role_name(role));
         struct fleet_request req = { .method = method, .path = path, .query = query, .body = body,
                                      .body_len = body ? strlen(body) : 0, .who = &who };
         struct fleet_response resp;

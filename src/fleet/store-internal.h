@@ -1,0 +1,9 @@
+/* Between the store's files (store.c: hosts, VMs, jobs, policies, events;
+ * store-providers.c: key providers). Not a public interface. */
+#pragma once
+
+#include "fleet/db.h"
+#include "fleet/store.h"
+
+/* The store's database connection. */
+struct fleet_db *fleet_store_db(struct fleet_store *s);

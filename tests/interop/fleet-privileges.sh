@@ -1,0 +1,187 @@
+#!/usr/bin/env bash
+# Crypto privileges and the key provider inventory through a real manager and
+# agent (docs/fleet.md). Roles in manager.conf: bad role lines stop the manager
+# with a message naming what is known; a custom role "decryptor" has decrypt
+# alone. A no-crypto-admin certificate sets policies but may neither encrypt
+# nor register a provider (403, access-denied events naming the privilege); the
+# decryptor decrypts a VM (every byte back) but may not encrypt, nor resume an
+# encrypt job. GET /me and `vmcrypt whoami` say who is who. Host h1's agent
+# reports its providers.json (a vmcrypt-kms provider and a native one): the kms
+# provider reachable, then unreachable (with an event) once the key server
+# stops; registrations sit beside the reports, and flag what is missing.
+. "$(dirname "$0")/../lib.sh"
+. "$(dirname "$0")/keys-lib.sh"
+. "$(dirname "$0")/fleet-lib.sh"
+require_keys_cli
+require_fleet
+FLEET_IP=127.0.0.1
+MANAGER_PORT=$(free_port)
+
+note "key server for h1, and h1's providers.json (kms, and a native one not yet initialised)"
+kms_vmcrypt_start "$T/kms" h1
+write_providers "$T/providers.json" kms "$T/kms" h1 "127.0.0.1:$KMS_PORT"
+"$PY" - "$T/providers.json" "$T/native" <<'PYEOF' || die "cannot add the native provider"
+import json, sys
+d = json.load(open(sys.argv[1]))
+d["providers"]["local"] = {"type": "native", "state_dir": sys.argv[2], "key_file": sys.argv[2] + ".key"}
+json.dump(d, open(sys.argv[1], "w"))
+PYEOF
+
+note "manager: roles in manager.conf"
+M=$T/manager
+expect_rc 0 init "$VMCRYPT_MANAGER" init "$M" --agent h1 --agent h2 --listen "$FLEET_IP:$MANAGER_PORT"
+expect_rc 2 issue-unknown "$VMCRYPT_MANAGER" issue "$M" dec --role decryptor
+assert_file_contains "$T/issue-unknown.err" "unknown role 'decryptor': the roles are admin, operator, auditor, agent, no-crypto-admin" \
+        "issuing with an undefined role"
+echo "role decryptor = decrypt" >>"$M/manager.conf"
+expect_rc 0 issue-dec "$VMCRYPT_MANAGER" issue "$M" dec --role decryptor
+expect_rc 0 issue-nca "$VMCRYPT_MANAGER" issue "$M" nca --role no-crypto-admin
+for bad in "role fly = read fly|unknown privilege 'fly': the privileges are read, encrypt, decrypt, rekey, manage-policies, manage-providers, agent" \
+           "role admin = read|role admin is built in" \
+           "role decryptor = read|role decryptor is defined twice" \
+           "client = eve thief|client eve has role 'thief', which is neither built in nor defined.*the roles are admin, operator, auditor, agent, no-crypto-admin, decryptor"; do
+        cp "$M/manager.conf" "$T/bad.conf"
+        echo "${bad%%|*}" >>"$T/bad.conf"
+        expect_rc 2 bad-role "$VMCRYPT_MANAGER" serve --config "$T/bad.conf"
+        assert_file_contains "$T/bad-role.err" "${bad#*|}" "manager.conf with '${bad%%|*}'"
+done
+expect_rc 0 routes "$VMCRYPT_MANAGER" routes
+assert_file_contains "$T/routes.out" "^POST /jobs/\{id\}/resume encrypt\|decrypt\|rekey$" "the routes' privileges"
+assert_file_contains "$T/routes.out" "^PUT /providers/\{name\} manage-providers$" "the routes' privileges"
+manager_start
+
+note "who is who: GET /me and vmcrypt whoami"
+expect_rc 0 whoami-nca "$VMCRYPT" whoami --manager-config "$M/nca.conf"
+assert_file_contains "$T/whoami-nca.out" "^role: +no-crypto-admin$" "whoami's role"
+assert_file_contains "$T/whoami-nca.out" "^privileges: +read manage-policies$" "whoami's privileges"
+api dec GET /me >"$T/me.out"
+assert_eq "$(tail -1 "$T/me.out")" 200 "GET /me as the decryptor"
+assert_eq "$(head -1 "$T/me.out")" '{"cn":"dec","role":"decryptor","privileges":["decrypt"]}' "GET /me as the decryptor"
+
+note "h1: an agent with a VM (test driver, shut off) and its providers; h2: no agent"
+make_random_image "$T/os.img" 4M
+make_random_image "$T/data.img" 2M
+OS_SHA=$(sha256_range "$T/os.img")
+DATA_SHA=$(sha256_range "$T/data.img")
+{
+        echo "<node><domain type='test' xmlns:test='http://libvirt.org/schemas/domain/test/1.0'>"
+        echo "<name>vm1</name><uuid>5eed0000-0000-4000-8000-00000000b0b1</uuid>"
+        echo "<memory>65536</memory><vcpu>1</vcpu><os><type>hvm</type></os><devices>"
+        echo "<disk type='file' device='disk'><driver name='qemu' type='raw'/><source file='$T/os.img'/><target dev='vda' bus='virtio'/><boot order='1'/></disk>"
+        echo "<disk type='file' device='disk'><driver name='qemu' type='raw'/><source file='$T/data.img'/><target dev='vdb' bus='virtio'/></disk>"
+        echo "</devices><test:runstate>5</test:runstate></domain></node>"
+} >"$T/node.xml"
+sed "s#= client-#= $M/client-#; s#^ca = .*#ca = $M/ca.crt#" "$M/h1.conf" >"$T/agent-h1.conf"
+printf 'state-dir = %s\nlibvirt = test://%s\nproviders = %s\npoll-seconds = 1\ninventory-seconds = 1\n' \
+        "$T/agent-h1-state" "$T/node.xml" "$T/providers.json" >>"$T/agent-h1.conf"
+"$VMCRYPT_AGENT" --config "$T/agent-h1.conf" --log-level debug >>"$T/agent-h1.log" 2>&1 &
+AGENT_PID=$!
+track_pid "$AGENT_PID"
+# h2 registers and reports a VM by hand: its jobs wait, as no agent takes them.
+assert_eq "$(api_status h2 POST /agent/register '{}')" 200 "h2 registers"
+assert_eq "$(api_status h2 POST /agent/inventory '{"vms":[{"name":"ghost","uuid":"g1","disks":[]}]}')" 200 \
+        "h2's inventory"
+
+note "GET /providers: h1's providers as it reports them"
+for _ in $(seq 100); do
+        api admin GET /providers | head -1 >"$T/providers.out"
+        [ "$(json_get "$T/providers.out" "[h['state'] for p in d if p['name'] == 'kms' for h in p['hosts']]")" = \
+                '["reachable"]' ] && break
+        sleep 0.2
+done
+assert_eq "$(json_get "$T/providers.out" "[(p['name'], [(h['host'], h['kind'], h['default'], h['state'], h['endpoints']) for h in p['hosts']]) for p in d]")" \
+        "[[\"kms\", [[\"h1\", \"kmip\", true, \"reachable\", [\"127.0.0.1:$KMS_PORT\"]]]], [\"local\", [[\"h1\", \"native\", false, \"error\", []]]]]" \
+        "the providers h1 reports"
+assert_file_contains "$T/providers.out" "no primary key yet: run 'vmcrypt provider init local'" "why local is not usable"
+if grep -Eq "client-h1|\.key|$T/native" "$T/providers.out"; then die "a path reached the manager: $(cat "$T/providers.out")"; fi
+expect_rc 4 pcheck "$VMCRYPT" provider list --providers "$T/providers.json" --check
+assert_file_contains "$T/pcheck.out" "^kms: usable \([0-9]+ ms\)$" "the local check of kms"
+assert_file_contains "$T/pcheck.out" "^local: NOT usable .*vmcrypt provider init local" "the local check of local"
+expect_rc 0 plist "$VMCRYPT" provider list --manager-config "$M/admin.conf"
+assert_file_contains "$T/plist.out" "^kms +kmip +no +h1 +yes +reachable +[0-9]+s ago +127.0.0.1:$KMS_PORT$" \
+        "vmcrypt provider list --manager-config"
+
+note "no-crypto-admin: sets policies; may not encrypt nor register a provider"
+assert_eq "$(api_status nca PUT /policies '{"scope":"default","volumes":"all"}')" 200 "nca sets a policy"
+assert_eq "$(api_status nca POST /vms/vm1/encrypt)" 403 "nca encrypts"
+expect_rc 8 nca-enc "$VMCRYPT" vm encrypt vm1 --manager-config "$M/nca.conf"
+assert_file_contains "$T/nca-enc.err" "nca \(role no-crypto-admin\) lacks the privilege encrypt" "the CLI's refusal"
+assert_eq "$(api_status nca PUT /providers/kms '{"kind":"kmip","endpoints":["127.0.0.1:1"]}')" 403 "nca registers"
+expect_rc 8 nca-reg "$VMCRYPT" provider register kms kind=kmip endpoints=127.0.0.1:1 --manager-config "$M/nca.conf"
+api admin GET /events >"$T/events.out"
+assert_file_contains "$T/events.out" '"actor":"nca","host":"","vm":"","job":0,"kind":"access-denied","message":"refused POST /vms/vm1/encrypt: nca \(role no-crypto-admin\) lacks the privilege encrypt' \
+        "nca's encrypt audited"
+assert_file_contains "$T/events.out" '"actor":"nca".*"kind":"access-denied","message":"refused PUT /providers/kms: [^"]*lacks the privilege manage-providers' \
+        "nca's registration audited"
+assert_eq "$(api admin GET /jobs | head -1)" "[]" "jobs after the refusals"
+
+note "registration: the admin registers kms; policies then name registered providers only"
+expect_rc 0 reg "$VMCRYPT" provider register kms kind=kmip "endpoints=127.0.0.1:$KMS_PORT" "description=the test KMS" \
+        --manager-config "$M/admin.conf"
+assert_eq "$(api_status nca PUT /policies '{"scope":"default","provider":"elsewhere"}')" 400 "a policy naming an unregistered provider"
+api nca PUT /policies '{"scope":"default","provider":"elsewhere"}' >"$T/pol.out"
+assert_file_contains "$T/pol.out" "key provider elsewhere is not registered with the fleet: use one of kms" "why"
+assert_eq "$(api_status nca PUT /policies '{"scope":"default","provider":"kms"}')" 200 "a policy naming kms"
+api admin GET /providers | head -1 >"$T/providers.out"
+assert_eq "$(json_get "$T/providers.out" "[(p['name'], p['registered'] and p['registered']['description'], p['missing'], p['unregistered']) for p in d]")" \
+        '[["kms", "the test KMS", ["h2"], false], ["local", null, [], true]]' "registered and reported side by side"
+expect_rc 0 plist2 "$VMCRYPT" provider list --manager-config "$M/admin.conf"
+assert_file_contains "$T/plist2.out" "^  ! kms: hosts without it in their providers.json: h2$" "the missing host flagged"
+assert_file_contains "$T/plist2.out" "^  ! local: not registered with the fleet" "the unknown provider flagged"
+expect_rc 5 unreg "$VMCRYPT" provider unregister kms --manager-config "$M/admin.conf"
+assert_file_contains "$T/unreg.err" "policy default names key provider kms" "unregistering a provider a policy names"
+api admin GET /events >"$T/events.out"
+assert_file_contains "$T/events.out" '"actor":"admin","host":"","vm":"","job":0,"kind":"provider-registered","message":"key provider kms registered: kind kmip' \
+        "the registration's event"
+
+note "the decryptor may not resume an encrypt job"
+assert_eq "$(api_status admin POST /vms/ghost/encrypt)" 202 "an encrypt job for h2's VM (no agent takes it)"
+GHOST_JOB=$(api admin GET /jobs | head -1 | "$PY" -c 'import json,sys; print([j["id"] for j in json.load(sys.stdin) if j["vm"] == "ghost"][0])')
+assert_eq "$(api_status admin POST "/jobs/$GHOST_JOB/pause")" 200 "the admin pauses it"
+assert_eq "$(api_status dec POST "/jobs/$GHOST_JOB/resume")" 403 "the decryptor resumes an encrypt job"
+expect_rc 8 dec-resume "$VMCRYPT" job resume "$GHOST_JOB" --manager-config "$M/dec.conf"
+assert_file_contains "$T/dec-resume.err" "lacks the privilege encrypt: job $GHOST_JOB is a encrypt job" "the CLI's refusal"
+api admin GET "/jobs/$GHOST_JOB" | head -1 >"$T/ghost.json"
+assert_eq "$(json_get "$T/ghost.json" "d['state']")" paused "the encrypt job after the decryptor's attempt"
+assert_eq "$(api_status admin POST "/jobs/$GHOST_JOB/cancel")" 200 "the admin cancels it"
+
+note "the admin encrypts vm1; the decryptor may not encrypt, but decrypts it"
+assert_eq "$(api_status dec POST /vms/vm1/encrypt)" 403 "the decryptor encrypts"
+expect_rc 0 enc "$VMCRYPT" vm encrypt vm1 --wait --manager-config "$M/admin.conf"
+assert_state "$T/os.img" "" encrypted
+assert_state "$T/data.img" "" encrypted
+api dec POST /vms/vm1/decrypt >"$T/dec.out"
+assert_eq "$(tail -1 "$T/dec.out")" 202 "the decryptor decrypts"
+DEC_JOB=$(json_get <(head -1 "$T/dec.out") "d['id']")
+for _ in $(seq 300); do
+        api admin GET "/jobs/$DEC_JOB" | head -1 >"$T/job.json"
+        case $(json_get "$T/job.json" "d['state']") in done|failed|cancelled) break ;; esac
+        sleep 0.2
+done
+assert_eq "$(json_get "$T/job.json" "(d['state'], d['actor'])")" '["done", "dec"]' "the decryptor's job: $(cat "$T/job.json")"
+assert_eq "$(sha256_range "$T/os.img")" "$OS_SHA" "OS disk after the round trip"
+assert_eq "$(sha256_range "$T/data.img")" "$DATA_SHA" "data disk after the round trip"
+
+note "the key server stops: h1 reports kms unreachable, with an event"
+kill "$KMS_PID"
+wait "$KMS_PID" 2>/dev/null || true
+for _ in $(seq 100); do
+        api admin GET /providers | head -1 >"$T/providers.out"
+        [ "$(json_get "$T/providers.out" "[h['state'] for p in d if p['name'] == 'kms' for h in p['hosts']]")" = \
+                '["unreachable"]' ] && break
+        sleep 0.2
+done
+assert_eq "$(json_get "$T/providers.out" "[h['state'] for p in d if p['name'] == 'kms' for h in p['hosts']]")" \
+        '["unreachable"]' "kms from h1 once the key server is gone"
+assert_file_contains "$T/providers.out" "no KMS of provider [^ ]*kms[^ ]* is reachable" "why kms is unreachable"
+expect_rc 7 pcheck2 "$VMCRYPT" provider list --providers "$T/providers.json" --check
+assert_file_contains "$T/pcheck2.out" "^kms: NOT usable .*no KMS of provider \"kms\" is reachable" "the local check, key server down"
+expect_rc 0 plist3 "$VMCRYPT" provider list --manager-config "$M/admin.conf"
+assert_file_contains "$T/plist3.out" "^kms +kmip +yes +h1 +yes +unreachable " "provider list with the key server down"
+api admin GET /events >"$T/events.out"
+assert_file_contains "$T/events.out" '"actor":"h1","host":"h1","vm":"","job":0,"kind":"provider-unreachable","message":"key provider kms on h1: unreachable' \
+        "the unreachable event"
+
+kill "$AGENT_PID"
+wait "$AGENT_PID" 2>/dev/null || true
+note "PASS"
