@@ -22,26 +22,18 @@ MANAGER_HELP_CONNECT
 
 int host_list_main(int argc, char *argv[]) {
         const char *cmd = "vmcrypt host list";
-        struct manager_opts o;
-        int r = manager_opts_parse(cmd, MOPT_JSON, help_list, 0, 0, argc, argv, &o);
+        json_t *hosts = NULL;
+        int r = manager_show(cmd, help_list, "/hosts", argc, argv, &hosts);
         if (r >= 0)
                 return r;
-        _cleanup_(fleet_client_freep) struct fleet_client *c = NULL;
-        json_t *hosts = NULL;
-        if ((r = manager_connect(cmd, &o, &c)) >= 0 || (r = manager_call(cmd, c, "GET", "/hosts", NULL, &hosts)) >= 0)
-                return r;
-        if (o.json)
-                json_dumpf(hosts, stdout, JSON_COMPACT), putchar('\n');
-        else {
-                printf("%-24s %-10s %5s %s\n", "HOST", "AGENT", "VMS", "LAST SEEN");
-                size_t i;
-                json_t *h;
-                json_array_foreach(hosts, i, h)
-                        printf("%-24s %-10s %5lld %llds ago\n", json_string_value(json_object_get(h, "name")),
-                               json_string_value(json_object_get(h, "version")),
-                               (long long) json_integer_value(json_object_get(h, "vms")),
-                               (long long) json_integer_value(json_object_get(h, "seconds_since_seen")));
-        }
+        printf("%-24s %-10s %5s %s\n", "HOST", "AGENT", "VMS", "LAST SEEN");
+        size_t i;
+        json_t *h;
+        json_array_foreach(hosts, i, h)
+                printf("%-24s %-10s %5lld %llds ago\n", json_string_value(json_object_get(h, "name")),
+                       json_string_value(json_object_get(h, "version")),
+                       (long long) json_integer_value(json_object_get(h, "vms")),
+                       (long long) json_integer_value(json_object_get(h, "seconds_since_seen")));
         json_decref(hosts);
         return EXIT_OK;
 }

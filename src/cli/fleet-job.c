@@ -53,24 +53,16 @@ static void print_job(json_t *j) {
 
 static int job_list_main(int argc, char *argv[]) {
         const char *cmd = "vmcrypt job list";
-        struct manager_opts o;
-        int r = manager_opts_parse(cmd, MOPT_JSON, help_list, 0, 0, argc, argv, &o);
+        json_t *jobs = NULL;
+        int r = manager_show(cmd, help_list, "/jobs", argc, argv, &jobs);
         if (r >= 0)
                 return r;
-        _cleanup_(fleet_client_freep) struct fleet_client *c = NULL;
-        json_t *jobs = NULL;
-        if ((r = manager_connect(cmd, &o, &c)) >= 0 || (r = manager_call(cmd, c, "GET", "/jobs", NULL, &jobs)) >= 0)
-                return r;
-        if (o.json)
-                json_dumpf(jobs, stdout, JSON_COMPACT), putchar('\n');
-        else {
-                printf("%-6s %-20s %-16s %-8s %-18s %-5s %7s %s\n", "ID", "VM", "HOST", "OP", "STATE", "DISK",
-                       "DONE", "MESSAGE");
-                size_t i;
-                json_t *j;
-                json_array_foreach(jobs, i, j)
-                        print_job(j);
-        }
+        printf("%-6s %-20s %-16s %-8s %-18s %-5s %7s %s\n", "ID", "VM", "HOST", "OP", "STATE", "DISK",
+               "DONE", "MESSAGE");
+        size_t i;
+        json_t *j;
+        json_array_foreach(jobs, i, j)
+                print_job(j);
         json_decref(jobs);
         return EXIT_OK;
 }

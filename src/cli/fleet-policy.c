@@ -69,24 +69,16 @@ static void print_policy(json_t *p) {
 
 static int policy_list_main(int argc, char *argv[]) {
         const char *cmd = "vmcrypt policy list";
-        struct manager_opts o;
-        int r = manager_opts_parse(cmd, MOPT_JSON, help_list, 0, 0, argc, argv, &o);
+        json_t *list = NULL;
+        int r = manager_show(cmd, help_list, "/policies", argc, argv, &list);
         if (r >= 0)
                 return r;
-        _cleanup_(fleet_client_freep) struct fleet_client *c = NULL;
-        json_t *list = NULL;
-        if ((r = manager_connect(cmd, &o, &c)) >= 0 || (r = manager_call(cmd, c, "GET", "/policies", NULL, &list)) >= 0)
-                return r;
-        if (o.json)
-                json_dumpf(list, stdout, JSON_COMPACT), putchar('\n');
-        else {
-                printf("%-24s %-12s %-8s %-8s %-13s %s\n", "SCOPE", "PROVIDER", "VOLUMES", "FORMAT", "NEW DATA DISK",
-                       "HOSTS");
-                size_t i;
-                json_t *p;
-                json_array_foreach(list, i, p)
-                        print_policy(p);
-        }
+        printf("%-24s %-12s %-8s %-8s %-13s %s\n", "SCOPE", "PROVIDER", "VOLUMES", "FORMAT", "NEW DATA DISK",
+               "HOSTS");
+        size_t i;
+        json_t *p;
+        json_array_foreach(list, i, p)
+                print_policy(p);
         json_decref(list);
         return EXIT_OK;
 }
@@ -98,25 +90,10 @@ static int policy_set_main(int argc, char *argv[]) {
         if (r >= 0)
                 return r;
         json_t *body = json_pack("{s:s}", "scope", o.args[0]);
-        for (int i = 1; i < o.n_args; i++) {
-                const char *eq = strchr(o.args[i], '=');
-                if (!eq || eq == o.args[i]) {
-                        json_decref(body);
-                        return cli_usage_error(cmd, "'%s' is not SETTING=VALUE", o.args[i]);
-                }
-                char key[32];
-                snprintf(key, sizeof(key), "%.*s", (int) MIN((size_t) (eq - o.args[i]), sizeof(key) - 1), o.args[i]);
-                if (strcmp(key, "hosts") == 0) {
-                        json_t *hosts = json_array();
-                        for (const char *p = eq + 1; *p;) {
-                                size_t len = strcspn(p, ",");
-                                if (len)
-                                        json_array_append_new(hosts, json_stringn(p, len));
-                                p += len + (p[len] == ',');
-                        }
-                        json_object_set_new(body, key, hosts);
-                } else
-                        json_object_set_new(body, key, json_string(eq + 1));
+        if ((r = manager_settings(cmd, o.args + 1, o.n_args - 1, "hosts",
+                                  "provider, volumes, format, new_data_disk, hosts", body)) >= 0) {
+                json_decref(body);
+                return r;
         }
         _cleanup_(fleet_client_freep) struct fleet_client *c = NULL;
         json_t *answer = NULL;

@@ -82,19 +82,10 @@ static void endpoints(json_t *o, char *buf, size_t size) {
 
 int provider_fleet_list_main(int argc, char *argv[]) {
         const char *cmd = "vmcrypt provider list";
-        struct manager_opts o;
-        int r = manager_opts_parse(cmd, MOPT_JSON, help_list, 0, 0, argc, argv, &o);
+        json_t *list = NULL;
+        int r = manager_show(cmd, help_list, "/providers", argc, argv, &list);
         if (r >= 0)
                 return r;
-        _cleanup_(fleet_client_freep) struct fleet_client *c = NULL;
-        json_t *list = NULL;
-        if ((r = manager_connect(cmd, &o, &c)) >= 0 || (r = manager_call(cmd, c, "GET", "/providers", NULL, &list)) >= 0)
-                return r;
-        if (o.json) {
-                json_dumpf(list, stdout, JSON_COMPACT), putchar('\n');
-                json_decref(list);
-                return EXIT_OK;
-        }
         printf("%-16s %-8s %-10s %-16s %-7s %-11s %-9s %s\n", "PROVIDER", "KIND", "REGISTERED", "HOST", "DEFAULT",
                "STATE", "SEEN", "ENDPOINTS");
         size_t i;
@@ -133,26 +124,10 @@ int provider_register_main(int argc, char *argv[]) {
         if (r >= 0)
                 return r;
         json_t *body = json_object();
-        for (int i = 1; i < o.n_args; i++) {
-                const char *eq = strchr(o.args[i], '=');
-                if (!eq || eq == o.args[i]) {
-                        json_decref(body);
-                        return cli_usage_error(cmd, "'%s' is not SETTING=VALUE (kind, endpoints, description)",
-                                               o.args[i]);
-                }
-                char key[32];
-                snprintf(key, sizeof(key), "%.*s", (int) MIN((size_t) (eq - o.args[i]), sizeof(key) - 1), o.args[i]);
-                if (strcmp(key, "endpoints") == 0) {
-                        json_t *eps = json_array();
-                        for (const char *p = eq + 1; *p;) {
-                                size_t len = strcspn(p, ",");
-                                if (len)
-                                        json_array_append_new(eps, json_stringn(p, len));
-                                p += len + (p[len] == ',');
-                        }
-                        json_object_set_new(body, key, eps);
-                } else
-                        json_object_set_new(body, key, json_string(eq + 1));
+        if ((r = manager_settings(cmd, o.args + 1, o.n_args - 1, "endpoints", "kind, endpoints, description",
+                                  body)) >= 0) {
+                json_decref(body);
+                return r;
         }
         char path[512];
         snprintf(path, sizeof(path), "/providers/%s", o.args[0]);

@@ -23,25 +23,17 @@ MANAGER_HELP_CONNECT
 
 int whoami_main(int argc, char *argv[]) {
         const char *cmd = "vmcrypt whoami";
-        struct manager_opts o;
-        int r = manager_opts_parse(cmd, MOPT_JSON, help, 0, 0, argc, argv, &o);
+        json_t *me = NULL;
+        int r = manager_show(cmd, help, "/me", argc, argv, &me);
         if (r >= 0)
                 return r;
-        _cleanup_(fleet_client_freep) struct fleet_client *c = NULL;
-        json_t *me = NULL;
-        if ((r = manager_connect(cmd, &o, &c)) >= 0 || (r = manager_call(cmd, c, "GET", "/me", NULL, &me)) >= 0)
-                return r;
-        if (o.json)
-                json_dumpf(me, stdout, JSON_COMPACT), putchar('\n');
-        else {
-                printf("CN:          %s\nrole:        %s\nprivileges: ", json_string_value(json_object_get(me, "cn")),
-                       json_string_value(json_object_get(me, "role")));
-                size_t i;
-                json_t *p;
-                json_array_foreach(json_object_get(me, "privileges"), i, p)
-                        printf(" %s", json_string_value(p));
-                putchar('\n');
-        }
+        printf("CN:          %s\nrole:        %s\nprivileges: ", json_string_value(json_object_get(me, "cn")),
+               json_string_value(json_object_get(me, "role")));
+        size_t i;
+        json_t *p;
+        json_array_foreach(json_object_get(me, "privileges"), i, p)
+                printf(" %s", json_string_value(p));
+        putchar('\n');
         json_decref(me);
         return EXIT_OK;
 }

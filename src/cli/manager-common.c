@@ -10,6 +10,7 @@
 #include "cli/cli.h"
 #include "fleet/conf.h"
 #include "shared/conf.h"
+#include "shared/macro.h"
 
 static int conf_set(const char *section, const char *key, const char *value, void *userdata, struct error *err) {
         if (!key || *section)
@@ -114,6 +115,47 @@ static int status_errno(int status) {
         case 409: return -EBUSY;
         default: return -EIO;
         }
+}
+
+int manager_show(const char *cmd, const char *help, const char *path, int argc, char *argv[], json_t **ret) {
+        struct manager_opts o;
+        int r = manager_opts_parse(cmd, MOPT_JSON, help, 0, 0, argc, argv, &o);
+        if (r >= 0)
+                return r;
+        _cleanup_(fleet_client_freep) struct fleet_client *c = NULL;
+        json_t *answer = NULL;
+        if ((r = manager_connect(cmd, &o, &c)) >= 0 || (r = manager_call(cmd, c, "GET", path, NULL, &answer)) >= 0)
+                return r;
+        if (o.json) {
+                json_dumpf(answer, stdout, JSON_COMPACT), putchar('\n');
+                json_decref(answer);
+                return EXIT_OK;
+        }
+        *ret = answer;
+        return -1;
+}
+
+int manager_settings(const char *cmd, char *const *args, int n, const char *list_key, const char *known,
+                     json_t *body) {
+        for (int i = 0; i < n; i++) {
+                const char *eq = strchr(args[i], '=');
+                if (!eq || eq == args[i])
+                        return cli_usage_error(cmd, "'%s' is not SETTING=VALUE (%s)", args[i], known);
+                char key[32];
+                snprintf(key, sizeof(key), "%.*s", (int) MIN((size_t) (eq - args[i]), sizeof(key) - 1), args[i]);
+                if (strcmp(key, list_key) == 0) {
+                        json_t *list = json_array();
+                        for (const char *p = eq + 1; *p;) {
+                                size_t len = strcspn(p, ",");
+                                if (len)
+                                        json_array_append_new(list, json_stringn(p, len));
+                                p += len + (p[len] == ',');
+                        }
+                        json_object_set_new(body, key, list);
+                } else
+                        json_object_set_new(body, key, json_string(eq + 1));
+        }
+        return -1;
 }
 
 int manager_call(const char *cmd, struct fleet_client *c, const char *method, const char *path, json_t *body,

@@ -43,6 +43,16 @@ int manager_opts_parse(const char *cmd, unsigned allowed, const char *help, int 
 int manager_connect(const char *cmd, const struct manager_opts *o, struct fleet_client **ret);
 /* method path body; on 2xx *ret gets the body and -1 is returned, else the error
  * is printed and an exit code returned. */
+/* The read-only verbs (host list, job list, ...): parse their options (--json,
+ * the connection; no arguments), GET path and with --json print the answer.
+ * -1 with *ret the answer when the caller prints it as a table, else the exit
+ * code. */
+int manager_show(const char *cmd, const char *help, const char *path, int argc, char *argv[], json_t **ret);
+/* SETTING=VALUE arguments into body's members (list_key's value split at commas
+ * into an array); -1 when all were, else the usage error's exit code (naming
+ * known, the settings that may be given). */
+int manager_settings(const char *cmd, char *const *args, int n, const char *list_key, const char *known,
+                     json_t *body);
 int manager_call(const char *cmd, struct fleet_client *c, const char *method, const char *path, json_t *body,
                  json_t **ret);
 
