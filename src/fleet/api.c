@@ -352,10 +352,6 @@ static int put_policies(struct fleet_store *s, const struct fleet_request *req, 
         if (r < 0)
                 return r;
         r = valid_policy(body, err);
-        /* Once the fleet registers its providers, a policy names one of them. */
-        const char *provider = json_string_value(json_object_get(body, "provider"));
-        if (r == 0 && provider && *provider)
-                r = fleet_store_provider_known(s, provider, err);
         if (r == 0)
                 r = fleet_store_policy_set(s, body, req->who->cn, &o, err);
         json_decref(body);

@@ -738,6 +738,10 @@ int fleet_store_policy_set(struct fleet_store *s, json_t *p, const char *actor, 
         int r = begin(s, err);
         if (r < 0)
                 return r;
+        /* In the write transaction, so that an unregistration cannot slip between
+         * the check and the insert. */
+        if (*v[0] && (r = fleet_store_provider_known(s, v[0], err)) < 0)
+                return rollback(s, r);
         r = exec_args(s, err,
                       "INSERT INTO policies (scope, hosts, provider, volumes, format, new_data_disk, actor, updated) "
                       "VALUES (?,?,?,?,?,?,?,?) ON CONFLICT (scope) DO UPDATE SET hosts = excluded.hosts, "

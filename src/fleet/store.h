@@ -80,7 +80,9 @@ int fleet_store_job_finish(struct fleet_store *s, int64_t id, const char *host, 
  * the new-data-disk rule (unset: the manager's setting). */
 int fleet_store_policies(struct fleet_store *s, json_t **ret, struct error *err);
 /* Create or replace the policy p->scope ({"scope", "hosts", "provider", "volumes",
- * "format", "new_data_disk"}, validated by the caller), with a policy-set event. */
+ * "format", "new_data_disk"}, validated by the caller), with a policy-set event.
+ * Once the fleet registers providers, the provider must be one of them (-EINVAL,
+ * checked in the same transaction as the write). */
 int fleet_store_policy_set(struct fleet_store *s, json_t *p, const char *actor, json_t **ret, struct error *err);
 /* The effective policy of VM name on host (fields "" where nothing sets them)
  * and the scopes it came from. */
