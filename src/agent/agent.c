@@ -258,6 +258,8 @@ static void run_job(const struct agent_config *cf, struct fleet_client *c, json_
                 r = vm_decrypt(&p, &res, &err);
         else if (strcmp(op, "encrypt") == 0)
                 r = vm_encrypt(&p, &res, &err);
+        else if (strcmp(op, "start") == 0)
+                r = vm_start(&p, &res, &err);
         else {
                 /* A manager newer than this agent: say so rather than guess. */
                 snprintf(msg, sizeof(msg), "this agent (%s) cannot run %s jobs: update it", VMCRYPT_VERSION, op);
@@ -275,6 +277,8 @@ static void run_job(const struct agent_config *cf, struct fleet_client *c, json_
         if (r == 0) {
                 if (rekey || deep)
                         rekey_message(vm, deep, &res, msg, sizeof(msg));
+                else if (strcmp(op, "start") == 0)
+                        snprintf(msg, sizeof(msg), "start %s: running, %zu disk key(s) released to QEMU", vm, res.n);
                 else
                         snprintf(msg, sizeof(msg), "%s %s: %zu disk(s) handled", op, vm, res.n);
                 finish(&j, "done", msg);

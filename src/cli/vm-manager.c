@@ -1,4 +1,4 @@
-/* `vmcrypt vm encrypt|decrypt|rekey|status VM --manager ...`: the VM verbs through the
+/* `vmcrypt vm encrypt|decrypt|rekey|start|status VM --manager ...`: the VM verbs through the
  * manager, which queues the work for the VM's host agent. */
 #include <stdio.h>
 #include <stdbool.h>
@@ -26,6 +26,27 @@ MANAGER_HELP_CONNECT
 "  -h, --help               show this help\n"
 "\n"
 "Exit status: 0 queued (with --wait: done); 4 no such VM; 5 the VM has a job;\n"
+"7 manager unreachable; 8 refused (your role may not); 1 the job failed or\n"
+"other errors.\n";
+
+static const char help_start[] =
+"Usage: vmcrypt vm start --manager URL|--manager-config FILE [OPTIONS] VM\n"
+"\n"
+"Queue a job at the manager that starts VM on the host whose agent reported it,\n"
+"as 'vmcrypt vm start' does there: each encrypted disk's secret (and the NVRAM's\n"
+"and vTPM's) is unwrapped by the host's own key provider with the host's\n"
+"identity, handed to libvirt as an ephemeral private secret and removed once\n"
+"QEMU runs. The manager never sees a key. Needs the start privilege; a key the\n"
+"key server does not deliver or no longer has ends the job with a key-denied or\n"
+"key-missing event, an unreachable key server pauses it until it answers.\n"
+"\n"
+"Options:\n"
+MANAGER_HELP_CONNECT
+"  --wait                   wait until the VM runs (or the job failed)\n"
+"  --json                   the job as JSON\n"
+"  -h, --help               show this help\n"
+"\n"
+"Exit status: 0 queued (with --wait: running); 4 no such VM; 5 the VM has a job;\n"
 "7 manager unreachable; 8 refused (your role may not); 1 the job failed or\n"
 "other errors.\n";
 
@@ -76,10 +97,12 @@ static int vm_path(const char *cmd, const char *name, const char *suffix, char *
 int vm_manager_main(const char *verb, int argc, char *argv[]) {
         char cmd[64], path[400];
         snprintf(cmd, sizeof(cmd), "vmcrypt vm %s", verb);
-        bool status = strcmp(verb, "status") == 0, rekey = strcmp(verb, "rekey") == 0;
+        bool status = strcmp(verb, "status") == 0, rekey = strcmp(verb, "rekey") == 0,
+             start = strcmp(verb, "start") == 0;
         struct manager_opts o;
         int r = manager_opts_parse(cmd, MOPT_JSON | (status ? 0 : MOPT_WAIT) | (rekey ? MOPT_DEEP : 0),
-                                   status ? help_status : rekey ? help_rekey : help_job, 1, 1, argc, argv, &o);
+                                   status ? help_status : rekey ? help_rekey : start ? help_start : help_job, 1, 1,
+                                   argc, argv, &o);
         if (r >= 0)
                 return r;
         char suffix[32];

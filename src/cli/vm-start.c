@@ -29,10 +29,15 @@ static const char help[] =
 "Options:\n"
 VM_HELP_CONNECT
 VM_HELP_PROVIDERS
+"  --manager URL, --manager-config FILE\n"
+"                           do it through vmcrypt-manager and the VM's host agent\n"
+"                           instead of this host's libvirt (the manager's options:\n"
+"                           add --help after them)\n"
 "  -h, --help               show this help\n"
 "\n"
 "Examples:\n"
 "  vmcrypt vm start web1\n"
+"  vmcrypt vm start web1 --manager-config admin.conf --wait\n"
 "\n"
 "Exit status: 0 started; 2 usage; 3 wrong key; 4 no such domain, or KEK\n"
 "destroyed; 5 running already, or a disk job in progress; 7 key server or\n"

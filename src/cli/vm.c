@@ -21,11 +21,11 @@ static const struct cli_command vm_commands[] = {
 };
 
 int vm_main(int argc, char *argv[]) {
-        /* With a manager, encrypt, decrypt, rekey and status go through it (and its host
+        /* With a manager, encrypt, decrypt, rekey, start and status go through it (and its host
          * agents); without one they work on this host's libvirt. */
         if (argc > 1 && manager_wanted(argc - 1, argv + 1) &&
             (strcmp(argv[1], "encrypt") == 0 || strcmp(argv[1], "decrypt") == 0 || strcmp(argv[1], "rekey") == 0 ||
-             strcmp(argv[1], "status") == 0))
+             strcmp(argv[1], "start") == 0 || strcmp(argv[1], "status") == 0))
                 return vm_manager_main(argv[1], argc - 1, argv + 1);
         return cli_dispatch("vmcrypt vm", vm_commands, argc, argv);
 }

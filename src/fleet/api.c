@@ -202,6 +202,12 @@ static int post_encrypt(struct fleet_store *s, const struct fleet_request *req, 
         return post_vm_job(s, req, a, FLEET_OP_ENCRYPT, resp, err);
 }
 
+/* Start: the VM's host agent runs vm_start, its keys from the host's providers. */
+static int post_start(struct fleet_store *s, const struct fleet_request *req, char a[][256],
+                      struct fleet_response *resp, struct error *err) {
+        return post_vm_job(s, req, a, FLEET_OP_START, resp, err);
+}
+
 static int post_decrypt(struct fleet_store *s, const struct fleet_request *req, char a[][256],
                         struct fleet_response *resp, struct error *err) {
         return post_vm_job(s, req, a, FLEET_OP_DECRYPT, resp, err);
@@ -542,6 +548,7 @@ const struct fleet_route fleet_routes[] = {
         { "GET", "/vms/{name}", FLEET_PRIV_READ, get_vm },
         { "POST", "/vms/{name}/encrypt", FLEET_PRIV_ENCRYPT, post_encrypt },
         { "POST", "/vms/{name}/decrypt", FLEET_PRIV_DECRYPT, post_decrypt },
+        { "POST", "/vms/{name}/start", FLEET_PRIV_START, post_start },
         { "POST", "/vms/{name}/rekey", FLEET_PRIV_REKEY, post_rekey },
         { "GET", "/jobs", FLEET_PRIV_READ, get_jobs },
         { "GET", "/jobs/{id}", FLEET_PRIV_READ, get_job },
@@ -567,7 +574,7 @@ const char *fleet_route_needs(const struct fleet_route *r) {
         if (r->privilege == FLEET_ROUTE_ANY_CLIENT)
                 return "any";
         if (r->privilege == FLEET_ROUTE_JOB_OP)
-                return "encrypt|decrypt|rekey";
+                return "encrypt|decrypt|rekey|start";
         return fleet_priv_name((enum fleet_priv) r->privilege);
 }
 

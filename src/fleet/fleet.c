@@ -11,6 +11,7 @@ static const char *const op_names[] = {
         [FLEET_OP_DECRYPT] = "decrypt",
         [FLEET_OP_REKEY] = "rekey",
         [FLEET_OP_DEEP_REKEY] = "deep-rekey",
+        [FLEET_OP_START] = "start",
 };
 
 const char *fleet_job_op_name(enum fleet_job_op op) {
@@ -30,6 +31,7 @@ enum fleet_priv fleet_job_op_priv(enum fleet_job_op op) {
         switch (op) {
         case FLEET_OP_DECRYPT: return FLEET_PRIV_DECRYPT;
         case FLEET_OP_REKEY: case FLEET_OP_DEEP_REKEY: return FLEET_PRIV_REKEY;
+        case FLEET_OP_START: return FLEET_PRIV_START;
         default: return FLEET_PRIV_ENCRYPT;
         }
 }

@@ -22,6 +22,7 @@ enum fleet_priv {
         FLEET_PRIV_ENCRYPT,           /* encrypt VMs; cancel, pause, resume encrypt jobs */
         FLEET_PRIV_DECRYPT,           /* the same for decrypt */
         FLEET_PRIV_REKEY,             /* the same for rekey and deep rekey (vSphere's Recrypt) */
+        FLEET_PRIV_START,             /* start a VM: its host releases the VM's keys to QEMU */
         FLEET_PRIV_MANAGE_POLICIES,   /* set encryption policies */
         FLEET_PRIV_MANAGE_PROVIDERS,  /* register and unregister the fleet's key providers */
         FLEET_PRIV_AGENT,             /* the /agent endpoints, for its own host (= its CN) only */
@@ -77,8 +78,9 @@ void fleet_roles_names(const struct fleet_roles *rs, char *buf, size_t size);
 
 /* Job operations and states (their names are the API's). */
 /* rekey: a new KEK for the VM, secrets re-wrapped (no data pass); deep-rekey:
- * also a new volume key per disk (a data pass each). */
-enum fleet_job_op { FLEET_OP_ENCRYPT = 0, FLEET_OP_DECRYPT, FLEET_OP_REKEY, FLEET_OP_DEEP_REKEY };
+ * also a new volume key per disk (a data pass each); start: the VM started on
+ * its host, each disk's key released by the host's own key provider. */
+enum fleet_job_op { FLEET_OP_ENCRYPT = 0, FLEET_OP_DECRYPT, FLEET_OP_REKEY, FLEET_OP_DEEP_REKEY, FLEET_OP_START };
 
 const char *fleet_job_op_name(enum fleet_job_op op);
 int fleet_job_op_from_string(const char *s, enum fleet_job_op *ret);

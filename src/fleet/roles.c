@@ -15,6 +15,7 @@ static const char *const priv_names[FLEET_PRIV_COUNT] = {
         [FLEET_PRIV_ENCRYPT] = "encrypt",
         [FLEET_PRIV_DECRYPT] = "decrypt",
         [FLEET_PRIV_REKEY] = "rekey",
+        [FLEET_PRIV_START] = "start",
         [FLEET_PRIV_MANAGE_POLICIES] = "manage-policies",
         [FLEET_PRIV_MANAGE_PROVIDERS] = "manage-providers",
         [FLEET_PRIV_AGENT] = "agent",
@@ -51,7 +52,7 @@ static const struct {
 } builtin[FLEET_ROLE_BUILTIN_COUNT] = {
         [FLEET_ROLE_NONE] = { "none", 0 },
         [FLEET_ROLE_ADMIN] = { "admin", FLEET_PRIVS_ALL & ~P(FLEET_PRIV_AGENT) },
-        [FLEET_ROLE_OPERATOR] = { "operator", P(FLEET_PRIV_READ) | CRYPTO },
+        [FLEET_ROLE_OPERATOR] = { "operator", P(FLEET_PRIV_READ) | CRYPTO | P(FLEET_PRIV_START) },
         [FLEET_ROLE_AUDITOR] = { "auditor", P(FLEET_PRIV_READ) },
         [FLEET_ROLE_AGENT] = { "agent", P(FLEET_PRIV_AGENT) },
         [FLEET_ROLE_NO_CRYPTO_ADMIN] = { "no-crypto-admin",

@@ -188,7 +188,7 @@ static const char help_routes[] =
         "\n"
         "Print the API's route table, one route a line: METHOD PATH PRIVILEGE, the\n"
         "privilege a caller's role needs (\"any\": every client of the manager;\n"
-        "\"encrypt|decrypt|rekey\": the one of the job's kind). It is what the server\n"
+        "\"encrypt|decrypt|rekey|start\": the one of the job's kind). It is what the server\n"
         "dispatches on; docs/manager-openapi.yaml describes the same paths (a test\n"
         "compares the two).\n";
 

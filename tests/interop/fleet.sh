@@ -16,6 +16,8 @@
 # the second disk's binding and finishes when the server is back, through a
 # manager restart during the second data pass; a decrypt gives every byte back.
 # A VM policy (data disks only) decides what the next encrypt job of vm2 does.
+# An encrypted VM is started through the manager (start privilege): the guest
+# reads every disk's original bytes and no libvirt secret is left.
 # A deep rekey job gives vm1's disks new volume keys and a new KEK; a decrypt
 # then gives every byte back. vSphere's two other key errors end a job with
 # their own event and change nothing: a client certificate the key server does
@@ -511,3 +513,19 @@ mc events --vm vm2 --json >"$T/ev12.jsonl"
 assert_file_contains "$T/ev12.jsonl" "\"actor\":\"h1\".*\"job\":12,\"kind\":\"key-missing\".*KEK $K8" "key-missing event"
 assert_eq "$(sha256sum <"$T/b-data.img")" "$B_SNAP" "vm2's data disk after the failed decrypt"
 assert_state "$T/b-data.img" "" encrypted
+
+note "start an encrypted VM through the manager: its host releases the keys, the guest reads every disk"
+expect_rc 0 enc13 mc vm encrypt vm1 --wait
+guest_kit "$T" # vm1 boots the test's guest kit from $T
+expect_rc 8 start-aud "$VMCRYPT" vm start vm1 --manager-config "$M/audit1.conf"
+assert_file_contains "$T/start-aud.err" "lacks the privilege start" "an auditor's start"
+rm -f "$T/console.log"
+expect_rc 0 start14 mc vm start vm1 --wait
+assert_file_contains "$T/start14.out" "^job 14: start of vm1 on h1: done: start vm1: running, 3 disk key\(s\) released" \
+        "the start job's result"
+for _ in $(seq 360); do grep -q GUEST-DONE "$T/console.log" 2>/dev/null && break; sleep 0.25; done
+assert_file_contains "$T/console.log" "SHA vda $OS_SHA" "the OS disk as the guest reads it"
+assert_file_contains "$T/console.log" "SHA vdb $DATA_SHA" "the data disk as the guest reads it"
+assert_file_contains "$T/console.log" "SHA vdc $DATA2_SHA" "the attached disk as the guest reads it"
+# No secret outlives the start: libvirt holds none of the VM's keys.
+assert_eq "$(virsh -c "$LV_URI" secret-list | grep -cE "^ *[0-9a-f]{8}-" || true)" 0 "libvirt secrets after the start"

@@ -82,19 +82,20 @@ static void test_builtin_roles(void **state) {
         (void) state;
         char buf[256];
         fleet_privs_format(fleet_role_privs(FLEET_ROLE_ADMIN), " ", buf, sizeof(buf));
-        assert_string_equal(buf, "read encrypt decrypt rekey manage-policies manage-providers");
+        assert_string_equal(buf, "read encrypt decrypt rekey start manage-policies manage-providers");
         fleet_privs_format(fleet_role_privs(FLEET_ROLE_OPERATOR), " ", buf, sizeof(buf));
-        assert_string_equal(buf, "read encrypt decrypt rekey");
+        assert_string_equal(buf, "read encrypt decrypt rekey start");
         fleet_privs_format(fleet_role_privs(FLEET_ROLE_AUDITOR), " ", buf, sizeof(buf));
         assert_string_equal(buf, "read");
         fleet_privs_format(fleet_role_privs(FLEET_ROLE_AGENT), " ", buf, sizeof(buf));
         assert_string_equal(buf, "agent");
         fleet_privs_format(fleet_role_privs(FLEET_ROLE_NO_CRYPTO_ADMIN), " ", buf, sizeof(buf));
-        assert_string_equal(buf, "read manage-policies");
+        assert_string_equal(buf, "read start manage-policies");
         assert_int_equal(fleet_role_from_string("no-crypto-admin"), FLEET_ROLE_NO_CRYPTO_ADMIN);
         assert_int_equal(fleet_role_from_string("none"), FLEET_ROLE_NONE);
         assert_int_equal(fleet_job_op_priv(FLEET_OP_DEEP_REKEY), FLEET_PRIV_REKEY);
         assert_int_equal(fleet_job_op_priv(FLEET_OP_DECRYPT), FLEET_PRIV_DECRYPT);
+        assert_int_equal(fleet_job_op_priv(FLEET_OP_START), FLEET_PRIV_START);
 }
 
 /* What every route needs: the table, as `vmcrypt-manager routes` prints it. */
@@ -106,7 +107,8 @@ static void test_route_privileges(void **state) {
                 { "POST", "/vms/{name}/encrypt", "encrypt" },
                 { "POST", "/vms/{name}/decrypt", "decrypt" },
                 { "POST", "/vms/{name}/rekey", "rekey" },
-                { "POST", "/jobs/{id}/resume", "encrypt|decrypt|rekey" },
+                { "POST", "/vms/{name}/start", "start" },
+                { "POST", "/jobs/{id}/resume", "encrypt|decrypt|rekey|start" },
                 { "PUT", "/policies", "manage-policies" },
                 { "GET", "/providers", "read" },
                 { "PUT", "/providers/{name}", "manage-providers" },
@@ -151,6 +153,15 @@ static void test_no_crypto_admin(void **state) {
         json_t *jobs = NULL;
         assert_int_equal(fleet_store_jobs(s, &jobs, NULL), 0);
         assert_int_equal(json_array_size(jobs), 1); /* the refusals queued nothing */
+        json_decref(jobs);
+        /* Starting a VM is no crypto privilege: the no-crypto admin starts vm2 (its
+         * host releases the keys); an auditor may not. */
+        assert_int_equal(call(s, FLEET_ROLE_AUDITOR, "POST", "/vms/vm2/start", NULL), 403);
+        last_event(s, "access-denied", "lacks the privilege start");
+        assert_int_equal(call(s, n, "POST", "/vms/vm2/start", NULL), 202);
+        assert_int_equal(fleet_store_jobs(s, &jobs, NULL), 0);
+        assert_int_equal(json_array_size(jobs), 2);
+        assert_string_equal(str(json_array_get(jobs, 1), "op"), "start");
         json_decref(jobs);
         fleet_store_free(s);
 }
@@ -226,7 +237,7 @@ static void test_roles_define(void **state) {
                 { "bad name", "read" }, { "none", "read" }, { "z", "Read" },
         };
         static const char *const says[] = {
-                ("unknown privilege 'fly': the privileges are read, encrypt, decrypt, rekey, manage-policies, "
+                ("unknown privilege 'fly': the privileges are read, encrypt, decrypt, rekey, start, manage-policies, "
                  "manage-providers, agent"),
                 "built in", "defined twice", "names no privilege", "must be", "must be", "unknown privilege 'Read'",
         };
