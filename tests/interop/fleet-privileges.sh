@@ -36,7 +36,7 @@ assert_file_contains "$T/issue-unknown.err" "unknown role 'decryptor': the roles
 echo "role decryptor = decrypt" >>"$M/manager.conf"
 expect_rc 0 issue-dec "$VMCRYPT_MANAGER" issue "$M" dec --role decryptor
 expect_rc 0 issue-nca "$VMCRYPT_MANAGER" issue "$M" nca --role no-crypto-admin
-for bad in "role fly = read fly|unknown privilege 'fly': the privileges are read, encrypt, decrypt, rekey, manage-policies, manage-providers, agent" \
+for bad in "role fly = read fly|unknown privilege 'fly': the privileges are read, encrypt, decrypt, rekey, start, manage-policies, manage-providers, agent" \
            "role admin = read|role admin is built in" \
            "role decryptor = read|role decryptor is defined twice" \
            "client = eve thief|client eve has role 'thief', which is neither built in nor defined.*the roles are admin, operator, auditor, agent, no-crypto-admin, decryptor"; do
@@ -46,14 +46,15 @@ for bad in "role fly = read fly|unknown privilege 'fly': the privileges are read
         assert_file_contains "$T/bad-role.err" "${bad#*|}" "manager.conf with '${bad%%|*}'"
 done
 expect_rc 0 routes "$VMCRYPT_MANAGER" routes
-assert_file_contains "$T/routes.out" "^POST /jobs/\{id\}/resume encrypt\|decrypt\|rekey$" "the routes' privileges"
+assert_file_contains "$T/routes.out" "^POST /jobs/\{id\}/resume encrypt\|decrypt\|rekey\|start$" "the routes' privileges"
 assert_file_contains "$T/routes.out" "^PUT /providers/\{name\} manage-providers$" "the routes' privileges"
+assert_file_contains "$T/routes.out" "^POST /vms/\{name\}/start start$" "the routes' privileges"
 manager_start
 
 note "who is who: GET /me and vmcrypt whoami"
 expect_rc 0 whoami-nca "$VMCRYPT" whoami --manager-config "$M/nca.conf"
 assert_file_contains "$T/whoami-nca.out" "^role: +no-crypto-admin$" "whoami's role"
-assert_file_contains "$T/whoami-nca.out" "^privileges: +read manage-policies$" "whoami's privileges"
+assert_file_contains "$T/whoami-nca.out" "^privileges: +read start manage-policies$" "whoami's privileges"
 api dec GET /me >"$T/me.out"
 assert_eq "$(tail -1 "$T/me.out")" 200 "GET /me as the decryptor"
 assert_eq "$(head -1 "$T/me.out")" '{"cn":"dec","role":"decryptor","privileges":["decrypt"]}' "GET /me as the decryptor"
