@@ -658,19 +658,21 @@ int fleet_store_job_finish(struct fleet_store *s, int64_t id, const char *host, 
         }
         if (strcmp(result, "retry") == 0) {
                 /* The host could not run it now (its libvirtd did not answer):
-                 * queued again 2, 4, 8, 16 s later, failed after RETRY_MAX runs. */
-                json_t *o = NULL;
-                r = job_get(s, id, &o, err);
-                int64_t attempts = r < 0 ? RETRY_MAX : json_integer_value(json_object_get(o, "attempts"));
-                json_decref(o);
+                 * queued again 2, 4, 8, 16 s later, failed at the RETRY_MAX-th
+                 * such run. Only these runs count: key waits are not the host's. */
+                json_t *rows = NULL;
+                r = query_json(s, err, &rows, "SELECT COUNT(*) AS n FROM events WHERE job = ? AND kind = 'job-retry'",
+                               "i", id);
+                int64_t run = r < 0 ? RETRY_MAX : json_integer_value(json_object_get(json_array_get(rows, 0), "n")) + 1;
+                json_decref(rows);
                 char msg[1200];
-                if (r >= 0 && attempts >= RETRY_MAX) {
-                        snprintf(msg, sizeof(msg), "%s; gave up after %lld runs", message, (long long) attempts);
+                if (r >= 0 && run >= RETRY_MAX) {
+                        snprintf(msg, sizeof(msg), "%s; gave up after %lld runs", message, (long long) run);
                         r = job_move(s, id, &j, "failed", "", host, "job-failed", msg, err);
                 } else if (r >= 0) {
-                        int64_t wait = (int64_t) 1 << attempts;
+                        int64_t wait = (int64_t) 1 << run;
                         snprintf(msg, sizeof(msg), "%s; tried again in %lld s (run %lld of at most %d)", message,
-                                 (long long) wait, (long long) attempts, RETRY_MAX);
+                                 (long long) wait, (long long) run, RETRY_MAX);
                         r = job_move(s, id, &j, "queued", "", host, "job-retry", msg, err);
                         if (r >= 0)
                                 r = exec_args(s, err, "UPDATE jobs SET not_before = ? WHERE id = ?", "ii",
