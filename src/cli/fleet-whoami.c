@@ -10,8 +10,8 @@ static const char help[] =
 "\n"
 "Ask the manager who it takes your client certificate for: the certificate's\n"
 "CN, the role manager.conf gives that CN, and the role's privileges (read,\n"
-"encrypt, decrypt, rekey, manage-policies, manage-providers, agent). A quick\n"
-"check of a new certificate, or of a role defined in manager.conf.\n"
+"encrypt, decrypt, rekey, start, manage-policies, manage-providers, agent). A\n"
+"quick check of a new certificate, or of a role defined in manager.conf.\n"
 "\n"
 "Options:\n"
 MANAGER_HELP_CONNECT

@@ -40,7 +40,7 @@ void fleet_privs_format(unsigned privs, const char *sep, char *buf, size_t size)
 enum fleet_role {
         FLEET_ROLE_NONE = 0,
         FLEET_ROLE_ADMIN,           /* every privilege but agent */
-        FLEET_ROLE_OPERATOR,        /* read, encrypt, decrypt, rekey */
+        FLEET_ROLE_OPERATOR,        /* read, encrypt, decrypt, rekey, start */
         FLEET_ROLE_AUDITOR,         /* read */
         FLEET_ROLE_AGENT,           /* agent */
         FLEET_ROLE_NO_CRYPTO_ADMIN, /* admin without encrypt, decrypt, rekey, manage-providers */

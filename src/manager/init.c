@@ -138,7 +138,7 @@ int manager_init(const struct manager_init_options *o, struct error *err) {
                      "# vmcrypt-manager configuration (see docs/fleet.md). Paths are relative to this file.\n"
                      "listen = %s\ntls-cert = server.crt\ntls-key = server.key\ntls-ca = ca.crt\n"
                      "database = manager.db\n"
-                     "# Roles are named sets of privileges (read, encrypt, decrypt, rekey,\n"
+                     "# Roles are named sets of privileges (read, encrypt, decrypt, rekey, start,\n"
                      "# manage-policies, manage-providers, agent). Built in: admin, operator,\n"
                      "# auditor, agent, no-crypto-admin; more with lines like\n"
                      "#   role decryptor = read decrypt\n"
