@@ -8,6 +8,20 @@
 #include "cli/manager-common.h"
 #include "shared/macro.h"
 
+/* The options and exit status every job verb shares. */
+#define HELP_WAIT                                                                       \
+        "  --wait                   wait for the job to end (also through a pause for\n" \
+        "                           an unreachable key server, and a manager that is\n"  \
+        "                           unreachable for up to 2 minutes); exit 0 only when\n" \
+        "                           done\n"
+#define HELP_JOB_END(waited)                                                                 \
+        "  --json                   the job as JSON\n"                                       \
+        "  -h, --help               show this help\n"                                        \
+        "\n"                                                                                 \
+        "Exit status: 0 queued (with --wait: " waited "); 4 no such VM; 5 the VM has a job;\n" \
+        "7 manager unreachable; 8 refused (your role may not); 1 the job failed or\n"        \
+        "other errors.\n"
+
 static const char help_job[] =
 "Usage: vmcrypt vm encrypt|decrypt --manager URL|--manager-config FILE [OPTIONS] VM\n"
 "\n"
@@ -18,16 +32,8 @@ static const char help_job[] =
 "\n"
 "Options:\n"
 MANAGER_HELP_CONNECT
-"  --wait                   wait for the job to end (also through a pause for\n"
-"                           an unreachable key server, and a manager that is\n"
-"                           unreachable for up to 2 minutes); exit 0 only when\n"
-"                           done\n"
-"  --json                   the job as JSON\n"
-"  -h, --help               show this help\n"
-"\n"
-"Exit status: 0 queued (with --wait: done); 4 no such VM; 5 the VM has a job;\n"
-"7 manager unreachable; 8 refused (your role may not); 1 the job failed or\n"
-"other errors.\n";
+HELP_WAIT
+HELP_JOB_END("done");
 
 static const char help_start[] =
 "Usage: vmcrypt vm start --manager URL|--manager-config FILE [OPTIONS] VM\n"
@@ -43,12 +49,7 @@ static const char help_start[] =
 "Options:\n"
 MANAGER_HELP_CONNECT
 "  --wait                   wait until the VM runs (or the job failed)\n"
-"  --json                   the job as JSON\n"
-"  -h, --help               show this help\n"
-"\n"
-"Exit status: 0 queued (with --wait: running); 4 no such VM; 5 the VM has a job;\n"
-"7 manager unreachable; 8 refused (your role may not); 1 the job failed or\n"
-"other errors.\n";
+HELP_JOB_END("running");
 
 static const char help_rekey[] =
 "Usage: vmcrypt vm rekey --manager URL|--manager-config FILE [OPTIONS] VM\n"
@@ -64,16 +65,8 @@ static const char help_rekey[] =
 MANAGER_HELP_CONNECT
 "  --deep                   also a new volume key per disk (the job kind\n"
 "                           deep-rekey)\n"
-"  --wait                   wait for the job to end (also through a pause for\n"
-"                           an unreachable key server, and a manager that is\n"
-"                           unreachable for up to 2 minutes); exit 0 only when\n"
-"                           done\n"
-"  --json                   the job as JSON\n"
-"  -h, --help               show this help\n"
-"\n"
-"Exit status: 0 queued (with --wait: done); 4 no such VM; 5 the VM has a job;\n"
-"7 manager unreachable; 8 refused (your role may not); 1 the job failed or\n"
-"other errors.\n";
+HELP_WAIT
+HELP_JOB_END("done");
 
 static const char help_status[] =
 "Usage: vmcrypt vm status --manager URL|--manager-config FILE [OPTIONS] VM\n"
