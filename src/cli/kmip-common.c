@@ -248,9 +248,7 @@ static int load_provider(const char *cmd, struct kmip_conn_opts *o) {
         }
         if (o->n_servers == 0)
                 for (size_t i = 0; i < c->n_endpoints && i < KMIP_CLIENT_MAX_SERVERS; i++) {
-                        const char *h = c->endpoints[i].host;
-                        snprintf(provider_eps[i], sizeof(provider_eps[i]), strchr(h, ':') ? "[%s]:%u" : "%s:%u", h,
-                                 c->endpoints[i].port);
+                        provider_endpoint_text(&c->endpoints[i], provider_eps[i], sizeof(provider_eps[i]));
                         o->servers[o->n_servers++] = provider_eps[i];
                 }
         if (!o->cert)

@@ -95,7 +95,7 @@ static int list_main(int argc, char *argv[]) {
                 int dflt = cs->default_name && strcmp(cs->default_name, p->name) == 0;
                 if (p->kind == PROVIDER_KMIP || p->kind == PROVIDER_TRUSTED) {
                         printf("%s%s\t%s\t", p->name, dflt ? " (default)" : "",
-                               p->kind == PROVIDER_TRUSTED ? "trusted" : "kmip");
+                               provider_kind_name(p->kind));
                         for (size_t e = 0; e < p->n_endpoints; e++)
                                 printf("%s%s:%u", e ? "," : "", p->endpoints[e].host, p->endpoints[e].port);
                         printf("\n");

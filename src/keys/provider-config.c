@@ -346,3 +346,11 @@ const struct provider_config *provider_config_find(const struct provider_configs
                         return &cs->p[i];
         return NULL;
 }
+
+const char *provider_kind_name(enum provider_kind k) {
+        return k == PROVIDER_NATIVE ? "native" : k == PROVIDER_TRUSTED ? "trusted" : "kmip";
+}
+
+void provider_endpoint_text(const struct provider_endpoint *e, char *buf, size_t size) {
+        snprintf(buf, size, strchr(e->host, ':') ? "[%s]:%u" : "%s:%u", e->host, e->port);
+}

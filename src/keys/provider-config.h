@@ -77,6 +77,11 @@ int provider_config_load(const char *path, struct provider_configs **ret, struct
 int provider_config_parse(const char *text, const char *base_dir, struct provider_configs **ret,
                           struct error *err);
 
+/* "kmip", "native" or "trusted": the type's name in providers.json. */
+const char *provider_kind_name(enum provider_kind k);
+/* An endpoint as host:port ([host]:port for an IPv6 address), into buf. */
+void provider_endpoint_text(const struct provider_endpoint *e, char *buf, size_t size);
+
 /* The provider called name, or the default when name is NULL; NULL if none. */
 const struct provider_config *provider_config_find(const struct provider_configs *cs, const char *name);
 

@@ -47,8 +47,7 @@ static void kp_client_config(const struct provider_config *c, struct kmip_client
                 .io_timeout_ms = c->timeout_ms,
         };
         for (size_t i = 0; i < c->n_endpoints && i < KMIP_CLIENT_MAX_SERVERS; i++) {
-                const char *h = c->endpoints[i].host;
-                snprintf(eps[i], 300, strchr(h, ':') ? "[%s]:%u" : "%s:%u", h, c->endpoints[i].port);
+                provider_endpoint_text(&c->endpoints[i], eps[i], 300);
                 cfg->servers[i] = eps[i];
         }
 }

@@ -141,10 +141,6 @@ int provider_probe(struct provider *p, unsigned timeout_ms) {
         return ensure_error(p, p->ops->probe(p, timeout_ms), "checking the key provider");
 }
 
-static const char *kind_name(enum provider_kind k) {
-        return k == PROVIDER_NATIVE ? "native" : k == PROVIDER_TRUSTED ? "trusted" : "kmip";
-}
-
 /* A report leaves the host: the paths providers.json names (certificates, keys,
  * state) become the name of their setting, and the text stays printable ASCII
  * whatever a key server put in it. */
@@ -188,12 +184,11 @@ int provider_report_all(const char *path, unsigned timeout_ms, struct provider_r
                 const struct provider_config *c = &cs->p[i];
                 struct provider_report *o = &v[i];
                 snprintf(o->name, sizeof(o->name), "%s", c->name);
-                o->kind = kind_name(c->kind);
+                o->kind = provider_kind_name(c->kind);
                 o->is_default = cs->default_name && strcmp(cs->default_name, c->name) == 0;
                 for (size_t e = 0; e < c->n_endpoints && e < PROVIDER_MAX_ENDPOINTS; e++)
-                        snprintf(o->endpoints[o->n_endpoints++], sizeof(o->endpoints[0]),
-                                 strchr(c->endpoints[e].host, ':') ? "[%s]:%u" : "%s:%u", c->endpoints[e].host,
-                                 c->endpoints[e].port);
+                        provider_endpoint_text(&c->endpoints[e], o->endpoints[o->n_endpoints++],
+                                               sizeof(o->endpoints[0]));
                 struct provider *p = NULL;
                 o->probe = provider_open(c, &p);
                 if (o->probe == -EOPNOTSUPP)
