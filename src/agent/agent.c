@@ -250,23 +250,22 @@ static void run_job(const struct agent_config *cf, struct fleet_client *c, json_
         struct error err = { 0 };
         char msg[1100];
         memset(&res, 0, sizeof(res));
-        bool rekey = strcmp(op, "rekey") == 0, deep = strcmp(op, "deep-rekey") == 0;
-        int r;
-        if (rekey || deep)
-                r = vm_rekey(&p, deep, &res, &err);
-        else if (strcmp(op, "decrypt") == 0)
-                r = vm_decrypt(&p, &res, &err);
-        else if (strcmp(op, "encrypt") == 0)
-                r = vm_encrypt(&p, &res, &err);
-        else if (strcmp(op, "start") == 0)
-                r = vm_start(&p, &res, &err);
-        else {
+        enum fleet_job_op kind;
+        if (fleet_job_op_from_string(op, &kind) < 0) {
                 /* A manager newer than this agent: say so rather than guess. */
                 snprintf(msg, sizeof(msg), "this agent (%s) cannot run %s jobs: update it", VMCRYPT_VERSION, op);
                 finish(&j, "failed", msg);
                 unlink(path);
                 json_decref(params);
                 return;
+        }
+        int r;
+        switch (kind) {
+        case FLEET_OP_REKEY:
+        case FLEET_OP_DEEP_REKEY: r = vm_rekey(&p, kind == FLEET_OP_DEEP_REKEY, &res, &err); break;
+        case FLEET_OP_DECRYPT: r = vm_decrypt(&p, &res, &err); break;
+        case FLEET_OP_START: r = vm_start(&p, &res, &err); break;
+        default: r = vm_encrypt(&p, &res, &err); break;
         }
         if (r == -ECANCELED && stopping) {
                 /* Still "running" at the manager: the next start takes it up again. */
@@ -275,9 +274,9 @@ static void run_job(const struct agent_config *cf, struct fleet_client *c, json_
                 return;
         }
         if (r == 0) {
-                if (rekey || deep)
-                        rekey_message(vm, deep, &res, msg, sizeof(msg));
-                else if (strcmp(op, "start") == 0)
+                if (kind == FLEET_OP_REKEY || kind == FLEET_OP_DEEP_REKEY)
+                        rekey_message(vm, kind == FLEET_OP_DEEP_REKEY, &res, msg, sizeof(msg));
+                else if (kind == FLEET_OP_START)
                         snprintf(msg, sizeof(msg), "start %s: running, %zu disk key(s) released to QEMU", vm, res.n);
                 else
                         snprintf(msg, sizeof(msg), "%s %s: %zu disk(s) handled", op, vm, res.n);

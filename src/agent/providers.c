@@ -46,15 +46,15 @@ json_t *agent_providers_report(const struct agent_config *cf, json_t *last) {
         }
         json_t *list = json_array();
         for (size_t i = 0; i < n; i++) {
+                const char *state = state_name(&v[i]);
                 json_t *eps = json_array();
                 for (size_t e = 0; e < v[i].n_endpoints; e++)
                         json_array_append_new(eps, json_string(v[i].endpoints[e]));
                 json_array_append_new(list, json_pack("{s:s,s:s,s:o,s:b,s:s,s:s}", "name", v[i].name, "kind",
                                                       v[i].kind, "endpoints", eps, "default", v[i].is_default,
-                                                      "state", state_name(&v[i]), "message", v[i].message));
+                                                      "state", state, "message", v[i].message));
                 /* The log says when a provider's state changes, not every
                  * inventory-seconds. */
-                const char *state = state_name(&v[i]);
                 if (strcmp(last_state(last, v[i].name), state) == 0)
                         continue;
                 if (v[i].probe < 0)

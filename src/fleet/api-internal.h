@@ -6,6 +6,8 @@
 
 /* The request body as a JSON object ({} when there is none). */
 int fleet_api_body_object(const struct fleet_request *req, json_t **ret, struct error *err);
+/* Whether value is one of the |-separated words of allowed ("a|b|c"). */
+bool fleet_api_one_of(const char *value, const char *allowed);
 /* Fill resp with status and body (owned); returns 0. */
 int fleet_api_reply(struct fleet_response *resp, int status, json_t *body);
 

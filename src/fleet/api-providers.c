@@ -13,14 +13,7 @@
 #define MAX_PROVIDERS 32
 #define MAX_ENDPOINTS 8
 
-static bool one_word(const char *v, const char *const *words) {
-        for (; *words; words++)
-                if (strcmp(v, *words) == 0)
-                        return true;
-        return false;
-}
-
-static const char *const kinds[] = { "kmip", "trusted", "native", NULL };
+#define KINDS "kmip|trusted|native"
 
 static bool valid_provider_name(const char *s) {
         return s && strlen(s) <= 127 && fleet_valid_name(s);
@@ -41,7 +34,6 @@ static int valid_endpoints(json_t *v, const char *what, struct error *err) {
 }
 
 int fleet_api_valid_host_providers(json_t *providers, struct error *err) {
-        static const char *const states[] = { "reachable", "unreachable", "error", NULL };
         if (!json_is_array(providers) || json_array_size(providers) > MAX_PROVIDERS)
                 return error_set(err, -EINVAL, "providers must be an array of at most %d key providers",
                                  MAX_PROVIDERS);
@@ -56,9 +48,7 @@ int fleet_api_valid_host_providers(json_t *providers, struct error *err) {
                 json_t *v;
                 json_object_foreach(p, key, v) {
                         (void) v;
-                        static const char *const fields[] = { "name", "kind", "endpoints", "default", "state",
-                                                              "message", NULL };
-                        if (!one_word(key, fields))
+                        if (!fleet_api_one_of(key, "name|kind|endpoints|default|state|message"))
                                 return error_set(err, -EINVAL, "%s: unknown field '%s' (name, kind, endpoints, "
                                                  "default, state, message; never credentials or paths)", what, key);
                 }
@@ -68,9 +58,9 @@ int fleet_api_valid_host_providers(json_t *providers, struct error *err) {
                 json_t *message = json_object_get(p, "message"), *dflt = json_object_get(p, "default");
                 if (!valid_provider_name(name))
                         return error_set(err, -EINVAL, "%s needs a name (printable, at most 127 characters)", what);
-                if (!kind || !one_word(kind, kinds))
+                if (!kind || !fleet_api_one_of(kind, KINDS))
                         return error_set(err, -EINVAL, "%s: kind must be kmip, trusted or native", what);
-                if (!state || !one_word(state, states))
+                if (!state || !fleet_api_one_of(state, "reachable|unreachable|error"))
                         return error_set(err, -EINVAL, "%s: state must be reachable, unreachable or error", what);
                 if (message && (!json_is_string(message) || json_string_length(message) > 1024))
                         return error_set(err, -EINVAL, "%s: message must be a string of at most 1024 bytes", what);
@@ -108,14 +98,13 @@ int fleet_api_put_provider(struct fleet_store *s, const struct fleet_request *re
         json_t *v;
         json_object_foreach(body, key, v) {
                 (void) v;
-                if (r == 0 && strcmp(key, "kind") != 0 && strcmp(key, "endpoints") != 0 &&
-                    strcmp(key, "description") != 0)
+                if (r == 0 && !fleet_api_one_of(key, "kind|endpoints|description"))
                         r = error_set(err, -EINVAL, "unknown field '%s': a provider has kind, endpoints and "
                                       "description (never credentials)", key);
         }
         const char *kind = json_string_value(json_object_get(body, "kind"));
         json_t *eps = json_object_get(body, "endpoints"), *desc = json_object_get(body, "description");
-        if (r == 0 && (!kind || !one_word(kind, kinds)))
+        if (r == 0 && (!kind || !fleet_api_one_of(kind, KINDS)))
                 r = error_set(err, -EINVAL, "kind must be kmip, trusted or native");
         if (r == 0 && eps)
                 r = valid_endpoints(eps, a[0], err);

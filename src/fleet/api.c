@@ -295,11 +295,8 @@ static int get_policies(struct fleet_store *s, const struct fleet_request *req _
         return r < 0 ? r : reply(resp, 200, o);
 }
 
-/* value must be "" or one of the |-separated words of allowed. */
-static bool one_of(const char *value, const char *allowed) {
+bool fleet_api_one_of(const char *value, const char *allowed) {
         size_t n = strlen(value);
-        if (n == 0)
-                return true;
         for (const char *p = allowed; *p;) {
                 size_t len = strcspn(p, "|");
                 if (len == n && strncmp(p, value, n) == 0)
@@ -321,8 +318,7 @@ static int valid_policy(json_t *body, struct error *err) {
                         json_array_foreach(v, i, h)
                                 if (!json_is_string(h) || !fleet_valid_name(json_string_value(h)))
                                         return error_set(err, -EINVAL, "hosts[%zu] is not a host name", i);
-                } else if (strcmp(key, "scope") != 0 && strcmp(key, "provider") != 0 && strcmp(key, "volumes") != 0 &&
-                           strcmp(key, "format") != 0 && strcmp(key, "new_data_disk") != 0)
+                } else if (!fleet_api_one_of(key, "scope|provider|volumes|format|new_data_disk"))
                         return error_set(err, -EINVAL, "unknown policy field '%s': scope, hosts, provider, volumes, "
                                                        "format, new_data_disk", key);
                 else if (!json_is_string(v))
@@ -339,14 +335,14 @@ static int valid_policy(json_t *body, struct error *err) {
         if (provider && *provider && (strlen(provider) > 127 || !fleet_valid_name(provider)))
                 return error_set(err, -EINVAL, "provider must name a key provider of the hosts' providers.json");
         const char *volumes = json_string_value(json_object_get(body, "volumes"));
-        if (volumes && !one_of(volumes, "all|os|data"))
+        if (volumes && *volumes && !fleet_api_one_of(volumes, "all|os|data"))
                 return error_set(err, -EINVAL, "volumes must be all, os or data (or \"\" for not set)");
         /* QEMU's luks driver (7.2) opens LUKS1 only: vm encrypt writes nothing else. */
         const char *format = json_string_value(json_object_get(body, "format"));
-        if (format && !one_of(format, "luks1"))
+        if (format && *format && !fleet_api_one_of(format, "luks1"))
                 return error_set(err, -EINVAL, "format must be luks1 (QEMU opens no other) or \"\"");
         const char *nd = json_string_value(json_object_get(body, "new_data_disk"));
-        if (nd && !one_of(nd, "event|encrypt"))
+        if (nd && *nd && !fleet_api_one_of(nd, "event|encrypt"))
                 return error_set(err, -EINVAL, "new_data_disk must be event or encrypt (or \"\" for not set)");
         return 0;
 }
