@@ -7,3 +7,6 @@
 
 /* The store's database connection. */
 struct fleet_db *fleet_store_db(struct fleet_store *s);
+/* row's column holds a JSON array as text (hosts, endpoints): make it the array
+ * ([] when the text is not one). */
+void fleet_store_array_column(json_t *row, const char *column);

@@ -23,14 +23,6 @@ static const char *str(json_t *o, const char *key) {
         return v ? v : "";
 }
 
-/* The stored text of an endpoints array back as the array. */
-static void endpoints_json(json_t *row) {
-        json_t *e = json_loads(str(row, "endpoints"), 0, NULL);
-        json_object_set_new(row, "endpoints", json_is_array(e) ? e : json_array());
-        if (e && !json_is_array(e))
-                json_decref(e);
-}
-
 static json_t *find_name(json_t *array, const char *name) {
         size_t i;
         json_t *o;
@@ -124,7 +116,7 @@ int fleet_store_providers(struct fleet_store *s, json_t **ret, struct error *err
         size_t i;
         json_t *row;
         json_array_foreach(regs, i, row) {
-                endpoints_json(row);
+                fleet_store_array_column(row, "endpoints");
                 json_t *name = json_incref(json_object_get(row, "name"));
                 json_object_del(row, "name");
                 json_array_append_new(list, json_pack("{s:o,s:O,s:[],s:[],s:b,s:[]}", "name", name, "registered", row,
@@ -140,7 +132,7 @@ int fleet_store_providers(struct fleet_store *s, json_t **ret, struct error *err
                                           "missing", "unregistered", json_array_size(regs) > 0, "flags");
                         json_array_append_new(list, entry);
                 }
-                endpoints_json(row);
+                fleet_store_array_column(row, "endpoints");
                 json_object_set_new(row, "default", json_boolean(json_integer_value(json_object_get(row, "is_default"))));
                 json_object_del(row, "is_default");
                 json_object_del(row, "name");
@@ -217,7 +209,7 @@ int fleet_store_provider_register(struct fleet_store *s, const char *name, json_
                 return fleet_db_rollback(db(s), r);
         *ret = json_incref(json_array_get(rows, 0));
         json_decref(rows);
-        endpoints_json(*ret);
+        fleet_store_array_column(*ret, "endpoints");
         return fleet_db_commit(db(s), err);
 }
 

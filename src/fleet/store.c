@@ -703,16 +703,20 @@ int fleet_store_job_finish(struct fleet_store *s, int64_t id, const char *host, 
 #define POLICY_COLUMNS "scope, hosts, provider, volumes, format, new_data_disk, actor, updated"
 static const char *const policy_fields[] = { "provider", "volumes", "format", "new_data_disk" };
 
+void fleet_store_array_column(json_t *row, const char *column) {
+        const char *text = json_string_value(json_object_get(row, column));
+        json_t *v = text ? json_loads(text, 0, NULL) : NULL;
+        json_object_set_new(row, column, json_is_array(v) ? v : json_array());
+        if (v && !json_is_array(v))
+                json_decref(v);
+}
+
 /* The rows with hosts as a JSON array (it is stored as its text). */
 static int policy_rows(json_t *rows) {
         size_t i;
         json_t *row;
-        json_array_foreach(rows, i, row) {
-                json_t *h = json_loads(json_string_value(json_object_get(row, "hosts")), 0, NULL);
-                json_object_set_new(row, "hosts", json_is_array(h) ? h : json_array());
-                if (h && !json_is_array(h))
-                        json_decref(h);
-        }
+        json_array_foreach(rows, i, row)
+                fleet_store_array_column(row, "hosts");
         return 0;
 }
 
