@@ -225,6 +225,8 @@ static int new_plain_disks(struct fleet_store *s, const char *host, json_t *befo
                 if (busy)
                         continue;
                 size_t k, fresh = 0;
+                /* Looked up at the first new plain disk, for the events and the job. */
+                enum fleet_new_disk_policy rule = FLEET_NEW_DISK_EVENT;
                 json_t *d;
                 json_array_foreach(disks, k, d) {
                         const char *target = json_string_value(json_object_get(d, "target"));
@@ -234,10 +236,12 @@ static int new_plain_disks(struct fleet_store *s, const char *host, json_t *befo
                         json_t *was = find_by(json_object_get(old, "disks"), "target", target);
                         if (was && json_equal(json_object_get(was, "state"), json_object_get(d, "state")))
                                 continue;
+                        if (fresh == 0)
+                                rule = new_disk_rule(s, name, host);
                         char msg[600];
                         snprintf(msg, sizeof(msg), "VM %s on %s: disk %s is not encrypted while the VM's other disks "
                                  "are (attached after the VM was encrypted?)%s", name, host, target,
-                                 new_disk_rule(s, name, host) == FLEET_NEW_DISK_ENCRYPT
+                                 rule == FLEET_NEW_DISK_ENCRYPT
                                          ? "; the policy encrypts it"
                                          : "; encrypt the VM again to encrypt it");
                         r = event_add(s, host, host, name, 0, "disk-not-encrypted", msg, err);
@@ -246,7 +250,7 @@ static int new_plain_disks(struct fleet_store *s, const char *host, json_t *befo
                         fresh++;
                 }
                 int64_t id;
-                if (fresh > 0 && new_disk_rule(s, name, host) == FLEET_NEW_DISK_ENCRYPT) {
+                if (fresh > 0 && rule == FLEET_NEW_DISK_ENCRYPT) {
                         r = job_insert(s, name, host, FLEET_OP_ENCRYPT, "policy", &id, err);
                         if (r < 0)
                                 return r;
