@@ -32,13 +32,13 @@ static int set(const char *section, const char *key, const char *value, void *us
                 if (!*value || *end)
                         return error_set(err, -EINVAL, "max-rate is bytes per second");
         } else if (strcmp(key, "nice") == 0) {
-                long v = strtol(value, &end, 10);
-                if (!*value || *end || v < 0 || v > 19)
+                unsigned long v;
+                if (conf_uint(value, 0, 19, &v) < 0)
                         return error_set(err, -EINVAL, "nice is 0 (none) to 19");
                 c->nice = (int) v;
         } else if (strcmp(key, "poll-seconds") == 0 || strcmp(key, "inventory-seconds") == 0) {
-                long v = strtol(value, &end, 10);
-                if (!*value || *end || v < 1 || v > 300)
+                unsigned long v;
+                if (conf_uint(value, 1, 300, &v) < 0)
                         return error_set(err, -EINVAL, "%s is 1 to 300 seconds", key);
                 *(key[0] == 'p' ? &c->poll_seconds : &c->inventory_seconds) = (int) v;
         } else

@@ -114,17 +114,6 @@ static int add_operation(struct kms_group *g, const char *item) {
         return 0;
 }
 
-/* A decimal number in [min, max]. */
-static int parse_uint(const char *v, unsigned long min, unsigned long max, unsigned long *ret) {
-        char *end;
-        errno = 0;
-        unsigned long n = strtoul(v, &end, 10);
-        if (errno || end == v || *end || v[0] == '-' || n < min || n > max)
-                return -EINVAL;
-        *ret = n;
-        return 0;
-}
-
 /* "revoked-client = HEX": a certificate's SHA-256 fingerprint, as the audit log
  * shows it, or as `openssl x509 -fingerprint -sha256` prints it (AB:CD:..., with
  * an optional "sha256:" or "SHA256 Fingerprint=" in front). Kept as lowercase hex. */
@@ -210,37 +199,37 @@ static int set_key(struct kms_config *c, const char *dir, const char *k, const c
                 return 0;
         }
         if (strcmp(k, "workers") == 0) {
-                if ((r = parse_uint(v, 1, 1024, &n)) < 0)
+                if ((r = conf_uint(v, 1, 1024, &n)) < 0)
                         return r;
                 c->workers = (unsigned) n;
                 return 0;
         }
         if (strcmp(k, "network-threads") == 0) {
-                if ((r = parse_uint(v, 0, 64, &n)) < 0)
+                if ((r = conf_uint(v, 0, 64, &n)) < 0)
                         return r;
                 c->network_threads = (unsigned) n;
                 return 0;
         }
         if (strcmp(k, "max-message-size") == 0) {
-                if ((r = parse_uint(v, 1024, 64UL << 20, &n)) < 0)
+                if ((r = conf_uint(v, 1024, 64UL << 20, &n)) < 0)
                         return r;
                 c->max_message = n;
                 return 0;
         }
         if (strcmp(k, "cache-rows") == 0) {
-                if ((r = parse_uint(v, 0, 64UL << 20, &n)) < 0)
+                if ((r = conf_uint(v, 0, 64UL << 20, &n)) < 0)
                         return r;
                 c->cache_rows = n;
                 return 0;
         }
         if (strcmp(k, "attestation-nonce-ttl") == 0) {
-                if ((r = parse_uint(v, 1, 3600, &n)) < 0)
+                if ((r = conf_uint(v, 1, 3600, &n)) < 0)
                         return r;
                 c->attestation_nonce_ttl = (unsigned) n;
                 return 0;
         }
         if (strcmp(k, "idle-timeout") == 0) {
-                if ((r = parse_uint(v, 1, 86400, &n)) < 0)
+                if ((r = conf_uint(v, 1, 86400, &n)) < 0)
                         return r;
                 c->idle_timeout = (unsigned) n;
                 return 0;
@@ -252,25 +241,25 @@ static int set_key(struct kms_config *c, const char *dir, const char *k, const c
         if (strcmp(k, "attestation-ek-ca") == 0)
                 return set_path(&c->attestation_ek_ca, dir, v);
         if (strcmp(k, "max-connections") == 0) {
-                if ((r = parse_uint(v, 1, 1000000, &n)) < 0)
+                if ((r = conf_uint(v, 1, 1000000, &n)) < 0)
                         return r;
                 c->max_connections = (unsigned) n;
                 return 0;
         }
         if (strcmp(k, "handshake-timeout") == 0) {
-                if ((r = parse_uint(v, 1, 3600, &n)) < 0)
+                if ((r = conf_uint(v, 1, 3600, &n)) < 0)
                         return r;
                 c->handshake_timeout = (unsigned) n;
                 return 0;
         }
         if (strcmp(k, "max-unauthenticated") == 0) {
-                if ((r = parse_uint(v, 1, 1000000, &n)) < 0)
+                if ((r = conf_uint(v, 1, 1000000, &n)) < 0)
                         return r;
                 c->max_unauthenticated = (unsigned) n;
                 return 0;
         }
         if (strcmp(k, "max-unauthenticated-per-address") == 0) {
-                if ((r = parse_uint(v, 1, 1000000, &n)) < 0)
+                if ((r = conf_uint(v, 1, 1000000, &n)) < 0)
                         return r;
                 c->max_unauthenticated_per_address = (unsigned) n;
                 return 0;

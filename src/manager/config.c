@@ -62,12 +62,9 @@ static int set(const char *section, const char *key, const char *value, void *us
         } else if (strcmp(key, "max-connections") == 0 || strcmp(key, "max-unauthenticated") == 0 ||
                    strcmp(key, "max-unauthenticated-per-address") == 0 || strcmp(key, "handshake-timeout") == 0 ||
                    strcmp(key, "max-stream-buffer") == 0) {
-                char *end;
-                errno = 0;
-                unsigned long v = strtoul(value, &end, 10);
                 bool buffer = strcmp(key, "max-stream-buffer") == 0;
-                unsigned long lo = buffer ? 4096 : 1, hi = buffer ? (1UL << 30) : 1000000;
-                if (!*value || *end || errno || value[0] == '-' || v < lo || v > hi)
+                unsigned long v, lo = buffer ? 4096 : 1, hi = buffer ? (1UL << 30) : 1000000;
+                if (conf_uint(value, lo, hi, &v) < 0)
                         return error_set(err, -EINVAL, "%s takes a number from %lu to %lu", key, lo, hi);
                 if (buffer)
                         c->max_stream_buffer = v;

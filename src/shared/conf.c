@@ -89,3 +89,13 @@ int conf_path(const char *conf, const char *value, char **ret) {
         *ret = p;
         return 0;
 }
+
+int conf_uint(const char *value, unsigned long min, unsigned long max, unsigned long *ret) {
+        char *end;
+        errno = 0;
+        unsigned long n = strtoul(value, &end, 10);
+        if (errno || end == value || *end || value[0] == '-' || n < min || n > max)
+                return -EINVAL;
+        *ret = n;
+        return 0;
+}

@@ -23,6 +23,10 @@ int conf_read(const char *path, conf_set_fn set, void *userdata, struct error *e
 /* s without the white space around it (trimmed in place). */
 char *conf_strip(char *s);
 
+/* value as a decimal number in [min, max] into *ret; -EINVAL otherwise (a sign,
+ * trailing characters, out of range). */
+int conf_uint(const char *value, unsigned long min, unsigned long max, unsigned long *ret);
+
 /* value as a path: as it is when absolute, else relative to the directory of the
  * configuration file conf. malloc'ed into *ret; 0 or -ENOMEM. */
 int conf_path(const char *conf, const char *value, char **ret);
