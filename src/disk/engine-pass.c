@@ -182,6 +182,13 @@ static int commit(struct pass *ps, uint32_t phase, uint64_t pos, uint64_t hs, ui
         return 0;
 }
 
+/* The step of at most size bytes that a pass moving from pos in direction
+ * backward takes next, within [0, n): [*a, *b). */
+static void step(uint64_t pos, uint64_t size, uint64_t n, bool backward, uint64_t *a, uint64_t *b) {
+        *a = backward ? (pos > size ? pos - size : 0) : pos;
+        *b = backward ? pos : MIN(n, pos + size);
+}
+
 /* Reads the next chunk (shift) or hotzone (in place) into a spare buffer while
  * the current one is transformed, committed and written: the ranges never
  * overlap a write that is running or about to run. */
@@ -251,9 +258,10 @@ static void reader_stop(struct reader *rd) {
 }
 
 /* Chunks rotate through three buffers: while one is written in the background,
- * the next is transformed in another and the one after it read into the third. The next chunk's source
- * never overlaps the running write (the write lands d bytes away, on sources
- * already processed), and a commit first waits for every write it covers. */
+ * the next is transformed in another and the one after it read into the third.
+ * No chunk's source overlaps a running write (a write lands d bytes away, on
+ * sources already processed), and a commit first waits for every write it
+ * covers. */
 static int shift_loop(struct pass *ps, uint8_t *bufs[3], struct engine_writer *wr, struct reader *rd) {
         struct job *j = ps->j;
         const struct job_super *sb = &j->sb;
@@ -268,8 +276,8 @@ static int shift_loop(struct pass *ps, uint8_t *bufs[3], struct engine_writer *w
         if (c == 0)
                 return -EINVAL;
         while (backward ? cur > 0 : cur < n) {
-                uint64_t a = backward ? (cur > c ? cur - c : 0) : cur;
-                uint64_t b = backward ? cur : MIN(n, cur + c);
+                uint64_t a, b, next_a, next_b;
+                step(cur, c, n, backward, &a, &b);
                 size_t len = (size_t) (b - a);
                 uint8_t *buf = bufs[nb % 3];
                 if ((r = reader_take(rd, a, b)) < 0 || (r == 0 && (r = shift_read(j, buf, a, b, backward)) < 0))
@@ -277,9 +285,10 @@ static int shift_loop(struct pass *ps, uint8_t *bufs[3], struct engine_writer *w
                 /* The next chunk's source is never written by this chunk's or the
                  * running write; its buffer's write (two chunks ago) is complete,
                  * as engine_writer_start waited for it. */
-                if (backward ? a > 0 : b < n)
-                        reader_start(rd, j, bufs[(nb + 1) % 3], backward ? (a > c ? a - c : 0) : b,
-                                     backward ? a : MIN(n, b + c), true, backward);
+                if (backward ? a > 0 : b < n) {
+                        step(backward ? a : b, c, n, backward, &next_a, &next_b);
+                        reader_start(rd, j, bufs[(nb + 1) % 3], next_a, next_b, true, backward);
+                }
                 nb++;
                 if ((r = pass_parallel(ps, buf, len, a, NULL)) < 0)
                         return r;
@@ -405,8 +414,8 @@ static int inplace_loop(struct pass *ps, uint8_t *bufs[2], uint64_t *hashes, str
                 pos = backward ? j->ck.hz_start : j->ck.hz_start + j->ck.hz_len;
         }
         while (backward ? pos > 0 : pos < n) {
-                uint64_t hs = backward ? (pos > z ? pos - z : 0) : pos;
-                uint64_t he = backward ? pos : MIN(n, pos + z);
+                uint64_t hs, he, nhs, nhe;
+                step(pos, z, n, backward, &hs, &he);
                 size_t hl = (size_t) (he - hs), nb = hl / JOB_HASH_UNIT;
                 if ((r = reader_take(rd, hs, he)) < 0)
                         return r;
@@ -415,9 +424,10 @@ static int inplace_loop(struct pass *ps, uint8_t *bufs[2], uint64_t *hashes, str
                 uint8_t *buf = bufs[cur];
                 if (r == 0 && (r = pread_full(j->data_fd, buf, hl, (off_t) (off + hs))) < 0)
                         return r;
-                if (backward ? hs > 0 : he < n)
-                        reader_start(rd, j, bufs[!cur], backward ? (hs > z ? hs - z : 0) : he,
-                                     backward ? hs : MIN(n, he + z), false, backward);
+                if (backward ? hs > 0 : he < n) {
+                        step(backward ? hs : he, z, n, backward, &nhs, &nhe);
+                        reader_start(rd, j, bufs[!cur], nhs, nhe, false, backward);
+                }
                 if ((r = pass_parallel(ps, buf, hl, hs, hashes)) < 0)
                         return r;
                 /* The previous hotzone's data is durable before the checkpoint that
