@@ -83,13 +83,19 @@ assert_eq "$(api_status h2 POST /agent/register '{}')" 200 "h2 registers"
 assert_eq "$(api_status h2 POST /agent/inventory '{"vms":[{"name":"ghost","uuid":"g1","disks":[]}]}')" 200 \
         "h2's inventory"
 
+# wait_kms_state STATE: until GET /providers (in providers.out) has h1 report kms
+# as STATE, at most 20 s.
+wait_kms_state() {
+        for _ in $(seq 100); do
+                api admin GET /providers | head -1 >"$T/providers.out"
+                [ "$(json_get "$T/providers.out" "[h['state'] for p in d if p['name'] == 'kms' for h in p['hosts']]")" = \
+                        "[\"$1\"]" ] && break
+                sleep 0.2
+        done
+}
+
 note "GET /providers: h1's providers as it reports them"
-for _ in $(seq 100); do
-        api admin GET /providers | head -1 >"$T/providers.out"
-        [ "$(json_get "$T/providers.out" "[h['state'] for p in d if p['name'] == 'kms' for h in p['hosts']]")" = \
-                '["reachable"]' ] && break
-        sleep 0.2
-done
+wait_kms_state reachable
 assert_eq "$(json_get "$T/providers.out" "[(p['name'], [(h['host'], h['kind'], h['default'], h['state'], h['endpoints']) for h in p['hosts']]) for p in d]")" \
         "[[\"kms\", [[\"h1\", \"kmip\", true, \"reachable\", [\"127.0.0.1:$KMS_PORT\"]]]], [\"local\", [[\"h1\", \"native\", false, \"error\", []]]]]" \
         "the providers h1 reports"
@@ -166,12 +172,7 @@ assert_eq "$(sha256_range "$T/data.img")" "$DATA_SHA" "data disk after the round
 note "the key server stops: h1 reports kms unreachable, with an event"
 kill "$KMS_PID"
 wait "$KMS_PID" 2>/dev/null || true
-for _ in $(seq 100); do
-        api admin GET /providers | head -1 >"$T/providers.out"
-        [ "$(json_get "$T/providers.out" "[h['state'] for p in d if p['name'] == 'kms' for h in p['hosts']]")" = \
-                '["unreachable"]' ] && break
-        sleep 0.2
-done
+wait_kms_state unreachable
 assert_eq "$(json_get "$T/providers.out" "[h['state'] for p in d if p['name'] == 'kms' for h in p['hosts']]")" \
         '["unreachable"]' "kms from h1 once the key server is gone"
 assert_file_contains "$T/providers.out" "no KMS of provider [^ ]*kms[^ ]* is reachable" "why kms is unreachable"
