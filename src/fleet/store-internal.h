@@ -7,6 +7,8 @@
 
 /* The store's database connection. */
 struct fleet_db *fleet_store_db(struct fleet_store *s);
+/* Marks host seen now; -ENOENT with a sentence when it never registered. */
+int fleet_store_host_touch(struct fleet_store *s, const char *host, struct error *err);
 /* row's column holds a JSON array as text (hosts, endpoints): make it the array
  * ([] when the text is not one). */
 void fleet_store_array_column(json_t *row, const char *column);

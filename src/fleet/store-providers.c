@@ -37,8 +37,11 @@ int fleet_store_host_providers_replace(struct fleet_store *s, const char *host, 
         int r = fleet_db_begin(db(s), err);
         if (r < 0)
                 return r;
+        r = fleet_store_host_touch(s, host, err);
         json_t *before = NULL;
-        r = fleet_db_query(db(s), err, &before, "SELECT name, state FROM host_providers WHERE host = ?", "s", host);
+        if (r >= 0)
+                r = fleet_db_query(db(s), err, &before, "SELECT name, state FROM host_providers WHERE host = ?",
+                                   "s", host);
         if (r >= 0)
                 r = fleet_db_exec(db(s), err, "DELETE FROM host_providers WHERE host = ?", "s", host);
         size_t i;

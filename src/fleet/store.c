@@ -150,11 +150,15 @@ int fleet_store_host_register(struct fleet_store *s, const char *host, const cha
         return r < 0 ? rollback(s, r) : commit(s, err);
 }
 
-int fleet_store_host_seen(struct fleet_store *s, const char *host, struct error *err) {
+int fleet_store_host_touch(struct fleet_store *s, const char *host, struct error *err) {
         int r = exec_args(s, err, "UPDATE hosts SET last_seen = ? WHERE name = ?", "is", now(), host);
         if (r == 0)
                 return error_set(err, -ENOENT, "host %s has not registered: POST /agent/register first", host);
         return r < 0 ? r : 0;
+}
+
+int fleet_store_host_seen(struct fleet_store *s, const char *host, struct error *err) {
+        return fleet_store_host_touch(s, host, err);
 }
 
 int fleet_store_hosts(struct fleet_store *s, json_t **ret, struct error *err) {
@@ -263,8 +267,12 @@ int fleet_store_vms_replace(struct fleet_store *s, const char *host, json_t *vms
         int r = begin(s, err);
         if (r < 0)
                 return r;
+        /* A host's rows hang on its registration: an unknown host is the
+         * caller's mistake, not a constraint failure of the database. */
+        r = fleet_store_host_touch(s, host, err);
         json_t *before = NULL;
-        r = query_json(s, err, &before, "SELECT data FROM vms WHERE host = ?", "s", host);
+        if (r >= 0)
+                r = query_json(s, err, &before, "SELECT data FROM vms WHERE host = ?", "s", host);
         if (r >= 0)
                 r = new_plain_disks(s, host, before, vms, err);
         json_decref(before);
@@ -285,8 +293,6 @@ int fleet_store_vms_replace(struct fleet_store *s, const char *host, json_t *vms
                                       "INSERT INTO vms (host, name, uuid, data, updated) VALUES (?,?,?,?,?)",
                                       "ssssi", host, name, uuid ? uuid : "", data, now());
         }
-        if (r >= 0)
-                r = exec_args(s, err, "UPDATE hosts SET last_seen = ? WHERE name = ?", "is", now(), host);
         return r < 0 ? rollback(s, r) : commit(s, err);
 }
 

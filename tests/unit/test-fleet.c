@@ -310,6 +310,15 @@ static void test_api_roles(void **state) {
         assert_int_equal(call(s, FLEET_ROLE_AGENT, "h1", "GET", "/agent/jobs", "wait=0", NULL), 200);
         assert_int_equal(call(s, FLEET_ROLE_AGENT, "h1", "POST", "/agent/inventory", NULL,
                               "{\"vms\":[{\"name\":\"a\"},{\"name\":\"a\"}]}"), 400);
+        /* A host that never registered has nothing to report into: a clear
+         * 404, not the database's foreign-key failure as a 500. */
+        assert_int_equal(call(s, FLEET_ROLE_AGENT, "h2", "POST", "/agent/inventory", NULL,
+                              "{\"vms\":[{\"name\":\"vm9\"}]}"), 404);
+        json_t *providers = json_loads("[{\"name\":\"kms\",\"kind\":\"kmip\",\"state\":\"reachable\"}]", 0, NULL);
+        struct error perr = { 0 };
+        assert_int_equal(fleet_store_host_providers_replace(s, "h2", providers, &perr), -ENOENT);
+        assert_non_null(strstr(perr.text, "has not registered"));
+        json_decref(providers);
         /* An agent's inventory replaces only its own host's VMs. */
         assert_int_equal(call(s, FLEET_ROLE_AGENT, "h2", "POST", "/agent/register", NULL, "{}"), 200);
         assert_int_equal(call(s, FLEET_ROLE_AGENT, "h2", "POST", "/agent/inventory", NULL, "{\"vms\":[]}"), 200);
