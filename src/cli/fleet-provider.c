@@ -130,10 +130,9 @@ int provider_register_main(int argc, char *argv[]) {
                 return r;
         }
         char path[512];
-        snprintf(path, sizeof(path), "/providers/%s", o.args[0]);
-        if (strpbrk(o.args[0], "/?#%& ")) {
+        if ((r = manager_path(cmd, "provider", "/providers", o.args[0], "", path, sizeof(path))) >= 0) {
                 json_decref(body);
-                return cli_usage_error(cmd, "'%s' is not a provider name", o.args[0]);
+                return r;
         }
         _cleanup_(fleet_client_freep) struct fleet_client *c = NULL;
         json_t *answer = NULL;
@@ -159,10 +158,9 @@ int provider_unregister_main(int argc, char *argv[]) {
         int r = manager_opts_parse(cmd, 0, help_unregister, 1, 1, argc, argv, &o);
         if (r >= 0)
                 return r;
-        if (strpbrk(o.args[0], "/?#%& "))
-                return cli_usage_error(cmd, "'%s' is not a provider name", o.args[0]);
         char path[512];
-        snprintf(path, sizeof(path), "/providers/%s", o.args[0]);
+        if ((r = manager_path(cmd, "provider", "/providers", o.args[0], "", path, sizeof(path))) >= 0)
+                return r;
         _cleanup_(fleet_client_freep) struct fleet_client *c = NULL;
         json_t *answer = NULL;
         if ((r = manager_connect(cmd, &o, &c)) >= 0 || (r = manager_call(cmd, c, "DELETE", path, NULL, &answer)) >= 0)

@@ -9,6 +9,7 @@
 
 #include "cli/cli.h"
 #include "fleet/conf.h"
+#include "fleet/fleet.h"
 #include "shared/conf.h"
 #include "shared/macro.h"
 
@@ -175,5 +176,17 @@ int manager_call(const char *cmd, struct fleet_client *c, const char *method, co
                 return cli_exit_code(status_errno(status));
         }
         *ret = answer ? answer : json_null();
+        return -1;
+}
+
+int manager_path(const char *cmd, const char *what, const char *prefix, const char *name, const char *suffix,
+                 char *buf, size_t size) {
+        /* Checked here so that a name the manager can never hold is a usage
+         * error, not a 404, and never reaches the URL unescaped. */
+        if (!fleet_valid_name(name))
+                return cli_usage_error(cmd, "'%s' is not a %s name (1-200 printable characters without spaces, "
+                                       "'/', '?', '&', '%%', '#', quotes or backslash)", name, what);
+        if ((size_t) snprintf(buf, size, "%s/%s%s", prefix, name, suffix) >= size)
+                return cli_usage_error(cmd, "the %s name '%s' is too long", what, name);
         return -1;
 }

@@ -41,8 +41,6 @@ int manager_opts_parse(const char *cmd, unsigned allowed, const char *help, int 
 /* A client for the options' manager; prints the error and returns an exit code
  * (or -1 on success). */
 int manager_connect(const char *cmd, const struct manager_opts *o, struct fleet_client **ret);
-/* method path body; on 2xx *ret gets the body and -1 is returned, else the error
- * is printed and an exit code returned. */
 /* The read-only verbs (host list, job list, ...): parse their options (--json,
  * the connection; no arguments), GET path and with --json print the answer.
  * -1 with *ret the answer when the caller prints it as a table, else the exit
@@ -53,8 +51,15 @@ int manager_show(const char *cmd, const char *help, const char *path, int argc, 
  * known, the settings that may be given). */
 int manager_settings(const char *cmd, char *const *args, int n, const char *list_key, const char *known,
                      json_t *body);
+/* method path body; on 2xx *ret gets the body and -1 is returned, else the error
+ * is printed and an exit code returned. */
 int manager_call(const char *cmd, struct fleet_client *c, const char *method, const char *path, json_t *body,
                  json_t **ret);
+/* prefix/name+suffix into buf when name is one the manager accepts (what: "VM",
+ * "provider"; the rule is fleet_valid_name's); -1 when built, else the usage
+ * error's exit code. */
+int manager_path(const char *cmd, const char *what, const char *prefix, const char *name, const char *suffix,
+                 char *buf, size_t size);
 
 /* `vmcrypt host list` (a verb of host.c's group). */
 int host_list_main(int argc, char *argv[]);

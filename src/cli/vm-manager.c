@@ -80,13 +80,6 @@ MANAGER_HELP_CONNECT
 "  --json                   the manager's answer as JSON\n"
 "  -h, --help               show this help\n";
 
-static int vm_path(const char *cmd, const char *name, const char *suffix, char *buf, size_t size) {
-        if (strpbrk(name, "/?&%#\"' \\"))
-                return cli_usage_error(cmd, "'%s' is not a VM name", name);
-        snprintf(buf, size, "/vms/%s%s", name, suffix);
-        return -1;
-}
-
 int vm_manager_main(const char *verb, int argc, char *argv[]) {
         char cmd[64], path[400];
         snprintf(cmd, sizeof(cmd), "vmcrypt vm %s", verb);
@@ -100,7 +93,7 @@ int vm_manager_main(const char *verb, int argc, char *argv[]) {
                 return r;
         char suffix[32];
         snprintf(suffix, sizeof(suffix), "%s%s", status ? "" : "/", status ? "" : verb);
-        if ((r = vm_path(cmd, o.args[0], suffix, path, sizeof(path))) >= 0)
+        if ((r = manager_path(cmd, "VM", "/vms", o.args[0], suffix, path, sizeof(path))) >= 0)
                 return r;
         _cleanup_(fleet_client_freep) struct fleet_client *c = NULL;
         json_t *answer = NULL, *body = status ? NULL : rekey ? json_pack("{s:b}", "deep", o.deep) : json_object();
