@@ -240,8 +240,8 @@ VMCRYPT_MANAGER=$ROOT/build/src/manager/vmcrypt-manager
 VMCRYPT_AGENT=$ROOT/build/src/agent/vmcrypt-agent
 M_PORT=$(/usr/bin/python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
 run "$VMCRYPT_MANAGER" init "$W/manager" --agent host-a --agent host-b --listen "127.0.0.1:$M_PORT"
-# An auditor: may read everything, and none of the crypto privileges.
-"$VMCRYPT_MANAGER" issue "$W/manager" audit1 --role auditor >/dev/null
+# An auditor with a bearer token: may read everything, and none of the crypto privileges.
+"$VMCRYPT_MANAGER" issue "$W/manager" audit1 --role auditor --token >/dev/null
 "$VMCRYPT_MANAGER" serve --config "$W/manager/manager.conf" 2>"$W/manager/serve.log" &
 FLEET_PIDS=($!)
 trap 'kill "$KMS_PID" "${FLEET_PIDS[@]}" 2>/dev/null || true' EXIT
@@ -297,6 +297,7 @@ say "host-a's agent asked the key server with host-a's certificate; the manager 
 step "the key providers as the hosts reach them, and privileges as vSphere separates them"
 run "$VMCRYPT" provider list "${MC[@]}"
 AC=(--manager-config "$W/manager/audit1.conf")
+say "the auditor holds a bearer token (vmcrypt-manager issue --token), not a certificate:"
 run "$VMCRYPT" whoami "${AC[@]}"
 echo "  \$ $VMCRYPT vm decrypt web1 ${AC[*]}"
 rc=0; "$VMCRYPT" vm decrypt web1 "${AC[@]}" || rc=$?
@@ -310,4 +311,4 @@ echo "         then bound to a local KMIP key server, unlocked, rekeyed and decr
 echo "         a LUKS1 VM disk moved to another path still unlocked, and QEMU read the original bytes;"
 echo "         a libvirt VM was encrypted, booted from its encrypted disks with keys from the KMS, and decrypted;"
 echo "         a manager with two host agents encrypted a VM on its host, with jobs and events to show,"
-echo "         each host's key provider in its inventory, and an auditor refused the decrypt privilege."
+echo "         each host's key provider in its inventory, and an auditor's token refused the decrypt privilege."

@@ -20,12 +20,13 @@ static int conf_set(const char *section, const char *key, const char *value, voi
         if (strcmp(key, "manager") == 0) {
                 if (!o->url[0])
                         snprintf(o->url, sizeof(o->url), "%s", value);
-        } else if (strcmp(key, "ca") == 0 || strcmp(key, "cert") == 0 || strcmp(key, "key") == 0) {
-                char *dst = key[0] == 'c' ? (key[1] == 'a' ? o->ca : o->cert) : o->key;
+        } else if (strcmp(key, "ca") == 0 || strcmp(key, "cert") == 0 || strcmp(key, "key") == 0 ||
+                   strcmp(key, "token") == 0) {
+                char *dst = key[0] == 'c' ? (key[1] == 'a' ? o->ca : o->cert) : key[0] == 'k' ? o->key : o->token;
                 if (!dst[0])
                         fleet_conf_path(o->config, value, dst, 4096);
         } else
-                return error_set(err, -EINVAL, "unknown setting '%s' (manager, ca, cert, key)", key);
+                return error_set(err, -EINVAL, "unknown setting '%s' (manager, ca, cert, key, token)", key);
         return 0;
 }
 
@@ -47,7 +48,7 @@ int manager_opts_parse(const char *cmd, unsigned allowed, const char *help, int 
                 { "key", required_argument, NULL, 'k' },     { "json", no_argument, NULL, 'j' },
                 { "vm", required_argument, NULL, 'v' },      { "follow", no_argument, NULL, 'f' },
                 { "wait", no_argument, NULL, 'w' },          { "deep", no_argument, NULL, 'D' },
-                { "help", no_argument, NULL, 'h' },
+                { "token", required_argument, NULL, 't' },   { "help", no_argument, NULL, 'h' },
                 {},
         };
         memset(o, 0, sizeof(*o));
@@ -64,6 +65,7 @@ int manager_opts_parse(const char *cmd, unsigned allowed, const char *help, int 
                 case 'a': snprintf(o->ca, sizeof(o->ca), "%s", optarg); break;
                 case 'c': snprintf(o->cert, sizeof(o->cert), "%s", optarg); break;
                 case 'k': snprintf(o->key, sizeof(o->key), "%s", optarg); break;
+                case 't': snprintf(o->token, sizeof(o->token), "%s", optarg); break;
                 case 'j': o->json = true; break;
                 case 'v': o->vm = optarg; break;
                 case 'f': o->follow = true; break;
@@ -85,23 +87,40 @@ int manager_connect(const char *cmd, const struct manager_opts *o_in, struct fle
         struct error err = { 0 };
         char def[4096];
         const char *home = getenv("HOME");
+        if (o.token[0] && (o.cert[0] || o.key[0]))
+                return cli_usage_error(cmd, "give a client certificate (--cert, --key) or a token (--token), "
+                                       "not both");
+        bool given = o.url[0] && o.ca[0] && ((o.cert[0] && o.key[0]) || o.token[0]);
         if (!o.config && home) {
                 snprintf(def, sizeof(def), "%s/.config/vmcrypt/manager.conf", home);
-                if (!o.url[0] || !o.ca[0] || !o.cert[0] || !o.key[0])
+                if (!given)
                         o.config = def;
         }
+        bool token_given = o.token[0], cert_given = o.cert[0] || o.key[0];
         if (o.config && conf_read(o.config, conf_set, &o, &err) < 0 &&
             (o.config != def || err.code != -ENOENT)) {
                 fprintf(stderr, "%s: %s\n", cmd, err.text);
                 return EXIT_USAGE;
         }
-        if (!o.url[0] || !o.ca[0] || !o.cert[0] || !o.key[0]) {
+        /* A credential on the command line replaces the file's, whichever kind. */
+        if (token_given)
+                o.cert[0] = o.key[0] = 0;
+        else if (cert_given || (o.cert[0] && o.key[0]))
+                o.token[0] = 0;
+        if (!o.url[0] || !o.ca[0] || !((o.cert[0] && o.key[0]) || o.token[0])) {
                 fprintf(stderr, "%s: which manager, and as whom? Give --manager-config FILE (see "
-                                "'vmcrypt-manager init'), or --manager URL --ca --cert --key\n", cmd);
+                                "'vmcrypt-manager init'), or --manager URL --ca and --cert --key or "
+                                "--token\n", cmd);
                 return EXIT_USAGE;
         }
-        int r = fleet_client_new(o.url, o.ca, o.cert, o.key, ret, &err);
+        int r = fleet_client_new(o.url, o.ca, o.cert[0] ? o.cert : NULL, o.cert[0] ? o.key : NULL, ret, &err);
+        if (r == 0 && o.token[0])
+                r = fleet_client_use_token(*ret, o.token, &err);
         if (r < 0) {
+                if (*ret) {
+                        fleet_client_free(*ret);
+                        *ret = NULL;
+                }
                 fprintf(stderr, "%s: %s\n", cmd, err.text);
                 return cli_exit_code(r);
         }
@@ -111,7 +130,7 @@ int manager_connect(const char *cmd, const struct manager_opts *o_in, struct fle
 static int status_errno(int status) {
         switch (status) {
         case 400: return -EINVAL;
-        case 403: return -EACCES;
+        case 401: case 403: return -EACCES;
         case 404: return -ENOENT;
         case 409: return -EBUSY;
         default: return -EIO;

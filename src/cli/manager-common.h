@@ -15,10 +15,13 @@
         "                           default ~/.config/vmcrypt/manager.conf\n" \
         "  --ca FILE, --cert FILE, --key FILE\n" \
         "                           the manager's CA and your client certificate and\n" \
-        "                           key (override the file's)\n"
+        "                           key (override the file's)\n" \
+        "  --token FILE             a bearer token instead of a certificate: the file\n" \
+        "                           'vmcrypt-manager issue --token' wrote (yours, mode\n" \
+        "                           0600); the file's 'token = FILE' likewise\n"
 
 struct manager_opts {
-        char url[512], ca[4096], cert[4096], key[4096];
+        char url[512], ca[4096], cert[4096], key[4096], token[4096];
         const char *config;
         bool json, follow, wait, deep;
         const char *vm;

@@ -282,8 +282,9 @@ static int get_me(struct fleet_store *s _unused_, const struct fleet_request *re
         for (unsigned i = 0; i < FLEET_PRIV_COUNT; i++)
                 if (req->who->privs & (1U << i))
                         json_array_append_new(privs, json_string(fleet_priv_name((enum fleet_priv) i)));
-        return reply(resp, 200, json_pack("{s:s,s:s,s:o}", "cn", req->who->cn, "role", req->who->role,
-                                                    "privileges", privs));
+        return reply(resp, 200, json_pack("{s:s,s:s,s:o,s:s}", "cn", req->who->cn, "role", req->who->role,
+                                                    "privileges", privs, "credential",
+                                                    req->who->token ? "token" : "certificate"));
 }
 
 /* ---- encryption policies ------------------------------------------------ */

@@ -21,6 +21,7 @@ struct fleet_principal {
         char fingerprint[65];
         char role[64];
         unsigned privs;       /* 1U << enum fleet_priv */
+        bool token;           /* authenticated by a bearer token, not a certificate */
 };
 
 struct fleet_request {

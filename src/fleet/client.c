@@ -4,6 +4,7 @@
 
 #include <arpa/inet.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <netdb.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
@@ -14,16 +15,21 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <sys/time.h>
 #include <unistd.h>
 
+#include "shared/fd-util.h"
+#include "shared/key-input.h"
 #include "shared/macro.h"
+#include "shared/secret.h"
 
 #define MAX_ANSWER (64 << 20)
 
 struct fleet_client {
         char host[256], port[16];
         SSL_CTX *ctx;
+        struct secret *token;   /* a bearer token, when there is no certificate */
 };
 
 int fleet_client_new(const char *url, const char *ca, const char *cert, const char *key, struct fleet_client **ret,
@@ -60,11 +66,12 @@ int fleet_client_new(const char *url, const char *ca, const char *cert, const ch
         SSL_CTX_set_min_proto_version(c->ctx, TLS1_2_VERSION);
         if (SSL_CTX_load_verify_locations(c->ctx, ca, NULL) != 1)
                 return error_set(err, -ENOENT, "cannot read the manager's CA certificate %s", ca);
-        if (SSL_CTX_use_certificate_chain_file(c->ctx, cert) != 1)
+        if (cert && SSL_CTX_use_certificate_chain_file(c->ctx, cert) != 1)
                 return error_set(err, -ENOENT, "cannot read the client certificate %s", cert);
-        if (SSL_CTX_use_PrivateKey_file(c->ctx, key, SSL_FILETYPE_PEM) != 1 || SSL_CTX_check_private_key(c->ctx) != 1)
+        if (cert && (!key || SSL_CTX_use_PrivateKey_file(c->ctx, key, SSL_FILETYPE_PEM) != 1 ||
+                     SSL_CTX_check_private_key(c->ctx) != 1))
                 return error_set(err, -EKEYREJECTED, "cannot read the client key %s, or it does not match %s",
-                                       key, cert);
+                                       key ? key : "(none)", cert);
         SSL_CTX_set_verify(c->ctx, SSL_VERIFY_PEER, NULL);
         /* libevent may close without close_notify; bodies have a length (or
          * chunks), so a missing close_notify cannot cut one short unnoticed. */
@@ -76,7 +83,40 @@ int fleet_client_new(const char *url, const char *ca, const char *cert, const ch
 
 void fleet_client_free(struct fleet_client *c) {
         SSL_CTX_free(c->ctx);
+        secret_free(c->token);
         free(c);
+}
+
+int fleet_client_use_token(struct fleet_client *c, const char *path, struct error *err) {
+        /* Like ssh with a private key: a token others may read, or a link
+         * another user could point elsewhere, is refused. */
+        _cleanup_(closep) int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NOCTTY);
+        if (fd < 0)
+                return error_set(err, negative_errno(), "cannot open the token file %s: %s", path, strerror(errno));
+        struct stat st;
+        if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode))
+                return error_set(err, -EINVAL, "the token file %s is not a regular file", path);
+        if (st.st_uid != geteuid() || (st.st_mode & 077))
+                return error_set(err, -EACCES, "the token file %s must be yours and readable by you alone "
+                                 "(chmod 600 %s)", path, path);
+        _cleanup_(secret_freep) struct secret *t = NULL;
+        char fdpath[64];
+        snprintf(fdpath, sizeof(fdpath), "/proc/self/fd/%d", fd);
+        int r = key_input_read_file(fdpath, &t);
+        if (r < 0)
+                return error_set(err, r, "cannot read the token file %s: %s", path,
+                                 r == -EINVAL ? "it is empty" : strerror(-r));
+        key_input_strip_newline(t);
+        /* RFC 6750's token characters: nothing that could end the header line. */
+        for (size_t i = 0; i < t->size; i++)
+                if (!strchr("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-._~+/=", t->data[i]))
+                        return error_set(err, -EINVAL, "the token file %s holds more than one token of letters, "
+                                         "digits and -._~+/=", path);
+        if (t->size == 0 || t->size > 512)
+                return error_set(err, -EINVAL, "the token in %s must be 1 to 512 characters", path);
+        secret_free(c->token);
+        c->token = TAKE_PTR(t);
+        return 0;
 }
 
 static int connect_to(struct fleet_client *c, int timeout, struct error *err) {
@@ -188,11 +228,20 @@ static int open_request(struct fleet_client *c, const char *method, const char *
         _cleanup_(freep) char *head = NULL;
         int n = asprintf(&head,
                          "%s %s HTTP/1.1\r\nHost: %s\r\nConnection: close\r\nAccept: application/json\r\n"
-                         "%sContent-Length: %zu\r\n\r\n",
+                         "%sContent-Length: %zu\r\n",
                          method, path, c->host, data ? "Content-Type: application/json\r\n" : "", dlen);
         if (n < 0)
                 return error_set(err, -ENOMEM, "out of memory");
-        if (SSL_write(k->ssl, head, n) != n || (dlen && SSL_write(k->ssl, data, (int) dlen) != (int) dlen))
+        bool ok = SSL_write(k->ssl, head, n) == n;
+        if (ok && c->token) {
+                /* The token goes from its locked memory to the TLS record and
+                 * nowhere else. */
+                ok = SSL_write(k->ssl, "Authorization: Bearer ", 22) == 22 &&
+                     SSL_write(k->ssl, c->token->data, (int) c->token->size) == (int) c->token->size &&
+                     SSL_write(k->ssl, "\r\n", 2) == 2;
+        }
+        ok = ok && SSL_write(k->ssl, "\r\n", 2) == 2;
+        if (!ok || (dlen && SSL_write(k->ssl, data, (int) dlen) != (int) dlen))
                 return error_set(err, -ECONNRESET, "the manager closed the connection while we sent %s %s",
                                        method, path);
         return 0;

@@ -1,5 +1,5 @@
 /* A small HTTPS client for the manager's API (vmcrypt-agent and the CLI): mutual
- * TLS with the caller's certificate, the manager's certificate verified against
+ * TLS with the caller's certificate (or a bearer token), the manager's certificate verified against
  * the CA and the URL's host name or address; one connection per request. */
 #pragma once
 
@@ -9,10 +9,14 @@
 
 struct fleet_client;
 
-/* url: https://HOST:PORT (IPv6 as [addr]); ca, cert, key: PEM files. */
+/* url: https://HOST:PORT (IPv6 as [addr]); ca, cert, key: PEM files (cert and
+ * key NULL: no certificate, for a client with a bearer token). */
 int fleet_client_new(const char *url, const char *ca, const char *cert, const char *key, struct fleet_client **ret,
                      struct error *err);
 void fleet_client_free(struct fleet_client *c);
+/* Send the bearer token in path (the caller's own file, mode 0600, one line)
+ * with every request. */
+int fleet_client_use_token(struct fleet_client *c, const char *path, struct error *err);
 static inline void fleet_client_freep(struct fleet_client **c) {
         if (*c)
                 fleet_client_free(*c);

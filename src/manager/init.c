@@ -3,29 +3,39 @@
  * per certificate for the CLI and the agents. */
 #include <errno.h>
 #include <fcntl.h>
+#include <openssl/sha.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "manager/manager.h"
 #include "shared/fd-util.h"
+#include "shared/hex.h"
+#include "shared/key-input.h"
 #include "shared/macro.h"
 #include "tls/pki.h"
 
-/* DIR/CN.conf: what `vmcrypt --manager-config` and vmcrypt-agent read. */
-static int write_client_conf(const char *dir, const char *cn, const char *listen, struct error *err) {
+/* DIR/CN.conf: what `vmcrypt --manager-config` and vmcrypt-agent read; with
+ * token, a bearer token's file takes the certificate's place. */
+static int write_client_conf(const char *dir, const char *cn, const char *listen, bool token,
+                             struct error *err) {
         char url[300], path[4096], text[2048];
         const char *colon = strrchr(listen, ':');
         if (strncmp(listen, "0.0.0.0:", 8) == 0 || strncmp(listen, "[::]:", 5) == 0)
                 snprintf(url, sizeof(url), "https://127.0.0.1%s", colon);
         else
                 snprintf(url, sizeof(url), "https://%s", listen);
-        int n = snprintf(text, sizeof(text),
-                         "# vmcrypt manager client settings for %s (paths relative to this file)\n"
-                         "manager = %s\nca = ca.crt\ncert = client-%s.crt\nkey = client-%s.key\n",
-                         cn, url, cn, cn);
+        int n = token ? snprintf(text, sizeof(text),
+                                 "# vmcrypt manager client settings for %s (paths relative to this file)\n"
+                                 "manager = %s\nca = ca.crt\ntoken = token-%s\n", cn, url, cn)
+                      : snprintf(text, sizeof(text),
+                                 "# vmcrypt manager client settings for %s (paths relative to this file)\n"
+                                 "manager = %s\nca = ca.crt\ncert = client-%s.crt\nkey = client-%s.key\n",
+                                 cn, url, cn, cn);
         snprintf(path, sizeof(path), "%s/%s.conf", dir, cn);
         int r = write_file_atomic(path, text, (size_t) n, 0644);
         return r < 0 ? error_set(err, r, "cannot write %s: %s", path, strerror(-r)) : 0;
@@ -64,6 +74,22 @@ static int known_role(const char *dir, const char *role, struct error *err) {
                          "'role NAME = PRIV ...')", role, known, path);
 }
 
+/* One more line at the end of DIR/manager.conf, on disk before we return. */
+static int append_conf(const char *dir, const char *line, struct error *err) {
+        char path[4096];
+        snprintf(path, sizeof(path), "%s/manager.conf", dir);
+        FILE *f = fopen(path, "ae");
+        if (!f)
+                return error_set(err, negative_errno(), "cannot append to %s: %s", path, strerror(errno));
+        fputs(line, f);
+        if (fflush(f) != 0 || fsync(fileno(f)) < 0) {
+                fclose(f);
+                return error_set(err, -EIO, "cannot write %s", path);
+        }
+        fclose(f);
+        return 0;
+}
+
 int manager_issue(const char *dir, const char *cn, const char *role, int days, struct error *err) {
         if (!pki_valid_cn(cn))
                 return error_set(err, -EINVAL, "client name '%s' must be 1-64 of [A-Za-z0-9._@-]", cn);
@@ -76,7 +102,7 @@ int manager_issue(const char *dir, const char *cn, const char *role, int days, s
         if (r < 0)
                 return error_set(err, r, "cannot load the CA (ca.crt, ca.key) from %s: run "
                                        "'vmcrypt-manager init %s' first", dir, dir);
-        char base[300], path[4096], listen[256];
+        char base[300], listen[256];
         snprintf(base, sizeof(base), "client-%s", cn);
         r = pki_issue(dir, PKI_CLIENT, cn, base, ca, ca_key, NULL, 0, days > 0 ? days : 825);
         if (r == -EEXIST)
@@ -84,20 +110,70 @@ int manager_issue(const char *dir, const char *cn, const char *role, int days, s
                                        cn);
         if (r < 0)
                 return error_set(err, r, "cannot issue a certificate for %s: %s", cn, strerror(-r));
+        char line[300];
+        snprintf(line, sizeof(line), "client = %s %s\n", cn, role);
+        r = append_conf(dir, line, err);
+        if (r < 0)
+                return r;
+        r = read_listen(dir, listen, sizeof(listen));
+        if (r < 0)
+                return error_set(err, r, "cannot read %s/manager.conf", dir);
+        return write_client_conf(dir, cn, listen, false, err);
+}
+
+int manager_issue_token(const char *dir, const char *name, const char *role, int days, struct error *err) {
+        if (!pki_valid_cn(name))
+                return error_set(err, -EINVAL, "token name '%s' must be 1-64 of [A-Za-z0-9._@-]", name);
+        /* The whole configuration as it would be, read before anything is
+         * written: the role exists and may be a token's, the name is free. */
+        _cleanup_(freep) struct manager_config *c = calloc(1, sizeof(*c));
+        if (!c)
+                return error_set(err, -ENOMEM, "out of memory");
+        char path[4096], listen[256], line[512], hex[65];
         snprintf(path, sizeof(path), "%s/manager.conf", dir);
-        FILE *f = fopen(path, "ae");
-        if (!f)
-                return error_set(err, negative_errno(), "cannot append to %s: %s", path, strerror(errno));
-        fprintf(f, "client = %s %s\n", cn, role);
-        if (fflush(f) != 0 || fsync(fileno(f)) < 0) {
-                fclose(f);
-                return error_set(err, -EIO, "cannot write %s", path);
+        int r = manager_config_read(path, c, err);
+        if (r < 0)
+                return r;
+        const struct fleet_role_def *d = fleet_roles_find(&c->roles, role);
+        if (!d) {
+                char known[1024];
+                fleet_roles_names(&c->roles, known, sizeof(known));
+                return error_set(err, -EINVAL, "unknown role '%s': the roles are %s (define others in %s with "
+                                 "'role NAME = PRIV ...')", role, known, path);
         }
-        fclose(f);
+        if (d->privs & (1U << FLEET_PRIV_AGENT))
+                return error_set(err, -EINVAL, "role %s holds the agent privilege: an agent authenticates with "
+                                 "its host's certificate ('vmcrypt-manager issue DIR HOST --role agent')", role);
+        for (size_t i = 0; i < c->n_clients; i++)
+                if (strcmp(c->clients[i].cn, name) == 0)
+                        return error_set(err, -EEXIST, "%s is a client certificate's name already", name);
+        for (size_t i = 0; i < c->n_tokens; i++)
+                if (strcmp(c->tokens[i].name, name) == 0)
+                        return error_set(err, -EEXIST, "a token called %s was issued before; remove its line "
+                                         "from %s and DIR/token-%s to issue it again", name, path, name);
+        /* 256 random bits as hex text: the file is the only copy. */
+        char file[4096];
+        snprintf(file, sizeof(file), "%s/token-%s", dir, name);
+        _cleanup_(secret_freep) struct secret *token = NULL;
+        r = key_input_new_hex_key_file(file, 32, &token);
+        if (r == -EEXIST)
+                return error_set(err, r, "%s exists: remove it to issue the token again", file);
+        if (r < 0)
+                return error_set(err, r, "cannot write %s: %s", file, strerror(-r));
+        unsigned char digest[32];
+        SHA256(token->data, token->size, digest);
+        hex_encode(digest, sizeof(digest), hex);
+        long long expires = (long long) time(NULL) + 86400LL * (days > 0 ? days : 90);
+        snprintf(line, sizeof(line), "token = %s %s %s %lld\n", name, role, hex, expires);
+        r = append_conf(dir, line, err);
+        if (r < 0) {
+                unlink(file);
+                return r;
+        }
         r = read_listen(dir, listen, sizeof(listen));
         if (r < 0)
                 return error_set(err, r, "cannot read %s", path);
-        return write_client_conf(dir, cn, listen, err);
+        return write_client_conf(dir, name, listen, true, err);
 }
 
 int manager_init(const struct manager_init_options *o, struct error *err) {

@@ -4,6 +4,7 @@
 #include <getopt.h>
 #include <openssl/crypto.h>
 #include <signal.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -27,7 +28,8 @@ static const char help_main[] =
         "Commands:\n"
         "  init DIR          create a CA, the server and admin certificates, agent\n"
         "                    certificates and manager.conf in DIR\n"
-        "  issue DIR CN      issue one more client certificate, with a role\n"
+        "  issue DIR CN      issue one more client certificate (or bearer token),\n"
+        "                    with a role\n"
         "  serve             run the server (foreground)\n"
         "  routes            print the API's routes and the privilege each needs\n"
         "  help [COMMAND]    show this text or a command's manual\n";
@@ -59,10 +61,22 @@ static const char help_init[] =
 
 static const char help_issue[] =
         "Usage: vmcrypt-manager issue DIR CN --role ROLE [--days N]\n"
+        "       vmcrypt-manager issue DIR NAME --role ROLE --token [--days N]\n"
         "\n"
         "Issue a client certificate for CN from DIR's CA (DIR/client-CN.crt, .key),\n"
         "add 'client = CN ROLE' to DIR/manager.conf and write DIR/CN.conf. Restart the\n"
         "manager for it to take effect.\n"
+        "\n"
+        "With --token: a bearer token for NAME instead, for callers that cannot hold\n"
+        "a certificate (scripts, CI). DIR/token-NAME (mode 0600) holds the token, 64\n"
+        "hex digits of 256 random bits, and is its only copy: manager.conf gets\n"
+        "'token = NAME ROLE SHA256 EXPIRES' (the token's SHA-256, its end in seconds\n"
+        "since 1970), DIR/NAME.conf the client settings with 'token = token-NAME'.\n"
+        "Clients send it as 'Authorization: Bearer TOKEN' over TLS without a client\n"
+        "certificate; once manager.conf has a token line the manager accepts such\n"
+        "sessions, and answers 401 to a request in one that has no valid token. A\n"
+        "token expires after --days (default 90); to revoke one, delete its line and\n"
+        "restart the manager. A token's role may not hold the agent privilege.\n"
         "\n"
         "A role is a named set of privileges (docs/fleet.md):\n"
         "  read               see hosts, VMs, jobs, events, policies, providers\n"
@@ -82,7 +96,12 @@ static const char help_issue[] =
         "  no-crypto-admin    read, start, manage-policies: an administrator who\n"
         "                     may neither encrypt, decrypt, rekey nor manage providers\n"
         "                     (vSphere's \"No cryptography administrator\")\n"
-        "Other roles come from 'role NAME = PRIV PRIV ...' lines in DIR/manager.conf.\n";
+        "Other roles come from 'role NAME = PRIV PRIV ...' lines in DIR/manager.conf.\n"
+        "\n"
+        "Options:\n"
+        "  --role ROLE         the client's role (required)\n"
+        "  --token             issue a bearer token, not a certificate\n"
+        "  --days N            lifetime (default: 825 for a certificate, 90 for a token)\n";
 
 static const char help_serve[] =
         "Usage: vmcrypt-manager serve --config FILE [--log-level LEVEL]\n"
@@ -99,6 +118,11 @@ static const char help_serve[] =
         "                                 no-crypto-admin\n"
         "  client = CN ROLE               a client and its role (repeatable); a\n"
         "                                 certificate of the CA with another CN gets 403\n"
+        "  token = NAME ROLE SHA256 EXPIRES\n"
+        "                                 a bearer token and its role (repeatable;\n"
+        "                                 'vmcrypt-manager issue --token' writes it); with\n"
+        "                                 one, TLS sessions without a client certificate\n"
+        "                                 are accepted and their requests need a token\n"
         "  revoked-client = SHA256HEX     refuse this certificate (403, audited)\n"
         "  new-data-disk = event|encrypt  a plain disk that appears in a VM whose other\n"
         "                                 disks are encrypted: an event (default), or an\n"
@@ -162,26 +186,40 @@ static int cmd_issue(int argc, char *argv[]) {
         static const struct option opts[] = {
                 { "role", required_argument, NULL, 'r' },
                 { "days", required_argument, NULL, 'd' },
+                { "token", no_argument, NULL, 't' },
                 { "help", no_argument, NULL, 'h' },
                 {},
         };
         const char *role = NULL;
+        bool token = false;
         int days = 0, c;
         while ((c = getopt_long(argc, argv, "h", opts, NULL)) >= 0)
                 switch (c) {
                 case 'r': role = optarg; break;
-                case 'd': days = atoi(optarg); break;
+                case 'd': {
+                        char *end;
+                        long v = strtol(optarg, &end, 10);
+                        if (!*optarg || *end || v < 1 || v > 36500)
+                                return log_error("--days takes a number of days from 1 to 36500"), 2;
+                        days = (int) v;
+                        break;
+                }
+                case 't': token = true; break;
                 case 'h': fputs(help_issue, stdout); return 0;
                 default: return 2;
                 }
         if (optind + 2 != argc || !role)
                 return log_error("issue takes DIR CN --role ROLE; try 'vmcrypt-manager issue --help'"), 2;
         struct error err = { 0 };
-        int r = manager_issue(argv[optind], argv[optind + 1], role, days, &err);
+        const char *dir = argv[optind], *name = argv[optind + 1];
+        int r = token ? manager_issue_token(dir, name, role, days, &err) : manager_issue(dir, name, role, days, &err);
         if (r < 0)
                 return log_error("%s", err.text), r == -EINVAL ? 2 : 1;
-        printf("Issued %s/client-%s.crt (role %s); restart the manager to use it\n", argv[optind],
-               argv[optind + 1], role);
+        if (token)
+                printf("Issued the token %s/token-%s (role %s, %d days) and %s/%s.conf; restart the manager to "
+                       "use it\n", dir, name, role, days > 0 ? days : 90, dir, name);
+        else
+                printf("Issued %s/client-%s.crt (role %s); restart the manager to use it\n", dir, name, role);
         return 0;
 }
 

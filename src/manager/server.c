@@ -1,5 +1,6 @@
 /* The manager's HTTPS server: libevent's evhttp over OpenSSL bufferevents, every
- * client authenticated by its certificate before a byte of HTTP is read. The
+ * client authenticated by its certificate before a byte of HTTP is read (or,
+ * when manager.conf has bearer tokens, by its first request's token). The
  * handlers are fleet_api_handle's; this file only maps certificates to roles,
  * moves bytes, and keeps the long polls and event streams that wait. */
 #include <errno.h>
@@ -10,6 +11,8 @@
 #include <event2/keyvalq_struct.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
+#include <openssl/crypto.h>
+#include <openssl/sha.h>
 #include <openssl/ssl.h>
 #include <signal.h>
 #include <sys/resource.h>
@@ -17,6 +20,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <time.h>
 
 #include "fleet/api.h"
@@ -129,7 +133,10 @@ static void check_conns(evutil_socket_t fd _unused_, short what _unused_, void *
                         conn_close(c);
                         continue;
                 }
-                if (!c->authenticated && SSL_is_init_finished(c->ssl)) {
+                /* A session without a certificate (bearer tokens) stays pending,
+                 * under the same limits and deadline, until a request of it
+                 * shows a valid token. */
+                if (!c->authenticated && SSL_is_init_finished(c->ssl) && SSL_get0_peer_certificate(c->ssl)) {
                         conn_pending_end(c);
                         continue;
                 }
@@ -188,25 +195,70 @@ static struct bufferevent *bev_new(struct event_base *base, void *arg) {
         return c->bev;
 }
 
-/* Who is calling: the verified certificate's CN, its role from manager.conf. */
-static void principal(struct server *s, struct evhttp_request *req, struct fleet_principal *who) {
+/* A session without a certificate (accepted only when manager.conf has
+ * tokens): the request's bearer token names the caller. 0, or -EACCES with
+ * why for a 401. */
+static int token_principal(struct server *s, struct evhttp_request *req, struct fleet_principal *who,
+                           const char **why) {
+        const char *h = evhttp_find_header(evhttp_request_get_input_headers(req), "Authorization");
+        *why = "no client certificate and no bearer token (Authorization: Bearer TOKEN)";
+        if (!h || strncasecmp(h, "Bearer ", 7) != 0)
+                return -EACCES;
+        const char *t = h + 7 + strspn(h + 7, " ");
+        *why = "the bearer token is not one of this manager's";
+        size_t n = strlen(t);
+        if (n == 0 || n > 512)
+                return -EACCES;
+        unsigned char digest[32];
+        SHA256((const unsigned char *) t, n, digest);
+        /* Every entry is compared, in constant time: how long the search takes
+         * says nothing of which tokens exist. */
+        const struct manager_token *found = NULL;
+        for (size_t i = 0; i < s->config->n_tokens; i++)
+                if (CRYPTO_memcmp(digest, s->config->tokens[i].hash, sizeof(digest)) == 0)
+                        found = &s->config->tokens[i];
+        if (!found)
+                return -EACCES;
+        if ((long long) time(NULL) >= found->expires) {
+                *why = "the bearer token has expired: issue a new one with 'vmcrypt-manager issue --token'";
+                return -EACCES;
+        }
+        snprintf(who->cn, sizeof(who->cn), "%s", found->name);
+        snprintf(who->role, sizeof(who->role), "%s", found->role);
+        who->privs = found->privs;
+        who->token = true;
+        return 0;
+}
+
+/* Who is calling: the verified certificate's CN and its role from manager.conf,
+ * or a bearer token's name and role in a session without a certificate. 0, or
+ * -EACCES with why when the caller is not authenticated at all. */
+static int principal(struct server *s, struct evhttp_request *req, struct fleet_principal *who, const char **why) {
         memset(who, 0, sizeof(*who));
         struct bufferevent *bev = evhttp_connection_get_bufferevent(evhttp_request_get_connection(req));
         SSL *ssl = bev ? bufferevent_openssl_get_ssl(bev) : NULL;
-        const char *why = NULL;
-        if (!ssl || tls_peer_identity(ssl, who->cn, sizeof(who->cn), who->fingerprint, &why) < 0) {
+        X509 *peer = ssl ? SSL_get0_peer_certificate(ssl) : NULL;
+        if (ssl && !peer && s->config->n_tokens > 0) {
+                int r = token_principal(s, req, who, why);
+                struct conn *c = r == 0 ? SSL_get_ex_data(ssl, conn_index) : NULL;
+                if (c)
+                        conn_pending_end(c);
+                return r;
+        }
+        if (!ssl || tls_peer_identity(ssl, who->cn, sizeof(who->cn), who->fingerprint, why) < 0) {
                 snprintf(who->cn, sizeof(who->cn), "(unidentified)");
-                return;
+                return 0;
         }
         for (size_t i = 0; i < s->config->n_revoked; i++)
                 if (strcmp(s->config->revoked[i], who->fingerprint) == 0)
-                        return;
+                        return 0;
         for (size_t i = 0; i < s->config->n_clients; i++)
                 if (strcmp(s->config->clients[i].cn, who->cn) == 0) {
                         snprintf(who->role, sizeof(who->role), "%s", s->config->clients[i].role);
                         who->privs = s->config->clients[i].privs;
-                        return;
+                        return 0;
                 }
+        return 0;
 }
 
 static void send_json(struct evhttp_request *req, int status, json_t *body) {
@@ -287,7 +339,20 @@ static void park(struct server *s, struct evhttp_request *req, const struct flee
 static void handle(struct evhttp_request *req, void *arg) {
         struct server *s = arg;
         struct fleet_principal who;
-        principal(s, req, &who);
+        const char *why = NULL;
+        if (principal(s, req, &who, &why) < 0) {
+                /* Not authenticated at all (no certificate, no valid token): an
+                 * answer, no event (a peer that proved nothing may not write to
+                 * the log), and the connection closed. */
+                struct evkeyvalq *h = evhttp_request_get_output_headers(req);
+                evhttp_add_header(h, "WWW-Authenticate", "Bearer realm=\"vmcrypt-manager\"");
+                evhttp_add_header(h, "Connection", "close");
+                json_t *e = json_pack("{s:s}", "error", why);
+                send_json(req, 401, e);
+                json_decref(e);
+                log_debug("refused a request without credentials: %s", why);
+                return;
+        }
         const struct evhttp_uri *uri = evhttp_request_get_evhttp_uri(req);
         const char *path = uri ? evhttp_uri_get_path(uri) : NULL;
         const char *method;
@@ -399,6 +464,10 @@ int manager_serve(const struct manager_config *c, struct error *err) {
                 return error_set(err, r, "cannot set up TLS from %s, %s, %s: check the files named in %s",
                                        c->cert, c->key, c->ca, c->path);
         SSL_CTX_set_session_id_context(s.ctx, (const unsigned char *) "vmcrypt-manager", 15);
+        /* Bearer tokens come in sessions without a client certificate: only
+         * when manager.conf has some, and a certificate sent is still verified. */
+        if (c->n_tokens > 0)
+                SSL_CTX_set_verify(s.ctx, SSL_VERIFY_PEER, SSL_CTX_get_verify_callback(s.ctx));
         if (conn_index < 0)
                 conn_index = SSL_get_ex_new_index(0, NULL, NULL, NULL, conn_free);
         r = conn_index < 0 ? -ENOMEM : addr_limit_new(c->max_unauthenticated_per_address, &s.pending_by_addr);

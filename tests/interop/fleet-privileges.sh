@@ -5,7 +5,10 @@
 # alone. A no-crypto-admin certificate sets policies but may neither encrypt
 # nor register a provider (403, access-denied events naming the privilege); the
 # decryptor decrypts a VM (every byte back) but may not encrypt, nor resume an
-# encrypt job. GET /me and `vmcrypt whoami` say who is who. Host h1's agent
+# encrypt job. GET /me and `vmcrypt whoami` say who is who. Bearer tokens:
+# issued with a role (never the agent's), kept as a SHA-256; a session without a
+# certificate is answered by its token's role, or 401 without an event when it
+# has none, a wrong one or an expired one. Host h1's agent
 # reports its providers.json (a vmcrypt-kms provider and a native one): the kms
 # provider reachable, then unreachable (with an event) once the key server
 # stops; registrations sit beside the reports, and flag what is missing.
@@ -45,6 +48,36 @@ for bad in "role fly = read fly|unknown privilege 'fly': the privileges are read
         expect_rc 2 bad-role "$VMCRYPT_MANAGER" serve --config "$T/bad.conf"
         assert_file_contains "$T/bad-role.err" "${bad#*|}" "manager.conf with '${bad%%|*}'"
 done
+note "bearer tokens: issued beside certificates, only their SHA-256 in manager.conf"
+expect_rc 2 tok-agent "$VMCRYPT_MANAGER" issue "$M" bot --role agent --token
+assert_file_contains "$T/tok-agent.err" "role agent holds the agent privilege: an agent authenticates with its host's certificate" \
+        "a token for an agent"
+expect_rc 0 tok-ci "$VMCRYPT_MANAGER" issue "$M" ci --role auditor --token
+expect_rc 0 tok-ops "$VMCRYPT_MANAGER" issue "$M" ops --role operator --token --days 1
+assert_eq "$(stat -c %a "$M/token-ci")" 600 "the token file's mode"
+assert_file_contains "$M/token-ci" "^[0-9a-f]{64}$" "the token: 256 random bits in hex"
+tok=$(cat "$M/token-ci")
+assert_eq "$(grep -rl -- "$tok" "$M" | sort | tr '\n' ' ')" "$M/token-ci " "files holding the token"
+assert_file_contains "$M/manager.conf" "^token = ci auditor $(printf %s "$tok" | sha256sum | cut -c1-64) [0-9]+$" \
+        "manager.conf: the token's SHA-256"
+assert_file_contains "$M/ci.conf" "^token = token-ci$" "the client settings name the token file"
+expect_rc 1 tok-again "$VMCRYPT_MANAGER" issue "$M" ci --role auditor --token
+assert_file_contains "$T/tok-again.err" "a token called ci was issued before" "issuing a token twice"
+# A token that ended in 1970, for the refusal below.
+printf 'expired' >"$T/token-old"
+echo "token = old auditor $(printf expired | sha256sum | cut -c1-64) 1000" >>"$M/manager.conf"
+h64=$(printf x | sha256sum | cut -c1-64)
+for bad in "token = t1 auditor abc 1|token = NAME ROLE SHA256 EXPIRES" \
+           "token = dec auditor $h64 99999999999|dec is both a client certificate and a token" \
+           "token = t2 agent $h64 99999999999|token t2 has role 'agent', which holds the agent privilege"; do
+        cp "$M/manager.conf" "$T/bad.conf"
+        echo "${bad%%|*}" >>"$T/bad.conf"
+        expect_rc 2 bad-token "$VMCRYPT_MANAGER" serve --config "$T/bad.conf"
+        assert_file_contains "$T/bad-token.err" "${bad#*|}" "manager.conf with '${bad%%|*}'"
+done
+# Sessions without a certificate count as unauthenticated until a token: a
+# short deadline shows it below.
+echo "handshake-timeout = 3" >>"$M/manager.conf"
 expect_rc 0 routes "$VMCRYPT_MANAGER" routes
 assert_file_contains "$T/routes.out" "^POST /jobs/\{id\}/resume encrypt\|decrypt\|rekey\|start$" "the routes' privileges"
 assert_file_contains "$T/routes.out" "^PUT /providers/\{name\} manage-providers$" "the routes' privileges"
@@ -57,7 +90,66 @@ assert_file_contains "$T/whoami-nca.out" "^role: +no-crypto-admin$" "whoami's ro
 assert_file_contains "$T/whoami-nca.out" "^privileges: +read start manage-policies$" "whoami's privileges"
 api dec GET /me >"$T/me.out"
 assert_eq "$(tail -1 "$T/me.out")" 200 "GET /me as the decryptor"
-assert_eq "$(head -1 "$T/me.out")" '{"cn":"dec","role":"decryptor","privileges":["decrypt"]}' "GET /me as the decryptor"
+assert_eq "$(head -1 "$T/me.out")" '{"cn":"dec","role":"decryptor","privileges":["decrypt"],"credential":"certificate"}' \
+        "GET /me as the decryptor"
+
+note "bearer tokens: TLS without a certificate, the token names the caller"
+expect_rc 0 whoami-ci "$VMCRYPT" whoami --manager-config "$M/ci.conf"
+assert_file_contains "$T/whoami-ci.out" "^token: +ci$" "whoami with a token"
+assert_file_contains "$T/whoami-ci.out" "^role: +auditor$" "the token's role"
+# tok() AUTHFILE METHOD PATH: curl without a client certificate, the header from a file.
+tok() {
+        curl -s --max-time 30 --cacert "$M/ca.crt" ${1:+-H @"$1"} -X "$2" -D "$T/tok.headers" \
+                -w '\n%{http_code}\n' "https://$FLEET_IP:$MANAGER_PORT$3"
+}
+printf 'Authorization: Bearer %s\n' "$(cat "$M/token-ci")" >"$T/auth-ci"
+tok "$T/auth-ci" GET /me >"$T/me-ci.out"
+assert_eq "$(head -1 "$T/me-ci.out")" '{"cn":"ci","role":"auditor","privileges":["read"],"credential":"token"}' \
+        "GET /me with the auditor's token"
+api admin GET /events >"$T/events-before.out"
+before=$(head -1 "$T/events-before.out" | "$PY" -c 'import json,sys; print(len(json.load(sys.stdin)))')
+assert_eq "$(tok "$T/auth-ci" POST /vms/vm1/encrypt | tail -1)" 403 "the auditor's token encrypts"
+tok "" GET /vms >"$T/tok-none.out"
+assert_eq "$(tail -1 "$T/tok-none.out")" 401 "no certificate, no token"
+assert_file_contains "$T/tok-none.out" "no client certificate and no bearer token" "why"
+assert_file_contains "$T/tok.headers" "^WWW-Authenticate: Bearer" "the 401's challenge"
+printf 'Authorization: Bearer %s\n' "$(printf %064d 7)" >"$T/auth-bad"
+tok "$T/auth-bad" GET /vms >"$T/tok-bad.out"
+assert_eq "$(tail -1 "$T/tok-bad.out")" 401 "a token the manager does not know"
+assert_file_contains "$T/tok-bad.out" "the bearer token is not one of this manager's" "why"
+printf 'Authorization: Bearer expired\n' >"$T/auth-old"
+tok "$T/auth-old" GET /vms >"$T/tok-old.out"
+assert_eq "$(tail -1 "$T/tok-old.out")" 401 "an expired token"
+assert_file_contains "$T/tok-old.out" "the bearer token has expired" "why"
+api admin GET /events >"$T/events-after.out"
+assert_eq "$(head -1 "$T/events-after.out" | "$PY" -c 'import json,sys; print(len(json.load(sys.stdin)))')" "$((before + 1))" \
+        "events: the token's refusal is audited, an unauthenticated request is not"
+assert_file_contains "$T/events-after.out" '"actor":"ci","host":"","vm":"","job":0,"kind":"access-denied","message":"refused POST /vms/vm1/encrypt: ci \(role auditor\) lacks the privilege encrypt' \
+        "the token's refusal names the token"
+"$PY" - "$FLEET_IP" "$MANAGER_PORT" "$M/ca.crt" <<'PYEOF' >"$T/idle.out" || die "idle session: $(cat "$T/idle.out")"
+import socket, ssl, sys, time
+ctx = ssl.create_default_context(cafile=sys.argv[3])
+ctx.check_hostname = False
+s = ctx.wrap_socket(socket.create_connection((sys.argv[1], int(sys.argv[2]))))
+s.settimeout(20)
+t0 = time.monotonic()
+try:
+    data = s.recv(100)
+except (ConnectionResetError, ssl.SSLError):
+    data = b""
+took = time.monotonic() - t0
+print("closed after %.1f s" % took)
+sys.exit(0 if data == b"" and took < 10 else 1)
+PYEOF
+assert_file_contains "$T/idle.out" "^closed after [0-9.]+ s$" "a session without a certificate that sends nothing: closed at the deadline"
+expect_rc 0 tok-vms "$VMCRYPT" host list --manager "https://$FLEET_IP:$MANAGER_PORT" --ca "$M/ca.crt" --token "$M/token-ops"
+expect_rc 2 tok-both "$VMCRYPT" host list --manager "https://$FLEET_IP:$MANAGER_PORT" --ca "$M/ca.crt" \
+        --token "$M/token-ops" --cert "$M/client-admin.crt" --key "$M/client-admin.key"
+assert_file_contains "$T/tok-both.err" "a client certificate \(--cert, --key\) or a token \(--token\), not both" "both credentials"
+chmod 644 "$M/token-ops"
+expect_rc 8 tok-mode "$VMCRYPT" whoami --manager-config "$M/ops.conf"
+assert_file_contains "$T/tok-mode.err" "must be yours and readable by you alone \(chmod 600" "a token others may read"
+chmod 600 "$M/token-ops"
 
 note "h1: an agent with a VM (test driver, shut off) and its providers; h2: no agent"
 make_random_image "$T/os.img" 4M
