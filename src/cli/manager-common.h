@@ -10,8 +10,9 @@
 
 #define MANAGER_HELP_CONNECT \
         "  --manager URL            the manager, https://HOST:PORT\n" \
-        "  --manager-config FILE    a file with manager = URL, ca = FILE, cert = FILE and\n" \
-        "                           key = FILE ('vmcrypt-manager init' writes admin.conf);\n" \
+        "  --manager-config FILE    a file with manager = URL, ca = FILE, and cert = FILE\n" \
+        "                           and key = FILE or token = FILE ('vmcrypt-manager\n" \
+        "                           init' writes admin.conf, 'issue' one NAME.conf);\n" \
         "                           default ~/.config/vmcrypt/manager.conf\n" \
         "  --ca FILE, --cert FILE, --key FILE\n" \
         "                           the manager's CA and your client certificate and\n" \

@@ -263,6 +263,8 @@ static void write_conf(const char *path, const char *extra) {
         fclose(f);
 }
 
+#define H64 "00112233445566778899aabbccddeeff00112233445566778899aabbccddeeff"
+
 static void test_manager_conf_roles(void **state) {
         (void) state;
         char path[300];
@@ -275,12 +277,28 @@ static void test_manager_conf_roles(void **state) {
         assert_string_equal(c->clients[0].role, "decryptor");
         assert_int_equal(c->clients[0].privs, 1U << FLEET_PRIV_DECRYPT);
         assert_int_equal(c->clients[1].privs, fleet_role_privs(FLEET_ROLE_NO_CRYPTO_ADMIN));
+        /* A token line: its role resolved at the end too, its hash decoded. */
+        write_conf(path, "token = ci decryptor " H64 " 4102444800\nrole decryptor = read decrypt\n");
+        assert_int_equal(manager_config_read(path, c, &err), 0);
+        assert_int_equal(c->n_tokens, 1);
+        assert_string_equal(c->tokens[0].name, "ci");
+        assert_int_equal(c->tokens[0].privs, (1U << FLEET_PRIV_READ) | (1U << FLEET_PRIV_DECRYPT));
+        assert_int_equal(c->tokens[0].expires, 4102444800LL);
+        assert_int_equal(c->tokens[0].hash[1], 0x11);
+        assert_int_equal(c->tokens[0].hash[31], 0xff);
         static const char *const bad[][2] = {
                 { "client = carol nobody\n", "role 'nobody', which is neither built in nor defined" },
                 { "role r = read\nrole r = decrypt\n", ":2: role r is defined twice" },
                 { "role operator = read\n", ":1: role operator is built in" },
                 { "role r = read steal\n", "unknown privilege 'steal': the privileges are read" },
                 { "client = carol admin extra\n", "client = CN ROLE" },
+                { "token = ci auditor 00ff 99\n", "token = NAME ROLE SHA256 EXPIRES" },
+                { "token = ci auditor " H64 " 0\n", "token = NAME ROLE SHA256 EXPIRES" },
+                { "token = ci AUDITOR " H64 " 99\n", "token ci has role 'AUDITOR', which is neither" },
+                { "token = ci agent " H64 " 99\n", "holds the agent privilege" },
+                { "role a2 = read agent\ntoken = ci a2 " H64 " 99\n", "holds the agent privilege" },
+                { "client = ci auditor\ntoken = ci auditor " H64 " 99\n", "ci is both a client certificate and a token" },
+                { "token = ci auditor " H64 " 99\ntoken = ci operator " H64 " 99\n", "token ci is listed twice" },
         };
         for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
                 error_clear(&err);
