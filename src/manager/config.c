@@ -36,37 +36,34 @@ static int set(const char *section, const char *key, const char *value, void *us
                 snprintf(name, sizeof(name), "%s", key + 4);
                 return fleet_roles_define(&c->roles, conf_strip(name), value, err);
         }
-        else if (strcmp(key, "client") == 0) {
-                char cn[128], role[64], extra[2];
-                if (sscanf(value, "%127s %63s %1s", cn, role, extra) != 2)
+        else if (strcmp(key, "client") == 0 || strcmp(key, "token") == 0) {
+                bool token = key[0] == 't';
+                char cn[128], role[64], hash[80] = "", extra[2];
+                long long expires = 0;
+                if (!token && sscanf(value, "%127s %63s %1s", cn, role, extra) != 2)
                         return error_set(err, -EINVAL, "client = CN ROLE (one role, a word)");
+                if (token && (sscanf(value, "%127s %63s %79s %lld %1s", cn, role, hash, &expires, extra) != 4 ||
+                              strlen(hash) != 64 || strspn(hash, "0123456789abcdef") != 64 || expires <= 0))
+                        return error_set(err, -EINVAL, "token = NAME ROLE SHA256 EXPIRES (the token's SHA-256 in "
+                                         "lowercase hex, its end in seconds since 1970; 'vmcrypt-manager issue "
+                                         "--token' writes these lines)");
                 if (c->n_clients >= MANAGER_MAX_CLIENTS)
                         return error_set(err, -E2BIG, "more than %d clients", MANAGER_MAX_CLIENTS);
+                /* The events' actor must say who: a name is one client. */
                 for (size_t i = 0; i < c->n_clients; i++)
                         if (strcmp(c->clients[i].cn, cn) == 0)
-                                return error_set(err, -EINVAL, "client %s is listed twice", cn);
+                                return error_set(err, -EINVAL, "client %s is listed twice (a name is one client: "
+                                                 "a certificate or a token)", cn);
                 /* The role may be defined further down: resolved at the end. */
                 struct manager_client *m = &c->clients[c->n_clients++];
                 snprintf(m->cn, sizeof(m->cn), "%s", cn);
                 snprintf(m->role, sizeof(m->role), "%s", role);
-        } else if (strcmp(key, "token") == 0) {
-                char name[128], role[64], hash[80], extra[2];
-                long long expires;
-                if (sscanf(value, "%127s %63s %79s %lld %1s", name, role, hash, &expires, extra) != 4 ||
-                    strlen(hash) != 64 || strspn(hash, "0123456789abcdef") != 64 || expires <= 0)
-                        return error_set(err, -EINVAL, "token = NAME ROLE SHA256 EXPIRES (the token's SHA-256 in "
-                                         "lowercase hex, its end in seconds since 1970; 'vmcrypt-manager issue "
-                                         "--token' writes these lines)");
-                if (c->n_tokens >= MANAGER_MAX_TOKENS)
-                        return error_set(err, -E2BIG, "more than %d tokens", MANAGER_MAX_TOKENS);
-                for (size_t i = 0; i < c->n_tokens; i++)
-                        if (strcmp(c->tokens[i].name, name) == 0)
-                                return error_set(err, -EINVAL, "token %s is listed twice", name);
-                struct manager_token *t = &c->tokens[c->n_tokens++];
-                snprintf(t->name, sizeof(t->name), "%s", name);
-                snprintf(t->role, sizeof(t->role), "%s", role);
-                t->expires = expires;
-                (void) hex_decode(hash, t->hash, sizeof(t->hash)); /* checked above */
+                m->token = token;
+                m->expires = expires;
+                if (token) {
+                        (void) hex_decode(hash, m->hash, sizeof(m->hash)); /* checked above */
+                        c->n_tokens++;
+                }
         } else if (strcmp(key, "new-data-disk") == 0) {
                 if (strcmp(value, "encrypt") != 0 && strcmp(value, "event") != 0)
                         return error_set(err, -EINVAL, "new-data-disk is 'event' or 'encrypt'");
@@ -114,38 +111,21 @@ int manager_config_read(const char *path, struct manager_config *c, struct error
         if (r < 0)
                 return r;
         for (size_t i = 0; i < c->n_clients; i++) {
-                const struct fleet_role_def *d = fleet_roles_find(&c->roles, c->clients[i].role);
+                struct manager_client *m = &c->clients[i];
+                const struct fleet_role_def *d = fleet_roles_find(&c->roles, m->role);
                 if (!d) {
                         char known[1024];
                         fleet_roles_names(&c->roles, known, sizeof(known));
-                        return error_set(err, -EINVAL, "%s: client %s has role '%s', which is neither built in nor "
+                        return error_set(err, -EINVAL, "%s: %s %s has role '%s', which is neither built in nor "
                                          "defined by a 'role %s = PRIV ...' line; the roles are %s", path,
-                                         c->clients[i].cn, c->clients[i].role, c->clients[i].role, known);
-                }
-                c->clients[i].privs = d->privs;
-        }
-        for (size_t i = 0; i < c->n_tokens; i++) {
-                struct manager_token *t = &c->tokens[i];
-                const struct fleet_role_def *d = fleet_roles_find(&c->roles, t->role);
-                if (!d) {
-                        char known[1024];
-                        fleet_roles_names(&c->roles, known, sizeof(known));
-                        return error_set(err, -EINVAL, "%s: token %s has role '%s', which is neither built in nor "
-                                         "defined by a 'role %s = PRIV ...' line; the roles are %s", path,
-                                         t->name, t->role, t->role, known);
+                                         m->token ? "token" : "client", m->cn, m->role, m->role, known);
                 }
                 /* An agent acts for the host its certificate names; a token
                  * names no host. */
-                if (d->privs & (1U << FLEET_PRIV_AGENT))
+                if (m->token && (d->privs & (1U << FLEET_PRIV_AGENT)))
                         return error_set(err, -EINVAL, "%s: token %s has role '%s', which holds the agent privilege: "
-                                         "agents authenticate with their host's certificate", path, t->name,
-                                         t->role);
-                t->privs = d->privs;
-                /* One name, one caller: the event log's actor must say who. */
-                for (size_t k = 0; k < c->n_clients; k++)
-                        if (strcmp(c->clients[k].cn, t->name) == 0)
-                                return error_set(err, -EINVAL, "%s: %s is both a client certificate and a token; "
-                                                 "give the token another name", path, t->name);
+                                         "agents authenticate with their host's certificate", path, m->cn, m->role);
+                m->privs = d->privs;
         }
         /* Half the connections stay for clients that finished their handshake. */
         if (c->max_unauthenticated > c->max_connections / 2)

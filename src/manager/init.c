@@ -146,11 +146,8 @@ int manager_issue_token(const char *dir, const char *name, const char *role, int
                                  "its host's certificate ('vmcrypt-manager issue DIR HOST --role agent')", role);
         for (size_t i = 0; i < c->n_clients; i++)
                 if (strcmp(c->clients[i].cn, name) == 0)
-                        return error_set(err, -EEXIST, "%s is a client certificate's name already", name);
-        for (size_t i = 0; i < c->n_tokens; i++)
-                if (strcmp(c->tokens[i].name, name) == 0)
-                        return error_set(err, -EEXIST, "a token called %s was issued before; remove its line "
-                                         "from %s and DIR/token-%s to issue it again", name, path, name);
+                        return error_set(err, -EEXIST, "%s is a client of %s already (%s); remove its line to issue "
+                                         "it again", name, path, c->clients[i].token ? "a token" : "a certificate");
         /* 256 random bits as hex text: the file is the only copy. */
         char file[4096];
         snprintf(file, sizeof(file), "%s/token-%s", dir, name);

@@ -10,23 +10,17 @@
 
 #define MANAGER_MAX_CLIENTS 1024
 
+/* A client of the manager and its role: "client = CN ROLE" (a certificate of
+ * the CA with that CN), or "token = NAME ROLE SHA256 EXPIRES" (a bearer token,
+ * for administrators where a certificate is awkward: scripts, CI; the manager
+ * keeps only its SHA-256). One name, one client. */
 struct manager_client {
-        char cn[128];
+        char cn[128];             /* the certificate's CN, or the token's name */
         char role[64];
         unsigned privs;           /* the role's, once the whole file is read */
-};
-
-/* A bearer token ("token = NAME ROLE SHA256 EXPIRES"): an administrator's
- * credential where a certificate is awkward (scripts, CI). The manager keeps
- * only the token's SHA-256. */
-#define MANAGER_MAX_TOKENS 256
-
-struct manager_token {
-        char name[128];
-        char role[64];
-        unsigned privs;           /* the role's, once the whole file is read */
-        unsigned char hash[32];   /* SHA-256 of the token's text */
-        long long expires;        /* seconds since the epoch */
+        bool token;
+        unsigned char hash[32];   /* token: SHA-256 of its text */
+        long long expires;        /* token: its end, seconds since the epoch */
 };
 
 struct manager_config {
@@ -37,8 +31,7 @@ struct manager_config {
         struct fleet_roles roles; /* built in, and "role NAME = PRIV ..." lines */
         size_t n_clients;
         struct manager_client clients[MANAGER_MAX_CLIENTS];
-        size_t n_tokens;
-        struct manager_token tokens[MANAGER_MAX_TOKENS];
+        size_t n_tokens;          /* how many clients are tokens */
         size_t n_revoked;
         char revoked[64][65];   /* certificate SHA-256 fingerprints refused */
         /* Limits (docs/fleet.md): connections in all; those still in their TLS

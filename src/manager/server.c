@@ -213,17 +213,19 @@ static int token_principal(struct server *s, struct evhttp_request *req, struct 
         SHA256((const unsigned char *) t, n, digest);
         /* Every entry is compared, in constant time: how long the search takes
          * says nothing of which tokens exist. */
-        const struct manager_token *found = NULL;
-        for (size_t i = 0; i < s->config->n_tokens; i++)
-                if (CRYPTO_memcmp(digest, s->config->tokens[i].hash, sizeof(digest)) == 0)
-                        found = &s->config->tokens[i];
+        const struct manager_client *found = NULL;
+        for (size_t i = 0; i < s->config->n_clients; i++) {
+                const struct manager_client *m = &s->config->clients[i];
+                if (m->token && CRYPTO_memcmp(digest, m->hash, sizeof(digest)) == 0)
+                        found = m;
+        }
         if (!found)
                 return -EACCES;
         if ((long long) time(NULL) >= found->expires) {
                 *why = "the bearer token has expired: issue a new one with 'vmcrypt-manager issue --token'";
                 return -EACCES;
         }
-        snprintf(who->cn, sizeof(who->cn), "%s", found->name);
+        snprintf(who->cn, sizeof(who->cn), "%s", found->cn);
         snprintf(who->role, sizeof(who->role), "%s", found->role);
         who->privs = found->privs;
         who->token = true;
@@ -253,7 +255,7 @@ static int principal(struct server *s, struct evhttp_request *req, struct fleet_
                 if (strcmp(s->config->revoked[i], who->fingerprint) == 0)
                         return 0;
         for (size_t i = 0; i < s->config->n_clients; i++)
-                if (strcmp(s->config->clients[i].cn, who->cn) == 0) {
+                if (!s->config->clients[i].token && strcmp(s->config->clients[i].cn, who->cn) == 0) {
                         snprintf(who->role, sizeof(who->role), "%s", s->config->clients[i].role);
                         who->privs = s->config->clients[i].privs;
                         return 0;

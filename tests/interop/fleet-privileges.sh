@@ -62,13 +62,13 @@ assert_file_contains "$M/manager.conf" "^token = ci auditor $(printf %s "$tok" |
         "manager.conf: the token's SHA-256"
 assert_file_contains "$M/ci.conf" "^token = token-ci$" "the client settings name the token file"
 expect_rc 1 tok-again "$VMCRYPT_MANAGER" issue "$M" ci --role auditor --token
-assert_file_contains "$T/tok-again.err" "a token called ci was issued before" "issuing a token twice"
+assert_file_contains "$T/tok-again.err" "ci is a client of .*manager.conf already \\(a token\\)" "issuing a token twice"
 # A token that ended in 1970, for the refusal below.
 printf 'expired' >"$T/token-old"
 echo "token = old auditor $(printf expired | sha256sum | cut -c1-64) 1000" >>"$M/manager.conf"
 h64=$(printf x | sha256sum | cut -c1-64)
 for bad in "token = t1 auditor abc 1|token = NAME ROLE SHA256 EXPIRES" \
-           "token = dec auditor $h64 99999999999|dec is both a client certificate and a token" \
+           "token = dec auditor $h64 99999999999|client dec is listed twice \\(a name is one client: a certificate or a token\\)" \
            "token = t2 agent $h64 99999999999|token t2 has role 'agent', which holds the agent privilege"; do
         cp "$M/manager.conf" "$T/bad.conf"
         echo "${bad%%|*}" >>"$T/bad.conf"

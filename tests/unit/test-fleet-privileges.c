@@ -280,12 +280,14 @@ static void test_manager_conf_roles(void **state) {
         /* A token line: its role resolved at the end too, its hash decoded. */
         write_conf(path, "token = ci decryptor " H64 " 4102444800\nrole decryptor = read decrypt\n");
         assert_int_equal(manager_config_read(path, c, &err), 0);
+        assert_int_equal(c->n_clients, 1);
         assert_int_equal(c->n_tokens, 1);
-        assert_string_equal(c->tokens[0].name, "ci");
-        assert_int_equal(c->tokens[0].privs, (1U << FLEET_PRIV_READ) | (1U << FLEET_PRIV_DECRYPT));
-        assert_int_equal(c->tokens[0].expires, 4102444800LL);
-        assert_int_equal(c->tokens[0].hash[1], 0x11);
-        assert_int_equal(c->tokens[0].hash[31], 0xff);
+        assert_true(c->clients[0].token);
+        assert_string_equal(c->clients[0].cn, "ci");
+        assert_int_equal(c->clients[0].privs, (1U << FLEET_PRIV_READ) | (1U << FLEET_PRIV_DECRYPT));
+        assert_int_equal(c->clients[0].expires, 4102444800LL);
+        assert_int_equal(c->clients[0].hash[1], 0x11);
+        assert_int_equal(c->clients[0].hash[31], 0xff);
         static const char *const bad[][2] = {
                 { "client = carol nobody\n", "role 'nobody', which is neither built in nor defined" },
                 { "role r = read\nrole r = decrypt\n", ":2: role r is defined twice" },
@@ -297,8 +299,8 @@ static void test_manager_conf_roles(void **state) {
                 { "token = ci AUDITOR " H64 " 99\n", "token ci has role 'AUDITOR', which is neither" },
                 { "token = ci agent " H64 " 99\n", "holds the agent privilege" },
                 { "role a2 = read agent\ntoken = ci a2 " H64 " 99\n", "holds the agent privilege" },
-                { "client = ci auditor\ntoken = ci auditor " H64 " 99\n", "ci is both a client certificate and a token" },
-                { "token = ci auditor " H64 " 99\ntoken = ci operator " H64 " 99\n", "token ci is listed twice" },
+                { "client = ci auditor\ntoken = ci auditor " H64 " 99\n", "client ci is listed twice (a name is one client" },
+                { "token = ci auditor " H64 " 99\ntoken = ci operator " H64 " 99\n", "client ci is listed twice" },
         };
         for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
                 error_clear(&err);
