@@ -29,27 +29,6 @@ static const struct option list_opts[] = {
         {}
 };
 
-/* Each provider's probe, as the host agent reports it to the manager. */
-static int check_providers(const char *path) {
-        struct provider_report *v = NULL;
-        size_t n = 0;
-        struct error err = { 0 };
-        int r = provider_report_all(path, 5000, &v, &n, &err);
-        if (r < 0)
-                return log_error("%s", err.text), cli_exit_code(r);
-        int worst = EXIT_OK;
-        for (size_t i = 0; i < n; i++) {
-                if (v[i].probe == 0)
-                        printf("%s: usable (%u ms)\n", v[i].name, v[i].probe_ms);
-                else
-                        printf("%s: NOT usable (%u ms): %s\n", v[i].name, v[i].probe_ms, v[i].message);
-                if (v[i].probe < 0 && worst == EXIT_OK)
-                        worst = cli_exit_code(v[i].probe);
-        }
-        free(v);
-        return worst;
-}
-
 static int list_main(int argc, char *argv[]) {
         /* The fleet's providers, as the manager knows them. */
         if (manager_wanted(argc, argv))
@@ -85,29 +64,37 @@ static int list_main(int argc, char *argv[]) {
                 } else
                         return cli_usage_error("vmcrypt provider list", "unknown option");
         }
+        /* With --check each provider is probed as vmcrypt-agent does for the
+         * manager (at most 5 s per key server). */
+        struct provider_report *v = NULL;
+        size_t n = 0;
         struct error err = { 0 };
-        _cleanup_(provider_configs_freep) struct provider_configs *cs = NULL;
-        int r = provider_config_load(path, &cs, &err);
+        int r = provider_report_all(path, check ? 5000 : 0, &v, &n, &err);
         if (r < 0)
                 return log_error("%s", err.text), cli_exit_code(r);
-        for (size_t i = 0; i < cs->n; i++) {
-                const struct provider_config *p = &cs->p[i];
-                int dflt = cs->default_name && strcmp(cs->default_name, p->name) == 0;
-                if (p->kind == PROVIDER_KMIP || p->kind == PROVIDER_TRUSTED) {
-                        printf("%s%s\t%s\t", p->name, dflt ? " (default)" : "",
-                               provider_kind_name(p->kind));
-                        for (size_t e = 0; e < p->n_endpoints; e++)
-                                printf("%s%s:%u", e ? "," : "", p->endpoints[e].host, p->endpoints[e].port);
-                        printf("\n");
-                } else {
-                        int b = native_backup_exported(p);
-                        printf("%s%s\tnative\t%s\t%s\n", p->name, dflt ? " (default)" : "", p->state_dir,
-                               b < 0 ? "not initialised" : b ? "ready" : "needs a backup before use");
+        for (size_t i = 0; i < n; i++) {
+                printf("%s%s\t%s\t", v[i].name, v[i].is_default ? " (default)" : "", v[i].kind);
+                if (strcmp(v[i].kind, "native") == 0)
+                        printf("%s\t%s\n", v[i].state_dir,
+                               v[i].native_ready < 0 ? "not initialised"
+                               : v[i].native_ready ? "ready" : "needs a backup before use");
+                else {
+                        for (size_t e = 0; e < v[i].n_endpoints; e++)
+                                printf("%s%s", e ? "," : "", v[i].endpoints[e]);
+                        putchar('\n');
                 }
         }
-        if (check)
-                return check_providers(path);
-        return EXIT_OK;
+        int worst = EXIT_OK;
+        for (size_t i = 0; check && i < n; i++) {
+                if (v[i].probe == 0)
+                        printf("%s: usable (%u ms)\n", v[i].name, v[i].probe_ms);
+                else
+                        printf("%s: NOT usable (%u ms): %s\n", v[i].name, v[i].probe_ms, v[i].message);
+                if (v[i].probe < 0 && worst == EXIT_OK)
+                        worst = cli_exit_code(v[i].probe);
+        }
+        free(v);
+        return worst;
 }
 
 static int create_kek_main(int argc, char *argv[]) {

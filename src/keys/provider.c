@@ -9,6 +9,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "keys/native.h"
+
 int provider_fail(struct provider *p, int r, const char *fmt, ...) {
         va_list ap;
         va_start(ap, fmt);
@@ -189,6 +191,12 @@ int provider_report_all(const char *path, unsigned timeout_ms, struct provider_r
                 for (size_t e = 0; e < c->n_endpoints && e < PROVIDER_MAX_ENDPOINTS; e++)
                         provider_endpoint_text(&c->endpoints[e], o->endpoints[o->n_endpoints++],
                                                sizeof(o->endpoints[0]));
+                if (c->kind == PROVIDER_NATIVE) {
+                        snprintf(o->state_dir, sizeof(o->state_dir), "%s", c->state_dir ? c->state_dir : "");
+                        o->native_ready = native_backup_exported(c);
+                }
+                if (timeout_ms == 0)
+                        continue;
                 struct provider *p = NULL;
                 o->probe = provider_open(c, &p);
                 if (o->probe == -EOPNOTSUPP)

@@ -145,13 +145,15 @@ struct provider_report {
         char endpoints[PROVIDER_MAX_ENDPOINTS][300];   /* "host:port" */
         size_t n_endpoints;
         bool is_default;
-        int probe;             /* provider_probe's result */
+        char state_dir[512];   /* native: its state directory (stays on the host) */
+        int native_ready;      /* native: 1 ready, 0 needs a backup first, -ENOENT not initialised */
+        int probe;             /* provider_probe's result (0 when not probed) */
         int fault;             /* ... its enum error_fault (ERROR_FAULT_KEY_UNREACHABLE: no server answered) */
         unsigned probe_ms;     /* ... and how long it took */
         char message[768];     /* ... and why, when it failed (paths named by their setting, "<cert>") */
 };
 /* The providers of path (NULL: the default providers.json), each probed with
- * timeout_ms; *ret malloc'ed. -ENOENT when the file is missing. */
+ * timeout_ms (0: not probed); *ret malloc'ed. -ENOENT when the file is missing. */
 int provider_report_all(const char *path, unsigned timeout_ms, struct provider_report **ret, size_t *ret_n,
                         struct error *err);
 

@@ -193,7 +193,11 @@ assert_eq "$(json_get "$T/providers.out" "[(p['name'], [(h['host'], h['kind'], h
         "the providers h1 reports"
 assert_file_contains "$T/providers.out" "no primary key yet: run 'vmcrypt provider init local'" "why local is not usable"
 if grep -Eq "client-h1|\.key|$T/native" "$T/providers.out"; then die "a path reached the manager: $(cat "$T/providers.out")"; fi
+expect_rc 0 plocal "$VMCRYPT" provider list --providers "$T/providers.json"
+assert_file_contains "$T/plocal.out" "^kms \(default\)	kmip	127.0.0.1:$KMS_PORT$" "the local list: kms"
+assert_file_contains "$T/plocal.out" "^local	native	$T/native	not initialised$" "the local list: local"
 expect_rc 4 pcheck "$VMCRYPT" provider list --providers "$T/providers.json" --check
+assert_file_contains "$T/pcheck.out" "^local	native	$T/native	not initialised$" "the list before the check"
 assert_file_contains "$T/pcheck.out" "^kms: usable \([0-9]+ ms\)$" "the local check of kms"
 assert_file_contains "$T/pcheck.out" "^local: NOT usable .*vmcrypt provider init local" "the local check of local"
 expect_rc 0 plist "$VMCRYPT" provider list --manager-config "$M/admin.conf"
