@@ -1,15 +1,20 @@
 /* vmcrypt-kms host ... and vmcrypt-kms policy ...: the operator's side of the
- * trusted key provider. Thin: parse, one attestation-store call, print. */
+ * trusted key provider. Thin: parse, one attestation-store call, print; each
+ * change written to the operator's audit log around it. */
 #include <errno.h>
 #include <getopt.h>
+#include <pwd.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "attest/attest.h"
 #include "kms/admin.h"
 #include "kms/attest-db.h"
+#include "kms/audit.h"
 #include "kms/config.h"
 #include "shared/hex.h"
 #include "shared/log.h"
@@ -38,7 +43,12 @@ const char kms_help_host[] =
         "  --config FILE, --state-dir DIR   the server's configuration (its database);\n"
         "                  the server may be running\n"
         "\n"
-        "Exit status: 0 done; 1 no such host or the database cannot be used; 2 usage.\n";
+        "approve and revoke are audited in the configuration's operator-audit-log\n"
+        "(client local:USER): a line before the change, which must be written or\n"
+        "nothing changes, and one with its result.\n"
+        "\n"
+        "Exit status: 0 done; 1 no such host, the database or the audit log cannot be\n"
+        "used; 2 usage.\n";
 
 const char kms_help_policy[] =
         "Usage: vmcrypt-kms policy capture --host ID --pcrs LIST [--group GROUP]\n"
@@ -65,8 +75,10 @@ const char kms_help_policy[] =
         "  --values HEX,...  with set: the golden values\n"
         "  --config FILE, --state-dir DIR   as for host\n"
         "\n"
-        "Exit status: 0 done; 1 the database cannot be used or the host has no PCRs on\n"
-        "record; 2 usage.\n";
+        "capture and set are audited as host approve is (see 'vmcrypt-kms host --help').\n"
+        "\n"
+        "Exit status: 0 done; 1 the database or the audit log cannot be used, or the\n"
+        "host has no PCRs on record; 2 usage.\n";
 
 enum { OPT_CONFIG = 0x100, OPT_STATE_DIR, OPT_GROUP, OPT_PCRS, OPT_HOST, OPT_VALUES, OPT_HELP };
 
@@ -111,7 +123,21 @@ static int parse(int argc, char *argv[], const char *help, struct admin_args *a)
         return 0;
 }
 
-static int open_db(const struct admin_args *a, struct attest_db **ret) {
+/* The attestation store of the server's configuration, and its audit log
+ * (NULL when the configuration has none). */
+struct admin {
+        struct attest_db *db;
+        struct audit *audit;
+        char who[160];   /* "local:USER": the operator, as the audit log names clients */
+};
+
+static void admin_close(struct admin *m) {
+        attest_db_free(m->db);
+        audit_close(m->audit);
+}
+
+static int admin_open(const struct admin_args *a, struct admin *m) {
+        *m = (struct admin) {};
         char path[4096];
         if (a->config)
                 snprintf(path, sizeof(path), "%s", a->config);
@@ -124,9 +150,47 @@ static int open_db(const struct admin_args *a, struct attest_db **ret) {
                 log_error_errno(r, "Cannot read the configuration: %s", err.text[0] ? err.text : strerror(-r));
                 return r;
         }
-        r = attest_db_open(c->database, ret);
-        if (r < 0)
+        struct passwd pw, *pwp = NULL;
+        char buf[1024];
+        if (getpwuid_r(geteuid(), &pw, buf, sizeof(buf), &pwp) == 0 && pwp)
+                snprintf(m->who, sizeof(m->who), "local:%s", pw.pw_name);
+        else
+                snprintf(m->who, sizeof(m->who), "local:uid %u", (unsigned) geteuid());
+        /* A log of its own: the server's log has one writer, which keeps
+         * its hot path free of file locks. */
+        if (c->operator_audit_log && (r = audit_open_shared(c->operator_audit_log, c->audit_key, &m->audit)) < 0) {
+                log_error_errno(r, "Cannot open the operator's audit log %s with the audit key %s (%m): an "
+                                "operator's change is audited, so nothing was changed.", c->operator_audit_log,
+                                c->audit_key);
+                return r;
+        }
+        r = attest_db_open(c->database, &m->db);
+        if (r < 0) {
                 log_error("Cannot open the database %s (see above).", c->database);
+                admin_close(m);
+        }
+        return r;
+}
+
+/* An operator's change in its audit log, as the server writes a client's: a
+ * line that it is asked for, durable before the change is made (or it is not
+ * made), and a line with its result. */
+static int admin_audit(struct admin *m, const char *operation, const char *object, const char *message, int result) {
+        struct audit_event ev = {
+                .identity = m->who,
+                .peer = "local",
+                .operation = operation,
+                .object_id = object,
+                .message = message,
+                .status = result == 1 ? 2 : result < 0 ? 1 : 0, /* KMIP's pending, failed, success */
+        };
+        int r = audit_record(m->audit, &ev);
+        if (r == 0)
+                r = audit_sync(m->audit);
+        if (r < 0 && result == 1)
+                log_error_errno(r, "Cannot write the audit log (%m): nothing was changed.");
+        else if (r < 0)
+                log_error_errno(r, "The change is made, but its result could not be written to the audit log (%m).");
         return r;
 }
 
@@ -170,21 +234,26 @@ int kms_host_main(int argc, char *argv[]) {
                 fputs(kms_help_host, stderr);
                 return 2;
         }
-        _cleanup_(attest_db_freep) struct attest_db *db = NULL;
-        if (open_db(&a, &db) < 0)
+        _cleanup_(admin_close) struct admin m;
+        if (admin_open(&a, &m) < 0)
                 return 1;
         if (list)
-                return host_list(db);
+                return host_list(m.db);
         const char *id = argv[1 + optind];
-        int r = attest_db_host_set_state(db, id, approve ? ATTEST_HOST_APPROVED : ATTEST_HOST_REVOKED, a.group);
-        if (r == -ENOENT) {
-                log_error("No host %s: see 'vmcrypt-kms host list'.", id);
+        const char *op = approve ? "host approve" : "host revoke";
+        char msg[128] = "";
+        if (a.group)
+                snprintf(msg, sizeof(msg), "group %s", a.group);
+        if (admin_audit(&m, op, id, msg, 1) < 0)
                 return 1;
-        }
+        int r = attest_db_host_set_state(m.db, id, approve ? ATTEST_HOST_APPROVED : ATTEST_HOST_REVOKED, a.group);
+        if (r == -ENOENT)
+                log_error("No host %s: see 'vmcrypt-kms host list'.", id);
+        (void) admin_audit(&m, op, id, r == -ENOENT ? "no such host" : msg, r);
         if (r < 0)
                 return 1;
         struct attest_host h;
-        if (attest_db_host_get(db, id, &h) < 0)
+        if (attest_db_host_get(m.db, id, &h) < 0)
                 return 1;
         printf("host %s (%s, group %s): %s\n", id, h.cn, h.group, attest_host_state_name(h.state));
         return 0;
@@ -256,24 +325,29 @@ int kms_policy_main(int argc, char *argv[]) {
                           attest_pcr_count(mask));
                 return 2;
         }
-        _cleanup_(attest_db_freep) struct attest_db *db = NULL;
-        if (open_db(&a, &db) < 0)
+        _cleanup_(admin_close) struct admin m;
+        if (admin_open(&a, &m) < 0)
                 return 1;
+        struct attest_db *db = m.db;
         int r;
-        if (capture) {
-                r = attest_db_policy_capture(db, a.host, group, mask, &p);
+        if (capture || set) {
+                char pcrs[80], msg[256];
+                attest_pcr_mask_format(mask, pcrs, sizeof(pcrs));
+                snprintf(msg, sizeof(msg), "sha256 PCRs %s%s%s", pcrs, capture ? " from host " : "",
+                         capture ? a.host : "");
+                const char *op = capture ? "policy capture" : "policy set";
+                if (admin_audit(&m, op, group, msg, 1) < 0)
+                        return 1;
+                r = capture ? attest_db_policy_capture(db, a.host, group, mask, &p) : attest_db_policy_put(db, &p);
                 if (r == -ENOENT)
                         log_error("No host %s: see 'vmcrypt-kms host list'.", a.host);
                 else if (r == -ENODATA)
                         log_error("Host %s has no PCR values on record: it has not finished enrolling.", a.host);
+                (void) admin_audit(&m, op, group, msg, r);
                 if (r < 0)
                         return 1;
-                printf("captured from host %s:\n", a.host);
-                return print_policy(&p);
-        }
-        if (set) {
-                if (attest_db_policy_put(db, &p) < 0)
-                        return 1;
+                if (capture)
+                        printf("captured from host %s:\n", a.host);
                 return print_policy(&p);
         }
         if (a.group) {

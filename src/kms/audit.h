@@ -7,10 +7,11 @@
  * line up to its mac, so that an edited, removed, reordered or cut line shows
  * (audit_verify). Whole lines cut from the end do not: nothing follows them.
  *
- * A line is written with one write(2) under the log's lock, so concurrent writers
- * never interleave and the file's order is the chain's; a write that falls short
- * (a full file system) is cut back off, so no partial line stays. audit_sync makes
- * what was written durable. */
+ * A line is written with one write(2) under the log's lock (and, for a log that
+ * several processes write, a file lock), so concurrent writers never interleave,
+ * each goes on from the line before it, and the file's order is the chain's; a
+ * write that falls short (a full file system) is cut back off, so no partial line
+ * stays. audit_sync makes what was written durable. */
 #pragma once
 
 #include <stdint.h>
@@ -37,6 +38,11 @@ struct audit_event {
  * line cut short (a crash while writing) is left as it is, for audit_verify to
  * report, and the new lines start on a line of their own. */
 int audit_open(const char *path, const char *key_path, struct audit **ret);
+/* The same for a log several processes append to (the operator's log, written
+ * by each 'vmcrypt-kms host|policy' command): each line is written under a file
+ * lock and goes on from the log's last line, whoever wrote it. The server's log
+ * has the server as its one writer: audit_open. */
+int audit_open_shared(const char *path, const char *key_path, struct audit **ret);
 void audit_close(struct audit *a);
 /* Write one line; a NULL audit is a no-op (0). 0, or the negative errno of the
  * write that failed (-ENOSPC, -EIO, ...): then nothing of the line is in the file. */

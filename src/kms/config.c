@@ -42,6 +42,7 @@ int kms_config_defaults(const char *dir, struct kms_config **ret) {
         if (set_path(&c->tls_cert, dir, "server.crt") < 0 || set_path(&c->tls_key, dir, "server.key") < 0 ||
             set_path(&c->tls_ca, dir, "ca.crt") < 0 || set_path(&c->database, dir, "kms.db") < 0 ||
             set_path(&c->master_key_file, dir, "master.key") < 0 || set_path(&c->audit_log, dir, "audit.log") < 0 ||
+            set_path(&c->operator_audit_log, dir, "operator-audit.log") < 0 ||
             set_path(&c->audit_key, dir, "audit.key") < 0)
                 return -ENOMEM;
         *ret = TAKE_PTR(c);
@@ -190,6 +191,14 @@ static int set_key(struct kms_config *c, const char *dir, const char *k, const c
                 }
                 return set_path(&c->audit_log, dir, v);
         }
+        if (strcmp(k, "operator-audit-log") == 0) {
+                if (strcmp(v, "none") == 0) {
+                        free(c->operator_audit_log);
+                        c->operator_audit_log = NULL;
+                        return 0;
+                }
+                return set_path(&c->operator_audit_log, dir, v);
+        }
         if (strcmp(k, "audit-key") == 0)
                 return set_path(&c->audit_key, dir, v);
         if (strcmp(k, "audit-failure") == 0) {
@@ -328,6 +337,7 @@ void kms_config_free(struct kms_config *c) {
         free(c->master_key_file);
         free(c->passphrase_file);
         free(c->audit_log);
+        free(c->operator_audit_log);
         free(c->audit_key);
         for (size_t i = 0; i < c->n_groups; i++) {
                 for (size_t j = 0; j < c->groups[i].n_members; j++)

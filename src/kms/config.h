@@ -26,6 +26,7 @@ struct kms_config {
         char *master_key_file;
         char *passphrase_file;
         char *audit_log;     /* NULL: no audit log */
+        char *operator_audit_log; /* the operator's commands' own log (NULL: none) */
         char *audit_key;     /* HMAC key chaining the audit log's lines */
         bool audit_continue; /* audit-failure = continue: serve when lines cannot be written */
         unsigned workers;

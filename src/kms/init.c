@@ -109,6 +109,7 @@ int kms_init(const struct kms_init_options *o) {
                          "database = kms.db\n"
                          "master-key-file = master.key\n"
                          "audit-log = audit.log\n"
+                         "operator-audit-log = operator-audit.log\n"
                          "audit-key = audit.key\n"
                          "audit-failure = refuse\n"
                          "workers = 32\n"

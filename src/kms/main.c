@@ -121,8 +121,9 @@ static const char help_serve[] =
 static const char help_audit_verify[] =
         "Usage: vmcrypt-kms audit-verify [--config FILE | --state-dir DIR] [--key FILE] [LOG]\n"
         "\n"
-        "Check the audit log LOG (default: audit-log of the configuration) against its\n"
-        "key (--key, default: audit-key of the configuration). Every line carries a\n"
+        "Check the audit log LOG (default: audit-log of the configuration; give\n"
+        "operator-audit.log for the operator commands' log) against its key (--key,\n"
+        "default: audit-key of the configuration). Every line carries a\n"
         "sequence number and an HMAC-SHA256 of itself and of the line before it, so an\n"
         "edited, removed, reordered or cut line breaks the chain; each break is printed\n"
         "as 'LOG:LINE: what'. Lines removed from the very end leave no trace.\n"

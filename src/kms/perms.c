@@ -122,6 +122,7 @@ int kms_perms_check_config(const struct kms_config *c, const char *config_path) 
                 { c->master_key_file, KMS_PERM_PRIVATE },
                 { c->passphrase_file, KMS_PERM_PRIVATE },
                 { c->audit_log, KMS_PERM_PUBLIC },
+                { c->operator_audit_log, KMS_PERM_PUBLIC },
                 { c->attestation_ek_ca, KMS_PERM_PUBLIC },
         };
         for (size_t i = 0; i < ELEMENTSOF(files); i++)

@@ -9,7 +9,8 @@
 # host, TPM state rolled back (reset count), release key certified by another AK,
 # release key usable with its password, revoked host, a released secret carried to
 # another TPM; and clients that cannot attest (PyKMIP) still use keys that do not
-# require it, but not those that do.
+# require it, but not those that do. The operator's approvals, revocations and
+# policies are audited in a chained log of their own.
 . "$(dirname "$0")/../lib.sh"
 . "$(dirname "$0")/keys-lib.sh"
 require_keys_cli
@@ -51,6 +52,7 @@ grep -q "host-a.*pending.*$ekfp" <<<"$(grep "$HA" "$T/hosts")" || die "host list
 
 note "policy captured from host A, A approved in group lab"
 kadm policy capture --host "$HA" --pcrs 0,7,16 --group lab >"$T/policy" || die "policy capture failed"
+HA0=$HA
 grep -q "PCR 16" "$T/policy" || die "captured policy lacks PCR 16: $(cat "$T/policy")"
 kadm host approve "$HA" --group lab >/dev/null || die "approve failed"
 grep -q "lab .*approved" <<<"$(kadm host list | grep "$HA")" || die "host A is not approved in lab"
@@ -169,5 +171,24 @@ grep -q "this TPM has none" "$T/enroll-nocert.err" || die "enrolment without EK 
 expect_rc 0 enroll-c2 vmc host enroll --providers "$T/pb-tpmc.json"
 HC=$(sed -n 's/^host \([^ ]*\) enrolled.*/\1/p' "$T/enroll-c2.out")
 grep -q " verified " <<<"$(kadm host list | grep "$HC")" || die "TPM c's EK certificate is not verified against the EK CA"
+
+note "the operator's changes are in the operator's audit log, chained as the server's"
+OPLOG=$K/operator-audit.log
+expect_rc 1 approve-none "$VMCRYPT_KMS" host approve no-such-host --config "$K/kms.conf"
+user=$(id -un)
+for want in "host approve\",\"result\":\"pending\",\"object\":\"$HA\",\"message\":\"group lab" \
+            "host approve\",\"result\":\"success\",\"object\":\"$HA\"" \
+            "host revoke\",\"result\":\"success\",\"object\":\"$HB\"" \
+            "policy capture\",\"result\":\"success\",\"object\":\"lab\",\"message\":\"sha256 PCRs 0,7,16 from host $HA0" \
+            "host approve\",\"result\":\"failed\",\"object\":\"no-such-host\",\"message\":\"no such host"; do
+        grep -qF "\"client\":\"local:$user\",\"client_sha256\":\"\",\"peer\":\"local\",\"operation\":\"$want" "$OPLOG" ||
+                die "no audit line with: $want; the operator's lines: $(cat "$OPLOG")"
+done
+# Both chains hold: the operator's commands, run while the server wrote its
+# own lines, left the server's log to the server.
+expect_rc 0 audit-verify "$VMCRYPT_KMS" audit-verify --config "$K/kms.conf"
+expect_rc 0 audit-verify-op "$VMCRYPT_KMS" audit-verify --config "$K/kms.conf" "$OPLOG"
+assert_file_contains "$T/audit-verify-op.out" ": 1[0-9] lines, chain intact$" "the operator's log"
+[ "$(grep -c local: "$AUDIT")" = 0 ] || die "the operator's lines went to the server's log"
 
 note "ok"

@@ -9,6 +9,7 @@
 
 #include <errno.h>
 #include <jansson.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -186,10 +187,46 @@ static void test_chain(void **state) {
         unlink(key);
 }
 
+/* Two writers of one log (two processes: separate open files, as here): shared
+ * handles go on from each other's lines; plain ones, each sure it is the only
+ * writer, break the chain at the first line after the other's. */
+static int interleave(bool shared) {
+        char path[] = "/tmp/test-kms-audit-XXXXXX";
+        int fd = mkstemp(path);
+        assert_true(fd >= 0);
+        close(fd);
+        unlink(path);
+        char key[sizeof(path) + 4];
+        snprintf(key, sizeof(key), "%s.key", path);
+        struct audit *a = NULL, *b = NULL;
+        int (*open_fn)(const char *, const char *, struct audit **) = shared ? audit_open_shared : audit_open;
+        assert_int_equal(open_fn(path, key, &a), 0);
+        assert_int_equal(open_fn(path, key, &b), 0);
+        for (int i = 0; i < 6; i++) {
+                struct audit_event ev = { .identity = i % 2 ? "b" : "a", .operation = "Get" };
+                assert_int_equal(audit_record(i % 2 ? b : a, &ev), 0);
+        }
+        audit_close(a);
+        audit_close(b);
+        unsigned long lines = 0;
+        int r = audit_verify(path, key, to_stderr, NULL, &lines);
+        assert_int_equal(lines, 6);
+        unlink(path);
+        unlink(key);
+        return r;
+}
+
+static void test_shared(void **state) {
+        (void) state;
+        assert_int_equal(interleave(true), 0);
+        assert_int_equal(interleave(false), -EBADMSG);
+}
+
 int main(void) {
         const struct CMUnitTest tests[] = {
                 cmocka_unit_test(test_lines),
                 cmocka_unit_test(test_chain),
+                cmocka_unit_test(test_shared),
         };
         return cmocka_run_group_tests(tests, NULL, NULL);
 }
