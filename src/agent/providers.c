@@ -1,6 +1,7 @@
 /* The host's key providers as the agent reports them with its inventory: what
  * providers.json names, and whether each answered just now. Credentials and
- * paths stay on the host: the report carries names, kinds and endpoints. */
+ * paths stay on the host: the report carries names, kinds, endpoints and when
+ * the host's certificate for each ends. */
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
@@ -50,9 +51,10 @@ json_t *agent_providers_report(const struct agent_config *cf, json_t *last) {
                 json_t *eps = json_array();
                 for (size_t e = 0; e < v[i].n_endpoints; e++)
                         json_array_append_new(eps, json_string(v[i].endpoints[e]));
-                json_array_append_new(list, json_pack("{s:s,s:s,s:o,s:b,s:s,s:s}", "name", v[i].name, "kind",
+                json_array_append_new(list, json_pack("{s:s,s:s,s:o,s:b,s:s,s:s,s:I}", "name", v[i].name, "kind",
                                                       v[i].kind, "endpoints", eps, "default", v[i].is_default,
-                                                      "state", state, "message", v[i].message));
+                                                      "state", state, "message", v[i].message, "cert_expires",
+                                                      (json_int_t) v[i].cert_expires));
                 /* The log says when a provider's state changes, not every
                  * inventory-seconds. */
                 if (strcmp(last_state(last, v[i].name), state) == 0)

@@ -11,7 +11,10 @@ static const char help_list[] =
 "Usage: vmcrypt host list [OPTIONS]\n"
 "\n"
 "The hosts whose agents registered with the manager: name, agent version, the\n"
-"number of VMs it reported, and how long ago it was last heard from.\n"
+"number of VMs it reported, how long ago it was last heard from, and when the\n"
+"agent's certificate ends (marked '!' within 30 days: issue a new one with\n"
+"'vmcrypt-manager issue DIR HOST --role agent' before then; the manager also\n"
+"raises a certificate-expiring event once a day).\n"
 "\n"
 "Options:\n"
 MANAGER_HELP_CONNECT
@@ -26,14 +29,18 @@ int host_list_main(int argc, char *argv[]) {
         int r = manager_show(cmd, help_list, "/hosts", argc, argv, &hosts);
         if (r >= 0)
                 return r;
-        printf("%-24s %-10s %5s %s\n", "HOST", "AGENT", "VMS", "LAST SEEN");
+        printf("%-24s %-10s %5s %-10s %s\n", "HOST", "AGENT", "VMS", "LAST SEEN", "CERTIFICATE ENDS");
         size_t i;
         json_t *h;
-        json_array_foreach(hosts, i, h)
-                printf("%-24s %-10s %5lld %llds ago\n", json_string_value(json_object_get(h, "name")),
+        json_array_foreach(hosts, i, h) {
+                char seen[32], ends[64];
+                snprintf(seen, sizeof(seen), "%llds ago",
+                         (long long) json_integer_value(json_object_get(h, "seconds_since_seen")));
+                manager_expiry_text(json_integer_value(json_object_get(h, "cert_expires")), ends, sizeof(ends));
+                printf("%-24s %-10s %5lld %-10s %s\n", json_string_value(json_object_get(h, "name")),
                        json_string_value(json_object_get(h, "version")),
-                       (long long) json_integer_value(json_object_get(h, "vms")),
-                       (long long) json_integer_value(json_object_get(h, "seconds_since_seen")));
+                       (long long) json_integer_value(json_object_get(h, "vms")), seen, ends);
+        }
         json_decref(hosts);
         return EXIT_OK;
 }

@@ -31,7 +31,7 @@ static const struct cli_command groups[] = {
         { "job", job_main, "the manager's jobs: list, cancel, pause, resume (vmcrypt job --help)" },
         { "events", events_main, "the manager's event log, optionally followed (vmcrypt events --help)" },
         { "policy", policy_main, "the manager's encryption policies: list, set (vmcrypt policy --help)" },
-        { "whoami", whoami_main, "your CN, role and privileges at the manager (vmcrypt whoami --help)" },
+        { "whoami", whoami_main, "who the manager takes you for: CN or token, role, privileges (vmcrypt whoami --help)" },
         { "version", version_main, "print the version" },
         { NULL, NULL, NULL },
 };

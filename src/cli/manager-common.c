@@ -6,6 +6,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "cli/cli.h"
 #include "fleet/conf.h"
@@ -208,4 +209,21 @@ int manager_path(const char *cmd, const char *what, const char *prefix, const ch
         if ((size_t) snprintf(buf, size, "%s/%s%s", prefix, name, suffix) >= size)
                 return cli_usage_error(cmd, "the %s name '%s' is too long", what, name);
         return -1;
+}
+
+void manager_expiry_text(long long expires, char *buf, size_t size) {
+        if (expires <= 0) {
+                snprintf(buf, size, "-");
+                return;
+        }
+        char day[16];
+        time_t t = (time_t) expires;
+        struct tm tm;
+        strftime(day, sizeof(day), "%Y-%m-%d", gmtime_r(&t, &tm));
+        long long left = expires - (long long) time(NULL);
+        if (left <= 0)
+                snprintf(buf, size, "! expired %s", day);
+        else
+                snprintf(buf, size, "%s%s (%lld days)", left < FLEET_CERT_WARN_DAYS * 86400LL ? "! " : "", day,
+                         (left + 86399) / 86400);
 }

@@ -65,6 +65,10 @@ int manager_call(const char *cmd, struct fleet_client *c, const char *method, co
 int manager_path(const char *cmd, const char *what, const char *prefix, const char *name, const char *suffix,
                  char *buf, size_t size);
 
+/* A certificate's end for a table: "2027-03-01 (85 days)", "! 2026-12-20 (14
+ * days)" within FLEET_CERT_WARN_DAYS, "! expired 2026-11-01", "-" unknown (0). */
+void manager_expiry_text(long long expires, char *buf, size_t size);
+
 /* `vmcrypt host list` (a verb of host.c's group). */
 int host_list_main(int argc, char *argv[]);
 int job_main(int argc, char *argv[]);

@@ -55,7 +55,9 @@ static int list_main(int argc, char *argv[]) {
                                "                      as vmcrypt-agent does for the manager: kmip and trusted\n"
                                "                      ask the key servers for DiscoverVersions with this host's\n"
                                "                      certificate (at most 5 s per server; the TPM is not\n"
-                               "                      used); native needs its primary key and a backup\n\n"
+                               "                      used); native needs its primary key and a backup;\n"
+                               "                      and when this host's client certificate for each\n"
+                               "                      ends ('!' within 30 days)\n\n"
                                "Exit status: 0 listed (with --check: every provider usable); 2 usage; 4 no\n"
                                "providers.json, or a native provider not initialised; 7 a key server\n"
                                "unreachable; 8 refused; 9 malformed; 1 other errors.\n",
@@ -90,6 +92,11 @@ static int list_main(int argc, char *argv[]) {
                         printf("%s: usable (%u ms)\n", v[i].name, v[i].probe_ms);
                 else
                         printf("%s: NOT usable (%u ms): %s\n", v[i].name, v[i].probe_ms, v[i].message);
+                if (v[i].cert_expires > 0) {
+                        char ends[64];
+                        manager_expiry_text(v[i].cert_expires, ends, sizeof(ends));
+                        printf("%s: this host's client certificate ends %s\n", v[i].name, ends);
+                }
                 if (v[i].probe < 0 && worst == EXIT_OK)
                         worst = cli_exit_code(v[i].probe);
         }

@@ -48,9 +48,10 @@ int fleet_api_valid_host_providers(json_t *providers, struct error *err) {
                 json_t *v;
                 json_object_foreach(p, key, v) {
                         (void) v;
-                        if (!fleet_api_one_of(key, "name|kind|endpoints|default|state|message"))
+                        if (!fleet_api_one_of(key, "name|kind|endpoints|default|state|message|cert_expires"))
                                 return error_set(err, -EINVAL, "%s: unknown field '%s' (name, kind, endpoints, "
-                                                 "default, state, message; never credentials or paths)", what, key);
+                                                 "default, state, message, cert_expires; never credentials or "
+                                                 "paths)", what, key);
                 }
                 const char *name = json_string_value(json_object_get(p, "name"));
                 const char *kind = json_string_value(json_object_get(p, "kind"));
@@ -66,6 +67,11 @@ int fleet_api_valid_host_providers(json_t *providers, struct error *err) {
                         return error_set(err, -EINVAL, "%s: message must be a string of at most 1024 bytes", what);
                 if (dflt && !json_is_boolean(dflt))
                         return error_set(err, -EINVAL, "%s: default must be true or false", what);
+                json_t *ends = json_object_get(p, "cert_expires");
+                if (ends && (!json_is_integer(ends) || json_integer_value(ends) < 0 ||
+                             json_integer_value(ends) > 253402300799LL))
+                        return error_set(err, -EINVAL, "%s: cert_expires must be seconds since 1970 (0: unknown)",
+                                         what);
                 json_t *eps = json_object_get(p, "endpoints");
                 int r = eps ? valid_endpoints(eps, what, err) : 0;
                 if (r < 0)

@@ -391,7 +391,7 @@ static int post_register(struct fleet_store *s, const struct fleet_request *req,
                 r = error_set(err, -EINVAL, "version must be a string of at most 64 characters");
         if (r == 0)
                 r = fleet_store_host_register(s, req->who->cn, req->who->fingerprint, v ? json_string_value(v) : "",
-                                              err);
+                                              req->who->cert_expires, err);
         json_decref(body);
         return r < 0 ? r : reply(resp, 200, json_pack("{s:s}", "host", req->who->cn));
 }
@@ -403,7 +403,7 @@ static int post_heartbeat(struct fleet_store *s, const struct fleet_request *req
         if (r == 0)
                 r = own_host(req, body, err);
         if (r == 0)
-                r = fleet_store_host_seen(s, req->who->cn, err);
+                r = fleet_store_host_seen(s, req->who->cn, req->who->cert_expires, err);
         json_decref(body);
         return r < 0 ? r : reply(resp, 200, json_pack("{s:s}", "host", req->who->cn));
 }

@@ -22,6 +22,7 @@ struct fleet_principal {
         char role[64];
         unsigned privs;       /* 1U << enum fleet_priv */
         bool token;           /* authenticated by a bearer token, not a certificate */
+        int64_t cert_expires; /* the certificate's end, seconds since the epoch (0: none) */
 };
 
 struct fleet_request {

@@ -58,9 +58,18 @@ int fleet_store_host_providers_replace(struct fleet_store *s, const char *host, 
                 const char *name = str(p, "name"), *state = str(p, "state"), *message = str(p, "message");
                 r = fleet_db_exec(db(s), err,
                                   "INSERT INTO host_providers (host, name, kind, endpoints, is_default, state, "
-                                  "message, seen) VALUES (?,?,?,?,?,?,?,?)",
-                                  "ssssissi", host, name, str(p, "kind"), eps_text,
-                                  (int64_t) json_is_true(json_object_get(p, "default")), state, message, now());
+                                  "message, seen, cert_expires) VALUES (?,?,?,?,?,?,?,?,?)",
+                                  "ssssissii", host, name, str(p, "kind"), eps_text,
+                                  (int64_t) json_is_true(json_object_get(p, "default")), state, message, now(),
+                                  (int64_t) json_integer_value(json_object_get(p, "cert_expires")));
+                if (r < 0)
+                        break;
+                /* The host's certificate for this provider's key servers: told
+                 * before the servers refuse it. */
+                char subject[400];
+                snprintf(subject, sizeof(subject), "the client certificate of %s for key provider %s", host, name);
+                r = fleet_store_expiry_event(s, host, "provider-certificate-expiring", subject,
+                                             json_integer_value(json_object_get(p, "cert_expires")), err);
                 if (r < 0)
                         break;
                 /* A change of reachability is news (vSphere's "key server
@@ -105,7 +114,8 @@ int fleet_store_providers(struct fleet_store *s, json_t **ret, struct error *err
         if (r >= 0)
                 r = fleet_db_query(db(s), err, &reps,
                                    "SELECT host, name, kind, endpoints, is_default, state, message, seen, "
-                                   "? - seen AS seconds_since_seen FROM host_providers ORDER BY name, host",
+                                   "? - seen AS seconds_since_seen, cert_expires FROM host_providers "
+                                   "ORDER BY name, host",
                                    "i", now());
         if (r >= 0)
                 r = fleet_db_query(db(s), err, &hosts, "SELECT name FROM hosts ORDER BY name", NULL);
@@ -153,6 +163,25 @@ int fleet_store_providers(struct fleet_store *s, json_t **ret, struct error *err
                                  "or remove it from the hosts' providers.json", str(entry, "name"));
                         json_array_append_new(flags, json_string(text));
                 }
+                /* Hosts whose client certificate for it ends soon or has ended. */
+                size_t j;
+                json_t *rep;
+                json_array_foreach(json_object_get(entry, "hosts"), j, rep) {
+                        int64_t end = json_integer_value(json_object_get(rep, "cert_expires"));
+                        if (end <= 0 || end - now() >= (int64_t) FLEET_CERT_WARN_DAYS * 86400)
+                                continue;
+                        char day[16];
+                        time_t t = (time_t) end;
+                        struct tm tm;
+                        strftime(day, sizeof(day), "%Y-%m-%d", gmtime_r(&t, &tm));
+                        if (end <= now())
+                                snprintf(text, sizeof(text), "%s's client certificate for it expired on %s",
+                                         str(rep, "host"), day);
+                        else
+                                snprintf(text, sizeof(text), "%s's client certificate for it ends on %s, in %lld days",
+                                         str(rep, "host"), day, (long long) ((end - now() + 86399) / 86400));
+                        json_array_append_new(flags, json_string(text));
+                }
                 if (json_is_null(json_object_get(entry, "registered")))
                         continue;
                 size_t k, o = 0;
@@ -160,8 +189,6 @@ int fleet_store_providers(struct fleet_store *s, json_t **ret, struct error *err
                 json_array_foreach(hosts, k, h) {
                         const char *host = str(h, "name");
                         bool has = false;
-                        size_t j;
-                        json_t *rep;
                         json_array_foreach(json_object_get(entry, "hosts"), j, rep)
                                 has = has || strcmp(str(rep, "host"), host) == 0;
                         if (has)

@@ -130,8 +130,50 @@ static int job_move(struct fleet_store *s, int64_t id, const struct job_row *j, 
  * stopped), or ends as paused or cancelled when that was asked meanwhile. */
 static int requeue_interrupted(struct fleet_store *s, const char *host, struct error *err);
 
+int fleet_store_expiry_event(struct fleet_store *s, const char *host, const char *kind, const char *subject,
+                             int64_t expires, struct error *err) {
+        int64_t left = expires - now();
+        if (expires <= 0 || left >= (int64_t) FLEET_CERT_WARN_DAYS * 86400)
+                return 0;
+        /* Once a day per certificate: the event says so while there is time. */
+        json_t *recent = NULL;
+        int r = query_json(s, err, &recent,
+                           "SELECT id FROM events WHERE host = ? AND kind = ? AND time > ? "
+                           "AND substr(message, 1, ?) = ? LIMIT 1",
+                           "ssiis", host, kind, now() - 86400, (int64_t) strlen(subject), subject);
+        bool said = json_array_size(recent) > 0;
+        json_decref(recent);
+        if (r < 0 || said)
+                return r < 0 ? r : 0;
+        char day[32], msg[600];
+        time_t t = (time_t) expires;
+        struct tm tm;
+        strftime(day, sizeof(day), "%Y-%m-%d %H:%M UTC", gmtime_r(&t, &tm));
+        if (left <= 0)
+                snprintf(msg, sizeof(msg), "%s expired on %s: %s", subject, day,
+                         strcmp(kind, "certificate-expiring") == 0 ? "issue a new one (vmcrypt-manager issue)"
+                                                                   : "the key server refuses it; issue a new one");
+        else
+                snprintf(msg, sizeof(msg), "%s expires on %s, in %lld day%s: issue a new one before then", subject,
+                         day, (long long) ((left + 86399) / 86400), left > 86400 ? "s" : "");
+        return event_add(s, host, host, NULL, 0, kind, msg, err);
+}
+
+/* The agent's certificate, as its TLS session shows it: kept, and told
+ * before it ends. */
+static int host_cert(struct fleet_store *s, const char *host, int64_t cert_expires, struct error *err) {
+        if (cert_expires <= 0)
+                return 0;
+        int r = exec_args(s, err, "UPDATE hosts SET cert_expires = ? WHERE name = ?", "is", cert_expires, host);
+        if (r < 0)
+                return r;
+        char subject[300];
+        snprintf(subject, sizeof(subject), "the certificate of %s's agent", host);
+        return fleet_store_expiry_event(s, host, "certificate-expiring", subject, cert_expires, err);
+}
+
 int fleet_store_host_register(struct fleet_store *s, const char *host, const char *fingerprint, const char *version,
-                              struct error *err) {
+                              int64_t cert_expires, struct error *err) {
         int r = begin(s, err);
         if (r < 0)
                 return r;
@@ -146,6 +188,8 @@ int fleet_store_host_register(struct fleet_store *s, const char *host, const cha
                 r = event_add(s, host, host, NULL, 0, "host-registered", msg, err);
         }
         if (r >= 0)
+                r = host_cert(s, host, cert_expires, err);
+        if (r >= 0)
                 r = requeue_interrupted(s, host, err);
         return r < 0 ? rollback(s, r) : commit(s, err);
 }
@@ -157,13 +201,19 @@ int fleet_store_host_touch(struct fleet_store *s, const char *host, struct error
         return r < 0 ? r : 0;
 }
 
-int fleet_store_host_seen(struct fleet_store *s, const char *host, struct error *err) {
-        return fleet_store_host_touch(s, host, err);
+int fleet_store_host_seen(struct fleet_store *s, const char *host, int64_t cert_expires, struct error *err) {
+        int r = begin(s, err);
+        if (r < 0)
+                return r;
+        r = fleet_store_host_touch(s, host, err);
+        if (r >= 0)
+                r = host_cert(s, host, cert_expires, err);
+        return r < 0 ? rollback(s, r) : commit(s, err);
 }
 
 int fleet_store_hosts(struct fleet_store *s, json_t **ret, struct error *err) {
         int r = query_json(s, err, ret,
-                           "SELECT name, fingerprint, version, registered, last_seen, "
+                           "SELECT name, fingerprint, version, registered, last_seen, cert_expires, "
                            "(SELECT count(*) FROM vms WHERE vms.host = hosts.name) AS vms, "
                            "? - last_seen AS seconds_since_seen FROM hosts ORDER BY name",
                            "i", now());

@@ -25,10 +25,12 @@ int fleet_store_version(struct fleet_store *s);
 
 /* Hosts. register: the agent's first call after each start; the host's jobs
  * that were running are queued again (they resume), or end paused or cancelled
- * when that was asked meanwhile. */
+ * when that was asked meanwhile. cert_expires: when the agent's certificate
+ * ends (0: unknown); within FLEET_CERT_WARN_DAYS a certificate-expiring event,
+ * once a day. */
 int fleet_store_host_register(struct fleet_store *s, const char *host, const char *fingerprint, const char *version,
-                              struct error *err);
-int fleet_store_host_seen(struct fleet_store *s, const char *host, struct error *err);
+                              int64_t cert_expires, struct error *err);
+int fleet_store_host_seen(struct fleet_store *s, const char *host, int64_t cert_expires, struct error *err);
 int fleet_store_hosts(struct fleet_store *s, json_t **ret, struct error *err);
 
 /* What a plain disk newly seen in an encrypted VM brings: an event, or an event

@@ -147,6 +147,8 @@ struct provider_report {
         bool is_default;
         char state_dir[512];   /* native: its state directory (stays on the host) */
         int native_ready;      /* native: 1 ready, 0 needs a backup first, -ENOENT not initialised */
+        int64_t cert_expires;  /* kmip, trusted: the end of this host's client certificate
+                                * (seconds since the epoch; 0 unreadable) */
         int probe;             /* provider_probe's result (0 when not probed) */
         int fault;             /* ... its enum error_fault (ERROR_FAULT_KEY_UNREACHABLE: no server answered) */
         unsigned probe_ms;     /* ... and how long it took */

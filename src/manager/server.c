@@ -251,6 +251,10 @@ static int principal(struct server *s, struct evhttp_request *req, struct fleet_
                 snprintf(who->cn, sizeof(who->cn), "(unidentified)");
                 return 0;
         }
+        /* When the certificate ends: agents are told of before it does. */
+        struct tm tm;
+        if (ASN1_TIME_to_tm(X509_get0_notAfter(peer), &tm) == 1)
+                who->cert_expires = (int64_t) timegm(&tm);
         for (size_t i = 0; i < s->config->n_revoked; i++)
                 if (strcmp(s->config->revoked[i], who->fingerprint) == 0)
                         return 0;

@@ -19,7 +19,7 @@ static void setup(void) {
                 abort();
         json_t *vms = json_loads("[{\"name\":\"vm1\",\"uuid\":\"u1\",\"disks\":[]}]", 0, NULL);
         json_t *job = NULL;
-        if (fleet_store_host_register(store, "h1", "00", "1", NULL) < 0 ||
+        if (fleet_store_host_register(store, "h1", "00", "1", 0, NULL) < 0 ||
             fleet_store_vms_replace(store, "h1", vms, NULL) < 0 ||
             fleet_store_job_create(store, "vm1", FLEET_OP_ENCRYPT, "admin", &job, NULL) < 0)
                 abort();

@@ -58,7 +58,7 @@ PID1=$MANAGER_PID
 PID2=$!
 track_pid "$PID2"
 manager_wait "$P2"
-assert_eq "$(psq -c 'SELECT version FROM schema_version')" 4 "schema version in PostgreSQL"
+assert_eq "$(psq -c 'SELECT version FROM schema_version')" 5 "schema version in PostgreSQL"
 at() { local p=$1; shift; MANAGER_PORT=$p api "$@"; }
 at_status() { at "$@" | tail -1; }
 

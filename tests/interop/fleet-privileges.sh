@@ -12,6 +12,8 @@
 # reports its providers.json (a vmcrypt-kms provider and a native one): the kms
 # provider reachable, then unreachable (with an event) once the key server
 # stops; registrations sit beside the reports, and flag what is missing.
+# Certificates that end within 30 days (h1's for the key server, h3's agent
+# certificate) are flagged and told of in one event each.
 . "$(dirname "$0")/../lib.sh"
 . "$(dirname "$0")/keys-lib.sh"
 . "$(dirname "$0")/fleet-lib.sh"
@@ -22,6 +24,10 @@ MANAGER_PORT=$(free_port)
 
 note "key server for h1, and h1's providers.json (kms, and a native one not yet initialised)"
 kms_vmcrypt_start "$T/kms" h1
+# h1's client certificate for the key server ends in 12 days (told below).
+mv "$T/kms/client-h1.crt" "$T/kms/client-h1-long.crt"
+mv "$T/kms/client-h1.key" "$T/kms/client-h1-long.key"
+"$VMCRYPT_KMS" issue-client "$T/kms" h1 --days 12 >/dev/null || die "issue-client h1 failed"
 write_providers "$T/providers.json" kms "$T/kms" h1 "127.0.0.1:$KMS_PORT"
 "$PY" - "$T/providers.json" "$T/native" <<'PYEOF' || die "cannot add the native provider"
 import json, sys
@@ -39,6 +45,8 @@ assert_file_contains "$T/issue-unknown.err" "unknown role 'decryptor': the roles
 echo "role decryptor = decrypt" >>"$M/manager.conf"
 expect_rc 0 issue-dec "$VMCRYPT_MANAGER" issue "$M" dec --role decryptor
 expect_rc 0 issue-nca "$VMCRYPT_MANAGER" issue "$M" nca --role no-crypto-admin
+# An agent whose certificate ends in 9 days (told below).
+expect_rc 0 issue-h3 "$VMCRYPT_MANAGER" issue "$M" h3 --role agent --days 9
 for bad in "role fly = read fly|unknown privilege 'fly': the privileges are read, encrypt, decrypt, rekey, start, manage-policies, manage-providers, agent" \
            "role admin = read|role admin is built in" \
            "role decryptor = read|role decryptor is defined twice" \
@@ -204,6 +212,21 @@ expect_rc 0 plist "$VMCRYPT" provider list --manager-config "$M/admin.conf"
 assert_file_contains "$T/plist.out" "^kms +kmip +no +h1 +yes +reachable +[0-9]+s ago +127.0.0.1:$KMS_PORT$" \
         "vmcrypt provider list --manager-config"
 
+note "certificates told of before they end: h1's for the key server, h3's agent certificate"
+assert_file_contains "$T/pcheck.out" "^kms: this host's client certificate ends ! [0-9-]{10} \(12 days\)$" \
+        "the local check: h1's certificate for kms"
+assert_file_contains "$T/plist.out" "^  ! kms: h1's client certificate for it ends on [0-9-]{10}, in 12 days$" \
+        "the fleet's providers flag it"
+assert_eq "$(api_status h3 POST /agent/register '{}')" 200 "h3 registers"
+assert_eq "$(api_status h3 POST /agent/heartbeat '{}')" 200 "h3's heartbeat"
+expect_rc 0 hosts "$VMCRYPT" host list --manager-config "$M/admin.conf"
+assert_file_contains "$T/hosts.out" "^h3 .* ! [0-9-]{10} \(9 days\)$" "host list: h3's certificate"
+assert_file_contains "$T/hosts.out" "^h1 .* [0-9-]{10} \(8[0-9][0-9] days\)$" "host list: h1's certificate"
+api admin GET /events | head -1 >"$T/events-cert.out"
+assert_eq "$(json_get "$T/events-cert.out" "[e['message'].split(' on ')[0] + ' ' + e['message'].split(', ')[1] for e in d if e['kind'] in ('certificate-expiring', 'provider-certificate-expiring')]")" \
+        '["the client certificate of h1 for key provider kms expires in 12 days: issue a new one before then", "the certificate of h3'"'"'s agent expires in 9 days: issue a new one before then"]' \
+        "one event per certificate, however often it is seen"
+
 note "no-crypto-admin: sets policies; may not encrypt nor register a provider"
 assert_eq "$(api_status nca PUT /policies '{"scope":"default","volumes":"all"}')" 200 "nca sets a policy"
 assert_eq "$(api_status nca POST /vms/vm1/encrypt)" 403 "nca encrypts"
@@ -232,9 +255,9 @@ assert_file_contains "$T/pol.out" "key provider elsewhere is not registered with
 assert_eq "$(api_status nca PUT /policies '{"scope":"default","provider":"kms"}')" 200 "a policy naming kms"
 api admin GET /providers | head -1 >"$T/providers.out"
 assert_eq "$(json_get "$T/providers.out" "[(p['name'], p['registered'] and p['registered']['description'], p['missing'], p['unregistered']) for p in d]")" \
-        '[["kms", "the test KMS", ["h2"], false], ["local", null, [], true]]' "registered and reported side by side"
+        '[["kms", "the test KMS", ["h2", "h3"], false], ["local", null, [], true]]' "registered and reported side by side"
 expect_rc 0 plist2 "$VMCRYPT" provider list --manager-config "$M/admin.conf"
-assert_file_contains "$T/plist2.out" "^  ! kms: hosts without it in their providers.json: h2$" "the missing host flagged"
+assert_file_contains "$T/plist2.out" "^  ! kms: hosts without it in their providers.json: h2, h3$" "the missing host flagged"
 assert_file_contains "$T/plist2.out" "^  ! local: not registered with the fleet" "the unknown provider flagged"
 expect_rc 5 unreg "$VMCRYPT" provider unregister kms --manager-config "$M/admin.conf"
 assert_file_contains "$T/unreg.err" "policy default names key provider kms" "unregistering a provider a policy names"

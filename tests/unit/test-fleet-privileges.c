@@ -33,8 +33,8 @@ static struct fleet_store *fixture(void) {
         struct fleet_store *s = NULL;
         assert_int_equal(fleet_store_open(db, &s, NULL), 0);
         json_t *vms = json_loads("[{\"name\":\"vm1\",\"uuid\":\"u1\"},{\"name\":\"vm2\",\"uuid\":\"u2\"}]", 0, NULL);
-        assert_int_equal(fleet_store_host_register(s, "h1", "fp", "1", NULL), 0);
-        assert_int_equal(fleet_store_host_register(s, "h2", "fp", "1", NULL), 0);
+        assert_int_equal(fleet_store_host_register(s, "h1", "fp", "1", 0, NULL), 0);
+        assert_int_equal(fleet_store_host_register(s, "h2", "fp", "1", 0, NULL), 0);
         assert_int_equal(fleet_store_vms_replace(s, "h1", vms, NULL), 0);
         json_decref(vms);
         return s;

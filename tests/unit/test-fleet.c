@@ -9,6 +9,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <cmocka.h>
@@ -33,7 +34,7 @@ static struct fleet_store *fixture(void) {
         unlink(db);
         struct fleet_store *s = open_store();
         json_t *vms = json_loads("[{\"name\":\"vm1\",\"uuid\":\"u1\"},{\"name\":\"vm2\",\"uuid\":\"u2\"}]", 0, NULL);
-        assert_int_equal(fleet_store_host_register(s, "h1", "fp", "1", NULL), 0);
+        assert_int_equal(fleet_store_host_register(s, "h1", "fp", "1", 0, NULL), 0);
         assert_int_equal(fleet_store_vms_replace(s, "h1", vms, NULL), 0);
         json_decref(vms);
         return s;
@@ -64,7 +65,7 @@ static void test_job_states(void **state) {
         assert_string_equal(action, "continue");
         /* Running: no second claim; the agent's restart (register) queues it again. */
         assert_int_equal(fleet_store_job_claim(s, "h1", &job, &err), -ENOENT);
-        assert_int_equal(fleet_store_host_register(s, "h1", "fp", "1", &err), 0);
+        assert_int_equal(fleet_store_host_register(s, "h1", "fp", "1", 0, &err), 0);
         assert_int_equal(fleet_store_job_claim(s, "h1", &job, &err), 0);
         assert_int_equal(json_integer_value(json_object_get(job, "attempts")), 2);
         json_decref(job);
@@ -502,6 +503,61 @@ static void test_new_disk_policy(void **state) {
         fleet_store_free(s);
 }
 
+static int events_of(struct fleet_store *s, const char *kind, const char *says) {
+        json_t *events = NULL;
+        assert_int_equal(fleet_store_events(s, NULL, 0, 100000, &events, NULL), 0);
+        int n = 0;
+        for (size_t i = 0; i < json_array_size(events); i++) {
+                json_t *e = json_array_get(events, i);
+                n += strcmp(str(e, "kind"), kind) == 0 && strstr(str(e, "message"), says) != NULL;
+        }
+        json_decref(events);
+        return n;
+}
+
+/* Certificates that end within 30 days: the agent's (from its session) and a
+ * host's for a key provider (from its report), kept and told of once a day;
+ * a bad cert_expires in a report changes nothing. */
+static void test_cert_expiry(void **state) {
+        (void) state;
+        struct fleet_store *s = fixture();
+        int64_t t = (int64_t) time(NULL);
+        assert_int_equal(fleet_store_host_register(s, "h3", "fp", "1", t + 10 * 86400 - 60, NULL), 0);
+        assert_int_equal(fleet_store_host_seen(s, "h3", t + 10 * 86400 - 60, NULL), 0);
+        assert_int_equal(fleet_store_host_register(s, "h4", "fp", "1", t + 100 * 86400, NULL), 0);
+        assert_int_equal(fleet_store_host_seen(s, "h4", t + 100 * 86400, NULL), 0);
+        assert_int_equal(events_of(s, "certificate-expiring", "the certificate of h3's agent expires on "), 1);
+        assert_int_equal(events_of(s, "certificate-expiring", ", in 10 days: issue a new one"), 1);
+        assert_int_equal(events_of(s, "certificate-expiring", "h4"), 0);
+        json_t *hosts = NULL;
+        assert_int_equal(fleet_store_hosts(s, &hosts, NULL), 0);
+        for (size_t i = 0; i < json_array_size(hosts); i++)
+                if (strcmp(str(json_array_get(hosts, i), "name"), "h3") == 0)
+                        assert_int_equal(json_integer_value(json_object_get(json_array_get(hosts, i), "cert_expires")),
+                                         t + 10 * 86400 - 60);
+        json_decref(hosts);
+        char body[512];
+        snprintf(body, sizeof(body), "{\"vms\":[],\"providers\":[{\"name\":\"kms\",\"kind\":\"kmip\","
+                 "\"state\":\"reachable\",\"cert_expires\":%lld}]}", (long long) (t - 3600));
+        for (int i = 0; i < 2; i++)
+                assert_int_equal(call(s, FLEET_ROLE_AGENT, "h3", "POST", "/agent/inventory", NULL, body), 200);
+        assert_int_equal(events_of(s, "provider-certificate-expiring",
+                                   "the client certificate of h3 for key provider kms expired on "), 1);
+        json_t *providers = NULL;
+        assert_int_equal(fleet_store_providers(s, &providers, NULL), 0);
+        char *text = json_dumps(providers, JSON_COMPACT);
+        assert_non_null(strstr(text, "h3's client certificate for it expired on "));
+        free(text);
+        json_decref(providers);
+        static const char *const bad[] = { "-1", "\"soon\"", "1.5", "99999999999999" };
+        for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+                snprintf(body, sizeof(body), "{\"vms\":[],\"providers\":[{\"name\":\"kms\",\"kind\":\"kmip\","
+                         "\"state\":\"reachable\",\"cert_expires\":%s}]}", bad[i]);
+                assert_int_equal(call(s, FLEET_ROLE_AGENT, "h3", "POST", "/agent/inventory", NULL, body), 400);
+        }
+        fleet_store_free(s);
+}
+
 static void test_query(void **state) {
         (void) state;
         char buf[16];
@@ -532,6 +588,7 @@ int main(void) {
                 cmocka_unit_test(test_rekey_jobs),
                 cmocka_unit_test(test_policies),
                 cmocka_unit_test(test_new_disk_policy),
+                cmocka_unit_test(test_cert_expiry),
                 cmocka_unit_test(test_query),
         };
         int r = cmocka_run_group_tests(tests, NULL, NULL);

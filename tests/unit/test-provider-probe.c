@@ -13,6 +13,7 @@
 #include <string.h>
 #include <sys/socket.h>
 #include <netinet/in.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <cmocka.h>
@@ -112,6 +113,12 @@ static void test_report(void **state) {
         /* A CA file that is not there: an error, its path named by its setting. */
         assert_true(badca->probe < 0 && badca->fault != ERROR_FAULT_KEY_UNREACHABLE);
         assert_non_null(strstr(badca->message, "<ca>"));
+        /* When the host's certificate ends: kms's made for one day; badca's
+         * is not there (0, unknown); native has none. */
+        int64_t left = kms->cert_expires - (int64_t) time(NULL);
+        assert_true(left > 86400 - 600 && left <= 86400);
+        assert_int_equal(badca->cert_expires, 0);
+        assert_int_equal(off->cert_expires, 0);
         assert_string_equal(off->kind, "native");
         assert_false(off->is_default);
         assert_int_equal(off->n_endpoints, 0);
