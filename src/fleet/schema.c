@@ -41,8 +41,8 @@ const char *const fleet_schema_sqlite[] = {
         "  state TEXT NOT NULL, message TEXT NOT NULL DEFAULT '', seen INTEGER NOT NULL, PRIMARY KEY (host, name));",
         /* 5: when certificates end: each agent's (as its TLS session shows it)
          * and each host's client certificate for a key provider (as reported) */
-        "ALTER TABLE hosts ADD COLUMN cert_expires INTEGER NOT NULL DEFAULT 0;"
-        "ALTER TABLE host_providers ADD COLUMN cert_expires INTEGER NOT NULL DEFAULT 0;",
+        ("ALTER TABLE hosts ADD COLUMN cert_expires INTEGER NOT NULL DEFAULT 0;"
+         "ALTER TABLE host_providers ADD COLUMN cert_expires INTEGER NOT NULL DEFAULT 0;"),
 };
 
 /* The same schema in PostgreSQL's words: BIGINT where SQLite's INTEGER holds
@@ -87,8 +87,8 @@ const char *const fleet_schema_postgresql[] = {
         "  kind TEXT NOT NULL, endpoints TEXT NOT NULL DEFAULT '[]', is_default BIGINT NOT NULL DEFAULT 0,"
         "  state TEXT NOT NULL, message TEXT NOT NULL DEFAULT '', seen BIGINT NOT NULL, PRIMARY KEY (host, name));",
         /* 5 */
-        "ALTER TABLE hosts ADD COLUMN cert_expires BIGINT NOT NULL DEFAULT 0;"
-        "ALTER TABLE host_providers ADD COLUMN cert_expires BIGINT NOT NULL DEFAULT 0;",
+        ("ALTER TABLE hosts ADD COLUMN cert_expires BIGINT NOT NULL DEFAULT 0;"
+         "ALTER TABLE host_providers ADD COLUMN cert_expires BIGINT NOT NULL DEFAULT 0;"),
 };
 
 const int fleet_schema_count = sizeof(fleet_schema_sqlite) / sizeof(fleet_schema_sqlite[0]);
