@@ -79,6 +79,7 @@ int vm_status_main(int argc, char *argv[]);
 int vm_encrypt_main(int argc, char *argv[]);
 int vm_decrypt_main(int argc, char *argv[]);
 int vm_start_main(int argc, char *argv[]);
+int vm_check_main(int argc, char *argv[]);
 int vm_attach_main(int argc, char *argv[]);
 int vm_set_main(int argc, char *argv[]);
 int vm_rekey_main(int argc, char *argv[]);

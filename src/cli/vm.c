@@ -12,6 +12,7 @@ static const struct cli_command vm_commands[] = {
         { "encrypt", vm_encrypt_main, "encrypt a shut-off VM's disks in place, one KEK per VM" },
         { "decrypt", vm_decrypt_main, "decrypt a shut-off VM's disks in place, data disks first" },
         { "start", vm_start_main, "start an encrypted VM: keys from its provider, short-lived secrets" },
+        { "check", vm_check_main, "would the VM start here? every key unwrapped and proved, none used" },
         { "attach-disk", vm_attach_main, "attach a raw data disk, encrypted with the VM's KEK if asked" },
         { "set", vm_set_main, "change a VM's vmcrypt settings (--auto-encrypt on|off)" },
         { "rekey", vm_rekey_main, "a new VM KEK for every disk; --deep: new volume keys too" },

@@ -203,6 +203,16 @@ int vm_home_start_secret(struct vm_op *op, const char *providers, struct unlocke
         if (r < 0)
                 return error_wrap(err, &e, r, "domain %s not started: NVRAM %s, key provider %s, KEK %s: %s", n, k.path,
                                k.provider[0] ? k.provider : "(none)", k.kek[0] ? k.kek : "(none)", e.text);
+        if (op->check) {
+                /* vm_check: the key is there; nothing goes to libvirt. */
+                struct vm_disk_result *cr = row(&k, res);
+                if (cr) {
+                        cr->action = VM_ACTION_CHECKED;
+                        snprintf(cr->note, sizeof cr->note, "key from provider %.64s (KEK %.128s) opens keyslot %d",
+                                 k.provider, k.kek, ur.keyslot);
+                }
+                return 0;
+        }
         char xml[PATH_MAX + 512];
         int len = snprintf(xml, sizeof xml,
                            "<secret ephemeral='yes' private='yes'><uuid>%s</uuid>"

@@ -138,3 +138,80 @@ fail:
         vm_vtpm_secret_drop(&nvram);
         return r;
 }
+
+/* One disk of vm_check: its XML against the disk, then its key. */
+static int check_one(struct vm_op *op, const struct vm_params *p, struct unlocker **u, const struct vm_disk *k,
+                     struct vm_disk_result *dr, struct error *e) {
+        int r = check_disk(op, k, e);
+        if (r < 0)
+                return r;
+        if (!(k->xml_encrypted && k->state == VM_DISK_ENCRYPTED)) {
+                snprintf(dr->note, sizeof dr->note, "%s", k->state == VM_DISK_PLAIN ? "not encrypted"
+                                                          : vm_disk_state_name(k->state));
+                return 0;
+        }
+        if (!*u && (r = unlocker_new(p->providers, u, e)) < 0)
+                return r;
+        _cleanup_(secret_freep) struct secret *s = NULL;
+        struct unlock_result ur = { .keyslot = -1, .token_id = -1 };
+        r = unlocker_unlock(*u, k->path, NULL, &s, &ur, e);
+        if (r == 0) {
+                dr->action = VM_ACTION_CHECKED;
+                int n = snprintf(dr->note, sizeof dr->note, "key from provider %.64s (KEK %.128s) opens keyslot %d",
+                                 ur.token ? ur.token->provider : k->provider, ur.token ? ur.token->kek_id : k->kek,
+                                 ur.keyslot);
+                if (ur.n_dead > 0 && n > 0 && (size_t) n < sizeof dr->note)
+                        snprintf(dr->note + n, sizeof dr->note - (size_t) n, "; %u older token%s name a KEK that "
+                                 "is gone (each unlock tries them first: 'vmcrypt disk rekey' drops them)", ur.n_dead,
+                                 ur.n_dead > 1 ? "s" : "");
+        }
+        token_free(ur.token);
+        return r;
+}
+
+int vm_check(const struct vm_params *p, struct vm_result *res, struct error *err) {
+        _cleanup_(vm_op_close) struct vm_op op = { 0 };
+        int r = vm_op_open(p, &op, res, err);
+        if (r < 0)
+                return r;
+        op.check = true;
+        _cleanup_(unlocker_freep) struct unlocker *u = NULL;
+        int first = 0;
+        for (size_t i = 0; i < op.d.n_disks && res->n < VM_MAX_DISKS; i++) {
+                const struct vm_disk *k = &op.d.disks[i];
+                struct vm_disk_result *dr = &res->disks[res->n++];
+                snprintf(dr->target, sizeof dr->target, "%s", k->target);
+                snprintf(dr->path, sizeof dr->path, "%s", k->path ? k->path : "");
+                struct error e = { 0 };
+                r = check_one(&op, p, &u, k, dr, &e);
+                if (r == 0)
+                        continue;
+                dr->error = r;
+                snprintf(dr->note, sizeof dr->note, "%.*s", (int) sizeof dr->note - 1, e.text);
+                if (!first)
+                        first = error_wrap(err, &e, r, "domain %s would not start: disk %s (%s), key provider %s, "
+                                           "KEK %s: %s", op.d.name, k->target, dr->path,
+                                           k->provider[0] ? k->provider : "(none)", k->kek[0] ? k->kek : "(none)",
+                                           e.text);
+        }
+        /* The vTPM and the NVRAM: the same steps as a start, without secrets. */
+        virSecretPtr none = NULL;
+        struct error e = { 0 };
+        r = vm_vtpm_start_secret(&op, p->providers, &u, &none, &e);
+        res->vtpm_error = MIN(r, 0);
+        res->vtpm_unlocked = r > 0;
+        snprintf(res->vtpm_note, sizeof res->vtpm_note, "%.*s", (int) sizeof res->vtpm_note - 1, e.text);
+        if (r < 0 && !first)
+                first = error_wrap(err, &e, r, "%s", e.text);
+        error_clear(&e);
+        r = vm_home_start_secret(&op, p->providers, &u, res, &none, &e);
+        if (r < 0 && res->n < VM_MAX_DISKS) {
+                struct vm_disk_result *dr = &res->disks[res->n++];
+                *dr = (struct vm_disk_result) { .error = r };
+                snprintf(dr->target, sizeof dr->target, "nvram");
+                snprintf(dr->note, sizeof dr->note, "%.*s", (int) sizeof dr->note - 1, e.text);
+        }
+        if (r < 0 && !first)
+                first = error_wrap(err, &e, r, "%s", e.text);
+        return first;
+}

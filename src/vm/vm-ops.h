@@ -9,6 +9,7 @@ struct vm_op {
         virConnectPtr conn;
         virDomainPtr dom;
         struct vm_domain d;
+        bool check;          /* vm_check: keys are unwrapped and proved, never handed to libvirt */
 };
 
 /* Connect, look the domain up and read it with its disks' keys; fills res's

@@ -162,13 +162,15 @@ enum vm_disk_action {
         VM_ACTION_XML,              /* already in the wanted state, domain XML fixed */
         VM_ACTION_UNLOCKED,         /* start: secret handed to libvirt */
         VM_ACTION_ATTACHED,         /* attach-disk: attached (encrypted first when the row says so) */
+        VM_ACTION_CHECKED,          /* check: its key unwrapped and opens its keyslot */
 };
 
 struct vm_disk_result {
         char target[32];
         char path[PATH_MAX];
         enum vm_disk_action action;
-        char note[256];             /* why a disk was left alone */
+        char note[256];             /* why a disk was left alone; check: how it fared */
+        int error;                  /* check: why it would keep the VM from starting (-errno), 0 none */
 };
 
 #define VM_MAX_DISKS 64
@@ -184,7 +186,10 @@ struct vm_result {
         bool hotplugged;            /* attach-disk: the running QEMU got the disk */
         bool persisted;             /* attach-disk: the persistent definition got it */
         pid_t qemu_pid;             /* start: the new QEMU, 0 unknown */
-        bool vtpm_unlocked;         /* start: the vTPM's state secret was handed to libvirt */
+        bool vtpm_unlocked;         /* start: the vTPM's state secret was handed to libvirt;
+                                     * check: its key unwrapped */
+        int vtpm_error;             /* check: why the vTPM would keep the VM from starting */
+        char vtpm_note[512];        /* ... in words */
         size_t n;
         struct vm_disk_result disks[VM_MAX_DISKS];
 };
@@ -198,6 +203,15 @@ int vm_encrypt(const struct vm_params *p, struct vm_result *res, struct error *e
 /* Decrypt the selected disks in place, data disks first, then the OS disk, and take
  * <encryption> out of the domain XML for each. */
 int vm_decrypt(const struct vm_params *p, struct vm_result *res, struct error *err);
+/* What vm_start does short of starting: each disk checked against its domain
+ * XML, every encrypted disk's key unwrapped by its provider and proved against
+ * its keyslot, the vTPM's and the NVRAM's keys unwrapped; nothing is handed to
+ * libvirt and the domain may be running. Every disk is tried: res->disks say
+ * how each fared (action VM_ACTION_CHECKED, or error and note), res->vtpm_*
+ * the vTPM; the first failure is returned, err saying which and why (with the
+ * key error's fault). vSphere shows such a VM as locked. */
+int vm_check(const struct vm_params *p, struct vm_result *res, struct error *err);
+
 /* Start a domain whose disks vmcrypt encrypted: each disk's secret unwrapped by its
  * key provider, given to libvirt as an ephemeral, private secret, removed again
  * once QEMU runs. On a key failure nothing starts and err names the disk, the KEK

@@ -375,6 +375,8 @@ int vm_vtpm_start_secret(struct vm_op *op, const char *providers, struct unlocke
                                unlock_error_is_dead(r) ? " -- for the vTPM: its state opens only through this KEK "
                                "(no recovery passphrase); without it the guest's TPM contents are lost, and "
                                "'vmcrypt vm remove-vtpm' lets the VM start without them" : "");
+        if (op->check)
+                return 1; /* vm_check: the key is there; nothing goes to libvirt */
         /* A start killed before it undefined its secrets leaves this one in
          * libvirt (ephemeral secrets last until libvirtd restarts): it is ours. */
         virSecretPtr old = virSecretLookupByUUIDString(op->conn, x.m.secret_uuid);

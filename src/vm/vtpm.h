@@ -58,7 +58,8 @@ int vm_vtpm_meta_to_token(const struct vm_vtpm_meta *m, struct vmcrypt_token **r
 /* For vm_start: when the domain has vmcrypt's vTPM, unwrap its state secret (u is
  * made when NULL) and define it as an ephemeral, private libvirt secret for the
  * start; *ret stays NULL when there is nothing to do. On a refused unwrap err
- * names the vTPM, the provider and the KEK. */
+ * names the vTPM, the provider and the KEK. For vm_check (op->check) nothing is
+ * defined: 1 when the key was unwrapped, 0 when there is no vTPM of vmcrypt's. */
 int vm_vtpm_start_secret(struct vm_op *op, const char *providers, struct unlocker **u, virSecretPtr *ret,
                          struct error *err);
 /* Undefine and free the secret of vm_vtpm_start_secret; NULL is fine. */

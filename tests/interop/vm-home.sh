@@ -94,6 +94,11 @@ assert_ne "$KEK2" "$KEK" "the VM's KEK after vm rekey"
 assert_eq "$(json_get "$T/show.json" "[d['nvram']['kek'], d['tpm']['kek']]")" "[\"$KEK2\", \"$KEK2\"]" \
         "the NVRAM and the vTPM under the new KEK"
 KEK=$KEK2
+note "vm check: the NVRAM's and the vTPM's keys are there"
+expect_rc 0 check-home vmc vm check "${V[@]}" --providers "$P" uefi1
+assert_file_contains "$T/check-home.out" "^  nvram +ok +$NV: key from provider kms \(KEK $KEK\) opens keyslot 0$" "vm check: nvram"
+assert_file_contains "$T/check-home.out" "^  vtpm +ok +its state key unwrapped$" "vm check: vtpm"
+
 note "vm start: OVMF boots from the encrypted NVRAM"
 boot start2
 assert_file_contains "$T/start2.out" "uefi1: nvram key released to QEMU" "start output"
@@ -106,6 +111,8 @@ cp "$NV" "$T/nv.saved"
 cp "$VARS" "$NV"
 expect_rc 9 start-plain vmc vm start "${V[@]}" --providers "$P" uefi1
 assert_file_contains "$T/start-plain.err" "NVRAM $NV is plain but the domain XML has <encryption>" "refusal"
+expect_rc 9 check-plain vmc vm check "${V[@]}" --providers "$P" uefi1
+assert_file_contains "$T/check-plain.out" "^  nvram +FAIL +domain uefi1 not started: NVRAM $NV is plain" "vm check: the plain NVRAM"
 assert_eq "$(domain_state)" "shut off" "domain state after the refusal"
 cp "$T/nv.saved" "$NV"
 

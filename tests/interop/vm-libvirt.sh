@@ -10,6 +10,9 @@
 # guest again reading the original bytes. vm decrypt restores the files and the
 # XML; a disk finished before a kill gets its XML on the re-run. A dead key server or a revoked KEK: no start, the message names disk, KEK
 # and reason, and the domain stays off. One guest boot per phase, two in all.
+# 'vmcrypt vm check' answers each of these without starting: both keys proved
+# (no libvirt secret left), every disk tried on a mismatch, the key server down,
+# the KEK revoked.
 . "$(dirname "$0")/../lib.sh"
 . "$(dirname "$0")/keys-lib.sh"
 . "$(dirname "$0")/vm-lib.sh"
@@ -111,6 +114,14 @@ note "virsh start alone cannot start it: the secrets exist only during vmcrypt v
 assert_file_contains "$T/virsh-start.out" "secret" "virsh start's error"
 assert_eq "$(domain_state)" "shut off" "domain state after virsh start failed"
 
+note "vmcrypt vm check: both keys unwrapped and proved, nothing left in libvirt"
+expect_rc 0 check vmc vm check "${V[@]}" --providers "$P" vm1
+assert_file_contains "$T/check.out" "^  vda +ok +$T/os.img: key from provider kms \(KEK $KEK\) opens keyslot 0$" "vm check: vda"
+assert_file_contains "$T/check.out" "^  vdb +ok +$T/data.img: key from provider kms \(KEK $KEK\) opens keyslot 0$" "vm check: vdb"
+assert_file_contains "$T/check.out" "^vm1: would start here" "vm check's answer"
+assert_eq "$(virsh -c "$LV_URI" secret-list | grep -cE "^ *[0-9a-f]{8}-" || true)" 0 "libvirt secrets after vm check"
+assert_eq "$(domain_state)" "shut off" "domain state after vm check"
+
 note "vmcrypt vm start: the guest reads the original bytes of both disks"
 boot_and_check
 
@@ -122,6 +133,10 @@ rm -f "$T/data.key"
 assert_status Encrypted NotEncrypted "still has <encryption>.*decrypted outside vmcrypt"
 expect_rc 9 start-mismatch vmc vm start "${V[@]}" --providers "$P" vm1
 assert_file_contains "$T/start-mismatch.err" "disk vdb .*decrypted outside vmcrypt" "start refused on the mismatch"
+expect_rc 9 check-mismatch vmc vm check "${V[@]}" --providers "$P" vm1
+assert_file_contains "$T/check-mismatch.out" "^  vda +ok " "vm check tries every disk: vda"
+assert_file_contains "$T/check-mismatch.out" "^  vdb +FAIL .*decrypted outside vmcrypt" "vm check tries every disk: vdb"
+assert_file_contains "$T/check-mismatch.out" "^vm1: would NOT start here$" "vm check's answer on the mismatch"
 
 note "a job killed mid-way: another process sees its progress; start waits; a re-run finishes it"
 "$VMCRYPT" vm encrypt "${V[@]}" --providers "$P" --max-rate 2M --progress none vm1 >"$T/slow.out" 2>&1 &
@@ -187,7 +202,12 @@ expect_rc 7 start-dead vmc vm start "${V[@]}" --providers "$T/dead.json" vm1
 assert_file_contains "$T/start-dead.err" "vm1 not started: disk vda .*KEK $KEK2:.*(unreachable|connect)" \
         "message for an unreachable key server"
 assert_eq "$(domain_state)" "shut off" "domain state with the key server down"
+expect_rc 7 check-dead vmc vm check "${V[@]}" --providers "$T/dead.json" vm1
+assert_file_contains "$T/check-dead.err" "vm1 would not start: disk vda .*KEK $KEK2:.*(unreachable|connect)" \
+        "vm check with the key server down"
 expect_rc 0 revoke vmc kms revoke --config "$T/kms.json" "$KEK2"
+expect_rc 8 check-revoked vmc vm check "${V[@]}" --providers "$P" vm1
+assert_file_contains "$T/check-revoked.out" "^  vdb +FAIL .*revoked" "vm check with the KEK revoked"
 expect_rc 8 start-revoked vmc vm start "${V[@]}" --providers "$P" vm1
 assert_file_contains "$T/start-revoked.err" "vm1 not started: disk vda .*KEK $KEK2:.*revoked" \
         "message for a revoked KEK"
