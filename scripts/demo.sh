@@ -210,6 +210,9 @@ run "$VMCRYPT" vm show "${V[@]}" web2
 ! "${VS[@]}" start web2 >/dev/null 2>&1 || fail "virsh start started the encrypted VM without its secrets"
 say "virsh start alone cannot start it: no disk secret rests anywhere on this host"
 
+step "would it start here? every key unwrapped and proved against its disk, none handed to libvirt"
+run "$VMCRYPT" vm check "${V[@]}" "${P[@]}" web2
+
 step "start it with vmcrypt: secrets released by the key server, in libvirt only while QEMU opens the disks"
 run "$VMCRYPT" vm start "${V[@]}" "${P[@]}" web2
 say "libvirt secrets left after the start: $("${VS[@]}" secret-list | grep -cE '^ *[0-9a-f]{8}-' || true)"
