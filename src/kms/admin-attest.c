@@ -3,7 +3,6 @@
  * change written to the operator's audit log around it. */
 #include <errno.h>
 #include <getopt.h>
-#include <pwd.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -14,7 +13,7 @@
 #include "attest/attest.h"
 #include "kms/admin.h"
 #include "kms/attest-db.h"
-#include "kms/audit.h"
+#include "kms/operator-log.h"
 #include "kms/config.h"
 #include "shared/hex.h"
 #include "shared/log.h"
@@ -123,17 +122,16 @@ static int parse(int argc, char *argv[], const char *help, struct admin_args *a)
         return 0;
 }
 
-/* The attestation store of the server's configuration, and its audit log
- * (NULL when the configuration has none). */
+/* The attestation store of the server's configuration, and the operator's
+ * audit log. */
 struct admin {
         struct attest_db *db;
-        struct audit *audit;
-        char who[160];   /* "local:USER": the operator, as the audit log names clients */
+        struct operator_log log;
 };
 
 static void admin_close(struct admin *m) {
         attest_db_free(m->db);
-        audit_close(m->audit);
+        operator_log_close(&m->log);
 }
 
 static int admin_open(const struct admin_args *a, struct admin *m) {
@@ -150,47 +148,14 @@ static int admin_open(const struct admin_args *a, struct admin *m) {
                 log_error_errno(r, "Cannot read the configuration: %s", err.text[0] ? err.text : strerror(-r));
                 return r;
         }
-        struct passwd pw, *pwp = NULL;
-        char buf[1024];
-        if (getpwuid_r(geteuid(), &pw, buf, sizeof(buf), &pwp) == 0 && pwp)
-                snprintf(m->who, sizeof(m->who), "local:%s", pw.pw_name);
-        else
-                snprintf(m->who, sizeof(m->who), "local:uid %u", (unsigned) geteuid());
-        /* A log of its own: the server's log has one writer, which keeps
-         * its hot path free of file locks. */
-        if (c->operator_audit_log && (r = audit_open_shared(c->operator_audit_log, c->audit_key, &m->audit)) < 0) {
-                log_error_errno(r, "Cannot open the operator's audit log %s with the audit key %s (%m): an "
-                                "operator's change is audited, so nothing was changed.", c->operator_audit_log,
-                                c->audit_key);
+        r = operator_log_open(c, &m->log);
+        if (r < 0)
                 return r;
-        }
         r = attest_db_open(c->database, &m->db);
         if (r < 0) {
                 log_error("Cannot open the database %s (see above).", c->database);
                 admin_close(m);
         }
-        return r;
-}
-
-/* An operator's change in its audit log, as the server writes a client's: a
- * line that it is asked for, durable before the change is made (or it is not
- * made), and a line with its result. */
-static int admin_audit(struct admin *m, const char *operation, const char *object, const char *message, int result) {
-        struct audit_event ev = {
-                .identity = m->who,
-                .peer = "local",
-                .operation = operation,
-                .object_id = object,
-                .message = message,
-                .status = result == 1 ? 2 : result < 0 ? 1 : 0, /* KMIP's pending, failed, success */
-        };
-        int r = audit_record(m->audit, &ev);
-        if (r == 0)
-                r = audit_sync(m->audit);
-        if (r < 0 && result == 1)
-                log_error_errno(r, "Cannot write the audit log (%m): nothing was changed.");
-        else if (r < 0)
-                log_error_errno(r, "The change is made, but its result could not be written to the audit log (%m).");
         return r;
 }
 
@@ -244,12 +209,12 @@ int kms_host_main(int argc, char *argv[]) {
         char msg[128] = "";
         if (a.group)
                 snprintf(msg, sizeof(msg), "group %s", a.group);
-        if (admin_audit(&m, op, id, msg, 1) < 0)
+        if (operator_log_record(&m.log, op, id, msg, 1) < 0)
                 return 1;
         int r = attest_db_host_set_state(m.db, id, approve ? ATTEST_HOST_APPROVED : ATTEST_HOST_REVOKED, a.group);
         if (r == -ENOENT)
                 log_error("No host %s: see 'vmcrypt-kms host list'.", id);
-        (void) admin_audit(&m, op, id, r == -ENOENT ? "no such host" : msg, r);
+        (void) operator_log_record(&m.log, op, id, r == -ENOENT ? "no such host" : msg, r);
         if (r < 0)
                 return 1;
         struct attest_host h;
@@ -336,14 +301,14 @@ int kms_policy_main(int argc, char *argv[]) {
                 snprintf(msg, sizeof(msg), "sha256 PCRs %s%s%s", pcrs, capture ? " from host " : "",
                          capture ? a.host : "");
                 const char *op = capture ? "policy capture" : "policy set";
-                if (admin_audit(&m, op, group, msg, 1) < 0)
+                if (operator_log_record(&m.log, op, group, msg, 1) < 0)
                         return 1;
                 r = capture ? attest_db_policy_capture(db, a.host, group, mask, &p) : attest_db_policy_put(db, &p);
                 if (r == -ENOENT)
                         log_error("No host %s: see 'vmcrypt-kms host list'.", a.host);
                 else if (r == -ENODATA)
                         log_error("Host %s has no PCR values on record: it has not finished enrolling.", a.host);
-                (void) admin_audit(&m, op, group, msg, r);
+                (void) operator_log_record(&m.log, op, group, msg, r);
                 if (r < 0)
                         return 1;
                 if (capture)

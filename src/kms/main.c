@@ -11,6 +11,7 @@
 
 #include "kms/admin.h"
 #include "kms/audit.h"
+#include "kms/operator-log.h"
 #include "kms/config.h"
 #include "kms/init.h"
 #include "kms/kms.h"
@@ -73,7 +74,9 @@ static const char help_issue[] =
         "Usage: vmcrypt-kms issue-client DIR CN [--days N] [--not-before-days N]\n"
         "\n"
         "Issue a client certificate for identity CN from the CA in DIR (made by init),\n"
-        "written to DIR/client-CN.crt and DIR/client-CN.key (0600).\n"
+        "written to DIR/client-CN.crt and DIR/client-CN.key (0600). The issue is written\n"
+        "to the operator-audit-log of DIR/kms.conf before and after (if that cannot be\n"
+        "done, nothing is issued).\n"
         "\n"
         "Options:\n"
         "  --days N             validity in days (default 825)\n"
@@ -137,7 +140,8 @@ static const char help_rotate[] =
         "\n"
         "Re-encrypt every stored key under a new master key, in one transaction: after a\n"
         "crash either all keys are under the old master key or all under the new one.\n"
-        "Stop the server first (the database is locked while it runs).\n"
+        "Stop the server first (the database is locked while it runs). The rotation is\n"
+        "written to the configuration's operator-audit-log before and after.\n"
         "\n"
         "Without options a fresh random key replaces master-key-file: it is written to\n"
         "FILE.new first and renamed over FILE after the commit; if the rename is lost to a\n"
@@ -419,7 +423,25 @@ static int issue_main(int argc, char *argv[]) {
                 fputs(help_issue, stderr);
                 return 2;
         }
-        r = kms_init_issue_client(argv[optind], argv[optind + 1], a.not_before, a.days ? a.days : 825);
+        /* A new credential: written to the operator's log of DIR's server. */
+        const char *dir = argv[optind], *cn = argv[optind + 1];
+        char path[4096], msg[128];
+        snprintf(path, sizeof(path), "%s/kms.conf", dir);
+        _cleanup_(kms_config_freep) struct kms_config *c = NULL;
+        struct error err = { 0 };
+        r = kms_config_load(path, &c, &err);
+        if (r < 0) {
+                log_error_errno(r, "Cannot read %s (%s): the issue is audited in its operator-audit-log, so nothing "
+                                "was issued.", path, err.text[0] ? err.text : strerror(-r));
+                return 1;
+        }
+        _cleanup_(operator_log_close) struct operator_log ol = { 0 };
+        int days = a.days ? a.days : 825;
+        snprintf(msg, sizeof(msg), "client certificate for %d days", days);
+        if (operator_log_open(c, &ol) < 0 || operator_log_record(&ol, "issue-client", cn, msg, 1) < 0)
+                return 1;
+        r = kms_init_issue_client(dir, cn, a.not_before, days);
+        (void) operator_log_record(&ol, "issue-client", cn, msg, r);
         if (r == -EPERM) /* unsafe ownership or mode: said, with the fix */
                 return 1;
         if (r < 0) {
@@ -452,7 +474,12 @@ static int rotate_main(int argc, char *argv[]) {
         }
         uint64_t count = 0;
         (void) store_count(store, &count);
+        _cleanup_(operator_log_close) struct operator_log ol = { 0 };
+        const char *what = pass ? "to a passphrase" : "to a new master key file";
+        if (operator_log_open(c, &ol) < 0 || operator_log_record(&ol, "rotate-master-key", NULL, what, 1) < 0)
+                return 1;
         r = kms_master_rotate(c, pass, store);
+        (void) operator_log_record(&ol, "rotate-master-key", NULL, what, r);
         if (r < 0) {
                 log_error_errno(r, "Master key rotation failed; the old master key is still valid: %m");
                 return 1;

@@ -57,3 +57,18 @@ sed -i 's/^audit-failure = .*/audit-failure = continue/' "$KMS_TMP/s/kms.conf"
 kms_start "$KMS_TMP/s"
 "$PY" "$(dirname "$0")/kms-audit.py" continue "$KMS_PORT" "$KMS_TMP/s" "$AFS"
 kms_stop
+
+# The operator's commands that change credentials and keys are audited in the
+# operator's log: a line before (pending), one with the result; its chain holds.
+OPLOG="$KMS_TMP/s/operator-audit.log"
+"$VMCRYPT_KMS" issue-client "$KMS_TMP/s" carol --days 30 >/dev/null || { echo "FAIL: issue-client carol"; exit 1; }
+"$VMCRYPT_KMS" rotate-master-key --state-dir "$KMS_TMP/s" >/dev/null || { echo "FAIL: rotate-master-key"; exit 1; }
+for want in '"operation":"issue-client","result":"pending","object":"carol","message":"client certificate for 30 days"' \
+            '"operation":"issue-client","result":"success","object":"carol"' \
+            '"operation":"rotate-master-key","result":"pending","message":"to a new master key file"' \
+            '"operation":"rotate-master-key","result":"success"'; do
+  grep -qF "\"client\":\"local:$(id -un)\",\"client_sha256\":\"\",\"peer\":\"local\",$want" "$OPLOG" ||
+    { echo "FAIL: no operator audit line with $want:"; cat "$OPLOG"; exit 1; }
+done
+V "$OPLOG" > "$KMS_TMP/v.out" || { echo "FAIL: audit-verify on the operator's log:"; cat "$KMS_TMP/v.out"; exit 1; }
+echo "ok: the operator's changes audited: $(tail -1 "$KMS_TMP/v.out")"

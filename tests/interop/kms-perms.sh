@@ -10,7 +10,11 @@ set -euo pipefail
 id nobody >/dev/null 2>&1 || { echo "FAIL: no user 'nobody' to play another user"; exit 1; }
 
 snapshot() { # dir: names, modes, owners, sizes, times and contents of everything in it
-  (cd "$1" && find . -printf '%p %m %u %s %T@\n' | sort && find . -type f -exec sha256sum {} + | sort)
+  # but the operator's audit log, which keeps a refused command's attempt (as the
+  # server's log keeps a refused request); directories without their times (a
+  # file made or removed shows as itself).
+  (cd "$1" && { find . -type d -printf '%p %m %u\n'; find . ! -type d ! -name operator-audit.log \
+    -printf '%p %m %u %s %T@\n'; } | sort && find . -type f ! -name operator-audit.log -exec sha256sum {} + | sort)
 }
 
 refused() { # what, expected text in the message, command...
@@ -94,6 +98,9 @@ restore
 chmod 666 "$s/ca.key"
 refused "issue-client with a world-writable ca.key" "chmod 600 $s/ca.key" \
   "$VMCRYPT_KMS" issue-client "$s" bob
+grep -q '"operation":"issue-client","result":"failed","object":"bob"' "$s/operator-audit.log" ||
+  { echo "FAIL: the refused issue-client is not in the operator's audit log"; exit 1; }
+echo "ok: the refused issue-client is in the operator's audit log"
 restore
 
 # Root may own what the server reads (it could change it anyway); here root is also
