@@ -9,10 +9,6 @@
 struct fleet_db *fleet_store_db(struct fleet_store *s);
 /* Marks host seen now; -ENOENT with a sentence when it never registered. */
 int fleet_store_host_touch(struct fleet_store *s, const char *host, struct error *err);
-/* An event of kind for host when subject (a certificate, named for people)
- * ends within FLEET_CERT_WARN_DAYS or has ended: at most one a day per subject. */
-int fleet_store_expiry_event(struct fleet_store *s, const char *host, const char *kind, const char *subject,
-                             int64_t expires, struct error *err);
 /* row's column holds a JSON array as text (hosts, endpoints): make it the array
  * ([] when the text is not one). */
 void fleet_store_array_column(json_t *row, const char *column);

@@ -150,13 +150,11 @@ int fleet_store_expiry_event(struct fleet_store *s, const char *host, const char
         struct tm tm;
         strftime(day, sizeof(day), "%Y-%m-%d %H:%M UTC", gmtime_r(&t, &tm));
         if (left <= 0)
-                snprintf(msg, sizeof(msg), "%s expired on %s: %s", subject, day,
-                         strcmp(kind, "certificate-expiring") == 0 ? "issue a new one (vmcrypt-manager issue)"
-                                                                   : "the key server refuses it; issue a new one");
+                snprintf(msg, sizeof(msg), "%s expired on %s: it is refused now; issue a new one", subject, day);
         else
                 snprintf(msg, sizeof(msg), "%s expires on %s, in %lld day%s: issue a new one before then", subject,
                          day, (long long) ((left + 86399) / 86400), left > 86400 ? "s" : "");
-        return event_add(s, host, host, NULL, 0, kind, msg, err);
+        return event_add(s, *host ? host : "vmcrypt-manager", host, NULL, 0, kind, msg, err);
 }
 
 /* The agent's certificate, as its TLS session shows it: kept, and told

@@ -3,9 +3,6 @@
 #include "keys/provider.h"
 
 #include <errno.h>
-#include <openssl/err.h>
-#include <openssl/pem.h>
-#include <openssl/x509.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -13,6 +10,7 @@
 #include <unistd.h>
 
 #include "keys/native.h"
+#include "shared/x509.h"
 
 int provider_fail(struct provider *p, int r, const char *fmt, ...) {
         va_list ap;
@@ -173,21 +171,6 @@ static void redact(const struct provider_config *c, char *msg, size_t size) {
                         *p = '?';
 }
 
-/* When the certificate in path ends (0 when it cannot be read): a key server
- * refuses an expired one, and the host is better told before. */
-static int64_t cert_end(const char *path) {
-        FILE *f = path ? fopen(path, "re") : NULL;
-        if (!f)
-                return 0;
-        X509 *x = PEM_read_X509(f, NULL, NULL, NULL);
-        fclose(f);
-        struct tm tm;
-        int64_t end = x && ASN1_TIME_to_tm(X509_get0_notAfter(x), &tm) == 1 ? (int64_t) timegm(&tm) : 0;
-        X509_free(x);
-        ERR_clear_error();
-        return end;
-}
-
 /* One after the other: a host has a few providers, and each probe is bounded. */
 int provider_report_all(const char *path, unsigned timeout_ms, struct provider_report **ret, size_t *ret_n,
                         struct error *err) {
@@ -210,7 +193,7 @@ int provider_report_all(const char *path, unsigned timeout_ms, struct provider_r
                         provider_endpoint_text(&c->endpoints[e], o->endpoints[o->n_endpoints++],
                                                sizeof(o->endpoints[0]));
                 if (c->kind != PROVIDER_NATIVE)
-                        o->cert_expires = cert_end(c->cert);
+                        o->cert_expires = x509_file_end(c->cert);
                 if (c->kind == PROVIDER_NATIVE) {
                         snprintf(o->state_dir, sizeof(o->state_dir), "%s", c->state_dir ? c->state_dir : "");
                         o->native_ready = native_backup_exported(c);

@@ -63,6 +63,7 @@
 #include "tls/addr-limit.h"
 #include "kms/conn-io.h"
 #include "shared/log.h"
+#include "shared/x509.h"
 
 #define MAX_LOOPS 64
 /* Counts of closed unauthenticated connections are logged at most this often. */
@@ -157,6 +158,7 @@ struct kms_server {
         unsigned long audit_failures_reported;
         time_t last_audit_report;
         time_t last_report;
+        time_t certs_checked;      /* the server's certificate and CA, looked at daily */
         struct event *sigterm, *sigint, *sighup, *stats_ev;
         struct kms_revocation *revocation; /* NULL: no check */
         void (*reload)(void *userdata);
@@ -798,10 +800,40 @@ static void on_accept(struct evconnlistener *listener, evutil_socket_t fd, struc
  * give the heap back once a flood has drained: glibc returns freed memory from the
  * middle of its heaps only on malloc_trim, and a flood leaves it scattered (the
  * heap grew to 2.4 GB after four floods and stayed there). */
+/* The server's certificate and CA: once either has ended no client connects,
+ * so each within 30 days of its end is a warning and an audit line, daily. */
+static void check_own_certs(struct kms_server *s) {
+        const struct {
+                const char *path, *what;
+        } certs[] = {
+                { s->config->tls_cert, "server certificate (tls-cert)" },
+                { s->config->tls_ca, "client CA certificate (tls-ca)" },
+        };
+        time_t now = time(NULL);
+        for (size_t i = 0; i < sizeof(certs) / sizeof(certs[0]); i++) {
+                int64_t end = x509_file_end(certs[i].path);
+                if (end <= 0 || end - (int64_t) now >= 30 * 86400)
+                        continue;
+                char msg[512];
+                if (end <= (int64_t) now)
+                        snprintf(msg, sizeof(msg), "The %s %s has expired: clients refuse it; issue a new one",
+                                 certs[i].what, certs[i].path);
+                else
+                        snprintf(msg, sizeof(msg), "The %s %s ends in %lld days: issue a new one before then",
+                                 certs[i].what, certs[i].path, (long long) ((end - now + 86399) / 86400));
+                log_warning("%s", msg);
+                struct audit_event ev = { .operation = "(certificate expiring)", .message = msg };
+                (void) audit_record(s->dispatcher->audit, &ev);
+        }
+        s->certs_checked = now;
+}
+
 static void on_stats(evutil_socket_t fd, short what, void *arg) {
         (void) fd;
         (void) what;
         struct kms_server *s = arg;
+        if (time(NULL) - s->certs_checked >= 86400)
+                check_own_certs(s);
         struct timespec now;
         clock_gettime(CLOCK_MONOTONIC, &now);
         unsigned pending = __atomic_load_n(&s->n_pending, __ATOMIC_RELAXED);

@@ -28,6 +28,7 @@
 #include "manager/manager.h"
 #include "shared/log.h"
 #include "shared/macro.h"
+#include "shared/x509.h"
 #include "tls/addr-limit.h"
 #include "tls/tls.h"
 
@@ -74,6 +75,7 @@ struct server {
         struct event *check;     /* made active by bev_new: look at new connections */
         /* What the limits closed since the last log line. */
         unsigned closed_full, closed_addr, closed_timeout, dropped_streams;
+        time_t certs_checked;    /* the manager's own certificates, looked at hourly */
 };
 
 static int conn_index = -1;
@@ -411,9 +413,34 @@ static void handle(struct evhttp_request *req, void *arg) {
 /* Every quarter second: long polls that now have a job (or ran out of time),
  * streams that have new events. Polling the store (not a signal inside this
  * process) is what lets several managers share one database. */
+/* The manager's server certificate and CA: an expired one stops the fleet,
+ * so each within FLEET_CERT_WARN_DAYS of its end is a warning and an event
+ * (once a day). */
+static void check_own_certs(struct server *s) {
+        const struct {
+                const char *path, *subject;
+        } certs[] = {
+                { s->config->cert, "the manager's server certificate (tls-cert)" },
+                { s->config->ca, "the manager's CA certificate (tls-ca)" },
+        };
+        for (size_t i = 0; i < sizeof(certs) / sizeof(certs[0]); i++) {
+                int64_t end = x509_file_end(certs[i].path);
+                if (end <= 0 || end - (int64_t) time(NULL) >= (int64_t) FLEET_CERT_WARN_DAYS * 86400)
+                        continue;
+                log_warning("%s %s ends within %d days (%s): renew it", certs[i].subject, certs[i].path,
+                            FLEET_CERT_WARN_DAYS, end <= (int64_t) time(NULL) ? "it has" : "soon");
+                struct error err = { 0 };
+                if (fleet_store_expiry_event(s->store, "", "certificate-expiring", certs[i].subject, end, &err) < 0)
+                        log_warning("cannot record the event: %s", err.text);
+        }
+        s->certs_checked = time(NULL);
+}
+
 static void tick(evutil_socket_t fd _unused_, short what _unused_, void *arg) {
         struct server *s = arg;
         time_t now = time(NULL);
+        if (now - s->certs_checked >= 3600)
+                check_own_certs(s);
         check_conns(-1, 0, s);
         if (s->closed_full + s->closed_addr + s->closed_timeout + s->dropped_streams > 0) {
                 log_warning("limits: closed %u connection(s) over max-connections or max-unauthenticated, %u over "

@@ -310,4 +310,23 @@ assert_file_contains "$T/events.out" '"actor":"h1","host":"h1","vm":"","job":0,"
 
 kill "$AGENT_PID"
 wait "$AGENT_PID" 2>/dev/null || true
+note "a manager whose own server certificate ends in 5 days: a warning and an event"
+M2=$T/manager2
+M2_PORT=$(free_port)
+expect_rc 0 init2 "$VMCRYPT_MANAGER" init "$M2" --listen "$FLEET_IP:$M2_PORT" --days 5
+"$VMCRYPT_MANAGER" serve --config "$M2/manager.conf" >"$T/manager2.log" 2>&1 &
+M2_PID=$!
+track_pid "$M2_PID"
+for _ in $(seq 100); do
+        "$VMCRYPT" events --manager-config "$M2/admin.conf" >"$T/events2.out" 2>/dev/null &&
+                grep -q certificate-expiring "$T/events2.out" && break
+        sleep 0.1
+done
+assert_file_contains "$T/events2.out" "certificate-expiring +vmcrypt-manager +the manager's server certificate \(tls-cert\) expires on [0-9-]{10} [0-9:]{5} UTC, in 5 days" \
+        "the manager's event of its own certificate"
+assert_file_contains "$T/manager2.log" "the manager's server certificate \(tls-cert\) $M2/server.crt ends within 30 days" \
+        "the manager's warning"
+kill "$M2_PID"
+wait "$M2_PID" 2>/dev/null || true
+
 note "PASS"

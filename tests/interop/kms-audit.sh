@@ -72,3 +72,15 @@ for want in '"operation":"issue-client","result":"pending","object":"carol","mes
 done
 V "$OPLOG" > "$KMS_TMP/v.out" || { echo "FAIL: audit-verify on the operator's log:"; cat "$KMS_TMP/v.out"; exit 1; }
 echo "ok: the operator's changes audited: $(tail -1 "$KMS_TMP/v.out")"
+
+# A server whose certificate ends within 30 days says so at start: a warning and
+# an audit line (then daily).
+"$VMCRYPT_KMS" init "$KMS_TMP/short" --client dave --days 10 --listen 127.0.0.1:0 >/dev/null
+kms_start "$KMS_TMP/short"
+for _ in $(seq 50); do grep -q "certificate expiring" "$KMS_TMP/short/audit.log" 2>/dev/null && break; sleep 0.1; done
+kms_stop
+grep -q "The server certificate (tls-cert) $KMS_TMP/short/server.crt ends in 10 days: issue a new one" "$KMS_TMP/serve.err" ||
+  { echo "FAIL: no warning of the server certificate's end:"; cat "$KMS_TMP/serve.err"; exit 1; }
+grep -q '"operation":"(certificate expiring)","result":"success","message":"The server certificate (tls-cert) .* ends in 10 days' \
+  "$KMS_TMP/short/audit.log" || { echo "FAIL: no audit line of the server certificate's end"; exit 1; }
+echo "ok: the server's certificate, 10 days from its end, warned of and audited"
