@@ -64,8 +64,8 @@ static const char help_issue[] =
         "       vmcrypt-manager issue DIR NAME --role ROLE --token [--days N]\n"
         "\n"
         "Issue a client certificate for CN from DIR's CA (DIR/client-CN.crt, .key),\n"
-        "add 'client = CN ROLE' to DIR/manager.conf and write DIR/CN.conf. Restart the\n"
-        "manager for it to take effect.\n"
+        "add 'client = CN ROLE' to DIR/manager.conf and write DIR/CN.conf. It takes\n"
+        "effect when the manager reads manager.conf again (SIGHUP, or a restart).\n"
         "\n"
         "With --token: a bearer token for NAME instead, for callers that cannot hold\n"
         "a certificate (scripts, CI). DIR/token-NAME (mode 0600) holds the token, 64\n"
@@ -76,7 +76,7 @@ static const char help_issue[] =
         "certificate; once manager.conf has a token line the manager accepts such\n"
         "sessions, and answers 401 to a request in one that has no valid token. A\n"
         "token expires after --days (default 90); to revoke one, delete its line and\n"
-        "restart the manager. A token's role may not hold the agent privilege.\n"
+        "send the manager SIGHUP. A token's role may not hold the agent privilege.\n"
         "\n"
         "A role is a named set of privileges (docs/fleet.md):\n"
         "  read               see hosts, VMs, jobs, events, policies, providers\n"
@@ -106,7 +106,12 @@ static const char help_issue[] =
 static const char help_serve[] =
         "Usage: vmcrypt-manager serve --config FILE [--log-level LEVEL]\n"
         "\n"
-        "Serve the API in the foreground until SIGTERM or SIGINT. manager.conf:\n"
+        "Serve the API in the foreground until SIGTERM or SIGINT. SIGHUP reads\n"
+        "manager.conf again: clients, tokens, roles, revoked-client and new-data-disk\n"
+        "take effect at once, also for open long polls and event streams (a stream\n"
+        "whose reader lost read ends); listen, tls-*, database and the limits need a\n"
+        "restart; a file that does not read keeps the running configuration (logged).\n"
+        "manager.conf:\n"
         "  listen = HOST:PORT             address and port (default 127.0.0.1:8443)\n"
         "  tls-cert, tls-key = FILE       the server certificate and key\n"
         "  tls-ca = FILE                  the CA that issues client certificates\n"
@@ -216,10 +221,10 @@ static int cmd_issue(int argc, char *argv[]) {
         if (r < 0)
                 return log_error("%s", err.text), r == -EINVAL ? 2 : 1;
         if (token)
-                printf("Issued the token %s/token-%s (role %s, %d days) and %s/%s.conf; restart the manager to "
+                printf("Issued the token %s/token-%s (role %s, %d days) and %s/%s.conf; reload the manager (SIGHUP) to "
                        "use it\n", dir, name, role, days > 0 ? days : 90, dir, name);
         else
-                printf("Issued %s/client-%s.crt (role %s); restart the manager to use it\n", dir, name, role);
+                printf("Issued %s/client-%s.crt (role %s); reload the manager (SIGHUP) to use it\n", dir, name, role);
         return 0;
 }
 

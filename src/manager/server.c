@@ -64,6 +64,7 @@ struct conn {
 
 struct server {
         const struct manager_config *config;
+        struct manager_config *reloaded;  /* config, when SIGHUP read it anew (freed here) */
         struct event_base *base;
         SSL_CTX *ctx;
         struct fleet_store *store;
@@ -234,6 +235,27 @@ static int token_principal(struct server *s, struct evhttp_request *req, struct 
         return 0;
 }
 
+/* who's role and privileges as manager.conf gives them now: a certificate by
+ * its CN (none when its fingerprint is revoked), a token by its name (none when
+ * it is gone or expired). */
+static void principal_role(const struct manager_config *c, struct fleet_principal *who) {
+        who->role[0] = 0;
+        who->privs = 0;
+        for (size_t i = 0; !who->token && i < c->n_revoked; i++)
+                if (strcmp(c->revoked[i], who->fingerprint) == 0)
+                        return;
+        for (size_t i = 0; i < c->n_clients; i++) {
+                const struct manager_client *m = &c->clients[i];
+                if (m->token != who->token || strcmp(m->cn, who->cn) != 0)
+                        continue;
+                if (m->token && (long long) time(NULL) >= m->expires)
+                        return;
+                snprintf(who->role, sizeof(who->role), "%s", m->role);
+                who->privs = m->privs;
+                return;
+        }
+}
+
 /* Who is calling: the verified certificate's CN and its role from manager.conf,
  * or a bearer token's name and role in a session without a certificate. 0, or
  * -EACCES with why when the caller is not authenticated at all. */
@@ -242,7 +264,9 @@ static int principal(struct server *s, struct evhttp_request *req, struct fleet_
         struct bufferevent *bev = evhttp_connection_get_bufferevent(evhttp_request_get_connection(req));
         SSL *ssl = bev ? bufferevent_openssl_get_ssl(bev) : NULL;
         X509 *peer = ssl ? SSL_get0_peer_certificate(ssl) : NULL;
-        if (ssl && !peer && s->config->n_tokens > 0) {
+        /* (A session without a certificate exists only while manager.conf has,
+         * or had before a reload, token lines.) */
+        if (ssl && !peer) {
                 int r = token_principal(s, req, who, why);
                 struct conn *c = r == 0 ? SSL_get_ex_data(ssl, conn_index) : NULL;
                 if (c)
@@ -257,15 +281,7 @@ static int principal(struct server *s, struct evhttp_request *req, struct fleet_
         struct tm tm;
         if (ASN1_TIME_to_tm(X509_get0_notAfter(peer), &tm) == 1)
                 who->cert_expires = (int64_t) timegm(&tm);
-        for (size_t i = 0; i < s->config->n_revoked; i++)
-                if (strcmp(s->config->revoked[i], who->fingerprint) == 0)
-                        return 0;
-        for (size_t i = 0; i < s->config->n_clients; i++)
-                if (!s->config->clients[i].token && strcmp(s->config->clients[i].cn, who->cn) == 0) {
-                        snprintf(who->role, sizeof(who->role), "%s", s->config->clients[i].role);
-                        who->privs = s->config->clients[i].privs;
-                        return 0;
-                }
+        principal_role(s->config, who);
         return 0;
 }
 
@@ -490,6 +506,52 @@ static void on_signal(evutil_socket_t sig _unused_, short what _unused_, void *a
         event_base_loopexit(arg, NULL);
 }
 
+/* Who may connect without a certificate follows the token lines. */
+static void set_verify(SSL_CTX *ctx, const struct manager_config *c) {
+        SSL_CTX_set_verify(ctx, c->n_tokens > 0 ? SSL_VERIFY_PEER : SSL_VERIFY_PEER | SSL_VERIFY_FAIL_IF_NO_PEER_CERT,
+                           SSL_CTX_get_verify_callback(ctx));
+}
+
+/* SIGHUP: manager.conf read again, so that a revoked certificate, a removed
+ * token or a changed role takes effect now, for new requests and for the
+ * long polls and event streams already open. A file that does not read keeps
+ * the running configuration. listen, tls-*, database and the limits stay as
+ * they were until the next start. */
+static void on_reload(evutil_socket_t sig _unused_, short what _unused_, void *arg) {
+        struct server *s = arg;
+        struct manager_config *c = calloc(1, sizeof(*c));
+        struct error err = { 0 };
+        if (!c || manager_config_read(s->config->path, c, &err) < 0) {
+                log_error("reload of %s refused, the running configuration stays: %s", s->config->path,
+                          c ? err.text : "out of memory");
+                free(c);
+                return;
+        }
+        if (strcmp(c->listen, s->config->listen) != 0 || strcmp(c->cert, s->config->cert) != 0 ||
+            strcmp(c->key, s->config->key) != 0 || strcmp(c->ca, s->config->ca) != 0 ||
+            strcmp(c->database, s->config->database) != 0)
+                log_warning("reload: listen, tls-cert, tls-key, tls-ca and database change at the next start only");
+        free(s->reloaded);
+        s->config = s->reloaded = c;
+        set_verify(s->ctx, c);
+        fleet_store_set_new_disk_policy(s->store, c->encrypt_new_disks ? FLEET_NEW_DISK_ENCRYPT : FLEET_NEW_DISK_EVENT);
+        /* What is open already: a long poll is asked again each tick with the
+         * new privileges (a refusal ends it); an event stream whose reader may
+         * no longer read ends now. */
+        for (struct parked *p = s->parked; p; p = p->next) {
+                principal_role(c, &p->who);
+                if (p->gone || p->kind != FLEET_STREAM_EVENTS || (p->who.privs & (1U << FLEET_PRIV_READ)))
+                        continue;
+                evutil_socket_t sock = bufferevent_getfd(evhttp_connection_get_bufferevent(p->conn));
+                evhttp_connection_set_closecb(p->conn, NULL, NULL);
+                if (sock >= 0)
+                        (void) shutdown(sock, SHUT_RDWR);
+                p->gone = true;
+        }
+        log_info("reloaded %s: %zu clients (%zu with tokens), %zu revoked certificates", c->path, c->n_clients,
+                 c->n_tokens, c->n_revoked);
+}
+
 int manager_serve(const struct manager_config *c, struct error *err) {
         struct server s = { .config = c };
         int r = tls_server_context(c->cert, c->key, c->ca, NULL, &s.ctx);
@@ -499,8 +561,7 @@ int manager_serve(const struct manager_config *c, struct error *err) {
         SSL_CTX_set_session_id_context(s.ctx, (const unsigned char *) "vmcrypt-manager", 15);
         /* Bearer tokens come in sessions without a client certificate: only
          * when manager.conf has some, and a certificate sent is still verified. */
-        if (c->n_tokens > 0)
-                SSL_CTX_set_verify(s.ctx, SSL_VERIFY_PEER, SSL_CTX_get_verify_callback(s.ctx));
+        set_verify(s.ctx, c);
         if (conn_index < 0)
                 conn_index = SSL_get_ex_new_index(0, NULL, NULL, NULL, conn_free);
         r = conn_index < 0 ? -ENOMEM : addr_limit_new(c->max_unauthenticated_per_address, &s.pending_by_addr);
@@ -568,14 +629,17 @@ int manager_serve(const struct manager_config *c, struct error *err) {
         event_add(timer, &quarter);
         struct event *sigterm = evsignal_new(s.base, SIGTERM, on_signal, s.base);
         struct event *sigint = evsignal_new(s.base, SIGINT, on_signal, s.base);
+        struct event *sighup = evsignal_new(s.base, SIGHUP, on_reload, &s);
         event_add(sigterm, NULL);
         event_add(sigint, NULL);
+        event_add(sighup, NULL);
         log_info("listening on %s, database %s (schema %d)", c->listen, c->database, fleet_store_version(s.store));
         event_base_dispatch(s.base);
         log_info("stopping");
         event_free(timer);
         event_free(sigterm);
         event_free(sigint);
+        event_free(sighup);
         while (s.parked) {
                 struct parked *p = s.parked;
                 s.parked = p->next;
@@ -597,5 +661,6 @@ out:
         fleet_store_free(s.store);
         addr_limit_free(s.pending_by_addr);
         SSL_CTX_free(s.ctx);
+        free(s.reloaded);
         return r;
 }

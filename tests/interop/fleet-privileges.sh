@@ -13,7 +13,9 @@
 # provider reachable, then unreachable (with an event) once the key server
 # stops; registrations sit beside the reports, and flag what is missing.
 # Certificates that end within 30 days (h1's for the key server, h3's agent
-# certificate) are flagged and told of in one event each.
+# certificate, the manager's own) are flagged and told of in one event each.
+# SIGHUP applies a removed token and a revoked certificate at once, also to an
+# open event stream; a manager.conf that does not read is refused.
 . "$(dirname "$0")/../lib.sh"
 . "$(dirname "$0")/keys-lib.sh"
 . "$(dirname "$0")/fleet-lib.sh"
@@ -310,6 +312,31 @@ assert_file_contains "$T/events.out" '"actor":"h1","host":"h1","vm":"","job":0,"
 
 kill "$AGENT_PID"
 wait "$AGENT_PID" 2>/dev/null || true
+note "SIGHUP: manager.conf read again; a removed token and a revoked certificate stop at once"
+# nca follows the events across the reload: its stream ends when it loses read.
+"$VMCRYPT" events --follow --manager-config "$M/nca.conf" >"$T/nca-follow.out" 2>&1 &
+follow=$!
+track_pid "$follow"
+cp "$M/manager.conf" "$T/manager.conf.good"
+echo "role broken = read fly" >>"$M/manager.conf"
+kill -HUP "$MANAGER_PID"
+for _ in $(seq 50); do grep -q "reload of .* refused" "$T/manager.log" && break; sleep 0.1; done
+assert_file_contains "$T/manager.log" "reload of $M/manager.conf refused, the running configuration stays: .*unknown privilege 'fly'" \
+        "a manager.conf that does not read"
+expect_rc 0 whoami-kept "$VMCRYPT" whoami --manager-config "$M/ci.conf"
+cp "$T/manager.conf.good" "$M/manager.conf"
+sed -i '/^token = ci /d' "$M/manager.conf"
+fp=$(openssl x509 -in "$M/client-nca.crt" -noout -fingerprint -sha256 | cut -d= -f2 | tr -d : | tr A-F a-f)
+echo "revoked-client = $fp" >>"$M/manager.conf"
+kill -HUP "$MANAGER_PID"
+for _ in $(seq 50); do grep -q "reloaded $M/manager.conf" "$T/manager.log" && break; sleep 0.1; done
+assert_file_contains "$T/manager.log" "reloaded $M/manager.conf: [0-9]+ clients \(2 with tokens\), 1 revoked" "the reload"
+assert_eq "$(tok "$T/auth-ci" GET /me | tail -1)" 401 "the removed token, after the reload"
+expect_rc 8 whoami-revoked "$VMCRYPT" whoami --manager-config "$M/nca.conf"
+expect_rc 0 whoami-ops "$VMCRYPT" whoami --manager-config "$M/ops.conf"
+for _ in $(seq 50); do kill -0 "$follow" 2>/dev/null || break; sleep 0.1; done
+! kill -0 "$follow" 2>/dev/null || die "nca's event stream outlived the revocation of its certificate"
+
 note "a manager whose own server certificate ends in 5 days: a warning and an event"
 M2=$T/manager2
 M2_PORT=$(free_port)
