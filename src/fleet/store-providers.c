@@ -69,7 +69,9 @@ int fleet_store_host_providers_replace(struct fleet_store *s, const char *host, 
                 char subject[400];
                 snprintf(subject, sizeof(subject), "the client certificate of %s for key provider %s", host, name);
                 r = fleet_store_expiry_event(s, host, "provider-certificate-expiring", subject,
-                                             json_integer_value(json_object_get(p, "cert_expires")), err);
+                                             json_integer_value(json_object_get(p, "cert_expires")),
+                                             "have the key server's CA issue a new one and put it in the host's "
+                                             "providers.json", err);
                 if (r < 0)
                         break;
                 /* A change of reachability is news (vSphere's "key server

@@ -131,7 +131,7 @@ static int job_move(struct fleet_store *s, int64_t id, const struct job_row *j, 
 static int requeue_interrupted(struct fleet_store *s, const char *host, struct error *err);
 
 int fleet_store_expiry_event(struct fleet_store *s, const char *host, const char *kind, const char *subject,
-                             int64_t expires, struct error *err) {
+                             int64_t expires, const char *advice, struct error *err) {
         int64_t left = expires - now();
         if (expires <= 0 || left >= (int64_t) FLEET_CERT_WARN_DAYS * 86400)
                 return 0;
@@ -150,10 +150,10 @@ int fleet_store_expiry_event(struct fleet_store *s, const char *host, const char
         struct tm tm;
         strftime(day, sizeof(day), "%Y-%m-%d %H:%M UTC", gmtime_r(&t, &tm));
         if (left <= 0)
-                snprintf(msg, sizeof(msg), "%s expired on %s: it is refused now; issue a new one", subject, day);
+                snprintf(msg, sizeof(msg), "%s expired on %s: it is refused now; %s", subject, day, advice);
         else
-                snprintf(msg, sizeof(msg), "%s expires on %s, in %lld day%s: issue a new one before then", subject,
-                         day, (long long) ((left + 86399) / 86400), left > 86400 ? "s" : "");
+                snprintf(msg, sizeof(msg), "%s expires on %s, in %lld day%s: %s", subject, day,
+                         (long long) ((left + 86399) / 86400), left > 86400 ? "s" : "", advice);
         return event_add(s, *host ? host : "vmcrypt-manager", host, NULL, 0, kind, msg, err);
 }
 
@@ -165,9 +165,11 @@ static int host_cert(struct fleet_store *s, const char *host, int64_t cert_expir
         int r = exec_args(s, err, "UPDATE hosts SET cert_expires = ? WHERE name = ?", "is", cert_expires, host);
         if (r < 0)
                 return r;
-        char subject[300];
+        char subject[300], advice[300];
         snprintf(subject, sizeof(subject), "the certificate of %s's agent", host);
-        return fleet_store_expiry_event(s, host, "certificate-expiring", subject, cert_expires, err);
+        snprintf(advice, sizeof(advice), "renew it ('vmcrypt-manager issue DIR %s --renew') and give the agent the "
+                 "new one", host);
+        return fleet_store_expiry_event(s, host, "certificate-expiring", subject, cert_expires, advice, err);
 }
 
 int fleet_store_host_register(struct fleet_store *s, const char *host, const char *fingerprint, const char *version,

@@ -33,9 +33,9 @@ int fleet_store_host_register(struct fleet_store *s, const char *host, const cha
 int fleet_store_host_seen(struct fleet_store *s, const char *host, int64_t cert_expires, struct error *err);
 /* An event of kind for host ("" the manager itself) when subject (a
  * certificate, named for people) ends within FLEET_CERT_WARN_DAYS or has
- * ended: at most one a day per subject. */
+ * ended, with advice (what to do): at most one a day per subject. */
 int fleet_store_expiry_event(struct fleet_store *s, const char *host, const char *kind, const char *subject,
-                             int64_t expires, struct error *err);
+                             int64_t expires, const char *advice, struct error *err);
 int fleet_store_hosts(struct fleet_store *s, json_t **ret, struct error *err);
 
 /* What a plain disk newly seen in an encrypted VM brings: an event, or an event

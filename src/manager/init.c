@@ -3,6 +3,7 @@
  * per certificate for the CLI and the agents. */
 #include <errno.h>
 #include <fcntl.h>
+#include <openssl/pem.h>
 #include <openssl/sha.h>
 #include <stdbool.h>
 #include <stdio.h>
@@ -18,10 +19,11 @@
 #include "shared/key-input.h"
 #include "shared/macro.h"
 #include "tls/pki.h"
+#include "tls/tls.h"
 
 /* DIR/CN.conf: what `vmcrypt --manager-config` and vmcrypt-agent read; with
  * token, a bearer token's file takes the certificate's place. */
-static int write_client_conf(const char *dir, const char *cn, const char *listen, bool token,
+static int write_client_conf(const char *dir, const char *cn, const char *listen, bool token, const char *base,
                              struct error *err) {
         char url[300], path[4096], text[2048];
         const char *colon = strrchr(listen, ':');
@@ -31,11 +33,11 @@ static int write_client_conf(const char *dir, const char *cn, const char *listen
                 snprintf(url, sizeof(url), "https://%s", listen);
         int n = token ? snprintf(text, sizeof(text),
                                  "# vmcrypt manager client settings for %s (paths relative to this file)\n"
-                                 "manager = %s\nca = ca.crt\ntoken = token-%s\n", cn, url, cn)
+                                 "manager = %s\nca = ca.crt\ntoken = %s\n", cn, url, base)
                       : snprintf(text, sizeof(text),
                                  "# vmcrypt manager client settings for %s (paths relative to this file)\n"
-                                 "manager = %s\nca = ca.crt\ncert = client-%s.crt\nkey = client-%s.key\n",
-                                 cn, url, cn, cn);
+                                 "manager = %s\nca = ca.crt\ncert = %s.crt\nkey = %s.key\n",
+                                 cn, url, base, base);
         snprintf(path, sizeof(path), "%s/%s.conf", dir, cn);
         int r = write_file_atomic(path, text, (size_t) n, 0644);
         return r < 0 ? error_set(err, r, "cannot write %s: %s", path, strerror(-r)) : 0;
@@ -55,18 +57,32 @@ static int read_listen(const char *dir, char *listen, size_t size) {
         return 0;
 }
 
+/* DIR/manager.conf, read whole into *ret (malloc'ed). */
+static int dir_conf(const char *dir, struct manager_config **ret, struct error *err) {
+        struct manager_config *c = calloc(1, sizeof(*c));
+        if (!c)
+                return error_set(err, -ENOMEM, "out of memory");
+        char path[4096];
+        snprintf(path, sizeof(path), "%s/manager.conf", dir);
+        int r = manager_config_read(path, c, err);
+        if (r < 0) {
+                free(c);
+                return r;
+        }
+        *ret = c;
+        return 0;
+}
+
 /* A role of DIR's manager: built in, or defined in DIR/manager.conf. */
 static int known_role(const char *dir, const char *role, struct error *err) {
         if (fleet_role_from_string(role) != FLEET_ROLE_NONE)
                 return 0;
-        _cleanup_(freep) struct manager_config *c = calloc(1, sizeof(*c));
-        if (!c)
-                return error_set(err, -ENOMEM, "out of memory");
-        char path[4096], known[1024];
-        snprintf(path, sizeof(path), "%s/manager.conf", dir);
-        int r = manager_config_read(path, c, err);
+        _cleanup_(freep) struct manager_config *c = NULL;
+        int r = dir_conf(dir, &c, err);
         if (r < 0)
                 return r;
+        char known[1024];
+        const char *path = c->path;
         if (fleet_roles_find(&c->roles, role))
                 return 0;
         fleet_roles_names(&c->roles, known, sizeof(known));
@@ -118,7 +134,24 @@ int manager_issue(const char *dir, const char *cn, const char *role, int days, s
         r = read_listen(dir, listen, sizeof(listen));
         if (r < 0)
                 return error_set(err, r, "cannot read %s/manager.conf", dir);
-        return write_client_conf(dir, cn, listen, false, err);
+        return write_client_conf(dir, cn, listen, false, base, err);
+}
+
+/* A new token in file (0600, must not exist; 256 random bits as hex text, its
+ * only copy) and its manager.conf line in line. */
+static int new_token(const char *file, const char *name, const char *role, int days, char *line, size_t size,
+                     struct error *err) {
+        _cleanup_(secret_freep) struct secret *token = NULL;
+        int r = key_input_new_hex_key_file(file, 32, &token);
+        if (r < 0)
+                return r == -EEXIST ? r : error_set(err, r, "cannot write %s: %s", file, strerror(-r));
+        unsigned char digest[32];
+        char hex[65];
+        SHA256(token->data, token->size, digest);
+        hex_encode(digest, sizeof(digest), hex);
+        long long expires = (long long) time(NULL) + 86400LL * (days > 0 ? days : 90);
+        snprintf(line, size, "token = %s %s %s %lld\n", name, role, hex, expires);
+        return 0;
 }
 
 int manager_issue_token(const char *dir, const char *name, const char *role, int days, struct error *err) {
@@ -126,14 +159,12 @@ int manager_issue_token(const char *dir, const char *name, const char *role, int
                 return error_set(err, -EINVAL, "token name '%s' must be 1-64 of [A-Za-z0-9._@-]", name);
         /* The whole configuration as it would be, read before anything is
          * written: the role exists and may be a token's, the name is free. */
-        _cleanup_(freep) struct manager_config *c = calloc(1, sizeof(*c));
-        if (!c)
-                return error_set(err, -ENOMEM, "out of memory");
-        char path[4096], listen[256], line[512], hex[65];
-        snprintf(path, sizeof(path), "%s/manager.conf", dir);
-        int r = manager_config_read(path, c, err);
+        _cleanup_(freep) struct manager_config *c = NULL;
+        int r = dir_conf(dir, &c, err);
         if (r < 0)
                 return r;
+        const char *path = c->path;
+        char line[512];
         const struct fleet_role_def *d = fleet_roles_find(&c->roles, role);
         if (!d) {
                 char known[1024];
@@ -148,29 +179,111 @@ int manager_issue_token(const char *dir, const char *name, const char *role, int
                 if (strcmp(c->clients[i].cn, name) == 0)
                         return error_set(err, -EEXIST, "%s is a client of %s already (%s); remove its line to issue "
                                          "it again", name, path, c->clients[i].token ? "a token" : "a certificate");
-        /* 256 random bits as hex text: the file is the only copy. */
         char file[4096];
         snprintf(file, sizeof(file), "%s/token-%s", dir, name);
-        _cleanup_(secret_freep) struct secret *token = NULL;
-        r = key_input_new_hex_key_file(file, 32, &token);
+        r = new_token(file, name, role, days, line, sizeof(line), err);
         if (r == -EEXIST)
                 return error_set(err, r, "%s exists: remove it to issue the token again", file);
         if (r < 0)
-                return error_set(err, r, "cannot write %s: %s", file, strerror(-r));
-        unsigned char digest[32];
-        SHA256(token->data, token->size, digest);
-        hex_encode(digest, sizeof(digest), hex);
-        long long expires = (long long) time(NULL) + 86400LL * (days > 0 ? days : 90);
-        snprintf(line, sizeof(line), "token = %s %s %s %lld\n", name, role, hex, expires);
+                return r;
         r = append_conf(dir, line, err);
         if (r < 0) {
                 unlink(file);
                 return r;
         }
-        r = read_listen(dir, listen, sizeof(listen));
+        snprintf(file, sizeof(file), "token-%s", name);
+        return write_client_conf(dir, name, c->listen, true, file, err);
+}
+
+/* DIR/manager.conf with the token line of name replaced by line. */
+static int replace_token_line(const char *dir, const char *name, const char *line, struct error *err) {
+        char path[4096];
+        snprintf(path, sizeof(path), "%s/manager.conf", dir);
+        FILE *f = fopen(path, "re");
+        if (!f)
+                return error_set(err, negative_errno(), "cannot read %s: %s", path, strerror(errno));
+        char *text = NULL, buf[4096], key[160];
+        size_t size = 0;
+        FILE *out = open_memstream(&text, &size);
+        int found = 0;
+        while (out && fgets(buf, sizeof(buf), f)) {
+                char tname[130];
+                if (sscanf(buf, " token = %129s", tname) == 1 && strcmp(tname, name) == 0) {
+                        fputs(line, out);
+                        found++;
+                } else
+                        fputs(buf, out);
+        }
+        fclose(f);
+        if (!out)
+                return error_set(err, -ENOMEM, "out of memory");
+        fclose(out);
+        snprintf(key, sizeof(key), "token = %s", name);
+        int r = found == 1 ? write_file_atomic(path, text, size, 0644) : -ENOENT;
+        free(text);
+        if (r == -ENOENT)
+                return error_set(err, r, "%s has no single '%s ...' line", path, key);
+        return r < 0 ? error_set(err, r, "cannot write %s: %s", path, strerror(-r)) : 0;
+}
+
+int manager_renew(const char *dir, const char *name, int days, struct manager_renewal *ret, struct error *err) {
+        *ret = (struct manager_renewal) {};
+        _cleanup_(freep) struct manager_config *c = NULL;
+        int r = dir_conf(dir, &c, err);
         if (r < 0)
-                return error_set(err, r, "cannot read %s", path);
-        return write_client_conf(dir, name, listen, true, err);
+                return r;
+        const char *path = c->path, *listen = c->listen;
+        const struct manager_client *m = NULL;
+        for (size_t i = 0; i < c->n_clients && !m; i++)
+                if (strcmp(c->clients[i].cn, name) == 0)
+                        m = &c->clients[i];
+        if (!m)
+                return error_set(err, -ENOENT, "%s names no client %s: issue one with 'vmcrypt-manager issue %s %s "
+                                 "--role ROLE'", path, name, dir, name);
+        /* New files under a new name, then the client settings switched to
+         * them in one rename: a crash leaves the old or the new, never half. */
+        ret->token = m->token;
+        snprintf(ret->base, sizeof(ret->base), "%s-%s-%lld", m->token ? "token" : "client", name,
+                 (long long) time(NULL));
+        if (m->token) {
+                char file[4096], line[512];
+                snprintf(file, sizeof(file), "%s/%s", dir, ret->base);
+                r = new_token(file, name, m->role, days, line, sizeof(line), err);
+                if (r >= 0)
+                        r = replace_token_line(dir, name, line, err);
+                return r < 0 ? r : write_client_conf(dir, name, listen, true, ret->base, err);
+        }
+        /* The certificate the client holds now: its fingerprint, to revoke it
+         * once the new one is in place. */
+        char conf[4096], old[4096] = "";
+        snprintf(conf, sizeof(conf), "%s/%s.conf", dir, name);
+        FILE *f = fopen(conf, "re");
+        char buf[4200];
+        while (f && fgets(buf, sizeof(buf), f))
+                if (sscanf(buf, " cert = %4095s", old) == 1)
+                        break;
+        if (f)
+                fclose(f);
+        if (old[0]) {
+                char oldpath[8200];
+                snprintf(oldpath, sizeof(oldpath), "%s%s%s", old[0] == '/' ? "" : dir, old[0] == '/' ? "" : "/", old);
+                FILE *cf = fopen(oldpath, "re");
+                X509 *x = cf ? PEM_read_X509(cf, NULL, NULL, NULL) : NULL;
+                if (cf)
+                        fclose(cf);
+                if (x)
+                        (void) tls_fingerprint(x, ret->old_fingerprint);
+                X509_free(x);
+        }
+        _cleanup_(pki_x509_freep) X509 *ca = NULL;
+        _cleanup_(pki_pkey_freep) EVP_PKEY *ca_key = NULL;
+        r = pki_load_ca(dir, &ca, &ca_key);
+        if (r < 0)
+                return error_set(err, r, "cannot load the CA (ca.crt, ca.key) from %s", dir);
+        r = pki_issue(dir, PKI_CLIENT, name, ret->base, ca, ca_key, NULL, 0, days > 0 ? days : 825);
+        if (r < 0)
+                return error_set(err, r, "cannot issue a certificate for %s: %s", name, strerror(-r));
+        return write_client_conf(dir, name, listen, false, ret->base, err);
 }
 
 int manager_init(const struct manager_init_options *o, struct error *err) {

@@ -62,6 +62,7 @@ static const char help_init[] =
 static const char help_issue[] =
         "Usage: vmcrypt-manager issue DIR CN --role ROLE [--days N]\n"
         "       vmcrypt-manager issue DIR NAME --role ROLE --token [--days N]\n"
+        "       vmcrypt-manager issue DIR NAME --renew [--days N]\n"
         "\n"
         "Issue a client certificate for CN from DIR's CA (DIR/client-CN.crt, .key),\n"
         "add 'client = CN ROLE' to DIR/manager.conf and write DIR/CN.conf. It takes\n"
@@ -98,9 +99,19 @@ static const char help_issue[] =
         "                     (vSphere's \"No cryptography administrator\")\n"
         "Other roles come from 'role NAME = PRIV PRIV ...' lines in DIR/manager.conf.\n"
         "\n"
+        "With --renew: a new certificate (or token) for a client manager.conf names,\n"
+        "before the old one ends (host list and the certificate-expiring events say\n"
+        "when). The new files get a new name (client-NAME-TIME.crt/.key, or\n"
+        "token-NAME-TIME) and DIR/NAME.conf is switched to them in one rename. A\n"
+        "token's line in manager.conf gets the new hash: the old token stops when the\n"
+        "manager reloads (SIGHUP). An old certificate stays valid until its end:\n"
+        "once the new one is on the host (copy it with NAME.conf; an agent reads its\n"
+        "settings at start), revoke the old one with the printed revoked-client line.\n"
+        "\n"
         "Options:\n"
-        "  --role ROLE         the client's role (required)\n"
+        "  --role ROLE         the client's role (required, but not with --renew)\n"
         "  --token             issue a bearer token, not a certificate\n"
+        "  --renew             a new certificate or token for an existing client\n"
         "  --days N            lifetime (default: 825 for a certificate, 90 for a token)\n";
 
 static const char help_serve[] =
@@ -192,11 +203,12 @@ static int cmd_issue(int argc, char *argv[]) {
                 { "role", required_argument, NULL, 'r' },
                 { "days", required_argument, NULL, 'd' },
                 { "token", no_argument, NULL, 't' },
+                { "renew", no_argument, NULL, 'R' },
                 { "help", no_argument, NULL, 'h' },
                 {},
         };
         const char *role = NULL;
-        bool token = false;
+        bool token = false, renew = false;
         int days = 0, c;
         while ((c = getopt_long(argc, argv, "h", opts, NULL)) >= 0)
                 switch (c) {
@@ -210,12 +222,30 @@ static int cmd_issue(int argc, char *argv[]) {
                         break;
                 }
                 case 't': token = true; break;
+                case 'R': renew = true; break;
                 case 'h': fputs(help_issue, stdout); return 0;
                 default: return 2;
                 }
-        if (optind + 2 != argc || !role)
-                return log_error("issue takes DIR CN --role ROLE; try 'vmcrypt-manager issue --help'"), 2;
+        if (optind + 2 != argc || (renew ? role || token : !role))
+                return log_error("issue takes DIR CN --role ROLE [--token], or DIR CN --renew; try "
+                                 "'vmcrypt-manager issue --help'"), 2;
         struct error err = { 0 };
+        if (renew) {
+                struct manager_renewal rn;
+                int r = manager_renew(argv[optind], argv[optind + 1], days, &rn, &err);
+                if (r < 0)
+                        return log_error("%s", err.text), r == -EINVAL || r == -ENOENT ? 2 : 1;
+                if (rn.token)
+                        printf("Renewed the token of %s: %s/%s, named in %s/%s.conf; the old token stops when the "
+                               "manager reloads (SIGHUP)\n", argv[optind + 1], argv[optind], rn.base, argv[optind],
+                               argv[optind + 1]);
+                else
+                        printf("Renewed the certificate of %s: %s/%s.crt and .key, named in %s/%s.conf. Once the "
+                               "client uses it, revoke the old one in manager.conf:\nrevoked-client = %s\n",
+                               argv[optind + 1], argv[optind], rn.base, argv[optind], argv[optind + 1],
+                               rn.old_fingerprint[0] ? rn.old_fingerprint : "(the old certificate's SHA-256)");
+                return 0;
+        }
         const char *dir = argv[optind], *name = argv[optind + 1];
         int r = token ? manager_issue_token(dir, name, role, days, &err) : manager_issue(dir, name, role, days, &err);
         if (r < 0)

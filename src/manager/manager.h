@@ -64,5 +64,16 @@ int manager_issue(const char *dir, const char *cn, const char *role, int days, s
  * may not hold the agent privilege (an agent is its host's certificate). */
 int manager_issue_token(const char *dir, const char *name, const char *role, int days, struct error *err);
 
+struct manager_renewal {
+        bool token;
+        char base[300];               /* the new files: BASE.crt and BASE.key, or the token file BASE */
+        char old_fingerprint[65];     /* the certificate it replaces ("" unknown), to revoke later */
+};
+/* A new certificate (or token) for client name of DIR/manager.conf, same role:
+ * new files under a new name, then DIR/NAME.conf switched to them in one
+ * rename; a token's line gets the new hash and end (the old token stops at the
+ * manager's next reload), a certificate's old one stays valid until revoked. */
+int manager_renew(const char *dir, const char *name, int days, struct manager_renewal *ret, struct error *err);
+
 /* Serve until SIGTERM/SIGINT. */
 int manager_serve(const struct manager_config *c, struct error *err);

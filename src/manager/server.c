@@ -446,7 +446,9 @@ static void check_own_certs(struct server *s) {
                 log_warning("%s %s ends within %d days (%s): renew it", certs[i].subject, certs[i].path,
                             FLEET_CERT_WARN_DAYS, end <= (int64_t) time(NULL) ? "it has" : "soon");
                 struct error err = { 0 };
-                if (fleet_store_expiry_event(s->store, "", "certificate-expiring", certs[i].subject, end, &err) < 0)
+                if (fleet_store_expiry_event(s->store, "", "certificate-expiring", certs[i].subject, end,
+                                             "replace it (tls-cert, tls-key, tls-ca in manager.conf) and restart "
+                                             "the manager", &err) < 0)
                         log_warning("cannot record the event: %s", err.text);
         }
         s->certs_checked = time(NULL);

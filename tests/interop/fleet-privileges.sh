@@ -15,7 +15,8 @@
 # Certificates that end within 30 days (h1's for the key server, h3's agent
 # certificate, the manager's own) are flagged and told of in one event each.
 # SIGHUP applies a removed token and a revoked certificate at once, also to an
-# open event stream; a manager.conf that does not read is refused.
+# open event stream; a manager.conf that does not read is refused. --renew
+# replaces a token and an agent certificate; the old ones stop.
 . "$(dirname "$0")/../lib.sh"
 . "$(dirname "$0")/keys-lib.sh"
 . "$(dirname "$0")/fleet-lib.sh"
@@ -226,7 +227,7 @@ assert_file_contains "$T/hosts.out" "^h3 .* ! [0-9-]{10} \(9 days\)$" "host list
 assert_file_contains "$T/hosts.out" "^h1 .* [0-9-]{10} \(8[0-9][0-9] days\)$" "host list: h1's certificate"
 api admin GET /events | head -1 >"$T/events-cert.out"
 assert_eq "$(json_get "$T/events-cert.out" "[e['message'].split(' on ')[0] + ' ' + e['message'].split(', ')[1] for e in d if e['kind'] in ('certificate-expiring', 'provider-certificate-expiring')]")" \
-        '["the client certificate of h1 for key provider kms expires in 12 days: issue a new one before then", "the certificate of h3'"'"'s agent expires in 9 days: issue a new one before then"]' \
+        '["the client certificate of h1 for key provider kms expires in 12 days: have the key server'"'"'s CA issue a new one and put it in the host'"'"'s providers.json", "the certificate of h3'"'"'s agent expires in 9 days: renew it ('"'"'vmcrypt-manager issue DIR h3 --renew'"'"') and give the agent the new one"]' \
         "one event per certificate, however often it is seen"
 
 note "no-crypto-admin: sets policies; may not encrypt nor register a provider"
@@ -336,6 +337,35 @@ expect_rc 8 whoami-revoked "$VMCRYPT" whoami --manager-config "$M/nca.conf"
 expect_rc 0 whoami-ops "$VMCRYPT" whoami --manager-config "$M/ops.conf"
 for _ in $(seq 50); do kill -0 "$follow" 2>/dev/null || break; sleep 0.1; done
 ! kill -0 "$follow" 2>/dev/null || die "nca's event stream outlived the revocation of its certificate"
+
+note "renewal: a token and an agent certificate replaced, the old ones stop"
+expect_rc 0 renew-ops "$VMCRYPT_MANAGER" issue "$M" ops --renew --days 30
+assert_file_contains "$M/ops.conf" "^token = token-ops-[0-9]+$" "ops.conf names the new token"
+expect_rc 8 whoami-new-early "$VMCRYPT" whoami --manager-config "$M/ops.conf"
+kill -HUP "$MANAGER_PID"
+for _ in $(seq 50); do
+        "$VMCRYPT" whoami --manager-config "$M/ops.conf" >/dev/null 2>&1 && break
+        sleep 0.1
+done
+expect_rc 0 whoami-renewed "$VMCRYPT" whoami --manager-config "$M/ops.conf"
+printf 'Authorization: Bearer %s\n' "$(cat "$M/token-ops")" >"$T/auth-ops-old"
+assert_eq "$(tok "$T/auth-ops-old" GET /me | tail -1)" 401 "the old token after the renewal"
+expect_rc 2 renew-none "$VMCRYPT_MANAGER" issue "$M" nobody --renew
+assert_file_contains "$T/renew-none.err" "names no client nobody" "renewing a client that is not there"
+expect_rc 0 renew-h3 "$VMCRYPT_MANAGER" issue "$M" h3 --renew --days 100
+old_fp=$(openssl x509 -in "$M/client-h3.crt" -noout -fingerprint -sha256 | cut -d= -f2 | tr -d : | tr A-F a-f)
+assert_file_contains "$T/renew-h3.out" "^revoked-client = $old_fp$" "the old certificate's revocation line"
+new_base=$(sed -n 's/^cert = \(.*\)\.crt$/\1/p' "$M/h3.conf")
+h3new() { curl -s --max-time 30 --cacert "$M/ca.crt" --cert "$M/$new_base.crt" --key "$M/$new_base.key" \
+                -X POST -d '{}' -w '\n%{http_code}\n' "https://$FLEET_IP:$MANAGER_PORT$1"; }
+assert_eq "$(h3new /agent/heartbeat | tail -1)" 200 "h3's heartbeat with the renewed certificate"
+expect_rc 0 hosts2 "$VMCRYPT" host list --manager-config "$M/admin.conf"
+assert_file_contains "$T/hosts2.out" "^h3 .* [0-9-]{10} \(100 days\)$" "host list: h3's renewed certificate"
+grep '^revoked-client' "$T/renew-h3.out" >>"$M/manager.conf"
+kill -HUP "$MANAGER_PID"
+for _ in $(seq 50); do [ "$(api_status h3 POST /agent/heartbeat '{}')" = 403 ] && break; sleep 0.1; done
+assert_eq "$(api_status h3 POST /agent/heartbeat '{}')" 403 "h3's old certificate, revoked"
+assert_eq "$(h3new /agent/heartbeat | tail -1)" 200 "h3's renewed certificate after the revocation"
 
 note "a manager whose own server certificate ends in 5 days: a warning and an event"
 M2=$T/manager2

@@ -527,7 +527,7 @@ static void test_cert_expiry(void **state) {
         assert_int_equal(fleet_store_host_register(s, "h4", "fp", "1", t + 100 * 86400, NULL), 0);
         assert_int_equal(fleet_store_host_seen(s, "h4", t + 100 * 86400, NULL), 0);
         assert_int_equal(events_of(s, "certificate-expiring", "the certificate of h3's agent expires on "), 1);
-        assert_int_equal(events_of(s, "certificate-expiring", ", in 10 days: issue a new one"), 1);
+        assert_int_equal(events_of(s, "certificate-expiring", ", in 10 days: renew it ('vmcrypt-manager issue DIR h3 --renew')"), 1);
         assert_int_equal(events_of(s, "certificate-expiring", "h4"), 0);
         json_t *hosts = NULL;
         assert_int_equal(fleet_store_hosts(s, &hosts, NULL), 0);
