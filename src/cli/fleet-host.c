@@ -12,9 +12,9 @@ static const char help_list[] =
 "\n"
 "The hosts whose agents registered with the manager: name, agent version, the\n"
 "number of VMs it reported, how long ago it was last heard from, and when the\n"
-"agent's certificate ends (marked '!' within 30 days: issue a new one with\n"
-"'vmcrypt-manager issue DIR HOST --role agent' before then; the manager also\n"
-"raises a certificate-expiring event once a day).\n"
+"agent's certificate ends (marked '!' within 30 days: renew it with\n"
+"'vmcrypt-manager issue DIR HOST --renew' before then; the manager also raises\n"
+"a certificate-expiring event once a day).\n"
 "\n"
 "Options:\n"
 MANAGER_HELP_CONNECT

@@ -13,6 +13,7 @@
 #include "fleet/fleet.h"
 #include "shared/conf.h"
 #include "shared/macro.h"
+#include "shared/x509.h"
 
 static int conf_set(const char *section, const char *key, const char *value, void *userdata, struct error *err) {
         if (!key || *section)
@@ -220,10 +221,10 @@ void manager_expiry_text(long long expires, char *buf, size_t size) {
         time_t t = (time_t) expires;
         struct tm tm;
         strftime(day, sizeof(day), "%Y-%m-%d", gmtime_r(&t, &tm));
-        long long left = expires - (long long) time(NULL);
-        if (left <= 0)
+        int64_t now = (int64_t) time(NULL), days = x509_days_left(expires, now);
+        if (days == 0)
                 snprintf(buf, size, "! expired %s", day);
         else
-                snprintf(buf, size, "%s%s (%lld days)", left < FLEET_CERT_WARN_DAYS * 86400LL ? "! " : "", day,
-                         (left + 86399) / 86400);
+                snprintf(buf, size, "%s%s (%lld days)", x509_ends_soon(expires, now) ? "! " : "", day,
+                         (long long) days);
 }

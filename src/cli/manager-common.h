@@ -66,7 +66,7 @@ int manager_path(const char *cmd, const char *what, const char *prefix, const ch
                  char *buf, size_t size);
 
 /* A certificate's end for a table: "2027-03-01 (85 days)", "! 2026-12-20 (14
- * days)" within FLEET_CERT_WARN_DAYS, "! expired 2026-11-01", "-" unknown (0). */
+ * days)" within X509_WARN_DAYS, "! expired 2026-11-01", "-" unknown (0). */
 void manager_expiry_text(long long expires, char *buf, size_t size);
 
 /* `vmcrypt host list` (a verb of host.c's group). */

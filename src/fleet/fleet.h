@@ -87,9 +87,6 @@ int fleet_job_op_from_string(const char *s, enum fleet_job_op *ret);
 /* The privilege a job of kind op needs to be queued, cancelled, paused or resumed. */
 enum fleet_priv fleet_job_op_priv(enum fleet_job_op op);
 
-/* Certificates that end within this many days are told of in events. */
-#define FLEET_CERT_WARN_DAYS 30
-
 /* Names a host or VM may have in the API: 1-200 printable ASCII characters
  * without '/', '?', '&', '%', quotes, backslash or spaces. */
 bool fleet_valid_name(const char *s);

@@ -7,8 +7,9 @@
 
 /* The store's database connection. */
 struct fleet_db *fleet_store_db(struct fleet_store *s);
-/* Marks host seen now; -ENOENT with a sentence when it never registered. */
-int fleet_store_host_touch(struct fleet_store *s, const char *host, struct error *err);
+/* Marks host seen now, with its agent certificate's end when known (> 0);
+ * -ENOENT with a sentence when it never registered. */
+int fleet_store_host_touch(struct fleet_store *s, const char *host, int64_t cert_expires, struct error *err);
 /* row's column holds a JSON array as text (hosts, endpoints): make it the array
  * ([] when the text is not one). */
 void fleet_store_array_column(json_t *row, const char *column);

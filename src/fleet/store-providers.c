@@ -11,6 +11,7 @@
 
 #include "fleet/store-internal.h"
 #include "shared/macro.h"
+#include "shared/x509.h"
 
 #define db(s) fleet_store_db(s)
 
@@ -37,7 +38,7 @@ int fleet_store_host_providers_replace(struct fleet_store *s, const char *host, 
         int r = fleet_db_begin(db(s), err);
         if (r < 0)
                 return r;
-        r = fleet_store_host_touch(s, host, err);
+        r = fleet_store_host_touch(s, host, 0, err);
         json_t *before = NULL;
         if (r >= 0)
                 r = fleet_db_query(db(s), err, &before, "SELECT name, state FROM host_providers WHERE host = ?",
@@ -170,18 +171,19 @@ int fleet_store_providers(struct fleet_store *s, json_t **ret, struct error *err
                 json_t *rep;
                 json_array_foreach(json_object_get(entry, "hosts"), j, rep) {
                         int64_t end = json_integer_value(json_object_get(rep, "cert_expires"));
-                        if (end <= 0 || end - now() >= (int64_t) FLEET_CERT_WARN_DAYS * 86400)
+                        if (!x509_ends_soon(end, now()))
                                 continue;
                         char day[16];
                         time_t t = (time_t) end;
                         struct tm tm;
                         strftime(day, sizeof(day), "%Y-%m-%d", gmtime_r(&t, &tm));
-                        if (end <= now())
+                        int64_t days = x509_days_left(end, now());
+                        if (days == 0)
                                 snprintf(text, sizeof(text), "%s's client certificate for it expired on %s",
                                          str(rep, "host"), day);
                         else
                                 snprintf(text, sizeof(text), "%s's client certificate for it ends on %s, in %lld days",
-                                         str(rep, "host"), day, (long long) ((end - now() + 86399) / 86400));
+                                         str(rep, "host"), day, (long long) days);
                         json_array_append_new(flags, json_string(text));
                 }
                 if (json_is_null(json_object_get(entry, "registered")))

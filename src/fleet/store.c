@@ -15,6 +15,7 @@
 #include "fleet/schema.h"
 #include "fleet/store-internal.h"
 #include "shared/macro.h"
+#include "shared/x509.h"
 
 struct fleet_store {
         struct fleet_db *db;
@@ -132,8 +133,7 @@ static int requeue_interrupted(struct fleet_store *s, const char *host, struct e
 
 int fleet_store_expiry_event(struct fleet_store *s, const char *host, const char *kind, const char *subject,
                              int64_t expires, const char *advice, struct error *err) {
-        int64_t left = expires - now();
-        if (expires <= 0 || left >= (int64_t) FLEET_CERT_WARN_DAYS * 86400)
+        if (!x509_ends_soon(expires, now()))
                 return 0;
         /* Once a day per certificate: the event says so while there is time. */
         json_t *recent = NULL;
@@ -149,22 +149,18 @@ int fleet_store_expiry_event(struct fleet_store *s, const char *host, const char
         time_t t = (time_t) expires;
         struct tm tm;
         strftime(day, sizeof(day), "%Y-%m-%d %H:%M UTC", gmtime_r(&t, &tm));
-        if (left <= 0)
+        int64_t days = x509_days_left(expires, now());
+        if (days == 0)
                 snprintf(msg, sizeof(msg), "%s expired on %s: it is refused now; %s", subject, day, advice);
         else
-                snprintf(msg, sizeof(msg), "%s expires on %s, in %lld day%s: %s", subject, day,
-                         (long long) ((left + 86399) / 86400), left > 86400 ? "s" : "", advice);
+                snprintf(msg, sizeof(msg), "%s expires on %s, in %lld day%s: %s", subject, day, (long long) days,
+                         days > 1 ? "s" : "", advice);
         return event_add(s, *host ? host : "vmcrypt-manager", host, NULL, 0, kind, msg, err);
 }
 
-/* The agent's certificate, as its TLS session shows it: kept, and told
- * before it ends. */
-static int host_cert(struct fleet_store *s, const char *host, int64_t cert_expires, struct error *err) {
-        if (cert_expires <= 0)
-                return 0;
-        int r = exec_args(s, err, "UPDATE hosts SET cert_expires = ? WHERE name = ?", "is", cert_expires, host);
-        if (r < 0)
-                return r;
+/* The agent's certificate, as its TLS session shows it: told of before it
+ * ends. */
+static int agent_cert_event(struct fleet_store *s, const char *host, int64_t cert_expires, struct error *err) {
         char subject[300], advice[300];
         snprintf(subject, sizeof(subject), "the certificate of %s's agent", host);
         snprintf(advice, sizeof(advice), "renew it ('vmcrypt-manager issue DIR %s --renew') and give the agent the "
@@ -178,36 +174,43 @@ int fleet_store_host_register(struct fleet_store *s, const char *host, const cha
         if (r < 0)
                 return r;
         r = exec_args(s, err,
-                      "INSERT INTO hosts (name, fingerprint, version, registered, last_seen) VALUES (?,?,?,?,?) "
-                      "ON CONFLICT (name) DO UPDATE SET fingerprint = excluded.fingerprint, "
-                      "version = excluded.version, registered = excluded.registered, last_seen = excluded.last_seen",
-                      "sssii", host, fingerprint, version, now(), now());
+                      "INSERT INTO hosts (name, fingerprint, version, registered, last_seen, cert_expires) "
+                      "VALUES (?,?,?,?,?,?) ON CONFLICT (name) DO UPDATE SET fingerprint = excluded.fingerprint, "
+                      "version = excluded.version, registered = excluded.registered, last_seen = excluded.last_seen, "
+                      "cert_expires = excluded.cert_expires",
+                      "sssiii", host, fingerprint, version, now(), now(), cert_expires);
         if (r >= 0) {
                 char msg[300];
                 snprintf(msg, sizeof(msg), "agent of %s registered (vmcrypt-agent %s)", host, version);
                 r = event_add(s, host, host, NULL, 0, "host-registered", msg, err);
         }
         if (r >= 0)
-                r = host_cert(s, host, cert_expires, err);
+                r = agent_cert_event(s, host, cert_expires, err);
         if (r >= 0)
                 r = requeue_interrupted(s, host, err);
         return r < 0 ? rollback(s, r) : commit(s, err);
 }
 
-int fleet_store_host_touch(struct fleet_store *s, const char *host, struct error *err) {
-        int r = exec_args(s, err, "UPDATE hosts SET last_seen = ? WHERE name = ?", "is", now(), host);
+int fleet_store_host_touch(struct fleet_store *s, const char *host, int64_t cert_expires, struct error *err) {
+        int r = cert_expires > 0 ? exec_args(s, err, "UPDATE hosts SET last_seen = ?, cert_expires = ? WHERE name = ?",
+                                             "iis", now(), cert_expires, host)
+                                 : exec_args(s, err, "UPDATE hosts SET last_seen = ? WHERE name = ?", "is", now(), host);
         if (r == 0)
                 return error_set(err, -ENOENT, "host %s has not registered: POST /agent/register first", host);
         return r < 0 ? r : 0;
 }
 
 int fleet_store_host_seen(struct fleet_store *s, const char *host, int64_t cert_expires, struct error *err) {
+        /* Most heartbeats are one statement; a certificate near its end may
+         * add its event, in one transaction with it. */
+        if (!x509_ends_soon(cert_expires, now()))
+                return fleet_store_host_touch(s, host, cert_expires, err);
         int r = begin(s, err);
         if (r < 0)
                 return r;
-        r = fleet_store_host_touch(s, host, err);
+        r = fleet_store_host_touch(s, host, cert_expires, err);
         if (r >= 0)
-                r = host_cert(s, host, cert_expires, err);
+                r = agent_cert_event(s, host, cert_expires, err);
         return r < 0 ? rollback(s, r) : commit(s, err);
 }
 
@@ -319,7 +322,7 @@ int fleet_store_vms_replace(struct fleet_store *s, const char *host, json_t *vms
                 return r;
         /* A host's rows hang on its registration: an unknown host is the
          * caller's mistake, not a constraint failure of the database. */
-        r = fleet_store_host_touch(s, host, err);
+        r = fleet_store_host_touch(s, host, 0, err);
         json_t *before = NULL;
         if (r >= 0)
                 r = query_json(s, err, &before, "SELECT data FROM vms WHERE host = ?", "s", host);

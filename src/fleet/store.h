@@ -26,13 +26,13 @@ int fleet_store_version(struct fleet_store *s);
 /* Hosts. register: the agent's first call after each start; the host's jobs
  * that were running are queued again (they resume), or end paused or cancelled
  * when that was asked meanwhile. cert_expires: when the agent's certificate
- * ends (0: unknown); within FLEET_CERT_WARN_DAYS a certificate-expiring event,
+ * ends (0: unknown); within X509_WARN_DAYS a certificate-expiring event,
  * once a day. */
 int fleet_store_host_register(struct fleet_store *s, const char *host, const char *fingerprint, const char *version,
                               int64_t cert_expires, struct error *err);
 int fleet_store_host_seen(struct fleet_store *s, const char *host, int64_t cert_expires, struct error *err);
 /* An event of kind for host ("" the manager itself) when subject (a
- * certificate, named for people) ends within FLEET_CERT_WARN_DAYS or has
+ * certificate, named for people) ends within X509_WARN_DAYS or has
  * ended, with advice (what to do): at most one a day per subject. */
 int fleet_store_expiry_event(struct fleet_store *s, const char *host, const char *kind, const char *subject,
                              int64_t expires, const char *advice, struct error *err);

@@ -801,7 +801,8 @@ static void on_accept(struct evconnlistener *listener, evutil_socket_t fd, struc
  * middle of its heaps only on malloc_trim, and a flood leaves it scattered (the
  * heap grew to 2.4 GB after four floods and stayed there). */
 /* The server's certificate and CA: once either has ended no client connects,
- * so each within 30 days of its end is a warning and an audit line, daily. */
+ * so each within X509_WARN_DAYS of its end is a warning and an audit line,
+ * daily. */
 static void check_own_certs(struct kms_server *s) {
         const struct {
                 const char *path, *what;
@@ -812,15 +813,16 @@ static void check_own_certs(struct kms_server *s) {
         time_t now = time(NULL);
         for (size_t i = 0; i < sizeof(certs) / sizeof(certs[0]); i++) {
                 int64_t end = x509_file_end(certs[i].path);
-                if (end <= 0 || end - (int64_t) now >= 30 * 86400)
+                if (!x509_ends_soon(end, now))
                         continue;
                 char msg[512];
-                if (end <= (int64_t) now)
+                int64_t days = x509_days_left(end, now);
+                if (days == 0)
                         snprintf(msg, sizeof(msg), "The %s %s has expired: clients refuse it; issue a new one",
                                  certs[i].what, certs[i].path);
                 else
                         snprintf(msg, sizeof(msg), "The %s %s ends in %lld days: issue a new one before then",
-                                 certs[i].what, certs[i].path, (long long) ((end - now + 86399) / 86400));
+                                 certs[i].what, certs[i].path, (long long) days);
                 log_warning("%s", msg);
                 struct audit_event ev = { .operation = "(certificate expiring)", .message = msg };
                 (void) audit_record(s->dispatcher->audit, &ev);

@@ -198,6 +198,27 @@ static struct bufferevent *bev_new(struct event_base *base, void *arg) {
         return c->bev;
 }
 
+/* who's role and privileges as manager.conf gives them now: a certificate by
+ * its CN (none when its fingerprint is revoked), a token by its name (none when
+ * it is gone or expired). */
+static void principal_role(const struct manager_config *c, struct fleet_principal *who) {
+        who->role[0] = 0;
+        who->privs = 0;
+        for (size_t i = 0; !who->token && i < c->n_revoked; i++)
+                if (strcmp(c->revoked[i], who->fingerprint) == 0)
+                        return;
+        for (size_t i = 0; i < c->n_clients; i++) {
+                const struct manager_client *m = &c->clients[i];
+                if (m->token != who->token || strcmp(m->cn, who->cn) != 0)
+                        continue;
+                if (m->token && (long long) time(NULL) >= m->expires)
+                        return;
+                snprintf(who->role, sizeof(who->role), "%s", m->role);
+                who->privs = m->privs;
+                return;
+        }
+}
+
 /* A session without a certificate (accepted only when manager.conf has
  * tokens): the request's bearer token names the caller. 0, or -EACCES with
  * why for a 401. */
@@ -225,35 +246,13 @@ static int token_principal(struct server *s, struct evhttp_request *req, struct 
         if (!found)
                 return -EACCES;
         if ((long long) time(NULL) >= found->expires) {
-                *why = "the bearer token has expired: issue a new one with 'vmcrypt-manager issue --token'";
+                *why = "the bearer token has expired: renew it with 'vmcrypt-manager issue DIR NAME --renew'";
                 return -EACCES;
         }
         snprintf(who->cn, sizeof(who->cn), "%s", found->cn);
-        snprintf(who->role, sizeof(who->role), "%s", found->role);
-        who->privs = found->privs;
         who->token = true;
+        principal_role(s->config, who);
         return 0;
-}
-
-/* who's role and privileges as manager.conf gives them now: a certificate by
- * its CN (none when its fingerprint is revoked), a token by its name (none when
- * it is gone or expired). */
-static void principal_role(const struct manager_config *c, struct fleet_principal *who) {
-        who->role[0] = 0;
-        who->privs = 0;
-        for (size_t i = 0; !who->token && i < c->n_revoked; i++)
-                if (strcmp(c->revoked[i], who->fingerprint) == 0)
-                        return;
-        for (size_t i = 0; i < c->n_clients; i++) {
-                const struct manager_client *m = &c->clients[i];
-                if (m->token != who->token || strcmp(m->cn, who->cn) != 0)
-                        continue;
-                if (m->token && (long long) time(NULL) >= m->expires)
-                        return;
-                snprintf(who->role, sizeof(who->role), "%s", m->role);
-                who->privs = m->privs;
-                return;
-        }
 }
 
 /* Who is calling: the verified certificate's CN and its role from manager.conf,
@@ -278,9 +277,7 @@ static int principal(struct server *s, struct evhttp_request *req, struct fleet_
                 return 0;
         }
         /* When the certificate ends: agents are told of before it does. */
-        struct tm tm;
-        if (ASN1_TIME_to_tm(X509_get0_notAfter(peer), &tm) == 1)
-                who->cert_expires = (int64_t) timegm(&tm);
+        who->cert_expires = x509_end(peer);
         principal_role(s->config, who);
         return 0;
 }
@@ -430,7 +427,7 @@ static void handle(struct evhttp_request *req, void *arg) {
  * streams that have new events. Polling the store (not a signal inside this
  * process) is what lets several managers share one database. */
 /* The manager's server certificate and CA: an expired one stops the fleet,
- * so each within FLEET_CERT_WARN_DAYS of its end is a warning and an event
+ * so each within X509_WARN_DAYS of its end is a warning and an event
  * (once a day). */
 static void check_own_certs(struct server *s) {
         const struct {
@@ -441,10 +438,10 @@ static void check_own_certs(struct server *s) {
         };
         for (size_t i = 0; i < sizeof(certs) / sizeof(certs[0]); i++) {
                 int64_t end = x509_file_end(certs[i].path);
-                if (end <= 0 || end - (int64_t) time(NULL) >= (int64_t) FLEET_CERT_WARN_DAYS * 86400)
+                if (!x509_ends_soon(end, (int64_t) time(NULL)))
                         continue;
                 log_warning("%s %s ends within %d days (%s): renew it", certs[i].subject, certs[i].path,
-                            FLEET_CERT_WARN_DAYS, end <= (int64_t) time(NULL) ? "it has" : "soon");
+                            X509_WARN_DAYS, end <= (int64_t) time(NULL) ? "it has" : "soon");
                 struct error err = { 0 };
                 if (fleet_store_expiry_event(s->store, "", "certificate-expiring", certs[i].subject, end,
                                              "replace it (tls-cert, tls-key, tls-ca in manager.conf) and restart "
