@@ -13,6 +13,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "fleet/conf.h"
 #include "manager/manager.h"
 #include "shared/fd-util.h"
 #include "shared/hex.h"
@@ -73,6 +74,19 @@ static int dir_conf(const char *dir, struct manager_config **ret, struct error *
         return 0;
 }
 
+/* role as c knows it (built in, or a 'role' line); NULL, with err naming the
+ * roles there are, when it knows no such role. */
+static const struct fleet_role_def *role_def(const struct manager_config *c, const char *role, struct error *err) {
+        const struct fleet_role_def *d = fleet_roles_find(&c->roles, role);
+        if (!d) {
+                char known[1024];
+                fleet_roles_names(&c->roles, known, sizeof(known));
+                error_set(err, -EINVAL, "unknown role '%s': the roles are %s (define others in %s with "
+                          "'role NAME = PRIV ...')", role, known, c->path);
+        }
+        return d;
+}
+
 /* A role of DIR's manager: built in, or defined in DIR/manager.conf. */
 static int known_role(const char *dir, const char *role, struct error *err) {
         if (fleet_role_from_string(role) != FLEET_ROLE_NONE)
@@ -81,13 +95,7 @@ static int known_role(const char *dir, const char *role, struct error *err) {
         int r = dir_conf(dir, &c, err);
         if (r < 0)
                 return r;
-        char known[1024];
-        const char *path = c->path;
-        if (fleet_roles_find(&c->roles, role))
-                return 0;
-        fleet_roles_names(&c->roles, known, sizeof(known));
-        return error_set(err, -EINVAL, "unknown role '%s': the roles are %s (define others in %s with "
-                         "'role NAME = PRIV ...')", role, known, path);
+        return role_def(c, role, err) ? 0 : -EINVAL;
 }
 
 /* One more line at the end of DIR/manager.conf, on disk before we return. */
@@ -165,13 +173,9 @@ int manager_issue_token(const char *dir, const char *name, const char *role, int
                 return r;
         const char *path = c->path;
         char line[512];
-        const struct fleet_role_def *d = fleet_roles_find(&c->roles, role);
-        if (!d) {
-                char known[1024];
-                fleet_roles_names(&c->roles, known, sizeof(known));
-                return error_set(err, -EINVAL, "unknown role '%s': the roles are %s (define others in %s with "
-                                 "'role NAME = PRIV ...')", role, known, path);
-        }
+        const struct fleet_role_def *d = role_def(c, role, err);
+        if (!d)
+                return -EINVAL;
         if (d->privs & (1U << FLEET_PRIV_AGENT))
                 return error_set(err, -EINVAL, "role %s holds the agent privilege: an agent authenticates with "
                                  "its host's certificate ('vmcrypt-manager issue DIR HOST --role agent')", role);
@@ -265,8 +269,8 @@ int manager_renew(const char *dir, const char *name, int days, struct manager_re
         if (f)
                 fclose(f);
         if (old[0]) {
-                char oldpath[8200];
-                snprintf(oldpath, sizeof(oldpath), "%s%s%s", old[0] == '/' ? "" : dir, old[0] == '/' ? "" : "/", old);
+                char oldpath[4096];
+                fleet_conf_path(conf, old, oldpath, sizeof(oldpath));
                 FILE *cf = fopen(oldpath, "re");
                 X509 *x = cf ? PEM_read_X509(cf, NULL, NULL, NULL) : NULL;
                 if (cf)
