@@ -100,9 +100,7 @@ int fleet_client_use_token(struct fleet_client *c, const char *path, struct erro
                 return error_set(err, -EACCES, "the token file %s must be yours and readable by you alone "
                                  "(chmod 600 %s)", path, path);
         _cleanup_(secret_freep) struct secret *t = NULL;
-        char fdpath[64];
-        snprintf(fdpath, sizeof(fdpath), "/proc/self/fd/%d", fd);
-        int r = key_input_read_file(fdpath, &t);
+        int r = key_input_read_fd(fd, &t);
         if (r < 0)
                 return error_set(err, r, "cannot read the token file %s: %s", path,
                                  r == -EINVAL ? "it is empty" : strerror(-r));

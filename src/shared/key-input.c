@@ -13,14 +13,15 @@
 #include "shared/hex.h"
 
 int key_input_read_file(const char *path, struct secret **ret) {
-        _cleanup_(closep) int fd = -EBADF;
-        int in = STDIN_FILENO;
-        if (strcmp(path, "-") != 0) {
-                fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY);
-                if (fd < 0)
-                        return negative_errno();
-                in = fd;
-        }
+        if (strcmp(path, "-") == 0)
+                return key_input_read_fd(STDIN_FILENO, ret);
+        _cleanup_(closep) int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY);
+        if (fd < 0)
+                return negative_errno();
+        return key_input_read_fd(fd, ret);
+}
+
+int key_input_read_fd(int in, struct secret **ret) {
         /* One byte more than allowed tells us the file is too big. */
         _cleanup_(secret_freep) struct secret *s = secret_new(KEY_INPUT_MAX + 1);
         if (!s)

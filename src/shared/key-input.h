@@ -10,6 +10,8 @@
 /* Read a whole key file ("-" = stdin) into a secret; -EINVAL if empty,
  * -EFBIG if larger than KEY_INPUT_MAX. */
 int key_input_read_file(const char *path, struct secret **ret);
+/* The same from an open descriptor (read to its end, not closed). */
+int key_input_read_fd(int fd, struct secret **ret);
 
 /* Drop exactly one trailing newline ("\n" or "\r\n") from s, if it ends in one: what
  * a text file written with echo or an editor adds after a one-line passphrase, and
