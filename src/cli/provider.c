@@ -11,7 +11,6 @@
 #include "cli/cli.h"
 #include "cli/disk-keys.h"
 #include "cli/manager-common.h"
-#include "keys/native.h"
 #include "keys/provider.h"
 #include "keys/rekey.h"
 #include "shared/log.h"

@@ -50,14 +50,19 @@ expect_rc 0 issue-dec "$VMCRYPT_MANAGER" issue "$M" dec --role decryptor
 expect_rc 0 issue-nca "$VMCRYPT_MANAGER" issue "$M" nca --role no-crypto-admin
 # An agent whose certificate ends in 9 days (told below).
 expect_rc 0 issue-h3 "$VMCRYPT_MANAGER" issue "$M" h3 --role agent --days 9
+# refused_conf "LINE|MESSAGE": manager.conf with LINE added stops the manager
+# at start, saying MESSAGE.
+refused_conf() {
+        cp "$M/manager.conf" "$T/bad.conf"
+        echo "${1%%|*}" >>"$T/bad.conf"
+        expect_rc 2 bad-conf "$VMCRYPT_MANAGER" serve --config "$T/bad.conf"
+        assert_file_contains "$T/bad-conf.err" "${1#*|}" "manager.conf with '${1%%|*}'"
+}
 for bad in "role fly = read fly|unknown privilege 'fly': the privileges are read, encrypt, decrypt, rekey, start, manage-policies, manage-providers, agent" \
            "role admin = read|role admin is built in" \
            "role decryptor = read|role decryptor is defined twice" \
            "client = eve thief|client eve has role 'thief', which is neither built in nor defined.*the roles are admin, operator, auditor, agent, no-crypto-admin, decryptor"; do
-        cp "$M/manager.conf" "$T/bad.conf"
-        echo "${bad%%|*}" >>"$T/bad.conf"
-        expect_rc 2 bad-role "$VMCRYPT_MANAGER" serve --config "$T/bad.conf"
-        assert_file_contains "$T/bad-role.err" "${bad#*|}" "manager.conf with '${bad%%|*}'"
+        refused_conf "$bad"
 done
 note "bearer tokens: issued beside certificates, only their SHA-256 in manager.conf"
 expect_rc 2 tok-agent "$VMCRYPT_MANAGER" issue "$M" bot --role agent --token
@@ -81,10 +86,7 @@ h64=$(printf x | sha256sum | cut -c1-64)
 for bad in "token = t1 auditor abc 1|token = NAME ROLE SHA256 EXPIRES" \
            "token = dec auditor $h64 99999999999|client dec is listed twice \\(a name is one client: a certificate or a token\\)" \
            "token = t2 agent $h64 99999999999|token t2 has role 'agent', which holds the agent privilege"; do
-        cp "$M/manager.conf" "$T/bad.conf"
-        echo "${bad%%|*}" >>"$T/bad.conf"
-        expect_rc 2 bad-token "$VMCRYPT_MANAGER" serve --config "$T/bad.conf"
-        assert_file_contains "$T/bad-token.err" "${bad#*|}" "manager.conf with '${bad%%|*}'"
+        refused_conf "$bad"
 done
 # Sessions without a certificate count as unauthenticated until a token: a
 # short deadline shows it below.

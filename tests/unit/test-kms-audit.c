@@ -23,15 +23,20 @@ static void to_stderr(unsigned long line, const char *what, void *userdata) {
         fprintf(stderr, "%lu: %s\n", line, what);
 }
 
-static void test_lines(void **state) {
-        (void) state;
-        char path[] = "/tmp/test-kms-audit-XXXXXX";
+/* A fresh, unused log path and its key's path beside it. */
+static void temp_paths(char path[static 64], char key[static 64]) {
+        snprintf(path, 64, "/tmp/test-kms-audit-XXXXXX");
         int fd = mkstemp(path);
         assert_true(fd >= 0);
         close(fd);
         unlink(path);
-        char key[sizeof(path) + 4];
-        snprintf(key, sizeof(key), "%s.key", path);
+        snprintf(key, 64, "%s.key", path);
+}
+
+static void test_lines(void **state) {
+        (void) state;
+        char path[64], key[64];
+        temp_paths(path, key);
         struct audit *a = NULL;
         assert_int_equal(audit_open(path, key, &a), 0);
         struct stat st;
@@ -135,13 +140,8 @@ static unsigned long first_break(const char *path, const char *key) {
 
 static void test_chain(void **state) {
         (void) state;
-        char path[] = "/tmp/test-kms-audit-chain-XXXXXX";
-        int fd = mkstemp(path);
-        assert_true(fd >= 0);
-        close(fd);
-        unlink(path);
-        char key[sizeof(path) + 4];
-        snprintf(key, sizeof(key), "%s.key", path);
+        char path[64], key[64];
+        temp_paths(path, key);
         /* Two runs of the server: the chain goes on across reopening. */
         write_lines(path, key, 3);
         write_lines(path, key, 3);
@@ -191,13 +191,8 @@ static void test_chain(void **state) {
  * handles go on from each other's lines; plain ones, each sure it is the only
  * writer, break the chain at the first line after the other's. */
 static int interleave(bool shared) {
-        char path[] = "/tmp/test-kms-audit-XXXXXX";
-        int fd = mkstemp(path);
-        assert_true(fd >= 0);
-        close(fd);
-        unlink(path);
-        char key[sizeof(path) + 4];
-        snprintf(key, sizeof(key), "%s.key", path);
+        char path[64], key[64];
+        temp_paths(path, key);
         struct audit *a = NULL, *b = NULL;
         int (*open_fn)(const char *, const char *, struct audit **) = shared ? audit_open_shared : audit_open;
         assert_int_equal(open_fn(path, key, &a), 0);
